@@ -1,0 +1,119 @@
+/**
+ * RFC 8785 JSON Canonicalization Scheme (JCS), strict.
+ *
+ * Serialization is done by the maintained `canonicalize` package. Before it runs,
+ * the value is checked against the I-JSON subset (RFC 7493) that RFC 8785 builds on:
+ * values JSON cannot represent are refused, never coerced the way JSON.stringify
+ * turns NaN into null or drops `undefined`.
+ * @module
+ */
+import canonicalizeModule from 'canonicalize';
+import { ValidationError } from './errors.js';
+
+// canonicalize is CommonJS (module.exports = fn); its d.ts declares a default export, which NodeNext
+// types as the module object. At run time the default import is the function itself.
+const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined;
+
+/** A JSON value that canonicalizes without loss. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Deeper nesting is refused (guards the recursive serializer against stack exhaustion). */
+export const MAX_JSON_DEPTH = 64;
+
+// A lone surrogate: a high surrogate not followed by a low one, or a low one not preceded by a high one.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True if `s` is well-formed UTF-16 (has no lone surrogate), so it has a UTF-8 encoding. */
+export function isWellFormedString(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
+}
+
+function unsupported(path: string, message: string): never {
+  throw new ValidationError('CANONICAL_JSON_UNSUPPORTED_VALUE', `cannot canonicalize ${path}: ${message}`, {
+    issues: [{ path, message }],
+  });
+}
+
+function check(value: unknown, path: string, depth: number): void {
+  if (depth > MAX_JSON_DEPTH) unsupported(path, `nesting deeper than ${MAX_JSON_DEPTH}`);
+  switch (typeof value) {
+    case 'string':
+      if (LONE_SURROGATE.test(value)) unsupported(path, 'string contains a lone surrogate');
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) unsupported(path, `${String(value)} is not a JSON number`);
+      return;
+    case 'boolean':
+      return;
+    case 'object': {
+      if (value === null) return;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          // Holes in sparse arrays are undefined.
+          if (!(i in value)) unsupported(`${path}[${i}]`, 'array hole');
+          check(value[i], `${path}[${i}]`, depth + 1);
+        }
+        return;
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) unsupported(path, 'not a plain object');
+      if (Object.getOwnPropertySymbols(value).length > 0) unsupported(path, 'symbol keys');
+      for (const key of Object.keys(value)) {
+        const child = `${path}.${key}`;
+        if (LONE_SURROGATE.test(key)) unsupported(child, 'key contains a lone surrogate');
+        check((value as Record<string, unknown>)[key], child, depth + 1);
+      }
+      return;
+    }
+    default:
+      // undefined, bigint, function, symbol
+      unsupported(path, `${typeof value} is not a JSON value`);
+  }
+}
+
+/** Type guard: true if `value` canonicalizes without loss. */
+export function isCanonicalizable(value: unknown): value is JsonValue {
+  try {
+    check(value, '$', 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Returns the RFC 8785 canonical JSON text of `value`.
+ * @throws {ValidationError} CANONICAL_JSON_UNSUPPORTED_VALUE for NaN, ±Infinity, undefined,
+ *   bigint, functions, symbols, lone surrogates, non-plain objects, sparse arrays, or nesting over 64.
+ * @example
+ * canonicalJson({ b: 1, a: [true, null] }) // '{"a":[true,null],"b":1}'
+ */
+export function canonicalJson(value: unknown): string {
+  check(value, '$', 0);
+  const out = canonicalize(value);
+  if (out === undefined) unsupported('$', 'value has no JSON form');
+  return out;
+}
+
+/** UTF-8 bytes of the canonical JSON of `value`. */
+export function canonicalJsonBytes(value: unknown): Buffer {
+  return Buffer.from(canonicalJson(value), 'utf8');
+}
+
+/**
+ * Parses `text` as JSON and returns it only if `text` is already in canonical form.
+ * Used to check that stored entry bytes are exactly what Custos wrote.
+ * @throws {ValidationError} VALIDATION_FAILED when the text is not JSON or not canonical
+ */
+export function parseCanonicalJson(text: string): JsonValue {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError('VALIDATION_FAILED', 'not valid JSON', { cause: err });
+  }
+  if (canonicalJson(value) !== text) {
+    throw new ValidationError('VALIDATION_FAILED', 'JSON is not in RFC 8785 canonical form');
+  }
+  return value as JsonValue;
+}

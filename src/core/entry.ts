@@ -1,0 +1,110 @@
+/**
+ * The log entry format: the RFC 8785 canonical JSON of
+ * `{"index": N, "payload": {...}, "time": "<RFC 3339 UTC ms>", "type": "<event type>", "v": 1}`.
+ * The entry bytes are what the leaf hash commits to (RFC 9162: SHA-256(0x00 || entry)).
+ * @module
+ */
+import { canonicalJson, type JsonValue } from './canonical-json.js';
+import { ValidationError } from './errors.js';
+
+/** Version of the entry schema; bumped on any incompatible change. */
+export const ENTRY_SCHEMA_VERSION = 1;
+
+/** Event types: a letter, then up to 63 letters, digits, '_', '.', ':' or '-'. */
+export const EVENT_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+
+/** Largest payload accepted, in bytes of canonical JSON. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+
+/** A JSON object payload. */
+export type JsonObject = { [key: string]: JsonValue };
+
+/** A decoded log entry. */
+export interface LogEntry {
+  readonly v: number;
+  readonly index: number;
+  readonly type: string;
+  /** RFC 3339, UTC, millisecond precision: `2026-11-21T18:02:37.123Z`. */
+  readonly time: string;
+  readonly payload: JsonObject;
+}
+
+/** An event ready to be sequenced: its type and canonical payload, validated once up front. */
+export interface PreparedEvent {
+  readonly type: string;
+  readonly payloadJson: string;
+}
+
+/**
+ * Validates an event and canonicalizes its payload.
+ * @throws {ValidationError} VALIDATION_FAILED, CANONICAL_JSON_UNSUPPORTED_VALUE
+ */
+export function prepareEvent(type: unknown, payload: unknown): PreparedEvent {
+  if (typeof type !== 'string' || !EVENT_TYPE_PATTERN.test(type)) {
+    throw new ValidationError('VALIDATION_FAILED', 'event type must match [A-Za-z][A-Za-z0-9_.:-]{0,63}', {
+      issues: [{ path: 'type', message: 'invalid event type' }],
+    });
+  }
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    throw new ValidationError('VALIDATION_FAILED', 'payload must be a JSON object', {
+      issues: [{ path: 'payload', message: 'expected an object' }],
+    });
+  }
+  const payloadJson = canonicalJson(payload);
+  if (Buffer.byteLength(payloadJson, 'utf8') > MAX_PAYLOAD_BYTES) {
+    throw new ValidationError('VALIDATION_FAILED', `payload exceeds ${MAX_PAYLOAD_BYTES} bytes`, {
+      issues: [{ path: 'payload', message: 'too large' }],
+    });
+  }
+  return { type, payloadJson };
+}
+
+/** RFC 3339 UTC time with milliseconds, from epoch milliseconds. */
+export function formatEntryTime(timeMs: number): string {
+  return new Date(timeMs).toISOString();
+}
+
+const TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * Encodes a sequenced entry. The keys are emitted in RFC 8785 order (index, payload, time, type, v)
+ * around the already-canonical payload, so the result equals `canonicalJson(entry)` without
+ * re-serializing the payload (a test checks this equality).
+ */
+export function encodeEntry(index: number, event: PreparedEvent, timeMs: number): string {
+  return `{"index":${index},"payload":${event.payloadJson},"time":"${formatEntryTime(timeMs)}","type":${JSON.stringify(event.type)},"v":${ENTRY_SCHEMA_VERSION}}`;
+}
+
+/** Cheap structural check used by verification: the entry text claims to be entry `index`. */
+export function entryClaimsIndex(text: string, index: number): boolean {
+  const prefix = `{"index":${index},"payload":`;
+  return text.startsWith(prefix) && text.endsWith(`,"v":${ENTRY_SCHEMA_VERSION}}`);
+}
+
+/**
+ * Decodes and validates stored entry text.
+ * @throws {ValidationError} VALIDATION_FAILED
+ */
+export function decodeEntry(text: string): LogEntry {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError('VALIDATION_FAILED', 'entry is not valid JSON', { cause: err });
+  }
+  const e = raw as Partial<LogEntry> | null;
+  const issues: { path: string; message: string }[] = [];
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) {
+    throw new ValidationError('VALIDATION_FAILED', 'entry is not a JSON object');
+  }
+  if (e.v !== ENTRY_SCHEMA_VERSION) issues.push({ path: 'v', message: 'unsupported schema version' });
+  if (!Number.isSafeInteger(e.index) || (e.index as number) < 0) issues.push({ path: 'index', message: 'invalid' });
+  if (typeof e.type !== 'string' || !EVENT_TYPE_PATTERN.test(e.type)) issues.push({ path: 'type', message: 'invalid' });
+  if (typeof e.time !== 'string' || !TIME_PATTERN.test(e.time)) issues.push({ path: 'time', message: 'invalid' });
+  if (typeof e.payload !== 'object' || e.payload === null || Array.isArray(e.payload)) {
+    issues.push({ path: 'payload', message: 'invalid' });
+  }
+  if (issues.length === 0 && canonicalJson(e) !== text) issues.push({ path: '$', message: 'not canonical JSON' });
+  if (issues.length > 0) throw new ValidationError('VALIDATION_FAILED', 'malformed log entry', { issues });
+  return e as LogEntry;
+}

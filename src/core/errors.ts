@@ -1,0 +1,89 @@
+/**
+ * Error classes with stable codes. A code is public API: it is never renamed or reused.
+ * Every code is listed in docs/errors.md with its meaning, CLI exit code and HTTP status.
+ * @module
+ */
+
+export type ValidationCode =
+  | 'VALIDATION_FAILED'
+  | 'CANONICAL_JSON_UNSUPPORTED_VALUE'
+  | 'HASH_MALFORMED'
+  | 'INDEX_OUT_OF_RANGE'
+  | 'FILE_UNREADABLE';
+
+export type VerificationCode =
+  | 'INCLUSION_PROOF_INVALID'
+  | 'CONSISTENCY_PROOF_INVALID'
+  | 'NOTE_MALFORMED'
+  | 'NOTE_NO_VERIFIABLE_SIGNATURE'
+  | 'NOTE_SIGNATURE_INVALID'
+  | 'KEY_MALFORMED'
+  | 'CHECKPOINT_MALFORMED'
+  | 'LOG_VERIFICATION_FAILED';
+
+export type NotFoundCode = 'DATA_DIR_NOT_FOUND' | 'ENTRY_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'KEY_NOT_FOUND';
+
+export type ConflictCode = 'DATA_DIR_EXISTS' | 'LOG_APPEND_CONFLICT' | 'LOG_LOCKED' | 'LOG_CLOSED';
+
+export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
+
+export type InternalCode = 'INTERNAL';
+
+export type ErrorCode = ValidationCode | VerificationCode | NotFoundCode | ConflictCode | StoreCode | InternalCode;
+
+/** Base class: every error Custos throws on purpose carries a stable `code`. */
+export class CustosError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: C, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options?.details === undefined ? undefined : Object.freeze({ ...options.details });
+    this.name = new.target.name;
+  }
+}
+
+/** One problem found in an input, with a dot path to the offending field. */
+export interface ValidationIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Input that cannot be accepted. Nothing was written. */
+export class ValidationError extends CustosError<ValidationCode> {
+  readonly issues: readonly ValidationIssue[];
+  constructor(
+    code: ValidationCode,
+    message: string,
+    options?: { issues?: ValidationIssue[]; details?: Record<string, unknown>; cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.issues = Object.freeze([...(options?.issues ?? [])]);
+  }
+}
+
+/** A proof, signature, note or log that does not verify. */
+export class VerificationError extends CustosError<VerificationCode> {}
+
+/** Something that was asked for does not exist. */
+export class NotFoundError extends CustosError<NotFoundCode> {}
+
+/** The request conflicts with the current state (an existing log, another writer). */
+export class ConflictError extends CustosError<ConflictCode> {}
+
+/** The storage backend failed; the foreign error is kept as `cause`, never shown raw. */
+export class StoreError extends CustosError<StoreCode> {}
+
+/** A bug in Custos. */
+export class InternalError extends CustosError<InternalCode> {}
+
+/** Throws an InternalError wrapping `cause`. */
+export function internalError(cause: unknown, message: string): never {
+  throw new InternalError('INTERNAL', message, { cause });
+}
+
+/** True if `err` is a CustosError with the given code. */
+export function hasCode(err: unknown, code: ErrorCode): boolean {
+  return err instanceof CustosError && err.code === code;
+}

@@ -1,0 +1,88 @@
+/**
+ * SHA-256 and the RFC 9162 §2.1.1 leaf/node hashing with domain separation.
+ * @module
+ */
+import { hash as nodeHashFn, createHash } from 'node:crypto';
+import { ValidationError } from './errors.js';
+
+/** RFC 9162 §2.1.1: leaf hashes are SHA-256(0x00 || data). */
+export const RFC6962_LEAF_PREFIX = 0x00;
+/** RFC 9162 §2.1.1: interior node hashes are SHA-256(0x01 || left || right). */
+export const RFC6962_NODE_PREFIX = 0x01;
+/** Every hash in the log is exactly this many bytes. */
+export const HASH_SIZE = 32;
+
+// crypto.hash (Node >= 20.12) is about twice as fast as createHash for small inputs.
+const oneShot: ((data: Uint8Array) => Buffer) | undefined =
+  typeof nodeHashFn === 'function' ? (data) => nodeHashFn('sha256', data, 'buffer') as Buffer : undefined;
+
+/** SHA-256 of `data`. */
+export function sha256(data: Uint8Array): Buffer {
+  if (oneShot) return oneShot(data);
+  return createHash('sha256').update(data).digest();
+}
+
+/** RFC 9162 leaf hash: SHA-256(0x00 || entry). */
+export function hashLeaf(entry: Uint8Array): Buffer {
+  const buf = Buffer.allocUnsafe(entry.length + 1);
+  buf[0] = RFC6962_LEAF_PREFIX;
+  buf.set(entry, 1);
+  return sha256(buf);
+}
+
+// Scratch buffer for node hashing: safe because hashing is synchronous.
+const nodeScratch = Buffer.alloc(1 + 2 * HASH_SIZE);
+nodeScratch[0] = RFC6962_NODE_PREFIX;
+
+/** RFC 9162 interior node hash: SHA-256(0x01 || left || right). */
+export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
+  nodeScratch.set(left, 1);
+  nodeScratch.set(right, 1 + HASH_SIZE);
+  return sha256(nodeScratch);
+}
+
+/** The root of the empty tree: SHA-256 of the empty string (RFC 9162 §2.1.1). */
+export const EMPTY_ROOT: Buffer = sha256(new Uint8Array(0));
+
+const HEX_HASH = /^[0-9a-f]{64}$/;
+
+/**
+ * Parses a 64-character lowercase or uppercase hex SHA-256 digest.
+ * @throws {ValidationError} HASH_MALFORMED
+ */
+export function parseHashHex(input: string, field = 'hash'): Buffer {
+  const s = input.toLowerCase();
+  if (!HEX_HASH.test(s)) {
+    throw new ValidationError('HASH_MALFORMED', `${field} must be 64 hex characters (a SHA-256 digest)`, {
+      issues: [{ path: field, message: 'expected 64 hex characters' }],
+    });
+  }
+  return Buffer.from(s, 'hex');
+}
+
+/** Lowercase hex of bytes. */
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** Standard base64 (with padding) of bytes. */
+export function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Strict standard base64 decoding; returns undefined on any malformed input. */
+export function fromBase64Strict(s: string): Buffer | undefined {
+  if (!B64.test(s)) return undefined;
+  const out = Buffer.from(s, 'base64');
+  // Reject non-canonical encodings (non-zero padding bits).
+  if (out.toString('base64') !== s) return undefined;
+  return out;
+}
+
+/** Constant-time-insensitive equality of two byte arrays (hashes are public values). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  return Buffer.compare(a, b) === 0;
+}
