@@ -69,10 +69,10 @@ const TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /**
  * Encodes a sequenced entry. The keys are emitted in RFC 8785 order (index, payload, time, type, v)
  * around the already-canonical payload, so the result equals `canonicalJson(entry)` without
- * re-serializing the payload (a test checks this equality).
+ * re-serializing the payload (a test checks this equality). `time` comes from {@link formatEntryTime}.
  */
-export function encodeEntry(index: number, event: PreparedEvent, timeMs: number): string {
-  return `{"index":${index},"payload":${event.payloadJson},"time":"${formatEntryTime(timeMs)}","type":${JSON.stringify(event.type)},"v":${ENTRY_SCHEMA_VERSION}}`;
+export function encodeEntry(index: number, event: PreparedEvent, time: string): string {
+  return `{"index":${index},"payload":${event.payloadJson},"time":"${time}","type":${JSON.stringify(event.type)},"v":${ENTRY_SCHEMA_VERSION}}`;
 }
 
 /** Cheap structural check used by verification: the entry text claims to be entry `index`. */

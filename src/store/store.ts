@@ -11,15 +11,19 @@
  * @module
  */
 
+import type { NodeId } from '../core/merkle/node-id.js';
+
 /** An entry as stored: its index, the exact canonical JSON bytes the leaf hash commits to, and columns for queries. */
 export interface StoredEntry {
   readonly index: number;
   readonly bytes: Buffer;
+  /** The stored leaf hash (RFC 9162: SHA-256(0x00 || bytes)); verification recomputes it. */
+  readonly leafHash: Buffer;
   readonly type: string;
   readonly timeMs: number;
 }
 
-/** A node hash keyed by its creation order (`nodeSeq`). */
+/** An interior node hash (level >= 1) keyed by its creation order (`nodeSeq`). Leaf hashes live with their entries. */
 export interface StoredNode {
   readonly seq: number;
   readonly hash: Buffer;
@@ -73,16 +77,19 @@ export interface LogStore {
   treeSize(): Promise<number>;
   /** The entry with the largest index, if any. */
   lastEntry(): Promise<StoredEntry | undefined>;
-  /** Node hashes by `nodeSeq`; missing nodes are absent from the map. */
-  getNodes(seqs: readonly number[]): Promise<Map<number, Buffer>>;
+  /** Node hashes (leaves included) keyed by `nodeSeq`; missing nodes are absent from the map. */
+  getNodes(ids: readonly NodeId[]): Promise<Map<number, Buffer>>;
   getEntry(index: number): Promise<StoredEntry | undefined>;
   queryEntries(query: EntryQuery): Promise<StoredEntry[]>;
-  /** Streams entries with index in [from, to) in index order, in bounded memory. */
-  iterateEntries(from: number, to: number): AsyncIterable<StoredEntry>;
-  /** Streams nodes with seq >= from in seq order, in bounded memory. */
-  iterateNodes(from: number): AsyncIterable<StoredNode>;
-  /** Streams all checkpoints in tree-size order. */
-  iterateCheckpoints(): AsyncIterable<StoredCheckpoint>;
+  /**
+   * Streams entries with index in [from, to) in index order, a page at a time, in bounded memory.
+   * Pages (not single rows) keep per-row overhead low on the verification hot path.
+   */
+  entryPages(from: number, to: number): AsyncIterable<readonly StoredEntry[]>;
+  /** Streams interior nodes with seq >= from in seq order, a page at a time. */
+  nodePages(from: number): AsyncIterable<readonly StoredNode[]>;
+  /** Streams all checkpoints in tree-size order, a page at a time. */
+  checkpointPages(): AsyncIterable<readonly StoredCheckpoint[]>;
   latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
   /** The checkpoint for exactly `treeSize`, if one was signed. */
   checkpointAt(treeSize: number): Promise<StoredCheckpoint | undefined>;

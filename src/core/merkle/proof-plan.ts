@@ -64,11 +64,20 @@ export function planConsistency(oldSize: number, newSize: number): ProofPlan {
   return out.reverse();
 }
 
-/** The distinct storage keys (`nodeSeq`) a plan needs, in ascending order. */
-export function planSeqs(plan: ProofPlan): number[] {
-  const set = new Set<number>();
-  for (const el of plan) for (const n of el) set.add(nodeSeq(n.level, n.index));
-  return [...set].sort((a, b) => a - b);
+/** The nodes a plan needs, each once. */
+export function planNodes(plan: ProofPlan): NodeId[] {
+  const seen = new Set<number>();
+  const out: NodeId[] = [];
+  for (const el of plan) {
+    for (const n of el) {
+      const s = nodeSeq(n.level, n.index);
+      if (!seen.has(s)) {
+        seen.add(s);
+        out.push(n);
+      }
+    }
+  }
+  return out;
 }
 
 /** Turns a plan and the fetched node hashes (keyed by `nodeSeq`) into the proof's hashes. */

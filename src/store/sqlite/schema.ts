@@ -14,17 +14,18 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   ) WITHOUT ROWID;
 
-  -- data: the exact canonical JSON bytes the leaf hash commits to.
+  -- data: the exact canonical JSON bytes the leaf hash commits to; leaf_hash: SHA-256(0x00 || data).
   -- type and time_ms duplicate fields of data for queries; verification never trusts them.
   CREATE TABLE entries (
-    idx     INTEGER PRIMARY KEY,
-    data    BLOB    NOT NULL,
-    type    TEXT    NOT NULL,
-    time_ms INTEGER NOT NULL
+    idx       INTEGER PRIMARY KEY,
+    data      BLOB    NOT NULL,
+    leaf_hash BLOB    NOT NULL,
+    type      TEXT    NOT NULL,
+    time_ms   INTEGER NOT NULL
   );
-  CREATE INDEX entries_by_type ON entries (type, idx);
 
-  -- Every complete subtree hash, keyed by creation order (see core/merkle/node-id.ts nodeSeq).
+  -- Every complete interior subtree hash (level >= 1), keyed by creation order
+  -- (see core/merkle/node-id.ts nodeSeq), so appends write in key order and verification streams them.
   CREATE TABLE nodes (
     seq  INTEGER PRIMARY KEY,
     hash BLOB NOT NULL

@@ -15,6 +15,7 @@ import type {
   StoredNode,
 } from '../store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { nodeSeq, type NodeId } from '../../core/merkle/node-id.js';
 
 /** Options for {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
@@ -24,14 +25,18 @@ export interface SqliteStoreOptions {
   readonly readonly?: boolean;
 }
 
+// Rows per multi-row INSERT: one statement call per CHUNK rows costs far less than CHUNK calls
+// (measured 1.7x faster appends; see bench/RESULTS.md).
+const CHUNK = 64;
+
 // Streaming reads page through the table so the connection is never held by an open cursor.
 const PAGE = 4096;
 
-type EntryRow = [number, Buffer, string, number];
+type EntryRow = [number, Buffer, Buffer, string, number];
 type CheckpointRow = [number, Buffer, string, number];
 
 function toEntry(r: EntryRow): StoredEntry {
-  return { index: r[0], bytes: r[1], type: r[2], timeMs: r[3] };
+  return { index: r[0], bytes: r[1], leafHash: r[2], type: r[3], timeMs: r[4] };
 }
 function toCheckpoint(r: CheckpointRow): StoredCheckpoint {
   return { treeSize: r[0], rootHash: r[1], note: r[2], timeMs: r[3] };
@@ -66,18 +71,21 @@ export class SqliteStore implements LogStore {
       getMeta: p('SELECT value FROM meta WHERE key = ?').pluck(),
       putMeta: p('INSERT INTO meta(key, value) VALUES (?, ?)'),
       size: p('SELECT COALESCE(MAX(idx) + 1, 0) FROM entries').pluck(),
-      lastEntry: p('SELECT idx, data, type, time_ms FROM entries ORDER BY idx DESC LIMIT 1').raw(),
-      getEntry: p('SELECT idx, data, type, time_ms FROM entries WHERE idx = ?').raw(),
+      lastEntry: p('SELECT idx, data, leaf_hash, type, time_ms FROM entries ORDER BY idx DESC LIMIT 1').raw(),
+      getEntry: p('SELECT idx, data, leaf_hash, type, time_ms FROM entries WHERE idx = ?').raw(),
       entryTime: p('SELECT time_ms FROM entries WHERE idx = ?').pluck(),
-      entryPage: p('SELECT idx, data, type, time_ms FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?').raw(),
+      entryPage: p('SELECT idx, data, leaf_hash, type, time_ms FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?').raw(),
       getNode: p('SELECT hash FROM nodes WHERE seq = ?').pluck(),
       nodePage: p('SELECT seq, hash FROM nodes WHERE seq >= ? ORDER BY seq LIMIT ?').raw(),
       cpPage: p('SELECT tree_size, root, note, time_ms FROM checkpoints WHERE tree_size > ? ORDER BY tree_size LIMIT ?').raw(),
       cpLatest: p('SELECT tree_size, root, note, time_ms FROM checkpoints ORDER BY tree_size DESC LIMIT 1').raw(),
       cpAt: p('SELECT tree_size, root, note, time_ms FROM checkpoints WHERE tree_size = ?').raw(),
       cpCount: p('SELECT COUNT(*) FROM checkpoints').pluck(),
-      insEntry: p('INSERT INTO entries(idx, data, type, time_ms) VALUES (?, ?, ?, ?)'),
+      insEntry: p('INSERT INTO entries(idx, data, leaf_hash, type, time_ms) VALUES (?, ?, ?, ?, ?)'),
+      getLeaf: p('SELECT leaf_hash FROM entries WHERE idx = ?').pluck(),
       insNode: p('INSERT INTO nodes(seq, hash) VALUES (?, ?)'),
+      insEntryChunk: p(`INSERT INTO entries(idx, data, leaf_hash, type, time_ms) VALUES ${Array(CHUNK).fill('(?, ?, ?, ?, ?)').join(', ')}`),
+      insNodeChunk: p(`INSERT INTO nodes(seq, hash) VALUES ${Array(CHUNK).fill('(?, ?)').join(', ')}`),
       insCp: p('INSERT INTO checkpoints(tree_size, root, note, time_ms) VALUES (?, ?, ?, ?)'),
     };
     const s = this.#stmts;
@@ -88,8 +96,29 @@ export class SqliteStore implements LogStore {
           details: { expectedSize: batch.expectedSize, actualSize: size },
         });
       }
-      for (const e of batch.entries) s.insEntry.run(e.index, e.bytes, e.type, e.timeMs);
-      for (const n of batch.nodes) s.insNode.run(n.seq, n.hash);
+      const es = batch.entries;
+      let i = 0;
+      const args: unknown[] = [];
+      for (; i + CHUNK <= es.length; i += CHUNK) {
+        args.length = 0;
+        for (let j = i; j < i + CHUNK; j++) {
+          const e = es[j]!;
+          args.push(e.index, e.bytes, e.leafHash, e.type, e.timeMs);
+        }
+        s.insEntryChunk.run(args);
+      }
+      for (; i < es.length; i++) {
+        const e = es[i]!;
+        s.insEntry.run(e.index, e.bytes, e.leafHash, e.type, e.timeMs);
+      }
+      const ns = batch.nodes;
+      i = 0;
+      for (; i + CHUNK <= ns.length; i += CHUNK) {
+        args.length = 0;
+        for (let j = i; j < i + CHUNK; j++) args.push(ns[j]!.seq, ns[j]!.hash);
+        s.insNodeChunk.run(args);
+      }
+      for (; i < ns.length; i++) s.insNode.run(ns[i]!.seq, ns[i]!.hash);
       const cp = batch.checkpoint;
       s.insCp.run(cp.treeSize, cp.rootHash, cp.note, cp.timeMs);
     });
@@ -170,11 +199,13 @@ export class SqliteStore implements LogStore {
     }
   }
 
-  async getNodes(seqs: readonly number[]): Promise<Map<number, Buffer>> {
+  async getNodes(ids: readonly NodeId[]): Promise<Map<number, Buffer>> {
     const out = new Map<number, Buffer>();
     try {
-      for (const seq of seqs) {
-        const h = this.#stmts.getNode.get(seq) as Buffer | undefined;
+      for (const id of ids) {
+        const seq = nodeSeq(id.level, id.index);
+        if (out.has(seq)) continue;
+        const h = (id.level === 0 ? this.#stmts.getLeaf.get(id.index) : this.#stmts.getNode.get(seq)) as Buffer | undefined;
         if (h) out.set(seq, h);
       }
     } catch (err) {
@@ -216,7 +247,7 @@ export class SqliteStore implements LogStore {
       const where = q.type === undefined ? 'idx >= ?' : 'idx >= ? AND type = ?';
       const args: unknown[] = q.type === undefined ? [from, limit] : [from, q.type, limit];
       const rows = this.#db
-        .prepare(`SELECT idx, data, type, time_ms FROM entries WHERE ${where} ORDER BY idx ${dir} LIMIT ?`)
+        .prepare(`SELECT idx, data, leaf_hash, type, time_ms FROM entries WHERE ${where} ORDER BY idx ${dir} LIMIT ?`)
         .raw()
         .all(...args) as EntryRow[];
       return rows.map(toEntry);
@@ -225,7 +256,7 @@ export class SqliteStore implements LogStore {
     }
   }
 
-  async *iterateEntries(from: number, to: number): AsyncIterable<StoredEntry> {
+  async *entryPages(from: number, to: number): AsyncIterable<readonly StoredEntry[]> {
     let next = from;
     while (next < to) {
       let rows: EntryRow[];
@@ -235,21 +266,12 @@ export class SqliteStore implements LogStore {
         wrap(err, 'read entries');
       }
       if (rows.length === 0) return;
-      for (const r of rows) yield toEntry(r);
+      yield rows.map(toEntry);
       next = rows[rows.length - 1]![0] + 1;
     }
   }
 
-  /** Synchronous page read for hot loops (verification); same contract as iterateEntries. */
-  readEntryPage(from: number, to: number, limit: number): StoredEntry[] {
-    try {
-      return (this.#stmts.entryPage.all(from, to, limit) as EntryRow[]).map(toEntry);
-    } catch (err) {
-      wrap(err, 'read entries');
-    }
-  }
-
-  async *iterateNodes(from: number): AsyncIterable<StoredNode> {
+  async *nodePages(from: number): AsyncIterable<readonly StoredNode[]> {
     let next = from;
     for (;;) {
       let rows: [number, Buffer][];
@@ -259,12 +281,12 @@ export class SqliteStore implements LogStore {
         wrap(err, 'read nodes');
       }
       if (rows.length === 0) return;
-      for (const r of rows) yield { seq: r[0], hash: r[1] };
+      yield rows.map((r) => ({ seq: r[0], hash: r[1] }));
       next = rows[rows.length - 1]![0] + 1;
     }
   }
 
-  async *iterateCheckpoints(): AsyncIterable<StoredCheckpoint> {
+  async *checkpointPages(): AsyncIterable<readonly StoredCheckpoint[]> {
     let after = -1;
     for (;;) {
       let rows: CheckpointRow[];
@@ -274,7 +296,7 @@ export class SqliteStore implements LogStore {
         wrap(err, 'read checkpoints');
       }
       if (rows.length === 0) return;
-      for (const r of rows) yield toCheckpoint(r);
+      yield rows.map(toCheckpoint);
       after = rows[rows.length - 1]![0];
     }
   }
@@ -320,7 +342,7 @@ export class SqliteStore implements LogStore {
       return {
         treeSize: last ? last[0] + 1 : 0,
         bytesOnDisk: bytes,
-        lastEntryTimeMs: last?.[3],
+        lastEntryTimeMs: last?.[4],
         checkpoints: this.#stmts.cpCount.get() as number,
       };
     } catch (err) {

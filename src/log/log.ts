@@ -1,0 +1,332 @@
+/**
+ * The log engine: sequencing, group commit, signed checkpoints and proofs over a {@link LogStore}.
+ *
+ * Invariants:
+ * - An append resolves only after its entry, the nodes it creates and a signed checkpoint covering
+ *   it are durable in one store transaction.
+ * - Appending costs O(log n): the engine keeps only the tree's right edge (the frontier) in memory.
+ * - Entry times never decrease with the index (so time queries can binary-search).
+ * - A writer that finds the log grown by another writer reloads its frontier and re-sequences;
+ *   the store's size check under its write lock means two writers never fork the log.
+ * @module
+ */
+import { ConflictError, NotFoundError, ValidationError, hasCode } from '../core/errors.js';
+import { encodeLeaf, hashLeaf, EMPTY_ROOT } from '../core/hash.js';
+import { encodeEntry, formatEntryTime, prepareEvent, type PreparedEvent } from '../core/entry.js';
+import { Frontier } from '../core/merkle/tree.js';
+import { frontierNodes, nodeSeq } from '../core/merkle/node-id.js';
+import { planConsistency, planInclusion, planNodes, resolveProof } from '../core/merkle/proof-plan.js';
+import { foldRight } from '../core/merkle/tree.js';
+import { verifyConsistency } from '../core/merkle/consistency.js';
+import { verifyInclusion } from '../core/merkle/inclusion.js';
+import { formatCheckpointBody } from '../core/checkpoint.js';
+import { signNote, type NoteSigner } from '../core/note.js';
+import type { LogStore, StoredCheckpoint, StoredEntry, StoredNode } from '../store/store.js';
+import { systemClock, type Clock } from './clock.js';
+
+/** Options for {@link Log.open}. */
+export interface LogOptions {
+  readonly store: LogStore;
+  /** Signs every checkpoint. Its name should be the origin. */
+  readonly signer: NoteSigner;
+  /** The checkpoint origin line: a unique name for this log. */
+  readonly origin: string;
+  readonly clock?: Clock;
+  /** Most entries in one group commit (default 10,000). */
+  readonly maxBatchEntries?: number;
+  /** Most entry bytes in one group commit (default 16 MiB). */
+  readonly maxBatchBytes?: number;
+}
+
+/** What an append returns once the entry is durable and covered by a signed checkpoint. */
+export interface AppendResult {
+  readonly index: number;
+  readonly leafHash: Buffer;
+  /** The canonical JSON of the entry, as committed. */
+  readonly entry: string;
+  readonly checkpoint: StoredCheckpoint;
+}
+
+/** An inclusion proof of one entry against a tree size. */
+export interface InclusionProof {
+  readonly leafIndex: number;
+  readonly treeSize: number;
+  readonly leafHash: Buffer;
+  readonly rootHash: Buffer;
+  readonly proof: Buffer[];
+  /** The signed checkpoint for `treeSize`, when one was signed at that size. */
+  readonly checkpoint: StoredCheckpoint | undefined;
+  readonly entry: StoredEntry;
+}
+
+/** A consistency proof between two tree sizes. */
+export interface ConsistencyProof {
+  readonly oldSize: number;
+  readonly newSize: number;
+  readonly oldRoot: Buffer;
+  readonly newRoot: Buffer;
+  readonly proof: Buffer[];
+  readonly oldCheckpoint: StoredCheckpoint | undefined;
+  readonly newCheckpoint: StoredCheckpoint | undefined;
+}
+
+interface Pending {
+  readonly event: PreparedEvent;
+  readonly resolve: (r: AppendResult) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+const MAX_CONFLICT_RETRIES = 32;
+
+function rangeError(message: string, details: Record<string, unknown>): ValidationError {
+  return new ValidationError('INDEX_OUT_OF_RANGE', message, { details });
+}
+
+/** An open, writable verifiable log. */
+export class Log {
+  readonly #store: LogStore;
+  readonly #signer: NoteSigner;
+  readonly #origin: string;
+  readonly #clock: Clock;
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  #frontier: Frontier = Frontier.empty();
+  #lastTimeMs = 0;
+  #latest: StoredCheckpoint | undefined;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(o: LogOptions) {
+    this.#store = o.store;
+    this.#signer = o.signer;
+    this.#origin = o.origin;
+    this.#clock = o.clock ?? systemClock;
+    this.#maxEntries = Math.max(1, o.maxBatchEntries ?? 10_000);
+    this.#maxBytes = Math.max(1, o.maxBatchBytes ?? 16 * 1024 * 1024);
+  }
+
+  /** Opens a log over `store`, loading its O(log n) frontier. */
+  static async open(options: LogOptions): Promise<Log> {
+    const log = new Log(options);
+    await log.#reload();
+    return log;
+  }
+
+  get origin(): string {
+    return this.#origin;
+  }
+
+  get store(): LogStore {
+    return this.#store;
+  }
+
+  /** Number of entries this writer knows to be committed. */
+  get size(): number {
+    return this.#frontier.size;
+  }
+
+  async #reload(): Promise<void> {
+    const size = await this.#store.treeSize();
+    const ids = frontierNodes(size);
+    const nodes = await this.#store.getNodes(ids);
+    const hashes = ids.map((n) => nodes.get(nodeSeq(n.level, n.index)));
+    if (hashes.some((h) => h === undefined)) {
+      throw new ConflictError('LOG_APPEND_CONFLICT', 'the log is missing tree nodes; run custos verify', {
+        details: { treeSize: size },
+      });
+    }
+    this.#frontier = Frontier.fromNodes(size, hashes as Buffer[]);
+    const last = await this.#store.lastEntry();
+    this.#lastTimeMs = last?.timeMs ?? 0;
+    this.#latest = await this.#store.latestCheckpoint();
+  }
+
+  /**
+   * Appends one event. Concurrent calls are batched into one durable transaction with one signed
+   * checkpoint; the promise resolves when the entry is durable and covered by that checkpoint.
+   * @throws {ValidationError} VALIDATION_FAILED, CANONICAL_JSON_UNSUPPORTED_VALUE (nothing is written)
+   * @throws {ConflictError} LOG_LOCKED, LOG_CLOSED
+   * @throws {StoreError} STORE_FAILURE
+   * @example
+   * const { index, checkpoint } = await log.append('AUDIT_EVENT', { resource: 'r-1' });
+   */
+  append(type: string, payload: unknown): Promise<AppendResult> {
+    if (this.#closed) return Promise.reject(new ConflictError('LOG_CLOSED', 'the log is closed'));
+    let event: PreparedEvent;
+    try {
+      event = prepareEvent(type, payload);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#queue.push({ event, resolve, reject });
+      // Appends made before the next turn of the event loop join the same batch.
+      this.#flushing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.#drain());
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        let n = 0;
+        let bytes = 0;
+        while (n < this.#queue.length && n < this.#maxEntries) {
+          bytes += this.#queue[n]!.event.payloadJson.length;
+          if (n > 0 && bytes > this.#maxBytes) break;
+          n++;
+        }
+        const batch = this.#queue.splice(0, n);
+        try {
+          const results = await this.#commit(batch.map((p) => p.event));
+          batch.forEach((p, i) => p.resolve(results[i]!));
+        } catch (err) {
+          batch.forEach((p) => p.reject(err));
+          // The failure may have left the store ahead of or behind us: reread before the next batch.
+          await this.#reload().catch(() => undefined);
+        }
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  async #commit(events: readonly PreparedEvent[]): Promise<AppendResult[]> {
+    for (let attempt = 0; ; attempt++) {
+      const f = this.#frontier.clone();
+      const start = f.size;
+      const timeMs = Math.max(this.#clock.now(), this.#lastTimeMs);
+      const time = formatEntryTime(timeMs);
+      const entries: StoredEntry[] = [];
+      const nodes: StoredNode[] = [];
+      const texts: string[] = [];
+      const leaves: Buffer[] = [];
+      for (let i = 0; i < events.length; i++) {
+        const ev = events[i]!;
+        const text = encodeEntry(start + i, ev, time);
+        const { bytes, leafHash: leaf } = encodeLeaf(text);
+        const created = f.append(leaf);
+        // created[0] is the leaf itself, stored with its entry; the rest are interior nodes.
+        for (let j = 1; j < created.length; j++) nodes.push(created[j]!);
+        entries.push({ index: start + i, bytes, leafHash: leaf, type: ev.type, timeMs });
+        texts.push(text);
+        leaves.push(leaf);
+      }
+      const rootHash = f.root();
+      const note = signNote(formatCheckpointBody({ origin: this.#origin, treeSize: f.size, rootHash }), [this.#signer]);
+      const checkpoint: StoredCheckpoint = { treeSize: f.size, rootHash, note, timeMs };
+      try {
+        await this.#store.appendBatch({ expectedSize: start, entries, nodes, checkpoint });
+      } catch (err) {
+        if (hasCode(err, 'LOG_APPEND_CONFLICT') && attempt < MAX_CONFLICT_RETRIES) {
+          await this.#reload();
+          continue;
+        }
+        throw err;
+      }
+      this.#frontier = f;
+      this.#lastTimeMs = timeMs;
+      this.#latest = checkpoint;
+      return entries.map((e, i) => ({ index: e.index, leafHash: leaves[i]!, entry: texts[i]!, checkpoint }));
+    }
+  }
+
+  /** Resolves once every append queued so far has settled. */
+  async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  /** The latest signed checkpoint this writer committed or loaded. */
+  latestCheckpoint(): StoredCheckpoint | undefined {
+    return this.#latest;
+  }
+
+  /**
+   * Reads entry `index`.
+   * @throws {ValidationError} INDEX_OUT_OF_RANGE
+   * @throws {NotFoundError} ENTRY_NOT_FOUND when the store lacks an entry below its size
+   */
+  async getEntry(index: number): Promise<StoredEntry> {
+    const size = await this.#store.treeSize();
+    if (!Number.isSafeInteger(index) || index < 0 || index >= size) {
+      throw rangeError(`entry index ${index} is out of range (log has ${size} entries)`, { index, treeSize: size });
+    }
+    const e = await this.#store.getEntry(index);
+    if (!e) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${index} is missing from the store`, { details: { index } });
+    return e;
+  }
+
+  async #rootAt(size: number, nodes: ReadonlyMap<number, Buffer>): Promise<Buffer> {
+    if (size === 0) return Buffer.from(EMPTY_ROOT);
+    const proof = resolveProof([frontierNodes(size)], nodes);
+    return proof[0]!;
+  }
+
+  /**
+   * An inclusion proof for entry `leafIndex` in the tree of `treeSize` (default: the latest
+   * checkpoint's size). The proof is verified before it is returned.
+   * @throws {ValidationError} INDEX_OUT_OF_RANGE
+   * @throws {VerificationError} INCLUSION_PROOF_INVALID when the stored tree is damaged
+   */
+  async inclusionProof(leafIndex: number, treeSize?: number): Promise<InclusionProof> {
+    const latest = await this.#store.latestCheckpoint();
+    const size = treeSize ?? latest?.treeSize ?? 0;
+    // Checkpoints are only written together with their entries, so the latest one bounds the log.
+    const known = Math.max(latest?.treeSize ?? 0, this.#frontier.size);
+    const stored = size > known ? await this.#store.treeSize() : known;
+    if (!Number.isSafeInteger(size) || size < 1 || size > stored) {
+      throw rangeError(`tree size ${size} is out of range (log has ${stored} entries)`, { treeSize: size, stored });
+    }
+    if (!Number.isSafeInteger(leafIndex) || leafIndex < 0 || leafIndex >= size) {
+      throw rangeError(`entry index ${leafIndex} is out of range for tree size ${size}`, { leafIndex, treeSize: size });
+    }
+    const entry = await this.#store.getEntry(leafIndex);
+    if (!entry) {
+      throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${leafIndex} is missing from the store`, { details: { leafIndex } });
+    }
+    const plan = planInclusion(leafIndex, size);
+    const checkpoint = latest?.treeSize === size ? latest : await this.#store.checkpointAt(size);
+    const ids = checkpoint ? planNodes(plan) : planNodes([...plan, frontierNodes(size)]);
+    const nodes = await this.#store.getNodes(ids);
+    const proof = resolveProof(plan, nodes);
+    const rootHash = checkpoint?.rootHash ?? (await this.#rootAt(size, nodes));
+    const leafHash = hashLeaf(entry.bytes);
+    verifyInclusion(leafIndex, size, leafHash, proof, rootHash);
+    return { leafIndex, treeSize: size, leafHash, rootHash, proof, checkpoint, entry };
+  }
+
+  /**
+   * A consistency proof from `oldSize` to `newSize` (RFC 9162 §2.1.4), verified before it is returned.
+   * @throws {ValidationError} INDEX_OUT_OF_RANGE
+   */
+  async consistencyProof(oldSize: number, newSize: number): Promise<ConsistencyProof> {
+    const stored = await this.#store.treeSize();
+    if (!Number.isSafeInteger(newSize) || newSize < 1 || newSize > stored) {
+      throw rangeError(`tree size ${newSize} is out of range (log has ${stored} entries)`, { newSize, stored });
+    }
+    if (!Number.isSafeInteger(oldSize) || oldSize < 1 || oldSize > newSize) {
+      throw rangeError(`old size must be between 1 and ${newSize}`, { oldSize, newSize });
+    }
+    const plan = oldSize === newSize ? [] : planConsistency(oldSize, newSize);
+    const nodes = await this.#store.getNodes(planNodes([...plan, frontierNodes(oldSize), frontierNodes(newSize)]));
+    const proof = resolveProof(plan, nodes);
+    const oldRoot = foldRight(frontierNodes(oldSize).map((n) => nodes.get(nodeSeq(n.level, n.index))!));
+    const newRoot = foldRight(frontierNodes(newSize).map((n) => nodes.get(nodeSeq(n.level, n.index))!));
+    verifyConsistency(oldSize, newSize, proof, oldRoot, newRoot);
+    return {
+      oldSize,
+      newSize,
+      oldRoot,
+      newRoot,
+      proof,
+      oldCheckpoint: await this.#store.checkpointAt(oldSize),
+      newCheckpoint: await this.#store.checkpointAt(newSize),
+    };
+  }
+
+  /** Waits for pending appends, then refuses new ones. Does not close the store. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.#closed = true;
+  }
+}
