@@ -10,18 +10,17 @@
  *   the store's size check under its write lock means two writers never fork the log.
  * @module
  */
-import { ConflictError, NotFoundError, ValidationError, hasCode } from '../core/errors.js';
-import { encodeLeaf, hashLeaf, EMPTY_ROOT } from '../core/hash.js';
+import { ConflictError, hasCode } from '../core/errors.js';
+import { encodeLeaf } from '../core/hash.js';
 import { encodeEntry, formatEntryTime, prepareEvent, type PreparedEvent } from '../core/entry.js';
 import { Frontier } from '../core/merkle/tree.js';
 import { frontierNodes, nodeSeq } from '../core/merkle/node-id.js';
-import { planConsistency, planInclusion, planNodes, resolveProof } from '../core/merkle/proof-plan.js';
-import { foldRight } from '../core/merkle/tree.js';
-import { verifyConsistency } from '../core/merkle/consistency.js';
-import { verifyInclusion } from '../core/merkle/inclusion.js';
 import { formatCheckpointBody } from '../core/checkpoint.js';
 import { signNote, type NoteSigner } from '../core/note.js';
 import type { LogStore, StoredCheckpoint, StoredEntry, StoredNode } from '../store/store.js';
+import { LogReader } from './reader.js';
+
+export type { InclusionProof, ConsistencyProof } from './reader.js';
 import { systemClock, type Clock } from './clock.js';
 
 /** Options for {@link Log.open}. */
@@ -47,29 +46,6 @@ export interface AppendResult {
   readonly checkpoint: StoredCheckpoint;
 }
 
-/** An inclusion proof of one entry against a tree size. */
-export interface InclusionProof {
-  readonly leafIndex: number;
-  readonly treeSize: number;
-  readonly leafHash: Buffer;
-  readonly rootHash: Buffer;
-  readonly proof: Buffer[];
-  /** The signed checkpoint for `treeSize`, when one was signed at that size. */
-  readonly checkpoint: StoredCheckpoint | undefined;
-  readonly entry: StoredEntry;
-}
-
-/** A consistency proof between two tree sizes. */
-export interface ConsistencyProof {
-  readonly oldSize: number;
-  readonly newSize: number;
-  readonly oldRoot: Buffer;
-  readonly newRoot: Buffer;
-  readonly proof: Buffer[];
-  readonly oldCheckpoint: StoredCheckpoint | undefined;
-  readonly newCheckpoint: StoredCheckpoint | undefined;
-}
-
 interface Pending {
   readonly event: PreparedEvent;
   readonly resolve: (r: AppendResult) => void;
@@ -78,9 +54,6 @@ interface Pending {
 
 const MAX_CONFLICT_RETRIES = 32;
 
-function rangeError(message: string, details: Record<string, unknown>): ValidationError {
-  return new ValidationError('INDEX_OUT_OF_RANGE', message, { details });
-}
 
 /** An open, writable verifiable log. */
 export class Log {
@@ -96,6 +69,7 @@ export class Log {
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #closed = false;
+  readonly #reader: LogReader;
 
   private constructor(o: LogOptions) {
     this.#store = o.store;
@@ -104,6 +78,7 @@ export class Log {
     this.#clock = o.clock ?? systemClock;
     this.#maxEntries = Math.max(1, o.maxBatchEntries ?? 10_000);
     this.#maxBytes = Math.max(1, o.maxBatchBytes ?? 16 * 1024 * 1024);
+    this.#reader = new LogReader(o.store);
   }
 
   /** Opens a log over `store`, loading its O(log n) frontier. */
@@ -241,87 +216,9 @@ export class Log {
     return this.#latest;
   }
 
-  /**
-   * Reads entry `index`.
-   * @throws {ValidationError} INDEX_OUT_OF_RANGE
-   * @throws {NotFoundError} ENTRY_NOT_FOUND when the store lacks an entry below its size
-   */
-  async getEntry(index: number): Promise<StoredEntry> {
-    const size = await this.#store.treeSize();
-    if (!Number.isSafeInteger(index) || index < 0 || index >= size) {
-      throw rangeError(`entry index ${index} is out of range (log has ${size} entries)`, { index, treeSize: size });
-    }
-    const e = await this.#store.getEntry(index);
-    if (!e) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${index} is missing from the store`, { details: { index } });
-    return e;
-  }
-
-  async #rootAt(size: number, nodes: ReadonlyMap<number, Buffer>): Promise<Buffer> {
-    if (size === 0) return Buffer.from(EMPTY_ROOT);
-    const proof = resolveProof([frontierNodes(size)], nodes);
-    return proof[0]!;
-  }
-
-  /**
-   * An inclusion proof for entry `leafIndex` in the tree of `treeSize` (default: the latest
-   * checkpoint's size). The proof is verified before it is returned.
-   * @throws {ValidationError} INDEX_OUT_OF_RANGE
-   * @throws {VerificationError} INCLUSION_PROOF_INVALID when the stored tree is damaged
-   */
-  async inclusionProof(leafIndex: number, treeSize?: number): Promise<InclusionProof> {
-    const latest = await this.#store.latestCheckpoint();
-    const size = treeSize ?? latest?.treeSize ?? 0;
-    // Checkpoints are only written together with their entries, so the latest one bounds the log.
-    const known = Math.max(latest?.treeSize ?? 0, this.#frontier.size);
-    const stored = size > known ? await this.#store.treeSize() : known;
-    if (!Number.isSafeInteger(size) || size < 1 || size > stored) {
-      throw rangeError(`tree size ${size} is out of range (log has ${stored} entries)`, { treeSize: size, stored });
-    }
-    if (!Number.isSafeInteger(leafIndex) || leafIndex < 0 || leafIndex >= size) {
-      throw rangeError(`entry index ${leafIndex} is out of range for tree size ${size}`, { leafIndex, treeSize: size });
-    }
-    const entry = await this.#store.getEntry(leafIndex);
-    if (!entry) {
-      throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${leafIndex} is missing from the store`, { details: { leafIndex } });
-    }
-    const plan = planInclusion(leafIndex, size);
-    const checkpoint = latest?.treeSize === size ? latest : await this.#store.checkpointAt(size);
-    const ids = checkpoint ? planNodes(plan) : planNodes([...plan, frontierNodes(size)]);
-    const nodes = await this.#store.getNodes(ids);
-    const proof = resolveProof(plan, nodes);
-    const rootHash = checkpoint?.rootHash ?? (await this.#rootAt(size, nodes));
-    const leafHash = hashLeaf(entry.bytes);
-    verifyInclusion(leafIndex, size, leafHash, proof, rootHash);
-    return { leafIndex, treeSize: size, leafHash, rootHash, proof, checkpoint, entry };
-  }
-
-  /**
-   * A consistency proof from `oldSize` to `newSize` (RFC 9162 §2.1.4), verified before it is returned.
-   * @throws {ValidationError} INDEX_OUT_OF_RANGE
-   */
-  async consistencyProof(oldSize: number, newSize: number): Promise<ConsistencyProof> {
-    const stored = await this.#store.treeSize();
-    if (!Number.isSafeInteger(newSize) || newSize < 1 || newSize > stored) {
-      throw rangeError(`tree size ${newSize} is out of range (log has ${stored} entries)`, { newSize, stored });
-    }
-    if (!Number.isSafeInteger(oldSize) || oldSize < 1 || oldSize > newSize) {
-      throw rangeError(`old size must be between 1 and ${newSize}`, { oldSize, newSize });
-    }
-    const plan = oldSize === newSize ? [] : planConsistency(oldSize, newSize);
-    const nodes = await this.#store.getNodes(planNodes([...plan, frontierNodes(oldSize), frontierNodes(newSize)]));
-    const proof = resolveProof(plan, nodes);
-    const oldRoot = foldRight(frontierNodes(oldSize).map((n) => nodes.get(nodeSeq(n.level, n.index))!));
-    const newRoot = foldRight(frontierNodes(newSize).map((n) => nodes.get(nodeSeq(n.level, n.index))!));
-    verifyConsistency(oldSize, newSize, proof, oldRoot, newRoot);
-    return {
-      oldSize,
-      newSize,
-      oldRoot,
-      newRoot,
-      proof,
-      oldCheckpoint: await this.#store.checkpointAt(oldSize),
-      newCheckpoint: await this.#store.checkpointAt(newSize),
-    };
+  /** Read-side operations (entries and proofs) over the same store. */
+  get reader(): LogReader {
+    return this.#reader;
   }
 
   /** Waits for pending appends, then refuses new ones. Does not close the store. */

@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { ValidationError } from '../../core/errors.js';
+import { parseHashHex, toHex } from '../../core/hash.js';
+import type { AppendResult } from '../../log/log.js';
+import { withLog, type CommandContext } from '../context.js';
+import { printFields, printJson } from '../output.js';
+
+/** The event type of the generic audit event of the Merkle ledger design. */
+export const AUDIT_EVENT_TYPE = 'AUDIT_EVENT';
+
+export interface AppendOptions {
+  readonly resource?: string;
+  readonly practitioner?: string;
+  readonly hash?: string;
+  readonly type?: string;
+  readonly payloadFile?: string;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
+
+function checkId(value: string, field: string): string {
+  if (!ID_PATTERN.test(value)) {
+    throw new ValidationError('VALIDATION_FAILED', `--${field} must be an identifier (letters, digits, . _ : @ / -; at most 128)`, {
+      issues: [{ path: field, message: 'invalid identifier' }],
+    });
+  }
+  return value;
+}
+
+/** Builds the event from the options, validating everything before the log is opened. */
+export function eventFromOptions(o: AppendOptions, readStdin: () => string): { type: string; payload: unknown } {
+  const generic = o.resource !== undefined || o.practitioner !== undefined || o.hash !== undefined;
+  if (generic) {
+    if (o.payloadFile !== undefined) {
+      throw new ValidationError('VALIDATION_FAILED', 'use either --resource/--practitioner/--hash or --payload-file, not both');
+    }
+    if (o.resource === undefined || o.practitioner === undefined || o.hash === undefined) {
+      throw new ValidationError('VALIDATION_FAILED', 'a generic audit event needs --resource, --practitioner and --hash');
+    }
+    return {
+      type: o.type ?? AUDIT_EVENT_TYPE,
+      payload: {
+        resource: checkId(o.resource, 'resource'),
+        practitioner: checkId(o.practitioner, 'practitioner'),
+        contentHash: toHex(parseHashHex(o.hash, 'hash')),
+      },
+    };
+  }
+  if (o.payloadFile === undefined || o.type === undefined) {
+    throw new ValidationError('VALIDATION_FAILED', 'give --resource, --practitioner and --hash, or --type with --payload-file');
+  }
+  let text: string;
+  try {
+    text = o.payloadFile === '-' ? readStdin() : readFileSync(o.payloadFile, 'utf8');
+  } catch (err) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot read payload file ${o.payloadFile}`, { cause: err });
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError('VALIDATION_FAILED', `payload file ${o.payloadFile} is not valid JSON`, { cause: err });
+  }
+  return { type: o.type, payload };
+}
+
+/** JSON shape of an append result. */
+export function appendResultJson(r: AppendResult): Record<string, unknown> {
+  return {
+    index: r.index,
+    leafHash: toHex(r.leafHash),
+    treeSize: r.checkpoint.treeSize,
+    rootHash: toHex(r.checkpoint.rootHash),
+    checkpoint: r.checkpoint.note,
+  };
+}
+
+/** `custos append`: appends one event and waits until it is durable and covered by a signed checkpoint. */
+export async function append(ctx: CommandContext, options: AppendOptions): Promise<void> {
+  const ev = eventFromOptions(options, () => readFileSync(0, 'utf8'));
+  const r = await withLog(ctx, (log) => log.append(ev.type, ev.payload));
+  if (ctx.json) {
+    printJson(ctx.io, appendResultJson(r));
+    return;
+  }
+  printFields(ctx.io, {
+    'appended': `entry ${r.index}`,
+    'leaf hash': toHex(r.leafHash),
+    'tree size': String(r.checkpoint.treeSize),
+    'root hash': toHex(r.checkpoint.rootHash),
+  });
+}

@@ -1,0 +1,96 @@
+import { VerificationError } from '../../core/errors.js';
+import { toHex } from '../../core/hash.js';
+import { openCheckpoint } from '../../core/checkpoint.js';
+import { verifyInclusion } from '../../core/merkle/inclusion.js';
+import { hashLeaf, bytesEqual } from '../../core/hash.js';
+import { decodeEntry } from '../../core/entry.js';
+import { LogReader } from '../../log/reader.js';
+import { verifyLog } from '../../log/verify-log.js';
+import { trustedVerifiers, withDataDir, type CommandContext } from '../context.js';
+import { createProgress, printFields, printJson } from '../output.js';
+import type { DataDir } from '../../log/data-dir.js';
+import type { NoteVerifier } from '../../core/note.js';
+
+export interface VerifyOptions {
+  readonly entry?: number;
+  readonly key?: string;
+  readonly progress?: boolean;
+}
+
+/** `custos verify`: full verification, or `--entry N` for one entry with its inclusion proof. */
+export async function verify(ctx: CommandContext, options: VerifyOptions): Promise<void> {
+  await withDataDir(
+    ctx,
+    async (dir) => {
+      const { verifiers, source } = trustedVerifiers(dir, options.key);
+      if (options.entry !== undefined) return verifyEntry(ctx, dir, verifiers, options.entry);
+      const started = performance.now();
+      const progress = createProgress(ctx.io, 'verifying', !ctx.json && options.progress !== false);
+      let report;
+      try {
+        report = await verifyLog({ store: dir.store, verifiers, origin: dir.origin, onProgress: (d, t) => progress.update(d, t) });
+      } finally {
+        progress.stop();
+      }
+      const seconds = (performance.now() - started) / 1000;
+      if (ctx.json) {
+        printJson(ctx.io, { ...report, trustedKeys: source, seconds: Number(seconds.toFixed(3)) });
+      } else if (report.ok) {
+        printFields(ctx.io, {
+          'verified': report.entries === 0 ? 'empty log' : `${report.entries} entries, ${report.checkpointsChecked} signed checkpoints, ${report.nodesChecked} tree nodes`,
+          'tree size': String(report.checkpointSize),
+          'root hash': report.rootHex ?? '-',
+          'trusted key': source,
+          'took': `${seconds.toFixed(2)} s (${Math.round(report.entries / Math.max(seconds, 1e-9)).toLocaleString('en-US')} entries/s)`,
+        });
+      } else {
+        for (const f of report.findings) ctx.io.stdout.write(`${f.kind} at entry ${f.index}: ${f.message}\n`);
+      }
+      if (!report.ok) {
+        const first = report.findings.find((f) => f.index === report.firstBadIndex) ?? report.findings[0]!;
+        throw new VerificationError('LOG_VERIFICATION_FAILED', `first bad entry ${report.firstBadIndex}: ${first.message}`, {
+          details: { firstBadIndex: report.firstBadIndex, findings: report.findings.length },
+        });
+      }
+    },
+    true,
+  );
+}
+
+async function verifyEntry(ctx: CommandContext, dir: DataDir, verifiers: NoteVerifier[], index: number): Promise<void> {
+  const latest = await dir.store.latestCheckpoint();
+  if (!latest) throw new VerificationError('LOG_VERIFICATION_FAILED', 'the log has no signed checkpoint');
+  // The signed checkpoint is the anchor: check its signature before anything is compared with it.
+  const cp = openCheckpoint(latest.note, verifiers, dir.origin);
+  const p = await new LogReader(dir.store).inclusionProof(index, cp.treeSize);
+  const leafHash = hashLeaf(p.entry.bytes);
+  if (!bytesEqual(leafHash, p.entry.leafHash)) {
+    throw new VerificationError('LOG_VERIFICATION_FAILED', `entry ${index}: stored leaf hash differs from the hash of its bytes`);
+  }
+  verifyInclusion(index, cp.treeSize, leafHash, p.proof, cp.rootHash);
+  const entry = decodeEntry(p.entry.bytes.toString('utf8'));
+  const out = {
+    verified: true,
+    index,
+    entry,
+    leafHash: toHex(leafHash),
+    treeSize: cp.treeSize,
+    rootHash: toHex(cp.rootHash),
+    proof: p.proof.map(toHex),
+    checkpoint: latest.note,
+  };
+  if (ctx.json) {
+    printJson(ctx.io, out);
+    return;
+  }
+  printFields(ctx.io, {
+    'verified': `entry ${index} is included in the signed tree of size ${cp.treeSize}`,
+    'type': entry.type,
+    'time': entry.time,
+    'payload': entry.payload,
+    'leaf hash': out.leafHash,
+    'root hash': out.rootHash,
+    'proof': out.proof.length === 0 ? '(empty: single-entry tree)' : out.proof.join('\n       '),
+  });
+  ctx.io.stdout.write(`\n${latest.note}`);
+}

@@ -1,0 +1,243 @@
+/**
+ * Full verification of a stored log, in one streaming pass with O(log n) memory.
+ *
+ * It recomputes every leaf hash from the stored entry bytes and the tree from those leaves (never
+ * trusting stored hashes), compares each stored hash with the recomputed one, checks the root at
+ * every stored checkpoint and the signature of every checkpoint against the trusted keys. Since each
+ * checkpoint's root must equal the recomputed root at its size, all stored checkpoints are proven
+ * consistent with each other. Findings name the first bad entry index.
+ * @module
+ */
+import { bytesEqual, hashLeaf, toHex } from '../core/hash.js';
+import { CustosError } from '../core/errors.js';
+import { ENTRY_SCHEMA_VERSION } from '../core/entry.js';
+import { Frontier, type CreatedNode } from '../core/merkle/tree.js';
+import { openCheckpoint } from '../core/checkpoint.js';
+import type { NoteVerifier } from '../core/note.js';
+import type { LogStore, StoredCheckpoint, StoredNode } from '../store/store.js';
+
+/** What kind of defect a finding reports. Stable strings, listed in docs/log-format.md. */
+export type FindingKind =
+  | 'ENTRY_MISSING'
+  | 'ENTRY_INDEX_MISMATCH'
+  | 'LEAF_HASH_MISMATCH'
+  | 'NODE_HASH_MISMATCH'
+  | 'NODE_MISSING'
+  | 'NO_CHECKPOINT'
+  | 'CHECKPOINT_INVALID'
+  | 'CHECKPOINT_MISMATCH'
+  | 'CHECKPOINT_ROOT_MISMATCH'
+  | 'CHECKPOINT_BEYOND_LOG'
+  | 'ENTRY_NOT_COVERED';
+
+/** One defect found by verification. */
+export interface Finding {
+  readonly kind: FindingKind;
+  /** The first entry index the defect affects. */
+  readonly index: number;
+  /** For checkpoint findings: the checkpoint's tree size. */
+  readonly treeSize?: number;
+  readonly message: string;
+}
+
+/** The result of {@link verifyLog}. */
+export interface VerifyReport {
+  readonly ok: boolean;
+  /** Entries stored. */
+  readonly entries: number;
+  /** Tree size of the latest signed checkpoint (0 if none). */
+  readonly checkpointSize: number;
+  /** Recomputed root at the latest checkpoint's size, hex. */
+  readonly rootHex: string | undefined;
+  readonly checkpointsChecked: number;
+  readonly nodesChecked: number;
+  /** The first bad entry index, when verification failed. */
+  readonly firstBadIndex: number | undefined;
+  /** Findings, in the order found (at most `maxFindings`). */
+  readonly findings: readonly Finding[];
+  readonly truncatedFindings: boolean;
+}
+
+/** Options for {@link verifyLog}. */
+export interface VerifyLogOptions {
+  readonly store: LogStore;
+  /** Keys trusted to sign this log's checkpoints. */
+  readonly verifiers: readonly NoteVerifier[];
+  /** The log's origin; checkpoints with another origin are findings. */
+  readonly origin?: string;
+  /** Called after each page of entries with (entries verified, total). */
+  readonly onProgress?: (done: number, total: number) => void;
+  readonly maxFindings?: number;
+}
+
+/** Pulls items one at a time from an async iterable of pages. */
+class PagedReader<T> {
+  #it: AsyncIterator<readonly T[]>;
+  #page: readonly T[] = [];
+  #pos = 0;
+  #done = false;
+  constructor(pages: AsyncIterable<readonly T[]>) {
+    this.#it = pages[Symbol.asyncIterator]();
+  }
+  async peek(): Promise<T | undefined> {
+    while (this.#pos >= this.#page.length) {
+      if (this.#done) return undefined;
+      const r = await this.#it.next();
+      if (r.done) {
+        this.#done = true;
+        return undefined;
+      }
+      this.#page = r.value;
+      this.#pos = 0;
+    }
+    return this.#page[this.#pos];
+  }
+  /** Synchronous peek within the current page; undefined means "ask peek()". */
+  peekSync(): T | undefined {
+    return this.#pos < this.#page.length ? this.#page[this.#pos] : undefined;
+  }
+  skip(): void {
+    this.#pos++;
+  }
+}
+
+/**
+ * Verifies the whole stored log. Never throws for a defect in the data: defects are findings.
+ * @throws {StoreError} when the store cannot be read at all
+ */
+export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport> {
+  const { store, verifiers, origin } = options;
+  const maxFindings = options.maxFindings ?? 100;
+  const findings: Finding[] = [];
+  let truncated = false;
+  const add = (f: Finding) => {
+    if (findings.length < maxFindings) findings.push(f);
+    else truncated = true;
+  };
+
+  const stored = await store.treeSize();
+  const latest = await store.latestCheckpoint();
+  const total = Math.max(stored, latest?.treeSize ?? 0);
+  if (!latest && stored > 0) add({ kind: 'NO_CHECKPOINT', index: 0, message: 'the log has entries but no signed checkpoint' });
+
+  const checkpoints = new PagedReader<StoredCheckpoint>(store.checkpointPages());
+  const nodes = new PagedReader<StoredNode>(store.nodePages(0));
+  const frontier = Frontier.empty();
+  let checkpointsChecked = 0;
+  let nodesChecked = 0;
+  let lastGoodCheckpoint = 0;
+  // Once an entry is missing, recomputed roots can no longer match; stop comparing them.
+  let treeBroken = false;
+  let rootAtLatest: Buffer | undefined;
+
+  const checkCheckpoint = (cp: StoredCheckpoint, root: Buffer | undefined): void => {
+    checkpointsChecked++;
+    try {
+      const opened = openCheckpoint(cp.note, verifiers, origin);
+      if (opened.treeSize !== cp.treeSize || !bytesEqual(opened.rootHash, cp.rootHash)) {
+        add({ kind: 'CHECKPOINT_MISMATCH', index: Math.min(opened.treeSize, cp.treeSize), treeSize: cp.treeSize, message: 'stored size or root differs from the signed note' });
+      }
+      if (root && !treeBroken && !bytesEqual(root, opened.rootHash)) {
+        add({
+          kind: 'CHECKPOINT_ROOT_MISMATCH',
+          index: lastGoodCheckpoint,
+          treeSize: cp.treeSize,
+          message: `root recomputed from entries differs from the signed root at size ${cp.treeSize}: an entry in [${lastGoodCheckpoint}, ${cp.treeSize}) was altered`,
+        });
+        treeBroken = true;
+      } else if (root && !treeBroken) {
+        lastGoodCheckpoint = cp.treeSize;
+      }
+    } catch (err) {
+      const code = err instanceof CustosError ? err.code : 'INTERNAL';
+      add({ kind: 'CHECKPOINT_INVALID', index: Math.max(0, lastGoodCheckpoint), treeSize: cp.treeSize, message: `checkpoint at size ${cp.treeSize} does not verify (${code}): ${(err as Error).message}` });
+    }
+  };
+
+  // Hot path: synchronous. The caller awaits nodes.peek() only when the current page is used up.
+  const compareNode = (s: StoredNode | undefined, n: CreatedNode, level: number, firstLeaf: number): void => {
+    nodesChecked++;
+    if (!s || s.seq !== n.seq) {
+      add({ kind: 'NODE_MISSING', index: firstLeaf, message: `stored hash of the subtree starting at entry ${firstLeaf} (level ${level}) is missing` });
+      return;
+    }
+    nodes.skip();
+    if (!bytesEqual(s.hash, n.hash)) {
+      add({ kind: 'NODE_HASH_MISMATCH', index: firstLeaf, message: `stored hash of the subtree starting at entry ${firstLeaf} (level ${level}) differs from the recomputed one` });
+    }
+  };
+
+  let expected = 0;
+  const suffix = `,"v":${ENTRY_SCHEMA_VERSION}}`;
+  for await (const page of store.entryPages(0, stored)) {
+    for (const e of page) {
+      while (expected < e.index) {
+        add({ kind: 'ENTRY_MISSING', index: expected, message: `entry ${expected} is missing` });
+        treeBroken = true;
+        expected = e.index;
+      }
+      expected = e.index + 1;
+      // The entry must say which index it is: catches swapped or moved entries.
+      const prefix = `{"index":${e.index},"payload":`;
+      if (
+        e.bytes.length < prefix.length + suffix.length ||
+        e.bytes.toString('latin1', 0, prefix.length) !== prefix ||
+        e.bytes.toString('latin1', e.bytes.length - suffix.length) !== suffix
+      ) {
+        add({ kind: 'ENTRY_INDEX_MISMATCH', index: e.index, message: `entry ${e.index} is not a well-formed entry for index ${e.index} (moved, swapped or truncated)` });
+      }
+      const leaf = hashLeaf(e.bytes);
+      if (!bytesEqual(leaf, e.leafHash)) {
+        add({ kind: 'LEAF_HASH_MISMATCH', index: e.index, message: `stored leaf hash of entry ${e.index} differs from the hash of its bytes` });
+      }
+      if (!treeBroken) {
+        const created = frontier.append(leaf);
+        for (let j = 1; j < created.length; j++) {
+          const n = created[j]!;
+          let s = nodes.peekSync() ?? (await nodes.peek());
+          // Skip stored rows that belong to no node of this tree (foreign rows).
+          while (s && s.seq < n.seq) {
+            nodes.skip();
+            s = nodes.peekSync() ?? (await nodes.peek());
+          }
+          compareNode(s, n, j, e.index + 1 - 2 ** j);
+        }
+      }
+      // Checkpoints at this size (and any orphaned ones below it).
+      let cp = checkpoints.peekSync() ?? (await checkpoints.peek());
+      while (cp && cp.treeSize <= e.index + 1) {
+        const root = !treeBroken && cp.treeSize === frontier.size ? frontier.root() : undefined;
+        checkCheckpoint(cp, root);
+        if (cp === latest || cp.treeSize === latest?.treeSize) rootAtLatest = root;
+        checkpoints.skip();
+        cp = checkpoints.peekSync() ?? (await checkpoints.peek());
+      }
+    }
+    options.onProgress?.(expected, total);
+  }
+  // Checkpoints that claim more entries than are stored: the log was truncated.
+  for (let cp = await checkpoints.peek(); cp; checkpoints.skip(), cp = await checkpoints.peek()) {
+    checkCheckpoint(cp, undefined);
+    if (expected < cp.treeSize) {
+      add({ kind: 'CHECKPOINT_BEYOND_LOG', index: expected, treeSize: cp.treeSize, message: `checkpoint covers ${cp.treeSize} entries but only ${expected} are stored: entry ${expected} onwards is missing` });
+      expected = cp.treeSize;
+    }
+  }
+  if (latest && stored > latest.treeSize) {
+    add({ kind: 'ENTRY_NOT_COVERED', index: latest.treeSize, message: `entries from ${latest.treeSize} are not covered by any signed checkpoint` });
+  }
+  options.onProgress?.(total, total);
+
+  const firstBadIndex = findings.length === 0 ? undefined : Math.min(...findings.map((f) => f.index));
+  return {
+    ok: findings.length === 0,
+    entries: stored,
+    checkpointSize: latest?.treeSize ?? 0,
+    rootHex: rootAtLatest ? toHex(rootAtLatest) : undefined,
+    checkpointsChecked,
+    nodesChecked,
+    firstBadIndex,
+    findings,
+    truncatedFindings: truncated,
+  };
+}
