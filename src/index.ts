@@ -1,0 +1,48 @@
+/**
+ * Custos: a verifiable audit log for clinical AI governance.
+ *
+ * The public library API. Every export is named here; internals are not reachable.
+ * @module
+ */
+
+// Errors
+export {
+  CustosError,
+  ValidationError,
+  VerificationError,
+  NotFoundError,
+  ConflictError,
+  StoreError,
+  InternalError,
+  type ErrorCode,
+  type ValidationIssue,
+} from './core/errors.js';
+
+// Pure core: formats and verification
+export { canonicalJson, canonicalJsonBytes, isCanonicalizable, type JsonValue } from './core/canonical-json.js';
+export { sha256, hashLeaf, hashChildren, EMPTY_ROOT, HASH_SIZE, parseHashHex, toHex } from './core/hash.js';
+export { decodeEntry, ENTRY_SCHEMA_VERSION, type LogEntry } from './core/entry.js';
+export { verifyInclusion, rootFromInclusionProof } from './core/merkle/inclusion.js';
+export { verifyConsistency } from './core/merkle/consistency.js';
+export { computeRoot } from './core/merkle/tree.js';
+export {
+  parseVerifierKey,
+  parseSignerKey,
+  formatVerifierKey,
+  openNote,
+  signNote,
+  type NoteSigner,
+  type NoteVerifier,
+  type OpenedNote,
+} from './core/note.js';
+export { openCheckpoint, parseCheckpointBody, formatCheckpointBody, type Checkpoint, type SignedCheckpoint } from './core/checkpoint.js';
+
+// Storage
+export type { LogStore, StoredEntry, StoredCheckpoint, StoreStats, EntryQuery, AppendBatch } from './store/store.js';
+
+// The log
+export { Log, type LogOptions, type AppendResult, type InclusionProof, type ConsistencyProof } from './log/log.js';
+export { LogReader } from './log/reader.js';
+export { verifyLog, type VerifyReport, type VerifyLogOptions, type Finding, type FindingKind } from './log/verify-log.js';
+export { initDataDir, openDataDir, openLog, loadSigner, resolveDataDir, DEFAULT_DATA_DIR, type DataDir, type InitResult } from './log/data-dir.js';
+export { systemClock, ManualClock, type Clock } from './log/clock.js';
