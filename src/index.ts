@@ -38,7 +38,7 @@ export {
 export { openCheckpoint, parseCheckpointBody, formatCheckpointBody, type Checkpoint, type SignedCheckpoint } from './core/checkpoint.js';
 
 // Storage
-export type { LogStore, StoredEntry, StoredCheckpoint, StoreStats, EntryQuery, AppendBatch } from './store/store.js';
+export type { LogStore, StoredEntry, StoredCheckpoint, StoreStats, AppendBatch } from './store/store.js';
 
 // The log
 export { Log, type LogOptions, type AppendResult, type InclusionProof, type ConsistencyProof } from './log/log.js';

@@ -81,6 +81,13 @@ export function entryClaimsIndex(text: string, index: number): boolean {
   return text.startsWith(prefix) && text.endsWith(`,"v":${ENTRY_SCHEMA_VERSION}}`);
 }
 
+/** The type and time of stored entry bytes, without full validation (for listings). */
+export function peekEntry(bytes: Uint8Array): { type: string; time: string; timeMs: number; payload: unknown } {
+  const e = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as Partial<LogEntry>;
+  const time = typeof e.time === 'string' ? e.time : '';
+  return { type: typeof e.type === 'string' ? e.type : '', time, timeMs: Date.parse(time), payload: e.payload };
+}
+
 /**
  * Decodes and validates stored entry text.
  * @throws {ValidationError} VALIDATION_FAILED

@@ -17,7 +17,7 @@ import { Frontier } from '../core/merkle/tree.js';
 import { frontierNodes, nodeSeq } from '../core/merkle/node-id.js';
 import { formatCheckpointBody } from '../core/checkpoint.js';
 import { signNote, type NoteSigner } from '../core/note.js';
-import type { LogStore, StoredCheckpoint, StoredEntry, StoredNode } from '../store/store.js';
+import type { LogStore, StoredCheckpoint, StoredNode } from '../store/store.js';
 import { LogReader } from './reader.js';
 
 export type { InclusionProof, ConsistencyProof } from './reader.js';
@@ -112,9 +112,9 @@ export class Log {
       });
     }
     this.#frontier = Frontier.fromNodes(size, hashes as Buffer[]);
-    const last = await this.#store.lastEntry();
-    this.#lastTimeMs = last?.timeMs ?? 0;
     this.#latest = await this.#store.latestCheckpoint();
+    // All entries of a batch share the batch's time, which is also its checkpoint's time.
+    this.#lastTimeMs = this.#latest?.timeMs ?? 0;
   }
 
   /**
@@ -172,7 +172,7 @@ export class Log {
       const start = f.size;
       const timeMs = Math.max(this.#clock.now(), this.#lastTimeMs);
       const time = formatEntryTime(timeMs);
-      const entries: StoredEntry[] = [];
+      const entries: { index: number; bytes: Buffer }[] = [];
       const nodes: StoredNode[] = [];
       const texts: string[] = [];
       const leaves: Buffer[] = [];
@@ -180,10 +180,8 @@ export class Log {
         const ev = events[i]!;
         const text = encodeEntry(start + i, ev, time);
         const { bytes, leafHash: leaf } = encodeLeaf(text);
-        const created = f.append(leaf);
-        // created[0] is the leaf itself, stored with its entry; the rest are interior nodes.
-        for (let j = 1; j < created.length; j++) nodes.push(created[j]!);
-        entries.push({ index: start + i, bytes, leafHash: leaf, type: ev.type, timeMs });
+        for (const n of f.append(leaf)) nodes.push(n);
+        entries.push({ index: start + i, bytes });
         texts.push(text);
         leaves.push(leaf);
       }

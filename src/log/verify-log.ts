@@ -14,7 +14,7 @@ import { ENTRY_SCHEMA_VERSION } from '../core/entry.js';
 import { Frontier, type CreatedNode } from '../core/merkle/tree.js';
 import { openCheckpoint } from '../core/checkpoint.js';
 import type { NoteVerifier } from '../core/note.js';
-import type { LogStore, StoredCheckpoint, StoredNode } from '../store/store.js';
+import type { LogStore, StoredCheckpoint } from '../store/store.js';
 
 /** What kind of defect a finding reports. Stable strings, listed in docs/log-format.md. */
 export type FindingKind =
@@ -121,7 +121,6 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport
   if (!latest && stored > 0) add({ kind: 'NO_CHECKPOINT', index: 0, message: 'the log has entries but no signed checkpoint' });
 
   const checkpoints = new PagedReader<StoredCheckpoint>(store.checkpointPages());
-  const nodes = new PagedReader<StoredNode>(store.nodePages(0));
   const frontier = Frontier.empty();
   let checkpointsChecked = 0;
   let nodesChecked = 0;
@@ -154,22 +153,26 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport
     }
   };
 
-  // Hot path: synchronous. The caller awaits nodes.peek() only when the current page is used up.
-  const compareNode = (s: StoredNode | undefined, n: CreatedNode, level: number, firstLeaf: number): void => {
-    nodesChecked++;
-    if (!s || s.seq !== n.seq) {
-      add({ kind: 'NODE_MISSING', index: firstLeaf, message: `stored hash of the subtree starting at entry ${firstLeaf} (level ${level}) is missing` });
-      return;
-    }
-    nodes.skip();
-    if (!bytesEqual(s.hash, n.hash)) {
-      add({ kind: 'NODE_HASH_MISMATCH', index: firstLeaf, message: `stored hash of the subtree starting at entry ${firstLeaf} (level ${level}) differs from the recomputed one` });
+  // Stored interior hashes are compared a page at a time: one getNodes call per page of entries.
+  const compareNodes = async (created: readonly CreatedNode[]): Promise<void> => {
+    if (created.length === 0) return;
+    const stored = await store.getNodes(created);
+    for (const n of created) {
+      nodesChecked++;
+      const firstLeaf = n.index * 2 ** n.level;
+      const h = stored.get(n.seq);
+      if (!h) {
+        add({ kind: 'NODE_MISSING', index: firstLeaf, message: `stored hash of the subtree starting at entry ${firstLeaf} (level ${n.level}) is missing` });
+      } else if (!bytesEqual(h, n.hash)) {
+        add({ kind: 'NODE_HASH_MISMATCH', index: firstLeaf, message: `stored hash of the subtree starting at entry ${firstLeaf} (level ${n.level}) differs from the recomputed one` });
+      }
     }
   };
 
   let expected = 0;
   const suffix = `,"v":${ENTRY_SCHEMA_VERSION}}`;
   for await (const page of store.entryPages(0, stored)) {
+    const interior: CreatedNode[] = [];
     for (const e of page) {
       while (expected < e.index) {
         add({ kind: 'ENTRY_MISSING', index: expected, message: `entry ${expected} is missing` });
@@ -192,16 +195,7 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport
       }
       if (!treeBroken) {
         const created = frontier.append(leaf);
-        for (let j = 1; j < created.length; j++) {
-          const n = created[j]!;
-          let s = nodes.peekSync() ?? (await nodes.peek());
-          // Skip stored rows that belong to no node of this tree (foreign rows).
-          while (s && s.seq < n.seq) {
-            nodes.skip();
-            s = nodes.peekSync() ?? (await nodes.peek());
-          }
-          compareNode(s, n, j, e.index + 1 - 2 ** j);
-        }
+        for (let j = 1; j < created.length; j++) interior.push(created[j]!);
       }
       // Checkpoints at this size (and any orphaned ones below it).
       let cp = checkpoints.peekSync() ?? (await checkpoints.peek());
@@ -213,6 +207,7 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport
         cp = checkpoints.peekSync() ?? (await checkpoints.peek());
       }
     }
+    await compareNodes(interior);
     options.onProgress?.(expected, total);
   }
   // Checkpoints that claim more entries than are stored: the log was truncated.

@@ -1,31 +1,31 @@
 /**
- * The storage interface. Each backend (`store/<backend>/`) owns its SQL and migrations;
- * nothing above this file knows which backend it talks to.
+ * The storage interface. Each backend (`store/<backend>/`) owns its SQL, its physical layout and
+ * its migrations; nothing above this file knows which backend it talks to.
  *
  * Invariants every backend keeps:
- * - `appendBatch` is atomic: the entries, their nodes and the checkpoint that covers them are
+ * - `appendBatch` is atomic: the entries, their tree nodes and the checkpoint that covers them are
  *   durable together, or none of them is.
  * - `appendBatch` refuses (LOG_APPEND_CONFLICT) unless the stored tree size equals
  *   `batch.expectedSize`, checked under the backend's write lock, so two writers never fork the log.
- * - Entries, nodes and checkpoints are never updated or deleted.
+ * - What was written is never updated or deleted (a backend may repack it, e.g. into tiles,
+ *   in the same transaction, byte for byte).
  * @module
  */
-
 import type { NodeId } from '../core/merkle/node-id.js';
 
-/** An entry as stored: its index, the exact canonical JSON bytes the leaf hash commits to, and columns for queries. */
+/** An entry as stored: its index and the exact canonical JSON bytes the leaf hash commits to. */
 export interface StoredEntry {
   readonly index: number;
   readonly bytes: Buffer;
-  /** The stored leaf hash (RFC 9162: SHA-256(0x00 || bytes)); verification recomputes it. */
+  /**
+   * The stored leaf hash (RFC 9162: SHA-256(0x00 || bytes)). Verification recomputes it.
+   * Empty when the store has lost it (a damaged store); never trusted.
+   */
   readonly leafHash: Buffer;
-  readonly type: string;
-  readonly timeMs: number;
 }
 
-/** An interior node hash (level >= 1) keyed by its creation order (`nodeSeq`). Leaf hashes live with their entries. */
-export interface StoredNode {
-  readonly seq: number;
+/** A tree node (leaf or interior) created by an append. */
+export interface StoredNode extends NodeId {
   readonly hash: Buffer;
 }
 
@@ -37,10 +37,10 @@ export interface StoredCheckpoint {
   readonly timeMs: number;
 }
 
-/** One atomic write: a batch of entries, the nodes they create and the checkpoint that covers them. */
+/** One atomic write: a batch of entries, every node they create (leaves included) and the checkpoint covering them. */
 export interface AppendBatch {
   readonly expectedSize: number;
-  readonly entries: readonly StoredEntry[];
+  readonly entries: readonly { readonly index: number; readonly bytes: Buffer }[];
   readonly nodes: readonly StoredNode[];
   readonly checkpoint: StoredCheckpoint;
 }
@@ -49,21 +49,7 @@ export interface AppendBatch {
 export interface StoreStats {
   readonly treeSize: number;
   readonly bytesOnDisk: number;
-  readonly lastEntryTimeMs: number | undefined;
   readonly checkpoints: number;
-}
-
-/** Filters for listing entries. */
-export interface EntryQuery {
-  /** First index to consider (inclusive). */
-  readonly fromIndex?: number;
-  /** Only entries with this event type. */
-  readonly type?: string;
-  /** Only entries at or after this time (epoch ms). */
-  readonly sinceMs?: number;
-  /** Newest first instead of oldest first. */
-  readonly descending?: boolean;
-  readonly limit?: number;
 }
 
 /** The storage backend of one log. */
@@ -75,19 +61,17 @@ export interface LogStore {
   initMeta(values: Readonly<Record<string, string>>): Promise<void>;
   /** Number of entries stored (the next index). */
   treeSize(): Promise<number>;
-  /** The entry with the largest index, if any. */
-  lastEntry(): Promise<StoredEntry | undefined>;
   /** Node hashes (leaves included) keyed by `nodeSeq`; missing nodes are absent from the map. */
   getNodes(ids: readonly NodeId[]): Promise<Map<number, Buffer>>;
   getEntry(index: number): Promise<StoredEntry | undefined>;
-  queryEntries(query: EntryQuery): Promise<StoredEntry[]>;
   /**
    * Streams entries with index in [from, to) in index order, a page at a time, in bounded memory.
-   * Pages (not single rows) keep per-row overhead low on the verification hot path.
+   * Pages (not single rows) keep per-entry overhead low on the verification and export paths.
+   * An entry the store has lost is absent from its page (the caller sees the gap).
    */
   entryPages(from: number, to: number): AsyncIterable<readonly StoredEntry[]>;
-  /** Streams interior nodes with seq >= from in seq order, a page at a time. */
-  nodePages(from: number): AsyncIterable<readonly StoredNode[]>;
+  /** Streams entries with index in [from, to) newest first, a page at a time. */
+  entryPagesDescending(from: number, to: number): AsyncIterable<readonly StoredEntry[]>;
   /** Streams all checkpoints in tree-size order, a page at a time. */
   checkpointPages(): AsyncIterable<readonly StoredCheckpoint[]>;
   latestCheckpoint(): Promise<StoredCheckpoint | undefined>;

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { once } from 'node:events';
 import { ValidationError } from '../../core/errors.js';
 import { toHex } from '../../core/hash.js';
+import { peekEntry } from '../../core/entry.js';
 import { withDataDir, type CommandContext } from '../context.js';
 
 export const EXPORT_FORMATS = ['json', 'csv', 'ndjson'] as const;
@@ -55,7 +56,8 @@ export async function exportLog(ctx: CommandContext, o: ExportOptions): Promise<
             const text = e.bytes.toString('utf8');
             const leaf = toHex(e.leafHash);
             if (o.format === 'csv') {
-              chunk += `${e.index},${new Date(e.timeMs).toISOString()},${csvField(e.type)},${leaf},${csvField(text)}\r\n`;
+              const p = peekEntry(e.bytes);
+              chunk += `${e.index},${p.time},${csvField(p.type)},${leaf},${csvField(text)}\r\n`;
             } else {
               // The entry is embedded verbatim: its bytes are exactly what the leaf hash commits to.
               chunk += `${o.format === 'json' && !first ? ',' : ''}${o.format === 'json' ? '\n' : ''}{"index":${e.index},"leafHash":"${leaf}","entry":${text}}${o.format === 'ndjson' ? '\n' : ''}`;

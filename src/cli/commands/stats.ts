@@ -19,7 +19,7 @@ export async function stats(ctx: CommandContext): Promise<void> {
         checkpoints: s.checkpoints,
         bytesOnDisk: s.bytesOnDisk,
         bytesPerEntry: s.treeSize > 0 ? Math.round(s.bytesOnDisk / s.treeSize) : null,
-        lastUpdate: s.lastEntryTimeMs === undefined ? null : new Date(s.lastEntryTimeMs).toISOString(),
+        lastUpdate: cp ? new Date(cp.timeMs).toISOString() : null,
       };
       if (ctx.json) return printJson(ctx.io, out);
       printFields(ctx.io, {

@@ -62,13 +62,16 @@ async function verifyEntry(ctx: CommandContext, dir: DataDir, verifiers: NoteVer
   if (!latest) throw new VerificationError('LOG_VERIFICATION_FAILED', 'the log has no signed checkpoint');
   // The signed checkpoint is the anchor: check its signature before anything is compared with it.
   const cp = openCheckpoint(latest.note, verifiers, dir.origin);
-  const p = await new LogReader(dir.store).inclusionProof(index, cp.treeSize);
-  const leafHash = hashLeaf(p.entry.bytes);
-  if (!bytesEqual(leafHash, p.entry.leafHash)) {
+  const reader = new LogReader(dir.store);
+  const p = await reader.inclusionProof(index, cp.treeSize);
+  const stored = await reader.getEntry(index);
+  // The leaf is recomputed from the entry bytes: the stored leaf hash is only compared.
+  const leafHash = hashLeaf(stored.bytes);
+  if (!bytesEqual(leafHash, p.leafHash)) {
     throw new VerificationError('LOG_VERIFICATION_FAILED', `entry ${index}: stored leaf hash differs from the hash of its bytes`);
   }
   verifyInclusion(index, cp.treeSize, leafHash, p.proof, cp.rootHash);
-  const entry = decodeEntry(p.entry.bytes.toString('utf8'));
+  const entry = decodeEntry(stored.bytes.toString('utf8'));
   const out = {
     verified: true,
     index,

@@ -8,7 +8,7 @@ import { InternalError } from '../errors.js';
 import { frontierNodes, nodeSeq, type NodeId } from './node-id.js';
 
 /** A node created by an append, with the key under which it is stored. */
-export interface CreatedNode {
+export interface CreatedNode extends NodeId {
   readonly seq: number;
   readonly hash: Buffer;
 }
@@ -80,7 +80,7 @@ export class Frontier {
    */
   append(leafHash: Buffer): CreatedNode[] {
     const leafIndex = this.#size;
-    const created: CreatedNode[] = [{ seq: nodeSeq(0, leafIndex), hash: leafHash }];
+    const created: CreatedNode[] = [{ level: 0, index: leafIndex, seq: nodeSeq(0, leafIndex), hash: leafHash }];
     let level = 0;
     let hash = leafHash;
     let index = leafIndex;
@@ -90,7 +90,7 @@ export class Frontier {
       hash = hashChildren(left, hash);
       level++;
       index = Math.floor(index / 2);
-      created.push({ seq: nodeSeq(level, index), hash });
+      created.push({ level, index, seq: nodeSeq(level, index), hash });
     }
     this.#levels.push(level);
     this.#hashes.push(hash);

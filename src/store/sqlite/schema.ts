@@ -14,22 +14,31 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   ) WITHOUT ROWID;
 
-  -- data: the exact canonical JSON bytes the leaf hash commits to; leaf_hash: SHA-256(0x00 || data).
-  -- type and time_ms duplicate fields of data for queries; verification never trusts them.
-  CREATE TABLE entries (
-    idx       INTEGER PRIMARY KEY,
-    data      BLOB    NOT NULL,
-    leaf_hash BLOB    NOT NULL,
-    type      TEXT    NOT NULL,
-    time_ms   INTEGER NOT NULL
+  -- The log is stored in the C2SP tlog-tiles layout (see core/merkle/tiles.ts).
+  -- Complete entry bundles: 256 entries each, every entry prefixed by its uint16 big-endian length.
+  CREATE TABLE entry_bundles (
+    idx  INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
   );
-
-  -- Every complete interior subtree hash (level >= 1), keyed by creation order
-  -- (see core/merkle/node-id.ts nodeSeq), so appends write in key order and verification streams them.
-  CREATE TABLE nodes (
-    seq  INTEGER PRIMARY KEY,
-    hash BLOB NOT NULL
+  -- Entries after the last complete bundle (at most 255 rows), moved into a bundle when it fills.
+  CREATE TABLE entry_tail (
+    idx  INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
   );
+  -- Complete tiles, "fat": the 256-hash C2SP tile (tree level 8*level) then its interior rows.
+  -- id = level * 2^40 + index: a rowid key, because rows of 16 KiB belong in a rowid table
+  -- (WITHOUT ROWID tables are for small rows; reads were several times slower).
+  CREATE TABLE tiles (
+    id     INTEGER PRIMARY KEY,
+    hashes BLOB    NOT NULL
+  );
+  -- Node hashes (leaves included) of tiles not yet complete: the right edge of the tree.
+  CREATE TABLE node_tail (
+    level INTEGER NOT NULL,
+    idx   INTEGER NOT NULL,
+    hash  BLOB    NOT NULL,
+    PRIMARY KEY (level, idx)
+  ) WITHOUT ROWID;
 
   -- One signed checkpoint per committed batch. note is the C2SP signed note (the authority).
   CREATE TABLE checkpoints (

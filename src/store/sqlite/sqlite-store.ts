@@ -1,21 +1,32 @@
 /**
- * The embedded default backend: one SQLite file (better-sqlite3, WAL, synchronous=FULL).
+ * The embedded default backend: one SQLite file (better-sqlite3, WAL, synchronous=FULL), laid out
+ * as C2SP tlog-tiles: complete entry bundles and complete "fat" tiles are single rows; only the
+ * right edge of the tree (fewer than 256 entries, and the nodes of incomplete tiles) is kept row by
+ * row, and is repacked into a bundle or tile in the transaction that completes it.
+ *
+ * Why: one row per entry and per node cost 2-4 us per row to read back with better-sqlite3 on this
+ * machine, which capped verification near 100k entries/s; a 256-entry row is read in about the time
+ * of one small row. The tiles are also exactly what a tlog-tiles HTTP endpoint serves.
  * @module
  */
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConflictError, CustosError, StoreError } from '../../core/errors.js';
-import type {
-  AppendBatch,
-  EntryQuery,
-  LogStore,
-  StoreStats,
-  StoredCheckpoint,
-  StoredEntry,
-  StoredNode,
-} from '../store.js';
-import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { HASH_SIZE } from '../../core/hash.js';
 import { nodeSeq, type NodeId } from '../../core/merkle/node-id.js';
+import {
+  FAT_TILE_BYTES,
+  TILE_HEIGHT,
+  TILE_WIDTH,
+  decodeEntryBundle,
+  encodeEntryBundle,
+  fatTileByteOffset,
+  isTileComplete,
+  rowOffset,
+  tilePosition,
+} from '../../core/merkle/tiles.js';
+import type { AppendBatch, LogStore, StoreStats, StoredCheckpoint, StoredEntry, StoredNode } from '../store.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 /** Options for {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
@@ -25,19 +36,22 @@ export interface SqliteStoreOptions {
   readonly readonly?: boolean;
 }
 
-// Rows per multi-row INSERT: one statement call per CHUNK rows costs far less than CHUNK calls
-// (measured 1.7x faster appends; see bench/RESULTS.md).
+// Bundles per page when streaming entries (16 x 256 = 4096 entries).
+const BUNDLE_PAGE = 16;
+const CHECKPOINT_PAGE = 4096;
+// Rows per multi-row INSERT into the tails.
 const CHUNK = 64;
+// Complete tiles are immutable, so they can be cached; 256 fat tiles = 4 MiB.
+const TILE_CACHE_SIZE = 256;
+const EMPTY = Buffer.alloc(0);
 
-// Streaming reads page through the table so the connection is never held by an open cursor.
-const PAGE = 4096;
-
-type EntryRow = [number, Buffer, Buffer, string, number];
 type CheckpointRow = [number, Buffer, string, number];
 
-function toEntry(r: EntryRow): StoredEntry {
-  return { index: r[0], bytes: r[1], leafHash: r[2], type: r[3], timeMs: r[4] };
+/** Row key of tile (level, index) in the tiles table. */
+export function tileId(level: number, index: number): number {
+  return level * 2 ** 40 + index;
 }
+
 function toCheckpoint(r: CheckpointRow): StoredCheckpoint {
   return { treeSize: r[0], rootHash: r[1], note: r[2], timeMs: r[3] };
 }
@@ -60,68 +74,46 @@ export class SqliteStore implements LogStore {
   readonly backend = 'sqlite';
   readonly #db: Database.Database;
   readonly #path: string;
-  readonly #stmts;
-  readonly #appendTx: (batch: AppendBatch) => void;
+  readonly #s;
+  readonly #appendTx: Database.Transaction<(batch: AppendBatch) => void>;
+  readonly #tileCache = new Map<string, Buffer>();
+  // A lower bound of the tree size (sizes only grow): tiles complete below it are in `tiles`.
+  #knownSize = 0;
+  #pendingSize = 0;
 
   private constructor(db: Database.Database, path: string) {
     this.#db = db;
     this.#path = path;
     const p = (sql: string) => db.prepare(sql);
-    this.#stmts = {
+    this.#s = {
       getMeta: p('SELECT value FROM meta WHERE key = ?').pluck(),
       putMeta: p('INSERT INTO meta(key, value) VALUES (?, ?)'),
-      size: p('SELECT COALESCE(MAX(idx) + 1, 0) FROM entries').pluck(),
-      lastEntry: p('SELECT idx, data, leaf_hash, type, time_ms FROM entries ORDER BY idx DESC LIMIT 1').raw(),
-      getEntry: p('SELECT idx, data, leaf_hash, type, time_ms FROM entries WHERE idx = ?').raw(),
-      entryTime: p('SELECT time_ms FROM entries WHERE idx = ?').pluck(),
-      entryPage: p('SELECT idx, data, leaf_hash, type, time_ms FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?').raw(),
-      getNode: p('SELECT hash FROM nodes WHERE seq = ?').pluck(),
-      nodePage: p('SELECT seq, hash FROM nodes WHERE seq >= ? ORDER BY seq LIMIT ?').raw(),
+      maxTail: p('SELECT MAX(idx) FROM entry_tail').pluck(),
+      maxBundle: p('SELECT MAX(idx) FROM entry_bundles').pluck(),
+      bundle: p('SELECT data FROM entry_bundles WHERE idx = ?').pluck(),
+      bundlePage: p('SELECT idx, data FROM entry_bundles WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?').raw(),
+      bundlePageDesc: p('SELECT idx, data FROM entry_bundles WHERE idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?').raw(),
+      tailEntry: p('SELECT data FROM entry_tail WHERE idx = ?').pluck(),
+      tailRange: p('SELECT idx, data FROM entry_tail WHERE idx >= ? AND idx < ? ORDER BY idx').raw(),
+      tailRangeDesc: p('SELECT idx, data FROM entry_tail WHERE idx >= ? AND idx < ? ORDER BY idx DESC').raw(),
+      delTail: p('DELETE FROM entry_tail WHERE idx >= ? AND idx < ?'),
+      insTail: p('INSERT INTO entry_tail(idx, data) VALUES (?, ?)'),
+      insTailChunk: p(`INSERT INTO entry_tail(idx, data) VALUES ${Array(CHUNK).fill('(?, ?)').join(', ')}`),
+      insBundle: p('INSERT INTO entry_bundles(idx, data) VALUES (?, ?)'),
+      tile: p('SELECT hashes FROM tiles WHERE id = ?').pluck(),
+      insTile: p('INSERT INTO tiles(id, hashes) VALUES (?, ?)'),
+      node: p('SELECT hash FROM node_tail WHERE level = ? AND idx = ?').pluck(),
+      nodeRange: p('SELECT idx, hash FROM node_tail WHERE level = ? AND idx >= ? AND idx < ?').raw(),
+      delNodes: p('DELETE FROM node_tail WHERE level = ? AND idx >= ? AND idx < ?'),
+      insNode: p('INSERT INTO node_tail(level, idx, hash) VALUES (?, ?, ?)'),
+      insNodeChunk: p(`INSERT INTO node_tail(level, idx, hash) VALUES ${Array(CHUNK).fill('(?, ?, ?)').join(', ')}`),
       cpPage: p('SELECT tree_size, root, note, time_ms FROM checkpoints WHERE tree_size > ? ORDER BY tree_size LIMIT ?').raw(),
       cpLatest: p('SELECT tree_size, root, note, time_ms FROM checkpoints ORDER BY tree_size DESC LIMIT 1').raw(),
       cpAt: p('SELECT tree_size, root, note, time_ms FROM checkpoints WHERE tree_size = ?').raw(),
       cpCount: p('SELECT COUNT(*) FROM checkpoints').pluck(),
-      insEntry: p('INSERT INTO entries(idx, data, leaf_hash, type, time_ms) VALUES (?, ?, ?, ?, ?)'),
-      getLeaf: p('SELECT leaf_hash FROM entries WHERE idx = ?').pluck(),
-      insNode: p('INSERT INTO nodes(seq, hash) VALUES (?, ?)'),
-      insEntryChunk: p(`INSERT INTO entries(idx, data, leaf_hash, type, time_ms) VALUES ${Array(CHUNK).fill('(?, ?, ?, ?, ?)').join(', ')}`),
-      insNodeChunk: p(`INSERT INTO nodes(seq, hash) VALUES ${Array(CHUNK).fill('(?, ?)').join(', ')}`),
       insCp: p('INSERT INTO checkpoints(tree_size, root, note, time_ms) VALUES (?, ?, ?, ?)'),
     };
-    const s = this.#stmts;
-    this.#appendTx = db.transaction((batch: AppendBatch) => {
-      const size = s.size.get() as number;
-      if (size !== batch.expectedSize) {
-        throw new ConflictError('LOG_APPEND_CONFLICT', 'the log grew since this writer last read it', {
-          details: { expectedSize: batch.expectedSize, actualSize: size },
-        });
-      }
-      const es = batch.entries;
-      let i = 0;
-      const args: unknown[] = [];
-      for (; i + CHUNK <= es.length; i += CHUNK) {
-        args.length = 0;
-        for (let j = i; j < i + CHUNK; j++) {
-          const e = es[j]!;
-          args.push(e.index, e.bytes, e.leafHash, e.type, e.timeMs);
-        }
-        s.insEntryChunk.run(args);
-      }
-      for (; i < es.length; i++) {
-        const e = es[i]!;
-        s.insEntry.run(e.index, e.bytes, e.leafHash, e.type, e.timeMs);
-      }
-      const ns = batch.nodes;
-      i = 0;
-      for (; i + CHUNK <= ns.length; i += CHUNK) {
-        args.length = 0;
-        for (let j = i; j < i + CHUNK; j++) args.push(ns[j]!.seq, ns[j]!.hash);
-        s.insNodeChunk.run(args);
-      }
-      for (; i < ns.length; i++) s.insNode.run(ns[i]!.seq, ns[i]!.hash);
-      const cp = batch.checkpoint;
-      s.insCp.run(cp.treeSize, cp.rootHash, cp.note, cp.timeMs);
-    });
+    this.#appendTx = db.transaction((batch: AppendBatch) => this.#write(batch));
   }
 
   /**
@@ -144,11 +136,11 @@ export class SqliteStore implements LogStore {
       }
       if (version < SCHEMA_VERSION) {
         if (options.readonly) throw new StoreError('STORE_SCHEMA_UNSUPPORTED', 'database needs migrating; open it writable');
-        const migrate = db.transaction(() => {
-          for (let v = version; v < SCHEMA_VERSION; v++) db!.exec(MIGRATIONS[v]!);
-          db!.pragma(`user_version = ${SCHEMA_VERSION}`);
-        });
-        migrate.immediate();
+        const d = db;
+        d.transaction(() => {
+          for (let v = version; v < SCHEMA_VERSION; v++) d.exec(MIGRATIONS[v]!);
+          d.pragma(`user_version = ${SCHEMA_VERSION}`);
+        }).immediate();
       }
       return new SqliteStore(db, path);
     } catch (err) {
@@ -157,16 +149,36 @@ export class SqliteStore implements LogStore {
     }
   }
 
+  // ---- size -------------------------------------------------------------------------------
+
+  #size(): number {
+    const t = this.#s.maxTail.get() as number | null;
+    const b = this.#s.maxBundle.get() as number | null;
+    const size = t !== null ? t + 1 : b === null ? 0 : (b + 1) * TILE_WIDTH;
+    if (size > this.#knownSize) this.#knownSize = size;
+    return size;
+  }
+
+  async treeSize(): Promise<number> {
+    try {
+      return this.#size();
+    } catch (err) {
+      wrap(err, 'read size');
+    }
+  }
+
+  // ---- meta -------------------------------------------------------------------------------
+
   async getMeta(key: string): Promise<string | undefined> {
     try {
-      return this.#stmts.getMeta.get(key) as string | undefined;
+      return this.#s.getMeta.get(key) as string | undefined;
     } catch (err) {
       wrap(err, 'read meta');
     }
   }
 
   async initMeta(values: Readonly<Record<string, string>>): Promise<void> {
-    const s = this.#stmts;
+    const s = this.#s;
     try {
       this.#db
         .transaction(() => {
@@ -182,31 +194,46 @@ export class SqliteStore implements LogStore {
     }
   }
 
-  async treeSize(): Promise<number> {
-    try {
-      return this.#stmts.size.get() as number;
-    } catch (err) {
-      wrap(err, 'read size');
+  // ---- nodes ------------------------------------------------------------------------------
+
+  #tile(level: number, index: number): Buffer | undefined {
+    const key = `${level}/${index}`;
+    const hit = this.#tileCache.get(key);
+    if (hit) {
+      // Refresh LRU position.
+      this.#tileCache.delete(key);
+      this.#tileCache.set(key, hit);
+      return hit;
     }
+    const t = this.#s.tile.get(tileId(level, index)) as Buffer | undefined;
+    if (t === undefined || t.length !== FAT_TILE_BYTES) return undefined;
+    this.#tileCache.set(key, t);
+    if (this.#tileCache.size > TILE_CACHE_SIZE) this.#tileCache.delete(this.#tileCache.keys().next().value!);
+    return t;
   }
 
-  async lastEntry(): Promise<StoredEntry | undefined> {
-    try {
-      const r = this.#stmts.lastEntry.get() as EntryRow | undefined;
-      return r && toEntry(r);
-    } catch (err) {
-      wrap(err, 'read entry');
+  #node(level: number, index: number): Buffer | undefined {
+    const p = tilePosition(level, index);
+    // A tile known to be incomplete is not looked up (its nodes are in the tail); another process
+    // may have completed it since, so a tail miss still falls back to the tiles table.
+    if (!isTileComplete(p.tileLevel, p.tileIndex, this.#knownSize)) {
+      const h = this.#s.node.get(level, index) as Buffer | undefined;
+      if (h) return h;
     }
+    const tile = this.#tile(p.tileLevel, p.tileIndex);
+    if (tile) {
+      const off = fatTileByteOffset(p);
+      return tile.subarray(off, off + HASH_SIZE);
+    }
+    return this.#s.node.get(level, index) as Buffer | undefined;
   }
 
   async getNodes(ids: readonly NodeId[]): Promise<Map<number, Buffer>> {
     const out = new Map<number, Buffer>();
     try {
       for (const id of ids) {
-        const seq = nodeSeq(id.level, id.index);
-        if (out.has(seq)) continue;
-        const h = (id.level === 0 ? this.#stmts.getLeaf.get(id.index) : this.#stmts.getNode.get(seq)) as Buffer | undefined;
-        if (h) out.set(seq, h);
+        const h = this.#node(id.level, id.index);
+        if (h) out.set(nodeSeq(id.level, id.index), h);
       }
     } catch (err) {
       wrap(err, 'read nodes');
@@ -214,84 +241,110 @@ export class SqliteStore implements LogStore {
     return out;
   }
 
+  // ---- entries ----------------------------------------------------------------------------
+
+  // Leaf hashes of entries [start, start + count) from the level-0 tile or the node tail.
+  #leafHashes(start: number, count: number): Buffer[] {
+    const out: Buffer[] = new Array<Buffer>(count);
+    const tileIndex = Math.floor(start / TILE_WIDTH);
+    const tile = this.#tile(0, tileIndex);
+    if (tile && start + count <= (tileIndex + 1) * TILE_WIDTH) {
+      const base = start - tileIndex * TILE_WIDTH;
+      for (let i = 0; i < count; i++) out[i] = tile.subarray((base + i) * HASH_SIZE, (base + i + 1) * HASH_SIZE);
+      return out;
+    }
+    out.fill(EMPTY);
+    for (const [idx, hash] of this.#s.nodeRange.all(0, start, start + count) as [number, Buffer][]) out[idx - start] = hash;
+    return out;
+  }
+
+  #bundleEntries(n: number, data: Buffer): StoredEntry[] {
+    const items = decodeEntryBundle(data).slice(0, TILE_WIDTH);
+    const leaves = this.#leafHashes(n * TILE_WIDTH, TILE_WIDTH);
+    return items.map((bytes, j) => ({ index: n * TILE_WIDTH + j, bytes, leafHash: leaves[j]! }));
+  }
+
+  #tailEntries(rows: [number, Buffer][]): StoredEntry[] {
+    if (rows.length === 0) return [];
+    const lo = Math.min(rows[0]![0], rows[rows.length - 1]![0]);
+    const hi = Math.max(rows[0]![0], rows[rows.length - 1]![0]);
+    const hashes = new Map((this.#s.nodeRange.all(0, lo, hi + 1) as [number, Buffer][]).map(([i, h]) => [i, h]));
+    return rows.map(([index, bytes]) => ({ index, bytes, leafHash: hashes.get(index) ?? EMPTY }));
+  }
+
   async getEntry(index: number): Promise<StoredEntry | undefined> {
     try {
-      const r = this.#stmts.getEntry.get(index) as EntryRow | undefined;
-      return r && toEntry(r);
+      const tail = this.#s.tailEntry.get(index) as Buffer | undefined;
+      if (tail) return this.#tailEntries([[index, tail]])[0];
+      const n = Math.floor(index / TILE_WIDTH);
+      const data = this.#s.bundle.get(n) as Buffer | undefined;
+      if (!data) return undefined;
+      return this.#bundleEntries(n, data).find((e) => e.index === index);
     } catch (err) {
       wrap(err, 'read entry');
     }
   }
 
-  // Entry times are non-decreasing in index order (the log engine enforces it),
-  // so the first index at or after a time is found by binary search in O(log n) reads.
-  #firstIndexAtOrAfter(timeMs: number, size: number): number {
-    let lo = 0;
-    let hi = size;
-    while (lo < hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      const t = this.#stmts.entryTime.get(mid) as number | undefined;
-      if (t === undefined || t >= timeMs) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
-  }
-
-  async queryEntries(q: EntryQuery): Promise<StoredEntry[]> {
-    try {
-      const size = this.#stmts.size.get() as number;
-      let from = Math.max(0, q.fromIndex ?? 0);
-      if (q.sinceMs !== undefined) from = Math.max(from, this.#firstIndexAtOrAfter(q.sinceMs, size));
-      const limit = Math.max(0, Math.min(q.limit ?? 100, 100_000));
-      const dir = q.descending ? 'DESC' : 'ASC';
-      const where = q.type === undefined ? 'idx >= ?' : 'idx >= ? AND type = ?';
-      const args: unknown[] = q.type === undefined ? [from, limit] : [from, q.type, limit];
-      const rows = this.#db
-        .prepare(`SELECT idx, data, leaf_hash, type, time_ms FROM entries WHERE ${where} ORDER BY idx ${dir} LIMIT ?`)
-        .raw()
-        .all(...args) as EntryRow[];
-      return rows.map(toEntry);
-    } catch (err) {
-      wrap(err, 'query entries');
-    }
-  }
-
   async *entryPages(from: number, to: number): AsyncIterable<readonly StoredEntry[]> {
-    let next = from;
-    while (next < to) {
-      let rows: EntryRow[];
+    let n = Math.floor(from / TILE_WIDTH);
+    const lastBundle = Math.ceil(to / TILE_WIDTH);
+    for (;;) {
+      let page: StoredEntry[];
       try {
-        rows = this.#stmts.entryPage.all(next, to, PAGE) as EntryRow[];
+        const rows = this.#s.bundlePage.all(n, lastBundle, BUNDLE_PAGE) as [number, Buffer][];
+        if (rows.length === 0) break;
+        page = [];
+        for (const [idx, data] of rows) {
+          for (const e of this.#bundleEntries(idx, data)) if (e.index >= from && e.index < to) page.push(e);
+        }
+        n = rows[rows.length - 1]![0] + 1;
       } catch (err) {
         wrap(err, 'read entries');
       }
-      if (rows.length === 0) return;
-      yield rows.map(toEntry);
-      next = rows[rows.length - 1]![0] + 1;
+      if (page.length > 0) yield page;
+    }
+    let tail: StoredEntry[];
+    try {
+      tail = this.#tailEntries(this.#s.tailRange.all(from, to) as [number, Buffer][]);
+    } catch (err) {
+      wrap(err, 'read entries');
+    }
+    if (tail.length > 0) yield tail;
+  }
+
+  async *entryPagesDescending(from: number, to: number): AsyncIterable<readonly StoredEntry[]> {
+    let tail: StoredEntry[];
+    try {
+      tail = this.#tailEntries(this.#s.tailRangeDesc.all(from, to) as [number, Buffer][]);
+    } catch (err) {
+      wrap(err, 'read entries');
+    }
+    if (tail.length > 0) yield tail;
+    const firstBundle = Math.floor(from / TILE_WIDTH);
+    let end = Math.ceil(to / TILE_WIDTH);
+    for (;;) {
+      let page: StoredEntry[];
+      try {
+        const rows = this.#s.bundlePageDesc.all(firstBundle, end, 1) as [number, Buffer][];
+        if (rows.length === 0) break;
+        const [idx, data] = rows[0]!;
+        page = this.#bundleEntries(idx, data).filter((e) => e.index >= from && e.index < to).reverse();
+        end = idx;
+      } catch (err) {
+        wrap(err, 'read entries');
+      }
+      if (page.length > 0) yield page;
     }
   }
 
-  async *nodePages(from: number): AsyncIterable<readonly StoredNode[]> {
-    let next = from;
-    for (;;) {
-      let rows: [number, Buffer][];
-      try {
-        rows = this.#stmts.nodePage.all(next, PAGE) as [number, Buffer][];
-      } catch (err) {
-        wrap(err, 'read nodes');
-      }
-      if (rows.length === 0) return;
-      yield rows.map((r) => ({ seq: r[0], hash: r[1] }));
-      next = rows[rows.length - 1]![0] + 1;
-    }
-  }
+  // ---- checkpoints ------------------------------------------------------------------------
 
   async *checkpointPages(): AsyncIterable<readonly StoredCheckpoint[]> {
     let after = -1;
     for (;;) {
       let rows: CheckpointRow[];
       try {
-        rows = this.#stmts.cpPage.all(after, PAGE) as CheckpointRow[];
+        rows = this.#s.cpPage.all(after, CHECKPOINT_PAGE) as CheckpointRow[];
       } catch (err) {
         wrap(err, 'read checkpoints');
       }
@@ -303,7 +356,8 @@ export class SqliteStore implements LogStore {
 
   async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
     try {
-      const r = this.#stmts.cpLatest.get() as CheckpointRow | undefined;
+      const r = this.#s.cpLatest.get() as CheckpointRow | undefined;
+      if (r && r[0] > this.#knownSize) this.#knownSize = r[0];
       return r && toCheckpoint(r);
     } catch (err) {
       wrap(err, 'read checkpoint');
@@ -312,25 +366,100 @@ export class SqliteStore implements LogStore {
 
   async checkpointAt(treeSize: number): Promise<StoredCheckpoint | undefined> {
     try {
-      const r = this.#stmts.cpAt.get(treeSize) as CheckpointRow | undefined;
+      const r = this.#s.cpAt.get(treeSize) as CheckpointRow | undefined;
       return r && toCheckpoint(r);
     } catch (err) {
       wrap(err, 'read checkpoint');
     }
   }
 
+  // ---- writes -----------------------------------------------------------------------------
+
   async appendBatch(batch: AppendBatch): Promise<void> {
     try {
       // BEGIN IMMEDIATE takes SQLite's write lock up front; other processes wait busy_timeout.
-      (this.#appendTx as unknown as { immediate(b: AppendBatch): void }).immediate(batch);
+      this.#appendTx.immediate(batch);
+      // Only once committed: a rolled-back batch must not raise the known size.
+      this.#knownSize = Math.max(this.#knownSize, this.#pendingSize);
     } catch (err) {
       wrap(err, 'append');
     }
   }
 
+  #write(batch: AppendBatch): void {
+    const s = this.#s;
+    const start = this.#size();
+    if (start !== batch.expectedSize) {
+      throw new ConflictError('LOG_APPEND_CONFLICT', 'the log grew since this writer last read it', {
+        details: { expectedSize: batch.expectedSize, actualSize: start },
+      });
+    }
+    const entries = batch.entries;
+    const end = start + entries.length;
+
+    // Entries: bundles completed by this batch become one row each; the rest go to the tail.
+    const fullEnd = Math.floor(end / TILE_WIDTH) * TILE_WIDTH;
+    for (let b = Math.floor(start / TILE_WIDTH) * TILE_WIDTH; b < fullEnd; b += TILE_WIDTH) {
+      const parts: Buffer[] = [];
+      if (b < start) {
+        for (const [, data] of s.tailRange.all(b, start) as [number, Buffer][]) parts.push(data);
+        s.delTail.run(b, start);
+      }
+      for (let i = Math.max(b, start); i < b + TILE_WIDTH; i++) parts.push(entries[i - start]!.bytes);
+      s.insBundle.run(b / TILE_WIDTH, encodeEntryBundle(parts));
+    }
+    const tailRows: unknown[] = [];
+    for (let i = Math.max(start, fullEnd); i < end; i++) tailRows.push(i, entries[i - start]!.bytes);
+    this.#insertChunked(tailRows, 2, s.insTail, s.insTailChunk);
+
+    // Nodes: tiles completed by this batch become one fat row each; the rest go to the node tail.
+    const complete = new Map<string, StoredNode[]>();
+    const nodeRows: unknown[] = [];
+    for (const n of batch.nodes) {
+      const p = tilePosition(n.level, n.index);
+      if (isTileComplete(p.tileLevel, p.tileIndex, end)) {
+        const key = `${p.tileLevel}/${p.tileIndex}`;
+        let list = complete.get(key);
+        if (!list) complete.set(key, (list = []));
+        list.push(n);
+      } else {
+        nodeRows.push(n.level, n.index, n.hash);
+      }
+    }
+    for (const [key, nodes] of complete) {
+      const [tl, ti] = key.split('/').map(Number) as [number, number];
+      const fat = Buffer.alloc(FAT_TILE_BYTES);
+      // Nodes of this tile written by earlier batches.
+      for (let row = 0; row < TILE_HEIGHT; row++) {
+        const level = tl * TILE_HEIGHT + row;
+        const perRow = TILE_WIDTH >> row;
+        const lo = ti * perRow;
+        for (const [idx, hash] of s.nodeRange.all(level, lo, lo + perRow) as [number, Buffer][]) {
+          fat.set(hash, (rowOffset(row) + idx - lo) * HASH_SIZE);
+        }
+        s.delNodes.run(level, lo, lo + perRow);
+      }
+      for (const n of nodes) fat.set(n.hash, fatTileByteOffset(tilePosition(n.level, n.index)));
+      s.insTile.run(tileId(tl, ti), fat);
+    }
+    this.#insertChunked(nodeRows, 3, s.insNode, s.insNodeChunk);
+
+    const cp = batch.checkpoint;
+    s.insCp.run(cp.treeSize, cp.rootHash, cp.note, cp.timeMs);
+    this.#pendingSize = end;
+  }
+
+  #insertChunked(flat: unknown[], width: number, one: Database.Statement, chunk: Database.Statement): void {
+    const rows = flat.length / width;
+    let r = 0;
+    for (; r + CHUNK <= rows; r += CHUNK) chunk.run(flat.slice(r * width, (r + CHUNK) * width));
+    for (; r < rows; r++) one.run(flat.slice(r * width, (r + 1) * width));
+  }
+
+  // ---- misc -------------------------------------------------------------------------------
+
   async stats(): Promise<StoreStats> {
     try {
-      const last = this.#stmts.lastEntry.get() as EntryRow | undefined;
       let bytes = 0;
       for (const suffix of ['', '-wal']) {
         try {
@@ -339,12 +468,7 @@ export class SqliteStore implements LogStore {
           // no WAL file yet
         }
       }
-      return {
-        treeSize: last ? last[0] + 1 : 0,
-        bytesOnDisk: bytes,
-        lastEntryTimeMs: last?.[4],
-        checkpoints: this.#stmts.cpCount.get() as number,
-      };
+      return { treeSize: this.#size(), bytesOnDisk: bytes, checkpoints: this.#s.cpCount.get() as number };
     } catch (err) {
       wrap(err, 'stats');
     }
