@@ -13,8 +13,11 @@ export const ENTRY_SCHEMA_VERSION = 1;
 /** Event types: a letter, then up to 63 letters, digits, '_', '.', ':' or '-'. */
 export const EVENT_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 
-/** Largest payload accepted, in bytes of canonical JSON. */
-export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/**
+ * Largest payload accepted, in bytes of canonical JSON. A whole entry must fit a C2SP entry
+ * bundle's uint16 length (65,535 bytes); the rest of an entry is under 200 bytes.
+ */
+export const MAX_PAYLOAD_BYTES = 60 * 1024;
 
 /** A JSON object payload. */
 export type JsonObject = { [key: string]: JsonValue };
