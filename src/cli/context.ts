@@ -44,7 +44,7 @@ export async function withLog<T>(ctx: CommandContext, fn: (log: Log, dir: DataDi
 export function trustedVerifiers(dir: DataDir, keyOption: string | undefined): { verifiers: NoteVerifier[]; source: string } {
   if (keyOption !== undefined) {
     let text = keyOption;
-    if (!keyOption.includes('+') && existsSync(keyOption)) {
+    if (existsSync(keyOption)) {
       try {
         text = readFileSync(keyOption, 'utf8');
       } catch (err) {

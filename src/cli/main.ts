@@ -56,7 +56,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
-      outputError: (s, write) => write(`custos: VALIDATION_FAILED: ${s.replace(/^error: /, '').trim()}\n`),
+      // One line, always: commander's suggestions ("Did you mean ...?") are joined onto it.
+      outputError: (s, write) => write(`custos: VALIDATION_FAILED: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`),
     });
 
   program

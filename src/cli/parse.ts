@@ -30,7 +30,8 @@ export function parseSince(input: string, nowMs: number): number {
     const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 's' | 'm' | 'h' | 'd'];
     return nowMs - Number(rel[1]) * unit;
   }
-  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/.test(input)) {
+  // A date alone is midnight UTC; a date-time must say its offset (RFC 3339), never local time.
+  if (/^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2}))?$/.test(input)) {
     const t = Date.parse(input);
     if (Number.isFinite(t)) return t;
   }

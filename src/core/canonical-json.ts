@@ -34,8 +34,8 @@ function unsupported(path: string, message: string): never {
   });
 }
 
-function check(value: unknown, path: string, depth: number): void {
-  if (depth > MAX_JSON_DEPTH) unsupported(path, `nesting deeper than ${MAX_JSON_DEPTH}`);
+function check(value: unknown, path: string, depth: number, maxDepth = MAX_JSON_DEPTH): void {
+  if (depth > maxDepth) unsupported(path, `nesting deeper than ${maxDepth}`);
   switch (typeof value) {
     case 'string':
       if (LONE_SURROGATE.test(value)) unsupported(path, 'string contains a lone surrogate');
@@ -48,10 +48,14 @@ function check(value: unknown, path: string, depth: number): void {
     case 'object': {
       if (value === null) return;
       if (Array.isArray(value)) {
+        // Extra own properties (a toJSON, a named member) would be dropped or obeyed silently.
+        if (Object.keys(value).length !== value.length || Object.getOwnPropertySymbols(value).length > 0) {
+          unsupported(path, 'array with properties other than its elements');
+        }
         for (let i = 0; i < value.length; i++) {
           // Holes in sparse arrays are undefined.
           if (!(i in value)) unsupported(`${path}[${i}]`, 'array hole');
-          check(value[i], `${path}[${i}]`, depth + 1);
+          check(value[i], `${path}[${i}]`, depth + 1, maxDepth);
         }
         return;
       }
@@ -61,7 +65,7 @@ function check(value: unknown, path: string, depth: number): void {
       for (const key of Object.keys(value)) {
         const child = `${path}.${key}`;
         if (LONE_SURROGATE.test(key)) unsupported(child, 'key contains a lone surrogate');
-        check((value as Record<string, unknown>)[key], child, depth + 1);
+        check((value as Record<string, unknown>)[key], child, depth + 1, maxDepth);
       }
       return;
     }
@@ -88,8 +92,8 @@ export function isCanonicalizable(value: unknown): value is JsonValue {
  * @example
  * canonicalJson({ b: 1, a: [true, null] }) // '{"a":[true,null],"b":1}'
  */
-export function canonicalJson(value: unknown): string {
-  check(value, '$', 0);
+export function canonicalJson(value: unknown, options?: { readonly maxDepth?: number }): string {
+  check(value, '$', 0, options?.maxDepth ?? MAX_JSON_DEPTH);
   const out = canonicalize(value);
   if (out === undefined) unsupported('$', 'value has no JSON form');
   return out;
@@ -103,7 +107,9 @@ export function canonicalJsonBytes(value: unknown): Buffer {
 /**
  * Parses `text` as JSON and returns it only if `text` is already in canonical form.
  * Used to check that stored entry bytes are exactly what Custos wrote.
- * @throws {ValidationError} VALIDATION_FAILED when the text is not JSON or not canonical
+ * @throws {ValidationError} VALIDATION_FAILED when the text is not JSON or not canonical;
+ *   CANONICAL_JSON_UNSUPPORTED_VALUE when it is JSON that has no canonical form (a lone surrogate,
+ *   a number out of range, nesting over 64)
  */
 export function parseCanonicalJson(text: string): JsonValue {
   let value: unknown;

@@ -4,7 +4,7 @@
  * The entry bytes are what the leaf hash commits to (RFC 9162: SHA-256(0x00 || entry)).
  * @module
  */
-import { canonicalJson, type JsonValue } from './canonical-json.js';
+import { canonicalJson, MAX_JSON_DEPTH, type JsonValue } from './canonical-json.js';
 import { ValidationError } from './errors.js';
 
 /** Version of the entry schema; bumped on any incompatible change. */
@@ -53,7 +53,8 @@ export function prepareEvent(type: unknown, payload: unknown): PreparedEvent {
       issues: [{ path: 'payload', message: 'expected an object' }],
     });
   }
-  const payloadJson = canonicalJson(payload);
+  // The payload sits one level down in the entry, which must itself stay within MAX_JSON_DEPTH.
+  const payloadJson = canonicalJson(payload, { maxDepth: MAX_JSON_DEPTH - 1 });
   if (Buffer.byteLength(payloadJson, 'utf8') > MAX_PAYLOAD_BYTES) {
     throw new ValidationError('VALIDATION_FAILED', `payload exceeds ${MAX_PAYLOAD_BYTES} bytes`, {
       issues: [{ path: 'payload', message: 'too large' }],
@@ -62,11 +63,31 @@ export function prepareEvent(type: unknown, payload: unknown): PreparedEvent {
   return { type, payloadJson };
 }
 
-/** RFC 3339 UTC time with milliseconds, from epoch milliseconds. */
+/** Entry times are RFC 3339, which has four-digit years: 0000-01-01T00:00:00.000Z ... */
+export const MIN_ENTRY_TIME_MS = -62_167_219_200_000;
+/** ... to 9999-12-31T23:59:59.999Z. */
+export const MAX_ENTRY_TIME_MS = 253_402_300_799_999;
+
+/**
+ * RFC 3339 UTC time with milliseconds, from epoch milliseconds.
+ * @throws {ValidationError} VALIDATION_FAILED for a time outside the years 0000-9999 (a broken clock)
+ */
 export function formatEntryTime(timeMs: number): string {
+  if (!Number.isSafeInteger(timeMs) || timeMs < MIN_ENTRY_TIME_MS || timeMs > MAX_ENTRY_TIME_MS) {
+    throw new ValidationError('VALIDATION_FAILED', 'entry time must be within the years 0000-9999 (check the clock)', {
+      issues: [{ path: 'time', message: 'out of range' }],
+    });
+  }
   return new Date(timeMs).toISOString();
 }
 
+// A time that names a real instant round-trips through Date (2026-13-45T99:99:99.999Z does not).
+function isRealInstant(time: string): boolean {
+  const t = Date.parse(time);
+  return Number.isFinite(t) && new Date(t).toISOString() === time;
+}
+
+const ENTRY_KEYS = new Set(['v', 'index', 'type', 'time', 'payload']);
 const TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /**
@@ -110,7 +131,12 @@ export function decodeEntry(text: string): LogEntry {
   if (e.v !== ENTRY_SCHEMA_VERSION) issues.push({ path: 'v', message: 'unsupported schema version' });
   if (!Number.isSafeInteger(e.index) || (e.index as number) < 0) issues.push({ path: 'index', message: 'invalid' });
   if (typeof e.type !== 'string' || !EVENT_TYPE_PATTERN.test(e.type)) issues.push({ path: 'type', message: 'invalid' });
-  if (typeof e.time !== 'string' || !TIME_PATTERN.test(e.time)) issues.push({ path: 'time', message: 'invalid' });
+  if (typeof e.time !== 'string' || !TIME_PATTERN.test(e.time) || !isRealInstant(e.time)) {
+    issues.push({ path: 'time', message: 'invalid' });
+  }
+  for (const key of Object.keys(e)) {
+    if (!ENTRY_KEYS.has(key)) issues.push({ path: key, message: 'not a member of the entry schema' });
+  }
   if (typeof e.payload !== 'object' || e.payload === null || Array.isArray(e.payload)) {
     issues.push({ path: 'payload', message: 'invalid' });
   }

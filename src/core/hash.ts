@@ -50,6 +50,10 @@ nodeScratch[0] = RFC6962_NODE_PREFIX;
 
 /** RFC 9162 interior node hash: SHA-256(0x01 || left || right). */
 export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {
+    // Not a tree node of this log, but still hash exactly what was given (RFC 6962 test vectors do).
+    return sha256(Buffer.concat([Buffer.from([RFC6962_NODE_PREFIX]), left, right]));
+  }
   nodeScratch.set(left, 1);
   nodeScratch.set(right, 1 + HASH_SIZE);
   return sha256(nodeScratch);
@@ -86,7 +90,15 @@ export function toBase64(bytes: Uint8Array): string {
 
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-/** Strict standard base64 decoding; returns undefined on any malformed input. */
+/**
+ * Standard base64 decoding as Go's base64.StdEncoding: the alphabet and padding are checked,
+ * non-zero padding bits are tolerated. Returns undefined on malformed input.
+ */
+export function fromBase64(s: string): Buffer | undefined {
+  return B64.test(s) ? Buffer.from(s, 'base64') : undefined;
+}
+
+/** Strict standard base64 decoding (canonical encodings only); returns undefined on any malformed input. */
 export function fromBase64Strict(s: string): Buffer | undefined {
   if (!B64.test(s)) return undefined;
   const out = Buffer.from(s, 'base64');

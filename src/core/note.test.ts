@@ -336,7 +336,11 @@ describe('parseVerifierKey', () => {
   describe('when the key string is malformed', () => {
     it('throws KEY_MALFORMED', () => {
       const good = verifierKeyFromSignerKey(SKEY);
-      const [name, id, b64] = [good.slice(0, good.indexOf('+')), good.split('+')[1] ?? '', good.split('+').slice(2).join('+')];
+      // Split on the first two '+' only: the base64 part may contain '+'.
+      const parts = good.split('+');
+      const name = parts[0] ?? '';
+      const id = parts[1] ?? '';
+      const b64 = parts.slice(2).join('+');
       const wrongId = ((Number.parseInt(id, 16) + 1) >>> 0).toString(16).padStart(8, '0');
       for (const bad of [
         '',
@@ -350,6 +354,24 @@ describe('parseVerifierKey', () => {
         `${name}+${id}+not base64!`,
       ]) {
         assertVerificationError(() => parseVerifierKey(bad), 'KEY_MALFORMED');
+      }
+    });
+  });
+
+  describe('when the key has a matching key ID but is not a 32-byte Ed25519 key', () => {
+    it('throws KEY_MALFORMED', () => {
+      // Built with canonical base64 and a correct key ID, so only the algorithm or length is wrong.
+      const vkeyFor = (name: string, algAndKey: Buffer): string =>
+        `${name}+${computeKeyId(name, algAndKey).toString(16).padStart(8, '0')}+${toBase64(algAndKey)}`;
+      const pub = ed25519RawPublicKey(ed25519PrivateKeyFromSeed(SEED));
+      assert.doesNotThrow(() => parseVerifierKey(vkeyFor('n', Buffer.concat([Buffer.from([0x01]), pub]))));
+      for (const algAndKey of [
+        Buffer.concat([Buffer.from([0x01]), pub, Buffer.from([0])]), // 33-byte key
+        Buffer.concat([Buffer.from([0x01]), pub.subarray(1)]), // 31-byte key
+        Buffer.from([0x01]), // no key
+        Buffer.concat([Buffer.from([0x02]), pub]), // unknown algorithm
+      ]) {
+        assertVerificationError(() => parseVerifierKey(vkeyFor('n', algAndKey)), 'KEY_MALFORMED');
       }
     });
   });

@@ -7,7 +7,7 @@
  * @module
  */
 import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
-import { sha256, fromBase64Strict, toBase64 } from './hash.js';
+import { sha256, fromBase64, fromBase64Strict, toBase64 } from './hash.js';
 import { VerificationError } from './errors.js';
 import { isWellFormedString } from './canonical-json.js';
 
@@ -61,9 +61,12 @@ function badKey(message: string): never {
   throw new VerificationError('KEY_MALFORMED', `malformed key: ${message}`);
 }
 
-/** Key names are non-empty, contain no whitespace and no '+'. */
+// Go's unicode.IsSpace (not JavaScript's \s, which differs on U+0085 and U+FEFF), plus '+'.
+const GO_SPACE_OR_PLUS = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000+]/;
+
+/** Key names are non-empty, contain no whitespace (as Go's unicode.IsSpace) and no '+'. */
 export function isValidKeyName(name: string): boolean {
-  return name.length > 0 && !/[\s+]/u.test(name) && isWellFormedString(name);
+  return name.length > 0 && !GO_SPACE_OR_PLUS.test(name) && isWellFormedString(name);
 }
 
 /** Key ID: the first 4 bytes (big-endian) of SHA-256(name || 0x0A || alg || public key). */
@@ -109,8 +112,8 @@ function splitPlus(s: string, count: number): string[] | undefined {
 
 function parseKeyParts(name: string, idHex: string, b64: string): { keyId: number; key: Buffer } {
   if (!isValidKeyName(name)) badKey('invalid key name');
-  if (!/^[0-9a-f]{8}$/.test(idHex)) badKey('key id must be 8 lowercase hex digits');
-  const raw = fromBase64Strict(b64);
+  if (!/^[0-9a-fA-F]{8}$/.test(idHex)) badKey('key id must be 8 hex digits');
+  const raw = fromBase64(b64);
   if (!raw || raw.length === 0) badKey('key is not base64');
   if (raw[0] !== NOTE_ALG_ED25519) badKey('unknown signature algorithm');
   if (raw.length !== 33) badKey('Ed25519 key must be 32 bytes');
@@ -151,7 +154,7 @@ export function parseSignerKey(skey: string): NoteSigner {
   if (!parts || parts[0] !== 'PRIVATE' || parts[1] !== 'KEY') badKey('expected PRIVATE+KEY+name+keyid+key');
   const [, , name, idHex, b64] = parts as [string, string, string, string, string];
   if (!isValidKeyName(name)) badKey('invalid key name');
-  if (!/^[0-9a-f]{8}$/.test(idHex)) badKey('key id must be 8 lowercase hex digits');
+  if (!/^[0-9a-fA-F]{8}$/.test(idHex)) badKey('key id must be 8 hex digits');
   const raw = fromBase64Strict(b64);
   if (!raw || raw.length !== 33 || raw[0] !== NOTE_ALG_ED25519) badKey('expected an Ed25519 seed');
   const priv = ed25519PrivateKeyFromSeed(raw.subarray(1));
@@ -234,7 +237,7 @@ export function openNote(note: string, verifiers: readonly NoteVerifier[]): Open
     const sp = rest.indexOf(' ');
     const name = sp < 0 ? rest : rest.slice(0, sp);
     const b64 = sp < 0 ? '' : rest.slice(sp + 1);
-    const sig = fromBase64Strict(b64);
+    const sig = fromBase64(b64);
     if (!sig || !isValidKeyName(name) || b64 === '' || sig.length < 5) malformed('bad signature line');
     if (++count > NOTE_MAX_SIGNATURES) malformed('too many signatures');
     const keyId = sig.readUInt32BE(0);

@@ -52,7 +52,12 @@ export async function initDataDir(dataDir: string, options: { origin?: string } 
   if (existsSync(join(dataDir, DB_FILE)) || existsSync(join(dataDir, SIGNER_KEY_FILE))) {
     throw new ConflictError('DATA_DIR_EXISTS', `a log already exists in ${dataDir}`, { details: { dataDir } });
   }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    if (!statSync(dataDir).isDirectory()) throw new Error('not a directory');
+  } catch (err) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot create the data directory ${dataDir}`, { cause: err, details: { dataDir } });
+  }
   const skey = formatSignerKey(origin, randomBytes(32));
   const vkey = verifierKeyFromSignerKey(skey);
   // 'wx': never overwrite a key; mode 0600 from creation, so the key is never readable by others.

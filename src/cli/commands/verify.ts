@@ -1,4 +1,4 @@
-import { VerificationError } from '../../core/errors.js';
+import { ValidationError, VerificationError } from '../../core/errors.js';
 import { toHex } from '../../core/hash.js';
 import { openCheckpoint } from '../../core/checkpoint.js';
 import { verifyInclusion } from '../../core/merkle/inclusion.js';
@@ -59,7 +59,12 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
 
 async function verifyEntry(ctx: CommandContext, dir: DataDir, verifiers: NoteVerifier[], index: number): Promise<void> {
   const latest = await dir.store.latestCheckpoint();
-  if (!latest) throw new VerificationError('LOG_VERIFICATION_FAILED', 'the log has no signed checkpoint');
+  if (!latest) {
+    if ((await dir.store.treeSize()) === 0) {
+      throw new ValidationError('INDEX_OUT_OF_RANGE', `entry index ${index} is out of range (the log is empty)`);
+    }
+    throw new VerificationError('LOG_VERIFICATION_FAILED', 'the log has no signed checkpoint');
+  }
   // The signed checkpoint is the anchor: check its signature before anything is compared with it.
   const cp = openCheckpoint(latest.note, verifiers, dir.origin);
   const reader = new LogReader(dir.store);
