@@ -1,7 +1,14 @@
 /**
- * Tamper tests on the real SQLite file: every defect is made with a separate better-sqlite3
- * connection, exactly as an attacker (or a broken disk) with write access to custos.db would,
- * and `verifyLog` must name it with the right finding and the right first bad entry index.
+ * Tamper tests on the real SQLite file: every defect is made through a separate better-sqlite3
+ * connection, as an attacker (or a broken disk) with write access to custos.db would, then the
+ * data dir is reopened and `verifyLog` must name the defect with the right finding kind and the
+ * right first bad entry index.
+ *
+ * The store keeps the C2SP tlog-tiles layout: complete 256-entry bundles and complete "fat" tiles
+ * are single rows; the right edge lives row by row in entry_tail and node_tail. Every case runs on
+ * two fixtures: a 40-entry log (everything in the tails) and a 300-entry log where the tampered
+ * entries sit in bundle 0 and tile 0/0. The raw layer below reads and writes that layout on its
+ * own (it does not use the store's code), so the tests do not trust what they test.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,9 +19,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import { DB_FILE, initDataDir, openDataDir, openLog } from '../src/log/data-dir.js';
-import { verifyLog, type FindingKind, type VerifyReport } from '../src/log/verify-log.js';
+import { verifyLog, type Finding, type FindingKind, type VerifyReport } from '../src/log/verify-log.js';
 import { LogReader } from '../src/log/reader.js';
-import { nodeSeq } from '../src/core/merkle/node-id.js';
 import { Frontier } from '../src/core/merkle/tree.js';
 import { verifyInclusion } from '../src/core/merkle/inclusion.js';
 import { hashLeaf } from '../src/core/hash.js';
@@ -23,13 +29,160 @@ import { formatSignerKey, parseSignerKey, signNote } from '../src/core/note.js';
 import { hasCode } from '../src/core/errors.js';
 import { run } from '../src/cli/main.js';
 
-/**
- * Batch sizes of the fixture log: single appends commit alone, `Promise.all` groups of 5 commit
- * together (group commit), so every batch end is a signed checkpoint.
- */
-const BATCHES = [1, 1, 5, 5, 1, 5, 5, 1, 5, 5, 1, 5] as const;
-const TOTAL = BATCHES.reduce((a, b) => a + b, 0);
-const CHECKPOINT_SIZES = BATCHES.reduce<number[]>((acc, b) => [...acc, (acc.at(-1) ?? 0) + b], []);
+// ---- raw access to the on-disk layout ---------------------------------------------------------
+
+const TILE_WIDTH = 256;
+const TILE_HEIGHT = 8;
+const HASH = 32;
+
+/** Direct reads and writes of custos.db, bypassing the store. Nodes at level 0 are leaf hashes. */
+class RawLog {
+  constructor(readonly db: Database.Database) {}
+
+  // Entries: complete bundles (uint16 big-endian length, then the bytes, 256 times), then the tail.
+  #bundle(n: number): Buffer[] | undefined {
+    const data = this.db.prepare('SELECT data FROM entry_bundles WHERE idx = ?').pluck().get(n) as Buffer | undefined;
+    if (!data) return undefined;
+    const out: Buffer[] = [];
+    for (let off = 0; off + 2 <= data.length; ) {
+      const len = data.readUInt16BE(off);
+      out.push(Buffer.from(data.subarray(off + 2, off + 2 + len)));
+      off += 2 + len;
+    }
+    return out;
+  }
+
+  #writeBundle(n: number, entries: readonly Buffer[]): void {
+    const data = Buffer.concat(entries.flatMap((e) => [Buffer.from([e.length >> 8, e.length & 0xff]), e]));
+    assert.equal(this.db.prepare('UPDATE entry_bundles SET data = ? WHERE idx = ?').run(data, n).changes, 1);
+  }
+
+  /** True when entry `i` is stored inside a complete bundle (not in the tail). */
+  inBundle(i: number): boolean {
+    return this.#bundle(Math.floor(i / TILE_WIDTH)) !== undefined;
+  }
+
+  entry(i: number): Buffer {
+    const tail = this.db.prepare('SELECT data FROM entry_tail WHERE idx = ?').pluck().get(i) as Buffer | undefined;
+    if (tail) return tail;
+    const e = this.#bundle(Math.floor(i / TILE_WIDTH))?.[i % TILE_WIDTH];
+    assert.ok(e, `no stored entry ${i}`);
+    return e;
+  }
+
+  setEntry(i: number, bytes: Buffer): void {
+    if (this.db.prepare('UPDATE entry_tail SET data = ? WHERE idx = ?').run(bytes, i).changes === 1) return;
+    const n = Math.floor(i / TILE_WIDTH);
+    const b = this.#bundle(n);
+    assert.ok(b && b[i % TILE_WIDTH], `no stored entry ${i}`);
+    b[i % TILE_WIDTH] = bytes;
+    this.#writeBundle(n, b);
+  }
+
+  /** Deletes entry `i`: its tail row, or its record inside its bundle (later records move up). */
+  deleteEntry(i: number): void {
+    if (this.db.prepare('DELETE FROM entry_tail WHERE idx = ?').run(i).changes === 1) return;
+    const n = Math.floor(i / TILE_WIDTH);
+    const b = this.#bundle(n);
+    assert.ok(b && b[i % TILE_WIDTH], `no stored entry ${i}`);
+    b.splice(i % TILE_WIDTH, 1);
+    this.#writeBundle(n, b);
+  }
+
+  /** Every stored entry's bytes in index order (bundles, then the tail). */
+  allEntries(): Buffer[] {
+    const bundles = this.db.prepare('SELECT idx FROM entry_bundles ORDER BY idx').pluck().all() as number[];
+    const out = bundles.flatMap((n) => this.#bundle(n)!);
+    for (const d of this.db.prepare('SELECT data FROM entry_tail ORDER BY idx').pluck().all() as Buffer[]) out.push(d);
+    return out;
+  }
+
+  // Nodes: complete tiles (row key level * 2^40 + index) hold row 0 (256 hashes of tree level 8L)
+  // then rows 1..7 (128, 64, ..., 2 hashes); nodes of incomplete tiles are node_tail rows.
+  #tileSlot(level: number, index: number): { id: number; offset: number } {
+    const tileLevel = Math.floor(level / TILE_HEIGHT);
+    const row = level - tileLevel * TILE_HEIGHT;
+    const perRow = TILE_WIDTH >> row;
+    const tileIndex = Math.floor(index / perRow);
+    const rowStart = 2 * TILE_WIDTH - ((2 * TILE_WIDTH) >> row);
+    return { id: tileLevel * 2 ** 40 + tileIndex, offset: (rowStart + (index - tileIndex * perRow)) * HASH };
+  }
+
+  #tile(level: number, index: number): { id: number; offset: number; hashes: Buffer } | undefined {
+    const slot = this.#tileSlot(level, index);
+    const hashes = this.db.prepare('SELECT hashes FROM tiles WHERE id = ?').pluck().get(slot.id) as Buffer | undefined;
+    return hashes && { ...slot, hashes };
+  }
+
+  /** True when node (level, index) is stored in a complete tile. */
+  inTile(level: number, index: number): boolean {
+    return this.#tile(level, index) !== undefined;
+  }
+
+  node(level: number, index: number): Buffer {
+    const t = this.#tile(level, index);
+    if (t) return Buffer.from(t.hashes.subarray(t.offset, t.offset + HASH));
+    const h = this.db.prepare('SELECT hash FROM node_tail WHERE level = ? AND idx = ?').pluck().get(level, index) as Buffer | undefined;
+    assert.ok(h, `no stored node ${level}/${index}`);
+    return h;
+  }
+
+  setNode(level: number, index: number, hash: Buffer): void {
+    assert.equal(hash.length, HASH);
+    const t = this.#tile(level, index);
+    if (t) {
+      const copy = Buffer.from(t.hashes);
+      hash.copy(copy, t.offset);
+      assert.equal(this.db.prepare('UPDATE tiles SET hashes = ? WHERE id = ?').run(copy, t.id).changes, 1);
+      return;
+    }
+    assert.equal(this.db.prepare('UPDATE node_tail SET hash = ? WHERE level = ? AND idx = ?').run(hash, level, index).changes, 1);
+  }
+
+  deleteTailNode(level: number, index: number): void {
+    assert.equal(this.db.prepare('DELETE FROM node_tail WHERE level = ? AND idx = ?').run(level, index).changes, 1);
+  }
+
+  leafHash(i: number): Buffer {
+    return this.node(0, i);
+  }
+
+  setLeafHash(i: number, hash: Buffer): void {
+    this.setNode(0, i, hash);
+  }
+}
+
+/** Runs `fn` in one transaction on a separate, raw connection to the log's SQLite file. */
+function tamper<T>(dataDir: string, fn: (raw: RawLog) => T): T {
+  const db = new Database(join(dataDir, DB_FILE), { fileMustExist: true });
+  try {
+    return db.transaction(() => fn(new RawLog(db)))();
+  } finally {
+    db.close();
+  }
+}
+
+// ---- fixtures ---------------------------------------------------------------------------------
+
+interface Fixture {
+  readonly name: string;
+  /** Sizes of the group commits: single appends commit alone, a Promise.all group commits together. */
+  readonly batches: readonly number[];
+  /** Whether index 17 is inside a complete bundle (and its hashes inside complete tiles). */
+  readonly bundled: boolean;
+}
+
+const SMALL = [1, 1, 5, 5, 1, 5, 5, 1, 5, 5, 1, 5];
+const FIXTURES: readonly Fixture[] = [
+  { name: '40 entries, all in the tail rows', batches: SMALL, bundled: false },
+  { name: '300 entries, index 17 in bundle 0 and tile 0/0', batches: [...SMALL, 260], bundled: true },
+];
+
+function checkpointSizes(batches: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const b of batches) out.push((out.at(-1) ?? 0) + b);
+  return out;
+}
 
 let root: string;
 let counter = 0;
@@ -42,65 +195,40 @@ after(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** Creates a fresh data dir holding the fixture log, closed. Returns its directory. */
-async function buildLog(): Promise<string> {
+/** Creates a fresh data dir holding a log appended in `batches`, closed. */
+async function buildLog(fx: Fixture): Promise<string> {
   const dataDir = join(root, `log-${counter++}`);
   await initDataDir(dataDir, { origin: 'tamper.test/log' });
   const { dir, log } = await openLog(dataDir);
   try {
     let next = 0;
-    for (const size of BATCHES) {
+    for (const size of fx.batches) {
       const results = await Promise.all(
         Array.from({ length: size }, () => {
           const i = next++;
           return log.append('AUDIT_EVENT', { note: `entry-${i}`, resource: `res-${i}`, pad: 'x'.repeat(16 + (i % 7)) });
         }),
       );
-      assert.deepEqual(
-        results.map((r) => r.index),
-        Array.from({ length: size }, (_, k) => next - size + k),
-      );
+      // One checkpoint per group commit: every result of a group carries the same checkpoint.
+      assert.deepEqual(new Set(results.map((r) => r.checkpoint.treeSize)), new Set([next]));
     }
     await log.close();
   } finally {
     await dir.store.close();
   }
-  // The fixture really has one checkpoint per batch (the tamper cases below rely on it).
-  withDb(dataDir, (db) => {
-    const sizes = db.prepare('SELECT tree_size FROM checkpoints ORDER BY tree_size').pluck().all();
-    assert.deepEqual(sizes, CHECKPOINT_SIZES);
-    assert.equal(db.prepare('SELECT COUNT(*) FROM entries').pluck().get(), TOTAL);
+  const sizes = checkpointSizes(fx.batches);
+  tamper(dataDir, (raw) => {
+    assert.deepEqual(raw.db.prepare('SELECT tree_size FROM checkpoints ORDER BY tree_size').pluck().all(), sizes);
+    assert.equal(raw.allEntries().length, sizes.at(-1));
+    // The fixture stores index 17 where this fixture means to test it.
+    assert.equal(raw.inBundle(17), fx.bundled);
+    assert.equal(raw.inTile(0, 17), fx.bundled);
+    assert.equal(raw.inTile(2, 4), fx.bundled);
   });
   return dataDir;
 }
 
-/** Runs `fn` on a separate, raw connection to the log's SQLite file. */
-function withDb<T>(dataDir: string, fn: (db: Database.Database) => T): T {
-  const db = new Database(join(dataDir, DB_FILE), { fileMustExist: true });
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
-
-interface EntryRow {
-  idx: number;
-  data: Buffer;
-  leaf_hash: Buffer;
-  type: string;
-  time_ms: number;
-}
-
-function getRow(db: Database.Database, idx: number): EntryRow {
-  const r = db.prepare('SELECT idx, data, leaf_hash, type, time_ms FROM entries WHERE idx = ?').get(idx) as EntryRow | undefined;
-  assert.ok(r, `fixture lacks entry ${idx}`);
-  return r;
-}
-
-function setData(db: Database.Database, idx: number, data: Buffer): void {
-  assert.equal(db.prepare('UPDATE entries SET data = ? WHERE idx = ?').run(data, idx).changes, 1);
-}
+// ---- helpers ----------------------------------------------------------------------------------
 
 /** Reopens the data dir and verifies it against the key recorded at init. */
 async function verify(dataDir: string): Promise<VerifyReport> {
@@ -116,270 +244,302 @@ function kinds(report: VerifyReport): FindingKind[] {
   return report.findings.map((f) => f.kind);
 }
 
-function describeReport(report: VerifyReport): string {
-  return JSON.stringify({ firstBadIndex: report.firstBadIndex, findings: report.findings.map((f) => [f.kind, f.index, f.treeSize]) });
+function show(report: VerifyReport): string {
+  return JSON.stringify({ firstBadIndex: report.firstBadIndex, findings: report.findings.slice(0, 8).map((f) => [f.kind, f.index, f.treeSize]) });
 }
 
-function findingOf(report: VerifyReport, kind: FindingKind) {
+function findingOf(report: VerifyReport, kind: FindingKind): Finding {
   const f = report.findings.find((x) => x.kind === kind);
-  assert.ok(f, `expected a ${kind} finding, got ${describeReport(report)}`);
+  assert.ok(f, `expected a ${kind} finding, got ${show(report)}`);
   return f;
 }
 
-/** Flips one byte inside the payload (keeps the entry well-formed JSON for its index). */
+/** Flips one byte inside the payload; the entry stays well-formed JSON claiming its index. */
 function editedPayload(data: Buffer, i: number): Buffer {
   const copy = Buffer.from(data);
-  const at = copy.indexOf(`entry-${i}`);
+  const at = copy.indexOf(`entry-${i}"`);
   assert.ok(at > 0);
   copy[at] = 'E'.charCodeAt(0);
   return copy;
 }
 
-describe('tamper detection on the SQLite file', () => {
-  it('a clean log verifies', async () => {
-    const d = await buildLog();
-    const report = await verify(d);
-    assert.equal(report.ok, true, describeReport(report));
-    assert.equal(report.firstBadIndex, undefined);
-    assert.deepEqual(report.findings, []);
-    assert.equal(report.entries, TOTAL);
-    assert.equal(report.checkpointSize, TOTAL);
-    assert.equal(report.checkpointsChecked, CHECKPOINT_SIZES.length);
-    assert.ok(report.rootHex && /^[0-9a-f]{64}$/.test(report.rootHex));
-  });
+function flipped(hash: Buffer, at = 0): Buffer {
+  const copy = Buffer.from(hash);
+  copy[at]! ^= 0xff;
+  return copy;
+}
 
-  describe('(a) edited entry', () => {
-    it('a changed byte of entries.data at 17 is found at 17', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => setData(db, 17, editedPayload(getRow(db, 17).data, 17)));
+// ---- the cases --------------------------------------------------------------------------------
+
+for (const fx of FIXTURES) {
+  const sizes = checkpointSizes(fx.batches);
+  const total = sizes.at(-1)!;
+
+  describe(`tamper detection on the SQLite file (${fx.name})`, () => {
+    it('a clean log verifies', async () => {
+      const d = await buildLog(fx);
+      const report = await verify(d);
+      assert.equal(report.ok, true, show(report));
+      assert.equal(report.firstBadIndex, undefined);
+      assert.deepEqual(report.findings, []);
+      assert.equal(report.entries, total);
+      assert.equal(report.checkpointSize, total);
+      assert.equal(report.checkpointsChecked, sizes.length);
+      assert.match(report.rootHex ?? '', /^[0-9a-f]{64}$/);
+    });
+
+    it('(a) an edited byte of entry 17 is found at 17', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => raw.setEntry(17, editedPayload(raw.entry(17), 17)));
       const report = await verify(d);
       assert.equal(report.ok, false);
       assert.equal(findingOf(report, 'LEAF_HASH_MISMATCH').index, 17);
-      assert.equal(report.firstBadIndex, 17, describeReport(report));
+      assert.equal(report.firstBadIndex, 17, show(report));
     });
-  });
 
-  describe('(b) deleted entry', () => {
-    it('DELETE of entry 17 is ENTRY_MISSING at 17', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => assert.equal(db.prepare('DELETE FROM entries WHERE idx = 17').run().changes, 1));
+    it('(b) a deleted entry 17 is found at 17', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => raw.deleteEntry(17));
       const report = await verify(d);
       assert.equal(report.ok, false);
-      assert.equal(report.firstBadIndex, 17, describeReport(report));
-      assert.equal(findingOf(report, 'ENTRY_MISSING').index, 17);
-      assert.equal(report.findings[0]?.kind, 'ENTRY_MISSING');
+      assert.equal(report.firstBadIndex, 17, show(report));
+      // A tail row leaves a gap; inside a bundle the later records move up one slot, so position 17
+      // holds entry 18 (and the bundle comes up one entry short at its end).
+      assert.equal(report.findings[0]?.kind, fx.bundled ? 'ENTRY_INDEX_MISMATCH' : 'ENTRY_MISSING', show(report));
+      assert.equal(report.findings[0]?.index, 17);
     });
-  });
 
-  describe('(c) swapped entries', () => {
-    it('rows 12 and 20 swapped (data and leaf hash) are ENTRY_INDEX_MISMATCH at 12', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => {
-        const a = getRow(db, 12);
-        const b = getRow(db, 20);
-        const upd = db.prepare('UPDATE entries SET data = ?, leaf_hash = ?, type = ?, time_ms = ? WHERE idx = ?');
-        db.transaction(() => {
-          upd.run(b.data, b.leaf_hash, b.type, b.time_ms, 12);
-          upd.run(a.data, a.leaf_hash, a.type, a.time_ms, 20);
-        })();
+    it('(c) entries 12 and 20 swapped (bytes and leaf hashes) are ENTRY_INDEX_MISMATCH at 12', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => {
+        const [e12, e20, h12, h20] = [raw.entry(12), raw.entry(20), raw.leafHash(12), raw.leafHash(20)];
+        raw.setEntry(12, e20);
+        raw.setEntry(20, e12);
+        raw.setLeafHash(12, h20);
+        raw.setLeafHash(20, h12);
       });
       const report = await verify(d);
       assert.equal(report.ok, false);
-      assert.equal(report.firstBadIndex, 12, describeReport(report));
-      const mismatches = report.findings.filter((f) => f.kind === 'ENTRY_INDEX_MISMATCH').map((f) => f.index);
-      assert.deepEqual(mismatches, [12, 20]);
-      // Each row's leaf hash matches its (moved) bytes: only the position is wrong.
-      assert.ok(!kinds(report).includes('LEAF_HASH_MISMATCH'), describeReport(report));
+      assert.equal(report.firstBadIndex, 12, show(report));
+      assert.deepEqual(
+        report.findings.filter((f) => f.kind === 'ENTRY_INDEX_MISMATCH').map((f) => f.index),
+        [12, 20],
+      );
+      // Each moved entry kept its own leaf hash: only the positions are wrong.
+      assert.ok(!kinds(report).includes('LEAF_HASH_MISMATCH'), show(report));
     });
-  });
 
-  describe('(d) truncation', () => {
-    it('entry 17 cut to half its length (torn write) is found at 17', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => {
-        const data = getRow(db, 17).data;
-        setData(db, 17, Buffer.from(data.subarray(0, Math.floor(data.length / 2))));
+    it('(d) entry 17 cut to half its length (torn write) is found at 17', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => {
+        const e = raw.entry(17);
+        raw.setEntry(17, Buffer.from(e.subarray(0, Math.floor(e.length / 2))));
       });
       const report = await verify(d);
       assert.equal(report.ok, false);
       assert.equal(findingOf(report, 'ENTRY_INDEX_MISMATCH').index, 17);
       assert.equal(findingOf(report, 'LEAF_HASH_MISMATCH').index, 17);
-      assert.equal(report.firstBadIndex, 17, describeReport(report));
+      assert.equal(report.firstBadIndex, 17, show(report));
     });
 
-    it('the last 3 entries deleted is CHECKPOINT_BEYOND_LOG at the first missing index', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => assert.equal(db.prepare('DELETE FROM entries WHERE idx >= ?').run(TOTAL - 3).changes, 3));
-      const report = await verify(d);
-      assert.equal(report.ok, false);
-      assert.equal(report.firstBadIndex, TOTAL - 3, describeReport(report));
-      const f = findingOf(report, 'CHECKPOINT_BEYOND_LOG');
-      assert.equal(f.index, TOTAL - 3);
-      assert.equal(f.treeSize, TOTAL);
-      assert.deepEqual(kinds(report), ['CHECKPOINT_BEYOND_LOG']);
-    });
-  });
-
-  describe('(e) edited stored hashes', () => {
-    it('a changed leaf_hash of 17 is LEAF_HASH_MISMATCH at 17', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => {
-        const h = Buffer.from(getRow(db, 17).leaf_hash);
-        h[0]! ^= 0xff;
-        assert.equal(db.prepare('UPDATE entries SET leaf_hash = ? WHERE idx = 17').run(h).changes, 1);
+    it('(d) the last 3 entries deleted is CHECKPOINT_BEYOND_LOG at the first missing index', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => {
+        for (let i = total - 3; i < total; i++) raw.deleteEntry(i);
       });
       const report = await verify(d);
       assert.equal(report.ok, false);
-      assert.equal(report.firstBadIndex, 17, describeReport(report));
-      assert.deepEqual(kinds(report), ['LEAF_HASH_MISMATCH']);
+      assert.equal(report.firstBadIndex, total - 3, show(report));
+      assert.deepEqual(kinds(report), ['CHECKPOINT_BEYOND_LOG'], show(report));
+      assert.equal(report.findings[0]?.index, total - 3);
+      assert.equal(report.findings[0]?.treeSize, total);
+    });
+
+    if (fx.bundled) {
+      it('(d) bundle 0 cut to half its length (torn write) is ENTRY_MISSING at the first lost entry', async () => {
+        const d = await buildLog(fx);
+        const kept = tamper(d, (raw) => {
+          const data = raw.db.prepare('SELECT data FROM entry_bundles WHERE idx = 0').pluck().get() as Buffer;
+          const cut = data.subarray(0, Math.floor(data.length / 2));
+          raw.db.prepare('UPDATE entry_bundles SET data = ? WHERE idx = 0').run(Buffer.from(cut));
+          // Whole records left in the cut bundle.
+          let n = 0;
+          for (let off = 0; off + 2 <= cut.length && off + 2 + cut.readUInt16BE(off) <= cut.length; off += 2 + cut.readUInt16BE(off)) n++;
+          return n;
+        });
+        assert.ok(kept > 0 && kept < TILE_WIDTH);
+        const report = await verify(d);
+        assert.equal(report.ok, false);
+        assert.equal(report.firstBadIndex, kept, show(report));
+        assert.equal(findingOf(report, 'ENTRY_MISSING').index, kept);
+      });
+
+      it('data appended after the 256th entry of bundle 0 is BUNDLE_MALFORMED at entry 255', async () => {
+        const d = await buildLog(fx);
+        tamper(d, (raw) => {
+          const data = raw.db.prepare('SELECT data FROM entry_bundles WHERE idx = 0').pluck().get() as Buffer;
+          const extra = Buffer.from('{"index":256,"payload":{},"time":"2026-01-01T00:00:00.000Z","type":"X","v":1}');
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(extra.length);
+          raw.db.prepare('UPDATE entry_bundles SET data = ? WHERE idx = 0').run(Buffer.concat([data, len, extra]));
+        });
+        const report = await verify(d);
+        assert.equal(report.ok, false);
+        assert.equal(report.firstBadIndex, TILE_WIDTH - 1, show(report));
+        assert.deepEqual(kinds(report), ['BUNDLE_MALFORMED'], show(report));
+      });
+
+      it('(b) a deleted bundle row is ENTRY_MISSING at its first entry', async () => {
+        const d = await buildLog(fx);
+        tamper(d, (raw) => assert.equal(raw.db.prepare('DELETE FROM entry_bundles WHERE idx = 0').run().changes, 1));
+        const report = await verify(d);
+        assert.equal(report.ok, false);
+        assert.equal(report.firstBadIndex, 0, show(report));
+        assert.equal(report.findings[0]?.kind, 'ENTRY_MISSING');
+      });
+    }
+
+    it('(e) an edited leaf hash of 17 is LEAF_HASH_MISMATCH at 17', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => raw.setLeafHash(17, flipped(raw.leafHash(17))));
+      const report = await verify(d);
+      assert.equal(report.ok, false);
+      assert.equal(report.firstBadIndex, 17, show(report));
+      assert.deepEqual(kinds(report), ['LEAF_HASH_MISMATCH'], show(report));
       assert.equal(report.findings[0]?.index, 17);
     });
 
-    it('a changed interior node (level 2, index 4) is NODE_HASH_MISMATCH at its first leaf 16', async () => {
-      const d = await buildLog();
-      const seq = nodeSeq(2, 4);
-      withDb(d, (db) => {
-        const h = db.prepare('SELECT hash FROM nodes WHERE seq = ?').pluck().get(seq) as Buffer | undefined;
-        assert.ok(h, `fixture lacks node ${seq}`);
-        const forged = Buffer.from(h);
-        forged[31]! ^= 0x01;
-        assert.equal(db.prepare('UPDATE nodes SET hash = ? WHERE seq = ?').run(forged, seq).changes, 1);
-      });
+    it('(e) an edited interior node (level 2, index 4) is NODE_HASH_MISMATCH at its first leaf 16', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => raw.setNode(2, 4, flipped(raw.node(2, 4), 31)));
       const report = await verify(d);
       assert.equal(report.ok, false);
-      assert.equal(report.firstBadIndex, 16, describeReport(report));
-      assert.deepEqual(kinds(report), ['NODE_HASH_MISMATCH']);
+      assert.equal(report.firstBadIndex, 16, show(report));
+      assert.deepEqual(kinds(report), ['NODE_HASH_MISMATCH'], show(report));
       assert.equal(report.findings[0]?.index, 16);
     });
 
-    it('a deleted interior node (level 2, index 4) is NODE_MISSING at 16', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => assert.equal(db.prepare('DELETE FROM nodes WHERE seq = ?').run(nodeSeq(2, 4)).changes, 1));
-      const report = await verify(d);
-      assert.equal(report.ok, false);
-      assert.equal(report.firstBadIndex, 16, describeReport(report));
-      assert.deepEqual(kinds(report), ['NODE_MISSING']);
-    });
-  });
+    if (!fx.bundled) {
+      it('(e) a deleted interior node (level 2, index 4) is NODE_MISSING at 16', async () => {
+        const d = await buildLog(fx);
+        tamper(d, (raw) => raw.deleteTailNode(2, 4));
+        const report = await verify(d);
+        assert.equal(report.ok, false);
+        assert.equal(report.firstBadIndex, 16, show(report));
+        assert.deepEqual(kinds(report), ['NODE_MISSING'], show(report));
+      });
+    }
 
-  describe('(f) forged checkpoints', () => {
-    it('a changed root column of the latest checkpoint is CHECKPOINT_MISMATCH', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => {
-        const r = db.prepare('SELECT root FROM checkpoints WHERE tree_size = ?').pluck().get(TOTAL) as Buffer;
-        const forged = Buffer.from(r);
-        forged[0]! ^= 0xff;
-        assert.equal(db.prepare('UPDATE checkpoints SET root = ? WHERE tree_size = ?').run(forged, TOTAL).changes, 1);
+    it('(f) an edited root column of the latest checkpoint is CHECKPOINT_MISMATCH', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => {
+        const r = raw.db.prepare('SELECT root FROM checkpoints WHERE tree_size = ?').pluck().get(total) as Buffer;
+        assert.equal(raw.db.prepare('UPDATE checkpoints SET root = ? WHERE tree_size = ?').run(flipped(r), total).changes, 1);
       });
       const report = await verify(d);
       assert.equal(report.ok, false);
-      assert.deepEqual(kinds(report), ['CHECKPOINT_MISMATCH'], describeReport(report));
-      assert.equal(report.findings[0]?.treeSize, TOTAL);
+      assert.deepEqual(kinds(report), ['CHECKPOINT_MISMATCH'], show(report));
+      assert.equal(report.findings[0]?.treeSize, total);
     });
 
-    it('a latest checkpoint re-signed with another key is CHECKPOINT_INVALID', async () => {
-      const d = await buildLog();
-      const forgedRoot = randomBytes(32);
-      withDb(d, (db) => {
-        const origin = db.prepare("SELECT value FROM meta WHERE key = 'origin'").pluck().get() as string;
-        // Same name as the real key (the origin), different key: the verifier must not trust it.
+    it('(f) the latest checkpoint re-signed by another key is CHECKPOINT_INVALID', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => {
+        const origin = raw.db.prepare("SELECT value FROM meta WHERE key = 'origin'").pluck().get() as string;
+        // The attacker's key even carries the log's name; only the trusted key may count.
         const attacker = parseSignerKey(formatSignerKey(origin, randomBytes(32)));
-        const note = signNote(formatCheckpointBody({ origin, treeSize: TOTAL, rootHash: forgedRoot }), [attacker]);
-        const changes = db.prepare('UPDATE checkpoints SET root = ?, note = ? WHERE tree_size = ?').run(forgedRoot, note, TOTAL).changes;
-        assert.equal(changes, 1);
+        const forgedRoot = randomBytes(32);
+        const note = signNote(formatCheckpointBody({ origin, treeSize: total, rootHash: forgedRoot }), [attacker]);
+        assert.equal(raw.db.prepare('UPDATE checkpoints SET root = ?, note = ? WHERE tree_size = ?').run(forgedRoot, note, total).changes, 1);
       });
       const report = await verify(d);
       assert.equal(report.ok, false);
-      assert.deepEqual(kinds(report), ['CHECKPOINT_INVALID'], describeReport(report));
-      const f = report.findings[0]!;
-      assert.equal(f.treeSize, TOTAL);
-      // It names the entries since the last checkpoint that did verify.
-      assert.equal(f.index, CHECKPOINT_SIZES.at(-2), describeReport(report));
+      assert.deepEqual(kinds(report), ['CHECKPOINT_INVALID'], show(report));
+      assert.equal(report.findings[0]?.treeSize, total);
+      // It names the entries after the last checkpoint that did verify.
+      assert.equal(report.findings[0]?.index, sizes.at(-2));
     });
 
-    it('a latest checkpoint whose body was edited under the genuine signature is CHECKPOINT_INVALID', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => {
-        const note = db.prepare('SELECT note FROM checkpoints WHERE tree_size = ?').pluck().get(TOTAL) as string;
+    it('(f) the latest checkpoint body edited under its genuine signature is CHECKPOINT_INVALID', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => {
+        const note = raw.db.prepare('SELECT note FROM checkpoints WHERE tree_size = ?').pluck().get(total) as string;
         const [origin, , , ...rest] = note.split('\n');
-        const forged = [origin, String(TOTAL), randomBytes(32).toString('base64'), ...rest].join('\n');
-        assert.notEqual(forged, note);
-        assert.equal(db.prepare('UPDATE checkpoints SET note = ? WHERE tree_size = ?').run(forged, TOTAL).changes, 1);
+        const forged = [origin, String(total), randomBytes(32).toString('base64'), ...rest].join('\n');
+        assert.equal(raw.db.prepare('UPDATE checkpoints SET note = ? WHERE tree_size = ?').run(forged, total).changes, 1);
       });
       const report = await verify(d);
       assert.equal(report.ok, false);
-      assert.deepEqual(kinds(report), ['CHECKPOINT_INVALID'], describeReport(report));
-      assert.equal(report.findings[0]?.treeSize, TOTAL);
+      assert.deepEqual(kinds(report), ['CHECKPOINT_INVALID'], show(report));
+      assert.equal(report.findings[0]?.treeSize, total);
     });
-  });
 
-  describe('(g) consistent rewrite without the signing key', () => {
-    it('entry 17 edited with its leaf hash and every stored node recomputed is CHECKPOINT_ROOT_MISMATCH covering 17', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => {
-        db.transaction(() => {
-          const row = getRow(db, 17);
-          const data = editedPayload(row.data, 17);
-          db.prepare('UPDATE entries SET data = ?, leaf_hash = ? WHERE idx = 17').run(data, hashLeaf(data));
-          const leaves = db.prepare('SELECT leaf_hash FROM entries ORDER BY idx').pluck().all() as Buffer[];
-          const f = Frontier.empty();
-          const upd = db.prepare('UPDATE nodes SET hash = ? WHERE seq = ?');
-          let rewritten = 0;
-          for (const leaf of leaves) {
-            const created = f.append(leaf);
-            for (const n of created.slice(1)) {
-              assert.equal(upd.run(n.hash, n.seq).changes, 1);
-              rewritten++;
-            }
+    it('(g) a consistent rewrite of entry 17 (entry, leaf and every node recomputed) is CHECKPOINT_ROOT_MISMATCH covering 17', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => {
+        raw.setEntry(17, editedPayload(raw.entry(17), 17));
+        // Recompute the whole stored tree from the entries, as an attacker without the key would.
+        const f = Frontier.empty();
+        let written = 0;
+        for (const bytes of raw.allEntries()) {
+          for (const n of f.append(hashLeaf(bytes))) {
+            raw.setNode(n.level, n.index, n.hash);
+            written++;
           }
-          assert.ok(rewritten > 0);
-        })();
+        }
+        assert.ok(written > total);
       });
       const report = await verify(d);
       assert.equal(report.ok, false);
-      // Nothing but the signed root can tell: leaf and node hashes are all self-consistent.
-      assert.deepEqual(kinds(report), ['CHECKPOINT_ROOT_MISMATCH'], describeReport(report));
+      // Leaf and node hashes are all self-consistent: only the signed roots can tell.
+      assert.deepEqual(kinds(report), ['CHECKPOINT_ROOT_MISMATCH'], show(report));
       const f = report.findings[0]!;
-      assert.ok(f.treeSize !== undefined);
-      assert.ok(f.index <= 17 && 17 < f.treeSize, describeReport(report));
+      assert.ok(f.treeSize !== undefined && f.index <= 17 && 17 < f.treeSize, show(report));
+      // The first signed checkpoint at or after 18 entries is the first that can tell.
+      assert.equal(f.treeSize, sizes.find((s) => s > 17));
       assert.ok(report.firstBadIndex !== undefined && report.firstBadIndex <= 17);
     });
-  });
 
-  describe('entries added without the key', () => {
-    it('an entry inserted after the latest checkpoint is ENTRY_NOT_COVERED', async () => {
-      const d = await buildLog();
-      withDb(d, (db) => {
-        const last = getRow(db, TOTAL - 1);
-        const text = last.data.toString('utf8').replace(`{"index":${TOTAL - 1},`, `{"index":${TOTAL},`);
-        const data = Buffer.from(text, 'utf8');
-        db.prepare('INSERT INTO entries(idx, data, leaf_hash, type, time_ms) VALUES (?, ?, ?, ?, ?)').run(TOTAL, data, hashLeaf(data), last.type, last.time_ms);
+    it('an entry added after the latest checkpoint (without the key) is ENTRY_NOT_COVERED', async () => {
+      const d = await buildLog(fx);
+      tamper(d, (raw) => {
+        const last = raw.entry(total - 1).toString('utf8');
+        const data = Buffer.from(last.replace(`{"index":${total - 1},`, `{"index":${total},`), 'utf8');
+        raw.db.prepare('INSERT INTO entry_tail(idx, data) VALUES (?, ?)').run(total, data);
+        raw.db.prepare('INSERT INTO node_tail(level, idx, hash) VALUES (0, ?, ?)').run(total, hashLeaf(data));
       });
       const report = await verify(d);
       assert.equal(report.ok, false);
-      assert.equal(report.firstBadIndex, TOTAL, describeReport(report));
-      assert.deepEqual(kinds(report), ['ENTRY_NOT_COVERED']);
+      assert.equal(report.firstBadIndex, total, show(report));
+      // (The added leaf completes no node, since `total` is even, so no node can be missing.)
+      assert.deepEqual(kinds(report), ['ENTRY_NOT_COVERED'], show(report));
     });
   });
-});
+}
+
+// ---- verify --entry ---------------------------------------------------------------------------
 
 describe('verify --entry: inclusion proofs against the latest signed checkpoint', () => {
+  const fx = FIXTURES[1]!;
+  const total = checkpointSizes(fx.batches).at(-1)!;
+
   it('LogReader.inclusionProof of every entry verifies against the signed root', async () => {
-    const d = await buildLog();
+    const d = await buildLog(fx);
     const dir = await openDataDir(d, { readonly: true });
     try {
       const latest = await dir.store.latestCheckpoint();
       assert.ok(latest);
       const cp = openCheckpoint(latest.note, [dir.verifier], dir.origin);
-      assert.equal(cp.treeSize, TOTAL);
+      assert.equal(cp.treeSize, total);
       const reader = new LogReader(dir.store);
-      for (let i = 0; i < TOTAL; i++) {
+      for (let i = 0; i < total; i++) {
         const p = await reader.inclusionProof(i);
         assert.equal(p.treeSize, cp.treeSize);
-        assert.equal(p.checkpoint?.treeSize, cp.treeSize);
+        assert.equal(p.checkpoint?.note, latest.note);
         assert.deepEqual(p.rootHash, cp.rootHash);
-        const leaf = hashLeaf(p.entry.bytes);
-        assert.deepEqual(leaf, p.entry.leafHash);
+        // The leaf is recomputed from the entry bytes, never taken from the store.
+        const leaf = hashLeaf((await reader.getEntry(i)).bytes);
+        assert.deepEqual(p.leafHash, leaf);
         verifyInclusion(i, cp.treeSize, leaf, p.proof, cp.rootHash);
       }
       // Against an older signed checkpoint too.
@@ -387,39 +547,57 @@ describe('verify --entry: inclusion proofs against the latest signed checkpoint'
       assert.ok(older);
       const oldCp = openCheckpoint(older.note, [dir.verifier], dir.origin);
       const p = await reader.inclusionProof(17, 18);
-      verifyInclusion(17, 18, hashLeaf(p.entry.bytes), p.proof, oldCp.rootHash);
+      verifyInclusion(17, 18, hashLeaf((await reader.getEntry(17)).bytes), p.proof, oldCp.rootHash);
     } finally {
       await dir.store.close();
     }
   });
 
-  it('an edited entry has no valid inclusion proof', async () => {
-    const d = await buildLog();
-    withDb(d, (db) => setData(db, 17, editedPayload(getRow(db, 17).data, 17)));
+  it('an edited entry does not verify against the signed root', async () => {
+    const d = await buildLog(fx);
+    tamper(d, (raw) => raw.setEntry(17, editedPayload(raw.entry(17), 17)));
+    const dir = await openDataDir(d, { readonly: true });
+    try {
+      const latest = (await dir.store.latestCheckpoint())!;
+      const cp = openCheckpoint(latest.note, [dir.verifier], dir.origin);
+      const reader = new LogReader(dir.store);
+      const p = await reader.inclusionProof(17);
+      const leaf = hashLeaf((await reader.getEntry(17)).bytes);
+      assert.throws(() => verifyInclusion(17, cp.treeSize, leaf, p.proof, cp.rootHash), (err) => hasCode(err, 'INCLUSION_PROOF_INVALID'));
+      // Untouched entries still prove.
+      const q = await reader.inclusionProof(3);
+      verifyInclusion(3, cp.treeSize, hashLeaf((await reader.getEntry(3)).bytes), q.proof, cp.rootHash);
+    } finally {
+      await dir.store.close();
+    }
+  });
+
+  it('an edited stored hash on the proof path makes LogReader refuse to serve a proof', async () => {
+    const d = await buildLog(fx);
+    // Node (1, 9) covers entries 18-19: the sibling of node (1, 8) on entry 17's proof path.
+    tamper(d, (raw) => raw.setNode(1, 9, flipped(raw.node(1, 9))));
     const dir = await openDataDir(d, { readonly: true });
     try {
       await assert.rejects(new LogReader(dir.store).inclusionProof(17), (err) => hasCode(err, 'INCLUSION_PROOF_INVALID'));
-      // Untouched entries still prove.
-      await new LogReader(dir.store).inclusionProof(3);
     } finally {
       await dir.store.close();
     }
   });
 
   it('`custos verify --entry 17 --json` succeeds on a clean log and fails on a tampered one', async () => {
-    const d = await buildLog();
+    const d = await buildLog(fx);
     const ok = await runCli(['--data-dir', d, '--json', 'verify', '--entry', '17']);
     assert.equal(ok.code, 0, ok.stderr);
     const out = JSON.parse(ok.stdout) as { verified: boolean; index: number; treeSize: number; proof: string[] };
     assert.equal(out.verified, true);
     assert.equal(out.index, 17);
-    assert.equal(out.treeSize, TOTAL);
+    assert.equal(out.treeSize, total);
     assert.ok(out.proof.length > 0);
 
-    withDb(d, (db) => setData(db, 17, editedPayload(getRow(db, 17).data, 17)));
+    tamper(d, (raw) => raw.setEntry(17, editedPayload(raw.entry(17), 17)));
     const bad = await runCli(['--data-dir', d, '--json', 'verify', '--entry', '17']);
-    assert.equal(bad.code, 4, bad.stderr); // EXIT.verification
-    assert.match(bad.stderr, /INCLUSION_PROOF_INVALID|LOG_VERIFICATION_FAILED/);
+    assert.equal(bad.code, 4, bad.stderr); // the CLI's exit code for verification failures
+    assert.match(bad.stderr, /LOG_VERIFICATION_FAILED|INCLUSION_PROOF_INVALID/);
   });
 });
 
@@ -430,6 +608,15 @@ async function runCli(argv: string[]): Promise<{ code: number; stdout: string; s
   const err: Buffer[] = [];
   stdout.on('data', (c: Buffer) => out.push(c));
   stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await run(argv, { stdout, stderr }, {});
+  // run() reports process.exitCode when it is set, and node:test sets it to 1 in this process once
+  // any test has failed: keep the call independent of that global.
+  const saved = process.exitCode;
+  process.exitCode = undefined;
+  let code: number;
+  try {
+    code = await run(argv, { stdout, stderr }, {});
+  } finally {
+    process.exitCode = saved;
+  }
   return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
 }

@@ -28,7 +28,8 @@ export type FindingKind =
   | 'CHECKPOINT_MISMATCH'
   | 'CHECKPOINT_ROOT_MISMATCH'
   | 'CHECKPOINT_BEYOND_LOG'
-  | 'ENTRY_NOT_COVERED';
+  | 'ENTRY_NOT_COVERED'
+  | 'BUNDLE_MALFORMED';
 
 /** One defect found by verification. */
 export interface Finding {
@@ -106,7 +107,17 @@ class PagedReader<T> {
  * @throws {StoreError} when the store cannot be read at all
  */
 export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport> {
-  const { store, verifiers, origin } = options;
+  // One consistent read snapshot: a writer appending (and repacking tiles) meanwhile is invisible.
+  const snapshot = await options.store.readSnapshot();
+  try {
+    return await verifySnapshot(snapshot.store, options);
+  } finally {
+    await snapshot.release();
+  }
+}
+
+async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promise<VerifyReport> {
+  const { verifiers, origin } = options;
   const maxFindings = options.maxFindings ?? 100;
   const findings: Finding[] = [];
   let truncated = false;
@@ -121,6 +132,24 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport
   if (!latest && stored > 0) add({ kind: 'NO_CHECKPOINT', index: 0, message: 'the log has entries but no signed checkpoint' });
 
   const checkpoints = new PagedReader<StoredCheckpoint>(store.checkpointPages());
+  // Indices of entries found defective (ascending). Node and root mismatches above a defective
+  // entry are its consequences: they are attributed to it, so the first bad index is the entry's.
+  const entryDefects: number[] = [];
+  const defectIn = (lo: number, hi: number): number | undefined => {
+    let a = 0;
+    let b = entryDefects.length;
+    while (a < b) {
+      const m = (a + b) >> 1;
+      if (entryDefects[m]! < lo) a = m + 1;
+      else b = m;
+    }
+    const d = entryDefects[a];
+    return d !== undefined && d < hi ? d : undefined;
+  };
+  const entryDefect = (f: Finding) => {
+    if (entryDefects[entryDefects.length - 1] !== f.index) entryDefects.push(f.index);
+    add(f);
+  };
   const frontier = Frontier.empty();
   let checkpointsChecked = 0;
   let nodesChecked = 0;
@@ -137,11 +166,15 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport
         add({ kind: 'CHECKPOINT_MISMATCH', index: Math.min(opened.treeSize, cp.treeSize), treeSize: cp.treeSize, message: 'stored size or root differs from the signed note' });
       }
       if (root && !treeBroken && !bytesEqual(root, opened.rootHash)) {
+        const cause = defectIn(lastGoodCheckpoint, cp.treeSize);
         add({
           kind: 'CHECKPOINT_ROOT_MISMATCH',
-          index: lastGoodCheckpoint,
+          index: cause ?? lastGoodCheckpoint,
           treeSize: cp.treeSize,
-          message: `root recomputed from entries differs from the signed root at size ${cp.treeSize}: an entry in [${lastGoodCheckpoint}, ${cp.treeSize}) was altered`,
+          message:
+            cause === undefined
+              ? `root recomputed from entries differs from the signed root at size ${cp.treeSize}: an entry in [${lastGoodCheckpoint}, ${cp.treeSize}) was rewritten together with its stored hashes`
+              : `root recomputed from entries differs from the signed root at size ${cp.treeSize}, because of entry ${cause}`,
         });
         treeBroken = true;
       } else if (root && !treeBroken) {
@@ -161,6 +194,8 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport
       nodesChecked++;
       const firstLeaf = n.index * 2 ** n.level;
       const h = stored.get(n.seq);
+      // A mismatch above a defective entry is that entry's consequence, already reported.
+      if ((!h || !bytesEqual(h, n.hash)) && defectIn(firstLeaf, firstLeaf + 2 ** n.level) !== undefined) continue;
       if (!h) {
         add({ kind: 'NODE_MISSING', index: firstLeaf, message: `stored hash of the subtree starting at entry ${firstLeaf} (level ${n.level}) is missing` });
       } else if (!bytesEqual(h, n.hash)) {
@@ -175,7 +210,7 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport
     const interior: CreatedNode[] = [];
     for (const e of page) {
       while (expected < e.index) {
-        add({ kind: 'ENTRY_MISSING', index: expected, message: `entry ${expected} is missing` });
+        entryDefect({ kind: 'ENTRY_MISSING', index: expected, message: `entry ${expected} is missing` });
         treeBroken = true;
         expected = e.index;
       }
@@ -187,11 +222,14 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyReport
         e.bytes.toString('latin1', 0, prefix.length) !== prefix ||
         e.bytes.toString('latin1', e.bytes.length - suffix.length) !== suffix
       ) {
-        add({ kind: 'ENTRY_INDEX_MISMATCH', index: e.index, message: `entry ${e.index} is not a well-formed entry for index ${e.index} (moved, swapped or truncated)` });
+        entryDefect({ kind: 'ENTRY_INDEX_MISMATCH', index: e.index, message: `entry ${e.index} is not a well-formed entry for index ${e.index} (moved, swapped or truncated)` });
+      }
+      if (e.anomaly !== undefined) {
+        entryDefect({ kind: 'BUNDLE_MALFORMED', index: e.index, message: e.anomaly });
       }
       const leaf = hashLeaf(e.bytes);
       if (!bytesEqual(leaf, e.leafHash)) {
-        add({ kind: 'LEAF_HASH_MISMATCH', index: e.index, message: `stored leaf hash of entry ${e.index} differs from the hash of its bytes` });
+        entryDefect({ kind: 'LEAF_HASH_MISMATCH', index: e.index, message: `stored leaf hash of entry ${e.index} differs from the hash of its bytes` });
       }
       if (!treeBroken) {
         const created = frontier.append(leaf);

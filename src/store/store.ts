@@ -22,6 +22,8 @@ export interface StoredEntry {
    * Empty when the store has lost it (a damaged store); never trusted.
    */
   readonly leafHash: Buffer;
+  /** Set when the store found its container of this entry malformed (e.g. bytes after the last entry of a bundle). */
+  readonly anomaly?: string;
 }
 
 /** A tree node (leaf or interior) created by an append. */
@@ -84,5 +86,10 @@ export interface LogStore {
    */
   appendBatch(batch: AppendBatch): Promise<void>;
   stats(): Promise<StoreStats>;
+  /**
+   * A consistent read-only view for long reads (verification, export): writers that commit meanwhile
+   * are invisible to it. Release it when done.
+   */
+  readSnapshot(): Promise<{ readonly store: LogStore; release(): Promise<void> }>;
   close(): Promise<void>;
 }

@@ -68,16 +68,17 @@ export function encodeEntryBundle(entries: readonly Uint8Array[]): Buffer {
 
 /**
  * Decodes an entry bundle into views of its entries. Stops at the first malformed length
- * (a damaged bundle yields fewer entries; callers detect the gap).
+ * (a damaged bundle yields fewer entries; callers detect the gap). `trailingBytes` counts what
+ * could not be decoded; a well-formed bundle has none.
  */
-export function decodeEntryBundle(bundle: Buffer): Buffer[] {
-  const out: Buffer[] = [];
+export function decodeEntryBundle(bundle: Buffer): { entries: Buffer[]; trailingBytes: number } {
+  const entries: Buffer[] = [];
   let off = 0;
   while (off + 2 <= bundle.length) {
     const len = bundle.readUInt16BE(off);
     if (off + 2 + len > bundle.length) break;
-    out.push(bundle.subarray(off + 2, off + 2 + len));
+    entries.push(bundle.subarray(off + 2, off + 2 + len));
     off += 2 + len;
   }
-  return out;
+  return { entries, trailingBytes: bundle.length - off };
 }

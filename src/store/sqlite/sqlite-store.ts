@@ -259,9 +259,18 @@ export class SqliteStore implements LogStore {
   }
 
   #bundleEntries(n: number, data: Buffer): StoredEntry[] {
-    const items = decodeEntryBundle(data).slice(0, TILE_WIDTH);
+    const { entries, trailingBytes } = decodeEntryBundle(data);
+    const items = entries.slice(0, TILE_WIDTH);
     const leaves = this.#leafHashes(n * TILE_WIDTH, TILE_WIDTH);
-    return items.map((bytes, j) => ({ index: n * TILE_WIDTH + j, bytes, leafHash: leaves[j]! }));
+    const out: StoredEntry[] = items.map((bytes, j) => ({ index: n * TILE_WIDTH + j, bytes, leafHash: leaves[j]! }));
+    const extra = entries.length - items.length;
+    // A full bundle with more data after it: flag its last entry (the extra data is not part of the
+    // log). A short bundle's trailing bytes are a torn entry, which the reader reports as missing.
+    if ((extra > 0 || trailingBytes > 0) && out.length === TILE_WIDTH) {
+      const last = out[out.length - 1]!;
+      out[out.length - 1] = { ...last, anomaly: `entry bundle ${n} has ${extra} extra record(s) and ${trailingBytes} trailing byte(s)` };
+    }
+    return out;
   }
 
   #tailEntries(rows: [number, Buffer][]): StoredEntry[] {
@@ -472,6 +481,31 @@ export class SqliteStore implements LogStore {
     } catch (err) {
       wrap(err, 'stats');
     }
+  }
+
+  async readSnapshot(): Promise<{ readonly store: LogStore; release(): Promise<void> }> {
+    // A second read-only connection inside one read transaction: WAL gives it a stable snapshot
+    // while this connection (or another process) keeps writing. An in-memory database cannot be
+    // opened twice; it has no other writer, so it is its own snapshot.
+    if (this.#path === ':memory:' || this.#path === '') return { store: this, release: async () => {} };
+    const snap = SqliteStore.open(this.#path, { readonly: true });
+    try {
+      snap.#db.exec('BEGIN');
+      snap.#size(); // the first read fixes the snapshot
+    } catch (err) {
+      await snap.close();
+      wrap(err, 'snapshot');
+    }
+    return {
+      store: snap,
+      release: async () => {
+        try {
+          if (snap.#db.inTransaction) snap.#db.exec('COMMIT');
+        } finally {
+          await snap.close();
+        }
+      },
+    };
   }
 
   async close(): Promise<void> {
