@@ -59,6 +59,32 @@ export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
   return sha256(nodeScratch);
 }
 
+// Hot-path checks for bulk tile verification. They compare a fresh hash with stored bytes without
+// allocating: the digest comes back as a latin1 string (one char per byte) and is compared with the
+// stored tile, also held as a latin1 string, in place (String.prototype.startsWith at an offset).
+const hashToLatin1 = (data: Uint8Array): string =>
+  typeof nodeHashFn === 'function'
+    ? (nodeHashFn as (a: string, d: Uint8Array, e: string) => string)('sha256', data, 'latin1')
+    : createHash('sha256').update(data).digest().toString('latin1');
+let leafScratch = Buffer.alloc(1 + 4096);
+
+/** True if SHA-256(0x00 || entry) equals the 32 bytes of `stored` (latin1) at byte `at`. */
+export function leafHashMatches(entry: Uint8Array, stored: string, at: number): boolean {
+  if (leafScratch.length < entry.length + 1) leafScratch = Buffer.alloc(entry.length + 1);
+  leafScratch[0] = RFC6962_LEAF_PREFIX;
+  leafScratch.set(entry, 1);
+  return stored.startsWith(hashToLatin1(leafScratch.subarray(0, entry.length + 1)), at);
+}
+
+/**
+ * True if SHA-256(0x01 || the 64 bytes of `children` at `childAt`) equals the 32 bytes of `stored`
+ * (latin1) at byte `at`: a node checked against its two adjacent stored children.
+ */
+export function nodeHashMatches(children: Buffer, childAt: number, stored: string, at: number): boolean {
+  children.copy(nodeScratch, 1, childAt, childAt + 2 * HASH_SIZE);
+  return stored.startsWith(hashToLatin1(nodeScratch), at);
+}
+
 /** The root of the empty tree: SHA-256 of the empty string (RFC 9162 §2.1.1). */
 export const EMPTY_ROOT: Buffer = sha256(new Uint8Array(0));
 

@@ -8,13 +8,15 @@
  * consistent with each other. Findings name the first bad entry index.
  * @module
  */
-import { bytesEqual, hashLeaf, toHex } from '../core/hash.js';
+import { HASH_SIZE, bytesEqual, hashChildren, hashLeaf, leafHashMatches, nodeHashMatches, toHex } from '../core/hash.js';
 import { CustosError } from '../core/errors.js';
 import { ENTRY_SCHEMA_VERSION } from '../core/entry.js';
-import { Frontier, type CreatedNode } from '../core/merkle/tree.js';
+import { Frontier, foldRight, type CreatedNode } from '../core/merkle/tree.js';
+import { nodeSeq, rangeNodes } from '../core/merkle/node-id.js';
+import { TILE_HEIGHT, TILE_WIDTH, rowOffset } from '../core/merkle/tiles.js';
 import { openCheckpoint } from '../core/checkpoint.js';
 import type { NoteVerifier } from '../core/note.js';
-import type { LogStore, StoredCheckpoint } from '../store/store.js';
+import type { BundleTile, LogStore, StoredCheckpoint, StoredEntry } from '../store/store.js';
 
 /** What kind of defect a finding reports. Stable strings, listed in docs/log-format.md. */
 export type FindingKind =
@@ -69,6 +71,24 @@ export interface VerifyLogOptions {
   /** Called after each page of entries with (entries verified, total). */
   readonly onProgress?: (done: number, total: number) => void;
   readonly maxFindings?: number;
+}
+
+const INDEX_PREFIX = Buffer.from('{"index":');
+const PAYLOAD_KEY = Buffer.from(',"payload":');
+
+// True if entry bytes start with {"index":<index>,"payload": and end with ,"v":1} (canonical key
+// order puts index first and v last). A plain byte loop: this runs once per entry, and each
+// Buffer.compare call costs more than the ~35 bytes it would compare.
+function claimsIndex(bytes: Buffer, index: number, suffix: Buffer): boolean {
+  const len = bytes.length;
+  let p = 0;
+  for (let i = 0; i < INDEX_PREFIX.length; i++) if (bytes[p++] !== INDEX_PREFIX[i]) return false;
+  const d = String(index);
+  for (let i = 0; i < d.length; i++) if (bytes[p++] !== d.charCodeAt(i)) return false;
+  for (let i = 0; i < PAYLOAD_KEY.length; i++) if (bytes[p++] !== PAYLOAD_KEY[i]) return false;
+  if (len < p + suffix.length) return false;
+  for (let i = 0, q = len - suffix.length; i < suffix.length; i++, q++) if (bytes[q] !== suffix[i]) return false;
+  return true;
 }
 
 /** Pulls items one at a time from an async iterable of pages. */
@@ -150,7 +170,6 @@ async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promi
     if (entryDefects[entryDefects.length - 1] !== f.index) entryDefects.push(f.index);
     add(f);
   };
-  const frontier = Frontier.empty();
   let checkpointsChecked = 0;
   let nodesChecked = 0;
   let lastGoodCheckpoint = 0;
@@ -204,10 +223,37 @@ async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promi
     }
   };
 
+  // The tree is recomputed in two parts: `local`, the tile of 256 entries being read (its leaves are
+  // entries), and `upper`, the tree whose leaves are the roots of complete tiles (tree level 8).
+  const upper = Frontier.empty();
+  let local = Frontier.empty();
+  const rootNow = (): Buffer => (local.size === 0 ? upper.root() : upper.rootWith(local.root()));
+  let interior: CreatedNode[] = [];
+  // A tile root joins the upper tree; the nodes it creates there are compared like any other.
+  const addTileRoot = (tileIndex: number, tileRoot: Buffer): void => {
+    for (const c of upper.append(tileRoot)) {
+      const level = c.level + TILE_HEIGHT;
+      interior.push({ level, index: c.index, seq: nodeSeq(level, c.index), hash: c.hash });
+    }
+    void tileIndex;
+  };
+  // Checkpoints up to `size`, with `rootAt(treeSize)` giving the recomputed root at that size.
+  const checkCheckpointsUpTo = async (size: number, rootAt: (treeSize: number) => Buffer | undefined): Promise<void> => {
+    let cp = checkpoints.peekSync() ?? (await checkpoints.peek());
+    while (cp && cp.treeSize <= size) {
+      const root = treeBroken ? undefined : rootAt(cp.treeSize);
+      checkCheckpoint(cp, root);
+      if (cp.treeSize === latest?.treeSize) rootAtLatest = root;
+      checkpoints.skip();
+      cp = checkpoints.peekSync() ?? (await checkpoints.peek());
+    }
+  };
+
   let expected = 0;
-  const suffix = `,"v":${ENTRY_SCHEMA_VERSION}}`;
-  for await (const page of store.entryPages(0, stored)) {
-    const interior: CreatedNode[] = [];
+  const suffix = Buffer.from(`,"v":${ENTRY_SCHEMA_VERSION}}`);
+
+  // The general path: one entry at a time, with a finding for every defect.
+  const verifyEntries = async (page: readonly StoredEntry[]): Promise<void> => {
     for (const e of page) {
       while (expected < e.index) {
         entryDefect({ kind: 'ENTRY_MISSING', index: expected, message: `entry ${expected} is missing` });
@@ -216,12 +262,7 @@ async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promi
       }
       expected = e.index + 1;
       // The entry must say which index it is: catches swapped or moved entries.
-      const prefix = `{"index":${e.index},"payload":`;
-      if (
-        e.bytes.length < prefix.length + suffix.length ||
-        e.bytes.toString('latin1', 0, prefix.length) !== prefix ||
-        e.bytes.toString('latin1', e.bytes.length - suffix.length) !== suffix
-      ) {
+      if (!claimsIndex(e.bytes, e.index, suffix)) {
         entryDefect({ kind: 'ENTRY_INDEX_MISMATCH', index: e.index, message: `entry ${e.index} is not a well-formed entry for index ${e.index} (moved, swapped or truncated)` });
       }
       if (e.anomaly !== undefined) {
@@ -232,20 +273,75 @@ async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promi
         entryDefect({ kind: 'LEAF_HASH_MISMATCH', index: e.index, message: `stored leaf hash of entry ${e.index} differs from the hash of its bytes` });
       }
       if (!treeBroken) {
-        const created = frontier.append(leaf);
-        for (let j = 1; j < created.length; j++) interior.push(created[j]!);
+        const tileIndex = Math.floor(e.index / TILE_WIDTH);
+        for (const c of local.append(leaf)) {
+          if (c.level === 0) continue; // the leaf: compared above
+          if (c.level === TILE_HEIGHT) {
+            local = Frontier.empty();
+            addTileRoot(tileIndex, c.hash);
+            continue;
+          }
+          const index = c.index + tileIndex * (TILE_WIDTH >> c.level);
+          interior.push({ level: c.level, index, seq: nodeSeq(c.level, index), hash: c.hash });
+        }
       }
-      // Checkpoints at this size (and any orphaned ones below it).
-      let cp = checkpoints.peekSync() ?? (await checkpoints.peek());
-      while (cp && cp.treeSize <= e.index + 1) {
-        const root = !treeBroken && cp.treeSize === frontier.size ? frontier.root() : undefined;
-        checkCheckpoint(cp, root);
-        if (cp === latest || cp.treeSize === latest?.treeSize) rootAtLatest = root;
-        checkpoints.skip();
-        cp = checkpoints.peekSync() ?? (await checkpoints.peek());
-      }
+      await checkCheckpointsUpTo(e.index + 1, (size) => (size === e.index + 1 ? rootNow() : undefined));
     }
     await compareNodes(interior);
+    interior = [];
+  };
+
+  // The fast path for a complete, regular tile: every leaf hash is recomputed from its entry and
+  // every interior hash from its two children, and each is compared with the stored fat tile in place
+  // (children are taken from the stored tile only once they have been checked). Any difference sends
+  // the tile through the general path, which names each defect.
+  const verifyTileFast = async (bt: BundleTile): Promise<boolean> => {
+    const start = bt.index * TILE_WIDTH;
+    const tile = bt.tile;
+    if (treeBroken || start !== expected || bt.malformed || !tile || local.size !== 0) return false;
+    const stored = tile.toString('latin1');
+    for (let j = 0; j < TILE_WIDTH; j++) {
+      const bytes = bt.entries[j]!;
+      if (!claimsIndex(bytes, start + j, suffix) || !leafHashMatches(bytes, stored, j * HASH_SIZE)) return false;
+    }
+    for (let row = 1; row < TILE_HEIGHT; row++) {
+      const below = rowOffset(row - 1) * HASH_SIZE;
+      const at = rowOffset(row) * HASH_SIZE;
+      for (let k = 0; k < TILE_WIDTH >> row; k++) {
+        if (!nodeHashMatches(tile, below + 2 * k * HASH_SIZE, stored, at + k * HASH_SIZE)) return false;
+      }
+    }
+    const lastRow = rowOffset(TILE_HEIGHT - 1) * HASH_SIZE;
+    const tileRoot = hashChildren(tile.subarray(lastRow, lastRow + HASH_SIZE), tile.subarray(lastRow + HASH_SIZE, lastRow + 2 * HASH_SIZE));
+    nodesChecked += TILE_WIDTH - 1;
+    expected = start + TILE_WIDTH;
+    await checkCheckpointsUpTo(start + TILE_WIDTH, (size) => {
+      if (size <= start) return undefined;
+      if (size === start + TILE_WIDTH) return upper.rootWith(tileRoot);
+      // A checkpoint inside this tile: its root folds the tile's complete subtrees up to it.
+      const inside = rangeNodes(0, size - start).map((n) => {
+        const off = (rowOffset(n.level) + n.index) * HASH_SIZE;
+        return tile.subarray(off, off + HASH_SIZE);
+      });
+      return upper.rootWith(foldRight(inside));
+    });
+    addTileRoot(bt.index, tileRoot);
+    return true;
+  };
+
+  const fullTiles = Math.floor(stored / TILE_WIDTH);
+  for await (const page of store.bundlePages(0, fullTiles)) {
+    for (const bt of page) {
+      if (await verifyTileFast(bt)) continue;
+      const start = bt.index * TILE_WIDTH;
+      for await (const entries of store.entryPages(start, start + TILE_WIDTH)) await verifyEntries(entries);
+    }
+    await compareNodes(interior);
+    interior = [];
+    options.onProgress?.(expected, total);
+  }
+  for await (const page of store.entryPages(fullTiles * TILE_WIDTH, stored)) {
+    await verifyEntries(page);
     options.onProgress?.(expected, total);
   }
   // Checkpoints that claim more entries than are stored: the log was truncated.

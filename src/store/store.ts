@@ -26,6 +26,18 @@ export interface StoredEntry {
   readonly anomaly?: string;
 }
 
+/** A complete entry bundle with the fat tile of its leaves, for bulk verification. */
+export interface BundleTile {
+  /** Bundle (and level-0 tile) index N: entries 256N ... 256N+255. */
+  readonly index: number;
+  /** The entries decoded from the bundle (fewer than 256 if the bundle is damaged). */
+  readonly entries: readonly Buffer[];
+  /** Set when the bundle holds data that is not an entry, or cannot be fully decoded. */
+  readonly malformed: boolean;
+  /** The stored fat tile 0/N (16,320 bytes), or undefined if it is missing or the wrong size. */
+  readonly tile: Buffer | undefined;
+}
+
 /** A tree node (leaf or interior) created by an append. */
 export interface StoredNode extends NodeId {
   readonly hash: Buffer;
@@ -72,6 +84,11 @@ export interface LogStore {
    * An entry the store has lost is absent from its page (the caller sees the gap).
    */
   entryPages(from: number, to: number): AsyncIterable<readonly StoredEntry[]>;
+  /**
+   * Streams complete bundles with index in [from, to) in order, each with its stored level-0 fat
+   * tile. Missing bundles are absent (the caller sees the gap).
+   */
+  bundlePages(from: number, to: number): AsyncIterable<readonly BundleTile[]>;
   /** Streams entries with index in [from, to) newest first, a page at a time. */
   entryPagesDescending(from: number, to: number): AsyncIterable<readonly StoredEntry[]>;
   /** Streams all checkpoints in tree-size order, a page at a time. */

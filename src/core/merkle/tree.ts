@@ -102,6 +102,15 @@ export class Frontier {
   root(): Buffer {
     return foldRight(this.#hashes);
   }
+
+  /**
+   * The root of this tree followed by a range whose own fold is `rightFold` (the hash of the
+   * complete subtrees to the right of this frontier, folded). Used to combine a tree of whole
+   * tiles with a partial tile.
+   */
+  rootWith(rightFold: Buffer): Buffer {
+    return foldRight([...this.#hashes, rightFold]);
+  }
 }
 
 /** RFC 9162 MTH of a list of leaf hashes (for tests and small trees). */

@@ -25,7 +25,7 @@ import {
   rowOffset,
   tilePosition,
 } from '../../core/merkle/tiles.js';
-import type { AppendBatch, LogStore, StoreStats, StoredCheckpoint, StoredEntry, StoredNode } from '../store.js';
+import type { AppendBatch, BundleTile, LogStore, StoreStats, StoredCheckpoint, StoredEntry, StoredNode } from '../store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 /** Options for {@link SqliteStore.open}. */
@@ -101,6 +101,7 @@ export class SqliteStore implements LogStore {
       insTailChunk: p(`INSERT INTO entry_tail(idx, data) VALUES ${Array(CHUNK).fill('(?, ?)').join(', ')}`),
       insBundle: p('INSERT INTO entry_bundles(idx, data) VALUES (?, ?)'),
       tile: p('SELECT hashes FROM tiles WHERE id = ?').pluck(),
+      tileRange: p('SELECT id, hashes FROM tiles WHERE id >= ? AND id < ? ORDER BY id').raw(),
       insTile: p('INSERT INTO tiles(id, hashes) VALUES (?, ?)'),
       node: p('SELECT hash FROM node_tail WHERE level = ? AND idx = ?').pluck(),
       nodeRange: p('SELECT idx, hash FROM node_tail WHERE level = ? AND idx >= ? AND idx < ?').raw(),
@@ -319,6 +320,33 @@ export class SqliteStore implements LogStore {
       wrap(err, 'read entries');
     }
     if (tail.length > 0) yield tail;
+  }
+
+  async *bundlePages(from: number, to: number): AsyncIterable<readonly BundleTile[]> {
+    let n = from;
+    while (n < to) {
+      let page: BundleTile[];
+      try {
+        const rows = this.#s.bundlePage.all(n, to, BUNDLE_PAGE) as [number, Buffer][];
+        if (rows.length === 0) return;
+        const last = rows[rows.length - 1]![0];
+        const tiles = new Map(this.#s.tileRange.all(tileId(0, rows[0]![0]), tileId(0, last) + 1) as [number, Buffer][]);
+        page = rows.map(([idx, data]) => {
+          const { entries, trailingBytes } = decodeEntryBundle(data);
+          const tile = tiles.get(tileId(0, idx));
+          return {
+            index: idx,
+            entries,
+            malformed: entries.length !== TILE_WIDTH || trailingBytes !== 0,
+            tile: tile?.length === FAT_TILE_BYTES ? tile : undefined,
+          };
+        });
+        n = last + 1;
+      } catch (err) {
+        wrap(err, 'read bundles');
+      }
+      yield page;
+    }
   }
 
   async *entryPagesDescending(from: number, to: number): AsyncIterable<readonly StoredEntry[]> {
