@@ -14,7 +14,9 @@ import { verifyLog } from '../src/log/verify-log.js';
 import type { Log } from '../src/log/log.js';
 
 const MAX = Number(process.env['BENCH_SIZE'] ?? 1_000_000);
-const BATCH = 10_000;
+// Concurrent append() calls in flight per group commit. 1,000 gave the best throughput and the
+// least memory here; 100 and 10,000 are measured too.
+const BATCH = 1_000;
 const WINDOW = 20_000;
 
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${platform()} ${release()}, Node ${process.version}`;
@@ -25,10 +27,14 @@ const say = (s: string) => {
   lines.push(s);
 };
 
+// Content hashes come from a pre-generated pool: calling randomBytes per event cost more than
+// the append itself (35% of a profile), which would measure the harness, not Custos.
+const HASH_POOL = Array.from({ length: 65_536 }, () => randomBytes(32).toString('hex'));
+
 function event(i: number): { type: string; payload: Record<string, string> } {
   return {
     type: 'AUDIT_EVENT',
-    payload: { resource: `report/rad-${i}`, practitioner: `practitioner/dr-${i % 97}`, contentHash: randomBytes(32).toString('hex') },
+    payload: { resource: `report/rad-${i}`, practitioner: `practitioner/dr-${i % 97}`, contentHash: HASH_POOL[i & 0xffff]! },
   };
 }
 
@@ -82,6 +88,8 @@ try {
     costAt.push({ size: target, usPerAppend: (secs / WINDOW) * 1e6, rate: WINDOW / secs });
   }
   const batchedRate = costAt.length > 0 ? Math.max(...costAt.map((c) => c.rate)) : 0;
+  const otherBatches: { batch: number; rate: number }[] = [];
+  for (const b of [100, 10_000]) otherBatches.push({ batch: b, rate: WINDOW / (await appendMany(log, WINDOW, b)) });
 
   await log.close();
   await dd.store.close();
@@ -121,14 +129,15 @@ try {
   say('| measure | result | target |');
   say('| --- | --- | --- |');
   say(`| durable appends/s, group commit (${fmt(BATCH)} concurrent appends per batch) | ${fmt(batchedRate)} | ≥ 100,000 |`);
+  for (const o of otherBatches) say(`| durable appends/s, ${fmt(o.batch)} concurrent appends per batch | ${fmt(o.rate)} | |`);
   say(`| durable appends/s, one append per transaction | ${fmt(singleRate)} | (fsync-bound) |`);
   for (const c of costAt) say(`| append cost at ${fmt(c.size)} entries | ${c.usPerAppend.toFixed(2)} µs (${fmt(c.rate)}/s) | flat |`);
   if (costAt.length >= 2) {
     const ratio = costAt[costAt.length - 1]!.usPerAppend / costAt[0]!.usPerAppend;
     say(`| append cost ratio ${fmt(costAt[costAt.length - 1]!.size)} / ${fmt(costAt[0]!.size)} | ${ratio.toFixed(2)}x | ≤ 1.25x |`);
   }
-  say(`| inclusion proof at ${fmt(n)} entries (random leaf, incl. entry read) | ${inclusionUs.toFixed(1)} µs | < 100 µs |`);
-  say(`| consistency proof at ${fmt(n)} entries (random old size) | ${consistencyUs.toFixed(1)} µs | < 100 µs |`);
+  say(`| inclusion proof at ${fmt(n)} entries (random leaf, verified before return) | ${inclusionUs.toFixed(1)} µs | < 100 µs |`);
+  say(`| consistency proof at ${fmt(n)} entries (random old size, verified before return) | ${consistencyUs.toFixed(1)} µs | < 100 µs |`);
   say(`| full verification (${report.ok ? 'ok' : 'FAILED'}, ${fmt(report.entries)} entries, ${fmt(report.checkpointsChecked)} signatures) | ${fmt(report.entries / verifySecs)} entries/s | ≥ 500,000 |`);
   say(`| database bytes per entry | ${fmt(size.bytesOnDisk / size.treeSize)} B (${(size.bytesOnDisk / 2 ** 20).toFixed(0)} MiB for ${fmt(size.treeSize)}) | |`);
   say(`| peak RSS | ${(peakRss / 2 ** 20).toFixed(0)} MB | < 200 MB |`);

@@ -3,11 +3,9 @@
  * so auditors and read-only servers use it directly.
  * @module
  */
-import { NotFoundError, ValidationError } from '../core/errors.js';
-import { EMPTY_ROOT } from '../core/hash.js';
+import { NotFoundError, StoreError, ValidationError, hasCode } from '../core/errors.js';
 import { frontierNodes, nodeSeq } from '../core/merkle/node-id.js';
 import { planConsistency, planInclusion, planNodes, resolveProof } from '../core/merkle/proof-plan.js';
-import { foldRight } from '../core/merkle/tree.js';
 import { verifyConsistency } from '../core/merkle/consistency.js';
 import { verifyInclusion } from '../core/merkle/inclusion.js';
 import { peekEntry } from '../core/entry.js';
@@ -33,6 +31,16 @@ export interface ConsistencyProof {
   readonly proof: Buffer[];
   readonly oldCheckpoint: StoredCheckpoint | undefined;
   readonly newCheckpoint: StoredCheckpoint | undefined;
+}
+
+// A node a proof needs is missing from the store: the store is damaged (run custos verify).
+function damagedIfMissing<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (hasCode(err, 'INTERNAL')) throw new StoreError('STORE_CORRUPT', 'a tree node needed for this proof is missing; run custos verify', { cause: err });
+    throw err;
+  }
 }
 
 function rangeError(message: string, details: Record<string, unknown>): ValidationError {
@@ -62,11 +70,6 @@ export class LogReader {
     return e;
   }
 
-  async #rootAt(size: number, nodes: ReadonlyMap<number, Buffer>): Promise<Buffer> {
-    if (size === 0) return Buffer.from(EMPTY_ROOT);
-    const proof = resolveProof([frontierNodes(size)], nodes);
-    return proof[0]!;
-  }
 
   /**
    * An inclusion proof for entry `leafIndex` in the tree of `treeSize` (default: the latest
@@ -91,8 +94,8 @@ export class LogReader {
     const leafId = { level: 0, index: leafIndex };
     const ids = planNodes(checkpoint ? [...plan, [leafId]] : [...plan, [leafId], frontierNodes(size)]);
     const nodes = await this.#store.getNodes(ids);
-    const proof = resolveProof(plan, nodes);
-    const rootHash = checkpoint?.rootHash ?? (await this.#rootAt(size, nodes));
+    const proof = damagedIfMissing(() => resolveProof(plan, nodes));
+    const rootHash = checkpoint?.rootHash ?? damagedIfMissing(() => resolveProof([frontierNodes(size)], nodes)[0]!);
     const leafHash = nodes.get(nodeSeq(0, leafIndex));
     if (!leafHash) {
       throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${leafIndex} is missing from the store`, { details: { leafIndex } });
@@ -107,7 +110,9 @@ export class LogReader {
    * @throws {ValidationError} INDEX_OUT_OF_RANGE
    */
   async consistencyProof(oldSize: number, newSize: number): Promise<ConsistencyProof> {
-    const stored = await this.#store.treeSize();
+    const latest = await this.#store.latestCheckpoint();
+    const known = latest?.treeSize ?? 0;
+    const stored = Number.isSafeInteger(newSize) && newSize > known ? await this.#store.treeSize() : known;
     if (!Number.isSafeInteger(newSize) || newSize < 1 || newSize > stored) {
       throw rangeError(`tree size ${newSize} is out of range (log has ${stored} entries)`, { newSize, stored });
     }
@@ -115,20 +120,17 @@ export class LogReader {
       throw rangeError(`old size must be between 1 and ${newSize}`, { oldSize, newSize });
     }
     const plan = oldSize === newSize ? [] : planConsistency(oldSize, newSize);
-    const nodes = await this.#store.getNodes(planNodes([...plan, frontierNodes(oldSize), frontierNodes(newSize)]));
-    const proof = resolveProof(plan, nodes);
-    const oldRoot = foldRight(frontierNodes(oldSize).map((n) => nodes.get(nodeSeq(n.level, n.index))!));
-    const newRoot = foldRight(frontierNodes(newSize).map((n) => nodes.get(nodeSeq(n.level, n.index))!));
+    const oldCheckpoint = await this.#store.checkpointAt(oldSize);
+    const newCheckpoint = latest?.treeSize === newSize ? latest : await this.#store.checkpointAt(newSize);
+    // Roots come from the signed checkpoints where there are any, so the self-check below proves
+    // the proof against what was signed; otherwise they are folded from stored nodes.
+    const rootPlans = [oldCheckpoint ? [] : frontierNodes(oldSize), newCheckpoint ? [] : frontierNodes(newSize)];
+    const nodes = await this.#store.getNodes(planNodes([...plan, ...rootPlans]));
+    const [proof, roots] = damagedIfMissing(() => [resolveProof(plan, nodes), resolveProof(rootPlans, nodes)] as const);
+    const oldRoot = oldCheckpoint?.rootHash ?? roots[0]!;
+    const newRoot = newCheckpoint?.rootHash ?? roots[1]!;
     verifyConsistency(oldSize, newSize, proof, oldRoot, newRoot);
-    return {
-      oldSize,
-      newSize,
-      oldRoot,
-      newRoot,
-      proof,
-      oldCheckpoint: await this.#store.checkpointAt(oldSize),
-      newCheckpoint: await this.#store.checkpointAt(newSize),
-    };
+    return { oldSize, newSize, oldRoot, newRoot, proof, oldCheckpoint, newCheckpoint };
   }
 
 

@@ -43,6 +43,8 @@ const CHECKPOINT_PAGE = 4096;
 const CHUNK = 64;
 // Complete tiles are immutable, so they can be cached; 256 fat tiles = 4 MiB.
 const TILE_CACHE_SIZE = 256;
+// Tail nodes cached by seq (FIFO): 16,384 x 32 bytes.
+const NODE_CACHE_SIZE = 16_384;
 const EMPTY = Buffer.alloc(0);
 
 type CheckpointRow = [number, Buffer, string, number];
@@ -77,6 +79,8 @@ export class SqliteStore implements LogStore {
   readonly #s;
   readonly #appendTx: Database.Transaction<(batch: AppendBatch) => void>;
   readonly #tileCache = new Map<string, Buffer>();
+  readonly #nodeCache = new Map<number, Buffer>();
+  #latestCp: StoredCheckpoint | undefined;
   // A lower bound of the tree size (sizes only grow): tiles complete below it are in `tiles`.
   #knownSize = 0;
   #pendingSize = 0;
@@ -112,6 +116,7 @@ export class SqliteStore implements LogStore {
       cpLatest: p('SELECT tree_size, root, note, time_ms FROM checkpoints ORDER BY tree_size DESC LIMIT 1').raw(),
       cpAt: p('SELECT tree_size, root, note, time_ms FROM checkpoints WHERE tree_size = ?').raw(),
       cpCount: p('SELECT COUNT(*) FROM checkpoints').pluck(),
+      cpMax: p('SELECT MAX(tree_size) FROM checkpoints').pluck(),
       insCp: p('INSERT INTO checkpoints(tree_size, root, note, time_ms) VALUES (?, ?, ?, ?)'),
     };
     this.#appendTx = db.transaction((batch: AppendBatch) => this.#write(batch));
@@ -218,8 +223,17 @@ export class SqliteStore implements LogStore {
     // A tile known to be incomplete is not looked up (its nodes are in the tail); another process
     // may have completed it since, so a tail miss still falls back to the tiles table.
     if (!isTileComplete(p.tileLevel, p.tileIndex, this.#knownSize)) {
+      // A node's hash never changes once written (it may only move from the tail into a tile), so
+      // tail nodes are cached: the high levels of the right edge are in every proof.
+      const key = nodeSeq(level, index);
+      const cached = this.#nodeCache.get(key);
+      if (cached) return cached;
       const h = this.#s.node.get(level, index) as Buffer | undefined;
-      if (h) return h;
+      if (h) {
+        this.#nodeCache.set(key, h);
+        if (this.#nodeCache.size > NODE_CACHE_SIZE) this.#nodeCache.delete(this.#nodeCache.keys().next().value!);
+        return h;
+      }
     }
     const tile = this.#tile(p.tileLevel, p.tileIndex);
     if (tile) {
@@ -393,9 +407,15 @@ export class SqliteStore implements LogStore {
 
   async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
     try {
+      // Checkpoints are never changed once written, so the latest one is re-read only when a larger
+      // tree size appears (an index-only MAX() costs far less than reading the note).
+      const size = this.#s.cpMax.get() as number | null;
+      if (size === null) return undefined;
+      if (this.#latestCp?.treeSize === size) return this.#latestCp;
       const r = this.#s.cpLatest.get() as CheckpointRow | undefined;
       if (r && r[0] > this.#knownSize) this.#knownSize = r[0];
-      return r && toCheckpoint(r);
+      this.#latestCp = r && toCheckpoint(r);
+      return this.#latestCp;
     } catch (err) {
       wrap(err, 'read checkpoint');
     }
