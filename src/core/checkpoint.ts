@@ -4,7 +4,7 @@
  */
 import { HASH_SIZE, fromBase64Strict, toBase64 } from './hash.js';
 import { VerificationError } from './errors.js';
-import { openNote, signNote, type NoteSigner, type NoteVerifier, type OpenedNote } from './note.js';
+import { openNote, openNoteAsync, signNote, type NoteSigner, type NoteVerifier, type OpenedNote } from './note.js';
 
 /** The parsed body of a checkpoint. */
 export interface Checkpoint {
@@ -72,6 +72,20 @@ export function openCheckpoint(
   origin?: string,
 ): SignedCheckpoint & { readonly opened: OpenedNote } {
   const opened = openNote(note, verifiers);
+  const cp = parseCheckpointBody(opened.text);
+  if (origin !== undefined && cp.origin !== origin) {
+    malformed(`origin ${JSON.stringify(cp.origin)} is not this log's origin`);
+  }
+  return { ...cp, note, opened };
+}
+
+/** {@link openCheckpoint} with signature checks off the main thread. */
+export async function openCheckpointAsync(
+  note: string,
+  verifiers: readonly NoteVerifier[],
+  origin?: string,
+): Promise<SignedCheckpoint & { readonly opened: OpenedNote }> {
+  const opened = await openNoteAsync(note, verifiers);
   const cp = parseCheckpointBody(opened.text);
   if (origin !== undefined && cp.origin !== origin) {
     malformed(`origin ${JSON.stringify(cp.origin)} is not this log's origin`);
