@@ -19,17 +19,20 @@ export type VerificationCode =
   | 'NOTE_SIGNATURE_INVALID'
   | 'KEY_MALFORMED'
   | 'CHECKPOINT_MALFORMED'
-  | 'LOG_VERIFICATION_FAILED';
+  | 'LOG_VERIFICATION_FAILED'
+  | 'RECEIPT_INVALID';
 
-export type NotFoundCode = 'DATA_DIR_NOT_FOUND' | 'ENTRY_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'KEY_NOT_FOUND';
+export type NotFoundCode = 'DATA_DIR_NOT_FOUND' | 'ENTRY_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'KEY_NOT_FOUND' | 'POLICY_NOT_FOUND' | 'RECEIPT_NOT_FOUND';
 
-export type ConflictCode = 'DATA_DIR_EXISTS' | 'LOG_APPEND_CONFLICT' | 'LOG_LOCKED' | 'LOG_CLOSED';
+export type ConflictCode = 'DATA_DIR_EXISTS' | 'LOG_APPEND_CONFLICT' | 'LOG_LOCKED' | 'LOG_CLOSED' | 'POLICY_EXISTS' | 'POLICY_CHANGED';
+
+export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
 
 export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
 
 export type InternalCode = 'INTERNAL';
 
-export type ErrorCode = ValidationCode | VerificationCode | NotFoundCode | ConflictCode | StoreCode | InternalCode;
+export type ErrorCode = ValidationCode | VerificationCode | NotFoundCode | ConflictCode | ConsentCode | StoreCode | InternalCode;
 
 /** Base class: every error Custos throws on purpose carries a stable `code`. */
 export class CustosError<C extends ErrorCode = ErrorCode> extends Error {
@@ -71,6 +74,9 @@ export class NotFoundError extends CustosError<NotFoundCode> {}
 
 /** The request conflicts with the current state (an existing log, another writer). */
 export class ConflictError extends CustosError<ConflictCode> {}
+
+/** A consent rule refused the operation (for CONSENT_DENIED, the refusal itself is on the log). */
+export class ConsentError extends CustosError<ConsentCode> {}
 
 /** The storage backend failed; the foreign error is kept as `cause`, never shown raw. */
 export class StoreError extends CustosError<StoreCode> {}

@@ -17,7 +17,7 @@ import { Frontier } from '../core/merkle/tree.js';
 import { frontierNodes, nodeSeq } from '../core/merkle/node-id.js';
 import { formatCheckpointBody } from '../core/checkpoint.js';
 import { signNote, type NoteSigner } from '../core/note.js';
-import type { LogStore, StoredCheckpoint, StoredNode } from '../store/store.js';
+import type { LogStore, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint, StoredNode } from '../store/store.js';
 import { LogReader } from './reader.js';
 
 export type { InclusionProof, ConsistencyProof } from './reader.js';
@@ -46,8 +46,41 @@ export interface AppendResult {
   readonly checkpoint: StoredCheckpoint;
 }
 
+/** Where and when an entry is being sequenced: given to a {@link Decide} callback. */
+export interface SequencingContext {
+  /** The index the entry will have. */
+  readonly index: number;
+  /** The log's time for this batch (epoch ms): the entry's time, and the time to decide at. */
+  readonly timeMs: number;
+  /** Identifies one attempt at committing one batch; a retried batch gets a new id. */
+  readonly batchId: number;
+}
+
+/** Off-ledger writes committed in the same transaction as the entry. */
+export interface Sidecar {
+  readonly documents?: readonly SidecarDocument[];
+  readonly commitments?: readonly SidecarCommitment[];
+  readonly state?: readonly SidecarState[];
+}
+
+/** What a {@link Decide} callback returns: the event to append, and what to write with it. */
+export interface Decided {
+  readonly type: string;
+  readonly payload: unknown;
+  readonly sidecar?: Sidecar;
+  /** Called synchronously, in log order, once the batch holding this entry is committed. */
+  readonly onCommitted?: () => void;
+}
+
+/**
+ * Computes an event at the moment it is sequenced, so that a decision (a consent check, say) is
+ * serialized with every append before it. Must be synchronous and must not throw for a refusal:
+ * a refusal is an event too. If it throws, that append fails and takes no index.
+ */
+export type Decide = (ctx: SequencingContext) => Decided;
+
 interface Pending {
-  readonly event: PreparedEvent;
+  readonly event: PreparedEvent | Decide;
   readonly resolve: (r: AppendResult) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -69,6 +102,8 @@ export class Log {
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #closed = false;
+  #batchIds = 0;
+  readonly #reloadListeners: (() => Promise<void>)[] = [];
   readonly #reader: LogReader;
 
   private constructor(o: LogOptions) {
@@ -112,6 +147,7 @@ export class Log {
       });
     }
     this.#frontier = Frontier.fromNodes(size, hashes as Buffer[]);
+    for (const listener of this.#reloadListeners) await listener();
     this.#latest = await this.#store.latestCheckpoint();
     // All entries of a batch share the batch's time, which is also its checkpoint's time.
     this.#lastTimeMs = this.#latest?.timeMs ?? 0;
@@ -127,13 +163,25 @@ export class Log {
    * const { index, checkpoint } = await log.append('AUDIT_EVENT', { resource: 'r-1' });
    */
   append(type: string, payload: unknown): Promise<AppendResult> {
-    if (this.#closed) return Promise.reject(new ConflictError('LOG_CLOSED', 'the log is closed'));
     let event: PreparedEvent;
     try {
       event = prepareEvent(type, payload);
     } catch (err) {
       return Promise.reject(err);
     }
+    return this.#enqueue(event);
+  }
+
+  /**
+   * Appends an event computed at sequencing time by `decide` (see {@link Decide}), with its
+   * off-ledger writes in the same transaction. Resolves like {@link Log.append}.
+   */
+  appendDecided(decide: Decide): Promise<AppendResult> {
+    return this.#enqueue(decide);
+  }
+
+  #enqueue(event: PreparedEvent | Decide): Promise<AppendResult> {
+    if (this.#closed) return Promise.reject(new ConflictError('LOG_CLOSED', 'the log is closed'));
     return new Promise<AppendResult>((resolve, reject) => {
       this.#queue.push({ event, resolve, reject });
       // Appends made before the next turn of the event loop join the same batch.
@@ -147,14 +195,19 @@ export class Log {
         let n = 0;
         let bytes = 0;
         while (n < this.#queue.length && n < this.#maxEntries) {
-          bytes += this.#queue[n]!.event.payloadJson.length;
+          const ev = this.#queue[n]!.event;
+          bytes += typeof ev === 'function' ? 1024 : ev.payloadJson.length;
           if (n > 0 && bytes > this.#maxBytes) break;
           n++;
         }
         const batch = this.#queue.splice(0, n);
         try {
           const results = await this.#commit(batch.map((p) => p.event));
-          batch.forEach((p, i) => p.resolve(results[i]!));
+          batch.forEach((p, i) => {
+            const r = results[i]!;
+            if (r instanceof Error) p.reject(r);
+            else p.resolve(r);
+          });
         } catch (err) {
           batch.forEach((p) => p.reject(err));
           // The failure may have left the store ahead of or behind us: reread before the next batch.
@@ -166,8 +219,10 @@ export class Log {
     }
   }
 
-  async #commit(events: readonly PreparedEvent[]): Promise<AppendResult[]> {
+  // Returns, per input, its result or the Error its decide callback threw (that input took no index).
+  async #commit(events: readonly (PreparedEvent | Decide)[]): Promise<(AppendResult | Error)[]> {
     for (let attempt = 0; ; attempt++) {
+      const batchId = ++this.#batchIds;
       const f = this.#frontier.clone();
       const start = f.size;
       const timeMs = Math.max(this.#clock.now(), this.#lastTimeMs);
@@ -176,20 +231,44 @@ export class Log {
       const nodes: StoredNode[] = [];
       const texts: string[] = [];
       const leaves: Buffer[] = [];
-      for (let i = 0; i < events.length; i++) {
-        const ev = events[i]!;
-        const text = encodeEntry(start + i, ev, time);
+      const slots: (number | Error)[] = [];
+      const committed: (() => void)[] = [];
+      const documents: SidecarDocument[] = [];
+      const commitments: SidecarCommitment[] = [];
+      const state: SidecarState[] = [];
+      for (const input of events) {
+        const index = start + entries.length;
+        let ev: PreparedEvent;
+        if (typeof input === 'function') {
+          try {
+            const d = input({ index, timeMs, batchId });
+            ev = prepareEvent(d.type, d.payload);
+            if (d.sidecar?.documents) documents.push(...d.sidecar.documents);
+            if (d.sidecar?.commitments) commitments.push(...d.sidecar.commitments);
+            if (d.sidecar?.state) state.push(...d.sidecar.state);
+            if (d.onCommitted) committed.push(d.onCommitted);
+          } catch (err) {
+            slots.push(err instanceof Error ? err : new Error(String(err)));
+            continue;
+          }
+        } else {
+          ev = input;
+        }
+        const text = encodeEntry(index, ev, time);
         const { bytes, leafHash: leaf } = encodeLeaf(text);
         for (const n of f.append(leaf)) nodes.push(n);
-        entries.push({ index: start + i, bytes });
+        slots.push(entries.length);
+        entries.push({ index, bytes });
         texts.push(text);
         leaves.push(leaf);
       }
+      if (entries.length === 0) return slots as Error[];
       const rootHash = f.root();
       const note = signNote(formatCheckpointBody({ origin: this.#origin, treeSize: f.size, rootHash }), [this.#signer]);
       const checkpoint: StoredCheckpoint = { treeSize: f.size, rootHash, note, timeMs };
+      const sidecar = documents.length + commitments.length + state.length > 0 ? { documents, commitments, state } : undefined;
       try {
-        await this.#store.appendBatch({ expectedSize: start, entries, nodes, checkpoint });
+        await this.#store.appendBatch({ expectedSize: start, entries, nodes, checkpoint, ...(sidecar ? { sidecar } : {}) });
       } catch (err) {
         if (hasCode(err, 'LOG_APPEND_CONFLICT') && attempt < MAX_CONFLICT_RETRIES) {
           await this.#reload();
@@ -200,7 +279,13 @@ export class Log {
       this.#frontier = f;
       this.#lastTimeMs = timeMs;
       this.#latest = checkpoint;
-      return entries.map((e, i) => ({ index: e.index, leafHash: leaves[i]!, entry: texts[i]!, checkpoint }));
+      // In log order, before any later batch is sequenced: decisions see every committed change.
+      for (const fn of committed) fn();
+      return slots.map((slot) =>
+        typeof slot === 'number'
+          ? { index: entries[slot]!.index, leafHash: leaves[slot]!, entry: texts[slot]!, checkpoint }
+          : slot,
+      );
     }
   }
 
@@ -212,6 +297,14 @@ export class Log {
   /** The latest signed checkpoint this writer committed or loaded. */
   latestCheckpoint(): StoredCheckpoint | undefined {
     return this.#latest;
+  }
+
+  /**
+   * Registers a listener run whenever this writer rereads the log because another writer grew it
+   * (state derived from the log must be reread too before anything more is sequenced).
+   */
+  onReload(listener: () => Promise<void>): void {
+    this.#reloadListeners.push(listener);
   }
 
   /** Read-side operations (entries and proofs) over the same store. */

@@ -51,12 +51,40 @@ export interface StoredCheckpoint {
   readonly timeMs: number;
 }
 
+/** An off-ledger document, content-addressed by the SHA-256 (hex) of its bytes (canonical JSON). */
+export interface SidecarDocument {
+  readonly hash: string;
+  readonly kind: string;
+  readonly bytes: Buffer;
+}
+
+/** A salted commitment's opening, kept off-ledger: SHA-256(salt || value) = commitment. */
+export interface SidecarCommitment {
+  readonly commitment: string;
+  readonly kind: string;
+  readonly value: string;
+  readonly salt: Buffer;
+}
+
+/** A derived-state row (e.g. a policy's current version), written with the event it derives from. */
+export interface SidecarState {
+  readonly ns: string;
+  readonly key: string;
+  readonly value: string;
+}
+
 /** One atomic write: a batch of entries, every node they create (leaves included) and the checkpoint covering them. */
 export interface AppendBatch {
   readonly expectedSize: number;
   readonly entries: readonly { readonly index: number; readonly bytes: Buffer }[];
   readonly nodes: readonly StoredNode[];
   readonly checkpoint: StoredCheckpoint;
+  /** Off-ledger writes committed in the same transaction (documents are written once; identical rewrites are ignored). */
+  readonly sidecar?: {
+    readonly documents: readonly SidecarDocument[];
+    readonly commitments: readonly SidecarCommitment[];
+    readonly state: readonly SidecarState[];
+  };
 }
 
 /** Facts about the store for `custos stats`. */
@@ -108,5 +136,21 @@ export interface LogStore {
    * are invisible to it. Release it when done.
    */
   readSnapshot(): Promise<{ readonly store: LogStore; release(): Promise<void> }>;
+
+  // ---- off-ledger data (written through AppendBatch.sidecar) --------------------------------
+  getDocument(hash: string): Promise<{ readonly kind: string; readonly bytes: Buffer } | undefined>;
+  /** Streams all documents, a page at a time. */
+  documentPages(): AsyncIterable<readonly SidecarDocument[]>;
+  /** The opening of a commitment, unless it was erased. */
+  getCommitment(commitment: string): Promise<SidecarCommitment | undefined>;
+  /** The commitment already used for a value of a kind (its salt is per value), if any. */
+  findCommitment(kind: string, value: string): Promise<SidecarCommitment | undefined>;
+  /** Streams all commitment openings, a page at a time. */
+  commitmentPages(): AsyncIterable<readonly SidecarCommitment[]>;
+  /** Erasure: deletes the openings of a value's commitments; returns the commitments erased. */
+  eraseCommitments(kind: string, value: string): Promise<string[]>;
+  getState(ns: string, key: string): Promise<string | undefined>;
+  /** All state rows of a namespace. */
+  listState(ns: string): Promise<readonly SidecarState[]>;
   close(): Promise<void>;
 }

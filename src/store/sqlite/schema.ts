@@ -4,7 +4,7 @@
  */
 
 /** The schema version this code reads and writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** MIGRATIONS[v] upgrades a database from version v to v + 1. */
 export const MIGRATIONS: readonly string[] = [
@@ -47,5 +47,30 @@ export const MIGRATIONS: readonly string[] = [
     note      TEXT    NOT NULL,
     time_ms   INTEGER NOT NULL
   );
+  `,
+  `
+  -- Off-ledger documents (policy versions, manifests, receipts), content-addressed: hash is the
+  -- SHA-256 (hex) of data, which is canonical JSON. The log commits to the hash.
+  CREATE TABLE documents (
+    hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    data BLOB NOT NULL
+  );
+  -- Openings of the salted commitments on the log: SHA-256(salt || value) = commitment.
+  -- One salt per (kind, value); deleting the row erases the link between the log and the value.
+  CREATE TABLE commitments (
+    commitment TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    salt       BLOB NOT NULL,
+    UNIQUE (kind, value)
+  );
+  -- State derived from the log and written with the event it derives from (e.g. policy heads).
+  CREATE TABLE state (
+    ns    TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (ns, key)
+  ) WITHOUT ROWID;
   `,
 ];

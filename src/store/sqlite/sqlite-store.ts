@@ -25,7 +25,7 @@ import {
   rowOffset,
   tilePosition,
 } from '../../core/merkle/tiles.js';
-import type { AppendBatch, BundleTile, LogStore, StoreStats, StoredCheckpoint, StoredEntry, StoredNode } from '../store.js';
+import type { AppendBatch, BundleTile, LogStore, SidecarCommitment, SidecarDocument, SidecarState, StoreStats, StoredCheckpoint, StoredEntry, StoredNode } from '../store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 /** Options for {@link SqliteStore.open}. */
@@ -118,6 +118,17 @@ export class SqliteStore implements LogStore {
       cpCount: p('SELECT COUNT(*) FROM checkpoints').pluck(),
       cpMax: p('SELECT MAX(tree_size) FROM checkpoints').pluck(),
       insCp: p('INSERT INTO checkpoints(tree_size, root, note, time_ms) VALUES (?, ?, ?, ?)'),
+      getDoc: p('SELECT kind, data FROM documents WHERE hash = ?').raw(),
+      docPage: p('SELECT hash, kind, data FROM documents WHERE hash > ? ORDER BY hash LIMIT ?').raw(),
+      insDoc: p('INSERT INTO documents(hash, kind, data) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING'),
+      getCommit: p('SELECT commitment, kind, value, salt FROM commitments WHERE commitment = ?').raw(),
+      findCommit: p('SELECT commitment, kind, value, salt FROM commitments WHERE kind = ? AND value = ?').raw(),
+      commitPage: p('SELECT commitment, kind, value, salt FROM commitments WHERE commitment > ? ORDER BY commitment LIMIT ?').raw(),
+      insCommit: p('INSERT INTO commitments(commitment, kind, value, salt) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      eraseCommit: p('DELETE FROM commitments WHERE kind = ? AND value = ? RETURNING commitment').pluck(),
+      getState: p('SELECT value FROM state WHERE ns = ? AND key = ?').pluck(),
+      listState: p('SELECT ns, key, value FROM state WHERE ns = ? ORDER BY key').raw(),
+      putState: p('INSERT INTO state(ns, key, value) VALUES (?, ?, ?) ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value'),
     };
     this.#appendTx = db.transaction((batch: AppendBatch) => this.#write(batch));
   }
@@ -503,6 +514,11 @@ export class SqliteStore implements LogStore {
 
     const cp = batch.checkpoint;
     s.insCp.run(cp.treeSize, cp.rootHash, cp.note, cp.timeMs);
+    if (batch.sidecar) {
+      for (const d of batch.sidecar.documents) s.insDoc.run(d.hash, d.kind, d.bytes);
+      for (const c of batch.sidecar.commitments) s.insCommit.run(c.commitment, c.kind, c.value, c.salt);
+      for (const st of batch.sidecar.state) s.putState.run(st.ns, st.key, st.value);
+    }
     this.#pendingSize = end;
   }
 
@@ -528,6 +544,89 @@ export class SqliteStore implements LogStore {
       return { treeSize: this.#size(), bytesOnDisk: bytes, checkpoints: this.#s.cpCount.get() as number };
     } catch (err) {
       wrap(err, 'stats');
+    }
+  }
+
+  // ---- off-ledger data ----------------------------------------------------------------------
+
+  async getDocument(hash: string): Promise<{ kind: string; bytes: Buffer } | undefined> {
+    try {
+      const r = this.#s.getDoc.get(hash) as [string, Buffer] | undefined;
+      return r && { kind: r[0], bytes: r[1] };
+    } catch (err) {
+      wrap(err, 'read document');
+    }
+  }
+
+  async *documentPages(): AsyncIterable<readonly SidecarDocument[]> {
+    let after = '';
+    for (;;) {
+      let rows: [string, string, Buffer][];
+      try {
+        rows = this.#s.docPage.all(after, 512) as [string, string, Buffer][];
+      } catch (err) {
+        wrap(err, 'read documents');
+      }
+      if (rows.length === 0) return;
+      yield rows.map(([hash, kind, bytes]) => ({ hash, kind, bytes }));
+      after = rows[rows.length - 1]![0];
+    }
+  }
+
+  async getCommitment(commitment: string): Promise<SidecarCommitment | undefined> {
+    try {
+      const r = this.#s.getCommit.get(commitment) as [string, string, string, Buffer] | undefined;
+      return r && { commitment: r[0], kind: r[1], value: r[2], salt: r[3] };
+    } catch (err) {
+      wrap(err, 'read commitment');
+    }
+  }
+
+  async findCommitment(kind: string, value: string): Promise<SidecarCommitment | undefined> {
+    try {
+      const r = this.#s.findCommit.get(kind, value) as [string, string, string, Buffer] | undefined;
+      return r && { commitment: r[0], kind: r[1], value: r[2], salt: r[3] };
+    } catch (err) {
+      wrap(err, 'read commitment');
+    }
+  }
+
+  async *commitmentPages(): AsyncIterable<readonly SidecarCommitment[]> {
+    let after = '';
+    for (;;) {
+      let rows: [string, string, string, Buffer][];
+      try {
+        rows = this.#s.commitPage.all(after, 1024) as [string, string, string, Buffer][];
+      } catch (err) {
+        wrap(err, 'read commitments');
+      }
+      if (rows.length === 0) return;
+      yield rows.map(([commitment, kind, value, salt]) => ({ commitment, kind, value, salt }));
+      after = rows[rows.length - 1]![0];
+    }
+  }
+
+  async eraseCommitments(kind: string, value: string): Promise<string[]> {
+    try {
+      return this.#s.eraseCommit.all(kind, value) as string[];
+    } catch (err) {
+      wrap(err, 'erase');
+    }
+  }
+
+  async getState(ns: string, key: string): Promise<string | undefined> {
+    try {
+      return this.#s.getState.get(ns, key) as string | undefined;
+    } catch (err) {
+      wrap(err, 'read state');
+    }
+  }
+
+  async listState(ns: string): Promise<readonly SidecarState[]> {
+    try {
+      return (this.#s.listState.all(ns) as [string, string, string][]).map(([n, key, value]) => ({ ns: n, key, value }));
+    } catch (err) {
+      wrap(err, 'read state');
     }
   }
 

@@ -1,0 +1,118 @@
+/**
+ * The consent policy model.
+ *
+ * A policy has the reference's fields (policy id, pseudonymous subject, allowed purposes and roles,
+ * validity window, revocable, revoked, version) in a shape that maps onto FHIR Consent: a root
+ * `provision` (permit or deny) with purpose-of-use codes, actor roles and a period, and nested
+ * provisions that make exceptions to it. Every change makes a new immutable version document;
+ * a policy's history is its versions in order, each linked to the one before by hash.
+ * @module
+ */
+import * as v from 'valibot';
+import { CODE, ID, TIME, parseWith } from '../schema/parse.js';
+
+/** Schema name written in every policy version document. */
+export const POLICY_SCHEMA = 'custos/consent-policy/v1';
+
+/** A rule of a policy (FHIR Consent.provision). Unset constraints match anything. */
+export interface Provision {
+  readonly type: 'permit' | 'deny';
+  /** Purpose-of-use codes this provision applies to. */
+  readonly purposes?: readonly string[];
+  /** Actor roles this provision applies to. */
+  readonly roles?: readonly string[];
+  /** When this provision applies (RFC 3339, inclusive). */
+  readonly period?: { readonly start?: string; readonly end?: string };
+  /** Exceptions, applied in order; the deepest matching provision decides. */
+  readonly provisions?: readonly Provision[];
+}
+
+/** One immutable version of a consent policy, as stored off-ledger (canonical JSON). */
+export interface ConsentPolicy {
+  readonly schema: typeof POLICY_SCHEMA;
+  readonly policyId: string;
+  readonly version: number;
+  /** Salted commitment to the pseudonymous subject id (never the id itself). */
+  readonly subject: string;
+  readonly revocable: boolean;
+  readonly revoked: boolean;
+  /** Validity window (valid from, valid until), RFC 3339 UTC; `end` inclusive. */
+  readonly period: { readonly start: string; readonly end?: string };
+  readonly provision: Provision;
+  /** Hash of the previous version, null for version 1. */
+  readonly previous: string | null;
+  /** When and by whom this version was recorded (the log's time). */
+  readonly recordedAt: string;
+  readonly recordedBy: { readonly actor: string; readonly role: string };
+}
+
+const PERIOD = v.object({ start: v.optional(TIME), end: v.optional(TIME) });
+
+const PROVISION: v.GenericSchema<Provision> = v.object({
+  type: v.picklist(['permit', 'deny']),
+  purposes: v.optional(v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64))),
+  roles: v.optional(v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64))),
+  period: v.optional(PERIOD),
+  provisions: v.optional(v.pipe(v.array(v.lazy(() => PROVISION)), v.maxLength(64))),
+});
+
+/** What a caller gives to create a policy. */
+export interface PolicyInput {
+  readonly policyId: string;
+  /** The pseudonymous subject id; only its salted commitment goes anywhere near the log. */
+  readonly subject: string;
+  readonly allowedPurposes?: readonly string[];
+  readonly allowedRoles?: readonly string[];
+  readonly validFrom?: string;
+  readonly validUntil?: string;
+  readonly revocable?: boolean;
+  /** Exceptions to the allowed purposes/roles (FHIR nested provisions). */
+  readonly provisions?: readonly Provision[];
+}
+
+const POLICY_INPUT = v.pipe(
+  v.object({
+    policyId: ID,
+    subject: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
+    allowedPurposes: v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64)),
+    allowedRoles: v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64)),
+    validFrom: v.optional(TIME),
+    validUntil: v.optional(TIME),
+    revocable: v.optional(v.boolean(), true),
+    provisions: v.optional(v.pipe(v.array(PROVISION), v.maxLength(64))),
+  }),
+  v.check((p) => p.validFrom === undefined || p.validUntil === undefined || p.validFrom <= p.validUntil, 'validUntil is before validFrom'),
+);
+
+/** A validated policy input. */
+export type ParsedPolicyInput = v.InferOutput<typeof POLICY_INPUT>;
+
+/**
+ * Validates what a caller gives to create a policy.
+ * @throws {ValidationError} VALIDATION_FAILED, listing every problem
+ */
+export function parsePolicyInput(input: unknown): ParsedPolicyInput {
+  return parseWith(POLICY_INPUT, input, 'consent policy');
+}
+
+const STORED_POLICY = v.object({
+  schema: v.literal(POLICY_SCHEMA),
+  policyId: ID,
+  version: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  subject: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)),
+  revocable: v.boolean(),
+  revoked: v.boolean(),
+  period: v.object({ start: TIME, end: v.optional(TIME) }),
+  provision: PROVISION,
+  previous: v.nullable(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))),
+  recordedAt: TIME,
+  recordedBy: v.object({ actor: ID, role: CODE }),
+});
+
+/**
+ * Parses a stored policy version document.
+ * @throws {ValidationError} VALIDATION_FAILED
+ */
+export function parseStoredPolicy(input: unknown): ConsentPolicy {
+  return parseWith(STORED_POLICY, input, 'stored consent policy') as ConsentPolicy;
+}

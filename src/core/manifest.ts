@@ -1,0 +1,92 @@
+/**
+ * Provenance documents: pipeline manifests, model specs, training manifests and inference receipts.
+ * All are stored off-ledger as canonical JSON and committed on the log by their SHA-256.
+ * @module
+ */
+import * as v from 'valibot';
+import { canonicalJson, type JsonValue } from './canonical-json.js';
+import { CODE, ID, SHA256_HEX, parseWith } from './schema/parse.js';
+
+const JSON_OBJECT = v.pipe(
+  v.record(v.string(), v.unknown()),
+  v.transform((o) => JSON.parse(canonicalJson(o)) as { [k: string]: JsonValue }),
+);
+const NAME = v.pipe(v.string(), v.minLength(1), v.maxLength(200));
+
+const PIPELINE = v.object({
+  pipelineName: NAME,
+  pipelineVersion: NAME,
+  containerImage: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(500)))),
+  codeCommit: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(200)))),
+  parameters: v.optional(JSON_OBJECT, {}),
+  dependencies: v.optional(v.record(v.string(), v.string()), {}),
+});
+/** The computational pipeline that processed the data (the reference's PipelineManifest). */
+export type PipelineManifest = v.InferOutput<typeof PIPELINE>;
+
+const MODEL = v.object({
+  modelName: NAME,
+  modelVersion: NAME,
+  /** SHA-256 of the weights file: proves exactly which weights ran. */
+  weightsHash: SHA256_HEX,
+  framework: NAME,
+  extra: v.optional(JSON_OBJECT, {}),
+});
+/** Which model, with the digest of its weights (the reference's ModelSpec). */
+export type ModelSpec = v.InferOutput<typeof MODEL>;
+
+const TRAINING = v.looseObject({ name: NAME });
+/** A training run's manifest: a name plus whatever the ML engineer records (hyperparameters, seeds...). */
+export type TrainingManifest = v.InferOutput<typeof TRAINING>;
+
+/** @throws {ValidationError} VALIDATION_FAILED */
+export function parsePipelineManifest(input: unknown): PipelineManifest {
+  return parseWith(PIPELINE, input, 'pipeline manifest');
+}
+/** @throws {ValidationError} VALIDATION_FAILED */
+export function parseModelSpec(input: unknown): ModelSpec {
+  return parseWith(MODEL, input, 'model spec');
+}
+/** @throws {ValidationError} VALIDATION_FAILED, CANONICAL_JSON_UNSUPPORTED_VALUE */
+export function parseTrainingManifest(input: unknown): TrainingManifest {
+  const m = parseWith(TRAINING, input, 'training manifest');
+  canonicalJson(m);
+  return m;
+}
+
+/** Schema name of inference receipts. */
+export const RECEIPT_SCHEMA = 'custos/receipt/v1';
+
+/** An artifact as a receipt records it: a salted commitment to its URI and the digest of its bytes. */
+export interface ArtifactRef {
+  readonly uri: string;
+  readonly digest: string;
+}
+
+/**
+ * The reproducibility manifest of one inference: everything needed to reconstruct the decision.
+ * Stored off-ledger; the INFERENCE_EXECUTED event commits its hash.
+ */
+export interface Receipt {
+  readonly schema: typeof RECEIPT_SCHEMA;
+  /** The log entry that committed this receipt, and its time. */
+  readonly event: { readonly index: number; readonly time: string };
+  readonly actor: string;
+  readonly role: string;
+  readonly purpose: string;
+  readonly consent: { readonly policyId: string; readonly version: number; readonly policyHash: string };
+  readonly input: ArtifactRef;
+  readonly outputs: readonly (ArtifactRef & { readonly name: string })[];
+  /** SHA-256 of the pipeline manifest document. */
+  readonly pipeline: string;
+  /** SHA-256 of the model spec document. */
+  readonly model: string;
+}
+
+/** Artifact input: a URI (kept off-ledger) and the SHA-256 of the artifact's bytes. */
+export const ARTIFACT = v.object({
+  uri: v.pipe(v.string(), v.minLength(1), v.maxLength(2048), v.regex(/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/, 'expected a URI such as s3://bucket/key')),
+  digest: SHA256_HEX,
+});
+export const OUTPUT_ARTIFACT = v.object({ name: CODE, ...ARTIFACT.entries });
+export { CODE, ID };

@@ -1,0 +1,39 @@
+/**
+ * Validation at the boundary: `parseWith` turns unknown input into a typed value with a valibot
+ * schema, or throws one ValidationError listing every problem with its dot path.
+ * @module
+ */
+import * as v from 'valibot';
+import { ValidationError, type ValidationIssue } from '../errors.js';
+
+/** Parses `input` with `schema`; every issue is reported with its dot path. */
+export function parseWith<S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> {
+  const r = v.safeParse(schema, input);
+  if (r.success) return r.output;
+  const issues: ValidationIssue[] = r.issues.map((i) => ({
+    path: (i.path ?? []).map((p) => String(p.key)).join('.') || '$',
+    message: i.message,
+  }));
+  const first = issues[0];
+  throw new ValidationError('VALIDATION_FAILED', `invalid ${what}${first ? `: ${first.path}: ${first.message}` : ''}`, { issues });
+}
+
+/** Codes (purposes, roles, dataset types): a letter, then letters, digits, '_', '.', ':' or '-'. */
+export const CODE = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/, 'expected a code like clinical_care'));
+/** Identifiers of policies, actors, models: no spaces, at most 128 characters. */
+export const ID = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, 'expected an identifier (letters, digits, . _ : @ / -)'));
+/** A SHA-256 digest in hex. */
+export const SHA256_HEX = v.pipe(
+  v.string(),
+  v.regex(/^[0-9a-fA-F]{64}$/, 'expected a SHA-256 digest (64 hex characters)'),
+  v.transform((s) => s.toLowerCase()),
+);
+/** An RFC 3339 time with an offset or Z; normalized to UTC milliseconds. */
+export const TIME = v.pipe(
+  v.string(),
+  v.regex(/^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/, 'expected an RFC 3339 time such as 2026-01-01T00:00:00Z'),
+  v.check((s) => Number.isFinite(Date.parse(s)), 'not a real time'),
+  v.transform((s) => new Date(Date.parse(s)).toISOString()),
+);
+/** A URI (any scheme): kept off-ledger, only its salted commitment is logged. */
+export const URI = v.pipe(v.string(), v.minLength(1), v.maxLength(2048), v.regex(/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/, 'expected a URI such as s3://bucket/key'));

@@ -1,0 +1,599 @@
+/**
+ * The governance overlay: consent, data access, inference receipts and training records on the log.
+ *
+ * Invariants:
+ * - Every attempt (access, inference) leaves exactly one event: executed, or CONSENT_DENIED with its
+ *   reason. Invalid input leaves none and writes nothing.
+ * - A decision is made when its event is sequenced, against the policy version the log committed
+ *   last before it, at the log's time. A revocation acknowledged before is therefore always seen.
+ * - A decision re-reads the policy document and checks it against the hash on the log; a document
+ *   edited in the store is refused (POLICY_TAMPERED) and the refusal is logged.
+ * - Identifiers (subjects, artifact URIs) reach the log only as salted commitments; documents are
+ *   stored off-ledger, content-addressed, in the same transaction as the event that commits them.
+ * @module
+ */
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import * as v from 'valibot';
+import { canonicalJsonBytes } from '../core/canonical-json.js';
+import { ConflictError, ConsentError, NotFoundError, ValidationError, hasCode } from '../core/errors.js';
+import { sha256, toHex } from '../core/hash.js';
+import { COMMITMENT_SALT_BYTES, computeCommitment } from '../core/commitment.js';
+import { formatEntryTime } from '../core/entry.js';
+import {
+  POLICY_SCHEMA,
+  parsePolicyInput,
+  parseStoredPolicy,
+  type ConsentPolicy,
+  type Provision,
+} from '../core/consent/policy.js';
+import { evaluateConsent, type Decision, type PolicyLookup } from '../core/consent/evaluate.js';
+import {
+  ARTIFACT,
+  OUTPUT_ARTIFACT,
+  RECEIPT_SCHEMA,
+  parseModelSpec,
+  parsePipelineManifest,
+  parseTrainingManifest,
+  type Receipt,
+} from '../core/manifest.js';
+import { CODE, ID, parseWith } from '../core/schema/parse.js';
+import type { AppendResult, Decided, Log, SequencingContext } from '../log/log.js';
+import type { LogStore, SidecarCommitment, SidecarDocument } from '../store/store.js';
+import { systemClock, type Clock } from '../log/clock.js';
+
+/** Event types written by the governance overlay. */
+export const EVENT = {
+  consentCreated: 'CONSENT_CREATED',
+  consentRevoked: 'CONSENT_REVOKED',
+  consentDenied: 'CONSENT_DENIED',
+  dataAccessed: 'DATA_ACCESSED',
+  inferenceExecuted: 'INFERENCE_EXECUTED',
+  trainingExecuted: 'TRAINING_EXECUTED',
+  erasure: 'ERASURE_PERFORMED',
+} as const;
+
+/** Document kinds in the off-ledger store. */
+export const DOC = {
+  policy: 'consent-policy',
+  pipeline: 'pipeline-manifest',
+  model: 'model-spec',
+  receipt: 'receipt',
+  training: 'training-manifest',
+} as const;
+
+/** The dataset types training may use. */
+export const TRAINING_DATASET_TYPES = ['deidentified', 'synthetic'] as const;
+
+/** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
+export interface Actor {
+  readonly id: string;
+  readonly role: string;
+}
+
+/** A policy's current version, as committed on the log. */
+interface Head {
+  readonly version: number;
+  readonly hash: string;
+  readonly index: number;
+}
+
+/** Refusal by consent. The CONSENT_DENIED event is already on the log when this is thrown. */
+export class ConsentDeniedError extends ConsentError {
+  readonly decision: Decision;
+  readonly event: AppendResult;
+  constructor(decision: Decision, event: AppendResult) {
+    super('CONSENT_DENIED', `consent denied (${decision.reason}): ${decision.explanation}`, {
+      details: { reason: decision.reason, policyId: decision.policyId, policyVersion: decision.policyVersion, eventIndex: event.index },
+    });
+    this.decision = decision;
+    this.event = event;
+  }
+}
+
+/** Options for {@link Governance.open}. */
+export interface GovernanceOptions {
+  readonly log: Log;
+  /** Decisions use this clock through the log's sequencing time; the log must share it. */
+  readonly clock?: Clock;
+  /** Source of salts (tests inject a deterministic one). */
+  readonly randomBytes?: (n: number) => Buffer;
+}
+
+const ACTOR = v.object({ id: ID, role: CODE });
+const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: ID, artifact: ARTIFACT });
+const INFERENCE = v.object({
+  actor: ACTOR,
+  purpose: CODE,
+  policyId: ID,
+  input: ARTIFACT,
+  outputs: v.pipe(v.array(OUTPUT_ARTIFACT), v.minLength(1), v.maxLength(64)),
+  pipeline: v.unknown(),
+  model: v.unknown(),
+});
+const TRAINING = v.object({
+  actor: ACTOR,
+  purpose: CODE,
+  dataset: v.object({ ...ARTIFACT.entries, type: v.picklist(TRAINING_DATASET_TYPES, 'dataset type must be deidentified or synthetic') }),
+  manifest: v.unknown(),
+  modelBefore: v.unknown(),
+  modelAfter: v.unknown(),
+  computeBackend: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+});
+
+/** Input of {@link Governance.recordDataAccess}. */
+export type DataAccessInput = v.InferInput<typeof ACCESS>;
+/** Input of {@link Governance.recordInference}. */
+export type InferenceInput = v.InferInput<typeof INFERENCE>;
+/** Input of {@link Governance.recordTraining}. */
+export type TrainingInput = v.InferInput<typeof TRAINING>;
+
+function doc(kind: string, value: unknown): SidecarDocument & { value: unknown } {
+  const bytes = canonicalJsonBytes(value);
+  return { hash: toHex(sha256(bytes)), kind, bytes, value };
+}
+
+const MAX_POLICY_RETRIES = 8;
+const RECENT_DOCS = 4096;
+
+/** The governance overlay over one log. */
+export class Governance {
+  readonly #log: Log;
+  readonly #store: LogStore;
+  readonly #clock: Clock;
+  readonly #random: (n: number) => Buffer;
+  /** Committed policy heads. */
+  #heads = new Map<string, Head>();
+  /** Heads changed by the batch being sequenced (dropped if that batch is retried). */
+  #overlay = new Map<string, Head>();
+  #overlayBatch = -1;
+  /** Policy versions this process wrote, by hash: trustworthy without a store read. */
+  readonly #recent = new Map<string, ConsentPolicy>();
+  /** Salts chosen for values whose commitment is not committed yet (one salt per value). */
+  readonly #pendingSalts = new Map<string, SidecarCommitment>();
+
+  private constructor(o: GovernanceOptions) {
+    this.#log = o.log;
+    this.#store = o.log.store;
+    this.#clock = o.clock ?? systemClock;
+    this.#random = o.randomBytes ?? nodeRandomBytes;
+  }
+
+  /** Opens the overlay on a log, loading the policy heads. */
+  static async open(options: GovernanceOptions): Promise<Governance> {
+    const g = new Governance(options);
+    await g.#loadHeads();
+    options.log.onReload(() => g.#loadHeads());
+    return g;
+  }
+
+  get log(): Log {
+    return this.#log;
+  }
+
+  async #loadHeads(): Promise<void> {
+    const heads = new Map<string, Head>();
+    for (const row of await this.#store.listState('policy')) heads.set(row.key, JSON.parse(row.value) as Head);
+    this.#heads = heads;
+    this.#overlay.clear();
+    this.#overlayBatch = -1;
+  }
+
+  // The head of a policy as seen by the entry being sequenced in batch `batchId`.
+  #head(policyId: string, batchId: number): Head | undefined {
+    if (batchId !== this.#overlayBatch) {
+      this.#overlay.clear();
+      this.#overlayBatch = batchId;
+    }
+    return this.#overlay.get(policyId) ?? this.#heads.get(policyId);
+  }
+
+  #remember(hash: string, policy: ConsentPolicy): void {
+    this.#recent.set(hash, policy);
+    if (this.#recent.size > RECENT_DOCS) this.#recent.delete(this.#recent.keys().next().value!);
+  }
+
+  /** The commitment to a value (its salt is reused per value), and whether it is new. */
+  async #commit(kind: string, value: string): Promise<{ c: SidecarCommitment; isNew: boolean }> {
+    const key = `${kind}\u0000${value}`;
+    const pending = this.#pendingSalts.get(key);
+    if (pending) return { c: pending, isNew: true };
+    const existing = await this.#store.findCommitment(kind, value);
+    if (existing) return { c: existing, isNew: false };
+    const again = this.#pendingSalts.get(key);
+    if (again) return { c: again, isNew: true };
+    const salt = this.#random(COMMITMENT_SALT_BYTES);
+    const c: SidecarCommitment = { commitment: computeCommitment(salt, value), kind, value, salt };
+    this.#pendingSalts.set(key, c);
+    return { c, isNew: true };
+  }
+
+  /**
+   * Reads the committed current version of a policy and checks its document against the hash
+   * on the log. Done before sequencing (it reads the store); the decision re-checks the head.
+   */
+  async #preload(policyId: string): Promise<PolicyLookup> {
+    const head = this.#heads.get(policyId);
+    if (!head) return { kind: 'unknown', policyId };
+    const recent = this.#recent.get(head.hash);
+    const stored = await this.#store.getDocument(head.hash);
+    if (!stored || toHex(sha256(stored.bytes)) !== head.hash) {
+      return { kind: 'tampered', policyId, version: head.version, hash: head.hash };
+    }
+    if (recent) return { kind: 'found', policy: recent, hash: head.hash };
+    try {
+      return { kind: 'found', policy: parseStoredPolicy(JSON.parse(stored.bytes.toString('utf8'))), hash: head.hash };
+    } catch {
+      return { kind: 'tampered', policyId, version: head.version, hash: head.hash };
+    }
+  }
+
+  // At sequencing time: the lookup for the head the log has now. If the head moved since the
+  // preload (a change sequenced in between), the new version is one this process wrote and holds
+  // in memory; otherwise the operation is retried with a fresh preload.
+  #resolve(pre: PolicyLookup, policyId: string, batchId: number): PolicyLookup {
+    const head = this.#head(policyId, batchId);
+    if (!head) return { kind: 'unknown', policyId };
+    if (pre.kind !== 'unknown' && pre.hash === head.hash) return pre;
+    const recent = this.#recent.get(head.hash);
+    if (recent) return { kind: 'found', policy: recent, hash: head.hash };
+    throw new ConflictError('POLICY_CHANGED', `policy ${policyId} changed while the request was prepared`);
+  }
+
+  // Runs an operation whose decide step may find the policy changed under it; retried afresh.
+  async #withPolicyRetry<T>(fn: () => Promise<T>): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!hasCode(err, 'POLICY_CHANGED') || i >= MAX_POLICY_RETRIES) throw err;
+      }
+    }
+  }
+
+  #commitments(...cs: { c: SidecarCommitment; isNew: boolean }[]): SidecarCommitment[] {
+    return cs.filter((x) => x.isNew).map((x) => x.c);
+  }
+
+  #forget(...cs: { c: SidecarCommitment }[]): () => void {
+    return () => {
+      for (const x of cs) this.#pendingSalts.delete(`${x.c.kind}\u0000${x.c.value}`);
+    };
+  }
+
+  // ---- consent ----------------------------------------------------------------------------
+
+  /**
+   * Creates version 1 of a consent policy.
+   * @throws {ValidationError} VALIDATION_FAILED (nothing written)
+   * @throws {ConflictError} POLICY_EXISTS (nothing written)
+   */
+  async createConsent(input: unknown, actor: Actor): Promise<{ policy: ConsentPolicy; hash: string; event: AppendResult }> {
+    const p = parsePolicyInput(input);
+    const who = parseWith(ACTOR, actor, 'actor');
+    const subject = await this.#commit('subject', p.subject);
+    let created: { policy: ConsentPolicy; hash: string } | undefined;
+    const event = await this.#log.appendDecided((ctx: SequencingContext): Decided => {
+      if (this.#head(p.policyId, ctx.batchId)) {
+        throw new ConflictError('POLICY_EXISTS', `policy ${p.policyId} already exists; revoke it or use another id`);
+      }
+      const time = formatEntryTime(ctx.timeMs);
+      const provision: Provision = {
+        type: 'permit',
+        purposes: p.allowedPurposes,
+        roles: p.allowedRoles,
+        ...(p.provisions ? { provisions: p.provisions } : {}),
+      };
+      const policy: ConsentPolicy = {
+        schema: POLICY_SCHEMA,
+        policyId: p.policyId,
+        version: 1,
+        subject: subject.c.commitment,
+        revocable: p.revocable,
+        revoked: false,
+        period: { start: p.validFrom ?? time, ...(p.validUntil ? { end: p.validUntil } : {}) },
+        provision,
+        previous: null,
+        recordedAt: time,
+        recordedBy: { actor: who.id, role: who.role },
+      };
+      const d = doc(DOC.policy, policy);
+      const head: Head = { version: 1, hash: d.hash, index: ctx.index };
+      this.#overlay.set(p.policyId, head);
+      created = { policy, hash: d.hash };
+      return {
+        type: EVENT.consentCreated,
+        payload: {
+          policyId: p.policyId,
+          version: 1,
+          subject: subject.c.commitment,
+          purposes: [...p.allowedPurposes],
+          roles: [...p.allowedRoles],
+          validFrom: policy.period.start,
+          ...(policy.period.end ? { validUntil: policy.period.end } : {}),
+          revocable: p.revocable,
+          actor: who.id,
+          role: who.role,
+          documents: { policy: d.hash },
+        },
+        sidecar: {
+          documents: [d],
+          commitments: this.#commitments(subject),
+          state: [{ ns: 'policy', key: p.policyId, value: JSON.stringify(head) }],
+        },
+        onCommitted: () => {
+          this.#heads.set(p.policyId, head);
+          this.#remember(d.hash, policy);
+          this.#forget(subject)();
+        },
+      };
+    });
+    return { ...created!, event };
+  }
+
+  /**
+   * Revokes a policy: a new version with `revoked: true`. From its acknowledgement on, no access or
+   * inference on the policy is permitted.
+   * @throws {NotFoundError} POLICY_NOT_FOUND
+   * @throws {ConsentError} CONSENT_NOT_REVOCABLE, CONSENT_ALREADY_REVOKED, POLICY_TAMPERED (nothing written)
+   */
+  async revokeConsent(policyId: string, actor: Actor): Promise<{ policy: ConsentPolicy; hash: string; event: AppendResult }> {
+    const id = parseWith(ID, policyId, 'policy id');
+    const who = parseWith(ACTOR, actor, 'actor');
+    return this.#withPolicyRetry(async () => {
+      const pre = await this.#preload(id);
+      let revoked: { policy: ConsentPolicy; hash: string } | undefined;
+      const event = await this.#log.appendDecided((ctx): Decided => {
+        const current = this.#resolve(pre, id, ctx.batchId);
+        if (current.kind === 'unknown') throw new NotFoundError('POLICY_NOT_FOUND', `no policy ${id}`);
+        if (current.kind === 'tampered') {
+          throw new ConsentError('POLICY_TAMPERED', `the stored document of ${id} version ${current.version} does not match the log`);
+        }
+        const prev = current.policy;
+        if (!prev.revocable) throw new ConsentError('CONSENT_NOT_REVOCABLE', `policy ${id} is not revocable`);
+        if (prev.revoked) throw new ConsentError('CONSENT_ALREADY_REVOKED', `policy ${id} is already revoked`);
+        const policy: ConsentPolicy = {
+          ...prev,
+          version: prev.version + 1,
+          revoked: true,
+          previous: current.hash,
+          recordedAt: formatEntryTime(ctx.timeMs),
+          recordedBy: { actor: who.id, role: who.role },
+        };
+        const d = doc(DOC.policy, policy);
+        const head: Head = { version: policy.version, hash: d.hash, index: ctx.index };
+        this.#overlay.set(id, head);
+        revoked = { policy, hash: d.hash };
+        return {
+          type: EVENT.consentRevoked,
+          payload: { policyId: id, version: policy.version, previous: current.hash, actor: who.id, role: who.role, documents: { policy: d.hash } },
+          sidecar: { documents: [d], state: [{ ns: 'policy', key: id, value: JSON.stringify(head) }] },
+          onCommitted: () => {
+            this.#heads.set(id, head);
+            this.#remember(d.hash, policy);
+          },
+        };
+      });
+      return { ...revoked!, event };
+    });
+  }
+
+  /**
+   * Decides a request now, without recording anything: what would happen, and why.
+   * The answer is the one a recorded operation would get at this moment.
+   */
+  async checkConsent(policyId: string, request: { purpose: string; role: string }): Promise<Decision> {
+    const id = parseWith(ID, policyId, 'policy id');
+    const req = parseWith(v.object({ purpose: CODE, role: CODE }), request, 'consent request');
+    return evaluateConsent(await this.#preload(id), req, this.#clock.now());
+  }
+
+  /** A policy's versions in order, each with its document, its check against the log, and its event. */
+  async showConsent(policyId: string): Promise<{
+    policyId: string;
+    versions: { version: number; hash: string; index: number; documentOk: boolean; policy: ConsentPolicy | undefined; type: string; time: string }[];
+  }> {
+    const id = parseWith(ID, policyId, 'policy id');
+    const head = this.#heads.get(id);
+    if (!head) throw new NotFoundError('POLICY_NOT_FOUND', `no policy ${id}`);
+    const out: { version: number; hash: string; index: number; documentOk: boolean; policy: ConsentPolicy | undefined; type: string; time: string }[] = [];
+    // Walk back from the head through the version chain; each version's event is found by index.
+    let hash: string | null = head.hash;
+    let index = head.index;
+    const seen = new Set<string>();
+    while (hash && !seen.has(hash)) {
+      seen.add(hash);
+      const stored = await this.#store.getDocument(hash);
+      const ok = stored !== undefined && toHex(sha256(stored.bytes)) === hash;
+      let policy: ConsentPolicy | undefined;
+      try {
+        policy = stored ? parseStoredPolicy(JSON.parse(stored.bytes.toString('utf8'))) : undefined;
+      } catch {
+        policy = undefined;
+      }
+      const entry = await this.#log.reader.getEntry(index);
+      const e = JSON.parse(entry.bytes.toString('utf8')) as { type: string; time: string; payload: { version: number } };
+      out.push({ version: e.payload.version, hash, index, documentOk: ok, policy, type: e.type, time: e.time });
+      hash = policy?.previous ?? null;
+      if (hash) index = await this.#findPolicyEvent(id, hash, index);
+    }
+    return { policyId: id, versions: out.reverse() };
+  }
+
+  // The index of the consent event that committed `hash`, searching back from `before`.
+  async #findPolicyEvent(policyId: string, hash: string, before: number): Promise<number> {
+    for await (const page of this.#store.entryPagesDescending(0, before)) {
+      for (const e of page) {
+        const text = e.bytes.toString('utf8');
+        if (!text.includes(hash)) continue;
+        const p = JSON.parse(text) as { type: string; payload: { policyId?: string; documents?: { policy?: string } } };
+        const isChange = p.type === EVENT.consentCreated || p.type === EVENT.consentRevoked;
+        if (isChange && p.payload.policyId === policyId && p.payload.documents?.policy === hash) return e.index;
+      }
+    }
+    throw new NotFoundError('ENTRY_NOT_FOUND', `no event commits version ${hash} of ${policyId}`);
+  }
+
+  // ---- operations under consent -------------------------------------------------------------
+
+  // Appends the executed event if consent permits at sequencing time, CONSENT_DENIED otherwise.
+  async #underConsent<T>(
+    operation: string,
+    actor: Actor,
+    purpose: string,
+    policyId: string,
+    denied: Record<string, unknown>,
+    commitments: readonly { c: SidecarCommitment; isNew: boolean }[],
+    permitted: (ctx: SequencingContext, decision: Decision) => Decided & { result: T },
+  ): Promise<{ result: T; event: AppendResult; decision: Decision }> {
+    // Whichever event is written carries the commitments' openings, so every commitment on the
+    // log can be opened (until erased).
+    const openings = this.#commitments(...commitments);
+    const forget = this.#forget(...commitments);
+    return this.#withPolicyRetry(async () => {
+      const pre = await this.#preload(policyId);
+      let decision: Decision | undefined;
+      let result: T | undefined;
+      const event = await this.#log.appendDecided((ctx): Decided => {
+        decision = evaluateConsent(this.#resolve(pre, policyId, ctx.batchId), { purpose, role: actor.role }, ctx.timeMs);
+        if (decision.effect === 'deny') {
+          return {
+            type: EVENT.consentDenied,
+            payload: {
+              operation,
+              reason: decision.reason,
+              policyId,
+              ...(decision.policyVersion === undefined ? {} : { policyVersion: decision.policyVersion, policyHash: decision.policyHash }),
+              actor: actor.id,
+              role: actor.role,
+              purpose,
+              ...denied,
+            },
+            sidecar: { commitments: openings },
+            onCommitted: forget,
+          };
+        }
+        const d = permitted(ctx, decision);
+        result = d.result;
+        return { ...d, sidecar: { ...d.sidecar, commitments: openings }, onCommitted: forget };
+      });
+      if (decision!.effect === 'deny') throw new ConsentDeniedError(decision!, event);
+      return { result: result as T, event, decision: decision! };
+    });
+  }
+
+  /**
+   * Records an access to patient data, after checking consent (the reference logged without one).
+   * @throws {ValidationError} VALIDATION_FAILED (nothing written)
+   * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
+   */
+  async recordDataAccess(input: DataAccessInput): Promise<{ event: AppendResult; decision: Decision }> {
+    const a = parseWith(ACCESS, input, 'data access');
+    const uri = await this.#commit('uri', a.artifact.uri);
+    const artifact = { uri: uri.c.commitment, digest: a.artifact.digest };
+    const r = await this.#underConsent('data_access', a.actor, a.purpose, a.policyId, { artifact }, [uri], (_ctx, decision) => ({
+        type: EVENT.dataAccessed,
+        payload: {
+          actor: a.actor.id,
+          role: a.actor.role,
+          purpose: a.purpose,
+          policyId: a.policyId,
+          policyVersion: decision.policyVersion!,
+          policyHash: decision.policyHash!,
+          artifact,
+          documents: { policy: decision.policyHash! },
+        },
+        result: undefined,
+      }));
+    return { event: r.event, decision: r.decision };
+  }
+
+  /**
+   * Records an inference under consent and returns its receipt (stored off-ledger; the
+   * INFERENCE_EXECUTED event commits its hash).
+   * @throws {ValidationError} VALIDATION_FAILED (nothing written)
+   * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
+   */
+  async recordInference(request: InferenceInput): Promise<{ receipt: Receipt; receiptHash: string; event: AppendResult; decision: Decision }> {
+    const a = parseWith(INFERENCE, request, 'inference');
+    const pipeline = doc(DOC.pipeline, parsePipelineManifest(a.pipeline));
+    const model = doc(DOC.model, parseModelSpec(a.model));
+    const inUri = await this.#commit('uri', a.input.uri);
+    const outUris = await Promise.all(a.outputs.map((o) => this.#commit('uri', o.uri)));
+    const input = { uri: inUri.c.commitment, digest: a.input.digest };
+    const outputs = a.outputs.map((o, i) => ({ name: o.name, uri: outUris[i]!.c.commitment, digest: o.digest }));
+    const attempted = { model: model.hash, pipeline: pipeline.hash, input };
+    const r = await this.#underConsent('inference', a.actor, a.purpose, a.policyId, attempted, [inUri, ...outUris], (ctx, decision) => {
+      const receipt: Receipt = {
+        schema: RECEIPT_SCHEMA,
+        event: { index: ctx.index, time: formatEntryTime(ctx.timeMs) },
+        actor: a.actor.id,
+        role: a.actor.role,
+        purpose: a.purpose,
+        consent: { policyId: a.policyId, version: decision.policyVersion!, policyHash: decision.policyHash! },
+        input,
+        outputs,
+        pipeline: pipeline.hash,
+        model: model.hash,
+      };
+      const rd = doc(DOC.receipt, receipt);
+      return {
+        type: EVENT.inferenceExecuted,
+        payload: {
+          actor: a.actor.id,
+          role: a.actor.role,
+          purpose: a.purpose,
+          policyId: a.policyId,
+          policyVersion: decision.policyVersion!,
+          input,
+          outputs: outputs.map((o) => ({ name: o.name, digest: o.digest })),
+          documents: { receipt: rd.hash, policy: decision.policyHash!, pipeline: pipeline.hash, model: model.hash },
+        },
+        sidecar: { documents: [pipeline, model, rd] },
+        result: { receipt, receiptHash: rd.hash },
+      };
+    });
+    return { ...r.result, event: r.event, decision: r.decision };
+  }
+
+  /**
+   * Records a training run. Only de-identified or synthetic data may be used; anything else is
+   * refused before anything is written.
+   * @throws {ValidationError} VALIDATION_FAILED (nothing written)
+   */
+  async recordTraining(input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string }> {
+    const a = parseWith(TRAINING, input, 'training run');
+    const manifest = doc(DOC.training, parseTrainingManifest(a.manifest));
+    const before = doc(DOC.model, parseModelSpec(a.modelBefore));
+    const after = doc(DOC.model, parseModelSpec(a.modelAfter));
+    const uri = await this.#commit('uri', a.dataset.uri);
+    const event = await this.#log.appendDecided(() => ({
+      type: EVENT.trainingExecuted,
+      payload: {
+        actor: a.actor.id,
+        role: a.actor.role,
+        purpose: a.purpose,
+        dataset: { uri: uri.c.commitment, digest: a.dataset.digest, type: a.dataset.type },
+        computeBackend: a.computeBackend,
+        documents: { training: manifest.hash, modelBefore: before.hash, modelAfter: after.hash },
+      },
+      sidecar: { documents: [manifest, before, after], commitments: this.#commitments(uri) },
+      onCommitted: this.#forget(uri),
+    }));
+    return { event, manifestHash: manifest.hash };
+  }
+
+  /**
+   * Erasure: deletes the off-ledger openings of a value's commitments, so every log entry that
+   * carries them becomes unlinkable to it. The tree is untouched; an ERASURE_PERFORMED event records
+   * which commitments were erased (never the value).
+   */
+  async erase(kind: 'subject' | 'uri', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined }> {
+    const who = parseWith(ACTOR, actor, 'actor');
+    if (typeof value !== 'string' || value.length === 0) throw new ValidationError('VALIDATION_FAILED', 'nothing to erase');
+    const found = await this.#store.findCommitment(kind, value);
+    if (!found) return { commitments: [], event: undefined };
+    const event = await this.#log.append(EVENT.erasure, { kind, commitments: [found.commitment], actor: who.id, role: who.role });
+    const commitments = await this.#store.eraseCommitments(kind, value);
+    return { commitments, event };
+  }
+}
