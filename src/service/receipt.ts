@@ -1,0 +1,126 @@
+/**
+ * Rebuilding an inference receipt from the store, re-checking every hash, with the inclusion proof
+ * of its event against the latest signed checkpoint.
+ * @module
+ */
+import { NotFoundError } from '../core/errors.js';
+import { sha256, hashLeaf, bytesEqual, toHex } from '../core/hash.js';
+import { computeCommitment } from '../core/commitment.js';
+import { openCheckpoint } from '../core/checkpoint.js';
+import { verifyInclusion } from '../core/merkle/inclusion.js';
+import type { NoteVerifier } from '../core/note.js';
+import type { Receipt } from '../core/manifest.js';
+import { LogReader } from '../log/reader.js';
+import type { LogStore } from '../store/store.js';
+import { EVENT } from './governance.js';
+
+/** One hash re-checked while rebuilding a receipt. */
+export interface ReceiptCheck {
+  readonly what: string;
+  readonly ref: string;
+  readonly ok: boolean;
+  readonly detail?: string;
+}
+
+/** A receipt rebuilt in full. */
+export interface RebuiltReceipt {
+  /** True when every check passed. */
+  readonly ok: boolean;
+  readonly eventIndex: number;
+  readonly event: unknown;
+  readonly receipt: Receipt | undefined;
+  readonly pipeline: unknown;
+  readonly model: unknown;
+  readonly policy: unknown;
+  /** Artifact URIs opened from their commitments (or 'erased'). */
+  readonly artifacts: readonly { readonly role: string; readonly uri: string | null; readonly digest: string }[];
+  readonly checks: readonly ReceiptCheck[];
+  readonly proof: { readonly treeSize: number; readonly rootHash: string; readonly leafHash: string; readonly path: readonly string[]; readonly checkpoint: string };
+}
+
+async function loadDoc(store: LogStore, what: string, hash: unknown, checks: ReceiptCheck[]): Promise<unknown> {
+  if (typeof hash !== 'string') {
+    checks.push({ what, ref: String(hash), ok: false, detail: 'the event commits no such document' });
+    return undefined;
+  }
+  const d = await store.getDocument(hash);
+  if (!d) {
+    checks.push({ what, ref: hash, ok: false, detail: 'missing from the store' });
+    return undefined;
+  }
+  const ok = toHex(sha256(d.bytes)) === hash;
+  checks.push({ what, ref: hash, ok, ...(ok ? {} : { detail: 'edited: does not hash to the committed hash' }) });
+  try {
+    return JSON.parse(d.bytes.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Rebuilds the receipt of the INFERENCE_EXECUTED event at `eventIndex`: the event, the receipt,
+ * pipeline, model and consent version documents, the artifact URIs (opened from their
+ * commitments), every hash re-checked, and the event's inclusion proof against the latest
+ * checkpoint, verified with `verifiers`.
+ * @throws {NotFoundError} RECEIPT_NOT_FOUND when the entry is not an inference event
+ * @throws {VerificationError} when the checkpoint or the inclusion proof does not verify
+ */
+export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVerifier[], origin: string, eventIndex: number): Promise<RebuiltReceipt> {
+  const reader = new LogReader(store);
+  const entry = await reader.getEntry(eventIndex);
+  const event = JSON.parse(entry.bytes.toString('utf8')) as { type: string; payload: { documents?: Record<string, unknown>; input?: { uri: string; digest: string } } };
+  if (event.type !== EVENT.inferenceExecuted) {
+    throw new NotFoundError('RECEIPT_NOT_FOUND', `entry ${eventIndex} is a ${event.type} event, not ${EVENT.inferenceExecuted}`, { details: { eventIndex, type: event.type } });
+  }
+  const checks: ReceiptCheck[] = [];
+  const docs = event.payload.documents ?? {};
+  const receipt = (await loadDoc(store, 'receipt', docs['receipt'], checks)) as Receipt | undefined;
+  const pipeline = await loadDoc(store, 'pipeline manifest', docs['pipeline'], checks);
+  const model = await loadDoc(store, 'model spec', docs['model'], checks);
+  const policy = await loadDoc(store, 'consent policy version', docs['policy'], checks);
+  if (receipt) {
+    // The receipt must agree with the event and the documents the event commits.
+    const agrees =
+      receipt.event?.index === eventIndex &&
+      receipt.pipeline === docs['pipeline'] &&
+      receipt.model === docs['model'] &&
+      receipt.consent?.policyHash === docs['policy'] &&
+      receipt.input?.uri === event.payload.input?.uri &&
+      receipt.input?.digest === event.payload.input?.digest;
+    checks.push({ what: 'receipt matches its event', ref: String(docs['receipt']), ok: agrees });
+  }
+  const artifacts: { role: string; uri: string | null; digest: string }[] = [];
+  const refs = receipt ? [{ role: 'input', ...receipt.input }, ...receipt.outputs.map((o) => ({ role: `output ${o.name}`, uri: o.uri, digest: o.digest }))] : [];
+  for (const a of refs) {
+    const opening = await store.getCommitment(a.uri);
+    if (!opening) {
+      artifacts.push({ role: a.role, uri: null, digest: a.digest });
+      checks.push({ what: `${a.role} URI commitment`, ref: a.uri, ok: true, detail: 'erased (the opening was deleted)' });
+      continue;
+    }
+    const ok = computeCommitment(opening.salt, opening.value) === a.uri;
+    artifacts.push({ role: a.role, uri: opening.value, digest: a.digest });
+    checks.push({ what: `${a.role} URI commitment`, ref: a.uri, ok, ...(ok ? {} : { detail: 'the stored opening does not open it' }) });
+  }
+  const leafOk = bytesEqual(hashLeaf(entry.bytes), entry.leafHash);
+  checks.push({ what: 'event leaf hash', ref: toHex(entry.leafHash), ok: leafOk });
+  const latest = await store.latestCheckpoint();
+  if (!latest) throw new NotFoundError('CHECKPOINT_NOT_FOUND', 'the log has no checkpoint');
+  const cp = openCheckpoint(latest.note, verifiers, origin);
+  const p = await reader.inclusionProof(eventIndex, cp.treeSize);
+  const leafHash = hashLeaf(entry.bytes);
+  verifyInclusion(eventIndex, cp.treeSize, leafHash, p.proof, cp.rootHash);
+  checks.push({ what: 'inclusion proof against the signed checkpoint', ref: `${cp.treeSize}`, ok: true });
+  return {
+    ok: checks.every((c) => c.ok),
+    eventIndex,
+    event,
+    receipt,
+    pipeline,
+    model,
+    policy,
+    artifacts,
+    checks,
+    proof: { treeSize: cp.treeSize, rootHash: toHex(cp.rootHash), leafHash: toHex(leafHash), path: p.proof.map(toHex), checkpoint: latest.note },
+  };
+}

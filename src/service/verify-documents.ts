@@ -1,0 +1,131 @@
+/**
+ * Verification of the off-ledger store against the log: every document an event commits must be
+ * present and hash to what the log says; every stored document must be committed by some event;
+ * every commitment opening must open its commitment; the policy heads must be the last versions
+ * the log committed. Each finding names the event involved.
+ * @module
+ */
+import { sha256, toHex } from '../core/hash.js';
+import { computeCommitment } from '../core/commitment.js';
+import type { LogStore } from '../store/store.js';
+import { EVENT } from './governance.js';
+
+/** What kind of off-ledger defect a finding reports. */
+export type DocumentFindingKind =
+  | 'DOCUMENT_EDITED'
+  | 'DOCUMENT_MISSING'
+  | 'DOCUMENT_UNREFERENCED'
+  | 'COMMITMENT_MISMATCH'
+  | 'POLICY_HEAD_MISMATCH';
+
+/** One off-ledger defect. */
+export interface DocumentFinding {
+  readonly kind: DocumentFindingKind;
+  /** The document hash or commitment concerned. */
+  readonly ref: string;
+  /** The first event that commits it (absent for unreferenced documents). */
+  readonly eventIndex?: number;
+  readonly message: string;
+}
+
+/** The result of {@link verifyDocuments}. */
+export interface DocumentReport {
+  readonly ok: boolean;
+  readonly documentsReferenced: number;
+  readonly documentsChecked: number;
+  readonly commitmentsChecked: number;
+  /** Commitments on the log whose opening was erased (expected after erasure; not a defect). */
+  readonly findings: readonly DocumentFinding[];
+}
+
+interface EventView {
+  readonly type: string;
+  readonly payload: { documents?: Record<string, unknown>; policyId?: unknown; version?: unknown };
+}
+
+/**
+ * Checks the off-ledger store against the log, up to the log's current size, in a read snapshot.
+ * Memory is proportional to the number of documents, not entries.
+ */
+export async function verifyDocuments(options: { store: LogStore; maxFindings?: number }): Promise<DocumentReport> {
+  const snap = await options.store.readSnapshot();
+  try {
+    return await check(snap.store, options.maxFindings ?? 100);
+  } finally {
+    await snap.release();
+  }
+}
+
+async function check(store: LogStore, maxFindings: number): Promise<DocumentReport> {
+  const findings: DocumentFinding[] = [];
+  const add = (f: DocumentFinding) => {
+    if (findings.length < maxFindings) findings.push(f);
+  };
+  // hash -> first event index that commits it
+  const refs = new Map<string, number>();
+  // policyId -> { version, hash, index } of its last consent change on the log
+  const heads = new Map<string, { version: number; hash: string; index: number }>();
+  const size = await store.treeSize();
+  for await (const page of store.entryPages(0, size)) {
+    for (const e of page) {
+      // Only governance events carry documents; a byte search skips the rest without parsing.
+      if (e.bytes.indexOf('"documents":') < 0) continue;
+      let entry: EventView;
+      try {
+        entry = JSON.parse(e.bytes.toString('utf8')) as EventView;
+      } catch {
+        continue; // a malformed entry is the log verifier's finding
+      }
+      for (const h of Object.values(entry.payload.documents ?? {})) {
+        if (typeof h === 'string' && !refs.has(h)) refs.set(h, e.index);
+      }
+      if ((entry.type === EVENT.consentCreated || entry.type === EVENT.consentRevoked) && typeof entry.payload.policyId === 'string') {
+        const hash = entry.payload.documents?.['policy'];
+        if (typeof hash === 'string') heads.set(entry.payload.policyId, { version: Number(entry.payload.version), hash, index: e.index });
+      }
+    }
+  }
+  const seen = new Set<string>();
+  let documentsChecked = 0;
+  for await (const page of store.documentPages()) {
+    for (const d of page) {
+      documentsChecked++;
+      seen.add(d.hash);
+      const event = refs.get(d.hash);
+      if (toHex(sha256(d.bytes)) !== d.hash) {
+        add({ kind: 'DOCUMENT_EDITED', ref: d.hash, ...(event === undefined ? {} : { eventIndex: event }), message: `${d.kind} document ${d.hash.slice(0, 16)}… was edited: its bytes no longer hash to the hash the log committed${event === undefined ? '' : ` (event ${event})`}` });
+      } else if (event === undefined) {
+        add({ kind: 'DOCUMENT_UNREFERENCED', ref: d.hash, message: `${d.kind} document ${d.hash.slice(0, 16)}… is committed by no event on the log` });
+      }
+    }
+  }
+  for (const [hash, event] of refs) {
+    if (!seen.has(hash)) add({ kind: 'DOCUMENT_MISSING', ref: hash, eventIndex: event, message: `document ${hash.slice(0, 16)}… committed by event ${event} is missing from the store` });
+  }
+  let commitmentsChecked = 0;
+  for await (const page of store.commitmentPages()) {
+    for (const c of page) {
+      commitmentsChecked++;
+      if (computeCommitment(c.salt, c.value) !== c.commitment) {
+        add({ kind: 'COMMITMENT_MISMATCH', ref: c.commitment, message: `the stored opening of commitment ${c.commitment.slice(0, 16)}… does not open it (salt or value edited)` });
+      }
+    }
+  }
+  const stored = new Map((await store.listState('policy')).map((r) => [r.key, r.value]));
+  for (const [policyId, head] of heads) {
+    let row: { version?: unknown; hash?: unknown; index?: unknown } | undefined;
+    try {
+      row = stored.has(policyId) ? (JSON.parse(stored.get(policyId)!) as typeof row) : undefined;
+    } catch {
+      row = undefined;
+    }
+    if (!row || row.hash !== head.hash || row.index !== head.index || row.version !== head.version) {
+      add({ kind: 'POLICY_HEAD_MISMATCH', ref: policyId, eventIndex: head.index, message: `policy ${policyId}: the store's current version is not the last one the log committed (event ${head.index}, version ${head.version})` });
+    }
+    stored.delete(policyId);
+  }
+  for (const policyId of stored.keys()) {
+    add({ kind: 'POLICY_HEAD_MISMATCH', ref: policyId, message: `policy ${policyId} has a current version in the store but no consent event on the log` });
+  }
+  return { ok: findings.length === 0, documentsReferenced: refs.size, documentsChecked, commitmentsChecked, findings };
+}
