@@ -4,7 +4,7 @@
  * @module
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConflictError, CustosError, InternalError, NotFoundError, StoreError, ValidationError, VerificationError } from '../core/errors.js';
+import { ConflictError, ConsentError, CustosError, InternalError, NotFoundError, StoreError, ValidationError, VerificationError } from '../core/errors.js';
 import { resolveDataDir } from '../log/data-dir.js';
 import type { CommandContext } from './context.js';
 import { processIo, type Io } from './output.js';
@@ -18,6 +18,22 @@ import { list } from './commands/list.js';
 import { stats } from './commands/stats.js';
 import { EXPORT_FORMATS, exportLog } from './commands/export.js';
 import { demo } from './commands/demo.js';
+import { access, consentCheck, consentCreate, consentRevoke, consentShow, erase, infer, receipt, tamperCheck, train } from './commands/governance.js';
+import { ValidationError as VE } from '../core/errors.js';
+
+// The acting identity of a write: required, never defaulted. (The HTTP server takes it from the token.)
+function actorOf(o: { actor?: string; actorRole?: string }): { id: string; role: string } {
+  if (o.actor === undefined || o.actorRole === undefined) {
+    throw new VE('VALIDATION_FAILED', 'say who acts: --actor ID --actor-role ROLE');
+  }
+  return { id: o.actor, role: o.actorRole };
+}
+
+function parseRate(s: string): number {
+  const n = Number(s);
+  if (!/^(0|1|0?\.\d+|1\.0+)$/.test(s) || !(n >= 0 && n <= 1)) throw new VE('VALIDATION_FAILED', '--rate must be a number from 0 to 1');
+  return n;
+}
 
 /** Exit codes by error class; documented in docs/errors.md. */
 export const EXIT = {
@@ -27,6 +43,7 @@ export const EXIT = {
   verification: 4,
   conflict: 5,
   store: 6,
+  consent: 7,
   internal: 70,
 } as const;
 
@@ -37,6 +54,7 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof VerificationError) return EXIT.verification;
   if (err instanceof ConflictError) return EXIT.conflict;
   if (err instanceof StoreError) return EXIT.store;
+  if (err instanceof ConsentError) return EXIT.consent;
   return EXIT.internal;
 }
 
@@ -141,6 +159,101 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('-o, --output <file>', 'write to a file (created only when complete) instead of stdout')
     .action((o: { format: string; output?: string }, cmd: Command) =>
       exportLog(ctx(cmd), { format: parseChoice(o.format, 'format', EXPORT_FORMATS), ...(o.output === undefined ? {} : { output: o.output }) }),
+    );
+
+  const actorOptions = (c: Command) =>
+    c.option('--actor <id>', 'who acts (required)').option('--actor-role <role>', 'their role code (required)');
+
+  const consent = program.command('consent').description('consent policies: create, revoke, check, show');
+  actorOptions(
+    consent
+      .command('create')
+      .description('create version 1 of a consent policy')
+      .option('--policy-id <id>', 'policy id (not a patient identifier)')
+      .option('--subject <id>', 'pseudonymous subject id (only its salted commitment is logged)')
+      .option('--purposes <codes>', 'allowed purpose-of-use codes, comma-separated')
+      .option('--roles <codes>', 'allowed actor roles, comma-separated')
+      .option('--valid-from <time>', 'RFC 3339 (default: now)')
+      .option('--valid-until <time>', 'RFC 3339, inclusive (default: no end)')
+      .option('--non-revocable', 'the policy cannot be revoked')
+      .option('--file <policy.json>', 'a policy input as JSON (flags override its fields; may hold nested provisions)'),
+  ).action((o, cmd: Command) => consentCreate(ctx(cmd), o, actorOf(o)));
+  actorOptions(consent.command('revoke <policyId>').description('revoke a policy (a new version)')).action((id: string, o, cmd: Command) =>
+    consentRevoke(ctx(cmd), id, actorOf(o)),
+  );
+  consent
+    .command('check <policyId>')
+    .description('the decision a request would get now, and why (writes nothing)')
+    .requiredOption('--purpose <code>', 'purpose of use')
+    .requiredOption('--role <code>', 'requesting role')
+    .action((id: string, o: { purpose: string; role: string }, cmd: Command) => consentCheck(ctx(cmd), id, o.purpose, o.role));
+  consent
+    .command('show <policyId>')
+    .description("a policy's versions and the log entry of each")
+    .action((id: string, _o: unknown, cmd: Command) => consentShow(ctx(cmd), id));
+
+  actorOptions(
+    program
+      .command('access')
+      .description('record an access to patient data (consent is checked first; a refusal is logged)')
+      .requiredOption('--purpose <code>', 'purpose of use')
+      .requiredOption('--policy <id>', 'consent policy id')
+      .requiredOption('--uri <uri>', 'artifact URI (only its salted commitment is logged)')
+      .requiredOption('--digest <sha256>', 'SHA-256 of the artifact'),
+  ).action((o, cmd: Command) => access(ctx(cmd), o, actorOf(o)));
+
+  actorOptions(
+    program
+      .command('infer')
+      .description('record an inference under consent; prints its receipt')
+      .requiredOption('--purpose <code>', 'purpose of use')
+      .requiredOption('--policy <id>', 'consent policy id')
+      .requiredOption('--input-uri <uri>', 'input artifact URI')
+      .requiredOption('--input-digest <sha256>', 'SHA-256 of the input')
+      .option('--output <name=uri@sha256>', 'an output artifact (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+      .requiredOption('--pipeline <file>', 'pipeline manifest JSON')
+      .requiredOption('--model <file>', 'model spec JSON (with weightsHash)'),
+  ).action((o, cmd: Command) => infer(ctx(cmd), { ...o, output: o.output ?? [] }, actorOf(o)));
+
+  actorOptions(
+    program
+      .command('train')
+      .description('record a training run on de-identified or synthetic data')
+      .requiredOption('--purpose <code>', 'purpose')
+      .requiredOption('--dataset-uri <uri>', 'dataset URI')
+      .requiredOption('--dataset-digest <sha256>', 'SHA-256 of the dataset')
+      .requiredOption('--dataset-type <type>', 'deidentified or synthetic')
+      .requiredOption('--manifest <file>', 'training manifest JSON')
+      .requiredOption('--model-before <file>', 'model spec JSON before training')
+      .requiredOption('--model-after <file>', 'model spec JSON after training')
+      .requiredOption('--compute <backend>', 'compute backend'),
+  ).action((o, cmd: Command) => train(ctx(cmd), o, actorOf(o)));
+
+  program
+    .command('receipt <index>')
+    .description('rebuild the receipt of an inference event, re-check every hash, prove its inclusion')
+    .option('--key <vkey|file>', 'trusted verifier key')
+    .action((index: string, o: { key?: string }, cmd: Command) => receipt(ctx(cmd), parseCount(index, 'index'), o.key));
+
+  actorOptions(
+    program
+      .command('erase')
+      .description("erasure: delete the off-ledger opening of a subject's or URI's commitment")
+      .option('--subject <id>', 'pseudonymous subject id')
+      .option('--uri <uri>', 'artifact URI'),
+  ).action((o: { subject?: string; uri?: string; actor?: string; actorRole?: string }, cmd: Command) => {
+    if ((o.subject === undefined) === (o.uri === undefined)) throw new VE('VALIDATION_FAILED', 'give exactly one of --subject or --uri');
+    return erase(ctx(cmd), o.subject !== undefined ? 'subject' : 'uri', (o.subject ?? o.uri)!, actorOf(o));
+  });
+
+  program
+    .command('tamper-check')
+    .description('on a copy of the log: tamper with sampled receipts and report detection and false alarms')
+    .option('--sample <n>', 'receipts to sample', '200')
+    .option('--rate <fraction>', 'fraction to tamper with', '0.25')
+    .option('--seed <n>', 'random seed', '1')
+    .action((o: { sample: string; rate: string; seed: string }, cmd: Command) =>
+      tamperCheck(ctx(cmd), { sample: parseLimit(o.sample, 'sample', 1_000_000), rate: parseRate(o.rate), seed: parseCount(o.seed, 'seed') }),
     );
 
   program

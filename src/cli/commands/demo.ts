@@ -2,90 +2,134 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { toHex } from '../../core/hash.js';
 import { openCheckpoint } from '../../core/checkpoint.js';
 import { parseVerifierKey } from '../../core/note.js';
 import { verifyInclusion } from '../../core/merkle/inclusion.js';
-import { verifyConsistency } from '../../core/merkle/consistency.js';
 import { initDataDir, openLog } from '../../log/data-dir.js';
 import { verifyLog } from '../../log/verify-log.js';
+import { ConsentDeniedError, Governance } from '../../service/governance.js';
+import { rebuildReceipt } from '../../service/receipt.js';
+import { verifyDocuments } from '../../service/verify-documents.js';
 import type { CommandContext } from '../context.js';
-import { AUDIT_EVENT_TYPE } from './append.js';
 
 export interface DemoOptions {
   /** Keep the demo's data directory instead of deleting it. */
   readonly keep?: boolean;
 }
 
-const SAMPLE = [
-  ['report/rad-2026-0001', 'practitioner/dr-okafor', 'Report Finalized'],
-  ['claim/clm-88812', 'practitioner/dr-okafor', 'Claim Submitted'],
-  ['report/rad-2026-0002', 'practitioner/dr-lindqvist', 'Report Finalized'],
-  ['dataset/ct-chest-2026q3', 'service/triage-model', 'Patient Data Accessed'],
-  ['report/rad-2026-0003', 'practitioner/dr-haddad', 'Report Finalized'],
-  ['claim/clm-88813', 'practitioner/dr-haddad', 'Claim Submitted'],
-] as const;
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /**
- * `custos demo`: the main job until the server exists. In a fresh temporary data directory it
- * initializes a log, appends sample audit events (concurrently, so they share group commits),
- * verifies the whole log, and prints an inclusion and a consistency proof checked the way an
- * outside auditor would, with nothing but the verifier key.
+ * `custos demo`: the reference notebook's demo, end to end, in a fresh temporary data directory:
+ * a consent policy, a data access, an inference with its receipt, training on synthetic data, a
+ * revocation, a denied attempt, and verification of the log and the off-ledger store, checked
+ * the way an outside auditor would, with nothing but the verifier key.
  */
 export async function demo(ctx: CommandContext, options: DemoOptions): Promise<void> {
   const out = (s = '') => ctx.io.stdout.write(`${s}\n`);
   const dataDir = mkdtempSync(join(tmpdir(), 'custos-demo-'));
+  let ok = true;
   try {
-    out('Custos demo: a verifiable audit log');
-    out(`1. custos init       -> ${dataDir}`);
-    const init = await initDataDir(dataDir, { origin: 'demo.custos.local/log' });
-    out(`   origin             ${init.origin}`);
-    out(`   verifier key       ${init.verifierKey}`);
+    out('Custos demo: consent-enforced, verifiable governance for a clinical AI pipeline');
+    const init = await initDataDir(dataDir, { origin: 'demo.custos.local/governance' });
+    out(`   log ${init.origin} in ${dataDir}`);
+    out(`   verifier key ${init.verifierKey}`);
     const { dir, log } = await openLog(dataDir);
     try {
-      out('2. custos append     (only hashes and ids go on the log)');
-      const first = await log.append(AUDIT_EVENT_TYPE, {
-        resource: SAMPLE[0][0],
-        practitioner: SAMPLE[0][1],
-        contentHash: createHash('sha256').update(SAMPLE[0][2]).digest('hex'),
-      });
-      const rest = await Promise.all(
-        SAMPLE.slice(1).map(([resource, practitioner, action], i) =>
-          log.append(AUDIT_EVENT_TYPE, { resource, practitioner, contentHash: createHash('sha256').update(`${action} ${i}`).digest('hex') }),
-        ),
+      const g = await Governance.open({ log });
+      const officer = { id: 'privacy-officer-1', role: 'privacy_officer' };
+      const derm = { id: 'user_42', role: 'dermatologist' };
+      const engineer = { id: 'eng-7', role: 'ml_engineer' };
+
+      out('1. Consent policy');
+      const policy = await g.createConsent(
+        { policyId: 'consent_001', subject: 'patient_pseudo_123', allowedPurposes: ['clinical_care', 'research'], allowedRoles: ['dermatologist', 'ml_engineer'] },
+        officer,
       );
-      for (const r of [first, ...rest]) {
-        out(`   entry ${r.index}  leaf ${toHex(r.leafHash).slice(0, 16)}...  covered by checkpoint of size ${r.checkpoint.treeSize}`);
+      out(`   consent_001 v1: purposes clinical_care, research; roles dermatologist, ml_engineer (entry ${policy.event.index})`);
+      out(`   the subject appears on the log only as a salted commitment: ${policy.policy.subject.slice(0, 16)}...`);
+
+      out('2. Data access (consent checked first)');
+      const image = { uri: 's3://noetiv-bucket/patient_pseudo_123/visit1/image1.jpg', digest: sha('image1.jpg bytes') };
+      const access = await g.recordDataAccess({ actor: derm, purpose: 'clinical_care', policyId: 'consent_001', artifact: image });
+      out(`   ${access.decision.reason}: user_42 (dermatologist) read the image for clinical_care (entry ${access.event.index})`);
+
+      out('3. Inference with its receipt');
+      const model = { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: sha('weights v0.9.3'), framework: 'pytorch', extra: { calibration: 'temperature' } };
+      const pipeline = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', containerImage: 'registry.example/derm@sha256:' + sha('image'), codeCommit: 'a1b2c3d', parameters: { resize: 224, normalize: 'imagenet' }, dependencies: { torch: '2.4.0' } };
+      const inf = await g.recordInference({
+        actor: derm,
+        purpose: 'clinical_care',
+        policyId: 'consent_001',
+        input: image,
+        outputs: [{ name: 'report_json', uri: 's3://noetiv-bucket/patient_pseudo_123/visit1/report.json', digest: sha('report') }],
+        pipeline,
+        model,
+      });
+      out(`   INFERENCE_EXECUTED at entry ${inf.event.index}; receipt ${inf.receiptHash.slice(0, 16)}... stored off-ledger`);
+      const rebuilt = await rebuildReceipt(dir.store, [dir.verifier], dir.origin, inf.event.index);
+      out(`   custos receipt ${inf.event.index}: ${rebuilt.checks.length} hashes re-checked, ${rebuilt.ok ? 'all match' : 'MISMATCH'}; inclusion proof verified against the signed root of size ${rebuilt.proof.treeSize}`);
+      ok &&= rebuilt.ok;
+
+      out('4. Training on synthetic data');
+      const trained = await g.recordTraining({
+        actor: engineer,
+        purpose: 'research',
+        dataset: { uri: 's3://noetiv-bucket/synthetic/lesions-v1.parquet', digest: sha('synthetic'), type: 'synthetic' },
+        manifest: { name: 'finetune-lesion-0.9.4', learningRate: 0.0001, epochs: 3, seed: 7 },
+        modelBefore: model,
+        modelAfter: { ...model, modelVersion: '0.9.4', weightsHash: sha('weights v0.9.4') },
+        computeBackend: 'cpu',
+      });
+      out(`   TRAINING_EXECUTED at entry ${trained.event.index} (dataset type synthetic; training manifest ${trained.manifestHash.slice(0, 16)}...)`);
+
+      out('5. Revocation');
+      const revoked = await g.revokeConsent('consent_001', officer);
+      out(`   consent_001 v${revoked.policy.version} revoked (entry ${revoked.event.index})`);
+
+      out('6. A denied attempt');
+      try {
+        await g.recordInference({
+          actor: derm,
+          purpose: 'clinical_care',
+          policyId: 'consent_001',
+          input: { uri: 's3://noetiv-bucket/patient_pseudo_123/visit2/image1.jpg', digest: sha('visit2') },
+          outputs: [{ name: 'report_json', uri: 's3://noetiv-bucket/patient_pseudo_123/visit2/report.json', digest: sha('report2') }],
+          pipeline,
+          model,
+        });
+        out('   UNEXPECTED: the inference ran after revocation');
+        ok = false;
+      } catch (err) {
+        if (!(err instanceof ConsentDeniedError)) throw err;
+        out(`   refused: ${err.decision.reason}; the refusal is on the log as CONSENT_DENIED (entry ${err.event.index})`);
       }
-      out(`   ${rest.length} concurrent appends were group-committed under one signed checkpoint`);
-      const latest = log.latestCheckpoint()!;
-      out('3. custos checkpoint (C2SP signed note)');
-      for (const line of latest.note.trimEnd().split('\n')) out(`   | ${line}`);
 
-      out('4. custos verify');
+      out('7. Verification');
       const report = await verifyLog({ store: dir.store, verifiers: [dir.verifier], origin: dir.origin });
-      out(`   ${report.ok ? 'OK' : 'FAILED'}: ${report.entries} entries, ${report.checkpointsChecked} checkpoints, root ${report.rootHex ?? '-'}`);
-
-      out('5. custos proof inclusion 3   (checked with only the verifier key)');
-      const verifier = parseVerifierKey(init.verifierKey);
-      const cp = openCheckpoint(latest.note, [verifier], init.origin);
-      const inc = await log.reader.inclusionProof(3, cp.treeSize);
-      verifyInclusion(3, cp.treeSize, inc.leafHash, inc.proof, cp.rootHash);
-      out(`   leaf ${toHex(inc.leafHash)}`);
-      for (const h of inc.proof) out(`   path ${toHex(h)}`);
-      out(`   verified against the signed root of size ${cp.treeSize}`);
-
-      out(`6. custos proof consistency 1 ${cp.treeSize}`);
-      const con = await log.reader.consistencyProof(1, cp.treeSize);
-      verifyConsistency(1, cp.treeSize, con.proof, first.checkpoint.rootHash, cp.rootHash);
-      out(`   the tree of size 1 is a prefix of the tree of size ${cp.treeSize} (${con.proof.length} hashes)`);
-      if (!report.ok) process.exitCode = 4;
+      const docs = await verifyDocuments({ store: dir.store });
+      out(`   log: ${report.ok ? 'OK' : 'FAILED'}, ${report.entries} entries, ${report.checkpointsChecked} signed checkpoints, root ${report.rootHex ?? '-'}`);
+      out(`   off-ledger store: ${docs.ok ? 'OK' : 'FAILED'}, ${docs.documentsChecked} documents and ${docs.commitmentsChecked} commitment openings match the log`);
+      const latest = log.latestCheckpoint()!;
+      const cp = openCheckpoint(latest.note, [parseVerifierKey(init.verifierKey)], init.origin);
+      const inc = await log.reader.inclusionProof(inf.event.index, cp.treeSize);
+      verifyInclusion(inf.event.index, cp.treeSize, inc.leafHash, inc.proof, cp.rootHash);
+      out(`   an auditor with only the verifier key checks the signed checkpoint and the inference's inclusion proof (${inc.proof.length} hashes): OK`);
+      for (const line of latest.note.trimEnd().split('\n')) out(`   | ${line}`);
+      const leaked = [];
+      for await (const page of dir.store.entryPages(0, report.entries)) {
+        for (const e of page) if (e.bytes.includes('patient_pseudo_123')) leaked.push(e.index);
+      }
+      out(`   patient identifiers on the log: ${leaked.length === 0 ? 'none (only commitments, codes and hashes)' : `FOUND in ${leaked.join(', ')}`}`);
+      ok &&= report.ok && docs.ok && leaked.length === 0;
     } finally {
       await log.close();
       await dir.store.close();
     }
     out();
-    out(options.keep ? `Data kept in ${dataDir}; try: custos --data-dir ${dataDir} list` : 'Next: custos init, then custos append --help (see README).');
+    out(ok ? 'Demo OK.' : 'Demo FAILED.');
+    out(options.keep ? `Data kept in ${dataDir}; try: custos --data-dir ${dataDir} receipt 2` : 'Next: custos init, then see custos --help and the README.');
+    if (!ok) process.exitCode = 4;
   } finally {
     if (!options.keep) rmSync(dataDir, { recursive: true, force: true });
   }

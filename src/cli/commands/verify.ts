@@ -6,6 +6,7 @@ import { hashLeaf, bytesEqual } from '../../core/hash.js';
 import { decodeEntry } from '../../core/entry.js';
 import { LogReader } from '../../log/reader.js';
 import { verifyLog } from '../../log/verify-log.js';
+import { verifyDocuments } from '../../service/verify-documents.js';
 import { trustedVerifiers, withDataDir, type CommandContext } from '../context.js';
 import { createProgress, printFields, printJson } from '../output.js';
 import type { DataDir } from '../../log/data-dir.js';
@@ -32,19 +33,29 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
       } finally {
         progress.stop();
       }
+      // The off-ledger store, checked against what the log commits.
+      const docs = await verifyDocuments({ store: dir.store });
       const seconds = (performance.now() - started) / 1000;
       if (ctx.json) {
-        printJson(ctx.io, { ...report, trustedKeys: source, seconds: Number(seconds.toFixed(3)) });
+        printJson(ctx.io, { ...report, ok: report.ok && docs.ok, log: { ok: report.ok }, documents: docs, trustedKeys: source, seconds: Number(seconds.toFixed(3)) });
       } else if (report.ok) {
         printFields(ctx.io, {
           'verified': report.entries === 0 ? 'empty log' : `${report.entries} entries, ${report.checkpointsChecked} signed checkpoints, ${report.nodesChecked} tree nodes`,
           'tree size': String(report.checkpointSize),
           'root hash': report.rootHex ?? '-',
+          'documents': `${docs.documentsChecked} off-ledger documents and ${docs.commitmentsChecked} commitment openings checked against the log`,
           'trusted key': source,
           'took': `${seconds.toFixed(2)} s (${Math.round(report.entries / Math.max(seconds, 1e-9)).toLocaleString('en-US')} entries/s)`,
         });
       } else {
         for (const f of report.findings) ctx.io.stdout.write(`${f.kind} at entry ${f.index}: ${f.message}\n`);
+      }
+      if (report.ok && !docs.ok) {
+        for (const f of docs.findings) ctx.io.stdout.write(`${f.kind}${f.eventIndex === undefined ? '' : ` (event ${f.eventIndex})`}: ${f.message}\n`);
+        const f = docs.findings[0]!;
+        throw new VerificationError('LOG_VERIFICATION_FAILED', `off-ledger store: ${f.message}`, {
+          details: { documentFindings: docs.findings.length, eventIndex: f.eventIndex },
+        });
       }
       if (!report.ok) {
         const first = report.findings.find((f) => f.index === report.firstBadIndex) ?? report.findings[0]!;

@@ -1,0 +1,313 @@
+/**
+ * CLI commands of the governance overlay: consent, access, infer, train, receipt, erase, tamper-check.
+ * @module
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ValidationError } from '../../core/errors.js';
+import { toHex } from '../../core/hash.js';
+import type { Decision } from '../../core/consent/evaluate.js';
+import { openDataDir, openLog, DB_FILE } from '../../log/data-dir.js';
+import type { AppendResult } from '../../log/log.js';
+import { ConsentDeniedError, DOC, Governance, type Actor } from '../../service/governance.js';
+import { rebuildReceipt } from '../../service/receipt.js';
+import { verifyDocuments } from '../../service/verify-documents.js';
+import { runTamperCheck } from '../../service/tamper-check.js';
+import { SqliteDocumentTamperer } from '../../store/sqlite/tamper.js';
+import { trustedVerifiers, withDataDir, type CommandContext } from '../context.js';
+import { printFields, printJson } from '../output.js';
+
+/** Runs `fn` with the governance overlay open on the data directory's log. */
+async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>): Promise<T> {
+  const { dir, log } = await openLog(ctx.dataDir);
+  try {
+    return await fn(await Governance.open({ log }));
+  } finally {
+    await log.close();
+    await dir.store.close();
+  }
+}
+
+/** Reads a JSON file given on the command line. */
+export function readJsonFile(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = path === '-' ? readFileSync(0, 'utf8') : readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot read ${what} file ${path}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ValidationError('VALIDATION_FAILED', `${what} file ${path} is not valid JSON`, { cause: err });
+  }
+}
+
+/** Splits a comma-separated list of codes. */
+export function list(s: string | undefined): string[] | undefined {
+  return s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+}
+
+function eventFields(e: AppendResult): Record<string, unknown> {
+  return { index: e.index, leafHash: toHex(e.leafHash), treeSize: e.checkpoint.treeSize, rootHash: toHex(e.checkpoint.rootHash) };
+}
+
+function decisionFields(d: Decision): Record<string, unknown> {
+  return { effect: d.effect, reason: d.reason, policyId: d.policyId, policyVersion: d.policyVersion ?? null, policyHash: d.policyHash ?? null, explanation: d.explanation };
+}
+
+// A denial is an outcome with an event on the log: print it, then fail with CONSENT_DENIED.
+async function reportDenial<T>(ctx: CommandContext, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ConsentDeniedError) {
+      if (ctx.json) printJson(ctx.io, { denied: true, decision: decisionFields(err.decision), event: eventFields(err.event) });
+      else printFields(ctx.io, { denied: `${err.decision.reason}: ${err.decision.explanation}`, 'logged as': `CONSENT_DENIED, entry ${err.event.index}` });
+    }
+    throw err;
+  }
+}
+
+export interface ConsentCreateOptions {
+  readonly policyId?: string;
+  readonly subject?: string;
+  readonly purposes?: string;
+  readonly roles?: string;
+  readonly validFrom?: string;
+  readonly validUntil?: string;
+  readonly nonRevocable?: boolean;
+  readonly file?: string;
+}
+
+/** `custos consent create`. */
+export async function consentCreate(ctx: CommandContext, o: ConsentCreateOptions, actor: Actor): Promise<void> {
+  const fromFile = o.file === undefined ? {} : (readJsonFile(o.file, 'policy') as Record<string, unknown>);
+  const input = {
+    ...fromFile,
+    ...(o.policyId === undefined ? {} : { policyId: o.policyId }),
+    ...(o.subject === undefined ? {} : { subject: o.subject }),
+    ...(o.purposes === undefined ? {} : { allowedPurposes: list(o.purposes) }),
+    ...(o.roles === undefined ? {} : { allowedRoles: list(o.roles) }),
+    ...(o.validFrom === undefined ? {} : { validFrom: o.validFrom }),
+    ...(o.validUntil === undefined ? {} : { validUntil: o.validUntil }),
+    ...(o.nonRevocable ? { revocable: false } : {}),
+  };
+  const r = await withGovernance(ctx, (g) => g.createConsent(input, actor));
+  if (ctx.json) return printJson(ctx.io, { policy: r.policy, hash: r.hash, event: eventFields(r.event) });
+  printFields(ctx.io, {
+    'created': `${r.policy.policyId} version ${r.policy.version}`,
+    'policy hash': r.hash,
+    'subject': `${r.policy.subject} (salted commitment; the id stays off the log)`,
+    'purposes': r.policy.provision.purposes?.join(', ') ?? '-',
+    'roles': r.policy.provision.roles?.join(', ') ?? '-',
+    'valid': `${r.policy.period.start} .. ${r.policy.period.end ?? 'no end'}`,
+    'revocable': String(r.policy.revocable),
+    'logged as': `CONSENT_CREATED, entry ${r.event.index}`,
+  });
+}
+
+/** `custos consent revoke`. */
+export async function consentRevoke(ctx: CommandContext, policyId: string, actor: Actor): Promise<void> {
+  const r = await withGovernance(ctx, (g) => g.revokeConsent(policyId, actor));
+  if (ctx.json) return printJson(ctx.io, { policy: r.policy, hash: r.hash, event: eventFields(r.event) });
+  printFields(ctx.io, { revoked: `${r.policy.policyId} (now version ${r.policy.version})`, 'policy hash': r.hash, 'logged as': `CONSENT_REVOKED, entry ${r.event.index}` });
+}
+
+/** `custos consent check`: the decision a request would get now, and why. Writes nothing. */
+export async function consentCheck(ctx: CommandContext, policyId: string, purpose: string, role: string): Promise<void> {
+  const d = await withGovernance(ctx, (g) => g.checkConsent(policyId, { purpose, role }));
+  if (ctx.json) return printJson(ctx.io, decisionFields(d));
+  printFields(ctx.io, {
+    decision: d.effect,
+    reason: d.reason,
+    policy: d.policyVersion === undefined ? d.policyId : `${d.policyId} version ${d.policyVersion}`,
+    'policy hash': d.policyHash ?? '-',
+    why: d.explanation,
+  });
+}
+
+/** `custos consent show`: the versions of a policy and the log entry of each. */
+export async function consentShow(ctx: CommandContext, policyId: string): Promise<void> {
+  const r = await withGovernance(ctx, (g) => g.showConsent(policyId));
+  if (ctx.json) return printJson(ctx.io, r);
+  for (const v of r.versions) {
+    ctx.io.stdout.write(
+      `version ${v.version}  entry ${v.index}  ${v.time}  ${v.type}  ${v.documentOk ? 'document ok' : 'DOCUMENT DOES NOT MATCH THE LOG'}  ${v.hash}\n` +
+        (v.policy ? `  purposes ${v.policy.provision.purposes?.join(', ') ?? '-'}; roles ${v.policy.provision.roles?.join(', ') ?? '-'}; valid ${v.policy.period.start} .. ${v.policy.period.end ?? 'no end'}; revocable ${v.policy.revocable}; revoked ${v.policy.revoked}\n` : ''),
+    );
+  }
+}
+
+export interface AccessOptions {
+  readonly purpose: string;
+  readonly policy: string;
+  readonly uri: string;
+  readonly digest: string;
+}
+
+/** `custos access`: records an access to patient data, after the consent check. */
+export async function access(ctx: CommandContext, o: AccessOptions, actor: Actor): Promise<void> {
+  const r = await withGovernance(ctx, (g) =>
+    reportDenial(ctx, () => g.recordDataAccess({ actor, purpose: o.purpose, policyId: o.policy, artifact: { uri: o.uri, digest: o.digest } })),
+  );
+  if (ctx.json) return printJson(ctx.io, { decision: decisionFields(r.decision), event: eventFields(r.event) });
+  printFields(ctx.io, { permitted: r.decision.explanation, 'logged as': `DATA_ACCESSED, entry ${r.event.index}` });
+}
+
+/** Parses `name=uri@digest`. */
+export function parseOutput(s: string): { name: string; uri: string; digest: string } {
+  const m = /^([A-Za-z][A-Za-z0-9_.:-]*)=(.+)@([0-9a-fA-F]{64})$/.exec(s);
+  if (!m) throw new ValidationError('VALIDATION_FAILED', `--output must be name=uri@sha256, got ${JSON.stringify(s.slice(0, 80))}`);
+  return { name: m[1]!, uri: m[2]!, digest: m[3]! };
+}
+
+export interface InferOptions {
+  readonly purpose: string;
+  readonly policy: string;
+  readonly inputUri: string;
+  readonly inputDigest: string;
+  readonly output: readonly string[];
+  readonly pipeline: string;
+  readonly model: string;
+}
+
+/** `custos infer`: records an inference under consent and prints its receipt. */
+export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor): Promise<void> {
+  const outputs = o.output.map(parseOutput);
+  const pipeline = readJsonFile(o.pipeline, 'pipeline manifest');
+  const model = readJsonFile(o.model, 'model spec');
+  const r = await withGovernance(ctx, (g) =>
+    reportDenial(ctx, () =>
+      g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model }),
+    ),
+  );
+  if (ctx.json) return printJson(ctx.io, { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionFields(r.decision), event: eventFields(r.event) });
+  printFields(ctx.io, {
+    permitted: r.decision.explanation,
+    'logged as': `INFERENCE_EXECUTED, entry ${r.event.index}`,
+    'receipt hash': r.receiptHash,
+    'see': `custos receipt ${r.event.index}`,
+  });
+}
+
+export interface TrainOptions {
+  readonly purpose: string;
+  readonly datasetUri: string;
+  readonly datasetDigest: string;
+  readonly datasetType: string;
+  readonly manifest: string;
+  readonly modelBefore: string;
+  readonly modelAfter: string;
+  readonly compute: string;
+}
+
+/** `custos train`: records a training run on de-identified or synthetic data. */
+export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor): Promise<void> {
+  const manifest = readJsonFile(o.manifest, 'training manifest');
+  const modelBefore = readJsonFile(o.modelBefore, 'model spec (before)');
+  const modelAfter = readJsonFile(o.modelAfter, 'model spec (after)');
+  const r = await withGovernance(ctx, (g) =>
+    g.recordTraining({
+      actor,
+      purpose: o.purpose,
+      dataset: { uri: o.datasetUri, digest: o.datasetDigest, type: o.datasetType as 'synthetic' },
+      manifest,
+      modelBefore,
+      modelAfter,
+      computeBackend: o.compute,
+    }),
+  );
+  if (ctx.json) return printJson(ctx.io, { manifestHash: r.manifestHash, event: eventFields(r.event) });
+  printFields(ctx.io, { recorded: `TRAINING_EXECUTED, entry ${r.event.index}`, 'manifest hash': r.manifestHash });
+}
+
+/** `custos receipt N`: rebuilds the receipt of inference event N, re-checking every hash. */
+export async function receipt(ctx: CommandContext, index: number, key: string | undefined): Promise<void> {
+  const r = await withDataDir(
+    ctx,
+    async (dir) => rebuildReceipt(dir.store, trustedVerifiers(dir, key).verifiers, dir.origin, index),
+    true,
+  );
+  if (ctx.json) printJson(ctx.io, r);
+  else {
+    const rc = r.receipt;
+    printFields(ctx.io, {
+      'event': `entry ${r.eventIndex} (INFERENCE_EXECUTED)`,
+      'when': rc?.event.time ?? '-',
+      'actor': rc ? `${rc.actor} as ${rc.role}, purpose ${rc.purpose}` : '-',
+      'consent': rc ? `${rc.consent.policyId} version ${rc.consent.version} (${rc.consent.policyHash})` : '-',
+      'model': r.model ? `${(r.model as { modelName?: string }).modelName} ${(r.model as { modelVersion?: string }).modelVersion}, weights ${(r.model as { weightsHash?: string }).weightsHash}` : '-',
+      'pipeline': r.pipeline ? `${(r.pipeline as { pipelineName?: string }).pipelineName} ${(r.pipeline as { pipelineVersion?: string }).pipelineVersion}` : '-',
+    });
+    for (const a of r.artifacts) ctx.io.stdout.write(`${a.role}: ${a.uri ?? '(erased)'}  sha256 ${a.digest}\n`);
+    for (const c of r.checks) ctx.io.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.what}${c.detail ? ` (${c.detail})` : ''}\n`);
+    ctx.io.stdout.write(`proof against the signed tree of size ${r.proof.treeSize}, root ${r.proof.rootHash}: verified\n`);
+  }
+  if (!r.ok) {
+    const { VerificationError } = await import('../../core/errors.js');
+    throw new VerificationError('RECEIPT_INVALID', `receipt of entry ${index} does not check: ${r.checks.filter((c) => !c.ok).map((c) => c.what).join(', ')}`);
+  }
+}
+
+/** `custos erase`: deletes the opening of a subject's or URI's commitment (the log stays intact). */
+export async function erase(ctx: CommandContext, kind: 'subject' | 'uri', value: string, actor: Actor): Promise<void> {
+  const r = await withGovernance(ctx, (g) => g.erase(kind, value, actor));
+  if (ctx.json) return printJson(ctx.io, { erased: r.commitments, event: r.event ? eventFields(r.event) : null });
+  if (r.commitments.length === 0) ctx.io.stdout.write(`nothing to erase: no commitment to that ${kind}\n`);
+  else printFields(ctx.io, { erased: r.commitments.join(', '), 'logged as': `ERASURE_PERFORMED, entry ${r.event!.index}` });
+}
+
+/**
+ * `custos tamper-check`: on a copy of the data directory, samples receipts, edits a fraction of
+ * them, runs the off-ledger verification and reports detection and false-alarm rates.
+ * The real data directory is only read.
+ */
+export async function tamperCheck(ctx: CommandContext, o: { sample: number; rate: number; seed: number }): Promise<void> {
+  const copy = mkdtempSync(join(tmpdir(), 'custos-tamper-'));
+  try {
+    // A consistent copy: the store's own snapshot files (database + WAL) copied while no one writes.
+    const dir = await openDataDir(ctx.dataDir, { readonly: true });
+    await dir.store.close();
+    cpSync(ctx.dataDir, copy, { recursive: true });
+    const tamperer = new SqliteDocumentTamperer(join(copy, DB_FILE));
+    const receipts = tamperer.documentsOfKind(DOC.receipt);
+    const report = await runTamperCheck({
+      receipts,
+      sample: o.sample,
+      rate: o.rate,
+      seed: o.seed,
+      tamper: (hash) =>
+        tamperer.rewrite(hash, (bytes) => {
+          // The reference's edit: change the recorded purpose.
+          const r = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+          return Buffer.from(JSON.stringify({ ...r, purpose: 'tampered_purpose' }));
+        }),
+      flagged: async () => {
+        tamperer.close();
+        const d = await openDataDir(copy, { readonly: true });
+        try {
+          const rep = await verifyDocuments({ store: d.store, maxFindings: Number.MAX_SAFE_INTEGER });
+          return new Set(rep.findings.filter((f) => f.kind === 'DOCUMENT_EDITED' || f.kind === 'DOCUMENT_MISSING').map((f) => f.ref));
+        } finally {
+          await d.store.close();
+        }
+      },
+    });
+    if (report.sampled === 0) throw new ValidationError('VALIDATION_FAILED', 'the log has no inference receipts to sample');
+    if (ctx.json) return printJson(ctx.io, report);
+    printFields(ctx.io, {
+      sampled: String(report.sampled),
+      tampered: String(report.tampered),
+      detected: String(report.detected),
+      missed: String(report.missed),
+      'false alarms': String(report.falseAlarms),
+      'detection rate': `${(report.detectionRate * 100).toFixed(1)}%`,
+      'false-alarm rate': `${(report.falseAlarmRate * 100).toFixed(1)}%`,
+      seed: String(report.seed),
+    });
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
