@@ -46,3 +46,24 @@ export { LogReader } from './log/reader.js';
 export { verifyLog, type VerifyReport, type VerifyLogOptions, type Finding, type FindingKind } from './log/verify-log.js';
 export { initDataDir, openDataDir, openLog, loadSigner, resolveDataDir, DEFAULT_DATA_DIR, type DataDir, type InitResult } from './log/data-dir.js';
 export { systemClock, ManualClock, type Clock } from './log/clock.js';
+
+// Governance overlay
+export { ConsentError } from './core/errors.js';
+export { evaluateConsent, type Decision, type DecisionReason, type PolicyLookup, type ConsentRequest } from './core/consent/evaluate.js';
+export { parsePolicyInput, type ConsentPolicy, type Provision, type PolicyInput } from './core/consent/policy.js';
+export { computeCommitment } from './core/commitment.js';
+export type { Receipt, PipelineManifest, ModelSpec, TrainingManifest } from './core/manifest.js';
+export {
+  Governance,
+  ConsentDeniedError,
+  EVENT,
+  TRAINING_DATASET_TYPES,
+  type Actor,
+  type GovernanceOptions,
+  type DataAccessInput,
+  type InferenceInput,
+  type TrainingInput,
+} from './service/governance.js';
+export { verifyDocuments, type DocumentReport, type DocumentFinding, type DocumentFindingKind } from './service/verify-documents.js';
+export { rebuildReceipt, type RebuiltReceipt, type ReceiptCheck } from './service/receipt.js';
+export { runTamperCheck, type TamperCheckReport } from './service/tamper-check.js';
