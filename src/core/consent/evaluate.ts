@@ -105,6 +105,11 @@ export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, n
   if (end !== undefined && nowMs > end) return deny('EXPIRED', `consent expired at ${policy.period.end}`);
   const root = policy.provision;
   if (root.type === 'deny' && matches(root, request, nowMs)) {
+    // A matching root deny decides, unless a nested permit (an exception) matches more deeply.
+    const decided = nestedEffect(root, request, nowMs);
+    if (decided.type === 'permit') {
+      return { effect: 'permit', reason: 'PERMITTED', policyId: policy.policyId, policyVersion: policy.version, policyHash: hash, explanation: `permitted by a nested provision of version ${policy.version}` };
+    }
     return deny('DENIED_BY_PROVISION', 'the policy denies this request');
   }
   if (root.type === 'permit') {
@@ -126,10 +131,7 @@ export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, n
       explanation: `permitted by version ${policy.version}: purpose ${request.purpose}, role ${request.role}`,
     };
   }
-  // A root deny that does not match: only a nested permit can allow.
-  const decided = nestedEffect(root, request, nowMs);
-  if (decided.type === 'permit' && decided !== root) {
-    return { effect: 'permit', reason: 'PERMITTED', policyId: policy.policyId, policyVersion: policy.version, policyHash: hash, explanation: `permitted by a nested provision of version ${policy.version}` };
-  }
+  // A root deny that does not match the request: nested provisions are exceptions within the
+  // root's scope (FHIR Consent), so none applies, and nothing permits.
   return deny('DENIED_BY_PROVISION', 'no provision permits this request');
 }

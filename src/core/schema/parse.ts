@@ -28,11 +28,21 @@ export const SHA256_HEX = v.pipe(
   v.regex(/^[0-9a-fA-F]{64}$/, 'expected a SHA-256 digest (64 hex characters)'),
   v.transform((s) => s.toLowerCase()),
 );
+// Date.parse rolls impossible dates over (2030-02-30 becomes March 2, 24:00 the next day);
+// RFC 3339 does not: check each field against the calendar.
+function isRealTime(s: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})/.exec(s);
+  if (!m || !Number.isFinite(Date.parse(s))) return false;
+  const [y, mo, d, h, mi, se] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === mo - 1 && day.getUTCDate() === d && h <= 23 && mi <= 59 && se <= 59;
+}
+
 /** An RFC 3339 time with an offset or Z; normalized to UTC milliseconds. */
 export const TIME = v.pipe(
   v.string(),
   v.regex(/^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/, 'expected an RFC 3339 time such as 2026-01-01T00:00:00Z'),
-  v.check((s) => Number.isFinite(Date.parse(s)), 'not a real time'),
+  v.check(isRealTime, 'not a real calendar time'),
   v.transform((s) => new Date(Date.parse(s)).toISOString()),
 );
 /** A URI (any scheme): kept off-ledger, only its salted commitment is logged. */
