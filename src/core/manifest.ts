@@ -40,16 +40,16 @@ const TRAINING = v.looseObject({ name: NAME });
 export type TrainingManifest = v.InferOutput<typeof TRAINING>;
 
 /** @throws {ValidationError} VALIDATION_FAILED */
-export function parsePipelineManifest(input: unknown): PipelineManifest {
-  return parseWith(PIPELINE, input, 'pipeline manifest');
+export function parsePipelineManifest(input: unknown, path?: string): PipelineManifest {
+  return parseWith(PIPELINE, input, 'pipeline manifest', path);
 }
 /** @throws {ValidationError} VALIDATION_FAILED */
-export function parseModelSpec(input: unknown): ModelSpec {
-  return parseWith(MODEL, input, 'model spec');
+export function parseModelSpec(input: unknown, path?: string): ModelSpec {
+  return parseWith(MODEL, input, 'model spec', path);
 }
 /** @throws {ValidationError} VALIDATION_FAILED, CANONICAL_JSON_UNSUPPORTED_VALUE */
-export function parseTrainingManifest(input: unknown): TrainingManifest {
-  const m = parseWith(TRAINING, input, 'training manifest');
+export function parseTrainingManifest(input: unknown, path?: string): TrainingManifest {
+  const m = parseWith(TRAINING, input, 'training manifest', path);
   canonicalJson(m);
   return m;
 }

@@ -211,8 +211,8 @@ export class Governance {
    * Reads the committed current version of a policy and checks its document against the hash
    * on the log. Done before sequencing (it reads the store); the decision re-checks the head.
    */
-  async #preload(policyId: string): Promise<PolicyLookup> {
-    const head = this.#heads.get(policyId);
+  async #preload(policyId: string, fresh = false): Promise<PolicyLookup> {
+    const head = fresh ? await this.#freshHead(policyId) : this.#heads.get(policyId);
     if (!head) return { kind: 'unknown', policyId };
     const recent = this.#recent.get(head.hash);
     const stored = await this.#store.getDocument(head.hash);
@@ -225,6 +225,21 @@ export class Governance {
     } catch {
       return { kind: 'tampered', policyId, version: head.version, hash: head.hash };
     }
+  }
+
+  // The head as the store has it now, or the one in memory if that is newer: read-only queries
+  // must see changes another process committed (decisions get them by the reload on conflict).
+  async #freshHead(policyId: string): Promise<Head | undefined> {
+    const mem = this.#heads.get(policyId);
+    const row = await this.#store.getState('policy', policyId);
+    let stored: Head | undefined;
+    try {
+      stored = row === undefined ? undefined : (JSON.parse(row) as Head);
+    } catch {
+      stored = undefined;
+    }
+    if (!stored) return mem;
+    return !mem || stored.index > mem.index ? stored : mem;
   }
 
   // At sequencing time: the lookup for the head the log has now. If the head moved since the
@@ -384,7 +399,7 @@ export class Governance {
   async checkConsent(policyId: string, request: { purpose: string; role: string }): Promise<Decision> {
     const id = parseWith(ID, policyId, 'policy id');
     const req = parseWith(v.object({ purpose: CODE, role: CODE }), request, 'consent request');
-    return evaluateConsent(await this.#preload(id), req, this.#clock.now());
+    return evaluateConsent(await this.#preload(id, true), req, this.#clock.now());
   }
 
   /** A policy's versions in order, each with its document, its check against the log, and its event. */
@@ -393,7 +408,7 @@ export class Governance {
     versions: { version: number; hash: string; index: number; documentOk: boolean; policy: ConsentPolicy | undefined; type: string; time: string }[];
   }> {
     const id = parseWith(ID, policyId, 'policy id');
-    const head = this.#heads.get(id);
+    const head = await this.#freshHead(id);
     if (!head) throw new NotFoundError('POLICY_NOT_FOUND', `no policy ${id}`);
     const out: { version: number; hash: string; index: number; documentOk: boolean; policy: ConsentPolicy | undefined; type: string; time: string }[] = [];
     // Walk back from the head through the version chain; each version's event is found by index.
@@ -515,8 +530,8 @@ export class Governance {
    */
   async recordInference(request: InferenceInput): Promise<{ receipt: Receipt; receiptHash: string; event: AppendResult; decision: Decision }> {
     const a = parseWith(INFERENCE, request, 'inference');
-    const pipeline = doc(DOC.pipeline, parsePipelineManifest(a.pipeline));
-    const model = doc(DOC.model, parseModelSpec(a.model));
+    const pipeline = doc(DOC.pipeline, parsePipelineManifest(a.pipeline, 'pipeline'));
+    const model = doc(DOC.model, parseModelSpec(a.model, 'model'));
     const inUri = await this.#commit('uri', a.input.uri);
     const outUris = await Promise.all(a.outputs.map((o) => this.#commit('uri', o.uri)));
     const input = { uri: inUri.c.commitment, digest: a.input.digest };
@@ -562,9 +577,9 @@ export class Governance {
    */
   async recordTraining(input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string }> {
     const a = parseWith(TRAINING, input, 'training run');
-    const manifest = doc(DOC.training, parseTrainingManifest(a.manifest));
-    const before = doc(DOC.model, parseModelSpec(a.modelBefore));
-    const after = doc(DOC.model, parseModelSpec(a.modelAfter));
+    const manifest = doc(DOC.training, parseTrainingManifest(a.manifest, 'manifest'));
+    const before = doc(DOC.model, parseModelSpec(a.modelBefore, 'modelBefore'));
+    const after = doc(DOC.model, parseModelSpec(a.modelAfter, 'modelAfter'));
     const uri = await this.#commit('uri', a.dataset.uri);
     const event = await this.#log.appendDecided(() => ({
       type: EVENT.trainingExecuted,

@@ -81,7 +81,10 @@ const POLICY_INPUT = v.pipe(
     revocable: v.optional(v.boolean(), true),
     provisions: v.optional(v.pipe(v.array(PROVISION), v.maxLength(64))),
   }),
-  v.check((p) => p.validFrom === undefined || p.validUntil === undefined || p.validFrom <= p.validUntil, 'validUntil is before validFrom'),
+  v.forward(
+    v.partialCheck([['validFrom'], ['validUntil']], (p) => p.validFrom === undefined || p.validUntil === undefined || p.validFrom <= p.validUntil, 'validUntil is before validFrom'),
+    ['validUntil'],
+  ),
 );
 
 /** A validated policy input. */

@@ -7,13 +7,13 @@ import * as v from 'valibot';
 import { ValidationError, type ValidationIssue } from '../errors.js';
 
 /** Parses `input` with `schema`; every issue is reported with its dot path. */
-export function parseWith<S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> {
+export function parseWith<S extends v.GenericSchema>(schema: S, input: unknown, what: string, prefix?: string): v.InferOutput<S> {
   const r = v.safeParse(schema, input);
   if (r.success) return r.output;
-  const issues: ValidationIssue[] = r.issues.map((i) => ({
-    path: (i.path ?? []).map((p) => String(p.key)).join('.') || '$',
-    message: i.message,
-  }));
+  const issues: ValidationIssue[] = r.issues.map((i) => {
+    const path = (i.path ?? []).map((p) => String(p.key)).join('.');
+    return { path: prefix ? (path ? `${prefix}.${path}` : prefix) : path || '$', message: i.message };
+  });
   const first = issues[0];
   throw new ValidationError('VALIDATION_FAILED', `invalid ${what}${first ? `: ${first.path}: ${first.message}` : ''}`, { issues });
 }
@@ -34,7 +34,8 @@ function isRealTime(s: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})/.exec(s);
   if (!m || !Number.isFinite(Date.parse(s))) return false;
   const [y, mo, d, h, mi, se] = m.slice(1).map(Number) as [number, number, number, number, number, number];
-  const day = new Date(Date.UTC(y, mo - 1, d));
+  const day = new Date(0);
+  day.setUTCFullYear(y, mo - 1, d); // not Date.UTC, which maps years 0-99 to 1900-1999
   return day.getUTCFullYear() === y && day.getUTCMonth() === mo - 1 && day.getUTCDate() === d && h <= 23 && mi <= 59 && se <= 59;
 }
 

@@ -57,14 +57,16 @@ export const MIGRATIONS: readonly string[] = [
     data BLOB NOT NULL
   );
   -- Openings of the salted commitments on the log: SHA-256(salt || value) = commitment.
-  -- One salt per (kind, value); deleting the row erases the link between the log and the value.
+  -- One salt per (kind, value) as a rule; two writers racing on a new value may each commit with
+  -- their own salt, so (kind, value) is not unique: every commitment on the log keeps its opening.
+  -- Deleting a value's rows erases the link between the log and the value.
   CREATE TABLE commitments (
     commitment TEXT PRIMARY KEY,
     kind       TEXT NOT NULL,
     value      TEXT NOT NULL,
-    salt       BLOB NOT NULL,
-    UNIQUE (kind, value)
+    salt       BLOB NOT NULL
   );
+  CREATE INDEX commitments_by_value ON commitments (kind, value);
   -- State derived from the log and written with the event it derives from (e.g. policy heads).
   CREATE TABLE state (
     ns    TEXT NOT NULL,
