@@ -17,17 +17,8 @@ export interface TamperCheckReport {
   readonly seed: number;
 }
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same sample and the same report. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../core/random.js';
+import { seededRandom } from '../core/random.js';
 
 /**
  * Samples up to `sample` receipts, tampers with `rate` of them through `tamper`, then asks `flagged`
@@ -49,7 +40,8 @@ export async function runTamperCheck(o: {
     [pool[i], pool[j]] = [pool[j]!, pool[i]!];
   }
   const sampled = pool.slice(0, Math.min(o.sample, pool.length));
-  const nTamper = Math.round(sampled.length * o.rate);
+  // As the reference: int(len(sample) * fraction).
+  const nTamper = Math.floor(sampled.length * o.rate);
   const tampered = new Set(sampled.slice(0, nTamper));
   for (const h of tampered) o.tamper(h);
   const flagged = await o.flagged();
