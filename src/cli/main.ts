@@ -18,6 +18,7 @@ import { list } from './commands/list.js';
 import { stats } from './commands/stats.js';
 import { EXPORT_FORMATS, exportLog } from './commands/export.js';
 import { demo } from './commands/demo.js';
+import { simulate } from './commands/simulate.js';
 import { access, consentCheck, consentCreate, consentRevoke, consentShow, erase, infer, receipt, tamperCheck, train } from './commands/governance.js';
 import { ValidationError as VE } from '../core/errors.js';
 
@@ -255,6 +256,39 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .action((o: { sample: string; rate: string; seed: string }, cmd: Command) =>
       tamperCheck(ctx(cmd), { sample: parseLimit(o.sample, 'sample', 1_000_000), rate: parseRate(o.rate), seed: parseCount(o.seed, 'seed') }),
     );
+
+  program
+    .command('simulate')
+    .description("run the reference's scenario suite (or a custom scenario) against the real service, then the off-ledger tamper test")
+    .option('--scenario <list>', 'only these reference scenarios, 1-9, comma-separated')
+    .option('--patients <n>', 'custom scenario: patients (policies)')
+    .option('--runs <n>', 'custom scenario: inference attempts (up to 10^6 and more)')
+    .option('--revoke-prob <p>', 'custom scenario: revocation probability per run', '0.02')
+    .option('--tamper', 'custom scenario: tamper with the log afterwards and verify')
+    .option('--seed <n>', 'custom scenario: random seed', '7')
+    .option('--window <n>', 'attempts in flight at once (they share group commits)', '256')
+    .option('-o, --output <file>', 'write the JSON metrics to a file')
+    .option('--html <file>', 'write a self-contained HTML report')
+    .option('--tamper-sample <n>', 'off-ledger tamper test: receipts to sample (0 to skip)', '200')
+    .option('--tamper-rate <fraction>', 'off-ledger tamper test: fraction to tamper with', '0.25')
+    .option('--no-progress', 'no progress bars')
+    .action((o: { scenario?: string; patients?: string; runs?: string; revokeProb: string; tamper?: boolean; seed: string; window: string; output?: string; html?: string; tamperSample: string; tamperRate: string; progress?: boolean }, cmd: Command) => {
+      const custom = o.patients !== undefined || o.runs !== undefined;
+      if (custom && (o.patients === undefined || o.runs === undefined)) throw new VE('VALIDATION_FAILED', 'a custom scenario needs --patients and --runs');
+      const only = o.scenario?.split(',').map((x) => parseLimit(x.trim(), 'scenario', 9));
+      return simulate(ctx(cmd), {
+        ...(custom
+          ? { custom: { patients: parseLimit(o.patients!, 'patients', 10_000_000), runs: parseLimit(o.runs!, 'runs', 100_000_000), revokeProb: parseRate(o.revokeProb), tamperAfter: o.tamper === true, seed: parseCount(o.seed, 'seed') } }
+          : {}),
+        ...(only ? { only } : {}),
+        window: parseLimit(o.window, 'window', 100_000),
+        ...(o.output === undefined ? {} : { output: o.output }),
+        ...(o.html === undefined ? {} : { html: o.html }),
+        tamperSample: parseCount(o.tamperSample, 'tamper-sample'),
+        tamperRate: parseRate(o.tamperRate),
+        progress: o.progress !== false,
+      });
+    });
 
   program
     .command('demo')

@@ -2,19 +2,15 @@
  * CLI commands of the governance overlay: consent, access, infer, train, receipt, erase, tamper-check.
  * @module
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { ValidationError } from '../../core/errors.js';
 import { toHex } from '../../core/hash.js';
 import type { Decision } from '../../core/consent/evaluate.js';
-import { openDataDir, openLog, DB_FILE } from '../../log/data-dir.js';
+import { openLog } from '../../log/data-dir.js';
 import type { AppendResult } from '../../log/log.js';
-import { ConsentDeniedError, DOC, Governance, type Actor } from '../../service/governance.js';
+import { ConsentDeniedError, Governance, type Actor } from '../../service/governance.js';
 import { rebuildReceipt } from '../../service/receipt.js';
-import { verifyDocuments } from '../../service/verify-documents.js';
-import { runTamperCheck } from '../../service/tamper-check.js';
-import { SqliteDocumentTamperer } from '../../store/sqlite/tamper.js';
+import { tamperCheckDataDir } from '../../sim/offledger.js';
 import { trustedVerifiers, withDataDir, type CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
 
@@ -265,49 +261,16 @@ export async function erase(ctx: CommandContext, kind: 'subject' | 'uri', value:
  * The real data directory is only read.
  */
 export async function tamperCheck(ctx: CommandContext, o: { sample: number; rate: number; seed: number }): Promise<void> {
-  const copy = mkdtempSync(join(tmpdir(), 'custos-tamper-'));
-  try {
-    // A consistent copy: the store's own snapshot files (database + WAL) copied while no one writes.
-    const dir = await openDataDir(ctx.dataDir, { readonly: true });
-    await dir.store.close();
-    cpSync(ctx.dataDir, copy, { recursive: true });
-    const tamperer = new SqliteDocumentTamperer(join(copy, DB_FILE));
-    const receipts = tamperer.documentsOfKind(DOC.receipt);
-    const report = await runTamperCheck({
-      receipts,
-      sample: o.sample,
-      rate: o.rate,
-      seed: o.seed,
-      tamper: (hash) =>
-        tamperer.rewrite(hash, (bytes) => {
-          // The reference's edit: change the recorded purpose.
-          const r = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-          return Buffer.from(JSON.stringify({ ...r, purpose: 'tampered_purpose' }));
-        }),
-      flagged: async () => {
-        tamperer.close();
-        const d = await openDataDir(copy, { readonly: true });
-        try {
-          const rep = await verifyDocuments({ store: d.store, maxFindings: Number.MAX_SAFE_INTEGER });
-          return new Set(rep.findings.filter((f) => f.kind === 'DOCUMENT_EDITED' || f.kind === 'DOCUMENT_MISSING').map((f) => f.ref));
-        } finally {
-          await d.store.close();
-        }
-      },
-    });
-    if (report.sampled === 0) throw new ValidationError('VALIDATION_FAILED', 'the log has no inference receipts to sample');
-    if (ctx.json) return printJson(ctx.io, report);
-    printFields(ctx.io, {
-      sampled: String(report.sampled),
-      tampered: String(report.tampered),
-      detected: String(report.detected),
-      missed: String(report.missed),
-      'false alarms': String(report.falseAlarms),
-      'detection rate': `${(report.detectionRate * 100).toFixed(1)}%`,
-      'false-alarm rate': `${(report.falseAlarmRate * 100).toFixed(1)}%`,
-      seed: String(report.seed),
-    });
-  } finally {
-    rmSync(copy, { recursive: true, force: true });
-  }
+  const report = await tamperCheckDataDir(ctx.dataDir, o);
+  if (ctx.json) return printJson(ctx.io, report);
+  printFields(ctx.io, {
+    sampled: String(report.sampled),
+    tampered: String(report.tampered),
+    detected: String(report.detected),
+    missed: String(report.missed),
+    'false alarms': String(report.falseAlarms),
+    'detection rate': `${(report.detectionRate * 100).toFixed(1)}%`,
+    'false-alarm rate': `${(report.falseAlarmRate * 100).toFixed(1)}%`,
+    seed: String(report.seed),
+  });
 }
