@@ -5,7 +5,8 @@
  * Runs compiled (tsconfig.bench.json), not through tsx, so its memory figures are the library's.
  * Environment: BENCH_SIZE (default 1000000) = the largest log size measured.
  */
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { writeSection } from './results.js';
 import { cpus, totalmem, tmpdir, platform, release } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, hash } from 'node:crypto';
@@ -85,7 +86,7 @@ try {
   const calBefore = calibrate();
   await initDataDir(dir, { origin: 'bench.custos.local/log' });
   const { dir: dd, log } = await openLog(dir);
-  say(`# Custos log benchmark`);
+  say(`## The log (npm run bench)`);
   say('');
   say(`Machine: ${machine}`);
   say(`Date: ${new Date().toISOString()}`);
@@ -159,8 +160,7 @@ try {
   say(`Calibration: SHA-256 of 65 bytes took ${calBefore.toFixed(3)} µs before the run and ${calAfter.toFixed(3)} µs after it`);
   say('(on this machine the same loop has measured from 0.28 to 0.56 µs on different runs: the cores are shared, and every figure above scales with it).');
   if (!report.ok) process.exitCode = 1;
-  const out = join(process.cwd(), 'bench', 'RESULTS.md');
-  if (MAX >= 1_000_000 && existsSync(join(process.cwd(), 'bench'))) writeFileSync(out, `${lines.join('\n')}\n`);
+  if (MAX >= 1_000_000 && existsSync(join(process.cwd(), 'bench'))) writeSection('log', lines);
   else console.log(`(BENCH_SIZE=${MAX} < 1000000 or not run from the repository root: bench/RESULTS.md not written)`);
 } finally {
   clearInterval(timer);

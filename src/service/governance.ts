@@ -150,6 +150,7 @@ export class Governance {
   readonly #recent = new Map<string, ConsentPolicy>();
   /** Salts chosen for values whose commitment is not committed yet (one salt per value). */
   readonly #pendingSalts = new Map<string, SidecarCommitment>();
+  readonly #docMemo = new Map<string, SidecarDocument & { value: unknown }>();
 
   private constructor(o: GovernanceOptions) {
     this.#log = o.log;
@@ -263,6 +264,22 @@ export class Governance {
         if (!hasCode(err, 'POLICY_CHANGED') || i >= MAX_POLICY_RETRIES) throw err;
       }
     }
+  }
+
+  // Documents built from caller input, keyed by the input's JSON text (exact, cheap to compute).
+  #memo(input: unknown, build: () => SidecarDocument & { value: unknown }): SidecarDocument & { value: unknown } {
+    let key: string;
+    try {
+      key = JSON.stringify(input);
+    } catch {
+      return build();
+    }
+    const hit = this.#docMemo.get(key);
+    if (hit) return hit;
+    const d = build();
+    this.#docMemo.set(key, d);
+    if (this.#docMemo.size > 256) this.#docMemo.delete(this.#docMemo.keys().next().value!);
+    return d;
   }
 
   #commitments(...cs: { c: SidecarCommitment; isNew: boolean }[]): SidecarCommitment[] {
@@ -530,8 +547,9 @@ export class Governance {
    */
   async recordInference(request: InferenceInput): Promise<{ receipt: Receipt; receiptHash: string; event: AppendResult; decision: Decision }> {
     const a = parseWith(INFERENCE, request, 'inference');
-    const pipeline = doc(DOC.pipeline, parsePipelineManifest(a.pipeline, 'pipeline'));
-    const model = doc(DOC.model, parseModelSpec(a.model, 'model'));
+    // A service sends the same pipeline and model with every request: validated and hashed once.
+    const pipeline = this.#memo(a.pipeline, () => doc(DOC.pipeline, parsePipelineManifest(a.pipeline, 'pipeline')));
+    const model = this.#memo(a.model, () => doc(DOC.model, parseModelSpec(a.model, 'model')));
     const inUri = await this.#commit('uri', a.input.uri);
     const outUris = await Promise.all(a.outputs.map((o) => this.#commit('uri', o.uri)));
     const input = { uri: inUri.c.commitment, digest: a.input.digest };

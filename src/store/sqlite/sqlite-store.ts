@@ -121,10 +121,12 @@ export class SqliteStore implements LogStore {
       getDoc: p('SELECT kind, data FROM documents WHERE hash = ?').raw(),
       docPage: p('SELECT hash, kind, data FROM documents WHERE hash > ? ORDER BY hash LIMIT ?').raw(),
       insDoc: p('INSERT INTO documents(hash, kind, data) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING'),
+      insDocChunk: p(`INSERT INTO documents(hash, kind, data) VALUES ${Array(CHUNK).fill('(?, ?, ?)').join(', ')} ON CONFLICT(hash) DO NOTHING`),
       getCommit: p('SELECT commitment, kind, value, salt FROM commitments WHERE commitment = ?').raw(),
       findCommit: p('SELECT commitment, kind, value, salt FROM commitments WHERE kind = ? AND value = ? ORDER BY commitment LIMIT 1').raw(),
       commitPage: p('SELECT commitment, kind, value, salt FROM commitments WHERE commitment > ? ORDER BY commitment LIMIT ?').raw(),
       insCommit: p('INSERT INTO commitments(commitment, kind, value, salt) VALUES (?, ?, ?, ?) ON CONFLICT(commitment) DO NOTHING'),
+      insCommitChunk: p(`INSERT INTO commitments(commitment, kind, value, salt) VALUES ${Array(CHUNK).fill('(?, ?, ?, ?)').join(', ')} ON CONFLICT(commitment) DO NOTHING`),
       eraseCommit: p('DELETE FROM commitments WHERE kind = ? AND value = ? RETURNING commitment').pluck(),
       getState: p('SELECT value FROM state WHERE ns = ? AND key = ?').pluck(),
       listState: p('SELECT ns, key, value FROM state WHERE ns = ? ORDER BY key').raw(),
@@ -515,8 +517,12 @@ export class SqliteStore implements LogStore {
     const cp = batch.checkpoint;
     s.insCp.run(cp.treeSize, cp.rootHash, cp.note, cp.timeMs);
     if (batch.sidecar) {
-      for (const d of batch.sidecar.documents) s.insDoc.run(d.hash, d.kind, d.bytes);
-      for (const c of batch.sidecar.commitments) s.insCommit.run(c.commitment, c.kind, c.value, c.salt);
+      const docs: unknown[] = [];
+      for (const d of batch.sidecar.documents) docs.push(d.hash, d.kind, d.bytes);
+      this.#insertChunked(docs, 3, s.insDoc, s.insDocChunk);
+      const cs: unknown[] = [];
+      for (const c of batch.sidecar.commitments) cs.push(c.commitment, c.kind, c.value, c.salt);
+      this.#insertChunked(cs, 4, s.insCommit, s.insCommitChunk);
       for (const st of batch.sidecar.state) s.putState.run(st.ns, st.key, st.value);
     }
     this.#pendingSize = end;
