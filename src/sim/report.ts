@@ -65,7 +65,7 @@ function barChart(rows: readonly { label: string; values: readonly { name: strin
     const y0 = 10 + i * groupH;
     svg += `<text x="${left - 8}" y="${y0 + (r.values.length * rowH) / 2 + 4}" font-size="11" text-anchor="end">${esc(r.label)}</text>`;
     r.values.forEach((v, j) => {
-      const w = max > 0 ? (v.value / max) * (W - left - 120) : 0;
+      const w = max > 0 ? (v.value / max) * (W - left - 250) : 0;
       svg += `<rect x="${left}" y="${y0 + j * rowH}" width="${w.toFixed(1)}" height="${rowH - 3}" fill="${v.color}"><title>${esc(v.name)}: ${esc(fmt(v.value))}</title></rect>`;
       svg += `<text x="${left + w + 4}" y="${y0 + j * rowH + 10}" font-size="10">${esc(v.name)} ${esc(fmt(v.value))}</text>`;
     });
@@ -79,8 +79,8 @@ export function renderHtmlReport(r: SimulationReport): string {
   const blockRows = r.scenarios.map((s) => ({
     label: s.scenario,
     values: [
-      { name: 'unauthorized blocked (policy in force)', value: s.unauthorized_block_rate, color: '#2ca02c' },
-      { name: 'unauthorized blocked (by role name)', value: s.unauthorized_block_rate_by_role, color: '#98df8a' },
+      { name: 'unauthorized blocked, by policy in force', value: s.unauthorized_block_rate, color: '#2ca02c' },
+      { name: 'unauthorized blocked, by role name', value: s.unauthorized_block_rate_by_role, color: '#98df8a' },
       { name: 'all attempts blocked', value: s.blocked / Math.max(1, s.executed + s.blocked), color: '#ff9896' },
     ],
   }));
