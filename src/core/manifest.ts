@@ -90,3 +90,25 @@ export const ARTIFACT = v.object({
 });
 export const OUTPUT_ARTIFACT = v.object({ name: CODE, ...ARTIFACT.entries });
 export { CODE, ID };
+
+const HEX64 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
+const RECEIPT = v.object({
+  schema: v.literal(RECEIPT_SCHEMA),
+  event: v.object({ index: v.pipe(v.number(), v.integer(), v.minValue(0)), time: v.string() }),
+  actor: ID,
+  role: CODE,
+  purpose: CODE,
+  consent: v.object({ policyId: ID, version: v.pipe(v.number(), v.integer(), v.minValue(1)), policyHash: HEX64 }),
+  input: v.object({ uri: HEX64, digest: HEX64 }),
+  outputs: v.array(v.object({ name: CODE, uri: HEX64, digest: HEX64 })),
+  pipeline: HEX64,
+  model: HEX64,
+});
+
+/**
+ * Parses a stored receipt document (untrusted: it comes back from the store).
+ * @throws {ValidationError} VALIDATION_FAILED
+ */
+export function parseReceipt(input: unknown): Receipt {
+  return parseWith(RECEIPT, input, 'receipt') as Receipt;
+}

@@ -4,8 +4,10 @@
  * Invariants:
  * - Every attempt (access, inference) leaves exactly one event: executed, or CONSENT_DENIED with its
  *   reason. Invalid input leaves none and writes nothing.
- * - A decision is made when its event is sequenced, against the policy version the log committed
- *   last before it, at the log's time. A revocation acknowledged before is therefore always seen.
+ * - A decision is made when its event is sequenced, against the policy head (the version the log
+ *   committed last before it, as recorded with that event), at the log's time. A revocation
+ *   acknowledged before is therefore always seen. A head row edited in the store to an older
+ *   genuine version is not caught at decision time but by `custos verify` (POLICY_HEAD_MISMATCH).
  * - A decision re-reads the policy document and checks it against the hash on the log; a document
  *   edited in the store is refused (POLICY_TAMPERED) and the refusal is logged.
  * - Identifiers (subjects, artifact URIs) reach the log only as salted commitments; documents are
@@ -309,6 +311,11 @@ export class Governance {
         throw new ConflictError('POLICY_EXISTS', `policy ${p.policyId} already exists; revoke it or use another id`);
       }
       const time = formatEntryTime(ctx.timeMs);
+      if (p.validUntil !== undefined && p.validFrom === undefined && p.validUntil < time) {
+        throw new ValidationError('VALIDATION_FAILED', 'validUntil is before now (the default validFrom)', {
+          issues: [{ path: 'validUntil', message: 'before validFrom' }],
+        });
+      }
       const provision: Provision = {
         type: 'permit',
         purposes: p.allowedPurposes,

@@ -9,7 +9,7 @@ import { computeCommitment } from '../core/commitment.js';
 import { openCheckpoint } from '../core/checkpoint.js';
 import { verifyInclusion } from '../core/merkle/inclusion.js';
 import type { NoteVerifier } from '../core/note.js';
-import type { Receipt } from '../core/manifest.js';
+import { parseReceipt, type Receipt } from '../core/manifest.js';
 import { LogReader } from '../log/reader.js';
 import type { LogStore } from '../store/store.js';
 import { EVENT } from './governance.js';
@@ -74,7 +74,15 @@ export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVe
   }
   const checks: ReceiptCheck[] = [];
   const docs = event.payload.documents ?? {};
-  const receipt = (await loadDoc(store, 'receipt', docs['receipt'], checks)) as Receipt | undefined;
+  const rawReceipt = await loadDoc(store, 'receipt', docs['receipt'], checks);
+  let receipt: Receipt | undefined;
+  if (rawReceipt !== undefined) {
+    try {
+      receipt = parseReceipt(rawReceipt);
+    } catch {
+      checks.push({ what: 'receipt is well formed', ref: String(docs['receipt']), ok: false, detail: 'not a receipt document' });
+    }
+  }
   const pipeline = await loadDoc(store, 'pipeline manifest', docs['pipeline'], checks);
   const model = await loadDoc(store, 'model spec', docs['model'], checks);
   const policy = await loadDoc(store, 'consent policy version', docs['policy'], checks);

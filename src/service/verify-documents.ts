@@ -2,13 +2,15 @@
  * Verification of the off-ledger store against the log: every document an event commits must be
  * present and hash to what the log says; every stored document must be committed by some event;
  * every commitment opening must open its commitment; the policy heads must be the last versions
- * the log committed. Each finding names the event involved.
+ * the log committed. Findings about documents and policy heads name the event involved.
  * @module
  */
 import { sha256, toHex } from '../core/hash.js';
 import { computeCommitment } from '../core/commitment.js';
 import type { LogStore } from '../store/store.js';
 import { EVENT } from './governance.js';
+
+const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
 
 /** What kind of off-ledger defect a finding reports. */
 export type DocumentFindingKind =
@@ -76,6 +78,9 @@ async function check(store: LogStore, maxFindings: number): Promise<DocumentRepo
       } catch {
         continue; // a malformed entry is the log verifier's finding
       }
+      // Only the governance overlay's events commit documents; a generic event's payload may hold
+      // a "documents" key of its own that means nothing to the store.
+      if (!GOVERNANCE_EVENTS.has(entry.type)) continue;
       for (const h of Object.values(entry.payload.documents ?? {})) {
         if (typeof h === 'string' && !refs.has(h)) refs.set(h, e.index);
       }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ValidationError } from '../../core/errors.js';
 import { parseHashHex, toHex } from '../../core/hash.js';
 import type { AppendResult } from '../../log/log.js';
+import { EVENT } from '../../service/governance.js';
 import { withLog, type CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
 
@@ -61,8 +62,16 @@ export function eventFromOptions(o: AppendOptions, readStdin: () => string): { t
   } catch (err) {
     throw new ValidationError('VALIDATION_FAILED', `payload file ${o.payloadFile} is not valid JSON`, { cause: err });
   }
+  if (RESERVED_TYPES.has(o.type)) {
+    throw new ValidationError('VALIDATION_FAILED', `event type ${o.type} is reserved to the governance commands (consent, access, infer, train, erase)`, {
+      issues: [{ path: 'type', message: 'reserved event type' }],
+    });
+  }
   return { type: o.type, payload };
 }
+
+// Governance events are written only by the overlay, which checks consent and stores their documents.
+const RESERVED_TYPES: ReadonlySet<string> = new Set(Object.values(EVENT));
 
 /** JSON shape of an append result. */
 export function appendResultJson(r: AppendResult): Record<string, unknown> {

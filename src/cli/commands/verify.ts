@@ -38,7 +38,7 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
       const seconds = (performance.now() - started) / 1000;
       if (ctx.json) {
         printJson(ctx.io, { ...report, ok: report.ok && docs.ok, log: { ok: report.ok }, documents: docs, trustedKeys: source, seconds: Number(seconds.toFixed(3)) });
-      } else if (report.ok) {
+      } else if (report.ok && docs.ok) {
         printFields(ctx.io, {
           'verified': report.entries === 0 ? 'empty log' : `${report.entries} entries, ${report.checkpointsChecked} signed checkpoints, ${report.nodesChecked} tree nodes`,
           'tree size': String(report.checkpointSize),
@@ -47,11 +47,14 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
           'trusted key': source,
           'took': `${seconds.toFixed(2)} s (${Math.round(report.entries / Math.max(seconds, 1e-9)).toLocaleString('en-US')} entries/s)`,
         });
-      } else {
+      } else if (!report.ok) {
         for (const f of report.findings) ctx.io.stdout.write(`${f.kind} at entry ${f.index}: ${f.message}\n`);
       }
       if (report.ok && !docs.ok) {
-        for (const f of docs.findings) ctx.io.stdout.write(`${f.kind}${f.eventIndex === undefined ? '' : ` (event ${f.eventIndex})`}: ${f.message}\n`);
+        if (!ctx.json) {
+          ctx.io.stdout.write(`log: ${report.entries} entries verified; the off-ledger store does not match it:\n`);
+          for (const f of docs.findings) ctx.io.stdout.write(`${f.kind}${f.eventIndex === undefined ? '' : ` (event ${f.eventIndex})`}: ${f.message}\n`);
+        }
         const f = docs.findings[0]!;
         throw new VerificationError('LOG_VERIFICATION_FAILED', `off-ledger store: ${f.message}`, {
           details: { documentFindings: docs.findings.length, eventIndex: f.eventIndex },
