@@ -19,6 +19,7 @@ import { stats } from './commands/stats.js';
 import { EXPORT_FORMATS, exportLog } from './commands/export.js';
 import { demo } from './commands/demo.js';
 import { simulate } from './commands/simulate.js';
+import { serve, tokenCreate, tokenList, tokenRevoke } from './commands/serve.js';
 import { access, consentCheck, consentCreate, consentRevoke, consentShow, erase, infer, receipt, tamperCheck, train } from './commands/governance.js';
 import { ValidationError as VE } from '../core/errors.js';
 
@@ -289,6 +290,42 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         progress: o.progress !== false,
       });
     });
+
+  program
+    .command('serve')
+    .description('serve the HTTP API and the audit explorer (creates the log on first start)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port', '8080')
+    .option('--roles <file>', 'JSON role table: {"role": ["permission", ...]}')
+    .option('--rate-limit <n>', 'requests per minute per credential', '60000')
+    .option('--body-limit <bytes>', 'largest request body', '262144')
+    .option('--oidc-issuer <url>', 'accept OIDC JWTs from this issuer')
+    .option('--oidc-audience <aud>', 'required JWT audience')
+    .option('--oidc-jwks <url>', 'JWKS URL of the issuer')
+    .option('--oidc-role-claim <claim>', 'JWT claim that names the role', 'role')
+    .action((o: { host: string; port: string; roles?: string; rateLimit: string; bodyLimit: string; oidcIssuer?: string; oidcAudience?: string; oidcJwks?: string; oidcRoleClaim: string }, cmd: Command) => {
+      const oidc = o.oidcIssuer || o.oidcAudience || o.oidcJwks;
+      if (oidc && !(o.oidcIssuer && o.oidcAudience && o.oidcJwks)) throw new VE('VALIDATION_FAILED', 'OIDC needs --oidc-issuer, --oidc-audience and --oidc-jwks');
+      return serve(ctx(cmd), {
+        host: o.host,
+        port: parseLimit(o.port, 'port', 65535),
+        ...(o.roles === undefined ? {} : { rolesFile: o.roles }),
+        rateLimitPerMinute: parseLimit(o.rateLimit, 'rate-limit', 100_000_000),
+        bodyLimit: parseLimit(o.bodyLimit, 'body-limit', 64 * 1024 * 1024),
+        ...(oidc ? { oidc: { issuer: o.oidcIssuer!, audience: o.oidcAudience!, jwksUrl: o.oidcJwks!, roleClaim: o.oidcRoleClaim } } : {}),
+      });
+    });
+
+  const token = program.command('token').description('bearer tokens for the HTTP API');
+  token
+    .command('create')
+    .description('create a token (shown once, stored hashed)')
+    .requiredOption('--name <actor>', 'the actor id written on every event made with it')
+    .requiredOption('--role <role>', 'its role (see the role table)')
+    .option('--roles <file>', 'JSON role table')
+    .action((o: { name: string; role: string; roles?: string }, cmd: Command) => tokenCreate(ctx(cmd), o.name, o.role, o.roles));
+  token.command('list').description('list tokens (never secrets)').action((_o: unknown, cmd: Command) => tokenList(ctx(cmd)));
+  token.command('revoke <id>').description('revoke a token').action((id: string, _o: unknown, cmd: Command) => tokenRevoke(ctx(cmd), id));
 
   program
     .command('demo')

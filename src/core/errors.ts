@@ -22,7 +22,7 @@ export type VerificationCode =
   | 'LOG_VERIFICATION_FAILED'
   | 'RECEIPT_INVALID';
 
-export type NotFoundCode = 'DATA_DIR_NOT_FOUND' | 'ENTRY_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'KEY_NOT_FOUND' | 'POLICY_NOT_FOUND' | 'RECEIPT_NOT_FOUND';
+export type NotFoundCode = 'DATA_DIR_NOT_FOUND' | 'ENTRY_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'KEY_NOT_FOUND' | 'POLICY_NOT_FOUND' | 'RECEIPT_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'ROUTE_NOT_FOUND';
 
 export type ConflictCode = 'DATA_DIR_EXISTS' | 'LOG_APPEND_CONFLICT' | 'LOG_LOCKED' | 'LOG_CLOSED' | 'POLICY_EXISTS' | 'POLICY_CHANGED';
 
@@ -30,9 +30,11 @@ export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_
 
 export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
 
+export type AuthCode = 'UNAUTHENTICATED' | 'FORBIDDEN' | 'ACTOR_MISMATCH' | 'RATE_LIMITED';
+
 export type InternalCode = 'INTERNAL';
 
-export type ErrorCode = ValidationCode | VerificationCode | NotFoundCode | ConflictCode | ConsentCode | StoreCode | InternalCode;
+export type ErrorCode = ValidationCode | VerificationCode | NotFoundCode | ConflictCode | ConsentCode | AuthCode | StoreCode | InternalCode;
 
 /** Base class: every error Custos throws on purpose carries a stable `code`. */
 export class CustosError<C extends ErrorCode = ErrorCode> extends Error {
@@ -80,6 +82,9 @@ export class ConsentError extends CustosError<ConsentCode> {}
 
 /** The storage backend failed; the foreign error is kept as `cause`, never shown raw. */
 export class StoreError extends CustosError<StoreCode> {}
+
+/** Who is calling is unknown (401) or not allowed to do this (403). */
+export class AuthError extends CustosError<AuthCode> {}
 
 /** A bug in Custos. */
 export class InternalError extends CustosError<InternalCode> {}

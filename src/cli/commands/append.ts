@@ -71,7 +71,7 @@ export function eventFromOptions(o: AppendOptions, readStdin: () => string): { t
 }
 
 // Governance events are written only by the overlay, which checks consent and stores their documents.
-const RESERVED_TYPES: ReadonlySet<string> = new Set(Object.values(EVENT));
+const RESERVED_TYPES: ReadonlySet<string> = new Set([...Object.values(EVENT), 'TOKEN_CREATED', 'TOKEN_REVOKED']);
 
 /** JSON shape of an append result. */
 export function appendResultJson(r: AppendResult): Record<string, unknown> {

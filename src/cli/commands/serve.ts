@@ -1,0 +1,103 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { ValidationError } from '../../core/errors.js';
+import { DB_FILE, initDataDir, openLog } from '../../log/data-dir.js';
+import { Governance } from '../../service/governance.js';
+import { Authenticator, DEFAULT_ROLES, type OidcOptions, type Permission } from '../../server/auth.js';
+import { createApp } from '../../server/app.js';
+import { trustedVerifiers, withLog, type CommandContext } from '../context.js';
+import { printFields, printJson } from '../output.js';
+
+export interface ServeOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly rolesFile?: string;
+  readonly oidc?: OidcOptions;
+  readonly rateLimitPerMinute?: number;
+  readonly bodyLimit?: number;
+}
+
+function loadRoles(file: string | undefined): Readonly<Record<string, readonly Permission[]>> {
+  if (file === undefined) return DEFAULT_ROLES;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, Permission[]>;
+  } catch (err) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot read roles file ${file}`, { cause: err });
+  }
+}
+
+/**
+ * `custos serve`: the HTTP API and the audit explorer. Creates the data directory and key on first
+ * start. Runs until SIGINT or SIGTERM, then closes cleanly (pending appends are committed).
+ */
+export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void> {
+  if (!existsSync(join(ctx.dataDir, DB_FILE))) {
+    const r = await initDataDir(ctx.dataDir);
+    ctx.io.stderr.write(`created a new log in ${r.dataDir} (origin ${r.origin})\n`);
+  }
+  const { dir, log } = await openLog(ctx.dataDir);
+  const governance = await Governance.open({ log });
+  const auth = new Authenticator({ log, roles: loadRoles(o.rolesFile), ...(o.oidc ? { oidc: o.oidc } : {}) });
+  const app = await createApp({
+    log,
+    governance,
+    auth,
+    verifiers: trustedVerifiers(dir, undefined).verifiers,
+    origin: dir.origin,
+    ...(o.rateLimitPerMinute ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
+    ...(o.bodyLimit ? { bodyLimit: o.bodyLimit } : {}),
+  });
+  const address = await app.listen({ host: o.host, port: o.port });
+  const base = address.replace('[::1]', 'localhost');
+  ctx.io.stdout.write(
+    [
+      `Custos is serving the log ${dir.origin} (${log.size} entries) from ${ctx.dataDir}`,
+      `  audit explorer   ${base}/`,
+      `  API docs         ${base}/docs  (OpenAPI: ${base}/openapi.json)`,
+      `  tlog-tiles       ${base}/checkpoint, ${base}/tile/...`,
+      `  first admin token:  custos --data-dir ${ctx.dataDir} token create --name admin --role admin`,
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await app.close();
+  await log.close();
+  await dir.store.close();
+}
+
+function operator(): { actor: string; role: string } {
+  let name = 'operator';
+  try {
+    name = userInfo().username || name;
+  } catch {
+    // no user database
+  }
+  return { actor: `local:${name}`.replace(/[^A-Za-z0-9._:@/-]/g, '_'), role: 'operator' };
+}
+
+/** `custos token create`: a bearer token for the HTTP API, shown once. */
+export async function tokenCreate(ctx: CommandContext, name: string, role: string, rolesFile?: string): Promise<void> {
+  const r = await withLog(ctx, (log) => new Authenticator({ log, roles: loadRoles(rolesFile) }).createToken(name, role, operator()));
+  if (ctx.json) return printJson(ctx.io, { token: r.token, id: r.record.id, name: r.record.name, role: r.record.role, createdAt: r.record.createdAt });
+  printFields(ctx.io, { token: r.token, id: r.record.id, name: r.record.name, role: r.record.role });
+  ctx.io.stderr.write('store this token now: it is shown once and kept only as a hash\n');
+}
+
+/** `custos token list`. */
+export async function tokenList(ctx: CommandContext): Promise<void> {
+  const tokens = await withLog(ctx, (log) => new Authenticator({ log }).listTokens());
+  if (ctx.json) return printJson(ctx.io, tokens);
+  for (const t of tokens) ctx.io.stdout.write(`${t.id}  ${t.name}  ${t.role}  created ${t.createdAt}${t.revokedAt ? `  REVOKED ${t.revokedAt}` : ''}\n`);
+}
+
+/** `custos token revoke ID`. */
+export async function tokenRevoke(ctx: CommandContext, id: string): Promise<void> {
+  await withLog(ctx, (log) => new Authenticator({ log }).revokeToken(id, operator()));
+  if (ctx.json) return printJson(ctx.io, { revoked: id });
+  ctx.io.stdout.write(`revoked ${id}\n`);
+}

@@ -1,0 +1,570 @@
+/**
+ * The HTTP API: `createApp(options)` builds a Fastify instance over a log, its governance overlay
+ * and an authenticator. Routes are declared once in a table that drives both registration and the
+ * OpenAPI document.
+ * @module
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { extname, join, normalize } from 'node:path';
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
+import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
+import { toHex } from '../core/hash.js';
+import { encodeEntryBundle, TILE_WIDTH, TILE_HEIGHT } from '../core/merkle/tiles.js';
+import { peekEntry } from '../core/entry.js';
+import type { NoteVerifier } from '../core/note.js';
+import type { Log, AppendResult } from '../log/log.js';
+import { verifyLog } from '../log/verify-log.js';
+import { ConsentDeniedError, type Governance } from '../service/governance.js';
+import { rebuildReceipt } from '../service/receipt.js';
+import { verifyDocuments } from '../service/verify-documents.js';
+import type { Decision } from '../core/consent/evaluate.js';
+import { requirePermission, type Authenticator, type Permission, type Principal } from './auth.js';
+import { toHttpError } from './http-errors.js';
+import { parseTilePath } from './tiles.js';
+
+/** Options of {@link createApp}. */
+export interface AppOptions {
+  readonly log: Log;
+  readonly governance: Governance;
+  readonly auth: Authenticator;
+  readonly verifiers: readonly NoteVerifier[];
+  readonly origin: string;
+  /** Largest request body in bytes (default 256 KiB). */
+  readonly bodyLimit?: number;
+  /** Requests per minute per credential (default 60,000). */
+  readonly rateLimitPerMinute?: number;
+  /** Fastify logger: false, or pino options (default: info, with no headers or bodies). */
+  readonly logger?: boolean | Record<string, unknown>;
+  /** Directory of the web explorer (default: ../../web from this file). */
+  readonly webRoot?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+type Handler = (req: FastifyRequest, reply: FastifyReply, p: Principal) => Promise<unknown>;
+
+/** One API route: drives registration, authorization and the OpenAPI document. */
+interface Route {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly url: string;
+  readonly summary: string;
+  readonly permission: Permission;
+  readonly body?: Record<string, unknown>;
+  readonly query?: Record<string, unknown>;
+  readonly status?: number;
+  readonly handler: Handler;
+}
+
+const HEX64 = { type: 'string', pattern: '^[0-9a-fA-F]{64}$' };
+const ARTIFACT = { type: 'object', required: ['uri', 'digest'], additionalProperties: false, properties: { uri: { type: 'string', maxLength: 2048 }, digest: HEX64 } };
+const ACTOR = { type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' } } };
+const CODE = { type: 'string', maxLength: 64 };
+
+function eventJson(e: AppendResult): Record<string, unknown> {
+  return { index: e.index, leafHash: toHex(e.leafHash), treeSize: e.checkpoint.treeSize, rootHash: toHex(e.checkpoint.rootHash), checkpoint: e.checkpoint.note };
+}
+
+function decisionJson(d: Decision): Record<string, unknown> {
+  return { effect: d.effect, reason: d.reason, policyId: d.policyId, policyVersion: d.policyVersion ?? null, policyHash: d.policyHash ?? null, explanation: d.explanation };
+}
+
+// The actor and role come from the credential. A body may repeat them, but not claim another.
+function actorFrom(p: Principal, body: unknown): { id: string; role: string } {
+  const claimed = (body as { actor?: unknown } | undefined)?.actor;
+  if (claimed !== undefined) {
+    const c = typeof claimed === 'string' ? { id: claimed, role: p.role } : (claimed as { id?: unknown; role?: unknown });
+    if (c.id !== p.actor || (c.role !== undefined && c.role !== p.role)) {
+      throw new AuthError('ACTOR_MISMATCH', 'the request claims an actor or role other than the credential’s', { details: { credentialActor: p.actor, credentialRole: p.role } });
+    }
+  }
+  return { id: p.actor, role: p.role };
+}
+
+const MIME: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
+
+/** Builds the HTTP application. */
+export async function createApp(o: AppOptions): Promise<FastifyInstance> {
+  const { log, governance: g, auth } = o;
+  const store = log.store;
+  const app = Fastify({
+    bodyLimit: o.bodyLimit ?? 256 * 1024,
+    logger:
+      o.logger === false
+        ? false
+        : {
+            level: 'info',
+            // No headers (tokens), no bodies (patient data): method, route and status only.
+            serializers: {
+              req: (req: { method: string; routeOptions?: { url?: string } }) => ({ method: req.method, route: req.routeOptions?.url }),
+              res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+            },
+            ...(typeof o.logger === 'object' ? o.logger : {}),
+          },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+  });
+
+  // ---- metrics --------------------------------------------------------------------------
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'custos_' });
+  const httpRequests = new Counter({ name: 'custos_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers: [registry] });
+  const httpDuration = new Histogram({ name: 'custos_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['method', 'route'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
+  const decisions = new Counter({ name: 'custos_decisions_total', help: 'Consent decisions by effect and reason', labelNames: ['operation', 'effect', 'reason'], registers: [registry] });
+  new Gauge({ name: 'custos_log_entries', help: 'Entries in the log', registers: [registry], collect() { this.set(log.size); } });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions?.url ?? 'unknown';
+    httpRequests.inc({ method: req.method, route, status: reply.statusCode });
+    httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  // ---- errors -----------------------------------------------------------------------------
+  app.setErrorHandler(async (err, req, reply) => {
+    if (err instanceof ConsentDeniedError) {
+      decisions.inc({ operation: String(req.routeOptions?.url), effect: 'deny', reason: err.decision.reason });
+      return reply.status(403).send({ error: { code: err.code, message: err.message, details: err.details }, decision: decisionJson(err.decision), event: eventJson(err.event) });
+    }
+    const { status, body } = toHttpError(err);
+    if (status >= 500) req.log.error({ code: body.error.code, err: (err as Error)?.name }, 'request failed');
+    return reply.status(status).send(body);
+  });
+  app.setNotFoundHandler(async (_req, reply) => reply.status(404).send({ error: { code: 'ROUTE_NOT_FOUND', message: 'no such route' } }));
+
+  // ---- authentication and rate limiting ---------------------------------------------------
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/api/') || req.url === '/metrics') req.principal = await auth.authenticate(req.headers.authorization);
+  });
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: o.rateLimitPerMinute ?? 60_000,
+    timeWindow: '1 minute',
+    keyGenerator: (req) => req.principal?.key ?? `ip:${req.ip}`,
+    errorResponseBuilder: () => {
+      const e = new AuthError('RATE_LIMITED', 'too many requests for this credential');
+      return Object.assign(e, { statusCode: 429 });
+    },
+  });
+
+  // ---- public: health, tlog-tiles, OpenAPI, the explorer ------------------------------------
+  app.get('/healthz', async () => ({ ok: true, entries: log.size }));
+
+  app.get('/checkpoint', async (_req, reply) => {
+    const cp = await store.latestCheckpoint();
+    if (!cp) throw new NotFoundError('CHECKPOINT_NOT_FOUND', 'the log has no checkpoint yet');
+    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(cp.note);
+  });
+
+  app.get('/tile/*', async (req, reply) => {
+    const t = parseTilePath((req.params as { '*': string })['*']);
+    if (!t) throw new NotFoundError('ROUTE_NOT_FOUND', 'not a tile path');
+    const size = (await store.latestCheckpoint())?.treeSize ?? 0;
+    const width = t.width ?? TILE_WIDTH;
+    if (t.level === 'entries') {
+      const start = t.index * TILE_WIDTH;
+      if (start + width > size) throw new NotFoundError('ENTRY_NOT_FOUND', 'no such entry bundle');
+      const entries: Buffer[] = [];
+      for await (const page of store.entryPages(start, start + width)) for (const e of page) entries.push(e.bytes);
+      if (entries.length !== width) throw new NotFoundError('ENTRY_NOT_FOUND', 'entry bundle incomplete in the store');
+      return sendTile(reply, encodeEntryBundle(entries), t.width === undefined);
+    }
+    // Tile L/N holds the hashes of tree level 8L, indices 256N ... 256N+width-1.
+    const level = t.level * TILE_HEIGHT;
+    const first = t.index * TILE_WIDTH;
+    const complete = Math.floor(size / 2 ** level);
+    if (first + width > complete) throw new NotFoundError('ENTRY_NOT_FOUND', 'no such tile');
+    const ids = Array.from({ length: width }, (_, i) => ({ level, index: first + i }));
+    const nodes = await store.getNodes(ids);
+    const { nodeSeq } = await import('../core/merkle/node-id.js');
+    const out = Buffer.alloc(width * 32);
+    ids.forEach((id, i) => {
+      const h = nodes.get(nodeSeq(id.level, id.index));
+      if (!h) throw new NotFoundError('ENTRY_NOT_FOUND', 'tile incomplete in the store');
+      h.copy(out, i * 32);
+    });
+    return sendTile(reply, out, t.width === undefined);
+  });
+
+  const webRoot = o.webRoot ?? new URL('../../web/', import.meta.url).pathname;
+  app.get('/', async (_req, reply) => serveStatic(reply, webRoot, 'index.html'));
+  app.get('/ui/*', async (req, reply) => serveStatic(reply, webRoot, (req.params as { '*': string })['*']));
+
+  // ---- the API ----------------------------------------------------------------------------
+  const created = async <T>(reply: FastifyReply, value: T) => reply.status(201).send(value);
+  const routes: Route[] = [
+    {
+      method: 'GET', url: '/api/v1/me', summary: 'The authenticated caller: actor, role, permissions', permission: 'consent:check',
+      handler: async (_req, _reply, p) => ({ actor: p.actor, role: p.role, permissions: [...p.permissions] }),
+    },
+    {
+      method: 'POST', url: '/api/v1/consents', summary: 'Create version 1 of a consent policy', permission: 'consent:write', status: 201,
+      body: { type: 'object', required: ['policyId', 'subject', 'allowedPurposes', 'allowedRoles'], properties: { policyId: { type: 'string' }, subject: { type: 'string' }, allowedPurposes: { type: 'array', items: CODE }, allowedRoles: { type: 'array', items: CODE }, validFrom: { type: 'string' }, validUntil: { type: 'string' }, revocable: { type: 'boolean' }, provisions: { type: 'array' }, actor: ACTOR } },
+      handler: async (req, reply, p) => {
+        const { actor: _a, ...input } = req.body as Record<string, unknown>;
+        void _a;
+        const r = await g.createConsent(input, actorFrom(p, req.body));
+        return created(reply, { policy: r.policy, hash: r.hash, event: eventJson(r.event) });
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/consents/:policyId/revoke', summary: 'Revoke a consent policy (a new version)', permission: 'consent:write', status: 201,
+      handler: async (req, reply, p) => {
+        const r = await g.revokeConsent((req.params as { policyId: string }).policyId, actorFrom(p, req.body));
+        return created(reply, { policy: r.policy, hash: r.hash, event: eventJson(r.event) });
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/consents/:policyId/check', summary: 'The decision a request would get now, with its reason (writes nothing)', permission: 'consent:check',
+      body: { type: 'object', required: ['purpose', 'role'], properties: { purpose: CODE, role: CODE } },
+      handler: async (req) => decisionJson(await g.checkConsent((req.params as { policyId: string }).policyId, req.body as { purpose: string; role: string })),
+    },
+    {
+      method: 'GET', url: '/api/v1/consents/:policyId', summary: "A policy's versions, each with its log entry and the decisions made under it", permission: 'consent:read',
+      handler: async (req) => {
+        const id = (req.params as { policyId: string }).policyId;
+        const show = await g.showConsent(id);
+        const byVersion = new Map<number, { index: number; type: string; time: string; actor: unknown; role: unknown; purpose: unknown; reason: string }[]>();
+        const size = log.size;
+        for await (const page of store.entryPages(0, size)) {
+          for (const e of page) {
+            if (e.bytes.indexOf(`"policyId":${JSON.stringify(id)}`) < 0) continue;
+            const ent = JSON.parse(e.bytes.toString('utf8')) as { type: string; time: string; payload: Record<string, unknown> };
+            if (!['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'CONSENT_DENIED'].includes(ent.type)) continue;
+            const v = Number(ent.payload['policyVersion'] ?? 0);
+            const list = byVersion.get(v) ?? [];
+            list.push({ index: e.index, type: ent.type, time: ent.time, actor: ent.payload['actor'], role: ent.payload['role'], purpose: ent.payload['purpose'], reason: String(ent.payload['reason'] ?? 'PERMITTED') });
+            byVersion.set(v, list);
+          }
+        }
+        return { ...show, decisions: Object.fromEntries([...byVersion.entries()].map(([v, l]) => [String(v), l])) };
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/access', summary: 'Record an access to patient data, after the consent check (403 CONSENT_DENIED is logged)', permission: 'access', status: 201,
+      body: { type: 'object', required: ['purpose', 'policyId', 'artifact'], properties: { purpose: CODE, policyId: { type: 'string' }, artifact: ARTIFACT, actor: ACTOR } },
+      handler: async (req, reply, p) => {
+        const b = req.body as { purpose: string; policyId: string; artifact: { uri: string; digest: string } };
+        const r = await g.recordDataAccess({ actor: actorFrom(p, req.body), purpose: b.purpose, policyId: b.policyId, artifact: b.artifact });
+        decisions.inc({ operation: 'access', effect: 'permit', reason: 'PERMITTED' });
+        return created(reply, { decision: decisionJson(r.decision), event: eventJson(r.event) });
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/inferences', summary: 'Record an inference under consent; returns its receipt (403 CONSENT_DENIED is logged)', permission: 'inference', status: 201,
+      body: { type: 'object', required: ['purpose', 'policyId', 'input', 'outputs', 'pipeline', 'model'], properties: { purpose: CODE, policyId: { type: 'string' }, input: ARTIFACT, outputs: { type: 'array', items: { type: 'object', required: ['name', 'uri', 'digest'], properties: { name: CODE, uri: { type: 'string' }, digest: HEX64 } } }, pipeline: { type: 'object' }, model: { type: 'object' }, actor: ACTOR } },
+      handler: async (req, reply, p) => {
+        const b = req.body as Record<string, unknown>;
+        const r = await g.recordInference({ actor: actorFrom(p, b), purpose: b['purpose'] as string, policyId: b['policyId'] as string, input: b['input'] as never, outputs: b['outputs'] as never, pipeline: b['pipeline'], model: b['model'] });
+        decisions.inc({ operation: 'inference', effect: 'permit', reason: 'PERMITTED' });
+        return created(reply, { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionJson(r.decision), event: eventJson(r.event) });
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/trainings', summary: 'Record a training run on de-identified or synthetic data', permission: 'training', status: 201,
+      body: { type: 'object', required: ['purpose', 'dataset', 'manifest', 'modelBefore', 'modelAfter', 'computeBackend'], properties: { purpose: CODE, dataset: { type: 'object' }, manifest: { type: 'object' }, modelBefore: { type: 'object' }, modelAfter: { type: 'object' }, computeBackend: { type: 'string' }, actor: ACTOR } },
+      handler: async (req, reply, p) => {
+        const b = req.body as Record<string, unknown>;
+        const r = await g.recordTraining({ actor: actorFrom(p, b), purpose: b['purpose'] as string, dataset: b['dataset'] as never, manifest: b['manifest'], modelBefore: b['modelBefore'], modelAfter: b['modelAfter'], computeBackend: b['computeBackend'] as string });
+        return created(reply, { manifestHash: r.manifestHash, event: eventJson(r.event) });
+      },
+    },
+    {
+      method: 'GET', url: '/api/v1/receipts/:index', summary: 'Rebuild the receipt of an inference event, every hash re-checked, with its inclusion proof', permission: 'receipts',
+      handler: async (req) => rebuildReceipt(store, o.verifiers, o.origin, parseIndex((req.params as { index: string }).index)),
+    },
+    {
+      method: 'GET', url: '/api/v1/entries', summary: 'Entries, newest first, filtered by type, actor, role, purpose, outcome and time', permission: 'read',
+      query: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500 }, before: { type: 'integer', minimum: 0 }, type: { type: 'string' }, actor: { type: 'string' }, role: { type: 'string' }, purpose: { type: 'string' }, outcome: { type: 'string', enum: ['executed', 'denied'] }, since: { type: 'string' }, until: { type: 'string' } } },
+      handler: async (req) => listEntries(log, req.query as ListQuery),
+    },
+    {
+      method: 'GET', url: '/api/v1/entries/:index', summary: 'One entry with its inclusion proof against the latest signed checkpoint', permission: 'read',
+      handler: async (req) => {
+        const index = parseIndex((req.params as { index: string }).index);
+        const entry = await log.reader.getEntry(index);
+        const p = await log.reader.inclusionProof(index);
+        return { index, entry: JSON.parse(entry.bytes.toString('utf8')), entryText: entry.bytes.toString('utf8'), leafHash: toHex(p.leafHash), treeSize: p.treeSize, rootHash: toHex(p.rootHash), proof: p.proof.map(toHex), checkpoint: p.checkpoint?.note ?? null };
+      },
+    },
+    {
+      method: 'GET', url: '/api/v1/proofs/inclusion/:index', summary: 'RFC 9162 inclusion proof (query: size)', permission: 'read',
+      query: { type: 'object', properties: { size: { type: 'integer', minimum: 1 } } },
+      handler: async (req) => {
+        const p = await log.reader.inclusionProof(parseIndex((req.params as { index: string }).index), (req.query as { size?: number }).size);
+        return { leafIndex: p.leafIndex, treeSize: p.treeSize, leafHash: toHex(p.leafHash), rootHash: toHex(p.rootHash), proof: p.proof.map(toHex), checkpoint: p.checkpoint?.note ?? null };
+      },
+    },
+    {
+      method: 'GET', url: '/api/v1/proofs/consistency', summary: 'RFC 9162 consistency proof (query: from, to)', permission: 'read',
+      query: { type: 'object', required: ['from', 'to'], properties: { from: { type: 'integer', minimum: 1 }, to: { type: 'integer', minimum: 1 } } },
+      handler: async (req) => {
+        const q = req.query as { from: number; to: number };
+        const p = await log.reader.consistencyProof(q.from, q.to);
+        return { oldSize: p.oldSize, newSize: p.newSize, oldRoot: toHex(p.oldRoot), newRoot: toHex(p.newRoot), proof: p.proof.map(toHex) };
+      },
+    },
+    {
+      method: 'GET', url: '/api/v1/checkpoint', summary: 'The latest signed checkpoint, with the verifier key', permission: 'read',
+      handler: async () => {
+        const cp = await store.latestCheckpoint();
+        if (!cp) throw new NotFoundError('CHECKPOINT_NOT_FOUND', 'the log has no checkpoint yet');
+        return { origin: o.origin, treeSize: cp.treeSize, rootHash: toHex(cp.rootHash), note: cp.note, verifierKey: (await store.getMeta('verifier_key')) ?? null };
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/verify', summary: 'Verify the whole log and the off-ledger store', permission: 'verify',
+      handler: async () => {
+        const t = performance.now();
+        const report = await verifyLog({ store, verifiers: o.verifiers, origin: o.origin });
+        const documents = await verifyDocuments({ store });
+        lastVerification = { ok: report.ok && documents.ok, at: new Date().toISOString(), entries: report.entries, firstBadIndex: report.firstBadIndex ?? null };
+        return { ok: report.ok && documents.ok, log: report, documents, seconds: (performance.now() - t) / 1000 };
+      },
+    },
+    {
+      method: 'GET', url: '/api/v1/stats', summary: 'Entries, root, checkpoints, bytes on disk', permission: 'read',
+      handler: async () => {
+        const s = await store.stats();
+        const cp = await store.latestCheckpoint();
+        return { origin: o.origin, entries: s.treeSize, treeSize: cp?.treeSize ?? 0, rootHash: cp ? toHex(cp.rootHash) : null, checkpoints: s.checkpoints, bytesOnDisk: s.bytesOnDisk, lastUpdate: cp ? new Date(cp.timeMs).toISOString() : null };
+      },
+    },
+    {
+      method: 'GET', url: '/api/v1/overview', summary: 'For the explorer: size, checkpoint, last verification, events per type and hour, denials', permission: 'read',
+      handler: async () => overview(log, lastVerification),
+    },
+    {
+      method: 'GET', url: '/api/v1/anomalies', summary: 'Actors with unusual volume or denial rate over a window (query: hours)', permission: 'read',
+      query: { type: 'object', properties: { hours: { type: 'number', minimum: 0.01, maximum: 8760 } } },
+      handler: async (req) => anomalies(log, (req.query as { hours?: number }).hours ?? 24),
+    },
+    {
+      method: 'GET', url: '/api/v1/export', summary: 'Stream the log as NDJSON (up to the latest checkpoint)', permission: 'export',
+      handler: async (_req, reply) => {
+        const size = (await store.latestCheckpoint())?.treeSize ?? 0;
+        async function* lines() {
+          for await (const page of store.entryPages(0, size)) {
+            let chunk = '';
+            for (const e of page) chunk += `{"index":${e.index},"leafHash":"${toHex(e.leafHash)}","entry":${e.bytes.toString('utf8')}}\n`;
+            yield chunk;
+          }
+        }
+        return reply.type('application/x-ndjson').send(Readable.from(lines()));
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/tokens', summary: 'Create a token (shown once)', permission: 'tokens', status: 201,
+      body: { type: 'object', required: ['name', 'role'], additionalProperties: false, properties: { name: { type: 'string' }, role: CODE } },
+      handler: async (req, reply, p) => {
+        const b = req.body as { name: string; role: string };
+        const r = await auth.createToken(b.name, b.role, { actor: p.actor, role: p.role });
+        const { hash: _h, ...record } = r.record;
+        void _h;
+        return created(reply, { token: r.token, ...record });
+      },
+    },
+    { method: 'GET', url: '/api/v1/tokens', summary: 'List tokens (never their secrets)', permission: 'tokens', handler: async () => auth.listTokens() },
+    {
+      method: 'DELETE', url: '/api/v1/tokens/:id', summary: 'Revoke a token', permission: 'tokens',
+      handler: async (req, reply, p) => {
+        await auth.revokeToken((req.params as { id: string }).id, { actor: p.actor, role: p.role });
+        return reply.status(204).send();
+      },
+    },
+    {
+      method: 'GET', url: '/metrics', summary: 'Prometheus metrics', permission: 'read',
+      handler: async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()),
+    },
+  ];
+  let lastVerification: { ok: boolean; at: string; entries: number; firstBadIndex: number | null } | null = null;
+
+  for (const r of routes) {
+    app.route({
+      method: r.method,
+      url: r.url,
+      schema: { ...(r.body ? { body: r.body } : {}), ...(r.query ? { querystring: r.query } : {}) },
+      // Who may call is decided before the body is even validated: 401/403 before 400.
+      preValidation: async (req) => {
+        if (!req.principal) throw new AuthError('UNAUTHENTICATED', 'a bearer token is required');
+        requirePermission(req.principal, r.permission);
+      },
+      handler: async (req, reply) => r.handler(req, reply, req.principal!),
+    });
+  }
+
+  const openapi = buildOpenApi(routes);
+  app.get('/openapi.json', async () => openapi);
+  app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(docsPage(routes)));
+  return app;
+}
+
+function sendTile(reply: FastifyReply, body: Buffer, full: boolean): FastifyReply {
+  // Full tiles never change; partial ones are replaced by longer ones.
+  return reply
+    .type('application/octet-stream')
+    .header('cache-control', full ? 'public, max-age=31536000, immutable' : 'no-store')
+    .send(body);
+}
+
+function serveStatic(reply: FastifyReply, root: string, rel: string): FastifyReply {
+  const path = normalize(join(root, rel));
+  if (!path.startsWith(normalize(root)) || !existsSync(path)) throw new NotFoundError('ROUTE_NOT_FOUND', 'no such file');
+  return reply
+    .type(MIME[extname(path)] ?? 'application/octet-stream')
+    .header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+    .send(readFileSync(path));
+}
+
+function parseIndex(s: string): number {
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(s)) throw new ValidationError('VALIDATION_FAILED', 'index must be a non-negative integer');
+  return Number(s);
+}
+
+interface ListQuery {
+  limit?: number;
+  before?: number;
+  type?: string;
+  actor?: string;
+  role?: string;
+  purpose?: string;
+  outcome?: 'executed' | 'denied';
+  since?: string;
+  until?: string;
+}
+
+const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED']);
+
+async function listEntries(log: Log, q: ListQuery): Promise<{ items: unknown[]; next: number | null }> {
+  const limit = q.limit ?? 50;
+  const end = Math.min(log.size, q.before ?? log.size);
+  const since = q.since ? Date.parse(q.since) : undefined;
+  const until = q.until ? Date.parse(q.until) : undefined;
+  const items: unknown[] = [];
+  for await (const page of log.store.entryPagesDescending(0, end)) {
+    for (const e of page) {
+      const p = peekEntry(e.bytes);
+      if (since !== undefined && p.timeMs < since) return { items, next: null };
+      if (until !== undefined && p.timeMs > until) continue;
+      if (q.type && p.type !== q.type) continue;
+      const payload = (p.payload ?? {}) as Record<string, unknown>;
+      if (q.actor && payload['actor'] !== q.actor) continue;
+      if (q.role && payload['role'] !== q.role) continue;
+      if (q.purpose && payload['purpose'] !== q.purpose) continue;
+      if (q.outcome === 'denied' && p.type !== 'CONSENT_DENIED') continue;
+      if (q.outcome === 'executed' && !EXECUTED.has(p.type)) continue;
+      items.push({ index: e.index, time: p.time, type: p.type, payload, leafHash: toHex(e.leafHash) });
+      if (items.length >= limit) return { items, next: e.index };
+    }
+  }
+  return { items, next: null };
+}
+
+async function overview(log: Log, last: unknown): Promise<unknown> {
+  const cp = await log.store.latestCheckpoint();
+  const byType: Record<string, number> = {};
+  const byHour = new Map<string, Record<string, number>>();
+  let denials = 0;
+  let scanned = 0;
+  // The most recent 20,000 entries (the explorer's window).
+  for await (const page of log.store.entryPagesDescending(Math.max(0, log.size - 20_000), log.size)) {
+    for (const e of page) {
+      const p = peekEntry(e.bytes);
+      scanned++;
+      byType[p.type] = (byType[p.type] ?? 0) + 1;
+      if (p.type === 'CONSENT_DENIED') denials++;
+      const hour = p.time.slice(0, 13);
+      const h = byHour.get(hour) ?? {};
+      h[p.type] = (h[p.type] ?? 0) + 1;
+      byHour.set(hour, h);
+    }
+  }
+  return {
+    entries: log.size,
+    checkpoint: cp ? { treeSize: cp.treeSize, rootHash: toHex(cp.rootHash), note: cp.note, time: new Date(cp.timeMs).toISOString() } : null,
+    lastVerification: last,
+    scanned,
+    eventsByType: byType,
+    eventsByHour: [...byHour.entries()].sort().map(([hour, counts]) => ({ hour, counts })),
+    denials,
+  };
+}
+
+async function anomalies(log: Log, hours: number): Promise<unknown> {
+  const cp = await log.store.latestCheckpoint();
+  const now = cp?.timeMs ?? 0;
+  const since = now - hours * 3_600_000;
+  const actors = new Map<string, { actor: string; role: string; attempts: number; denials: number }>();
+  outer: for await (const page of log.store.entryPagesDescending(0, log.size)) {
+    for (const e of page) {
+      const p = peekEntry(e.bytes);
+      if (p.timeMs < since) break outer;
+      if (!EXECUTED.has(p.type) && p.type !== 'CONSENT_DENIED') continue;
+      const payload = p.payload as { actor?: string; role?: string };
+      const key = `${payload.actor}\u0000${payload.role}`;
+      const a = actors.get(key) ?? { actor: String(payload.actor), role: String(payload.role), attempts: 0, denials: 0 };
+      a.attempts++;
+      if (p.type === 'CONSENT_DENIED') a.denials++;
+      actors.set(key, a);
+    }
+  }
+  const list = [...actors.values()];
+  const mean = list.reduce((s, a) => s + a.attempts, 0) / Math.max(1, list.length);
+  const sd = Math.sqrt(list.reduce((s, a) => s + (a.attempts - mean) ** 2, 0) / Math.max(1, list.length));
+  const flagged = list
+    .map((a) => {
+      const reasons: string[] = [];
+      if (list.length >= 3 && a.attempts > mean + 3 * sd && a.attempts >= 10) reasons.push('volume');
+      if (a.attempts >= 5 && a.denials / a.attempts >= 0.5) reasons.push('denial rate');
+      return { ...a, denialRate: a.denials / a.attempts, reasons };
+    })
+    .filter((a) => a.reasons.length > 0)
+    .sort((x, y) => y.attempts - x.attempts);
+  return { windowHours: hours, actors: list.length, meanAttempts: mean, sdAttempts: sd, flagged };
+}
+
+function buildOpenApi(routes: readonly Route[]): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const err = { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+  for (const r of routes) {
+    const url = r.url.replace(/:([A-Za-z]+)/g, '{$1}');
+    const params = [...r.url.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const query = r.query ? Object.entries((r.query as { properties: Record<string, unknown> }).properties).map(([name, schema]) => ({ name, in: 'query', required: ((r.query as { required?: string[] }).required ?? []).includes(name), schema })) : [];
+    (paths[url] ??= {})[r.method.toLowerCase()] = {
+      summary: r.summary,
+      security: [{ bearer: [] }],
+      'x-custos-permission': r.permission,
+      ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
+      responses: { [String(r.status ?? 200)]: { description: 'success' }, '400': err, '401': err, '403': err, '404': err, '409': err, '413': err, '429': err },
+    };
+  }
+  paths['/healthz'] = { get: { summary: 'Liveness (public)', responses: { '200': { description: 'ok' } } } };
+  paths['/checkpoint'] = { get: { summary: 'C2SP tlog-tiles checkpoint (public, text/plain signed note)', responses: { '200': { description: 'signed note' } } } };
+  paths['/tile/{path}'] = { get: { summary: 'C2SP tlog-tiles hash tiles and entry bundles (public): tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]', parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'tile bytes' }, '404': err } } };
+  return {
+    openapi: '3.0.3',
+    info: { title: 'Custos API', version: '1', description: 'Verifiable governance for clinical AI. Every /api route needs a bearer token; the actor and role on every event come from it.' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: { Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } } } } },
+    },
+    paths,
+  };
+}
+
+function docsPage(routes: readonly Route[]): string {
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Custos API</title>
+<style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:960px}code{background:#f4f4f4;padding:1px 4px}td,th{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}</style></head><body>
+<h1>Custos API</h1><p>The machine-readable document is <a href="/openapi.json">/openapi.json</a> (OpenAPI 3). Send <code>Authorization: Bearer &lt;token&gt;</code>; create tokens with <code>custos token create --name NAME --role ROLE</code>. Errors are <code>{"error":{"code","message","details"}}</code>.</p>
+<table><tr><th>method</th><th>path</th><th>permission</th><th>what</th></tr>
+${routes.map((r) => `<tr><td>${r.method}</td><td><code>${esc(r.url)}</code></td><td>${r.permission}</td><td>${esc(r.summary)}</td></tr>`).join('\n')}
+<tr><td>GET</td><td><code>/healthz</code></td><td>public</td><td>liveness</td></tr>
+<tr><td>GET</td><td><code>/checkpoint</code>, <code>/tile/&lt;L&gt;/&lt;N&gt;[.p/&lt;W&gt;]</code>, <code>/tile/entries/&lt;N&gt;[.p/&lt;W&gt;]</code></td><td>public</td><td>C2SP tlog-tiles: mirror and verify the log with standard tooling</td></tr>
+</table></body></html>`;
+}
