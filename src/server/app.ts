@@ -13,6 +13,7 @@ import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from 'prom
 import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
 import { toHex } from '../core/hash.js';
 import { encodeEntryBundle, TILE_WIDTH, TILE_HEIGHT } from '../core/merkle/tiles.js';
+import { nodeSeq } from '../core/merkle/node-id.js';
 import { peekEntry } from '../core/entry.js';
 import type { NoteVerifier } from '../core/note.js';
 import type { Log, AppendResult } from '../log/log.js';
@@ -180,7 +181,6 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     if (first + width > complete) throw new NotFoundError('ENTRY_NOT_FOUND', 'no such tile');
     const ids = Array.from({ length: width }, (_, i) => ({ level, index: first + i }));
     const nodes = await store.getNodes(ids);
-    const { nodeSeq } = await import('../core/merkle/node-id.js');
     const out = Buffer.alloc(width * 32);
     ids.forEach((id, i) => {
       const h = nodes.get(nodeSeq(id.level, id.index));

@@ -3,7 +3,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { ValidationError } from '../../core/errors.js';
+import { ValidationError, VerificationError } from '../../core/errors.js';
 import { toHex } from '../../core/hash.js';
 import type { Decision } from '../../core/consent/evaluate.js';
 import { openLog } from '../../log/data-dir.js';
@@ -242,7 +242,6 @@ export async function receipt(ctx: CommandContext, index: number, key: string | 
     ctx.io.stdout.write(`proof against the signed tree of size ${r.proof.treeSize}, root ${r.proof.rootHash}: verified\n`);
   }
   if (!r.ok) {
-    const { VerificationError } = await import('../../core/errors.js');
     throw new VerificationError('RECEIPT_INVALID', `receipt of entry ${index} does not check: ${r.checks.filter((c) => !c.ok).map((c) => c.what).join(', ')}`);
   }
 }
