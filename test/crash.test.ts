@@ -6,6 +6,7 @@
  *
  * Kill delays come from a seeded generator: set CRASH_SEED to replay a sequence.
  */
+import { seededRandom } from '../src/core/random.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -23,17 +24,8 @@ const MIN_DELAY_MS = 50;
 const MAX_DELAY_MS = 400;
 const SEED = Number(process.env['CRASH_SEED'] ?? 0x5eed);
 
-/** mulberry32: a tiny seeded PRNG, so a failing kill schedule can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// A seeded PRNG (src/core/random.ts), so a failing kill schedule can be replayed.
+const prng = seededRandom;
 
 /** The payload of stored entry bytes (verifyLog has already checked the bytes against the tree). */
 function payloadOf(bytes: Buffer): Record<string, unknown> {

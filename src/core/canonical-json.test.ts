@@ -2,6 +2,7 @@
  * RFC 8785 (JCS) canonical JSON: the RFC's own examples, idempotence, and strict refusal of
  * values JSON cannot represent.
  */
+import { assertThrowsCode } from '../../test/helpers/assert-code.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -16,11 +17,7 @@ import {
 } from './canonical-json.js';
 
 function assertValidationError(fn: () => unknown, code: ValidationCode): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ValidationError, `expected a ValidationError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  });
+  assertThrowsCode(fn, ValidationError, code);
 }
 
 /** Any Unicode scalar value, weighted towards ASCII (controls, quotes, backslash) and astral planes. */

@@ -2,6 +2,7 @@
  * Log entry encoding: encodeEntry's hand-built text must equal the RFC 8785 canonical JSON of the
  * entry object, decodeEntry must round-trip it, and prepareEvent must refuse bad events.
  */
+import { assertThrowsCode } from '../../test/helpers/assert-code.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -18,11 +19,7 @@ import {
 } from './entry.js';
 
 function assertValidationError(fn: () => unknown, code: ValidationCode): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ValidationError, `expected a ValidationError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  });
+  assertThrowsCode(fn, ValidationError, code);
 }
 
 /** Any Unicode scalar value, weighted towards ASCII (controls, quotes, backslash) and astral planes. */
