@@ -4,8 +4,9 @@
  * OpenAPI document.
  * @module
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
@@ -56,7 +57,8 @@ interface Route {
   readonly method: 'GET' | 'POST' | 'DELETE';
   readonly url: string;
   readonly summary: string;
-  readonly permission: Permission;
+  /** The permission needed; null: any authenticated caller. */
+  readonly permission: Permission | null;
   readonly body?: Record<string, unknown>;
   readonly query?: Record<string, unknown>;
   readonly status?: number;
@@ -108,7 +110,8 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
             },
             ...(typeof o.logger === 'object' ? o.logger : {}),
           },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+    // No coercion: null must not become false, nor 7 become "7". Query numbers are parsed explicitly.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   });
 
   // ---- metrics --------------------------------------------------------------------------
@@ -137,19 +140,31 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(async (_req, reply) => reply.status(404).send({ error: { code: 'ROUTE_NOT_FOUND', message: 'no such route' } }));
 
   // ---- authentication and rate limiting ---------------------------------------------------
-  app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/api/') || req.url === '/metrics') req.principal = await auth.authenticate(req.headers.authorization);
-  });
+  // Rate limiting runs first, keyed by the credential named in the header (the token id, not the
+  // secret) or else the client address, so that failed logins are limited too.
   await app.register(rateLimit, {
     global: true,
-    hook: 'preHandler',
+    hook: 'onRequest',
     max: o.rateLimitPerMinute ?? 60_000,
     timeWindow: '1 minute',
-    keyGenerator: (req) => req.principal?.key ?? `ip:${req.ip}`,
+    keyGenerator: (req) => {
+      const m = /^bearer custos_([0-9a-f]{16})_/i.exec(req.headers.authorization ?? '');
+      return m ? `token:${m[1]}` : `ip:${req.ip}`;
+    },
     errorResponseBuilder: () => {
       const e = new AuthError('RATE_LIMITED', 'too many requests for this credential');
       return Object.assign(e, { statusCode: 429 });
     },
+  });
+
+  // Authentication, then the route's permission, before the body is even parsed: a forbidden
+  // caller gets 401/403, never 400.
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0]!;
+    if (!path.startsWith('/api/') && path !== '/metrics') return;
+    req.principal = await auth.authenticate(req.headers.authorization);
+    const permission = (req.routeOptions.config as { permission?: Permission | null } | undefined)?.permission;
+    if (permission) requirePermission(req.principal, permission);
   });
 
   // ---- public: health, tlog-tiles, OpenAPI, the explorer ------------------------------------
@@ -190,7 +205,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     return sendTile(reply, out, t.width === undefined);
   });
 
-  const webRoot = o.webRoot ?? new URL('../../web/', import.meta.url).pathname;
+  const webRoot = o.webRoot ?? fileURLToPath(new URL('../../web/', import.meta.url));
   app.get('/', async (_req, reply) => serveStatic(reply, webRoot, 'index.html'));
   app.get('/ui/*', async (req, reply) => serveStatic(reply, webRoot, (req.params as { '*': string })['*']));
 
@@ -198,7 +213,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   const created = async <T>(reply: FastifyReply, value: T) => reply.status(201).send(value);
   const routes: Route[] = [
     {
-      method: 'GET', url: '/api/v1/me', summary: 'The authenticated caller: actor, role, permissions', permission: 'consent:check',
+      method: 'GET', url: '/api/v1/me', summary: 'The authenticated caller: actor, role, permissions (any valid credential)', permission: null,
       handler: async (_req, _reply, p) => ({ actor: p.actor, role: p.role, permissions: [...p.permissions] }),
     },
     {
@@ -279,8 +294,16 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     },
     {
       method: 'GET', url: '/api/v1/entries', summary: 'Entries, newest first, filtered by type, actor, role, purpose, outcome and time', permission: 'read',
-      query: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500 }, before: { type: 'integer', minimum: 0 }, type: { type: 'string' }, actor: { type: 'string' }, role: { type: 'string' }, purpose: { type: 'string' }, outcome: { type: 'string', enum: ['executed', 'denied'] }, since: { type: 'string' }, until: { type: 'string' } } },
-      handler: async (req) => listEntries(log, req.query as ListQuery),
+      query: { type: 'object', properties: { limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, type: { type: 'string' }, actor: { type: 'string' }, role: { type: 'string' }, purpose: { type: 'string' }, outcome: { type: 'string', enum: ['executed', 'denied'] }, since: { type: 'string' }, until: { type: 'string' } } },
+      handler: async (req) => {
+        const q = req.query as Record<string, string | undefined>;
+        const limit = q['limit'] === undefined ? undefined : Number(q['limit']);
+        if (limit !== undefined && limit > 500) throw new ValidationError('VALIDATION_FAILED', 'limit must be at most 500');
+        for (const k of ['since', 'until'] as const) {
+          if (q[k] !== undefined && !Number.isFinite(Date.parse(q[k]!))) throw new ValidationError('VALIDATION_FAILED', `${k} must be an RFC 3339 time`, { issues: [{ path: k, message: 'not a time' }] });
+        }
+        return listEntries(log, { ...(q as object), ...(limit === undefined ? {} : { limit }), ...(q['before'] === undefined ? {} : { before: Number(q['before']) }) } as ListQuery);
+      },
     },
     {
       method: 'GET', url: '/api/v1/entries/:index', summary: 'One entry with its inclusion proof against the latest signed checkpoint', permission: 'read',
@@ -293,18 +316,19 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     },
     {
       method: 'GET', url: '/api/v1/proofs/inclusion/:index', summary: 'RFC 9162 inclusion proof (query: size)', permission: 'read',
-      query: { type: 'object', properties: { size: { type: 'integer', minimum: 1 } } },
+      query: { type: 'object', properties: { size: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' } } },
       handler: async (req) => {
-        const p = await log.reader.inclusionProof(parseIndex((req.params as { index: string }).index), (req.query as { size?: number }).size);
+        const size = (req.query as { size?: string }).size;
+        const p = await log.reader.inclusionProof(parseIndex((req.params as { index: string }).index), size === undefined ? undefined : Number(size));
         return { leafIndex: p.leafIndex, treeSize: p.treeSize, leafHash: toHex(p.leafHash), rootHash: toHex(p.rootHash), proof: p.proof.map(toHex), checkpoint: p.checkpoint?.note ?? null };
       },
     },
     {
       method: 'GET', url: '/api/v1/proofs/consistency', summary: 'RFC 9162 consistency proof (query: from, to)', permission: 'read',
-      query: { type: 'object', required: ['from', 'to'], properties: { from: { type: 'integer', minimum: 1 }, to: { type: 'integer', minimum: 1 } } },
+      query: { type: 'object', required: ['from', 'to'], properties: { from: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' }, to: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' } } },
       handler: async (req) => {
-        const q = req.query as { from: number; to: number };
-        const p = await log.reader.consistencyProof(q.from, q.to);
+        const q = req.query as { from: string; to: string };
+        const p = await log.reader.consistencyProof(Number(q.from), Number(q.to));
         return { oldSize: p.oldSize, newSize: p.newSize, oldRoot: toHex(p.oldRoot), newRoot: toHex(p.newRoot), proof: p.proof.map(toHex) };
       },
     },
@@ -340,8 +364,12 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     },
     {
       method: 'GET', url: '/api/v1/anomalies', summary: 'Actors with unusual volume or denial rate over a window (query: hours)', permission: 'read',
-      query: { type: 'object', properties: { hours: { type: 'number', minimum: 0.01, maximum: 8760 } } },
-      handler: async (req) => anomalies(log, (req.query as { hours?: number }).hours ?? 24),
+      query: { type: 'object', properties: { hours: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?$' } } },
+      handler: async (req) => {
+        const h = Number((req.query as { hours?: string }).hours ?? 24);
+        if (!(h >= 0.01 && h <= 8760)) throw new ValidationError('VALIDATION_FAILED', 'hours must be between 0.01 and 8760');
+        return anomalies(log, h);
+      },
     },
     {
       method: 'GET', url: '/api/v1/export', summary: 'Stream the log as NDJSON (up to the latest checkpoint)', permission: 'export',
@@ -388,12 +416,13 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       method: r.method,
       url: r.url,
       schema: { ...(r.body ? { body: r.body } : {}), ...(r.query ? { querystring: r.query } : {}) },
-      // Who may call is decided before the body is even validated: 401/403 before 400.
-      preValidation: async (req) => {
+      config: { permission: r.permission },
+      handler: async (req, reply) => {
+        // The onRequest hook has authenticated and authorized; this guards against a route added without it.
         if (!req.principal) throw new AuthError('UNAUTHENTICATED', 'a bearer token is required');
-        requirePermission(req.principal, r.permission);
+        if (r.permission) requirePermission(req.principal, r.permission);
+        return r.handler(req, reply, req.principal);
       },
-      handler: async (req, reply) => r.handler(req, reply, req.principal!),
     });
   }
 
@@ -412,8 +441,10 @@ function sendTile(reply: FastifyReply, body: Buffer, full: boolean): FastifyRepl
 }
 
 function serveStatic(reply: FastifyReply, root: string, rel: string): FastifyReply {
-  const path = normalize(join(root, rel));
-  if (!path.startsWith(normalize(root)) || !existsSync(path)) throw new NotFoundError('ROUTE_NOT_FOUND', 'no such file');
+  const base = normalize(root.endsWith(sep) ? root : root + sep);
+  const path = normalize(join(base, rel));
+  // Only files inside the web root (a sibling like web-private/ does not start with "web/").
+  if (!path.startsWith(base) || !existsSync(path) || !statSync(path).isFile()) throw new NotFoundError('ROUTE_NOT_FOUND', 'no such file');
   return reply
     .type(MIME[extname(path)] ?? 'application/octet-stream')
     .header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
@@ -537,7 +568,7 @@ function buildOpenApi(routes: readonly Route[]): Record<string, unknown> {
     (paths[url] ??= {})[r.method.toLowerCase()] = {
       summary: r.summary,
       security: [{ bearer: [] }],
-      'x-custos-permission': r.permission,
+      'x-custos-permission': r.permission ?? 'any authenticated caller',
       ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
       responses: { [String(r.status ?? 200)]: { description: 'success' }, '400': err, '401': err, '403': err, '404': err, '409': err, '413': err, '429': err },
@@ -563,7 +594,7 @@ function docsPage(routes: readonly Route[]): string {
 <style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:960px}code{background:#f4f4f4;padding:1px 4px}td,th{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}</style></head><body>
 <h1>Custos API</h1><p>The machine-readable document is <a href="/openapi.json">/openapi.json</a> (OpenAPI 3). Send <code>Authorization: Bearer &lt;token&gt;</code>; create tokens with <code>custos token create --name NAME --role ROLE</code>. Errors are <code>{"error":{"code","message","details"}}</code>.</p>
 <table><tr><th>method</th><th>path</th><th>permission</th><th>what</th></tr>
-${routes.map((r) => `<tr><td>${r.method}</td><td><code>${esc(r.url)}</code></td><td>${r.permission}</td><td>${esc(r.summary)}</td></tr>`).join('\n')}
+${routes.map((r) => `<tr><td>${r.method}</td><td><code>${esc(r.url)}</code></td><td>${r.permission ?? 'any'}</td><td>${esc(r.summary)}</td></tr>`).join('\n')}
 <tr><td>GET</td><td><code>/healthz</code></td><td>public</td><td>liveness</td></tr>
 <tr><td>GET</td><td><code>/checkpoint</code>, <code>/tile/&lt;L&gt;/&lt;N&gt;[.p/&lt;W&gt;]</code>, <code>/tile/entries/&lt;N&gt;[.p/&lt;W&gt;]</code></td><td>public</td><td>C2SP tlog-tiles: mirror and verify the log with standard tooling</td></tr>
 </table></body></html>`;

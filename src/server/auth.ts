@@ -104,7 +104,7 @@ export class Authenticator {
    * @throws {AuthError} UNAUTHENTICATED
    */
   async authenticate(header: string | undefined): Promise<Principal> {
-    const m = /^Bearer (\S+)$/.exec(header ?? '');
+    const m = /^Bearer (\S+)$/i.exec(header ?? '');
     if (!m) throw new AuthError('UNAUTHENTICATED', 'a bearer token is required');
     const credential = m[1]!;
     const t = TOKEN_RE.exec(credential);
