@@ -3,9 +3,6 @@
  * authentication, the role table, actors taken from the token, every governance operation,
  * the tokens API, the error contract, C2SP tlog-tiles, metrics, OpenAPI, log redaction, and one
  * smoke test on a real port.
- *
- * Tests that document a known defect are marked `todo` (they run, and report, but do not fail the
- * suite); each names the defect.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
