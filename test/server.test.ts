@@ -866,7 +866,7 @@ describe('tokens API', () => {
     const text = e.bytes.toString('utf8');
     const entry = JSON.parse(text) as { type: string; payload: Record<string, unknown> };
     assert.equal(entry.type, 'TOKEN_CREATED');
-    assert.deepEqual(entry.payload, { tokenId: r.id, name: 'nurse-2', role: 'nurse', actor: NAMES.admin, actorRole: 'admin' });
+    assert.deepEqual(entry.payload, { tokenId: r.id, tokenName: 'nurse-2', tokenRole: 'nurse', actor: NAMES.admin, role: 'admin' });
     assert.ok(!text.includes(secret) && !text.includes(secretHash));
     const exported = (await call(env.app, 'GET', '/api/v1/export', env.tokens.admin)).body;
     assert.ok(!exported.includes(secret) && !exported.includes(secretHash), 'no secret anywhere on the log');
@@ -893,7 +893,7 @@ describe('tokens API', () => {
     const text = (await env.log.reader.getEntry(size)).bytes.toString('utf8');
     const entry = JSON.parse(text) as { type: string; payload: Record<string, unknown> };
     assert.equal(entry.type, 'TOKEN_REVOKED');
-    assert.deepEqual(entry.payload, { tokenId: r.id, name: 'temp-aud', role: 'auditor', actor: NAMES.admin, actorRole: 'admin' });
+    assert.deepEqual(entry.payload, { tokenId: r.id, tokenName: 'temp-aud', tokenRole: 'auditor', actor: NAMES.admin, role: 'admin' });
     assert.ok(!text.includes(r.token.slice(24)));
     const listed = ok<{ id: string; revokedAt: string | null }[]>(await call(env.app, 'GET', '/api/v1/tokens', env.tokens.admin)).find((t) => t.id === r.id);
     assert.ok(listed?.revokedAt);

@@ -176,6 +176,9 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(cp.note);
   });
 
+  // The verifier key is public (anyone may check the log with it); fetch it once and pin it.
+  app.get('/log.pub', async (_req, reply) => reply.type('text/plain; charset=utf-8').send(`${(await store.getMeta('verifier_key')) ?? ''}\n`));
+
   app.get('/tile/*', async (req, reply) => {
     const t = parseTilePath((req.params as { '*': string })['*']);
     if (!t) throw new NotFoundError('ROUTE_NOT_FOUND', 'not a tile path');
@@ -575,6 +578,7 @@ function buildOpenApi(routes: readonly Route[]): Record<string, unknown> {
     };
   }
   paths['/healthz'] = { get: { summary: 'Liveness (public)', responses: { '200': { description: 'ok' } } } };
+  paths['/log.pub'] = { get: { summary: 'The verifier key (public): name+keyid+base64', responses: { '200': { description: 'verifier key' } } } };
   paths['/checkpoint'] = { get: { summary: 'C2SP tlog-tiles checkpoint (public, text/plain signed note)', responses: { '200': { description: 'signed note' } } } };
   paths['/tile/{path}'] = { get: { summary: 'C2SP tlog-tiles hash tiles and entry bundles (public): tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]', parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'tile bytes' }, '404': err } } };
   return {

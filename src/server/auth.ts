@@ -148,7 +148,8 @@ export class Authenticator {
       record = { id, name: n, role: r, hash: sha(secret), createdAt: new Date(ctx.timeMs).toISOString(), revokedAt: null };
       return {
         type: 'TOKEN_CREATED',
-        payload: { tokenId: id, name: n, role: r, actor: by.actor, actorRole: by.role },
+        // actor/role are who created it, as on every event; the token's own identity is tokenName/tokenRole.
+        payload: { tokenId: id, tokenName: n, tokenRole: r, actor: by.actor, role: by.role },
         sidecar: { state: [{ ns: 'token', key: id, value: JSON.stringify(record) }] },
       };
     });
@@ -176,7 +177,7 @@ export class Authenticator {
     if (rec.revokedAt !== null) return;
     await this.#log.appendDecided((ctx) => ({
       type: 'TOKEN_REVOKED',
-      payload: { tokenId: key, name: rec.name, role: rec.role, actor: by.actor, actorRole: by.role },
+      payload: { tokenId: key, tokenName: rec.name, tokenRole: rec.role, actor: by.actor, role: by.role },
       sidecar: { state: [{ ns: 'token', key, value: JSON.stringify({ ...rec, revokedAt: new Date(ctx.timeMs).toISOString() }) }] },
     }));
   }

@@ -33,7 +33,7 @@ export interface RebuiltReceipt {
   readonly model: unknown;
   readonly policy: unknown;
   /** Artifact URIs opened from their commitments (or 'erased'). */
-  readonly artifacts: readonly { readonly role: string; readonly uri: string | null; readonly digest: string }[];
+  readonly artifacts: readonly { readonly role: string; readonly commitment: string; readonly uri: string | null; readonly digest: string }[];
   readonly checks: readonly ReceiptCheck[];
   readonly proof: { readonly treeSize: number; readonly rootHash: string; readonly leafHash: string; readonly path: readonly string[]; readonly checkpoint: string };
 }
@@ -97,17 +97,17 @@ export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVe
       receipt.input?.digest === event.payload.input?.digest;
     checks.push({ what: 'receipt matches its event', ref: String(docs['receipt']), ok: agrees });
   }
-  const artifacts: { role: string; uri: string | null; digest: string }[] = [];
+  const artifacts: { role: string; commitment: string; uri: string | null; digest: string }[] = [];
   const refs = receipt ? [{ role: 'input', ...receipt.input }, ...receipt.outputs.map((o) => ({ role: `output ${o.name}`, uri: o.uri, digest: o.digest }))] : [];
   for (const a of refs) {
     const opening = await store.getCommitment(a.uri);
     if (!opening) {
-      artifacts.push({ role: a.role, uri: null, digest: a.digest });
+      artifacts.push({ role: a.role, commitment: a.uri, uri: null, digest: a.digest });
       checks.push({ what: `${a.role} URI commitment`, ref: a.uri, ok: true, detail: 'erased (the opening was deleted)' });
       continue;
     }
     const ok = computeCommitment(opening.salt, opening.value) === a.uri;
-    artifacts.push({ role: a.role, uri: opening.value, digest: a.digest });
+    artifacts.push({ role: a.role, commitment: a.uri, uri: opening.value, digest: a.digest });
     checks.push({ what: `${a.role} URI commitment`, ref: a.uri, ok, ...(ok ? {} : { detail: 'the stored opening does not open it' }) });
   }
   const leafOk = bytesEqual(hashLeaf(entry.bytes), entry.leafHash);
