@@ -127,7 +127,7 @@ interface RebuiltJson {
   pipeline: Record<string, unknown>;
   model: Record<string, unknown>;
   policy: PolicyJson;
-  artifacts: { role: string; uri: string | null; digest: string }[];
+  artifacts: { role: string; commitment: string; uri: string | null; digest: string }[];
   checks: { what: string; ref: string; ok: boolean; detail?: string }[];
   proof: { treeSize: number; rootHash: string; leafHash: string; path: string[]; checkpoint: string };
 }
@@ -613,7 +613,9 @@ describe('governance on one log, command by command', () => {
       for (const w of ['receipt', 'pipeline manifest', 'model spec', 'consent policy version', 'receipt matches its event', 'event leaf hash', 'inclusion proof against the signed checkpoint']) {
         assert.ok(whats.includes(w), `missing check ${w}`);
       }
-      assert.deepEqual(r.artifacts, [
+      // Each artifact names the commitment it opens (the receipt's uri field).
+      assert.deepEqual(r.artifacts.map((a) => a.commitment), [r.receipt.input.uri, ...r.receipt.outputs.map((x) => x.uri)]);
+      assert.deepEqual(r.artifacts.map(({ commitment: _c, ...rest }) => rest), [
         { role: 'input', uri: INPUT_URI, digest: D_INPUT },
         { role: 'output report_json', uri: REPORT_URI, digest: D_REPORT },
         { role: 'output mask', uri: MASK_URI, digest: D_MASK },
@@ -869,7 +871,7 @@ describe('governance on one log, command by command', () => {
 
       const rc = okJson<RebuiltJson>(json);
       assert.equal(rc.ok, true, 'an erased opening is not a defect');
-      assert.deepEqual(rc.artifacts, [
+      assert.deepEqual(rc.artifacts.map(({ commitment: _c, ...rest }) => rest), [
         { role: 'input', uri: INPUT_URI, digest: D_INPUT },
         { role: 'output report_json', uri: null, digest: D_REPORT },
         { role: 'output mask', uri: MASK_URI, digest: D_MASK },
