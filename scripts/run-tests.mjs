@@ -2,7 +2,7 @@
 // Finds every *.test.ts under src/ and test/ and runs them with node:test through tsx.
 // (Node 20's --test does not expand globs itself, and a shell glob cannot recurse portably.)
 // Prints the spec report, then one plain closing line "N passed, N failed" read from a TAP copy.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -26,13 +26,43 @@ if (files.length === 0) {
   console.error('run-tests: no test files found');
   process.exit(1);
 }
+// PostgreSQL: use PG_URL if given; else start a throwaway cluster when PostgreSQL is installed;
+// else say clearly that the PostgreSQL suite is skipped.
+const env = { ...process.env };
+let pgDir;
+if (!env.PG_URL) {
+  if (existsSync('/usr/lib/postgresql')) {
+    pgDir = mkdtempSync(join(tmpdir(), 'custos-pgtest-'));
+    const port = String(55000 + Math.floor(Math.random() * 5000));
+    const r = spawnSync('bash', [join(root, 'scripts/pg-cluster.sh'), 'start', join(pgDir, 'data'), port], { encoding: 'utf8' });
+    const m = /DATABASE_URL=(\S+)/.exec(r.stdout ?? '');
+    if (r.status === 0 && m) {
+      env.PG_URL = m[1];
+      console.log(`run-tests: PostgreSQL suite against a throwaway cluster on 127.0.0.1:${port}`);
+    } else {
+      console.log(`run-tests: PostgreSQL suite skipped: could not start a throwaway cluster (${(r.stderr ?? '').trim()})`);
+    }
+  } else {
+    console.log('run-tests: PostgreSQL suite skipped: PostgreSQL is not installed (apt-get install postgresql, or set PG_URL)');
+  }
+}
+const stopPg = () => {
+  if (pgDir) {
+    spawnSync('bash', [join(root, 'scripts/pg-cluster.sh'), 'stop', join(pgDir, 'data')]);
+    rmSync(pgDir, { recursive: true, force: true });
+    pgDir = undefined;
+  }
+};
+process.on('exit', stopPg);
+
 const tapDir = mkdtempSync(join(tmpdir(), 'custos-tap-'));
 const tap = join(tapDir, 'report.tap');
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
-  { cwd: root, stdio: 'inherit' },
+  { cwd: root, stdio: 'inherit', env },
 );
+stopPg();
 let summary = '';
 try {
   const text = readFileSync(tap, 'utf8');

@@ -12,13 +12,15 @@ import type { Io } from './output.js';
 
 export interface CommandContext {
   readonly dataDir: string;
+  /** A postgres:// URL when the log lives in PostgreSQL (--store or CUSTOS_DATABASE_URL). */
+  readonly storeUrl?: string | undefined;
   readonly json: boolean;
   readonly io: Io;
 }
 
 /** Runs `fn` with the data directory's store open, closing it afterwards. */
 export async function withDataDir<T>(ctx: CommandContext, fn: (dir: DataDir) => Promise<T>, readonly = false): Promise<T> {
-  const dir = await openDataDir(ctx.dataDir, { readonly });
+  const dir = await openDataDir(ctx.dataDir, { readonly, storeUrl: ctx.storeUrl });
   try {
     return await fn(dir);
   } finally {
@@ -28,7 +30,7 @@ export async function withDataDir<T>(ctx: CommandContext, fn: (dir: DataDir) => 
 
 /** Runs `fn` with the log open for writing. */
 export async function withLog<T>(ctx: CommandContext, fn: (log: Log, dir: DataDir) => Promise<T>): Promise<T> {
-  const { dir, log } = await openLog(ctx.dataDir);
+  const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   try {
     return await fn(log, dir);
   } finally {

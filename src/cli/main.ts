@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConflictError, ConsentError, CustosError, InternalError, NotFoundError, StoreError, ValidationError, VerificationError } from '../core/errors.js';
-import { resolveDataDir } from '../log/data-dir.js';
+import { resolveDataDir, resolveStoreUrl } from '../log/data-dir.js';
 import type { CommandContext } from './context.js';
 import { processIo, type Io } from './output.js';
 import { parseChoice, parseCount, parseLimit, parseSince } from './parse.js';
@@ -20,6 +20,7 @@ import { EXPORT_FORMATS, exportLog } from './commands/export.js';
 import { demo } from './commands/demo.js';
 import { simulate } from './commands/simulate.js';
 import { serve, tokenCreate, tokenList, tokenRevoke } from './commands/serve.js';
+import { migrate } from './commands/migrate.js';
 import { access, consentCheck, consentCreate, consentRevoke, consentShow, erase, infer, receipt, tamperCheck, train } from './commands/governance.js';
 import { ValidationError as VE } from '../core/errors.js';
 
@@ -63,14 +64,15 @@ export function exitCodeFor(err: unknown): number {
 function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
   const program = new Command();
   const ctx = (cmd: Command): CommandContext => {
-    const o = cmd.optsWithGlobals<{ dataDir?: string; json?: boolean }>();
-    return { dataDir: resolveDataDir(o.dataDir, env), json: o.json === true, io };
+    const o = cmd.optsWithGlobals<{ dataDir?: string; json?: boolean; store?: string }>();
+    return { dataDir: resolveDataDir(o.dataDir, env), storeUrl: resolveStoreUrl(o.store, env), json: o.json === true, io };
   };
   program
     .name('custos')
     .description('Verifiable governance for clinical AI: an append-only, signed Merkle audit log.')
     .option('-d, --data-dir <dir>', 'data directory (default: $CUSTOS_DATA_DIR or ./custos-data)')
     .option('--json', 'print machine-readable JSON')
+    .option('--store <url>', 'keep the log in PostgreSQL (postgres://...; default: $CUSTOS_DATABASE_URL, else the SQLite file in the data directory)')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({
@@ -308,7 +310,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       if (oidc && !(o.oidcIssuer && o.oidcAudience && o.oidcJwks)) throw new VE('VALIDATION_FAILED', 'OIDC needs --oidc-issuer, --oidc-audience and --oidc-jwks');
       return serve(ctx(cmd), {
         host: o.host,
-        port: parseLimit(o.port, 'port', 65535),
+        // 0: any free port (the printed address says which).
+        port: o.port === '0' ? 0 : parseLimit(o.port, 'port', 65535),
         ...(o.roles === undefined ? {} : { rolesFile: o.roles }),
         rateLimitPerMinute: parseLimit(o.rateLimit, 'rate-limit', 100_000_000),
         bodyLimit: parseLimit(o.bodyLimit, 'body-limit', 64 * 1024 * 1024),
@@ -326,6 +329,14 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .action((o: { name: string; role: string; roles?: string }, cmd: Command) => tokenCreate(ctx(cmd), o.name, o.role, o.roles));
   token.command('list').description('list tokens (never secrets)').action((_o: unknown, cmd: Command) => tokenList(ctx(cmd)));
   token.command('revoke <id>').description('revoke a token').action((id: string, _o: unknown, cmd: Command) => tokenRevoke(ctx(cmd), id));
+
+  program
+    .command('migrate')
+    .description('copy a SQLite log and its documents into PostgreSQL, then verify the copy')
+    .requiredOption('--from <file>', 'the SQLite file (custos-data/custos.db)')
+    .requiredOption('--to <url>', 'postgres://... (an empty database)')
+    .option('--key <vkey>', 'trusted verifier key (default: the one recorded in the source)')
+    .action((o: { from: string; to: string; key?: string }, cmd: Command) => migrate(ctx(cmd), o));
 
   program
     .command('demo')

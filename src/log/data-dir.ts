@@ -8,12 +8,13 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConflictError, NotFoundError, ValidationError, VerificationError } from '../core/errors.js';
 import { formatSignerKey, isValidKeyName, parseSignerKey, parseVerifierKey, verifierKeyFromSignerKey, type NoteSigner, type NoteVerifier } from '../core/note.js';
 import { toHex } from '../core/hash.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { LogStore } from '../store/store.js';
 import { Log } from './log.js';
 import type { Clock } from './clock.js';
 
@@ -41,7 +42,34 @@ export interface InitResult {
  * @throws {ConflictError} DATA_DIR_EXISTS
  * @throws {ValidationError} VALIDATION_FAILED for an unusable origin
  */
-export async function initDataDir(dataDir: string, options: { origin?: string } = {}): Promise<InitResult> {
+/** Where the store of a data directory lives: the embedded SQLite file (default) or a PostgreSQL URL. */
+export interface StoreLocation {
+  /** `postgres://...`: the log lives in PostgreSQL; the data directory keeps the keys. */
+  readonly storeUrl?: string | undefined;
+}
+
+/** The store URL to use: the flag, else CUSTOS_DATABASE_URL, else undefined (SQLite). */
+export function resolveStoreUrl(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const url = flag ?? env['CUSTOS_DATABASE_URL'];
+  if (url === undefined || url === '') return undefined;
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new ValidationError('VALIDATION_FAILED', '--store must be a postgres:// URL (the default store is the SQLite file in the data directory)', {
+      issues: [{ path: 'store', message: 'expected postgres://' }],
+    });
+  }
+  return url;
+}
+
+async function openStore(dataDir: string, loc: StoreLocation, readonly: boolean): Promise<LogStore> {
+  if (loc.storeUrl) {
+    // Loaded only when PostgreSQL is used: SQLite users never load pg.
+    const { PostgresStore } = await import('../store/postgres/index.js');
+    return PostgresStore.connect(loc.storeUrl);
+  }
+  return SqliteStore.open(join(dataDir, DB_FILE), { readonly });
+}
+
+export async function initDataDir(dataDir: string, options: { origin?: string } & StoreLocation = {}): Promise<InitResult> {
   const origin = options.origin ?? `custos.local/log-${toHex(randomBytes(4))}`;
   // The origin doubles as the signing key's name, so it must be a valid note key name.
   if (!isValidKeyName(origin) || origin.length > 200) {
@@ -49,7 +77,7 @@ export async function initDataDir(dataDir: string, options: { origin?: string } 
       issues: [{ path: 'origin', message: 'invalid origin' }],
     });
   }
-  if (existsSync(join(dataDir, DB_FILE)) || existsSync(join(dataDir, SIGNER_KEY_FILE))) {
+  if ((!options.storeUrl && existsSync(join(dataDir, DB_FILE))) || existsSync(join(dataDir, SIGNER_KEY_FILE))) {
     throw new ConflictError('DATA_DIR_EXISTS', `a log already exists in ${dataDir}`, { details: { dataDir } });
   }
   try {
@@ -69,9 +97,14 @@ export async function initDataDir(dataDir: string, options: { origin?: string } 
   }
   chmodSync(join(dataDir, SIGNER_KEY_FILE), 0o600);
   writeFileSync(join(dataDir, VERIFIER_KEY_FILE), `${vkey}\n`, { mode: 0o644 });
-  const store = SqliteStore.open(join(dataDir, DB_FILE));
+  const store = await openStore(dataDir, options, false);
   try {
+    // A shared store (PostgreSQL) may already hold a log: initMeta refuses to overwrite it.
     await store.initMeta({ origin, verifier_key: vkey, format: 'custos-log/1' });
+  } catch (err) {
+    rmSync(join(dataDir, SIGNER_KEY_FILE), { force: true });
+    rmSync(join(dataDir, VERIFIER_KEY_FILE), { force: true });
+    throw err;
   } finally {
     await store.close();
   }
@@ -81,7 +114,7 @@ export async function initDataDir(dataDir: string, options: { origin?: string } 
 /** An opened data directory. */
 export interface DataDir {
   readonly dataDir: string;
-  readonly store: SqliteStore;
+  readonly store: LogStore;
   readonly origin: string;
   /** The verifier key recorded in the store at init. */
   readonly verifierKey: string;
@@ -92,14 +125,14 @@ export interface DataDir {
  * Opens the store of an existing data directory.
  * @throws {NotFoundError} DATA_DIR_NOT_FOUND
  */
-export async function openDataDir(dataDir: string, options: { readonly?: boolean } = {}): Promise<DataDir> {
-  const dbPath = join(dataDir, DB_FILE);
-  if (!existsSync(dbPath)) {
+export async function openDataDir(dataDir: string, options: { readonly?: boolean } & StoreLocation = {}): Promise<DataDir> {
+  const dbPath = options.storeUrl ? 'the PostgreSQL store' : join(dataDir, DB_FILE);
+  if (!options.storeUrl && !existsSync(dbPath)) {
     throw new NotFoundError('DATA_DIR_NOT_FOUND', `no Custos log in ${dataDir} (run custos init, or pass --data-dir)`, {
       details: { dataDir },
     });
   }
-  const store = SqliteStore.open(dbPath, { readonly: options.readonly ?? false });
+  const store = await openStore(dataDir, options, options.readonly ?? false);
   try {
     const origin = await store.getMeta('origin');
     const verifierKey = await store.getMeta('verifier_key');
@@ -143,8 +176,8 @@ export function signerKeyMode(dataDir: string): number | undefined {
 }
 
 /** Opens a data directory for writing: store, signing key and log engine. */
-export async function openLog(dataDir: string, options: { clock?: Clock } = {}): Promise<{ dir: DataDir; log: Log }> {
-  const dir = await openDataDir(dataDir);
+export async function openLog(dataDir: string, options: { clock?: Clock } & StoreLocation = {}): Promise<{ dir: DataDir; log: Log }> {
+  const dir = await openDataDir(dataDir, { storeUrl: options.storeUrl });
   try {
     const signer = loadSigner(dir);
     const log = await Log.open({ store: dir.store, signer, origin: dir.origin, ...(options.clock ? { clock: options.clock } : {}) });

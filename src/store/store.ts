@@ -149,6 +149,8 @@ export interface LogStore {
   commitmentPages(): AsyncIterable<readonly SidecarCommitment[]>;
   /** Erasure: deletes the openings of a value's commitments; returns the commitments erased. */
   eraseCommitments(kind: string, value: string): Promise<string[]>;
+  /** Writes off-ledger rows without entries, in one transaction (used by migration). */
+  writeSidecar(sidecar: NonNullable<AppendBatch['sidecar']>): Promise<void>;
   getState(ns: string, key: string): Promise<string | undefined>;
   /** All state rows of a namespace. */
   listState(ns: string): Promise<readonly SidecarState[]>;

@@ -16,7 +16,7 @@ import { printFields, printJson } from '../output.js';
 
 /** Runs `fn` with the governance overlay open on the data directory's log. */
 async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>): Promise<T> {
-  const { dir, log } = await openLog(ctx.dataDir);
+  const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   try {
     return await fn(await Governance.open({ log }));
   } finally {

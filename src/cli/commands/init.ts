@@ -8,7 +8,7 @@ export interface InitOptions {
 
 /** `custos init`: creates the data directory, the signing key and the store. Never prints the private key. */
 export async function init(ctx: CommandContext, options: InitOptions): Promise<void> {
-  const r = await initDataDir(ctx.dataDir, options.origin === undefined ? {} : { origin: options.origin });
+  const r = await initDataDir(ctx.dataDir, { storeUrl: ctx.storeUrl, ...(options.origin === undefined ? {} : { origin: options.origin }) });
   if (ctx.json) {
     printJson(ctx.io, { dataDir: r.dataDir, origin: r.origin, verifierKey: r.verifierKey });
     return;

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { ValidationError } from '../../core/errors.js';
-import { DB_FILE, initDataDir, openLog } from '../../log/data-dir.js';
+import { DB_FILE, SIGNER_KEY_FILE, initDataDir, openLog } from '../../log/data-dir.js';
 import { Governance } from '../../service/governance.js';
 import { Authenticator, DEFAULT_ROLES, type OidcOptions, type Permission } from '../../server/auth.js';
 import { createApp } from '../../server/app.js';
@@ -32,11 +32,13 @@ function loadRoles(file: string | undefined): Readonly<Record<string, readonly P
  * start. Runs until SIGINT or SIGTERM, then closes cleanly (pending appends are committed).
  */
 export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void> {
-  if (!existsSync(join(ctx.dataDir, DB_FILE))) {
-    const r = await initDataDir(ctx.dataDir);
-    ctx.io.stderr.write(`created a new log in ${r.dataDir} (origin ${r.origin})\n`);
+  // First start: a new log (keys in the data directory, the store where --store says).
+  // Joining a shared PostgreSQL log instead needs that log's key copied into the data directory.
+  if (!existsSync(join(ctx.dataDir, SIGNER_KEY_FILE)) && (ctx.storeUrl || !existsSync(join(ctx.dataDir, DB_FILE)))) {
+    const r = await initDataDir(ctx.dataDir, { storeUrl: ctx.storeUrl });
+    ctx.io.stderr.write(`created a new log in ${ctx.storeUrl ? 'PostgreSQL' : r.dataDir} (origin ${r.origin}); keys in ${r.dataDir}\n`);
   }
-  const { dir, log } = await openLog(ctx.dataDir);
+  const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   const governance = await Governance.open({ log });
   const auth = new Authenticator({ log, roles: loadRoles(o.rolesFile), ...(o.oidc ? { oidc: o.oidc } : {}) });
   const app = await createApp({

@@ -516,15 +516,7 @@ export class SqliteStore implements LogStore {
 
     const cp = batch.checkpoint;
     s.insCp.run(cp.treeSize, cp.rootHash, cp.note, cp.timeMs);
-    if (batch.sidecar) {
-      const docs: unknown[] = [];
-      for (const d of batch.sidecar.documents) docs.push(d.hash, d.kind, d.bytes);
-      this.#insertChunked(docs, 3, s.insDoc, s.insDocChunk);
-      const cs: unknown[] = [];
-      for (const c of batch.sidecar.commitments) cs.push(c.commitment, c.kind, c.value, c.salt);
-      this.#insertChunked(cs, 4, s.insCommit, s.insCommitChunk);
-      for (const st of batch.sidecar.state) s.putState.run(st.ns, st.key, st.value);
-    }
+    if (batch.sidecar) this.#writeSidecar(batch.sidecar);
     this.#pendingSize = end;
   }
 
@@ -618,6 +610,25 @@ export class SqliteStore implements LogStore {
     } catch (err) {
       wrap(err, 'erase');
     }
+  }
+
+  async writeSidecar(sidecar: NonNullable<AppendBatch['sidecar']>): Promise<void> {
+    try {
+      this.#db.transaction(() => this.#writeSidecar(sidecar)).immediate();
+    } catch (err) {
+      wrap(err, 'write off-ledger data');
+    }
+  }
+
+  #writeSidecar(sidecar: NonNullable<AppendBatch['sidecar']>): void {
+    const s = this.#s;
+    const docs: unknown[] = [];
+    for (const d of sidecar.documents) docs.push(d.hash, d.kind, d.bytes);
+    this.#insertChunked(docs, 3, s.insDoc, s.insDocChunk);
+    const cs: unknown[] = [];
+    for (const c of sidecar.commitments) cs.push(c.commitment, c.kind, c.value, c.salt);
+    this.#insertChunked(cs, 4, s.insCommit, s.insCommitChunk);
+    for (const st of sidecar.state) s.putState.run(st.ns, st.key, st.value);
   }
 
   async getState(ns: string, key: string): Promise<string | undefined> {
