@@ -17,7 +17,11 @@ case "$cmd" in
   start)
     if [ -f "$dir/postmaster.pid" ]; then as_pg "$bin/pg_ctl -D $dir -m immediate -w stop" >/dev/null 2>&1 || true; fi
     rm -rf "$dir"; mkdir -p "$dir"
-    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; fi
+    if [ "$(id -u)" = 0 ]; then
+      chown postgres:postgres "$dir"
+      # The postgres user must be able to reach the directory (a mkdtemp parent is 0700).
+      parent=$(dirname "$dir"); [ "$parent" = /tmp ] || chmod o+x "$parent"
+    fi
     as_pg "$bin/initdb -D $dir -U postgres --auth=trust -E UTF8 --no-locale" >/dev/null
     # Durable settings, as production would use; loopback only.
     as_pg "$bin/pg_ctl -D $dir -l $dir/log -w -o '-c listen_addresses=127.0.0.1 -p $port -k /tmp -c max_connections=200 -c fsync=on -c synchronous_commit=on' start" >/dev/null
