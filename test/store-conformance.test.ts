@@ -1,0 +1,203 @@
+/**
+ * The storage conformance suite: the same behaviour checked against every backend, as kysely does
+ * with its dialects. SQLite always runs; PostgreSQL runs when PG_URL is set (npm test starts a
+ * throwaway cluster when PostgreSQL is installed). STORES=sqlite,postgres narrows the list.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { formatSignerKey, parseSignerKey, parseVerifierKey, verifierKeyFromSignerKey } from '../src/core/note.js';
+import { verifyInclusion } from '../src/core/merkle/inclusion.js';
+import { verifyConsistency } from '../src/core/merkle/consistency.js';
+import { hashLeaf } from '../src/core/hash.js';
+import { hasCode } from '../src/core/errors.js';
+import { Log } from '../src/log/log.js';
+import { verifyLog } from '../src/log/verify-log.js';
+import { Governance } from '../src/service/governance.js';
+import { verifyDocuments } from '../src/service/verify-documents.js';
+import { rebuildReceipt } from '../src/service/receipt.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { LogStore } from '../src/store/store.js';
+
+const PG_URL = process.env['PG_URL'];
+const wanted = (process.env['STORES'] ?? 'sqlite,postgres').split(',');
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+interface Backend {
+  readonly name: string;
+  readonly skip: string | false;
+  /** A fresh, empty store; `reopen` gives a second connection to the same store. */
+  open(): Promise<{ store: LogStore; reopen: () => Promise<LogStore> }>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'sqlite',
+    skip: wanted.includes('sqlite') ? false : 'not in STORES',
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), 'custos-conf-'));
+      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+      const path = join(dir, 'custos.db');
+      const store = SqliteStore.open(path);
+      return { store, reopen: async () => SqliteStore.open(path) };
+    },
+  },
+  {
+    name: 'postgres',
+    skip: !wanted.includes('postgres') ? 'not in STORES' : PG_URL ? false : 'PG_URL not set: PostgreSQL suite skipped',
+    async open() {
+      const { default: pg } = await import('pg');
+      const { PostgresStore } = await import('../src/store/postgres/index.js');
+      const name = `custos_conf_${randomBytes(4).toString('hex')}`;
+      const admin = new pg.Client({ connectionString: PG_URL });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.end();
+      const u = new URL(PG_URL!);
+      u.pathname = `/${name}`;
+      cleanups.push(async () => {
+        const c = new pg.Client({ connectionString: PG_URL });
+        await c.connect();
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await c.end();
+      });
+      return { store: await PostgresStore.connect(u.toString()), reopen: () => PostgresStore.connect(u.toString()) };
+    },
+  },
+];
+
+function keys(origin: string) {
+  const skey = formatSignerKey(origin, randomBytes(32));
+  return { signer: parseSignerKey(skey), verifier: parseVerifierKey(verifierKeyFromSignerKey(skey)), vkey: verifierKeyFromSignerKey(skey) };
+}
+
+for (const backend of BACKENDS) {
+  describe(`store conformance: ${backend.name}`, { skip: backend.skip }, () => {
+    it('appends batches across bundle boundaries; entries, proofs and verification agree', async () => {
+      const { store } = await backend.open();
+      const k = keys('conf.test/a');
+      await store.initMeta({ origin: 'conf.test/a', verifier_key: k.vkey });
+      const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/a' });
+      const leaves: Buffer[] = [];
+      for (const n of [1, 2, 300, 5, 1000]) {
+        const rs = await Promise.all(Array.from({ length: n }, (_, i) => log.append('E', { n, i })));
+        for (const r of rs) leaves[r.index] = r.leafHash;
+      }
+      const size = leaves.length;
+      assert.equal(await store.treeSize(), size);
+      const cp = (await store.latestCheckpoint())!;
+      assert.equal(cp.treeSize, size);
+      for (const i of [0, 1, 255, 256, 257, 511, 512, size - 1]) {
+        const e = (await store.getEntry(i))!;
+        assert.equal(e.index, i);
+        assert.ok(hashLeaf(e.bytes).equals(leaves[i]!));
+        const p = await log.reader.inclusionProof(i);
+        verifyInclusion(i, size, leaves[i]!, p.proof, cp.rootHash);
+      }
+      for (const m of [1, 3, 256, 300, size - 1]) {
+        const c = await log.reader.consistencyProof(m, size);
+        verifyConsistency(m, size, c.proof, c.oldRoot, c.newRoot);
+      }
+      const desc = await log.reader.listEntries({ limit: 3 });
+      assert.deepEqual(desc.map((e) => e.index), [size - 1, size - 2, size - 3]);
+      const report = await verifyLog({ store, verifiers: [k.verifier], origin: 'conf.test/a' });
+      assert.equal(report.ok, true, JSON.stringify(report.findings));
+      assert.equal(report.entries, size);
+      await log.close();
+      await store.close();
+    });
+
+    it('refuses a batch sequenced on a stale size and writes nothing; a second writer re-sequences', async () => {
+      const { store, reopen } = await backend.open();
+      const k = keys('conf.test/b');
+      await store.initMeta({ origin: 'conf.test/b', verifier_key: k.vkey });
+      const a = await Log.open({ store, signer: k.signer, origin: 'conf.test/b' });
+      const other = await reopen();
+      const b = await Log.open({ store: other, signer: k.signer, origin: 'conf.test/b' });
+      await a.append('E', { from: 'a' });
+      // b sequenced on size 0; the store refuses, b rereads and re-sequences transparently.
+      const r = await b.append('E', { from: 'b' });
+      assert.equal(r.index, 1);
+      await assert.rejects(
+        store.appendBatch({ expectedSize: 0, entries: [], nodes: [], checkpoint: (await store.latestCheckpoint())! }),
+        (err: unknown) => hasCode(err, 'LOG_APPEND_CONFLICT'),
+      );
+      assert.equal(await store.treeSize(), 2);
+      const both = await Promise.all([...Array.from({ length: 50 }, (_, i) => a.append('E', { a: i })), ...Array.from({ length: 50 }, (_, i) => b.append('E', { b: i }))]);
+      assert.equal(new Set(both.map((x) => x.index)).size, 100);
+      assert.equal(await store.treeSize(), 102);
+      assert.equal((await verifyLog({ store, verifiers: [k.verifier], origin: 'conf.test/b' })).ok, true);
+      await a.close();
+      await b.close();
+      await other.close();
+      await store.close();
+    });
+
+    it('keeps documents, commitment openings and state with their events; erasure deletes openings', async () => {
+      const { store } = await backend.open();
+      const k = keys('conf.test/c');
+      await store.initMeta({ origin: 'conf.test/c', verifier_key: k.vkey });
+      const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/c' });
+      const g = await Governance.open({ log });
+      await g.createConsent({ policyId: 'c1', subject: 'pt-1', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
+      const inf = await g.recordInference({
+        actor: { id: 'u', role: 'dermatologist' },
+        purpose: 'clinical_care',
+        policyId: 'c1',
+        input: { uri: 's3://b/in.jpg', digest: 'ab'.repeat(32) },
+        outputs: [{ name: 'report', uri: 's3://b/out.json', digest: 'cd'.repeat(32) }],
+        pipeline: { pipelineName: 'p', pipelineVersion: '1' },
+        model: { modelName: 'm', modelVersion: '1', weightsHash: 'ef'.repeat(32), framework: 'onnx' },
+      });
+      assert.ok(await store.getDocument(inf.receiptHash));
+      assert.equal((await store.findCommitment('uri', 's3://b/in.jpg'))?.commitment, inf.receipt.input.uri);
+      assert.ok(await store.getState('policy', 'c1'));
+      assert.equal((await verifyDocuments({ store })).ok, true);
+      assert.equal((await rebuildReceipt(store, [k.verifier], 'conf.test/c', inf.event.index)).ok, true);
+      const erased = await g.erase('uri', 's3://b/in.jpg', { id: 'po', role: 'privacy_officer' });
+      assert.deepEqual(erased.commitments, [inf.receipt.input.uri]);
+      assert.equal(await store.getCommitment(inf.receipt.input.uri), undefined);
+      assert.equal((await verifyLog({ store, verifiers: [k.verifier], origin: 'conf.test/c' })).ok, true);
+      await log.close();
+      await store.close();
+    });
+
+    it('a read snapshot does not see appends made after it was taken', async () => {
+      const { store } = await backend.open();
+      const k = keys('conf.test/d');
+      await store.initMeta({ origin: 'conf.test/d', verifier_key: k.vkey });
+      const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/d' });
+      await Promise.all(Array.from({ length: 250 }, (_, i) => log.append('E', { i })));
+      const snap = await store.readSnapshot();
+      try {
+        assert.equal(await snap.store.treeSize(), 250);
+        // These complete bundle 0: the writer repacks the tail while the snapshot reads.
+        await Promise.all(Array.from({ length: 20 }, (_, i) => log.append('E', { j: i })));
+        assert.equal(await snap.store.treeSize(), 250);
+        let n = 0;
+        for await (const page of snap.store.entryPages(0, 250)) n += page.length;
+        assert.equal(n, 250);
+      } finally {
+        await snap.release();
+      }
+      assert.equal(await store.treeSize(), 270);
+      await log.close();
+      await store.close();
+    });
+
+    it('meta is written once: a different value is refused', async () => {
+      const { store } = await backend.open();
+      await store.initMeta({ origin: 'conf.test/e' });
+      await store.initMeta({ origin: 'conf.test/e' });
+      await assert.rejects(store.initMeta({ origin: 'other' }), (err: unknown) => hasCode(err, 'DATA_DIR_EXISTS'));
+      assert.equal(await store.getMeta('origin'), 'conf.test/e');
+      await store.close();
+    });
+  });
+}
