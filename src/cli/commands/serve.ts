@@ -58,7 +58,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
       `  audit explorer   ${base}/`,
       `  API docs         ${base}/docs  (OpenAPI: ${base}/openapi.json)`,
       `  tlog-tiles       ${base}/checkpoint, ${base}/tile/...`,
-      `  first admin token:  custos --data-dir ${ctx.dataDir} token create --name admin --role admin`,
+      `  first admin token:  npx custos --data-dir ${ctx.dataDir} token create --name admin --role admin   (shown once)`,
       '',
     ].join('\n'),
   );
