@@ -172,9 +172,9 @@ describe('entryClaimsIndex', () => {
   describe('for an encoded entry', () => {
     it('is true for its own index only', () => {
       const text = encodeEntry(12, prepareEvent('t', { a: 1 }), formatEntryTime(0));
-      assert.equal(entryClaimsIndex(text, 12), true);
-      assert.equal(entryClaimsIndex(text, 1), false);
-      assert.equal(entryClaimsIndex(text, 120), false);
+      assert.equal(entryClaimsIndex(Buffer.from(text), 12), true);
+      assert.equal(entryClaimsIndex(Buffer.from(text), 1), false);
+      assert.equal(entryClaimsIndex(Buffer.from(text), 120), false);
     });
   });
 });

@@ -99,10 +99,26 @@ export function encodeEntry(index: number, event: PreparedEvent, time: string): 
   return `{"index":${index},"payload":${event.payloadJson},"time":"${time}","type":${JSON.stringify(event.type)},"v":${ENTRY_SCHEMA_VERSION}}`;
 }
 
-/** Cheap structural check used by verification: the entry text claims to be entry `index`. */
-export function entryClaimsIndex(text: string, index: number): boolean {
-  const prefix = `{"index":${index},"payload":`;
-  return text.startsWith(prefix) && text.endsWith(`,"v":${ENTRY_SCHEMA_VERSION}}`);
+const INDEX_PREFIX = Buffer.from('{"index":');
+const PAYLOAD_KEY = Buffer.from(',"payload":');
+const VERSION_SUFFIX = Buffer.from(`,"v":${ENTRY_SCHEMA_VERSION}}`);
+
+/**
+ * Cheap structural check used by verification: the entry bytes start with
+ * `{"index":<index>,"payload":` and end with `,"v":1}` (canonical key order puts index first and
+ * v last), so they claim to be entry `index`. A plain byte loop: it runs once per entry, and each
+ * Buffer.compare call would cost more than the ~35 bytes it compares.
+ */
+export function entryClaimsIndex(bytes: Uint8Array, index: number): boolean {
+  const len = bytes.length;
+  let p = 0;
+  for (let i = 0; i < INDEX_PREFIX.length; i++) if (bytes[p++] !== INDEX_PREFIX[i]) return false;
+  const d = String(index);
+  for (let i = 0; i < d.length; i++) if (bytes[p++] !== d.charCodeAt(i)) return false;
+  for (let i = 0; i < PAYLOAD_KEY.length; i++) if (bytes[p++] !== PAYLOAD_KEY[i]) return false;
+  if (len < p + VERSION_SUFFIX.length) return false;
+  for (let i = 0, q = len - VERSION_SUFFIX.length; i < VERSION_SUFFIX.length; i++, q++) if (bytes[q] !== VERSION_SUFFIX[i]) return false;
+  return true;
 }
 
 /** The type and time of stored entry bytes, without full validation (for listings). */

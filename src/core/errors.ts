@@ -89,11 +89,6 @@ export class AuthError extends CustosError<AuthCode> {}
 /** A bug in Custos. */
 export class InternalError extends CustosError<InternalCode> {}
 
-/** Throws an InternalError wrapping `cause`. */
-export function internalError(cause: unknown, message: string): never {
-  throw new InternalError('INTERNAL', message, { cause });
-}
-
 /** True if `err` is a CustosError with the given code. */
 export function hasCode(err: unknown, code: ErrorCode): boolean {
   return err instanceof CustosError && err.code === code;

@@ -10,7 +10,7 @@
  */
 import { HASH_SIZE, bytesEqual, hashChildren, hashLeaf, leafHashMatches, nodeHashMatches, toHex } from '../core/hash.js';
 import { CustosError } from '../core/errors.js';
-import { ENTRY_SCHEMA_VERSION } from '../core/entry.js';
+import { entryClaimsIndex } from '../core/entry.js';
 import { Frontier, foldRight, type CreatedNode } from '../core/merkle/tree.js';
 import { nodeSeq, rangeNodes } from '../core/merkle/node-id.js';
 import { TILE_HEIGHT, TILE_WIDTH, rowOffset } from '../core/merkle/tiles.js';
@@ -75,23 +75,6 @@ export interface VerifyLogOptions {
 
 const MAX_PENDING_SIGNATURES = 256;
 
-const INDEX_PREFIX = Buffer.from('{"index":');
-const PAYLOAD_KEY = Buffer.from(',"payload":');
-
-// True if entry bytes start with {"index":<index>,"payload": and end with ,"v":1} (canonical key
-// order puts index first and v last). A plain byte loop: this runs once per entry, and each
-// Buffer.compare call costs more than the ~35 bytes it would compare.
-function claimsIndex(bytes: Buffer, index: number, suffix: Buffer): boolean {
-  const len = bytes.length;
-  let p = 0;
-  for (let i = 0; i < INDEX_PREFIX.length; i++) if (bytes[p++] !== INDEX_PREFIX[i]) return false;
-  const d = String(index);
-  for (let i = 0; i < d.length; i++) if (bytes[p++] !== d.charCodeAt(i)) return false;
-  for (let i = 0; i < PAYLOAD_KEY.length; i++) if (bytes[p++] !== PAYLOAD_KEY[i]) return false;
-  if (len < p + suffix.length) return false;
-  for (let i = 0, q = len - suffix.length; i < suffix.length; i++, q++) if (bytes[q] !== suffix[i]) return false;
-  return true;
-}
 
 /** Pulls items one at a time from an async iterable of pages. */
 class PagedReader<T> {
@@ -295,7 +278,6 @@ async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promi
   };
 
   let expected = 0;
-  const suffix = Buffer.from(`,"v":${ENTRY_SCHEMA_VERSION}}`);
 
   // The general path: one entry at a time, with a finding for every defect.
   const verifyEntries = async (page: readonly StoredEntry[]): Promise<void> => {
@@ -307,7 +289,7 @@ async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promi
       }
       expected = e.index + 1;
       // The entry must say which index it is: catches swapped or moved entries.
-      if (!claimsIndex(e.bytes, e.index, suffix)) {
+      if (!entryClaimsIndex(e.bytes, e.index)) {
         entryDefect({ kind: 'ENTRY_INDEX_MISMATCH', index: e.index, message: `entry ${e.index} is not a well-formed entry for index ${e.index} (moved, swapped or truncated)` });
       }
       if (e.anomaly !== undefined) {
@@ -347,7 +329,7 @@ async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promi
     const stored = tile.toString('latin1');
     for (let j = 0; j < TILE_WIDTH; j++) {
       const bytes = bt.entries[j]!;
-      if (!claimsIndex(bytes, start + j, suffix) || !leafHashMatches(bytes, stored, j * HASH_SIZE)) return false;
+      if (!entryClaimsIndex(bytes, start + j) || !leafHashMatches(bytes, stored, j * HASH_SIZE)) return false;
     }
     for (let row = 1; row < TILE_HEIGHT; row++) {
       const below = rowOffset(row - 1) * HASH_SIZE;

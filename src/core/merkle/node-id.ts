@@ -14,9 +14,6 @@ export interface NodeId {
   readonly index: number;
 }
 
-/** Largest number that tree sizes and indices may reach (2^53 - 1). */
-export const MAX_TREE_SIZE = Number.MAX_SAFE_INTEGER;
-
 const TWO32 = 2 ** 32;
 
 /** Number of set bits of a non-negative safe integer. */
