@@ -2,11 +2,11 @@
  * Signed-note tests against golang.org/x/mod/sumdb/note and C2SP vectors, and checkpoint
  * (C2SP tlog-checkpoint) formatting, parsing, signing and opening.
  */
+import { VECTORS } from '../../test/helpers/vectors.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { VerificationError, type VerificationCode } from './errors.js';
 import { fromBase64Strict, hashLeaf, toBase64 } from './hash.js';
@@ -35,18 +35,7 @@ import {
 // ---------------------------------------------------------------------------------------------
 // Vectors location: ../shared/vectors relative to the repository root (the folder with package.json).
 
-function findRepoRoot(start: string): string {
-  let dir = start;
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${start}`);
-    dir = up;
-  }
-}
-
-const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
-const NOTE_VECTORS = join(REPO_ROOT, '..', 'shared', 'vectors', 'signed-note');
+const NOTE_VECTORS = join(VECTORS, 'signed-note');
 const SKIP_VECTORS: string | false = existsSync(NOTE_VECTORS)
   ? false
   : `published test vectors not found at ${NOTE_VECTORS} (../shared/vectors is absent)`;

@@ -2,12 +2,12 @@
  * Merkle tree tests: the transparency-dev RFC 6962 proof probes, the classic 8-leaf reference tree,
  * property tests over random trees, and the node-id addressing that Frontier.append relies on.
  */
+import { VECTORS } from '../../../test/helpers/vectors.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import fc from 'fast-check';
 import { EMPTY_ROOT, HASH_SIZE, hashChildren, hashLeaf } from '../hash.js';
 import { VerificationError, type VerificationCode } from '../errors.js';
@@ -20,18 +20,6 @@ import { frontierNodes, nodeCount, nodeSeq, popcount, trailingOnes } from './nod
 // ---------------------------------------------------------------------------------------------
 // Vectors location: ../shared/vectors relative to the repository root (the folder with package.json).
 
-function findRepoRoot(start: string): string {
-  let dir = start;
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${start}`);
-    dir = up;
-  }
-}
-
-const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
-const VECTORS = join(REPO_ROOT, '..', 'shared', 'vectors');
 const MERKLE_VECTORS = join(VECTORS, 'rfc6962-merkle');
 const SKIP_VECTORS: string | false = existsSync(MERKLE_VECTORS)
   ? false
