@@ -420,10 +420,10 @@ describe('PostgresStore', PG_URL ? {} : { skip: 'PG_URL not set: PostgreSQL suit
     assert.deepEqual(await collect(store.commitmentPages()), commitmentsBefore);
     assert.equal(await store.getState('test', 'k'), '2');
 
-    // Erasure deletes the openings of a value.
-    const erased = await store.eraseCommitments('subject', subject);
-    assert.deepEqual(erased, [opening.commitment]);
+    // Erasure deletes the openings it lists.
+    await store.writeSidecar({ documents: [], commitments: [], state: [], erase: [opening.commitment] });
     assert.equal(await store.getCommitment(opening.commitment), undefined);
+    assert.deepEqual(await store.findCommitments('subject', subject), []);
     await log.close();
   });
 
@@ -450,7 +450,7 @@ describe('PostgresStore', PG_URL ? {} : { skip: 'PG_URL not set: PostgreSQL suit
       // A snapshot is read-only.
       assertCode(await rejection(snap.store.appendBatch({ expectedSize: 300, entries: [], nodes: [], checkpoint: (await snap.store.latestCheckpoint())! })), StoreError, 'STORE_FAILURE');
       assertCode(await rejection(snap.store.initMeta({ a: 'b' })), StoreError, 'STORE_FAILURE');
-      assertCode(await rejection(snap.store.eraseCommitments('subject', 'x')), StoreError, 'STORE_FAILURE');
+      assertCode(await rejection(snap.store.writeSidecar({ documents: [], commitments: [], state: [], erase: ['00'.repeat(32)] })), StoreError, 'STORE_FAILURE');
     } finally {
       await snap.release();
       await snap.release(); // idempotent

@@ -168,6 +168,49 @@ for (const backend of BACKENDS) {
       await store.close();
     });
 
+    it('erasure is in the transaction of its event: a refused batch deletes nothing; a committed one deletes the listed openings', async () => {
+      const { store } = await backend.open();
+      const k = keys('conf.test/f');
+      await store.initMeta({ origin: 'conf.test/f', verifier_key: k.vkey });
+      const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/f' });
+      const g = await Governance.open({ log });
+      const created = await g.createConsent({ policyId: 'f1', subject: 'pt-f', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
+      const subject = created.policy.subject;
+      assert.ok(await store.getCommitment(subject));
+      // A batch sequenced on a stale size is refused whole: the erasure it carries too.
+      const cp = (await store.latestCheckpoint())!;
+      await assert.rejects(
+        store.appendBatch({ expectedSize: 0, entries: [], nodes: [], checkpoint: cp, sidecar: { documents: [], commitments: [], state: [], erase: [subject] } }),
+        (err: unknown) => hasCode(err, 'LOG_APPEND_CONFLICT'),
+      );
+      assert.ok(await store.getCommitment(subject), 'a refused batch erased nothing');
+      // Erasing the subject erases the URI openings linked to it, outputs included; others stay.
+      const inf = await g.recordInference({
+        actor: { id: 'u', role: 'dermatologist' },
+        purpose: 'clinical_care',
+        policyId: 'f1',
+        input: { uri: 's3://b/f-in.jpg', digest: 'ab'.repeat(32) },
+        outputs: [{ name: 'report', uri: 's3://b/f-out.json', digest: 'cd'.repeat(32) }],
+        pipeline: { pipelineName: 'p', pipelineVersion: '1' },
+        model: { modelName: 'm', modelVersion: '1', weightsHash: 'ef'.repeat(32), framework: 'onnx' },
+      });
+      await g.createConsent({ policyId: 'f2', subject: 'pt-other', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
+      await g.recordDataAccess({ actor: { id: 'u', role: 'dermatologist' }, purpose: 'clinical_care', policyId: 'f2', artifact: { uri: 's3://b/other.jpg', digest: 'ab'.repeat(32) } });
+      const r = await g.erase('subject', 'pt-f', { id: 'po', role: 'privacy_officer' });
+      const expected = [subject, inf.receipt.input.uri, inf.receipt.outputs[0]!.uri].sort();
+      assert.deepEqual(r.commitments, expected);
+      assert.equal(r.scrub?.complete, true, r.scrub?.detail);
+      for (const c of expected) assert.equal(await store.getCommitment(c), undefined, c);
+      assert.ok(await store.findCommitment('uri', 's3://b/other.jpg'), 'an unlinked opening stays');
+      const e = JSON.parse(r.event!.entry) as { type: string; payload: { commitments: string[] } };
+      assert.equal(e.type, 'ERASURE_PERFORMED');
+      assert.deepEqual(e.payload.commitments, expected);
+      assert.equal((await verifyLog({ store, verifiers: [k.verifier], origin: 'conf.test/f' })).ok, true);
+      assert.equal((await verifyDocuments({ store })).ok, true);
+      await log.close();
+      await store.close();
+    });
+
     it('a read snapshot does not see appends made after it was taken', async () => {
       const { store } = await backend.open();
       const k = keys('conf.test/d');

@@ -61,6 +61,8 @@ export interface Sidecar {
   readonly documents?: readonly SidecarDocument[];
   readonly commitments?: readonly SidecarCommitment[];
   readonly state?: readonly SidecarState[];
+  /** Commitments whose openings are deleted in the same transaction (erasure). */
+  readonly erase?: readonly string[];
 }
 
 /** What a {@link Decide} callback returns: the event to append, and what to write with it. */
@@ -236,6 +238,7 @@ export class Log {
       const documents: SidecarDocument[] = [];
       const commitments: SidecarCommitment[] = [];
       const state: SidecarState[] = [];
+      const erase: string[] = [];
       for (const input of events) {
         const index = start + entries.length;
         let ev: PreparedEvent;
@@ -246,6 +249,7 @@ export class Log {
             if (d.sidecar?.documents) documents.push(...d.sidecar.documents);
             if (d.sidecar?.commitments) commitments.push(...d.sidecar.commitments);
             if (d.sidecar?.state) state.push(...d.sidecar.state);
+            if (d.sidecar?.erase) erase.push(...d.sidecar.erase);
             if (d.onCommitted) committed.push(d.onCommitted);
           } catch (err) {
             slots.push(err instanceof Error ? err : new Error(String(err)));
@@ -266,7 +270,8 @@ export class Log {
       const rootHash = f.root();
       const note = signNote(formatCheckpointBody({ origin: this.#origin, treeSize: f.size, rootHash }), [this.#signer]);
       const checkpoint: StoredCheckpoint = { treeSize: f.size, rootHash, note, timeMs };
-      const sidecar = documents.length + commitments.length + state.length > 0 ? { documents, commitments, state } : undefined;
+      const sidecar =
+        documents.length + commitments.length + state.length + erase.length > 0 ? { documents, commitments, state, ...(erase.length > 0 ? { erase } : {}) } : undefined;
       try {
         await this.#store.appendBatch({ expectedSize: start, entries, nodes, checkpoint, ...(sidecar ? { sidecar } : {}) });
       } catch (err) {

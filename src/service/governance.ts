@@ -40,7 +40,7 @@ import {
 } from '../core/manifest.js';
 import { CODE, ID, parseWith } from '../core/schema/parse.js';
 import type { AppendResult, Decided, Log, SequencingContext } from '../log/log.js';
-import type { LogStore, SidecarCommitment, SidecarDocument } from '../store/store.js';
+import type { LogStore, ScrubReport, SidecarCommitment, SidecarDocument } from '../store/store.js';
 import { systemClock, type Clock } from '../log/clock.js';
 
 /** Event types written by the governance overlay. */
@@ -77,6 +77,18 @@ interface Head {
   readonly version: number;
   readonly hash: string;
   readonly index: number;
+}
+
+/** What an event sequenced during an erasure's preparation links (see {@link Governance.erase}). */
+interface LinkRecord {
+  readonly batchId: number;
+  readonly index: number;
+  readonly policyId: string;
+  /** Set by CONSENT_CREATED: the policy's subject commitment. */
+  readonly subject?: string;
+  /** URI commitments the event carries. */
+  readonly uris: readonly string[];
+  committed: boolean;
 }
 
 /** Refusal by consent. The CONSENT_DENIED event is already on the log when this is thrown. */
@@ -153,6 +165,11 @@ export class Governance {
   /** Salts chosen for values whose commitment is not committed yet (one salt per value). */
   readonly #pendingSalts = new Map<string, SidecarCommitment>();
   readonly #docMemo = new Map<string, SidecarDocument & { value: unknown }>();
+  /** Erasures being prepared, and the links of recently sequenced events (see #noteLink). */
+  #erasures = 0;
+  #links: LinkRecord[] = [];
+  /** Times the log was reread because another writer grew it. */
+  #reloads = 0;
 
   private constructor(o: GovernanceOptions) {
     this.#log = o.log;
@@ -165,7 +182,10 @@ export class Governance {
   static async open(options: GovernanceOptions): Promise<Governance> {
     const g = new Governance(options);
     await g.#loadHeads();
-    options.log.onReload(() => g.#loadHeads());
+    options.log.onReload(async () => {
+      g.#reloads++;
+      await g.#loadHeads();
+    });
     return g;
   }
 
@@ -294,6 +314,22 @@ export class Governance {
     };
   }
 
+  // Records what the event being sequenced links (its policy, and the subject or URI commitments
+  // it carries), for an erasure whose scan of the stored log ended before this event was
+  // committed; returns the mark for onCommitted. Records of entries already committed are dropped
+  // while no erasure is being prepared (an erasure started later scans them in the store).
+  #noteLink(ctx: SequencingContext, policyId: string, subject: string | undefined, uris: readonly string[]): () => void {
+    if (this.#erasures === 0 && this.#links.length >= 1024) {
+      const size = this.#log.size;
+      this.#links = this.#links.filter((x) => x.index >= size && !x.committed);
+    }
+    const r: LinkRecord = { batchId: ctx.batchId, index: ctx.index, policyId, ...(subject === undefined ? {} : { subject }), uris, committed: false };
+    this.#links.push(r);
+    return () => {
+      r.committed = true;
+    };
+  }
+
   // ---- consent ----------------------------------------------------------------------------
 
   /**
@@ -339,6 +375,7 @@ export class Governance {
       const head: Head = { version: 1, hash: d.hash, index: ctx.index };
       this.#overlay.set(p.policyId, head);
       created = { policy, hash: d.hash };
+      const linked = this.#noteLink(ctx, p.policyId, subject.c.commitment, []);
       return {
         type: EVENT.consentCreated,
         payload: {
@@ -363,6 +400,7 @@ export class Governance {
           this.#heads.set(p.policyId, head);
           this.#remember(d.hash, policy);
           this.#forget(subject)();
+          linked();
         },
       };
     });
@@ -482,18 +520,28 @@ export class Governance {
     policyId: string,
     denied: Record<string, unknown>,
     commitments: readonly { c: SidecarCommitment; isNew: boolean }[],
+    deniedCarries: number,
     permitted: (ctx: SequencingContext, decision: Decision) => Decided & { result: T },
   ): Promise<{ result: T; event: AppendResult; decision: Decision }> {
-    // Whichever event is written carries the commitments' openings, so every commitment on the
-    // log can be opened (until erased).
+    // Whichever event is written carries the openings of the commitments it (or its receipt)
+    // holds, and only those: every commitment on the log can be opened (until erased), and no
+    // opening is kept that nothing on the log refers to (a denial records the first
+    // `deniedCarries` commitments: an inference's input, not its outputs).
     const openings = this.#commitments(...commitments);
+    const deniedOpenings = this.#commitments(...commitments.slice(0, deniedCarries));
     const forget = this.#forget(...commitments);
+    const uris = commitments.map((x) => x.c.commitment);
     return this.#withPolicyRetry(async () => {
       const pre = await this.#preload(policyId);
       let decision: Decision | undefined;
       let result: T | undefined;
       const event = await this.#log.appendDecided((ctx): Decided => {
         decision = evaluateConsent(this.#resolve(pre, policyId, ctx.batchId), { purpose, role: actor.role }, ctx.timeMs);
+        const linked = this.#noteLink(ctx, policyId, undefined, decision.effect === 'deny' ? uris.slice(0, deniedCarries) : uris);
+        const done = () => {
+          forget();
+          linked();
+        };
         if (decision.effect === 'deny') {
           return {
             type: EVENT.consentDenied,
@@ -507,13 +555,13 @@ export class Governance {
               purpose,
               ...denied,
             },
-            sidecar: { commitments: openings },
-            onCommitted: forget,
+            sidecar: { commitments: deniedOpenings },
+            onCommitted: done,
           };
         }
         const d = permitted(ctx, decision);
         result = d.result;
-        return { ...d, sidecar: { ...d.sidecar, commitments: openings }, onCommitted: forget };
+        return { ...d, sidecar: { ...d.sidecar, commitments: openings }, onCommitted: done };
       });
       if (decision!.effect === 'deny') throw new ConsentDeniedError(decision!, event);
       return { result: result as T, event, decision: decision! };
@@ -529,7 +577,7 @@ export class Governance {
     const a = parseWith(ACCESS, input, 'data access');
     const uri = await this.#commit('uri', a.artifact.uri);
     const artifact = { uri: uri.c.commitment, digest: a.artifact.digest };
-    const r = await this.#underConsent('data_access', a.actor, a.purpose, a.policyId, { artifact }, [uri], (_ctx, decision) => ({
+    const r = await this.#underConsent('data_access', a.actor, a.purpose, a.policyId, { artifact }, [uri], 1, (_ctx, decision) => ({
         type: EVENT.dataAccessed,
         payload: {
           actor: a.actor.id,
@@ -562,7 +610,7 @@ export class Governance {
     const input = { uri: inUri.c.commitment, digest: a.input.digest };
     const outputs = a.outputs.map((o, i) => ({ name: o.name, uri: outUris[i]!.c.commitment, digest: o.digest }));
     const attempted = { model: model.hash, pipeline: pipeline.hash, input };
-    const r = await this.#underConsent('inference', a.actor, a.purpose, a.policyId, attempted, [inUri, ...outUris], (ctx, decision) => {
+    const r = await this.#underConsent('inference', a.actor, a.purpose, a.policyId, attempted, [inUri, ...outUris], 1, (ctx, decision) => {
       const receipt: Receipt = {
         schema: RECEIPT_SCHEMA,
         event: { index: ctx.index, time: formatEntryTime(ctx.timeMs) },
@@ -625,15 +673,118 @@ export class Governance {
   /**
    * Erasure: deletes the off-ledger openings of a value's commitments, so every log entry that
    * carries them becomes unlinkable to it. The tree is untouched; an ERASURE_PERFORMED event records
-   * which commitments were erased (never the value).
+   * which commitments were erased (never the value), in the same transaction as the deletion.
+   *
+   * Erasing a subject erases every opening linked to it: its subject commitment(s), and every URI
+   * commitment carried by an event recorded under a policy whose subject it is (data accesses,
+   * inference inputs, inference outputs through the receipt, and denied attempts), up to and
+   * including the events sequenced just before the erasure. A URI linked to several subjects is
+   * erased with any of them. Events recorded later under the same policy create new openings:
+   * revoke the subject's policies first.
+   *
+   * Afterwards the store scrubs old copies of the deleted rows from its files ({@link LogStore.scrub}).
+   * @throws {ValidationError} VALIDATION_FAILED (nothing written)
    */
-  async erase(kind: 'subject' | 'uri', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined }> {
+  async erase(kind: 'subject' | 'uri', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined; scrub?: ScrubReport }> {
     const who = parseWith(ACTOR, actor, 'actor');
-    if (typeof value !== 'string' || value.length === 0) throw new ValidationError('VALIDATION_FAILED', 'nothing to erase');
-    const found = await this.#store.findCommitment(kind, value);
-    if (!found) return { commitments: [], event: undefined };
-    const event = await this.#log.append(EVENT.erasure, { kind, commitments: [found.commitment], actor: who.id, role: who.role });
-    const commitments = await this.#store.eraseCommitments(kind, value);
-    return { commitments, event };
+    const k = parseWith(v.picklist(['subject', 'uri'], 'kind must be subject or uri'), kind, 'erasure kind');
+    const val = parseWith(v.pipe(v.string('expected a string'), v.minLength(1, 'nothing to erase'), v.maxLength(2048)), value, 'erasure value');
+    const own = await this.#store.findCommitments(k, val);
+    if (own.length === 0) return { commitments: [], event: undefined };
+    this.#erasures++;
+    try {
+      // The subject's policies and the URI commitments of their events, as committed up to
+      // `scanned`; events sequenced after that are seen through #noteLink at sequencing time.
+      const subjects = new Set(own.map((c) => c.commitment));
+      const policies = new Set<string>();
+      const linked = new Set<string>();
+      let scanned = 0;
+      for (let attempt = 0; ; attempt++) {
+        const reloads = this.#reloads;
+        const size = this.#log.size;
+        if (k === 'subject') await this.#scanLinks(scanned, size, subjects, policies, linked);
+        scanned = size;
+        const found: string[] = [];
+        for (const c of linked) if (await this.#store.getCommitment(c)) found.push(c);
+        const base = [...subjects, ...found];
+        let erased: string[] = [];
+        try {
+          const event = await this.#log.appendDecided((ctx): Decided => {
+            // Another writer appended since the scan: its events were not seen; scan them first.
+            if (this.#reloads !== reloads) throw new ConflictError('LOG_APPEND_CONFLICT', 'the log grew while the erasure was prepared');
+            const all = new Set(base);
+            if (k === 'subject') {
+              const seen = (r: LinkRecord) => r.index >= scanned && (r.committed || (r.batchId === ctx.batchId && r.index < ctx.index));
+              const pols = new Set(policies);
+              for (const r of this.#links) if (seen(r) && r.subject !== undefined && subjects.has(r.subject)) pols.add(r.policyId);
+              for (const r of this.#links) if (seen(r) && pols.has(r.policyId)) for (const u of r.uris) all.add(u);
+            }
+            erased = [...all].sort();
+            return {
+              type: EVENT.erasure,
+              payload: { kind: k, commitments: erased, actor: who.id, role: who.role },
+              sidecar: { erase: erased },
+              onCommitted: () => {
+                // No salt or value of an erased commitment stays in this process's caches.
+                for (const [key, c] of this.#pendingSalts) if (all.has(c.commitment)) this.#pendingSalts.delete(key);
+              },
+            };
+          });
+          const scrub = await this.#store.scrub();
+          return { commitments: erased, event, scrub };
+        } catch (err) {
+          if (!hasCode(err, 'LOG_APPEND_CONFLICT') || attempt >= MAX_POLICY_RETRIES) throw err;
+        }
+      }
+    } finally {
+      this.#erasures--;
+    }
+  }
+
+  // Adds to `policies` the policies created in [from, to) whose subject is in `subjects`, and to
+  // `uris` the URI commitments carried by events in [from, to) under one of `policies`.
+  async #scanLinks(from: number, to: number, subjects: ReadonlySet<string>, policies: Set<string>, uris: Set<string>): Promise<void> {
+    const HEX = /^[0-9a-f]{64}$/;
+    const add = (x: unknown) => {
+      const u = (x as { uri?: unknown } | undefined)?.uri;
+      if (typeof u === 'string' && HEX.test(u)) uris.add(u);
+    };
+    for await (const page of this.#store.entryPages(from, to)) {
+      for (const e of page) {
+        // Canonical JSON: cheap byte filters before parsing.
+        if (e.bytes.indexOf('"policyId"') < 0) continue;
+        let ent: { type: string; payload: Record<string, unknown> };
+        try {
+          ent = JSON.parse(e.bytes.toString('utf8')) as typeof ent;
+        } catch {
+          continue;
+        }
+        const p = ent.payload;
+        const policyId = p['policyId'];
+        if (typeof policyId !== 'string') continue;
+        if (ent.type === EVENT.consentCreated) {
+          if (typeof p['subject'] === 'string' && subjects.has(p['subject'])) policies.add(policyId);
+          continue;
+        }
+        if (!policies.has(policyId)) continue;
+        if (ent.type === EVENT.dataAccessed || ent.type === EVENT.consentDenied) {
+          add(p['artifact']);
+          add(p['input']);
+        } else if (ent.type === EVENT.inferenceExecuted) {
+          add(p['input']);
+          // The outputs' URI commitments are in the receipt the event commits.
+          const receiptHash = (p['documents'] as { receipt?: unknown } | undefined)?.receipt;
+          const stored = typeof receiptHash === 'string' ? await this.#store.getDocument(receiptHash) : undefined;
+          if (stored) {
+            try {
+              const receipt = JSON.parse(stored.bytes.toString('utf8')) as { outputs?: unknown };
+              if (Array.isArray(receipt.outputs)) for (const o of receipt.outputs) add(o);
+            } catch {
+              // an unreadable receipt is reported by custos verify
+            }
+          }
+        }
+      }
+    }
   }
 }

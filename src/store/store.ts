@@ -84,7 +84,21 @@ export interface AppendBatch {
     readonly documents: readonly SidecarDocument[];
     readonly commitments: readonly SidecarCommitment[];
     readonly state: readonly SidecarState[];
+    /**
+     * Erasure: commitments whose openings are deleted in this transaction, after the inserts above
+     * (an opening is never deleted without the ERASURE_PERFORMED event that records it). Deleted
+     * rows are overwritten where the backend allows it; call {@link LogStore.scrub} after commit.
+     */
+    readonly erase?: readonly string[];
   };
+}
+
+/** What {@link LogStore.scrub} achieved. */
+export interface ScrubReport {
+  /** True when no file the backend controls still holds a deleted row's bytes. */
+  readonly complete: boolean;
+  /** What was done, or what is left and why (e.g. a reader holds an old snapshot). */
+  readonly detail: string;
 }
 
 /** Facts about the store for `custos stats`. */
@@ -147,8 +161,13 @@ export interface LogStore {
   findCommitment(kind: string, value: string): Promise<SidecarCommitment | undefined>;
   /** Streams all commitment openings, a page at a time. */
   commitmentPages(): AsyncIterable<readonly SidecarCommitment[]>;
-  /** Erasure: deletes the openings of a value's commitments; returns the commitments erased. */
-  eraseCommitments(kind: string, value: string): Promise<string[]>;
+  /** Every opening of a value's commitments (one as a rule; two writers racing on a new value may each have made one). */
+  findCommitments(kind: string, value: string): Promise<readonly SidecarCommitment[]>;
+  /**
+   * After an erasure committed: removes the old copies of deleted rows from the store's files
+   * (SQLite: WAL checkpoint TRUNCATE; PostgreSQL: VACUUM FULL of the openings). Never throws.
+   */
+  scrub(): Promise<ScrubReport>;
   /** Writes off-ledger rows without entries, in one transaction (used by migration). */
   writeSidecar(sidecar: NonNullable<AppendBatch['sidecar']>): Promise<void>;
   getState(ns: string, key: string): Promise<string | undefined>;

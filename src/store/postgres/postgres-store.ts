@@ -36,6 +36,7 @@ import type {
   AppendBatch,
   BundleTile,
   LogStore,
+  ScrubReport,
   SidecarCommitment,
   SidecarDocument,
   SidecarState,
@@ -857,6 +858,8 @@ export class PostgresStore implements LogStore {
         [st.map((s) => s.ns), st.map((s) => s.key), st.map((s) => s.value)],
       );
     }
+    // Erasure, after the inserts: in the transaction of the event that records it.
+    if (sidecar.erase && sidecar.erase.length > 0) await exec('DELETE FROM commitments WHERE commitment = ANY($1::text[])', [[...sidecar.erase]]);
   }
 
   // ---- misc -------------------------------------------------------------------------------
@@ -946,13 +949,37 @@ export class PostgresStore implements LogStore {
     }
   }
 
-  async eraseCommitments(kind: string, value: string): Promise<string[]> {
-    this.#writable('erase');
+  async findCommitments(kind: string, value: string): Promise<readonly SidecarCommitment[]> {
     try {
-      const rows = await this.#exec<{ commitment: string }>('DELETE FROM commitments WHERE kind = $1 AND value = $2 RETURNING commitment', [kind, value]);
-      return rows.map((r) => r.commitment).sort();
+      const rows = await this.#exec<CommitmentRow>('SELECT commitment, kind, value, salt FROM commitments WHERE kind = $1 AND value = $2 ORDER BY commitment', [kind, value]);
+      return rows.map(toCommitment);
     } catch (err) {
-      wrap(err, 'erase');
+      wrap(err, 'read commitment');
+    }
+  }
+
+  async scrub(): Promise<ScrubReport> {
+    if (this.#release || this.#closed) return { complete: false, detail: 'not a writable store' };
+    // The DELETE committed with the erasure event left dead tuples in the heap and index pages.
+    // VACUUM FULL rewrites the table and its indexes into new files and drops the old ones, so no
+    // file of the table holds the deleted bytes (plain VACUUM only marks the space reusable). It
+    // takes an ACCESS EXCLUSIVE lock on this small table for the rewrite; it cannot run inside a
+    // transaction, so it runs after the commit. What it cannot reach: WAL segments (until
+    // recycled), base backups, replicas and archived WAL, which the operator must handle.
+    // A reader holding the table (an open snapshot) would make VACUUM FULL wait; lock_timeout
+    // bounds that wait, on the one session that runs it.
+    let c: Checkout | undefined;
+    try {
+      c = await checkout(this.#pool);
+      await c.exec(`SET lock_timeout = ${this.#lockTimeoutMs}`);
+      await c.exec('VACUUM FULL commitments');
+      await c.exec('RESET lock_timeout');
+      c.release();
+      c = undefined;
+      return { complete: true, detail: 'VACUUM FULL commitments; WAL segments, replicas and backups may still hold the rows until recycled' };
+    } catch (err) {
+      c?.release(err);
+      return { complete: false, detail: `VACUUM FULL commitments failed (${(err as Error).message}); run it as the table owner` };
     }
   }
 

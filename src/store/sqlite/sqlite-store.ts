@@ -25,7 +25,7 @@ import {
   rowOffset,
   tilePosition,
 } from '../../core/merkle/tiles.js';
-import type { AppendBatch, BundleTile, LogStore, SidecarCommitment, SidecarDocument, SidecarState, StoreStats, StoredCheckpoint, StoredEntry, StoredNode } from '../store.js';
+import type { AppendBatch, BundleTile, LogStore, ScrubReport, SidecarCommitment, SidecarDocument, SidecarState, StoreStats, StoredCheckpoint, StoredEntry, StoredNode } from '../store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 /** Options for {@link SqliteStore.open}. */
@@ -127,7 +127,8 @@ export class SqliteStore implements LogStore {
       commitPage: p('SELECT commitment, kind, value, salt FROM commitments WHERE commitment > ? ORDER BY commitment LIMIT ?').raw(),
       insCommit: p('INSERT INTO commitments(commitment, kind, value, salt) VALUES (?, ?, ?, ?) ON CONFLICT(commitment) DO NOTHING'),
       insCommitChunk: p(`INSERT INTO commitments(commitment, kind, value, salt) VALUES ${Array(CHUNK).fill('(?, ?, ?, ?)').join(', ')} ON CONFLICT(commitment) DO NOTHING`),
-      eraseCommit: p('DELETE FROM commitments WHERE kind = ? AND value = ? RETURNING commitment').pluck(),
+      findCommits: p('SELECT commitment, kind, value, salt FROM commitments WHERE kind = ? AND value = ? ORDER BY commitment').raw(),
+      eraseCommit: p('DELETE FROM commitments WHERE commitment = ?'),
       getState: p('SELECT value FROM state WHERE ns = ? AND key = ?').pluck(),
       listState: p('SELECT ns, key, value FROM state WHERE ns = ? ORDER BY key').raw(),
       putState: p('INSERT INTO state(ns, key, value) VALUES (?, ?, ?) ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value'),
@@ -144,6 +145,10 @@ export class SqliteStore implements LogStore {
     try {
       db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 10_000))}`);
+      // Erasure must be physical: a deleted row (a commitment opening) is overwritten with zeros
+      // in its page, and freed pages are zeroed, instead of lingering in free space. Set on every
+      // connection (it is not persistent).
+      db.pragma('secure_delete = ON');
       if (!options.readonly) {
         db.pragma('journal_mode = WAL');
         // FULL: a committed transaction survives power loss, not only a process crash.
@@ -161,7 +166,11 @@ export class SqliteStore implements LogStore {
           d.pragma(`user_version = ${SCHEMA_VERSION}`);
         }).immediate();
       }
-      return new SqliteStore(db, path);
+      const store = new SqliteStore(db, path);
+      // A crash between an erasure's commit and its scrub leaves old page images in the WAL: the
+      // first writer to open the file checkpoints it away (without waiting on readers).
+      if (!options.readonly && path !== ':memory:' && path !== '') store.#checkpointTruncate(0);
+      return store;
     } catch (err) {
       db?.close();
       wrap(err, 'open');
@@ -604,12 +613,45 @@ export class SqliteStore implements LogStore {
     }
   }
 
-  async eraseCommitments(kind: string, value: string): Promise<string[]> {
+  async findCommitments(kind: string, value: string): Promise<readonly SidecarCommitment[]> {
     try {
-      return this.#s.eraseCommit.all(kind, value) as string[];
+      return (this.#s.findCommits.all(kind, value) as [string, string, string, Buffer][]).map(([commitment, k, v, salt]) => ({ commitment, kind: k, value: v, salt }));
     } catch (err) {
-      wrap(err, 'erase');
+      wrap(err, 'read commitment');
     }
+  }
+
+  // Copies every WAL frame into the database file and truncates the WAL to zero bytes, so no old
+  // page image (one holding a deleted opening, say) stays in it. Returns false when a reader's
+  // snapshot or another writer kept it from completing within `waitMs`.
+  #checkpointTruncate(waitMs: number): boolean {
+    const before = this.#db.pragma('busy_timeout', { simple: true }) as number;
+    try {
+      this.#db.pragma(`busy_timeout = ${waitMs}`);
+      const r = this.#db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+      return r[0]?.busy === 0;
+    } catch {
+      return false;
+    } finally {
+      this.#db.pragma(`busy_timeout = ${before}`);
+    }
+  }
+
+  async scrub(): Promise<ScrubReport> {
+    if (this.#path === ':memory:' || this.#path === '') return { complete: true, detail: 'in-memory database' };
+    // secure_delete has zeroed the deleted rows in the pages the erasure wrote; the WAL still
+    // holds older images of those pages until it is checkpointed and truncated. TRUNCATE waits
+    // (busy_timeout) for readers on an older snapshot; a reader that keeps its snapshot longer
+    // (a long verification or export) blocks it, so it is retried, and done again by the next
+    // writer to open the file and when the last connection closes (SQLite then deletes the WAL).
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (this.#checkpointTruncate(2_000)) return { complete: true, detail: 'WAL checkpointed and truncated' };
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+    return {
+      complete: false,
+      detail: 'a reader holds an older snapshot: the WAL keeps old page images until it is checkpointed (next open, or when the last connection closes)',
+    };
   }
 
   async writeSidecar(sidecar: NonNullable<AppendBatch['sidecar']>): Promise<void> {
@@ -629,6 +671,7 @@ export class SqliteStore implements LogStore {
     for (const c of sidecar.commitments) cs.push(c.commitment, c.kind, c.value, c.salt);
     this.#insertChunked(cs, 4, s.insCommit, s.insCommitChunk);
     for (const st of sidecar.state) s.putState.run(st.ns, st.key, st.value);
+    for (const c of sidecar.erase ?? []) s.eraseCommit.run(c);
   }
 
   async getState(ns: string, key: string): Promise<string | undefined> {
@@ -673,6 +716,7 @@ export class SqliteStore implements LogStore {
   }
 
   async close(): Promise<void> {
+    // The last connection to close checkpoints and deletes the WAL itself.
     if (this.#db.open) this.#db.close();
   }
 }
