@@ -246,12 +246,18 @@ export async function receipt(ctx: CommandContext, index: number, key: string | 
   }
 }
 
-/** `custos erase`: deletes the opening of a subject's or URI's commitment (the log stays intact). */
+/** `custos erase`: deletes the openings of a subject's (and its linked URIs') or a URI's commitments (the log stays intact). */
 export async function erase(ctx: CommandContext, kind: 'subject' | 'uri', value: string, actor: Actor): Promise<void> {
   const r = await withGovernance(ctx, (g) => g.erase(kind, value, actor));
-  if (ctx.json) return printJson(ctx.io, { erased: r.commitments, event: r.event ? eventFields(r.event) : null });
+  if (ctx.json) return printJson(ctx.io, { erased: r.commitments, event: r.event ? eventFields(r.event) : null, ...(r.scrub ? { scrub: r.scrub } : {}) });
   if (r.commitments.length === 0) ctx.io.stdout.write(`nothing to erase: no commitment to that ${kind}\n`);
-  else printFields(ctx.io, { erased: r.commitments.join(', '), 'logged as': `ERASURE_PERFORMED, entry ${r.event!.index}` });
+  else {
+    printFields(ctx.io, {
+      erased: r.commitments.join(', '),
+      'logged as': `ERASURE_PERFORMED, entry ${r.event!.index}`,
+      'store files': r.scrub ? `${r.scrub.complete ? 'scrubbed' : 'NOT fully scrubbed'}: ${r.scrub.detail}` : '-',
+    });
+  }
 }
 
 /**

@@ -644,8 +644,8 @@ export class SqliteStore implements LogStore {
     // (busy_timeout) for readers on an older snapshot; a reader that keeps its snapshot longer
     // (a long verification or export) blocks it, so it is retried, and done again by the next
     // writer to open the file and when the last connection closes (SQLite then deletes the WAL).
-    for (let attempt = 0; attempt < 5; attempt++) {
-      if (this.#checkpointTruncate(2_000)) return { complete: true, detail: 'WAL checkpointed and truncated' };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (this.#checkpointTruncate(1_000)) return { complete: true, detail: 'WAL checkpointed and truncated' };
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
     }
     return {

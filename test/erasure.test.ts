@@ -1,0 +1,241 @@
+/**
+ * Erasure is physical and atomic (security issue #9, defect 2), over a real SQLite data directory:
+ * - after `erase`, no file of the data directory (database, WAL, -shm, journal) holds the erased
+ *   value or its salt (raw, hex, base64), neither while the log is open nor after a restart;
+ * - erasing a subject erases its linked URI openings (inference outputs included);
+ * - the ERASURE_PERFORMED event and the deletion are one transaction: a failed deletion leaves no
+ *   event, and the opening;
+ * - POST /api/v1/erasures: privacy_officer only; bad bodies write nothing.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { DB_FILE, initDataDir, openLog, type DataDir } from '../src/log/data-dir.js';
+import type { Log } from '../src/log/log.js';
+import { Governance } from '../src/service/governance.js';
+import { Authenticator } from '../src/server/auth.js';
+import { createApp } from '../src/server/app.js';
+import { verifyLog } from '../src/log/verify-log.js';
+import { verifyDocuments } from '../src/service/verify-documents.js';
+import { hasCode } from '../src/core/errors.js';
+import type { SidecarCommitment } from '../src/store/store.js';
+
+const PO = { id: 'po-1', role: 'privacy_officer' };
+const DERM = { id: 'dr-1', role: 'dermatologist' };
+const D = 'ab'.repeat(32);
+const PIPELINE = { pipelineName: 'p', pipelineVersion: '1' };
+const MODEL = { modelName: 'm', modelVersion: '1', weightsHash: 'ef'.repeat(32), framework: 'onnx' };
+
+let root: string;
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'custos-erasure-'));
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+async function open(dataDir?: string): Promise<{ dataDir: string; dir: DataDir; log: Log; g: Governance; close(): Promise<void> }> {
+  const d = dataDir ?? join(root, `log-${n++}`);
+  if (!dataDir) await initDataDir(d, { origin: 'erasure.test/log' });
+  const { dir, log } = await openLog(d);
+  const g = await Governance.open({ log });
+  return {
+    dataDir: d,
+    dir,
+    log,
+    g,
+    close: async () => {
+      await log.close();
+      await dir.store.close();
+    },
+  };
+}
+
+/** Every file under `dir`, recursively. */
+function files(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...files(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+/** The byte forms an opening could take in a file: the value (UTF-8), the salt raw, hex and base64. */
+function needles(o: SidecarCommitment): { what: string; bytes: Buffer }[] {
+  return [
+    { what: `${o.kind} value ${o.value}`, bytes: Buffer.from(o.value, 'utf8') },
+    { what: `salt of ${o.kind} (raw)`, bytes: o.salt },
+    { what: `salt of ${o.kind} (hex)`, bytes: Buffer.from(o.salt.toString('hex'), 'latin1') },
+    { what: `salt of ${o.kind} (base64)`, bytes: Buffer.from(o.salt.toString('base64'), 'latin1') },
+  ];
+}
+
+/** Asserts that no file in `dir` contains any needle; returns how many files were searched. */
+function assertNowhere(dir: string, openings: readonly SidecarCommitment[], when: string): number {
+  const list = files(dir);
+  for (const f of list) {
+    const bytes = readFileSync(f);
+    for (const o of openings) for (const nd of needles(o)) assert.equal(bytes.indexOf(nd.bytes), -1, `${when}: ${f} still holds the ${nd.what}`);
+  }
+  return list.length;
+}
+
+/** A subject with a policy, an inference (input + output), 80 accesses and a denied inference. */
+async function populate(g: Governance, tag: string): Promise<{ subject: string; input: string; output: string; denied: string }> {
+  const subject = `patient-${tag}-${randomBytes(6).toString('hex')}`;
+  const input = `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/in.jpg`;
+  const output = `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/report.json`;
+  const denied = `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/denied.jpg`;
+  await g.createConsent({ policyId: `pol-${tag}`, subject, allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, PO);
+  await g.recordInference({ actor: DERM, purpose: 'clinical_care', policyId: `pol-${tag}`, input: { uri: input, digest: D }, outputs: [{ name: 'report', uri: output, digest: D }], pipeline: PIPELINE, model: MODEL });
+  // One batch per access: every commit rewrites the pages around the openings into the WAL.
+  for (let i = 0; i < 80; i++) await g.recordDataAccess({ actor: DERM, purpose: 'clinical_care', policyId: `pol-${tag}`, artifact: { uri: input, digest: D } });
+  await assert.rejects(
+    g.recordDataAccess({ actor: DERM, purpose: 'research', policyId: `pol-${tag}`, artifact: { uri: denied, digest: D } }),
+    (err: unknown) => hasCode(err, 'CONSENT_DENIED'),
+  );
+  return { subject, input, output, denied };
+}
+
+describe('erasure is physical (SQLite)', () => {
+  it('after erase --subject, no file of the data directory holds the subject, its linked URIs or their salts; nor after a restart', async () => {
+    const env = await open();
+    const other = await populate(env.g, 'keep');
+    const v = await populate(env.g, 'gone');
+    const store = env.dir.store;
+    const openings: SidecarCommitment[] = [];
+    for (const [kind, value] of [['subject', v.subject], ['uri', v.input], ['uri', v.output], ['uri', v.denied]] as const) {
+      const o = await store.findCommitment(kind, value);
+      assert.ok(o, `${kind} ${value} has an opening before the erasure`);
+      openings.push(o);
+    }
+    // A reader that opened the file meanwhile (as `custos verify` would) does not keep the WAL alive.
+    const r = await env.g.erase('subject', v.subject, PO);
+    assert.deepEqual(r.commitments, openings.map((o) => o.commitment).sort());
+    assert.equal(r.scrub?.complete, true, r.scrub?.detail);
+    for (const o of openings) assert.equal(await store.getCommitment(o.commitment), undefined);
+    // While the process still has the database open (WAL and -shm present).
+    const searched = assertNowhere(env.dataDir, openings, 'after erasure, log open');
+    assert.ok(searched >= 3, `searched ${searched} files`);
+    // The other subject's openings are untouched, and the log and off-ledger store still verify.
+    assert.ok(await store.findCommitment('subject', other.subject));
+    assert.ok(await store.findCommitment('uri', other.input));
+    assert.equal((await verifyLog({ store, verifiers: [env.dir.verifier], origin: env.dir.origin })).ok, true);
+    assert.equal((await verifyDocuments({ store })).ok, true);
+    // More appends after the erasure, then a restart.
+    await populate(env.g, 'after');
+    await env.close();
+    assertNowhere(env.dataDir, openings, 'after restart');
+    const again = await open(env.dataDir);
+    await again.g.recordDataAccess({ actor: DERM, purpose: 'clinical_care', policyId: 'pol-keep', artifact: { uri: other.input, digest: D } });
+    assertNowhere(env.dataDir, openings, 'after restart, log reopened');
+    await again.close();
+  });
+
+  it('a crash between the erasure and its scrub: the next writer to open the file truncates the WAL', async () => {
+    const env = await open();
+    const v = await populate(env.g, 'crash');
+    const opening = (await env.dir.store.findCommitment('subject', v.subject))!;
+    // A second connection holding a read transaction keeps the erasure's scrub from completing
+    // (TRUNCATE must wait for it), as a long `custos verify` would.
+    const reader = new Database(join(env.dataDir, DB_FILE), { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT COUNT(*) FROM commitments').get();
+    const r = await env.g.erase('subject', v.subject, PO);
+    assert.equal(r.scrub?.complete, false, 'a reader on an older snapshot blocks the WAL truncation');
+    assert.match(r.scrub?.detail ?? '', /snapshot/);
+    reader.exec('COMMIT');
+    reader.close();
+    // The process dies without closing (the WAL is not checkpointed on the way out).
+    const next = await open(env.dataDir);
+    assertNowhere(env.dataDir, [opening], 'after the next open');
+    await next.close();
+    await env.close();
+  });
+});
+
+describe('erasure is one transaction with its event', () => {
+  it('a deletion that fails leaves no ERASURE_PERFORMED event, and the opening', async () => {
+    const env = await open();
+    const v = await populate(env.g, 'tx');
+    const opening = (await env.dir.store.findCommitment('subject', v.subject))!;
+    const size = env.log.size;
+    // Another connection makes every deletion of an opening fail.
+    const db = new Database(join(env.dataDir, DB_FILE));
+    db.exec("CREATE TRIGGER no_erase BEFORE DELETE ON commitments BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    await assert.rejects(env.g.erase('subject', v.subject, PO), (err: unknown) => hasCode(err, 'STORE_FAILURE'));
+    assert.equal(await env.dir.store.treeSize(), size, 'no event was committed');
+    assert.deepEqual(await env.dir.store.getCommitment(opening.commitment), opening, 'the opening is still there');
+    db.exec('DROP TRIGGER no_erase');
+    db.close();
+    const r = await env.g.erase('subject', v.subject, PO);
+    assert.equal(r.event?.index, size);
+    assert.equal(await env.dir.store.getCommitment(opening.commitment), undefined);
+    await env.close();
+  });
+});
+
+describe('POST /api/v1/erasures', () => {
+  it('privacy_officer erases (201) through the same path as the CLI; other roles get 403; a bad body writes nothing', async () => {
+    const env = await open();
+    const auth = new Authenticator({ log: env.log });
+    const tokens: Record<string, string> = {};
+    for (const role of ['privacy_officer', 'admin', 'auditor', 'dermatologist', 'nurse', 'ml_engineer']) {
+      tokens[role] = (await auth.createToken(`${role}-1`, role, { actor: 'setup', role: 'operator' })).token;
+    }
+    const app = await createApp({ log: env.log, governance: env.g, auth, verifiers: [env.dir.verifier], origin: env.dir.origin, logger: false });
+    try {
+      const v = await populate(env.g, 'http');
+      const post = (role: string | undefined, body: unknown) =>
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/erasures',
+          headers: { 'content-type': 'application/json', ...(role ? { authorization: `Bearer ${tokens[role]}` } : {}) },
+          payload: JSON.stringify(body),
+        });
+      const size = env.log.size;
+      for (const role of ['admin', 'auditor', 'dermatologist', 'nurse', 'ml_engineer']) {
+        const res = await post(role, { kind: 'subject', value: v.subject });
+        assert.equal(res.statusCode, 403, `${role}: ${res.body}`);
+        assert.equal((res.json() as { error: { code: string } }).error.code, 'FORBIDDEN');
+      }
+      assert.equal((await post(undefined, { kind: 'subject', value: v.subject })).statusCode, 401);
+      for (const bad of [{}, { kind: 'patient', value: v.subject }, { kind: 'subject', value: '' }, { kind: 'subject', value: 7 }, { kind: 'subject', value: v.subject, extra: 1 }]) {
+        const res = await post('privacy_officer', bad);
+        assert.equal(res.statusCode, 400, `${JSON.stringify(bad)}: ${res.body}`);
+      }
+      // Claiming another actor is refused.
+      assert.equal((await post('privacy_officer', { kind: 'subject', value: v.subject, actor: { id: 'someone-else' } })).statusCode, 403);
+      assert.equal(env.log.size, size, 'no refused request wrote anything');
+      assert.ok(await env.dir.store.findCommitment('subject', v.subject));
+
+      const res = await post('privacy_officer', { kind: 'subject', value: v.subject });
+      assert.equal(res.statusCode, 201, res.body);
+      const body = res.json() as { erased: string[]; event: { index: number }; scrub: { complete: boolean } };
+      assert.equal(body.erased.length, 4, 'the subject, the input, the output and the denied URI');
+      assert.equal(body.event.index, size);
+      assert.equal(body.scrub.complete, true);
+      const e = JSON.parse((await env.log.reader.getEntry(size)).bytes.toString('utf8')) as { type: string; payload: { actor: string; role: string; commitments: string[] } };
+      assert.equal(e.type, 'ERASURE_PERFORMED');
+      assert.equal(e.payload.actor, 'privacy_officer-1');
+      assert.deepEqual(e.payload.commitments, body.erased);
+      assert.equal(await env.dir.store.findCommitment('uri', v.output), undefined);
+      // Again: nothing left to erase, nothing written.
+      const again = await post('privacy_officer', { kind: 'subject', value: v.subject });
+      assert.equal(again.statusCode, 200);
+      assert.deepEqual(again.json(), { erased: [], event: null });
+      assert.equal(env.log.size, size + 1);
+      // The route is in the OpenAPI document with its permission.
+      const spec = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, Record<string, unknown>>> };
+      assert.equal(spec.paths['/api/v1/erasures']?.['post']?.['x-custos-permission'], 'erase');
+    } finally {
+      await app.close();
+      await env.close();
+    }
+  });
+});
