@@ -41,9 +41,12 @@ export async function withLog<T>(ctx: CommandContext, fn: (log: Log, dir: DataDi
 
 /**
  * The keys trusted to have signed the log: `--key` (a verifier key string or a file holding one),
- * else the data directory's log.pub, else the key recorded in the store at init.
+ * pinned by the caller; else the data directory's log.pub, else the key recorded in the store at
+ * init. Those two come with the log itself, so trusting them is not a check of who signed it: a
+ * log forged whole and re-signed under a new key, with that key in log.pub, passes. `pinned` and
+ * `trust` say which case applies, for the output to say plainly.
  */
-export function trustedVerifiers(dir: DataDir, keyOption: string | undefined): { verifiers: NoteVerifier[]; source: string } {
+export function trustedVerifiers(dir: DataDir, keyOption: string | undefined): { verifiers: NoteVerifier[]; source: string; pinned: boolean; trust: string } {
   if (keyOption !== undefined) {
     let text = keyOption;
     if (existsSync(keyOption)) {
@@ -55,9 +58,10 @@ export function trustedVerifiers(dir: DataDir, keyOption: string | undefined): {
     }
     const keys = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
     if (keys.length === 0) throw new ValidationError('VALIDATION_FAILED', '--key holds no verifier key');
-    return { verifiers: keys.map(parseVerifierKey), source: '--key' };
+    return { verifiers: keys.map(parseVerifierKey), source: '--key', pinned: true, trust: 'the key given with --key (pinned)' };
   }
+  const unpinned = '(not pinned: a log forged and re-signed under a new key would pass; pass --key with the published key to pin it)';
   const pub = join(dir.dataDir, VERIFIER_KEY_FILE);
-  if (existsSync(pub)) return { verifiers: [parseVerifierKey(readFileSync(pub, 'utf8').trim())], source: pub };
-  return { verifiers: [dir.verifier], source: 'store metadata' };
+  if (existsSync(pub)) return { verifiers: [parseVerifierKey(readFileSync(pub, 'utf8').trim())], source: pub, pinned: false, trust: `trusting the key in ${pub} ${unpinned}` };
+  return { verifiers: [dir.verifier], source: 'store metadata', pinned: false, trust: `trusting the key recorded in the store ${unpinned}` };
 }

@@ -9,7 +9,8 @@ export type ValidationCode =
   | 'CANONICAL_JSON_UNSUPPORTED_VALUE'
   | 'HASH_MALFORMED'
   | 'INDEX_OUT_OF_RANGE'
-  | 'FILE_UNREADABLE';
+  | 'FILE_UNREADABLE'
+  | 'KEY_PERMISSIONS';
 
 export type VerificationCode =
   | 'INCLUSION_PROOF_INVALID'

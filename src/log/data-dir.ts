@@ -8,7 +8,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConflictError, NotFoundError, ValidationError, VerificationError } from '../core/errors.js';
 import { formatSignerKey, isValidKeyName, parseSignerKey, parseVerifierKey, verifierKeyFromSignerKey, type NoteSigner, type NoteVerifier } from '../core/note.js';
@@ -36,12 +36,6 @@ export interface InitResult {
   readonly verifierKey: string;
 }
 
-/**
- * Creates a new log: the directory (mode 0700), a fresh Ed25519 signing key (mode 0600) and the
- * SQLite store. Refuses a directory that already holds a log.
- * @throws {ConflictError} DATA_DIR_EXISTS
- * @throws {ValidationError} VALIDATION_FAILED for an unusable origin
- */
 /** Where the store of a data directory lives: the embedded SQLite file (default) or a PostgreSQL URL. */
 export interface StoreLocation {
   /** `postgres://...`: the log lives in PostgreSQL; the data directory keeps the keys. */
@@ -69,6 +63,13 @@ async function openStore(dataDir: string, loc: StoreLocation, readonly: boolean)
   return SqliteStore.open(join(dataDir, DB_FILE), { readonly });
 }
 
+/**
+ * Creates a new log: the directory (mode 0700, an existing one is made 0700), a fresh Ed25519
+ * signing key (mode 0600) and the store (SQLite file mode 0600). Refuses a directory that already
+ * holds a log. Atomic: on failure nothing it created is left behind.
+ * @throws {ConflictError} DATA_DIR_EXISTS
+ * @throws {ValidationError} VALIDATION_FAILED for an unusable origin
+ */
 export async function initDataDir(dataDir: string, options: { origin?: string } & StoreLocation = {}): Promise<InitResult> {
   const origin = options.origin ?? `custos.local/log-${toHex(randomBytes(4))}`;
   // The origin doubles as the signing key's name, so it must be a valid note key name.
@@ -80,33 +81,65 @@ export async function initDataDir(dataDir: string, options: { origin?: string } 
   if ((!options.storeUrl && existsSync(join(dataDir, DB_FILE))) || existsSync(join(dataDir, SIGNER_KEY_FILE))) {
     throw new ConflictError('DATA_DIR_EXISTS', `a log already exists in ${dataDir}`, { details: { dataDir } });
   }
+  // Atomic: the keys are written under temporary names and the store initialized; only when all
+  // of that succeeded do the keys get their names. On any failure everything this call created is
+  // removed, so a failed init (PostgreSQL unreachable, say) leaves no half-made log behind.
+  const created: string[] = [];
+  const createdDir = !existsSync(dataDir);
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     if (!statSync(dataDir).isDirectory()) throw new Error('not a directory');
+    // An existing directory (created by hand, with the default umask) is made private too.
+    chmodSync(dataDir, 0o700);
   } catch (err) {
     throw new ValidationError('FILE_UNREADABLE', `cannot create the data directory ${dataDir}`, { cause: err, details: { dataDir } });
   }
+  const tag = `.init-${toHex(randomBytes(6))}`;
   const skey = formatSignerKey(origin, randomBytes(32));
   const vkey = verifierKeyFromSignerKey(skey);
-  // 'wx': never overwrite a key; mode 0600 from creation, so the key is never readable by others.
-  const fd = openSync(join(dataDir, SIGNER_KEY_FILE), 'wx', 0o600);
   try {
-    writeSync(fd, `${skey}\n`);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(join(dataDir, SIGNER_KEY_FILE), 0o600);
-  writeFileSync(join(dataDir, VERIFIER_KEY_FILE), `${vkey}\n`, { mode: 0o644 });
-  const store = await openStore(dataDir, options, false);
-  try {
-    // A shared store (PostgreSQL) may already hold a log: initMeta refuses to overwrite it.
-    await store.initMeta({ origin, verifier_key: vkey, format: 'custos-log/1' });
+    // 'wx' and mode 0600 from creation: never overwrites, never readable by others.
+    const writeNew = (path: string, text: string, mode: number) => {
+      const fd = openSync(path, 'wx', mode);
+      created.push(path);
+      try {
+        writeSync(fd, text);
+      } finally {
+        closeSync(fd);
+      }
+      chmodSync(path, mode);
+    };
+    writeNew(join(dataDir, SIGNER_KEY_FILE + tag), `${skey}\n`, 0o600);
+    writeNew(join(dataDir, VERIFIER_KEY_FILE + tag), `${vkey}\n`, 0o644);
+    if (!options.storeUrl) {
+      // An empty file is a valid SQLite database; SQLite gives its -wal and -shm files the mode of
+      // the database file, so all three are 0600 whatever the umask.
+      for (const suffix of ['-wal', '-shm', '-journal']) created.push(join(dataDir, DB_FILE + suffix));
+      writeNew(join(dataDir, DB_FILE), '', 0o600);
+    }
+    const store = await openStore(dataDir, options, false);
+    try {
+      // A shared store (PostgreSQL) may already hold a log: initMeta refuses to overwrite it.
+      await store.initMeta({ origin, verifier_key: vkey, format: 'custos-log/1' });
+    } finally {
+      await store.close();
+    }
+    // link, not rename: never replaces a key another init put there meanwhile.
+    for (const name of [SIGNER_KEY_FILE, VERIFIER_KEY_FILE]) {
+      linkSync(join(dataDir, name + tag), join(dataDir, name));
+      created.push(join(dataDir, name));
+    }
+    for (const name of [SIGNER_KEY_FILE, VERIFIER_KEY_FILE]) unlinkSync(join(dataDir, name + tag));
   } catch (err) {
-    rmSync(join(dataDir, SIGNER_KEY_FILE), { force: true });
-    rmSync(join(dataDir, VERIFIER_KEY_FILE), { force: true });
+    for (const path of created.reverse()) rmSync(path, { force: true });
+    if (createdDir) {
+      try {
+        rmdirSync(dataDir);
+      } catch {
+        // not empty: something else was put there meanwhile
+      }
+    }
     throw err;
-  } finally {
-    await store.close();
   }
   return { dataDir, origin, verifierKey: vkey };
 }
@@ -153,6 +186,7 @@ export async function openDataDir(dataDir: string, options: { readonly?: boolean
  */
 export function loadSigner(dir: DataDir): NoteSigner {
   const path = join(dir.dataDir, SIGNER_KEY_FILE);
+  assertKeyPrivate(path);
   let text: string;
   try {
     text = readFileSync(path, 'utf8').trim();
@@ -166,6 +200,36 @@ export function loadSigner(dir: DataDir): NoteSigner {
   return signer;
 }
 
+/**
+ * Refuses a signing key file that anyone but its owner can read or write: whoever read it can sign
+ * checkpoints for this log.
+ * @throws {ValidationError} KEY_PERMISSIONS
+ */
+export function assertKeyPrivate(path: string): void {
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return; // reading it reports KEY_NOT_FOUND
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new ValidationError('KEY_PERMISSIONS', `the signing key ${path} is accessible to others (mode 0${mode.toString(8)}); run chmod 600 ${path} and consider the key compromised if others could read it`, {
+      details: { path, mode: `0${mode.toString(8)}` },
+    });
+  }
+}
+
+/** Makes a data directory 0700 and its SQLite files 0600 (logs made before this was enforced). */
+function tightenModes(dataDir: string): void {
+  for (const [path, mode] of [[dataDir, 0o700], ...['', '-wal', '-shm', '-journal'].map((x) => [join(dataDir, DB_FILE + x), 0o600] as const)] as const) {
+    try {
+      if ((statSync(path).mode & 0o077 & ~(mode & 0o077)) !== 0) chmodSync(path, mode);
+    } catch {
+      // absent, or not ours: the store open reports what matters
+    }
+  }
+}
+
 /** Mode bits of the signing key file (for warnings when it is readable by others). */
 export function signerKeyMode(dataDir: string): number | undefined {
   try {
@@ -177,6 +241,7 @@ export function signerKeyMode(dataDir: string): number | undefined {
 
 /** Opens a data directory for writing: store, signing key and log engine. */
 export async function openLog(dataDir: string, options: { clock?: Clock } & StoreLocation = {}): Promise<{ dir: DataDir; log: Log }> {
+  if (!options.storeUrl) tightenModes(dataDir);
   const dir = await openDataDir(dataDir, { storeUrl: options.storeUrl });
   try {
     const signer = loadSigner(dir);

@@ -23,8 +23,9 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
   await withDataDir(
     ctx,
     async (dir) => {
-      const { verifiers, source } = trustedVerifiers(dir, options.key);
-      if (options.entry !== undefined) return verifyEntry(ctx, dir, verifiers, options.entry);
+      const { verifiers, source, pinned, trust } = trustedVerifiers(dir, options.key);
+      const trustJson = { pinned, source, note: trust };
+      if (options.entry !== undefined) return verifyEntry(ctx, dir, verifiers, options.entry, trustJson);
       const started = performance.now();
       const progress = createProgress(ctx.io, 'verifying', !ctx.json && options.progress !== false);
       let report;
@@ -37,21 +38,23 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
       const docs = await verifyDocuments({ store: dir.store });
       const seconds = (performance.now() - started) / 1000;
       if (ctx.json) {
-        printJson(ctx.io, { ...report, ok: report.ok && docs.ok, log: { ok: report.ok }, documents: docs, trustedKeys: source, seconds: Number(seconds.toFixed(3)) });
+        printJson(ctx.io, { ...report, ok: report.ok && docs.ok, log: { ok: report.ok }, documents: docs, trustedKeys: source, trust: trustJson, seconds: Number(seconds.toFixed(3)) });
       } else if (report.ok && docs.ok) {
         printFields(ctx.io, {
           'verified': report.entries === 0 ? 'empty log' : `${report.entries} entries, ${report.checkpointsChecked} signed checkpoints, ${report.nodesChecked} tree nodes`,
           'tree size': String(report.checkpointSize),
           'root hash': report.rootHex ?? '-',
           'documents': `${docs.documentsChecked} off-ledger documents and ${docs.commitmentsChecked} commitment openings checked against the log`,
-          'trusted key': source,
+          'trusted key': trust,
           'took': `${seconds.toFixed(2)} s (${Math.round(report.entries / Math.max(seconds, 1e-9)).toLocaleString('en-US')} entries/s)`,
         });
       } else if (!report.ok) {
+        ctx.io.stdout.write(`${trust}\n`);
         for (const f of report.findings) ctx.io.stdout.write(`${f.kind} at entry ${f.index}: ${f.message}\n`);
       }
       if (report.ok && !docs.ok) {
         if (!ctx.json) {
+          ctx.io.stdout.write(`${trust}\n`);
           ctx.io.stdout.write(`log: ${report.entries} entries verified; the off-ledger store does not match it:\n`);
           for (const f of docs.findings) ctx.io.stdout.write(`${f.kind}${f.eventIndex === undefined ? '' : ` (event ${f.eventIndex})`}: ${f.message}\n`);
         }
@@ -71,7 +74,7 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
   );
 }
 
-async function verifyEntry(ctx: CommandContext, dir: DataDir, verifiers: NoteVerifier[], index: number): Promise<void> {
+async function verifyEntry(ctx: CommandContext, dir: DataDir, verifiers: NoteVerifier[], index: number, trust: { pinned: boolean; source: string; note: string }): Promise<void> {
   const latest = await dir.store.latestCheckpoint();
   if (!latest) {
     if ((await dir.store.treeSize()) === 0) {
@@ -100,6 +103,7 @@ async function verifyEntry(ctx: CommandContext, dir: DataDir, verifiers: NoteVer
     rootHash: toHex(cp.rootHash),
     proof: p.proof.map(toHex),
     checkpoint: latest.note,
+    trust,
   };
   if (ctx.json) {
     printJson(ctx.io, out);
@@ -113,6 +117,7 @@ async function verifyEntry(ctx: CommandContext, dir: DataDir, verifiers: NoteVer
     'leaf hash': out.leafHash,
     'root hash': out.rootHash,
     'proof': out.proof.length === 0 ? '(empty: single-entry tree)' : out.proof.join('\n       '),
+    'trusted key': trust.note,
   });
   ctx.io.stdout.write(`\n${latest.note}`);
 }
