@@ -820,40 +820,6 @@ describe('governance on one log, command by command', () => {
   });
 
   describe('erase', () => {
-    it('erase --subject: exit 0, ERASURE_PERFORMED logged; receipts still check, URIs still shown', async () => {
-      const n = await entryCount(dir);
-      const r = okJson<{ erased: string[]; event: EventJson | null }>(await runIn(dir, ['--json', 'erase', '--subject', SUBJECT, ...OFFICER]));
-      assert.deepEqual(r.erased, [main.policy.subject]);
-      assert.equal(r.event?.index, n);
-      const [count, { text, entries }, receiptRun] = await Promise.all([
-        entryCount(dir),
-        exportNdjson(dir),
-        runIn(dir, ['--json', 'receipt', String(inference.event.index)]),
-      ]);
-      assert.equal(count, n + 1);
-      const e = entries[n]!.entry;
-      assert.equal(e.type, 'ERASURE_PERFORMED');
-      assert.deepEqual(e.payload, { kind: 'subject', commitments: [main.policy.subject], actor: 'privacy-officer-1', role: 'privacy_officer' });
-      assert.ok(!text.includes(SUBJECT));
-      const db = new Database(join(dir, 'custos.db'), { readonly: true, fileMustExist: true });
-      try {
-        assert.equal(db.prepare('SELECT count(*) FROM commitments WHERE commitment = ?').pluck().get(main.policy.subject), 0, 'the opening is deleted');
-      } finally {
-        db.close();
-      }
-
-      const rc = okJson<RebuiltJson>(receiptRun);
-      assert.equal(rc.ok, true);
-      assert.deepEqual(rc.artifacts.map((a) => a.uri), [INPUT_URI, REPORT_URI, MASK_URI], 'no URI was erased');
-      assert.ok(rc.checks.every((c) => c.detail === undefined), 'no check mentions an erasure');
-
-      // Erasing it again finds nothing and writes nothing.
-      const before = await snapshot(dir);
-      const again = okJson<{ erased: string[]; event: EventJson | null }>(await runIn(dir, ['--json', 'erase', '--subject', SUBJECT, ...OFFICER]));
-      assert.deepEqual(again, { erased: [], event: null });
-      await assertNothingWritten(dir, before, 'a second erasure');
-    });
-
     it('erase --uri: the receipt still checks and shows that URI as erased, the others opened', async () => {
       const n = await entryCount(dir);
       const r = okJson<{ erased: string[]; event: EventJson | null }>(await runIn(dir, ['--json', 'erase', '--uri', REPORT_URI, ...OFFICER]));
@@ -884,6 +850,44 @@ describe('governance on one log, command by command', () => {
       assert.ok(h.stdout.includes(`output report_json: (erased)  sha256 ${D_REPORT}`), h.stdout);
       assert.ok(h.stdout.includes(`output mask: ${MASK_URI}`));
       assert.ok(!h.stdout.includes(REPORT_URI));
+    });
+
+    it('erase --subject: exit 0, ERASURE_PERFORMED logged with the subject and its linked URIs; receipts still check', async () => {
+      const n = await entryCount(dir);
+      const r = okJson<{ erased: string[]; event: EventJson | null }>(await runIn(dir, ['--json', 'erase', '--subject', SUBJECT, ...OFFICER]));
+      // The subject's commitment and the URIs of the events under its policies (the report URI
+      // was erased already): the inference's input and its other output.
+      const inputC = inference.receipt.input.uri;
+      const maskC = inference.receipt.outputs.find((o) => o.name === 'mask')!.uri;
+      for (const c of [main.policy.subject, inputC, maskC]) assert.ok(r.erased.includes(c), `erased ${c}`);
+      assert.deepEqual(r.erased, [...r.erased].sort());
+      assert.equal(r.event?.index, n);
+      const [count, { text, entries }, receiptRun] = await Promise.all([
+        entryCount(dir),
+        exportNdjson(dir),
+        runIn(dir, ['--json', 'receipt', String(inference.event.index)]),
+      ]);
+      assert.equal(count, n + 1);
+      const e = entries[n]!.entry;
+      assert.equal(e.type, 'ERASURE_PERFORMED');
+      assert.deepEqual(e.payload, { kind: 'subject', commitments: r.erased, actor: 'privacy-officer-1', role: 'privacy_officer' });
+      assert.ok(!text.includes(SUBJECT));
+      const db = new Database(join(dir, 'custos.db'), { readonly: true, fileMustExist: true });
+      try {
+        for (const c of r.erased) assert.equal(db.prepare('SELECT count(*) FROM commitments WHERE commitment = ?').pluck().get(c), 0, 'the opening is deleted');
+      } finally {
+        db.close();
+      }
+
+      const rc = okJson<RebuiltJson>(receiptRun);
+      assert.equal(rc.ok, true);
+      assert.deepEqual(rc.artifacts.map((a) => a.uri), [null, null, null], 'every URI of the subject was erased');
+
+      // Erasing it again finds nothing and writes nothing.
+      const before = await snapshot(dir);
+      const again = okJson<{ erased: string[]; event: EventJson | null }>(await runIn(dir, ['--json', 'erase', '--subject', SUBJECT, ...OFFICER]));
+      assert.deepEqual(again, { erased: [], event: null });
+      await assertNothingWritten(dir, before, 'a second erasure');
     });
 
     it('after erasure the log and the off-ledger store still verify (exit 0)', async () => {

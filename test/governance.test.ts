@@ -716,14 +716,21 @@ describe('governance: identifiers reach the log only as commitments', () => {
     const commitment = policy.subject;
     assert.ok(await env.store.getCommitment(commitment));
     const size = env.log.size;
+    // The subject's URIs: the access, the inference's input and output, the denied access.
+    const linked: string[] = [];
+    for (const u of [IMAGE_URI, REPORT_URI, uris[2]!]) linked.push((await env.store.findCommitment('uri', u))!.commitment);
+    const training = (await env.store.findCommitment('uri', uris[3]!))!.commitment;
     const r = await env.gov.erase('subject', SUBJECT, ADMIN);
-    assert.deepEqual(r.commitments, [commitment]);
+    const erased = [commitment, ...linked].sort();
+    assert.deepEqual(r.commitments, erased);
+    for (const c of erased) assert.equal(await env.store.getCommitment(c), undefined);
+    assert.ok(await env.store.getCommitment(training), 'a training dataset is linked to no subject');
     assert.ok(r.event);
     assert.equal(r.event.index, size);
     assert.equal(env.log.size, size + 1);
     const e = await entryAt(env, r.event.index);
     assert.equal(e.type, EVENT.erasure);
-    assert.deepEqual(e.payload['commitments'], [commitment]);
+    assert.deepEqual(e.payload['commitments'], erased);
     assert.equal(e.payload['kind'], 'subject');
     assert.equal(r.event.entry.includes(SUBJECT), false);
     assert.equal(await env.store.getCommitment(commitment), undefined);
@@ -736,9 +743,9 @@ describe('governance: identifiers reach the log only as commitments', () => {
   });
 
   it('erase("uri") unlinks every event that carried the URI', async () => {
-    const c = (await env.store.findCommitment('uri', IMAGE_URI))?.commitment;
+    const c = (await env.store.findCommitment('uri', uris[3]!))?.commitment;
     assert.ok(c);
-    const r = await env.gov.erase('uri', IMAGE_URI, ADMIN);
+    const r = await env.gov.erase('uri', uris[3]!, ADMIN);
     assert.deepEqual(r.commitments, [c]);
     assert.equal(await env.store.getCommitment(c), undefined);
     const report = await verifyLog({ store: env.store, verifiers: [env.dir.verifier], origin: env.dir.origin });
