@@ -1,9 +1,9 @@
 /**
  * A log on disk: a data directory holding the SQLite file and the log's keys.
  *
- *   custos-data/
- *     custos.db   the SQLite store (entries, tree nodes, checkpoints, metadata)
- *     log.key     the checkpoint signing key (mode 0600, never printed)
+ *   custos-data/   mode 0700
+ *     custos.db   the SQLite store (entries, tree nodes, checkpoints, metadata), mode 0600 (so are -wal, -shm)
+ *     log.key     the checkpoint signing key (mode 0600, never printed; refused if others can read it)
  *     log.pub     the verifier key, for anyone who wants to check the log
  * @module
  */
