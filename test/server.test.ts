@@ -210,6 +210,7 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'POST', url: '/api/v1/access', openapi: '/api/v1/access', body: accessBody('p-any') },
   { method: 'POST', url: '/api/v1/inferences', openapi: '/api/v1/inferences', body: inferenceBody('p-any') },
   { method: 'POST', url: '/api/v1/trainings', openapi: '/api/v1/trainings', body: trainingBody('synthetic') },
+  { method: 'POST', url: '/api/v1/erasures', openapi: '/api/v1/erasures', body: { kind: 'subject', value: SUBJECT } },
   { method: 'GET', url: '/api/v1/receipts/0', openapi: '/api/v1/receipts/{index}' },
   { method: 'GET', url: '/api/v1/entries', openapi: '/api/v1/entries' },
   { method: 'GET', url: '/api/v1/entries/0', openapi: '/api/v1/entries/{index}' },
@@ -341,6 +342,8 @@ describe('authorization', () => {
     ['admin', 'POST', '/api/v1/access', accessBody('p-authz')],
     ['admin', 'POST', '/api/v1/inferences', inferenceBody('p-authz')],
     ['admin', 'POST', '/api/v1/trainings', trainingBody('synthetic')],
+    // Erasure is the privacy officer's alone.
+    ...(['admin', 'auditor', 'dermatologist', 'nurse', 'ml_engineer'] as const).map((r): [Role, Method, string, unknown] => [r, 'POST', '/api/v1/erasures', { kind: 'subject', value: SUBJECT }]),
   ];
 
   it('gives each role 403 FORBIDDEN for what it may not do, and writes nothing', async () => {
