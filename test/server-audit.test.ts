@@ -154,6 +154,15 @@ describe('entry bundles are not public by default (defect 4)', () => {
     assert.equal((await call(env.app, 'GET', '/log.pub')).statusCode, 200);
   });
 
+  it('encoded or doubled paths do not get around the credential', async () => {
+    const n = env.log.size;
+    for (const path of [`/tile/%65ntries/000.p/${n}`, `/tile/entries%2F000.p%2F${n}`, `//tile/entries/000.p/${n}`, `/tile//entries/000.p/${n}`, `/tile/./entries/000.p/${n}`]) {
+      const r = await call(env.app, 'GET', path);
+      assert.ok(r.statusCode === 401 || r.statusCode === 404, `${path}: ${r.statusCode}`);
+      assert.ok(!r.body.includes('TOKEN_CREATED'), path);
+    }
+  });
+
   it('a read token gets the bundle (private cache), and the read is an AUDIT_QUERY event; a role without read gets 403', async () => {
     const n = env.log.size;
     const r = await call(env.app, 'GET', `/tile/entries/000.p/${n}`, env.tokens.auditor);

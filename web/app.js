@@ -765,7 +765,8 @@ async function receiptPage(arg) {
   const artifacts = table(['Artifact', 'URI', 'Digest (SHA-256)', 'URI commitment'], artifactRows(r.artifacts ?? []), { testid: 'receipt-artifacts' });
   let openForm = null;
   if (can('commitments:open') && (r.artifacts ?? []).some((a) => a.state === 'sealed')) {
-    const purpose = h('input', { type: 'text', name: 'purpose', value: rc.purpose ?? 'clinical_care', pattern: '[A-Za-z][A-Za-z0-9_.:-]{0,63}', required: true, testid: 'open-purpose', 'aria-label': 'purpose of use' });
+    // No default: the purpose is the opener's own statement, recorded on the log.
+    const purpose = h('input', { type: 'text', name: 'purpose', placeholder: 'e.g. clinical_care', pattern: '[A-Za-z][A-Za-z0-9_.:-]{0,63}', required: true, testid: 'open-purpose', 'aria-label': 'purpose of use' });
     const msg = h('span', { class: 'small muted', testid: 'open-status', role: 'status' });
     const button = h('button', { type: 'submit', testid: 'open-uris' }, 'Open URIs');
     openForm = h('form', { class: 'inline', testid: 'open-form' }, 'Purpose of use ', purpose, ' ', button, ' ', msg);

@@ -119,6 +119,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   const clientKey = randomBytes(32);
   const clientOf = (req: FastifyRequest): string => createHmac('sha256', clientKey).update(req.ip).digest('hex').slice(0, 32);
   const routeOf = (req: FastifyRequest): string => `${req.method} ${req.routeOptions?.url ?? 'UNMATCHED'}`;
+  // The fast path (authentication before anything else); the tile handler decides on the parsed path.
   const isEntryTile = (req: FastifyRequest): boolean => !o.publicEntries && req.url.startsWith('/tile/entries/');
   const app = Fastify({
     bodyLimit: o.bodyLimit ?? 256 * 1024,
@@ -222,6 +223,12 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     const size = (await store.latestCheckpoint())?.treeSize ?? 0;
     const width = t.width ?? TILE_WIDTH;
     if (t.level === 'entries') {
+      // Decided on the parsed path (the onRequest hook sees the raw URL, which an encoded or
+      // doubled path would get past): entry bundles need `read` unless published.
+      if (!o.publicEntries) {
+        req.principal ??= await auth.authenticate(req.headers.authorization);
+        requirePermission(req.principal, 'read');
+      }
       const start = t.index * TILE_WIDTH;
       if (start + width > size) throw new NotFoundError('ENTRY_NOT_FOUND', 'no such entry bundle');
       const entries: Buffer[] = [];
