@@ -237,6 +237,7 @@ describe('receipts show commitments; opening them is a permitted, logged, rate-l
     assert.equal(p['purpose'], 'clinical_care');
     assert.equal(p['eventIndex'], env.inference);
     assert.deepEqual(p['commitments'], r.artifacts.map((a) => a.commitment));
+    assert.match(String(p['nonce']), /^[0-9a-f]{32}$/);
     assert.ok(!opened[0]!.text.includes('clinic-bucket'), 'the event never holds a URI');
   });
 
@@ -285,6 +286,9 @@ describe('operations on the log leave audit events (defect 14)', () => {
     assert.deepEqual(exportEvent.payload['balp'], { type: 'rest', subtype: 'search', action: 'E' });
     assert.deepEqual(audit[3]!.payload['balp'], { type: 'rest', subtype: 'read', action: 'R' });
     assert.equal(audit[3]!.payload['eventIndex'], env.inference);
+    // Patient-linked reads carry a random nonce: their public leaf hash cannot be found by guessing.
+    assert.match(String(audit[3]!.payload['nonce']), /^[0-9a-f]{32}$/);
+    assert.notEqual(audit[3]!.payload['nonce'], audit[4]!.payload['nonce']);
     // The listing's filter is recorded as a hash, not as free text.
     assert.match(String(audit[2]!.payload['queryHash']), /^[0-9a-f]{64}$/);
     assert.ok(!audit[2]!.text.includes('INFERENCE_EXECUTED'));

@@ -14,6 +14,7 @@
  *   counted and written as one event when the window ends (or the server closes).
  * @module
  */
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { canonicalJsonBytes } from '../core/canonical-json.js';
 import { AuthError } from '../core/errors.js';
 import { sha256, toHex } from '../core/hash.js';
@@ -68,7 +69,12 @@ export interface AuditTrailOptions {
   readonly windowMs?: number;
   /** Callers tracked at once; refusals from more are counted under one overflow caller (default 10,000). */
   readonly maxCallers?: number;
+  /** Source of the nonces of patient-linked reads (tests inject a deterministic one). */
+  readonly randomBytes?: (n: number) => Buffer;
 }
+
+/** Bytes of the random nonce in AUDIT_READ and PATIENT_DATA_OPENED payloads. */
+export const AUDIT_NONCE_BYTES = 16;
 
 /** The hash of a query's parameters: canonical JSON of the sorted, defined parameters. */
 export function queryHash(params: Readonly<Record<string, unknown>>): string | undefined {
@@ -108,8 +114,10 @@ export class AuditTrail {
   readonly #maxCallers: number;
   readonly #windows = new Map<string, Window>();
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #random: (n: number) => Buffer;
 
   constructor(o: AuditTrailOptions) {
+    this.#random = o.randomBytes ?? nodeRandomBytes;
     this.#log = o.log;
     this.#clock = o.clock ?? systemClock;
     this.#windowMs = o.windowMs ?? 60_000;
@@ -130,6 +138,12 @@ export class AuditTrail {
     });
   }
 
+  // A patient-linked read names an entry index or a policy: without a secret in the entry, its
+  // public leaf hash could be found by guessing (actor, role, index, time). The nonce prevents it.
+  #nonce(): string {
+    return this.#random(AUDIT_NONCE_BYTES).toString('hex');
+  }
+
   /** A read of one patient-linked item (an entry, a hash-only receipt, a policy). */
   read(actor: AuditActor, what: { route: string; permission: string; eventIndex?: number; policyId?: string }): Promise<AppendResult> {
     return this.#log.append(AUDIT_EVENT.read, {
@@ -140,6 +154,7 @@ export class AuditTrail {
       balp: BALP.read,
       ...(what.eventIndex === undefined ? {} : { eventIndex: what.eventIndex }),
       ...(what.policyId === undefined ? {} : { policyId: what.policyId }),
+      nonce: this.#nonce(),
     });
   }
 
@@ -154,6 +169,7 @@ export class AuditTrail {
       balp: BALP.read,
       eventIndex: what.eventIndex,
       commitments: [...what.commitments],
+      nonce: this.#nonce(),
     });
   }
 
