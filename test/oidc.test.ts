@@ -20,7 +20,7 @@ describe('OIDC JWTs (optional authentication)', () => {
   let log: Log;
   let app: FastifyInstance;
   let jwks: Server;
-  let privateKey: CryptoKey;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   let sign: (claims: Record<string, unknown>, opts?: { issuer?: string; audience?: string; expires?: string }) => Promise<string>;
   const issuer = 'https://idp.hospital.example';
   const audience = 'custos';

@@ -3,6 +3,7 @@ import { ValidationError } from '../../core/errors.js';
 import { parseHashHex, toHex } from '../../core/hash.js';
 import type { AppendResult } from '../../log/log.js';
 import { EVENT } from '../../service/governance.js';
+import { TOKEN_EVENT } from '../../service/tokens.js';
 import { withLog, type CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
 
@@ -71,7 +72,7 @@ export function eventFromOptions(o: AppendOptions, readStdin: () => string): { t
 }
 
 // Governance events are written only by the overlay, which checks consent and stores their documents.
-const RESERVED_TYPES: ReadonlySet<string> = new Set([...Object.values(EVENT), 'TOKEN_CREATED', 'TOKEN_REVOKED']);
+const RESERVED_TYPES: ReadonlySet<string> = new Set([...Object.values(EVENT), ...Object.values(TOKEN_EVENT)]);
 
 /** JSON shape of an append result. */
 export function appendResultJson(r: AppendResult): Record<string, unknown> {
