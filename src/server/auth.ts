@@ -3,7 +3,7 @@
  *
  * - Bearer tokens `custos_<id>_<secret>`: created by `custos token create` (or the admin API),
  *   shown once, revocable. Creation and revocation are events on the log (TOKEN_CREATED,
- *   TOKEN_REVOKED: id, name, role, and on creation the SHA-256 of the secret; never the secret).
+ *   TOKEN_REVOKED: id, name, role, and on creation a digest binding the secret; never the secret).
  *   A token works only if the log holds its creation and no revocation: the state rows written
  *   beside those events are a cache nothing here trusts (see service/tokens.ts).
  * - Optionally OIDC JWTs (issuer, audience, JWKS URL; one claim names the role; `exp` required).
@@ -19,7 +19,7 @@ import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
 import { CODE, ID, parseWith } from '../core/schema/parse.js';
 import type { Log } from '../log/log.js';
-import { TOKEN_EVENT, TokenLedger } from '../service/tokens.js';
+import { TOKEN_EVENT, TokenLedger, tokenSecretDigest } from '../service/tokens.js';
 
 /** What a credential may do. */
 export type Permission =
@@ -137,8 +137,8 @@ export class Authenticator {
       // and whether it was revoked (by this process or any other writer: sync reads new entries).
       await this.#tokens.sync();
       const rec = this.#tokens.get(t[1]!);
-      const given = Buffer.from(sha(t[2]!), 'hex');
-      const ok = rec !== undefined && rec.revokedIndex === null && rec.secretHash !== null && timingSafeEqual(given, Buffer.from(rec.secretHash, 'hex'));
+      const given = Buffer.from(tokenSecretDigest(sha(t[2]!)), 'hex');
+      const ok = rec !== undefined && rec.revokedIndex === null && rec.secretDigest !== null && timingSafeEqual(given, Buffer.from(rec.secretDigest, 'hex'));
       if (!ok || !rec) throw new AuthError('UNAUTHENTICATED', 'unknown or revoked token');
       return { actor: rec.name, role: rec.role, permissions: this.permissionsOf(rec.role), key: `token:${rec.id}` };
     }
@@ -184,8 +184,8 @@ export class Authenticator {
       return {
         type: TOKEN_EVENT.created,
         // actor/role are who created it, as on every event; the token's own identity is tokenName/tokenRole.
-        // secretHash binds the secret to the log: SHA-256 of 256 random bits reveals nothing usable.
-        payload: { tokenId: id, tokenName: n, tokenRole: r, secretHash: record.hash, actor: by.actor, role: by.role },
+        // secretDigest binds the secret (and the row's hash) to the log without putting either there.
+        payload: { tokenId: id, tokenName: n, tokenRole: r, secretDigest: tokenSecretDigest(record.hash), actor: by.actor, role: by.role },
         sidecar: { state: [{ ns: 'token', key: id, value: JSON.stringify(record) }] },
       };
     });
@@ -209,7 +209,15 @@ export class Authenticator {
     if (!rec) throw new NotFoundError('TOKEN_NOT_FOUND', `no token ${key}`);
     if (rec.revokedIndex !== null) return;
     // The cached row is rewritten from the log's facts (the stored row is not trusted).
-    const row = { id: rec.id, name: rec.name, role: rec.role, hash: rec.secretHash ?? '', createdAt: rec.createdAt };
+    const stored = await this.#log.store.getState('token', key);
+    let hash = '';
+    try {
+      const h = stored === undefined ? undefined : (JSON.parse(stored) as { hash?: unknown }).hash;
+      if (typeof h === 'string' && rec.secretDigest !== null && tokenSecretDigest(h) === rec.secretDigest) hash = h;
+    } catch {
+      // an unreadable row is rewritten without its hash (verify reports it)
+    }
+    const row = { id: rec.id, name: rec.name, role: rec.role, hash, createdAt: rec.createdAt };
     await this.#log.appendDecided((ctx) => ({
       type: TOKEN_EVENT.revoked,
       payload: { tokenId: key, tokenName: rec.name, tokenRole: rec.role, actor: by.actor, role: by.role },

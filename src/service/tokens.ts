@@ -1,12 +1,13 @@
 /**
  * API tokens as the log has them. A token exists because a TOKEN_CREATED event is on the log (with
- * its id, name, role and the SHA-256 of its secret) and is revoked because a TOKEN_REVOKED event
+ * its id, name, role and a digest of its secret) and is revoked because a TOKEN_REVOKED event
  * is. The `token` rows of the store are a cache written with those events (for listing and for
  * older tools); nothing trusts them: {@link TokenLedger} derives the state from the log, and
  * `verifyDocuments` reports rows that disagree with it.
  * @module
  */
 import { NotFoundError } from '../core/errors.js';
+import { sha256, toHex } from '../core/hash.js';
 import type { LogStore } from '../store/store.js';
 
 /** The event types of token creation and revocation (reserved: the generic append refuses them). */
@@ -18,14 +19,24 @@ export interface LoggedToken {
   readonly name: string;
   readonly role: string;
   /**
-   * SHA-256 (hex) of the secret, from the TOKEN_CREATED event. Null for a token created before the
-   * hash was logged: such a token cannot be checked against the log and is refused.
+   * {@link tokenSecretDigest} of the secret's hash, from the TOKEN_CREATED event. Null for a token
+   * created before the digest was logged: it cannot be checked against the log and is refused.
    */
-  readonly secretHash: string | null;
+  readonly secretDigest: string | null;
   readonly createdIndex: number;
   readonly createdAt: string;
   readonly revokedIndex: number | null;
   readonly revokedAt: string | null;
+}
+
+/**
+ * What TOKEN_CREATED logs about a secret: SHA-256 over a label and the hex SHA-256 of the secret
+ * (the hash the token row keeps). The server checks a presented secret with it, and
+ * `verifyDocuments` checks a row's hash with it; neither the secret nor the row's hash is on the
+ * (public) log. Secrets are 256 random bits, so the digest admits no offline guessing.
+ */
+export function tokenSecretDigest(secretHashHex: string): string {
+  return toHex(sha256(Buffer.from(`custos-token-secret-v1:${secretHashHex}`, 'utf8')));
 }
 
 const TOKEN_TYPE_MARK = '"type":"TOKEN_';
@@ -49,8 +60,8 @@ export function applyTokenEvent(tokens: Map<string, LoggedToken>, index: number,
   if (typeof id !== 'string' || !HEX16.test(id) || typeof e.time !== 'string') return false;
   if (e.type === TOKEN_EVENT.created) {
     if (tokens.has(id) || typeof p['tokenName'] !== 'string' || typeof p['tokenRole'] !== 'string') return false;
-    const secretHash = typeof p['secretHash'] === 'string' && HEX64.test(p['secretHash']) ? p['secretHash'] : null;
-    tokens.set(id, { id, name: p['tokenName'], role: p['tokenRole'], secretHash, createdIndex: index, createdAt: e.time, revokedIndex: null, revokedAt: null });
+    const secretDigest = typeof p['secretDigest'] === 'string' && HEX64.test(p['secretDigest']) ? p['secretDigest'] : null;
+    tokens.set(id, { id, name: p['tokenName'], role: p['tokenRole'], secretDigest, createdIndex: index, createdAt: e.time, revokedIndex: null, revokedAt: null });
     return true;
   }
   if (e.type === TOKEN_EVENT.revoked) {

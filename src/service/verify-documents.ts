@@ -11,7 +11,7 @@ import { sha256, toHex } from '../core/hash.js';
 import { computeCommitment } from '../core/commitment.js';
 import type { LogStore } from '../store/store.js';
 import { EVENT } from './governance.js';
-import { applyTokenEvent, type LoggedToken } from './tokens.js';
+import { applyTokenEvent, tokenSecretDigest, type LoggedToken } from './tokens.js';
 
 const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
 
@@ -170,7 +170,7 @@ function checkTokens(tokens: ReadonlyMap<string, LoggedToken>, rows: readonly { 
       row.id !== key ||
       row.name !== logged.name ||
       row.role !== logged.role ||
-      (logged.secretHash !== null && row.hash !== logged.secretHash) ||
+      (logged.secretDigest !== null && (typeof row.hash !== 'string' || tokenSecretDigest(row.hash) !== logged.secretDigest)) ||
       (logged.revokedIndex === null && row.revokedAt !== null);
     if (differs) {
       add({ kind: 'TOKEN_ROW_MISMATCH', ref: key, eventIndex: logged.createdIndex, message: `token ${key}: its row differs from what the log says (event ${logged.createdIndex})` });
