@@ -115,6 +115,15 @@ export class Authenticator {
     }
   }
 
+  /**
+   * Reads the log's token events (the whole log the first time; a server calls this before it
+   * listens, so the first request does not wait for it).
+   * @throws {NotFoundError} ENTRY_NOT_FOUND when the store has lost an entry
+   */
+  async load(): Promise<void> {
+    await this.#tokens.sync();
+  }
+
   permissionsOf(role: string): ReadonlySet<Permission> {
     return new Set(this.#roles[role] ?? []);
   }
