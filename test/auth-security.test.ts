@@ -19,6 +19,7 @@ import { verifyDocuments } from '../src/service/verify-documents.js';
 import { Authenticator } from '../src/server/auth.js';
 import { createApp, type AppOptions } from '../src/server/app.js';
 import { canonicalJsonBytes } from '../src/core/canonical-json.js';
+import { EXIT, assertError, ensureBuilt, runIn } from './helpers/cli.js';
 
 const SETUP = { actor: 'test-setup', role: 'operator' };
 const D1 = 'a1'.repeat(32);
@@ -175,6 +176,19 @@ describe('tokens are derived from the log', () => {
     assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_ROW_MISMATCH', t.record.id]]);
     withDb(env, (db) => db.prepare("UPDATE state SET value = ? WHERE ns = 'token' AND key = ?").run(original, t.record.id));
     assert.equal((await verifyDocuments({ store: env.log.store })).ok, true);
+  });
+
+  it('custos verify (the CLI) reports a forged token row with its stable code and exits 4', async () => {
+    ensureBuilt();
+    const other = await newEnv();
+    const id = randomBytes(8).toString('hex');
+    const row = { id, name: 'intruder', role: 'admin', hash: sha('x'), createdAt: new Date().toISOString(), revokedAt: null };
+    withDb(other, (db) => db.prepare("INSERT INTO state (ns, key, value) VALUES ('token', ?, ?)").run(id, JSON.stringify(row)));
+    const r = await runIn(other.dataDir, ['--json', 'verify']);
+    assertError(r, EXIT.verification, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
+    const out = JSON.parse(r.stdout) as { ok: boolean; documents: { findings: { kind: string; ref: string }[] } };
+    assert.equal(out.ok, false);
+    assert.deepEqual(out.documents.findings.map((f) => [f.kind, f.ref]), [['TOKEN_NOT_ON_LOG', id]]);
   });
 
   it('a token revoked by another process stops working at once', async () => {
