@@ -131,6 +131,10 @@ describe('tokens are derived from the log', () => {
     const row = { id, name: 'intruder', role: 'admin', hash: sha(secret), createdAt: new Date().toISOString(), revokedAt: null };
     withDb(env, (db) => db.prepare("INSERT INTO state (ns, key, value) VALUES ('token', ?, ?)").run(id, JSON.stringify(row)));
     expectError(await call(env.app, 'GET', '/api/v1/tokens', `custos_${id}_${secret}`), 401, 'UNAUTHENTICATED');
+    // Nor is it listed: the list is the log's.
+    const list = await call(env.app, 'GET', '/api/v1/tokens', env.admin);
+    assert.equal(list.statusCode, 200, list.body);
+    assert.ok(!(list.json() as { id: string }[]).some((t) => t.id === id));
     const report = await verifyDocuments({ store: env.log.store });
     assert.equal(report.ok, false);
     assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_NOT_ON_LOG', id]]);
@@ -240,6 +244,27 @@ describe('policy heads are derived from the log', () => {
     assert.equal(check.json().effect, 'deny', check.body);
     const kinds = (await verifyDocuments({ store: env.log.store })).findings.map((f) => f.kind).sort();
     assert.deepEqual(kinds, ['DOCUMENT_UNREFERENCED', 'POLICY_HEAD_MISMATCH']);
+  });
+});
+
+describe('policy heads are derived from the log (rollback)', () => {
+  it('a head row rolled back to the genuine version 1 does not re-permit a revoked policy after a restart', async () => {
+    const env = await newEnv();
+    const policy = { policyId: 'p-rolled', subject: 'patient-2', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] };
+    const created = await call(env.app, 'POST', '/api/v1/consents', env.po, policy);
+    assert.equal(created.statusCode, 201, created.body);
+    const v1 = withDb(env, (db) => db.prepare("SELECT value FROM state WHERE ns = 'policy' AND key = 'p-rolled'").pluck().get() as string);
+    assert.equal((await call(env.app, 'POST', '/api/v1/consents/p-rolled/revoke', env.po)).statusCode, 201);
+    withDb(env, (db) => db.prepare("UPDATE state SET value = ? WHERE ns = 'policy' AND key = 'p-rolled'").run(v1));
+    await restart(env);
+    const access = { purpose: 'clinical_care', policyId: 'p-rolled', artifact: { uri: 's3://b/k2', digest: D1 } };
+    const res = await call(env.app, 'POST', '/api/v1/access', env.derm, access);
+    expectError(res, 403, 'CONSENT_DENIED');
+    assert.equal(res.json().decision.reason, 'REVOKED');
+    // The versions shown start from the log's head (version 2, revoked), not the row's.
+    const shown = await call(env.app, 'GET', '/api/v1/consents/p-rolled', env.po);
+    assert.equal(shown.statusCode, 200, shown.body);
+    assert.deepEqual((shown.json() as { versions: { version: number }[] }).versions.map((x) => x.version), [1, 2]);
   });
 });
 
