@@ -880,7 +880,9 @@ describe('tokens API', () => {
     const text = e.bytes.toString('utf8');
     const entry = JSON.parse(text) as { type: string; payload: Record<string, unknown> };
     assert.equal(entry.type, 'TOKEN_CREATED');
-    assert.deepEqual(entry.payload, { tokenId: r.id, tokenName: 'nurse-2', tokenRole: 'nurse', actor: NAMES.admin, role: 'admin' });
+    // The log binds the secret with a digest of its hash (never the secret, nor the row's hash).
+    const secretDigest = toHex(sha256(Buffer.from(`custos-token-secret-v1:${secretHash}`)));
+    assert.deepEqual(entry.payload, { tokenId: r.id, tokenName: 'nurse-2', tokenRole: 'nurse', secretDigest, actor: NAMES.admin, role: 'admin' });
     assert.ok(!text.includes(secret) && !text.includes(secretHash));
     const exported = (await call(env.app, 'GET', '/api/v1/export', env.tokens.admin)).body;
     assert.ok(!exported.includes(secret) && !exported.includes(secretHash), 'no secret anywhere on the log');
@@ -957,7 +959,8 @@ describe('errors', () => {
     expectError(await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody('p-gov', { model: { modelName: 'm' } })), 400, 'VALIDATION_FAILED');
     expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-bad', { validFrom: 'yesterday' })), 400, 'VALIDATION_FAILED');
     expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-bad', { allowedRoles: [] })), 400, 'VALIDATION_FAILED');
-    expectError(await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, 'text body', { 'content-type': 'text/plain' }), 400, 'VALIDATION_FAILED');
+    // text/plain is not JSON: 415, as documented (it used to reach the schema and get 400).
+    expectError(await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, 'text body', { 'content-type': 'text/plain' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
     assert.equal(env.log.size, size, 'nothing written');
   });
 

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
-import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
+import { AuthError, NotFoundError, ValidationError, hasCode } from '../core/errors.js';
 import { toHex } from '../core/hash.js';
 import { encodeEntryBundle, TILE_WIDTH, TILE_HEIGHT } from '../core/merkle/tiles.js';
 import { nodeSeq } from '../core/merkle/node-id.js';
@@ -40,8 +40,10 @@ export interface AppOptions {
   readonly origin: string;
   /** Largest request body in bytes (default 256 KiB). */
   readonly bodyLimit?: number;
-  /** Requests per minute per credential (default 60,000). */
+  /** Requests per minute per authenticated caller, or per client address on public routes (default 60,000). */
   readonly rateLimitPerMinute?: number;
+  /** Failed authentications per minute per client address before it gets 429 (default 300). */
+  readonly authFailuresPerMinute?: number;
   /** Fastify logger: false, or pino options (default: info, with no headers or bodies). */
   readonly logger?: boolean | Record<string, unknown>;
   /** Directory of the web explorer (default: ../../web from this file). */
@@ -137,6 +139,19 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
           },
     // No coercion: null must not become false, nor 7 become "7". Query numbers are parsed explicitly.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+    // Router errors (a path that is not valid percent-encoding) in the one error shape.
+    frameworkErrors: (err, _req, reply) => {
+      const bad = (err as { code?: string }).code === 'FST_ERR_BAD_URL';
+      const { status, body } = bad ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'the request path is not valid percent-encoding' } } } : toHttpError(err);
+      void withSecurityHeaders(reply).code(status).send(body);
+    },
+  });
+  // JSON only: Fastify's default text/plain parser would accept bodies docs/http-api.md refuses (415).
+  app.removeContentTypeParser('text/plain');
+  // Every response, API, static, public or error, carries the security headers.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    withSecurityHeaders(reply);
+    return payload;
   });
 
   // ---- metrics --------------------------------------------------------------------------
@@ -174,32 +189,42 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(async (_req, reply) => reply.status(404).send({ error: { code: 'ROUTE_NOT_FOUND', message: 'no such route' } }));
 
   // ---- authentication and rate limiting ---------------------------------------------------
-  // Rate limiting runs first, keyed by the credential named in the header (the token id, not the
-  // secret) or else the client address, so that failed logins are limited too.
+  // Requests are limited per verified identity, never per a credential merely named in a header
+  // (token ids are public: naming one must not spend its holder's budget). The limiter's hook is
+  // route-level, so it runs after the authentication hook below: an authenticated request is
+  // counted against its principal, a public one against its client address.
   await app.register(rateLimit, {
     global: true,
     hook: 'onRequest',
     max: o.rateLimitPerMinute ?? 60_000,
     timeWindow: '1 minute',
-    keyGenerator: (req) => {
-      const m = /^bearer custos_([0-9a-f]{16})_/i.exec(req.headers.authorization ?? '');
-      return m ? `token:${m[1]}` : `ip:${req.ip}`;
-    },
+    keyGenerator: (req) => req.principal?.key ?? `addr:${req.ip}`,
     errorResponseBuilder: () => {
-      const e = new AuthError('RATE_LIMITED', 'too many requests for this credential');
+      const e = new AuthError('RATE_LIMITED', 'too many requests');
       return Object.assign(e, { statusCode: 429 });
     },
   });
+  // Failed authentications are limited per client address, before any credential is checked.
+  const failures = createWindowCounter(o.authFailuresPerMinute ?? 300, 60_000);
 
   // Authentication, then the route's permission, before the body is even parsed: a forbidden
-  // caller gets 401/403, never 400.
-  // Entry bundles need `read` too, unless the operator published them (publicEntries).
+  // caller gets 401/403, never 400. Which requests need it is decided on the matched route (the
+  // router has decoded the path: /%61pi/... is /api/...) or, for unmatched ones, the decoded path.
+  // Entry bundles need `read` too, unless the operator published them (publicEntries); the tile
+  // handler checks again on the parsed tile path.
   app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0]!;
+    const config = req.routeOptions.config as { authenticate?: boolean; permission?: Permission | null } | undefined;
     const entryTile = isEntryTile(req);
-    if (!path.startsWith('/api/') && path !== '/metrics' && !entryTile) return;
-    req.principal = await auth.authenticate(req.headers.authorization);
-    const permission = entryTile ? 'read' : (req.routeOptions.config as { permission?: Permission | null } | undefined)?.permission;
+    if (config?.authenticate !== true && !isProtectedPath(req.url) && !entryTile) return;
+    const address = `addr:${req.ip}`;
+    if (failures.exceeded(address)) throw new AuthError('RATE_LIMITED', 'too many failed authentications from this address');
+    try {
+      req.principal = await auth.authenticate(req.headers.authorization);
+    } catch (err) {
+      if (hasCode(err, 'UNAUTHENTICATED')) failures.add(address);
+      throw err;
+    }
+    const permission = entryTile ? 'read' : config?.permission;
     if (permission) requirePermission(req.principal, permission);
   });
   // Refusals still counted are written when the server closes (before the log is closed).
@@ -502,7 +527,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       method: r.method,
       url: r.url,
       schema: { ...(r.body ? { body: r.body } : {}), ...(r.query ? { querystring: r.query } : {}) },
-      config: { permission: r.permission },
+      config: { authenticate: true, permission: r.permission },
       handler: async (req, reply) => {
         // The onRequest hook has authenticated and authorized; this guards against a route added without it.
         if (!req.principal) throw new AuthError('UNAUTHENTICATED', 'a bearer token is required');
@@ -514,8 +539,63 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
 
   const openapi = buildOpenApi(routes);
   app.get('/openapi.json', async () => openapi);
-  app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(docsPage(routes)));
+  app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(docsPage(routes)));
   return app;
+}
+
+// Content-Security-Policy. The explorer loads only its own files (one module script, one
+// stylesheet; no inline script, no eval); 'unsafe-inline' styles stay for the element.style
+// settings of its charts. API responses are data and may load nothing. No page may be framed.
+const EXPLORER_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const DOCS_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const API_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+function withSecurityHeaders(reply: FastifyReply): FastifyReply {
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('referrer-policy', 'no-referrer');
+  if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', API_CSP);
+  return reply;
+}
+
+// Whether an unmatched request path is under /api or is /metrics once decoded (percent-encoding,
+// case, repeated slashes), so an unknown API route still answers 401 before 404.
+function isProtectedPath(url: string): boolean {
+  let path = url.split('?')[0]!;
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    return true;
+  }
+  path = path.toLowerCase().replace(/\/+/g, '/');
+  return path === '/api' || path.startsWith('/api/') || path === '/metrics' || path.startsWith('/metrics/');
+}
+
+/** Counts events per key in fixed windows; memory is bounded (oldest keys are dropped first). */
+function createWindowCounter(max: number, windowMs: number): { exceeded(key: string): boolean; add(key: string): void } {
+  const counts = new Map<string, { n: number; resetAt: number }>();
+  const MAX_KEYS = 100_000;
+  const current = (key: string, now: number) => {
+    const c = counts.get(key);
+    if (c && c.resetAt > now) return c;
+    if (c) counts.delete(key);
+    return undefined;
+  };
+  return {
+    exceeded(key) {
+      return (current(key, Date.now())?.n ?? 0) >= max;
+    },
+    add(key) {
+      const now = Date.now();
+      const c = current(key, now);
+      if (c) {
+        c.n++;
+        return;
+      }
+      if (counts.size >= MAX_KEYS) counts.delete(counts.keys().next().value!);
+      counts.set(key, { n: 1, resetAt: now + windowMs });
+    },
+  };
 }
 
 function sendTile(reply: FastifyReply, body: Buffer, full: boolean, restricted = false): FastifyReply {
@@ -534,7 +614,7 @@ function serveStatic(reply: FastifyReply, root: string, rel: string): FastifyRep
   if (!path.startsWith(base) || !existsSync(path) || !statSync(path).isFile()) throw new NotFoundError('ROUTE_NOT_FOUND', 'no such file');
   return reply
     .type(MIME[extname(path)] ?? 'application/octet-stream')
-    .header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+    .header('content-security-policy', EXPLORER_CSP)
     .send(readFileSync(path));
 }
 

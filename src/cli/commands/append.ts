@@ -4,6 +4,7 @@ import { parseHashHex, toHex } from '../../core/hash.js';
 import type { AppendResult } from '../../log/log.js';
 import { EVENT } from '../../service/governance.js';
 import { AUDIT_EVENT } from '../../service/audit.js';
+import { TOKEN_EVENT } from '../../service/tokens.js';
 import { withLog, type CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
 
@@ -72,8 +73,8 @@ export function eventFromOptions(o: AppendOptions, readStdin: () => string): { t
 }
 
 // Governance events are written only by the overlay, which checks consent and stores their documents;
-// audit events only by the server's audit trail.
-const RESERVED_TYPES: ReadonlySet<string> = new Set([...Object.values(EVENT), ...Object.values(AUDIT_EVENT), 'TOKEN_CREATED', 'TOKEN_REVOKED']);
+// audit events only by the server's audit trail; token events only by the token service.
+const RESERVED_TYPES: ReadonlySet<string> = new Set([...Object.values(EVENT), ...Object.values(AUDIT_EVENT), ...Object.values(TOKEN_EVENT)]);
 
 /** JSON shape of an append result. */
 export function appendResultJson(r: AppendResult): Record<string, unknown> {

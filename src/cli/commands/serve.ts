@@ -15,6 +15,7 @@ export interface ServeOptions {
   readonly rolesFile?: string;
   readonly oidc?: OidcOptions;
   readonly rateLimitPerMinute?: number;
+  readonly authFailuresPerMinute?: number;
   readonly bodyLimit?: number;
   /** Publish entry bundles without a credential (see docs/http-api.md: what that exposes). */
   readonly publicEntries?: boolean;
@@ -43,6 +44,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   const governance = await Governance.open({ log });
   const auth = new Authenticator({ log, roles: loadRoles(o.rolesFile), ...(o.oidc ? { oidc: o.oidc } : {}) });
+  await auth.load();
   const app = await createApp({
     log,
     governance,
@@ -50,6 +52,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     verifiers: trustedVerifiers(dir, undefined).verifiers,
     origin: dir.origin,
     ...(o.rateLimitPerMinute ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
+    ...(o.authFailuresPerMinute ? { authFailuresPerMinute: o.authFailuresPerMinute } : {}),
     ...(o.bodyLimit ? { bodyLimit: o.bodyLimit } : {}),
     ...(o.publicEntries ? { publicEntries: true } : {}),
   });
