@@ -252,6 +252,17 @@ describe('inputs that used to crash the server', () => {
     assert.deepEqual((me.json() as { permissions: string[] }).permissions, []);
     expectError(await call(env, 'GET', '/api/v1/stats', legacy.token), 403, 'FORBIDDEN');
   });
+
+  it('counts an event type named like an Object.prototype member in the overview', async () => {
+    const before = (await call(env, 'GET', '/api/v1/overview', env.tokens.auditor)).json() as { eventsByType: Record<string, unknown> };
+    const had = Object.hasOwn(before.eventsByType, 'constructor') ? Number(before.eventsByType['constructor']) : 0;
+    await env.log.append('constructor', { note: 'a generic event type' });
+    const res = await call(env, 'GET', '/api/v1/overview', env.tokens.auditor);
+    assert.equal(res.statusCode, 200, res.body);
+    const o = res.json() as { eventsByType: Record<string, unknown>; eventsByHour: { counts: Record<string, unknown> }[] };
+    assert.equal(o.eventsByType['constructor'], had + 1);
+    assert.ok(o.eventsByHour.some((h) => typeof h.counts['constructor'] === 'number'));
+  });
 });
 
 // ---- defect 8: memory -------------------------------------------------------------------------

@@ -565,7 +565,8 @@ async function listEntries(log: Log, q: ListQuery): Promise<{ items: unknown[]; 
 
 async function overview(log: Log, last: unknown): Promise<unknown> {
   const cp = await log.store.latestCheckpoint();
-  const byType: Record<string, number> = {};
+  // Event types are caller-chosen ("constructor" is one): counted in objects without a prototype.
+  const byType: Record<string, number> = Object.create(null) as Record<string, number>;
   const byHour = new Map<string, Record<string, number>>();
   let denials = 0;
   let scanned = 0;
@@ -577,7 +578,7 @@ async function overview(log: Log, last: unknown): Promise<unknown> {
       byType[p.type] = (byType[p.type] ?? 0) + 1;
       if (p.type === 'CONSENT_DENIED') denials++;
       const hour = p.time.slice(0, 13);
-      const h = byHour.get(hour) ?? {};
+      const h = byHour.get(hour) ?? (Object.create(null) as Record<string, number>);
       h[p.type] = (h[p.type] ?? 0) + 1;
       byHour.set(hour, h);
     }
