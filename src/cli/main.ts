@@ -305,7 +305,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--oidc-audience <aud>', 'required JWT audience')
     .option('--oidc-jwks <url>', 'JWKS URL of the issuer')
     .option('--oidc-role-claim <claim>', 'JWT claim that names the role', 'role')
-    .action((o: { host: string; port: string; roles?: string; rateLimit: string; bodyLimit: string; oidcIssuer?: string; oidcAudience?: string; oidcJwks?: string; oidcRoleClaim: string }, cmd: Command) => {
+    .option('--public-entries', 'serve entry bundles (/tile/entries/...) without a token: publishes policy ids, actor ids and roles (pseudonymous linkage per policy)')
+    .action((o: { host: string; port: string; roles?: string; rateLimit: string; bodyLimit: string; oidcIssuer?: string; oidcAudience?: string; oidcJwks?: string; oidcRoleClaim: string; publicEntries?: boolean }, cmd: Command) => {
       const oidc = o.oidcIssuer || o.oidcAudience || o.oidcJwks;
       if (oidc && !(o.oidcIssuer && o.oidcAudience && o.oidcJwks)) throw new VE('VALIDATION_FAILED', 'OIDC needs --oidc-issuer, --oidc-audience and --oidc-jwks');
       return serve(ctx(cmd), {
@@ -316,6 +317,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         rateLimitPerMinute: parseLimit(o.rateLimit, 'rate-limit', 100_000_000),
         bodyLimit: parseLimit(o.bodyLimit, 'body-limit', 64 * 1024 * 1024),
         ...(oidc ? { oidc: { issuer: o.oidcIssuer!, audience: o.oidcAudience!, jwksUrl: o.oidcJwks!, roleClaim: o.oidcRoleClaim } } : {}),
+        ...(o.publicEntries ? { publicEntries: true } : {}),
       });
     });
 

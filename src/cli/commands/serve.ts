@@ -16,6 +16,8 @@ export interface ServeOptions {
   readonly oidc?: OidcOptions;
   readonly rateLimitPerMinute?: number;
   readonly bodyLimit?: number;
+  /** Publish entry bundles without a credential (see docs/http-api.md: what that exposes). */
+  readonly publicEntries?: boolean;
 }
 
 function loadRoles(file: string | undefined): Readonly<Record<string, readonly Permission[]>> {
@@ -49,6 +51,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     origin: dir.origin,
     ...(o.rateLimitPerMinute ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
     ...(o.bodyLimit ? { bodyLimit: o.bodyLimit } : {}),
+    ...(o.publicEntries ? { publicEntries: true } : {}),
   });
   const address = await app.listen({ host: o.host, port: o.port });
   const base = address.replace('[::1]', 'localhost');
@@ -57,7 +60,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
       `Custos is serving the log ${dir.origin} (${log.size} entries) from ${ctx.dataDir}`,
       `  audit explorer   ${base}/`,
       `  API docs         ${base}/docs  (OpenAPI: ${base}/openapi.json)`,
-      `  tlog-tiles       ${base}/checkpoint, ${base}/tile/...`,
+      `  tlog-tiles       ${base}/checkpoint, ${base}/tile/... (entry bundles ${o.publicEntries ? 'PUBLIC: --public-entries' : 'need a read token'})`,
       `  first admin token:  npx custos --data-dir ${ctx.dataDir} token create --name admin --role admin   (shown once)`,
       '',
     ].join('\n'),
