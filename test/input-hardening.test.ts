@@ -251,6 +251,8 @@ describe('inputs that used to crash the server', () => {
     assert.equal(me.statusCode, 200, me.body);
     assert.deepEqual((me.json() as { permissions: string[] }).permissions, []);
     expectError(await call(env, 'GET', '/api/v1/stats', legacy.token), 403, 'FORBIDDEN');
+    // The edited row disagrees with the log (a verification finding); put the row back.
+    await env.log.store.writeSidecar({ documents: [], commitments: [], state: [{ ns: 'token', key: legacy.record.id, value: JSON.stringify(record) }] });
   });
 
   it('counts an event type named like an Object.prototype member in the overview', async () => {

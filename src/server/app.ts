@@ -154,8 +154,12 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
     // Router errors (a path that is not valid percent-encoding) in the one error shape.
     frameworkErrors: (err, _req, reply) => {
-      const bad = (err as { code?: string }).code === 'FST_ERR_BAD_URL';
-      const { status, body } = bad ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'the request path is not valid percent-encoding' } } } : toHttpError(err);
+      const code = (err as { code?: string }).code;
+      const message =
+        code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding'
+        : code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is longer than 100 characters'
+        : undefined;
+      const { status, body } = message ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message } } } : toHttpError(err);
       void withSecurityHeaders(reply).code(status).send(body);
     },
   });
