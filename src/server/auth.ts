@@ -2,9 +2,13 @@
  * Authentication and authorization for the HTTP API.
  *
  * - Bearer tokens `custos_<id>_<secret>`: created by `custos token create` (or the admin API),
- *   shown once, stored as SHA-256 of the secret, revocable. Creation and revocation are events on
- *   the log (TOKEN_CREATED, TOKEN_REVOKED: id, name, role; never the secret).
- * - Optionally OIDC JWTs (issuer, audience, JWKS URL; one claim names the role).
+ *   shown once, revocable. Creation and revocation are events on the log (TOKEN_CREATED,
+ *   TOKEN_REVOKED: id, name, role, and on creation a digest binding the secret; never the secret).
+ *   A token works only if the log holds its creation and no revocation: the state rows written
+ *   beside those events are a cache nothing here trusts (see service/tokens.ts).
+ * - Optionally OIDC JWTs (issuer, audience, JWKS URL; one claim names the role; `exp` required).
+ *   Their actors live in their own namespace, `oidc:<issuer host>:<sub>`; token names cannot
+ *   contain ':', so a JWT subject can never pose as a token's actor.
  * - A role table maps roles to permissions. The actor and role on every event come from the
  *   credential, never from the request body.
  * @module
@@ -15,32 +19,58 @@ import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
 import { CODE, ID, parseWith } from '../core/schema/parse.js';
 import type { Log } from '../log/log.js';
-import type { LogStore } from '../store/store.js';
+import { TOKEN_EVENT, TokenLedger, tokenSecretDigest } from '../service/tokens.js';
+
+/** Every permission a role may grant. */
+export const PERMISSIONS = [
+  'access',
+  'inference',
+  'training',
+  'consent:write',
+  'consent:read',
+  'consent:check',
+  'receipts',
+  'commitments:open',
+  'read',
+  'verify',
+  'export',
+  'erase',
+  'tokens',
+] as const;
 
 /** What a credential may do. */
-export type Permission =
-  | 'access'
-  | 'inference'
-  | 'training'
-  | 'consent:write'
-  | 'consent:read'
-  | 'consent:check'
-  | 'receipts'
-  | 'read'
-  | 'verify'
-  | 'export'
-  | 'erase'
-  | 'tokens';
+export type Permission = (typeof PERMISSIONS)[number];
 
-/** The default role table. Clinical roles used in consent policies act as clinicians. */
+// Role names are untrusted (token bodies, JWT claims, role files): they are looked up in a Map,
+// never by indexing a plain object, where "constructor" or "__proto__" would find Object.prototype.
+function toRoleMap(roles: Readonly<Record<string, readonly Permission[]>>): ReadonlyMap<string, ReadonlySet<Permission>> {
+  const table = new Map<string, ReadonlySet<Permission>>();
+  const known: ReadonlySet<string> = new Set(PERMISSIONS);
+  for (const [role, perms] of Object.entries(roles)) {
+    parseWith(CODE, role, 'role name');
+    if (!Array.isArray(perms) || !perms.every((x) => typeof x === 'string' && known.has(x))) {
+      throw new ValidationError('VALIDATION_FAILED', `role ${role}: expected a list of permissions (${PERMISSIONS.join(', ')})`, { issues: [{ path: role, message: 'unknown permission' }] });
+    }
+    table.set(role, new Set(perms));
+  }
+  return table;
+}
+
+/**
+ * The default role table. Clinical roles used in consent policies act as clinicians.
+ * `commitments:open` (opening a receipt's URI commitments to the URIs, logged as
+ * PATIENT_DATA_OPENED) is held by the roles that may see patient identifiers: the treating
+ * clinical roles, and the privacy officer (subject requests, erasure, investigations). Not by
+ * ml_engineer, auditor or admin: they see commitments only (minimum necessary).
+ */
 export const DEFAULT_ROLES: Readonly<Record<string, readonly Permission[]>> = Object.freeze({
-  clinician: ['access', 'inference', 'consent:check', 'receipts'],
-  dermatologist: ['access', 'inference', 'consent:check', 'receipts'],
-  radiologist: ['access', 'inference', 'consent:check', 'receipts'],
-  physician: ['access', 'inference', 'consent:check', 'receipts'],
+  clinician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  dermatologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
   nurse: ['access', 'consent:check'],
   ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
-  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts'],
+  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open'],
   auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
 });
@@ -72,27 +102,59 @@ export interface OidcOptions {
   readonly jwksUrl: string;
   /** The claim holding the role (default "role"). */
   readonly roleClaim?: string;
+  /**
+   * Prefix of the actor id of a JWT caller (default `oidc:<issuer host>:`); the actor is the prefix
+   * followed by the subject. It must contain ':', which token names cannot, so the namespaces of
+   * JWT subjects and token names never meet.
+   */
+  readonly actorPrefix?: string;
+  /** Allowed clock skew in seconds for `exp`, `nbf` and `iat` (default 60). */
+  readonly clockToleranceSeconds?: number;
 }
+
+/** Token names: actor ids without ':' (reserved for other namespaces such as `oidc:`). */
+export const TOKEN_NAME = v.pipe(ID, v.regex(/^[^:]*$/, "a token name cannot contain ':' (reserved for oidc: and other actor namespaces)"));
 
 const TOKEN_RE = /^custos_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /** Authenticates requests and manages tokens. */
 export class Authenticator {
-  readonly #store: LogStore;
   readonly #log: Log;
   readonly #roles: Readonly<Record<string, readonly Permission[]>>;
-  readonly #oidc: (OidcOptions & { jwks: JWTVerifyGetKey }) | undefined;
+  readonly #roleTable: ReadonlyMap<string, ReadonlySet<Permission>>;
+  readonly #oidc: (OidcOptions & { jwks: JWTVerifyGetKey; prefix: string; tolerance: number }) | undefined;
+  readonly #tokens: TokenLedger;
 
   constructor(o: { log: Log; roles?: Readonly<Record<string, readonly Permission[]>>; oidc?: OidcOptions }) {
     this.#log = o.log;
-    this.#store = o.log.store;
     this.#roles = o.roles ?? DEFAULT_ROLES;
-    this.#oidc = o.oidc ? { ...o.oidc, jwks: createRemoteJWKSet(new URL(o.oidc.jwksUrl)) } : undefined;
+    this.#roleTable = toRoleMap(this.#roles);
+    this.#tokens = new TokenLedger(o.log.store);
+    if (o.oidc) {
+      const prefix = o.oidc.actorPrefix ?? `oidc:${new URL(o.oidc.issuer).host}:`;
+      if (!prefix.includes(':')) {
+        throw new ValidationError('VALIDATION_FAILED', "the OIDC actor prefix must contain ':' (token names cannot), e.g. oidc:idp:", { issues: [{ path: 'oidc.actorPrefix', message: "must contain ':'" }] });
+      }
+      const tolerance = o.oidc.clockToleranceSeconds ?? 60;
+      this.#oidc = { ...o.oidc, jwks: createRemoteJWKSet(new URL(o.oidc.jwksUrl)), prefix, tolerance };
+    } else {
+      this.#oidc = undefined;
+    }
   }
 
+  /**
+   * Reads the log's token events (the whole log the first time; a server calls this before it
+   * listens, so the first request does not wait for it).
+   * @throws {NotFoundError} ENTRY_NOT_FOUND when the store has lost an entry
+   */
+  async load(): Promise<void> {
+    await this.#tokens.sync();
+  }
+
+  /** The permissions of `role`; none for a role not in the table. */
   permissionsOf(role: string): ReadonlySet<Permission> {
-    return new Set(this.#roles[role] ?? []);
+    return new Set(this.#roleTable.get(role) ?? []);
   }
 
   get roles(): Readonly<Record<string, readonly Permission[]>> {
@@ -109,19 +171,30 @@ export class Authenticator {
     const credential = m[1]!;
     const t = TOKEN_RE.exec(credential);
     if (t) {
-      const row = await this.#store.getState('token', t[1]!);
-      const rec = row === undefined ? undefined : (JSON.parse(row) as TokenRecord);
-      const given = Buffer.from(sha(t[2]!), 'hex');
-      const ok = rec !== undefined && rec.revokedAt === null && timingSafeEqual(given, Buffer.from(rec.hash, 'hex'));
+      // The log, not the token row, says whether the token exists, with which secret and role,
+      // and whether it was revoked (by this process or any other writer: sync reads new entries).
+      await this.#tokens.sync();
+      const rec = this.#tokens.get(t[1]!);
+      const given = Buffer.from(tokenSecretDigest(sha(t[2]!)), 'hex');
+      const ok = rec !== undefined && rec.revokedIndex === null && rec.secretDigest !== null && timingSafeEqual(given, Buffer.from(rec.secretDigest, 'hex'));
       if (!ok || !rec) throw new AuthError('UNAUTHENTICATED', 'unknown or revoked token');
       return { actor: rec.name, role: rec.role, permissions: this.permissionsOf(rec.role), key: `token:${rec.id}` };
     }
     if (this.#oidc && credential.split('.').length === 3) {
+      const oidc = this.#oidc;
       try {
-        const { payload } = await jwtVerify(credential, this.#oidc.jwks, { issuer: this.#oidc.issuer, audience: this.#oidc.audience });
-        const role = payload[this.#oidc.roleClaim ?? 'role'];
+        const { payload } = await jwtVerify(credential, oidc.jwks, {
+          issuer: oidc.issuer,
+          audience: oidc.audience,
+          // A JWT without exp would never expire.
+          requiredClaims: ['exp', 'sub'],
+          clockTolerance: oidc.tolerance,
+        });
+        // jose checks iat only with maxTokenAge: a token "issued" in the future is refused here.
+        if (payload.iat !== undefined && payload.iat > Date.now() / 1000 + oidc.tolerance) throw new Error('iat in the future');
+        const role = payload[oidc.roleClaim ?? 'role'];
         if (typeof payload.sub !== 'string' || typeof role !== 'string') throw new Error('missing sub or role claim');
-        const actor = parseWith(ID, payload.sub, 'JWT subject');
+        const actor = parseWith(ID, `${oidc.prefix}${payload.sub}`, 'JWT subject');
         const r = parseWith(CODE, role, 'JWT role');
         return { actor, role: r, permissions: this.permissionsOf(r), key: `jwt:${actor}` };
       } catch {
@@ -136,10 +209,10 @@ export class Authenticator {
    * @throws {ValidationError} VALIDATION_FAILED for a bad name or an unknown role
    */
   async createToken(name: string, role: string, by: { actor: string; role: string }): Promise<{ token: string; record: TokenRecord }> {
-    const n = parseWith(ID, name, 'token name');
+    const n = parseWith(TOKEN_NAME, name, 'token name');
     const r = parseWith(CODE, role, 'token role');
-    if (!this.#roles[r]) {
-      throw new ValidationError('VALIDATION_FAILED', `unknown role ${r}; roles: ${Object.keys(this.#roles).join(', ')}`, { issues: [{ path: 'role', message: 'unknown role' }] });
+    if (!this.#roleTable.has(r)) {
+      throw new ValidationError('VALIDATION_FAILED', `unknown role ${r}; roles: ${[...this.#roleTable.keys()].join(', ')}`, { issues: [{ path: 'role', message: 'unknown role' }] });
     }
     const id = randomBytes(8).toString('hex');
     const secret = randomBytes(32).toString('base64url');
@@ -147,22 +220,20 @@ export class Authenticator {
     await this.#log.appendDecided((ctx) => {
       record = { id, name: n, role: r, hash: sha(secret), createdAt: new Date(ctx.timeMs).toISOString(), revokedAt: null };
       return {
-        type: 'TOKEN_CREATED',
+        type: TOKEN_EVENT.created,
         // actor/role are who created it, as on every event; the token's own identity is tokenName/tokenRole.
-        payload: { tokenId: id, tokenName: n, tokenRole: r, actor: by.actor, role: by.role },
+        // secretDigest binds the secret (and the row's hash) to the log without putting either there.
+        payload: { tokenId: id, tokenName: n, tokenRole: r, secretDigest: tokenSecretDigest(record.hash), actor: by.actor, role: by.role },
         sidecar: { state: [{ ns: 'token', key: id, value: JSON.stringify(record) }] },
       };
     });
     return { token: `custos_${id}_${secret}`, record: record! };
   }
 
-  /** All tokens (without secrets; hashes omitted too). */
+  /** All tokens as the log has them (without secrets; hashes omitted too). */
   async listTokens(): Promise<Omit<TokenRecord, 'hash'>[]> {
-    return (await this.#store.listState('token')).map((r) => {
-      const { hash: _hash, ...rest } = JSON.parse(r.value) as TokenRecord;
-      void _hash;
-      return rest;
-    });
+    await this.#tokens.sync();
+    return this.#tokens.all().map((t) => ({ id: t.id, name: t.name, role: t.role, createdAt: t.createdAt, revokedAt: t.revokedAt }));
   }
 
   /**
@@ -171,14 +242,24 @@ export class Authenticator {
    */
   async revokeToken(id: string, by: { actor: string; role: string }): Promise<void> {
     const key = parseWith(v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/, 'expected a token id')), id, 'token id');
-    const row = await this.#store.getState('token', key);
-    if (!row) throw new NotFoundError('TOKEN_NOT_FOUND', `no token ${key}`);
-    const rec = JSON.parse(row) as TokenRecord;
-    if (rec.revokedAt !== null) return;
+    await this.#tokens.sync();
+    const rec = this.#tokens.get(key);
+    if (!rec) throw new NotFoundError('TOKEN_NOT_FOUND', `no token ${key}`);
+    if (rec.revokedIndex !== null) return;
+    // The cached row is rewritten from the log's facts (the stored row is not trusted).
+    const stored = await this.#log.store.getState('token', key);
+    let hash = '';
+    try {
+      const h = stored === undefined ? undefined : (JSON.parse(stored) as { hash?: unknown }).hash;
+      if (typeof h === 'string' && rec.secretDigest !== null && tokenSecretDigest(h) === rec.secretDigest) hash = h;
+    } catch {
+      // an unreadable row is rewritten without its hash (verify reports it)
+    }
+    const row = { id: rec.id, name: rec.name, role: rec.role, hash, createdAt: rec.createdAt };
     await this.#log.appendDecided((ctx) => ({
-      type: 'TOKEN_REVOKED',
+      type: TOKEN_EVENT.revoked,
       payload: { tokenId: key, tokenName: rec.name, tokenRole: rec.role, actor: by.actor, role: by.role },
-      sidecar: { state: [{ ns: 'token', key, value: JSON.stringify({ ...rec, revokedAt: new Date(ctx.timeMs).toISOString() }) }] },
+      sidecar: { state: [{ ns: 'token', key, value: JSON.stringify({ ...row, revokedAt: new Date(ctx.timeMs).toISOString() }) }] },
     }));
   }
 }

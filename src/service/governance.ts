@@ -5,9 +5,10 @@
  * - Every attempt (access, inference) leaves exactly one event: executed, or CONSENT_DENIED with its
  *   reason. Invalid input leaves none and writes nothing.
  * - A decision is made when its event is sequenced, against the policy head (the version the log
- *   committed last before it, as recorded with that event), at the log's time. A revocation
- *   acknowledged before is therefore always seen. A head row edited in the store to an older
- *   genuine version is not caught at decision time but by `custos verify` (POLICY_HEAD_MISMATCH).
+ *   committed last before it), at the log's time. A revocation acknowledged before is therefore
+ *   always seen. Heads are derived from the log's consent events (read once at open, then only new
+ *   entries); the head rows in the store are a cache nothing here trusts, and `custos verify`
+ *   reports rows that disagree with the log (POLICY_HEAD_MISMATCH).
  * - A decision re-reads the policy document and checks it against the hash on the log; a document
  *   edited in the store is refused (POLICY_TAMPERED) and the refusal is logged.
  * - Identifiers (subjects, artifact URIs) reach the log only as salted commitments; documents are
@@ -38,7 +39,7 @@ import {
   parseTrainingManifest,
   type Receipt,
 } from '../core/manifest.js';
-import { CODE, ID, parseWith } from '../core/schema/parse.js';
+import { CODE, ID, WELL_FORMED, parseWith } from '../core/schema/parse.js';
 import type { AppendResult, Decided, Log, SequencingContext } from '../log/log.js';
 import type { LogStore, ScrubReport, SidecarCommitment, SidecarDocument } from '../store/store.js';
 import { systemClock, type Clock } from '../log/clock.js';
@@ -114,6 +115,7 @@ export interface GovernanceOptions {
 }
 
 const ACTOR = v.object({ id: ID, role: CODE });
+const ERASE_KIND = v.picklist(['subject', 'uri'], 'expected subject or uri');
 const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: ID, artifact: ARTIFACT });
 const INFERENCE = v.object({
   actor: ACTOR,
@@ -141,6 +143,31 @@ export type InferenceInput = v.InferInput<typeof INFERENCE>;
 /** Input of {@link Governance.recordTraining}. */
 export type TrainingInput = v.InferInput<typeof TRAINING>;
 
+const CONSENT_TYPE_MARK = '"type":"CONSENT_';
+const HEX64 = /^[0-9a-f]{64}$/;
+
+// The head a consent change entry sets (pure; the bytes as stored), or undefined for any other entry.
+function consentHeadOf(bytes: Buffer, index: number): { policyId: string; head: Head } | undefined {
+  if (bytes.indexOf(CONSENT_TYPE_MARK) < 0) return undefined;
+  let e: { type?: unknown; payload?: { policyId?: unknown; version?: unknown; documents?: { policy?: unknown } } };
+  try {
+    e = JSON.parse(bytes.toString('utf8')) as typeof e;
+  } catch {
+    return undefined; // a malformed entry is the log verifier's finding
+  }
+  if (e.type !== EVENT.consentCreated && e.type !== EVENT.consentRevoked) return undefined;
+  const p = e.payload ?? {};
+  const hash = p.documents?.policy;
+  if (typeof p.policyId !== 'string' || !Number.isSafeInteger(p.version) || typeof hash !== 'string' || !HEX64.test(hash)) return undefined;
+  return { policyId: p.policyId, head: { version: p.version as number, hash, index } };
+}
+
+/** A commitment an operation holds: new ones carry their opening in the operation's sidecar. */
+interface Commitment {
+  readonly c: SidecarCommitment;
+  readonly isNew: boolean;
+}
+
 function doc(kind: string, value: unknown): SidecarDocument & { value: unknown } {
   const bytes = canonicalJsonBytes(value);
   return { hash: toHex(sha256(bytes)), kind, bytes, value };
@@ -160,10 +187,14 @@ export class Governance {
   /** Heads changed by the batch being sequenced (dropped if that batch is retried). */
   #overlay = new Map<string, Head>();
   #overlayBatch = -1;
+  /** Entries below this index have been read into #heads. */
+  #headsScannedTo = 0;
+  #headsQueue: Promise<void> = Promise.resolve();
   /** Policy versions this process wrote, by hash: trustworthy without a store read. */
   readonly #recent = new Map<string, ConsentPolicy>();
-  /** Salts chosen for values whose commitment is not committed yet (one salt per value). */
-  readonly #pendingSalts = new Map<string, SidecarCommitment>();
+  /** Salts chosen for values whose commitment is not committed yet (one salt per value), with
+   * the number of operations in flight that hold each. */
+  readonly #pendingSalts = new Map<string, { c: SidecarCommitment; holders: number }>();
   readonly #docMemo = new Map<string, SidecarDocument & { value: unknown }>();
   /** Erasures being prepared, and the links of recently sequenced events (see #noteLink). */
   #erasures = 0;
@@ -193,12 +224,37 @@ export class Governance {
     return this.#log;
   }
 
+  // On open and after the log reloads (another writer appended): read the consent events the log
+  // gained since the last look. The first call reads the whole log once, with a byte search that
+  // skips all but consent events unparsed (about a second per million entries); later calls read
+  // only new entries. Cheaper alternatives trust something the store holds outside the log.
   async #loadHeads(): Promise<void> {
-    const heads = new Map<string, Head>();
-    for (const row of await this.#store.listState('policy')) heads.set(row.key, JSON.parse(row.value) as Head);
-    this.#heads = heads;
+    await this.#syncHeads(this.#log.size);
     this.#overlay.clear();
     this.#overlayBatch = -1;
+  }
+
+  #syncHeads(to: number): Promise<void> {
+    const run = this.#headsQueue.then(() => this.#scanHeads(to));
+    this.#headsQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #scanHeads(to: number): Promise<void> {
+    let next = this.#headsScannedTo;
+    if (to <= next) return;
+    for await (const page of this.#store.entryPages(next, to)) {
+      for (const e of page) {
+        // A missing entry could be a revocation: refuse to decide on a log with a gap.
+        if (e.index !== next) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
+        const head = consentHeadOf(e.bytes, e.index);
+        // Never move a head back: this process may already hold a later one it committed itself.
+        if (head && (this.#heads.get(head.policyId)?.index ?? -1) < e.index) this.#heads.set(head.policyId, head.head);
+        next++;
+      }
+      this.#headsScannedTo = next;
+    }
+    if (next !== to) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
   }
 
   // The head of a policy as seen by the entry being sequenced in batch `batchId`.
@@ -215,19 +271,56 @@ export class Governance {
     if (this.#recent.size > RECENT_DOCS) this.#recent.delete(this.#recent.keys().next().value!);
   }
 
-  /** The commitment to a value (its salt is reused per value), and whether it is new. */
-  async #commit(kind: string, value: string): Promise<{ c: SidecarCommitment; isNew: boolean }> {
+  /**
+   * The commitment to a value (its salt is reused per value), and whether it is new. A new salt
+   * is remembered only while an operation holding it is in flight: every caller must pass what
+   * it got to {@link Governance.#release} when its append has settled, committed or refused.
+   */
+  async #commit(kind: string, value: string): Promise<Commitment> {
     const key = `${kind}\u0000${value}`;
     const pending = this.#pendingSalts.get(key);
-    if (pending) return { c: pending, isNew: true };
+    if (pending) {
+      pending.holders++;
+      return { c: pending.c, isNew: true };
+    }
     const existing = await this.#store.findCommitment(kind, value);
     if (existing) return { c: existing, isNew: false };
     const again = this.#pendingSalts.get(key);
-    if (again) return { c: again, isNew: true };
+    if (again) {
+      again.holders++;
+      return { c: again.c, isNew: true };
+    }
     const salt = this.#random(COMMITMENT_SALT_BYTES);
     const c: SidecarCommitment = { commitment: computeCommitment(salt, value), kind, value, salt };
-    this.#pendingSalts.set(key, c);
+    this.#pendingSalts.set(key, { c, holders: 1 });
     return { c, isNew: true };
+  }
+
+  // Drops one hold on each new commitment; the salt is forgotten with the last one. By then the
+  // opening is in the store (and found there) if any append that carried it committed.
+  #release(cs: readonly Commitment[]): void {
+    for (const x of cs) {
+      if (!x.isNew) continue;
+      const key = `${x.c.kind}\u0000${x.c.value}`;
+      const p = this.#pendingSalts.get(key);
+      if (p && p.c === x.c && --p.holders <= 0) this.#pendingSalts.delete(key);
+    }
+  }
+
+  // Takes commitments to `values` (in order), runs `fn` with them, and releases them however it ends.
+  async #withCommitments<T>(values: readonly { kind: string; value: string }[], fn: (cs: Commitment[]) => Promise<T>): Promise<T> {
+    const cs: Commitment[] = [];
+    try {
+      for (const x of values) cs.push(await this.#commit(x.kind, x.value));
+      return await fn(cs);
+    } finally {
+      this.#release(cs);
+    }
+  }
+
+  /** Salts chosen for values not yet committed, held by operations in flight (0 when idle). */
+  get pendingCommitments(): number {
+    return this.#pendingSalts.size;
   }
 
   /**
@@ -250,19 +343,11 @@ export class Governance {
     }
   }
 
-  // The head as the store has it now, or the one in memory if that is newer: read-only queries
-  // must see changes another process committed (decisions get them by the reload on conflict).
+  // The head as the log has it now: read-only queries must see changes another process committed
+  // (decisions get them by the reload on conflict), so the entries appended since are read first.
   async #freshHead(policyId: string): Promise<Head | undefined> {
-    const mem = this.#heads.get(policyId);
-    const row = await this.#store.getState('policy', policyId);
-    let stored: Head | undefined;
-    try {
-      stored = row === undefined ? undefined : (JSON.parse(row) as Head);
-    } catch {
-      stored = undefined;
-    }
-    if (!stored) return mem;
-    return !mem || stored.index > mem.index ? stored : mem;
+    await this.#syncHeads(await this.#store.treeSize());
+    return this.#heads.get(policyId);
   }
 
   // At sequencing time: the lookup for the head the log has now. If the head moved since the
@@ -304,14 +389,8 @@ export class Governance {
     return d;
   }
 
-  #commitments(...cs: { c: SidecarCommitment; isNew: boolean }[]): SidecarCommitment[] {
+  #commitments(...cs: Commitment[]): SidecarCommitment[] {
     return cs.filter((x) => x.isNew).map((x) => x.c);
-  }
-
-  #forget(...cs: { c: SidecarCommitment }[]): () => void {
-    return () => {
-      for (const x of cs) this.#pendingSalts.delete(`${x.c.kind}\u0000${x.c.value}`);
-    };
   }
 
   // Records what the event being sequenced links (its policy, and the subject or URI commitments
@@ -340,7 +419,14 @@ export class Governance {
   async createConsent(input: unknown, actor: Actor): Promise<{ policy: ConsentPolicy; hash: string; event: AppendResult }> {
     const p = parsePolicyInput(input);
     const who = parseWith(ACTOR, actor, 'actor');
-    const subject = await this.#commit('subject', p.subject);
+    return this.#withCommitments([{ kind: 'subject', value: p.subject }], async ([subject]) => this.#createConsent(p, who, subject!));
+  }
+
+  async #createConsent(
+    p: ReturnType<typeof parsePolicyInput>,
+    who: { id: string; role: string },
+    subject: Commitment,
+  ): Promise<{ policy: ConsentPolicy; hash: string; event: AppendResult }> {
     let created: { policy: ConsentPolicy; hash: string } | undefined;
     const event = await this.#log.appendDecided((ctx: SequencingContext): Decided => {
       if (this.#head(p.policyId, ctx.batchId)) {
@@ -399,7 +485,6 @@ export class Governance {
         onCommitted: () => {
           this.#heads.set(p.policyId, head);
           this.#remember(d.hash, policy);
-          this.#forget(subject)();
           linked();
         },
       };
@@ -519,7 +604,7 @@ export class Governance {
     purpose: string,
     policyId: string,
     denied: Record<string, unknown>,
-    commitments: readonly { c: SidecarCommitment; isNew: boolean }[],
+    commitments: readonly Commitment[],
     deniedCarries: number,
     permitted: (ctx: SequencingContext, decision: Decision) => Decided & { result: T },
   ): Promise<{ result: T; event: AppendResult; decision: Decision }> {
@@ -529,7 +614,6 @@ export class Governance {
     // `deniedCarries` commitments: an inference's input, not its outputs).
     const openings = this.#commitments(...commitments);
     const deniedOpenings = this.#commitments(...commitments.slice(0, deniedCarries));
-    const forget = this.#forget(...commitments);
     const uris = commitments.map((x) => x.c.commitment);
     return this.#withPolicyRetry(async () => {
       const pre = await this.#preload(policyId);
@@ -538,10 +622,6 @@ export class Governance {
       const event = await this.#log.appendDecided((ctx): Decided => {
         decision = evaluateConsent(this.#resolve(pre, policyId, ctx.batchId), { purpose, role: actor.role }, ctx.timeMs);
         const linked = this.#noteLink(ctx, policyId, undefined, decision.effect === 'deny' ? uris.slice(0, deniedCarries) : uris);
-        const done = () => {
-          forget();
-          linked();
-        };
         if (decision.effect === 'deny') {
           return {
             type: EVENT.consentDenied,
@@ -556,12 +636,12 @@ export class Governance {
               ...denied,
             },
             sidecar: { commitments: deniedOpenings },
-            onCommitted: done,
+            onCommitted: linked,
           };
         }
         const d = permitted(ctx, decision);
         result = d.result;
-        return { ...d, sidecar: { ...d.sidecar, commitments: openings }, onCommitted: done };
+        return { ...d, sidecar: { ...d.sidecar, commitments: openings }, onCommitted: linked };
       });
       if (decision!.effect === 'deny') throw new ConsentDeniedError(decision!, event);
       return { result: result as T, event, decision: decision! };
@@ -575,7 +655,10 @@ export class Governance {
    */
   async recordDataAccess(input: DataAccessInput): Promise<{ event: AppendResult; decision: Decision }> {
     const a = parseWith(ACCESS, input, 'data access');
-    const uri = await this.#commit('uri', a.artifact.uri);
+    return this.#withCommitments([{ kind: 'uri', value: a.artifact.uri }], async ([uri]) => this.#recordDataAccess(a, uri!));
+  }
+
+  async #recordDataAccess(a: v.InferOutput<typeof ACCESS>, uri: Commitment): Promise<{ event: AppendResult; decision: Decision }> {
     const artifact = { uri: uri.c.commitment, digest: a.artifact.digest };
     const r = await this.#underConsent('data_access', a.actor, a.purpose, a.policyId, { artifact }, [uri], 1, (_ctx, decision) => ({
         type: EVENT.dataAccessed,
@@ -605,8 +688,17 @@ export class Governance {
     // A service sends the same pipeline and model with every request: validated and hashed once.
     const pipeline = this.#memo(a.pipeline, () => doc(DOC.pipeline, parsePipelineManifest(a.pipeline, 'pipeline')));
     const model = this.#memo(a.model, () => doc(DOC.model, parseModelSpec(a.model, 'model')));
-    const inUri = await this.#commit('uri', a.input.uri);
-    const outUris = await Promise.all(a.outputs.map((o) => this.#commit('uri', o.uri)));
+    const uris = [a.input.uri, ...a.outputs.map((o) => o.uri)].map((value) => ({ kind: 'uri', value }));
+    return this.#withCommitments(uris, async ([inUri, ...outUris]) => this.#recordInference(a, pipeline, model, inUri!, outUris));
+  }
+
+  async #recordInference(
+    a: v.InferOutput<typeof INFERENCE>,
+    pipeline: SidecarDocument & { value: unknown },
+    model: SidecarDocument & { value: unknown },
+    inUri: Commitment,
+    outUris: readonly Commitment[],
+  ): Promise<{ receipt: Receipt; receiptHash: string; event: AppendResult; decision: Decision }> {
     const input = { uri: inUri.c.commitment, digest: a.input.digest };
     const outputs = a.outputs.map((o, i) => ({ name: o.name, uri: outUris[i]!.c.commitment, digest: o.digest }));
     const attempted = { model: model.hash, pipeline: pipeline.hash, input };
@@ -653,21 +745,21 @@ export class Governance {
     const manifest = doc(DOC.training, parseTrainingManifest(a.manifest, 'manifest'));
     const before = doc(DOC.model, parseModelSpec(a.modelBefore, 'modelBefore'));
     const after = doc(DOC.model, parseModelSpec(a.modelAfter, 'modelAfter'));
-    const uri = await this.#commit('uri', a.dataset.uri);
-    const event = await this.#log.appendDecided(() => ({
-      type: EVENT.trainingExecuted,
-      payload: {
-        actor: a.actor.id,
-        role: a.actor.role,
-        purpose: a.purpose,
-        dataset: { uri: uri.c.commitment, digest: a.dataset.digest, type: a.dataset.type },
-        computeBackend: a.computeBackend,
-        documents: { training: manifest.hash, modelBefore: before.hash, modelAfter: after.hash },
-      },
-      sidecar: { documents: [manifest, before, after], commitments: this.#commitments(uri) },
-      onCommitted: this.#forget(uri),
-    }));
-    return { event, manifestHash: manifest.hash };
+    return this.#withCommitments([{ kind: 'uri', value: a.dataset.uri }], async ([uri]) => {
+      const event = await this.#log.appendDecided(() => ({
+        type: EVENT.trainingExecuted,
+        payload: {
+          actor: a.actor.id,
+          role: a.actor.role,
+          purpose: a.purpose,
+          dataset: { uri: uri!.c.commitment, digest: a.dataset.digest, type: a.dataset.type },
+          computeBackend: a.computeBackend,
+          documents: { training: manifest.hash, modelBefore: before.hash, modelAfter: after.hash },
+        },
+        sidecar: { documents: [manifest, before, after], commitments: this.#commitments(uri!) },
+      }));
+      return { event, manifestHash: manifest.hash };
+    });
   }
 
   /**
@@ -687,8 +779,8 @@ export class Governance {
    */
   async erase(kind: 'subject' | 'uri', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined; scrub?: ScrubReport }> {
     const who = parseWith(ACTOR, actor, 'actor');
-    const k = parseWith(v.picklist(['subject', 'uri'], 'kind must be subject or uri'), kind, 'erasure kind');
-    const val = parseWith(v.pipe(v.string('expected a string'), v.minLength(1, 'nothing to erase'), v.maxLength(2048)), value, 'erasure value');
+    const k = parseWith(ERASE_KIND, kind, 'erasure kind');
+    const val = parseWith(v.pipe(v.string('expected a string'), v.minLength(1, 'nothing to erase'), v.maxLength(2048), WELL_FORMED), value, 'erased value');
     const own = await this.#store.findCommitments(k, val);
     if (own.length === 0) return { commitments: [], event: undefined };
     this.#erasures++;
@@ -726,7 +818,7 @@ export class Governance {
               sidecar: { erase: erased },
               onCommitted: () => {
                 // No salt or value of an erased commitment stays in this process's caches.
-                for (const [key, c] of this.#pendingSalts) if (all.has(c.commitment)) this.#pendingSalts.delete(key);
+                for (const [key, p] of this.#pendingSalts) if (all.has(p.c.commitment)) this.#pendingSalts.delete(key);
               },
             };
           });
