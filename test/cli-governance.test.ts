@@ -881,7 +881,7 @@ describe('governance on one log, command by command', () => {
 
       const rc = okJson<RebuiltJson>(receiptRun);
       assert.equal(rc.ok, true);
-      assert.deepEqual(rc.artifacts.map((a) => a.uri), [null, null, null], 'every URI of the subject was erased');
+      assert.deepEqual(rc.artifacts.map((a) => [a.uri, a.state]), [[null, 'erased'], [null, 'erased'], [null, 'erased']], 'every URI of the subject was erased');
 
       // Erasing it again finds nothing and writes nothing.
       const before = await snapshot(dir);
