@@ -6,7 +6,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { evaluateConsent, type ConsentRequest, type DecisionReason, type PolicyLookup } from './evaluate.js';
+import fc from 'fast-check';
+import { PROVISION_PATH_RE, evaluateConsent, type ConsentRequest, type DecisionReason, type PolicyLookup } from './evaluate.js';
 import { POLICY_SCHEMA, parsePolicyInput, type ConsentPolicy, type Provision } from './policy.js';
 import { computeCommitment, COMMITMENT_SALT_BYTES } from '../commitment.js';
 import { ValidationError } from '../errors.js';
@@ -72,7 +73,7 @@ describe('evaluateConsent: one row per reason code', () => {
   }
   const rows: Row[] = [
     { name: 'permitted purpose and role inside the window', lookup: found(policy()), request: CARE, nowMs: MID_MS, reason: 'PERMITTED' },
-    { name: 'no policy', lookup: { kind: 'unknown', policyId: 'nope' }, request: CARE, nowMs: MID_MS, reason: 'UNKNOWN_POLICY' },
+    { name: 'no policy', lookup: { kind: 'unknown', policyId: 'nope' }, request: CARE, nowMs: MID_MS, reason: 'POLICY_NOT_FOUND' },
     {
       name: 'document does not match the logged hash',
       lookup: { kind: 'tampered', policyId: 'consent-001', version: 3, hash: HASH },
@@ -113,7 +114,7 @@ describe('evaluateConsent: one row per reason code', () => {
   it('covers every reason code', () => {
     const all: DecisionReason[] = [
       'PERMITTED',
-      'UNKNOWN_POLICY',
+      'POLICY_NOT_FOUND',
       'POLICY_TAMPERED',
       'REVOKED',
       'NOT_YET_VALID',
@@ -333,24 +334,47 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-02-01T00:00:00.000Z')), 'DENIED_BY_PROVISION');
   });
 
-  it('sibling exceptions are applied in order: the last matching sibling decides', () => {
-    const denyThenPermit = withProvision({
-      type: 'permit',
+  it('among matching siblings, deny overrides permit whatever their order (FHIR Consent, IHE PCF)', () => {
+    const deny = { type: 'deny', purposes: ['research'] } as const;
+    const permit = { type: 'permit', purposes: ['research'], roles: ['ml_engineer'] } as const;
+    for (const provisions of [[deny, permit], [permit, deny]]) {
+      const p = withProvision({ type: 'permit', provisions });
+      const d = evaluateConsent(found(p), { purpose: 'research', role: 'ml_engineer' }, MID_MS);
+      assert.equal(d.reason, 'DENIED_BY_PROVISION');
+      assert.equal(d.provision, `provision.provisions[${provisions.indexOf(deny)}]`, 'the decision names the deny that decided');
+      assert.equal(reasonOf(found(p), { purpose: 'research', role: 'dermatologist' }), 'DENIED_BY_PROVISION');
+    }
+  });
+
+  it('a permit sibling decides only when no matching sibling denies', () => {
+    const p = withProvision({
+      type: 'deny',
       provisions: [
-        { type: 'deny', purposes: ['research'] },
-        { type: 'permit', purposes: ['research'], roles: ['researcher'] },
+        { type: 'permit', purposes: ['research'] },
+        { type: 'deny', roles: ['nurse'] },
       ],
     });
-    assert.equal(reasonOf(found(denyThenPermit), { purpose: 'research', role: 'researcher' }), 'PERMITTED');
-    assert.equal(reasonOf(found(denyThenPermit), { purpose: 'research', role: 'dermatologist' }), 'DENIED_BY_PROVISION');
-    const permitThenDeny = withProvision({
+    const d = evaluateConsent(found(p), RESEARCH, MID_MS);
+    assert.equal(d.reason, 'PERMITTED');
+    assert.equal(d.provision, 'provision.provisions[0]');
+    assert.equal(reasonOf(found(p), { purpose: 'research', role: 'nurse' }), 'DENIED_BY_PROVISION');
+  });
+
+  it('a sibling whose own exception permits does not count as a deny', () => {
+    const p = withProvision({
       type: 'permit',
-      provisions: [
-        { type: 'permit', purposes: ['research'], roles: ['researcher'] },
-        { type: 'deny', purposes: ['research'] },
-      ],
+      provisions: [{ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', roles: ['dermatologist'] }] }],
     });
-    assert.equal(reasonOf(found(permitThenDeny), { purpose: 'research', role: 'researcher' }), 'DENIED_BY_PROVISION');
+    const d = evaluateConsent(found(p), RESEARCH, MID_MS);
+    assert.equal(d.reason, 'PERMITTED');
+    assert.equal(d.provision, 'provision.provisions[0].provisions[0]');
+  });
+
+  it('names the root when it decides, and nothing when no provision was consulted', () => {
+    assert.equal(evaluateConsent(found(policy()), CARE, MID_MS).provision, 'provision');
+    assert.equal(evaluateConsent(found(policy()), { purpose: 'marketing', role: 'dermatologist' }, MID_MS).provision, 'provision');
+    assert.equal(evaluateConsent(found(policy({ revoked: true })), CARE, MID_MS).provision, undefined);
+    assert.equal(evaluateConsent({ kind: 'unknown', policyId: 'x' }, CARE, MID_MS).provision, undefined);
   });
 
   it('root deny scoped to research, with a nested permit exception for researchers', () => {
@@ -398,6 +422,62 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
     assert.equal(reasonOf(found(p), CARE), 'PERMITTED');
     assert.equal(reasonOf(found(p), { purpose: 'clinical_care', role: 'nurse' }), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
+  });
+});
+
+describe('evaluateConsent: the decision is invariant under any permutation of siblings (property)', () => {
+  const PURPOSES = ['clinical_care', 'research', 'marketing'];
+  const ROLES = ['dermatologist', 'nurse', 'ml_engineer'];
+  const T = [START_MS, MID_MS, END_MS];
+  const times = fc.constantFrom(...T.map((t) => new Date(t).toISOString()));
+  const leaf = {
+    type: fc.constantFrom<'permit' | 'deny'>('permit', 'deny'),
+    purposes: fc.option(fc.subarray(PURPOSES, { minLength: 1 }), { nil: undefined }),
+    roles: fc.option(fc.subarray(ROLES, { minLength: 1 }), { nil: undefined }),
+    period: fc.option(fc.record({ start: fc.option(times, { nil: undefined }), end: fc.option(times, { nil: undefined }) }, { requiredKeys: [] }), { nil: undefined }),
+  };
+  const strip = (o: Record<string, unknown>): Provision => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as unknown as Provision;
+  const tree: fc.Arbitrary<Provision> = fc.letrec<{ node: Provision }>((tie) => ({
+    node: fc.record({ ...leaf, provisions: fc.option(fc.array(tie('node'), { maxLength: 3 }), { nil: undefined, depthSize: 'small' }) }).map(strip),
+  })).node;
+
+  // Every sibling list shuffled by a seeded permutation, recursively.
+  function shuffle(p: Provision, rnd: () => number): Provision {
+    if (!p.provisions) return p;
+    const children = p.provisions.map((c) => shuffle(c, rnd));
+    for (let i = children.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [children[i], children[j]] = [children[j]!, children[i]!];
+    }
+    return { ...p, provisions: children };
+  }
+  function at(root: Provision, path: string): Provision {
+    let p = root;
+    for (const m of path.matchAll(/\[(\d+)\]/g)) p = p.provisions![Number(m[1])]!;
+    return p;
+  }
+
+  it('effect and reason never depend on sibling order; the named provision exists and has the effect', () => {
+    fc.assert(
+      fc.property(tree, fc.constantFrom(...PURPOSES), fc.constantFrom(...ROLES), fc.constantFrom(...T), fc.integer(), (root, purpose, role, now, seed) => {
+        let s = seed >>> 0;
+        const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+        const req = { purpose, role };
+        const a = evaluateConsent(found(withProvision(root)), req, now);
+        const shuffled = shuffle(root, rnd);
+        const b = evaluateConsent(found(withProvision(shuffled)), req, now);
+        assert.equal(b.effect, a.effect);
+        assert.equal(b.reason, a.reason);
+        for (const [r, d] of [[root, a], [shuffled, b]] as const) {
+          assert.ok(d.provision !== undefined);
+          assert.ok(PROVISION_PATH_RE.test(d.provision), d.provision);
+          // A nested provision named decided with its own effect (the root may also be named when
+          // a permit root does not apply, which denies).
+          if (d.provision !== 'provision' || d.effect === 'permit') assert.equal(at(r, d.provision).type, d.effect);
+        }
+      }),
+      { seed: 9, numRuns: 400 },
+    );
   });
 });
 
