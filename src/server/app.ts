@@ -75,7 +75,7 @@ function eventJson(e: AppendResult): Record<string, unknown> {
 }
 
 function decisionJson(d: Decision): Record<string, unknown> {
-  return { effect: d.effect, reason: d.reason, policyId: d.policyId, policyVersion: d.policyVersion ?? null, policyHash: d.policyHash ?? null, explanation: d.explanation };
+  return { effect: d.effect, reason: d.reason, policyId: d.policyId, policyVersion: d.policyVersion ?? null, policyHash: d.policyHash ?? null, provision: d.provision ?? null, explanation: d.explanation };
 }
 
 // The actor and role come from the credential. A body may repeat them, but not claim another.
@@ -221,7 +221,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     },
     {
       method: 'POST', url: '/api/v1/consents', summary: 'Create version 1 of a consent policy', permission: 'consent:write', status: 201,
-      body: { type: 'object', required: ['policyId', 'subject', 'allowedPurposes', 'allowedRoles'], properties: { policyId: { type: 'string' }, subject: { type: 'string' }, allowedPurposes: { type: 'array', items: CODE }, allowedRoles: { type: 'array', items: CODE }, validFrom: { type: 'string' }, validUntil: { type: 'string' }, revocable: { type: 'boolean' }, provisions: { type: 'array' }, actor: ACTOR } },
+      body: { type: 'object', required: ['subject', 'allowedPurposes', 'allowedRoles'], properties: { policyId: { type: 'string', pattern: '^pol_[a-z2-7]{25}[aeimquy4]$' }, externalRef: { type: 'string', maxLength: 256 }, subject: { type: 'string' }, allowedPurposes: { type: 'array', items: CODE }, allowedRoles: { type: 'array', items: CODE }, validFrom: { type: 'string' }, validUntil: { type: 'string' }, revocable: { type: 'boolean' }, provisions: { type: 'array' }, actor: ACTOR } },
       handler: async (req, reply, p) => {
         const { actor: _a, ...input } = req.body as Record<string, unknown>;
         void _a;
@@ -283,12 +283,13 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'POST', url: '/api/v1/trainings', summary: 'Record a training run on de-identified or synthetic data', permission: 'training', status: 201,
-      body: { type: 'object', required: ['purpose', 'dataset', 'manifest', 'modelBefore', 'modelAfter', 'computeBackend'], properties: { purpose: CODE, dataset: { type: 'object' }, manifest: { type: 'object' }, modelBefore: { type: 'object' }, modelAfter: { type: 'object' }, computeBackend: { type: 'string' }, actor: ACTOR } },
+      method: 'POST', url: '/api/v1/trainings', summary: 'Record a training run: identified data under every subject\'s consent (policyIds; 403 CONSENT_DENIED is logged), de-identified or synthetic data with an attestation', permission: 'training', status: 201,
+      body: { type: 'object', required: ['purpose', 'dataset', 'manifest', 'modelBefore', 'modelAfter', 'computeBackend'], properties: { purpose: CODE, dataset: { type: 'object' }, policyIds: { type: 'array', items: { type: 'string' } }, attestation: { type: 'object', properties: { method: CODE, document: HEX64 } }, manifest: { type: 'object' }, modelBefore: { type: 'object' }, modelAfter: { type: 'object' }, computeBackend: { type: 'string' }, actor: ACTOR } },
       handler: async (req, reply, p) => {
         const b = req.body as Record<string, unknown>;
-        const r = await g.recordTraining({ actor: actorFrom(p, b), purpose: b['purpose'] as string, dataset: b['dataset'] as never, manifest: b['manifest'], modelBefore: b['modelBefore'], modelAfter: b['modelAfter'], computeBackend: b['computeBackend'] as string });
-        return created(reply, { manifestHash: r.manifestHash, event: eventJson(r.event) });
+        const r = await g.recordTraining({ actor: actorFrom(p, b), purpose: b['purpose'] as string, dataset: b['dataset'] as never, ...(b['policyIds'] === undefined ? {} : { policyIds: b['policyIds'] as string[] }), ...(b['attestation'] === undefined ? {} : { attestation: b['attestation'] as never }), manifest: b['manifest'], modelBefore: b['modelBefore'], modelAfter: b['modelAfter'], computeBackend: b['computeBackend'] as string });
+        decisions.inc({ operation: 'training', effect: 'permit', reason: 'PERMITTED' });
+        return created(reply, { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionJson), event: eventJson(r.event) });
       },
     },
     {

@@ -16,34 +16,11 @@ import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
 import { CODE, ID, parseWith } from '../core/schema/parse.js';
 import type { Log } from '../log/log.js';
 import type { LogStore } from '../store/store.js';
+import { DEFAULT_ROLES, createVocabulary, type Permission } from '../core/vocabulary.js';
+import { checkEventPayload } from '../core/events.js';
 
-/** What a credential may do. */
-export type Permission =
-  | 'access'
-  | 'inference'
-  | 'training'
-  | 'consent:write'
-  | 'consent:read'
-  | 'consent:check'
-  | 'receipts'
-  | 'read'
-  | 'verify'
-  | 'export'
-  | 'erase'
-  | 'tokens';
-
-/** The default role table. Clinical roles used in consent policies act as clinicians. */
-export const DEFAULT_ROLES: Readonly<Record<string, readonly Permission[]>> = Object.freeze({
-  clinician: ['access', 'inference', 'consent:check', 'receipts'],
-  dermatologist: ['access', 'inference', 'consent:check', 'receipts'],
-  radiologist: ['access', 'inference', 'consent:check', 'receipts'],
-  physician: ['access', 'inference', 'consent:check', 'receipts'],
-  nurse: ['access', 'consent:check'],
-  ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
-  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts'],
-  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
-  admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
-});
+// The role table lives in core: the library, the CLI and the server check roles against one list.
+export { DEFAULT_ROLES, type Permission } from '../core/vocabulary.js';
 
 /** An authenticated caller. */
 export interface Principal {
@@ -82,12 +59,14 @@ export class Authenticator {
   readonly #store: LogStore;
   readonly #log: Log;
   readonly #roles: Readonly<Record<string, readonly Permission[]>>;
+  readonly #vocabulary: ReturnType<typeof createVocabulary>;
   readonly #oidc: (OidcOptions & { jwks: JWTVerifyGetKey }) | undefined;
 
   constructor(o: { log: Log; roles?: Readonly<Record<string, readonly Permission[]>>; oidc?: OidcOptions }) {
     this.#log = o.log;
     this.#store = o.log.store;
     this.#roles = o.roles ?? DEFAULT_ROLES;
+    this.#vocabulary = createVocabulary({ roles: this.#roles });
     this.#oidc = o.oidc ? { ...o.oidc, jwks: createRemoteJWKSet(new URL(o.oidc.jwksUrl)) } : undefined;
   }
 
@@ -146,10 +125,12 @@ export class Authenticator {
     let record: TokenRecord | undefined;
     await this.#log.appendDecided((ctx) => {
       record = { id, name: n, role: r, hash: sha(secret), createdAt: new Date(ctx.timeMs).toISOString(), revokedAt: null };
+      // actor/role are who created it, as on every event; the token's own identity is tokenName/tokenRole.
+      const payload = { tokenId: id, tokenName: n, tokenRole: r, actor: by.actor, role: by.role };
+      checkEventPayload('TOKEN_CREATED', payload, this.#vocabulary);
       return {
         type: 'TOKEN_CREATED',
-        // actor/role are who created it, as on every event; the token's own identity is tokenName/tokenRole.
-        payload: { tokenId: id, tokenName: n, tokenRole: r, actor: by.actor, role: by.role },
+        payload,
         sidecar: { state: [{ ns: 'token', key: id, value: JSON.stringify(record) }] },
       };
     });
@@ -175,9 +156,11 @@ export class Authenticator {
     if (!row) throw new NotFoundError('TOKEN_NOT_FOUND', `no token ${key}`);
     const rec = JSON.parse(row) as TokenRecord;
     if (rec.revokedAt !== null) return;
+    const payload = { tokenId: key, tokenName: rec.name, tokenRole: rec.role, actor: by.actor, role: by.role };
+    checkEventPayload('TOKEN_REVOKED', payload, this.#vocabulary);
     await this.#log.appendDecided((ctx) => ({
       type: 'TOKEN_REVOKED',
-      payload: { tokenId: key, tokenName: rec.name, tokenRole: rec.role, actor: by.actor, role: by.role },
+      payload,
       sidecar: { state: [{ ns: 'token', key, value: JSON.stringify({ ...rec, revokedAt: new Date(ctx.timeMs).toISOString() }) }] },
     }));
   }

@@ -22,6 +22,7 @@ import { sha256, toHex } from '../core/hash.js';
 import { COMMITMENT_SALT_BYTES, computeCommitment } from '../core/commitment.js';
 import { formatEntryTime } from '../core/entry.js';
 import {
+  POLICY_ID,
   POLICY_SCHEMA,
   parsePolicyInput,
   parseStoredPolicy,
@@ -38,7 +39,9 @@ import {
   parseTrainingManifest,
   type Receipt,
 } from '../core/manifest.js';
-import { CODE, ID, parseWith } from '../core/schema/parse.js';
+import { CODE, ID, SHA256_HEX, parseWith } from '../core/schema/parse.js';
+import { ATTESTATION_METHODS, LOWER_ID_RE, checkEventPayload } from '../core/events.js';
+import { createVocabulary, policyIdFromBytes, type RoleTable, type Vocabulary } from '../core/vocabulary.js';
 import type { AppendResult, Decided, Log, SequencingContext } from '../log/log.js';
 import type { LogStore, SidecarCommitment, SidecarDocument } from '../store/store.js';
 import { systemClock, type Clock } from '../log/clock.js';
@@ -63,8 +66,15 @@ export const DOC = {
   training: 'training-manifest',
 } as const;
 
-/** The dataset types training may use. */
-export const TRAINING_DATASET_TYPES = ['deidentified', 'synthetic'] as const;
+/**
+ * The dataset types of a training run: `identified` (subject-linked: trained under the consent
+ * of every subject, for a training purpose), or `deidentified` / `synthetic` (with an attestation
+ * of how the data was made non-identifying).
+ */
+export const TRAINING_DATASET_TYPES = ['identified', 'deidentified', 'synthetic'] as const;
+
+/** At most this many policies (subjects) decide one training run; their decisions are on the log. */
+export const MAX_TRAINING_COHORT = 200;
 
 /** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
 export interface Actor {
@@ -85,7 +95,7 @@ export class ConsentDeniedError extends ConsentError {
   readonly event: AppendResult;
   constructor(decision: Decision, event: AppendResult) {
     super('CONSENT_DENIED', `consent denied (${decision.reason}): ${decision.explanation}`, {
-      details: { reason: decision.reason, policyId: decision.policyId, policyVersion: decision.policyVersion, eventIndex: event.index },
+      details: { reason: decision.reason, policyId: decision.policyId, policyVersion: decision.policyVersion, provision: decision.provision, eventIndex: event.index },
     });
     this.decision = decision;
     this.event = event;
@@ -97,30 +107,50 @@ export interface GovernanceOptions {
   readonly log: Log;
   /** Decisions use this clock through the log's sequencing time; the log must share it. */
   readonly clock?: Clock;
-  /** Source of salts (tests inject a deterministic one). */
+  /** Source of salts and policy ids (tests inject a deterministic one). */
   readonly randomBytes?: (n: number) => Buffer;
+  /** Purpose codes added to the HL7 v3 PurposeOfUse codes. */
+  readonly purposes?: readonly string[];
+  /** The role table (default: DEFAULT_ROLES); roles on events and in policies must be in it. */
+  readonly roles?: RoleTable;
+  /** Purposes that allow training on identified data (default: HRESCH and its specializations). */
+  readonly trainingPurposes?: readonly string[];
 }
 
 const ACTOR = v.object({ id: ID, role: CODE });
-const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: ID, artifact: ARTIFACT });
+const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT });
 const INFERENCE = v.object({
   actor: ACTOR,
   purpose: CODE,
-  policyId: ID,
+  policyId: POLICY_ID,
   input: ARTIFACT,
   outputs: v.pipe(v.array(OUTPUT_ARTIFACT), v.minLength(1), v.maxLength(64)),
   pipeline: v.unknown(),
   model: v.unknown(),
 });
-const TRAINING = v.object({
-  actor: ACTOR,
-  purpose: CODE,
-  dataset: v.object({ ...ARTIFACT.entries, type: v.picklist(TRAINING_DATASET_TYPES, 'dataset type must be deidentified or synthetic') }),
-  manifest: v.unknown(),
-  modelBefore: v.unknown(),
-  modelAfter: v.unknown(),
-  computeBackend: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
-});
+const TRAINING = v.pipe(
+  v.object({
+    actor: ACTOR,
+    purpose: CODE,
+    dataset: v.object({ ...ARTIFACT.entries, type: v.picklist(TRAINING_DATASET_TYPES, 'dataset type must be identified, deidentified or synthetic') }),
+    /** identified data: the policy of every subject in the training set. */
+    policyIds: v.optional(v.pipe(v.array(POLICY_ID), v.minLength(1), v.maxLength(MAX_TRAINING_COHORT))),
+    /** deidentified or synthetic data: who attests it, how, and optionally the attestation document's digest. */
+    attestation: v.optional(v.object({ method: v.picklist(ATTESTATION_METHODS, `method must be one of ${ATTESTATION_METHODS.join(', ')}`), document: v.optional(SHA256_HEX) })),
+    manifest: v.unknown(),
+    modelBefore: v.unknown(),
+    modelAfter: v.unknown(),
+    computeBackend: v.pipe(v.string(), v.regex(LOWER_ID_RE, 'expected a compute backend identifier such as gpu-cluster-1 (lowercase letters, digits, . _ -)')),
+  }),
+  v.forward(
+    v.check((t) => (t.dataset.type === 'identified') === (t.policyIds !== undefined), 'identified data needs policyIds (the consent of every subject); deidentified or synthetic data takes none'),
+    ['policyIds'],
+  ),
+  v.forward(
+    v.check((t) => (t.dataset.type === 'identified') === (t.attestation === undefined), 'deidentified or synthetic data needs an attestation; identified data takes none'),
+    ['attestation'],
+  ),
+);
 
 /** Input of {@link Governance.recordDataAccess}. */
 export type DataAccessInput = v.InferInput<typeof ACCESS>;
@@ -143,6 +173,7 @@ export class Governance {
   readonly #store: LogStore;
   readonly #clock: Clock;
   readonly #random: (n: number) => Buffer;
+  readonly #vocab: Vocabulary;
   /** Committed policy heads. */
   #heads = new Map<string, Head>();
   /** Heads changed by the batch being sequenced (dropped if that batch is retried). */
@@ -159,6 +190,32 @@ export class Governance {
     this.#store = o.log.store;
     this.#clock = o.clock ?? systemClock;
     this.#random = o.randomBytes ?? nodeRandomBytes;
+    this.#vocab = createVocabulary({
+      ...(o.purposes ? { purposes: o.purposes } : {}),
+      ...(o.roles ? { roles: o.roles } : {}),
+      ...(o.trainingPurposes ? { trainingPurposes: o.trainingPurposes } : {}),
+    });
+  }
+
+  /** The vocabularies this overlay checks codes against. */
+  get vocabulary(): Vocabulary {
+    return this.#vocab;
+  }
+
+  // Purposes and roles are codes from the configured vocabularies, never free text.
+  #checkCodes(codes: { purpose?: string; role?: string }, prefix = ''): void {
+    const issues: { path: string; message: string }[] = [];
+    if (codes.purpose !== undefined && !this.#vocab.purposes.has(codes.purpose)) {
+      issues.push({ path: `${prefix}purpose`, message: 'unknown purpose (HL7 v3 PurposeOfUse, or a configured purpose)' });
+    }
+    if (codes.role !== undefined && !this.#vocab.roles.has(codes.role)) issues.push({ path: `${prefix}actor.role`, message: 'unknown role (not in the role table)' });
+    if (issues.length > 0) throw new ValidationError('VALIDATION_FAILED', `${issues[0]!.path}: ${issues[0]!.message}`, { issues });
+  }
+
+  // Every event this overlay writes is checked against the registry: no field holds free text.
+  #checked(type: string, payload: Record<string, unknown>): Record<string, unknown> {
+    checkEventPayload(type, payload, this.#vocab);
+    return payload;
   }
 
   /** Opens the overlay on a log, loading the policy heads. */
@@ -297,18 +354,24 @@ export class Governance {
   // ---- consent ----------------------------------------------------------------------------
 
   /**
-   * Creates version 1 of a consent policy.
+   * Creates version 1 of a consent policy. Custos generates the policy id (opaque: it never
+   * carries a name); the caller's own reference may be given as `externalRef`, which is logged
+   * only as a salted commitment.
    * @throws {ValidationError} VALIDATION_FAILED (nothing written)
    * @throws {ConflictError} POLICY_EXISTS (nothing written)
    */
   async createConsent(input: unknown, actor: Actor): Promise<{ policy: ConsentPolicy; hash: string; event: AppendResult }> {
-    const p = parsePolicyInput(input);
+    const parsed = parsePolicyInput(input, this.#vocab);
     const who = parseWith(ACTOR, actor, 'actor');
+    this.#checkCodes({ role: who.role });
+    const policyId = parsed.policyId ?? policyIdFromBytes(this.#random(16));
+    const p = { ...parsed, policyId };
     const subject = await this.#commit('subject', p.subject);
+    const externalRef = p.externalRef === undefined ? undefined : await this.#commit('external_ref', p.externalRef);
     let created: { policy: ConsentPolicy; hash: string } | undefined;
     const event = await this.#log.appendDecided((ctx: SequencingContext): Decided => {
       if (this.#head(p.policyId, ctx.batchId)) {
-        throw new ConflictError('POLICY_EXISTS', `policy ${p.policyId} already exists; revoke it or use another id`);
+        throw new ConflictError('POLICY_EXISTS', `policy ${p.policyId} already exists`);
       }
       const time = formatEntryTime(ctx.timeMs);
       if (p.validUntil !== undefined && p.validFrom === undefined && p.validUntil < time) {
@@ -327,6 +390,7 @@ export class Governance {
         policyId: p.policyId,
         version: 1,
         subject: subject.c.commitment,
+        ...(externalRef ? { externalRef: externalRef.c.commitment } : {}),
         revocable: p.revocable,
         revoked: false,
         period: { start: p.validFrom ?? time, ...(p.validUntil ? { end: p.validUntil } : {}) },
@@ -341,10 +405,11 @@ export class Governance {
       created = { policy, hash: d.hash };
       return {
         type: EVENT.consentCreated,
-        payload: {
+        payload: this.#checked(EVENT.consentCreated, {
           policyId: p.policyId,
           version: 1,
           subject: subject.c.commitment,
+          ...(externalRef ? { externalRef: externalRef.c.commitment } : {}),
           purposes: [...p.allowedPurposes],
           roles: [...p.allowedRoles],
           validFrom: policy.period.start,
@@ -353,16 +418,16 @@ export class Governance {
           actor: who.id,
           role: who.role,
           documents: { policy: d.hash },
-        },
+        }),
         sidecar: {
           documents: [d],
-          commitments: this.#commitments(subject),
+          commitments: this.#commitments(subject, ...(externalRef ? [externalRef] : [])),
           state: [{ ns: 'policy', key: p.policyId, value: JSON.stringify(head) }],
         },
         onCommitted: () => {
           this.#heads.set(p.policyId, head);
           this.#remember(d.hash, policy);
-          this.#forget(subject)();
+          this.#forget(subject, ...(externalRef ? [externalRef] : []))();
         },
       };
     });
@@ -376,8 +441,9 @@ export class Governance {
    * @throws {ConsentError} CONSENT_NOT_REVOCABLE, CONSENT_ALREADY_REVOKED, POLICY_TAMPERED (nothing written)
    */
   async revokeConsent(policyId: string, actor: Actor): Promise<{ policy: ConsentPolicy; hash: string; event: AppendResult }> {
-    const id = parseWith(ID, policyId, 'policy id');
+    const id = parseWith(POLICY_ID, policyId, 'policy id');
     const who = parseWith(ACTOR, actor, 'actor');
+    this.#checkCodes({ role: who.role });
     return this.#withPolicyRetry(async () => {
       const pre = await this.#preload(id);
       let revoked: { policy: ConsentPolicy; hash: string } | undefined;
@@ -404,7 +470,7 @@ export class Governance {
         revoked = { policy, hash: d.hash };
         return {
           type: EVENT.consentRevoked,
-          payload: { policyId: id, version: policy.version, previous: current.hash, actor: who.id, role: who.role, documents: { policy: d.hash } },
+          payload: this.#checked(EVENT.consentRevoked, { policyId: id, version: policy.version, previous: current.hash, actor: who.id, role: who.role, documents: { policy: d.hash } }),
           sidecar: { documents: [d], state: [{ ns: 'policy', key: id, value: JSON.stringify(head) }] },
           onCommitted: () => {
             this.#heads.set(id, head);
@@ -421,8 +487,10 @@ export class Governance {
    * The answer is the one a recorded operation would get at this moment.
    */
   async checkConsent(policyId: string, request: { purpose: string; role: string }): Promise<Decision> {
-    const id = parseWith(ID, policyId, 'policy id');
+    const id = parseWith(POLICY_ID, policyId, 'policy id');
     const req = parseWith(v.object({ purpose: CODE, role: CODE }), request, 'consent request');
+    this.#checkCodes({ purpose: req.purpose });
+    if (!this.#vocab.roles.has(req.role)) throw new ValidationError('VALIDATION_FAILED', 'role: unknown role (not in the role table)', { issues: [{ path: 'role', message: 'unknown role' }] });
     return evaluateConsent(await this.#preload(id, true), req, this.#clock.now());
   }
 
@@ -431,7 +499,7 @@ export class Governance {
     policyId: string;
     versions: { version: number; hash: string; index: number; documentOk: boolean; policy: ConsentPolicy | undefined; type: string; time: string }[];
   }> {
-    const id = parseWith(ID, policyId, 'policy id');
+    const id = parseWith(POLICY_ID, policyId, 'policy id');
     const head = await this.#freshHead(id);
     if (!head) throw new NotFoundError('POLICY_NOT_FOUND', `no policy ${id}`);
     const out: { version: number; hash: string; index: number; documentOk: boolean; policy: ConsentPolicy | undefined; type: string; time: string }[] = [];
@@ -475,48 +543,53 @@ export class Governance {
   // ---- operations under consent -------------------------------------------------------------
 
   // Appends the executed event if consent permits at sequencing time, CONSENT_DENIED otherwise.
+  // With several policies (a training cohort) every one must permit; the first refusal is logged.
   async #underConsent<T>(
-    operation: string,
+    operation: 'data_access' | 'inference' | 'training',
     actor: Actor,
     purpose: string,
-    policyId: string,
+    policyIds: readonly string[],
     denied: Record<string, unknown>,
     commitments: readonly { c: SidecarCommitment; isNew: boolean }[],
-    permitted: (ctx: SequencingContext, decision: Decision) => Decided & { result: T },
-  ): Promise<{ result: T; event: AppendResult; decision: Decision }> {
+    permitted: (ctx: SequencingContext, decisions: readonly Decision[]) => Decided & { result: T },
+  ): Promise<{ result: T; event: AppendResult; decisions: readonly Decision[] }> {
     // Whichever event is written carries the commitments' openings, so every commitment on the
     // log can be opened (until erased).
     const openings = this.#commitments(...commitments);
     const forget = this.#forget(...commitments);
     return this.#withPolicyRetry(async () => {
-      const pre = await this.#preload(policyId);
-      let decision: Decision | undefined;
+      const pre = await Promise.all(policyIds.map((id) => this.#preload(id)));
+      let decisions: Decision[] = [];
+      let refusal: Decision | undefined;
       let result: T | undefined;
       const event = await this.#log.appendDecided((ctx): Decided => {
-        decision = evaluateConsent(this.#resolve(pre, policyId, ctx.batchId), { purpose, role: actor.role }, ctx.timeMs);
-        if (decision.effect === 'deny') {
+        decisions = policyIds.map((id, i) => evaluateConsent(this.#resolve(pre[i]!, id, ctx.batchId), { purpose, role: actor.role }, ctx.timeMs));
+        refusal = decisions.find((d) => d.effect === 'deny');
+        if (refusal) {
+          const d = refusal;
           return {
             type: EVENT.consentDenied,
-            payload: {
+            payload: this.#checked(EVENT.consentDenied, {
               operation,
-              reason: decision.reason,
-              policyId,
-              ...(decision.policyVersion === undefined ? {} : { policyVersion: decision.policyVersion, policyHash: decision.policyHash }),
+              reason: d.reason,
+              policyId: d.policyId,
+              ...(d.policyVersion === undefined ? {} : { policyVersion: d.policyVersion, policyHash: d.policyHash }),
+              ...(d.provision === undefined ? {} : { provision: d.provision }),
               actor: actor.id,
               role: actor.role,
               purpose,
               ...denied,
-            },
+            }),
             sidecar: { commitments: openings },
             onCommitted: forget,
           };
         }
-        const d = permitted(ctx, decision);
+        const d = permitted(ctx, decisions);
         result = d.result;
         return { ...d, sidecar: { ...d.sidecar, commitments: openings }, onCommitted: forget };
       });
-      if (decision!.effect === 'deny') throw new ConsentDeniedError(decision!, event);
-      return { result: result as T, event, decision: decision! };
+      if (refusal) throw new ConsentDeniedError(refusal, event);
+      return { result: result as T, event, decisions };
     });
   }
 
@@ -527,23 +600,25 @@ export class Governance {
    */
   async recordDataAccess(input: DataAccessInput): Promise<{ event: AppendResult; decision: Decision }> {
     const a = parseWith(ACCESS, input, 'data access');
+    this.#checkCodes({ purpose: a.purpose, role: a.actor.role });
     const uri = await this.#commit('uri', a.artifact.uri);
     const artifact = { uri: uri.c.commitment, digest: a.artifact.digest };
-    const r = await this.#underConsent('data_access', a.actor, a.purpose, a.policyId, { artifact }, [uri], (_ctx, decision) => ({
-        type: EVENT.dataAccessed,
-        payload: {
-          actor: a.actor.id,
-          role: a.actor.role,
-          purpose: a.purpose,
-          policyId: a.policyId,
-          policyVersion: decision.policyVersion!,
-          policyHash: decision.policyHash!,
-          artifact,
-          documents: { policy: decision.policyHash! },
-        },
-        result: undefined,
-      }));
-    return { event: r.event, decision: r.decision };
+    const r = await this.#underConsent('data_access', a.actor, a.purpose, [a.policyId], { artifact }, [uri], (_ctx, [decision]) => ({
+      type: EVENT.dataAccessed,
+      payload: this.#checked(EVENT.dataAccessed, {
+        actor: a.actor.id,
+        role: a.actor.role,
+        purpose: a.purpose,
+        policyId: a.policyId,
+        policyVersion: decision!.policyVersion!,
+        policyHash: decision!.policyHash!,
+        provision: decision!.provision!,
+        artifact,
+        documents: { policy: decision!.policyHash! },
+      }),
+      result: undefined,
+    }));
+    return { event: r.event, decision: r.decisions[0]! };
   }
 
   /**
@@ -554,6 +629,7 @@ export class Governance {
    */
   async recordInference(request: InferenceInput): Promise<{ receipt: Receipt; receiptHash: string; event: AppendResult; decision: Decision }> {
     const a = parseWith(INFERENCE, request, 'inference');
+    this.#checkCodes({ purpose: a.purpose, role: a.actor.role });
     // A service sends the same pipeline and model with every request: validated and hashed once.
     const pipeline = this.#memo(a.pipeline, () => doc(DOC.pipeline, parsePipelineManifest(a.pipeline, 'pipeline')));
     const model = this.#memo(a.model, () => doc(DOC.model, parseModelSpec(a.model, 'model')));
@@ -562,14 +638,14 @@ export class Governance {
     const input = { uri: inUri.c.commitment, digest: a.input.digest };
     const outputs = a.outputs.map((o, i) => ({ name: o.name, uri: outUris[i]!.c.commitment, digest: o.digest }));
     const attempted = { model: model.hash, pipeline: pipeline.hash, input };
-    const r = await this.#underConsent('inference', a.actor, a.purpose, a.policyId, attempted, [inUri, ...outUris], (ctx, decision) => {
+    const r = await this.#underConsent('inference', a.actor, a.purpose, [a.policyId], attempted, [inUri, ...outUris], (ctx, [decision]) => {
       const receipt: Receipt = {
         schema: RECEIPT_SCHEMA,
         event: { index: ctx.index, time: formatEntryTime(ctx.timeMs) },
         actor: a.actor.id,
         role: a.actor.role,
         purpose: a.purpose,
-        consent: { policyId: a.policyId, version: decision.policyVersion!, policyHash: decision.policyHash! },
+        consent: { policyId: a.policyId, version: decision!.policyVersion!, policyHash: decision!.policyHash! },
         input,
         outputs,
         pipeline: pipeline.hash,
@@ -578,48 +654,77 @@ export class Governance {
       const rd = doc(DOC.receipt, receipt);
       return {
         type: EVENT.inferenceExecuted,
-        payload: {
+        payload: this.#checked(EVENT.inferenceExecuted, {
           actor: a.actor.id,
           role: a.actor.role,
           purpose: a.purpose,
           policyId: a.policyId,
-          policyVersion: decision.policyVersion!,
+          policyVersion: decision!.policyVersion!,
+          provision: decision!.provision!,
           input,
           outputs: outputs.map((o) => ({ name: o.name, digest: o.digest })),
-          documents: { receipt: rd.hash, policy: decision.policyHash!, pipeline: pipeline.hash, model: model.hash },
-        },
+          documents: { receipt: rd.hash, policy: decision!.policyHash!, pipeline: pipeline.hash, model: model.hash },
+        }),
         sidecar: { documents: [pipeline, model, rd] },
         result: { receipt, receiptHash: rd.hash },
       };
     });
-    return { ...r.result, event: r.event, decision: r.decision };
+    return { ...r.result, event: r.event, decision: r.decisions[0]! };
   }
 
   /**
-   * Records a training run. Only de-identified or synthetic data may be used; anything else is
-   * refused before anything is written.
+   * Records a training run.
+   * - `identified` (subject-linked) data: decided at sequencing time under the consent of every
+   *   subject (`policyIds`, at most {@link MAX_TRAINING_COHORT}), for a training purpose (by default
+   *   HRESCH or one of its specializations). One refusal refuses the run; CONSENT_DENIED is logged.
+   * - `deidentified` / `synthetic` data: no consent applies, so the caller attests how the data was
+   *   made non-identifying (`attestation.method`, optionally the attestation document's digest); the
+   *   attestor is the acting actor. The attestation is recorded on the event.
    * @throws {ValidationError} VALIDATION_FAILED (nothing written)
+   * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
    */
-  async recordTraining(input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string }> {
+  async recordTraining(input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
     const a = parseWith(TRAINING, input, 'training run');
+    this.#checkCodes({ purpose: a.purpose, role: a.actor.role });
+    if (a.dataset.type === 'identified' && !this.#vocab.trainingPurposes.has(a.purpose)) {
+      throw new ValidationError('VALIDATION_FAILED', `purpose ${a.purpose} is not a training purpose (${[...this.#vocab.trainingPurposes].join(', ')})`, {
+        issues: [{ path: 'purpose', message: 'not a training purpose' }],
+      });
+    }
     const manifest = doc(DOC.training, parseTrainingManifest(a.manifest, 'manifest'));
     const before = doc(DOC.model, parseModelSpec(a.modelBefore, 'modelBefore'));
     const after = doc(DOC.model, parseModelSpec(a.modelAfter, 'modelAfter'));
     const uri = await this.#commit('uri', a.dataset.uri);
-    const event = await this.#log.appendDecided(() => ({
+    const dataset = { uri: uri.c.commitment, digest: a.dataset.digest, type: a.dataset.type };
+    const documents = { training: manifest.hash, modelBefore: before.hash, modelAfter: after.hash };
+    const executed = (decisions: readonly Decision[]): Decided => ({
       type: EVENT.trainingExecuted,
-      payload: {
+      payload: this.#checked(EVENT.trainingExecuted, {
         actor: a.actor.id,
         role: a.actor.role,
         purpose: a.purpose,
-        dataset: { uri: uri.c.commitment, digest: a.dataset.digest, type: a.dataset.type },
+        dataset,
+        ...(a.dataset.type === 'identified'
+          ? { consents: decisions.map((d) => ({ policyId: d.policyId, policyVersion: d.policyVersion!, policyHash: d.policyHash!, provision: d.provision! })) }
+          : { attestation: { method: a.attestation!.method, attestor: a.actor.id, ...(a.attestation!.document ? { document: a.attestation!.document } : {}) } }),
         computeBackend: a.computeBackend,
-        documents: { training: manifest.hash, modelBefore: before.hash, modelAfter: after.hash },
-      },
-      sidecar: { documents: [manifest, before, after], commitments: this.#commitments(uri) },
-      onCommitted: this.#forget(uri),
-    }));
-    return { event, manifestHash: manifest.hash };
+        documents,
+      }),
+      sidecar: { documents: [manifest, before, after] },
+    });
+    if (a.dataset.type === 'identified') {
+      const policyIds = [...new Set(a.policyIds!)];
+      const r = await this.#underConsent('training', a.actor, a.purpose, policyIds, { dataset, training: manifest.hash }, [uri], (_ctx, decisions) => ({
+        ...executed(decisions),
+        result: undefined,
+      }));
+      return { event: r.event, manifestHash: manifest.hash, decisions: r.decisions };
+    }
+    const event = await this.#log.appendDecided(() => {
+      const d = executed([]);
+      return { ...d, sidecar: { ...d.sidecar, commitments: this.#commitments(uri) }, onCommitted: this.#forget(uri) };
+    });
+    return { event, manifestHash: manifest.hash, decisions: [] };
   }
 
   /**
@@ -627,12 +732,13 @@ export class Governance {
    * carries them becomes unlinkable to it. The tree is untouched; an ERASURE_PERFORMED event records
    * which commitments were erased (never the value).
    */
-  async erase(kind: 'subject' | 'uri', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined }> {
+  async erase(kind: 'subject' | 'uri' | 'external_ref', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined }> {
     const who = parseWith(ACTOR, actor, 'actor');
     if (typeof value !== 'string' || value.length === 0) throw new ValidationError('VALIDATION_FAILED', 'nothing to erase');
     const found = await this.#store.findCommitment(kind, value);
     if (!found) return { commitments: [], event: undefined };
-    const event = await this.#log.append(EVENT.erasure, { kind, commitments: [found.commitment], actor: who.id, role: who.role });
+    this.#checkCodes({ role: who.role });
+    const event = await this.#log.append(EVENT.erasure, this.#checked(EVENT.erasure, { kind, commitments: [found.commitment], actor: who.id, role: who.role }));
     const commitments = await this.#store.eraseCommitments(kind, value);
     return { commitments, event };
   }

@@ -39,8 +39,10 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     ctx.io.stderr.write(`created a new log in ${ctx.storeUrl ? 'PostgreSQL' : r.dataDir} (origin ${r.origin}); keys in ${r.dataDir}\n`);
   }
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
-  const governance = await Governance.open({ log });
-  const auth = new Authenticator({ log, roles: loadRoles(o.rolesFile), ...(o.oidc ? { oidc: o.oidc } : {}) });
+  const roles = loadRoles(o.rolesFile);
+  // One role table for the credentials and for the roles that consent policies and events may name.
+  const governance = await Governance.open({ log, roles });
+  const auth = new Authenticator({ log, roles, ...(o.oidc ? { oidc: o.oidc } : {}) });
   const app = await createApp({
     log,
     governance,
