@@ -5,6 +5,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,11 +146,11 @@ for (const backend of BACKENDS) {
       await store.initMeta({ origin: 'conf.test/c', verifier_key: k.vkey });
       const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/c' });
       const g = await Governance.open({ log });
-      await g.createConsent({ policyId: 'c1', subject: 'pt-1', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
+      await g.createConsent({ policyId: pid('c1'), subject: 'pt-1', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
       const inf = await g.recordInference({
         actor: { id: 'u', role: 'dermatologist' },
-        purpose: 'clinical_care',
-        policyId: 'c1',
+        purpose: 'TREAT',
+        policyId: pid('c1'),
         input: { uri: 's3://b/in.jpg', digest: 'ab'.repeat(32) },
         outputs: [{ name: 'report', uri: 's3://b/out.json', digest: 'cd'.repeat(32) }],
         pipeline: { pipelineName: 'p', pipelineVersion: '1' },

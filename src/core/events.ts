@@ -46,7 +46,7 @@ export const ATTESTATION_METHODS = ['safe-harbor', 'expert-determination', 'synt
 export const ERASURE_KINDS = ['subject', 'uri', 'external_ref'] as const;
 
 const re = (r: RegExp, rule = r.source): Omit<FieldSpec, 'class'> => ({ rule, check: (x) => typeof x === 'string' && r.test(x) });
-const oneOf = (list: readonly string[]): Omit<FieldSpec, 'class'> => ({ rule: list.join(' | '), check: (x) => typeof x === 'string' && list.includes(x) });
+const oneOf = (list: readonly string[]): Omit<FieldSpec, 'class'> => ({ rule: list.join(', '), check: (x) => typeof x === 'string' && list.includes(x) });
 
 const F = {
   purpose: { class: 'code', rule: 'purposes (HL7 v3 PurposeOfUse + configured)', check: (x, v) => typeof x === 'string' && v.purposes.has(x) },
@@ -56,9 +56,9 @@ const F = {
   provision: { class: 'code', ...re(PROVISION_PATH_RE, 'provision path, e.g. provision.provisions[1]') },
   version: { class: 'number', rule: 'integer >= 1', check: (x) => Number.isSafeInteger(x) && (x as number) >= 1 },
   hash: { class: 'hash', ...re(HEX64, 'SHA-256, 64 lowercase hex') },
-  commitment: { class: 'commitment', ...re(HEX64, 'SHA-256(salt || value), 64 lowercase hex') },
+  commitment: { class: 'commitment', ...re(HEX64, 'SHA-256(salt + value), 64 lowercase hex; opening off-ledger, erasable') },
   time: { class: 'time', ...re(TIME_RE, 'RFC 3339 UTC, milliseconds') },
-  boolean: { class: 'boolean', rule: 'true | false', check: (x) => typeof x === 'boolean' },
+  boolean: { class: 'boolean', rule: 'true or false', check: (x) => typeof x === 'boolean' },
   lowerId: { class: 'identifier', ...re(LOWER_ID_RE) },
   tokenId: { class: 'identifier', ...re(/^[0-9a-f]{16}$/) },
   operation: { class: 'code', ...oneOf(OPERATIONS) },

@@ -46,7 +46,7 @@ const POLICY_WEIGHTS = [0.45, 0.35, 0.15, 0.05];
 /** The reference's actor roles and purposes, with their weights. */
 const ROLES = ['dermatologist', 'ml_engineer', 'guest', 'nurse', 'admin'] as const;
 const ROLE_WEIGHTS = [0.55, 0.18, 0.12, 0.1, 0.05];
-const PURPOSES = ['clinical_care', 'research'] as const;
+const PURPOSES = ['TREAT', 'HRESCH'] as const;
 const PURPOSE_WEIGHTS = [0.75, 0.25];
 /** Roles the reference assumed no policy allows. */
 const REFERENCE_UNAUTHORIZED_ROLES = new Set(['guest', 'nurse']);
@@ -164,7 +164,7 @@ export async function runScenario(spec: ScenarioSpec & { name?: string }, option
         const batch: Promise<unknown>[] = [];
         for (let k = i; k < Math.min(spec.patients, i + window); k++) {
           const kind = weightedChoice(rnd, POLICY_KINDS, POLICY_WEIGHTS);
-          const purposes = kind === 'clinical_only' || kind === 'non_revocable' ? ['clinical_care'] : ['clinical_care', 'research'];
+          const purposes = kind === 'clinical_only' || kind === 'non_revocable' ? ['TREAT'] : ['TREAT', 'HRESCH'];
           const validUntilMs = kind === 'expires_fast' ? t0 + randomInt(rnd, 10_000, 60_000) : undefined;
           const policyId = `consent_${String(k).padStart(4, '0')}`;
           const s: Shadow = { purposes: new Set(purposes), roles: new Set(['dermatologist', 'ml_engineer']), validFromMs: t0 - 1000, validUntilMs, revocable: kind !== 'non_revocable', revokedAt: undefined };

@@ -43,23 +43,23 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<v
 
       out('1. Consent policy');
       const policy = await g.createConsent(
-        { policyId: 'consent_001', subject: 'patient_pseudo_123', allowedPurposes: ['clinical_care', 'research'], allowedRoles: ['dermatologist', 'ml_engineer'] },
+        { policyId: 'consent_001', subject: 'patient_pseudo_123', allowedPurposes: ['TREAT', 'HRESCH'], allowedRoles: ['dermatologist', 'ml_engineer'] },
         officer,
       );
-      out(`   consent_001 v1: purposes clinical_care, research; roles dermatologist, ml_engineer (entry ${policy.event.index})`);
+      out(`   consent_001 v1: purposes TREAT, research; roles dermatologist, ml_engineer (entry ${policy.event.index})`);
       out(`   the subject appears on the log only as a salted commitment: ${policy.policy.subject.slice(0, 16)}...`);
 
       out('2. Data access (consent checked first)');
       const image = { uri: 's3://noetiv-bucket/patient_pseudo_123/visit1/image1.jpg', digest: sha('image1.jpg bytes') };
-      const access = await g.recordDataAccess({ actor: derm, purpose: 'clinical_care', policyId: 'consent_001', artifact: image });
-      out(`   ${access.decision.reason}: user_42 (dermatologist) read the image for clinical_care (entry ${access.event.index})`);
+      const access = await g.recordDataAccess({ actor: derm, purpose: 'TREAT', policyId: 'consent_001', artifact: image });
+      out(`   ${access.decision.reason}: user_42 (dermatologist) read the image for TREAT (entry ${access.event.index})`);
 
       out('3. Inference with its receipt');
       const model = { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: sha('weights v0.9.3'), framework: 'pytorch', extra: { calibration: 'temperature' } };
       const pipeline = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', containerImage: 'registry.example/derm@sha256:' + sha('image'), codeCommit: 'a1b2c3d', parameters: { resize: 224, normalize: 'imagenet' }, dependencies: { torch: '2.4.0' } };
       const inf = await g.recordInference({
         actor: derm,
-        purpose: 'clinical_care',
+        purpose: 'TREAT',
         policyId: 'consent_001',
         input: image,
         outputs: [{ name: 'report_json', uri: 's3://noetiv-bucket/patient_pseudo_123/visit1/report.json', digest: sha('report') }],
@@ -74,7 +74,7 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<v
       out('4. Training on synthetic data');
       const trained = await g.recordTraining({
         actor: engineer,
-        purpose: 'research',
+        purpose: 'HRESCH',
         dataset: { uri: 's3://noetiv-bucket/synthetic/lesions-v1.parquet', digest: sha('synthetic'), type: 'synthetic' },
         manifest: { name: 'finetune-lesion-0.9.4', learningRate: 0.0001, epochs: 3, seed: 7 },
         modelBefore: model,
@@ -91,7 +91,7 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<v
       try {
         await g.recordInference({
           actor: derm,
-          purpose: 'clinical_care',
+          purpose: 'TREAT',
           policyId: 'consent_001',
           input: { uri: 's3://noetiv-bucket/patient_pseudo_123/visit2/image1.jpg', digest: sha('visit2') },
           outputs: [{ name: 'report_json', uri: 's3://noetiv-bucket/patient_pseudo_123/visit2/report.json', digest: sha('report2') }],
