@@ -467,7 +467,7 @@ describe('governance on one log, command by command', () => {
       const cases: [string, string, string, string][] = [
         [pid('consent-main'), 'TREAT', 'dermatologist', 'PERMITTED'],
         [pid('consent-main'), 'HPAYMT', 'dermatologist', 'PURPOSE_NOT_ALLOWED'],
-        [pid('consent-main'), 'TREAT', 'receptionist', 'ROLE_NOT_ALLOWED'],
+        [pid('consent-main'), 'TREAT', 'radiologist', 'ROLE_NOT_ALLOWED'],
         [pid('consent-nowhere'), 'TREAT', 'dermatologist', 'POLICY_NOT_FOUND'],
         [pid('consent-short'), 'TREAT', 'dermatologist', 'REVOKED'],
         [pid('consent-future'), 'TREAT', 'dermatologist', 'NOT_YET_VALID'],
@@ -477,7 +477,7 @@ describe('governance on one log, command by command', () => {
       const runs = await inParallel(cases.map(([policy, purpose, role]) => () => runIn(dir, ['--json', 'consent', 'check', policy, '--purpose', purpose, '--role', role])));
       for (const [i, [policy, purpose, role, reason]] of cases.entries()) {
         const d = okJson<DecisionJson>(runs[i]!);
-        assert.deepEqual(Object.keys(d).sort(), ['effect', 'explanation', 'policyHash', 'policyId', 'policyVersion', 'reason']);
+        assert.deepEqual(Object.keys(d).sort(), ['effect', 'explanation', 'policyHash', 'policyId', 'policyVersion', 'provision', 'reason']);
         assert.equal(d.reason, reason, `${policy} ${purpose} ${role}`);
         assert.equal(d.effect, reason === 'PERMITTED' ? 'permit' : 'deny');
         assert.equal(d.policyId, policy);
@@ -682,7 +682,7 @@ describe('governance on one log, command by command', () => {
   });
 
   describe('train', () => {
-    const trainArgs = (type: string, uri: string): string[] => [
+    const trainArgs = (type: string, uri: string, extra: readonly string[] = type === 'synthetic' ? ['--attestation', 'synthetic-generator'] : []): string[] => [
       'train',
       '--purpose',
       'HRESCH',
@@ -700,13 +700,14 @@ describe('governance on one log, command by command', () => {
       modelAfterFile,
       '--compute',
       'cpu',
+      ...extra,
       ...ENGINEER,
     ];
 
     it('synthetic data: exit 0, one TRAINING_EXECUTED event with the dataset type and documents', async () => {
       const n = await entryCount(dir);
       const r = okJson<{ manifestHash: string; event: EventJson }>(await runIn(dir, ['--json', ...trainArgs('synthetic', DATASET_URI)]));
-      assert.deepEqual(Object.keys(r).sort(), ['event', 'manifestHash']);
+      assert.deepEqual(Object.keys(r).sort(), ['decisions', 'event', 'manifestHash']);
       assert.equal(r.event.index, n);
       assert.equal(r.manifestHash, sha256Hex(canonicalJson(TRAINING_MANIFEST)));
       trainingIndex = r.event.index;
@@ -722,15 +723,32 @@ describe('governance on one log, command by command', () => {
       assert.notEqual(docs['modelAfter'], docs['modelBefore']);
     });
 
-    it('identified data: exit 2 VALIDATION_FAILED, nothing written', async () => {
+    it('identified data without --policy, synthetic without --attestation, a free-text backend: exit 2 VALIDATION_FAILED, nothing written', async () => {
       const before = await snapshot(dir);
       const runs = await inParallel([
         () => runIn(dir, trainArgs('identified', BAD_DATASET_URI)),
         () => runIn(dir, ['--json', ...trainArgs('identified', BAD_DATASET_URI)]),
         () => runIn(dir, trainArgs('real_world', BAD_DATASET_URI)),
+        () => runIn(dir, trainArgs('synthetic', BAD_DATASET_URI, [])),
+        () => runIn(dir, [...trainArgs('synthetic', BAD_DATASET_URI).filter((a) => a !== 'cpu'), 'patient John Smith DOB 1970-01-01']),
       ]);
       for (const r of runs) assertError(r, EXIT.validation, 'VALIDATION_FAILED');
       await assertNothingWritten(dir, before, 'training on identified data');
+    });
+
+    it('identified data under consent (--policy): exit 0 with the decision; a policy without a training purpose: exit 7, CONSENT_DENIED logged', async () => {
+      const n = await entryCount(dir);
+      const r = okJson<{ decisions: DecisionJson[]; event: EventJson }>(await runIn(dir, ['--json', ...trainArgs('identified', DATASET_URI, ['--policy', pid('consent-main')])]));
+      assert.deepEqual(r.decisions.map((d) => [d.policyId, d.reason]), [[pid('consent-main'), 'PERMITTED']]);
+      const e = (await exportNdjson(dir)).entries[n]!.entry;
+      assert.equal(e.type, 'TRAINING_EXECUTED');
+      assert.deepEqual((e.payload['consents'] as { policyId: string }[]).map((c) => c.policyId), [pid('consent-main')]);
+      const denied = await runIn(dir, ['--json', ...trainArgs('identified', DATASET_URI, ['--policy', pid('consent-nowhere')])]);
+      assert.equal(denied.code, 7);
+      const d = (await exportNdjson(dir)).entries[n + 1]!.entry;
+      assert.equal(d.type, 'CONSENT_DENIED');
+      assert.equal(d.payload['operation'], 'training');
+      assert.equal(d.payload['reason'], 'POLICY_NOT_FOUND');
     });
   });
 

@@ -82,6 +82,7 @@ function trainingBody(type: string, over: Record<string, unknown> = {}): Record<
     manifest: { name: 'finetune-1', lr: 0.001, seed: 7 },
     modelBefore: MODEL,
     modelAfter: { ...MODEL, modelVersion: '0.9.4', weightsHash: W2 },
+    ...(type === 'identified' ? {} : { attestation: { method: type === 'synthetic' ? 'synthetic-generator' : 'safe-harbor' } }),
     computeBackend: 'cpu',
     ...over,
   };
@@ -646,7 +647,7 @@ describe('governance over HTTP', () => {
     expectError(await call(env.app, 'POST', `/api/v1/consents/${pid('p-fixed')}/revoke`, env.tokens.privacy_officer), 403, 'CONSENT_NOT_REVOCABLE');
   });
 
-  it('records a training run (201); an identified dataset is refused (400) and nothing is written', async () => {
+  it('records a training run (201); an identified dataset without policies, or free text, is refused (400) and nothing is written', async () => {
     const r = ok<{ manifestHash: string; event: { index: number } }>(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic')), 201);
     assert.match(r.manifestHash, /^[0-9a-f]{64}$/);
     const e = await entryAt(env, r.event.index);
@@ -656,8 +657,28 @@ describe('governance over HTTP', () => {
     const err = expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('identified')), 400, 'VALIDATION_FAILED');
     assert.ok(Array.isArray((err.details as { issues: unknown[] }).issues));
     expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { computeBackend: '' })), 400, 'VALIDATION_FAILED');
+    expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { computeBackend: 'patient John Smith DOB 1970-01-01 MRN 00012345' })), 400, 'VALIDATION_FAILED');
+    expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { attestation: undefined })), 400, 'VALIDATION_FAILED');
     expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { dataset: { uri: 's3://b/k', digest: D1 } })), 400, 'VALIDATION_FAILED');
     assert.equal(env.log.size, size);
+  });
+
+  it('records a training run on identified data under every subject\'s consent; a refusal is 403 CONSENT_DENIED and logged', async () => {
+    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-train-a'))), 201);
+    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-train-care'), { allowedPurposes: ['TREAT'] })), 201);
+    const r = ok<{ decisions: { reason: string; provision: string }[]; event: { index: number } }>(
+      await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('identified', { policyIds: [pid('p-train-a')] })),
+      201,
+    );
+    assert.deepEqual(r.decisions.map((d) => [d.reason, d.provision]), [['PERMITTED', 'provision']]);
+    const size = env.log.size;
+    const denied = await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('identified', { policyIds: [pid('p-train-a'), pid('p-train-care')] }));
+    expectError(denied, 403, 'CONSENT_DENIED');
+    assert.equal(env.log.size, size + 1);
+    const e = await entryAt(env, size);
+    assert.equal(e.type, 'CONSENT_DENIED');
+    assert.equal(e.payload['operation'], 'training');
+    assert.equal(e.payload['policyId'], pid('p-train-care'));
   });
 
   it('lists entries with filters and a `next` cursor', async () => {
@@ -1216,7 +1237,7 @@ describe('request logs', () => {
     expectError(await call(l.app, 'POST', '/api/v1/access', l.tokens.dermatologist, { purpose: 'TREAT', artifact: { uri, digest: 'bad' } }), 400, 'VALIDATION_FAILED');
     expectError(await call(l.app, 'POST', '/api/v1/access', l.tokens.dermatologist, `{"artifact":{"uri":"${uri}"`), 400, 'VALIDATION_FAILED');
     expectError(await call(l.app, 'POST', '/api/v1/consents', l.tokens.dermatologist, policyBody(pid('p-log2'), { subject })), 403, 'FORBIDDEN');
-    expectError(await call(l.app, 'GET', `/api/v1/consents/${subject}`, l.tokens.privacy_officer), 404, 'POLICY_NOT_FOUND');
+    expectError(await call(l.app, 'GET', `/api/v1/consents/${subject}`, l.tokens.privacy_officer), 400, 'VALIDATION_FAILED');
     expectError(await call(l.app, 'GET', `/nope/${subject}`, l.tokens.dermatologist), 404, 'ROUTE_NOT_FOUND');
     expectError(await call(l.app, 'GET', '/api/v1/stats', `custos_0123456789abcdef_${'Z'.repeat(43)}`), 401, 'UNAUTHENTICATED');
     await l.app.close();
