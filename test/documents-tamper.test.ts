@@ -88,6 +88,7 @@ async function buildFixture(dir: string): Promise<Fixture> {
       manifest: { name: 'finetune-0.9.4', epochs: 3 },
       modelBefore: MODEL,
       modelAfter: { ...MODEL, modelVersion: '0.9.4', weightsHash: sha256Hex('weights 0.9.4') },
+      attestation: { method: 'synthetic-generator' },
       computeBackend: 'cpu',
     });
     const revoked = await g.revokeConsent(pid('consent-rev'), OFFICER);
@@ -309,7 +310,7 @@ describe('verifyDocuments names each off-ledger defect', () => {
 
   it('(e) a policy head rolled back to version 1 after the revocation -> POLICY_HEAD_MISMATCH at the revocation', async () => {
     const copy = tamperedCopy((db) => {
-      assert.equal(db.prepare("UPDATE state SET value = ? WHERE ns = 'policy' AND key = pid('consent-rev')").run(fx.rev.headV1).changes, 1);
+      assert.equal(db.prepare("UPDATE state SET value = ? WHERE ns = 'policy' AND key = ?").run(fx.rev.headV1, pid('consent-rev')).changes, 1);
     });
     const r = await verifyCopy(copy);
     assert.equal(r.ok, false);
@@ -318,8 +319,8 @@ describe('verifyDocuments names each off-ledger defect', () => {
 
   it('(e) a deleted head, and a head with no consent event on the log -> POLICY_HEAD_MISMATCH', async () => {
     const copy = tamperedCopy((db) => {
-      db.prepare("DELETE FROM state WHERE ns = 'policy' AND key = pid('consent-main')").run();
-      db.prepare("INSERT INTO state (ns, key, value) VALUES ('policy', pid('consent-ghost'), ?)").run(JSON.stringify({ version: 1, hash: fx.main.hash, index: 0 }));
+      db.prepare("DELETE FROM state WHERE ns = 'policy' AND key = ?").run(pid('consent-main'));
+      db.prepare("INSERT INTO state (ns, key, value) VALUES ('policy', ?, ?)").run(pid('consent-ghost'), JSON.stringify({ version: 1, hash: fx.main.hash, index: 0 }));
     });
     assert.deepEqual(
       shape(await verifyCopy(copy)),

@@ -158,7 +158,7 @@ for (const backend of BACKENDS) {
       });
       assert.ok(await store.getDocument(inf.receiptHash));
       assert.equal((await store.findCommitment('uri', 's3://b/in.jpg'))?.commitment, inf.receipt.input.uri);
-      assert.ok(await store.getState('policy', 'c1'));
+      assert.ok(await store.getState('policy', pid('c1')));
       assert.equal((await verifyDocuments({ store })).ok, true);
       assert.equal((await rebuildReceipt(store, [k.verifier], 'conf.test/c', inf.event.index)).ok, true);
       const erased = await g.erase('uri', 's3://b/in.jpg', { id: 'po', role: 'privacy_officer' });
