@@ -91,8 +91,8 @@ try {
   const { dir, log } = await openLog(dataDir);
   const governance = await Governance.open({ log });
   const auth = new Authenticator({ log });
-  await governance.createConsent(
-    { policyId: 'bench-policy', subject: 'bench-patient-0001', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] },
+  const { policy } = await governance.createConsent(
+    { subject: 'bench-patient-0001', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] },
     { id: 'bench-po', role: 'privacy_officer' },
   );
   const { token } = await auth.createToken('bench-derm', 'dermatologist', { actor: 'bench-setup', role: 'operator' });
@@ -116,7 +116,7 @@ try {
 
   const body = JSON.stringify({
     purpose: 'TREAT',
-    policyId: 'bench-policy',
+    policyId: policy.policyId,
     input: { uri: 's3://bench-bucket/bench-patient-0001/visit1/image1.jpg', digest: 'a1'.repeat(32) },
     outputs: [{ name: 'report_json', uri: 's3://bench-bucket/bench-patient-0001/visit1/report.json', digest: 'b2'.repeat(32) }],
     pipeline: { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', parameters: { size: 224, normalize: true } },
