@@ -483,9 +483,9 @@ describe('evaluateConsent: the decision is invariant under any permutation of si
 
 describe('parsePolicyInput', () => {
   const good = {
-    policyId: 'consent-001',
+    policyId: 'pol_aaaaaaaaaaaaaaaaaaaaaaaaaa',
     subject: 'patient_pseudo_123',
-    allowedPurposes: ['clinical_care', 'research'],
+    allowedPurposes: ['TREAT', 'HRESCH'],
     allowedRoles: ['dermatologist'],
     validFrom: '2030-01-01T00:00:00Z',
     validUntil: '2030-12-31T23:59:59.999Z',
@@ -496,7 +496,7 @@ describe('parsePolicyInput', () => {
     assert.equal(p.revocable, true);
     assert.equal(p.validFrom, '2030-01-01T00:00:00.000Z');
     assert.equal(p.validUntil, '2030-12-31T23:59:59.999Z');
-    assert.deepEqual(p.allowedPurposes, ['clinical_care', 'research']);
+    assert.deepEqual(p.allowedPurposes, ['TREAT', 'HRESCH']);
   });
 
   it('accepts validFrom equal to validUntil (a one-instant window)', () => {
@@ -505,21 +505,25 @@ describe('parsePolicyInput', () => {
   });
 
   it('accepts nested provisions', () => {
-    const p = parsePolicyInput({ ...good, provisions: [{ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', roles: ['researcher'] }] }] });
+    const p = parsePolicyInput({ ...good, provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['ml_engineer'] }] }] });
     assert.equal(p.provisions?.[0]?.type, 'deny');
   });
 
   const bad: [string, Record<string, unknown>, (path: string) => boolean][] = [
     ['a policyId with a space', { policyId: 'consent 001' }, (p) => p === 'policyId'],
     ['an empty policyId', { policyId: '' }, (p) => p === 'policyId'],
-    ['a policyId starting with "-"', { policyId: '-x' }, (p) => p === 'policyId'],
-    ['a policyId of 129 characters', { policyId: 'a'.repeat(129) }, (p) => p === 'policyId'],
+    ['a readable policyId (it could carry a name)', { policyId: 'MRN00012345-John-Smith' }, (p) => p === 'policyId'],
+    ['a pol_ id with uppercase base32', { policyId: 'pol_AAAAAAAAAAAAAAAAAAAAAAAAAA' }, (p) => p === 'policyId'],
+    ['a pol_ id one character short', { policyId: 'pol_aaaaaaaaaaaaaaaaaaaaaaaaa' }, (p) => p === 'policyId'],
     ['a policyId that is not a string', { policyId: 42 }, (p) => p === 'policyId'],
+    ['a purpose outside the vocabulary', { allowedPurposes: ['TREAT', 'research'] }, (p) => p === 'allowedPurposes.1'],
+    ['a role outside the role table', { allowedRoles: ['janitor'] }, (p) => p === 'allowedRoles.0'],
+    ['a purpose outside the vocabulary in a nested provision', { provisions: [{ type: 'deny', purposes: ['marketing'] }] }, (p) => p === 'provisions.0.purposes.0'],
     ['an empty subject', { subject: '' }, (p) => p === 'subject'],
     ['empty allowedPurposes', { allowedPurposes: [] }, (p) => p === 'allowedPurposes'],
     ['empty allowedRoles', { allowedRoles: [] }, (p) => p === 'allowedRoles'],
     ['missing allowedPurposes', { allowedPurposes: undefined }, (p) => p === 'allowedPurposes'],
-    ['a purpose code with a space', { allowedPurposes: ['clinical_care', 'clinical care'] }, (p) => p === 'allowedPurposes.1'],
+    ['a purpose code with a space', { allowedPurposes: ['TREAT', 'clinical care'] }, (p) => p === 'allowedPurposes.1'],
     ['a role code starting with a digit', { allowedRoles: ['1derm'] }, (p) => p === 'allowedRoles.0'],
     ['a purpose code of 65 characters', { allowedPurposes: ['a'.repeat(65)] }, (p) => p === 'allowedPurposes.0'],
     ['a bad code in a nested provision', { provisions: [{ type: 'deny', purposes: ['re search'] }] }, (p) => p === 'provisions.0.purposes.0'],
@@ -544,7 +548,7 @@ describe('parsePolicyInput', () => {
 
   it('lists every problem, each with its own path', () => {
     assert.throws(
-      () => parsePolicyInput({ ...good, policyId: 'bad id', allowedPurposes: [], allowedRoles: ['ok', 'not ok'], validFrom: 'soon' }),
+      () => parsePolicyInput({ ...good, policyId: 'bad id', allowedPurposes: [], allowedRoles: ['nurse', 'not ok'], validFrom: 'soon' }),
       (err: unknown) => {
         assert.ok(err instanceof ValidationError);
         assert.equal(err.code, 'VALIDATION_FAILED');
