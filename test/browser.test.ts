@@ -213,7 +213,9 @@ describe('web audit explorer in headless Chromium', { skip }, () => {
     assert.equal(await text('receipt-actor'), DERM.id);
     assert.equal(await page.locator('[data-testid="model-weights"]').getAttribute('title'), WEIGHTS);
     const uris = await page.locator('[data-testid="artifact-uri"]').allTextContents();
-    assert.deepEqual(uris, ['(erased)', uri('report0.json')]);
+    // The auditor sees commitments only: opening needs commitments:open (not an auditor's).
+    assert.deepEqual(uris, ['(erased)', '(sealed)']);
+    assert.equal(await page.locator('[data-testid="open-form"]').count(), 0);
     const checks = await attrs('[data-testid="receipt-check"]', 'data-ok');
     assert.ok(checks.length >= 8 && checks.every((ok) => ok === 'true'), `receipt checks: ${checks.join(',')}`);
     const docs = await attrs('[data-testid="document-check"]', 'data-ok');

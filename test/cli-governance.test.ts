@@ -128,7 +128,7 @@ interface RebuiltJson {
   pipeline: Record<string, unknown>;
   model: Record<string, unknown>;
   policy: PolicyJson;
-  artifacts: { role: string; commitment: string; uri: string | null; digest: string }[];
+  artifacts: { role: string; commitment: string; uri: string | null; digest: string; state: string }[];
   checks: { what: string; ref: string; ok: boolean; detail?: string }[];
   proof: { treeSize: number; rootHash: string; leafHash: string; path: string[]; checkpoint: string };
 }
@@ -617,9 +617,9 @@ describe('governance on one log, command by command', () => {
       // Each artifact names the commitment it opens (the receipt's uri field).
       assert.deepEqual(r.artifacts.map((a) => a.commitment), [r.receipt.input.uri, ...r.receipt.outputs.map((x) => x.uri)]);
       assert.deepEqual(r.artifacts.map(({ commitment: _c, ...rest }) => rest), [
-        { role: 'input', uri: INPUT_URI, digest: D_INPUT },
-        { role: 'output report_json', uri: REPORT_URI, digest: D_REPORT },
-        { role: 'output mask', uri: MASK_URI, digest: D_MASK },
+        { role: 'input', uri: INPUT_URI, digest: D_INPUT, state: 'opened' },
+        { role: 'output report_json', uri: REPORT_URI, digest: D_REPORT, state: 'opened' },
+        { role: 'output mask', uri: MASK_URI, digest: D_MASK, state: 'opened' },
       ]);
       assert.equal(r.model['weightsHash'], MODEL.weightsHash);
       assert.equal(r.pipeline['pipelineName'], PIPELINE.pipelineName);
@@ -891,9 +891,9 @@ describe('governance on one log, command by command', () => {
       const rc = okJson<RebuiltJson>(json);
       assert.equal(rc.ok, true, 'an erased opening is not a defect');
       assert.deepEqual(rc.artifacts.map(({ commitment: _c, ...rest }) => rest), [
-        { role: 'input', uri: INPUT_URI, digest: D_INPUT },
-        { role: 'output report_json', uri: null, digest: D_REPORT },
-        { role: 'output mask', uri: MASK_URI, digest: D_MASK },
+        { role: 'input', uri: INPUT_URI, digest: D_INPUT, state: 'opened' },
+        { role: 'output report_json', uri: null, digest: D_REPORT, state: 'erased' },
+        { role: 'output mask', uri: MASK_URI, digest: D_MASK, state: 'opened' },
       ]);
       const check = rc.checks.find((c) => c.what === 'output report_json URI commitment')!;
       assert.equal(check.ok, true);
@@ -1055,6 +1055,12 @@ describe('fixed defects (regression tests)', () => {
     const r = await runIn(dir, ['append', '--type', 'CONSENT_CREATED', '--payload-file', payload]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /^custos: VALIDATION_FAILED: [^\n]*reserved[^\n]*\n$/);
+    // Audit events are written only by the server's audit trail: none can be forged either.
+    for (const type of ['AUDIT_QUERY', 'PATIENT_DATA_OPENED', 'SECURITY_ALERT']) {
+      const a = await runIn(dir, ['append', '--type', type, '--payload-file', payload]);
+      assert.equal(a.code, 2, a.stderr);
+      assert.match(a.stderr, /reserved/);
+    }
     assertOk(await runIn(dir, ['verify']));
   });
 });

@@ -26,6 +26,7 @@ import { randomBytesFrom, seededRandom } from '../src/core/random.js';
 import { ConsentDeniedError, Governance, type Actor, type TrainingInput } from '../src/service/governance.js';
 import { Authenticator } from '../src/server/auth.js';
 import { eventFromOptions } from '../src/cli/commands/append.js';
+import { AuditTrail } from '../src/service/audit.js';
 import { REPO_ROOT } from './helpers/vectors.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
@@ -310,6 +311,15 @@ describe('the event registry', () => {
     await auth.revokeToken(t.record.id, { actor: 'admin-1', role: 'admin' });
     const generic = eventFromOptions({ resource: 'res-1', practitioner: 'doc-456', hash: D1 }, () => '');
     await e.log.append(generic.type, generic.payload);
+    // The HTTP server's audit trail (service/audit.ts).
+    const audit = new AuditTrail({ log: e.log });
+    const who = { id: 'aud-1', role: 'auditor' };
+    await audit.query(who, { route: 'GET /api/v1/export', permission: 'export', range: { from: 0, to: 5 }, count: 5, queryHash: D1 });
+    await audit.read(who, { route: 'GET /api/v1/consents/:policyId', permission: 'consent:read', policyId: a.policy.policyId });
+    await audit.opened({ id: 'user-42', role: 'dermatologist' }, { route: 'GET /api/v1/receipts/:index', permission: 'commitments:open', purpose: 'TREAT', eventIndex: 3, commitments: [a.policy.subject] });
+    await audit.refused({ client: 'ab'.repeat(16) }, { code: 'UNAUTHENTICATED', route: 'GET /api/v1/stats' });
+    await audit.refused({ actor: 'eng-7', role: 'ml_engineer' }, { code: 'FORBIDDEN', route: 'GET /api/v1/export', permission: 'export' });
+    await audit.flush();
 
     const all = await entries(e);
     assert.deepEqual(new Set(all.map((x) => x.type)), new Set(Object.keys(EVENT_REGISTRY)), 'every registered type was made, and nothing else');

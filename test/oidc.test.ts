@@ -20,12 +20,15 @@ describe('OIDC JWTs (optional authentication)', () => {
   let log: Log;
   let app: FastifyInstance;
   let jwks: Server;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   let sign: (claims: Record<string, unknown>, opts?: { issuer?: string; audience?: string; expires?: string }) => Promise<string>;
   const issuer = 'https://idp.hospital.example';
   const audience = 'custos';
 
   before(async () => {
-    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const pair = await generateKeyPair('ES256');
+    privateKey = pair.privateKey;
+    const publicKey = pair.publicKey;
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
     jwks = createServer((_req, res) => {
       res.setHeader('content-type', 'application/json');
@@ -57,11 +60,11 @@ describe('OIDC JWTs (optional authentication)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('accepts a JWT from the configured issuer: the subject is the actor, the claim is the role', async () => {
+  it('accepts a JWT from the configured issuer: the actor is oidc:<issuer host>:<subject>, the claim is the role', async () => {
     const jwt = await sign({ sub: 'dr-okafor', custos_role: 'privacy_officer' });
     const me = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${jwt}` } });
     assert.equal(me.statusCode, 200, me.body);
-    assert.equal(me.json().actor, 'dr-okafor');
+    assert.equal(me.json().actor, 'oidc:idp.hospital.example:dr-okafor');
     assert.equal(me.json().role, 'privacy_officer');
     const created = await app.inject({
       method: 'POST',
@@ -72,7 +75,7 @@ describe('OIDC JWTs (optional authentication)', () => {
     assert.equal(created.statusCode, 201, created.body);
     const entry = await log.reader.getEntry(created.json().event.index);
     const payload = JSON.parse(entry.bytes.toString('utf8')).payload;
-    assert.equal(payload.actor, 'dr-okafor');
+    assert.equal(payload.actor, 'oidc:idp.hospital.example:dr-okafor');
     assert.equal(payload.role, 'privacy_officer');
   });
 
@@ -88,6 +91,38 @@ describe('OIDC JWTs (optional authentication)', () => {
       assert.equal(r.json().error.code, 'UNAUTHENTICATED');
     });
   }
+
+  // Signed by the issuer's own key, with exactly the claims given (no defaults added).
+  const raw = (claims: Record<string, unknown>) =>
+    new SignJWT({ iss: issuer, aud: audience, ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(privateKey);
+  const nowS = () => Math.floor(Date.now() / 1000);
+
+  it('refuses a JWT without exp (it would never expire): 401', async () => {
+    const jwt = await raw({ sub: 'x', custos_role: 'auditor', iat: nowS() });
+    const r = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${jwt}` } });
+    assert.equal(r.statusCode, 401, r.body);
+    assert.equal(r.json().error.code, 'UNAUTHENTICATED');
+  });
+
+  it('refuses a JWT issued in the future beyond the clock skew: 401; accepts one within it', async () => {
+    const future = await raw({ sub: 'x', custos_role: 'auditor', iat: nowS() + 3600, exp: nowS() + 7200 });
+    const r = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${future}` } });
+    assert.equal(r.statusCode, 401, r.body);
+    const skewed = await raw({ sub: 'x', custos_role: 'auditor', iat: nowS() + 5, exp: nowS() + 600 });
+    const ok = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${skewed}` } });
+    assert.equal(ok.statusCode, 200, ok.body);
+  });
+
+  it('keeps JWT subjects apart from token names: a subject equal to a token name is another actor', async () => {
+    const auth = new Authenticator({ log });
+    const t = await auth.createToken('admin-1', 'auditor', { actor: 'setup', role: 'operator' });
+    const viaToken = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${t.token}` } });
+    const viaJwt = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${await sign({ sub: 'admin-1', custos_role: 'auditor' })}` } });
+    assert.equal(viaToken.json().actor, 'admin-1');
+    assert.equal(viaJwt.json().actor, 'oidc:idp.hospital.example:admin-1');
+    // A token name cannot take the OIDC form (it cannot contain ':').
+    await assert.rejects(auth.createToken('oidc:idp.hospital.example:admin-1', 'auditor', { actor: 'setup', role: 'operator' }), (e: unknown) => (e as { code?: string }).code === 'VALIDATION_FAILED');
+  });
 
   it('refuses a JWT signed by another key', async () => {
     const { privateKey } = await generateKeyPair('ES256');

@@ -11,7 +11,7 @@ const nav = document.getElementById('nav');
 const sessionBox = document.getElementById('session');
 const whoami = document.getElementById('whoami');
 
-const EVENT_TYPES = ['CONSENT_CREATED', 'CONSENT_REVOKED', 'CONSENT_DENIED', 'DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'ERASURE_PERFORMED', 'TOKEN_CREATED', 'TOKEN_REVOKED', 'AUDIT_EVENT'];
+const EVENT_TYPES = ['CONSENT_CREATED', 'CONSENT_REVOKED', 'CONSENT_DENIED', 'DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'ERASURE_PERFORMED', 'TOKEN_CREATED', 'TOKEN_REVOKED', 'AUDIT_QUERY', 'AUDIT_READ', 'PATIENT_DATA_OPENED', 'SECURITY_ALERT', 'AUDIT_EVENT'];
 const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED']);
 
 /** { actor, role, permissions: string[] | null } once a token is accepted. */
@@ -748,21 +748,42 @@ async function receiptPage(arg) {
       ['Spec hash', hash(rc.model, { chars: 16 })],
     ]),
   );
-  const artifacts = table(
-    ['Artifact', 'URI', 'Digest (SHA-256)', 'URI commitment'],
-    (r.artifacts ?? []).map((a, i) => {
+  // URIs are sealed (commitments only) unless opened: opening needs commitments:open and a
+  // purpose of use, and the server logs it (PATIENT_DATA_OPENED) before answering.
+  const uriCell = (a) => {
+    if (a.state === 'erased' || (a.uri === null && a.state === undefined)) {
+      return h('span', { class: 'muted', title: 'the commitment opening was deleted (erasure): the log can no longer be linked to this URI' }, '(erased)');
+    }
+    if (a.uri === null) return h('span', { class: 'muted', title: 'commitment only: opening it needs the commitments:open permission and is logged' }, '(sealed)');
+    return h('code', { class: 'wrap' }, a.uri);
+  };
+  const artifactRows = (list) =>
+    list.map((a, i) => {
       const ref = i === 0 ? rc.input : rc.outputs?.[i - 1];
-      return h(
-        'tr',
-        { testid: 'artifact-row' },
-        h('td', null, a.role),
-        h('td', { testid: 'artifact-uri' }, a.uri === null ? h('span', { class: 'muted', title: 'the commitment opening was deleted (erasure): the log can no longer be linked to this URI' }, '(erased)') : h('code', { class: 'wrap' }, a.uri)),
-        h('td', null, hash(a.digest)),
-        h('td', null, hash(ref?.uri)),
-      );
-    }),
-    { testid: 'receipt-artifacts' },
-  );
+      return h('tr', { testid: 'artifact-row', dataset: { state: a.state ?? '' } }, h('td', null, a.role), h('td', { testid: 'artifact-uri' }, uriCell(a)), h('td', null, hash(a.digest)), h('td', null, hash(ref?.uri)));
+    });
+  const artifacts = table(['Artifact', 'URI', 'Digest (SHA-256)', 'URI commitment'], artifactRows(r.artifacts ?? []), { testid: 'receipt-artifacts' });
+  let openForm = null;
+  if (can('commitments:open') && (r.artifacts ?? []).some((a) => a.state === 'sealed')) {
+    // No default: the purpose is the opener's own statement, recorded on the log.
+    const purpose = h('input', { type: 'text', name: 'purpose', placeholder: 'e.g. TREAT', pattern: '[A-Za-z][A-Za-z0-9_.:-]{0,63}', required: true, testid: 'open-purpose', 'aria-label': 'purpose of use' });
+    const msg = h('span', { class: 'small muted', testid: 'open-status', role: 'status' });
+    const button = h('button', { type: 'submit', testid: 'open-uris' }, 'Open URIs');
+    openForm = h('form', { class: 'inline', testid: 'open-form' }, 'Purpose of use ', purpose, ' ', button, ' ', msg);
+    openForm.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      button.disabled = true;
+      try {
+        const opened = await api(`/api/v1/receipts/${n}`, { query: { open: 'true', purpose: purpose.value.trim() } });
+        artifacts.querySelector('tbody')?.replaceChildren(...artifactRows(opened.artifacts ?? []));
+        msg.textContent = 'opened; this opening is recorded on the log (PATIENT_DATA_OPENED)';
+        openForm.querySelectorAll('input, button').forEach((el) => (el.disabled = true));
+      } catch (err) {
+        msg.textContent = err instanceof ApiError ? `${err.message} (${err.status} ${err.code})` : String(err);
+        button.disabled = false;
+      }
+    });
+  }
   const checks = table(
     ['', 'Check (on the server)', 'Reference', 'Detail'],
     (r.checks ?? []).map((c) => h('tr', { testid: 'receipt-check', dataset: { ok: c.ok } }, h('td', null, mark(c.ok)), h('td', null, c.what), h('td', null, hash(c.ref)), h('td', { class: 'small' }, c.detail ?? ''))),
@@ -773,7 +794,7 @@ async function receiptPage(arg) {
     { class: 'page', testid: 'page-receipt' },
     pageHead(`Inference receipt #${n}`, status),
     h('div', { class: 'grid2' }, summary, h('div', null, pipelineCard, modelCard)),
-    h('section', { class: 'card' }, h('h2', null, 'Artifacts'), artifacts),
+    h('section', { class: 'card' }, h('h2', null, 'Artifacts'), openForm, artifacts),
     h(
       'div',
       { class: 'grid2' },

@@ -97,6 +97,8 @@ const TYPE_CLASS = {
   CONSENT_CREATED: 'consent',
   CONSENT_REVOKED: 'consent',
   ERASURE_PERFORMED: 'erase',
+  PATIENT_DATA_OPENED: 'erase',
+  SECURITY_ALERT: 'deny',
 };
 
 export function typeBadge(type) {

@@ -30,7 +30,7 @@ export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_
 
 export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
 
-export type AuthCode = 'UNAUTHENTICATED' | 'FORBIDDEN' | 'ACTOR_MISMATCH' | 'RATE_LIMITED';
+export type AuthCode = 'UNAUTHENTICATED' | 'FORBIDDEN' | 'ACTOR_MISMATCH' | 'RATE_LIMITED' | 'OPENING_RATE_LIMITED';
 
 export type InternalCode = 'INTERNAL';
 

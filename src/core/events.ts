@@ -42,6 +42,15 @@ export const DECISION_REASONS = [
 export const DATASET_TYPES = ['identified', 'deidentified', 'synthetic'] as const;
 /** How a dataset was made non-identifying (attested by the caller). */
 export const ATTESTATION_METHODS = ['safe-harbor', 'expert-determination', 'synthetic-generator'] as const;
+/** HTTP routes named in audit events: the method and the route template (never the concrete URL). */
+const ROUTE_RE = /^(GET|POST|DELETE|PUT|PATCH|HEAD|OPTIONS) (\/[A-Za-z0-9/_:.*{}-]{0,200}|UNMATCHED)$/;
+/** Stable error codes (docs/errors.md). */
+const ERROR_CODE_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
+/** Permissions of the role table. */
+export const PERMISSIONS = ['access', 'inference', 'training', 'consent:write', 'consent:read', 'consent:check', 'receipts', 'commitments:open', 'read', 'verify', 'export', 'erase', 'tokens'] as const;
+/** IHE BALP / DICOM codes of audit events (service/audit.ts). */
+export const BALP_CODES = { type: ['rest', 'DCM#110113'], subtype: ['search', 'read'], action: ['E', 'R'], outcome: ['4'] } as const;
+
 /** What an erasure erased the openings of. */
 export const ERASURE_KINDS = ['subject', 'uri', 'external_ref'] as const;
 
@@ -61,6 +70,16 @@ const F = {
   boolean: { class: 'boolean', rule: 'true or false', check: (x) => typeof x === 'boolean' },
   lowerId: { class: 'identifier', ...re(LOWER_ID_RE) },
   tokenId: { class: 'identifier', ...re(/^[0-9a-f]{16}$/) },
+  count: { class: 'number', rule: 'integer >= 0', check: (x) => Number.isSafeInteger(x) && (x as number) >= 0 },
+  route: { class: 'code', ...re(ROUTE_RE, 'method and route template, e.g. GET /api/v1/export') },
+  permission: { class: 'code', ...oneOf(PERMISSIONS) },
+  errorCode: { class: 'code', ...re(ERROR_CODE_RE, 'error code (docs/errors.md)') },
+  nonce: { class: 'identifier', ...re(/^[0-9a-f]{32}$/, '16 random bytes, hex') },
+  clientHash: { class: 'hash', ...re(/^[0-9a-f]{32}$/, 'HMAC-SHA-256 of the client address (keyed, truncated), 32 hex') },
+  balpType: { class: 'code', ...oneOf(BALP_CODES.type) },
+  balpSubtype: { class: 'code', ...oneOf(BALP_CODES.subtype) },
+  balpAction: { class: 'code', ...oneOf(BALP_CODES.action) },
+  balpOutcome: { class: 'code', ...oneOf(BALP_CODES.outcome) },
   operation: { class: 'code', ...oneOf(OPERATIONS) },
   reason: { class: 'code', ...oneOf(DECISION_REASONS) },
   datasetType: { class: 'code', ...oneOf(DATASET_TYPES) },
@@ -69,6 +88,8 @@ const F = {
 } satisfies Record<string, FieldSpec>;
 
 const opt = (f: FieldSpec): FieldSpec => ({ ...f, optional: true });
+
+const BALP = { 'balp.type': F.balpType, 'balp.subtype': opt(F.balpSubtype), 'balp.action': F.balpAction, 'balp.outcome': opt(F.balpOutcome) };
 
 /** Who acted, on every governance and token event. */
 const WHO = { actor: F.actor, role: F.role };
@@ -115,9 +136,22 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'documents.training': F.hash, 'documents.modelBefore': F.hash, 'documents.modelAfter': F.hash,
   },
   ERASURE_PERFORMED: { kind: F.erasureKind, 'commitments[]': F.commitment, ...WHO },
-  TOKEN_CREATED: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, ...WHO },
+  TOKEN_CREATED: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, secretDigest: F.hash, ...WHO },
   TOKEN_REVOKED: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, ...WHO },
   AUDIT_EVENT: { resource: F.actor, practitioner: F.actor, contentHash: F.hash },
+  AUDIT_QUERY: {
+    ...WHO, route: F.route, permission: F.permission, ...BALP,
+    'range.from': opt(F.count), 'range.to': opt(F.count), count: opt(F.count), queryHash: opt(F.hash),
+  },
+  AUDIT_READ: { ...WHO, route: F.route, permission: F.permission, ...BALP, eventIndex: opt(F.count), policyId: opt(F.policyId), nonce: F.nonce },
+  PATIENT_DATA_OPENED: {
+    ...WHO, purpose: F.purpose, route: F.route, permission: F.permission, ...BALP, eventIndex: F.count, 'commitments[]': F.commitment, nonce: F.nonce,
+  },
+  SECURITY_ALERT: {
+    actor: opt(F.actor), role: opt({ ...F.role, rule: 'role code (the credential\'s; may be outside the table when refused)', check: (x) => typeof x === 'string' && /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/.test(x) }),
+    client: opt(F.clientHash), ...BALP, windowStart: F.time, windowEnd: F.time, count: F.count,
+    'refusals[].code': F.errorCode, 'refusals[].route': F.route, 'refusals[].permission': opt(F.permission), 'refusals[].count': F.count,
+  },
 } satisfies Record<string, Record<string, FieldSpec>>);
 
 // Leaves of a payload as [path, value], arrays as `[]`; an empty array or object contributes its

@@ -37,6 +37,7 @@ export type Permission =
   | 'consent:read'
   | 'consent:check'
   | 'receipts'
+  | 'commitments:open'
   | 'read'
   | 'verify'
   | 'export'
@@ -46,15 +47,21 @@ export type Permission =
 /** A role table: role code → permissions. Roles on events and in policies must be keys of it. */
 export type RoleTable = Readonly<Record<string, readonly Permission[]>>;
 
-/** The default role table. Clinical roles used in consent policies act as clinicians. */
+/**
+ * The default role table. Clinical roles used in consent policies act as clinicians.
+ * `commitments:open` (opening a receipt's URI commitments to the URIs, logged as
+ * PATIENT_DATA_OPENED) is held by the roles that may see patient identifiers: the treating
+ * clinical roles, and the privacy officer (subject requests, erasure, investigations). Not by
+ * ml_engineer, auditor or admin: they see commitments only (minimum necessary).
+ */
 export const DEFAULT_ROLES: RoleTable = Object.freeze({
-  clinician: ['access', 'inference', 'consent:check', 'receipts'],
-  dermatologist: ['access', 'inference', 'consent:check', 'receipts'],
-  radiologist: ['access', 'inference', 'consent:check', 'receipts'],
-  physician: ['access', 'inference', 'consent:check', 'receipts'],
+  clinician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  dermatologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
   nurse: ['access', 'consent:check'],
   ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
-  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts'],
+  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open'],
   auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
 });

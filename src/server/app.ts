@@ -4,6 +4,7 @@
  * OpenAPI document.
  * @module
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +12,7 @@ import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
-import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
+import { AuthError, NotFoundError, ValidationError, hasCode } from '../core/errors.js';
 import { toHex } from '../core/hash.js';
 import { encodeEntryBundle, TILE_WIDTH, TILE_HEIGHT } from '../core/merkle/tiles.js';
 import { nodeSeq } from '../core/merkle/node-id.js';
@@ -21,6 +22,9 @@ import type { Log, AppendResult } from '../log/log.js';
 import { verifyLog } from '../log/verify-log.js';
 import { ConsentDeniedError, type Governance } from '../service/governance.js';
 import { rebuildReceipt } from '../service/receipt.js';
+import { AuditTrail, OpeningLimiter, queryHash, type AuditCaller } from '../service/audit.js';
+import { systemClock, type Clock } from '../log/clock.js';
+import { CODE as CODE_SCHEMA, parseWith } from '../core/schema/parse.js';
 import { verifyDocuments } from '../service/verify-documents.js';
 import type { Decision } from '../core/consent/evaluate.js';
 import { requirePermission, type Authenticator, type Permission, type Principal } from './auth.js';
@@ -36,12 +40,25 @@ export interface AppOptions {
   readonly origin: string;
   /** Largest request body in bytes (default 256 KiB). */
   readonly bodyLimit?: number;
-  /** Requests per minute per credential (default 60,000). */
+  /** Requests per minute per authenticated caller, or per client address on public routes (default 60,000). */
   readonly rateLimitPerMinute?: number;
+  /** Failed authentications per minute per client address before it gets 429 (default 300). */
+  readonly authFailuresPerMinute?: number;
   /** Fastify logger: false, or pino options (default: info, with no headers or bodies). */
   readonly logger?: boolean | Record<string, unknown>;
   /** Directory of the web explorer (default: ../../web from this file). */
   readonly webRoot?: string;
+  /**
+   * Serve entry bundles (`/tile/entries/...`) without a credential (default false: they need
+   * `read`). Opting in publishes per-policy pseudonymous linkage: policy ids, actor ids, roles.
+   */
+  readonly publicEntries?: boolean;
+  /** Openings of patient-linked commitments per caller per minute (default 30). */
+  readonly openingsPerMinute?: number;
+  /** Window over which a caller's refused requests are aggregated into one SECURITY_ALERT (default 60 s). */
+  readonly alertWindowMs?: number;
+  /** Time for the audit windows and the openings limit (default the system clock). */
+  readonly clock?: Clock;
 }
 
 declare module 'fastify' {
@@ -96,6 +113,16 @@ const MIME: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js
 export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   const { log, governance: g, auth } = o;
   const store = log.store;
+  const clock = o.clock ?? systemClock;
+  const audit = new AuditTrail({ log, clock, ...(o.alertWindowMs ? { windowMs: o.alertWindowMs } : {}) });
+  const openings = new OpeningLimiter({ max: o.openingsPerMinute ?? 30, windowMs: 60_000, clock });
+  // Refusals before authentication name the caller by a keyed hash of its address (the key lives
+  // in this process only): alerts from one address group together, the address is not on the log.
+  const clientKey = randomBytes(32);
+  const clientOf = (req: FastifyRequest): string => createHmac('sha256', clientKey).update(req.ip).digest('hex').slice(0, 32);
+  const routeOf = (req: FastifyRequest): string => `${req.method} ${req.routeOptions?.url ?? 'UNMATCHED'}`;
+  // The fast path (authentication before anything else); the tile handler decides on the parsed path.
+  const isEntryTile = (req: FastifyRequest): boolean => !o.publicEntries && req.url.startsWith('/tile/entries/');
   const app = Fastify({
     bodyLimit: o.bodyLimit ?? 256 * 1024,
     logger:
@@ -112,6 +139,19 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
           },
     // No coercion: null must not become false, nor 7 become "7". Query numbers are parsed explicitly.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+    // Router errors (a path that is not valid percent-encoding) in the one error shape.
+    frameworkErrors: (err, _req, reply) => {
+      const bad = (err as { code?: string }).code === 'FST_ERR_BAD_URL';
+      const { status, body } = bad ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'the request path is not valid percent-encoding' } } } : toHttpError(err);
+      void withSecurityHeaders(reply).code(status).send(body);
+    },
+  });
+  // JSON only: Fastify's default text/plain parser would accept bodies docs/http-api.md refuses (415).
+  app.removeContentTypeParser('text/plain');
+  // Every response, API, static, public or error, carries the security headers.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    withSecurityHeaders(reply);
+    return payload;
   });
 
   // ---- metrics --------------------------------------------------------------------------
@@ -133,6 +173,15 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       decisions.inc({ operation: String(req.routeOptions?.url), effect: 'deny', reason: err.decision.reason });
       return reply.status(403).send({ error: { code: err.code, message: err.message, details: err.details }, decision: decisionJson(err.decision), event: eventJson(err.event) });
     }
+    if (err instanceof AuthError) {
+      // A refused request is a security event: aggregated per caller and window (service/audit.ts).
+      const p = req.principal;
+      const caller: AuditCaller = p ? { actor: p.actor, role: p.role } : { client: clientOf(req) };
+      const routePermission = (req.routeOptions?.config as { permission?: Permission | null } | undefined)?.permission ?? (isEntryTile(req) ? 'read' : undefined);
+      const detail = err.details?.['permission'];
+      const permission = typeof detail === 'string' ? detail : routePermission ?? undefined;
+      await audit.refused(caller, { code: err.code, route: routeOf(req), ...(permission ? { permission } : {}) });
+    }
     const { status, body } = toHttpError(err);
     if (status >= 500) req.log.error({ code: body.error.code, err: (err as Error)?.name }, 'request failed');
     return reply.status(status).send(body);
@@ -140,32 +189,46 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(async (_req, reply) => reply.status(404).send({ error: { code: 'ROUTE_NOT_FOUND', message: 'no such route' } }));
 
   // ---- authentication and rate limiting ---------------------------------------------------
-  // Rate limiting runs first, keyed by the credential named in the header (the token id, not the
-  // secret) or else the client address, so that failed logins are limited too.
+  // Requests are limited per verified identity, never per a credential merely named in a header
+  // (token ids are public: naming one must not spend its holder's budget). The limiter's hook is
+  // route-level, so it runs after the authentication hook below: an authenticated request is
+  // counted against its principal, a public one against its client address.
   await app.register(rateLimit, {
     global: true,
     hook: 'onRequest',
     max: o.rateLimitPerMinute ?? 60_000,
     timeWindow: '1 minute',
-    keyGenerator: (req) => {
-      const m = /^bearer custos_([0-9a-f]{16})_/i.exec(req.headers.authorization ?? '');
-      return m ? `token:${m[1]}` : `ip:${req.ip}`;
-    },
+    keyGenerator: (req) => req.principal?.key ?? `addr:${req.ip}`,
     errorResponseBuilder: () => {
-      const e = new AuthError('RATE_LIMITED', 'too many requests for this credential');
+      const e = new AuthError('RATE_LIMITED', 'too many requests');
       return Object.assign(e, { statusCode: 429 });
     },
   });
+  // Failed authentications are limited per client address, before any credential is checked.
+  const failures = createWindowCounter(o.authFailuresPerMinute ?? 300, 60_000);
 
   // Authentication, then the route's permission, before the body is even parsed: a forbidden
-  // caller gets 401/403, never 400.
+  // caller gets 401/403, never 400. Which requests need it is decided on the matched route (the
+  // router has decoded the path: /%61pi/... is /api/...) or, for unmatched ones, the decoded path.
+  // Entry bundles need `read` too, unless the operator published them (publicEntries); the tile
+  // handler checks again on the parsed tile path.
   app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0]!;
-    if (!path.startsWith('/api/') && path !== '/metrics') return;
-    req.principal = await auth.authenticate(req.headers.authorization);
-    const permission = (req.routeOptions.config as { permission?: Permission | null } | undefined)?.permission;
+    const config = req.routeOptions.config as { authenticate?: boolean; permission?: Permission | null } | undefined;
+    const entryTile = isEntryTile(req);
+    if (config?.authenticate !== true && !isProtectedPath(req.url) && !entryTile) return;
+    const address = `addr:${req.ip}`;
+    if (failures.exceeded(address)) throw new AuthError('RATE_LIMITED', 'too many failed authentications from this address');
+    try {
+      req.principal = await auth.authenticate(req.headers.authorization);
+    } catch (err) {
+      if (hasCode(err, 'UNAUTHENTICATED')) failures.add(address);
+      throw err;
+    }
+    const permission = entryTile ? 'read' : config?.permission;
     if (permission) requirePermission(req.principal, permission);
   });
+  // Refusals still counted are written when the server closes (before the log is closed).
+  app.addHook('onClose', async () => audit.flush());
 
   // ---- public: health, tlog-tiles, OpenAPI, the explorer ------------------------------------
   app.get('/healthz', async () => ({ ok: true, entries: log.size }));
@@ -185,11 +248,22 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     const size = (await store.latestCheckpoint())?.treeSize ?? 0;
     const width = t.width ?? TILE_WIDTH;
     if (t.level === 'entries') {
+      // Decided on the parsed path (the onRequest hook sees the raw URL, which an encoded or
+      // doubled path would get past): entry bundles need `read` unless published.
+      if (!o.publicEntries) {
+        req.principal ??= await auth.authenticate(req.headers.authorization);
+        requirePermission(req.principal, 'read');
+      }
       const start = t.index * TILE_WIDTH;
       if (start + width > size) throw new NotFoundError('ENTRY_NOT_FOUND', 'no such entry bundle');
       const entries: Buffer[] = [];
       for await (const page of store.entryPages(start, start + width)) for (const e of page) entries.push(e.bytes);
       if (entries.length !== width) throw new NotFoundError('ENTRY_NOT_FOUND', 'entry bundle incomplete in the store');
+      if (req.principal) {
+        // Not published: a bulk read by an authenticated caller, on the log before it is served.
+        await audit.query({ id: req.principal.actor, role: req.principal.role }, { route: routeOf(req), permission: 'read', range: { from: start, to: start + width } });
+        return sendTile(reply, encodeEntryBundle(entries), t.width === undefined, true);
+      }
       return sendTile(reply, encodeEntryBundle(entries), t.width === undefined);
     }
     // Tile L/N holds the hashes of tree level 8L, indices 256N ... 256N+width-1.
@@ -242,8 +316,8 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       handler: async (req) => decisionJson(await g.checkConsent((req.params as { policyId: string }).policyId, req.body as { purpose: string; role: string })),
     },
     {
-      method: 'GET', url: '/api/v1/consents/:policyId', summary: "A policy's versions, each with its log entry and the decisions made under it", permission: 'consent:read',
-      handler: async (req) => {
+      method: 'GET', url: '/api/v1/consents/:policyId', summary: "A policy's versions, each with its log entry and the decisions made under it (logged: AUDIT_READ)", permission: 'consent:read',
+      handler: async (req, _reply, who) => {
         const id = (req.params as { policyId: string }).policyId;
         const show = await g.showConsent(id);
         const byVersion = new Map<number, { index: number; type: string; time: string; actor: unknown; role: unknown; purpose: unknown; reason: string }[]>();
@@ -259,6 +333,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
             byVersion.set(v, list);
           }
         }
+        await audit.read({ id: who.actor, role: who.role }, { route: routeOf(req), permission: 'consent:read', policyId: show.policyId });
         return { ...show, decisions: Object.fromEntries([...byVersion.entries()].map(([v, l]) => [String(v), l])) };
       },
     },
@@ -293,11 +368,35 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'GET', url: '/api/v1/receipts/:index', summary: 'Rebuild the receipt of an inference event, every hash re-checked, with its inclusion proof', permission: 'receipts',
-      handler: async (req) => rebuildReceipt(store, o.verifiers, o.origin, parseIndex((req.params as { index: string }).index)),
+      method: 'GET', url: '/api/v1/receipts/:index',
+      summary: 'Rebuild the receipt of an inference event, every hash re-checked, with its inclusion proof; URI commitments only (AUDIT_READ). With open=true&purpose=CODE and commitments:open: the URIs too (PATIENT_DATA_OPENED, rate-limited)',
+      permission: 'receipts',
+      query: { type: 'object', properties: { open: { type: 'string', enum: ['true', 'false'] }, purpose: { type: 'string', maxLength: 64 } } },
+      handler: async (req, _reply, p) => {
+        const index = parseIndex((req.params as { index: string }).index);
+        const q = req.query as { open?: string; purpose?: string };
+        const who = { id: p.actor, role: p.role };
+        if (q.open !== 'true') {
+          const r = await rebuildReceipt(store, o.verifiers, o.origin, index, { open: false });
+          await audit.read(who, { route: routeOf(req), permission: 'receipts', eventIndex: index });
+          return r;
+        }
+        // Opening patient-linked commitments: a permission, a purpose of use, a rate limit, and an
+        // event on the log naming the commitments before any value is returned.
+        requirePermission(p, 'commitments:open');
+        if (q.purpose === undefined) throw new ValidationError('VALIDATION_FAILED', 'opening commitments needs a purpose of use (purpose=CODE)', { issues: [{ path: 'purpose', message: 'required with open=true' }] });
+        const purpose = parseWith(CODE_SCHEMA, q.purpose, 'purpose');
+        // A code from the purpose vocabulary (HL7 v3 PurposeOfUse + configured), never free text.
+        if (!g.vocabulary.purposes.has(purpose)) throw new ValidationError('VALIDATION_FAILED', `unknown purpose ${purpose}`, { issues: [{ path: 'purpose', message: 'not in the purpose vocabulary' }] });
+        openings.take(p.key);
+        const r = await rebuildReceipt(store, o.verifiers, o.origin, index, { open: true });
+        const commitments = r.artifacts.filter((a) => a.state === 'opened').map((a) => a.commitment);
+        await audit.opened(who, { route: routeOf(req), permission: 'commitments:open', purpose, eventIndex: index, commitments });
+        return r;
+      },
     },
     {
-      method: 'GET', url: '/api/v1/entries', summary: 'Entries, newest first, filtered by type, actor, role, purpose, outcome and time', permission: 'read',
+      method: 'GET', url: '/api/v1/entries', summary: 'Entries, newest first, filtered by type, actor, role, purpose, outcome and time (logged: AUDIT_QUERY)', permission: 'read',
       query: { type: 'object', properties: { limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, type: { type: 'string' }, actor: { type: 'string' }, role: { type: 'string' }, purpose: { type: 'string' }, outcome: { type: 'string', enum: ['executed', 'denied'] }, since: { type: 'string' }, until: { type: 'string' } } },
       handler: async (req) => {
         const q = req.query as Record<string, string | undefined>;
@@ -306,15 +405,23 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
         for (const k of ['since', 'until'] as const) {
           if (q[k] !== undefined && !Number.isFinite(Date.parse(q[k]!))) throw new ValidationError('VALIDATION_FAILED', `${k} must be an RFC 3339 time`, { issues: [{ path: k, message: 'not a time' }] });
         }
-        return listEntries(log, { ...(q as object), ...(limit === undefined ? {} : { limit }), ...(q['before'] === undefined ? {} : { before: Number(q['before']) }) } as ListQuery);
+        const result = await listEntries(log, { ...(q as object), ...(limit === undefined ? {} : { limit }), ...(q['before'] === undefined ? {} : { before: Number(q['before']) }) } as ListQuery);
+        const indices = result.items.map((i) => (i as { index: number }).index);
+        // The filter is recorded as a hash (it may name actors or purposes); the range as numbers.
+        await audit.query(
+          { id: req.principal!.actor, role: req.principal!.role },
+          { route: routeOf(req), permission: 'read', count: indices.length, queryHash: queryHash(q), ...(indices.length > 0 ? { range: { from: Math.min(...indices), to: Math.max(...indices) + 1 } } : {}) },
+        );
+        return result;
       },
     },
     {
-      method: 'GET', url: '/api/v1/entries/:index', summary: 'One entry with its inclusion proof against the latest signed checkpoint', permission: 'read',
-      handler: async (req) => {
+      method: 'GET', url: '/api/v1/entries/:index', summary: 'One entry with its inclusion proof against the latest signed checkpoint (logged: AUDIT_READ)', permission: 'read',
+      handler: async (req, _reply, who) => {
         const index = parseIndex((req.params as { index: string }).index);
         const entry = await log.reader.getEntry(index);
         const p = await log.reader.inclusionProof(index);
+        await audit.read({ id: who.actor, role: who.role }, { route: routeOf(req), permission: 'read', eventIndex: index });
         return { index, entry: JSON.parse(entry.bytes.toString('utf8')), entryText: entry.bytes.toString('utf8'), leafHash: toHex(p.leafHash), treeSize: p.treeSize, rootHash: toHex(p.rootHash), proof: p.proof.map(toHex), checkpoint: p.checkpoint?.note ?? null };
       },
     },
@@ -345,8 +452,9 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'POST', url: '/api/v1/verify', summary: 'Verify the whole log and the off-ledger store', permission: 'verify',
-      handler: async () => {
+      method: 'POST', url: '/api/v1/verify', summary: 'Verify the whole log and the off-ledger store (logged: AUDIT_QUERY)', permission: 'verify',
+      handler: async (req, _reply, p) => {
+        await audit.query({ id: p.actor, role: p.role }, { route: routeOf(req), permission: 'verify' });
         const t = performance.now();
         const report = await verifyLog({ store, verifiers: o.verifiers, origin: o.origin });
         const documents = await verifyDocuments({ store });
@@ -376,8 +484,10 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'GET', url: '/api/v1/export', summary: 'Stream the log as NDJSON (up to the latest checkpoint)', permission: 'export',
-      handler: async (_req, reply) => {
+      method: 'GET', url: '/api/v1/export', summary: 'Stream the log as NDJSON (up to the latest checkpoint; logged first: AUDIT_QUERY)', permission: 'export',
+      handler: async (req, reply, p) => {
+        // On the log before the first byte: the export carries its own record.
+        await audit.query({ id: p.actor, role: p.role }, { route: routeOf(req), permission: 'export' });
         const size = (await store.latestCheckpoint())?.treeSize ?? 0;
         async function* lines() {
           for await (const page of store.entryPages(0, size)) {
@@ -420,7 +530,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       method: r.method,
       url: r.url,
       schema: { ...(r.body ? { body: r.body } : {}), ...(r.query ? { querystring: r.query } : {}) },
-      config: { permission: r.permission },
+      config: { authenticate: true, permission: r.permission },
       handler: async (req, reply) => {
         // The onRequest hook has authenticated and authorized; this guards against a route added without it.
         if (!req.principal) throw new AuthError('UNAUTHENTICATED', 'a bearer token is required');
@@ -432,15 +542,71 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
 
   const openapi = buildOpenApi(routes);
   app.get('/openapi.json', async () => openapi);
-  app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(docsPage(routes)));
+  app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(docsPage(routes)));
   return app;
 }
 
-function sendTile(reply: FastifyReply, body: Buffer, full: boolean): FastifyReply {
-  // Full tiles never change; partial ones are replaced by longer ones.
+// Content-Security-Policy. The explorer loads only its own files (one module script, one
+// stylesheet; no inline script, no eval); 'unsafe-inline' styles stay for the element.style
+// settings of its charts. API responses are data and may load nothing. No page may be framed.
+const EXPLORER_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const DOCS_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const API_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+function withSecurityHeaders(reply: FastifyReply): FastifyReply {
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('referrer-policy', 'no-referrer');
+  if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', API_CSP);
+  return reply;
+}
+
+// Whether an unmatched request path is under /api or is /metrics once decoded (percent-encoding,
+// case, repeated slashes), so an unknown API route still answers 401 before 404.
+function isProtectedPath(url: string): boolean {
+  let path = url.split('?')[0]!;
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    return true;
+  }
+  path = path.toLowerCase().replace(/\/+/g, '/');
+  return path === '/api' || path.startsWith('/api/') || path === '/metrics' || path.startsWith('/metrics/');
+}
+
+/** Counts events per key in fixed windows; memory is bounded (oldest keys are dropped first). */
+function createWindowCounter(max: number, windowMs: number): { exceeded(key: string): boolean; add(key: string): void } {
+  const counts = new Map<string, { n: number; resetAt: number }>();
+  const MAX_KEYS = 100_000;
+  const current = (key: string, now: number) => {
+    const c = counts.get(key);
+    if (c && c.resetAt > now) return c;
+    if (c) counts.delete(key);
+    return undefined;
+  };
+  return {
+    exceeded(key) {
+      return (current(key, Date.now())?.n ?? 0) >= max;
+    },
+    add(key) {
+      const now = Date.now();
+      const c = current(key, now);
+      if (c) {
+        c.n++;
+        return;
+      }
+      if (counts.size >= MAX_KEYS) counts.delete(counts.keys().next().value!);
+      counts.set(key, { n: 1, resetAt: now + windowMs });
+    },
+  };
+}
+
+function sendTile(reply: FastifyReply, body: Buffer, full: boolean, restricted = false): FastifyReply {
+  // Full tiles never change; partial ones are replaced by longer ones. Restricted ones (entry
+  // bundles behind a credential) must not sit in a shared cache.
   return reply
     .type('application/octet-stream')
-    .header('cache-control', full ? 'public, max-age=31536000, immutable' : 'no-store')
+    .header('cache-control', restricted ? 'private, no-store' : full ? 'public, max-age=31536000, immutable' : 'no-store')
     .send(body);
 }
 
@@ -451,7 +617,7 @@ function serveStatic(reply: FastifyReply, root: string, rel: string): FastifyRep
   if (!path.startsWith(base) || !existsSync(path) || !statSync(path).isFile()) throw new NotFoundError('ROUTE_NOT_FOUND', 'no such file');
   return reply
     .type(MIME[extname(path)] ?? 'application/octet-stream')
-    .header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+    .header('content-security-policy', EXPLORER_CSP)
     .send(readFileSync(path));
 }
 
@@ -581,7 +747,7 @@ function buildOpenApi(routes: readonly Route[]): Record<string, unknown> {
   paths['/healthz'] = { get: { summary: 'Liveness (public)', responses: { '200': { description: 'ok' } } } };
   paths['/log.pub'] = { get: { summary: 'The verifier key (public): name+keyid+base64', responses: { '200': { description: 'verifier key' } } } };
   paths['/checkpoint'] = { get: { summary: 'C2SP tlog-tiles checkpoint (public, text/plain signed note)', responses: { '200': { description: 'signed note' } } } };
-  paths['/tile/{path}'] = { get: { summary: 'C2SP tlog-tiles hash tiles and entry bundles (public): tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]', parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'tile bytes' }, '404': err } } };
+  paths['/tile/{path}'] = { get: { summary: 'C2SP tlog-tiles: hash tiles tile/<L>/<N>[.p/<W>] (public); entry bundles tile/entries/<N>[.p/<W>] (need read, logged as AUDIT_QUERY, unless the server runs with --public-entries)', parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'tile bytes' }, '404': err } } };
   return {
     openapi: '3.0.3',
     info: { title: 'Custos API', version: '1', description: 'Verifiable governance for clinical AI. Every /api route needs a bearer token; the actor and role on every event come from it.' },
@@ -601,6 +767,7 @@ function docsPage(routes: readonly Route[]): string {
 <table><tr><th>method</th><th>path</th><th>permission</th><th>what</th></tr>
 ${routes.map((r) => `<tr><td>${r.method}</td><td><code>${esc(r.url)}</code></td><td>${r.permission ?? 'any'}</td><td>${esc(r.summary)}</td></tr>`).join('\n')}
 <tr><td>GET</td><td><code>/healthz</code></td><td>public</td><td>liveness</td></tr>
-<tr><td>GET</td><td><code>/checkpoint</code>, <code>/tile/&lt;L&gt;/&lt;N&gt;[.p/&lt;W&gt;]</code>, <code>/tile/entries/&lt;N&gt;[.p/&lt;W&gt;]</code></td><td>public</td><td>C2SP tlog-tiles: mirror and verify the log with standard tooling</td></tr>
+<tr><td>GET</td><td><code>/checkpoint</code>, <code>/log.pub</code>, <code>/tile/&lt;L&gt;/&lt;N&gt;[.p/&lt;W&gt;]</code></td><td>public</td><td>C2SP tlog-tiles checkpoint and hash tiles: witnesses and monitors check the log with standard tooling</td></tr>
+<tr><td>GET</td><td><code>/tile/entries/&lt;N&gt;[.p/&lt;W&gt;]</code></td><td>read (public with --public-entries)</td><td>C2SP tlog-tiles entry bundles (logged: AUDIT_QUERY)</td></tr>
 </table></body></html>`;
 }

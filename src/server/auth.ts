@@ -2,9 +2,13 @@
  * Authentication and authorization for the HTTP API.
  *
  * - Bearer tokens `custos_<id>_<secret>`: created by `custos token create` (or the admin API),
- *   shown once, stored as SHA-256 of the secret, revocable. Creation and revocation are events on
- *   the log (TOKEN_CREATED, TOKEN_REVOKED: id, name, role; never the secret).
- * - Optionally OIDC JWTs (issuer, audience, JWKS URL; one claim names the role).
+ *   shown once, revocable. Creation and revocation are events on the log (TOKEN_CREATED,
+ *   TOKEN_REVOKED: id, name, role, and on creation a digest binding the secret; never the secret).
+ *   A token works only if the log holds its creation and no revocation: the state rows written
+ *   beside those events are a cache nothing here trusts (see service/tokens.ts).
+ * - Optionally OIDC JWTs (issuer, audience, JWKS URL; one claim names the role; `exp` required).
+ *   Their actors live in their own namespace, `oidc:<issuer host>:<sub>`; token names cannot
+ *   contain ':', so a JWT subject can never pose as a token's actor.
  * - A role table maps roles to permissions. The actor and role on every event come from the
  *   credential, never from the request body.
  * @module
@@ -15,8 +19,8 @@ import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
 import { CODE, ID, parseWith } from '../core/schema/parse.js';
 import type { Log } from '../log/log.js';
-import type { LogStore } from '../store/store.js';
-import { DEFAULT_ROLES, createVocabulary, type Permission } from '../core/vocabulary.js';
+import { TOKEN_EVENT, TokenLedger, tokenSecretDigest } from '../service/tokens.js';
+import { DEFAULT_ROLES, createVocabulary, type Permission, type Vocabulary } from '../core/vocabulary.js';
 import { checkEventPayload } from '../core/events.js';
 
 // The role table lives in core: the library, the CLI and the server check roles against one list.
@@ -49,25 +53,60 @@ export interface OidcOptions {
   readonly jwksUrl: string;
   /** The claim holding the role (default "role"). */
   readonly roleClaim?: string;
+  /**
+   * Prefix of the actor id of a JWT caller (default `oidc:<issuer host>:`); the actor is the prefix
+   * followed by the subject. It must contain ':', which token names cannot, so the namespaces of
+   * JWT subjects and token names never meet.
+   */
+  readonly actorPrefix?: string;
+  /** Allowed clock skew in seconds for `exp`, `nbf` and `iat` (default 60). */
+  readonly clockToleranceSeconds?: number;
 }
+
+/** Token names: actor ids without ':' (reserved for other namespaces such as `oidc:`). */
+export const TOKEN_NAME = v.pipe(ID, v.regex(/^[^:]*$/, "a token name cannot contain ':' (reserved for oidc: and other actor namespaces)"));
 
 const TOKEN_RE = /^custos_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /** Authenticates requests and manages tokens. */
 export class Authenticator {
-  readonly #store: LogStore;
   readonly #log: Log;
   readonly #roles: Readonly<Record<string, readonly Permission[]>>;
-  readonly #vocabulary: ReturnType<typeof createVocabulary>;
-  readonly #oidc: (OidcOptions & { jwks: JWTVerifyGetKey }) | undefined;
+  readonly #vocabulary: Vocabulary;
+  readonly #oidc: (OidcOptions & { jwks: JWTVerifyGetKey; prefix: string; tolerance: number }) | undefined;
+  readonly #tokens: TokenLedger;
 
   constructor(o: { log: Log; roles?: Readonly<Record<string, readonly Permission[]>>; oidc?: OidcOptions }) {
     this.#log = o.log;
-    this.#store = o.log.store;
     this.#roles = o.roles ?? DEFAULT_ROLES;
     this.#vocabulary = createVocabulary({ roles: this.#roles });
-    this.#oidc = o.oidc ? { ...o.oidc, jwks: createRemoteJWKSet(new URL(o.oidc.jwksUrl)) } : undefined;
+    this.#tokens = new TokenLedger(o.log.store);
+    if (o.oidc) {
+      const prefix = o.oidc.actorPrefix ?? `oidc:${new URL(o.oidc.issuer).host}:`;
+      if (!prefix.includes(':')) {
+        throw new ValidationError('VALIDATION_FAILED', "the OIDC actor prefix must contain ':' (token names cannot), e.g. oidc:idp:", { issues: [{ path: 'oidc.actorPrefix', message: "must contain ':'" }] });
+      }
+      const tolerance = o.oidc.clockToleranceSeconds ?? 60;
+      this.#oidc = { ...o.oidc, jwks: createRemoteJWKSet(new URL(o.oidc.jwksUrl)), prefix, tolerance };
+    } else {
+      this.#oidc = undefined;
+    }
+  }
+
+  /**
+   * Reads the log's token events (the whole log the first time; a server calls this before it
+   * listens, so the first request does not wait for it).
+   * @throws {NotFoundError} ENTRY_NOT_FOUND when the store has lost an entry
+   */
+  async load(): Promise<void> {
+    await this.#tokens.sync();
+  }
+
+  // Token events are checked against the event registry like every other event (docs/log-format.md).
+  #checked(type: string, payload: Record<string, unknown>): Record<string, unknown> {
+    checkEventPayload(type, payload, this.#vocabulary);
+    return payload;
   }
 
   permissionsOf(role: string): ReadonlySet<Permission> {
@@ -88,19 +127,30 @@ export class Authenticator {
     const credential = m[1]!;
     const t = TOKEN_RE.exec(credential);
     if (t) {
-      const row = await this.#store.getState('token', t[1]!);
-      const rec = row === undefined ? undefined : (JSON.parse(row) as TokenRecord);
-      const given = Buffer.from(sha(t[2]!), 'hex');
-      const ok = rec !== undefined && rec.revokedAt === null && timingSafeEqual(given, Buffer.from(rec.hash, 'hex'));
+      // The log, not the token row, says whether the token exists, with which secret and role,
+      // and whether it was revoked (by this process or any other writer: sync reads new entries).
+      await this.#tokens.sync();
+      const rec = this.#tokens.get(t[1]!);
+      const given = Buffer.from(tokenSecretDigest(sha(t[2]!)), 'hex');
+      const ok = rec !== undefined && rec.revokedIndex === null && rec.secretDigest !== null && timingSafeEqual(given, Buffer.from(rec.secretDigest, 'hex'));
       if (!ok || !rec) throw new AuthError('UNAUTHENTICATED', 'unknown or revoked token');
       return { actor: rec.name, role: rec.role, permissions: this.permissionsOf(rec.role), key: `token:${rec.id}` };
     }
     if (this.#oidc && credential.split('.').length === 3) {
+      const oidc = this.#oidc;
       try {
-        const { payload } = await jwtVerify(credential, this.#oidc.jwks, { issuer: this.#oidc.issuer, audience: this.#oidc.audience });
-        const role = payload[this.#oidc.roleClaim ?? 'role'];
+        const { payload } = await jwtVerify(credential, oidc.jwks, {
+          issuer: oidc.issuer,
+          audience: oidc.audience,
+          // A JWT without exp would never expire.
+          requiredClaims: ['exp', 'sub'],
+          clockTolerance: oidc.tolerance,
+        });
+        // jose checks iat only with maxTokenAge: a token "issued" in the future is refused here.
+        if (payload.iat !== undefined && payload.iat > Date.now() / 1000 + oidc.tolerance) throw new Error('iat in the future');
+        const role = payload[oidc.roleClaim ?? 'role'];
         if (typeof payload.sub !== 'string' || typeof role !== 'string') throw new Error('missing sub or role claim');
-        const actor = parseWith(ID, payload.sub, 'JWT subject');
+        const actor = parseWith(ID, `${oidc.prefix}${payload.sub}`, 'JWT subject');
         const r = parseWith(CODE, role, 'JWT role');
         return { actor, role: r, permissions: this.permissionsOf(r), key: `jwt:${actor}` };
       } catch {
@@ -115,7 +165,7 @@ export class Authenticator {
    * @throws {ValidationError} VALIDATION_FAILED for a bad name or an unknown role
    */
   async createToken(name: string, role: string, by: { actor: string; role: string }): Promise<{ token: string; record: TokenRecord }> {
-    const n = parseWith(ID, name, 'token name');
+    const n = parseWith(TOKEN_NAME, name, 'token name');
     const r = parseWith(CODE, role, 'token role');
     if (!this.#roles[r]) {
       throw new ValidationError('VALIDATION_FAILED', `unknown role ${r}; roles: ${Object.keys(this.#roles).join(', ')}`, { issues: [{ path: 'role', message: 'unknown role' }] });
@@ -125,25 +175,21 @@ export class Authenticator {
     let record: TokenRecord | undefined;
     await this.#log.appendDecided((ctx) => {
       record = { id, name: n, role: r, hash: sha(secret), createdAt: new Date(ctx.timeMs).toISOString(), revokedAt: null };
-      // actor/role are who created it, as on every event; the token's own identity is tokenName/tokenRole.
-      const payload = { tokenId: id, tokenName: n, tokenRole: r, actor: by.actor, role: by.role };
-      checkEventPayload('TOKEN_CREATED', payload, this.#vocabulary);
       return {
-        type: 'TOKEN_CREATED',
-        payload,
+        type: TOKEN_EVENT.created,
+        // actor/role are who created it, as on every event; the token's own identity is tokenName/tokenRole.
+        // secretDigest binds the secret (and the row's hash) to the log without putting either there.
+        payload: this.#checked(TOKEN_EVENT.created, { tokenId: id, tokenName: n, tokenRole: r, secretDigest: tokenSecretDigest(record.hash), actor: by.actor, role: by.role }),
         sidecar: { state: [{ ns: 'token', key: id, value: JSON.stringify(record) }] },
       };
     });
     return { token: `custos_${id}_${secret}`, record: record! };
   }
 
-  /** All tokens (without secrets; hashes omitted too). */
+  /** All tokens as the log has them (without secrets; hashes omitted too). */
   async listTokens(): Promise<Omit<TokenRecord, 'hash'>[]> {
-    return (await this.#store.listState('token')).map((r) => {
-      const { hash: _hash, ...rest } = JSON.parse(r.value) as TokenRecord;
-      void _hash;
-      return rest;
-    });
+    await this.#tokens.sync();
+    return this.#tokens.all().map((t) => ({ id: t.id, name: t.name, role: t.role, createdAt: t.createdAt, revokedAt: t.revokedAt }));
   }
 
   /**
@@ -152,16 +198,24 @@ export class Authenticator {
    */
   async revokeToken(id: string, by: { actor: string; role: string }): Promise<void> {
     const key = parseWith(v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/, 'expected a token id')), id, 'token id');
-    const row = await this.#store.getState('token', key);
-    if (!row) throw new NotFoundError('TOKEN_NOT_FOUND', `no token ${key}`);
-    const rec = JSON.parse(row) as TokenRecord;
-    if (rec.revokedAt !== null) return;
-    const payload = { tokenId: key, tokenName: rec.name, tokenRole: rec.role, actor: by.actor, role: by.role };
-    checkEventPayload('TOKEN_REVOKED', payload, this.#vocabulary);
+    await this.#tokens.sync();
+    const rec = this.#tokens.get(key);
+    if (!rec) throw new NotFoundError('TOKEN_NOT_FOUND', `no token ${key}`);
+    if (rec.revokedIndex !== null) return;
+    // The cached row is rewritten from the log's facts (the stored row is not trusted).
+    const stored = await this.#log.store.getState('token', key);
+    let hash = '';
+    try {
+      const h = stored === undefined ? undefined : (JSON.parse(stored) as { hash?: unknown }).hash;
+      if (typeof h === 'string' && rec.secretDigest !== null && tokenSecretDigest(h) === rec.secretDigest) hash = h;
+    } catch {
+      // an unreadable row is rewritten without its hash (verify reports it)
+    }
+    const row = { id: rec.id, name: rec.name, role: rec.role, hash, createdAt: rec.createdAt };
     await this.#log.appendDecided((ctx) => ({
-      type: 'TOKEN_REVOKED',
-      payload,
-      sidecar: { state: [{ ns: 'token', key, value: JSON.stringify({ ...rec, revokedAt: new Date(ctx.timeMs).toISOString() }) }] },
+      type: TOKEN_EVENT.revoked,
+      payload: this.#checked(TOKEN_EVENT.revoked, { tokenId: key, tokenName: rec.name, tokenRole: rec.role, actor: by.actor, role: by.role }),
+      sidecar: { state: [{ ns: 'token', key, value: JSON.stringify({ ...row, revokedAt: new Date(ctx.timeMs).toISOString() }) }] },
     }));
   }
 }

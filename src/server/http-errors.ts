@@ -22,7 +22,7 @@ export interface ErrorBody {
 /** HTTP status for a Custos error. */
 export function statusOf(err: CustosError): number {
   if (err instanceof ValidationError) return 400;
-  if (err instanceof AuthError) return err.code === 'UNAUTHENTICATED' ? 401 : err.code === 'RATE_LIMITED' ? 429 : 403;
+  if (err instanceof AuthError) return err.code === 'UNAUTHENTICATED' ? 401 : err.code === 'RATE_LIMITED' || err.code === 'OPENING_RATE_LIMITED' ? 429 : 403;
   if (err instanceof ConsentError) return 403;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError) return err.code === 'LOG_LOCKED' ? 503 : 409;

@@ -5,9 +5,10 @@
  * - Every attempt (access, inference) leaves exactly one event: executed, or CONSENT_DENIED with its
  *   reason. Invalid input leaves none and writes nothing.
  * - A decision is made when its event is sequenced, against the policy head (the version the log
- *   committed last before it, as recorded with that event), at the log's time. A revocation
- *   acknowledged before is therefore always seen. A head row edited in the store to an older
- *   genuine version is not caught at decision time but by `custos verify` (POLICY_HEAD_MISMATCH).
+ *   committed last before it), at the log's time. A revocation acknowledged before is therefore
+ *   always seen. Heads are derived from the log's consent events (read once at open, then only new
+ *   entries); the head rows in the store are a cache nothing here trusts, and `custos verify`
+ *   reports rows that disagree with the log (POLICY_HEAD_MISMATCH).
  * - A decision re-reads the policy document and checks it against the hash on the log; a document
  *   edited in the store is refused (POLICY_TAMPERED) and the refusal is logged.
  * - Identifiers (subjects, artifact URIs) reach the log only as salted commitments; documents are
@@ -159,6 +160,25 @@ export type InferenceInput = v.InferInput<typeof INFERENCE>;
 /** Input of {@link Governance.recordTraining}. */
 export type TrainingInput = v.InferInput<typeof TRAINING>;
 
+const CONSENT_TYPE_MARK = '"type":"CONSENT_';
+const HEX64 = /^[0-9a-f]{64}$/;
+
+// The head a consent change entry sets (pure; the bytes as stored), or undefined for any other entry.
+function consentHeadOf(bytes: Buffer, index: number): { policyId: string; head: Head } | undefined {
+  if (bytes.indexOf(CONSENT_TYPE_MARK) < 0) return undefined;
+  let e: { type?: unknown; payload?: { policyId?: unknown; version?: unknown; documents?: { policy?: unknown } } };
+  try {
+    e = JSON.parse(bytes.toString('utf8')) as typeof e;
+  } catch {
+    return undefined; // a malformed entry is the log verifier's finding
+  }
+  if (e.type !== EVENT.consentCreated && e.type !== EVENT.consentRevoked) return undefined;
+  const p = e.payload ?? {};
+  const hash = p.documents?.policy;
+  if (typeof p.policyId !== 'string' || !Number.isSafeInteger(p.version) || typeof hash !== 'string' || !HEX64.test(hash)) return undefined;
+  return { policyId: p.policyId, head: { version: p.version as number, hash, index } };
+}
+
 function doc(kind: string, value: unknown): SidecarDocument & { value: unknown } {
   const bytes = canonicalJsonBytes(value);
   return { hash: toHex(sha256(bytes)), kind, bytes, value };
@@ -179,6 +199,9 @@ export class Governance {
   /** Heads changed by the batch being sequenced (dropped if that batch is retried). */
   #overlay = new Map<string, Head>();
   #overlayBatch = -1;
+  /** Entries below this index have been read into #heads. */
+  #headsScannedTo = 0;
+  #headsQueue: Promise<void> = Promise.resolve();
   /** Policy versions this process wrote, by hash: trustworthy without a store read. */
   readonly #recent = new Map<string, ConsentPolicy>();
   /** Salts chosen for values whose commitment is not committed yet (one salt per value). */
@@ -230,12 +253,37 @@ export class Governance {
     return this.#log;
   }
 
+  // On open and after the log reloads (another writer appended): read the consent events the log
+  // gained since the last look. The first call reads the whole log once, with a byte search that
+  // skips all but consent events unparsed (about a second per million entries); later calls read
+  // only new entries. Cheaper alternatives trust something the store holds outside the log.
   async #loadHeads(): Promise<void> {
-    const heads = new Map<string, Head>();
-    for (const row of await this.#store.listState('policy')) heads.set(row.key, JSON.parse(row.value) as Head);
-    this.#heads = heads;
+    await this.#syncHeads(this.#log.size);
     this.#overlay.clear();
     this.#overlayBatch = -1;
+  }
+
+  #syncHeads(to: number): Promise<void> {
+    const run = this.#headsQueue.then(() => this.#scanHeads(to));
+    this.#headsQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #scanHeads(to: number): Promise<void> {
+    let next = this.#headsScannedTo;
+    if (to <= next) return;
+    for await (const page of this.#store.entryPages(next, to)) {
+      for (const e of page) {
+        // A missing entry could be a revocation: refuse to decide on a log with a gap.
+        if (e.index !== next) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
+        const head = consentHeadOf(e.bytes, e.index);
+        // Never move a head back: this process may already hold a later one it committed itself.
+        if (head && (this.#heads.get(head.policyId)?.index ?? -1) < e.index) this.#heads.set(head.policyId, head.head);
+        next++;
+      }
+      this.#headsScannedTo = next;
+    }
+    if (next !== to) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
   }
 
   // The head of a policy as seen by the entry being sequenced in batch `batchId`.
@@ -287,19 +335,11 @@ export class Governance {
     }
   }
 
-  // The head as the store has it now, or the one in memory if that is newer: read-only queries
-  // must see changes another process committed (decisions get them by the reload on conflict).
+  // The head as the log has it now: read-only queries must see changes another process committed
+  // (decisions get them by the reload on conflict), so the entries appended since are read first.
   async #freshHead(policyId: string): Promise<Head | undefined> {
-    const mem = this.#heads.get(policyId);
-    const row = await this.#store.getState('policy', policyId);
-    let stored: Head | undefined;
-    try {
-      stored = row === undefined ? undefined : (JSON.parse(row) as Head);
-    } catch {
-      stored = undefined;
-    }
-    if (!stored) return mem;
-    return !mem || stored.index > mem.index ? stored : mem;
+    await this.#syncHeads(await this.#store.treeSize());
+    return this.#heads.get(policyId);
   }
 
   // At sequencing time: the lookup for the head the log has now. If the head moved since the

@@ -22,6 +22,25 @@ export interface ReceiptCheck {
   readonly detail?: string;
 }
 
+/** One artifact of a receipt. */
+export interface ReceiptArtifact {
+  readonly role: string;
+  readonly commitment: string;
+  /** The URI, only when opened. */
+  readonly uri: string | null;
+  readonly digest: string;
+  readonly state: 'opened' | 'sealed' | 'erased';
+}
+
+/** Options of {@link rebuildReceipt}. */
+export interface RebuildReceiptOptions {
+  /**
+   * Open the URI commitments to their values (default true: a library or CLI caller holds the
+   * store, openings included). The HTTP API opens only for a permitted, logged request.
+   */
+  readonly open?: boolean;
+}
+
 /** A receipt rebuilt in full. */
 export interface RebuiltReceipt {
   /** True when every check passed. */
@@ -32,8 +51,11 @@ export interface RebuiltReceipt {
   readonly pipeline: unknown;
   readonly model: unknown;
   readonly policy: unknown;
-  /** Artifact URIs opened from their commitments (or 'erased'). */
-  readonly artifacts: readonly { readonly role: string; readonly commitment: string; readonly uri: string | null; readonly digest: string }[];
+  /**
+   * The artifacts: their URI commitments, and the URIs themselves only when opened (`state`
+   * 'opened'); 'sealed' when not asked to open, 'erased' when the opening was deleted.
+   */
+  readonly artifacts: readonly ReceiptArtifact[];
   readonly checks: readonly ReceiptCheck[];
   readonly proof: { readonly treeSize: number; readonly rootHash: string; readonly leafHash: string; readonly path: readonly string[]; readonly checkpoint: string };
 }
@@ -59,13 +81,14 @@ async function loadDoc(store: LogStore, what: string, hash: unknown, checks: Rec
 
 /**
  * Rebuilds the receipt of the INFERENCE_EXECUTED event at `eventIndex`: the event, the receipt,
- * pipeline, model and consent version documents, the artifact URIs (opened from their
- * commitments), every hash re-checked, and the event's inclusion proof against the latest
+ * pipeline, model and consent version documents, the artifact URI commitments (opened to the
+ * URIs unless `options.open` is false), every hash re-checked, and the event's inclusion proof against the latest
  * checkpoint, verified with `verifiers`.
  * @throws {NotFoundError} RECEIPT_NOT_FOUND when the entry is not an inference event
  * @throws {VerificationError} when the checkpoint or the inclusion proof does not verify
  */
-export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVerifier[], origin: string, eventIndex: number): Promise<RebuiltReceipt> {
+export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVerifier[], origin: string, eventIndex: number, options: RebuildReceiptOptions = {}): Promise<RebuiltReceipt> {
+  const open = options.open ?? true;
   const reader = new LogReader(store);
   const entry = await reader.getEntry(eventIndex);
   const event = JSON.parse(entry.bytes.toString('utf8')) as { type: string; payload: { documents?: Record<string, unknown>; input?: { uri: string; digest: string } } };
@@ -97,17 +120,18 @@ export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVe
       receipt.input?.digest === event.payload.input?.digest;
     checks.push({ what: 'receipt matches its event', ref: String(docs['receipt']), ok: agrees });
   }
-  const artifacts: { role: string; commitment: string; uri: string | null; digest: string }[] = [];
+  const artifacts: ReceiptArtifact[] = [];
   const refs = receipt ? [{ role: 'input', ...receipt.input }, ...receipt.outputs.map((o) => ({ role: `output ${o.name}`, uri: o.uri, digest: o.digest }))] : [];
   for (const a of refs) {
     const opening = await store.getCommitment(a.uri);
     if (!opening) {
-      artifacts.push({ role: a.role, commitment: a.uri, uri: null, digest: a.digest });
+      artifacts.push({ role: a.role, commitment: a.uri, uri: null, digest: a.digest, state: 'erased' });
       checks.push({ what: `${a.role} URI commitment`, ref: a.uri, ok: true, detail: 'erased (the opening was deleted)' });
       continue;
     }
     const ok = computeCommitment(opening.salt, opening.value) === a.uri;
-    artifacts.push({ role: a.role, commitment: a.uri, uri: opening.value, digest: a.digest });
+    // The opening is checked either way; its value leaves only when asked to open.
+    artifacts.push({ role: a.role, commitment: a.uri, uri: open ? opening.value : null, digest: a.digest, state: open ? 'opened' : 'sealed' });
     checks.push({ what: `${a.role} URI commitment`, ref: a.uri, ok, ...(ok ? {} : { detail: 'the stored opening does not open it' }) });
   }
   const leafOk = bytesEqual(hashLeaf(entry.bytes), entry.leafHash);

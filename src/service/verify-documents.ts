@@ -2,13 +2,16 @@
  * Verification of the off-ledger store against the log: every document an event commits must be
  * present and hash to what the log says; every stored document must be committed by some event;
  * every commitment opening must open its commitment; the policy heads must be the last versions
- * the log committed. Findings about documents and policy heads name the event involved.
+ * the log committed; every token row must be a token the log created, as the log has it (name,
+ * role, secret hash, revoked or not). Findings about documents, policy heads and tokens name the
+ * event involved.
  * @module
  */
 import { sha256, toHex } from '../core/hash.js';
 import { computeCommitment } from '../core/commitment.js';
 import type { LogStore } from '../store/store.js';
 import { EVENT } from './governance.js';
+import { applyTokenEvent, tokenSecretDigest, type LoggedToken } from './tokens.js';
 
 const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
 
@@ -18,7 +21,10 @@ export type DocumentFindingKind =
   | 'DOCUMENT_MISSING'
   | 'DOCUMENT_UNREFERENCED'
   | 'COMMITMENT_MISMATCH'
-  | 'POLICY_HEAD_MISMATCH';
+  | 'POLICY_HEAD_MISMATCH'
+  | 'TOKEN_NOT_ON_LOG'
+  | 'TOKEN_REVOKED_ON_LOG'
+  | 'TOKEN_ROW_MISMATCH';
 
 /** One off-ledger defect. */
 export interface DocumentFinding {
@@ -67,9 +73,11 @@ async function check(store: LogStore, maxFindings: number): Promise<DocumentRepo
   const refs = new Map<string, number>();
   // policyId -> { version, hash, index } of its last consent change on the log
   const heads = new Map<string, { version: number; hash: string; index: number }>();
+  const tokens = new Map<string, LoggedToken>();
   const size = await store.treeSize();
   for await (const page of store.entryPages(0, size)) {
     for (const e of page) {
+      applyTokenEvent(tokens, e.index, e.bytes);
       // Only governance events carry documents; a byte search skips the rest without parsing.
       if (e.bytes.indexOf('"documents":') < 0) continue;
       let entry: EventView;
@@ -132,5 +140,43 @@ async function check(store: LogStore, maxFindings: number): Promise<DocumentRepo
   for (const policyId of stored.keys()) {
     add({ kind: 'POLICY_HEAD_MISMATCH', ref: policyId, message: `policy ${policyId} has a current version in the store but no consent event on the log` });
   }
+  checkTokens(tokens, await store.listState('token'), add);
   return { ok: findings.length === 0, documentsReferenced: refs.size, documentsChecked, commitmentsChecked, findings };
+}
+
+// The token rows against the tokens the log created and revoked. Authentication reads the log, not
+// these rows; a row that disagrees is evidence of an edit to the store.
+function checkTokens(tokens: ReadonlyMap<string, LoggedToken>, rows: readonly { key: string; value: string }[], add: (f: DocumentFinding) => void): void {
+  const seen = new Set<string>();
+  for (const { key, value } of rows) {
+    seen.add(key);
+    const logged = tokens.get(key);
+    if (!logged) {
+      add({ kind: 'TOKEN_NOT_ON_LOG', ref: key, message: `token ${key} has a row in the store but no TOKEN_CREATED event on the log` });
+      continue;
+    }
+    let row: { id?: unknown; name?: unknown; role?: unknown; hash?: unknown; revokedAt?: unknown } | undefined;
+    try {
+      row = JSON.parse(value) as typeof row;
+    } catch {
+      row = undefined;
+    }
+    if (logged.revokedIndex !== null && (row === undefined || row.revokedAt === null || row.revokedAt === undefined)) {
+      add({ kind: 'TOKEN_REVOKED_ON_LOG', ref: key, eventIndex: logged.revokedIndex, message: `token ${key} was revoked on the log (event ${logged.revokedIndex}) but its row shows it active` });
+      continue;
+    }
+    const differs =
+      row === undefined ||
+      row.id !== key ||
+      row.name !== logged.name ||
+      row.role !== logged.role ||
+      (logged.secretDigest !== null && (typeof row.hash !== 'string' || tokenSecretDigest(row.hash) !== logged.secretDigest)) ||
+      (logged.revokedIndex === null && row.revokedAt !== null);
+    if (differs) {
+      add({ kind: 'TOKEN_ROW_MISMATCH', ref: key, eventIndex: logged.createdIndex, message: `token ${key}: its row differs from what the log says (event ${logged.createdIndex})` });
+    }
+  }
+  for (const t of tokens.values()) {
+    if (!seen.has(t.id)) add({ kind: 'TOKEN_ROW_MISMATCH', ref: t.id, eventIndex: t.createdIndex, message: `token ${t.id} created on the log (event ${t.createdIndex}) has no row in the store` });
+  }
 }

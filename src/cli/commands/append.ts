@@ -3,6 +3,8 @@ import { ValidationError } from '../../core/errors.js';
 import { parseHashHex, toHex } from '../../core/hash.js';
 import type { AppendResult } from '../../log/log.js';
 import { EVENT } from '../../service/governance.js';
+import { AUDIT_EVENT } from '../../service/audit.js';
+import { TOKEN_EVENT } from '../../service/tokens.js';
 import { withLog, type CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
 
@@ -63,15 +65,16 @@ export function eventFromOptions(o: AppendOptions, readStdin: () => string): { t
     throw new ValidationError('VALIDATION_FAILED', `payload file ${o.payloadFile} is not valid JSON`, { cause: err });
   }
   if (RESERVED_TYPES.has(o.type)) {
-    throw new ValidationError('VALIDATION_FAILED', `event type ${o.type} is reserved to the governance commands (consent, access, infer, train, erase)`, {
+    throw new ValidationError('VALIDATION_FAILED', `event type ${o.type} is reserved to the governance commands (consent, access, infer, train, erase) and the server's audit trail`, {
       issues: [{ path: 'type', message: 'reserved event type' }],
     });
   }
   return { type: o.type, payload };
 }
 
-// Governance events are written only by the overlay, which checks consent and stores their documents.
-const RESERVED_TYPES: ReadonlySet<string> = new Set([...Object.values(EVENT), 'TOKEN_CREATED', 'TOKEN_REVOKED']);
+// Governance events are written only by the overlay, which checks consent and stores their documents;
+// audit events only by the server's audit trail; token events only by the token service.
+const RESERVED_TYPES: ReadonlySet<string> = new Set([...Object.values(EVENT), ...Object.values(AUDIT_EVENT), ...Object.values(TOKEN_EVENT)]);
 
 /** JSON shape of an append result. */
 export function appendResultJson(r: AppendResult): Record<string, unknown> {

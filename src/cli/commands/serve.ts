@@ -15,7 +15,10 @@ export interface ServeOptions {
   readonly rolesFile?: string;
   readonly oidc?: OidcOptions;
   readonly rateLimitPerMinute?: number;
+  readonly authFailuresPerMinute?: number;
   readonly bodyLimit?: number;
+  /** Publish entry bundles without a credential (see docs/http-api.md: what that exposes). */
+  readonly publicEntries?: boolean;
 }
 
 function loadRoles(file: string | undefined): Readonly<Record<string, readonly Permission[]>> {
@@ -43,6 +46,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
   // One role table for the credentials and for the roles that consent policies and events may name.
   const governance = await Governance.open({ log, roles });
   const auth = new Authenticator({ log, roles, ...(o.oidc ? { oidc: o.oidc } : {}) });
+  await auth.load();
   const app = await createApp({
     log,
     governance,
@@ -50,7 +54,9 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     verifiers: trustedVerifiers(dir, undefined).verifiers,
     origin: dir.origin,
     ...(o.rateLimitPerMinute ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
+    ...(o.authFailuresPerMinute ? { authFailuresPerMinute: o.authFailuresPerMinute } : {}),
     ...(o.bodyLimit ? { bodyLimit: o.bodyLimit } : {}),
+    ...(o.publicEntries ? { publicEntries: true } : {}),
   });
   const address = await app.listen({ host: o.host, port: o.port });
   const base = address.replace('[::1]', 'localhost');
@@ -59,7 +65,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
       `Custos is serving the log ${dir.origin} (${log.size} entries) from ${ctx.dataDir}`,
       `  audit explorer   ${base}/`,
       `  API docs         ${base}/docs  (OpenAPI: ${base}/openapi.json)`,
-      `  tlog-tiles       ${base}/checkpoint, ${base}/tile/...`,
+      `  tlog-tiles       ${base}/checkpoint, ${base}/tile/... (entry bundles ${o.publicEntries ? 'PUBLIC: --public-entries' : 'need a read token'})`,
       `  first admin token:  npx custos --data-dir ${ctx.dataDir} token create --name admin --role admin   (shown once)`,
       '',
     ].join('\n'),

@@ -19,10 +19,10 @@ const START_MS = Date.parse(START);
 const END_MS = Date.parse(END);
 const MID_MS = Date.parse('2030-06-15T12:00:00.000Z');
 
-const CARE: ConsentRequest = { purpose: 'clinical_care', role: 'dermatologist' };
-const RESEARCH: ConsentRequest = { purpose: 'research', role: 'dermatologist' };
+const CARE: ConsentRequest = { purpose: 'TREAT', role: 'dermatologist' };
+const RESEARCH: ConsentRequest = { purpose: 'HRESCH', role: 'dermatologist' };
 
-/** A version-1 permit policy for clinical_care and research, by dermatologists and nurses. */
+/** A version-1 permit policy for TREAT and research, by dermatologists and nurses. */
 function policy(over: Partial<ConsentPolicy> = {}): ConsentPolicy {
   return {
     schema: POLICY_SCHEMA,
@@ -32,7 +32,7 @@ function policy(over: Partial<ConsentPolicy> = {}): ConsentPolicy {
     revocable: true,
     revoked: false,
     period: { start: START, end: END },
-    provision: { type: 'permit', purposes: ['clinical_care', 'research'], roles: ['dermatologist', 'nurse'] },
+    provision: { type: 'permit', purposes: ['TREAT', 'HRESCH'], roles: ['dermatologist', 'nurse'] },
     previous: null,
     recordedAt: START,
     recordedBy: { actor: 'po-1', role: 'privacy_officer' },
@@ -85,17 +85,17 @@ describe('evaluateConsent: one row per reason code', () => {
     { name: 'before the window', lookup: found(policy()), request: CARE, nowMs: START_MS - 86_400_000, reason: 'NOT_YET_VALID' },
     { name: 'after the window', lookup: found(policy()), request: CARE, nowMs: END_MS + 86_400_000, reason: 'EXPIRED' },
     { name: 'purpose not allowed', lookup: found(policy()), request: { purpose: 'marketing', role: 'dermatologist' }, nowMs: MID_MS, reason: 'PURPOSE_NOT_ALLOWED' },
-    { name: 'role not allowed', lookup: found(policy()), request: { purpose: 'clinical_care', role: 'ml_engineer' }, nowMs: MID_MS, reason: 'ROLE_NOT_ALLOWED' },
+    { name: 'role not allowed', lookup: found(policy()), request: { purpose: 'TREAT', role: 'ml_engineer' }, nowMs: MID_MS, reason: 'ROLE_NOT_ALLOWED' },
     {
       name: 'a nested deny matches',
-      lookup: found(withProvision({ type: 'permit', purposes: ['clinical_care', 'research'], provisions: [{ type: 'deny', purposes: ['research'] }] })),
+      lookup: found(withProvision({ type: 'permit', purposes: ['TREAT', 'HRESCH'], provisions: [{ type: 'deny', purposes: ['HRESCH'] }] })),
       request: RESEARCH,
       nowMs: MID_MS,
       reason: 'DENIED_BY_PROVISION',
     },
     {
       name: 'a root deny matches',
-      lookup: found(withProvision({ type: 'deny', purposes: ['research'] })),
+      lookup: found(withProvision({ type: 'deny', purposes: ['HRESCH'] })),
       request: RESEARCH,
       nowMs: MID_MS,
       reason: 'DENIED_BY_PROVISION',
@@ -192,8 +192,8 @@ describe('evaluateConsent: the validity window is inclusive at both ends', () =>
     const e = '2030-03-31T23:59:59.999Z';
     const p = withProvision({
       type: 'permit',
-      purposes: ['clinical_care', 'research'],
-      provisions: [{ type: 'deny', purposes: ['research'], period: { start: s, end: e } }],
+      purposes: ['TREAT', 'HRESCH'],
+      provisions: [{ type: 'deny', purposes: ['HRESCH'], period: { start: s, end: e } }],
     });
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse(s) - 1), 'PERMITTED');
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse(s)), 'DENIED_BY_PROVISION');
@@ -205,7 +205,7 @@ describe('evaluateConsent: the validity window is inclusive at both ends', () =>
 describe('evaluateConsent: precedence of the checks', () => {
   // Order in code: unknown, tampered, revoked, not yet valid, expired, purpose, role, provisions.
   const wrongBoth: ConsentRequest = { purpose: 'marketing', role: 'ml_engineer' };
-  const denyResearch = withProvision({ type: 'permit', purposes: ['clinical_care', 'research'], roles: ['dermatologist'], provisions: [{ type: 'deny', purposes: ['research'] }] });
+  const denyResearch = withProvision({ type: 'permit', purposes: ['TREAT', 'HRESCH'], roles: ['dermatologist'], provisions: [{ type: 'deny', purposes: ['HRESCH'] }] });
 
   it('a tampered lookup is refused whatever the request (there is no policy to consult)', () => {
     const t: PolicyLookup = { kind: 'tampered', policyId: 'x', version: 1, hash: HASH };
@@ -230,7 +230,7 @@ describe('evaluateConsent: precedence of the checks', () => {
     assert.equal(reasonOf(found(policy()), wrongBoth, MID_MS), 'PURPOSE_NOT_ALLOWED');
   });
   it('a wrong role is reported before a nested deny', () => {
-    assert.equal(reasonOf(found(denyResearch), { purpose: 'research', role: 'nurse' }, MID_MS), 'ROLE_NOT_ALLOWED');
+    assert.equal(reasonOf(found(denyResearch), { purpose: 'HRESCH', role: 'nurse' }, MID_MS), 'ROLE_NOT_ALLOWED');
   });
   it('a nested deny is reached only when purpose and role are allowed', () => {
     assert.equal(reasonOf(found(denyResearch), RESEARCH, MID_MS), 'DENIED_BY_PROVISION');
@@ -254,23 +254,23 @@ describe('evaluateConsent: precedence of the checks', () => {
 
 describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('a nested deny for research inside a permit denies research only', () => {
-    const p = withProvision({ type: 'permit', purposes: ['clinical_care', 'research'], provisions: [{ type: 'deny', purposes: ['research'] }] });
+    const p = withProvision({ type: 'permit', purposes: ['TREAT', 'HRESCH'], provisions: [{ type: 'deny', purposes: ['HRESCH'] }] });
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), CARE), 'PERMITTED');
-    assert.equal(reasonOf(found(p), { purpose: 'research', role: 'nurse' }), 'DENIED_BY_PROVISION');
+    assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'nurse' }), 'DENIED_BY_PROVISION');
   });
 
   it('a nested deny scoped to a role denies only that role', () => {
-    const p = withProvision({ type: 'permit', purposes: ['clinical_care'], provisions: [{ type: 'deny', roles: ['nurse'] }] });
-    assert.equal(reasonOf(found(p), { purpose: 'clinical_care', role: 'nurse' }), 'DENIED_BY_PROVISION');
+    const p = withProvision({ type: 'permit', purposes: ['TREAT'], provisions: [{ type: 'deny', roles: ['nurse'] }] });
+    assert.equal(reasonOf(found(p), { purpose: 'TREAT', role: 'nurse' }), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), CARE), 'PERMITTED');
   });
 
   it('a nested deny with a period denies only within the period', () => {
     const p = withProvision({
       type: 'permit',
-      purposes: ['clinical_care', 'research'],
-      provisions: [{ type: 'deny', purposes: ['research'], period: { start: '2030-06-01T00:00:00.000Z', end: '2030-06-30T23:59:59.999Z' } }],
+      purposes: ['TREAT', 'HRESCH'],
+      provisions: [{ type: 'deny', purposes: ['HRESCH'], period: { start: '2030-06-01T00:00:00.000Z', end: '2030-06-30T23:59:59.999Z' } }],
     });
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-06-15T00:00:00.000Z')), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-05-31T23:59:59.999Z')), 'PERMITTED');
@@ -281,7 +281,7 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('a nested deny with an open-ended period (start only) denies from its start on', () => {
     const p = withProvision({
       type: 'permit',
-      provisions: [{ type: 'deny', purposes: ['research'], period: { start: '2030-06-01T00:00:00.000Z' } }],
+      provisions: [{ type: 'deny', purposes: ['HRESCH'], period: { start: '2030-06-01T00:00:00.000Z' } }],
     });
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-06-01T00:00:00.000Z') - 1), 'PERMITTED');
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-06-01T00:00:00.000Z')), 'DENIED_BY_PROVISION');
@@ -291,22 +291,22 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('a nested permit inside a nested deny: the deepest matching provision decides', () => {
     const p = withProvision({
       type: 'permit',
-      purposes: ['clinical_care', 'research'],
+      purposes: ['TREAT', 'HRESCH'],
       roles: ['dermatologist', 'researcher'],
       provisions: [
         {
           type: 'deny',
-          purposes: ['research'],
+          purposes: ['HRESCH'],
           provisions: [{ type: 'permit', roles: ['researcher'] }],
         },
       ],
     });
     // Matches deny and its nested permit: permit (deepest).
-    assert.equal(reasonOf(found(p), { purpose: 'research', role: 'researcher' }), 'PERMITTED');
+    assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'researcher' }), 'PERMITTED');
     // Matches the deny but not the nested permit: deny.
-    assert.equal(reasonOf(found(p), { purpose: 'research', role: 'dermatologist' }), 'DENIED_BY_PROVISION');
+    assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'dermatologist' }), 'DENIED_BY_PROVISION');
     // Matches neither: the root permit.
-    assert.equal(reasonOf(found(p), { purpose: 'clinical_care', role: 'researcher' }), 'PERMITTED');
+    assert.equal(reasonOf(found(p), { purpose: 'TREAT', role: 'researcher' }), 'PERMITTED');
   });
 
   it('three levels deep: permit > deny > permit > deny', () => {
@@ -315,12 +315,12 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
       provisions: [
         {
           type: 'deny',
-          purposes: ['research'],
+          purposes: ['HRESCH'],
           provisions: [{ type: 'permit', roles: ['researcher'], provisions: [{ type: 'deny', period: { start: '2030-09-01T00:00:00.000Z' } }] }],
         },
       ],
     });
-    const req = { purpose: 'research', role: 'researcher' };
+    const req = { purpose: 'HRESCH', role: 'researcher' };
     assert.equal(reasonOf(found(p), req, Date.parse('2030-08-31T23:59:59.999Z')), 'PERMITTED');
     assert.equal(reasonOf(found(p), req, Date.parse('2030-09-01T00:00:00.000Z')), 'DENIED_BY_PROVISION');
   });
@@ -328,21 +328,21 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('a nested permit that does not match leaves the enclosing deny in force', () => {
     const p = withProvision({
       type: 'permit',
-      provisions: [{ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', period: { end: '2030-01-31T23:59:59.999Z' } }] }],
+      provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', period: { end: '2030-01-31T23:59:59.999Z' } }] }],
     });
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-01-31T23:59:59.999Z')), 'PERMITTED');
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-02-01T00:00:00.000Z')), 'DENIED_BY_PROVISION');
   });
 
   it('among matching siblings, deny overrides permit whatever their order (FHIR Consent, IHE PCF)', () => {
-    const deny = { type: 'deny', purposes: ['research'] } as const;
-    const permit = { type: 'permit', purposes: ['research'], roles: ['ml_engineer'] } as const;
+    const deny = { type: 'deny', purposes: ['HRESCH'] } as const;
+    const permit = { type: 'permit', purposes: ['HRESCH'], roles: ['ml_engineer'] } as const;
     for (const provisions of [[deny, permit], [permit, deny]]) {
       const p = withProvision({ type: 'permit', provisions });
-      const d = evaluateConsent(found(p), { purpose: 'research', role: 'ml_engineer' }, MID_MS);
+      const d = evaluateConsent(found(p), { purpose: 'HRESCH', role: 'ml_engineer' }, MID_MS);
       assert.equal(d.reason, 'DENIED_BY_PROVISION');
       assert.equal(d.provision, `provision.provisions[${provisions.indexOf(deny)}]`, 'the decision names the deny that decided');
-      assert.equal(reasonOf(found(p), { purpose: 'research', role: 'dermatologist' }), 'DENIED_BY_PROVISION');
+      assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'dermatologist' }), 'DENIED_BY_PROVISION');
     }
   });
 
@@ -350,20 +350,20 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
     const p = withProvision({
       type: 'deny',
       provisions: [
-        { type: 'permit', purposes: ['research'] },
+        { type: 'permit', purposes: ['HRESCH'] },
         { type: 'deny', roles: ['nurse'] },
       ],
     });
     const d = evaluateConsent(found(p), RESEARCH, MID_MS);
     assert.equal(d.reason, 'PERMITTED');
     assert.equal(d.provision, 'provision.provisions[0]');
-    assert.equal(reasonOf(found(p), { purpose: 'research', role: 'nurse' }), 'DENIED_BY_PROVISION');
+    assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'nurse' }), 'DENIED_BY_PROVISION');
   });
 
   it('a sibling whose own exception permits does not count as a deny', () => {
     const p = withProvision({
       type: 'permit',
-      provisions: [{ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', roles: ['dermatologist'] }] }],
+      provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['dermatologist'] }] }],
     });
     const d = evaluateConsent(found(p), RESEARCH, MID_MS);
     assert.equal(d.reason, 'PERMITTED');
@@ -378,17 +378,17 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   });
 
   it('root deny scoped to research, with a nested permit exception for researchers', () => {
-    const p = withProvision({ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', roles: ['researcher'] }] });
+    const p = withProvision({ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['researcher'] }] });
     // Inside the deny's scope, the matching exception permits.
-    assert.equal(reasonOf(found(p), { purpose: 'research', role: 'researcher' }), 'PERMITTED');
+    assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'researcher' }), 'PERMITTED');
     // Inside the deny's scope, no exception matches: denied.
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
     // Outside the deny's scope: exceptions apply only within their parent's scope, so nothing permits.
-    assert.equal(reasonOf(found(p), { purpose: 'clinical_care', role: 'researcher' }), 'DENIED_BY_PROVISION');
+    assert.equal(reasonOf(found(p), { purpose: 'TREAT', role: 'researcher' }), 'DENIED_BY_PROVISION');
   });
 
   it('a root deny with no nested permit never permits', () => {
-    const p = withProvision({ type: 'deny', purposes: ['research'] });
+    const p = withProvision({ type: 'deny', purposes: ['HRESCH'] });
     assert.equal(reasonOf(found(p), CARE), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
   });
@@ -397,7 +397,7 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
     const p = withProvision({
       type: 'deny',
       period: { start: '2030-06-01T00:00:00.000Z' },
-      provisions: [{ type: 'permit', purposes: ['clinical_care'] }],
+      provisions: [{ type: 'permit', purposes: ['TREAT'] }],
     });
     const before = Date.parse('2030-05-31T23:59:59.999Z');
     const inside = Date.parse('2030-06-01T00:00:00.000Z');
@@ -408,7 +408,7 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   });
 
   it('an unconstrained root deny with a nested permit exception permits what the exception matches (deepest match wins)', () => {
-    const p = withProvision({ type: 'deny', provisions: [{ type: 'permit', purposes: ['clinical_care'] }] });
+    const p = withProvision({ type: 'deny', provisions: [{ type: 'permit', purposes: ['TREAT'] }] });
     assert.equal(reasonOf(found(p), CARE), 'PERMITTED');
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
     assert.equal(evaluateConsent(found(p), CARE, MID_MS).policyHash, HASH);
@@ -417,16 +417,16 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('a root deny > nested permit > nested deny: the deepest match wins at every level', () => {
     const p = withProvision({
       type: 'deny',
-      provisions: [{ type: 'permit', purposes: ['clinical_care'], provisions: [{ type: 'deny', roles: ['nurse'] }] }],
+      provisions: [{ type: 'permit', purposes: ['TREAT'], provisions: [{ type: 'deny', roles: ['nurse'] }] }],
     });
     assert.equal(reasonOf(found(p), CARE), 'PERMITTED');
-    assert.equal(reasonOf(found(p), { purpose: 'clinical_care', role: 'nurse' }), 'DENIED_BY_PROVISION');
+    assert.equal(reasonOf(found(p), { purpose: 'TREAT', role: 'nurse' }), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
   });
 });
 
 describe('evaluateConsent: the decision is invariant under any permutation of siblings (property)', () => {
-  const PURPOSES = ['clinical_care', 'research', 'marketing'];
+  const PURPOSES = ['TREAT', 'HRESCH', 'marketing'];
   const ROLES = ['dermatologist', 'nurse', 'ml_engineer'];
   const T = [START_MS, MID_MS, END_MS];
   const times = fc.constantFrom(...T.map((t) => new Date(t).toISOString()));

@@ -96,7 +96,7 @@ function decideWithin(p: Provision, path: string, req: ConsentRequest, nowMs: nu
  * Checks, in order: unknown, tampered, revoked, not yet valid, expired, purpose, role, nested
  * provisions. The validity window is inclusive at both ends.
  * @example
- * evaluateConsent({ kind: 'found', policy, hash }, { purpose: 'clinical_care', role: 'dermatologist' }, Date.now())
+ * evaluateConsent({ kind: 'found', policy, hash }, { purpose: 'TREAT', role: 'dermatologist' }, Date.now())
  */
 export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, nowMs: number): Decision {
   if (lookup.kind === 'unknown') {
