@@ -29,6 +29,7 @@ import { verifyDocuments } from '../service/verify-documents.js';
 import type { Decision } from '../core/consent/evaluate.js';
 import { requirePermission, type Authenticator, type Permission, type Principal } from './auth.js';
 import { toHttpError } from './http-errors.js';
+import { createVocabulary } from '../core/vocabulary.js';
 import { parseTilePath } from './tiles.js';
 
 /** Options of {@link createApp}. */
@@ -114,7 +115,9 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   const { log, governance: g, auth } = o;
   const store = log.store;
   const clock = o.clock ?? systemClock;
-  const audit = new AuditTrail({ log, clock, ...(o.alertWindowMs ? { windowMs: o.alertWindowMs } : {}) });
+  // Audit events are checked against the event registry with the deployment's roles and purposes.
+  const vocabulary = createVocabulary({ roles: auth.roles, purposes: [...g.vocabulary.purposes] });
+  const audit = new AuditTrail({ log, clock, vocabulary, ...(o.alertWindowMs ? { windowMs: o.alertWindowMs } : {}) });
   const openings = new OpeningLimiter({ max: o.openingsPerMinute ?? 30, windowMs: 60_000, clock });
   // Refusals before authentication name the caller by a keyed hash of its address (the key lives
   // in this process only): alerts from one address group together, the address is not on the log.
