@@ -305,6 +305,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port', '8080')
     .option('--roles <file>', 'JSON role table: {"role": ["permission", ...]}')
+    .option('--purposes <codes>', 'purpose-of-use codes added to HL7 v3 PurposeOfUse, comma-separated')
     .option('--rate-limit <n>', 'requests per minute per authenticated caller (per address on public routes)', '60000')
     .option('--auth-failure-limit <n>', 'failed authentications per minute per client address', '300')
     .option('--body-limit <bytes>', 'largest request body', '262144')
@@ -314,7 +315,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--oidc-role-claim <claim>', 'JWT claim that names the role', 'role')
     .option('--public-entries', 'serve entry bundles (/tile/entries/...) without a token: publishes policy ids, actor ids and roles (pseudonymous linkage per policy)')
     .option('--oidc-actor-prefix <prefix>', "actor id prefix of JWT subjects; must contain ':' (default oidc:<issuer host>:)")
-    .action((o: { host: string; port: string; roles?: string; rateLimit: string; authFailureLimit: string; bodyLimit: string; oidcIssuer?: string; oidcAudience?: string; oidcJwks?: string; oidcRoleClaim: string; oidcActorPrefix?: string; publicEntries?: boolean }, cmd: Command) => {
+    .action((o: { host: string; port: string; roles?: string; purposes?: string; rateLimit: string; authFailureLimit: string; bodyLimit: string; oidcIssuer?: string; oidcAudience?: string; oidcJwks?: string; oidcRoleClaim: string; oidcActorPrefix?: string; publicEntries?: boolean }, cmd: Command) => {
       const oidc = o.oidcIssuer || o.oidcAudience || o.oidcJwks;
       if (oidc && !(o.oidcIssuer && o.oidcAudience && o.oidcJwks)) throw new VE('VALIDATION_FAILED', 'OIDC needs --oidc-issuer, --oidc-audience and --oidc-jwks');
       return serve(ctx(cmd), {
@@ -322,6 +323,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         // 0: any free port (the printed address says which).
         port: o.port === '0' ? 0 : parseLimit(o.port, 'port', 65535),
         ...(o.roles === undefined ? {} : { rolesFile: o.roles }),
+        ...(o.purposes === undefined ? {} : { purposes: o.purposes.split(',').map((x) => x.trim()).filter((x) => x.length > 0) }),
         rateLimitPerMinute: parseLimit(o.rateLimit, 'rate-limit', 100_000_000),
         authFailuresPerMinute: parseLimit(o.authFailureLimit, 'auth-failure-limit', 100_000_000),
         bodyLimit: parseLimit(o.bodyLimit, 'body-limit', 64 * 1024 * 1024),
