@@ -8,7 +8,7 @@ import { ConflictError, ConsentError, CustosError, InternalError, NotFoundError,
 import { resolveDataDir, resolveStoreUrl } from '../log/data-dir.js';
 import type { CommandContext } from './context.js';
 import { processIo, type Io } from './output.js';
-import { parseChoice, parseCount, parseLimit, parseSince } from './parse.js';
+import { assertWellFormedArgs, parseChoice, parseCount, parseLimit, parseSince } from './parse.js';
 import { init } from './commands/init.js';
 import { append } from './commands/append.js';
 import { verify } from './commands/verify.js';
@@ -366,6 +366,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
 export async function run(argv: readonly string[], io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const program = buildProgram(io, env);
   try {
+    assertWellFormedArgs(argv);
     await program.parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {

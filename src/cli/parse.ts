@@ -3,6 +3,21 @@
  * @module
  */
 import { ValidationError } from '../core/errors.js';
+import { findInputProblem } from '../core/schema/parse.js';
+
+/**
+ * Refuses a command line with an argument that is not well-formed Unicode (a lone surrogate),
+ * before any command runs. (A shell cannot pass one, but `run()` is also called in process.)
+ * @throws {ValidationError} VALIDATION_FAILED
+ */
+export function assertWellFormedArgs(argv: readonly string[]): void {
+  const problem = findInputProblem([...argv]);
+  if (problem) {
+    throw new ValidationError('VALIDATION_FAILED', `argument ${Number(problem.path) + 1} is not well-formed Unicode (lone surrogate)`, {
+      issues: [{ path: `argv.${problem.path}`, message: problem.message }],
+    });
+  }
+}
 
 /** A non-negative decimal integer (an index or a tree size). */
 export function parseCount(input: string, field: string): number {

@@ -11,7 +11,7 @@
  */
 import { ValidationError, type ValidationIssue } from './errors.js';
 import { PROVISION_PATH_RE } from './consent/evaluate.js';
-import { POLICY_ID_RE, type Vocabulary } from './vocabulary.js';
+import { PERMISSIONS, POLICY_ID_RE, type Vocabulary } from './vocabulary.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -46,8 +46,6 @@ export const ATTESTATION_METHODS = ['safe-harbor', 'expert-determination', 'synt
 const ROUTE_RE = /^(GET|POST|DELETE|PUT|PATCH|HEAD|OPTIONS) (\/[A-Za-z0-9/_:.*{}-]{0,200}|UNMATCHED)$/;
 /** Stable error codes (docs/errors.md). */
 const ERROR_CODE_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
-/** Permissions of the role table. */
-export const PERMISSIONS = ['access', 'inference', 'training', 'consent:write', 'consent:read', 'consent:check', 'receipts', 'commitments:open', 'read', 'verify', 'export', 'erase', 'tokens'] as const;
 /** IHE BALP / DICOM codes of audit events (service/audit.ts). */
 export const BALP_CODES = { type: ['rest', 'DCM#110113'], subtype: ['search', 'read'], action: ['E', 'R'], outcome: ['4'] } as const;
 

@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
-import { CODE, ID, SHA256_HEX, parseWith } from './schema/parse.js';
+import { CODE, ID, SHA256_HEX, URI, parseWith } from './schema/parse.js';
 
 const JSON_OBJECT = v.pipe(
   v.record(v.string(), v.unknown()),
@@ -84,10 +84,7 @@ export interface Receipt {
 }
 
 /** Artifact input: a URI (kept off-ledger) and the SHA-256 of the artifact's bytes. */
-export const ARTIFACT = v.object({
-  uri: v.pipe(v.string(), v.minLength(1), v.maxLength(2048), v.regex(/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/, 'expected a URI such as s3://bucket/key')),
-  digest: SHA256_HEX,
-});
+export const ARTIFACT = v.object({ uri: URI, digest: SHA256_HEX });
 /** An output's name is a lowercase identifier (it is logged): `report_json`, `mask.png`. */
 export const OUTPUT_ARTIFACT = v.object({
   name: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'expected an output name such as report_json (lowercase letters, digits, . _ -)')),

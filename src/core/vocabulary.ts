@@ -28,21 +28,25 @@ export const DEFAULT_TRAINING_PURPOSES: readonly string[] = Object.freeze([
   'HRESCH', 'BIORCH', 'CLINTRCH', 'CLINTRCHNPC', 'CLINTRCHPC', 'PRECLINTRCH', 'DSRCH', 'POARCH', 'TRANSRCH',
 ]);
 
+/** Every permission a role may grant. */
+export const PERMISSIONS = [
+  'access',
+  'inference',
+  'training',
+  'consent:write',
+  'consent:read',
+  'consent:check',
+  'receipts',
+  'commitments:open',
+  'read',
+  'verify',
+  'export',
+  'erase',
+  'tokens',
+] as const;
+
 /** What a credential may do. */
-export type Permission =
-  | 'access'
-  | 'inference'
-  | 'training'
-  | 'consent:write'
-  | 'consent:read'
-  | 'consent:check'
-  | 'receipts'
-  | 'commitments:open'
-  | 'read'
-  | 'verify'
-  | 'export'
-  | 'erase'
-  | 'tokens';
+export type Permission = (typeof PERMISSIONS)[number];
 
 /** A role table: role code → permissions. Roles on events and in policies must be keys of it. */
 export type RoleTable = Readonly<Record<string, readonly Permission[]>>;

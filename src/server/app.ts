@@ -12,7 +12,8 @@ import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
-import { AuthError, NotFoundError, ValidationError, hasCode } from '../core/errors.js';
+import { AuthError, ConflictError, NotFoundError, ValidationError, hasCode } from '../core/errors.js';
+import { findInputProblem } from '../core/schema/parse.js';
 import { toHex } from '../core/hash.js';
 import { encodeEntryBundle, TILE_WIDTH, TILE_HEIGHT } from '../core/merkle/tiles.js';
 import { nodeSeq } from '../core/merkle/node-id.js';
@@ -50,6 +51,11 @@ export interface AppOptions {
   /** Directory of the web explorer (default: ../../web from this file). */
   readonly webRoot?: string;
   /**
+   * Heavy reads (routes that scan the log: verify, export, entries, overview, anomalies, a
+   * policy's history) allowed at once; more are answered 503 SERVER_BUSY (default 2).
+   */
+  readonly heavyConcurrency?: number;
+  /**
    * Serve entry bundles (`/tile/entries/...`) without a credential (default false: they need
    * `read`). Opting in publishes per-policy pseudonymous linkage: policy ids, actor ids, roles.
    */
@@ -80,6 +86,8 @@ interface Route {
   readonly body?: Record<string, unknown>;
   readonly query?: Record<string, unknown>;
   readonly status?: number;
+  /** Scans the log: counted against `heavyConcurrency`. */
+  readonly heavy?: true;
   readonly handler: Handler;
 }
 
@@ -97,10 +105,15 @@ function decisionJson(d: Decision): Record<string, unknown> {
 }
 
 // The actor and role come from the credential. A body may repeat them, but not claim another.
+// The claim is untrusted: a string (the actor id) or { id: string, role?: string }, nothing else.
 function actorFrom(p: Principal, body: unknown): { id: string; role: string } {
-  const claimed = (body as { actor?: unknown } | undefined)?.actor;
+  const claimed = typeof body === 'object' && body !== null ? (body as { actor?: unknown }).actor : undefined;
   if (claimed !== undefined) {
-    const c = typeof claimed === 'string' ? { id: claimed, role: p.role } : (claimed as { id?: unknown; role?: unknown });
+    const c: { id?: unknown; role?: unknown } =
+      typeof claimed === 'string' ? { id: claimed } : typeof claimed === 'object' && claimed !== null && !Array.isArray(claimed) ? claimed : {};
+    if (typeof c.id !== 'string' || (c.role !== undefined && typeof c.role !== 'string')) {
+      throw new ValidationError('VALIDATION_FAILED', 'actor must be the credential’s actor id, or { id, role } with strings', { issues: [{ path: 'actor', message: 'expected a string or { id: string, role?: string }' }] });
+    }
     if (c.id !== p.actor || (c.role !== undefined && c.role !== p.role)) {
       throw new AuthError('ACTOR_MISMATCH', 'the request claims an actor or role other than the credential’s', { details: { credentialActor: p.actor, credentialRole: p.role } });
     }
@@ -144,8 +157,12 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
     // Router errors (a path that is not valid percent-encoding) in the one error shape.
     frameworkErrors: (err, _req, reply) => {
-      const bad = (err as { code?: string }).code === 'FST_ERR_BAD_URL';
-      const { status, body } = bad ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'the request path is not valid percent-encoding' } } } : toHttpError(err);
+      const code = (err as { code?: string }).code;
+      const message =
+        code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding'
+        : code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is longer than 100 characters'
+        : undefined;
+      const { status, body } = message ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message } } } : toHttpError(err);
       void withSecurityHeaders(reply).code(status).send(body);
     },
   });
@@ -155,6 +172,26 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   app.addHook('onSend', async (_req, reply, payload) => {
     withSecurityHeaders(reply);
     return payload;
+  });
+
+  // ---- input well-formedness --------------------------------------------------------------
+  // Every JSON body is checked before any hook or handler sees it: a lone surrogate anywhere (a
+  // value or a key) or nesting over 64 is refused with 400 VALIDATION_FAILED. Fastify's own parser
+  // still does the parsing and its __proto__/constructor poisoning checks.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    parseJson(req, body as string, (err: Error | null, value?: unknown) => {
+      if (err) return done(err, undefined);
+      const problem = findInputProblem(value);
+      if (problem) return done(new ValidationError('VALIDATION_FAILED', `invalid request body: ${problem.path}: ${problem.message}`, { issues: [problem] }), undefined);
+      done(null, value);
+    });
+  });
+  // The path parameters and the query string, likewise, before validation and the handler.
+  app.addHook('preValidation', async (req) => {
+    const problem = findInputProblem({ params: req.params, query: req.query });
+    if (problem) throw new ValidationError('VALIDATION_FAILED', `invalid request: ${problem.path}: ${problem.message}`, { issues: [problem] });
   });
 
   // ---- metrics --------------------------------------------------------------------------
@@ -176,6 +213,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       decisions.inc({ operation: String(req.routeOptions?.url), effect: 'deny', reason: err.decision.reason });
       return reply.status(403).send({ error: { code: err.code, message: err.message, details: err.details }, decision: decisionJson(err.decision), event: eventJson(err.event) });
     }
+    if (hasCode(err, 'SERVER_BUSY')) reply.header('retry-after', '1');
     if (err instanceof AuthError) {
       // A refused request is a security event: aggregated per caller and window (service/audit.ts).
       const p = req.principal;
@@ -319,7 +357,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       handler: async (req) => decisionJson(await g.checkConsent((req.params as { policyId: string }).policyId, req.body as { purpose: string; role: string })),
     },
     {
-      method: 'GET', url: '/api/v1/consents/:policyId', summary: "A policy's versions, each with its log entry and the decisions made under it (logged: AUDIT_READ)", permission: 'consent:read',
+      method: 'GET', url: '/api/v1/consents/:policyId', summary: "A policy's versions, each with its log entry and the decisions made under it (logged: AUDIT_READ)", permission: 'consent:read', heavy: true,
       handler: async (req, _reply, who) => {
         const id = (req.params as { policyId: string }).policyId;
         const show = await g.showConsent(id);
@@ -399,7 +437,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'GET', url: '/api/v1/entries', summary: 'Entries, newest first, filtered by type, actor, role, purpose, outcome and time (logged: AUDIT_QUERY)', permission: 'read',
+      method: 'GET', url: '/api/v1/entries', summary: 'Entries, newest first, filtered by type, actor, role, purpose, outcome and time (logged: AUDIT_QUERY)', permission: 'read', heavy: true,
       query: { type: 'object', properties: { limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, type: { type: 'string' }, actor: { type: 'string' }, role: { type: 'string' }, purpose: { type: 'string' }, outcome: { type: 'string', enum: ['executed', 'denied'] }, since: { type: 'string' }, until: { type: 'string' } } },
       handler: async (req) => {
         const q = req.query as Record<string, string | undefined>;
@@ -455,7 +493,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'POST', url: '/api/v1/verify', summary: 'Verify the whole log and the off-ledger store (logged: AUDIT_QUERY)', permission: 'verify',
+      method: 'POST', url: '/api/v1/verify', summary: 'Verify the whole log and the off-ledger store (logged: AUDIT_QUERY)', permission: 'verify', heavy: true,
       handler: async (req, _reply, p) => {
         await audit.query({ id: p.actor, role: p.role }, { route: routeOf(req), permission: 'verify' });
         const t = performance.now();
@@ -474,11 +512,11 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'GET', url: '/api/v1/overview', summary: 'For the explorer: size, checkpoint, last verification, events per type and hour, denials', permission: 'read',
+      method: 'GET', url: '/api/v1/overview', summary: 'For the explorer: size, checkpoint, last verification, events per type and hour, denials', permission: 'read', heavy: true,
       handler: async () => overview(log, lastVerification),
     },
     {
-      method: 'GET', url: '/api/v1/anomalies', summary: 'Actors with unusual volume or denial rate over a window (query: hours)', permission: 'read',
+      method: 'GET', url: '/api/v1/anomalies', summary: 'Actors with unusual volume or denial rate over a window (query: hours)', permission: 'read', heavy: true,
       query: { type: 'object', properties: { hours: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?$' } } },
       handler: async (req) => {
         const h = Number((req.query as { hours?: string }).hours ?? 24);
@@ -487,7 +525,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'GET', url: '/api/v1/export', summary: 'Stream the log as NDJSON (up to the latest checkpoint; logged first: AUDIT_QUERY)', permission: 'export',
+      method: 'GET', url: '/api/v1/export', summary: 'Stream the log as NDJSON (up to the latest checkpoint; logged first: AUDIT_QUERY)', permission: 'export', heavy: true,
       handler: async (req, reply, p) => {
         // On the log before the first byte: the export carries its own record.
         await audit.query({ id: p.actor, role: p.role }, { route: routeOf(req), permission: 'export' });
@@ -528,6 +566,30 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   ];
   let lastVerification: { ok: boolean; at: string; entries: number; firstBadIndex: number | null } | null = null;
 
+  // Heavy reads: at most `heavyConcurrency` at once, so that scans cannot crowd out everything
+  // else (each also yields to the event loop between pages of the store). A slot is held until
+  // the response is sent (a streamed export: until its end) or the connection closes.
+  const heavyLimit = o.heavyConcurrency ?? 2;
+  let heavyRunning = 0;
+  const heavySlots = new WeakMap<FastifyRequest, () => void>();
+  app.addHook('onResponse', async (req) => heavySlots.get(req)?.());
+  const takeHeavySlot = (req: FastifyRequest, reply: FastifyReply): (() => void) => {
+    if (heavyRunning >= heavyLimit) {
+      throw new ConflictError('SERVER_BUSY', 'too many heavy reads at once; retry shortly', { details: { retryAfterSeconds: 1, limit: heavyLimit } });
+    }
+    heavyRunning++;
+    let held = true;
+    const release = () => {
+      if (held) {
+        held = false;
+        heavyRunning--;
+      }
+    };
+    heavySlots.set(req, release);
+    reply.raw.once('close', release);
+    return release;
+  };
+
   for (const r of routes) {
     app.route({
       method: r.method,
@@ -538,7 +600,14 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
         // The onRequest hook has authenticated and authorized; this guards against a route added without it.
         if (!req.principal) throw new AuthError('UNAUTHENTICATED', 'a bearer token is required');
         if (r.permission) requirePermission(req.principal, r.permission);
-        return r.handler(req, reply, req.principal);
+        if (!r.heavy) return r.handler(req, reply, req.principal);
+        const release = takeHeavySlot(req, reply);
+        try {
+          return await r.handler(req, reply, req.principal);
+        } catch (err) {
+          release();
+          throw err;
+        }
       },
     });
   }
@@ -670,7 +739,8 @@ async function listEntries(log: Log, q: ListQuery): Promise<{ items: unknown[]; 
 
 async function overview(log: Log, last: unknown): Promise<unknown> {
   const cp = await log.store.latestCheckpoint();
-  const byType: Record<string, number> = {};
+  // Event types are caller-chosen ("constructor" is one): counted in objects without a prototype.
+  const byType: Record<string, number> = Object.create(null) as Record<string, number>;
   const byHour = new Map<string, Record<string, number>>();
   let denials = 0;
   let scanned = 0;
@@ -682,7 +752,7 @@ async function overview(log: Log, last: unknown): Promise<unknown> {
       byType[p.type] = (byType[p.type] ?? 0) + 1;
       if (p.type === 'CONSENT_DENIED') denials++;
       const hour = p.time.slice(0, 13);
-      const h = byHour.get(hour) ?? {};
+      const h = byHour.get(hour) ?? (Object.create(null) as Record<string, number>);
       h[p.type] = (h[p.type] ?? 0) + 1;
       byHour.set(hour, h);
     }

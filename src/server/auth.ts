@@ -20,11 +20,27 @@ import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
 import { CODE, ID, parseWith } from '../core/schema/parse.js';
 import type { Log } from '../log/log.js';
 import { TOKEN_EVENT, TokenLedger, tokenSecretDigest } from '../service/tokens.js';
-import { DEFAULT_ROLES, createVocabulary, type Permission, type Vocabulary } from '../core/vocabulary.js';
+import { DEFAULT_ROLES, PERMISSIONS, createVocabulary, type Permission, type Vocabulary } from '../core/vocabulary.js';
 import { checkEventPayload } from '../core/events.js';
 
 // The role table lives in core: the library, the CLI and the server check roles against one list.
-export { DEFAULT_ROLES, type Permission } from '../core/vocabulary.js';
+export { DEFAULT_ROLES, PERMISSIONS, type Permission } from '../core/vocabulary.js';
+
+// Role names are untrusted (token bodies, JWT claims, role files): they are looked up in a Map,
+// never by indexing a plain object, where "constructor" or "__proto__" would find Object.prototype.
+function toRoleMap(roles: Readonly<Record<string, readonly Permission[]>>): ReadonlyMap<string, ReadonlySet<Permission>> {
+  const table = new Map<string, ReadonlySet<Permission>>();
+  const known: ReadonlySet<string> = new Set(PERMISSIONS);
+  for (const [role, perms] of Object.entries(roles)) {
+    parseWith(CODE, role, 'role name');
+    if (!Array.isArray(perms) || !perms.every((x) => typeof x === 'string' && known.has(x))) {
+      throw new ValidationError('VALIDATION_FAILED', `role ${role}: expected a list of permissions (${PERMISSIONS.join(', ')})`, { issues: [{ path: role, message: 'unknown permission' }] });
+    }
+    table.set(role, new Set(perms));
+  }
+  return table;
+}
+
 
 /** An authenticated caller. */
 export interface Principal {
@@ -74,6 +90,7 @@ export class Authenticator {
   readonly #log: Log;
   readonly #roles: Readonly<Record<string, readonly Permission[]>>;
   readonly #vocabulary: Vocabulary;
+  readonly #roleTable: ReadonlyMap<string, ReadonlySet<Permission>>;
   readonly #oidc: (OidcOptions & { jwks: JWTVerifyGetKey; prefix: string; tolerance: number }) | undefined;
   readonly #tokens: TokenLedger;
 
@@ -81,6 +98,7 @@ export class Authenticator {
     this.#log = o.log;
     this.#roles = o.roles ?? DEFAULT_ROLES;
     this.#vocabulary = createVocabulary({ roles: this.#roles });
+    this.#roleTable = toRoleMap(this.#roles);
     this.#tokens = new TokenLedger(o.log.store);
     if (o.oidc) {
       const prefix = o.oidc.actorPrefix ?? `oidc:${new URL(o.oidc.issuer).host}:`;
@@ -109,8 +127,9 @@ export class Authenticator {
     return payload;
   }
 
+  /** The permissions of `role`; none for a role not in the table. */
   permissionsOf(role: string): ReadonlySet<Permission> {
-    return new Set(this.#roles[role] ?? []);
+    return new Set(this.#roleTable.get(role) ?? []);
   }
 
   get roles(): Readonly<Record<string, readonly Permission[]>> {
@@ -167,8 +186,8 @@ export class Authenticator {
   async createToken(name: string, role: string, by: { actor: string; role: string }): Promise<{ token: string; record: TokenRecord }> {
     const n = parseWith(TOKEN_NAME, name, 'token name');
     const r = parseWith(CODE, role, 'token role');
-    if (!this.#roles[r]) {
-      throw new ValidationError('VALIDATION_FAILED', `unknown role ${r}; roles: ${Object.keys(this.#roles).join(', ')}`, { issues: [{ path: 'role', message: 'unknown role' }] });
+    if (!this.#roleTable.has(r)) {
+      throw new ValidationError('VALIDATION_FAILED', `unknown role ${r}; roles: ${[...this.#roleTable.keys()].join(', ')}`, { issues: [{ path: 'role', message: 'unknown role' }] });
     }
     const id = randomBytes(8).toString('hex');
     const secret = randomBytes(32).toString('base64url');

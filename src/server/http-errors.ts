@@ -25,7 +25,7 @@ export function statusOf(err: CustosError): number {
   if (err instanceof AuthError) return err.code === 'UNAUTHENTICATED' ? 401 : err.code === 'RATE_LIMITED' || err.code === 'OPENING_RATE_LIMITED' ? 429 : 403;
   if (err instanceof ConsentError) return 403;
   if (err instanceof NotFoundError) return 404;
-  if (err instanceof ConflictError) return err.code === 'LOG_LOCKED' ? 503 : 409;
+  if (err instanceof ConflictError) return err.code === 'LOG_LOCKED' || err.code === 'SERVER_BUSY' ? 503 : 409;
   if (err instanceof VerificationError) return 422;
   if (err instanceof StoreError) return 503;
   return 500;

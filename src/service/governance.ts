@@ -40,7 +40,7 @@ import {
   parseTrainingManifest,
   type Receipt,
 } from '../core/manifest.js';
-import { CODE, ID, SHA256_HEX, parseWith } from '../core/schema/parse.js';
+import { CODE, ID, SHA256_HEX, WELL_FORMED, parseWith } from '../core/schema/parse.js';
 import { ATTESTATION_METHODS, LOWER_ID_RE, checkEventPayload } from '../core/events.js';
 import { createVocabulary, policyIdFromBytes, type RoleTable, type Vocabulary } from '../core/vocabulary.js';
 import type { AppendResult, Decided, Log, SequencingContext } from '../log/log.js';
@@ -76,6 +76,7 @@ export const TRAINING_DATASET_TYPES = ['identified', 'deidentified', 'synthetic'
 
 /** At most this many policies (subjects) decide one training run; their decisions are on the log. */
 export const MAX_TRAINING_COHORT = 200;
+
 
 /** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
 export interface Actor {
@@ -118,7 +119,9 @@ export interface GovernanceOptions {
   readonly trainingPurposes?: readonly string[];
 }
 
+
 const ACTOR = v.object({ id: ID, role: CODE });
+const ERASE_KIND = v.picklist(['subject', 'uri', 'external_ref'], 'expected subject, uri or external_ref');
 const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT });
 const INFERENCE = v.object({
   actor: ACTOR,
@@ -179,6 +182,12 @@ function consentHeadOf(bytes: Buffer, index: number): { policyId: string; head: 
   return { policyId: p.policyId, head: { version: p.version as number, hash, index } };
 }
 
+/** A commitment an operation holds: new ones carry their opening in the operation's sidecar. */
+interface Commitment {
+  readonly c: SidecarCommitment;
+  readonly isNew: boolean;
+}
+
 function doc(kind: string, value: unknown): SidecarDocument & { value: unknown } {
   const bytes = canonicalJsonBytes(value);
   return { hash: toHex(sha256(bytes)), kind, bytes, value };
@@ -204,8 +213,9 @@ export class Governance {
   #headsQueue: Promise<void> = Promise.resolve();
   /** Policy versions this process wrote, by hash: trustworthy without a store read. */
   readonly #recent = new Map<string, ConsentPolicy>();
-  /** Salts chosen for values whose commitment is not committed yet (one salt per value). */
-  readonly #pendingSalts = new Map<string, SidecarCommitment>();
+  /** Salts chosen for values whose commitment is not committed yet (one salt per value), with
+   * the number of operations in flight that hold each. */
+  readonly #pendingSalts = new Map<string, { c: SidecarCommitment; holders: number }>();
   readonly #docMemo = new Map<string, SidecarDocument & { value: unknown }>();
 
   private constructor(o: GovernanceOptions) {
@@ -300,19 +310,56 @@ export class Governance {
     if (this.#recent.size > RECENT_DOCS) this.#recent.delete(this.#recent.keys().next().value!);
   }
 
-  /** The commitment to a value (its salt is reused per value), and whether it is new. */
-  async #commit(kind: string, value: string): Promise<{ c: SidecarCommitment; isNew: boolean }> {
+  /**
+   * The commitment to a value (its salt is reused per value), and whether it is new. A new salt
+   * is remembered only while an operation holding it is in flight: every caller must pass what
+   * it got to {@link Governance.#release} when its append has settled, committed or refused.
+   */
+  async #commit(kind: string, value: string): Promise<Commitment> {
     const key = `${kind}\u0000${value}`;
     const pending = this.#pendingSalts.get(key);
-    if (pending) return { c: pending, isNew: true };
+    if (pending) {
+      pending.holders++;
+      return { c: pending.c, isNew: true };
+    }
     const existing = await this.#store.findCommitment(kind, value);
     if (existing) return { c: existing, isNew: false };
     const again = this.#pendingSalts.get(key);
-    if (again) return { c: again, isNew: true };
+    if (again) {
+      again.holders++;
+      return { c: again.c, isNew: true };
+    }
     const salt = this.#random(COMMITMENT_SALT_BYTES);
     const c: SidecarCommitment = { commitment: computeCommitment(salt, value), kind, value, salt };
-    this.#pendingSalts.set(key, c);
+    this.#pendingSalts.set(key, { c, holders: 1 });
     return { c, isNew: true };
+  }
+
+  // Drops one hold on each new commitment; the salt is forgotten with the last one. By then the
+  // opening is in the store (and found there) if any append that carried it committed.
+  #release(cs: readonly Commitment[]): void {
+    for (const x of cs) {
+      if (!x.isNew) continue;
+      const key = `${x.c.kind}\u0000${x.c.value}`;
+      const p = this.#pendingSalts.get(key);
+      if (p && p.c === x.c && --p.holders <= 0) this.#pendingSalts.delete(key);
+    }
+  }
+
+  // Takes commitments to `values` (in order), runs `fn` with them, and releases them however it ends.
+  async #withCommitments<T>(values: readonly { kind: string; value: string }[], fn: (cs: Commitment[]) => Promise<T>): Promise<T> {
+    const cs: Commitment[] = [];
+    try {
+      for (const x of values) cs.push(await this.#commit(x.kind, x.value));
+      return await fn(cs);
+    } finally {
+      this.#release(cs);
+    }
+  }
+
+  /** Salts chosen for values not yet committed, held by operations in flight (0 when idle). */
+  get pendingCommitments(): number {
+    return this.#pendingSalts.size;
   }
 
   /**
@@ -381,14 +428,8 @@ export class Governance {
     return d;
   }
 
-  #commitments(...cs: { c: SidecarCommitment; isNew: boolean }[]): SidecarCommitment[] {
+  #commitments(...cs: Commitment[]): SidecarCommitment[] {
     return cs.filter((x) => x.isNew).map((x) => x.c);
-  }
-
-  #forget(...cs: { c: SidecarCommitment }[]): () => void {
-    return () => {
-      for (const x of cs) this.#pendingSalts.delete(`${x.c.kind}\u0000${x.c.value}`);
-    };
   }
 
   // ---- consent ----------------------------------------------------------------------------
@@ -404,10 +445,17 @@ export class Governance {
     const parsed = parsePolicyInput(input, this.#vocab);
     const who = parseWith(ACTOR, actor, 'actor');
     this.#checkCodes({ role: who.role });
-    const policyId = parsed.policyId ?? policyIdFromBytes(this.#random(16));
-    const p = { ...parsed, policyId };
-    const subject = await this.#commit('subject', p.subject);
-    const externalRef = p.externalRef === undefined ? undefined : await this.#commit('external_ref', p.externalRef);
+    const p = { ...parsed, policyId: parsed.policyId ?? policyIdFromBytes(this.#random(16)) };
+    const values = [{ kind: 'subject', value: p.subject }, ...(p.externalRef === undefined ? [] : [{ kind: 'external_ref', value: p.externalRef }])];
+    return this.#withCommitments(values, async ([subject, externalRef]) => this.#createConsent(p, who, subject!, externalRef));
+  }
+
+  async #createConsent(
+    p: ReturnType<typeof parsePolicyInput> & { policyId: string },
+    who: { id: string; role: string },
+    subject: Commitment,
+    externalRef: Commitment | undefined,
+  ): Promise<{ policy: ConsentPolicy; hash: string; event: AppendResult }> {
     let created: { policy: ConsentPolicy; hash: string } | undefined;
     const event = await this.#log.appendDecided((ctx: SequencingContext): Decided => {
       if (this.#head(p.policyId, ctx.batchId)) {
@@ -467,7 +515,6 @@ export class Governance {
         onCommitted: () => {
           this.#heads.set(p.policyId, head);
           this.#remember(d.hash, policy);
-          this.#forget(subject, ...(externalRef ? [externalRef] : []))();
         },
       };
     });
@@ -590,13 +637,12 @@ export class Governance {
     purpose: string,
     policyIds: readonly string[],
     denied: Record<string, unknown>,
-    commitments: readonly { c: SidecarCommitment; isNew: boolean }[],
+    commitments: readonly Commitment[],
     permitted: (ctx: SequencingContext, decisions: readonly Decision[]) => Decided & { result: T },
   ): Promise<{ result: T; event: AppendResult; decisions: readonly Decision[] }> {
     // Whichever event is written carries the commitments' openings, so every commitment on the
     // log can be opened (until erased).
     const openings = this.#commitments(...commitments);
-    const forget = this.#forget(...commitments);
     return this.#withPolicyRetry(async () => {
       const pre = await Promise.all(policyIds.map((id) => this.#preload(id)));
       let decisions: Decision[] = [];
@@ -621,12 +667,11 @@ export class Governance {
               ...denied,
             }),
             sidecar: { commitments: openings },
-            onCommitted: forget,
           };
         }
         const d = permitted(ctx, decisions);
         result = d.result;
-        return { ...d, sidecar: { ...d.sidecar, commitments: openings }, onCommitted: forget };
+        return { ...d, sidecar: { ...d.sidecar, commitments: openings } };
       });
       if (refusal) throw new ConsentDeniedError(refusal, event);
       return { result: result as T, event, decisions };
@@ -641,7 +686,10 @@ export class Governance {
   async recordDataAccess(input: DataAccessInput): Promise<{ event: AppendResult; decision: Decision }> {
     const a = parseWith(ACCESS, input, 'data access');
     this.#checkCodes({ purpose: a.purpose, role: a.actor.role });
-    const uri = await this.#commit('uri', a.artifact.uri);
+    return this.#withCommitments([{ kind: 'uri', value: a.artifact.uri }], async ([uri]) => this.#recordDataAccess(a, uri!));
+  }
+
+  async #recordDataAccess(a: v.InferOutput<typeof ACCESS>, uri: Commitment): Promise<{ event: AppendResult; decision: Decision }> {
     const artifact = { uri: uri.c.commitment, digest: a.artifact.digest };
     const r = await this.#underConsent('data_access', a.actor, a.purpose, [a.policyId], { artifact }, [uri], (_ctx, [decision]) => ({
       type: EVENT.dataAccessed,
@@ -673,8 +721,17 @@ export class Governance {
     // A service sends the same pipeline and model with every request: validated and hashed once.
     const pipeline = this.#memo(a.pipeline, () => doc(DOC.pipeline, parsePipelineManifest(a.pipeline, 'pipeline')));
     const model = this.#memo(a.model, () => doc(DOC.model, parseModelSpec(a.model, 'model')));
-    const inUri = await this.#commit('uri', a.input.uri);
-    const outUris = await Promise.all(a.outputs.map((o) => this.#commit('uri', o.uri)));
+    const uris = [a.input.uri, ...a.outputs.map((o) => o.uri)].map((value) => ({ kind: 'uri', value }));
+    return this.#withCommitments(uris, async ([inUri, ...outUris]) => this.#recordInference(a, pipeline, model, inUri!, outUris));
+  }
+
+  async #recordInference(
+    a: v.InferOutput<typeof INFERENCE>,
+    pipeline: SidecarDocument & { value: unknown },
+    model: SidecarDocument & { value: unknown },
+    inUri: Commitment,
+    outUris: readonly Commitment[],
+  ): Promise<{ receipt: Receipt; receiptHash: string; event: AppendResult; decision: Decision }> {
     const input = { uri: inUri.c.commitment, digest: a.input.digest };
     const outputs = a.outputs.map((o, i) => ({ name: o.name, uri: outUris[i]!.c.commitment, digest: o.digest }));
     const attempted = { model: model.hash, pipeline: pipeline.hash, input };
@@ -734,7 +791,16 @@ export class Governance {
     const manifest = doc(DOC.training, parseTrainingManifest(a.manifest, 'manifest'));
     const before = doc(DOC.model, parseModelSpec(a.modelBefore, 'modelBefore'));
     const after = doc(DOC.model, parseModelSpec(a.modelAfter, 'modelAfter'));
-    const uri = await this.#commit('uri', a.dataset.uri);
+    return this.#withCommitments([{ kind: 'uri', value: a.dataset.uri }], async ([uri]) => this.#recordTraining(a, manifest, before, after, uri!));
+  }
+
+  async #recordTraining(
+    a: v.InferOutput<typeof TRAINING>,
+    manifest: SidecarDocument,
+    before: SidecarDocument,
+    after: SidecarDocument,
+    uri: Commitment,
+  ): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
     const dataset = { uri: uri.c.commitment, digest: a.dataset.digest, type: a.dataset.type };
     const documents = { training: manifest.hash, modelBefore: before.hash, modelAfter: after.hash };
     const executed = (decisions: readonly Decision[]): Decided => ({
@@ -762,7 +828,7 @@ export class Governance {
     }
     const event = await this.#log.appendDecided(() => {
       const d = executed([]);
-      return { ...d, sidecar: { ...d.sidecar, commitments: this.#commitments(uri) }, onCommitted: this.#forget(uri) };
+      return { ...d, sidecar: { ...d.sidecar, commitments: this.#commitments(uri) } };
     });
     return { event, manifestHash: manifest.hash, decisions: [] };
   }
@@ -774,7 +840,9 @@ export class Governance {
    */
   async erase(kind: 'subject' | 'uri' | 'external_ref', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined }> {
     const who = parseWith(ACTOR, actor, 'actor');
+    parseWith(ERASE_KIND, kind, 'erasure kind');
     if (typeof value !== 'string' || value.length === 0) throw new ValidationError('VALIDATION_FAILED', 'nothing to erase');
+    parseWith(v.pipe(v.string(), WELL_FORMED), value, 'erased value');
     const found = await this.#store.findCommitment(kind, value);
     if (!found) return { commitments: [], event: undefined };
     this.#checkCodes({ role: who.role });

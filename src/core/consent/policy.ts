@@ -9,7 +9,7 @@
  * @module
  */
 import * as v from 'valibot';
-import { CODE, ID, TIME, parseWith } from '../schema/parse.js';
+import { CODE, ID, OPAQUE_ID, TIME, parseWith } from '../schema/parse.js';
 import { ValidationError, type ValidationIssue } from '../errors.js';
 import { DEFAULT_VOCABULARY, POLICY_ID_RE, type Vocabulary } from '../vocabulary.js';
 
@@ -53,6 +53,27 @@ export interface ConsentPolicy {
   readonly recordedBy: { readonly actor: string; readonly role: string };
 }
 
+/**
+ * Nested provisions deeper than this are refused (a provision at depth 16 is still well inside the
+ * canonical-JSON depth limit of its policy document). Checked without recursion before anything
+ * recurses over provisions.
+ */
+export const MAX_PROVISION_DEPTH = 16;
+
+// The depth of the deepest provision under `provisions` (1 for a flat list), iteratively.
+function provisionDepth(provisions: readonly Provision[] | undefined): number {
+  let deepest = 0;
+  const stack: [readonly Provision[] | undefined, number][] = [[provisions, 1]];
+  while (stack.length > 0) {
+    const [list, depth] = stack.pop()!;
+    if (!list || list.length === 0) continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > MAX_PROVISION_DEPTH) return deepest;
+    for (const p of list) stack.push([p.provisions, depth + 1]);
+  }
+  return deepest;
+}
+
 const PERIOD = v.object({ start: v.optional(TIME), end: v.optional(TIME) });
 
 const PROVISION: v.GenericSchema<Provision> = v.object({
@@ -83,14 +104,20 @@ export interface PolicyInput {
 const POLICY_INPUT = v.pipe(
   v.object({
     policyId: v.optional(POLICY_ID),
-    externalRef: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))),
-    subject: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
+    externalRef: v.optional(OPAQUE_ID),
+    subject: OPAQUE_ID,
     allowedPurposes: v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64)),
     allowedRoles: v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64)),
     validFrom: v.optional(TIME),
     validUntil: v.optional(TIME),
     revocable: v.optional(v.boolean(), true),
-    provisions: v.optional(v.pipe(v.array(PROVISION), v.maxLength(64))),
+    provisions: v.optional(
+      v.pipe(
+        v.array(PROVISION),
+        v.maxLength(64),
+        v.check((ps) => provisionDepth(ps) <= MAX_PROVISION_DEPTH, `provisions nested deeper than ${MAX_PROVISION_DEPTH}`),
+      ),
+    ),
   }),
   v.forward(
     v.partialCheck([['validFrom'], ['validUntil']], (p) => p.validFrom === undefined || p.validUntil === undefined || p.validFrom <= p.validUntil, 'validUntil is before validFrom'),

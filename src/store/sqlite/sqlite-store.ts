@@ -38,6 +38,12 @@ export interface SqliteStoreOptions {
 
 // Bundles per page when streaming entries (16 x 256 = 4096 entries).
 const BUNDLE_PAGE = 16;
+
+// better-sqlite3 is synchronous: a scan over an async iterator of its pages would otherwise run
+// as one long task (promise continuations never reach the event loop), and a server would answer
+// nothing else until it ends. Every page iterator waits for the next turn of the event loop after
+// each page it yields, so concurrent requests interleave with scans.
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const CHECKPOINT_PAGE = 4096;
 // Rows per multi-row INSERT into the tails.
 const CHUNK = 64;
@@ -339,6 +345,9 @@ export class SqliteStore implements LogStore {
         wrap(err, 'read entries');
       }
       if (page.length > 0) yield page;
+      // Only between bundle pages: the last (empty) bundle read and the tail read stay one step,
+      // so a writer packing the tail into a bundle in between cannot hide entries.
+      await nextTurn();
     }
     let tail: StoredEntry[];
     try {
@@ -373,6 +382,7 @@ export class SqliteStore implements LogStore {
         wrap(err, 'read bundles');
       }
       yield page;
+      await nextTurn();
     }
   }
 
@@ -383,9 +393,14 @@ export class SqliteStore implements LogStore {
     } catch (err) {
       wrap(err, 'read entries');
     }
-    if (tail.length > 0) yield tail;
     const firstBundle = Math.floor(from / TILE_WIDTH);
-    let end = Math.ceil(to / TILE_WIDTH);
+    // Bundles below the tail just read: a writer may pack that tail into a bundle while the
+    // consumer works, and its entries must not come out twice.
+    let end = tail.length > 0 ? Math.floor(tail[tail.length - 1]!.index / TILE_WIDTH) : Math.ceil(to / TILE_WIDTH);
+    if (tail.length > 0) {
+      yield tail;
+      await nextTurn();
+    }
     for (;;) {
       let page: StoredEntry[];
       try {
@@ -398,6 +413,7 @@ export class SqliteStore implements LogStore {
         wrap(err, 'read entries');
       }
       if (page.length > 0) yield page;
+      await nextTurn();
     }
   }
 
@@ -415,6 +431,7 @@ export class SqliteStore implements LogStore {
       if (rows.length === 0) return;
       yield rows.map(toCheckpoint);
       after = rows[rows.length - 1]![0];
+      await nextTurn();
     }
   }
 
@@ -568,6 +585,7 @@ export class SqliteStore implements LogStore {
       if (rows.length === 0) return;
       yield rows.map(([hash, kind, bytes]) => ({ hash, kind, bytes }));
       after = rows[rows.length - 1]![0];
+      await nextTurn();
     }
   }
 
@@ -601,6 +619,7 @@ export class SqliteStore implements LogStore {
       if (rows.length === 0) return;
       yield rows.map(([commitment, kind, value, salt]) => ({ commitment, kind, value, salt }));
       after = rows[rows.length - 1]![0];
+      await nextTurn();
     }
   }
 

@@ -1,0 +1,305 @@
+/**
+ * A bounded, seeded fuzz of the HTTP API on a real server (loopback port, real SQLite log).
+ *
+ * Every route of the route table (read from /openapi.json) and every public route gets a few
+ * thousand requests: valid bodies mutated at random paths, wrong types, nulls, huge and
+ * non-finite numbers, lone surrogates in values, keys, path parameters and query strings,
+ * nesting thousands deep, prototype keys (__proto__, constructor), malformed JSON, wrong media
+ * types, and tokens of every role (or none). The contract: no request gets a 5xx, and afterwards
+ * the log and the off-ledger documents verify and no salt is left pending.
+ *
+ * Reproduce a failure with the same FUZZ_SEED (printed in the failure message).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
+import { seededRandom } from '../src/core/random.js';
+import { assertVerifies, createServerEnv, SETUP_ACTOR, type ServerEnv, type TestRole } from './helpers/server-env.js';
+
+const SEED = Number(process.env['FUZZ_SEED'] ?? 20261202);
+const REQUESTS = 3000;
+const IN_FLIGHT = 2; // at most the default heavy-read limit, so 503 SERVER_BUSY cannot occur
+
+const D1 = 'a1'.repeat(32);
+const D2 = 'b2'.repeat(32);
+const W1 = 'c3'.repeat(32);
+const W2 = 'd4'.repeat(32);
+const MODEL = { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: W1, framework: 'pytorch' };
+const PIPELINE = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', parameters: { size: 224 } };
+
+/** A JSON fragment sent verbatim (deep nesting, 1e400, a "__proto__" key, broken syntax). */
+class Raw {
+  constructor(readonly text: string) {}
+}
+
+/** JSON text of `v`, with Raw fragments inlined. Strings go through JSON.stringify, which writes lone surrogates as \u escapes. */
+function toJsonText(v: unknown): string {
+  if (v instanceof Raw) return v.text;
+  if (Array.isArray(v)) return `[${v.map(toJsonText).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${JSON.stringify(k)}:${toJsonText(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+type Rnd = () => number;
+const pick = <T>(rnd: Rnd, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+
+const POLICY_IDS = [pid('fz-open'), pid('fz-revoked'), pid('fz-nonrev'), pid('fz-new-1'), pid('fz-new-2'), pid('no-such-policy'), 'no-such-policy'];
+
+function deepArray(depth: number): Raw {
+  return new Raw(`${'['.repeat(depth)}${']'.repeat(depth)}`);
+}
+function deepProvisions(depth: number): Raw {
+  let p = '{"type":"deny","purposes":["research"]}';
+  for (let i = 1; i < depth; i++) p = `{"type":"permit","provisions":[${p}]}`;
+  return new Raw(`[${p}]`);
+}
+
+/** Awkward strings: lone surrogates, prototype names, controls, huge, numeric-looking. */
+function randomString(rnd: Rnd): string {
+  return pick(rnd, [
+    '\udfff',
+    '\ud800',
+    'a\ud800b',
+    `s3://bucket/\udc00`,
+    `patient-\udfff`,
+    '__proto__',
+    'constructor',
+    'toString',
+    'hasOwnProperty',
+    '',
+    ' ',
+    '\u0000',
+    'x\u0007y',
+    'é\u{1F600}',
+    'x'.repeat(5000),
+    '-1',
+    '1e309',
+    '99999999999999999999',
+    'TREAT',
+    'HRESCH',
+    'nurse',
+    'dermatologist',
+    'admin',
+    's3://bucket/key',
+    pid('fz-open'),
+    D1,
+    '2026-02-30T00:00:00Z',
+    '0000-01-01T00:00:00Z',
+    '<script>',
+  ]);
+}
+
+function randomValue(rnd: Rnd, depth = 0): unknown {
+  const r = rnd();
+  if (r < 0.3) return randomString(rnd);
+  if (r < 0.45) return pick(rnd, [0, -1, 1.5, -0, 2 ** 53 + 1, 1e308, Number.MAX_SAFE_INTEGER, 7]);
+  if (r < 0.55) return pick(rnd, [null, true, false]);
+  if (r < 0.62) return pick(rnd, [new Raw('1e400'), new Raw('-1e400'), new Raw('123456789012345678901234567890'), new Raw('1.0e-400')]);
+  if (r < 0.68) return pick(rnd, [deepArray(3000), deepProvisions(3000), deepProvisions(17), deepArray(70)]);
+  if (r < 0.75) return new Raw(pick(rnd, ['{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"x":1}}}', '{"a":1,"a":2}', '{"\\udfff":1}']));
+  if (depth > 2 || r < 0.85) return pick(rnd, [[], {}, [1, 2], { id: 'x' }]);
+  if (r < 0.93) return Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => randomValue(rnd, depth + 1));
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i < 1 + Math.floor(rnd() * 3); i++) o[pick(rnd, ['id', 'role', 'uri', 'digest', 'type', 'name', 'x', 'purposes', 'provisions'])] = randomValue(rnd, depth + 1);
+  return o;
+}
+
+/** Replaces, deletes or adds a value at a random path of a (copied) template. */
+function mutate(rnd: Rnd, v: unknown, depth = 0): unknown {
+  if (v === null || typeof v !== 'object' || v instanceof Raw) return rnd() < 0.6 ? randomValue(rnd) : v;
+  if (Array.isArray(v)) {
+    const a = [...v];
+    if (a.length > 0 && rnd() < 0.7) {
+      const i = Math.floor(rnd() * a.length);
+      a[i] = depth < 4 && rnd() < 0.6 ? mutate(rnd, a[i], depth + 1) : randomValue(rnd);
+    } else if (rnd() < 0.5) a.push(randomValue(rnd));
+    else a.length = 0;
+    return a;
+  }
+  const o: Record<string, unknown> = { ...(v as Record<string, unknown>) };
+  const keys = Object.keys(o);
+  const r = rnd();
+  if (keys.length > 0 && r < 0.6) {
+    const k = pick(rnd, keys);
+    o[k] = depth < 4 && rnd() < 0.6 ? mutate(rnd, o[k], depth + 1) : randomValue(rnd);
+  } else if (keys.length > 0 && r < 0.8) {
+    delete o[pick(rnd, keys)];
+  } else {
+    o[pick(rnd, ['actor', 'extra', 'policyId', 'subject', 'role', 'name', 'provisions', '\udfff'])] = randomValue(rnd);
+  }
+  return o;
+}
+
+/** Makes one string leaf of a (copied) template hostile: a lone surrogate, a control, a prototype name. */
+function hostileLeaf(rnd: Rnd, v: unknown): unknown {
+  const leaves: (string | number)[][] = [];
+  const walk = (x: unknown, path: (string | number)[]) => {
+    if (typeof x === 'string') leaves.push(path);
+    else if (Array.isArray(x)) x.forEach((y, i) => walk(y, [...path, i]));
+    else if (x !== null && typeof x === 'object' && !(x instanceof Raw)) for (const [k, y] of Object.entries(x)) walk(y, [...path, k]);
+  };
+  walk(v, []);
+  if (leaves.length === 0) return v;
+  const path = pick(rnd, leaves);
+  const copy = JSON.parse(JSON.stringify(v, (_k, x: unknown) => (x instanceof Raw ? undefined : x))) as unknown;
+  let parent = copy as Record<string | number, unknown>;
+  for (const k of path.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>;
+  const last = path[path.length - 1]!;
+  const old = String(parent[last]);
+  parent[last] = pick(rnd, [`${old}\udfff`, `\ud800${old}`, `${old.slice(0, 3)}\udc00${old.slice(3)}`, `${old}\u0000`, 'constructor', '__proto__', randomString(rnd)]);
+  return copy;
+}
+
+let fresh = 0;
+
+function templates(rnd: Rnd): Record<string, () => unknown> {
+  const policyId = () => (rnd() < 0.3 ? pid(`fz-fresh-${fresh++}`) : pick(rnd, POLICY_IDS));
+  return {
+    'POST /api/v1/consents': () => ({
+      policyId: policyId(),
+      subject: pick(rnd, ['patient-1', 'patient-2', `patient-${fresh}`]),
+      allowedPurposes: ['TREAT', 'HRESCH'],
+      allowedRoles: ['dermatologist', 'nurse', 'ml_engineer'],
+      ...(rnd() < 0.3 ? { provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['nurse'] }] }] } : {}),
+    }),
+    'POST /api/v1/consents/{policyId}/revoke': () => pick(rnd, [{}, { actor: 'po-1' }, { actor: { id: 'po-1', role: 'privacy_officer' } }, { actor: null }]),
+    'POST /api/v1/consents/{policyId}/check': () => ({ purpose: pick(rnd, ['TREAT', 'HRESCH']), role: pick(rnd, ['nurse', 'dermatologist']) }),
+    'POST /api/v1/access': () => ({ purpose: 'TREAT', policyId: policyId(), artifact: { uri: `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, digest: D1 } }),
+    'POST /api/v1/inferences': () => ({
+      purpose: 'TREAT',
+      policyId: policyId(),
+      input: { uri: `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, digest: D1 },
+      outputs: [{ name: 'report_json', uri: `s3://clinic/${Math.floor(rnd() * 50)}.json`, digest: D2 }],
+      pipeline: PIPELINE,
+      model: MODEL,
+    }),
+    'POST /api/v1/trainings': () => ({
+      purpose: 'HRESCH',
+      dataset: { uri: 's3://training/synthetic.parquet', digest: D1, type: pick(rnd, ['synthetic', 'deidentified', 'identified']) },
+      manifest: { name: 'finetune-1', lr: 0.001 },
+      modelBefore: MODEL,
+      modelAfter: { ...MODEL, modelVersion: '0.9.4', weightsHash: W2 },
+      computeBackend: 'cpu',
+      ...(rnd() < 0.5 ? { attestation: { method: 'synthetic-generator' } } : { policyIds: [policyId()] }),
+    }),
+    'POST /api/v1/tokens': () => ({ name: `fz-${Math.floor(rnd() * 1000)}`, role: pick(rnd, ['nurse', 'auditor', 'constructor', '__proto__', 'toString']) }),
+  };
+}
+
+function pathParam(rnd: Rnd, name: string): string {
+  const common = ['__proto__', 'constructor', '%ED%BF%BF', '%ED%A0%80', '%F0%9F%98%80', '%00', 'x'.repeat(3000), '..%2F..%2Fetc%2Fpasswd', '-1', '1e309', '99999999999999999999', '%ZZ'];
+  const byName: Record<string, string[]> = {
+    policyId: POLICY_IDS,
+    index: ['0', '1', '5', '7', '100000'],
+    id: ['0123456789abcdef', 'ffffffffffffffff'],
+  };
+  return rnd() < 0.55 ? pick(rnd, byName[name] ?? ['x']) : pick(rnd, common);
+}
+
+function queryString(rnd: Rnd): string {
+  if (rnd() < 0.4) return '';
+  const keys = ['limit', 'before', 'type', 'actor', 'role', 'purpose', 'outcome', 'since', 'until', 'size', 'from', 'to', 'hours', '__proto__', 'constructor'];
+  const values = ['1', '0', '-1', '500', '501', 'abc', '1e309', '99999999999999999', 'NaN', '%ED%BF%BF', '%00', 'denied', '2026-01-01T00:00:00Z', '', '0.001', '8761', '2'];
+  const n = 1 + Math.floor(rnd() * 3);
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) parts.push(`${pick(rnd, keys)}=${pick(rnd, values)}`);
+  return `?${parts.join('&')}`;
+}
+
+interface Outcome {
+  readonly method: string;
+  readonly url: string;
+  readonly body: string | undefined;
+  readonly status: number;
+  readonly response: string;
+}
+
+describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, () => {
+  let env: ServerEnv;
+  let address: string;
+  let tokens: string[];
+
+  before(async () => {
+    env = await createServerEnv();
+    address = await env.app.listen({ host: '127.0.0.1', port: 0 });
+    const g = env.governance;
+    const po = { id: 'po-1', role: 'privacy_officer' };
+    await g.createConsent({ policyId: pid('fz-open'), subject: 'patient-1', allowedPurposes: ['TREAT', 'HRESCH'], allowedRoles: ['dermatologist', 'nurse', 'ml_engineer'] }, po);
+    await g.createConsent({ policyId: pid('fz-revoked'), subject: 'patient-2', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'] }, po);
+    await g.revokeConsent(pid('fz-revoked'), po);
+    await g.createConsent({ policyId: pid('fz-nonrev'), subject: 'patient-3', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'], revocable: false }, po);
+    await g.recordInference({ actor: { id: 'dr-derm', role: 'dermatologist' }, purpose: 'TREAT', policyId: pid('fz-open'), input: { uri: 's3://clinic/0.jpg', digest: D1 }, outputs: [{ name: 'r', uri: 's3://clinic/0.json', digest: D2 }], pipeline: PIPELINE, model: MODEL });
+    const spare = await env.auth.createToken('fz-spare', 'auditor', SETUP_ACTOR);
+    tokens = [...(Object.keys(env.tokens) as TestRole[]).map((r) => env.tokens[r]), spare.token];
+  });
+
+  after(async () => {
+    await env.close();
+  });
+
+  it('answers no request with a 5xx; the log and documents verify afterwards', async () => {
+    const rnd = seededRandom(SEED);
+    const openapi = (await (await fetch(`${address}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const routes: { method: string; path: string }[] = [];
+    for (const [path, methods] of Object.entries(openapi.paths)) for (const m of Object.keys(methods)) routes.push({ method: m.toUpperCase(), path });
+    routes.push({ method: 'GET', path: '/openapi.json' }, { method: 'GET', path: '/docs' }, { method: 'GET', path: '/' }, { method: 'GET', path: '/ui/{file}' });
+    assert.ok(routes.length >= 25, `only ${routes.length} routes in the table`);
+    const tpl = templates(rnd);
+    const hit = new Map<string, number>();
+    const failures: Outcome[] = [];
+
+    const one = async (): Promise<void> => {
+      const route = pick(rnd, routes);
+      hit.set(`${route.method} ${route.path}`, (hit.get(`${route.method} ${route.path}`) ?? 0) + 1);
+      let url = route.path.replace(/\{([A-Za-z]+)\}/g, (_m, name: string) => {
+        if (name === 'path') return pick(rnd, ['0/000', 'entries/000', '0/000.p/5', '1/x', '../../etc/passwd', 'entries/%ED%BF%BF', '0/999999999999']);
+        if (name === 'file') return pick(rnd, ['index.html', 'app.js', '../package.json', '%2e%2e/package.json', 'constructor', '%ED%BF%BF']);
+        return pathParam(rnd, name);
+      });
+      url += queryString(rnd);
+      const headers: Record<string, string> = {};
+      const t = rnd();
+      if (t < 0.85) headers['authorization'] = `Bearer ${pick(rnd, tokens)}`;
+      else if (t < 0.93) headers['authorization'] = pick(rnd, ['Bearer ', 'Bearer x.y.z', `Bearer custos_0123456789abcdef_${'A'.repeat(43)}`, 'Basic Zm9vOmJhcg==']);
+      let body: string | undefined;
+      const template = tpl[`${route.method} ${route.path}`];
+      const b = rnd();
+      if (template && b < 0.85) {
+        let v = template();
+        const rounds = Math.floor(rnd() * 3); // 0: the valid body as it is
+        for (let i = 0; i < rounds; i++) v = rnd() < 0.4 ? hostileLeaf(rnd, v) : mutate(rnd, v);
+        body = toJsonText(v);
+      } else if (b < 0.9) {
+        body = pick(rnd, ['{', '{"a":', 'null', '[]', '"x"', '1', '', '{"a":1}garbage', '\u0000', toJsonText(randomValue(rnd))]);
+      } else if (route.method !== 'GET' && b < 0.95) {
+        body = toJsonText(randomValue(rnd));
+      }
+      if (body !== undefined && route.method !== 'GET') headers['content-type'] = pick(rnd, ['application/json', 'application/json', 'application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded']);
+      const res = await fetch(`${address}${url}`, { method: route.method, headers, ...(body !== undefined && route.method !== 'GET' ? { body } : {}) });
+      const text = await res.text();
+      // New tokens join the pool (a role named after a prototype member must not break requests).
+      if (route.path === '/api/v1/tokens' && route.method === 'POST' && res.status === 201) tokens.push((JSON.parse(text) as { token: string }).token);
+      if (res.status >= 500) failures.push({ method: route.method, url: url.slice(0, 200), body: body?.slice(0, 300), status: res.status, response: text.slice(0, 300) });
+    };
+
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < REQUESTS) {
+          next++;
+          await one();
+        }
+      }),
+    );
+
+    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} requests got a 5xx (FUZZ_SEED=${SEED})`);
+    for (const r of routes) assert.ok((hit.get(`${r.method} ${r.path}`) ?? 0) > 0, `route ${r.method} ${r.path} was never fuzzed`);
+    assert.equal(env.governance.pendingCommitments, 0, 'salts left pending');
+    await assertVerifies(env);
+    // Still serving, and the writes that were valid went through.
+    assert.equal((await fetch(`${address}/healthz`)).status, 200);
+    assert.ok(env.log.size > 20, `only ${env.log.size} entries: the fuzz wrote almost nothing valid`);
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * A real Custos server for tests: a fresh SQLite log in a temporary directory, the governance
+ * overlay, one token per role, and the app either in process (`inject`) or on a loopback port.
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { initDataDir, openLog, type DataDir } from '../../src/log/data-dir.js';
+import type { Log } from '../../src/log/log.js';
+import { verifyLog } from '../../src/log/verify-log.js';
+import { Governance } from '../../src/service/governance.js';
+import { verifyDocuments } from '../../src/service/verify-documents.js';
+import { Authenticator } from '../../src/server/auth.js';
+import { createApp, type AppOptions } from '../../src/server/app.js';
+
+/** Token names by role (the name is the actor written on events). */
+export const TOKEN_NAMES = {
+  admin: 'admin-1',
+  privacy_officer: 'po-1',
+  auditor: 'aud-1',
+  dermatologist: 'dr-derm',
+  nurse: 'nurse-1',
+  ml_engineer: 'eng-7',
+} as const;
+export type TestRole = keyof typeof TOKEN_NAMES;
+
+export const SETUP_ACTOR = { actor: 'test-setup', role: 'operator' };
+
+export interface ServerEnv {
+  readonly root: string;
+  readonly app: FastifyInstance;
+  readonly log: Log;
+  readonly dir: DataDir;
+  readonly auth: Authenticator;
+  readonly governance: Governance;
+  readonly tokens: Record<TestRole, string>;
+  /** Closes the app and the log, removes the directory. */
+  close(): Promise<void>;
+}
+
+/** A fresh log with one token per role and an app over it (not listening). */
+export async function createServerEnv(appOptions: Partial<AppOptions> = {}): Promise<ServerEnv> {
+  const root = mkdtempSync(join(tmpdir(), 'custos-env-'));
+  const dataDir = join(root, 'log');
+  await initDataDir(dataDir, { origin: 'test.local/log' });
+  const { dir, log } = await openLog(dataDir);
+  const governance = await Governance.open({ log });
+  const auth = new Authenticator({ log });
+  const tokens = {} as Record<TestRole, string>;
+  for (const role of Object.keys(TOKEN_NAMES) as TestRole[]) tokens[role] = (await auth.createToken(TOKEN_NAMES[role], role, SETUP_ACTOR)).token;
+  const app = await createApp({ log, governance, auth, verifiers: [dir.verifier], origin: dir.origin, logger: false, ...appOptions });
+  return {
+    root,
+    app,
+    log,
+    dir,
+    auth,
+    governance,
+    tokens,
+    close: async () => {
+      await app.close();
+      await log.close();
+      await dir.store.close();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Asserts that the log and the off-ledger store verify, with the findings in the message. */
+export async function assertVerifies(env: ServerEnv): Promise<void> {
+  const report = await verifyLog({ store: env.log.store, verifiers: [env.dir.verifier], origin: env.dir.origin });
+  assert.ok(report.ok, `log verification failed: ${JSON.stringify(report).slice(0, 2000)}`);
+  const docs = await verifyDocuments({ store: env.log.store });
+  assert.ok(docs.ok, `document verification failed: ${JSON.stringify(docs.findings).slice(0, 2000)}`);
+}
