@@ -1,6 +1,6 @@
 /**
  * HTTP load test (not part of npm test): POST /api/v1/inferences over a real socket, driven by
- * autocannon, against a fresh log with one policy permitting clinical_care for dermatologists.
+ * autocannon, against a fresh log with one policy permitting TREAT for dermatologists.
  *
  *   npx tsc -p tsconfig.bench.json && node build/bench/http.bench.js
  *
@@ -91,8 +91,8 @@ try {
   const { dir, log } = await openLog(dataDir);
   const governance = await Governance.open({ log });
   const auth = new Authenticator({ log });
-  await governance.createConsent(
-    { policyId: 'bench-policy', subject: 'bench-patient-0001', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] },
+  const { policy } = await governance.createConsent(
+    { subject: 'bench-patient-0001', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] },
     { id: 'bench-po', role: 'privacy_officer' },
   );
   const { token } = await auth.createToken('bench-derm', 'dermatologist', { actor: 'bench-setup', role: 'operator' });
@@ -115,8 +115,8 @@ try {
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
   const body = JSON.stringify({
-    purpose: 'clinical_care',
-    policyId: 'bench-policy',
+    purpose: 'TREAT',
+    policyId: policy.policyId,
     input: { uri: 's3://bench-bucket/bench-patient-0001/visit1/image1.jpg', digest: 'a1'.repeat(32) },
     outputs: [{ name: 'report_json', uri: 's3://bench-bucket/bench-patient-0001/visit1/report.json', digest: 'b2'.repeat(32) }],
     pipeline: { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', parameters: { size: 224, normalize: true } },

@@ -49,8 +49,9 @@ async function scenario(label: string, store: string | undefined, servers: numbe
     const procs = [];
     for (let i = 0; i < servers; i++) procs.push(await startServer(dataDir, store));
     try {
-      await fetch(`${procs[0]!.url}/api/v1/consents`, { method: 'POST', headers: { authorization: `Bearer ${officer}`, 'content-type': 'application/json' }, body: JSON.stringify({ policyId: 'p', subject: 's', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }) });
-      const body = JSON.stringify({ purpose: 'clinical_care', policyId: 'p', artifact: { uri: 's3://bench/img.jpg', digest: 'ab'.repeat(32) } });
+      const created = await fetch(`${procs[0]!.url}/api/v1/consents`, { method: 'POST', headers: { authorization: `Bearer ${officer}`, 'content-type': 'application/json' }, body: JSON.stringify({ subject: 's', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }) });
+      const { policy } = (await created.json()) as { policy: { policyId: string } };
+      const body = JSON.stringify({ purpose: 'TREAT', policyId: policy.policyId, artifact: { uri: 's3://bench/img.jpg', digest: 'ab'.repeat(32) } });
       const results = await Promise.all(
         procs.map((p) => autocannon({ url: `${p.url}/api/v1/access`, method: 'POST', connections: CONNECTIONS, duration: DURATION, headers: { authorization: `Bearer ${clinician}`, 'content-type': 'application/json' }, body })),
       );

@@ -52,12 +52,26 @@ export { ConsentError } from './core/errors.js';
 export { evaluateConsent, type Decision, type DecisionReason, type PolicyLookup, type ConsentRequest } from './core/consent/evaluate.js';
 export { parsePolicyInput, type ConsentPolicy, type Provision, type PolicyInput } from './core/consent/policy.js';
 export { computeCommitment } from './core/commitment.js';
+export {
+  HL7_PURPOSES_OF_USE,
+  DEFAULT_TRAINING_PURPOSES,
+  DEFAULT_ROLES,
+  DEFAULT_VOCABULARY,
+  POLICY_ID_RE,
+  createVocabulary,
+  type Permission,
+  type RoleTable,
+  type Vocabulary,
+  type VocabularyOptions,
+} from './core/vocabulary.js';
+export { EVENT_REGISTRY, checkEventPayload, type FieldClass, type FieldSpec } from './core/events.js';
 export type { Receipt, PipelineManifest, ModelSpec, TrainingManifest } from './core/manifest.js';
 export {
   Governance,
   ConsentDeniedError,
   EVENT,
   TRAINING_DATASET_TYPES,
+  MAX_TRAINING_COHORT,
   type Actor,
   type GovernanceOptions,
   type DataAccessInput,

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -215,12 +216,12 @@ describe('tokens are derived from the log', () => {
 describe('policy heads are derived from the log', () => {
   it('a forged head with a forged document does not re-permit a revoked policy after a restart', async () => {
     const env = await newEnv();
-    const policy = { policyId: 'p-forged', subject: 'patient-1', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] };
+    const policy = { policyId: pid('p-forged'), subject: 'patient-1', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] };
     const created = await call(env.app, 'POST', '/api/v1/consents', env.po, policy);
     assert.equal(created.statusCode, 201, created.body);
-    const revoked = await call(env.app, 'POST', '/api/v1/consents/p-forged/revoke', env.po);
+    const revoked = await call(env.app, 'POST', `/api/v1/consents/${pid('p-forged')}/revoke`, env.po);
     assert.equal(revoked.statusCode, 201, revoked.body);
-    const access = { purpose: 'clinical_care', policyId: 'p-forged', artifact: { uri: 's3://b/k', digest: D1 } };
+    const access = { purpose: 'TREAT', policyId: pid('p-forged'), artifact: { uri: 's3://b/k', digest: D1 } };
     expectError(await call(env.app, 'POST', '/api/v1/access', env.derm, access), 403, 'CONSENT_DENIED');
 
     // The attacker writes version 3, not revoked, as a document with its true hash, and points the head at it.
@@ -230,7 +231,7 @@ describe('policy heads are derived from the log', () => {
     const hash = sha(bytes);
     withDb(env, (db) => {
       db.prepare('INSERT INTO documents (hash, kind, data) VALUES (?, ?, ?)').run(hash, 'consent-policy', bytes);
-      db.prepare("UPDATE state SET value = ? WHERE ns = 'policy' AND key = 'p-forged'").run(JSON.stringify({ version: 3, hash, index: revoked.json().event.index }));
+      db.prepare("UPDATE state SET value = ? WHERE ns = 'policy' AND key = ?").run(JSON.stringify({ version: 3, hash, index: revoked.json().event.index }), pid('p-forged'));
     });
     await restart(env);
     const size = env.log.size;
@@ -240,7 +241,7 @@ describe('policy heads are derived from the log', () => {
     assert.equal(res.json().decision.policyVersion, 2);
     assert.equal(env.log.size, size + 1);
     // The read-only check agrees, and verify names both defects.
-    const check = await call(env.app, 'POST', '/api/v1/consents/p-forged/check', env.derm, { purpose: 'clinical_care', role: 'dermatologist' });
+    const check = await call(env.app, 'POST', `/api/v1/consents/${pid('p-forged')}/check`, env.derm, { purpose: 'TREAT', role: 'dermatologist' });
     assert.equal(check.json().effect, 'deny', check.body);
     const kinds = (await verifyDocuments({ store: env.log.store })).findings.map((f) => f.kind).sort();
     assert.deepEqual(kinds, ['DOCUMENT_UNREFERENCED', 'POLICY_HEAD_MISMATCH']);
@@ -250,19 +251,19 @@ describe('policy heads are derived from the log', () => {
 describe('policy heads are derived from the log (rollback)', () => {
   it('a head row rolled back to the genuine version 1 does not re-permit a revoked policy after a restart', async () => {
     const env = await newEnv();
-    const policy = { policyId: 'p-rolled', subject: 'patient-2', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] };
+    const policy = { policyId: pid('p-rolled'), subject: 'patient-2', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] };
     const created = await call(env.app, 'POST', '/api/v1/consents', env.po, policy);
     assert.equal(created.statusCode, 201, created.body);
-    const v1 = withDb(env, (db) => db.prepare("SELECT value FROM state WHERE ns = 'policy' AND key = 'p-rolled'").pluck().get() as string);
-    assert.equal((await call(env.app, 'POST', '/api/v1/consents/p-rolled/revoke', env.po)).statusCode, 201);
-    withDb(env, (db) => db.prepare("UPDATE state SET value = ? WHERE ns = 'policy' AND key = 'p-rolled'").run(v1));
+    const v1 = withDb(env, (db) => db.prepare("SELECT value FROM state WHERE ns = 'policy' AND key = ?").pluck().get(pid('p-rolled')) as string);
+    assert.equal((await call(env.app, 'POST', `/api/v1/consents/${pid('p-rolled')}/revoke`, env.po)).statusCode, 201);
+    withDb(env, (db) => db.prepare("UPDATE state SET value = ? WHERE ns = 'policy' AND key = ?").run(v1, pid('p-rolled')));
     await restart(env);
-    const access = { purpose: 'clinical_care', policyId: 'p-rolled', artifact: { uri: 's3://b/k2', digest: D1 } };
+    const access = { purpose: 'TREAT', policyId: pid('p-rolled'), artifact: { uri: 's3://b/k2', digest: D1 } };
     const res = await call(env.app, 'POST', '/api/v1/access', env.derm, access);
     expectError(res, 403, 'CONSENT_DENIED');
     assert.equal(res.json().decision.reason, 'REVOKED');
     // The versions shown start from the log's head (version 2, revoked), not the row's.
-    const shown = await call(env.app, 'GET', '/api/v1/consents/p-rolled', env.po);
+    const shown = await call(env.app, 'GET', `/api/v1/consents/${pid('p-rolled')}`, env.po);
     assert.equal(shown.statusCode, 200, shown.body);
     assert.deepEqual((shown.json() as { versions: { version: number }[] }).versions.map((x) => x.version), [1, 2]);
   });

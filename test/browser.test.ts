@@ -45,7 +45,7 @@ const uri = (name: string) => `s3://clinic-bucket/patient-7781/${name}`;
 function inference(n: number): InferenceInput {
   return {
     actor: DERM,
-    purpose: 'clinical_care',
+    purpose: 'TREAT',
     policyId: POLICY,
     input: { uri: uri(`image${n}.jpg`), digest: 'a1'.repeat(32) },
     outputs: [{ name: 'report_json', uri: uri(`report${n}.json`), digest: 'b2'.repeat(32) }],
@@ -98,14 +98,14 @@ describe('web audit explorer in headless Chromium', { skip }, () => {
     const g = await Governance.open({ log, clock });
     const auth = new Authenticator({ log });
 
-    await g.createConsent({ policyId: POLICY, subject: 'patient-pseudo-7781', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, PO);
+    await g.createConsent({ policyId: POLICY, subject: 'patient-pseudo-7781', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, PO);
     for (let n = 0; n < 3; n++) {
       clock.advance(HOUR);
-      await g.recordDataAccess({ actor: DERM, purpose: 'clinical_care', policyId: POLICY, artifact: { uri: uri(`image${n}.jpg`), digest: 'a1'.repeat(32) } });
+      await g.recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: POLICY, artifact: { uri: uri(`image${n}.jpg`), digest: 'a1'.repeat(32) } });
       inferences.push((await g.recordInference(inference(n))).event.index);
       // A nurse keeps trying: every attempt is refused and logged (and flagged as an anomaly).
       for (let k = 0; k < 2; k++) {
-        await assert.rejects(g.recordDataAccess({ actor: NURSE, purpose: 'clinical_care', policyId: POLICY, artifact: { uri: uri('chart.pdf'), digest: 'd4'.repeat(32) } }), ConsentDeniedError);
+        await assert.rejects(g.recordDataAccess({ actor: NURSE, purpose: 'TREAT', policyId: POLICY, artifact: { uri: uri('chart.pdf'), digest: 'd4'.repeat(32) } }), ConsentDeniedError);
       }
     }
     // Erasure of the first image's URI: its receipt must show "(erased)" and still verify.
@@ -252,7 +252,7 @@ describe('web audit explorer in headless Chromium', { skip }, () => {
     await page.route(`**/api/v1/entries/${target}`, async (route) => {
       const response = await route.fetch();
       const body = (await response.json()) as { entryText: string };
-      body.entryText = body.entryText.replace('"purpose":"clinical_care"', '"purpose":"research"');
+      body.entryText = body.entryText.replace('"purpose":"TREAT"', '"purpose":"HRESCH"');
       await route.fulfill({ response, json: body });
     });
     await page.goto(`${base}/#/event/${target}`);

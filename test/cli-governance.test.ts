@@ -10,6 +10,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -253,7 +254,7 @@ const createArgs = (policyId: string, extra: readonly string[] = []): string[] =
   '--subject',
   SUBJECT,
   '--purposes',
-  'clinical_care,research',
+  'TREAT,HRESCH',
   '--roles',
   'dermatologist,ml_engineer',
   ...extra,
@@ -297,7 +298,7 @@ after(() => {
 const inferArgs = (policy: string, actor: readonly string[], o: { input?: string; outputs?: readonly string[]; model?: string; pipeline?: string; purpose?: string } = {}): string[] => [
   'infer',
   '--purpose',
-  o.purpose ?? 'clinical_care',
+  o.purpose ?? 'TREAT',
   '--policy',
   policy,
   '--input-uri',
@@ -329,7 +330,7 @@ describe('governance on one log, command by command', () => {
 
   describe('consent create', () => {
     it('creates version 1 from flags; --json prints {policy, hash, event}; only the subject commitment is logged', async () => {
-      const r = await runIn(dir, ['--json', ...createArgs('consent-main'), ...OFFICER]);
+      const r = await runIn(dir, ['--json', ...createArgs(pid('consent-main')), ...OFFICER]);
       main = okJson<CreateJson>(r);
       assert.deepEqual(Object.keys(main).sort(), ['event', 'hash', 'policy']);
       assert.deepEqual(Object.keys(main.event).sort(), ['index', 'leafHash', 'rootHash', 'treeSize']);
@@ -338,12 +339,12 @@ describe('governance on one log, command by command', () => {
       assert.match(main.event.leafHash, HEX64);
       const p = main.policy;
       assert.equal(p.schema, 'custos/consent-policy/v1');
-      assert.equal(p.policyId, 'consent-main');
+      assert.equal(p.policyId, pid('consent-main'));
       assert.equal(p.version, 1);
       assert.equal(p.revocable, true);
       assert.equal(p.revoked, false);
       assert.equal(p.previous, null);
-      assert.deepEqual(p.provision, { type: 'permit', purposes: ['clinical_care', 'research'], roles: ['dermatologist', 'ml_engineer'] });
+      assert.deepEqual(p.provision, { type: 'permit', purposes: ['TREAT', 'HRESCH'], roles: ['dermatologist', 'ml_engineer'] });
       assert.deepEqual(p.recordedBy, { actor: 'privacy-officer-1', role: 'privacy_officer' });
       assert.equal(p.period.start, p.recordedAt, 'valid from defaults to the log time of the change');
       assert.equal(p.period.end, undefined);
@@ -364,33 +365,33 @@ describe('governance on one log, command by command', () => {
       const { entries } = await exportNdjson(dir);
       const e = entries[0]!.entry;
       assert.equal(e.type, 'CONSENT_CREATED');
-      assert.equal(e.payload['policyId'], 'consent-main');
+      assert.equal(e.payload['policyId'], pid('consent-main'));
       assert.equal(e.payload['subject'], p.subject);
       assert.deepEqual(e.payload['documents'], { policy: main.hash });
     });
 
     it('creates from --file with nested provisions; flags override the file', async () => {
       const file = fixture('policy.json', {
-        policyId: 'consent-file',
+        policyId: pid('consent-file'),
         subject: SUBJECT_FILE,
-        allowedPurposes: ['clinical_care', 'research'],
+        allowedPurposes: ['TREAT', 'HRESCH'],
         allowedRoles: ['nurse'],
         validUntil: '2999-12-31T23:59:59Z',
-        provisions: [{ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', roles: ['ml_engineer'] }] }],
+        provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['ml_engineer'] }] }],
       });
       const r = await runIn(dir, ['--json', 'consent', 'create', '--file', file, '--roles', 'dermatologist,ml_engineer', ...OFFICER]);
       fromFile = okJson<CreateJson>(r);
       assert.equal(fromFile.event.index, 1);
-      assert.equal(fromFile.policy.policyId, 'consent-file');
+      assert.equal(fromFile.policy.policyId, pid('consent-file'));
       assert.deepEqual(fromFile.policy.provision.roles, ['dermatologist', 'ml_engineer'], '--roles overrides allowedRoles of the file');
-      assert.deepEqual(fromFile.policy.provision.purposes, ['clinical_care', 'research']);
-      assert.deepEqual(fromFile.policy.provision.provisions, [{ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', roles: ['ml_engineer'] }] }]);
+      assert.deepEqual(fromFile.policy.provision.purposes, ['TREAT', 'HRESCH']);
+      assert.deepEqual(fromFile.policy.provision.provisions, [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['ml_engineer'] }] }]);
       assert.equal(fromFile.policy.period.end, '2999-12-31T23:59:59.000Z', 'times are normalized to UTC milliseconds');
       assert.equal(fromFile.hash, sha256Hex(canonicalJson(fromFile.policy)));
 
       // The nested deny applies to research, except for the nested permit of ml_engineer.
-      const check = (purpose: string, role: string) => () => runIn(dir, ['--json', 'consent', 'check', 'consent-file', '--purpose', purpose, '--role', role]);
-      const [care, research, engineer] = (await inParallel([check('clinical_care', 'dermatologist'), check('research', 'dermatologist'), check('research', 'ml_engineer')])).map(
+      const check = (purpose: string, role: string) => () => runIn(dir, ['--json', 'consent', 'check', pid('consent-file'), '--purpose', purpose, '--role', role]);
+      const [care, research, engineer] = (await inParallel([check('TREAT', 'dermatologist'), check('HRESCH', 'dermatologist'), check('HRESCH', 'ml_engineer')])).map(
         (r) => okJson<DecisionJson>(r),
       );
       assert.equal(care!.reason, 'PERMITTED');
@@ -400,9 +401,9 @@ describe('governance on one log, command by command', () => {
     });
 
     it('prints a human summary without --json', async () => {
-      const r = await runIn(dir, ['consent', 'create', '--policy-id', 'consent-nonrevocable', '--subject', SUBJECT_OTHER, '--purposes', 'clinical_care', '--roles', 'nurse', '--non-revocable', ...OFFICER]);
+      const r = await runIn(dir, ['consent', 'create', '--policy-id', pid('consent-nonrevocable'), '--subject', SUBJECT_OTHER, '--purposes', 'TREAT', '--roles', 'nurse', '--non-revocable', ...OFFICER]);
       assertOk(r);
-      assert.match(r.stdout, /^created: +consent-nonrevocable version 1$/m);
+      assert.match(r.stdout, new RegExp(`^created: +${pid('consent-nonrevocable')} version 1$`, 'm'));
       assert.match(r.stdout, /^revocable: +false$/m);
       assert.match(r.stdout, /^logged as: +CONSENT_CREATED, entry 2$/m);
       assert.ok(!r.stdout.includes(SUBJECT_OTHER), 'the subject id is not echoed');
@@ -411,9 +412,9 @@ describe('governance on one log, command by command', () => {
     it('without --actor or --actor-role: exit 2 VALIDATION_FAILED, nothing written', async () => {
       const before = await snapshot(dir);
       const runs = await inParallel([
-        () => runIn(dir, [...createArgs('consent-noactor'), '--actor-role', 'privacy_officer']),
-        () => runIn(dir, ['--json', ...createArgs('consent-noactor'), '--actor', 'privacy-officer-1']),
-        () => runIn(dir, createArgs('consent-noactor')),
+        () => runIn(dir, [...createArgs(pid('consent-noactor')), '--actor-role', 'privacy_officer']),
+        () => runIn(dir, ['--json', ...createArgs(pid('consent-noactor')), '--actor', 'privacy-officer-1']),
+        () => runIn(dir, createArgs(pid('consent-noactor'))),
       ]);
       for (const r of runs) assertError(r, EXIT.validation, 'VALIDATION_FAILED');
       await assertNothingWritten(dir, before, 'create without an actor');
@@ -422,9 +423,9 @@ describe('governance on one log, command by command', () => {
     it('a duplicate policy id: exit 5 POLICY_EXISTS, nothing written', async () => {
       const before = await snapshot(dir);
       const runs = await inParallel([
-        () => runIn(dir, ['--json', ...createArgs('consent-main'), ...OFFICER]),
+        () => runIn(dir, ['--json', ...createArgs(pid('consent-main')), ...OFFICER]),
         // Another subject does not make it a different policy.
-        () => runIn(dir, ['consent', 'create', '--policy-id', 'consent-file', '--subject', 'someone-else', '--purposes', 'clinical_care', '--roles', 'nurse', ...OFFICER]),
+        () => runIn(dir, ['consent', 'create', '--policy-id', pid('consent-file'), '--subject', 'someone-else', '--purposes', 'TREAT', '--roles', 'nurse', ...OFFICER]),
       ]);
       for (const r of runs) assertError(r, EXIT.conflict, 'POLICY_EXISTS');
       await assertNothingWritten(dir, before, 'duplicate create');
@@ -433,14 +434,14 @@ describe('governance on one log, command by command', () => {
     it('bad input: exit 2, nothing written', async () => {
       const before = await snapshot(dir);
       const cases: [string[], string][] = [
-        [[...createArgs('consent-bad'), '--purposes', '1nvalid code'], 'VALIDATION_FAILED'],
-        [[...createArgs('consent-bad'), '--roles', ''], 'VALIDATION_FAILED'],
+        [[...createArgs(pid('consent-bad')), '--purposes', '1nvalid code'], 'VALIDATION_FAILED'],
+        [[...createArgs(pid('consent-bad')), '--roles', ''], 'VALIDATION_FAILED'],
         [[...createArgs('consent bad id')], 'VALIDATION_FAILED'],
-        [[...createArgs('consent-bad'), '--valid-from', '2027-01-01T00:00:00Z', '--valid-until', '2026-01-01T00:00:00Z'], 'VALIDATION_FAILED'],
-        [[...createArgs('consent-bad'), '--valid-from', 'tomorrow'], 'VALIDATION_FAILED'],
+        [[...createArgs(pid('consent-bad')), '--valid-from', '2027-01-01T00:00:00Z', '--valid-until', '2026-01-01T00:00:00Z'], 'VALIDATION_FAILED'],
+        [[...createArgs(pid('consent-bad')), '--valid-from', 'tomorrow'], 'VALIDATION_FAILED'],
         [['consent', 'create', '--file', join(tmp.path, 'no-such-policy.json')], 'FILE_UNREADABLE'],
         [['consent', 'create', '--file', fixture('not-json.json', '{"policyId": ')], 'VALIDATION_FAILED'],
-        [['consent', 'create', '--file', fixture('nested-bad.json', { policyId: 'consent-bad', subject: 'x', allowedPurposes: ['a'], allowedRoles: ['b'], provisions: [{ type: 'maybe' }] })], 'VALIDATION_FAILED'],
+        [['consent', 'create', '--file', fixture('nested-bad.json', { policyId: pid('consent-bad'), subject: 'x', allowedPurposes: ['a'], allowedRoles: ['b'], provisions: [{ type: 'maybe' }] })], 'VALIDATION_FAILED'],
       ];
       const runs = await inParallel(cases.map(([args]) => () => runIn(dir, [...args, ...OFFICER])));
       cases.forEach(([, code], i) => assertError(runs[i]!, EXIT.validation, code));
@@ -453,61 +454,61 @@ describe('governance on one log, command by command', () => {
       // Policies for the time-window reasons, and one revoked for REVOKED.
       // (Three writers at once: the log sequences them; their order does not matter here.)
       const created = await inParallel([
-        () => runIn(dir, ['--json', ...createArgs('consent-future', ['--valid-from', '2999-01-01T00:00:00Z']), ...OFFICER]),
-        () => runIn(dir, ['--json', ...createArgs('consent-past', ['--valid-from', '2020-01-01T00:00:00Z', '--valid-until', '2020-12-31T23:59:59Z']), ...OFFICER]),
-        () => runIn(dir, ['--json', ...createArgs('consent-short'), ...OFFICER]),
+        () => runIn(dir, ['--json', ...createArgs(pid('consent-future'), ['--valid-from', '2999-01-01T00:00:00Z']), ...OFFICER]),
+        () => runIn(dir, ['--json', ...createArgs(pid('consent-past'), ['--valid-from', '2020-01-01T00:00:00Z', '--valid-until', '2020-12-31T23:59:59Z']), ...OFFICER]),
+        () => runIn(dir, ['--json', ...createArgs(pid('consent-short')), ...OFFICER]),
       ]);
       for (const r of created) okJson(r);
-      okJson(await runIn(dir, ['--json', 'consent', 'revoke', 'consent-short', ...OFFICER]));
+      okJson(await runIn(dir, ['--json', 'consent', 'revoke', pid('consent-short'), ...OFFICER]));
     });
 
     it('reports PERMITTED and every deny reason, with exit 0 and nothing written', async () => {
       const before = await snapshot(dir);
       const cases: [string, string, string, string][] = [
-        ['consent-main', 'clinical_care', 'dermatologist', 'PERMITTED'],
-        ['consent-main', 'billing', 'dermatologist', 'PURPOSE_NOT_ALLOWED'],
-        ['consent-main', 'clinical_care', 'receptionist', 'ROLE_NOT_ALLOWED'],
-        ['consent-nowhere', 'clinical_care', 'dermatologist', 'UNKNOWN_POLICY'],
-        ['consent-short', 'clinical_care', 'dermatologist', 'REVOKED'],
-        ['consent-future', 'clinical_care', 'dermatologist', 'NOT_YET_VALID'],
-        ['consent-past', 'clinical_care', 'dermatologist', 'EXPIRED'],
-        ['consent-file', 'research', 'dermatologist', 'DENIED_BY_PROVISION'],
+        [pid('consent-main'), 'TREAT', 'dermatologist', 'PERMITTED'],
+        [pid('consent-main'), 'HPAYMT', 'dermatologist', 'PURPOSE_NOT_ALLOWED'],
+        [pid('consent-main'), 'TREAT', 'radiologist', 'ROLE_NOT_ALLOWED'],
+        [pid('consent-nowhere'), 'TREAT', 'dermatologist', 'POLICY_NOT_FOUND'],
+        [pid('consent-short'), 'TREAT', 'dermatologist', 'REVOKED'],
+        [pid('consent-future'), 'TREAT', 'dermatologist', 'NOT_YET_VALID'],
+        [pid('consent-past'), 'TREAT', 'dermatologist', 'EXPIRED'],
+        [pid('consent-file'), 'HRESCH', 'dermatologist', 'DENIED_BY_PROVISION'],
       ];
       const runs = await inParallel(cases.map(([policy, purpose, role]) => () => runIn(dir, ['--json', 'consent', 'check', policy, '--purpose', purpose, '--role', role])));
       for (const [i, [policy, purpose, role, reason]] of cases.entries()) {
         const d = okJson<DecisionJson>(runs[i]!);
-        assert.deepEqual(Object.keys(d).sort(), ['effect', 'explanation', 'policyHash', 'policyId', 'policyVersion', 'reason']);
+        assert.deepEqual(Object.keys(d).sort(), ['effect', 'explanation', 'policyHash', 'policyId', 'policyVersion', 'provision', 'reason']);
         assert.equal(d.reason, reason, `${policy} ${purpose} ${role}`);
         assert.equal(d.effect, reason === 'PERMITTED' ? 'permit' : 'deny');
         assert.equal(d.policyId, policy);
-        if (reason === 'UNKNOWN_POLICY') {
+        if (reason === 'POLICY_NOT_FOUND') {
           assert.equal(d.policyVersion, null);
           assert.equal(d.policyHash, null);
         } else {
           assert.match(d.policyHash ?? '', HEX64);
-          assert.equal(d.policyVersion, policy === 'consent-short' ? 2 : 1);
+          assert.equal(d.policyVersion, policy === pid('consent-short') ? 2 : 1);
         }
       }
       assert.equal(okJson<DecisionJson>(runs[0]!).policyHash, main.hash, 'the decision names the hash of the version on the log');
       // The human form prints the decision too, still with exit 0.
-      const h = await runIn(dir, ['consent', 'check', 'consent-future', '--purpose', 'clinical_care', '--role', 'dermatologist']);
+      const h = await runIn(dir, ['consent', 'check', pid('consent-future'), '--purpose', 'TREAT', '--role', 'dermatologist']);
       assertOk(h);
       assert.match(h.stdout, /^decision: +deny$/m);
       assert.match(h.stdout, /^reason: +NOT_YET_VALID$/m);
-      assert.match(h.stdout, /^policy: +consent-future version 1$/m);
+      assert.match(h.stdout, new RegExp(`^policy: +${pid('consent-future')} version 1$`, 'm'));
       await assertNothingWritten(dir, before, 'consent check');
     });
 
     it('rejects a malformed request with exit 2', async () => {
-      assertError(await runIn(dir, ['consent', 'check', 'consent-main', '--purpose', 'not a code', '--role', 'dermatologist']), EXIT.validation, 'VALIDATION_FAILED');
-      assertError(await runIn(dir, ['consent', 'check', 'consent-main', '--purpose', 'clinical_care']), EXIT.validation, 'VALIDATION_FAILED');
+      assertError(await runIn(dir, ['consent', 'check', pid('consent-main'), '--purpose', 'not a code', '--role', 'dermatologist']), EXIT.validation, 'VALIDATION_FAILED');
+      assertError(await runIn(dir, ['consent', 'check', pid('consent-main'), '--purpose', 'TREAT']), EXIT.validation, 'VALIDATION_FAILED');
     });
   });
 
   describe('access', () => {
     it('permitted: exit 0, one DATA_ACCESSED event naming the policy version', async () => {
       const n = await entryCount(dir);
-      const r = okJson<{ decision: DecisionJson; event: EventJson }>(await runIn(dir, ['--json', ...accessArgs('consent-main', 'clinical_care', DERM)]));
+      const r = okJson<{ decision: DecisionJson; event: EventJson }>(await runIn(dir, ['--json', ...accessArgs(pid('consent-main'), 'TREAT', DERM)]));
       assert.deepEqual(Object.keys(r).sort(), ['decision', 'event']);
       assert.equal(r.decision.effect, 'permit');
       assert.equal(r.decision.reason, 'PERMITTED');
@@ -521,23 +522,23 @@ describe('governance on one log, command by command', () => {
       assert.equal(e.type, 'DATA_ACCESSED');
       assert.equal(e.payload['actor'], 'user_42');
       assert.equal(e.payload['role'], 'dermatologist');
-      assert.equal(e.payload['purpose'], 'clinical_care');
+      assert.equal(e.payload['purpose'], 'TREAT');
       assert.equal(e.payload['policyHash'], main.hash);
       const artifact = e.payload['artifact'] as { uri: string; digest: string };
       assert.match(artifact.uri, HEX64, 'the URI is logged as a commitment');
       assert.equal(artifact.digest, D_IMAGE);
 
-      const h = await runIn(dir, accessArgs('consent-main', 'research', ENGINEER));
+      const h = await runIn(dir, accessArgs(pid('consent-main'), 'HRESCH', ENGINEER));
       assertOk(h);
       assert.match(h.stdout, new RegExp(`^logged as: +DATA_ACCESSED, entry ${n + 1}$`, 'm'));
     });
 
     it('denied: exit 7 CONSENT_DENIED (one stderr line), the decision and event on stdout, exactly one event', async () => {
       const attempts = [
-        [accessArgs('consent-main', 'billing', DERM, DENIED_URI), 'PURPOSE_NOT_ALLOWED'],
-        [accessArgs('consent-main', 'clinical_care', NURSE, DENIED_URI), 'ROLE_NOT_ALLOWED'],
-        [accessArgs('consent-nowhere', 'clinical_care', DERM, DENIED_URI), 'UNKNOWN_POLICY'],
-        [accessArgs('consent-future', 'clinical_care', DERM, DENIED_URI), 'NOT_YET_VALID'],
+        [accessArgs(pid('consent-main'), 'HPAYMT', DERM, DENIED_URI), 'PURPOSE_NOT_ALLOWED'],
+        [accessArgs(pid('consent-main'), 'TREAT', NURSE, DENIED_URI), 'ROLE_NOT_ALLOWED'],
+        [accessArgs(pid('consent-nowhere'), 'TREAT', DERM, DENIED_URI), 'POLICY_NOT_FOUND'],
+        [accessArgs(pid('consent-future'), 'TREAT', DERM, DENIED_URI), 'NOT_YET_VALID'],
       ] as const;
       const first = await entryCount(dir);
       for (const [i, [args, reason]] of attempts.entries()) {
@@ -556,7 +557,7 @@ describe('governance on one log, command by command', () => {
       }
       // The human form: the refusal on stdout, the error line on stderr.
       const n = await entryCount(dir);
-      const h = await runIn(dir, accessArgs('consent-main', 'billing', DERM, DENIED_URI));
+      const h = await runIn(dir, accessArgs(pid('consent-main'), 'HPAYMT', DERM, DENIED_URI));
       assertError(h, EXIT_CONSENT, 'CONSENT_DENIED', { stdoutAllowed: true });
       assert.match(h.stdout, /^denied: +PURPOSE_NOT_ALLOWED: /m);
       assert.match(h.stdout, new RegExp(`^logged as: +CONSENT_DENIED, entry ${n}$`, 'm'));
@@ -566,10 +567,10 @@ describe('governance on one log, command by command', () => {
     it('invalid input: exit 2, nothing written', async () => {
       const before = await snapshot(dir);
       const runs = await inParallel([
-        () => runIn(dir, accessArgs('consent-main', 'clinical_care', DERM, ACCESS_URI, 'not-a-digest')),
-        () => runIn(dir, accessArgs('consent-main', 'clinical_care', DERM, 'no scheme here')),
-        () => runIn(dir, accessArgs('consent-main', 'clinical_care', ['--actor', 'user_42'])),
-        () => runIn(dir, accessArgs('consent-main', 'clinical_care', ['--actor', 'user_42', '--actor-role', 'no spaces allowed'])),
+        () => runIn(dir, accessArgs(pid('consent-main'), 'TREAT', DERM, ACCESS_URI, 'not-a-digest')),
+        () => runIn(dir, accessArgs(pid('consent-main'), 'TREAT', DERM, 'no scheme here')),
+        () => runIn(dir, accessArgs(pid('consent-main'), 'TREAT', ['--actor', 'user_42'])),
+        () => runIn(dir, accessArgs(pid('consent-main'), 'TREAT', ['--actor', 'user_42', '--actor-role', 'no spaces allowed'])),
       ]);
       for (const r of runs) assertError(r, EXIT.validation, 'VALIDATION_FAILED');
       await assertNothingWritten(dir, before, 'invalid access');
@@ -579,7 +580,7 @@ describe('governance on one log, command by command', () => {
   describe('infer and receipt', () => {
     it('records an inference with repeatable --output and prints its receipt', async () => {
       const n = await entryCount(dir);
-      inference = okJson<InferJson>(await runIn(dir, ['--json', ...inferArgs('consent-main', DERM)]));
+      inference = okJson<InferJson>(await runIn(dir, ['--json', ...inferArgs(pid('consent-main'), DERM)]));
       assert.deepEqual(Object.keys(inference).sort(), ['decision', 'event', 'receipt', 'receiptHash']);
       assert.equal(inference.event.index, n);
       const [count, exported] = await Promise.all([entryCount(dir), exportNdjson(dir)]);
@@ -589,8 +590,8 @@ describe('governance on one log, command by command', () => {
       assert.equal(rc.event.index, n);
       assert.equal(rc.actor, 'user_42');
       assert.equal(rc.role, 'dermatologist');
-      assert.equal(rc.purpose, 'clinical_care');
-      assert.deepEqual(rc.consent, { policyId: 'consent-main', version: 1, policyHash: main.hash });
+      assert.equal(rc.purpose, 'TREAT');
+      assert.deepEqual(rc.consent, { policyId: pid('consent-main'), version: 1, policyHash: main.hash });
       assert.equal(rc.input.digest, D_INPUT);
       assert.match(rc.input.uri, HEX64);
       assert.deepEqual(rc.outputs.map((o) => [o.name, o.digest]), [['report_json', D_REPORT], ['mask', D_MASK]]);
@@ -622,7 +623,7 @@ describe('governance on one log, command by command', () => {
       ]);
       assert.equal(r.model['weightsHash'], MODEL.weightsHash);
       assert.equal(r.pipeline['pipelineName'], PIPELINE.pipelineName);
-      assert.equal(r.policy.policyId, 'consent-main');
+      assert.equal(r.policy.policyId, pid('consent-main'));
       assert.equal(r.proof.leafHash, inference.event.leafHash);
 
       assertOk(h!);
@@ -646,17 +647,17 @@ describe('governance on one log, command by command', () => {
     it('invalid input: exit 2, nothing written', async () => {
       const before = await snapshot(dir);
       const cases: [string[], string][] = [
-        [inferArgs('consent-main', DERM, { outputs: ['report_json'] }), 'VALIDATION_FAILED'],
-        [inferArgs('consent-main', DERM, { outputs: [`report_json=${REPORT_URI}@${D_REPORT.slice(1)}`] }), 'VALIDATION_FAILED'],
-        [inferArgs('consent-main', DERM, { outputs: [`=${REPORT_URI}@${D_REPORT}`] }), 'VALIDATION_FAILED'],
-        [inferArgs('consent-main', DERM, { outputs: [`report_json=${REPORT_URI}@${D_REPORT}`, 'mask=nope'] }), 'VALIDATION_FAILED'],
-        [inferArgs('consent-main', DERM, { outputs: [] }), 'VALIDATION_FAILED'],
-        [inferArgs('consent-main', DERM, { model: modelNoWeightsFile }), 'VALIDATION_FAILED'],
-        [inferArgs('consent-main', DERM, { model: fixture('model-bad-weights.json', { ...MODEL, weightsHash: 'abc' }) }), 'VALIDATION_FAILED'],
-        [inferArgs('consent-main', DERM, { pipeline: fixture('pipeline-bad.json', { pipelineVersion: '1' }) }), 'VALIDATION_FAILED'],
-        [inferArgs('consent-main', DERM, { pipeline: join(tmp.path, 'no-such-pipeline.json') }), 'FILE_UNREADABLE'],
+        [inferArgs(pid('consent-main'), DERM, { outputs: ['report_json'] }), 'VALIDATION_FAILED'],
+        [inferArgs(pid('consent-main'), DERM, { outputs: [`report_json=${REPORT_URI}@${D_REPORT.slice(1)}`] }), 'VALIDATION_FAILED'],
+        [inferArgs(pid('consent-main'), DERM, { outputs: [`=${REPORT_URI}@${D_REPORT}`] }), 'VALIDATION_FAILED'],
+        [inferArgs(pid('consent-main'), DERM, { outputs: [`report_json=${REPORT_URI}@${D_REPORT}`, 'mask=nope'] }), 'VALIDATION_FAILED'],
+        [inferArgs(pid('consent-main'), DERM, { outputs: [] }), 'VALIDATION_FAILED'],
+        [inferArgs(pid('consent-main'), DERM, { model: modelNoWeightsFile }), 'VALIDATION_FAILED'],
+        [inferArgs(pid('consent-main'), DERM, { model: fixture('model-bad-weights.json', { ...MODEL, weightsHash: 'abc' }) }), 'VALIDATION_FAILED'],
+        [inferArgs(pid('consent-main'), DERM, { pipeline: fixture('pipeline-bad.json', { pipelineVersion: '1' }) }), 'VALIDATION_FAILED'],
+        [inferArgs(pid('consent-main'), DERM, { pipeline: join(tmp.path, 'no-such-pipeline.json') }), 'FILE_UNREADABLE'],
         // Invalid input is refused even when consent would also refuse: no CONSENT_DENIED is written.
-        [inferArgs('consent-nowhere', DERM, { model: modelNoWeightsFile }), 'VALIDATION_FAILED'],
+        [inferArgs(pid('consent-nowhere'), DERM, { model: modelNoWeightsFile }), 'VALIDATION_FAILED'],
       ];
       const runs = await inParallel(cases.map(([args]) => () => runIn(dir, args)));
       cases.forEach(([, code], i) => assertError(runs[i]!, EXIT.validation, code));
@@ -666,7 +667,7 @@ describe('governance on one log, command by command', () => {
     it('denied: exit 7 with one CONSENT_DENIED event and no receipt stored', async () => {
       const before = await snapshot(dir);
       const out = assertDenied(
-        await runIn(dir, ['--json', ...inferArgs('consent-main', NURSE, { input: DENIED_INPUT_URI, outputs: [`report_json=${DENIED_OUTPUT_URI}@${D_REPORT}`] })]),
+        await runIn(dir, ['--json', ...inferArgs(pid('consent-main'), NURSE, { input: DENIED_INPUT_URI, outputs: [`report_json=${DENIED_OUTPUT_URI}@${D_REPORT}`] })]),
         'ROLE_NOT_ALLOWED',
       );
       assert.equal(out.event.index, before.entries);
@@ -681,10 +682,10 @@ describe('governance on one log, command by command', () => {
   });
 
   describe('train', () => {
-    const trainArgs = (type: string, uri: string): string[] => [
+    const trainArgs = (type: string, uri: string, extra: readonly string[] = type === 'synthetic' ? ['--attestation', 'synthetic-generator'] : []): string[] => [
       'train',
       '--purpose',
-      'research',
+      'HRESCH',
       '--dataset-uri',
       uri,
       '--dataset-digest',
@@ -699,13 +700,14 @@ describe('governance on one log, command by command', () => {
       modelAfterFile,
       '--compute',
       'cpu',
+      ...extra,
       ...ENGINEER,
     ];
 
     it('synthetic data: exit 0, one TRAINING_EXECUTED event with the dataset type and documents', async () => {
       const n = await entryCount(dir);
       const r = okJson<{ manifestHash: string; event: EventJson }>(await runIn(dir, ['--json', ...trainArgs('synthetic', DATASET_URI)]));
-      assert.deepEqual(Object.keys(r).sort(), ['event', 'manifestHash']);
+      assert.deepEqual(Object.keys(r).sort(), ['decisions', 'event', 'manifestHash']);
       assert.equal(r.event.index, n);
       assert.equal(r.manifestHash, sha256Hex(canonicalJson(TRAINING_MANIFEST)));
       trainingIndex = r.event.index;
@@ -721,22 +723,39 @@ describe('governance on one log, command by command', () => {
       assert.notEqual(docs['modelAfter'], docs['modelBefore']);
     });
 
-    it('identified data: exit 2 VALIDATION_FAILED, nothing written', async () => {
+    it('identified data without --policy, synthetic without --attestation, a free-text backend: exit 2 VALIDATION_FAILED, nothing written', async () => {
       const before = await snapshot(dir);
       const runs = await inParallel([
         () => runIn(dir, trainArgs('identified', BAD_DATASET_URI)),
         () => runIn(dir, ['--json', ...trainArgs('identified', BAD_DATASET_URI)]),
         () => runIn(dir, trainArgs('real_world', BAD_DATASET_URI)),
+        () => runIn(dir, trainArgs('synthetic', BAD_DATASET_URI, [])),
+        () => runIn(dir, [...trainArgs('synthetic', BAD_DATASET_URI).filter((a) => a !== 'cpu'), 'patient John Smith DOB 1970-01-01']),
       ]);
       for (const r of runs) assertError(r, EXIT.validation, 'VALIDATION_FAILED');
       await assertNothingWritten(dir, before, 'training on identified data');
+    });
+
+    it('identified data under consent (--policy): exit 0 with the decision; a policy without a training purpose: exit 7, CONSENT_DENIED logged', async () => {
+      const n = await entryCount(dir);
+      const r = okJson<{ decisions: DecisionJson[]; event: EventJson }>(await runIn(dir, ['--json', ...trainArgs('identified', DATASET_URI, ['--policy', pid('consent-main')])]));
+      assert.deepEqual(r.decisions.map((d) => [d.policyId, d.reason]), [[pid('consent-main'), 'PERMITTED']]);
+      const e = (await exportNdjson(dir)).entries[n]!.entry;
+      assert.equal(e.type, 'TRAINING_EXECUTED');
+      assert.deepEqual((e.payload['consents'] as { policyId: string }[]).map((c) => c.policyId), [pid('consent-main')]);
+      const denied = await runIn(dir, ['--json', ...trainArgs('identified', DATASET_URI, ['--policy', pid('consent-nowhere')])]);
+      assert.equal(denied.code, 7);
+      const d = (await exportNdjson(dir)).entries[n + 1]!.entry;
+      assert.equal(d.type, 'CONSENT_DENIED');
+      assert.equal(d.payload['operation'], 'training');
+      assert.equal(d.payload['reason'], 'POLICY_NOT_FOUND');
     });
   });
 
   describe('consent revoke and show', () => {
     it('revoke makes version 2; then access and infer are refused with REVOKED', async () => {
       const n = await entryCount(dir);
-      const r = okJson<CreateJson>(await runIn(dir, ['--json', 'consent', 'revoke', 'consent-main', ...OFFICER]));
+      const r = okJson<CreateJson>(await runIn(dir, ['--json', 'consent', 'revoke', pid('consent-main'), ...OFFICER]));
       revokeIndex = r.event.index;
       assert.equal(revokeIndex, n);
       assert.equal(r.policy.version, 2);
@@ -748,12 +767,12 @@ describe('governance on one log, command by command', () => {
       assert.equal(e.type, 'CONSENT_REVOKED');
       assert.deepEqual(e.payload['documents'], { policy: r.hash });
 
-      const denied = assertDenied(await runIn(dir, ['--json', ...accessArgs('consent-main', 'clinical_care', DERM, DENIED_URI)]), 'REVOKED');
+      const denied = assertDenied(await runIn(dir, ['--json', ...accessArgs(pid('consent-main'), 'TREAT', DERM, DENIED_URI)]), 'REVOKED');
       assert.equal(denied.event.index, revokeIndex + 1);
       assert.equal(denied.decision.policyVersion, 2);
       assert.equal(denied.decision.policyHash, r.hash);
       assertDenied(
-        await runIn(dir, ['--json', ...inferArgs('consent-main', DERM, { input: DENIED_INPUT_URI, outputs: [`report_json=${DENIED_OUTPUT_URI}@${D_REPORT}`] })]),
+        await runIn(dir, ['--json', ...inferArgs(pid('consent-main'), DERM, { input: DENIED_INPUT_URI, outputs: [`report_json=${DENIED_OUTPUT_URI}@${D_REPORT}`] })]),
         'REVOKED',
       );
       assert.equal(await entryCount(dir), revokeIndex + 3);
@@ -762,28 +781,28 @@ describe('governance on one log, command by command', () => {
     it('revoking a --non-revocable policy: exit 7 CONSENT_NOT_REVOCABLE, nothing written', async () => {
       const before = await snapshot(dir);
       const [a, b, c, d] = await inParallel([
-        () => runIn(dir, ['consent', 'revoke', 'consent-nonrevocable', ...OFFICER]),
-        () => runIn(dir, ['--json', 'consent', 'revoke', 'consent-main', ...OFFICER]),
-        () => runIn(dir, ['consent', 'revoke', 'consent-nowhere', ...OFFICER]),
-        () => runIn(dir, ['consent', 'revoke', 'consent-file']),
+        () => runIn(dir, ['consent', 'revoke', pid('consent-nonrevocable'), ...OFFICER]),
+        () => runIn(dir, ['--json', 'consent', 'revoke', pid('consent-main'), ...OFFICER]),
+        () => runIn(dir, ['consent', 'revoke', pid('consent-nowhere'), ...OFFICER]),
+        () => runIn(dir, ['consent', 'revoke', pid('consent-file')]),
       ]);
       assertError(a!, EXIT_CONSENT, 'CONSENT_NOT_REVOCABLE');
       assertError(b!, EXIT_CONSENT, 'CONSENT_ALREADY_REVOKED');
       assertError(c!, EXIT.notFound, 'POLICY_NOT_FOUND');
       assertError(d!, EXIT.validation, 'VALIDATION_FAILED');
       await assertNothingWritten(dir, before, 'refused revocations');
-      const still = okJson<DecisionJson>(await runIn(dir, ['--json', 'consent', 'check', 'consent-nonrevocable', '--purpose', 'clinical_care', '--role', 'nurse']));
+      const still = okJson<DecisionJson>(await runIn(dir, ['--json', 'consent', 'check', pid('consent-nonrevocable'), '--purpose', 'TREAT', '--role', 'nurse']));
       assert.equal(still.reason, 'PERMITTED', 'the non-revocable policy is still in force');
     });
 
     it('consent show --json lists the versions in order with their entry indices', async () => {
       const [json, h, unknown] = await inParallel([
-        () => runIn(dir, ['--json', 'consent', 'show', 'consent-main']),
-        () => runIn(dir, ['consent', 'show', 'consent-main']),
-        () => runIn(dir, ['consent', 'show', 'consent-nowhere']),
+        () => runIn(dir, ['--json', 'consent', 'show', pid('consent-main')]),
+        () => runIn(dir, ['consent', 'show', pid('consent-main')]),
+        () => runIn(dir, ['consent', 'show', pid('consent-nowhere')]),
       ]);
       const r = okJson<{ policyId: string; versions: { version: number; hash: string; index: number; documentOk: boolean; type: string; time: string; policy: PolicyJson }[] }>(json!);
-      assert.equal(r.policyId, 'consent-main');
+      assert.equal(r.policyId, pid('consent-main'));
       assert.deepEqual(
         r.versions.map((v) => ({ version: v.version, index: v.index, type: v.type, documentOk: v.documentOk, hash: v.hash })),
         [
@@ -939,14 +958,14 @@ async function buildTamperFixtures(): Promise<{ dir: string; empty: string }> {
   const empty = fresh('tamper-empty');
   await Promise.all([initLog(dir), initLog(empty)]);
   await Promise.all([
-    runIn(dir, ['--json', ...createArgs('consent-tc'), ...OFFICER]).then((r) => okJson(r)),
-    runIn(empty, ['--json', ...createArgs('consent-none'), ...OFFICER]).then((r) => okJson(r)),
+    runIn(dir, ['--json', ...createArgs(pid('consent-tc')), ...OFFICER]).then((r) => okJson(r)),
+    runIn(empty, ['--json', ...createArgs(pid('consent-none')), ...OFFICER]).then((r) => okJson(r)),
   ]);
   const infer = async (i: number) =>
     okJson(
       await runIn(dir, [
         '--json',
-        ...inferArgs('consent-tc', DERM, {
+        ...inferArgs(pid('consent-tc'), DERM, {
           input: `s3://clinic-bucket/tc/in-${i}.png`,
           outputs: [`report_json=s3://clinic-bucket/tc/out-${i}.json@${sha256Hex(`out ${i}`)}`],
         }),

@@ -966,7 +966,7 @@ describe('custos demo', () => {
     const r = await runCli(['demo'], { env: { TMPDIR: t } });
     assertOk(r);
     assert.match(r.stdout, /\bOK\b/);
-    assert.match(r.stdout, /^ {3}log: OK, 6 entries/m);
+    assert.match(r.stdout, /^ {3}log: OK, 7 entries/m);
     assert.doesNotMatch(r.stdout, /FAILED/);
     assert.deepEqual(readdirSync(t), [], 'the demo data directory was removed');
   });

@@ -9,6 +9,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { createHash } from 'node:crypto';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,27 +55,27 @@ async function buildFixture(dir: string): Promise<Fixture> {
   try {
     const g = await Governance.open({ log });
     const main = await g.createConsent(
-      { policyId: 'consent-main', subject: 'patient-a', allowedPurposes: ['clinical_care', 'research'], allowedRoles: ['dermatologist', 'ml_engineer'] },
+      { policyId: pid('consent-main'), subject: 'patient-a', allowedPurposes: ['TREAT', 'HRESCH'], allowedRoles: ['dermatologist', 'ml_engineer'] },
       OFFICER,
     );
-    const rev = await g.createConsent({ policyId: 'consent-rev', subject: 'patient-b', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, OFFICER);
+    const rev = await g.createConsent({ policyId: pid('consent-rev'), subject: 'patient-b', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, OFFICER);
     // The head row as the store holds it before the revocation: what a rollback would restore.
-    const headV1 = (await dd.store.getState('policy', 'consent-rev'))!;
-    const access = await g.recordDataAccess({ actor: DERM, purpose: 'clinical_care', policyId: 'consent-main', artifact: { uri: 's3://b/patient-a/img1.jpg', digest: sha256Hex('img1') } });
+    const headV1 = (await dd.store.getState('policy', pid('consent-rev')))!;
+    const access = await g.recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid('consent-main'), artifact: { uri: 's3://b/patient-a/img1.jpg', digest: sha256Hex('img1') } });
     const inf1 = await g.recordInference({
       actor: DERM,
-      purpose: 'clinical_care',
-      policyId: 'consent-main',
+      purpose: 'TREAT',
+      policyId: pid('consent-main'),
       input: { uri: 's3://b/patient-a/img1.jpg', digest: sha256Hex('img1') },
       outputs: [{ name: 'report_json', uri: 's3://b/patient-a/report1.json', digest: sha256Hex('report1') }],
       pipeline: PIPELINE,
       model: MODEL,
     });
-    await g.recordDataAccess({ actor: DERM, purpose: 'clinical_care', policyId: 'consent-rev', artifact: { uri: 's3://b/patient-b/img.jpg', digest: sha256Hex('imgb') } });
+    await g.recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid('consent-rev'), artifact: { uri: 's3://b/patient-b/img.jpg', digest: sha256Hex('imgb') } });
     const inf2 = await g.recordInference({
       actor: DERM,
-      purpose: 'clinical_care',
-      policyId: 'consent-rev',
+      purpose: 'TREAT',
+      policyId: pid('consent-rev'),
       input: { uri: 's3://b/patient-b/img.jpg', digest: sha256Hex('imgb') },
       outputs: [{ name: 'report_json', uri: 's3://b/patient-b/report.json', digest: sha256Hex('reportb') }],
       pipeline: PIPELINE,
@@ -82,16 +83,17 @@ async function buildFixture(dir: string): Promise<Fixture> {
     });
     const training = await g.recordTraining({
       actor: ENGINEER,
-      purpose: 'research',
+      purpose: 'HRESCH',
       dataset: { uri: 's3://b/synthetic/v1.parquet', digest: sha256Hex('synthetic'), type: 'synthetic' },
       manifest: { name: 'finetune-0.9.4', epochs: 3 },
       modelBefore: MODEL,
       modelAfter: { ...MODEL, modelVersion: '0.9.4', weightsHash: sha256Hex('weights 0.9.4') },
+      attestation: { method: 'synthetic-generator' },
       computeBackend: 'cpu',
     });
-    const revoked = await g.revokeConsent('consent-rev', OFFICER);
+    const revoked = await g.revokeConsent(pid('consent-rev'), OFFICER);
     const denied = await g
-      .recordDataAccess({ actor: DERM, purpose: 'clinical_care', policyId: 'consent-rev', artifact: { uri: 's3://b/patient-b/img2.jpg', digest: sha256Hex('imgb2') } })
+      .recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid('consent-rev'), artifact: { uri: 's3://b/patient-b/img2.jpg', digest: sha256Hex('imgb2') } })
       .then(
         () => assert.fail('access after revocation was permitted'),
         (err: unknown) => {
@@ -207,7 +209,7 @@ describe('verifyDocuments on the untampered store', () => {
 
 describe('verifyDocuments names each off-ledger defect', () => {
   it('(a) an edited receipt -> DOCUMENT_EDITED at its INFERENCE_EXECUTED event; rebuildReceipt fails the receipt check', async () => {
-    const copy = tamperedCopy((db) => editJsonDoc(db, fx.inf1.receiptHash, (r) => ({ ...r, purpose: 'billing' })));
+    const copy = tamperedCopy((db) => editJsonDoc(db, fx.inf1.receiptHash, (r) => ({ ...r, purpose: 'HPAYMT' })));
     const r = await verifyCopy(copy);
     assert.equal(r.ok, false);
     assert.deepEqual(shape(r), [{ kind: 'DOCUMENT_EDITED', ref: fx.inf1.receiptHash, eventIndex: fx.inf1.index }]);
@@ -272,7 +274,7 @@ describe('verifyDocuments names each off-ledger defect', () => {
   });
 
   it('(c) an extra document, hashed correctly but committed by no event -> DOCUMENT_UNREFERENCED', async () => {
-    const bytes = canonicalJsonBytes({ schema: 'custos/receipt/v1', forged: true, purpose: 'clinical_care' });
+    const bytes = canonicalJsonBytes({ schema: 'custos/receipt/v1', forged: true, purpose: 'TREAT' });
     const hash = sha256Hex(bytes);
     const copy = tamperedCopy((db) => {
       db.prepare('INSERT INTO documents (hash, kind, data) VALUES (?, ?, ?)').run(hash, DOC.receipt, bytes);
@@ -308,23 +310,23 @@ describe('verifyDocuments names each off-ledger defect', () => {
 
   it('(e) a policy head rolled back to version 1 after the revocation -> POLICY_HEAD_MISMATCH at the revocation', async () => {
     const copy = tamperedCopy((db) => {
-      assert.equal(db.prepare("UPDATE state SET value = ? WHERE ns = 'policy' AND key = 'consent-rev'").run(fx.rev.headV1).changes, 1);
+      assert.equal(db.prepare("UPDATE state SET value = ? WHERE ns = 'policy' AND key = ?").run(fx.rev.headV1, pid('consent-rev')).changes, 1);
     });
     const r = await verifyCopy(copy);
     assert.equal(r.ok, false);
-    assert.deepEqual(shape(r), [{ kind: 'POLICY_HEAD_MISMATCH', ref: 'consent-rev', eventIndex: fx.rev.revokeIndex }]);
+    assert.deepEqual(shape(r), [{ kind: 'POLICY_HEAD_MISMATCH', ref: pid('consent-rev'), eventIndex: fx.rev.revokeIndex }]);
   });
 
   it('(e) a deleted head, and a head with no consent event on the log -> POLICY_HEAD_MISMATCH', async () => {
     const copy = tamperedCopy((db) => {
-      db.prepare("DELETE FROM state WHERE ns = 'policy' AND key = 'consent-main'").run();
-      db.prepare("INSERT INTO state (ns, key, value) VALUES ('policy', 'consent-ghost', ?)").run(JSON.stringify({ version: 1, hash: fx.main.hash, index: 0 }));
+      db.prepare("DELETE FROM state WHERE ns = 'policy' AND key = ?").run(pid('consent-main'));
+      db.prepare("INSERT INTO state (ns, key, value) VALUES ('policy', ?, ?)").run(pid('consent-ghost'), JSON.stringify({ version: 1, hash: fx.main.hash, index: 0 }));
     });
     assert.deepEqual(
       shape(await verifyCopy(copy)),
       sorted([
-        { kind: 'POLICY_HEAD_MISMATCH', ref: 'consent-ghost', eventIndex: undefined },
-        { kind: 'POLICY_HEAD_MISMATCH', ref: 'consent-main', eventIndex: fx.main.index },
+        { kind: 'POLICY_HEAD_MISMATCH', ref: pid('consent-ghost'), eventIndex: undefined },
+        { kind: 'POLICY_HEAD_MISMATCH', ref: pid('consent-main'), eventIndex: fx.main.index },
       ]),
     );
   });
@@ -332,7 +334,7 @@ describe('verifyDocuments names each off-ledger defect', () => {
 
 describe('(f) an edited policy document', () => {
   const widen = (db: Database.Database) =>
-    editJsonDoc(db, fx.main.hash, (p) => ({ ...p, provision: { ...(p['provision'] as object), purposes: ['clinical_care', 'research', 'marketing'] } }));
+    editJsonDoc(db, fx.main.hash, (p) => ({ ...p, provision: { ...(p['provision'] as object), purposes: ['TREAT', 'HRESCH', 'HMARKT'] } }));
 
   it('is DOCUMENT_EDITED at its CONSENT_CREATED event', async () => {
     const r = await verifyCopy(tamperedCopy(widen));
@@ -344,11 +346,11 @@ describe('(f) an edited policy document', () => {
     const { dir, log } = await openLog(copy);
     try {
       const g = await Governance.open({ log });
-      assert.equal((await g.checkConsent('consent-main', { purpose: 'marketing', role: 'dermatologist' })).reason, 'POLICY_TAMPERED');
+      assert.equal((await g.checkConsent(pid('consent-main'), { purpose: 'HMARKT', role: 'dermatologist' })).reason, 'POLICY_TAMPERED');
 
       const n = log.size;
       const err = await g
-        .recordDataAccess({ actor: DERM, purpose: 'clinical_care', policyId: 'consent-main', artifact: { uri: 's3://b/patient-a/img9.jpg', digest: sha256Hex('img9') } })
+        .recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid('consent-main'), artifact: { uri: 's3://b/patient-a/img9.jpg', digest: sha256Hex('img9') } })
         .then(
           () => assert.fail('an access under an edited policy was permitted'),
           (e: unknown) => e,
@@ -364,13 +366,13 @@ describe('(f) an edited policy document', () => {
       assert.equal(e.type, 'CONSENT_DENIED');
       assert.equal(e.payload['reason'], 'POLICY_TAMPERED');
       assert.equal(e.payload['operation'], 'data_access');
-      assert.equal(e.payload['policyId'], 'consent-main');
+      assert.equal(e.payload['policyId'], pid('consent-main'));
 
       const inf = await g
         .recordInference({
           actor: DERM,
-          purpose: 'clinical_care',
-          policyId: 'consent-main',
+          purpose: 'TREAT',
+          policyId: pid('consent-main'),
           input: { uri: 's3://b/patient-a/img9.jpg', digest: sha256Hex('img9') },
           outputs: [{ name: 'report_json', uri: 's3://b/patient-a/report9.json', digest: sha256Hex('report9') }],
           pipeline: PIPELINE,
@@ -385,11 +387,11 @@ describe('(f) an edited policy document', () => {
       assert.equal(log.size, n + 2);
 
       // A revocation of the edited policy is refused and writes nothing.
-      await assert.rejects(g.revokeConsent('consent-main', OFFICER), (x: unknown) => hasCode(x, 'POLICY_TAMPERED'));
+      await assert.rejects(g.revokeConsent(pid('consent-main'), OFFICER), (x: unknown) => hasCode(x, 'POLICY_TAMPERED'));
       assert.equal(log.size, n + 2);
 
       // Other policies are unaffected.
-      assert.equal((await g.checkConsent('consent-rev', { purpose: 'clinical_care', role: 'dermatologist' })).reason, 'REVOKED');
+      assert.equal((await g.checkConsent(pid('consent-rev'), { purpose: 'TREAT', role: 'dermatologist' })).reason, 'REVOKED');
     } finally {
       await log.close();
       await dir.store.close();
@@ -403,8 +405,8 @@ describe('(f) an edited policy document', () => {
     const { dir, log } = await openLog(dataDir);
     try {
       const g = await Governance.open({ log });
-      const p = await g.createConsent({ policyId: 'consent-live', subject: 'patient-c', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, OFFICER);
-      const access = { actor: DERM, purpose: 'clinical_care', policyId: 'consent-live', artifact: { uri: 's3://b/patient-c/img.jpg', digest: sha256Hex('imgc') } };
+      const p = await g.createConsent({ policyId: pid('consent-live'), subject: 'patient-c', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, OFFICER);
+      const access = { actor: DERM, purpose: 'TREAT', policyId: pid('consent-live'), artifact: { uri: 's3://b/patient-c/img.jpg', digest: sha256Hex('imgc') } };
       assert.equal((await g.recordDataAccess(access)).decision.reason, 'PERMITTED');
 
       // An attacker edits the file under the running service.
@@ -488,7 +490,7 @@ describe('fixed defects (regression tests)', () => {
 
   for (const [what, body] of [
     ['a JSON array', '[]'],
-    ['an object without outputs', JSON.stringify({ schema: 'custos/receipt/v1', purpose: 'clinical_care' })],
+    ['an object without outputs', JSON.stringify({ schema: 'custos/receipt/v1', purpose: 'TREAT' })],
     ['outputs that are not an array', JSON.stringify({ schema: 'custos/receipt/v1', outputs: 'x' })],
   ] as const) {
     it(

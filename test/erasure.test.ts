@@ -23,6 +23,7 @@ import { verifyLog } from '../src/log/verify-log.js';
 import { verifyDocuments } from '../src/service/verify-documents.js';
 import { hasCode } from '../src/core/errors.js';
 import type { SidecarCommitment } from '../src/store/store.js';
+import { pid } from './helpers/policy-ids.js';
 
 const PO = { id: 'po-1', role: 'privacy_officer' };
 const DERM = { id: 'dr-1', role: 'dermatologist' };
@@ -91,12 +92,12 @@ async function populate(g: Governance, tag: string): Promise<{ subject: string; 
   const input = `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/in.jpg`;
   const output = `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/report.json`;
   const denied = `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/denied.jpg`;
-  await g.createConsent({ policyId: `pol-${tag}`, subject, allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, PO);
-  await g.recordInference({ actor: DERM, purpose: 'clinical_care', policyId: `pol-${tag}`, input: { uri: input, digest: D }, outputs: [{ name: 'report', uri: output, digest: D }], pipeline: PIPELINE, model: MODEL });
+  await g.createConsent({ policyId: pid(`pol-${tag}`), subject, allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, PO);
+  await g.recordInference({ actor: DERM, purpose: 'TREAT', policyId: pid(`pol-${tag}`), input: { uri: input, digest: D }, outputs: [{ name: 'report', uri: output, digest: D }], pipeline: PIPELINE, model: MODEL });
   // One batch per access: every commit rewrites the pages around the openings into the WAL.
-  for (let i = 0; i < 80; i++) await g.recordDataAccess({ actor: DERM, purpose: 'clinical_care', policyId: `pol-${tag}`, artifact: { uri: input, digest: D } });
+  for (let i = 0; i < 80; i++) await g.recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid(`pol-${tag}`), artifact: { uri: input, digest: D } });
   await assert.rejects(
-    g.recordDataAccess({ actor: DERM, purpose: 'research', policyId: `pol-${tag}`, artifact: { uri: denied, digest: D } }),
+    g.recordDataAccess({ actor: DERM, purpose: 'HRESCH', policyId: pid(`pol-${tag}`), artifact: { uri: denied, digest: D } }),
     (err: unknown) => hasCode(err, 'CONSENT_DENIED'),
   );
   return { subject, input, output, denied };
@@ -132,7 +133,7 @@ describe('erasure is physical (SQLite)', () => {
     await env.close();
     assertNowhere(env.dataDir, openings, 'after restart');
     const again = await open(env.dataDir);
-    await again.g.recordDataAccess({ actor: DERM, purpose: 'clinical_care', policyId: 'pol-keep', artifact: { uri: other.input, digest: D } });
+    await again.g.recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid('pol-keep'), artifact: { uri: other.input, digest: D } });
     assertNowhere(env.dataDir, openings, 'after restart, log reopened');
     await again.close();
   });

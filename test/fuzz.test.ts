@@ -12,6 +12,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { seededRandom } from '../src/core/random.js';
 import { assertVerifies, createServerEnv, SETUP_ACTOR, type ServerEnv, type TestRole } from './helpers/server-env.js';
 
@@ -44,7 +45,7 @@ function toJsonText(v: unknown): string {
 type Rnd = () => number;
 const pick = <T>(rnd: Rnd, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 
-const POLICY_IDS = ['fz-open', 'fz-revoked', 'fz-nonrev', 'fz-new-1', 'fz-new-2', 'no-such-policy'];
+const POLICY_IDS = [pid('fz-open'), pid('fz-revoked'), pid('fz-nonrev'), pid('fz-new-1'), pid('fz-new-2'), pid('no-such-policy'), 'no-such-policy'];
 
 function deepArray(depth: number): Raw {
   return new Raw(`${'['.repeat(depth)}${']'.repeat(depth)}`);
@@ -76,13 +77,13 @@ function randomString(rnd: Rnd): string {
     '-1',
     '1e309',
     '99999999999999999999',
-    'clinical_care',
-    'research',
+    'TREAT',
+    'HRESCH',
     'nurse',
     'dermatologist',
     'admin',
     's3://bucket/key',
-    'fz-open',
+    pid('fz-open'),
     D1,
     '2026-02-30T00:00:00Z',
     '0000-01-01T00:00:00Z',
@@ -154,20 +155,20 @@ function hostileLeaf(rnd: Rnd, v: unknown): unknown {
 let fresh = 0;
 
 function templates(rnd: Rnd): Record<string, () => unknown> {
-  const policyId = () => (rnd() < 0.3 ? `fz-fresh-${fresh++}` : pick(rnd, POLICY_IDS));
+  const policyId = () => (rnd() < 0.3 ? pid(`fz-fresh-${fresh++}`) : pick(rnd, POLICY_IDS));
   return {
     'POST /api/v1/consents': () => ({
       policyId: policyId(),
       subject: pick(rnd, ['patient-1', 'patient-2', `patient-${fresh}`]),
-      allowedPurposes: ['clinical_care', 'research'],
+      allowedPurposes: ['TREAT', 'HRESCH'],
       allowedRoles: ['dermatologist', 'nurse', 'ml_engineer'],
-      ...(rnd() < 0.3 ? { provisions: [{ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', roles: ['nurse'] }] }] } : {}),
+      ...(rnd() < 0.3 ? { provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['nurse'] }] }] } : {}),
     }),
     'POST /api/v1/consents/{policyId}/revoke': () => pick(rnd, [{}, { actor: 'po-1' }, { actor: { id: 'po-1', role: 'privacy_officer' } }, { actor: null }]),
-    'POST /api/v1/consents/{policyId}/check': () => ({ purpose: pick(rnd, ['clinical_care', 'research']), role: pick(rnd, ['nurse', 'dermatologist']) }),
-    'POST /api/v1/access': () => ({ purpose: 'clinical_care', policyId: policyId(), artifact: { uri: `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, digest: D1 } }),
+    'POST /api/v1/consents/{policyId}/check': () => ({ purpose: pick(rnd, ['TREAT', 'HRESCH']), role: pick(rnd, ['nurse', 'dermatologist']) }),
+    'POST /api/v1/access': () => ({ purpose: 'TREAT', policyId: policyId(), artifact: { uri: `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, digest: D1 } }),
     'POST /api/v1/inferences': () => ({
-      purpose: 'clinical_care',
+      purpose: 'TREAT',
       policyId: policyId(),
       input: { uri: `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, digest: D1 },
       outputs: [{ name: 'report_json', uri: `s3://clinic/${Math.floor(rnd() * 50)}.json`, digest: D2 }],
@@ -175,12 +176,13 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       model: MODEL,
     }),
     'POST /api/v1/trainings': () => ({
-      purpose: 'research',
+      purpose: 'HRESCH',
       dataset: { uri: 's3://training/synthetic.parquet', digest: D1, type: pick(rnd, ['synthetic', 'deidentified', 'identified']) },
       manifest: { name: 'finetune-1', lr: 0.001 },
       modelBefore: MODEL,
       modelAfter: { ...MODEL, modelVersion: '0.9.4', weightsHash: W2 },
       computeBackend: 'cpu',
+      ...(rnd() < 0.5 ? { attestation: { method: 'synthetic-generator' } } : { policyIds: [policyId()] }),
     }),
     'POST /api/v1/tokens': () => ({ name: `fz-${Math.floor(rnd() * 1000)}`, role: pick(rnd, ['nurse', 'auditor', 'constructor', '__proto__', 'toString']) }),
   };
@@ -224,11 +226,11 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     address = await env.app.listen({ host: '127.0.0.1', port: 0 });
     const g = env.governance;
     const po = { id: 'po-1', role: 'privacy_officer' };
-    await g.createConsent({ policyId: 'fz-open', subject: 'patient-1', allowedPurposes: ['clinical_care', 'research'], allowedRoles: ['dermatologist', 'nurse', 'ml_engineer'] }, po);
-    await g.createConsent({ policyId: 'fz-revoked', subject: 'patient-2', allowedPurposes: ['clinical_care'], allowedRoles: ['nurse'] }, po);
-    await g.revokeConsent('fz-revoked', po);
-    await g.createConsent({ policyId: 'fz-nonrev', subject: 'patient-3', allowedPurposes: ['clinical_care'], allowedRoles: ['nurse'], revocable: false }, po);
-    await g.recordInference({ actor: { id: 'dr-derm', role: 'dermatologist' }, purpose: 'clinical_care', policyId: 'fz-open', input: { uri: 's3://clinic/0.jpg', digest: D1 }, outputs: [{ name: 'r', uri: 's3://clinic/0.json', digest: D2 }], pipeline: PIPELINE, model: MODEL });
+    await g.createConsent({ policyId: pid('fz-open'), subject: 'patient-1', allowedPurposes: ['TREAT', 'HRESCH'], allowedRoles: ['dermatologist', 'nurse', 'ml_engineer'] }, po);
+    await g.createConsent({ policyId: pid('fz-revoked'), subject: 'patient-2', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'] }, po);
+    await g.revokeConsent(pid('fz-revoked'), po);
+    await g.createConsent({ policyId: pid('fz-nonrev'), subject: 'patient-3', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'], revocable: false }, po);
+    await g.recordInference({ actor: { id: 'dr-derm', role: 'dermatologist' }, purpose: 'TREAT', policyId: pid('fz-open'), input: { uri: 's3://clinic/0.jpg', digest: D1 }, outputs: [{ name: 'r', uri: 's3://clinic/0.json', digest: D2 }], pipeline: PIPELINE, model: MODEL });
     const spare = await env.auth.createToken('fz-spare', 'auditor', SETUP_ACTOR);
     tokens = [...(Object.keys(env.tokens) as TestRole[]).map((r) => env.tokens[r]), spare.token];
   });

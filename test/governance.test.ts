@@ -8,6 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,20 +57,20 @@ function policyInput(policyId: string, over: Record<string, unknown> = {}): Reco
   return {
     policyId,
     subject: SUBJECT,
-    allowedPurposes: ['clinical_care', 'research'],
+    allowedPurposes: ['TREAT', 'HRESCH'],
     allowedRoles: ['dermatologist', 'ml_engineer'],
     ...over,
   };
 }
 
 function accessInput(policyId: string, over: Partial<DataAccessInput> = {}): DataAccessInput {
-  return { actor: DERM, purpose: 'clinical_care', policyId, artifact: { uri: IMAGE_URI, digest: D1 }, ...over };
+  return { actor: DERM, purpose: 'TREAT', policyId, artifact: { uri: IMAGE_URI, digest: D1 }, ...over };
 }
 
 function inferenceInput(policyId: string, over: Partial<InferenceInput> = {}): InferenceInput {
   return {
     actor: DERM,
-    purpose: 'clinical_care',
+    purpose: 'TREAT',
     policyId,
     input: { uri: IMAGE_URI, digest: D1 },
     outputs: [{ name: 'report_json', uri: REPORT_URI, digest: D2 }],
@@ -82,11 +83,12 @@ function inferenceInput(policyId: string, over: Partial<InferenceInput> = {}): I
 function trainingInput(type: string, over: Partial<TrainingInput> = {}): TrainingInput {
   return {
     actor: { id: 'eng-7', role: 'ml_engineer' },
-    purpose: 'research',
+    purpose: 'HRESCH',
     dataset: { uri: `s3://training-bucket/${type}/v1.parquet`, digest: D1, type: type as 'synthetic' },
     manifest: { name: 'finetune-1', lr: 0.001, seed: 7 },
     modelBefore: MODEL,
     modelAfter: { ...MODEL, modelVersion: '0.9.4', weightsHash: W2 },
+    ...(type === 'identified' ? {} : { attestation: { method: type === 'synthetic' ? ('synthetic-generator' as const) : ('safe-harbor' as const) } }),
     computeBackend: 'cpu',
     ...over,
   };
@@ -229,7 +231,7 @@ describe('governance: operations that succeed', () => {
 
   before(async () => {
     env = await freshEnv();
-    created = await env.gov.createConsent(policyInput('consent-001', { validUntil: '2031-01-01T00:00:00Z' }), ADMIN);
+    created = await env.gov.createConsent(policyInput(pid('consent-001'), { validUntil: '2031-01-01T00:00:00Z' }), ADMIN);
   });
 
   it('createConsent writes version 1 and a CONSENT_CREATED event committing its document', async () => {
@@ -243,14 +245,14 @@ describe('governance: operations that succeed', () => {
     assert.equal(policy.period.end, '2031-01-01T00:00:00.000Z');
     assert.equal(policy.recordedAt, formatEntryTime(T0));
     assert.deepEqual(policy.recordedBy, { actor: ADMIN.id, role: ADMIN.role });
-    assert.deepEqual(policy.provision, { type: 'permit', purposes: ['clinical_care', 'research'], roles: ['dermatologist', 'ml_engineer'] });
+    assert.deepEqual(policy.provision, { type: 'permit', purposes: ['TREAT', 'HRESCH'], roles: ['dermatologist', 'ml_engineer'] });
     assert.equal(hash, docHash(policy));
     assert.deepEqual(await storedJson(env, hash), policy);
     const e = await entryAt(env, 0);
     assert.equal(e.type, EVENT.consentCreated);
     assert.equal(e.time, formatEntryTime(T0));
     assert.deepEqual(e.payload['documents'], { policy: hash });
-    assert.equal(e.payload['policyId'], 'consent-001');
+    assert.equal(e.payload['policyId'], pid('consent-001'));
     assert.equal(e.payload['version'], 1);
     assert.equal(e.payload['subject'], policy.subject);
     assert.deepEqual(await opening(env, policy.subject), { kind: 'subject', value: SUBJECT });
@@ -258,7 +260,7 @@ describe('governance: operations that succeed', () => {
 
   it('recordDataAccess is permitted and records the policy version it was decided under', async () => {
     env.clock.advance(1000);
-    const r = await env.gov.recordDataAccess(accessInput('consent-001'));
+    const r = await env.gov.recordDataAccess(accessInput(pid('consent-001')));
     assert.equal(r.decision.reason, 'PERMITTED');
     assert.equal(r.decision.policyVersion, 1);
     assert.equal(r.decision.policyHash, created.hash);
@@ -275,17 +277,17 @@ describe('governance: operations that succeed', () => {
   it('recordInference returns a receipt matching the consent, the documents stored and its event', async () => {
     env.clock.advance(1000);
     const upper = D1.toUpperCase();
-    const r = await env.gov.recordInference(inferenceInput('consent-001', { input: { uri: IMAGE_URI, digest: upper } }));
+    const r = await env.gov.recordInference(inferenceInput(pid('consent-001'), { input: { uri: IMAGE_URI, digest: upper } }));
     const { receipt, receiptHash, event } = r;
     const e = await entryAt(env, event.index);
     assert.equal(e.type, EVENT.inferenceExecuted);
     assert.equal(receipt.schema, 'custos/receipt/v1');
     assert.deepEqual(receipt.event, { index: event.index, time: e.time });
     assert.equal(receipt.event.time, formatEntryTime(T0 + 2000));
-    assert.deepEqual(receipt.consent, { policyId: 'consent-001', version: 1, policyHash: created.hash });
+    assert.deepEqual(receipt.consent, { policyId: pid('consent-001'), version: 1, policyHash: created.hash });
     assert.equal(receipt.actor, DERM.id);
     assert.equal(receipt.role, DERM.role);
-    assert.equal(receipt.purpose, 'clinical_care');
+    assert.equal(receipt.purpose, 'TREAT');
     // Digests are normalized to lower case; URIs appear only as commitments.
     assert.equal(receipt.input.digest, D1);
     assert.deepEqual(await opening(env, receipt.input.uri), { kind: 'uri', value: IMAGE_URI });
@@ -330,20 +332,20 @@ describe('governance: operations that succeed', () => {
 
   it('checkConsent answers without writing anything', async () => {
     const size = env.log.size;
-    const d = await env.gov.checkConsent('consent-001', { purpose: 'research', role: 'ml_engineer' });
+    const d = await env.gov.checkConsent(pid('consent-001'), { purpose: 'HRESCH', role: 'ml_engineer' });
     assert.equal(d.reason, 'PERMITTED');
     assert.equal(d.policyVersion, 1);
     assert.equal(d.policyHash, created.hash);
-    assert.equal((await env.gov.checkConsent('consent-001', { purpose: 'marketing', role: 'ml_engineer' })).reason, 'PURPOSE_NOT_ALLOWED');
-    assert.equal((await env.gov.checkConsent('consent-001', { purpose: 'research', role: 'janitor' })).reason, 'ROLE_NOT_ALLOWED');
-    assert.equal((await env.gov.checkConsent('nope', { purpose: 'research', role: 'janitor' })).reason, 'UNKNOWN_POLICY');
+    assert.equal((await env.gov.checkConsent(pid('consent-001'), { purpose: 'HMARKT', role: 'ml_engineer' })).reason, 'PURPOSE_NOT_ALLOWED');
+    assert.equal((await env.gov.checkConsent(pid('consent-001'), { purpose: 'HRESCH', role: 'radiologist' })).reason, 'ROLE_NOT_ALLOWED');
+    assert.equal((await env.gov.checkConsent(pid('nope'), { purpose: 'HRESCH', role: 'radiologist' })).reason, 'POLICY_NOT_FOUND');
     assert.equal(env.log.size, size);
     assert.equal(await env.store.treeSize(), size);
   });
 
   it('revokeConsent writes version 2 linked to version 1, and later operations are denied REVOKED', async () => {
     env.clock.advance(1000);
-    const r = await env.gov.revokeConsent('consent-001', ADMIN);
+    const r = await env.gov.revokeConsent(pid('consent-001'), ADMIN);
     assert.equal(r.policy.version, 2);
     assert.equal(r.policy.revoked, true);
     assert.equal(r.policy.previous, created.hash);
@@ -356,15 +358,15 @@ describe('governance: operations that succeed', () => {
     assert.deepEqual(e.payload['documents'], { policy: r.hash });
     assert.equal(e.payload['previous'], created.hash);
     assert.equal(e.payload['version'], 2);
-    const d = await env.gov.checkConsent('consent-001', { purpose: 'clinical_care', role: 'dermatologist' });
+    const d = await env.gov.checkConsent(pid('consent-001'), { purpose: 'TREAT', role: 'dermatologist' });
     assert.deepEqual([d.reason, d.policyVersion, d.policyHash], ['REVOKED', 2, r.hash]);
-    const err = await expectDenied(env, () => env.gov.recordDataAccess(accessInput('consent-001')), 'REVOKED', 'data_access');
+    const err = await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('consent-001'))), 'REVOKED', 'data_access');
     assert.equal(err.decision.policyVersion, 2);
   });
 
   it('showConsent lists the versions in order, each with its event index and a document check', async () => {
-    const s = await env.gov.showConsent('consent-001');
-    assert.equal(s.policyId, 'consent-001');
+    const s = await env.gov.showConsent(pid('consent-001'));
+    assert.equal(s.policyId, pid('consent-001'));
     assert.equal(s.versions.length, 2);
     const [v1, v2] = s.versions;
     assert.ok(v1 && v2);
@@ -382,7 +384,7 @@ describe('governance: operations that succeed', () => {
   });
 
   it('showConsent of an unknown policy is POLICY_NOT_FOUND', async () => {
-    const err = await rejection(env.gov.showConsent('never-created'));
+    const err = await rejection(env.gov.showConsent(pid('never-created')));
     assert.ok(err instanceof NotFoundError);
     assert.equal(err.code, 'POLICY_NOT_FOUND');
   });
@@ -400,39 +402,39 @@ describe('governance: refusals by consent (one CONSENT_DENIED event each)', () =
   let env: Env;
   before(async () => {
     env = await freshEnv();
-    await env.gov.createConsent(policyInput('p-main', { validUntil: formatEntryTime(T0 + DAY) }), ADMIN);
+    await env.gov.createConsent(policyInput(pid('p-main'), { validUntil: formatEntryTime(T0 + DAY) }), ADMIN);
   });
 
-  it('UNKNOWN_POLICY (access and inference)', async () => {
-    const a = await expectDenied(env, () => env.gov.recordDataAccess(accessInput('p-none')), 'UNKNOWN_POLICY', 'data_access');
+  it('POLICY_NOT_FOUND (access and inference)', async () => {
+    const a = await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('p-none'))), 'POLICY_NOT_FOUND', 'data_access');
     assert.equal(a.decision.policyVersion, undefined);
     const e = await entryAt(env, a.event.index);
     assert.equal('policyVersion' in e.payload, false);
-    await expectDenied(env, () => env.gov.recordInference(inferenceInput('p-none')), 'UNKNOWN_POLICY', 'inference');
+    await expectDenied(env, () => env.gov.recordInference(inferenceInput(pid('p-none'))), 'POLICY_NOT_FOUND', 'inference');
   });
 
   it('PURPOSE_NOT_ALLOWED (access and inference)', async () => {
-    const a = await expectDenied(env, () => env.gov.recordDataAccess(accessInput('p-main', { purpose: 'marketing' })), 'PURPOSE_NOT_ALLOWED', 'data_access');
+    const a = await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('p-main'), { purpose: 'HMARKT' })), 'PURPOSE_NOT_ALLOWED', 'data_access');
     assert.equal(a.decision.policyVersion, 1);
-    await expectDenied(env, () => env.gov.recordInference(inferenceInput('p-main', { purpose: 'marketing' })), 'PURPOSE_NOT_ALLOWED', 'inference');
+    await expectDenied(env, () => env.gov.recordInference(inferenceInput(pid('p-main'), { purpose: 'HMARKT' })), 'PURPOSE_NOT_ALLOWED', 'inference');
   });
 
   it('ROLE_NOT_ALLOWED (access and inference)', async () => {
     const nurse = { id: 'nurse-1', role: 'nurse' };
-    await expectDenied(env, () => env.gov.recordDataAccess(accessInput('p-main', { actor: nurse })), 'ROLE_NOT_ALLOWED', 'data_access');
-    await expectDenied(env, () => env.gov.recordInference(inferenceInput('p-main', { actor: nurse })), 'ROLE_NOT_ALLOWED', 'inference');
+    await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('p-main'), { actor: nurse })), 'ROLE_NOT_ALLOWED', 'data_access');
+    await expectDenied(env, () => env.gov.recordInference(inferenceInput(pid('p-main'), { actor: nurse })), 'ROLE_NOT_ALLOWED', 'inference');
   });
 
   it('DENIED_BY_PROVISION from a nested deny given at creation', async () => {
-    await env.gov.createConsent(policyInput('p-nested', { provisions: [{ type: 'deny', purposes: ['research'] }] }), ADMIN);
-    await expectDenied(env, () => env.gov.recordDataAccess(accessInput('p-nested', { purpose: 'research' })), 'DENIED_BY_PROVISION', 'data_access');
-    const ok = await env.gov.recordDataAccess(accessInput('p-nested'));
+    await env.gov.createConsent(policyInput(pid('p-nested'), { provisions: [{ type: 'deny', purposes: ['HRESCH'] }] }), ADMIN);
+    await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('p-nested'), { purpose: 'HRESCH' })), 'DENIED_BY_PROVISION', 'data_access');
+    const ok = await env.gov.recordDataAccess(accessInput(pid('p-nested')));
     assert.equal(ok.decision.reason, 'PERMITTED');
   });
 
   it('a denied inference records what was attempted (model, pipeline, input commitment) but stores no receipt', async () => {
     const before = await counts(env.store);
-    const err = await expectDenied(env, () => env.gov.recordInference(inferenceInput('p-main', { purpose: 'marketing' })), 'PURPOSE_NOT_ALLOWED', 'inference');
+    const err = await expectDenied(env, () => env.gov.recordInference(inferenceInput(pid('p-main'), { purpose: 'HMARKT' })), 'PURPOSE_NOT_ALLOWED', 'inference');
     const e = await entryAt(env, err.event.index);
     assert.equal(e.payload['model'], docHash({ ...MODEL, extra: {} }));
     assert.equal(e.payload['pipeline'], docHash({ ...PIPELINE, dependencies: {} }));
@@ -443,38 +445,38 @@ describe('governance: refusals by consent (one CONSENT_DENIED event each)', () =
 
   it('NOT_YET_VALID while validFrom is in the future; permitted from validFrom on (inclusive)', async () => {
     const from = env.clock.now() + HOUR;
-    await env.gov.createConsent(policyInput('p-future', { validFrom: formatEntryTime(from) }), ADMIN);
-    await expectDenied(env, () => env.gov.recordDataAccess(accessInput('p-future')), 'NOT_YET_VALID', 'data_access');
+    await env.gov.createConsent(policyInput(pid('p-future'), { validFrom: formatEntryTime(from) }), ADMIN);
+    await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('p-future'))), 'NOT_YET_VALID', 'data_access');
     env.clock.set(from - 1);
-    await expectDenied(env, () => env.gov.recordInference(inferenceInput('p-future')), 'NOT_YET_VALID', 'inference');
+    await expectDenied(env, () => env.gov.recordInference(inferenceInput(pid('p-future'))), 'NOT_YET_VALID', 'inference');
     env.clock.set(from);
-    assert.equal((await env.gov.recordDataAccess(accessInput('p-future'))).decision.reason, 'PERMITTED');
+    assert.equal((await env.gov.recordDataAccess(accessInput(pid('p-future')))).decision.reason, 'PERMITTED');
   });
 
   it('EXPIRED once the clock passes validUntil (validUntil itself is inclusive)', async () => {
     const now = env.clock.now();
     const until = now + 10 * 60_000;
-    await env.gov.createConsent(policyInput('p-expiring', { validUntil: formatEntryTime(until) }), ADMIN);
+    await env.gov.createConsent(policyInput(pid('p-expiring'), { validUntil: formatEntryTime(until) }), ADMIN);
     env.clock.set(until);
-    assert.equal((await env.gov.recordDataAccess(accessInput('p-expiring'))).decision.reason, 'PERMITTED');
+    assert.equal((await env.gov.recordDataAccess(accessInput(pid('p-expiring')))).decision.reason, 'PERMITTED');
     env.clock.set(until + 1);
-    await expectDenied(env, () => env.gov.recordDataAccess(accessInput('p-expiring')), 'EXPIRED', 'data_access');
-    await expectDenied(env, () => env.gov.recordInference(inferenceInput('p-expiring')), 'EXPIRED', 'inference');
+    await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('p-expiring'))), 'EXPIRED', 'data_access');
+    await expectDenied(env, () => env.gov.recordInference(inferenceInput(pid('p-expiring'))), 'EXPIRED', 'inference');
   });
 
   it('REVOKED after revokeConsent (access and inference)', async () => {
-    await env.gov.createConsent(policyInput('p-revoked'), ADMIN);
-    const rv = await env.gov.revokeConsent('p-revoked', ADMIN);
-    const a = await expectDenied(env, () => env.gov.recordDataAccess(accessInput('p-revoked')), 'REVOKED', 'data_access');
+    await env.gov.createConsent(policyInput(pid('p-revoked')), ADMIN);
+    const rv = await env.gov.revokeConsent(pid('p-revoked'), ADMIN);
+    const a = await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('p-revoked'))), 'REVOKED', 'data_access');
     assert.deepEqual([a.decision.policyVersion, a.decision.policyHash], [2, rv.hash]);
-    await expectDenied(env, () => env.gov.recordInference(inferenceInput('p-revoked')), 'REVOKED', 'inference');
+    await expectDenied(env, () => env.gov.recordInference(inferenceInput(pid('p-revoked'))), 'REVOKED', 'inference');
   });
 
   it('POLICY_TAMPERED when the stored policy document is edited behind the log', async () => {
-    const c = await env.gov.createConsent(policyInput('p-tamper', { allowedPurposes: ['clinical_care'] }), ADMIN);
-    assert.equal((await env.gov.recordDataAccess(accessInput('p-tamper'))).decision.reason, 'PERMITTED');
+    const c = await env.gov.createConsent(policyInput(pid('p-tamper'), { allowedPurposes: ['TREAT'] }), ADMIN);
+    assert.equal((await env.gov.recordDataAccess(accessInput(pid('p-tamper')))).decision.reason, 'PERMITTED');
     // Widen the allowed purposes by editing the row through a separate connection.
-    const forged = { ...c.policy, provision: { ...c.policy.provision, purposes: ['clinical_care', 'marketing'] } };
+    const forged = { ...c.policy, provision: { ...c.policy.provision, purposes: ['TREAT', 'HMARKT'] } };
     const db = new Database(join(env.dataDir, DB_FILE));
     try {
       const changed = db.prepare('UPDATE documents SET data = ? WHERE hash = ?').run(canonicalJsonBytes(forged), c.hash).changes;
@@ -482,27 +484,27 @@ describe('governance: refusals by consent (one CONSENT_DENIED event each)', () =
     } finally {
       db.close();
     }
-    const a = await expectDenied(env, () => env.gov.recordDataAccess(accessInput('p-tamper', { purpose: 'marketing' })), 'POLICY_TAMPERED', 'data_access');
+    const a = await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('p-tamper'), { purpose: 'HMARKT' })), 'POLICY_TAMPERED', 'data_access');
     assert.deepEqual([a.decision.policyVersion, a.decision.policyHash], [1, c.hash]);
-    await expectDenied(env, () => env.gov.recordDataAccess(accessInput('p-tamper')), 'POLICY_TAMPERED', 'data_access');
-    await expectDenied(env, () => env.gov.recordInference(inferenceInput('p-tamper')), 'POLICY_TAMPERED', 'inference');
-    assert.equal((await env.gov.checkConsent('p-tamper', { purpose: 'clinical_care', role: 'dermatologist' })).reason, 'POLICY_TAMPERED');
-    const shown = await env.gov.showConsent('p-tamper');
+    await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('p-tamper'))), 'POLICY_TAMPERED', 'data_access');
+    await expectDenied(env, () => env.gov.recordInference(inferenceInput(pid('p-tamper'))), 'POLICY_TAMPERED', 'inference');
+    assert.equal((await env.gov.checkConsent(pid('p-tamper'), { purpose: 'TREAT', role: 'dermatologist' })).reason, 'POLICY_TAMPERED');
+    const shown = await env.gov.showConsent(pid('p-tamper'));
     assert.equal(shown.versions.length, 1);
     assert.equal(shown.versions[0]?.documentOk, false);
     // Revoking on a tampered document is refused, and nothing is written.
-    await expectNothingWritten(env, () => env.gov.revokeConsent('p-tamper', ADMIN), ConsentError, 'POLICY_TAMPERED');
+    await expectNothingWritten(env, () => env.gov.revokeConsent(pid('p-tamper'), ADMIN), ConsentError, 'POLICY_TAMPERED');
   });
 
   it('POLICY_TAMPERED when the stored policy document is deleted', async () => {
-    const c = await env.gov.createConsent(policyInput('p-deleted'), ADMIN);
+    const c = await env.gov.createConsent(policyInput(pid('p-deleted')), ADMIN);
     const db = new Database(join(env.dataDir, DB_FILE));
     try {
       assert.equal(db.prepare('DELETE FROM documents WHERE hash = ?').run(c.hash).changes, 1);
     } finally {
       db.close();
     }
-    await expectDenied(env, () => env.gov.recordDataAccess(accessInput('p-deleted')), 'POLICY_TAMPERED', 'data_access');
+    await expectDenied(env, () => env.gov.recordDataAccess(accessInput(pid('p-deleted'))), 'POLICY_TAMPERED', 'data_access');
   });
 });
 
@@ -510,16 +512,16 @@ describe('governance: refusals that write nothing', () => {
   let env: Env;
   before(async () => {
     env = await freshEnv();
-    await env.gov.createConsent(policyInput('p-1'), ADMIN);
-    await env.gov.createConsent(policyInput('p-fixed', { revocable: false }), ADMIN);
+    await env.gov.createConsent(policyInput(pid('p-1')), ADMIN);
+    await env.gov.createConsent(policyInput(pid('p-fixed'), { revocable: false }), ADMIN);
   });
 
   it('createConsent twice: POLICY_EXISTS', async () => {
-    await expectNothingWritten(env, () => env.gov.createConsent(policyInput('p-1'), ADMIN), ConflictError, 'POLICY_EXISTS');
+    await expectNothingWritten(env, () => env.gov.createConsent(policyInput(pid('p-1')), ADMIN), ConflictError, 'POLICY_EXISTS');
     // Even with another subject and other rules.
     await expectNothingWritten(
       env,
-      () => env.gov.createConsent(policyInput('p-1', { subject: 'someone-else', allowedPurposes: ['research'] }), ADMIN),
+      () => env.gov.createConsent(policyInput(pid('p-1'), { subject: 'someone-else', allowedPurposes: ['HRESCH'] }), ADMIN),
       ConflictError,
       'POLICY_EXISTS',
     );
@@ -527,7 +529,7 @@ describe('governance: refusals that write nothing', () => {
 
   it('createConsent twice at once: exactly one wins', async () => {
     const size = env.log.size;
-    const rs = await Promise.allSettled([env.gov.createConsent(policyInput('p-twice'), ADMIN), env.gov.createConsent(policyInput('p-twice'), ADMIN)]);
+    const rs = await Promise.allSettled([env.gov.createConsent(policyInput(pid('p-twice')), ADMIN), env.gov.createConsent(policyInput(pid('p-twice')), ADMIN)]);
     const ok = rs.filter((r) => r.status === 'fulfilled');
     const failed = rs.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     assert.equal(ok.length, 1);
@@ -539,25 +541,25 @@ describe('governance: refusals that write nothing', () => {
 
   it('createConsent with invalid input: VALIDATION_FAILED', async () => {
     await expectNothingWritten(env, () => env.gov.createConsent(policyInput('bad id'), ADMIN), ValidationError, 'VALIDATION_FAILED');
-    await expectNothingWritten(env, () => env.gov.createConsent(policyInput('p-2', { allowedPurposes: [] }), ADMIN), ValidationError, 'VALIDATION_FAILED');
-    await expectNothingWritten(env, () => env.gov.createConsent(policyInput('p-2'), { id: 'po 1', role: 'privacy_officer' }), ValidationError, 'VALIDATION_FAILED');
+    await expectNothingWritten(env, () => env.gov.createConsent(policyInput(pid('p-2'), { allowedPurposes: [] }), ADMIN), ValidationError, 'VALIDATION_FAILED');
+    await expectNothingWritten(env, () => env.gov.createConsent(policyInput(pid('p-2')), { id: 'po 1', role: 'privacy_officer' }), ValidationError, 'VALIDATION_FAILED');
   });
 
   it('revoking a non-revocable policy: CONSENT_NOT_REVOCABLE', async () => {
-    await expectNothingWritten(env, () => env.gov.revokeConsent('p-fixed', ADMIN), ConsentError, 'CONSENT_NOT_REVOCABLE');
-    assert.equal((await env.gov.checkConsent('p-fixed', { purpose: 'clinical_care', role: 'dermatologist' })).reason, 'PERMITTED');
+    await expectNothingWritten(env, () => env.gov.revokeConsent(pid('p-fixed'), ADMIN), ConsentError, 'CONSENT_NOT_REVOCABLE');
+    assert.equal((await env.gov.checkConsent(pid('p-fixed'), { purpose: 'TREAT', role: 'dermatologist' })).reason, 'PERMITTED');
   });
 
   it('revoking twice: CONSENT_ALREADY_REVOKED', async () => {
-    await env.gov.createConsent(policyInput('p-rv'), ADMIN);
-    await env.gov.revokeConsent('p-rv', ADMIN);
-    await expectNothingWritten(env, () => env.gov.revokeConsent('p-rv', ADMIN), ConsentError, 'CONSENT_ALREADY_REVOKED');
+    await env.gov.createConsent(policyInput(pid('p-rv')), ADMIN);
+    await env.gov.revokeConsent(pid('p-rv'), ADMIN);
+    await expectNothingWritten(env, () => env.gov.revokeConsent(pid('p-rv'), ADMIN), ConsentError, 'CONSENT_ALREADY_REVOKED');
   });
 
   it('revoking twice at once: one succeeds, the other is CONSENT_ALREADY_REVOKED', async () => {
-    await env.gov.createConsent(policyInput('p-rv2'), ADMIN);
+    await env.gov.createConsent(policyInput(pid('p-rv2')), ADMIN);
     const size = env.log.size;
-    const rs = await Promise.allSettled([env.gov.revokeConsent('p-rv2', ADMIN), env.gov.revokeConsent('p-rv2', ADMIN)]);
+    const rs = await Promise.allSettled([env.gov.revokeConsent(pid('p-rv2'), ADMIN), env.gov.revokeConsent(pid('p-rv2'), ADMIN)]);
     const failed = rs.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     assert.equal(failed.length, 1);
     assert.ok(failed[0]!.reason instanceof ConsentError);
@@ -566,28 +568,28 @@ describe('governance: refusals that write nothing', () => {
   });
 
   it('revoking an unknown policy: POLICY_NOT_FOUND', async () => {
-    await expectNothingWritten(env, () => env.gov.revokeConsent('p-unknown', ADMIN), NotFoundError, 'POLICY_NOT_FOUND');
+    await expectNothingWritten(env, () => env.gov.revokeConsent(pid('p-unknown'), ADMIN), NotFoundError, 'POLICY_NOT_FOUND');
   });
 
-  it('training on identified data: VALIDATION_FAILED on dataset.type', async () => {
+  it('training on identified data without the subjects\' policies: VALIDATION_FAILED on policyIds', async () => {
     const err = await expectNothingWritten(env, () => env.gov.recordTraining(trainingInput('identified')), ValidationError, 'VALIDATION_FAILED');
-    assert.ok((err as ValidationError).issues.some((i) => i.path === 'dataset.type'));
+    assert.ok((err as ValidationError).issues.some((i) => i.path === 'policyIds'));
   });
 
   const invalid: [string, () => Promise<unknown>, (path: string) => boolean][] = [
-    ['an access with a bad digest', () => env.gov.recordDataAccess(accessInput('p-1', { artifact: { uri: IMAGE_URI, digest: 'abc' } })), (p) => p === 'artifact.digest'],
-    ['an access with a non-hex digest', () => env.gov.recordDataAccess(accessInput('p-1', { artifact: { uri: IMAGE_URI, digest: 'g'.repeat(64) } })), (p) => p === 'artifact.digest'],
-    ['an access with a bad URI', () => env.gov.recordDataAccess(accessInput('p-1', { artifact: { uri: 'not a uri', digest: D1 } })), (p) => p === 'artifact.uri'],
-    ['an access with an empty URI', () => env.gov.recordDataAccess(accessInput('p-1', { artifact: { uri: '', digest: D1 } })), (p) => p === 'artifact.uri'],
-    ['an access with a bad purpose code', () => env.gov.recordDataAccess(accessInput('p-1', { purpose: 'clinical care' })), (p) => p === 'purpose'],
+    ['an access with a bad digest', () => env.gov.recordDataAccess(accessInput(pid('p-1'), { artifact: { uri: IMAGE_URI, digest: 'abc' } })), (p) => p === 'artifact.digest'],
+    ['an access with a non-hex digest', () => env.gov.recordDataAccess(accessInput(pid('p-1'), { artifact: { uri: IMAGE_URI, digest: 'g'.repeat(64) } })), (p) => p === 'artifact.digest'],
+    ['an access with a bad URI', () => env.gov.recordDataAccess(accessInput(pid('p-1'), { artifact: { uri: 'not a uri', digest: D1 } })), (p) => p === 'artifact.uri'],
+    ['an access with an empty URI', () => env.gov.recordDataAccess(accessInput(pid('p-1'), { artifact: { uri: '', digest: D1 } })), (p) => p === 'artifact.uri'],
+    ['an access with a bad purpose code', () => env.gov.recordDataAccess(accessInput(pid('p-1'), { purpose: 'clinical care' })), (p) => p === 'purpose'],
     ['an access with a bad policy id', () => env.gov.recordDataAccess(accessInput('p 1')), (p) => p === 'policyId'],
-    ['an access with a bad actor role', () => env.gov.recordDataAccess(accessInput('p-1', { actor: { id: 'u', role: '' } })), (p) => p === 'actor.role'],
-    ['an inference with a bad input digest', () => env.gov.recordInference(inferenceInput('p-1', { input: { uri: IMAGE_URI, digest: 'xyz' } })), (p) => p === 'input.digest'],
-    ['an inference with a bad output URI', () => env.gov.recordInference(inferenceInput('p-1', { outputs: [{ name: 'report_json', uri: 'report.json', digest: D2 }] })), (p) => p === 'outputs.0.uri'],
-    ['an inference with no outputs', () => env.gov.recordInference(inferenceInput('p-1', { outputs: [] })), (p) => p === 'outputs'],
-    ['an inference whose model has no weightsHash', () => env.gov.recordInference(inferenceInput('p-1', { model: { modelName: 'm', modelVersion: '1', framework: 'pytorch' } })), (p) => p.endsWith('weightsHash')],
-    ['an inference whose model has a bad weightsHash', () => env.gov.recordInference(inferenceInput('p-1', { model: { ...MODEL, weightsHash: 'nope' } })), (p) => p.endsWith('weightsHash')],
-    ['an inference without a pipeline name', () => env.gov.recordInference(inferenceInput('p-1', { pipeline: { pipelineVersion: '1' } })), (p) => p.endsWith('pipelineName')],
+    ['an access with a bad actor role', () => env.gov.recordDataAccess(accessInput(pid('p-1'), { actor: { id: 'u', role: '' } })), (p) => p === 'actor.role'],
+    ['an inference with a bad input digest', () => env.gov.recordInference(inferenceInput(pid('p-1'), { input: { uri: IMAGE_URI, digest: 'xyz' } })), (p) => p === 'input.digest'],
+    ['an inference with a bad output URI', () => env.gov.recordInference(inferenceInput(pid('p-1'), { outputs: [{ name: 'report_json', uri: 'report.json', digest: D2 }] })), (p) => p === 'outputs.0.uri'],
+    ['an inference with no outputs', () => env.gov.recordInference(inferenceInput(pid('p-1'), { outputs: [] })), (p) => p === 'outputs'],
+    ['an inference whose model has no weightsHash', () => env.gov.recordInference(inferenceInput(pid('p-1'), { model: { modelName: 'm', modelVersion: '1', framework: 'pytorch' } })), (p) => p.endsWith('weightsHash')],
+    ['an inference whose model has a bad weightsHash', () => env.gov.recordInference(inferenceInput(pid('p-1'), { model: { ...MODEL, weightsHash: 'nope' } })), (p) => p.endsWith('weightsHash')],
+    ['an inference without a pipeline name', () => env.gov.recordInference(inferenceInput(pid('p-1'), { pipeline: { pipelineVersion: '1' } })), (p) => p.endsWith('pipelineName')],
     ['a training run whose modelAfter has no weightsHash', () => env.gov.recordTraining(trainingInput('synthetic', { modelAfter: { modelName: 'm', modelVersion: '2', framework: 'pytorch' } })), (p) => p.endsWith('weightsHash')],
     ['a training run with a bad dataset URI', () => env.gov.recordTraining(trainingInput('synthetic', { dataset: { uri: 'nope', digest: D1, type: 'synthetic' } })), (p) => p === 'dataset.uri'],
     ['a training run without a manifest name', () => env.gov.recordTraining(trainingInput('synthetic', { manifest: { lr: 0.1 } })), (p) => p.endsWith('name')],
@@ -601,7 +603,7 @@ describe('governance: refusals that write nothing', () => {
   }
 
   it('invalid input for an unknown policy is still a validation error, not a logged refusal', async () => {
-    await expectNothingWritten(env, () => env.gov.recordDataAccess(accessInput('p-unknown', { artifact: { uri: IMAGE_URI, digest: 'abc' } })), ValidationError, 'VALIDATION_FAILED');
+    await expectNothingWritten(env, () => env.gov.recordDataAccess(accessInput(pid('p-unknown'), { artifact: { uri: IMAGE_URI, digest: 'abc' } })), ValidationError, 'VALIDATION_FAILED');
   });
 });
 
@@ -610,10 +612,10 @@ describe('governance: refusals that write nothing', () => {
 describe('governance: every attempt leaves exactly one event', () => {
   it('a concurrent mix of permitted and denied attempts grows the log by exactly their number', async () => {
     const env = await freshEnv();
-    await env.gov.createConsent(policyInput('p-a', { provisions: [{ type: 'deny', purposes: ['research'], roles: ['ml_engineer'] }] }), ADMIN);
-    await env.gov.createConsent(policyInput('p-b'), ADMIN);
-    await env.gov.revokeConsent('p-b', ADMIN);
-    await env.gov.createConsent(policyInput('p-c', { validFrom: formatEntryTime(T0 + DAY) }), ADMIN);
+    await env.gov.createConsent(policyInput(pid('p-a'), { provisions: [{ type: 'deny', purposes: ['HRESCH'], roles: ['ml_engineer'] }] }), ADMIN);
+    await env.gov.createConsent(policyInput(pid('p-b')), ADMIN);
+    await env.gov.revokeConsent(pid('p-b'), ADMIN);
+    await env.gov.createConsent(policyInput(pid('p-c'), { validFrom: formatEntryTime(T0 + DAY) }), ADMIN);
     const start = env.log.size;
     const attempts: { expect: DecisionReason; run: () => Promise<{ event: AppendResult }> }[] = [];
     const eng = { id: 'eng-1', role: 'ml_engineer' };
@@ -621,14 +623,14 @@ describe('governance: every attempt leaves exactly one event', () => {
       const uri = `s3://mix/${i % 4}.jpg`;
       const artifact = { uri, digest: D1 };
       attempts.push(
-        { expect: 'PERMITTED', run: () => env.gov.recordDataAccess(accessInput('p-a', { artifact })) },
-        { expect: 'PERMITTED', run: () => env.gov.recordInference(inferenceInput('p-a', { input: artifact })) },
-        { expect: 'DENIED_BY_PROVISION', run: () => env.gov.recordDataAccess(accessInput('p-a', { actor: eng, purpose: 'research', artifact })) },
-        { expect: 'PURPOSE_NOT_ALLOWED', run: () => env.gov.recordInference(inferenceInput('p-a', { purpose: 'billing', input: artifact })) },
-        { expect: 'ROLE_NOT_ALLOWED', run: () => env.gov.recordDataAccess(accessInput('p-a', { actor: { id: 'x', role: 'janitor' }, artifact })) },
-        { expect: 'REVOKED', run: () => env.gov.recordDataAccess(accessInput('p-b', { artifact })) },
-        { expect: 'NOT_YET_VALID', run: () => env.gov.recordInference(inferenceInput('p-c', { input: artifact })) },
-        { expect: 'UNKNOWN_POLICY', run: () => env.gov.recordDataAccess(accessInput('p-z', { artifact })) },
+        { expect: 'PERMITTED', run: () => env.gov.recordDataAccess(accessInput(pid('p-a'), { artifact })) },
+        { expect: 'PERMITTED', run: () => env.gov.recordInference(inferenceInput(pid('p-a'), { input: artifact })) },
+        { expect: 'DENIED_BY_PROVISION', run: () => env.gov.recordDataAccess(accessInput(pid('p-a'), { actor: eng, purpose: 'HRESCH', artifact })) },
+        { expect: 'PURPOSE_NOT_ALLOWED', run: () => env.gov.recordInference(inferenceInput(pid('p-a'), { purpose: 'HPAYMT', input: artifact })) },
+        { expect: 'ROLE_NOT_ALLOWED', run: () => env.gov.recordDataAccess(accessInput(pid('p-a'), { actor: { id: 'x', role: 'radiologist' }, artifact })) },
+        { expect: 'REVOKED', run: () => env.gov.recordDataAccess(accessInput(pid('p-b'), { artifact })) },
+        { expect: 'NOT_YET_VALID', run: () => env.gov.recordInference(inferenceInput(pid('p-c'), { input: artifact })) },
+        { expect: 'POLICY_NOT_FOUND', run: () => env.gov.recordDataAccess(accessInput(pid('p-z'), { artifact })) },
       );
     }
     const settled = await Promise.allSettled(attempts.map((a) => a.run()));
@@ -669,10 +671,10 @@ describe('governance: identifiers reach the log only as commitments', () => {
 
   before(async () => {
     env = await freshEnv();
-    await env.gov.createConsent(policyInput('p-priv'), ADMIN);
-    await env.gov.recordDataAccess(accessInput('p-priv'));
-    await env.gov.recordInference(inferenceInput('p-priv'));
-    await rejection(env.gov.recordDataAccess(accessInput('p-priv', { purpose: 'marketing', artifact: { uri: uris[2]!, digest: D1 } })));
+    await env.gov.createConsent(policyInput(pid('p-priv')), ADMIN);
+    await env.gov.recordDataAccess(accessInput(pid('p-priv')));
+    await env.gov.recordInference(inferenceInput(pid('p-priv')));
+    await rejection(env.gov.recordDataAccess(accessInput(pid('p-priv'), { purpose: 'HMARKT', artifact: { uri: uris[2]!, digest: D1 } })));
     await env.gov.recordTraining(trainingInput('synthetic'));
     await env.gov.recordTraining(trainingInput('deidentified'));
   });
@@ -712,7 +714,7 @@ describe('governance: identifiers reach the log only as commitments', () => {
   });
 
   it('erase("subject") deletes the opening, logs ERASURE_PERFORMED, and the log still verifies', async () => {
-    const policy = (await env.gov.showConsent('p-priv')).versions[0]!.policy!;
+    const policy = (await env.gov.showConsent(pid('p-priv'))).versions[0]!.policy!;
     const commitment = policy.subject;
     assert.ok(await env.store.getCommitment(commitment));
     const size = env.log.size;
@@ -739,7 +741,7 @@ describe('governance: identifiers reach the log only as commitments', () => {
     assert.equal(report.ok, true, JSON.stringify(report.findings));
     assert.equal(report.entries, size + 1);
     // The policy still governs: erasure unlinks the subject, it does not change consent.
-    assert.equal((await env.gov.recordDataAccess(accessInput('p-priv'))).decision.reason, 'PERMITTED');
+    assert.equal((await env.gov.recordDataAccess(accessInput(pid('p-priv')))).decision.reason, 'PERMITTED');
   });
 
   it('erase("uri") unlinks every event that carried the URI', async () => {
@@ -769,26 +771,26 @@ describe('governance: decisions use the service clock', () => {
   it('a request cannot supply a time; advancing the clock past validUntil makes the next decision EXPIRED', async () => {
     const env = await freshEnv();
     const until = T0 + HOUR;
-    await env.gov.createConsent(policyInput('p-clock', { validUntil: formatEntryTime(until) }), ADMIN);
+    await env.gov.createConsent(policyInput(pid('p-clock'), { validUntil: formatEntryTime(until) }), ADMIN);
     const withTime: DataAccessInput = {
-      ...accessInput('p-clock'),
+      ...accessInput(pid('p-clock')),
       // @ts-expect-error -- there is no time field: the service decides at its own clock
       time: formatEntryTime(T0),
     };
-    assert.equal((await env.gov.checkConsent('p-clock', { purpose: 'clinical_care', role: 'dermatologist' })).reason, 'PERMITTED');
+    assert.equal((await env.gov.checkConsent(pid('p-clock'), { purpose: 'TREAT', role: 'dermatologist' })).reason, 'PERMITTED');
     env.clock.set(until);
     const atEnd = await env.gov.recordDataAccess(withTime);
     assert.equal(atEnd.decision.reason, 'PERMITTED');
     assert.equal((await entryAt(env, atEnd.event.index)).time, formatEntryTime(until));
     env.clock.advance(1);
-    assert.equal((await env.gov.checkConsent('p-clock', { purpose: 'clinical_care', role: 'dermatologist' })).reason, 'EXPIRED');
+    assert.equal((await env.gov.checkConsent(pid('p-clock'), { purpose: 'TREAT', role: 'dermatologist' })).reason, 'EXPIRED');
     const err = await expectDenied(env, () => env.gov.recordDataAccess(withTime), 'EXPIRED', 'data_access');
     const e = await entryAt(env, err.event.index);
     assert.equal(e.time, formatEntryTime(until + 1), 'decided and stamped at the service time');
     assert.equal('time' in e.payload, false);
     // A time smuggled into the check request is ignored as well.
-    const smuggled = { purpose: 'clinical_care', role: 'dermatologist', time: formatEntryTime(T0) };
-    assert.equal((await env.gov.checkConsent('p-clock', smuggled)).reason, 'EXPIRED');
+    const smuggled = { purpose: 'TREAT', role: 'dermatologist', time: formatEntryTime(T0) };
+    assert.equal((await env.gov.checkConsent(pid('p-clock'), smuggled)).reason, 'EXPIRED');
   });
 });
 
@@ -902,7 +904,7 @@ describe('governance: revocation racing accesses and inferences', () => {
     let permitted = 0;
     let denied = 0;
     for (let round = 0; round < 6; round++) {
-      const policyId = `race-${round}`;
+      const policyId = pid(`race-${round}`);
       await env.gov.createConsent(policyInput(policyId), ADMIN);
       const start = env.log.size;
       const r = await raceRound(env, env, policyId, 3 + round * 2, 1 + (round % 5), round * 2);
@@ -925,20 +927,20 @@ describe('governance: revocation racing accesses and inferences', () => {
     const a = await openEnv(dataDir, clock);
     const b = await openEnv(dataDir, clock);
     // A policy created through A is usable through B (B rereads on LOG_APPEND_CONFLICT).
-    await a.gov.createConsent(policyInput('shared-0'), ADMIN);
-    assert.equal((await b.gov.recordDataAccess(accessInput('shared-0'))).decision.reason, 'PERMITTED');
-    const rv = await a.gov.revokeConsent('shared-0', ADMIN);
+    await a.gov.createConsent(policyInput(pid('shared-0')), ADMIN);
+    assert.equal((await b.gov.recordDataAccess(accessInput(pid('shared-0')))).decision.reason, 'PERMITTED');
+    const rv = await a.gov.revokeConsent(pid('shared-0'), ADMIN);
     // B's very next access after A's revocation is refused REVOKED, under A's version 2.
-    const err = await expectDenied(b, () => b.gov.recordDataAccess(accessInput('shared-0')), 'REVOKED', 'data_access');
+    const err = await expectDenied(b, () => b.gov.recordDataAccess(accessInput(pid('shared-0'))), 'REVOKED', 'data_access');
     assert.equal(err.decision.policyVersion, 2);
     assert.equal(err.decision.policyHash, rv.hash);
     assert.ok(err.event.index > rv.event.index);
     // And B's next inference too.
-    await expectDenied(b, () => b.gov.recordInference(inferenceInput('shared-0')), 'REVOKED', 'inference');
+    await expectDenied(b, () => b.gov.recordInference(inferenceInput(pid('shared-0'))), 'REVOKED', 'inference');
 
     // Racing: B's attempts in flight while A revokes.
     for (let round = 1; round <= 3; round++) {
-      const policyId = `shared-${round}`;
+      const policyId = pid(`shared-${round}`);
       await a.gov.createConsent(policyInput(policyId), ADMIN);
       await raceRound(b, a, policyId, 2 + round, round, round * 3);
     }
@@ -953,14 +955,14 @@ describe('governance: revocation racing accesses and inferences', () => {
       const clock = new ManualClock(T0);
       const a = await openEnv(dataDir, clock);
       const b = await openEnv(dataDir, clock);
-      await a.gov.createConsent(policyInput('stale-1'), ADMIN);
-      const req = { purpose: 'clinical_care', role: 'dermatologist' };
+      await a.gov.createConsent(policyInput(pid('stale-1')), ADMIN);
+      const req = { purpose: 'TREAT', role: 'dermatologist' };
       // B appends once (and so rereads the heads): it now knows the policy.
-      await b.gov.recordDataAccess(accessInput('stale-1'));
-      assert.equal((await b.gov.checkConsent('stale-1', req)).reason, 'PERMITTED');
-      await a.gov.revokeConsent('stale-1', ADMIN);
+      await b.gov.recordDataAccess(accessInput(pid('stale-1')));
+      assert.equal((await b.gov.checkConsent(pid('stale-1'), req)).reason, 'PERMITTED');
+      await a.gov.revokeConsent(pid('stale-1'), ADMIN);
       // checkConsent promises "the answer a recorded operation would get at this moment": REVOKED.
-      assert.equal((await b.gov.checkConsent('stale-1', req)).reason, 'REVOKED');
+      assert.equal((await b.gov.checkConsent(pid('stale-1'), req)).reason, 'REVOKED');
     },
   );
 
@@ -971,12 +973,12 @@ describe('governance: revocation racing accesses and inferences', () => {
       const clock = new ManualClock(T0);
       const a = await openEnv(dataDir, clock);
       const b = await openEnv(dataDir, clock);
-      await a.gov.createConsent(policyInput('salt-1'), ADMIN);
-      await b.gov.recordDataAccess(accessInput('salt-1', { artifact: { uri: 's3://warm/0.jpg', digest: D1 } }));
+      await a.gov.createConsent(policyInput(pid('salt-1')), ADMIN);
+      await b.gov.recordDataAccess(accessInput(pid('salt-1'), { artifact: { uri: 's3://warm/0.jpg', digest: D1 } }));
       const uri = 's3://race/same-new-uri.jpg';
       const rs = await Promise.all([
-        a.gov.recordDataAccess(accessInput('salt-1', { artifact: { uri, digest: D1 } })),
-        b.gov.recordDataAccess(accessInput('salt-1', { artifact: { uri, digest: D1 } })),
+        a.gov.recordDataAccess(accessInput(pid('salt-1'), { artifact: { uri, digest: D1 } })),
+        b.gov.recordDataAccess(accessInput(pid('salt-1'), { artifact: { uri, digest: D1 } })),
       ]);
       for (const r of rs) {
         const e = await entryAt(a, r.event.index);

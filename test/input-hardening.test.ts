@@ -10,6 +10,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -30,7 +31,7 @@ const MODEL = { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHa
 const PIPELINE = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0' };
 
 function policyBody(policyId: string, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { policyId, subject: 'patient-1', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist', 'nurse'], ...over };
+  return { policyId: pid(policyId), subject: 'patient-1', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist', 'nurse'], ...over };
 }
 
 type Method = 'GET' | 'POST' | 'DELETE';
@@ -87,7 +88,7 @@ describe('strings that are not well-formed Unicode (lone surrogates)', () => {
     it('refuses an access whose artifact URI holds a lone surrogate (400 VALIDATION_FAILED), even when consent would be denied; nothing is written', async () => {
       const size = env.log.size;
       for (const uri of ['s3://bucket/\udfff', 's3://bucket/\ud800x', 's3://\udc00\ud800/k']) {
-        const res = await call(env, 'POST', '/api/v1/access', env.tokens.nurse, { purpose: 'clinical_care', policyId: 'no-such-policy', artifact: { uri, digest: D1 } });
+        const res = await call(env, 'POST', '/api/v1/access', env.tokens.nurse, { purpose: 'TREAT', policyId: 'no-such-policy', artifact: { uri, digest: D1 } });
         expectError(res, 400, 'VALIDATION_FAILED');
       }
       assert.equal(env.log.size, size);
@@ -108,9 +109,9 @@ describe('strings that are not well-formed Unicode (lone surrogates)', () => {
       const size = env.log.size;
       const bodies: [string, unknown][] = [
         ['/api/v1/consents', { ...policyBody('ls-3'), '\udfff': 1 }],
-        ['/api/v1/inferences', { purpose: 'clinical_care', policyId: 'x', input: { uri: 's3://a/b', digest: D1 }, outputs: [{ name: 'r', uri: 's3://a/\ud800', digest: D2 }], pipeline: PIPELINE, model: MODEL }],
-        ['/api/v1/inferences', { purpose: 'clinical_care', policyId: 'x', input: { uri: 's3://a/b', digest: D1 }, outputs: [{ name: 'r', uri: 's3://a/c', digest: D2 }], pipeline: { ...PIPELINE, parameters: { deep: ['\udfff'] } }, model: MODEL }],
-        ['/api/v1/consents/x/check', { purpose: 'clinical_care', role: 'nurse\udfff' }],
+        ['/api/v1/inferences', { purpose: 'TREAT', policyId: 'x', input: { uri: 's3://a/b', digest: D1 }, outputs: [{ name: 'r', uri: 's3://a/\ud800', digest: D2 }], pipeline: PIPELINE, model: MODEL }],
+        ['/api/v1/inferences', { purpose: 'TREAT', policyId: 'x', input: { uri: 's3://a/b', digest: D1 }, outputs: [{ name: 'r', uri: 's3://a/c', digest: D2 }], pipeline: { ...PIPELINE, parameters: { deep: ['\udfff'] } }, model: MODEL }],
+        ['/api/v1/consents/x/check', { purpose: 'TREAT', role: 'nurse\udfff' }],
       ];
       const tokens: Record<string, string> = { '/api/v1/consents': env.tokens.privacy_officer, '/api/v1/inferences': env.tokens.dermatologist, '/api/v1/consents/x/check': env.tokens.nurse };
       for (const [url, body] of bodies) expectError(await call(env, 'POST', url, tokens[url], body), 400, 'VALIDATION_FAILED');
@@ -129,9 +130,9 @@ describe('strings that are not well-formed Unicode (lone surrogates)', () => {
       const size = env.log.size;
       const actor = { id: 'po-1', role: 'privacy_officer' };
       await assert.rejects(g.createConsent(policyBody('lib-1', { subject: '\ud800' }), actor), isValidationFailed);
-      await assert.rejects(g.recordDataAccess({ actor: { id: 'n', role: 'nurse' }, purpose: 'clinical_care', policyId: 'none', artifact: { uri: 's3://b/\udfff', digest: D1 } }), isValidationFailed);
+      await assert.rejects(g.recordDataAccess({ actor: { id: 'n', role: 'nurse' }, purpose: 'TREAT', policyId: 'none', artifact: { uri: 's3://b/\udfff', digest: D1 } }), isValidationFailed);
       await assert.rejects(
-        g.recordInference({ actor: { id: 'd', role: 'dermatologist' }, purpose: 'clinical_care', policyId: 'none', input: { uri: 's3://b/\udfff', digest: D1 }, outputs: [{ name: 'r', uri: 's3://b/c', digest: D2 }], pipeline: PIPELINE, model: MODEL }),
+        g.recordInference({ actor: { id: 'd', role: 'dermatologist' }, purpose: 'TREAT', policyId: 'none', input: { uri: 's3://b/\udfff', digest: D1 }, outputs: [{ name: 'r', uri: 's3://b/c', digest: D2 }], pipeline: PIPELINE, model: MODEL }),
         isValidationFailed,
       );
       await assert.rejects(g.erase('subject', 'p\udfff', actor), isValidationFailed);
@@ -157,7 +158,7 @@ describe('strings that are not well-formed Unicode (lone surrogates)', () => {
             assert.ok(isValidationFailed(err), `unexpected ${String(err)}`);
           }
           try {
-            await g.recordDataAccess({ actor: { id: 'nurse-1', role: 'nurse' }, purpose: 'clinical_care', policyId: id, artifact: { uri: `s3://b/${s}`, digest: D1 } });
+            await g.recordDataAccess({ actor: { id: 'nurse-1', role: 'nurse' }, purpose: 'TREAT', policyId: pid(id), artifact: { uri: `s3://b/${s}`, digest: D1 } });
           } catch (err) {
             assert.ok(isValidationFailed(err) || err instanceof ConsentDeniedError, `unexpected ${String(err)}`);
           }
@@ -178,7 +179,7 @@ describe('strings that are not well-formed Unicode (lone surrogates)', () => {
       const r1 = await runInProcess(['--data-dir', dataDir, 'consent', 'create', '--file', file, ...actor]);
       assert.equal(r1.code, 2, r1.stderr);
       assert.match(r1.stderr, /^custos: VALIDATION_FAILED: /);
-      const r2 = await runInProcess(['--data-dir', dataDir, 'consent', 'create', '--policy-id', 'cli-2', '--subject', 'p\ud800', '--purposes', 'clinical_care', '--roles', 'nurse', ...actor]);
+      const r2 = await runInProcess(['--data-dir', dataDir, 'consent', 'create', '--policy-id', 'cli-2', '--subject', 'p\ud800', '--purposes', 'TREAT', '--roles', 'nurse', ...actor]);
       assert.equal(r2.code, 2, r2.stderr);
       assert.match(r2.stderr, /^custos: VALIDATION_FAILED: /);
       const v = await runInProcess(['--data-dir', dataDir, 'verify', '--no-progress', '--json']);
@@ -195,25 +196,25 @@ describe('inputs that used to crash the server', () => {
     const size = env.log.size;
     const bad = [null, 5, true, [], ['po-1'], {}, { id: null }, { id: 5 }, { id: 'po-1', role: 5 }, { id: 'po-1', role: null }];
     for (const actor of bad) {
-      expectError(await call(env, 'POST', '/api/v1/consents/crash-1/revoke', env.tokens.privacy_officer, { actor }), 400, 'VALIDATION_FAILED');
+      expectError(await call(env, 'POST', `/api/v1/consents/${pid('crash-1')}/revoke`, env.tokens.privacy_officer, { actor }), 400, 'VALIDATION_FAILED');
       expectError(await call(env, 'POST', '/api/v1/consents', env.tokens.privacy_officer, { ...policyBody('crash-2'), actor }), 400, 'VALIDATION_FAILED');
-      expectError(await call(env, 'POST', '/api/v1/access', env.tokens.nurse, { purpose: 'clinical_care', policyId: 'crash-1', artifact: { uri: 's3://a/b', digest: D1 }, actor }), 400, 'VALIDATION_FAILED');
+      expectError(await call(env, 'POST', '/api/v1/access', env.tokens.nurse, { purpose: 'TREAT', policyId: pid('crash-1'), artifact: { uri: 's3://a/b', digest: D1 }, actor }), 400, 'VALIDATION_FAILED');
     }
     assert.equal(env.log.size, size);
     // The credential's own actor is still accepted, as a string or an object.
-    const ok = await call(env, 'POST', '/api/v1/consents/crash-1/revoke', env.tokens.privacy_officer, { actor: { id: 'po-1', role: 'privacy_officer' } });
+    const ok = await call(env, 'POST', `/api/v1/consents/${pid('crash-1')}/revoke`, env.tokens.privacy_officer, { actor: { id: 'po-1', role: 'privacy_officer' } });
     assert.equal(ok.statusCode, 201, ok.body);
   });
 
   it('refuses provisions nested 3,000 deep, and anything deeper than 16 (400 VALIDATION_FAILED); 16 is accepted and decided', async () => {
     // Built as text: JSON.stringify itself recurses, and would overflow first.
     const nestText = (depth: number): string => {
-      let p = '{"type":"deny","purposes":["research"]}';
+      let p = '{"type":"deny","purposes":["HRESCH"]}';
       for (let i = 1; i < depth; i++) p = `{"type":"${i % 2 === 0 ? 'deny' : 'permit'}","provisions":[${p}]}`;
       return `[${p}]`;
     };
     const nest = (depth: number): unknown[] => {
-      let p: Record<string, unknown> = { type: 'deny', purposes: ['research'] };
+      let p: Record<string, unknown> = { type: 'deny', purposes: ['HRESCH'] };
       for (let i = 1; i < depth; i++) p = { type: i % 2 === 0 ? 'deny' : 'permit', provisions: [p] };
       return [p];
     };
@@ -226,7 +227,7 @@ describe('inputs that used to crash the server', () => {
     assert.equal(env.log.size, size);
     const res = await call(env, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('deep-4', { provisions: nest(16) }));
     assert.equal(res.statusCode, 201, res.body);
-    const check = await call(env, 'POST', '/api/v1/consents/deep-4/check', env.tokens.nurse, { purpose: 'clinical_care', role: 'nurse' });
+    const check = await call(env, 'POST', `/api/v1/consents/${pid('deep-4')}/check`, env.tokens.nurse, { purpose: 'TREAT', role: 'nurse' });
     assert.equal(check.statusCode, 200, check.body);
     await assertVerifies(env);
   });
@@ -283,7 +284,7 @@ describe('salts of refused operations', () => {
     assert.equal(g.pendingCommitments, 0);
     // Concurrent refused creations for one subject, and a denied access.
     await Promise.allSettled(Array.from({ length: 20 }, () => g.createConsent(policyBody('mem-1', { subject: 'shared' }), actor)));
-    await assert.rejects(g.recordDataAccess({ actor: { id: 'n', role: 'nurse' }, purpose: 'clinical_care', policyId: 'none', artifact: { uri: 's3://m/1', digest: D1 } }), (e) => e instanceof ConsentDeniedError);
+    await assert.rejects(g.recordDataAccess({ actor: { id: 'n', role: 'nurse' }, purpose: 'TREAT', policyId: pid('none'), artifact: { uri: 's3://m/1', digest: D1 } }), (e) => e instanceof ConsentDeniedError);
     assert.equal(g.pendingCommitments, 0);
     await assertVerifies(env);
   });

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,7 +92,7 @@ describe('three servers on one PostgreSQL log', { skip: PG_URL ? false : 'PG_URL
   };
 
   it('appends concurrently on three servers, survives one killed mid-load, and verifies', async () => {
-    const created = await post(servers[0]!.url, '/api/v1/consents', officer, { policyId: 'p-multi', subject: 'subject-1', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] });
+    const created = await post(servers[0]!.url, '/api/v1/consents', officer, { policyId: pid('p-multi'), subject: 'subject-1', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const acked: number[] = [];
     let failed = 0;
@@ -101,7 +102,7 @@ describe('three servers on one PostgreSQL log', { skip: PG_URL ? false : 'PG_URL
       const s = servers[i % 3]!;
       if (i === N / 2) setTimeout(() => servers[1]!.proc.kill('SIGKILL'), 0);
       work.push(
-        post(s.url, '/api/v1/access', clinician, { purpose: 'clinical_care', policyId: 'p-multi', artifact: { uri: `s3://b/${i}.jpg`, digest: DIGEST } }).then(
+        post(s.url, '/api/v1/access', clinician, { purpose: 'TREAT', policyId: pid('p-multi'), artifact: { uri: `s3://b/${i}.jpg`, digest: DIGEST } }).then(
           (r) => {
             if (r.status === 201) acked.push(r.body['event'].index);
             else failed++;
@@ -130,12 +131,12 @@ describe('three servers on one PostgreSQL log', { skip: PG_URL ? false : 'PG_URL
 
   it('a revocation on one server is honoured by the others at once', async () => {
     const live = [servers[0]!, servers[2]!];
-    await post(live[0]!.url, '/api/v1/consents', officer, { policyId: 'p-revoke', subject: 'subject-2', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] });
-    const ok = await post(live[1]!.url, '/api/v1/access', clinician, { purpose: 'clinical_care', policyId: 'p-revoke', artifact: { uri: 's3://b/r1.jpg', digest: DIGEST } });
+    await post(live[0]!.url, '/api/v1/consents', officer, { policyId: pid('p-revoke'), subject: 'subject-2', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] });
+    const ok = await post(live[1]!.url, '/api/v1/access', clinician, { purpose: 'TREAT', policyId: pid('p-revoke'), artifact: { uri: 's3://b/r1.jpg', digest: DIGEST } });
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
-    const revoked = await post(live[0]!.url, '/api/v1/consents/p-revoke/revoke', officer, {});
+    const revoked = await post(live[0]!.url, `/api/v1/consents/${pid('p-revoke')}/revoke`, officer, {});
     assert.equal(revoked.status, 201, JSON.stringify(revoked.body));
-    const denied = await post(live[1]!.url, '/api/v1/access', clinician, { purpose: 'clinical_care', policyId: 'p-revoke', artifact: { uri: 's3://b/r2.jpg', digest: DIGEST } });
+    const denied = await post(live[1]!.url, '/api/v1/access', clinician, { purpose: 'TREAT', policyId: pid('p-revoke'), artifact: { uri: 's3://b/r2.jpg', digest: DIGEST } });
     assert.equal(denied.status, 403, JSON.stringify(denied.body));
     assert.equal(denied.body['decision'].reason, 'REVOKED');
     assert.ok(denied.body['event'].index > revoked.body['event'].index);

@@ -70,7 +70,7 @@ describe('OIDC JWTs (optional authentication)', () => {
       method: 'POST',
       url: '/api/v1/consents',
       headers: { authorization: `Bearer ${jwt}` },
-      payload: { policyId: 'p1', subject: 's1', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] },
+      payload: { subject: 's1', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] },
     });
     assert.equal(created.statusCode, 201, created.body);
     const entry = await log.reader.getEntry(created.json().event.index);

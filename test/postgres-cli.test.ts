@@ -4,6 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,11 +71,11 @@ describe('the CLI on PostgreSQL', { skip: PG_URL ? false : 'PG_URL not set: Post
     const src = join(tmp, 'src');
     assert.equal(run(['--data-dir', src, 'init', '--origin', 'migrate.test/log']).code, 0);
     const actor = ['--actor', 'po-1', '--actor-role', 'privacy_officer'];
-    assert.equal(run(['--data-dir', src, 'consent', 'create', '--policy-id', 'c1', '--subject', 'pt-1', '--purposes', 'clinical_care', '--roles', 'dermatologist', ...actor]).code, 0);
+    assert.equal(run(['--data-dir', src, 'consent', 'create', '--policy-id', pid('c1'), '--subject', 'pt-1', '--purposes', 'TREAT', '--roles', 'dermatologist', ...actor]).code, 0);
     writeFileSync(join(tmp, 'pipeline.json'), JSON.stringify({ pipelineName: 'p', pipelineVersion: '1' }));
     writeFileSync(join(tmp, 'model.json'), JSON.stringify({ modelName: 'm', modelVersion: '1', weightsHash: H, framework: 'onnx' }));
     for (let i = 0; i < 5; i++) {
-      const r = run(['--data-dir', src, 'infer', '--policy', 'c1', '--purpose', 'clinical_care', '--input-uri', `s3://b/${i}.jpg`, '--input-digest', H, '--output', `report=s3://b/${i}.json@${H}`, '--pipeline', join(tmp, 'pipeline.json'), '--model', join(tmp, 'model.json'), '--actor', 'u-1', '--actor-role', 'dermatologist']);
+      const r = run(['--data-dir', src, 'infer', '--policy', pid('c1'), '--purpose', 'TREAT', '--input-uri', `s3://b/${i}.jpg`, '--input-digest', H, '--output', `report=s3://b/${i}.json@${H}`, '--pipeline', join(tmp, 'pipeline.json'), '--model', join(tmp, 'model.json'), '--actor', 'u-1', '--actor-role', 'dermatologist']);
       assert.equal(r.code, 0, r.stderr);
     }
     for (let i = 0; i < 300; i++) run(['--data-dir', src, 'append', '--resource', `r-${i}`, '--practitioner', 'p', '--hash', H]);

@@ -11,6 +11,7 @@
  */
 import { after, afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/index.js';
@@ -371,21 +372,21 @@ describe('PostgresStore', PG_URL ? {} : { skip: 'PG_URL not set: PostgreSQL suit
     const derm: Actor = { id: 'user-42', role: 'dermatologist' };
     const subject = 'patient-pseudo-7781';
     const created = await gov.createConsent(
-      { policyId: 'consent-001', subject, allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] },
+      { policyId: pid('consent-001'), subject, allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] },
       admin,
     );
     clock.advance(1000);
     const inf = await gov.recordInference({
       actor: derm,
-      purpose: 'clinical_care',
-      policyId: 'consent-001',
+      purpose: 'TREAT',
+      policyId: pid('consent-001'),
       input: { uri: `s3://bucket/${subject}/image.jpg`, digest: 'a1'.repeat(32) },
       outputs: [{ name: 'report_json', uri: `s3://bucket/${subject}/report.json`, digest: 'b2'.repeat(32) }],
       pipeline: { pipelineName: 'p', pipelineVersion: '1.0.0', parameters: {} },
       model: { modelName: 'm', modelVersion: '0.1.0', weightsHash: 'c3'.repeat(32), framework: 'pytorch' },
     });
     clock.advance(1000);
-    const revoked = await gov.revokeConsent('consent-001', admin);
+    const revoked = await gov.revokeConsent(pid('consent-001'), admin);
     assert.equal(revoked.policy.version, 2);
 
     const doc = await store.getDocument(created.hash);
@@ -403,8 +404,8 @@ describe('PostgresStore', PG_URL ? {} : { skip: 'PG_URL not set: PostgreSQL suit
     assert.deepEqual(await store.getCommitment(opening.commitment), opening);
     const heads = await store.listState('policy');
     assert.equal(heads.length, 1);
-    assert.equal(heads[0]?.key, 'consent-001');
-    assert.equal(await store.getState('policy', 'consent-001'), heads[0]?.value);
+    assert.equal(heads[0]?.key, pid('consent-001'));
+    assert.equal(await store.getState('policy', pid('consent-001')), heads[0]?.value);
 
     const docReport = await verifyDocuments({ store });
     assert.equal(docReport.ok, true, JSON.stringify(docReport.findings));

@@ -10,6 +10,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,11 +77,11 @@ async function newEnv(appOptions: Partial<AppOptions> = {}): Promise<Env> {
   const auth = new Authenticator({ log });
   const tokens = {} as Record<Role, string>;
   for (const role of Object.keys(NAMES) as Role[]) tokens[role] = (await auth.createToken(NAMES[role], role, SETUP)).token;
-  await governance.createConsent({ policyId: 'p-audit', subject: SUBJECT, allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, { id: 'po-1', role: 'privacy_officer' });
+  await governance.createConsent({ policyId: pid('p-audit'), subject: SUBJECT, allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'po-1', role: 'privacy_officer' });
   const inf = await governance.recordInference({
     actor: { id: 'dr-derm', role: 'dermatologist' },
-    purpose: 'clinical_care',
-    policyId: 'p-audit',
+    purpose: 'TREAT',
+    policyId: pid('p-audit'),
     input: { uri: IMAGE_URI, digest: D1 },
     outputs: [{ name: 'report_json', uri: REPORT_URI, digest: D2 }],
     pipeline: { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', parameters: {} },
@@ -209,7 +210,7 @@ describe('receipts show commitments; opening them is a permitted, logged, rate-l
 
   it('ml_engineer asking to open is refused 403 and nothing is opened or logged as opened', async () => {
     const before = env.log.size;
-    const r = await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=research`, env.tokens.ml_engineer);
+    const r = await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=HRESCH`, env.tokens.ml_engineer);
     expectError(r, 403, 'FORBIDDEN');
     assert.ok(!r.body.includes('clinic-bucket'));
     assert.equal((await entries(env.log, before)).filter((e) => e.type === 'PATIENT_DATA_OPENED').length, 0);
@@ -225,7 +226,7 @@ describe('receipts show commitments; opening them is a permitted, logged, rate-l
   it('a dermatologist opens with a purpose: the URIs come back and PATIENT_DATA_OPENED names the commitments, never the values', async () => {
     const before = env.log.size;
     const r = ok<{ artifacts: { commitment: string; uri: string | null; state: string }[] }>(
-      await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=clinical_care`, env.tokens.dermatologist),
+      await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=TREAT`, env.tokens.dermatologist),
     );
     assert.deepEqual(r.artifacts.map((a) => a.uri), [IMAGE_URI, REPORT_URI]);
     assert.deepEqual(r.artifacts.map((a) => a.state), ['opened', 'opened']);
@@ -234,7 +235,7 @@ describe('receipts show commitments; opening them is a permitted, logged, rate-l
     const p = opened[0]!.payload;
     assert.equal(p['actor'], NAMES.dermatologist);
     assert.equal(p['role'], 'dermatologist');
-    assert.equal(p['purpose'], 'clinical_care');
+    assert.equal(p['purpose'], 'TREAT');
     assert.equal(p['eventIndex'], env.inference);
     assert.deepEqual(p['commitments'], r.artifacts.map((a) => a.commitment));
     assert.match(String(p['nonce']), /^[0-9a-f]{32}$/);
@@ -243,9 +244,9 @@ describe('receipts show commitments; opening them is a permitted, logged, rate-l
 
   it('openings are rate-limited per caller: 429 OPENING_RATE_LIMITED, nothing opened', async () => {
     // openingsPerMinute: 3, one used above.
-    for (let i = 0; i < 2; i++) ok(await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=clinical_care`, env.tokens.dermatologist));
+    for (let i = 0; i < 2; i++) ok(await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=TREAT`, env.tokens.dermatologist));
     const before = env.log.size;
-    const r = await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=clinical_care`, env.tokens.dermatologist);
+    const r = await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=TREAT`, env.tokens.dermatologist);
     expectError(r, 429, 'OPENING_RATE_LIMITED');
     assert.ok(!r.body.includes('clinic-bucket'));
     assert.equal((await entries(env.log, before)).filter((e) => e.type === 'PATIENT_DATA_OPENED').length, 0);
@@ -253,7 +254,7 @@ describe('receipts show commitments; opening them is a permitted, logged, rate-l
     ok(await call(env.app, 'GET', `/api/v1/receipts/${env.inference}`, env.tokens.dermatologist));
     // After the window the caller may open again.
     env.clock.advance(61_000);
-    ok(await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=clinical_care`, env.tokens.dermatologist));
+    ok(await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=TREAT`, env.tokens.dermatologist));
   });
 });
 
@@ -300,7 +301,7 @@ describe('operations on the log leave audit events (defect 14)', () => {
     const start = env.log.size;
     for (let i = 0; i < 600; i++) expectError(await call(env.app, 'GET', '/api/v1/export', env.tokens.ml_engineer), 403, 'FORBIDDEN');
     for (let i = 0; i < 400; i++) {
-      expectError(await call(env.app, 'POST', '/api/v1/access', env.tokens.ml_engineer, { actor: { id: 'someone-else' }, purpose: 'clinical_care', policyId: 'p-audit', artifact: { uri: IMAGE_URI, digest: D1 } }), 403, 'FORBIDDEN');
+      expectError(await call(env.app, 'POST', '/api/v1/access', env.tokens.ml_engineer, { actor: { id: 'someone-else' }, purpose: 'TREAT', policyId: pid('p-audit'), artifact: { uri: IMAGE_URI, digest: D1 } }), 403, 'FORBIDDEN');
     }
     // Flushed at the end of the window, or when the server closes.
     await env.app.close();
@@ -323,7 +324,7 @@ describe('operations on the log leave audit events (defect 14)', () => {
     const env = await newEnv();
     const start = env.log.size;
     expectError(
-      await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, { actor: { id: 'someone-else' }, purpose: 'clinical_care', policyId: 'p-audit', artifact: { uri: IMAGE_URI, digest: D1 } }),
+      await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, { actor: { id: 'someone-else' }, purpose: 'TREAT', policyId: pid('p-audit'), artifact: { uri: IMAGE_URI, digest: D1 } }),
       403,
       'ACTOR_MISMATCH',
     );

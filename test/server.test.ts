@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,19 +53,19 @@ function policyBody(policyId: string, over: Record<string, unknown> = {}): Recor
   return {
     policyId,
     subject: SUBJECT,
-    allowedPurposes: ['clinical_care', 'research'],
+    allowedPurposes: ['TREAT', 'HRESCH'],
     allowedRoles: ['dermatologist', 'nurse', 'ml_engineer'],
     ...over,
   };
 }
 
 function accessBody(policyId: string, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { purpose: 'clinical_care', policyId, artifact: { uri: IMAGE_URI, digest: D1 }, ...over };
+  return { purpose: 'TREAT', policyId, artifact: { uri: IMAGE_URI, digest: D1 }, ...over };
 }
 
 function inferenceBody(policyId: string, over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    purpose: 'clinical_care',
+    purpose: 'TREAT',
     policyId,
     input: { uri: IMAGE_URI, digest: D1 },
     outputs: [{ name: 'report_json', uri: REPORT_URI, digest: D2 }],
@@ -76,11 +77,12 @@ function inferenceBody(policyId: string, over: Record<string, unknown> = {}): Re
 
 function trainingBody(type: string, over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    purpose: 'research',
+    purpose: 'HRESCH',
     dataset: { uri: `s3://training-bucket/${type}/v1.parquet`, digest: D1, type },
     manifest: { name: 'finetune-1', lr: 0.001, seed: 7 },
     modelBefore: MODEL,
     modelAfter: { ...MODEL, modelVersion: '0.9.4', weightsHash: W2 },
+    ...(type === 'identified' ? {} : { attestation: { method: type === 'synthetic' ? 'synthetic-generator' : 'safe-harbor' } }),
     computeBackend: 'cpu',
     ...over,
   };
@@ -208,12 +210,12 @@ before(async () => {
 /** Every API route: method, URL (with sample parameters) and a body. Used for the 401 sweep. */
 const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?: unknown }[] = [
   { method: 'GET', url: '/api/v1/me', openapi: '/api/v1/me' },
-  { method: 'POST', url: '/api/v1/consents', openapi: '/api/v1/consents', body: policyBody('p-any') },
-  { method: 'POST', url: '/api/v1/consents/p-any/revoke', openapi: '/api/v1/consents/{policyId}/revoke', body: {} },
-  { method: 'POST', url: '/api/v1/consents/p-any/check', openapi: '/api/v1/consents/{policyId}/check', body: { purpose: 'clinical_care', role: 'nurse' } },
-  { method: 'GET', url: '/api/v1/consents/p-any', openapi: '/api/v1/consents/{policyId}' },
-  { method: 'POST', url: '/api/v1/access', openapi: '/api/v1/access', body: accessBody('p-any') },
-  { method: 'POST', url: '/api/v1/inferences', openapi: '/api/v1/inferences', body: inferenceBody('p-any') },
+  { method: 'POST', url: '/api/v1/consents', openapi: '/api/v1/consents', body: policyBody(pid('p-any')) },
+  { method: 'POST', url: `/api/v1/consents/${pid('p-any')}/revoke`, openapi: '/api/v1/consents/{policyId}/revoke', body: {} },
+  { method: 'POST', url: `/api/v1/consents/${pid('p-any')}/check`, openapi: '/api/v1/consents/{policyId}/check', body: { purpose: 'TREAT', role: 'nurse' } },
+  { method: 'GET', url: `/api/v1/consents/${pid('p-any')}`, openapi: '/api/v1/consents/{policyId}' },
+  { method: 'POST', url: '/api/v1/access', openapi: '/api/v1/access', body: accessBody(pid('p-any')) },
+  { method: 'POST', url: '/api/v1/inferences', openapi: '/api/v1/inferences', body: inferenceBody(pid('p-any')) },
   { method: 'POST', url: '/api/v1/trainings', openapi: '/api/v1/trainings', body: trainingBody('synthetic') },
   { method: 'POST', url: '/api/v1/erasures', openapi: '/api/v1/erasures', body: { kind: 'subject', value: SUBJECT } },
   { method: 'GET', url: '/api/v1/receipts/0', openapi: '/api/v1/receipts/{index}' },
@@ -314,14 +316,14 @@ describe('authentication', () => {
 
 describe('authorization', () => {
   before(async () => {
-    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-authz')), 201);
+    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-authz'))), 201);
   });
 
   // [role, method, url, body]: each must be 403 FORBIDDEN and write nothing.
   const forbidden: [Role, Method, string, unknown][] = [
-    ['dermatologist', 'POST', '/api/v1/consents', policyBody('p-derm')],
-    ['dermatologist', 'POST', '/api/v1/consents/p-authz/revoke', {}],
-    ['dermatologist', 'GET', '/api/v1/consents/p-authz', undefined],
+    ['dermatologist', 'POST', '/api/v1/consents', policyBody(pid('p-derm'))],
+    ['dermatologist', 'POST', `/api/v1/consents/${pid('p-authz')}/revoke`, {}],
+    ['dermatologist', 'GET', `/api/v1/consents/${pid('p-authz')}`, undefined],
     ['dermatologist', 'POST', '/api/v1/tokens', { name: 'dr-2', role: 'admin' }],
     ['dermatologist', 'GET', '/api/v1/tokens', undefined],
     ['dermatologist', 'POST', '/api/v1/trainings', trainingBody('synthetic')],
@@ -329,26 +331,26 @@ describe('authorization', () => {
     ['dermatologist', 'GET', '/api/v1/export', undefined],
     ['dermatologist', 'POST', '/api/v1/verify', undefined],
     ['dermatologist', 'GET', '/metrics', undefined],
-    ['auditor', 'POST', '/api/v1/access', accessBody('p-authz')],
-    ['auditor', 'POST', '/api/v1/inferences', inferenceBody('p-authz')],
-    ['auditor', 'POST', '/api/v1/consents', policyBody('p-aud')],
+    ['auditor', 'POST', '/api/v1/access', accessBody(pid('p-authz'))],
+    ['auditor', 'POST', '/api/v1/inferences', inferenceBody(pid('p-authz'))],
+    ['auditor', 'POST', '/api/v1/consents', policyBody(pid('p-aud'))],
     ['auditor', 'POST', '/api/v1/tokens', { name: 'aud-2', role: 'admin' }],
-    ['auditor', 'POST', '/api/v1/consents/p-authz/check', { purpose: 'clinical_care', role: 'nurse' }],
-    ['ml_engineer', 'POST', '/api/v1/access', accessBody('p-authz')],
-    ['ml_engineer', 'POST', '/api/v1/consents', policyBody('p-mle')],
+    ['auditor', 'POST', `/api/v1/consents/${pid('p-authz')}/check`, { purpose: 'TREAT', role: 'nurse' }],
+    ['ml_engineer', 'POST', '/api/v1/access', accessBody(pid('p-authz'))],
+    ['ml_engineer', 'POST', '/api/v1/consents', policyBody(pid('p-mle'))],
     ['ml_engineer', 'GET', '/api/v1/entries', undefined],
-    ['privacy_officer', 'POST', '/api/v1/inferences', inferenceBody('p-authz')],
-    ['privacy_officer', 'POST', '/api/v1/access', accessBody('p-authz')],
+    ['privacy_officer', 'POST', '/api/v1/inferences', inferenceBody(pid('p-authz'))],
+    ['privacy_officer', 'POST', '/api/v1/access', accessBody(pid('p-authz'))],
     ['privacy_officer', 'POST', '/api/v1/trainings', trainingBody('synthetic')],
     ['privacy_officer', 'POST', '/api/v1/tokens', { name: 'po-2', role: 'admin' }],
     ['privacy_officer', 'GET', '/api/v1/export', undefined],
     ['privacy_officer', 'POST', '/api/v1/verify', undefined],
-    ['nurse', 'POST', '/api/v1/inferences', inferenceBody('p-authz')],
+    ['nurse', 'POST', '/api/v1/inferences', inferenceBody(pid('p-authz'))],
     ['nurse', 'POST', '/api/v1/trainings', trainingBody('synthetic')],
     ['nurse', 'GET', '/api/v1/receipts/0', undefined],
-    ['admin', 'POST', '/api/v1/consents', policyBody('p-admin')],
-    ['admin', 'POST', '/api/v1/access', accessBody('p-authz')],
-    ['admin', 'POST', '/api/v1/inferences', inferenceBody('p-authz')],
+    ['admin', 'POST', '/api/v1/consents', policyBody(pid('p-admin'))],
+    ['admin', 'POST', '/api/v1/access', accessBody(pid('p-authz'))],
+    ['admin', 'POST', '/api/v1/inferences', inferenceBody(pid('p-authz'))],
     ['admin', 'POST', '/api/v1/trainings', trainingBody('synthetic')],
     // Erasure is the privacy officer's alone.
     ...(['admin', 'auditor', 'dermatologist', 'nurse', 'ml_engineer'] as const).map((r): [Role, Method, string, unknown] => [r, 'POST', '/api/v1/erasures', { kind: 'subject', value: SUBJECT }]),
@@ -392,20 +394,20 @@ describe('authorization', () => {
 
   it('gives each role 2xx for what it may do', async () => {
     const t = env.tokens;
-    ok(await call(env.app, 'POST', '/api/v1/consents/p-authz/check', t.dermatologist, { purpose: 'clinical_care', role: 'dermatologist' }));
-    ok(await call(env.app, 'POST', '/api/v1/consents/p-authz/check', t.nurse, { purpose: 'clinical_care', role: 'nurse' }));
-    ok(await call(env.app, 'POST', '/api/v1/consents/p-authz/check', t.ml_engineer, { purpose: 'research', role: 'ml_engineer' }));
-    ok(await call(env.app, 'POST', '/api/v1/consents/p-authz/check', t.privacy_officer, { purpose: 'research', role: 'nurse' }));
-    ok(await call(env.app, 'POST', '/api/v1/access', t.dermatologist, accessBody('p-authz')), 201);
-    ok(await call(env.app, 'POST', '/api/v1/access', t.nurse, accessBody('p-authz')), 201);
-    const inf = ok<{ event: { index: number } }>(await call(env.app, 'POST', '/api/v1/inferences', t.dermatologist, inferenceBody('p-authz')), 201);
-    ok(await call(env.app, 'POST', '/api/v1/inferences', t.ml_engineer, inferenceBody('p-authz', { purpose: 'research' })), 201);
+    ok(await call(env.app, 'POST', `/api/v1/consents/${pid('p-authz')}/check`, t.dermatologist, { purpose: 'TREAT', role: 'dermatologist' }));
+    ok(await call(env.app, 'POST', `/api/v1/consents/${pid('p-authz')}/check`, t.nurse, { purpose: 'TREAT', role: 'nurse' }));
+    ok(await call(env.app, 'POST', `/api/v1/consents/${pid('p-authz')}/check`, t.ml_engineer, { purpose: 'HRESCH', role: 'ml_engineer' }));
+    ok(await call(env.app, 'POST', `/api/v1/consents/${pid('p-authz')}/check`, t.privacy_officer, { purpose: 'HRESCH', role: 'nurse' }));
+    ok(await call(env.app, 'POST', '/api/v1/access', t.dermatologist, accessBody(pid('p-authz'))), 201);
+    ok(await call(env.app, 'POST', '/api/v1/access', t.nurse, accessBody(pid('p-authz'))), 201);
+    const inf = ok<{ event: { index: number } }>(await call(env.app, 'POST', '/api/v1/inferences', t.dermatologist, inferenceBody(pid('p-authz'))), 201);
+    ok(await call(env.app, 'POST', '/api/v1/inferences', t.ml_engineer, inferenceBody(pid('p-authz'), { purpose: 'HRESCH' })), 201);
     ok(await call(env.app, 'POST', '/api/v1/trainings', t.ml_engineer, trainingBody('deidentified')), 201);
     for (const role of ['dermatologist', 'ml_engineer', 'privacy_officer', 'auditor', 'admin'] as const) {
       ok(await call(env.app, 'GET', `/api/v1/receipts/${inf.event.index}`, t[role]));
     }
     for (const role of ['privacy_officer', 'auditor', 'admin'] as const) {
-      ok(await call(env.app, 'GET', '/api/v1/consents/p-authz', t[role]));
+      ok(await call(env.app, 'GET', `/api/v1/consents/${pid('p-authz')}`, t[role]));
       ok(await call(env.app, 'GET', '/api/v1/entries', t[role]));
       ok(await call(env.app, 'GET', '/api/v1/stats', t[role]));
       assert.equal((await call(env.app, 'GET', '/metrics', t[role])).statusCode, 200);
@@ -415,8 +417,8 @@ describe('authorization', () => {
       assert.equal((await call(env.app, 'GET', '/api/v1/export', t[role])).statusCode, 200);
     }
     ok(await call(env.app, 'GET', '/api/v1/tokens', t.admin));
-    ok(await call(env.app, 'POST', '/api/v1/consents', t.privacy_officer, policyBody('p-authz-2')), 201);
-    ok(await call(env.app, 'POST', '/api/v1/consents/p-authz-2/revoke', t.privacy_officer), 201);
+    ok(await call(env.app, 'POST', '/api/v1/consents', t.privacy_officer, policyBody(pid('p-authz-2'))), 201);
+    ok(await call(env.app, 'POST', `/api/v1/consents/${pid('p-authz-2')}/revoke`, t.privacy_officer), 201);
   });
 });
 
@@ -424,21 +426,21 @@ describe('authorization', () => {
 
 describe('the actor and role on events come from the token', () => {
   before(async () => {
-    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-actor')), 201);
+    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-actor'))), 201);
   });
 
   it('writes the token name and role on access, inference and consent events', async () => {
-    const a = ok<{ event: { index: number } }>(await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody('p-actor')), 201);
+    const a = ok<{ event: { index: number } }>(await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody(pid('p-actor'))), 201);
     const ea = await entryAt(env, a.event.index);
     assert.equal(ea.type, 'DATA_ACCESSED');
     assert.equal(ea.payload['actor'], NAMES.dermatologist);
     assert.equal(ea.payload['role'], 'dermatologist');
-    const i = ok<{ event: { index: number }; receipt: { actor: string; role: string } }>(await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody('p-actor')), 201);
+    const i = ok<{ event: { index: number }; receipt: { actor: string; role: string } }>(await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(pid('p-actor'))), 201);
     const ei = await entryAt(env, i.event.index);
     assert.equal(ei.payload['actor'], NAMES.dermatologist);
     assert.equal(i.receipt.actor, NAMES.dermatologist);
     assert.equal(i.receipt.role, 'dermatologist');
-    const c = ok<{ event: { index: number }; policy: { recordedBy: { actor: string; role: string } } }>(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-actor-2')), 201);
+    const c = ok<{ event: { index: number }; policy: { recordedBy: { actor: string; role: string } } }>(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-actor-2'))), 201);
     const ec = await entryAt(env, c.event.index);
     assert.equal(ec.payload['actor'], NAMES.privacy_officer);
     assert.equal(ec.payload['role'], 'privacy_officer');
@@ -451,7 +453,7 @@ describe('the actor and role on events come from the token', () => {
 
   it('accepts a body that repeats the token’s own actor and role', async () => {
     const r = ok<{ event: { index: number } }>(
-      await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody('p-actor', { actor: { id: NAMES.dermatologist, role: 'dermatologist' } })),
+      await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody(pid('p-actor'), { actor: { id: NAMES.dermatologist, role: 'dermatologist' } })),
       201,
     );
     assert.equal((await entryAt(env, r.event.index)).payload['actor'], NAMES.dermatologist);
@@ -460,11 +462,11 @@ describe('the actor and role on events come from the token', () => {
   it('refuses a body claiming another actor or role: 403 ACTOR_MISMATCH, nothing written', async () => {
     const size = env.log.size;
     const claims: [Role, string, Record<string, unknown>][] = [
-      ['dermatologist', '/api/v1/access', accessBody('p-actor', { actor: { id: 'someone_else' } })],
-      ['dermatologist', '/api/v1/access', accessBody('p-actor', { actor: { id: NAMES.dermatologist, role: 'privacy_officer' } })],
-      ['dermatologist', '/api/v1/inferences', inferenceBody('p-actor', { actor: { id: 'someone_else', role: 'dermatologist' } })],
-      ['privacy_officer', '/api/v1/consents', policyBody('p-actor-3', { actor: { id: 'someone_else' } })],
-      ['privacy_officer', '/api/v1/consents/p-actor-2/revoke', { actor: { id: 'someone_else' } }],
+      ['dermatologist', '/api/v1/access', accessBody(pid('p-actor'), { actor: { id: 'someone_else' } })],
+      ['dermatologist', '/api/v1/access', accessBody(pid('p-actor'), { actor: { id: NAMES.dermatologist, role: 'privacy_officer' } })],
+      ['dermatologist', '/api/v1/inferences', inferenceBody(pid('p-actor'), { actor: { id: 'someone_else', role: 'dermatologist' } })],
+      ['privacy_officer', '/api/v1/consents', policyBody(pid('p-actor-3'), { actor: { id: 'someone_else' } })],
+      ['privacy_officer', `/api/v1/consents/${pid('p-actor-2')}/revoke`, { actor: { id: 'someone_else' } }],
       ['ml_engineer', '/api/v1/trainings', trainingBody('synthetic', { actor: { id: 'someone_else' } })],
     ];
     for (const [role, url, body] of claims) {
@@ -473,8 +475,8 @@ describe('the actor and role on events come from the token', () => {
     }
     assert.equal(env.log.size, size, 'nothing written');
     // The policy was neither created nor revoked.
-    expectError(await call(env.app, 'GET', '/api/v1/consents/p-actor-3', env.tokens.privacy_officer), 404, 'POLICY_NOT_FOUND');
-    const show = ok<{ versions: unknown[] }>(await call(env.app, 'GET', '/api/v1/consents/p-actor-2', env.tokens.privacy_officer));
+    expectError(await call(env.app, 'GET', `/api/v1/consents/${pid('p-actor-3')}`, env.tokens.privacy_officer), 404, 'POLICY_NOT_FOUND');
+    const show = ok<{ versions: unknown[] }>(await call(env.app, 'GET', `/api/v1/consents/${pid('p-actor-2')}`, env.tokens.privacy_officer));
     assert.equal(show.versions.length, 1);
   });
 });
@@ -482,7 +484,7 @@ describe('the actor and role on events come from the token', () => {
 // ---- governance operations ------------------------------------------------------------------
 
 describe('governance over HTTP', () => {
-  const PID = 'p-gov';
+  const PID = pid('p-gov');
   let createdAt = 0;
   let accessIndex = 0;
   let deniedIndex = 0;
@@ -491,7 +493,7 @@ describe('governance over HTTP', () => {
   it('creates a consent (201) and refuses a second one with the same id (409 POLICY_EXISTS)', async () => {
     const size = env.log.size;
     const r = ok<{ policy: Record<string, unknown>; hash: string; event: { index: number; leafHash: string; treeSize: number; rootHash: string; checkpoint: string } }>(
-      await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(PID, { allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist', 'nurse'] })),
+      await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(PID, { allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist', 'nurse'] })),
       201,
     );
     createdAt = r.event.index;
@@ -516,17 +518,17 @@ describe('governance over HTTP', () => {
   it('checks consent without writing (permit, and deny with its reason)', async () => {
     const size = env.log.size;
     const permit = ok<{ effect: string; reason: string; policyVersion: number }>(
-      await call(env.app, 'POST', `/api/v1/consents/${PID}/check`, env.tokens.dermatologist, { purpose: 'clinical_care', role: 'dermatologist' }),
+      await call(env.app, 'POST', `/api/v1/consents/${PID}/check`, env.tokens.dermatologist, { purpose: 'TREAT', role: 'dermatologist' }),
     );
     assert.equal(permit.effect, 'permit');
     assert.equal(permit.reason, 'PERMITTED');
     assert.equal(permit.policyVersion, 1);
-    const deny = ok<{ effect: string; reason: string }>(await call(env.app, 'POST', `/api/v1/consents/${PID}/check`, env.tokens.dermatologist, { purpose: 'research', role: 'dermatologist' }));
+    const deny = ok<{ effect: string; reason: string }>(await call(env.app, 'POST', `/api/v1/consents/${PID}/check`, env.tokens.dermatologist, { purpose: 'HRESCH', role: 'dermatologist' }));
     assert.equal(deny.effect, 'deny');
     assert.equal(deny.reason, 'PURPOSE_NOT_ALLOWED');
-    const unknown = ok<{ effect: string; reason: string }>(await call(env.app, 'POST', '/api/v1/consents/p-nope/check', env.tokens.dermatologist, { purpose: 'research', role: 'dermatologist' }));
-    assert.equal(unknown.reason, 'UNKNOWN_POLICY');
-    expectError(await call(env.app, 'POST', `/api/v1/consents/${PID}/check`, env.tokens.dermatologist, { purpose: 'clinical_care' }), 400, 'VALIDATION_FAILED');
+    const unknown = ok<{ effect: string; reason: string }>(await call(env.app, 'POST', `/api/v1/consents/${pid('p-nope')}/check`, env.tokens.dermatologist, { purpose: 'HRESCH', role: 'dermatologist' }));
+    assert.equal(unknown.reason, 'POLICY_NOT_FOUND');
+    expectError(await call(env.app, 'POST', `/api/v1/consents/${PID}/check`, env.tokens.dermatologist, { purpose: 'TREAT' }), 400, 'VALIDATION_FAILED');
     assert.equal(env.log.size, size);
   });
 
@@ -549,7 +551,7 @@ describe('governance over HTTP', () => {
 
   it('refuses an access consent does not permit: 403 CONSENT_DENIED with decision and event, exactly one CONSENT_DENIED entry', async () => {
     const size = env.log.size;
-    const res = await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody(PID, { purpose: 'research' }));
+    const res = await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody(PID, { purpose: 'HRESCH' }));
     const err = expectError(res, 403, 'CONSENT_DENIED');
     assert.equal((err.details as { reason: string }).reason, 'PURPOSE_NOT_ALLOWED');
     const body = res.json() as { decision: { effect: string; reason: string; policyId: string }; event: { index: number; treeSize: number; leafHash: string } };
@@ -566,9 +568,9 @@ describe('governance over HTTP', () => {
     assert.equal(e.payload['operation'], 'data_access');
     deniedIndex = body.event.index;
     // On an unknown policy, too.
-    const res2 = await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody('p-unknown'));
+    const res2 = await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody(pid('p-unknown')));
     expectError(res2, 403, 'CONSENT_DENIED');
-    assert.equal((res2.json() as { decision: { reason: string } }).decision.reason, 'UNKNOWN_POLICY');
+    assert.equal((res2.json() as { decision: { reason: string } }).decision.reason, 'POLICY_NOT_FOUND');
     assert.equal(env.log.size, size + 2);
   });
 
@@ -595,7 +597,7 @@ describe('governance over HTTP', () => {
     assert.ok(rb.checks.length > 0 && rb.checks.every((c) => c.ok));
     assert.deepEqual(rb.receipt, r.receipt);
     assert.ok(rb.artifacts.every((a) => a.uri === null), 'a receipt shows commitments only');
-    const opened = ok<{ artifacts: { uri: string | null }[] }>(await call(env.app, 'GET', `/api/v1/receipts/${r.event.index}?open=true&purpose=clinical_care`, env.tokens.dermatologist));
+    const opened = ok<{ artifacts: { uri: string | null }[] }>(await call(env.app, 'GET', `/api/v1/receipts/${r.event.index}?open=true&purpose=TREAT`, env.tokens.dermatologist));
     assert.ok(opened.artifacts.some((a) => a.uri === IMAGE_URI), 'opened for a permitted role with a purpose');
     verifyInclusion(r.event.index, rb.proof.treeSize, fromHex(rb.proof.leafHash), rb.proof.path.map(fromHex), fromHex(rb.proof.rootHash));
 
@@ -630,7 +632,7 @@ describe('governance over HTTP', () => {
     assert.equal(byIndex.get(deniedIndex)?.reason, 'PURPOSE_NOT_ALLOWED');
     assert.equal(byIndex.get(inferenceIndex)?.type, 'INFERENCE_EXECUTED');
     assert.equal(v1.length, 4, 'access, denied access, inference, denied inference');
-    expectError(await call(env.app, 'GET', '/api/v1/consents/p-unknown', env.tokens.auditor), 404, 'POLICY_NOT_FOUND');
+    expectError(await call(env.app, 'GET', `/api/v1/consents/${pid('p-unknown')}`, env.tokens.auditor), 404, 'POLICY_NOT_FOUND');
     expectError(await call(env.app, 'GET', '/api/v1/consents/bad%20id', env.tokens.auditor), 400, 'VALIDATION_FAILED');
   });
 
@@ -641,7 +643,7 @@ describe('governance over HTTP', () => {
     assert.equal((await entryAt(env, r.event.index)).type, 'CONSENT_REVOKED');
     const size = env.log.size;
     expectError(await call(env.app, 'POST', `/api/v1/consents/${PID}/revoke`, env.tokens.privacy_officer), 403, 'CONSENT_ALREADY_REVOKED');
-    expectError(await call(env.app, 'POST', '/api/v1/consents/p-unknown/revoke', env.tokens.privacy_officer), 404, 'POLICY_NOT_FOUND');
+    expectError(await call(env.app, 'POST', `/api/v1/consents/${pid('p-unknown')}/revoke`, env.tokens.privacy_officer), 404, 'POLICY_NOT_FOUND');
     assert.equal(env.log.size, size, 'refused revocations write nothing');
 
     const denied = await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(PID));
@@ -654,11 +656,11 @@ describe('governance over HTTP', () => {
     assert.equal(show.decisions['2']?.length, 1);
 
     // A non-revocable policy.
-    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-fixed', { revocable: false })), 201);
-    expectError(await call(env.app, 'POST', '/api/v1/consents/p-fixed/revoke', env.tokens.privacy_officer), 403, 'CONSENT_NOT_REVOCABLE');
+    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-fixed'), { revocable: false })), 201);
+    expectError(await call(env.app, 'POST', `/api/v1/consents/${pid('p-fixed')}/revoke`, env.tokens.privacy_officer), 403, 'CONSENT_NOT_REVOCABLE');
   });
 
-  it('records a training run (201); an identified dataset is refused (400) and nothing is written', async () => {
+  it('records a training run (201); an identified dataset without policies, or free text, is refused (400) and nothing is written', async () => {
     const r = ok<{ manifestHash: string; event: { index: number } }>(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic')), 201);
     assert.match(r.manifestHash, /^[0-9a-f]{64}$/);
     const e = await entryAt(env, r.event.index);
@@ -668,8 +670,28 @@ describe('governance over HTTP', () => {
     const err = expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('identified')), 400, 'VALIDATION_FAILED');
     assert.ok(Array.isArray((err.details as { issues: unknown[] }).issues));
     expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { computeBackend: '' })), 400, 'VALIDATION_FAILED');
+    expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { computeBackend: 'patient John Smith DOB 1970-01-01 MRN 00012345' })), 400, 'VALIDATION_FAILED');
+    expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { attestation: undefined })), 400, 'VALIDATION_FAILED');
     expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { dataset: { uri: 's3://b/k', digest: D1 } })), 400, 'VALIDATION_FAILED');
     assert.equal(env.log.size, size);
+  });
+
+  it('records a training run on identified data under every subject\'s consent; a refusal is 403 CONSENT_DENIED and logged', async () => {
+    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-train-a'))), 201);
+    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-train-care'), { allowedPurposes: ['TREAT'] })), 201);
+    const r = ok<{ decisions: { reason: string; provision: string }[]; event: { index: number } }>(
+      await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('identified', { policyIds: [pid('p-train-a')] })),
+      201,
+    );
+    assert.deepEqual(r.decisions.map((d) => [d.reason, d.provision]), [['PERMITTED', 'provision']]);
+    const size = env.log.size;
+    const denied = await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('identified', { policyIds: [pid('p-train-a'), pid('p-train-care')] }));
+    expectError(denied, 403, 'CONSENT_DENIED');
+    assert.equal(env.log.size, size + 1);
+    const e = await entryAt(env, size);
+    assert.equal(e.type, 'CONSENT_DENIED');
+    assert.equal(e.payload['operation'], 'training');
+    assert.equal(e.payload['policyId'], pid('p-train-care'));
   });
 
   it('lists entries with filters and a `next` cursor', async () => {
@@ -699,10 +721,10 @@ describe('governance over HTTP', () => {
     assert.deepEqual(await indices('type=DATA_ACCESSED'), expect((e) => e.entry.type === 'DATA_ACCESSED'));
     assert.deepEqual(await indices(`actor=${NAMES.dermatologist}`), expect((e) => e.entry.payload['actor'] === NAMES.dermatologist));
     assert.deepEqual(await indices('role=ml_engineer'), expect((e) => e.entry.payload['role'] === 'ml_engineer'));
-    assert.deepEqual(await indices('purpose=research'), expect((e) => e.entry.payload['purpose'] === 'research'));
+    assert.deepEqual(await indices('purpose=HRESCH'), expect((e) => e.entry.payload['purpose'] === 'HRESCH'));
     assert.deepEqual(await indices('outcome=denied'), expect((e) => e.entry.type === 'CONSENT_DENIED'));
     assert.deepEqual(await indices('outcome=executed'), expect((e) => ['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED'].includes(e.entry.type)));
-    assert.deepEqual(await indices(`type=CONSENT_DENIED&actor=${NAMES.dermatologist}&purpose=research`), expect((e) => e.entry.type === 'CONSENT_DENIED' && e.entry.payload['actor'] === NAMES.dermatologist && e.entry.payload['purpose'] === 'research'));
+    assert.deepEqual(await indices(`type=CONSENT_DENIED&actor=${NAMES.dermatologist}&purpose=HRESCH`), expect((e) => e.entry.type === 'CONSENT_DENIED' && e.entry.payload['actor'] === NAMES.dermatologist && e.entry.payload['purpose'] === 'HRESCH'));
     assert.ok((await indices('outcome=denied')).length >= 3);
     assert.deepEqual(await indices('type=NO_SUCH_TYPE'), []);
     const future = new Date(Date.now() + 3_600_000).toISOString();
@@ -815,7 +837,7 @@ describe('governance over HTTP', () => {
     assert.equal(ov.checkpoint.treeSize, all.length);
 
     // A nurse denied again and again stands out by denial rate.
-    for (let i = 0; i < 5; i++) expectError(await call(env.app, 'POST', '/api/v1/access', env.tokens.nurse, accessBody('p-gov')), 403, 'CONSENT_DENIED');
+    for (let i = 0; i < 5; i++) expectError(await call(env.app, 'POST', '/api/v1/access', env.tokens.nurse, accessBody(pid('p-gov'))), 403, 'CONSENT_DENIED');
     const an = ok<{ windowHours: number; actors: number; flagged: { actor: string; role: string; attempts: number; denials: number; reasons: string[] }[] }>(
       await call(env.app, 'GET', '/api/v1/anomalies?hours=1', env.tokens.auditor),
     );
@@ -940,7 +962,7 @@ describe('errors', () => {
       expectError(await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, body), 400, 'VALIDATION_FAILED');
     }
     const err = expectError(
-      await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, { purpose: 'clinical_care', artifact: { uri: IMAGE_URI, digest: 'xyz', extra: 1 } }),
+      await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, { purpose: 'TREAT', artifact: { uri: IMAGE_URI, digest: 'xyz', extra: 1 } }),
       400,
       'VALIDATION_FAILED',
     );
@@ -953,15 +975,15 @@ describe('errors', () => {
     assert.ok(issues.some((i) => i.path === 'artifact.digest'), JSON.stringify(issues));
     // Errors found by the service (past the HTTP schema) have issues too.
     const svc = expectError(
-      await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody('p-gov', { purpose: 'not a code!' })),
+      await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody(pid('p-gov'), { purpose: 'not a code!' })),
       400,
       'VALIDATION_FAILED',
     );
     assert.ok(Array.isArray((svc.details as { issues: unknown[] }).issues));
-    expectError(await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody('p-gov', { outputs: [] })), 400, 'VALIDATION_FAILED');
-    expectError(await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody('p-gov', { model: { modelName: 'm' } })), 400, 'VALIDATION_FAILED');
-    expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-bad', { validFrom: 'yesterday' })), 400, 'VALIDATION_FAILED');
-    expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-bad', { allowedRoles: [] })), 400, 'VALIDATION_FAILED');
+    expectError(await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(pid('p-gov'), { outputs: [] })), 400, 'VALIDATION_FAILED');
+    expectError(await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(pid('p-gov'), { model: { modelName: 'm' } })), 400, 'VALIDATION_FAILED');
+    expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-bad'), { validFrom: 'yesterday' })), 400, 'VALIDATION_FAILED');
+    expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-bad'), { allowedRoles: [] })), 400, 'VALIDATION_FAILED');
     // text/plain is not JSON: 415, as documented (it used to reach the schema and get 400).
     expectError(await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, 'text body', { 'content-type': 'text/plain' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
     assert.equal(env.log.size, size, 'nothing written');
@@ -971,10 +993,10 @@ describe('errors', () => {
     expectError(await call(env.app, 'GET', '/nope'), 404, 'ROUTE_NOT_FOUND');
     expectError(await call(env.app, 'GET', '/api/v1/nope', env.tokens.auditor), 404, 'ROUTE_NOT_FOUND');
     expectError(await call(env.app, 'POST', '/api/v1/stats', env.tokens.auditor, {}), 404, 'ROUTE_NOT_FOUND');
-    expectError(await call(env.app, 'DELETE', '/api/v1/consents/p-gov', env.tokens.admin), 404, 'ROUTE_NOT_FOUND');
+    expectError(await call(env.app, 'DELETE', `/api/v1/consents/${pid('p-gov')}`, env.tokens.admin), 404, 'ROUTE_NOT_FOUND');
     expectError(await call(env.app, 'GET', '/api/v2/stats', env.tokens.auditor), 404, 'ROUTE_NOT_FOUND');
-    expectError(await call(env.app, 'GET', '/api/v1/consents/p-none', env.tokens.auditor), 404, 'POLICY_NOT_FOUND');
-    expectError(await call(env.app, 'POST', '/api/v1/consents/p-none/revoke', env.tokens.privacy_officer), 404, 'POLICY_NOT_FOUND');
+    expectError(await call(env.app, 'GET', `/api/v1/consents/${pid('p-none')}`, env.tokens.auditor), 404, 'POLICY_NOT_FOUND');
+    expectError(await call(env.app, 'POST', `/api/v1/consents/${pid('p-none')}/revoke`, env.tokens.privacy_officer), 404, 'POLICY_NOT_FOUND');
     expectError(await call(env.app, 'GET', '/api/v1/receipts/0', env.tokens.auditor), 404, 'RECEIPT_NOT_FOUND');
   });
 
@@ -982,27 +1004,27 @@ describe('errors', () => {
     'does not coerce JSON types: "revocable": null is refused, not turned into an irrevocable consent',
     async () => {
       const size = env.log.size;
-      expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-null', { revocable: null })), 400, 'VALIDATION_FAILED');
+      expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-null'), { revocable: null })), 400, 'VALIDATION_FAILED');
       expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { computeBackend: 7 })), 400, 'VALIDATION_FAILED');
       assert.equal(env.log.size, size);
     },
   );
 
   it('409 POLICY_EXISTS', async () => {
-    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-dup')), 201);
+    ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-dup'))), 201);
     const size = env.log.size;
-    expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-dup', { subject: 'someone-else' })), 409, 'POLICY_EXISTS');
+    expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-dup'), { subject: 'someone-else' })), 409, 'POLICY_EXISTS');
     assert.equal(env.log.size, size);
   });
 
   it('413 BODY_TOO_LARGE above the body limit, nothing written', async () => {
     const small = await sideApp(env, { bodyLimit: 1024 });
     const size = env.log.size;
-    expectError(await call(small, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-big', { subject: 'x'.repeat(2000) })), 413, 'BODY_TOO_LARGE');
-    expectError(await call(small, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody('p-gov', { pipeline: { ...PIPELINE, parameters: { pad: 'y'.repeat(5000) } } })), 413, 'BODY_TOO_LARGE');
+    expectError(await call(small, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-big'), { subject: 'x'.repeat(2000) })), 413, 'BODY_TOO_LARGE');
+    expectError(await call(small, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(pid('p-gov'), { pipeline: { ...PIPELINE, parameters: { pad: 'y'.repeat(5000) } } })), 413, 'BODY_TOO_LARGE');
     assert.equal(env.log.size, size);
     // Below the limit it works.
-    ok(await call(small, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody('p-small')), 201);
+    ok(await call(small, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-small'))), 201);
   });
 
   it('429 RATE_LIMITED per token: another token is not limited', async () => {
@@ -1015,8 +1037,8 @@ describe('errors', () => {
     ok(await call(limited, 'GET', '/api/v1/stats', env.tokens.privacy_officer), 200);
     // A limited writer writes nothing.
     const size = env.log.size;
-    for (let i = 0; i < 3; i++) ok(await call(limited, 'POST', '/api/v1/consents/p-gov/check', env.tokens.dermatologist, { purpose: 'clinical_care', role: 'dermatologist' }));
-    expectError(await call(limited, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody('p-gov')), 429, 'RATE_LIMITED');
+    for (let i = 0; i < 3; i++) ok(await call(limited, 'POST', `/api/v1/consents/${pid('p-gov')}/check`, env.tokens.dermatologist, { purpose: 'TREAT', role: 'dermatologist' }));
+    expectError(await call(limited, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody(pid('p-gov'))), 429, 'RATE_LIMITED');
     await assertOnlyAlerts(env, size);
   });
 
@@ -1229,14 +1251,14 @@ describe('request logs', () => {
     const uri = `s3://hospital-phi/${subject}/scan-77.dcm`;
     const secret = l.tokens.dermatologist.slice(24);
     const poSecret = l.tokens.privacy_officer.slice(24);
-    ok(await call(l.app, 'POST', '/api/v1/consents', l.tokens.privacy_officer, policyBody('p-log', { subject })), 201);
-    ok(await call(l.app, 'POST', '/api/v1/access', l.tokens.dermatologist, accessBody('p-log', { artifact: { uri, digest: D1 } })), 201);
-    ok(await call(l.app, 'POST', '/api/v1/inferences', l.tokens.dermatologist, inferenceBody('p-log', { input: { uri, digest: D1 } })), 201);
-    expectError(await call(l.app, 'POST', '/api/v1/access', l.tokens.dermatologist, accessBody('p-log', { purpose: 'marketing', artifact: { uri, digest: D1 } })), 403, 'CONSENT_DENIED');
-    expectError(await call(l.app, 'POST', '/api/v1/access', l.tokens.dermatologist, { purpose: 'clinical_care', artifact: { uri, digest: 'bad' } }), 400, 'VALIDATION_FAILED');
+    ok(await call(l.app, 'POST', '/api/v1/consents', l.tokens.privacy_officer, policyBody(pid('p-log'), { subject })), 201);
+    ok(await call(l.app, 'POST', '/api/v1/access', l.tokens.dermatologist, accessBody(pid('p-log'), { artifact: { uri, digest: D1 } })), 201);
+    ok(await call(l.app, 'POST', '/api/v1/inferences', l.tokens.dermatologist, inferenceBody(pid('p-log'), { input: { uri, digest: D1 } })), 201);
+    expectError(await call(l.app, 'POST', '/api/v1/access', l.tokens.dermatologist, accessBody(pid('p-log'), { purpose: 'HMARKT', artifact: { uri, digest: D1 } })), 403, 'CONSENT_DENIED');
+    expectError(await call(l.app, 'POST', '/api/v1/access', l.tokens.dermatologist, { purpose: 'TREAT', artifact: { uri, digest: 'bad' } }), 400, 'VALIDATION_FAILED');
     expectError(await call(l.app, 'POST', '/api/v1/access', l.tokens.dermatologist, `{"artifact":{"uri":"${uri}"`), 400, 'VALIDATION_FAILED');
-    expectError(await call(l.app, 'POST', '/api/v1/consents', l.tokens.dermatologist, policyBody('p-log2', { subject })), 403, 'FORBIDDEN');
-    expectError(await call(l.app, 'GET', `/api/v1/consents/${subject}`, l.tokens.privacy_officer), 404, 'POLICY_NOT_FOUND');
+    expectError(await call(l.app, 'POST', '/api/v1/consents', l.tokens.dermatologist, policyBody(pid('p-log2'), { subject })), 403, 'FORBIDDEN');
+    expectError(await call(l.app, 'GET', `/api/v1/consents/${subject}`, l.tokens.privacy_officer), 400, 'VALIDATION_FAILED');
     expectError(await call(l.app, 'GET', `/nope/${subject}`, l.tokens.dermatologist), 404, 'ROUTE_NOT_FOUND');
     expectError(await call(l.app, 'GET', '/api/v1/stats', `custos_0123456789abcdef_${'Z'.repeat(43)}`), 401, 'UNAUTHENTICATED');
     await l.app.close();
@@ -1263,7 +1285,7 @@ describe('on a real port', () => {
     const c = await fetch(`${address}/api/v1/consents`, {
       method: 'POST',
       headers: { authorization: `Bearer ${s.tokens.privacy_officer}`, 'content-type': 'application/json' },
-      body: JSON.stringify(policyBody('p-tcp')),
+      body: JSON.stringify(policyBody(pid('p-tcp'))),
     });
     assert.equal(c.status, 201);
     const denied = await fetch(`${address}/api/v1/stats`);

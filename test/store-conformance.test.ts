@@ -5,6 +5,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pid } from './helpers/policy-ids.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,11 +146,11 @@ for (const backend of BACKENDS) {
       await store.initMeta({ origin: 'conf.test/c', verifier_key: k.vkey });
       const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/c' });
       const g = await Governance.open({ log });
-      await g.createConsent({ policyId: 'c1', subject: 'pt-1', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
+      await g.createConsent({ policyId: pid('c1'), subject: 'pt-1', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
       const inf = await g.recordInference({
         actor: { id: 'u', role: 'dermatologist' },
-        purpose: 'clinical_care',
-        policyId: 'c1',
+        purpose: 'TREAT',
+        policyId: pid('c1'),
         input: { uri: 's3://b/in.jpg', digest: 'ab'.repeat(32) },
         outputs: [{ name: 'report', uri: 's3://b/out.json', digest: 'cd'.repeat(32) }],
         pipeline: { pipelineName: 'p', pipelineVersion: '1' },
@@ -157,7 +158,7 @@ for (const backend of BACKENDS) {
       });
       assert.ok(await store.getDocument(inf.receiptHash));
       assert.equal((await store.findCommitment('uri', 's3://b/in.jpg'))?.commitment, inf.receipt.input.uri);
-      assert.ok(await store.getState('policy', 'c1'));
+      assert.ok(await store.getState('policy', pid('c1')));
       assert.equal((await verifyDocuments({ store })).ok, true);
       assert.equal((await rebuildReceipt(store, [k.verifier], 'conf.test/c', inf.event.index)).ok, true);
       const erased = await g.erase('uri', 's3://b/in.jpg', { id: 'po', role: 'privacy_officer' });
@@ -174,7 +175,7 @@ for (const backend of BACKENDS) {
       await store.initMeta({ origin: 'conf.test/f', verifier_key: k.vkey });
       const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/f' });
       const g = await Governance.open({ log });
-      const created = await g.createConsent({ policyId: 'f1', subject: 'pt-f', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
+      const created = await g.createConsent({ policyId: pid('f1'), subject: 'pt-f', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
       const subject = created.policy.subject;
       assert.ok(await store.getCommitment(subject));
       // A batch sequenced on a stale size is refused whole: the erasure it carries too.
@@ -187,15 +188,15 @@ for (const backend of BACKENDS) {
       // Erasing the subject erases the URI openings linked to it, outputs included; others stay.
       const inf = await g.recordInference({
         actor: { id: 'u', role: 'dermatologist' },
-        purpose: 'clinical_care',
-        policyId: 'f1',
+        purpose: 'TREAT',
+        policyId: pid('f1'),
         input: { uri: 's3://b/f-in.jpg', digest: 'ab'.repeat(32) },
         outputs: [{ name: 'report', uri: 's3://b/f-out.json', digest: 'cd'.repeat(32) }],
         pipeline: { pipelineName: 'p', pipelineVersion: '1' },
         model: { modelName: 'm', modelVersion: '1', weightsHash: 'ef'.repeat(32), framework: 'onnx' },
       });
-      await g.createConsent({ policyId: 'f2', subject: 'pt-other', allowedPurposes: ['clinical_care'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
-      await g.recordDataAccess({ actor: { id: 'u', role: 'dermatologist' }, purpose: 'clinical_care', policyId: 'f2', artifact: { uri: 's3://b/other.jpg', digest: 'ab'.repeat(32) } });
+      await g.createConsent({ policyId: pid('f2'), subject: 'pt-other', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'po', role: 'privacy_officer' });
+      await g.recordDataAccess({ actor: { id: 'u', role: 'dermatologist' }, purpose: 'TREAT', policyId: pid('f2'), artifact: { uri: 's3://b/other.jpg', digest: 'ab'.repeat(32) } });
       const r = await g.erase('subject', 'pt-f', { id: 'po', role: 'privacy_officer' });
       const expected = [subject, inf.receipt.input.uri, inf.receipt.outputs[0]!.uri].sort();
       assert.deepEqual(r.commitments, expected);

@@ -352,7 +352,7 @@ async function eventsPage(_arg, params) {
     type: h('select', { name: 'type', testid: 'filter-type' }, h('option', { value: '' }, 'any type'), types.map((t) => h('option', { value: t, selected: t === f.type }, t))),
     actor: h('input', { name: 'actor', value: f.actor, placeholder: 'e.g. user-42', testid: 'filter-actor' }),
     role: h('input', { name: 'role', value: f.role, placeholder: 'e.g. dermatologist', testid: 'filter-role' }),
-    purpose: h('input', { name: 'purpose', value: f.purpose, placeholder: 'e.g. clinical_care', testid: 'filter-purpose' }),
+    purpose: h('input', { name: 'purpose', value: f.purpose, placeholder: 'e.g. TREAT', testid: 'filter-purpose' }),
     outcome: h('select', { name: 'outcome', testid: 'filter-outcome' }, [['', 'any outcome'], ['executed', 'executed'], ['denied', 'denied']].map(([v, l]) => h('option', { value: v, selected: v === f.outcome }, l))),
     since: h('input', { name: 'since', type: 'datetime-local', step: '1', value: isoToInput(f.since), testid: 'filter-since' }),
     until: h('input', { name: 'until', type: 'datetime-local', step: '1', value: isoToInput(f.until), testid: 'filter-until' }),
@@ -766,7 +766,7 @@ async function receiptPage(arg) {
   let openForm = null;
   if (can('commitments:open') && (r.artifacts ?? []).some((a) => a.state === 'sealed')) {
     // No default: the purpose is the opener's own statement, recorded on the log.
-    const purpose = h('input', { type: 'text', name: 'purpose', placeholder: 'e.g. clinical_care', pattern: '[A-Za-z][A-Za-z0-9_.:-]{0,63}', required: true, testid: 'open-purpose', 'aria-label': 'purpose of use' });
+    const purpose = h('input', { type: 'text', name: 'purpose', placeholder: 'e.g. TREAT', pattern: '[A-Za-z][A-Za-z0-9_.:-]{0,63}', required: true, testid: 'open-purpose', 'aria-label': 'purpose of use' });
     const msg = h('span', { class: 'small muted', testid: 'open-status', role: 'status' });
     const button = h('button', { type: 'submit', testid: 'open-uris' }, 'Open URIs');
     openForm = h('form', { class: 'inline', testid: 'open-form' }, 'Purpose of use ', purpose, ' ', button, ' ', msg);

@@ -173,7 +173,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     consent
       .command('create')
       .description('create version 1 of a consent policy')
-      .option('--policy-id <id>', 'policy id (not a patient identifier)')
+      .option('--policy-id <id>', 'an opaque policy id of the form Custos generates (default: a new one)')
+      .option('--external-ref <ref>', 'your own reference, e.g. a FHIR Consent id (only its salted commitment is logged)')
       .option('--subject <id>', 'pseudonymous subject id (only its salted commitment is logged)')
       .option('--purposes <codes>', 'allowed purpose-of-use codes, comma-separated')
       .option('--roles <codes>', 'allowed actor roles, comma-separated')
@@ -222,15 +223,18 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
   actorOptions(
     program
       .command('train')
-      .description('record a training run on de-identified or synthetic data')
-      .requiredOption('--purpose <code>', 'purpose')
+      .description('record a training run: identified data under consent (--policy), other data with an attestation')
+      .requiredOption('--purpose <code>', 'purpose of use (identified data: a training purpose such as HRESCH)')
       .requiredOption('--dataset-uri <uri>', 'dataset URI')
       .requiredOption('--dataset-digest <sha256>', 'SHA-256 of the dataset')
-      .requiredOption('--dataset-type <type>', 'deidentified or synthetic')
+      .requiredOption('--dataset-type <type>', 'identified, deidentified or synthetic')
+      .option('--policy <ids>', 'identified data: the policy id of every subject, comma-separated')
+      .option('--attestation <method>', 'deidentified/synthetic data: safe-harbor, expert-determination or synthetic-generator')
+      .option('--attestation-document <sha256>', 'SHA-256 of the attestation document (optional)')
       .requiredOption('--manifest <file>', 'training manifest JSON')
       .requiredOption('--model-before <file>', 'model spec JSON before training')
       .requiredOption('--model-after <file>', 'model spec JSON after training')
-      .requiredOption('--compute <backend>', 'compute backend'),
+      .requiredOption('--compute <backend>', 'compute backend identifier (lowercase letters, digits, . _ -)'),
   ).action((o, cmd: Command) => train(ctx(cmd), o, actorOf(o)));
 
   program
@@ -244,10 +248,12 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       .command('erase')
       .description("erasure: delete the off-ledger opening of a subject's or URI's commitment")
       .option('--subject <id>', 'pseudonymous subject id')
-      .option('--uri <uri>', 'artifact URI'),
-  ).action((o: { subject?: string; uri?: string; actor?: string; actorRole?: string }, cmd: Command) => {
-    if ((o.subject === undefined) === (o.uri === undefined)) throw new VE('VALIDATION_FAILED', 'give exactly one of --subject or --uri');
-    return erase(ctx(cmd), o.subject !== undefined ? 'subject' : 'uri', (o.subject ?? o.uri)!, actorOf(o));
+      .option('--uri <uri>', 'artifact URI')
+      .option('--external-ref <ref>', "a policy's external reference"),
+  ).action((o: { subject?: string; uri?: string; externalRef?: string; actor?: string; actorRole?: string }, cmd: Command) => {
+    const given = [o.subject, o.uri, o.externalRef].filter((x) => x !== undefined);
+    if (given.length !== 1) throw new VE('VALIDATION_FAILED', 'give exactly one of --subject, --uri or --external-ref');
+    return erase(ctx(cmd), o.subject !== undefined ? 'subject' : o.uri !== undefined ? 'uri' : 'external_ref', given[0]!, actorOf(o));
   });
 
   program
@@ -299,6 +305,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port', '8080')
     .option('--roles <file>', 'JSON role table: {"role": ["permission", ...]}')
+    .option('--purposes <codes>', 'purpose-of-use codes added to HL7 v3 PurposeOfUse, comma-separated')
     .option('--rate-limit <n>', 'requests per minute per authenticated caller (per address on public routes)', '60000')
     .option('--auth-failure-limit <n>', 'failed authentications per minute per client address', '300')
     .option('--body-limit <bytes>', 'largest request body', '262144')
@@ -308,7 +315,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--oidc-role-claim <claim>', 'JWT claim that names the role', 'role')
     .option('--public-entries', 'serve entry bundles (/tile/entries/...) without a token: publishes policy ids, actor ids and roles (pseudonymous linkage per policy)')
     .option('--oidc-actor-prefix <prefix>', "actor id prefix of JWT subjects; must contain ':' (default oidc:<issuer host>:)")
-    .action((o: { host: string; port: string; roles?: string; rateLimit: string; authFailureLimit: string; bodyLimit: string; oidcIssuer?: string; oidcAudience?: string; oidcJwks?: string; oidcRoleClaim: string; oidcActorPrefix?: string; publicEntries?: boolean }, cmd: Command) => {
+    .action((o: { host: string; port: string; roles?: string; purposes?: string; rateLimit: string; authFailureLimit: string; bodyLimit: string; oidcIssuer?: string; oidcAudience?: string; oidcJwks?: string; oidcRoleClaim: string; oidcActorPrefix?: string; publicEntries?: boolean }, cmd: Command) => {
       const oidc = o.oidcIssuer || o.oidcAudience || o.oidcJwks;
       if (oidc && !(o.oidcIssuer && o.oidcAudience && o.oidcJwks)) throw new VE('VALIDATION_FAILED', 'OIDC needs --oidc-issuer, --oidc-audience and --oidc-jwks');
       return serve(ctx(cmd), {
@@ -316,6 +323,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         // 0: any free port (the printed address says which).
         port: o.port === '0' ? 0 : parseLimit(o.port, 'port', 65535),
         ...(o.roles === undefined ? {} : { rolesFile: o.roles }),
+        ...(o.purposes === undefined ? {} : { purposes: o.purposes.split(',').map((x) => x.trim()).filter((x) => x.length > 0) }),
         rateLimitPerMinute: parseLimit(o.rateLimit, 'rate-limit', 100_000_000),
         authFailuresPerMinute: parseLimit(o.authFailureLimit, 'auth-failure-limit', 100_000_000),
         bodyLimit: parseLimit(o.bodyLimit, 'body-limit', 64 * 1024 * 1024),

@@ -85,7 +85,11 @@ export interface Receipt {
 
 /** Artifact input: a URI (kept off-ledger) and the SHA-256 of the artifact's bytes. */
 export const ARTIFACT = v.object({ uri: URI, digest: SHA256_HEX });
-export const OUTPUT_ARTIFACT = v.object({ name: CODE, ...ARTIFACT.entries });
+/** An output's name is a lowercase identifier (it is logged): `report_json`, `mask.png`. */
+export const OUTPUT_ARTIFACT = v.object({
+  name: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'expected an output name such as report_json (lowercase letters, digits, . _ -)')),
+  ...ARTIFACT.entries,
+});
 export { CODE, ID };
 
 const HEX64 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));

@@ -30,6 +30,7 @@ import { verifyDocuments } from '../service/verify-documents.js';
 import type { Decision } from '../core/consent/evaluate.js';
 import { requirePermission, type Authenticator, type Permission, type Principal } from './auth.js';
 import { toHttpError } from './http-errors.js';
+import { createVocabulary } from '../core/vocabulary.js';
 import { parseTilePath } from './tiles.js';
 
 /** Options of {@link createApp}. */
@@ -100,7 +101,7 @@ function eventJson(e: AppendResult): Record<string, unknown> {
 }
 
 function decisionJson(d: Decision): Record<string, unknown> {
-  return { effect: d.effect, reason: d.reason, policyId: d.policyId, policyVersion: d.policyVersion ?? null, policyHash: d.policyHash ?? null, explanation: d.explanation };
+  return { effect: d.effect, reason: d.reason, policyId: d.policyId, policyVersion: d.policyVersion ?? null, policyHash: d.policyHash ?? null, provision: d.provision ?? null, explanation: d.explanation };
 }
 
 // The actor and role come from the credential. A body may repeat them, but not claim another.
@@ -127,7 +128,9 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   const { log, governance: g, auth } = o;
   const store = log.store;
   const clock = o.clock ?? systemClock;
-  const audit = new AuditTrail({ log, clock, ...(o.alertWindowMs ? { windowMs: o.alertWindowMs } : {}) });
+  // Audit events are checked against the event registry with the deployment's roles and purposes.
+  const vocabulary = createVocabulary({ roles: auth.roles, purposes: [...g.vocabulary.purposes] });
+  const audit = new AuditTrail({ log, clock, vocabulary, ...(o.alertWindowMs ? { windowMs: o.alertWindowMs } : {}) });
   const openings = new OpeningLimiter({ max: o.openingsPerMinute ?? 30, windowMs: 60_000, clock });
   // Refusals before authentication name the caller by a keyed hash of its address (the key lives
   // in this process only): alerts from one address group together, the address is not on the log.
@@ -333,7 +336,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     },
     {
       method: 'POST', url: '/api/v1/consents', summary: 'Create version 1 of a consent policy', permission: 'consent:write', status: 201,
-      body: { type: 'object', required: ['policyId', 'subject', 'allowedPurposes', 'allowedRoles'], properties: { policyId: { type: 'string' }, subject: { type: 'string' }, allowedPurposes: { type: 'array', items: CODE }, allowedRoles: { type: 'array', items: CODE }, validFrom: { type: 'string' }, validUntil: { type: 'string' }, revocable: { type: 'boolean' }, provisions: { type: 'array' }, actor: ACTOR } },
+      body: { type: 'object', required: ['subject', 'allowedPurposes', 'allowedRoles'], properties: { policyId: { type: 'string', pattern: '^pol_[a-z2-7]{25}[aeimquy4]$' }, externalRef: { type: 'string', maxLength: 256 }, subject: { type: 'string' }, allowedPurposes: { type: 'array', items: CODE }, allowedRoles: { type: 'array', items: CODE }, validFrom: { type: 'string' }, validUntil: { type: 'string' }, revocable: { type: 'boolean' }, provisions: { type: 'array' }, actor: ACTOR } },
       handler: async (req, reply, p) => {
         const { actor: _a, ...input } = req.body as Record<string, unknown>;
         void _a;
@@ -396,19 +399,20 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'POST', url: '/api/v1/trainings', summary: 'Record a training run on de-identified or synthetic data', permission: 'training', status: 201,
-      body: { type: 'object', required: ['purpose', 'dataset', 'manifest', 'modelBefore', 'modelAfter', 'computeBackend'], properties: { purpose: CODE, dataset: { type: 'object' }, manifest: { type: 'object' }, modelBefore: { type: 'object' }, modelAfter: { type: 'object' }, computeBackend: { type: 'string' }, actor: ACTOR } },
+      method: 'POST', url: '/api/v1/trainings', summary: 'Record a training run: identified data under every subject\'s consent (policyIds; 403 CONSENT_DENIED is logged), de-identified or synthetic data with an attestation', permission: 'training', status: 201,
+      body: { type: 'object', required: ['purpose', 'dataset', 'manifest', 'modelBefore', 'modelAfter', 'computeBackend'], properties: { purpose: CODE, dataset: { type: 'object' }, policyIds: { type: 'array', items: { type: 'string' } }, attestation: { type: 'object', properties: { method: CODE, document: HEX64 } }, manifest: { type: 'object' }, modelBefore: { type: 'object' }, modelAfter: { type: 'object' }, computeBackend: { type: 'string' }, actor: ACTOR } },
       handler: async (req, reply, p) => {
         const b = req.body as Record<string, unknown>;
-        const r = await g.recordTraining({ actor: actorFrom(p, b), purpose: b['purpose'] as string, dataset: b['dataset'] as never, manifest: b['manifest'], modelBefore: b['modelBefore'], modelAfter: b['modelAfter'], computeBackend: b['computeBackend'] as string });
-        return created(reply, { manifestHash: r.manifestHash, event: eventJson(r.event) });
+        const r = await g.recordTraining({ actor: actorFrom(p, b), purpose: b['purpose'] as string, dataset: b['dataset'] as never, ...(b['policyIds'] === undefined ? {} : { policyIds: b['policyIds'] as string[] }), ...(b['attestation'] === undefined ? {} : { attestation: b['attestation'] as never }), manifest: b['manifest'], modelBefore: b['modelBefore'], modelAfter: b['modelAfter'], computeBackend: b['computeBackend'] as string });
+        decisions.inc({ operation: 'training', effect: 'permit', reason: 'PERMITTED' });
+        return created(reply, { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionJson), event: eventJson(r.event) });
       },
     },
     {
       method: 'POST', url: '/api/v1/erasures', summary: "Erase a subject's or URI's openings (a subject's linked URIs too); logs ERASURE_PERFORMED in the same transaction", permission: 'erase', status: 201,
-      body: { type: 'object', required: ['kind', 'value'], additionalProperties: false, properties: { kind: { type: 'string', enum: ['subject', 'uri'] }, value: { type: 'string', minLength: 1, maxLength: 2048 }, actor: ACTOR } },
+      body: { type: 'object', required: ['kind', 'value'], additionalProperties: false, properties: { kind: { type: 'string', enum: ['subject', 'uri', 'external_ref'] }, value: { type: 'string', minLength: 1, maxLength: 2048 }, actor: ACTOR } },
       handler: async (req, reply, p) => {
-        const b = req.body as { kind: 'subject' | 'uri'; value: string };
+        const b = req.body as { kind: 'subject' | 'uri' | 'external_ref'; value: string };
         const r = await g.erase(b.kind, b.value, actorFrom(p, req.body));
         // Nothing held an opening of that value: nothing was written.
         if (!r.event) return { erased: [], event: null };
@@ -434,6 +438,8 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
         requirePermission(p, 'commitments:open');
         if (q.purpose === undefined) throw new ValidationError('VALIDATION_FAILED', 'opening commitments needs a purpose of use (purpose=CODE)', { issues: [{ path: 'purpose', message: 'required with open=true' }] });
         const purpose = parseWith(CODE_SCHEMA, q.purpose, 'purpose');
+        // A code from the purpose vocabulary (HL7 v3 PurposeOfUse + configured), never free text.
+        if (!g.vocabulary.purposes.has(purpose)) throw new ValidationError('VALIDATION_FAILED', `unknown purpose ${purpose}`, { issues: [{ path: 'purpose', message: 'not in the purpose vocabulary' }] });
         openings.take(p.key);
         const r = await rebuildReceipt(store, o.verifiers, o.origin, index, { open: true });
         const commitments = r.artifacts.filter((a) => a.state === 'opened').map((a) => a.commitment);

@@ -20,26 +20,11 @@ import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
 import { CODE, ID, parseWith } from '../core/schema/parse.js';
 import type { Log } from '../log/log.js';
 import { TOKEN_EVENT, TokenLedger, tokenSecretDigest } from '../service/tokens.js';
+import { DEFAULT_ROLES, PERMISSIONS, createVocabulary, type Permission, type Vocabulary } from '../core/vocabulary.js';
+import { checkEventPayload } from '../core/events.js';
 
-/** Every permission a role may grant. */
-export const PERMISSIONS = [
-  'access',
-  'inference',
-  'training',
-  'consent:write',
-  'consent:read',
-  'consent:check',
-  'receipts',
-  'commitments:open',
-  'read',
-  'verify',
-  'export',
-  'erase',
-  'tokens',
-] as const;
-
-/** What a credential may do. */
-export type Permission = (typeof PERMISSIONS)[number];
+// The role table lives in core: the library, the CLI and the server check roles against one list.
+export { DEFAULT_ROLES, PERMISSIONS, type Permission } from '../core/vocabulary.js';
 
 // Role names are untrusted (token bodies, JWT claims, role files): they are looked up in a Map,
 // never by indexing a plain object, where "constructor" or "__proto__" would find Object.prototype.
@@ -56,24 +41,6 @@ function toRoleMap(roles: Readonly<Record<string, readonly Permission[]>>): Read
   return table;
 }
 
-/**
- * The default role table. Clinical roles used in consent policies act as clinicians.
- * `commitments:open` (opening a receipt's URI commitments to the URIs, logged as
- * PATIENT_DATA_OPENED) is held by the roles that may see patient identifiers: the treating
- * clinical roles, and the privacy officer (subject requests, erasure, investigations). Not by
- * ml_engineer, auditor or admin: they see commitments only (minimum necessary).
- */
-export const DEFAULT_ROLES: Readonly<Record<string, readonly Permission[]>> = Object.freeze({
-  clinician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
-  dermatologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
-  radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
-  physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
-  nurse: ['access', 'consent:check'],
-  ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
-  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open'],
-  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
-  admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
-});
 
 /** An authenticated caller. */
 export interface Principal {
@@ -122,6 +89,7 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 export class Authenticator {
   readonly #log: Log;
   readonly #roles: Readonly<Record<string, readonly Permission[]>>;
+  readonly #vocabulary: Vocabulary;
   readonly #roleTable: ReadonlyMap<string, ReadonlySet<Permission>>;
   readonly #oidc: (OidcOptions & { jwks: JWTVerifyGetKey; prefix: string; tolerance: number }) | undefined;
   readonly #tokens: TokenLedger;
@@ -129,6 +97,7 @@ export class Authenticator {
   constructor(o: { log: Log; roles?: Readonly<Record<string, readonly Permission[]>>; oidc?: OidcOptions }) {
     this.#log = o.log;
     this.#roles = o.roles ?? DEFAULT_ROLES;
+    this.#vocabulary = createVocabulary({ roles: this.#roles });
     this.#roleTable = toRoleMap(this.#roles);
     this.#tokens = new TokenLedger(o.log.store);
     if (o.oidc) {
@@ -150,6 +119,12 @@ export class Authenticator {
    */
   async load(): Promise<void> {
     await this.#tokens.sync();
+  }
+
+  // Token events are checked against the event registry like every other event (docs/log-format.md).
+  #checked(type: string, payload: Record<string, unknown>): Record<string, unknown> {
+    checkEventPayload(type, payload, this.#vocabulary);
+    return payload;
   }
 
   /** The permissions of `role`; none for a role not in the table. */
@@ -223,7 +198,7 @@ export class Authenticator {
         type: TOKEN_EVENT.created,
         // actor/role are who created it, as on every event; the token's own identity is tokenName/tokenRole.
         // secretDigest binds the secret (and the row's hash) to the log without putting either there.
-        payload: { tokenId: id, tokenName: n, tokenRole: r, secretDigest: tokenSecretDigest(record.hash), actor: by.actor, role: by.role },
+        payload: this.#checked(TOKEN_EVENT.created, { tokenId: id, tokenName: n, tokenRole: r, secretDigest: tokenSecretDigest(record.hash), actor: by.actor, role: by.role }),
         sidecar: { state: [{ ns: 'token', key: id, value: JSON.stringify(record) }] },
       };
     });
@@ -258,7 +233,7 @@ export class Authenticator {
     const row = { id: rec.id, name: rec.name, role: rec.role, hash, createdAt: rec.createdAt };
     await this.#log.appendDecided((ctx) => ({
       type: TOKEN_EVENT.revoked,
-      payload: { tokenId: key, tokenName: rec.name, tokenRole: rec.role, actor: by.actor, role: by.role },
+      payload: this.#checked(TOKEN_EVENT.revoked, { tokenId: key, tokenName: rec.name, tokenRole: rec.role, actor: by.actor, role: by.role }),
       sidecar: { state: [{ ns: 'token', key, value: JSON.stringify({ ...row, revokedAt: new Date(ctx.timeMs).toISOString() }) }] },
     }));
   }

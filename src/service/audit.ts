@@ -21,6 +21,8 @@ import { sha256, toHex } from '../core/hash.js';
 import { formatEntryTime } from '../core/entry.js';
 import type { AppendResult, Log } from '../log/log.js';
 import { systemClock, type Clock } from '../log/clock.js';
+import { checkEventPayload } from '../core/events.js';
+import type { Vocabulary } from '../core/vocabulary.js';
 
 /** Event types written by the audit trail (reserved: `custos append` refuses them). */
 export const AUDIT_EVENT = {
@@ -71,6 +73,11 @@ export interface AuditTrailOptions {
   readonly maxCallers?: number;
   /** Source of the nonces of patient-linked reads (tests inject a deterministic one). */
   readonly randomBytes?: (n: number) => Buffer;
+  /**
+   * The deployment's vocabularies: when given, every AUDIT_QUERY, AUDIT_READ and
+   * PATIENT_DATA_OPENED payload is checked against the event registry before it is appended.
+   */
+  readonly vocabulary?: Vocabulary;
 }
 
 /** Bytes of the random nonce in AUDIT_READ and PATIENT_DATA_OPENED payloads. */
@@ -115,8 +122,10 @@ export class AuditTrail {
   readonly #windows = new Map<string, Window>();
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #random: (n: number) => Buffer;
+  readonly #vocabulary: Vocabulary | undefined;
 
   constructor(o: AuditTrailOptions) {
+    this.#vocabulary = o.vocabulary;
     this.#random = o.randomBytes ?? nodeRandomBytes;
     this.#log = o.log;
     this.#clock = o.clock ?? systemClock;
@@ -124,9 +133,21 @@ export class AuditTrail {
     this.#maxCallers = o.maxCallers ?? 10_000;
   }
 
+  // No free text on the log: the payload is checked against the event registry (core/events.ts).
+  #append(type: string, payload: Record<string, unknown>): Promise<AppendResult> {
+    if (this.#vocabulary) {
+      try {
+        checkEventPayload(type, payload, this.#vocabulary);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.#log.append(type, payload);
+  }
+
   /** A bulk read: written before the data is returned. */
   query(actor: AuditActor, what: { route: string; permission: string; range?: { from: number; to: number }; count?: number; queryHash?: string | undefined }): Promise<AppendResult> {
-    return this.#log.append(AUDIT_EVENT.query, {
+    return this.#append(AUDIT_EVENT.query, {
       actor: actor.id,
       role: actor.role,
       route: what.route,
@@ -146,7 +167,7 @@ export class AuditTrail {
 
   /** A read of one patient-linked item (an entry, a hash-only receipt, a policy). */
   read(actor: AuditActor, what: { route: string; permission: string; eventIndex?: number; policyId?: string }): Promise<AppendResult> {
-    return this.#log.append(AUDIT_EVENT.read, {
+    return this.#append(AUDIT_EVENT.read, {
       actor: actor.id,
       role: actor.role,
       route: what.route,
@@ -160,7 +181,7 @@ export class AuditTrail {
 
   /** Commitments opened to their values: the commitments, never the values. */
   opened(actor: AuditActor, what: { route: string; permission: string; purpose: string; eventIndex: number; commitments: readonly string[] }): Promise<AppendResult> {
-    return this.#log.append(AUDIT_EVENT.opened, {
+    return this.#append(AUDIT_EVENT.opened, {
       actor: actor.id,
       role: actor.role,
       purpose: what.purpose,

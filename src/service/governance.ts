@@ -23,6 +23,7 @@ import { sha256, toHex } from '../core/hash.js';
 import { COMMITMENT_SALT_BYTES, computeCommitment } from '../core/commitment.js';
 import { formatEntryTime } from '../core/entry.js';
 import {
+  POLICY_ID,
   POLICY_SCHEMA,
   parsePolicyInput,
   parseStoredPolicy,
@@ -39,7 +40,9 @@ import {
   parseTrainingManifest,
   type Receipt,
 } from '../core/manifest.js';
-import { CODE, ID, WELL_FORMED, parseWith } from '../core/schema/parse.js';
+import { CODE, ID, SHA256_HEX, WELL_FORMED, parseWith } from '../core/schema/parse.js';
+import { ATTESTATION_METHODS, LOWER_ID_RE, checkEventPayload } from '../core/events.js';
+import { createVocabulary, policyIdFromBytes, type RoleTable, type Vocabulary } from '../core/vocabulary.js';
 import type { AppendResult, Decided, Log, SequencingContext } from '../log/log.js';
 import type { LogStore, ScrubReport, SidecarCommitment, SidecarDocument } from '../store/store.js';
 import { systemClock, type Clock } from '../log/clock.js';
@@ -64,8 +67,16 @@ export const DOC = {
   training: 'training-manifest',
 } as const;
 
-/** The dataset types training may use. */
-export const TRAINING_DATASET_TYPES = ['deidentified', 'synthetic'] as const;
+/**
+ * The dataset types of a training run: `identified` (subject-linked: trained under the consent
+ * of every subject, for a training purpose), or `deidentified` / `synthetic` (with an attestation
+ * of how the data was made non-identifying).
+ */
+export const TRAINING_DATASET_TYPES = ['identified', 'deidentified', 'synthetic'] as const;
+
+/** At most this many policies (subjects) decide one training run; their decisions are on the log. */
+export const MAX_TRAINING_COHORT = 200;
+
 
 /** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
 export interface Actor {
@@ -98,7 +109,7 @@ export class ConsentDeniedError extends ConsentError {
   readonly event: AppendResult;
   constructor(decision: Decision, event: AppendResult) {
     super('CONSENT_DENIED', `consent denied (${decision.reason}): ${decision.explanation}`, {
-      details: { reason: decision.reason, policyId: decision.policyId, policyVersion: decision.policyVersion, eventIndex: event.index },
+      details: { reason: decision.reason, policyId: decision.policyId, policyVersion: decision.policyVersion, provision: decision.provision, eventIndex: event.index },
     });
     this.decision = decision;
     this.event = event;
@@ -110,31 +121,52 @@ export interface GovernanceOptions {
   readonly log: Log;
   /** Decisions use this clock through the log's sequencing time; the log must share it. */
   readonly clock?: Clock;
-  /** Source of salts (tests inject a deterministic one). */
+  /** Source of salts and policy ids (tests inject a deterministic one). */
   readonly randomBytes?: (n: number) => Buffer;
+  /** Purpose codes added to the HL7 v3 PurposeOfUse codes. */
+  readonly purposes?: readonly string[];
+  /** The role table (default: DEFAULT_ROLES); roles on events and in policies must be in it. */
+  readonly roles?: RoleTable;
+  /** Purposes that allow training on identified data (default: HRESCH and its specializations). */
+  readonly trainingPurposes?: readonly string[];
 }
 
+
 const ACTOR = v.object({ id: ID, role: CODE });
-const ERASE_KIND = v.picklist(['subject', 'uri'], 'expected subject or uri');
-const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: ID, artifact: ARTIFACT });
+const ERASE_KIND = v.picklist(['subject', 'uri', 'external_ref'], 'expected subject, uri or external_ref');
+const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT });
 const INFERENCE = v.object({
   actor: ACTOR,
   purpose: CODE,
-  policyId: ID,
+  policyId: POLICY_ID,
   input: ARTIFACT,
   outputs: v.pipe(v.array(OUTPUT_ARTIFACT), v.minLength(1), v.maxLength(64)),
   pipeline: v.unknown(),
   model: v.unknown(),
 });
-const TRAINING = v.object({
-  actor: ACTOR,
-  purpose: CODE,
-  dataset: v.object({ ...ARTIFACT.entries, type: v.picklist(TRAINING_DATASET_TYPES, 'dataset type must be deidentified or synthetic') }),
-  manifest: v.unknown(),
-  modelBefore: v.unknown(),
-  modelAfter: v.unknown(),
-  computeBackend: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
-});
+const TRAINING = v.pipe(
+  v.object({
+    actor: ACTOR,
+    purpose: CODE,
+    dataset: v.object({ ...ARTIFACT.entries, type: v.picklist(TRAINING_DATASET_TYPES, 'dataset type must be identified, deidentified or synthetic') }),
+    /** identified data: the policy of every subject in the training set. */
+    policyIds: v.optional(v.pipe(v.array(POLICY_ID), v.minLength(1), v.maxLength(MAX_TRAINING_COHORT))),
+    /** deidentified or synthetic data: who attests it, how, and optionally the attestation document's digest. */
+    attestation: v.optional(v.object({ method: v.picklist(ATTESTATION_METHODS, `method must be one of ${ATTESTATION_METHODS.join(', ')}`), document: v.optional(SHA256_HEX) })),
+    manifest: v.unknown(),
+    modelBefore: v.unknown(),
+    modelAfter: v.unknown(),
+    computeBackend: v.pipe(v.string(), v.regex(LOWER_ID_RE, 'expected a compute backend identifier such as gpu-cluster-1 (lowercase letters, digits, . _ -)')),
+  }),
+  v.forward(
+    v.check((t) => (t.dataset.type === 'identified') === (t.policyIds !== undefined), 'identified data needs policyIds (the consent of every subject); deidentified or synthetic data takes none'),
+    ['policyIds'],
+  ),
+  v.forward(
+    v.check((t) => (t.dataset.type === 'identified') === (t.attestation === undefined), 'deidentified or synthetic data needs an attestation; identified data takes none'),
+    ['attestation'],
+  ),
+);
 
 /** Input of {@link Governance.recordDataAccess}. */
 export type DataAccessInput = v.InferInput<typeof ACCESS>;
@@ -182,6 +214,7 @@ export class Governance {
   readonly #store: LogStore;
   readonly #clock: Clock;
   readonly #random: (n: number) => Buffer;
+  readonly #vocab: Vocabulary;
   /** Committed policy heads. */
   #heads = new Map<string, Head>();
   /** Heads changed by the batch being sequenced (dropped if that batch is retried). */
@@ -207,6 +240,32 @@ export class Governance {
     this.#store = o.log.store;
     this.#clock = o.clock ?? systemClock;
     this.#random = o.randomBytes ?? nodeRandomBytes;
+    this.#vocab = createVocabulary({
+      ...(o.purposes ? { purposes: o.purposes } : {}),
+      ...(o.roles ? { roles: o.roles } : {}),
+      ...(o.trainingPurposes ? { trainingPurposes: o.trainingPurposes } : {}),
+    });
+  }
+
+  /** The vocabularies this overlay checks codes against. */
+  get vocabulary(): Vocabulary {
+    return this.#vocab;
+  }
+
+  // Purposes and roles are codes from the configured vocabularies, never free text.
+  #checkCodes(codes: { purpose?: string; role?: string }, prefix = ''): void {
+    const issues: { path: string; message: string }[] = [];
+    if (codes.purpose !== undefined && !this.#vocab.purposes.has(codes.purpose)) {
+      issues.push({ path: `${prefix}purpose`, message: 'unknown purpose (HL7 v3 PurposeOfUse, or a configured purpose)' });
+    }
+    if (codes.role !== undefined && !this.#vocab.roles.has(codes.role)) issues.push({ path: `${prefix}actor.role`, message: 'unknown role (not in the role table)' });
+    if (issues.length > 0) throw new ValidationError('VALIDATION_FAILED', `${issues[0]!.path}: ${issues[0]!.message}`, { issues });
+  }
+
+  // Every event this overlay writes is checked against the registry: no field holds free text.
+  #checked(type: string, payload: Record<string, unknown>): Record<string, unknown> {
+    checkEventPayload(type, payload, this.#vocab);
+    return payload;
   }
 
   /** Opens the overlay on a log, loading the policy heads. */
@@ -412,25 +471,31 @@ export class Governance {
   // ---- consent ----------------------------------------------------------------------------
 
   /**
-   * Creates version 1 of a consent policy.
+   * Creates version 1 of a consent policy. Custos generates the policy id (opaque: it never
+   * carries a name); the caller's own reference may be given as `externalRef`, which is logged
+   * only as a salted commitment.
    * @throws {ValidationError} VALIDATION_FAILED (nothing written)
    * @throws {ConflictError} POLICY_EXISTS (nothing written)
    */
   async createConsent(input: unknown, actor: Actor): Promise<{ policy: ConsentPolicy; hash: string; event: AppendResult }> {
-    const p = parsePolicyInput(input);
+    const parsed = parsePolicyInput(input, this.#vocab);
     const who = parseWith(ACTOR, actor, 'actor');
-    return this.#withCommitments([{ kind: 'subject', value: p.subject }], async ([subject]) => this.#createConsent(p, who, subject!));
+    this.#checkCodes({ role: who.role });
+    const p = { ...parsed, policyId: parsed.policyId ?? policyIdFromBytes(this.#random(16)) };
+    const values = [{ kind: 'subject', value: p.subject }, ...(p.externalRef === undefined ? [] : [{ kind: 'external_ref', value: p.externalRef }])];
+    return this.#withCommitments(values, async ([subject, externalRef]) => this.#createConsent(p, who, subject!, externalRef));
   }
 
   async #createConsent(
-    p: ReturnType<typeof parsePolicyInput>,
+    p: ReturnType<typeof parsePolicyInput> & { policyId: string },
     who: { id: string; role: string },
     subject: Commitment,
+    externalRef: Commitment | undefined,
   ): Promise<{ policy: ConsentPolicy; hash: string; event: AppendResult }> {
     let created: { policy: ConsentPolicy; hash: string } | undefined;
     const event = await this.#log.appendDecided((ctx: SequencingContext): Decided => {
       if (this.#head(p.policyId, ctx.batchId)) {
-        throw new ConflictError('POLICY_EXISTS', `policy ${p.policyId} already exists; revoke it or use another id`);
+        throw new ConflictError('POLICY_EXISTS', `policy ${p.policyId} already exists`);
       }
       const time = formatEntryTime(ctx.timeMs);
       if (p.validUntil !== undefined && p.validFrom === undefined && p.validUntil < time) {
@@ -449,6 +514,7 @@ export class Governance {
         policyId: p.policyId,
         version: 1,
         subject: subject.c.commitment,
+        ...(externalRef ? { externalRef: externalRef.c.commitment } : {}),
         revocable: p.revocable,
         revoked: false,
         period: { start: p.validFrom ?? time, ...(p.validUntil ? { end: p.validUntil } : {}) },
@@ -461,13 +527,14 @@ export class Governance {
       const head: Head = { version: 1, hash: d.hash, index: ctx.index };
       this.#overlay.set(p.policyId, head);
       created = { policy, hash: d.hash };
-      const linked = this.#noteLink(ctx, p.policyId, subject.c.commitment, []);
+      const linked = this.#noteLink(ctx, p.policyId, subject.c.commitment, externalRef ? [externalRef.c.commitment] : []);
       return {
         type: EVENT.consentCreated,
-        payload: {
+        payload: this.#checked(EVENT.consentCreated, {
           policyId: p.policyId,
           version: 1,
           subject: subject.c.commitment,
+          ...(externalRef ? { externalRef: externalRef.c.commitment } : {}),
           purposes: [...p.allowedPurposes],
           roles: [...p.allowedRoles],
           validFrom: policy.period.start,
@@ -476,10 +543,10 @@ export class Governance {
           actor: who.id,
           role: who.role,
           documents: { policy: d.hash },
-        },
+        }),
         sidecar: {
           documents: [d],
-          commitments: this.#commitments(subject),
+          commitments: this.#commitments(subject, ...(externalRef ? [externalRef] : [])),
           state: [{ ns: 'policy', key: p.policyId, value: JSON.stringify(head) }],
         },
         onCommitted: () => {
@@ -499,8 +566,9 @@ export class Governance {
    * @throws {ConsentError} CONSENT_NOT_REVOCABLE, CONSENT_ALREADY_REVOKED, POLICY_TAMPERED (nothing written)
    */
   async revokeConsent(policyId: string, actor: Actor): Promise<{ policy: ConsentPolicy; hash: string; event: AppendResult }> {
-    const id = parseWith(ID, policyId, 'policy id');
+    const id = parseWith(POLICY_ID, policyId, 'policy id');
     const who = parseWith(ACTOR, actor, 'actor');
+    this.#checkCodes({ role: who.role });
     return this.#withPolicyRetry(async () => {
       const pre = await this.#preload(id);
       let revoked: { policy: ConsentPolicy; hash: string } | undefined;
@@ -527,7 +595,7 @@ export class Governance {
         revoked = { policy, hash: d.hash };
         return {
           type: EVENT.consentRevoked,
-          payload: { policyId: id, version: policy.version, previous: current.hash, actor: who.id, role: who.role, documents: { policy: d.hash } },
+          payload: this.#checked(EVENT.consentRevoked, { policyId: id, version: policy.version, previous: current.hash, actor: who.id, role: who.role, documents: { policy: d.hash } }),
           sidecar: { documents: [d], state: [{ ns: 'policy', key: id, value: JSON.stringify(head) }] },
           onCommitted: () => {
             this.#heads.set(id, head);
@@ -544,8 +612,10 @@ export class Governance {
    * The answer is the one a recorded operation would get at this moment.
    */
   async checkConsent(policyId: string, request: { purpose: string; role: string }): Promise<Decision> {
-    const id = parseWith(ID, policyId, 'policy id');
+    const id = parseWith(POLICY_ID, policyId, 'policy id');
     const req = parseWith(v.object({ purpose: CODE, role: CODE }), request, 'consent request');
+    this.#checkCodes({ purpose: req.purpose });
+    if (!this.#vocab.roles.has(req.role)) throw new ValidationError('VALIDATION_FAILED', 'role: unknown role (not in the role table)', { issues: [{ path: 'role', message: 'unknown role' }] });
     return evaluateConsent(await this.#preload(id, true), req, this.#clock.now());
   }
 
@@ -554,7 +624,7 @@ export class Governance {
     policyId: string;
     versions: { version: number; hash: string; index: number; documentOk: boolean; policy: ConsentPolicy | undefined; type: string; time: string }[];
   }> {
-    const id = parseWith(ID, policyId, 'policy id');
+    const id = parseWith(POLICY_ID, policyId, 'policy id');
     const head = await this.#freshHead(id);
     if (!head) throw new NotFoundError('POLICY_NOT_FOUND', `no policy ${id}`);
     const out: { version: number; hash: string; index: number; documentOk: boolean; policy: ConsentPolicy | undefined; type: string; time: string }[] = [];
@@ -598,16 +668,17 @@ export class Governance {
   // ---- operations under consent -------------------------------------------------------------
 
   // Appends the executed event if consent permits at sequencing time, CONSENT_DENIED otherwise.
+  // With several policies (a training cohort) every one must permit; the first refusal is logged.
   async #underConsent<T>(
-    operation: string,
+    operation: 'data_access' | 'inference' | 'training',
     actor: Actor,
     purpose: string,
-    policyId: string,
+    policyIds: readonly string[],
     denied: Record<string, unknown>,
     commitments: readonly Commitment[],
     deniedCarries: number,
-    permitted: (ctx: SequencingContext, decision: Decision) => Decided & { result: T },
-  ): Promise<{ result: T; event: AppendResult; decision: Decision }> {
+    permitted: (ctx: SequencingContext, decisions: readonly Decision[]) => Decided & { result: T },
+  ): Promise<{ result: T; event: AppendResult; decisions: readonly Decision[] }> {
     // Whichever event is written carries the openings of the commitments it (or its receipt)
     // holds, and only those: every commitment on the log can be opened (until erased), and no
     // opening is kept that nothing on the log refers to (a denial records the first
@@ -616,35 +687,43 @@ export class Governance {
     const deniedOpenings = this.#commitments(...commitments.slice(0, deniedCarries));
     const uris = commitments.map((x) => x.c.commitment);
     return this.#withPolicyRetry(async () => {
-      const pre = await this.#preload(policyId);
-      let decision: Decision | undefined;
+      const pre = await Promise.all(policyIds.map((id) => this.#preload(id)));
+      let decisions: Decision[] = [];
+      let refusal: Decision | undefined;
       let result: T | undefined;
       const event = await this.#log.appendDecided((ctx): Decided => {
-        decision = evaluateConsent(this.#resolve(pre, policyId, ctx.batchId), { purpose, role: actor.role }, ctx.timeMs);
-        const linked = this.#noteLink(ctx, policyId, undefined, decision.effect === 'deny' ? uris.slice(0, deniedCarries) : uris);
-        if (decision.effect === 'deny') {
+        decisions = policyIds.map((id, i) => evaluateConsent(this.#resolve(pre[i]!, id, ctx.batchId), { purpose, role: actor.role }, ctx.timeMs));
+        refusal = decisions.find((d) => d.effect === 'deny');
+        const carried = refusal ? uris.slice(0, deniedCarries) : uris;
+        const marks = policyIds.map((id) => this.#noteLink(ctx, id, undefined, carried));
+        const linked = () => {
+          for (const m of marks) m();
+        };
+        if (refusal) {
+          const d = refusal;
           return {
             type: EVENT.consentDenied,
-            payload: {
+            payload: this.#checked(EVENT.consentDenied, {
               operation,
-              reason: decision.reason,
-              policyId,
-              ...(decision.policyVersion === undefined ? {} : { policyVersion: decision.policyVersion, policyHash: decision.policyHash }),
+              reason: d.reason,
+              policyId: d.policyId,
+              ...(d.policyVersion === undefined ? {} : { policyVersion: d.policyVersion, policyHash: d.policyHash }),
+              ...(d.provision === undefined ? {} : { provision: d.provision }),
               actor: actor.id,
               role: actor.role,
               purpose,
               ...denied,
-            },
+            }),
             sidecar: { commitments: deniedOpenings },
             onCommitted: linked,
           };
         }
-        const d = permitted(ctx, decision);
+        const d = permitted(ctx, decisions);
         result = d.result;
         return { ...d, sidecar: { ...d.sidecar, commitments: openings }, onCommitted: linked };
       });
-      if (decision!.effect === 'deny') throw new ConsentDeniedError(decision!, event);
-      return { result: result as T, event, decision: decision! };
+      if (refusal) throw new ConsentDeniedError(refusal, event);
+      return { result: result as T, event, decisions };
     });
   }
 
@@ -655,26 +734,28 @@ export class Governance {
    */
   async recordDataAccess(input: DataAccessInput): Promise<{ event: AppendResult; decision: Decision }> {
     const a = parseWith(ACCESS, input, 'data access');
+    this.#checkCodes({ purpose: a.purpose, role: a.actor.role });
     return this.#withCommitments([{ kind: 'uri', value: a.artifact.uri }], async ([uri]) => this.#recordDataAccess(a, uri!));
   }
 
   async #recordDataAccess(a: v.InferOutput<typeof ACCESS>, uri: Commitment): Promise<{ event: AppendResult; decision: Decision }> {
     const artifact = { uri: uri.c.commitment, digest: a.artifact.digest };
-    const r = await this.#underConsent('data_access', a.actor, a.purpose, a.policyId, { artifact }, [uri], 1, (_ctx, decision) => ({
-        type: EVENT.dataAccessed,
-        payload: {
-          actor: a.actor.id,
-          role: a.actor.role,
-          purpose: a.purpose,
-          policyId: a.policyId,
-          policyVersion: decision.policyVersion!,
-          policyHash: decision.policyHash!,
-          artifact,
-          documents: { policy: decision.policyHash! },
-        },
-        result: undefined,
-      }));
-    return { event: r.event, decision: r.decision };
+    const r = await this.#underConsent('data_access', a.actor, a.purpose, [a.policyId], { artifact }, [uri], 1, (_ctx, [decision]) => ({
+      type: EVENT.dataAccessed,
+      payload: this.#checked(EVENT.dataAccessed, {
+        actor: a.actor.id,
+        role: a.actor.role,
+        purpose: a.purpose,
+        policyId: a.policyId,
+        policyVersion: decision!.policyVersion!,
+        policyHash: decision!.policyHash!,
+        provision: decision!.provision!,
+        artifact,
+        documents: { policy: decision!.policyHash! },
+      }),
+      result: undefined,
+    }));
+    return { event: r.event, decision: r.decisions[0]! };
   }
 
   /**
@@ -685,6 +766,7 @@ export class Governance {
    */
   async recordInference(request: InferenceInput): Promise<{ receipt: Receipt; receiptHash: string; event: AppendResult; decision: Decision }> {
     const a = parseWith(INFERENCE, request, 'inference');
+    this.#checkCodes({ purpose: a.purpose, role: a.actor.role });
     // A service sends the same pipeline and model with every request: validated and hashed once.
     const pipeline = this.#memo(a.pipeline, () => doc(DOC.pipeline, parsePipelineManifest(a.pipeline, 'pipeline')));
     const model = this.#memo(a.model, () => doc(DOC.model, parseModelSpec(a.model, 'model')));
@@ -702,14 +784,14 @@ export class Governance {
     const input = { uri: inUri.c.commitment, digest: a.input.digest };
     const outputs = a.outputs.map((o, i) => ({ name: o.name, uri: outUris[i]!.c.commitment, digest: o.digest }));
     const attempted = { model: model.hash, pipeline: pipeline.hash, input };
-    const r = await this.#underConsent('inference', a.actor, a.purpose, a.policyId, attempted, [inUri, ...outUris], 1, (ctx, decision) => {
+    const r = await this.#underConsent('inference', a.actor, a.purpose, [a.policyId], attempted, [inUri, ...outUris], 1, (ctx, [decision]) => {
       const receipt: Receipt = {
         schema: RECEIPT_SCHEMA,
         event: { index: ctx.index, time: formatEntryTime(ctx.timeMs) },
         actor: a.actor.id,
         role: a.actor.role,
         purpose: a.purpose,
-        consent: { policyId: a.policyId, version: decision.policyVersion!, policyHash: decision.policyHash! },
+        consent: { policyId: a.policyId, version: decision!.policyVersion!, policyHash: decision!.policyHash! },
         input,
         outputs,
         pipeline: pipeline.hash,
@@ -718,48 +800,86 @@ export class Governance {
       const rd = doc(DOC.receipt, receipt);
       return {
         type: EVENT.inferenceExecuted,
-        payload: {
+        payload: this.#checked(EVENT.inferenceExecuted, {
           actor: a.actor.id,
           role: a.actor.role,
           purpose: a.purpose,
           policyId: a.policyId,
-          policyVersion: decision.policyVersion!,
+          policyVersion: decision!.policyVersion!,
+          provision: decision!.provision!,
           input,
           outputs: outputs.map((o) => ({ name: o.name, digest: o.digest })),
-          documents: { receipt: rd.hash, policy: decision.policyHash!, pipeline: pipeline.hash, model: model.hash },
-        },
+          documents: { receipt: rd.hash, policy: decision!.policyHash!, pipeline: pipeline.hash, model: model.hash },
+        }),
         sidecar: { documents: [pipeline, model, rd] },
         result: { receipt, receiptHash: rd.hash },
       };
     });
-    return { ...r.result, event: r.event, decision: r.decision };
+    return { ...r.result, event: r.event, decision: r.decisions[0]! };
   }
 
   /**
-   * Records a training run. Only de-identified or synthetic data may be used; anything else is
-   * refused before anything is written.
+   * Records a training run.
+   * - `identified` (subject-linked) data: decided at sequencing time under the consent of every
+   *   subject (`policyIds`, at most {@link MAX_TRAINING_COHORT}), for a training purpose (by default
+   *   HRESCH or one of its specializations). One refusal refuses the run; CONSENT_DENIED is logged.
+   * - `deidentified` / `synthetic` data: no consent applies, so the caller attests how the data was
+   *   made non-identifying (`attestation.method`, optionally the attestation document's digest); the
+   *   attestor is the acting actor. The attestation is recorded on the event.
    * @throws {ValidationError} VALIDATION_FAILED (nothing written)
+   * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
    */
-  async recordTraining(input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string }> {
+  async recordTraining(input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
     const a = parseWith(TRAINING, input, 'training run');
+    this.#checkCodes({ purpose: a.purpose, role: a.actor.role });
+    if (a.dataset.type === 'identified' && !this.#vocab.trainingPurposes.has(a.purpose)) {
+      throw new ValidationError('VALIDATION_FAILED', `purpose ${a.purpose} is not a training purpose (${[...this.#vocab.trainingPurposes].join(', ')})`, {
+        issues: [{ path: 'purpose', message: 'not a training purpose' }],
+      });
+    }
     const manifest = doc(DOC.training, parseTrainingManifest(a.manifest, 'manifest'));
     const before = doc(DOC.model, parseModelSpec(a.modelBefore, 'modelBefore'));
     const after = doc(DOC.model, parseModelSpec(a.modelAfter, 'modelAfter'));
-    return this.#withCommitments([{ kind: 'uri', value: a.dataset.uri }], async ([uri]) => {
-      const event = await this.#log.appendDecided(() => ({
-        type: EVENT.trainingExecuted,
-        payload: {
-          actor: a.actor.id,
-          role: a.actor.role,
-          purpose: a.purpose,
-          dataset: { uri: uri!.c.commitment, digest: a.dataset.digest, type: a.dataset.type },
-          computeBackend: a.computeBackend,
-          documents: { training: manifest.hash, modelBefore: before.hash, modelAfter: after.hash },
-        },
-        sidecar: { documents: [manifest, before, after], commitments: this.#commitments(uri!) },
-      }));
-      return { event, manifestHash: manifest.hash };
+    return this.#withCommitments([{ kind: 'uri', value: a.dataset.uri }], async ([uri]) => this.#recordTraining(a, manifest, before, after, uri!));
+  }
+
+  async #recordTraining(
+    a: v.InferOutput<typeof TRAINING>,
+    manifest: SidecarDocument,
+    before: SidecarDocument,
+    after: SidecarDocument,
+    uri: Commitment,
+  ): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
+    const dataset = { uri: uri.c.commitment, digest: a.dataset.digest, type: a.dataset.type };
+    const documents = { training: manifest.hash, modelBefore: before.hash, modelAfter: after.hash };
+    const executed = (decisions: readonly Decision[]): Decided => ({
+      type: EVENT.trainingExecuted,
+      payload: this.#checked(EVENT.trainingExecuted, {
+        actor: a.actor.id,
+        role: a.actor.role,
+        purpose: a.purpose,
+        dataset,
+        ...(a.dataset.type === 'identified'
+          ? { consents: decisions.map((d) => ({ policyId: d.policyId, policyVersion: d.policyVersion!, policyHash: d.policyHash!, provision: d.provision! })) }
+          : { attestation: { method: a.attestation!.method, attestor: a.actor.id, ...(a.attestation!.document ? { document: a.attestation!.document } : {}) } }),
+        computeBackend: a.computeBackend,
+        documents,
+      }),
+      sidecar: { documents: [manifest, before, after] },
     });
+    if (a.dataset.type === 'identified') {
+      const policyIds = [...new Set(a.policyIds!)];
+      const r = await this.#underConsent('training', a.actor, a.purpose, policyIds, { dataset, training: manifest.hash }, [uri], 1, (_ctx, decisions) => ({
+        ...executed(decisions),
+        result: undefined,
+      }));
+      return { event: r.event, manifestHash: manifest.hash, decisions: r.decisions };
+    }
+    const event = await this.#log.appendDecided(() => {
+      const d = executed([]);
+      return { ...d, sidecar: { ...d.sidecar, commitments: this.#commitments(uri) } };
+    });
+    return { event, manifestHash: manifest.hash, decisions: [] };
   }
 
   /**
@@ -777,12 +897,13 @@ export class Governance {
    * Afterwards the store scrubs old copies of the deleted rows from its files ({@link LogStore.scrub}).
    * @throws {ValidationError} VALIDATION_FAILED (nothing written)
    */
-  async erase(kind: 'subject' | 'uri', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined; scrub?: ScrubReport }> {
+  async erase(kind: 'subject' | 'uri' | 'external_ref', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined; scrub?: ScrubReport }> {
     const who = parseWith(ACTOR, actor, 'actor');
     const k = parseWith(ERASE_KIND, kind, 'erasure kind');
     const val = parseWith(v.pipe(v.string('expected a string'), v.minLength(1, 'nothing to erase'), v.maxLength(2048), WELL_FORMED), value, 'erased value');
     const own = await this.#store.findCommitments(k, val);
     if (own.length === 0) return { commitments: [], event: undefined };
+    this.#checkCodes({ role: who.role });
     this.#erasures++;
     try {
       // The subject's policies and the URI commitments of their events, as committed up to
@@ -814,7 +935,7 @@ export class Governance {
             erased = [...all].sort();
             return {
               type: EVENT.erasure,
-              payload: { kind: k, commitments: erased, actor: who.id, role: who.role },
+              payload: this.#checked(EVENT.erasure, { kind: k, commitments: erased, actor: who.id, role: who.role }),
               sidecar: { erase: erased },
               onCommitted: () => {
                 // No salt or value of an erased commitment stays in this process's caches.
@@ -844,7 +965,7 @@ export class Governance {
     for await (const page of this.#store.entryPages(from, to)) {
       for (const e of page) {
         // Canonical JSON: cheap byte filters before parsing.
-        if (e.bytes.indexOf('"policyId"') < 0) continue;
+        if (e.bytes.indexOf('"policyId"') < 0) continue; // consents[] of a training run hold "policyId" too
         let ent: { type: string; payload: Record<string, unknown> };
         try {
           ent = JSON.parse(e.bytes.toString('utf8')) as typeof ent;
@@ -852,16 +973,27 @@ export class Governance {
           continue;
         }
         const p = ent.payload;
+        if (ent.type === EVENT.trainingExecuted) {
+          // Training on identified data, under the consents of a cohort.
+          const consents = p['consents'];
+          if (Array.isArray(consents) && consents.some((c) => policies.has(String((c as { policyId?: unknown }).policyId)))) add(p['dataset']);
+          continue;
+        }
         const policyId = p['policyId'];
         if (typeof policyId !== 'string') continue;
         if (ent.type === EVENT.consentCreated) {
-          if (typeof p['subject'] === 'string' && subjects.has(p['subject'])) policies.add(policyId);
+          if (typeof p['subject'] === 'string' && subjects.has(p['subject'])) {
+            policies.add(policyId);
+            // The caller's own reference of the subject's consent.
+            if (typeof p['externalRef'] === 'string' && HEX.test(p['externalRef'])) uris.add(p['externalRef']);
+          }
           continue;
         }
         if (!policies.has(policyId)) continue;
         if (ent.type === EVENT.dataAccessed || ent.type === EVENT.consentDenied) {
           add(p['artifact']);
           add(p['input']);
+          add(p['dataset']);
         } else if (ent.type === EVENT.inferenceExecuted) {
           add(p['input']);
           // The outputs' URI commitments are in the receipt the event commits.

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytesFrom, randomInt, seededRandom, weightedChoice } from '../core/random.js';
+import { DEFAULT_ROLES } from '../core/vocabulary.js';
 import { hasCode } from '../core/errors.js';
 import { initDataDir, openLog, DB_FILE } from '../log/data-dir.js';
 import { ManualClock } from '../log/clock.js';
@@ -46,7 +47,7 @@ const POLICY_WEIGHTS = [0.45, 0.35, 0.15, 0.05];
 /** The reference's actor roles and purposes, with their weights. */
 const ROLES = ['dermatologist', 'ml_engineer', 'guest', 'nurse', 'admin'] as const;
 const ROLE_WEIGHTS = [0.55, 0.18, 0.12, 0.1, 0.05];
-const PURPOSES = ['clinical_care', 'research'] as const;
+const PURPOSES = ['TREAT', 'HRESCH'] as const;
 const PURPOSE_WEIGHTS = [0.75, 0.25];
 /** Roles the reference assumed no policy allows. */
 const REFERENCE_UNAUTHORIZED_ROLES = new Set(['guest', 'nurse']);
@@ -153,7 +154,8 @@ export async function runScenario(spec: ScenarioSpec & { name?: string }, option
     const { dir: dd, log } = await openLog(dir, { clock });
     let metrics: ScenarioMetrics;
     try {
-      const g = await Governance.open({ log, clock, randomBytes: (n) => randomBytesFrom(saltRnd, n) });
+      // The reference's 'guest' is a role without permissions: in the role table, in no policy.
+      const g = await Governance.open({ log, clock, randomBytes: (n) => randomBytesFrom(saltRnd, n), roles: { ...DEFAULT_ROLES, guest: [] } });
       const officer = { id: 'admin_sim', role: 'privacy_officer' };
       const t0 = clock.now();
       const shadow = new Map<string, Shadow>();
@@ -164,16 +166,13 @@ export async function runScenario(spec: ScenarioSpec & { name?: string }, option
         const batch: Promise<unknown>[] = [];
         for (let k = i; k < Math.min(spec.patients, i + window); k++) {
           const kind = weightedChoice(rnd, POLICY_KINDS, POLICY_WEIGHTS);
-          const purposes = kind === 'clinical_only' || kind === 'non_revocable' ? ['clinical_care'] : ['clinical_care', 'research'];
+          const purposes = kind === 'clinical_only' || kind === 'non_revocable' ? ['TREAT'] : ['TREAT', 'HRESCH'];
           const validUntilMs = kind === 'expires_fast' ? t0 + randomInt(rnd, 10_000, 60_000) : undefined;
-          const policyId = `consent_${String(k).padStart(4, '0')}`;
           const s: Shadow = { purposes: new Set(purposes), roles: new Set(['dermatologist', 'ml_engineer']), validFromMs: t0 - 1000, validUntilMs, revocable: kind !== 'non_revocable', revokedAt: undefined };
-          shadow.set(policyId, s);
-          policyIds.push(policyId);
+          // Custos generates the (opaque) policy id; the scenario uses the one it returns.
           batch.push(
             g.createConsent(
               {
-                policyId,
                 subject: `patient_${String(k).padStart(4, '0')}`,
                 allowedPurposes: purposes,
                 allowedRoles: ['dermatologist', 'ml_engineer'],
@@ -182,7 +181,10 @@ export async function runScenario(spec: ScenarioSpec & { name?: string }, option
                 revocable: s.revocable,
               },
               officer,
-            ),
+            ).then((r) => {
+              policyIds[k] = r.policy.policyId;
+              shadow.set(r.policy.policyId, s);
+            }),
           );
         }
         await Promise.all(batch);

@@ -43,24 +43,26 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<v
 
       out('1. Consent policy');
       const policy = await g.createConsent(
-        { policyId: 'consent_001', subject: 'patient_pseudo_123', allowedPurposes: ['clinical_care', 'research'], allowedRoles: ['dermatologist', 'ml_engineer'] },
+        { subject: 'patient_pseudo_123', externalRef: 'FHIR Consent/123', allowedPurposes: ['TREAT', 'HRESCH'], allowedRoles: ['dermatologist', 'ml_engineer'] },
         officer,
       );
-      out(`   consent_001 v1: purposes clinical_care, research; roles dermatologist, ml_engineer (entry ${policy.event.index})`);
+      const policyId = policy.policy.policyId;
+      out(`   ${policyId} v1: purposes TREAT, HRESCH (HL7 v3 PurposeOfUse); roles dermatologist, ml_engineer (entry ${policy.event.index})`);
+      out('   the policy id is opaque (generated); the FHIR Consent reference is logged only as a salted commitment');
       out(`   the subject appears on the log only as a salted commitment: ${policy.policy.subject.slice(0, 16)}...`);
 
       out('2. Data access (consent checked first)');
       const image = { uri: 's3://noetiv-bucket/patient_pseudo_123/visit1/image1.jpg', digest: sha('image1.jpg bytes') };
-      const access = await g.recordDataAccess({ actor: derm, purpose: 'clinical_care', policyId: 'consent_001', artifact: image });
-      out(`   ${access.decision.reason}: user_42 (dermatologist) read the image for clinical_care (entry ${access.event.index})`);
+      const access = await g.recordDataAccess({ actor: derm, purpose: 'TREAT', policyId, artifact: image });
+      out(`   ${access.decision.reason}: user_42 (dermatologist) read the image for TREAT (entry ${access.event.index})`);
 
       out('3. Inference with its receipt');
       const model = { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: sha('weights v0.9.3'), framework: 'pytorch', extra: { calibration: 'temperature' } };
       const pipeline = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', containerImage: 'registry.example/derm@sha256:' + sha('image'), codeCommit: 'a1b2c3d', parameters: { resize: 224, normalize: 'imagenet' }, dependencies: { torch: '2.4.0' } };
       const inf = await g.recordInference({
         actor: derm,
-        purpose: 'clinical_care',
-        policyId: 'consent_001',
+        purpose: 'TREAT',
+        policyId,
         input: image,
         outputs: [{ name: 'report_json', uri: 's3://noetiv-bucket/patient_pseudo_123/visit1/report.json', digest: sha('report') }],
         pipeline,
@@ -71,28 +73,40 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<v
       out(`   custos receipt ${inf.event.index}: ${rebuilt.checks.length} hashes re-checked, ${rebuilt.ok ? 'all match' : 'MISMATCH'}; inclusion proof verified against the signed root of size ${rebuilt.proof.treeSize}`);
       ok &&= rebuilt.ok;
 
-      out('4. Training on synthetic data');
+      out('4. Training: on synthetic data (attested), and on identified data under consent');
       const trained = await g.recordTraining({
         actor: engineer,
-        purpose: 'research',
+        purpose: 'HRESCH',
         dataset: { uri: 's3://noetiv-bucket/synthetic/lesions-v1.parquet', digest: sha('synthetic'), type: 'synthetic' },
         manifest: { name: 'finetune-lesion-0.9.4', learningRate: 0.0001, epochs: 3, seed: 7 },
         modelBefore: model,
         modelAfter: { ...model, modelVersion: '0.9.4', weightsHash: sha('weights v0.9.4') },
+        attestation: { method: 'synthetic-generator' },
         computeBackend: 'cpu',
       });
-      out(`   TRAINING_EXECUTED at entry ${trained.event.index} (dataset type synthetic; training manifest ${trained.manifestHash.slice(0, 16)}...)`);
+      out(`   TRAINING_EXECUTED at entry ${trained.event.index} (dataset type synthetic, attested by eng-7; training manifest ${trained.manifestHash.slice(0, 16)}...)`);
+      const underConsent = await g.recordTraining({
+        actor: engineer,
+        purpose: 'HRESCH',
+        dataset: { uri: 's3://noetiv-bucket/cohort/lesions-identified-v1.parquet', digest: sha('identified'), type: 'identified' },
+        policyIds: [policyId],
+        manifest: { name: 'finetune-lesion-0.9.5', learningRate: 0.0001, epochs: 1, seed: 7 },
+        modelBefore: model,
+        modelAfter: { ...model, modelVersion: '0.9.5', weightsHash: sha('weights v0.9.5') },
+        computeBackend: 'cpu',
+      });
+      out(`   TRAINING_EXECUTED at entry ${underConsent.event.index} (identified data: ${underConsent.decisions.map((d) => d.reason).join(', ')} under ${policyId} v1 for HRESCH)`);
 
       out('5. Revocation');
-      const revoked = await g.revokeConsent('consent_001', officer);
-      out(`   consent_001 v${revoked.policy.version} revoked (entry ${revoked.event.index})`);
+      const revoked = await g.revokeConsent(policyId, officer);
+      out(`   ${policyId} v${revoked.policy.version} revoked (entry ${revoked.event.index})`);
 
       out('6. A denied attempt');
       try {
         await g.recordInference({
           actor: derm,
-          purpose: 'clinical_care',
-          policyId: 'consent_001',
+          purpose: 'TREAT',
+          policyId,
           input: { uri: 's3://noetiv-bucket/patient_pseudo_123/visit2/image1.jpg', digest: sha('visit2') },
           outputs: [{ name: 'report_json', uri: 's3://noetiv-bucket/patient_pseudo_123/visit2/report.json', digest: sha('report2') }],
           pipeline,
@@ -118,7 +132,7 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<v
       for (const line of latest.note.trimEnd().split('\n')) out(`   | ${line}`);
       const leaked = [];
       for await (const page of dir.store.entryPages(0, report.entries)) {
-        for (const e of page) if (e.bytes.includes('patient_pseudo_123')) leaked.push(e.index);
+        for (const e of page) if (e.bytes.includes('patient_pseudo_123') || e.bytes.includes('FHIR Consent')) leaked.push(e.index);
       }
       out(`   patient identifiers on the log: ${leaked.length === 0 ? 'none (only commitments, codes and hashes)' : `FOUND in ${leaked.join(', ')}`}`);
       ok &&= report.ok && docs.ok && leaked.length === 0;

@@ -50,7 +50,7 @@ function eventFields(e: AppendResult): Record<string, unknown> {
 }
 
 function decisionFields(d: Decision): Record<string, unknown> {
-  return { effect: d.effect, reason: d.reason, policyId: d.policyId, policyVersion: d.policyVersion ?? null, policyHash: d.policyHash ?? null, explanation: d.explanation };
+  return { effect: d.effect, reason: d.reason, policyId: d.policyId, policyVersion: d.policyVersion ?? null, policyHash: d.policyHash ?? null, provision: d.provision ?? null, explanation: d.explanation };
 }
 
 // A denial is an outcome with an event on the log: print it, then fail with CONSENT_DENIED.
@@ -68,6 +68,7 @@ async function reportDenial<T>(ctx: CommandContext, fn: () => Promise<T>): Promi
 
 export interface ConsentCreateOptions {
   readonly policyId?: string;
+  readonly externalRef?: string;
   readonly subject?: string;
   readonly purposes?: string;
   readonly roles?: string;
@@ -83,6 +84,7 @@ export async function consentCreate(ctx: CommandContext, o: ConsentCreateOptions
   const input = {
     ...fromFile,
     ...(o.policyId === undefined ? {} : { policyId: o.policyId }),
+    ...(o.externalRef === undefined ? {} : { externalRef: o.externalRef }),
     ...(o.subject === undefined ? {} : { subject: o.subject }),
     ...(o.purposes === undefined ? {} : { allowedPurposes: list(o.purposes) }),
     ...(o.roles === undefined ? {} : { allowedRoles: list(o.roles) }),
@@ -94,6 +96,7 @@ export async function consentCreate(ctx: CommandContext, o: ConsentCreateOptions
   if (ctx.json) return printJson(ctx.io, { policy: r.policy, hash: r.hash, event: eventFields(r.event) });
   printFields(ctx.io, {
     'created': `${r.policy.policyId} version ${r.policy.version}`,
+    'policy id': r.policy.policyId,
     'policy hash': r.hash,
     'subject': `${r.policy.subject} (salted commitment; the id stays off the log)`,
     'purposes': r.policy.provision.purposes?.join(', ') ?? '-',
@@ -190,6 +193,9 @@ export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor):
 
 export interface TrainOptions {
   readonly purpose: string;
+  readonly policy?: string;
+  readonly attestation?: string;
+  readonly attestationDocument?: string;
   readonly datasetUri: string;
   readonly datasetDigest: string;
   readonly datasetType: string;
@@ -199,23 +205,29 @@ export interface TrainOptions {
   readonly compute: string;
 }
 
-/** `custos train`: records a training run on de-identified or synthetic data. */
+/** `custos train`: records a training run (identified data under consent; other data with an attestation). */
 export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor): Promise<void> {
   const manifest = readJsonFile(o.manifest, 'training manifest');
   const modelBefore = readJsonFile(o.modelBefore, 'model spec (before)');
   const modelAfter = readJsonFile(o.modelAfter, 'model spec (after)');
   const r = await withGovernance(ctx, (g) =>
-    g.recordTraining({
-      actor,
-      purpose: o.purpose,
-      dataset: { uri: o.datasetUri, digest: o.datasetDigest, type: o.datasetType as 'synthetic' },
-      manifest,
-      modelBefore,
-      modelAfter,
-      computeBackend: o.compute,
-    }),
+    reportDenial(ctx, () =>
+      g.recordTraining({
+        actor,
+        purpose: o.purpose,
+        dataset: { uri: o.datasetUri, digest: o.datasetDigest, type: o.datasetType as 'synthetic' },
+        ...(o.policy === undefined ? {} : { policyIds: list(o.policy) ?? [] }),
+        ...(o.attestation === undefined && o.attestationDocument === undefined
+          ? {}
+          : { attestation: { method: o.attestation as 'safe-harbor', ...(o.attestationDocument === undefined ? {} : { document: o.attestationDocument }) } }),
+        manifest,
+        modelBefore,
+        modelAfter,
+        computeBackend: o.compute,
+      }),
+    ),
   );
-  if (ctx.json) return printJson(ctx.io, { manifestHash: r.manifestHash, event: eventFields(r.event) });
+  if (ctx.json) return printJson(ctx.io, { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionFields), event: eventFields(r.event) });
   printFields(ctx.io, { recorded: `TRAINING_EXECUTED, entry ${r.event.index}`, 'manifest hash': r.manifestHash });
 }
 
@@ -246,8 +258,8 @@ export async function receipt(ctx: CommandContext, index: number, key: string | 
   }
 }
 
-/** `custos erase`: deletes the openings of a subject's (and its linked URIs') or a URI's commitments (the log stays intact). */
-export async function erase(ctx: CommandContext, kind: 'subject' | 'uri', value: string, actor: Actor): Promise<void> {
+/** `custos erase`: deletes the openings of a subject's (and everything linked to it), a URI's or an external reference's commitments (the log stays intact). */
+export async function erase(ctx: CommandContext, kind: 'subject' | 'uri' | 'external_ref', value: string, actor: Actor): Promise<void> {
   const r = await withGovernance(ctx, (g) => g.erase(kind, value, actor));
   if (ctx.json) return printJson(ctx.io, { erased: r.commitments, event: r.event ? eventFields(r.event) : null, ...(r.scrub ? { scrub: r.scrub } : {}) });
   if (r.commitments.length === 0) ctx.io.stdout.write(`nothing to erase: no commitment to that ${kind}\n`);

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { ValidationError } from '../../core/errors.js';
+import { VOCABULARY_CODE_RE } from '../../core/vocabulary.js';
 import { DB_FILE, SIGNER_KEY_FILE, initDataDir, openLog } from '../../log/data-dir.js';
 import { Governance } from '../../service/governance.js';
 import { Authenticator, DEFAULT_ROLES, type OidcOptions, type Permission } from '../../server/auth.js';
@@ -13,6 +14,8 @@ export interface ServeOptions {
   readonly host: string;
   readonly port: number;
   readonly rolesFile?: string;
+  /** Purpose codes added to the HL7 v3 PurposeOfUse codes. */
+  readonly purposes?: readonly string[];
   readonly oidc?: OidcOptions;
   readonly rateLimitPerMinute?: number;
   readonly authFailuresPerMinute?: number;
@@ -35,6 +38,10 @@ function loadRoles(file: string | undefined): Readonly<Record<string, readonly P
  * start. Runs until SIGINT or SIGTERM, then closes cleanly (pending appends are committed).
  */
 export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void> {
+  const purposes = o.purposes ?? [];
+  for (const [i, c] of purposes.entries()) {
+    if (!VOCABULARY_CODE_RE.test(c)) throw new ValidationError('VALIDATION_FAILED', `--purposes: ${JSON.stringify(c.slice(0, 64))} is not a code`, { issues: [{ path: `purposes.${i}`, message: 'expected a code (letters, digits, _)' }] });
+  }
   // First start: a new log (keys in the data directory, the store where --store says).
   // Joining a shared PostgreSQL log instead needs that log's key copied into the data directory.
   if (!existsSync(join(ctx.dataDir, SIGNER_KEY_FILE)) && (ctx.storeUrl || !existsSync(join(ctx.dataDir, DB_FILE)))) {
@@ -42,8 +49,10 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     ctx.io.stderr.write(`created a new log in ${ctx.storeUrl ? 'PostgreSQL' : r.dataDir} (origin ${r.origin}); keys in ${r.dataDir}\n`);
   }
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
-  const governance = await Governance.open({ log });
-  const auth = new Authenticator({ log, roles: loadRoles(o.rolesFile), ...(o.oidc ? { oidc: o.oidc } : {}) });
+  const roles = loadRoles(o.rolesFile);
+  // One role table for the credentials and for the roles that consent policies and events may name.
+  const governance = await Governance.open({ log, roles, purposes });
+  const auth = new Authenticator({ log, roles, ...(o.oidc ? { oidc: o.oidc } : {}) });
   await auth.load();
   const app = await createApp({
     log,

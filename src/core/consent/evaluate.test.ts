@@ -6,7 +6,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { evaluateConsent, type ConsentRequest, type DecisionReason, type PolicyLookup } from './evaluate.js';
+import fc from 'fast-check';
+import { PROVISION_PATH_RE, evaluateConsent, type ConsentRequest, type DecisionReason, type PolicyLookup } from './evaluate.js';
 import { POLICY_SCHEMA, parsePolicyInput, type ConsentPolicy, type Provision } from './policy.js';
 import { computeCommitment, COMMITMENT_SALT_BYTES } from '../commitment.js';
 import { ValidationError } from '../errors.js';
@@ -18,10 +19,10 @@ const START_MS = Date.parse(START);
 const END_MS = Date.parse(END);
 const MID_MS = Date.parse('2030-06-15T12:00:00.000Z');
 
-const CARE: ConsentRequest = { purpose: 'clinical_care', role: 'dermatologist' };
-const RESEARCH: ConsentRequest = { purpose: 'research', role: 'dermatologist' };
+const CARE: ConsentRequest = { purpose: 'TREAT', role: 'dermatologist' };
+const RESEARCH: ConsentRequest = { purpose: 'HRESCH', role: 'dermatologist' };
 
-/** A version-1 permit policy for clinical_care and research, by dermatologists and nurses. */
+/** A version-1 permit policy for TREAT and research, by dermatologists and nurses. */
 function policy(over: Partial<ConsentPolicy> = {}): ConsentPolicy {
   return {
     schema: POLICY_SCHEMA,
@@ -31,7 +32,7 @@ function policy(over: Partial<ConsentPolicy> = {}): ConsentPolicy {
     revocable: true,
     revoked: false,
     period: { start: START, end: END },
-    provision: { type: 'permit', purposes: ['clinical_care', 'research'], roles: ['dermatologist', 'nurse'] },
+    provision: { type: 'permit', purposes: ['TREAT', 'HRESCH'], roles: ['dermatologist', 'nurse'] },
     previous: null,
     recordedAt: START,
     recordedBy: { actor: 'po-1', role: 'privacy_officer' },
@@ -72,7 +73,7 @@ describe('evaluateConsent: one row per reason code', () => {
   }
   const rows: Row[] = [
     { name: 'permitted purpose and role inside the window', lookup: found(policy()), request: CARE, nowMs: MID_MS, reason: 'PERMITTED' },
-    { name: 'no policy', lookup: { kind: 'unknown', policyId: 'nope' }, request: CARE, nowMs: MID_MS, reason: 'UNKNOWN_POLICY' },
+    { name: 'no policy', lookup: { kind: 'unknown', policyId: 'nope' }, request: CARE, nowMs: MID_MS, reason: 'POLICY_NOT_FOUND' },
     {
       name: 'document does not match the logged hash',
       lookup: { kind: 'tampered', policyId: 'consent-001', version: 3, hash: HASH },
@@ -84,17 +85,17 @@ describe('evaluateConsent: one row per reason code', () => {
     { name: 'before the window', lookup: found(policy()), request: CARE, nowMs: START_MS - 86_400_000, reason: 'NOT_YET_VALID' },
     { name: 'after the window', lookup: found(policy()), request: CARE, nowMs: END_MS + 86_400_000, reason: 'EXPIRED' },
     { name: 'purpose not allowed', lookup: found(policy()), request: { purpose: 'marketing', role: 'dermatologist' }, nowMs: MID_MS, reason: 'PURPOSE_NOT_ALLOWED' },
-    { name: 'role not allowed', lookup: found(policy()), request: { purpose: 'clinical_care', role: 'ml_engineer' }, nowMs: MID_MS, reason: 'ROLE_NOT_ALLOWED' },
+    { name: 'role not allowed', lookup: found(policy()), request: { purpose: 'TREAT', role: 'ml_engineer' }, nowMs: MID_MS, reason: 'ROLE_NOT_ALLOWED' },
     {
       name: 'a nested deny matches',
-      lookup: found(withProvision({ type: 'permit', purposes: ['clinical_care', 'research'], provisions: [{ type: 'deny', purposes: ['research'] }] })),
+      lookup: found(withProvision({ type: 'permit', purposes: ['TREAT', 'HRESCH'], provisions: [{ type: 'deny', purposes: ['HRESCH'] }] })),
       request: RESEARCH,
       nowMs: MID_MS,
       reason: 'DENIED_BY_PROVISION',
     },
     {
       name: 'a root deny matches',
-      lookup: found(withProvision({ type: 'deny', purposes: ['research'] })),
+      lookup: found(withProvision({ type: 'deny', purposes: ['HRESCH'] })),
       request: RESEARCH,
       nowMs: MID_MS,
       reason: 'DENIED_BY_PROVISION',
@@ -113,7 +114,7 @@ describe('evaluateConsent: one row per reason code', () => {
   it('covers every reason code', () => {
     const all: DecisionReason[] = [
       'PERMITTED',
-      'UNKNOWN_POLICY',
+      'POLICY_NOT_FOUND',
       'POLICY_TAMPERED',
       'REVOKED',
       'NOT_YET_VALID',
@@ -191,8 +192,8 @@ describe('evaluateConsent: the validity window is inclusive at both ends', () =>
     const e = '2030-03-31T23:59:59.999Z';
     const p = withProvision({
       type: 'permit',
-      purposes: ['clinical_care', 'research'],
-      provisions: [{ type: 'deny', purposes: ['research'], period: { start: s, end: e } }],
+      purposes: ['TREAT', 'HRESCH'],
+      provisions: [{ type: 'deny', purposes: ['HRESCH'], period: { start: s, end: e } }],
     });
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse(s) - 1), 'PERMITTED');
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse(s)), 'DENIED_BY_PROVISION');
@@ -204,7 +205,7 @@ describe('evaluateConsent: the validity window is inclusive at both ends', () =>
 describe('evaluateConsent: precedence of the checks', () => {
   // Order in code: unknown, tampered, revoked, not yet valid, expired, purpose, role, provisions.
   const wrongBoth: ConsentRequest = { purpose: 'marketing', role: 'ml_engineer' };
-  const denyResearch = withProvision({ type: 'permit', purposes: ['clinical_care', 'research'], roles: ['dermatologist'], provisions: [{ type: 'deny', purposes: ['research'] }] });
+  const denyResearch = withProvision({ type: 'permit', purposes: ['TREAT', 'HRESCH'], roles: ['dermatologist'], provisions: [{ type: 'deny', purposes: ['HRESCH'] }] });
 
   it('a tampered lookup is refused whatever the request (there is no policy to consult)', () => {
     const t: PolicyLookup = { kind: 'tampered', policyId: 'x', version: 1, hash: HASH };
@@ -229,7 +230,7 @@ describe('evaluateConsent: precedence of the checks', () => {
     assert.equal(reasonOf(found(policy()), wrongBoth, MID_MS), 'PURPOSE_NOT_ALLOWED');
   });
   it('a wrong role is reported before a nested deny', () => {
-    assert.equal(reasonOf(found(denyResearch), { purpose: 'research', role: 'nurse' }, MID_MS), 'ROLE_NOT_ALLOWED');
+    assert.equal(reasonOf(found(denyResearch), { purpose: 'HRESCH', role: 'nurse' }, MID_MS), 'ROLE_NOT_ALLOWED');
   });
   it('a nested deny is reached only when purpose and role are allowed', () => {
     assert.equal(reasonOf(found(denyResearch), RESEARCH, MID_MS), 'DENIED_BY_PROVISION');
@@ -253,23 +254,23 @@ describe('evaluateConsent: precedence of the checks', () => {
 
 describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('a nested deny for research inside a permit denies research only', () => {
-    const p = withProvision({ type: 'permit', purposes: ['clinical_care', 'research'], provisions: [{ type: 'deny', purposes: ['research'] }] });
+    const p = withProvision({ type: 'permit', purposes: ['TREAT', 'HRESCH'], provisions: [{ type: 'deny', purposes: ['HRESCH'] }] });
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), CARE), 'PERMITTED');
-    assert.equal(reasonOf(found(p), { purpose: 'research', role: 'nurse' }), 'DENIED_BY_PROVISION');
+    assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'nurse' }), 'DENIED_BY_PROVISION');
   });
 
   it('a nested deny scoped to a role denies only that role', () => {
-    const p = withProvision({ type: 'permit', purposes: ['clinical_care'], provisions: [{ type: 'deny', roles: ['nurse'] }] });
-    assert.equal(reasonOf(found(p), { purpose: 'clinical_care', role: 'nurse' }), 'DENIED_BY_PROVISION');
+    const p = withProvision({ type: 'permit', purposes: ['TREAT'], provisions: [{ type: 'deny', roles: ['nurse'] }] });
+    assert.equal(reasonOf(found(p), { purpose: 'TREAT', role: 'nurse' }), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), CARE), 'PERMITTED');
   });
 
   it('a nested deny with a period denies only within the period', () => {
     const p = withProvision({
       type: 'permit',
-      purposes: ['clinical_care', 'research'],
-      provisions: [{ type: 'deny', purposes: ['research'], period: { start: '2030-06-01T00:00:00.000Z', end: '2030-06-30T23:59:59.999Z' } }],
+      purposes: ['TREAT', 'HRESCH'],
+      provisions: [{ type: 'deny', purposes: ['HRESCH'], period: { start: '2030-06-01T00:00:00.000Z', end: '2030-06-30T23:59:59.999Z' } }],
     });
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-06-15T00:00:00.000Z')), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-05-31T23:59:59.999Z')), 'PERMITTED');
@@ -280,7 +281,7 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('a nested deny with an open-ended period (start only) denies from its start on', () => {
     const p = withProvision({
       type: 'permit',
-      provisions: [{ type: 'deny', purposes: ['research'], period: { start: '2030-06-01T00:00:00.000Z' } }],
+      provisions: [{ type: 'deny', purposes: ['HRESCH'], period: { start: '2030-06-01T00:00:00.000Z' } }],
     });
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-06-01T00:00:00.000Z') - 1), 'PERMITTED');
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-06-01T00:00:00.000Z')), 'DENIED_BY_PROVISION');
@@ -290,22 +291,22 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('a nested permit inside a nested deny: the deepest matching provision decides', () => {
     const p = withProvision({
       type: 'permit',
-      purposes: ['clinical_care', 'research'],
+      purposes: ['TREAT', 'HRESCH'],
       roles: ['dermatologist', 'researcher'],
       provisions: [
         {
           type: 'deny',
-          purposes: ['research'],
+          purposes: ['HRESCH'],
           provisions: [{ type: 'permit', roles: ['researcher'] }],
         },
       ],
     });
     // Matches deny and its nested permit: permit (deepest).
-    assert.equal(reasonOf(found(p), { purpose: 'research', role: 'researcher' }), 'PERMITTED');
+    assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'researcher' }), 'PERMITTED');
     // Matches the deny but not the nested permit: deny.
-    assert.equal(reasonOf(found(p), { purpose: 'research', role: 'dermatologist' }), 'DENIED_BY_PROVISION');
+    assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'dermatologist' }), 'DENIED_BY_PROVISION');
     // Matches neither: the root permit.
-    assert.equal(reasonOf(found(p), { purpose: 'clinical_care', role: 'researcher' }), 'PERMITTED');
+    assert.equal(reasonOf(found(p), { purpose: 'TREAT', role: 'researcher' }), 'PERMITTED');
   });
 
   it('three levels deep: permit > deny > permit > deny', () => {
@@ -314,12 +315,12 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
       provisions: [
         {
           type: 'deny',
-          purposes: ['research'],
+          purposes: ['HRESCH'],
           provisions: [{ type: 'permit', roles: ['researcher'], provisions: [{ type: 'deny', period: { start: '2030-09-01T00:00:00.000Z' } }] }],
         },
       ],
     });
-    const req = { purpose: 'research', role: 'researcher' };
+    const req = { purpose: 'HRESCH', role: 'researcher' };
     assert.equal(reasonOf(found(p), req, Date.parse('2030-08-31T23:59:59.999Z')), 'PERMITTED');
     assert.equal(reasonOf(found(p), req, Date.parse('2030-09-01T00:00:00.000Z')), 'DENIED_BY_PROVISION');
   });
@@ -327,44 +328,67 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('a nested permit that does not match leaves the enclosing deny in force', () => {
     const p = withProvision({
       type: 'permit',
-      provisions: [{ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', period: { end: '2030-01-31T23:59:59.999Z' } }] }],
+      provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', period: { end: '2030-01-31T23:59:59.999Z' } }] }],
     });
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-01-31T23:59:59.999Z')), 'PERMITTED');
     assert.equal(reasonOf(found(p), RESEARCH, Date.parse('2030-02-01T00:00:00.000Z')), 'DENIED_BY_PROVISION');
   });
 
-  it('sibling exceptions are applied in order: the last matching sibling decides', () => {
-    const denyThenPermit = withProvision({
-      type: 'permit',
+  it('among matching siblings, deny overrides permit whatever their order (FHIR Consent, IHE PCF)', () => {
+    const deny = { type: 'deny', purposes: ['HRESCH'] } as const;
+    const permit = { type: 'permit', purposes: ['HRESCH'], roles: ['ml_engineer'] } as const;
+    for (const provisions of [[deny, permit], [permit, deny]]) {
+      const p = withProvision({ type: 'permit', provisions });
+      const d = evaluateConsent(found(p), { purpose: 'HRESCH', role: 'ml_engineer' }, MID_MS);
+      assert.equal(d.reason, 'DENIED_BY_PROVISION');
+      assert.equal(d.provision, `provision.provisions[${provisions.indexOf(deny)}]`, 'the decision names the deny that decided');
+      assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'dermatologist' }), 'DENIED_BY_PROVISION');
+    }
+  });
+
+  it('a permit sibling decides only when no matching sibling denies', () => {
+    const p = withProvision({
+      type: 'deny',
       provisions: [
-        { type: 'deny', purposes: ['research'] },
-        { type: 'permit', purposes: ['research'], roles: ['researcher'] },
+        { type: 'permit', purposes: ['HRESCH'] },
+        { type: 'deny', roles: ['nurse'] },
       ],
     });
-    assert.equal(reasonOf(found(denyThenPermit), { purpose: 'research', role: 'researcher' }), 'PERMITTED');
-    assert.equal(reasonOf(found(denyThenPermit), { purpose: 'research', role: 'dermatologist' }), 'DENIED_BY_PROVISION');
-    const permitThenDeny = withProvision({
+    const d = evaluateConsent(found(p), RESEARCH, MID_MS);
+    assert.equal(d.reason, 'PERMITTED');
+    assert.equal(d.provision, 'provision.provisions[0]');
+    assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'nurse' }), 'DENIED_BY_PROVISION');
+  });
+
+  it('a sibling whose own exception permits does not count as a deny', () => {
+    const p = withProvision({
       type: 'permit',
-      provisions: [
-        { type: 'permit', purposes: ['research'], roles: ['researcher'] },
-        { type: 'deny', purposes: ['research'] },
-      ],
+      provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['dermatologist'] }] }],
     });
-    assert.equal(reasonOf(found(permitThenDeny), { purpose: 'research', role: 'researcher' }), 'DENIED_BY_PROVISION');
+    const d = evaluateConsent(found(p), RESEARCH, MID_MS);
+    assert.equal(d.reason, 'PERMITTED');
+    assert.equal(d.provision, 'provision.provisions[0].provisions[0]');
+  });
+
+  it('names the root when it decides, and nothing when no provision was consulted', () => {
+    assert.equal(evaluateConsent(found(policy()), CARE, MID_MS).provision, 'provision');
+    assert.equal(evaluateConsent(found(policy()), { purpose: 'marketing', role: 'dermatologist' }, MID_MS).provision, 'provision');
+    assert.equal(evaluateConsent(found(policy({ revoked: true })), CARE, MID_MS).provision, undefined);
+    assert.equal(evaluateConsent({ kind: 'unknown', policyId: 'x' }, CARE, MID_MS).provision, undefined);
   });
 
   it('root deny scoped to research, with a nested permit exception for researchers', () => {
-    const p = withProvision({ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', roles: ['researcher'] }] });
+    const p = withProvision({ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['researcher'] }] });
     // Inside the deny's scope, the matching exception permits.
-    assert.equal(reasonOf(found(p), { purpose: 'research', role: 'researcher' }), 'PERMITTED');
+    assert.equal(reasonOf(found(p), { purpose: 'HRESCH', role: 'researcher' }), 'PERMITTED');
     // Inside the deny's scope, no exception matches: denied.
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
     // Outside the deny's scope: exceptions apply only within their parent's scope, so nothing permits.
-    assert.equal(reasonOf(found(p), { purpose: 'clinical_care', role: 'researcher' }), 'DENIED_BY_PROVISION');
+    assert.equal(reasonOf(found(p), { purpose: 'TREAT', role: 'researcher' }), 'DENIED_BY_PROVISION');
   });
 
   it('a root deny with no nested permit never permits', () => {
-    const p = withProvision({ type: 'deny', purposes: ['research'] });
+    const p = withProvision({ type: 'deny', purposes: ['HRESCH'] });
     assert.equal(reasonOf(found(p), CARE), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
   });
@@ -373,7 +397,7 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
     const p = withProvision({
       type: 'deny',
       period: { start: '2030-06-01T00:00:00.000Z' },
-      provisions: [{ type: 'permit', purposes: ['clinical_care'] }],
+      provisions: [{ type: 'permit', purposes: ['TREAT'] }],
     });
     const before = Date.parse('2030-05-31T23:59:59.999Z');
     const inside = Date.parse('2030-06-01T00:00:00.000Z');
@@ -384,7 +408,7 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   });
 
   it('an unconstrained root deny with a nested permit exception permits what the exception matches (deepest match wins)', () => {
-    const p = withProvision({ type: 'deny', provisions: [{ type: 'permit', purposes: ['clinical_care'] }] });
+    const p = withProvision({ type: 'deny', provisions: [{ type: 'permit', purposes: ['TREAT'] }] });
     assert.equal(reasonOf(found(p), CARE), 'PERMITTED');
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
     assert.equal(evaluateConsent(found(p), CARE, MID_MS).policyHash, HASH);
@@ -393,19 +417,75 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('a root deny > nested permit > nested deny: the deepest match wins at every level', () => {
     const p = withProvision({
       type: 'deny',
-      provisions: [{ type: 'permit', purposes: ['clinical_care'], provisions: [{ type: 'deny', roles: ['nurse'] }] }],
+      provisions: [{ type: 'permit', purposes: ['TREAT'], provisions: [{ type: 'deny', roles: ['nurse'] }] }],
     });
     assert.equal(reasonOf(found(p), CARE), 'PERMITTED');
-    assert.equal(reasonOf(found(p), { purpose: 'clinical_care', role: 'nurse' }), 'DENIED_BY_PROVISION');
+    assert.equal(reasonOf(found(p), { purpose: 'TREAT', role: 'nurse' }), 'DENIED_BY_PROVISION');
     assert.equal(reasonOf(found(p), RESEARCH), 'DENIED_BY_PROVISION');
+  });
+});
+
+describe('evaluateConsent: the decision is invariant under any permutation of siblings (property)', () => {
+  const PURPOSES = ['TREAT', 'HRESCH', 'marketing'];
+  const ROLES = ['dermatologist', 'nurse', 'ml_engineer'];
+  const T = [START_MS, MID_MS, END_MS];
+  const times = fc.constantFrom(...T.map((t) => new Date(t).toISOString()));
+  const leaf = {
+    type: fc.constantFrom<'permit' | 'deny'>('permit', 'deny'),
+    purposes: fc.option(fc.subarray(PURPOSES, { minLength: 1 }), { nil: undefined }),
+    roles: fc.option(fc.subarray(ROLES, { minLength: 1 }), { nil: undefined }),
+    period: fc.option(fc.record({ start: fc.option(times, { nil: undefined }), end: fc.option(times, { nil: undefined }) }, { requiredKeys: [] }), { nil: undefined }),
+  };
+  const strip = (o: Record<string, unknown>): Provision => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as unknown as Provision;
+  const tree: fc.Arbitrary<Provision> = fc.letrec<{ node: Provision }>((tie) => ({
+    node: fc.record({ ...leaf, provisions: fc.option(fc.array(tie('node'), { maxLength: 3 }), { nil: undefined, depthSize: 'small' }) }).map(strip),
+  })).node;
+
+  // Every sibling list shuffled by a seeded permutation, recursively.
+  function shuffle(p: Provision, rnd: () => number): Provision {
+    if (!p.provisions) return p;
+    const children = p.provisions.map((c) => shuffle(c, rnd));
+    for (let i = children.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [children[i], children[j]] = [children[j]!, children[i]!];
+    }
+    return { ...p, provisions: children };
+  }
+  function at(root: Provision, path: string): Provision {
+    let p = root;
+    for (const m of path.matchAll(/\[(\d+)\]/g)) p = p.provisions![Number(m[1])]!;
+    return p;
+  }
+
+  it('effect and reason never depend on sibling order; the named provision exists and has the effect', () => {
+    fc.assert(
+      fc.property(tree, fc.constantFrom(...PURPOSES), fc.constantFrom(...ROLES), fc.constantFrom(...T), fc.integer(), (root, purpose, role, now, seed) => {
+        let s = seed >>> 0;
+        const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+        const req = { purpose, role };
+        const a = evaluateConsent(found(withProvision(root)), req, now);
+        const shuffled = shuffle(root, rnd);
+        const b = evaluateConsent(found(withProvision(shuffled)), req, now);
+        assert.equal(b.effect, a.effect);
+        assert.equal(b.reason, a.reason);
+        for (const [r, d] of [[root, a], [shuffled, b]] as const) {
+          assert.ok(d.provision !== undefined);
+          assert.ok(PROVISION_PATH_RE.test(d.provision), d.provision);
+          // A nested provision named decided with its own effect (the root may also be named when
+          // a permit root does not apply, which denies).
+          if (d.provision !== 'provision' || d.effect === 'permit') assert.equal(at(r, d.provision).type, d.effect);
+        }
+      }),
+      { seed: 9, numRuns: 400 },
+    );
   });
 });
 
 describe('parsePolicyInput', () => {
   const good = {
-    policyId: 'consent-001',
+    policyId: 'pol_aaaaaaaaaaaaaaaaaaaaaaaaaa',
     subject: 'patient_pseudo_123',
-    allowedPurposes: ['clinical_care', 'research'],
+    allowedPurposes: ['TREAT', 'HRESCH'],
     allowedRoles: ['dermatologist'],
     validFrom: '2030-01-01T00:00:00Z',
     validUntil: '2030-12-31T23:59:59.999Z',
@@ -416,7 +496,7 @@ describe('parsePolicyInput', () => {
     assert.equal(p.revocable, true);
     assert.equal(p.validFrom, '2030-01-01T00:00:00.000Z');
     assert.equal(p.validUntil, '2030-12-31T23:59:59.999Z');
-    assert.deepEqual(p.allowedPurposes, ['clinical_care', 'research']);
+    assert.deepEqual(p.allowedPurposes, ['TREAT', 'HRESCH']);
   });
 
   it('accepts validFrom equal to validUntil (a one-instant window)', () => {
@@ -425,21 +505,25 @@ describe('parsePolicyInput', () => {
   });
 
   it('accepts nested provisions', () => {
-    const p = parsePolicyInput({ ...good, provisions: [{ type: 'deny', purposes: ['research'], provisions: [{ type: 'permit', roles: ['researcher'] }] }] });
+    const p = parsePolicyInput({ ...good, provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['ml_engineer'] }] }] });
     assert.equal(p.provisions?.[0]?.type, 'deny');
   });
 
   const bad: [string, Record<string, unknown>, (path: string) => boolean][] = [
     ['a policyId with a space', { policyId: 'consent 001' }, (p) => p === 'policyId'],
     ['an empty policyId', { policyId: '' }, (p) => p === 'policyId'],
-    ['a policyId starting with "-"', { policyId: '-x' }, (p) => p === 'policyId'],
-    ['a policyId of 129 characters', { policyId: 'a'.repeat(129) }, (p) => p === 'policyId'],
+    ['a readable policyId (it could carry a name)', { policyId: 'MRN00012345-John-Smith' }, (p) => p === 'policyId'],
+    ['a pol_ id with uppercase base32', { policyId: 'pol_AAAAAAAAAAAAAAAAAAAAAAAAAA' }, (p) => p === 'policyId'],
+    ['a pol_ id one character short', { policyId: 'pol_aaaaaaaaaaaaaaaaaaaaaaaaa' }, (p) => p === 'policyId'],
     ['a policyId that is not a string', { policyId: 42 }, (p) => p === 'policyId'],
+    ['a purpose outside the vocabulary', { allowedPurposes: ['TREAT', 'research'] }, (p) => p === 'allowedPurposes.1'],
+    ['a role outside the role table', { allowedRoles: ['janitor'] }, (p) => p === 'allowedRoles.0'],
+    ['a purpose outside the vocabulary in a nested provision', { provisions: [{ type: 'deny', purposes: ['marketing'] }] }, (p) => p === 'provisions.0.purposes.0'],
     ['an empty subject', { subject: '' }, (p) => p === 'subject'],
     ['empty allowedPurposes', { allowedPurposes: [] }, (p) => p === 'allowedPurposes'],
     ['empty allowedRoles', { allowedRoles: [] }, (p) => p === 'allowedRoles'],
     ['missing allowedPurposes', { allowedPurposes: undefined }, (p) => p === 'allowedPurposes'],
-    ['a purpose code with a space', { allowedPurposes: ['clinical_care', 'clinical care'] }, (p) => p === 'allowedPurposes.1'],
+    ['a purpose code with a space', { allowedPurposes: ['TREAT', 'clinical care'] }, (p) => p === 'allowedPurposes.1'],
     ['a role code starting with a digit', { allowedRoles: ['1derm'] }, (p) => p === 'allowedRoles.0'],
     ['a purpose code of 65 characters', { allowedPurposes: ['a'.repeat(65)] }, (p) => p === 'allowedPurposes.0'],
     ['a bad code in a nested provision', { provisions: [{ type: 'deny', purposes: ['re search'] }] }, (p) => p === 'provisions.0.purposes.0'],
@@ -464,7 +548,7 @@ describe('parsePolicyInput', () => {
 
   it('lists every problem, each with its own path', () => {
     assert.throws(
-      () => parsePolicyInput({ ...good, policyId: 'bad id', allowedPurposes: [], allowedRoles: ['ok', 'not ok'], validFrom: 'soon' }),
+      () => parsePolicyInput({ ...good, policyId: 'bad id', allowedPurposes: [], allowedRoles: ['nurse', 'not ok'], validFrom: 'soon' }),
       (err: unknown) => {
         assert.ok(err instanceof ValidationError);
         assert.equal(err.code, 'VALIDATION_FAILED');

@@ -7,7 +7,7 @@ import type { ConsentPolicy, Provision } from './policy.js';
 /** Why a request was denied (or PERMITTED). Stable codes, listed in docs/governance.md. */
 export type DecisionReason =
   | 'PERMITTED'
-  | 'UNKNOWN_POLICY'
+  | 'POLICY_NOT_FOUND'
   | 'POLICY_TAMPERED'
   | 'REVOKED'
   | 'NOT_YET_VALID'
@@ -38,9 +38,18 @@ export interface Decision {
   readonly policyVersion: number | undefined;
   /** The hash of that version's document, as committed on the log. */
   readonly policyHash: string | undefined;
+  /**
+   * The provision that decided, as a path from the policy document's root: `provision`,
+   * `provision.provisions[1]`, `provision.provisions[1].provisions[0]`. Undefined when no
+   * provision was consulted (unknown, tampered, revoked, not yet valid, expired).
+   */
+  readonly provision: string | undefined;
   /** Human explanation. */
   readonly explanation: string;
 }
+
+/** The pattern of {@link Decision.provision}. */
+export const PROVISION_PATH_RE = /^provision(\.provisions\[(0|[1-9][0-9]?)\]){0,16}$/;
 
 const ms = (t: string | undefined): number | undefined => (t === undefined ? undefined : Date.parse(t));
 
@@ -59,13 +68,27 @@ function matches(p: Provision, req: ConsentRequest, nowMs: number): boolean {
   );
 }
 
-// FHIR Consent semantics: a matching nested provision overrides its parent; the deepest match wins.
-function nestedEffect(p: Provision, req: ConsentRequest, nowMs: number): Provision {
-  let decided: Provision = p;
-  for (const child of p.provisions ?? []) {
-    if (matches(child, req, nowMs)) decided = nestedEffect(child, req, nowMs);
+interface Decided {
+  readonly provision: Provision;
+  readonly path: string;
+}
+
+// FHIR Consent semantics: nested provisions are exceptions to their parent, applied only where
+// the parent matches. Among the matching siblings, deny overrides permit (FHIR Consent, IHE PCF):
+// the decision never depends on the order the siblings were written in. A matching child decides
+// for its parent through its own subtree (the deepest match); if no child matches, the parent
+// decides. Of several deciding siblings with the same effect, the first is named.
+function decideWithin(p: Provision, path: string, req: ConsentRequest, nowMs: number): Decided {
+  let permit: Decided | undefined;
+  const children = p.provisions ?? [];
+  for (let i = 0; i < children.length; i++) {
+    const child = children[i]!;
+    if (!matches(child, req, nowMs)) continue;
+    const d = decideWithin(child, `${path}.provisions[${i}]`, req, nowMs);
+    if (d.provision.type === 'deny') return d;
+    permit ??= d;
   }
-  return decided;
+  return permit ?? { provision: p, path };
 }
 
 /**
@@ -73,11 +96,11 @@ function nestedEffect(p: Provision, req: ConsentRequest, nowMs: number): Provisi
  * Checks, in order: unknown, tampered, revoked, not yet valid, expired, purpose, role, nested
  * provisions. The validity window is inclusive at both ends.
  * @example
- * evaluateConsent({ kind: 'found', policy, hash }, { purpose: 'clinical_care', role: 'dermatologist' }, Date.now())
+ * evaluateConsent({ kind: 'found', policy, hash }, { purpose: 'TREAT', role: 'dermatologist' }, Date.now())
  */
 export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, nowMs: number): Decision {
   if (lookup.kind === 'unknown') {
-    return { effect: 'deny', reason: 'UNKNOWN_POLICY', policyId: lookup.policyId, policyVersion: undefined, policyHash: undefined, explanation: `no policy ${lookup.policyId} on the log` };
+    return { effect: 'deny', reason: 'POLICY_NOT_FOUND', policyId: lookup.policyId, policyVersion: undefined, policyHash: undefined, provision: undefined, explanation: `no policy ${lookup.policyId} on the log` };
   }
   if (lookup.kind === 'tampered') {
     return {
@@ -86,16 +109,27 @@ export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, n
       policyId: lookup.policyId,
       policyVersion: lookup.version,
       policyHash: lookup.hash,
+      provision: undefined,
       explanation: `the stored document of version ${lookup.version} does not match the hash the log committed`,
     };
   }
   const { policy, hash } = lookup;
-  const deny = (reason: DecisionReason, explanation: string): Decision => ({
+  const deny = (reason: DecisionReason, explanation: string, provision?: string): Decision => ({
     effect: 'deny',
     reason,
     policyId: policy.policyId,
     policyVersion: policy.version,
     policyHash: hash,
+    provision,
+    explanation,
+  });
+  const permit = (provision: string, explanation: string): Decision => ({
+    effect: 'permit',
+    reason: 'PERMITTED',
+    policyId: policy.policyId,
+    policyVersion: policy.version,
+    policyHash: hash,
+    provision,
     explanation,
   });
   if (policy.revoked) return deny('REVOKED', `version ${policy.version} revoked consent at ${policy.recordedAt}`);
@@ -105,33 +139,25 @@ export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, n
   if (end !== undefined && nowMs > end) return deny('EXPIRED', `consent expired at ${policy.period.end}`);
   const root = policy.provision;
   if (root.type === 'deny' && matches(root, request, nowMs)) {
-    // A matching root deny decides, unless a nested permit (an exception) matches more deeply.
-    const decided = nestedEffect(root, request, nowMs);
-    if (decided.type === 'permit') {
-      return { effect: 'permit', reason: 'PERMITTED', policyId: policy.policyId, policyVersion: policy.version, policyHash: hash, explanation: `permitted by a nested provision of version ${policy.version}` };
-    }
-    return deny('DENIED_BY_PROVISION', 'the policy denies this request');
+    // A matching root deny decides, unless an exception (a nested permit) matches and no matching
+    // sibling of it denies.
+    const d = decideWithin(root, 'provision', request, nowMs);
+    if (d.provision.type === 'permit') return permit(d.path, `permitted by ${d.path} of version ${policy.version}`);
+    return deny('DENIED_BY_PROVISION', `${d.path} denies this request`, d.path);
   }
   if (root.type === 'permit') {
     if (root.purposes !== undefined && !root.purposes.includes(request.purpose)) {
-      return deny('PURPOSE_NOT_ALLOWED', `purpose ${request.purpose} is not among ${root.purposes.join(', ')}`);
+      return deny('PURPOSE_NOT_ALLOWED', `purpose ${request.purpose} is not among ${root.purposes.join(', ')}`, 'provision');
     }
     if (root.roles !== undefined && !root.roles.includes(request.role)) {
-      return deny('ROLE_NOT_ALLOWED', `role ${request.role} is not among ${root.roles.join(', ')}`);
+      return deny('ROLE_NOT_ALLOWED', `role ${request.role} is not among ${root.roles.join(', ')}`, 'provision');
     }
-    if (!inPeriod(root.period, nowMs)) return deny('DENIED_BY_PROVISION', 'outside the period of the permit');
-    const decided = nestedEffect(root, request, nowMs);
-    if (decided.type === 'deny') return deny('DENIED_BY_PROVISION', 'a nested provision denies this request');
-    return {
-      effect: 'permit',
-      reason: 'PERMITTED',
-      policyId: policy.policyId,
-      policyVersion: policy.version,
-      policyHash: hash,
-      explanation: `permitted by version ${policy.version}: purpose ${request.purpose}, role ${request.role}`,
-    };
+    if (!inPeriod(root.period, nowMs)) return deny('DENIED_BY_PROVISION', 'outside the period of the permit', 'provision');
+    const d = decideWithin(root, 'provision', request, nowMs);
+    if (d.provision.type === 'deny') return deny('DENIED_BY_PROVISION', `${d.path} denies this request`, d.path);
+    return permit(d.path, `permitted by ${d.path} of version ${policy.version}: purpose ${request.purpose}, role ${request.role}`);
   }
   // A root deny that does not match the request: nested provisions are exceptions within the
   // root's scope (FHIR Consent), so none applies, and nothing permits.
-  return deny('DENIED_BY_PROVISION', 'no provision permits this request');
+  return deny('DENIED_BY_PROVISION', 'no provision permits this request', 'provision');
 }

@@ -10,6 +10,11 @@
  */
 import * as v from 'valibot';
 import { CODE, ID, OPAQUE_ID, TIME, parseWith } from '../schema/parse.js';
+import { ValidationError, type ValidationIssue } from '../errors.js';
+import { DEFAULT_VOCABULARY, POLICY_ID_RE, type Vocabulary } from '../vocabulary.js';
+
+/** A policy id: opaque, `pol_` + 26 base32 characters (see {@link POLICY_ID_RE}). */
+export const POLICY_ID = v.pipe(v.string(), v.regex(POLICY_ID_RE, 'expected an opaque policy id (pol_ + 26 base32 characters, as Custos generates); put your own reference in externalRef'));
 
 /** Schema name written in every policy version document. */
 export const POLICY_SCHEMA = 'custos/consent-policy/v1';
@@ -34,6 +39,8 @@ export interface ConsentPolicy {
   readonly version: number;
   /** Salted commitment to the pseudonymous subject id (never the id itself). */
   readonly subject: string;
+  /** Salted commitment to the caller's own reference (e.g. a FHIR Consent id), if given. */
+  readonly externalRef?: string;
   readonly revocable: boolean;
   readonly revoked: boolean;
   /** Validity window (valid from, valid until), RFC 3339 UTC; `end` inclusive. */
@@ -79,7 +86,10 @@ const PROVISION: v.GenericSchema<Provision> = v.object({
 
 /** What a caller gives to create a policy. */
 export interface PolicyInput {
-  readonly policyId: string;
+  /** Optional: Custos generates one. A supplied id must have the opaque form Custos generates. */
+  readonly policyId?: string;
+  /** The caller's own reference (FHIR Consent id, a registry number): only its salted commitment is logged. */
+  readonly externalRef?: string;
   /** The pseudonymous subject id; only its salted commitment goes anywhere near the log. */
   readonly subject: string;
   readonly allowedPurposes?: readonly string[];
@@ -93,7 +103,8 @@ export interface PolicyInput {
 
 const POLICY_INPUT = v.pipe(
   v.object({
-    policyId: ID,
+    policyId: v.optional(POLICY_ID),
+    externalRef: v.optional(OPAQUE_ID),
     subject: OPAQUE_ID,
     allowedPurposes: v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64)),
     allowedRoles: v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64)),
@@ -121,15 +132,35 @@ export type ParsedPolicyInput = v.InferOutput<typeof POLICY_INPUT>;
  * Validates what a caller gives to create a policy.
  * @throws {ValidationError} VALIDATION_FAILED, listing every problem
  */
-export function parsePolicyInput(input: unknown): ParsedPolicyInput {
-  return parseWith(POLICY_INPUT, input, 'consent policy');
+export function parsePolicyInput(input: unknown, vocab: Vocabulary = DEFAULT_VOCABULARY): ParsedPolicyInput {
+  const p = parseWith(POLICY_INPUT, input, 'consent policy');
+  // Every purpose and role must come from the deployment's vocabularies (codes, never free text).
+  const issues: ValidationIssue[] = [];
+  const codes = (list: readonly string[] | undefined, set: ReadonlySet<string>, path: string, what: string) =>
+    list?.forEach((c, i) => {
+      if (!set.has(c)) issues.push({ path: `${path}.${i}`, message: `unknown ${what} ${c}` });
+    });
+  codes(p.allowedPurposes, vocab.purposes, 'allowedPurposes', 'purpose');
+  codes(p.allowedRoles, vocab.roles, 'allowedRoles', 'role');
+  const walk = (ps: readonly Provision[] | undefined, path: string): void =>
+    ps?.forEach((x, i) => {
+      codes(x.purposes, vocab.purposes, `${path}.${i}.purposes`, 'purpose');
+      codes(x.roles, vocab.roles, `${path}.${i}.roles`, 'role');
+      walk(x.provisions, `${path}.${i}.provisions`);
+    });
+  walk(p.provisions, 'provisions');
+  if (issues.length > 0) {
+    throw new ValidationError('VALIDATION_FAILED', `invalid consent policy: ${issues[0]!.path}: ${issues[0]!.message}`, { issues });
+  }
+  return p;
 }
 
 const STORED_POLICY = v.object({
   schema: v.literal(POLICY_SCHEMA),
-  policyId: ID,
+  policyId: POLICY_ID,
   version: v.pipe(v.number(), v.integer(), v.minValue(1)),
   subject: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)),
+  externalRef: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))),
   revocable: v.boolean(),
   revoked: v.boolean(),
   period: v.object({ start: TIME, end: v.optional(TIME) }),

@@ -80,7 +80,7 @@ export function parseWith<S extends v.GenericSchema>(schema: S, input: unknown, 
 }
 
 /** Codes (purposes, roles, dataset types): a letter, then letters, digits, '_', '.', ':' or '-'. */
-export const CODE = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/, 'expected a code like clinical_care'));
+export const CODE = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/, 'expected a code like TREAT'));
 /** Identifiers of policies, actors, models: no spaces, at most 128 characters. */
 export const ID = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, 'expected an identifier (letters, digits, . _ : @ / -)'));
 /** A SHA-256 digest in hex. */

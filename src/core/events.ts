@@ -1,0 +1,198 @@
+/**
+ * The event registry: for every event type Custos writes, every payload field and its class.
+ *
+ * A field is one of: a `code` from a configured vocabulary or a fixed list, an `identifier` with a
+ * strict pattern, a `hash` (SHA-256 of an off-ledger document or artifact), a salted `commitment`
+ * (the value and its salt stay off-ledger and can be erased), a `number`, a `time` or a `boolean`.
+ * Nothing else may reach the log: {@link checkEventPayload} refuses an unknown field and a value
+ * that is not of its field's class, so free text is refused wherever a caller tries to put it.
+ * docs/log-format.md renders this table; a test keeps the two in step.
+ * @module
+ */
+import { ValidationError, type ValidationIssue } from './errors.js';
+import { PROVISION_PATH_RE } from './consent/evaluate.js';
+import { PERMISSIONS, POLICY_ID_RE, type Vocabulary } from './vocabulary.js';
+
+/** The class of a payload field. */
+export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
+
+/** One payload field: its class and the rule its value follows. */
+export interface FieldSpec {
+  readonly class: FieldClass;
+  /** For docs: the vocabulary, list or pattern. */
+  readonly rule: string;
+  readonly optional?: boolean;
+  readonly check: (value: unknown, vocab: Vocabulary) => boolean;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+/** Actor ids (token names, JWT subjects) and other caller identifiers. */
+export const ACTOR_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
+/** Compute backends, output names: lowercase identifiers. */
+export const LOWER_ID_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** Operations a consent decision is made for. */
+export const OPERATIONS = ['data_access', 'inference', 'training'] as const;
+/** Decision reasons (docs/governance.md). */
+export const DECISION_REASONS = [
+  'PERMITTED', 'POLICY_NOT_FOUND', 'POLICY_TAMPERED', 'REVOKED', 'NOT_YET_VALID', 'EXPIRED', 'PURPOSE_NOT_ALLOWED', 'ROLE_NOT_ALLOWED', 'DENIED_BY_PROVISION',
+] as const;
+/** Dataset types of a training run. */
+export const DATASET_TYPES = ['identified', 'deidentified', 'synthetic'] as const;
+/** How a dataset was made non-identifying (attested by the caller). */
+export const ATTESTATION_METHODS = ['safe-harbor', 'expert-determination', 'synthetic-generator'] as const;
+/** HTTP routes named in audit events: the method and the route template (never the concrete URL). */
+const ROUTE_RE = /^(GET|POST|DELETE|PUT|PATCH|HEAD|OPTIONS) (\/[A-Za-z0-9/_:.*{}-]{0,200}|UNMATCHED)$/;
+/** Stable error codes (docs/errors.md). */
+const ERROR_CODE_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
+/** IHE BALP / DICOM codes of audit events (service/audit.ts). */
+export const BALP_CODES = { type: ['rest', 'DCM#110113'], subtype: ['search', 'read'], action: ['E', 'R'], outcome: ['4'] } as const;
+
+/** What an erasure erased the openings of. */
+export const ERASURE_KINDS = ['subject', 'uri', 'external_ref'] as const;
+
+const re = (r: RegExp, rule = r.source): Omit<FieldSpec, 'class'> => ({ rule, check: (x) => typeof x === 'string' && r.test(x) });
+const oneOf = (list: readonly string[]): Omit<FieldSpec, 'class'> => ({ rule: list.join(', '), check: (x) => typeof x === 'string' && list.includes(x) });
+
+const F = {
+  purpose: { class: 'code', rule: 'purposes (HL7 v3 PurposeOfUse + configured)', check: (x, v) => typeof x === 'string' && v.purposes.has(x) },
+  role: { class: 'code', rule: 'roles (the role table)', check: (x, v) => typeof x === 'string' && v.roles.has(x) },
+  actor: { class: 'identifier', ...re(ACTOR_ID_RE) },
+  policyId: { class: 'identifier', ...re(POLICY_ID_RE) },
+  provision: { class: 'code', ...re(PROVISION_PATH_RE, 'provision path, e.g. provision.provisions[1]') },
+  version: { class: 'number', rule: 'integer >= 1', check: (x) => Number.isSafeInteger(x) && (x as number) >= 1 },
+  hash: { class: 'hash', ...re(HEX64, 'SHA-256, 64 lowercase hex') },
+  commitment: { class: 'commitment', ...re(HEX64, 'SHA-256(salt + value), 64 lowercase hex; opening off-ledger, erasable') },
+  time: { class: 'time', ...re(TIME_RE, 'RFC 3339 UTC, milliseconds') },
+  boolean: { class: 'boolean', rule: 'true or false', check: (x) => typeof x === 'boolean' },
+  lowerId: { class: 'identifier', ...re(LOWER_ID_RE) },
+  tokenId: { class: 'identifier', ...re(/^[0-9a-f]{16}$/) },
+  count: { class: 'number', rule: 'integer >= 0', check: (x) => Number.isSafeInteger(x) && (x as number) >= 0 },
+  route: { class: 'code', ...re(ROUTE_RE, 'method and route template, e.g. GET /api/v1/export') },
+  permission: { class: 'code', ...oneOf(PERMISSIONS) },
+  errorCode: { class: 'code', ...re(ERROR_CODE_RE, 'error code (docs/errors.md)') },
+  nonce: { class: 'identifier', ...re(/^[0-9a-f]{32}$/, '16 random bytes, hex') },
+  clientHash: { class: 'hash', ...re(/^[0-9a-f]{32}$/, 'HMAC-SHA-256 of the client address (keyed, truncated), 32 hex') },
+  balpType: { class: 'code', ...oneOf(BALP_CODES.type) },
+  balpSubtype: { class: 'code', ...oneOf(BALP_CODES.subtype) },
+  balpAction: { class: 'code', ...oneOf(BALP_CODES.action) },
+  balpOutcome: { class: 'code', ...oneOf(BALP_CODES.outcome) },
+  operation: { class: 'code', ...oneOf(OPERATIONS) },
+  reason: { class: 'code', ...oneOf(DECISION_REASONS) },
+  datasetType: { class: 'code', ...oneOf(DATASET_TYPES) },
+  attestationMethod: { class: 'code', ...oneOf(ATTESTATION_METHODS) },
+  erasureKind: { class: 'code', ...oneOf(ERASURE_KINDS) },
+} satisfies Record<string, FieldSpec>;
+
+const opt = (f: FieldSpec): FieldSpec => ({ ...f, optional: true });
+
+const BALP = { 'balp.type': F.balpType, 'balp.subtype': opt(F.balpSubtype), 'balp.action': F.balpAction, 'balp.outcome': opt(F.balpOutcome) };
+
+/** Who acted, on every governance and token event. */
+const WHO = { actor: F.actor, role: F.role };
+const DATASET = { 'dataset.uri': F.commitment, 'dataset.digest': F.hash, 'dataset.type': F.datasetType };
+const TRAINING_BASIS = {
+  'consents[].policyId': F.policyId,
+  'consents[].policyVersion': F.version,
+  'consents[].policyHash': F.hash,
+  'consents[].provision': F.provision,
+  'attestation.method': opt(F.attestationMethod),
+  'attestation.attestor': opt(F.actor),
+  'attestation.document': opt(F.hash),
+};
+
+/**
+ * Every event type and its fields. A path names a nested field with `.`, and an array element
+ * with `[]`; arrays may be empty.
+ */
+export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, FieldSpec>>>> = Object.freeze({
+  CONSENT_CREATED: {
+    policyId: F.policyId, version: F.version, subject: F.commitment, externalRef: opt(F.commitment),
+    'purposes[]': F.purpose, 'roles[]': F.role, validFrom: F.time, validUntil: opt(F.time), revocable: F.boolean,
+    ...WHO, 'documents.policy': F.hash,
+  },
+  CONSENT_REVOKED: { policyId: F.policyId, version: F.version, previous: F.hash, ...WHO, 'documents.policy': F.hash },
+  CONSENT_DENIED: {
+    operation: F.operation, reason: F.reason, policyId: F.policyId, policyVersion: opt(F.version), policyHash: opt(F.hash),
+    provision: opt(F.provision), ...WHO, purpose: F.purpose,
+    'artifact.uri': opt(F.commitment), 'artifact.digest': opt(F.hash),
+    model: opt(F.hash), pipeline: opt(F.hash), 'input.uri': opt(F.commitment), 'input.digest': opt(F.hash),
+    'dataset.uri': opt(F.commitment), 'dataset.digest': opt(F.hash), 'dataset.type': opt(F.datasetType), training: opt(F.hash),
+  },
+  DATA_ACCESSED: {
+    ...WHO, purpose: F.purpose, policyId: F.policyId, policyVersion: F.version, policyHash: F.hash, provision: F.provision,
+    'artifact.uri': F.commitment, 'artifact.digest': F.hash, 'documents.policy': F.hash,
+  },
+  INFERENCE_EXECUTED: {
+    ...WHO, purpose: F.purpose, policyId: F.policyId, policyVersion: F.version, provision: F.provision,
+    'input.uri': F.commitment, 'input.digest': F.hash, 'outputs[].name': F.lowerId, 'outputs[].digest': F.hash,
+    'documents.receipt': F.hash, 'documents.policy': F.hash, 'documents.pipeline': F.hash, 'documents.model': F.hash,
+  },
+  TRAINING_EXECUTED: {
+    ...WHO, purpose: F.purpose, ...DATASET, ...TRAINING_BASIS, computeBackend: F.lowerId,
+    'documents.training': F.hash, 'documents.modelBefore': F.hash, 'documents.modelAfter': F.hash,
+  },
+  ERASURE_PERFORMED: { kind: F.erasureKind, 'commitments[]': F.commitment, ...WHO },
+  TOKEN_CREATED: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, secretDigest: F.hash, ...WHO },
+  TOKEN_REVOKED: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, ...WHO },
+  AUDIT_EVENT: { resource: F.actor, practitioner: F.actor, contentHash: F.hash },
+  AUDIT_QUERY: {
+    ...WHO, route: F.route, permission: F.permission, ...BALP,
+    'range.from': opt(F.count), 'range.to': opt(F.count), count: opt(F.count), queryHash: opt(F.hash),
+  },
+  AUDIT_READ: { ...WHO, route: F.route, permission: F.permission, ...BALP, eventIndex: opt(F.count), policyId: opt(F.policyId), nonce: F.nonce },
+  PATIENT_DATA_OPENED: {
+    ...WHO, purpose: F.purpose, route: F.route, permission: F.permission, ...BALP, eventIndex: F.count, 'commitments[]': F.commitment, nonce: F.nonce,
+  },
+  SECURITY_ALERT: {
+    actor: opt(F.actor), role: opt({ ...F.role, rule: 'role code (the credential\'s; may be outside the table when refused)', check: (x) => typeof x === 'string' && /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/.test(x) }),
+    client: opt(F.clientHash), ...BALP, windowStart: F.time, windowEnd: F.time, count: F.count,
+    'refusals[].code': F.errorCode, 'refusals[].route': F.route, 'refusals[].permission': opt(F.permission), 'refusals[].count': F.count,
+  },
+} satisfies Record<string, Record<string, FieldSpec>>);
+
+// Leaves of a payload as [path, value], arrays as `[]`; an empty array or object contributes its
+// own path with the value `undefined` so its container is still checked for being declared.
+function leaves(value: unknown, path: string, out: [string, unknown][]): void {
+  if (Array.isArray(value)) {
+    for (const x of value) leaves(x, `${path}[]`, out);
+    if (value.length === 0) out.push([`${path}[]`, undefined]);
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, x] of Object.entries(value)) leaves(x, path ? `${path}.${k}` : k, out);
+  } else out.push([path, value]);
+}
+
+/**
+ * Checks an event payload against the registry.
+ * @throws {ValidationError} VALIDATION_FAILED: an unregistered type, an undeclared field, a value not
+ *   of its field's class, or a missing required field (every issue listed with its path)
+ */
+export function checkEventPayload(type: string, payload: unknown, vocab: Vocabulary): void {
+  const spec = EVENT_REGISTRY[type];
+  if (!spec) throw new ValidationError('VALIDATION_FAILED', `event type ${type} is not registered`, { issues: [{ path: 'type', message: 'unregistered event type' }] });
+  const issues: ValidationIssue[] = [];
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+    issues.push({ path: '$', message: 'payload must be an object' });
+  } else {
+    const seen = new Set<string>();
+    const found: [string, unknown][] = [];
+    leaves(payload, '', found);
+    for (const [path, value] of found) {
+      const f = spec[path];
+      if (value === undefined && path.endsWith('[]')) {
+        if (!Object.keys(spec).some((k) => k === path || k.startsWith(`${path}.`))) issues.push({ path, message: 'field not registered for this event type' });
+      } else if (!f) issues.push({ path, message: 'field not registered for this event type' });
+      else if (!f.check(value, vocab)) issues.push({ path, message: `expected ${f.class}: ${f.rule}` });
+      else seen.add(path);
+    }
+    // Required fields outside arrays (array element fields exist only when the array is non-empty).
+    for (const [path, f] of Object.entries(spec)) {
+      if (f.optional || path.includes('[]') || seen.has(path)) continue;
+      issues.push({ path, message: 'required' });
+    }
+  }
+  if (issues.length > 0) {
+    throw new ValidationError('VALIDATION_FAILED', `invalid ${type} payload: ${issues[0]!.path}: ${issues[0]!.message}`, { issues });
+  }
+}

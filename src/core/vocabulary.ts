@@ -1,0 +1,148 @@
+/**
+ * The vocabularies every code on the log is drawn from, and the formats of the identifiers Custos
+ * generates. Nothing a caller writes reaches the log as free text: a field is a code from one of
+ * these vocabularies, an identifier with a strict pattern, a hash, or a salted commitment
+ * (docs/log-format.md lists each field of each event type).
+ * @module
+ */
+
+/**
+ * HL7 v3 PurposeOfUse (http://terminology.hl7.org/ValueSet/v3-PurposeOfUse, the codes of
+ * CodeSystem v3-ActReason under the abstract `PurposeOfUse`): the default purposes of use, as
+ * bound by FHIR to `Consent.provision.purpose` and `AuditEvent.purposeOfEvent`.
+ */
+export const HL7_PURPOSES_OF_USE: readonly string[] = Object.freeze([
+  'HMARKT', 'HOPERAT', 'CAREMGT', 'DONAT', 'FRAUD', 'GOV', 'HACCRED', 'HCOMPL', 'HDECD', 'HDIRECT', 'HDM', 'HLEGAL',
+  'HOUTCOMS', 'HPRGRP', 'HQUALIMP', 'HSYSADMIN', 'LABELING', 'METAMGT', 'MEMADMIN', 'MILCDM', 'PATADMIN', 'PATSFTY',
+  'PERFMSR', 'RECORDMGT', 'SYSDEV', 'HTEST', 'TRAIN', 'HPAYMT', 'CLMATTCH', 'COVAUTH', 'COVERAGE', 'ELIGDTRM', 'ELIGVER',
+  'ENROLLM', 'MILDCRG', 'REMITADV', 'HRESCH', 'BIORCH', 'CLINTRCH', 'CLINTRCHNPC', 'CLINTRCHPC', 'PRECLINTRCH', 'DSRCH',
+  'POARCH', 'TRANSRCH', 'PATRQT', 'FAMRQT', 'PWATRNY', 'SUPNWK', 'PUBHLTH', 'DISASTER', 'THREAT', 'TREAT', 'CLINTRL',
+  'COC', 'ETREAT', 'BTG', 'ERTREAT', 'POPHLTH',
+]);
+
+/**
+ * Purposes under which subject-linked data may be used to train a model, by default: healthcare
+ * research (HRESCH) and its specializations. Configurable (`trainingPurposes`).
+ */
+export const DEFAULT_TRAINING_PURPOSES: readonly string[] = Object.freeze([
+  'HRESCH', 'BIORCH', 'CLINTRCH', 'CLINTRCHNPC', 'CLINTRCHPC', 'PRECLINTRCH', 'DSRCH', 'POARCH', 'TRANSRCH',
+]);
+
+/** Every permission a role may grant. */
+export const PERMISSIONS = [
+  'access',
+  'inference',
+  'training',
+  'consent:write',
+  'consent:read',
+  'consent:check',
+  'receipts',
+  'commitments:open',
+  'read',
+  'verify',
+  'export',
+  'erase',
+  'tokens',
+] as const;
+
+/** What a credential may do. */
+export type Permission = (typeof PERMISSIONS)[number];
+
+/** A role table: role code → permissions. Roles on events and in policies must be keys of it. */
+export type RoleTable = Readonly<Record<string, readonly Permission[]>>;
+
+/**
+ * The default role table. Clinical roles used in consent policies act as clinicians.
+ * `commitments:open` (opening a receipt's URI commitments to the URIs, logged as
+ * PATIENT_DATA_OPENED) is held by the roles that may see patient identifiers: the treating
+ * clinical roles, and the privacy officer (subject requests, erasure, investigations). Not by
+ * ml_engineer, auditor or admin: they see commitments only (minimum necessary).
+ */
+export const DEFAULT_ROLES: RoleTable = Object.freeze({
+  clinician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  dermatologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  nurse: ['access', 'consent:check'],
+  ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
+  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open'],
+  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
+  admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
+});
+
+/** The role of the local operator on events the CLI writes (token management): always a role. */
+export const OPERATOR_ROLE = 'operator';
+
+/** The pattern of a code a deployment adds to a vocabulary (purposes, roles). */
+export const VOCABULARY_CODE_RE = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+/** The vocabularies one deployment uses. */
+export interface Vocabulary {
+  readonly purposes: ReadonlySet<string>;
+  readonly roles: ReadonlySet<string>;
+  readonly trainingPurposes: ReadonlySet<string>;
+}
+
+/** Options of {@link createVocabulary}. */
+export interface VocabularyOptions {
+  /** Purposes added to the HL7 v3 PurposeOfUse codes. */
+  readonly purposes?: readonly string[];
+  /** The role table (default {@link DEFAULT_ROLES}); only its keys matter here. */
+  readonly roles?: RoleTable | readonly string[];
+  /** Purposes that allow training on subject-linked data (default {@link DEFAULT_TRAINING_PURPOSES}). */
+  readonly trainingPurposes?: readonly string[];
+}
+
+/**
+ * Builds a deployment's vocabulary. Pure; a bad code is a programming or configuration error.
+ * @throws {TypeError} for a code that does not match {@link VOCABULARY_CODE_RE}, or a training
+ *   purpose that is not a purpose
+ */
+export function createVocabulary(o: VocabularyOptions = {}): Vocabulary {
+  const check = (what: string, codes: readonly string[]): readonly string[] => {
+    for (const c of codes) if (typeof c !== 'string' || !VOCABULARY_CODE_RE.test(c)) throw new TypeError(`invalid ${what} code ${JSON.stringify(c)}`);
+    return codes;
+  };
+  const purposes = new Set([...HL7_PURPOSES_OF_USE, ...check('purpose', o.purposes ?? [])]);
+  const roleList = Array.isArray(o.roles) ? (o.roles as readonly string[]) : Object.keys((o.roles as RoleTable | undefined) ?? DEFAULT_ROLES);
+  const roles = new Set([...check('role', roleList), OPERATOR_ROLE]);
+  const trainingPurposes = new Set(check('training purpose', o.trainingPurposes ?? DEFAULT_TRAINING_PURPOSES));
+  for (const t of trainingPurposes) if (!purposes.has(t)) throw new TypeError(`training purpose ${t} is not a purpose`);
+  return Object.freeze({ purposes, roles, trainingPurposes });
+}
+
+/** The default vocabulary: HL7 v3 PurposeOfUse and the default role table. */
+export const DEFAULT_VOCABULARY: Vocabulary = createVocabulary();
+
+/**
+ * Policy ids are opaque: `pol_` then 26 characters of lowercase RFC 4648 base32 of 128 random
+ * bits (the last character carries 3 bits, so it is one of a e i m q u y 4). Custos generates
+ * them; a caller may only supply one of exactly this form, so a policy id never carries a name.
+ */
+export const POLICY_ID_RE = /^pol_[a-z2-7]{25}[aeimquy4]$/;
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/** Lowercase RFC 4648 base32 without padding. */
+export function toBase32(bytes: Uint8Array): string {
+  let out = '';
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(acc >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    acc &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += BASE32[(acc << (5 - bits)) & 31];
+  return out;
+}
+
+/** The policy id made from 16 random bytes (the caller supplies the randomness). */
+export function policyIdFromBytes(random16: Uint8Array): string {
+  if (random16.length !== 16) throw new TypeError('a policy id needs 16 random bytes');
+  return `pol_${toBase32(random16)}`;
+}
