@@ -160,6 +160,31 @@ describe('erasure is physical (SQLite)', () => {
   });
 });
 
+describe('what a subject is linked to', () => {
+  it('its external reference, and the dataset of a training run on identified data under its consent; not an attested dataset', async () => {
+    const env = await open();
+    const subject = `patient-train-${randomBytes(6).toString('hex')}`;
+    const externalRef = `form-${randomBytes(6).toString('hex')}`;
+    const policyId = pid('pol-train');
+    await env.g.createConsent({ policyId, subject, externalRef, allowedPurposes: ['TREAT', 'HRESCH'], allowedRoles: ['ml_engineer'] }, PO);
+    const base = { actor: { id: 'eng-1', role: 'ml_engineer' }, purpose: 'HRESCH', manifest: { name: 'ft', lr: 0.001 }, modelBefore: MODEL, modelAfter: { ...MODEL, modelVersion: '2' }, computeBackend: 'cpu' };
+    const cohort = `s3://train/${randomBytes(6).toString('hex')}/cohort.parquet`;
+    const synthetic = `s3://train/${randomBytes(6).toString('hex')}/synthetic.parquet`;
+    await env.g.recordTraining({ ...base, dataset: { uri: cohort, digest: D, type: 'identified' }, policyIds: [policyId] });
+    await env.g.recordTraining({ ...base, dataset: { uri: synthetic, digest: D, type: 'synthetic' }, attestation: { method: 'synthetic-generator' } });
+    const store = env.dir.store;
+    const expected = [
+      (await store.findCommitment('subject', subject))!.commitment,
+      (await store.findCommitment('external_ref', externalRef))!.commitment,
+      (await store.findCommitment('uri', cohort))!.commitment,
+    ].sort();
+    const r = await env.g.erase('subject', subject, PO);
+    assert.deepEqual(r.commitments, expected);
+    assert.ok(await store.findCommitment('uri', synthetic), 'an attested dataset is linked to no subject');
+    await env.close();
+  });
+});
+
 describe('erasure is one transaction with its event', () => {
   it('a deletion that fails leaves no ERASURE_PERFORMED event, and the opening', async () => {
     const env = await open();
