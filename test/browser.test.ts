@@ -23,6 +23,7 @@ import type { Log } from '../src/log/log.js';
 import { ConsentDeniedError, Governance, type Actor, type InferenceInput } from '../src/service/governance.js';
 import { Authenticator } from '../src/server/auth.js';
 import { createApp } from '../src/server/app.js';
+import { pid } from './helpers/policy-ids.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -38,7 +39,7 @@ const PO: Actor = { id: 'po-1', role: 'privacy_officer' };
 const DERM: Actor = { id: 'user-42', role: 'dermatologist' };
 const NURSE: Actor = { id: 'nurse-7', role: 'nurse' };
 const OPERATOR = { actor: 'test-operator', role: 'operator' };
-const POLICY = 'pol-derm-1';
+const POLICY = pid('derm-1');
 const WEIGHTS = 'c3'.repeat(32);
 const uri = (name: string) => `s3://clinic-bucket/patient-7781/${name}`;
 

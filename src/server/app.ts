@@ -774,7 +774,7 @@ async function overview(log: Log, last: unknown): Promise<unknown> {
     lastVerification: last,
     scanned,
     eventsByType: byType,
-    eventsByHour: [...byHour.entries()].sort().map(([hour, counts]) => ({ hour, counts })),
+    eventsByHour: [...byHour.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([hour, counts]) => ({ hour, counts })),
     denials,
   };
 }
