@@ -15,6 +15,8 @@ import { ManualClock } from '../src/log/clock.js';
 import { verifyLog } from '../src/log/verify-log.js';
 import { AuditTrail, OpeningLimiter, type AuditCaller } from '../src/service/audit.js';
 import { hasCode } from '../src/core/errors.js';
+import { createVocabulary } from '../src/core/vocabulary.js';
+import { createHash } from 'node:crypto';
 
 const T0 = Date.parse('2026-03-01T08:00:00.000Z');
 let root: string;
@@ -98,10 +100,64 @@ describe('SECURITY_ALERT aggregation', () => {
     for (let i = 0; i < 50; i++) await trail.refused({ client: i.toString(16).padStart(32, '0') }, { code: 'UNAUTHENTICATED', route: 'GET /api/v1/export' });
     await trail.flush();
     const all = await alerts(log);
-    // Three tracked callers (one event each) and the overflow window (its first at once, the rest at the end).
-    assert.equal(all.length, 5);
+    // Three tracked callers (one event each) and the overflow window (counted, written at its end; it names no caller).
+    assert.equal(all.length, 4);
     assert.equal(all.reduce((x, a) => x + Number(a.payload['count']), 0), 50);
-    assert.equal(all.filter((a) => a.payload['client'] === 'overflow').reduce((x, a) => x + Number(a.payload['count']), 0), 47);
+    const overflow = all.filter((a) => a.payload['client'] === undefined && a.payload['actor'] === undefined);
+    assert.deepEqual(overflow.map((a) => a.payload['count']), [47]);
+  });
+
+  // Each new caller window costs one token of the global bucket; the rest go to the overflow window.
+  // In any window length: at most 2N immediate writes (a full bucket plus its refill), at most one
+  // end-of-window event per window opened in the previous window length (2N), and the overflow
+  // window's two: 4N + 2 (242 with the default N = 60).
+  const bound = (n: number) => 4 * n + 2;
+
+  it('5,000 distinct anonymous callers refused once in one window: at most 4N + 2 alerts, counts sum to 5,000', async () => {
+    const clock = new ManualClock(T0);
+    const { log, dir } = await fresh(clock);
+    const trail = new AuditTrail({ log, clock, vocabulary: createVocabulary() });
+    for (let i = 0; i < 5_000; i++) {
+      clock.advance(i % 500 === 0 ? 1 : 0);
+      await trail.refused({ client: createHash('sha256').update(String(i)).digest('hex').slice(0, 32) }, { code: 'UNAUTHENTICATED', route: 'GET /api/v1/export' });
+    }
+    await trail.flush();
+    const all = await alerts(log);
+    assert.ok(all.length <= bound(60), `${all.length} events`);
+    assert.equal(all.length, 61, 'the first 60 callers at once, the other 4,940 in one overflow event');
+    assert.equal(all.reduce((x, a) => x + Number(a.payload['count']), 0), 5_000);
+    const report = await verifyLog({ store: dir.store, verifiers: [dir.verifier], origin: dir.origin });
+    assert.equal(report.ok, true);
+  });
+
+  it('for any flood of callers over several windows: events per window length stay within 4N + 2 and counts add up', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.record({ caller: fc.integer({ min: 0, max: 400 }), stepMs: fc.integer({ min: 0, max: 3_000 }) }), { minLength: 1, maxLength: 300 }),
+        async (n, steps) => {
+          const clock = new ManualClock(T0);
+          const { log } = await fresh(clock);
+          const trail = new AuditTrail({ log, clock, windowMs: 60_000, alertsPerWindow: n, vocabulary: createVocabulary() });
+          for (const s of steps) {
+            clock.advance(s.stepMs);
+            await trail.refused({ client: s.caller.toString(16).padStart(32, '0') }, { code: 'UNAUTHENTICATED', route: 'GET /api/v1/stats' });
+          }
+          // Shutdown one window later: what is still open is written on its own.
+          clock.advance(60_000);
+          await trail.flush();
+          const all = await alerts(log);
+          assert.equal(all.reduce((x, a) => x + Number(a.payload['count']), 0), steps.length);
+          // An alert is written at its window's end (windowEnd; the first refusal's alert: windowStart = windowEnd).
+          const times = all.map((a) => Date.parse(String(a.payload['windowEnd'])));
+          for (const t of times) {
+            const inWindow = times.filter((u) => u >= t && u < t + 60_000).length;
+            assert.ok(inWindow <= bound(n), `${inWindow} events in one window with N = ${n}`);
+          }
+        },
+      ),
+      { seed: 14, numRuns: 20 },
+    );
   });
 });
 

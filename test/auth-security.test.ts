@@ -294,6 +294,19 @@ describe('rate limits', () => {
     expectError(await call(env.app, 'GET', '/api/v1/stats', 'nope', undefined, { remoteAddress: '203.0.113.8' }), 401, 'UNAUTHENTICATED');
   });
 
+  it('an encoded entry-tile path (/tile/%65ntries/000) counts failed authentications and ends in 429 like any other', async () => {
+    const env = await newEnv({ authFailuresPerMinute: 3 });
+    const ip = { remoteAddress: '203.0.113.9' };
+    for (let i = 0; i < 3; i++) expectError(await call(env.app, 'GET', '/tile/%65ntries/000', 'nope', undefined, ip), 401, 'UNAUTHENTICATED');
+    expectError(await call(env.app, 'GET', '/tile/%65ntries/000', 'nope', undefined, ip), 429, 'RATE_LIMITED');
+    expectError(await call(env.app, 'GET', '/tile/%65ntries/000', env.admin, undefined, ip), 429, 'RATE_LIMITED');
+    // The same limit: failures on the tile route count for the API too, and the reverse.
+    expectError(await call(env.app, 'GET', '/api/v1/stats', 'nope', undefined, ip), 429, 'RATE_LIMITED');
+    const other = { remoteAddress: '203.0.113.10' };
+    for (let i = 0; i < 3; i++) expectError(await call(env.app, 'GET', '/api/v1/stats', 'nope', undefined, other), 401, 'UNAUTHENTICATED');
+    expectError(await call(env.app, 'GET', '/tile/%65ntries/000', 'nope', undefined, other), 429, 'RATE_LIMITED');
+  });
+
   it('limits authenticated requests per verified identity, whatever the address', async () => {
     const env = await newEnv({ rateLimitPerMinute: 3 });
     for (let i = 0; i < 3; i++) assert.equal((await call(env.app, 'GET', '/api/v1/stats', env.admin, undefined, { remoteAddress: `198.51.100.${i + 1}` })).statusCode, 200);

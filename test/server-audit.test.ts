@@ -355,4 +355,24 @@ describe('operations on the log leave audit events (defect 14)', () => {
     assert.equal(alerts[1]!.payload['windowStart'], alerts[0]!.payload['windowStart']);
     assert.notEqual(alerts[2]!.payload['windowStart'], alerts[0]!.payload['windowStart']);
   });
+
+  it('a consent check reads a patient\'s policy: AUDIT_READ names the policy id; the anomaly list is an AUDIT_QUERY', async () => {
+    const env = await newEnv();
+    const start = env.log.size;
+    const d = ok<{ effect: string }>(await call(env.app, 'POST', `/api/v1/consents/${pid('p-audit')}/check`, env.tokens.nurse, { purpose: 'TREAT', role: 'dermatologist' }));
+    assert.equal(d.effect, 'permit');
+    ok(await call(env.app, 'GET', '/api/v1/anomalies?hours=2', env.tokens.auditor));
+    const audit = (await entries(env.log, start)).filter((e) => e.type.startsWith('AUDIT_'));
+    assert.deepEqual(
+      audit.map((e) => [e.type, e.payload['route'], e.payload['actor'], e.payload['role'], e.payload['permission'], e.payload['policyId']]),
+      [
+        ['AUDIT_READ', 'POST /api/v1/consents/:policyId/check', NAMES.nurse, 'nurse', 'consent:check', pid('p-audit')],
+        ['AUDIT_QUERY', 'GET /api/v1/anomalies', NAMES.auditor, 'auditor', 'read', undefined],
+      ],
+    );
+    assert.match(String(audit[0]!.payload['nonce']), /^[0-9a-f]{32}$/);
+    // The window asked for is recorded as a hash, not as text.
+    assert.match(String(audit[1]!.payload['queryHash']), /^[0-9a-f]{64}$/);
+    await assertVerifies(env);
+  });
 });

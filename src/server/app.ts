@@ -247,6 +247,18 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   });
   // Failed authentications are limited per client address, before any credential is checked.
   const failures = createWindowCounter(o.authFailuresPerMinute ?? 300, 60_000);
+  // The one door to a credential check (the hook and the tile handler): the address's failure
+  // budget first, then the credential, and every failure counted.
+  const authenticate = async (req: FastifyRequest): Promise<Principal> => {
+    const address = `addr:${req.ip}`;
+    if (failures.exceeded(address)) throw new AuthError('RATE_LIMITED', 'too many failed authentications from this address');
+    try {
+      return await auth.authenticate(req.headers.authorization);
+    } catch (err) {
+      if (hasCode(err, 'UNAUTHENTICATED')) failures.add(address);
+      throw err;
+    }
+  };
 
   // Authentication, then the route's permission, before the body is even parsed: a forbidden
   // caller gets 401/403, never 400. Which requests need it is decided on the matched route (the
@@ -257,14 +269,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     const config = req.routeOptions.config as { authenticate?: boolean; permission?: Permission | null } | undefined;
     const entryTile = isEntryTile(req);
     if (config?.authenticate !== true && !isProtectedPath(req.url) && !entryTile) return;
-    const address = `addr:${req.ip}`;
-    if (failures.exceeded(address)) throw new AuthError('RATE_LIMITED', 'too many failed authentications from this address');
-    try {
-      req.principal = await auth.authenticate(req.headers.authorization);
-    } catch (err) {
-      if (hasCode(err, 'UNAUTHENTICATED')) failures.add(address);
-      throw err;
-    }
+    req.principal = await authenticate(req);
     const permission = entryTile ? 'read' : config?.permission;
     if (permission) requirePermission(req.principal, permission);
   });
@@ -292,7 +297,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       // Decided on the parsed path (the onRequest hook sees the raw URL, which an encoded or
       // doubled path would get past): entry bundles need `read` unless published.
       if (!o.publicEntries) {
-        req.principal ??= await auth.authenticate(req.headers.authorization);
+        req.principal ??= await authenticate(req);
         requirePermission(req.principal, 'read');
       }
       const start = t.index * TILE_WIDTH;
@@ -352,9 +357,14 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'POST', url: '/api/v1/consents/:policyId/check', summary: 'The decision a request would get now, with its reason (writes nothing)', permission: 'consent:check',
+      method: 'POST', url: '/api/v1/consents/:policyId/check', summary: 'The decision a request would get now, with its reason (writes no decision; logged: AUDIT_READ)', permission: 'consent:check',
       body: { type: 'object', required: ['purpose', 'role'], properties: { purpose: CODE, role: CODE } },
-      handler: async (req) => decisionJson(await g.checkConsent((req.params as { policyId: string }).policyId, req.body as { purpose: string; role: string })),
+      handler: async (req, _reply, who) => {
+        const d = await g.checkConsent((req.params as { policyId: string }).policyId, req.body as { purpose: string; role: string });
+        // A read of a patient's policy (its decision and explanation): on the log before it is returned.
+        await audit.read({ id: who.actor, role: who.role }, { route: routeOf(req), permission: 'consent:check', policyId: d.policyId });
+        return decisionJson(d);
+      },
     },
     {
       method: 'GET', url: '/api/v1/consents/:policyId', summary: "A policy's versions, each with its log entry and the decisions made under it (logged: AUDIT_READ)", permission: 'consent:read', heavy: true,
@@ -527,11 +537,13 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       handler: async () => overview(log, lastVerification),
     },
     {
-      method: 'GET', url: '/api/v1/anomalies', summary: 'Actors with unusual volume or denial rate over a window (query: hours)', permission: 'read', heavy: true,
+      method: 'GET', url: '/api/v1/anomalies', summary: 'Actors with unusual volume or denial rate over a window (query: hours; logged: AUDIT_QUERY)', permission: 'read', heavy: true,
       query: { type: 'object', properties: { hours: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?$' } } },
-      handler: async (req) => {
+      handler: async (req, _reply, p) => {
         const h = Number((req.query as { hours?: string }).hours ?? 24);
         if (!(h >= 0.01 && h <= 8760)) throw new ValidationError('VALIDATION_FAILED', 'hours must be between 0.01 and 8760');
+        // Staff activity: a bulk read, on the log before it is returned.
+        await audit.query({ id: p.actor, role: p.role }, { route: routeOf(req), permission: 'read', queryHash: queryHash({ hours: h }) });
         return anomalies(log, h);
       },
     },

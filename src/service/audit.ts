@@ -11,7 +11,10 @@
  *   values are returned.
  * - SECURITY_ALERT: refused requests (401, 403, 429), aggregated per caller and per window
  *   (DICOM 110113 Security Alert): the first refusal of a window is written at once, the rest are
- *   counted and written as one event when the window ends (or the server closes).
+ *   counted and written as one event when the window ends (or the server closes). Immediate writes
+ *   are capped across all callers (a token bucket of `alertsPerWindow` per window): a caller
+ *   refused when the bucket is empty is counted in one shared overflow window instead, so a flood
+ *   from rotating addresses writes at most `4 * alertsPerWindow + 2` alerts per window length.
  * @module
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
@@ -71,6 +74,12 @@ export interface AuditTrailOptions {
   readonly windowMs?: number;
   /** Callers tracked at once; refusals from more are counted under one overflow caller (default 10,000). */
   readonly maxCallers?: number;
+  /**
+   * Immediate alert writes across all callers: a token bucket holding this many, refilled at this
+   * many per window (default 60). A new caller's window is opened only with a token; without one,
+   * its refusal is counted in the overflow window.
+   */
+  readonly alertsPerWindow?: number;
   /** Source of the nonces of patient-linked reads (tests inject a deterministic one). */
   readonly randomBytes?: (n: number) => Buffer;
   /**
@@ -91,7 +100,7 @@ export function queryHash(params: Readonly<Record<string, unknown>>): string | u
 }
 
 interface Window {
-  readonly caller: AuditCaller;
+  readonly caller: WindowCaller;
   readonly startMs: number;
   /** Refusals after the first one, not written yet, by code/route/permission. */
   readonly pending: Map<string, { refusal: Refusal; count: number }>;
@@ -99,7 +108,10 @@ interface Window {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-const OVERFLOW: AuditCaller = { client: 'overflow' };
+/** The shared window of callers refused past the caps: its alerts name no caller. */
+type WindowCaller = AuditCaller | { readonly overflow: true };
+const OVERFLOW: WindowCaller = { overflow: true };
+const OVERFLOW_KEY = 'o';
 
 function callerKey(c: AuditCaller): string {
   return 'actor' in c ? `a\u0000${c.actor}\u0000${c.role}` : `c\u0000${c.client}`;
@@ -119,6 +131,10 @@ export class AuditTrail {
   readonly #clock: Clock;
   readonly #windowMs: number;
   readonly #maxCallers: number;
+  readonly #alertsPerWindow: number;
+  // The token bucket of immediate writes: tokens left, as of #bucketAt.
+  #tokens: number;
+  #bucketAt: number;
   readonly #windows = new Map<string, Window>();
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #random: (n: number) => Buffer;
@@ -131,6 +147,19 @@ export class AuditTrail {
     this.#clock = o.clock ?? systemClock;
     this.#windowMs = o.windowMs ?? 60_000;
     this.#maxCallers = o.maxCallers ?? 10_000;
+    this.#alertsPerWindow = o.alertsPerWindow ?? 60;
+    this.#tokens = this.#alertsPerWindow;
+    this.#bucketAt = this.#clock.now();
+  }
+
+  // Takes one immediate write from the bucket (refilled continuously, alertsPerWindow per window).
+  #takeToken(now: number): boolean {
+    const refill = (Math.max(0, now - this.#bucketAt) * this.#alertsPerWindow) / this.#windowMs;
+    this.#tokens = Math.min(this.#alertsPerWindow, this.#tokens + refill);
+    this.#bucketAt = Math.max(this.#bucketAt, now);
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
   }
 
   // No free text on the log: the payload is checked against the event registry (core/events.ts).
@@ -201,25 +230,35 @@ export class AuditTrail {
    */
   refused(caller: AuditCaller, refusal: Refusal): Promise<void> {
     const now = this.#clock.now();
-    let key = callerKey(caller);
-    // Past the cap, callers not tracked yet share one overflow window (memory stays bounded).
-    if (!this.#windows.has(key) && this.#windows.size >= this.#maxCallers) {
-      key = callerKey(OVERFLOW);
-      caller = OVERFLOW;
+    // Windows are kept in the order they opened: every ended one is written now, oldest first
+    // (the wall-clock timer does the same when no refusal comes).
+    for (const [k, open] of this.#windows) {
+      if (now < open.startMs + this.#windowMs) break;
+      this.#flushWindow(k, open, now);
     }
-    let w = this.#windows.get(key);
+    const key = callerKey(caller);
+    const w = this.#current(key, now);
+    if (w) return this.#count(w, refusal);
+    // A new window: written at once only within the global budget, and while fewer than
+    // maxCallers windows are tracked (memory and alerts stay bounded whatever the addresses).
+    if (this.#windows.size < this.#maxCallers && this.#takeToken(now)) {
+      this.#open(key, caller, now);
+      return this.#write(caller, now, now, 1, [refusalJson(refusal, 1)]);
+    }
+    return this.#count(this.#current(OVERFLOW_KEY, now) ?? this.#open(OVERFLOW_KEY, OVERFLOW, now), refusal);
+  }
+
+  // The caller's open window, if any; an ended one is flushed first.
+  #current(key: string, now: number): Window | undefined {
+    const w = this.#windows.get(key);
     if (w && now >= w.startMs + this.#windowMs) {
       this.#flushWindow(key, w, now);
-      w = undefined;
+      return undefined;
     }
-    if (w) {
-      const rk = refusalKey(refusal);
-      const p = w.pending.get(rk) ?? { refusal, count: 0 };
-      p.count++;
-      w.pending.set(rk, p);
-      w.pendingCount++;
-      return Promise.resolve();
-    }
+    return w;
+  }
+
+  #open(key: string, caller: WindowCaller, now: number): Window {
     const fresh: Window = { caller, startMs: now, pending: new Map(), pendingCount: 0, timer: undefined };
     this.#windows.set(key, fresh);
     // The window's end, on the wall clock: its remainder is written even if no refusal follows.
@@ -227,7 +266,16 @@ export class AuditTrail {
       if (this.#windows.get(key) === fresh) this.#flushWindow(key, fresh, this.#clock.now());
     }, this.#windowMs);
     fresh.timer.unref?.();
-    return this.#write(caller, now, now, 1, [refusalJson(refusal, 1)]);
+    return fresh;
+  }
+
+  #count(w: Window, refusal: Refusal): Promise<void> {
+    const rk = refusalKey(refusal);
+    const p = w.pending.get(rk) ?? { refusal, count: 0 };
+    p.count++;
+    w.pending.set(rk, p);
+    w.pendingCount++;
+    return Promise.resolve();
   }
 
   /** Writes every window's counted refusals now (on shutdown), and waits for pending writes. */
@@ -245,10 +293,11 @@ export class AuditTrail {
     void this.#write(w.caller, w.startMs, now, w.pendingCount, refusals);
   }
 
-  #write(caller: AuditCaller, startMs: number, endMs: number, count: number, refusals: Record<string, unknown>[]): Promise<void> {
-    const who = 'actor' in caller ? { actor: caller.actor, role: caller.role } : { client: caller.client };
-    const p = this.#log
-      .append(AUDIT_EVENT.securityAlert, {
+  #write(caller: WindowCaller, startMs: number, endMs: number, count: number, refusals: Record<string, unknown>[]): Promise<void> {
+    const who = 'actor' in caller ? { actor: caller.actor, role: caller.role } : 'client' in caller ? { client: caller.client } : {};
+    // Checked against the event registry like every other audit event.
+    const p = this
+      .#append(AUDIT_EVENT.securityAlert, {
         ...who,
         balp: BALP.securityAlert,
         windowStart: formatEntryTime(startMs),
