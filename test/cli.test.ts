@@ -301,6 +301,17 @@ describe('custos append', () => {
     assert.equal((await stats(dir)).entries, before + 3);
   });
 
+  it('appends the README examples: an operator-defined type of identifiers and codes, and AUDIT_EVENT from a payload file', async () => {
+    const before = (await stats(dir)).entries;
+    const a = okJson<AppendJson>(await runIn(dir, ['--json', 'append', '--type', 'TRIAGE_DECISION', '--payload-file', '-'], { input: '{"model":"triage-v3","decision":"refer"}\n' }));
+    assertAppendJson(a, before);
+    const file = join(tmp.path, 'audit-event.json');
+    writeFileSync(file, JSON.stringify({ resource: 'report/rad-0001', practitioner: 'dr-okafor', contentHash: H }));
+    assertAppendJson(okJson<AppendJson>(await runIn(dir, ['--json', 'append', '--type', 'AUDIT_EVENT', '--payload-file', file])), before + 1);
+    // A generic event under an operator-defined type.
+    assertAppendJson(okJson<AppendJson>(await runIn(dir, ['--json', 'append', '--type', 'REPORT_SIGNED', '--resource', 'report/rad-0001', '--practitioner', 'dr-okafor', '--hash', H])), before + 2);
+  });
+
   describe('rejects bad input with nothing written', { concurrency: true }, () => {
     let baseline: StatsJson;
     let files: Record<string, string>;
@@ -318,7 +329,13 @@ describe('custos append', () => {
         invalid: p('invalid.json', '{"a":1'),
         array: p('array.json', '[{"a":1}]'),
         nul: p('null.json', 'null'),
-        big: p('big.json', JSON.stringify({ blob: 'x'.repeat(70_000) })),
+        // Over 64 KiB of identifiers (free text is refused before its size matters).
+        big: p('big.json', JSON.stringify(Object.fromEntries(Array.from({ length: 700 }, (_, i) => [`k${i}`, 'x'.repeat(100)])))),
+        freeText: p('free-text.json', JSON.stringify({ patient: 'patient John Smith DOB 1970-01-01 MRN 00012345' })),
+        nestedFreeText: p('nested-free-text.json', JSON.stringify({ a: { b: ['ok', 'John Smith'] } })),
+        freeKey: p('free-key.json', JSON.stringify({ 'MRN 00012345 John Smith': 1 })),
+        nullValue: p('null-value.json', '{"a":null}'),
+        auditEventExtra: p('audit-event-extra.json', JSON.stringify({ resource: 'r', practitioner: 'p', contentHash: H, note: 'x' })),
         surrogate: p('surrogate.json', '{"a":"\\ud800"}'),
         infinity: p('infinity.json', '{"a":1e400}'),
         dir: tmp.path,
@@ -350,6 +367,17 @@ describe('custos append', () => {
       { name: 'a --type longer than 64 characters', args: () => ['append', '--type', `T${'x'.repeat(64)}`, '--payload-file', files['good']!], code: 'VALIDATION_FAILED' },
       { name: 'a bad --type on a generic event', args: () => ['append', '--type', 'no/slash', '--resource', 'r', '--practitioner', 'p', '--hash', H], code: 'VALIDATION_FAILED' },
       { name: 'an unknown option', args: () => ['append', '--resource', 'r', '--practitioner', 'p', '--hash', H, '--frobnicate'], code: 'VALIDATION_FAILED' },
+      // #9.3: reserved types on the generic form too, and no free text anywhere in a payload.
+      { name: 'a reserved --type on a generic event (TOKEN_REVOKED)', args: () => ['append', '--type', 'TOKEN_REVOKED', '--resource', 'r', '--practitioner', 'p', '--hash', H], code: 'VALIDATION_FAILED' },
+      { name: 'a reserved --type on a generic event (CONSENT_CREATED)', args: () => ['append', '--type', 'CONSENT_CREATED', '--resource', 'r', '--practitioner', 'p', '--hash', H], code: 'VALIDATION_FAILED' },
+      { name: 'a reserved --type with a payload file (SECURITY_ALERT)', args: () => ['append', '--type', 'SECURITY_ALERT', '--payload-file', files['good']!], code: 'VALIDATION_FAILED' },
+      { name: 'free text in an operator-defined payload', args: () => ['append', '--type', 'X', '--payload-file', files['freeText']!], code: 'VALIDATION_FAILED' },
+      { name: 'free text nested in an array', args: () => ['append', '--type', 'X', '--payload-file', files['nestedFreeText']!], code: 'VALIDATION_FAILED' },
+      { name: 'free text in a key', args: () => ['append', '--type', 'X', '--payload-file', files['freeKey']!], code: 'VALIDATION_FAILED' },
+      { name: 'a null value', args: () => ['append', '--type', 'X', '--payload-file', files['nullValue']!], code: 'VALIDATION_FAILED' },
+      { name: 'free text on stdin', args: () => ['append', '--type', 'X', '--payload-file', '-'], input: '{"note":"seen by Dr Smith"}', code: 'VALIDATION_FAILED' },
+      { name: 'an AUDIT_EVENT payload with a field the registry does not declare', args: () => ['append', '--type', 'AUDIT_EVENT', '--payload-file', files['auditEventExtra']!], code: 'VALIDATION_FAILED' },
+      { name: 'a registered type on the generic form whose fields do not fit it (TRAINING_EXECUTED is reserved)', args: () => ['append', '--type', 'TRAINING_EXECUTED', '--resource', 'r', '--practitioner', 'p', '--hash', H], code: 'VALIDATION_FAILED' },
     ];
 
     for (const c of cases) {
@@ -411,8 +439,9 @@ describe('read-only commands on a five-entry log', () => {
   let otherKey: string;
   let tamperedDir: string;
   const appended: AppendJson[] = [];
-  const consent1 = { patient: 'patient/p-1', scope: ['imaging'], note: 'has "quotes", commas\nand a newline' };
-  const consent2 = { patient: 'patient/p-2', label: 'Ünïcødé ✓ 𝄞' };
+  // Operator-defined payloads hold identifiers, codes, numbers and booleans only (#9.3: no free text).
+  const consent1 = { patient: 'patient/p-1', scope: ['imaging'], note: 'code:v2/a.b_c-d@e', granted: true, priority: 3 };
+  const consent2 = { patient: 'patient/p-2', label: 'urn:oid:2.16.840.1.113883', nested: { level: [1, 2.5, -3] } };
 
   before(async () => {
     dir = fresh('log5');

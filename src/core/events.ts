@@ -169,7 +169,7 @@ function leaves(value: unknown, path: string, out: [string, unknown][]): void {
  *   of its field's class, or a missing required field (every issue listed with its path)
  */
 export function checkEventPayload(type: string, payload: unknown, vocab: Vocabulary): void {
-  const spec = EVENT_REGISTRY[type];
+  const spec = Object.hasOwn(EVENT_REGISTRY, type) ? EVENT_REGISTRY[type] : undefined;
   if (!spec) throw new ValidationError('VALIDATION_FAILED', `event type ${type} is not registered`, { issues: [{ path: 'type', message: 'unregistered event type' }] });
   const issues: ValidationIssue[] = [];
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
@@ -195,4 +195,59 @@ export function checkEventPayload(type: string, payload: unknown, vocab: Vocabul
   if (issues.length > 0) {
     throw new ValidationError('VALIDATION_FAILED', `invalid ${type} payload: ${issues[0]!.path}: ${issues[0]!.message}`, { issues });
   }
+}
+
+/**
+ * The one rule for the values of an operator-defined event type (one not in {@link EVENT_REGISTRY},
+ * appended with `custos append --type T --payload-file`): every string, object key included, is an
+ * identifier, a code or a hash (letters, digits, `. _ : @ / -`, no spaces, at most 128
+ * characters); numbers and booleans are allowed; `null` is not. Free text has no place to go.
+ */
+export const OPERATOR_VALUE_RE = ACTOR_ID_RE;
+
+/**
+ * Checks the payload of an operator-defined event type against {@link OPERATOR_VALUE_RE}, at every
+ * depth (keys too). Numbers must be finite.
+ * @throws {ValidationError} VALIDATION_FAILED (every issue listed with its path)
+ */
+export function checkOperatorEventPayload(payload: unknown): void {
+  const issues: ValidationIssue[] = [];
+  const rule = `expected an identifier, code or hash (${OPERATOR_VALUE_RE.source}), a number or a boolean: free text never goes on the log`;
+  const stack: { value: unknown; path: string }[] = [{ value: payload, path: '' }];
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) issues.push({ path: '$', message: 'payload must be an object' });
+  while (stack.length > 0 && issues.length < 100) {
+    const { value, path } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (!OPERATOR_VALUE_RE.test(value)) issues.push({ path: path || '$', message: rule });
+    } else if (typeof value === 'number') {
+      if (!Number.isFinite(value)) issues.push({ path: path || '$', message: 'expected a finite number' });
+    } else if (typeof value === 'boolean') {
+      // allowed
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: `${path}[${i}]` });
+    } else if (value !== null && typeof value === 'object') {
+      const keys = Object.keys(value);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const k = keys[i]!;
+        const at = path ? `${path}.${k}` : k;
+        if (!OPERATOR_VALUE_RE.test(k)) issues.push({ path: at, message: `key: ${rule}` });
+        else stack.push({ value: (value as Record<string, unknown>)[k], path: at });
+      }
+    } else {
+      issues.push({ path: path || '$', message: `${value === null ? 'null' : typeof value} is not allowed: ${rule}` });
+    }
+  }
+  if (issues.length > 0) {
+    throw new ValidationError('VALIDATION_FAILED', `invalid operator-defined event payload: ${issues[0]!.path}: ${issues[0]!.message}`, { issues });
+  }
+}
+
+/**
+ * The check for any event appended from outside the services: a registered type's payload against
+ * the registry ({@link checkEventPayload}), any other type's against {@link checkOperatorEventPayload}.
+ * @throws {ValidationError} VALIDATION_FAILED
+ */
+export function checkAppendPayload(type: string, payload: unknown, vocab: Vocabulary): void {
+  if (Object.hasOwn(EVENT_REGISTRY, type)) checkEventPayload(type, payload, vocab);
+  else checkOperatorEventPayload(payload);
 }

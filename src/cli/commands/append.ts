@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { ValidationError } from '../../core/errors.js';
 import { parseHashHex, toHex } from '../../core/hash.js';
+import { canonicalJsonBytes } from '../../core/canonical-json.js';
+import { checkAppendPayload } from '../../core/events.js';
+import { createVocabulary } from '../../core/vocabulary.js';
 import type { AppendResult } from '../../log/log.js';
 import { EVENT } from '../../service/governance.js';
 import { AUDIT_EVENT } from '../../service/audit.js';
@@ -30,8 +33,29 @@ function checkId(value: string, field: string): string {
   return value;
 }
 
-/** Builds the event from the options, validating everything before the log is opened. */
+function checkNotReserved(type: string | undefined): void {
+  if (type !== undefined && RESERVED_TYPES.has(type)) {
+    throw new ValidationError('VALIDATION_FAILED', `event type ${type} is reserved to the governance commands (consent, access, infer, train, erase) and the server's audit trail`, {
+      issues: [{ path: 'type', message: 'reserved event type' }],
+    });
+  }
+}
+
+/**
+ * Builds the event from the options, validating everything before the log is opened: a reserved
+ * type is refused on both forms; a registered type's payload is checked against the event registry,
+ * an operator-defined type's must hold only identifiers, codes, hashes, numbers and booleans.
+ */
 export function eventFromOptions(o: AppendOptions, readStdin: () => string): { type: string; payload: unknown } {
+  const ev = buildEvent(o, readStdin);
+  // Unsupported values (NaN, Infinity, lone surrogates, too deep) keep their own error code.
+  canonicalJsonBytes(ev.payload);
+  checkAppendPayload(ev.type, ev.payload, createVocabulary());
+  return ev;
+}
+
+function buildEvent(o: AppendOptions, readStdin: () => string): { type: string; payload: unknown } {
+  checkNotReserved(o.type);
   const generic = o.resource !== undefined || o.practitioner !== undefined || o.hash !== undefined;
   if (generic) {
     if (o.payloadFile !== undefined) {
@@ -63,11 +87,6 @@ export function eventFromOptions(o: AppendOptions, readStdin: () => string): { t
     payload = JSON.parse(text);
   } catch (err) {
     throw new ValidationError('VALIDATION_FAILED', `payload file ${o.payloadFile} is not valid JSON`, { cause: err });
-  }
-  if (RESERVED_TYPES.has(o.type)) {
-    throw new ValidationError('VALIDATION_FAILED', `event type ${o.type} is reserved to the governance commands (consent, access, infer, train, erase) and the server's audit trail`, {
-      issues: [{ path: 'type', message: 'reserved event type' }],
-    });
   }
   return { type: o.type, payload };
 }
