@@ -64,7 +64,7 @@ export {
   type Vocabulary,
   type VocabularyOptions,
 } from './core/vocabulary.js';
-export { EVENT_REGISTRY, checkEventPayload, type FieldClass, type FieldSpec } from './core/events.js';
+export { EVENT_REGISTRY, checkEventPayload, checkOperatorEventPayload, checkAppendPayload, OPERATOR_VALUE_RE, type FieldClass, type FieldSpec } from './core/events.js';
 export type { Receipt, PipelineManifest, ModelSpec, TrainingManifest } from './core/manifest.js';
 export {
   Governance,

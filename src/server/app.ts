@@ -64,6 +64,8 @@ export interface AppOptions {
   readonly openingsPerMinute?: number;
   /** Window over which a caller's refused requests are aggregated into one SECURITY_ALERT (default 60 s). */
   readonly alertWindowMs?: number;
+  /** Immediate SECURITY_ALERT writes across all callers per window (default 60; see AuditTrail). */
+  readonly alertsPerWindow?: number;
   /** Time for the audit windows and the openings limit (default the system clock). */
   readonly clock?: Clock;
 }
@@ -130,7 +132,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   const clock = o.clock ?? systemClock;
   // Audit events are checked against the event registry with the deployment's roles and purposes.
   const vocabulary = createVocabulary({ roles: auth.roles, purposes: [...g.vocabulary.purposes] });
-  const audit = new AuditTrail({ log, clock, vocabulary, ...(o.alertWindowMs ? { windowMs: o.alertWindowMs } : {}) });
+  const audit = new AuditTrail({ log, clock, vocabulary, ...(o.alertWindowMs ? { windowMs: o.alertWindowMs } : {}), ...(o.alertsPerWindow ? { alertsPerWindow: o.alertsPerWindow } : {}) });
   const openings = new OpeningLimiter({ max: o.openingsPerMinute ?? 30, windowMs: 60_000, clock });
   // Refusals before authentication name the caller by a keyed hash of its address (the key lives
   // in this process only): alerts from one address group together, the address is not on the log.
