@@ -9,6 +9,8 @@
  * - no or an invalid credential: 401 UNAUTHENTICATED;
  * - a role lacking the route's permission: 403 FORBIDDEN naming the role and the permission;
  * - a role holding it: neither 401 nor 403, and never a 5xx (400 for a missing body is fine).
+ * Each route is also requested percent-encoded (/%61pi/...), as HEAD when it is a GET, and, when it
+ * is a POST, with a malformed or non-JSON body: the permission is decided before the body is read.
  *
  * It also checks that the route table of docs/http-api.md lists every route of /openapi.json
  * with the same permission, and that every route Fastify serves under /api or /metrics is in
@@ -139,26 +141,39 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
     const problems: string[] = [];
     let requests = 0;
     for (const c of cases()) {
-      for (const who of callers) {
-        requests++;
-        const headers: Record<string, string> = who.header ? { authorization: who.header } : {};
-        const res = await fetch(`${address}${c.url}`, { method: c.method, headers });
-        const text = await res.text();
-        const label = `${who.name}: ${c.method} ${c.url} -> ${res.status} ${text.slice(0, 160)}`;
-        const code = res.status >= 400 ? (safeJson(text) as { error?: { code?: string; details?: Record<string, unknown> } } | undefined)?.error : undefined;
-        if (res.status >= 500) problems.push(`5xx: ${label}`);
-        else if (who.permissions === null) {
-          if (res.status !== 401 || code?.code !== 'UNAUTHENTICATED') problems.push(`expected 401 UNAUTHENTICATED: ${label}`);
-        } else {
-          const missing = c.needs.filter((p) => !who.permissions!.has(p));
-          if (missing.length > 0) {
-            if (res.status !== 403 || code?.code !== 'FORBIDDEN') problems.push(`expected 403 FORBIDDEN (lacks ${missing.join(', ')}): ${label}`);
-            else if (!missing.includes(code.details?.['permission'] as Permission)) problems.push(`403 names permission ${String(code.details?.['permission'])}, not one it lacks (${missing.join(', ')}): ${label}`);
-          } else if (res.status === 401 || res.status === 403) problems.push(`holds ${c.needs.join(' + ') || 'a credential'} but refused: ${label}`);
+      // The request as documented; the same path percent-encoded (the router decodes it); HEAD for
+      // GET (Fastify adds it); for POST a malformed JSON body (permission before parsing).
+      const variants: { method: string; url: string; body?: string; contentType?: string }[] = [
+        { method: c.method, url: c.url },
+        { method: c.method, url: c.url.replace(/^\/(.)/, (_m, ch: string) => `/%${ch.charCodeAt(0).toString(16)}`) },
+      ];
+      if (c.method === 'GET') variants.push({ method: 'HEAD', url: c.url });
+      if (c.method === 'POST') variants.push({ method: 'POST', url: c.url, body: '{"a":', contentType: 'application/json' }, { method: 'POST', url: c.url, body: 'x', contentType: 'text/plain' });
+      for (const v of variants) {
+        for (const who of callers) {
+          requests++;
+          const headers: Record<string, string> = who.header ? { authorization: who.header } : {};
+          if (v.contentType) headers['content-type'] = v.contentType;
+          const res = await fetch(`${address}${v.url}`, { method: v.method, headers, ...(v.body !== undefined ? { body: v.body } : {}) });
+          const text = await res.text();
+          const label = `${who.name}: ${v.method} ${v.url}${v.body !== undefined ? ` (${v.contentType} ${v.body})` : ''} -> ${res.status} ${text.slice(0, 160)}`;
+          // HEAD answers have no body: only the status is checked.
+          const head = v.method === 'HEAD';
+          const code = res.status >= 400 ? (safeJson(text) as { error?: { code?: string; details?: Record<string, unknown> } } | undefined)?.error : undefined;
+          if (res.status >= 500) problems.push(`5xx: ${label}`);
+          else if (who.permissions === null) {
+            if (res.status !== 401 || (!head && code?.code !== 'UNAUTHENTICATED')) problems.push(`expected 401 UNAUTHENTICATED: ${label}`);
+          } else {
+            const missing = c.needs.filter((p) => !who.permissions!.has(p));
+            if (missing.length > 0) {
+              if (res.status !== 403 || (!head && code?.code !== 'FORBIDDEN')) problems.push(`expected 403 FORBIDDEN (lacks ${missing.join(', ')}): ${label}`);
+              else if (!head && !missing.includes(code!.details?.['permission'] as Permission)) problems.push(`403 names permission ${String(code!.details?.['permission'])}, not one it lacks (${missing.join(', ')}): ${label}`);
+            } else if (res.status === 401 || res.status === 403) problems.push(`holds ${c.needs.join(' + ') || 'a credential'} but refused: ${label}`);
+          }
         }
       }
     }
-    assert.ok(requests >= 20 * callers.length, `only ${requests} requests`);
+    assert.ok(requests >= 40 * callers.length, `only ${requests} requests`);
     assert.deepEqual(problems, []);
   });
 
