@@ -1047,7 +1047,7 @@ describe('fixed defects (regression tests)', () => {
     async () => {
       const dir = fresh('generic-documents');
       await initLog(dir);
-      const payload = fixture('generic-payload.json', { note: 'second opinion requested', documents: { scan: sha256Hex('a scan stored elsewhere') } });
+      const payload = fixture('generic-payload.json', { note: 'second-opinion-requested', documents: { scan: sha256Hex('a scan stored elsewhere') } });
       okJson(await runIn(dir, ['--json', 'append', '--type', 'CLINICAL_NOTE', '--payload-file', payload]));
       assertOk(await runIn(dir, ['verify']));
     },
