@@ -220,9 +220,6 @@ export class Governance {
   /** Heads changed by the batch being sequenced (dropped if that batch is retried). */
   #overlay = new Map<string, Head>();
   #overlayBatch = -1;
-  /** Entries below this index have been read into #heads. */
-  #headsScannedTo = 0;
-  #headsQueue: Promise<void> = Promise.resolve();
   /** Policy versions this process wrote, by hash: trustworthy without a store read. */
   readonly #recent = new Map<string, ConsentPolicy>();
   /** Salts chosen for values whose commitment is not committed yet (one salt per value), with
@@ -271,6 +268,15 @@ export class Governance {
   /** Opens the overlay on a log, loading the policy heads. */
   static async open(options: GovernanceOptions): Promise<Governance> {
     const g = new Governance(options);
+    // Heads come from the log's verified scan: only entries a signed checkpoint covers.
+    options.log.scan.subscribe({
+      matches: (bytes) => bytes.indexOf(CONSENT_TYPE_MARK) >= 0,
+      apply: (index, bytes) => {
+        const head = consentHeadOf(bytes, index);
+        // Never move a head back: this process may already hold a later one it committed itself.
+        if (head && (g.#heads.get(head.policyId)?.index ?? -1) < index) g.#heads.set(head.policyId, head.head);
+      },
+    });
     await g.#loadHeads();
     options.log.onReload(async () => {
       g.#reloads++;
@@ -284,36 +290,13 @@ export class Governance {
   }
 
   // On open and after the log reloads (another writer appended): read the consent events the log
-  // gained since the last look. The first call reads the whole log once, with a byte search that
-  // skips all but consent events unparsed (about a second per million entries); later calls read
-  // only new entries. Cheaper alternatives trust something the store holds outside the log.
+  // gained since the last look, through the log's verified scan (entries covered by a signed
+  // checkpoint whose root they hash to; see log/verified-scan.ts). The first call reads the whole
+  // log once; later calls read only new entries.
   async #loadHeads(): Promise<void> {
-    await this.#syncHeads(this.#log.size);
+    await this.#log.scan.sync();
     this.#overlay.clear();
     this.#overlayBatch = -1;
-  }
-
-  #syncHeads(to: number): Promise<void> {
-    const run = this.#headsQueue.then(() => this.#scanHeads(to));
-    this.#headsQueue = run.catch(() => undefined);
-    return run;
-  }
-
-  async #scanHeads(to: number): Promise<void> {
-    let next = this.#headsScannedTo;
-    if (to <= next) return;
-    for await (const page of this.#store.entryPages(next, to)) {
-      for (const e of page) {
-        // A missing entry could be a revocation: refuse to decide on a log with a gap.
-        if (e.index !== next) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
-        const head = consentHeadOf(e.bytes, e.index);
-        // Never move a head back: this process may already hold a later one it committed itself.
-        if (head && (this.#heads.get(head.policyId)?.index ?? -1) < e.index) this.#heads.set(head.policyId, head.head);
-        next++;
-      }
-      this.#headsScannedTo = next;
-    }
-    if (next !== to) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
   }
 
   // The head of a policy as seen by the entry being sequenced in batch `batchId`.
@@ -405,7 +388,7 @@ export class Governance {
   // The head as the log has it now: read-only queries must see changes another process committed
   // (decisions get them by the reload on conflict), so the entries appended since are read first.
   async #freshHead(policyId: string): Promise<Head | undefined> {
-    await this.#syncHeads(await this.#store.treeSize());
+    await this.#log.scan.sync();
     return this.#heads.get(policyId);
   }
 
