@@ -11,7 +11,7 @@
  * @module
  */
 import { NotFoundError, VerificationError } from '../core/errors.js';
-import { bytesEqual, hashLeaf } from '../core/hash.js';
+import { RFC6962_LEAF_PREFIX, bytesEqual, sha256 } from '../core/hash.js';
 import { Frontier } from '../core/merkle/tree.js';
 import { openCheckpoint } from '../core/checkpoint.js';
 import type { NoteVerifier } from '../core/note.js';
@@ -100,6 +100,15 @@ export class VerifiedScan {
     }
   }
 
+  // RFC 9162 leaf hash in a reused buffer (the scan hashes every entry of the log once).
+  #scratch = Buffer.alloc(4096);
+  #leafHash(bytes: Buffer): Buffer {
+    if (bytes.length + 1 > this.#scratch.length) this.#scratch = Buffer.alloc(2 * (bytes.length + 1));
+    this.#scratch[0] = RFC6962_LEAF_PREFIX;
+    bytes.copy(this.#scratch, 1);
+    return sha256(this.#scratch.subarray(0, bytes.length + 1));
+  }
+
   // Advances `f` to `to`, buffering matching entries; applies them only if the root is `root`.
   async #read(f: Frontier, to: number, subs: readonly ScanSubscriber[], root: Buffer): Promise<void> {
     const from = f.size;
@@ -109,7 +118,7 @@ export class VerifiedScan {
       for await (const page of this.#store.entryPages(from, to)) {
         for (const e of page) {
           if (e.index !== next) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
-          f.append(hashLeaf(e.bytes));
+          f.push(this.#leafHash(e.bytes));
           for (const sub of subs) if (sub.matches(e.bytes)) pending.push({ sub, index: e.index, bytes: Buffer.from(e.bytes) });
           next++;
         }
