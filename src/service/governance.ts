@@ -7,7 +7,8 @@
  * - A decision is made when its event is sequenced, against the policy head (the version the log
  *   committed last before it), at the log's time. A revocation acknowledged before is therefore
  *   always seen. Heads are derived from the log's consent events (read once at open, then only new
- *   entries); the head rows in the store are a cache nothing here trusts, and `custos verify`
+ *   entries; only entries whose bytes hash to a checkpoint signed by the log's key, else
+ *   LOG_INTEGRITY: see log/verified-scan.ts); the head rows in the store are a cache nothing here trusts, and `custos verify`
  *   reports rows that disagree with the log (POLICY_HEAD_MISMATCH).
  * - A decision re-reads the policy document and checks it against the hash on the log; a document
  *   edited in the store is refused (POLICY_TAMPERED) and the refusal is logged.

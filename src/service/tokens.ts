@@ -2,8 +2,9 @@
  * API tokens as the log has them. A token exists because a TOKEN_CREATED event is on the log (with
  * its id, name, role and a digest of its secret) and is revoked because a TOKEN_REVOKED event
  * is. The `token` rows of the store are a cache written with those events (for listing and for
- * older tools); nothing trusts them: {@link TokenLedger} derives the state from the log, and
- * `verifyDocuments` reports rows that disagree with it.
+ * older tools); nothing trusts them: {@link TokenLedger} derives the state from the log (only from
+ * entries a signed checkpoint covers, see log/verified-scan.ts), and `verifyDocuments` reports rows
+ * that disagree with it.
  * @module
  */
 import { sha256, toHex } from '../core/hash.js';
