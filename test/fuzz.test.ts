@@ -8,12 +8,17 @@
  * types, and tokens of every role (or none). The contract: no request gets a 5xx, and afterwards
  * the log and the off-ledger documents verify and no salt is left pending.
  *
+ * Every POST route of /openapi.json must have a body template here (the test fails otherwise, so a
+ * new route joins the fuzz). Receipt opening (open=true&purpose=...) and erasure are fuzzed with
+ * requests that go through, not only refusals: the test checks some did.
+ *
  * Reproduce a failure with the same FUZZ_SEED (printed in the failure message).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pid } from './helpers/policy-ids.js';
 import { seededRandom } from '../src/core/random.js';
+import { DEFAULT_ROLES } from '../src/core/vocabulary.js';
 import { assertVerifies, createServerEnv, SETUP_ACTOR, type ServerEnv, type TestRole } from './helpers/server-env.js';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20261202);
@@ -185,14 +190,24 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       ...(rnd() < 0.5 ? { attestation: { method: 'synthetic-generator' } } : { policyIds: [policyId()] }),
     }),
     'POST /api/v1/tokens': () => ({ name: `fz-${Math.floor(rnd() * 1000)}`, role: pick(rnd, ['nurse', 'auditor', 'constructor', '__proto__', 'toString']) }),
+    // Well-formed erasures (a hostile leaf puts a lone surrogate or a prototype name in kind or value).
+    'POST /api/v1/erasures': () => ({
+      kind: pick(rnd, ['subject', 'uri', 'external_ref']),
+      value: pick(rnd, ['patient-1', 'patient-2', 'patient-3', `patient-${fresh}`, 's3://clinic/0.jpg', 's3://clinic/0.json', `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, 'ext-1']),
+      ...(rnd() < 0.2 ? { actor: 'po-1' } : {}),
+    }),
+    'POST /api/v1/verify': () => ({}),
   };
 }
+
+/** Indices of inference events (receipts), so the receipt routes get past 404 and open real commitments. */
+const RECEIPTS: string[] = [];
 
 function pathParam(rnd: Rnd, name: string): string {
   const common = ['__proto__', 'constructor', '%ED%BF%BF', '%ED%A0%80', '%F0%9F%98%80', '%00', 'x'.repeat(3000), '..%2F..%2Fetc%2Fpasswd', '-1', '1e309', '99999999999999999999', '%ZZ'];
   const byName: Record<string, string[]> = {
     policyId: POLICY_IDS,
-    index: ['0', '1', '5', '7', '100000'],
+    index: ['0', '1', '5', '7', '100000', ...RECEIPTS, ...RECEIPTS],
     id: ['0123456789abcdef', 'ffffffffffffffff'],
   };
   return rnd() < 0.55 ? pick(rnd, byName[name] ?? ['x']) : pick(rnd, common);
@@ -200,8 +215,8 @@ function pathParam(rnd: Rnd, name: string): string {
 
 function queryString(rnd: Rnd): string {
   if (rnd() < 0.4) return '';
-  const keys = ['limit', 'before', 'type', 'actor', 'role', 'purpose', 'outcome', 'since', 'until', 'size', 'from', 'to', 'hours', '__proto__', 'constructor'];
-  const values = ['1', '0', '-1', '500', '501', 'abc', '1e309', '99999999999999999', 'NaN', '%ED%BF%BF', '%00', 'denied', '2026-01-01T00:00:00Z', '', '0.001', '8761', '2'];
+  const keys = ['limit', 'before', 'type', 'actor', 'role', 'purpose', 'outcome', 'since', 'until', 'size', 'from', 'to', 'hours', 'open', 'purpose', '__proto__', 'constructor'];
+  const values = ['1', '0', '-1', '500', '501', 'abc', '1e309', '99999999999999999', 'NaN', '%ED%BF%BF', '%00', 'denied', '2026-01-01T00:00:00Z', '', '0.001', '8761', '2', 'true', 'false', 'TREAT', 'HRESCH', '__proto__'];
   const n = 1 + Math.floor(rnd() * 3);
   const parts: string[] = [];
   for (let i = 0; i < n; i++) parts.push(`${pick(rnd, keys)}=${pick(rnd, values)}`);
@@ -230,7 +245,8 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     await g.createConsent({ policyId: pid('fz-revoked'), subject: 'patient-2', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'] }, po);
     await g.revokeConsent(pid('fz-revoked'), po);
     await g.createConsent({ policyId: pid('fz-nonrev'), subject: 'patient-3', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'], revocable: false }, po);
-    await g.recordInference({ actor: { id: 'dr-derm', role: 'dermatologist' }, purpose: 'TREAT', policyId: pid('fz-open'), input: { uri: 's3://clinic/0.jpg', digest: D1 }, outputs: [{ name: 'r', uri: 's3://clinic/0.json', digest: D2 }], pipeline: PIPELINE, model: MODEL });
+    const inf = await g.recordInference({ actor: { id: 'dr-derm', role: 'dermatologist' }, purpose: 'TREAT', policyId: pid('fz-open'), input: { uri: 's3://clinic/0.jpg', digest: D1 }, outputs: [{ name: 'r', uri: 's3://clinic/0.json', digest: D2 }], pipeline: PIPELINE, model: MODEL });
+    RECEIPTS.push(String(inf.event.index));
     const spare = await env.auth.createToken('fz-spare', 'auditor', SETUP_ACTOR);
     tokens = [...(Object.keys(env.tokens) as TestRole[]).map((r) => env.tokens[r]), spare.token];
   });
@@ -241,14 +257,21 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
 
   it('answers no request with a 5xx; the log and documents verify afterwards', async () => {
     const rnd = seededRandom(SEED);
-    const openapi = (await (await fetch(`${address}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-    const routes: { method: string; path: string }[] = [];
-    for (const [path, methods] of Object.entries(openapi.paths)) for (const m of Object.keys(methods)) routes.push({ method: m.toUpperCase(), path });
-    routes.push({ method: 'GET', path: '/openapi.json' }, { method: 'GET', path: '/docs' }, { method: 'GET', path: '/' }, { method: 'GET', path: '/ui/{file}' });
+    const openapi = (await (await fetch(`${address}/openapi.json`)).json()) as { paths: Record<string, Record<string, { 'x-custos-permission'?: string }>> };
+    const routes: { method: string; path: string; permission: string }[] = [];
+    for (const [path, methods] of Object.entries(openapi.paths)) for (const [m, op] of Object.entries(methods)) routes.push({ method: m.toUpperCase(), path, permission: op['x-custos-permission'] ?? 'public' });
+    routes.push({ method: 'GET', path: '/openapi.json', permission: 'public' }, { method: 'GET', path: '/docs', permission: 'public' }, { method: 'GET', path: '/', permission: 'public' }, { method: 'GET', path: '/ui/{file}', permission: 'public' });
+    // Tokens by permission held (from the default role table).
+    const holders = new Map<string, string[]>();
+    for (const role of Object.keys(env.tokens) as TestRole[]) for (const perm of DEFAULT_ROLES[role] ?? []) (holders.get(perm) ?? holders.set(perm, []).get(perm)!).push(env.tokens[role]);
     assert.ok(routes.length >= 25, `only ${routes.length} routes in the table`);
     const tpl = templates(rnd);
+    // Every POST route has a body template (a new route must add one), and every template is a route.
+    for (const r of routes) if (r.method === 'POST') assert.ok(tpl[`POST ${r.path}`], `POST ${r.path} has no body template in test/fuzz.test.ts`);
+    for (const k of Object.keys(tpl)) assert.ok(routes.some((r) => `${r.method} ${r.path}` === k), `template ${k} is not a route of /openapi.json`);
     const hit = new Map<string, number>();
     const failures: Outcome[] = [];
+    const succeeded = { erasures: 0, openings: 0 };
 
     const one = async (): Promise<void> => {
       const route = pick(rnd, routes);
@@ -258,10 +281,19 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
         if (name === 'file') return pick(rnd, ['index.html', 'app.js', '../package.json', '%2e%2e/package.json', 'constructor', '%ED%BF%BF']);
         return pathParam(rnd, name);
       });
-      url += queryString(rnd);
+      // Receipt opening half the time: mostly a real receipt, open=true with a purpose (valid,
+      // unknown, hostile or missing), and half of those by a role that may open.
+      const opening = route.path === '/api/v1/receipts/{index}' && rnd() < 0.5;
+      if (opening) {
+        if (rnd() < 0.7) url = `/api/v1/receipts/${pick(rnd, RECEIPTS)}`;
+        url += `?open=${pick(rnd, ['true', 'true', 'true', 'true', 'true', 'TRUE', '1', '%ED%BF%BF'])}${pick(rnd, ['&purpose=TREAT', '&purpose=TREAT', '&purpose=TREAT', '&purpose=HRESCH', '&purpose=NOPE', '&purpose=%ED%A0%80', '&purpose=', '&purpose=TREAT&purpose=HRESCH', '&purpose=__proto__', ''])}`;
+      } else url += queryString(rnd);
       const headers: Record<string, string> = {};
       const t = rnd();
-      if (t < 0.85) headers['authorization'] = `Bearer ${pick(rnd, tokens)}`;
+      if (opening && t < 0.5) headers['authorization'] = `Bearer ${pick(rnd, [env.tokens.dermatologist, env.tokens.privacy_officer])}`;
+      // A third of the time a role that holds the route's permission, so requests get past 403.
+      else if (t < 0.3 && holders.has(route.permission)) headers['authorization'] = `Bearer ${pick(rnd, holders.get(route.permission)!)}`;
+      else if (t < 0.85) headers['authorization'] = `Bearer ${pick(rnd, tokens)}`;
       else if (t < 0.93) headers['authorization'] = pick(rnd, ['Bearer ', 'Bearer x.y.z', `Bearer custos_0123456789abcdef_${'A'.repeat(43)}`, 'Basic Zm9vOmJhcg==']);
       let body: string | undefined;
       const template = tpl[`${route.method} ${route.path}`];
@@ -281,6 +313,9 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
       const text = await res.text();
       // New tokens join the pool (a role named after a prototype member must not break requests).
       if (route.path === '/api/v1/tokens' && route.method === 'POST' && res.status === 201) tokens.push((JSON.parse(text) as { token: string }).token);
+      if (route.path === '/api/v1/inferences' && route.method === 'POST' && res.status === 201) RECEIPTS.push(String((JSON.parse(text) as { event: { index: number } }).event.index));
+      if (res.status < 300 && route.path === '/api/v1/erasures') succeeded.erasures++;
+      if (res.status === 200 && route.path === '/api/v1/receipts/{index}' && /[?&]open=true/.test(url)) succeeded.openings++;
       if (res.status >= 500) failures.push({ method: route.method, url: url.slice(0, 200), body: body?.slice(0, 300), status: res.status, response: text.slice(0, 300) });
     };
 
@@ -296,6 +331,8 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
 
     assert.deepEqual(failures.slice(0, 5), [], `${failures.length} requests got a 5xx (FUZZ_SEED=${SEED})`);
     for (const r of routes) assert.ok((hit.get(`${r.method} ${r.path}`) ?? 0) > 0, `route ${r.method} ${r.path} was never fuzzed`);
+    // The erasure and receipt-opening paths were reached with requests that went through.
+    assert.ok(succeeded.erasures > 0 && succeeded.openings > 0, `erasures ${succeeded.erasures}, openings ${succeeded.openings}: never reached`);
     assert.equal(env.governance.pendingCommitments, 0, 'salts left pending');
     await assertVerifies(env);
     // Still serving, and the writes that were valid went through.
