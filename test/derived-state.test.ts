@@ -178,6 +178,20 @@ describe('attack 2: the bytes of an old revocation edited in place', () => {
     assert.deepEqual(await verifyFindings(dataDir), ['CHECKPOINT_ROOT_MISMATCH', 'LEAF_HASH_MISMATCH']);
   });
 
+  it('TOKEN_REVOKED edited while the server runs: it stays refused, and an authenticator opened late on the same log refuses (LOG_INTEGRITY)', async () => {
+    const { dataDir, s } = await fresh();
+    const t = await s.auth.createToken('temp-2', 'admin', SETUP);
+    await s.auth.revokeToken(t.record.id, SETUP);
+    assert.equal((await call(s.app, 'GET', '/api/v1/stats', t.token)).statusCode, 401);
+    // Edited after this server verified it: the server keeps what it verified.
+    editEntry(dataDir, 'TOKEN_REVOKED', (x) => x.replace('"type":"TOKEN_REVOKED"', '"type":"TOKEN_REVOKEX"'));
+    assert.equal((await call(s.app, 'GET', '/api/v1/stats', t.token)).statusCode, 401);
+    // Joins the scan after it passed the edited entry: it is caught up against the verified root.
+    const late = new Authenticator({ log: s.log });
+    await assertIntegrityRefusal(late.authenticate(`Bearer ${t.token}`));
+    await s.close();
+  });
+
   it('CONSENT_REVOKED edited: after a restart the policy is not re-permitted (decisions refused with LOG_INTEGRITY)', async () => {
     const { dataDir, s, po, derm } = await fresh();
     const policy = { policyId: pid('p-edit'), subject: 'patient-1', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] };
