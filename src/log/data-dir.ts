@@ -245,7 +245,7 @@ export async function openLog(dataDir: string, options: { clock?: Clock } & Stor
   const dir = await openDataDir(dataDir, { storeUrl: options.storeUrl });
   try {
     const signer = loadSigner(dir);
-    const log = await Log.open({ store: dir.store, signer, origin: dir.origin, ...(options.clock ? { clock: options.clock } : {}) });
+    const log = await Log.open({ store: dir.store, signer, verifier: dir.verifier, origin: dir.origin, ...(options.clock ? { clock: options.clock } : {}) });
     return { dir, log };
   } catch (err) {
     await dir.store.close();

@@ -15,8 +15,11 @@ import { encodeLeaf } from '../core/hash.js';
 import { encodeEntry, formatEntryTime, prepareEvent, type PreparedEvent } from '../core/entry.js';
 import { Frontier } from '../core/merkle/tree.js';
 import { frontierNodes, nodeSeq } from '../core/merkle/node-id.js';
-import { formatCheckpointBody } from '../core/checkpoint.js';
-import { signNote, type NoteSigner } from '../core/note.js';
+import { formatCheckpointBody, openCheckpoint } from '../core/checkpoint.js';
+import { signNote, type NoteSigner, type NoteVerifier } from '../core/note.js';
+import { bytesEqual } from '../core/hash.js';
+import { VerificationError } from '../core/errors.js';
+import { VerifiedScan } from './verified-scan.js';
 import type { LogStore, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint, StoredNode } from '../store/store.js';
 import { LogReader } from './reader.js';
 
@@ -30,6 +33,12 @@ export interface LogOptions {
   readonly signer: NoteSigner;
   /** The checkpoint origin line: a unique name for this log. */
   readonly origin: string;
+  /**
+   * The verifier of `signer` (default: derived from the signer: Ed25519 signatures are
+   * deterministic, so a signature is checked by signing again). Stored checkpoints are trusted
+   * only if they verify under it.
+   */
+  readonly verifier?: NoteVerifier;
   readonly clock?: Clock;
   /** Most entries in one group commit (default 10,000). */
   readonly maxBatchEntries?: number;
@@ -89,6 +98,11 @@ interface Pending {
 
 const MAX_CONFLICT_RETRIES = 32;
 
+/** A verifier for an Ed25519 signer's own signatures (RFC 8032 signatures are deterministic). */
+export function verifierOfSigner(signer: NoteSigner): NoteVerifier {
+  return Object.freeze({ name: signer.name, keyId: signer.keyId, verify: (message: Uint8Array, signature: Uint8Array) => bytesEqual(signer.sign(message), signature) });
+}
+
 
 /** An open, writable verifiable log. */
 export class Log {
@@ -107,6 +121,8 @@ export class Log {
   #batchIds = 0;
   readonly #reloadListeners: (() => Promise<void>)[] = [];
   readonly #reader: LogReader;
+  readonly #verifier: NoteVerifier;
+  #scan: VerifiedScan | undefined;
 
   private constructor(o: LogOptions) {
     this.#store = o.store;
@@ -116,6 +132,16 @@ export class Log {
     this.#maxEntries = Math.max(1, o.maxBatchEntries ?? 10_000);
     this.#maxBytes = Math.max(1, o.maxBatchBytes ?? 16 * 1024 * 1024);
     this.#reader = new LogReader(o.store);
+    this.#verifier = o.verifier ?? verifierOfSigner(o.signer);
+  }
+
+  /**
+   * The one verified scan of this log (shared by everything that derives state from it: tokens,
+   * policy heads). See {@link VerifiedScan}.
+   */
+  get scan(): VerifiedScan {
+    this.#scan ??= new VerifiedScan(this.#store, this.#verifier, this.#origin);
+    return this.#scan;
   }
 
   /** Opens a log over `store`, loading its O(log n) frontier. */
@@ -138,8 +164,21 @@ export class Log {
     return this.#frontier.size;
   }
 
+  // Loads the frontier at the latest checkpoint, checked against its signature: the engine never
+  // signs over stored nodes (or entry rows beyond the checkpoint) the log's key did not sign.
   async #reload(): Promise<void> {
-    const size = await this.#store.treeSize();
+    const latest = await this.#store.latestCheckpoint();
+    let size = 0;
+    let root: Buffer | undefined;
+    if (latest) {
+      try {
+        const cp = openCheckpoint(latest.note, [this.#verifier], this.#origin);
+        size = cp.treeSize;
+        root = cp.rootHash;
+      } catch (err) {
+        throw new VerificationError('LOG_INTEGRITY', `the latest stored checkpoint does not verify under the log's key (${(err as Error).message}); run custos verify`);
+      }
+    }
     const ids = frontierNodes(size);
     const nodes = await this.#store.getNodes(ids);
     const hashes = ids.map((n) => nodes.get(nodeSeq(n.level, n.index)));
@@ -148,9 +187,13 @@ export class Log {
         details: { treeSize: size },
       });
     }
-    this.#frontier = Frontier.fromNodes(size, hashes as Buffer[]);
+    const frontier = Frontier.fromNodes(size, hashes as Buffer[]);
+    if (root && !bytesEqual(frontier.root(), root)) {
+      throw new VerificationError('LOG_INTEGRITY', 'the stored tree does not match the signed checkpoint; run custos verify', { details: { treeSize: size } });
+    }
+    this.#frontier = frontier;
     for (const listener of this.#reloadListeners) await listener();
-    this.#latest = await this.#store.latestCheckpoint();
+    this.#latest = latest;
     // All entries of a batch share the batch's time, which is also its checkpoint's time.
     this.#lastTimeMs = this.#latest?.timeMs ?? 0;
   }

@@ -99,7 +99,7 @@ export class Authenticator {
     this.#roles = o.roles ?? DEFAULT_ROLES;
     this.#vocabulary = createVocabulary({ roles: this.#roles });
     this.#roleTable = toRoleMap(this.#roles);
-    this.#tokens = new TokenLedger(o.log.store);
+    this.#tokens = new TokenLedger(o.log.scan);
     if (o.oidc) {
       const prefix = o.oidc.actorPrefix ?? `oidc:${new URL(o.oidc.issuer).host}:`;
       if (!prefix.includes(':')) {
@@ -116,6 +116,7 @@ export class Authenticator {
    * Reads the log's token events (the whole log the first time; a server calls this before it
    * listens, so the first request does not wait for it).
    * @throws {NotFoundError} ENTRY_NOT_FOUND when the store has lost an entry
+   * @throws {VerificationError} LOG_INTEGRITY when the stored entries do not match the signed checkpoint
    */
   async load(): Promise<void> {
     await this.#tokens.sync();

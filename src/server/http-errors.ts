@@ -26,7 +26,7 @@ export function statusOf(err: CustosError): number {
   if (err instanceof ConsentError) return 403;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError) return err.code === 'LOG_LOCKED' || err.code === 'SERVER_BUSY' ? 503 : 409;
-  if (err instanceof VerificationError) return 422;
+  if (err instanceof VerificationError) return err.code === 'LOG_INTEGRITY' ? 503 : 422;
   if (err instanceof StoreError) return 503;
   return 500;
 }

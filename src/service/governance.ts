@@ -7,7 +7,8 @@
  * - A decision is made when its event is sequenced, against the policy head (the version the log
  *   committed last before it), at the log's time. A revocation acknowledged before is therefore
  *   always seen. Heads are derived from the log's consent events (read once at open, then only new
- *   entries); the head rows in the store are a cache nothing here trusts, and `custos verify`
+ *   entries; only entries whose bytes hash to a checkpoint signed by the log's key, else
+ *   LOG_INTEGRITY: see log/verified-scan.ts); the head rows in the store are a cache nothing here trusts, and `custos verify`
  *   reports rows that disagree with the log (POLICY_HEAD_MISMATCH).
  * - A decision re-reads the policy document and checks it against the hash on the log; a document
  *   edited in the store is refused (POLICY_TAMPERED) and the refusal is logged.
@@ -220,9 +221,6 @@ export class Governance {
   /** Heads changed by the batch being sequenced (dropped if that batch is retried). */
   #overlay = new Map<string, Head>();
   #overlayBatch = -1;
-  /** Entries below this index have been read into #heads. */
-  #headsScannedTo = 0;
-  #headsQueue: Promise<void> = Promise.resolve();
   /** Policy versions this process wrote, by hash: trustworthy without a store read. */
   readonly #recent = new Map<string, ConsentPolicy>();
   /** Salts chosen for values whose commitment is not committed yet (one salt per value), with
@@ -271,6 +269,15 @@ export class Governance {
   /** Opens the overlay on a log, loading the policy heads. */
   static async open(options: GovernanceOptions): Promise<Governance> {
     const g = new Governance(options);
+    // Heads come from the log's verified scan: only entries a signed checkpoint covers.
+    options.log.scan.subscribe({
+      matches: (bytes) => bytes.indexOf(CONSENT_TYPE_MARK) >= 0,
+      apply: (index, bytes) => {
+        const head = consentHeadOf(bytes, index);
+        // Never move a head back: this process may already hold a later one it committed itself.
+        if (head && (g.#heads.get(head.policyId)?.index ?? -1) < index) g.#heads.set(head.policyId, head.head);
+      },
+    });
     await g.#loadHeads();
     options.log.onReload(async () => {
       g.#reloads++;
@@ -284,36 +291,13 @@ export class Governance {
   }
 
   // On open and after the log reloads (another writer appended): read the consent events the log
-  // gained since the last look. The first call reads the whole log once, with a byte search that
-  // skips all but consent events unparsed (about a second per million entries); later calls read
-  // only new entries. Cheaper alternatives trust something the store holds outside the log.
+  // gained since the last look, through the log's verified scan (entries covered by a signed
+  // checkpoint whose root they hash to; see log/verified-scan.ts). The first call reads the whole
+  // log once; later calls read only new entries.
   async #loadHeads(): Promise<void> {
-    await this.#syncHeads(this.#log.size);
+    await this.#log.scan.sync();
     this.#overlay.clear();
     this.#overlayBatch = -1;
-  }
-
-  #syncHeads(to: number): Promise<void> {
-    const run = this.#headsQueue.then(() => this.#scanHeads(to));
-    this.#headsQueue = run.catch(() => undefined);
-    return run;
-  }
-
-  async #scanHeads(to: number): Promise<void> {
-    let next = this.#headsScannedTo;
-    if (to <= next) return;
-    for await (const page of this.#store.entryPages(next, to)) {
-      for (const e of page) {
-        // A missing entry could be a revocation: refuse to decide on a log with a gap.
-        if (e.index !== next) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
-        const head = consentHeadOf(e.bytes, e.index);
-        // Never move a head back: this process may already hold a later one it committed itself.
-        if (head && (this.#heads.get(head.policyId)?.index ?? -1) < e.index) this.#heads.set(head.policyId, head.head);
-        next++;
-      }
-      this.#headsScannedTo = next;
-    }
-    if (next !== to) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
   }
 
   // The head of a policy as seen by the entry being sequenced in batch `batchId`.
@@ -405,7 +389,7 @@ export class Governance {
   // The head as the log has it now: read-only queries must see changes another process committed
   // (decisions get them by the reload on conflict), so the entries appended since are read first.
   async #freshHead(policyId: string): Promise<Head | undefined> {
-    await this.#syncHeads(await this.#store.treeSize());
+    await this.#log.scan.sync();
     return this.#heads.get(policyId);
   }
 

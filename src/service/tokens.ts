@@ -2,13 +2,13 @@
  * API tokens as the log has them. A token exists because a TOKEN_CREATED event is on the log (with
  * its id, name, role and a digest of its secret) and is revoked because a TOKEN_REVOKED event
  * is. The `token` rows of the store are a cache written with those events (for listing and for
- * older tools); nothing trusts them: {@link TokenLedger} derives the state from the log, and
- * `verifyDocuments` reports rows that disagree with it.
+ * older tools); nothing trusts them: {@link TokenLedger} derives the state from the log (only from
+ * entries a signed checkpoint covers, see log/verified-scan.ts), and `verifyDocuments` reports rows
+ * that disagree with it.
  * @module
  */
-import { NotFoundError } from '../core/errors.js';
 import { sha256, toHex } from '../core/hash.js';
-import type { LogStore } from '../store/store.js';
+import type { VerifiedScan } from '../log/verified-scan.js';
 
 /** The event types of token creation and revocation (reserved: the generic append refuses them). */
 export const TOKEN_EVENT = { created: 'TOKEN_CREATED', revoked: 'TOKEN_REVOKED' } as const;
@@ -74,44 +74,26 @@ export function applyTokenEvent(tokens: Map<string, LoggedToken>, index: number,
 }
 
 /**
- * The tokens of one log, derived from its entries and kept current by reading only the entries
- * appended since the last look (by this process or any other writer of the same store).
- *
- * The first {@link sync} reads the whole log once (a byte search per entry: about a second per
- * million entries); each later one reads the store's size and the new entries only.
+ * The tokens of one log, derived from its entries that a signed checkpoint covers (through the
+ * log's shared {@link VerifiedScan}: entry rows the checkpoint does not cover, or bytes that do not
+ * hash to its root, never make or unmake a token), kept current by reading only new entries.
  */
 export class TokenLedger {
-  readonly #store: LogStore;
+  readonly #scan: VerifiedScan;
   readonly #tokens = new Map<string, LoggedToken>();
-  #scannedTo = 0;
-  #queue: Promise<void> = Promise.resolve();
 
-  constructor(store: LogStore) {
-    this.#store = store;
+  constructor(scan: VerifiedScan) {
+    this.#scan = scan;
+    scan.subscribe({ matches: (bytes) => bytes.indexOf(TOKEN_TYPE_MARK) >= 0, apply: (index, bytes) => void applyTokenEvent(this.#tokens, index, bytes) });
   }
 
   /**
-   * Reads the entries appended since the last call (up to the store's size now).
-   * @throws {NotFoundError} ENTRY_NOT_FOUND when an entry below the size is missing from the store
+   * Reads the entries the log's latest signed checkpoint covers that were not read yet.
+   * @throws {VerificationError} LOG_INTEGRITY when the stored entries do not match the signed checkpoint
+   * @throws {NotFoundError} ENTRY_NOT_FOUND when an entry below the checkpoint's size is missing from the store
    */
   sync(): Promise<void> {
-    const run = this.#queue.then(async () => {
-      const size = await this.#store.treeSize();
-      if (size <= this.#scannedTo) return;
-      let next = this.#scannedTo;
-      for await (const page of this.#store.entryPages(this.#scannedTo, size)) {
-        for (const e of page) {
-          // A missing entry could be a revocation: refuse to decide on a log with a gap.
-          if (e.index !== next) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
-          applyTokenEvent(this.#tokens, e.index, e.bytes);
-          next++;
-        }
-        this.#scannedTo = next;
-      }
-      if (next !== size) throw new NotFoundError('ENTRY_NOT_FOUND', `entry ${next} is missing from the store; run custos verify`);
-    });
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return this.#scan.sync();
   }
 
   /** The token with this id as the log has it (after {@link sync}). */

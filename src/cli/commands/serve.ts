@@ -51,8 +51,9 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   const roles = loadRoles(o.rolesFile);
   // One role table for the credentials and for the roles that consent policies and events may name.
-  const governance = await Governance.open({ log, roles, purposes });
+  // The authenticator first: tokens and policy heads then share the one verified scan of the log.
   const auth = new Authenticator({ log, roles, ...(o.oidc ? { oidc: o.oidc } : {}) });
+  const governance = await Governance.open({ log, roles, purposes });
   await auth.load();
   const app = await createApp({
     log,

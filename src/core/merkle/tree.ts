@@ -79,8 +79,19 @@ export class Frontier {
    * in creation order, keyed by `nodeSeq`.
    */
   append(leafHash: Buffer): CreatedNode[] {
+    const created: CreatedNode[] = [];
+    this.#push(leafHash, created);
+    return created;
+  }
+
+  /** Appends one leaf hash without listing the nodes it creates (for scans that only need the root). */
+  push(leafHash: Buffer): void {
+    this.#push(leafHash, undefined);
+  }
+
+  #push(leafHash: Buffer, created: CreatedNode[] | undefined): void {
     const leafIndex = this.#size;
-    const created: CreatedNode[] = [{ level: 0, index: leafIndex, seq: nodeSeq(0, leafIndex), hash: leafHash }];
+    created?.push({ level: 0, index: leafIndex, seq: nodeSeq(0, leafIndex), hash: leafHash });
     let level = 0;
     let hash = leafHash;
     let index = leafIndex;
@@ -90,12 +101,11 @@ export class Frontier {
       hash = hashChildren(left, hash);
       level++;
       index = Math.floor(index / 2);
-      created.push({ level, index, seq: nodeSeq(level, index), hash });
+      created?.push({ level, index, seq: nodeSeq(level, index), hash });
     }
     this.#levels.push(level);
     this.#hashes.push(hash);
     this.#size++;
-    return created;
   }
 
   /** The RFC 9162 Merkle tree hash of the current tree. */
