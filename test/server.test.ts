@@ -529,7 +529,11 @@ describe('governance over HTTP', () => {
     const unknown = ok<{ effect: string; reason: string }>(await call(env.app, 'POST', `/api/v1/consents/${pid('p-nope')}/check`, env.tokens.dermatologist, { purpose: 'HRESCH', role: 'dermatologist' }));
     assert.equal(unknown.reason, 'POLICY_NOT_FOUND');
     expectError(await call(env.app, 'POST', `/api/v1/consents/${PID}/check`, env.tokens.dermatologist, { purpose: 'TREAT' }), 400, 'VALIDATION_FAILED');
-    assert.equal(env.log.size, size);
+    // A check reads a patient's policy: each answered check is an AUDIT_READ, and nothing else is written.
+    assert.equal(env.log.size, size + 3);
+    for (let i = size; i < size + 3; i++) {
+      assert.equal((JSON.parse((await env.log.reader.getEntry(i)).bytes.toString('utf8')) as { type: string }).type, 'AUDIT_READ');
+    }
   });
 
   it('records an access (201) with the decision and a verifiable event', async () => {
@@ -1037,7 +1041,7 @@ describe('errors', () => {
     ok(await call(limited, 'GET', '/api/v1/stats', env.tokens.privacy_officer), 200);
     // A limited writer writes nothing.
     const size = env.log.size;
-    for (let i = 0; i < 3; i++) ok(await call(limited, 'POST', `/api/v1/consents/${pid('p-gov')}/check`, env.tokens.dermatologist, { purpose: 'TREAT', role: 'dermatologist' }));
+    for (let i = 0; i < 3; i++) ok(await call(limited, 'GET', '/api/v1/me', env.tokens.dermatologist));
     expectError(await call(limited, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody(pid('p-gov'))), 429, 'RATE_LIMITED');
     await assertOnlyAlerts(env, size);
   });
