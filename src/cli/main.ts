@@ -246,14 +246,15 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
   actorOptions(
     program
       .command('erase')
-      .description("erasure: delete the off-ledger opening of a subject's or URI's commitment")
+      .description("erasure: delete the off-ledger opening of a subject's or URI's commitment, or a provenance document")
       .option('--subject <id>', 'pseudonymous subject id')
       .option('--uri <uri>', 'artifact URI')
-      .option('--external-ref <ref>', "a policy's external reference"),
-  ).action((o: { subject?: string; uri?: string; externalRef?: string; actor?: string; actorRole?: string }, cmd: Command) => {
-    const given = [o.subject, o.uri, o.externalRef].filter((x) => x !== undefined);
-    if (given.length !== 1) throw new VE('VALIDATION_FAILED', 'give exactly one of --subject, --uri or --external-ref');
-    return erase(ctx(cmd), o.subject !== undefined ? 'subject' : o.uri !== undefined ? 'uri' : 'external_ref', given[0]!, actorOf(o));
+      .option('--external-ref <ref>', "a policy's external reference")
+      .option('--document <hash>', 'a pipeline manifest, model spec or training manifest, by its SHA-256'),
+  ).action((o: { subject?: string; uri?: string; externalRef?: string; document?: string; actor?: string; actorRole?: string }, cmd: Command) => {
+    const given = [o.subject, o.uri, o.externalRef, o.document].filter((x) => x !== undefined);
+    if (given.length !== 1) throw new VE('VALIDATION_FAILED', 'give exactly one of --subject, --uri, --external-ref or --document');
+    return erase(ctx(cmd), o.subject !== undefined ? 'subject' : o.uri !== undefined ? 'uri' : o.externalRef !== undefined ? 'external_ref' : 'document', given[0]!, actorOf(o));
   });
 
   program

@@ -49,8 +49,8 @@ const ERROR_CODE_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
 /** IHE BALP / DICOM codes of audit events (service/audit.ts). */
 export const BALP_CODES = { type: ['rest', 'DCM#110113'], subtype: ['search', 'read'], action: ['E', 'R'], outcome: ['4'] } as const;
 
-/** What an erasure erased the openings of. */
-export const ERASURE_KINDS = ['subject', 'uri', 'external_ref'] as const;
+/** What an erasure erased: the openings of a value's commitments, or one provenance document. */
+export const ERASURE_KINDS = ['subject', 'uri', 'external_ref', 'document'] as const;
 
 const re = (r: RegExp, rule = r.source): Omit<FieldSpec, 'class'> => ({ rule, check: (x) => typeof x === 'string' && r.test(x) });
 const oneOf = (list: readonly string[]): Omit<FieldSpec, 'class'> => ({ rule: list.join(', '), check: (x) => typeof x === 'string' && list.includes(x) });
@@ -133,7 +133,7 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     ...WHO, purpose: F.purpose, ...DATASET, ...TRAINING_BASIS, computeBackend: F.lowerId,
     'documents.training': F.hash, 'documents.modelBefore': F.hash, 'documents.modelAfter': F.hash,
   },
-  ERASURE_PERFORMED: { kind: F.erasureKind, 'commitments[]': F.commitment, ...WHO },
+  ERASURE_PERFORMED: { kind: F.erasureKind, 'commitments[]': F.commitment, document: opt(F.hash), ...WHO },
   TOKEN_CREATED: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, secretDigest: F.hash, ...WHO },
   TOKEN_REVOKED: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, ...WHO },
   AUDIT_EVENT: { resource: F.actor, practitioner: F.actor, contentHash: F.hash },

@@ -72,6 +72,8 @@ export interface Sidecar {
   readonly state?: readonly SidecarState[];
   /** Commitments whose openings are deleted in the same transaction (erasure). */
   readonly erase?: readonly string[];
+  /** Hashes of documents deleted in the same transaction (erasure), after the batch's inserts. */
+  readonly eraseDocuments?: readonly string[];
 }
 
 /** What a {@link Decide} callback returns: the event to append, and what to write with it. */
@@ -282,6 +284,7 @@ export class Log {
       const commitments: SidecarCommitment[] = [];
       const state: SidecarState[] = [];
       const erase: string[] = [];
+      const eraseDocuments: string[] = [];
       for (const input of events) {
         const index = start + entries.length;
         let ev: PreparedEvent;
@@ -293,6 +296,7 @@ export class Log {
             if (d.sidecar?.commitments) commitments.push(...d.sidecar.commitments);
             if (d.sidecar?.state) state.push(...d.sidecar.state);
             if (d.sidecar?.erase) erase.push(...d.sidecar.erase);
+            if (d.sidecar?.eraseDocuments) eraseDocuments.push(...d.sidecar.eraseDocuments);
             if (d.onCommitted) committed.push(d.onCommitted);
           } catch (err) {
             slots.push(err instanceof Error ? err : new Error(String(err)));
@@ -314,7 +318,9 @@ export class Log {
       const note = signNote(formatCheckpointBody({ origin: this.#origin, treeSize: f.size, rootHash }), [this.#signer]);
       const checkpoint: StoredCheckpoint = { treeSize: f.size, rootHash, note, timeMs };
       const sidecar =
-        documents.length + commitments.length + state.length + erase.length > 0 ? { documents, commitments, state, ...(erase.length > 0 ? { erase } : {}) } : undefined;
+        documents.length + commitments.length + state.length + erase.length + eraseDocuments.length > 0
+          ? { documents, commitments, state, ...(erase.length > 0 ? { erase } : {}), ...(eraseDocuments.length > 0 ? { eraseDocuments } : {}) }
+          : undefined;
       try {
         await this.#store.appendBatch({ expectedSize: start, entries, nodes, checkpoint, ...(sidecar ? { sidecar } : {}) });
       } catch (err) {

@@ -421,14 +421,14 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
       },
     },
     {
-      method: 'POST', url: '/api/v1/erasures', summary: "Erase a subject's or URI's openings (a subject's linked URIs too); logs ERASURE_PERFORMED in the same transaction", permission: 'erase', status: 201,
-      body: { type: 'object', required: ['kind', 'value'], additionalProperties: false, properties: { kind: { type: 'string', enum: ['subject', 'uri', 'external_ref'] }, value: { type: 'string', minLength: 1, maxLength: 2048 }, actor: ACTOR } },
+      method: 'POST', url: '/api/v1/erasures', summary: "Erase a subject's or URI's openings (a subject's linked URIs too), or a provenance document by hash; logs ERASURE_PERFORMED in the same transaction", permission: 'erase', status: 201,
+      body: { type: 'object', required: ['kind', 'value'], additionalProperties: false, properties: { kind: { type: 'string', enum: ['subject', 'uri', 'external_ref', 'document'] }, value: { type: 'string', minLength: 1, maxLength: 2048 }, actor: ACTOR } },
       handler: async (req, reply, p) => {
-        const b = req.body as { kind: 'subject' | 'uri' | 'external_ref'; value: string };
+        const b = req.body as { kind: 'subject' | 'uri' | 'external_ref' | 'document'; value: string };
         const r = await g.erase(b.kind, b.value, actorFrom(p, req.body));
         // Nothing held an opening of that value: nothing was written.
         if (!r.event) return { erased: [], event: null };
-        return created(reply, { erased: r.commitments, event: eventJson(r.event), scrub: r.scrub ?? null });
+        return created(reply, { erased: r.commitments, ...(r.document === undefined ? {} : { document: r.document }), event: eventJson(r.event), scrub: r.scrub ?? null });
       },
     },
     {

@@ -134,7 +134,9 @@ export interface GovernanceOptions {
 
 
 const ACTOR = v.object({ id: ID, role: CODE });
-const ERASE_KIND = v.picklist(['subject', 'uri', 'external_ref'], 'expected subject, uri or external_ref');
+const ERASE_KIND = v.picklist(['subject', 'uri', 'external_ref', 'document'], 'expected subject, uri, external_ref or document');
+/** Document kinds that erasure may delete: free-form provenance. Policies and receipts rebuild decisions and receipts. */
+const ERASABLE_DOCS: ReadonlySet<string> = new Set([DOC.pipeline, DOC.model, DOC.training]);
 const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT });
 const INFERENCE = v.object({
   actor: ACTOR,
@@ -878,13 +880,19 @@ export class Governance {
    * erased with any of them. Events recorded later under the same policy create new openings:
    * revoke the subject's policies first.
    *
+   * Kind `document` erases one off-ledger provenance document (a pipeline manifest, model spec or
+   * training manifest) by its hash: the event records the hash (`document`), the row is deleted in
+   * its transaction. The log keeps the hash; a later event that commits the same document stores
+   * it again. Consent policies and receipts are never erased (VALIDATION_FAILED).
+   *
    * Afterwards the store scrubs old copies of the deleted rows from its files ({@link LogStore.scrub}).
    * @throws {ValidationError} VALIDATION_FAILED (nothing written)
    */
-  async erase(kind: 'subject' | 'uri' | 'external_ref', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined; scrub?: ScrubReport }> {
+  async erase(kind: 'subject' | 'uri' | 'external_ref' | 'document', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined; scrub?: ScrubReport; document?: string }> {
     const who = parseWith(ACTOR, actor, 'actor');
     const k = parseWith(ERASE_KIND, kind, 'erasure kind');
     const val = parseWith(v.pipe(v.string('expected a string'), v.minLength(1, 'nothing to erase'), v.maxLength(2048), WELL_FORMED), value, 'erased value');
+    if (k === 'document') return this.#eraseDocument(val, who);
     const own = await this.#store.findCommitments(k, val);
     if (own.length === 0) return { commitments: [], event: undefined };
     this.#checkCodes({ role: who.role });
@@ -936,6 +944,28 @@ export class Governance {
     } finally {
       this.#erasures--;
     }
+  }
+
+  async #eraseDocument(hash: string, who: { id: string; role: string }): Promise<{ commitments: string[]; event: AppendResult | undefined; scrub?: ScrubReport; document?: string }> {
+    parseWith(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'expected a document hash: SHA-256, 64 lowercase hex')), hash, 'erased document');
+    const stored = await this.#store.getDocument(hash);
+    if (!stored) return { commitments: [], event: undefined };
+    if (!ERASABLE_DOCS.has(stored.kind)) {
+      throw new ValidationError('VALIDATION_FAILED', `a ${stored.kind} document cannot be erased: only ${[...ERASABLE_DOCS].join(', ')} documents can`, { issues: [{ path: 'value', message: `a ${stored.kind} document cannot be erased` }], details: { kind: stored.kind } });
+    }
+    this.#checkCodes({ role: who.role });
+    const event = await this.#log.appendDecided((ctx): Decided => ({
+      type: EVENT.erasure,
+      payload: this.#checked(EVENT.erasure, { kind: 'document', commitments: [], document: hash, actor: who.id, role: who.role }),
+      // The state row points at this event, so a receipt can say `erased` after checking the log.
+      sidecar: { eraseDocuments: [hash], state: [{ ns: 'erased-document', key: hash, value: JSON.stringify({ index: ctx.index }) }] },
+      onCommitted: () => {
+        // No copy of the erased document stays in this process's caches.
+        for (const [key, d] of this.#docMemo) if (d.hash === hash) this.#docMemo.delete(key);
+      },
+    }));
+    const scrub = await this.#store.scrub('documents');
+    return { commitments: [], event, scrub, document: hash };
   }
 
   // Adds to `policies` the policies created in [from, to) whose subject is in `subjects`, and to

@@ -56,18 +56,49 @@ export interface RebuiltReceipt {
    * 'opened'); 'sealed' when not asked to open, 'erased' when the opening was deleted.
    */
   readonly artifacts: readonly ReceiptArtifact[];
+  /** The pipeline manifest or model spec when erased (then `pipeline` / `model` is undefined; the hash stays). */
+  readonly erased: readonly ErasedDocument[];
   readonly checks: readonly ReceiptCheck[];
   readonly proof: { readonly treeSize: number; readonly rootHash: string; readonly leafHash: string; readonly path: readonly string[]; readonly checkpoint: string };
 }
 
-async function loadDoc(store: LogStore, what: string, hash: unknown, checks: ReceiptCheck[]): Promise<unknown> {
+/** A document of the receipt erased by an ERASURE_PERFORMED event (its hash stays on the log). */
+export interface ErasedDocument {
+  readonly what: string;
+  readonly hash: string;
+  /** The ERASURE_PERFORMED event that erased it. */
+  readonly erasureIndex: number;
+}
+
+// The ERASURE_PERFORMED event that erased document `hash`, if the log has one: the store's state
+// row names its index, and the log entry itself is read to confirm it (the row alone proves nothing).
+async function erasureOf(store: LogStore, reader: LogReader, hash: string): Promise<number | undefined> {
+  const row = await store.getState('erased-document', hash);
+  if (row === undefined) return undefined;
+  try {
+    const index = (JSON.parse(row) as { index?: unknown }).index;
+    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index >= (await store.treeSize())) return undefined;
+    const e = JSON.parse((await reader.getEntry(index)).bytes.toString('utf8')) as { type?: unknown; payload?: { kind?: unknown; document?: unknown } };
+    return e.type === EVENT.erasure && e.payload?.kind === 'document' && e.payload.document === hash ? index : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function loadDoc(store: LogStore, what: string, hash: unknown, checks: ReceiptCheck[], erasable?: { reader: LogReader; erased: ErasedDocument[] }): Promise<unknown> {
   if (typeof hash !== 'string') {
     checks.push({ what, ref: String(hash), ok: false, detail: 'the event commits no such document' });
     return undefined;
   }
   const d = await store.getDocument(hash);
   if (!d) {
-    checks.push({ what, ref: hash, ok: false, detail: 'missing from the store' });
+    const at = erasable ? await erasureOf(store, erasable.reader, hash) : undefined;
+    if (at !== undefined) {
+      erasable!.erased.push({ what, hash, erasureIndex: at });
+      checks.push({ what, ref: hash, ok: true, detail: `erased (by event ${at})` });
+    } else {
+      checks.push({ what, ref: hash, ok: false, detail: 'missing from the store' });
+    }
     return undefined;
   }
   const ok = toHex(sha256(d.bytes)) === hash;
@@ -106,8 +137,9 @@ export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVe
       checks.push({ what: 'receipt is well formed', ref: String(docs['receipt']), ok: false, detail: 'not a receipt document' });
     }
   }
-  const pipeline = await loadDoc(store, 'pipeline manifest', docs['pipeline'], checks);
-  const model = await loadDoc(store, 'model spec', docs['model'], checks);
+  const erased: ErasedDocument[] = [];
+  const pipeline = await loadDoc(store, 'pipeline manifest', docs['pipeline'], checks, { reader, erased });
+  const model = await loadDoc(store, 'model spec', docs['model'], checks, { reader, erased });
   const policy = await loadDoc(store, 'consent policy version', docs['policy'], checks);
   if (receipt) {
     // The receipt must agree with the event and the documents the event commits.
@@ -152,6 +184,7 @@ export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVe
     model,
     policy,
     artifacts,
+    erased,
     checks,
     proof: { treeSize: cp.treeSize, rootHash: toHex(cp.rootHash), leafHash: toHex(leafHash), path: p.proof.map(toHex), checkpoint: latest.note },
   };

@@ -5,6 +5,12 @@
  * the log committed; every token row must be a token the log created, as the log has it (name,
  * role, secret hash, revoked or not). Findings about documents, policy heads and tokens name the
  * event involved.
+ *
+ * A document that an ERASURE_PERFORMED event (kind `document`) erased, anywhere on the log, may be
+ * absent: it is counted as erased, not a finding. Anywhere, not only after its references: an
+ * event sequenced after the erasure may commit the same document again (stored again if it
+ * carried the bytes, or erased with it when in the erasure's own batch). If present, it is checked
+ * like any other.
  * @module
  */
 import { sha256, toHex } from '../core/hash.js';
@@ -42,13 +48,14 @@ export interface DocumentReport {
   readonly documentsReferenced: number;
   readonly documentsChecked: number;
   readonly commitmentsChecked: number;
-  /** Commitments on the log whose opening was erased (expected after erasure; not a defect). */
+  /** Documents the log references that are absent because an erasure on the log erased them (not a defect). */
+  readonly documentsErased: number;
   readonly findings: readonly DocumentFinding[];
 }
 
 interface EventView {
   readonly type: string;
-  readonly payload: { documents?: Record<string, unknown>; policyId?: unknown; version?: unknown };
+  readonly payload: { documents?: Record<string, unknown>; policyId?: unknown; version?: unknown; kind?: unknown; document?: unknown };
 }
 
 /**
@@ -74,10 +81,21 @@ async function check(store: LogStore, maxFindings: number): Promise<DocumentRepo
   // policyId -> { version, hash, index } of its last consent change on the log
   const heads = new Map<string, { version: number; hash: string; index: number }>();
   const tokens = new Map<string, LoggedToken>();
+  // documents erased by an ERASURE_PERFORMED event
+  const erased = new Set<string>();
   const size = await store.treeSize();
   for await (const page of store.entryPages(0, size)) {
     for (const e of page) {
       applyTokenEvent(tokens, e.index, e.bytes);
+      if (e.bytes.indexOf('"ERASURE_PERFORMED"') >= 0) {
+        try {
+          const x = JSON.parse(e.bytes.toString('utf8')) as EventView;
+          if (x.type === EVENT.erasure && x.payload.kind === 'document' && typeof x.payload.document === 'string') erased.add(x.payload.document);
+        } catch {
+          // a malformed entry is the log verifier's finding
+        }
+        continue;
+      }
       // Only governance events carry documents; a byte search skips the rest without parsing.
       if (e.bytes.indexOf('"documents":') < 0) continue;
       let entry: EventView;
@@ -112,8 +130,11 @@ async function check(store: LogStore, maxFindings: number): Promise<DocumentRepo
       }
     }
   }
+  let documentsErased = 0;
   for (const [hash, event] of refs) {
-    if (!seen.has(hash)) add({ kind: 'DOCUMENT_MISSING', ref: hash, eventIndex: event, message: `document ${hash.slice(0, 16)}… committed by event ${event} is missing from the store` });
+    if (seen.has(hash)) continue;
+    if (erased.has(hash)) documentsErased++;
+    else add({ kind: 'DOCUMENT_MISSING', ref: hash, eventIndex: event, message: `document ${hash.slice(0, 16)}… committed by event ${event} is missing from the store` });
   }
   let commitmentsChecked = 0;
   for await (const page of store.commitmentPages()) {
@@ -141,7 +162,7 @@ async function check(store: LogStore, maxFindings: number): Promise<DocumentRepo
     add({ kind: 'POLICY_HEAD_MISMATCH', ref: policyId, message: `policy ${policyId} has a current version in the store but no consent event on the log` });
   }
   checkTokens(tokens, await store.listState('token'), add);
-  return { ok: findings.length === 0, documentsReferenced: refs.size, documentsChecked, commitmentsChecked, findings };
+  return { ok: findings.length === 0, documentsReferenced: refs.size, documentsChecked, commitmentsChecked, documentsErased, findings };
 }
 
 // The token rows against the tokens the log created and revoked. Authentication reads the log, not

@@ -90,6 +90,11 @@ export interface AppendBatch {
      * rows are overwritten where the backend allows it; call {@link LogStore.scrub} after commit.
      */
     readonly erase?: readonly string[];
+    /**
+     * Erasure of provenance documents: hashes of documents deleted in this transaction, after the
+     * inserts above (a later event may store the same bytes again). Scrub after commit as above.
+     */
+    readonly eraseDocuments?: readonly string[];
   };
 }
 
@@ -165,9 +170,9 @@ export interface LogStore {
   findCommitments(kind: string, value: string): Promise<readonly SidecarCommitment[]>;
   /**
    * After an erasure committed: removes the old copies of deleted rows from the store's files
-   * (SQLite: WAL checkpoint TRUNCATE; PostgreSQL: VACUUM FULL of the openings). Never throws.
+   * (SQLite: WAL checkpoint TRUNCATE; PostgreSQL: VACUUM FULL of `table`, by default the openings). Never throws.
    */
-  scrub(): Promise<ScrubReport>;
+  scrub(table?: 'commitments' | 'documents'): Promise<ScrubReport>;
   /** Writes off-ledger rows without entries, in one transaction (used by migration). */
   writeSidecar(sidecar: NonNullable<AppendBatch['sidecar']>): Promise<void>;
   getState(ns: string, key: string): Promise<string | undefined>;

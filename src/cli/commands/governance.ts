@@ -259,10 +259,17 @@ export async function receipt(ctx: CommandContext, index: number, key: string | 
 }
 
 /** `custos erase`: deletes the openings of a subject's (and everything linked to it), a URI's or an external reference's commitments (the log stays intact). */
-export async function erase(ctx: CommandContext, kind: 'subject' | 'uri' | 'external_ref', value: string, actor: Actor): Promise<void> {
+export async function erase(ctx: CommandContext, kind: 'subject' | 'uri' | 'external_ref' | 'document', value: string, actor: Actor): Promise<void> {
   const r = await withGovernance(ctx, (g) => g.erase(kind, value, actor));
-  if (ctx.json) return printJson(ctx.io, { erased: r.commitments, event: r.event ? eventFields(r.event) : null, ...(r.scrub ? { scrub: r.scrub } : {}) });
-  if (r.commitments.length === 0) ctx.io.stdout.write(`nothing to erase: no commitment to that ${kind}\n`);
+  if (ctx.json) return printJson(ctx.io, { erased: r.commitments, ...(r.document === undefined ? {} : { document: r.document }), event: r.event ? eventFields(r.event) : null, ...(r.scrub ? { scrub: r.scrub } : {}) });
+  if (kind === 'document' && r.event) {
+    printFields(ctx.io, {
+      erased: `document ${r.document!}`,
+      'logged as': `ERASURE_PERFORMED, entry ${r.event.index}`,
+      'store files': r.scrub ? `${r.scrub.complete ? 'scrubbed' : 'NOT fully scrubbed'}: ${r.scrub.detail}` : '-',
+    });
+  } else if (kind === 'document') ctx.io.stdout.write('nothing to erase: no stored document has that hash\n');
+  else if (r.commitments.length === 0) ctx.io.stdout.write(`nothing to erase: no commitment to that ${kind}\n`);
   else {
     printFields(ctx.io, {
       erased: r.commitments.join(', '),

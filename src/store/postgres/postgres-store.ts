@@ -860,6 +860,7 @@ export class PostgresStore implements LogStore {
     }
     // Erasure, after the inserts: in the transaction of the event that records it.
     if (sidecar.erase && sidecar.erase.length > 0) await exec('DELETE FROM commitments WHERE commitment = ANY($1::text[])', [[...sidecar.erase]]);
+    if (sidecar.eraseDocuments && sidecar.eraseDocuments.length > 0) await exec('DELETE FROM documents WHERE hash = ANY($1::text[])', [[...sidecar.eraseDocuments]]);
   }
 
   // ---- misc -------------------------------------------------------------------------------
@@ -958,7 +959,7 @@ export class PostgresStore implements LogStore {
     }
   }
 
-  async scrub(): Promise<ScrubReport> {
+  async scrub(what: 'commitments' | 'documents' = 'commitments'): Promise<ScrubReport> {
     if (this.#release || this.#closed) return { complete: false, detail: 'not a writable store' };
     // The DELETE committed with the erasure event left dead tuples in the heap and index pages.
     // VACUUM FULL rewrites the table and its indexes into new files and drops the old ones, so no
@@ -972,14 +973,14 @@ export class PostgresStore implements LogStore {
     try {
       c = await checkout(this.#pool);
       await c.exec(`SET lock_timeout = ${this.#lockTimeoutMs}`);
-      await c.exec('VACUUM FULL commitments');
+      await c.exec(`VACUUM FULL ${what}`);
       await c.exec('RESET lock_timeout');
       c.release();
       c = undefined;
-      return { complete: true, detail: 'VACUUM FULL commitments; WAL segments, replicas and backups may still hold the rows until recycled' };
+      return { complete: true, detail: `VACUUM FULL ${what}; WAL segments, replicas and backups may still hold the rows until recycled` };
     } catch (err) {
       c?.release(err);
-      return { complete: false, detail: `VACUUM FULL commitments failed (${(err as Error).message}); run it as the table owner` };
+      return { complete: false, detail: `VACUUM FULL ${what} failed (${(err as Error).message}); run it as the table owner` };
     }
   }
 

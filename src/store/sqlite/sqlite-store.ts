@@ -135,6 +135,7 @@ export class SqliteStore implements LogStore {
       insCommitChunk: p(`INSERT INTO commitments(commitment, kind, value, salt) VALUES ${Array(CHUNK).fill('(?, ?, ?, ?)').join(', ')} ON CONFLICT(commitment) DO NOTHING`),
       findCommits: p('SELECT commitment, kind, value, salt FROM commitments WHERE kind = ? AND value = ? ORDER BY commitment').raw(),
       eraseCommit: p('DELETE FROM commitments WHERE commitment = ?'),
+      eraseDoc: p('DELETE FROM documents WHERE hash = ?'),
       getState: p('SELECT value FROM state WHERE ns = ? AND key = ?').pluck(),
       listState: p('SELECT ns, key, value FROM state WHERE ns = ? ORDER BY key').raw(),
       putState: p('INSERT INTO state(ns, key, value) VALUES (?, ?, ?) ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value'),
@@ -691,6 +692,7 @@ export class SqliteStore implements LogStore {
     this.#insertChunked(cs, 4, s.insCommit, s.insCommitChunk);
     for (const st of sidecar.state) s.putState.run(st.ns, st.key, st.value);
     for (const c of sidecar.erase ?? []) s.eraseCommit.run(c);
+    for (const h of sidecar.eraseDocuments ?? []) s.eraseDoc.run(h);
   }
 
   async getState(ns: string, key: string): Promise<string | undefined> {
