@@ -21,6 +21,7 @@ import { Authenticator } from '../src/server/auth.js';
 import { createApp } from '../src/server/app.js';
 import { verifyLog } from '../src/log/verify-log.js';
 import { verifyDocuments } from '../src/service/verify-documents.js';
+import { rebuildReceipt } from '../src/service/receipt.js';
 import { hasCode } from '../src/core/errors.js';
 import type { SidecarCommitment } from '../src/store/store.js';
 import { pid } from './helpers/policy-ids.js';
@@ -267,6 +268,111 @@ describe('POST /api/v1/erasures', () => {
       // The route is in the OpenAPI document with its permission.
       const spec = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, Record<string, unknown>>> };
       assert.equal(spec.paths['/api/v1/erasures']?.['post']?.['x-custos-permission'], 'erase');
+    } finally {
+      await app.close();
+      await env.close();
+    }
+  });
+});
+
+describe('erasure of a provenance document (kind document)', () => {
+  const MARKER = 'patient Zed Quux MRN 99887766';
+  /** Asserts that no file under `dir` holds the marker (UTF-8, or JSON-escaped as it would be stored). */
+  function assertMarkerNowhere(dir: string, when: string): void {
+    for (const f of files(dir)) assert.equal(readFileSync(f).indexOf(Buffer.from(MARKER, 'utf8')), -1, `${when}: ${f} still holds the marker`);
+  }
+  async function inferWithMarker(g: Governance, tag: string): Promise<{ index: number; pipeline: string; receipt: string; policy: string; model: string }> {
+    const policyId = pid(`pol-doc-${tag}`);
+    await g.createConsent({ policyId, subject: `patient-${tag}-${randomBytes(6).toString('hex')}`, allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, PO);
+    const r = await g.recordInference({
+      actor: DERM, purpose: 'TREAT', policyId,
+      input: { uri: `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/in.jpg`, digest: D }, outputs: [{ name: 'report', uri: `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/out.json`, digest: D }],
+      pipeline: { ...PIPELINE, parameters: { note: MARKER } }, model: MODEL,
+    });
+    const docs = (r.event as unknown as { index: number }).index;
+    return { index: docs, pipeline: r.receipt.pipeline, receipt: r.receiptHash, policy: r.receipt.consent.policyHash, model: r.receipt.model };
+  }
+
+  it('deletes the pipeline manifest in the erasure event\'s transaction: no file holds it (open, after restart); the log, documents and receipt still verify', async () => {
+    const env = await open();
+    const a = await inferWithMarker(env.g, 'doc');
+    const store = env.dir.store;
+    assert.ok(await store.getDocument(a.pipeline), 'the pipeline manifest is stored before the erasure');
+    assert.ok(files(env.dataDir).some((f) => readFileSync(f).indexOf(Buffer.from(MARKER, 'utf8')) >= 0), 'the search finds the marker before the erasure');
+    const r = await env.g.erase('document', a.pipeline, PO);
+    assert.ok(r.event, 'an ERASURE_PERFORMED event was written');
+    assert.equal(r.document, a.pipeline);
+    assert.equal(r.scrub?.complete, true, r.scrub?.detail);
+    const e = JSON.parse((await env.log.reader.getEntry(r.event.index)).bytes.toString('utf8')) as { type: string; payload: { kind: string; document: string; commitments: string[] } };
+    assert.equal(e.type, 'ERASURE_PERFORMED');
+    assert.equal(e.payload.kind, 'document');
+    assert.equal(e.payload.document, a.pipeline);
+    assert.equal(await store.getDocument(a.pipeline), undefined);
+    assertMarkerNowhere(env.dataDir, 'after erasure, log open');
+    assert.equal((await verifyLog({ store, verifiers: [env.dir.verifier], origin: env.dir.origin })).ok, true);
+    const docs = await verifyDocuments({ store });
+    assert.deepEqual(docs.findings, []);
+    assert.equal(docs.documentsErased, 1);
+    // The receipt rebuilds: the pipeline is reported erased (hash kept), every check passes.
+    const rb = await rebuildReceipt(store, [env.dir.verifier], env.dir.origin, a.index);
+    assert.equal(rb.ok, true, JSON.stringify(rb.checks));
+    assert.deepEqual(rb.erased.map((x) => [x.what, x.hash, x.erasureIndex]), [['pipeline manifest', a.pipeline, r.event.index]]);
+    assert.equal(rb.pipeline, undefined);
+    assert.ok(rb.model, 'the model spec is still there');
+    // Again: nothing stored under that hash, nothing written.
+    const size = env.log.size;
+    assert.deepEqual(await env.g.erase('document', a.pipeline, PO), { commitments: [], event: undefined });
+    assert.equal(env.log.size, size);
+    await env.close();
+    assertMarkerNowhere(env.dataDir, 'after restart');
+    const again = await open(env.dataDir);
+    assertMarkerNowhere(env.dataDir, 'after restart, log reopened');
+    // A later inference with the same pipeline stores the document again: present, verified.
+    const b = await inferWithMarker(again.g, 'doc2');
+    assert.equal(b.pipeline, a.pipeline);
+    assert.ok(await again.dir.store.getDocument(a.pipeline), 'stored again by the later event');
+    const docs2 = await verifyDocuments({ store: again.dir.store });
+    assert.deepEqual(docs2.findings, []);
+    assert.equal(docs2.documentsErased, 0);
+    assert.equal((await rebuildReceipt(again.dir.store, [again.dir.verifier], again.dir.origin, a.index)).ok, true);
+    await again.close();
+  });
+
+  it('a consent policy or a receipt cannot be erased (VALIDATION_FAILED, nothing written); a malformed hash is refused', async () => {
+    const env = await open();
+    const a = await inferWithMarker(env.g, 'refuse');
+    const size = env.log.size;
+    for (const hash of [a.policy, a.receipt]) {
+      await assert.rejects(env.g.erase('document', hash, PO), (err: unknown) => hasCode(err, 'VALIDATION_FAILED'));
+      assert.ok(await env.dir.store.getDocument(hash));
+    }
+    await assert.rejects(env.g.erase('document', 'not-a-hash', PO), (err: unknown) => hasCode(err, 'VALIDATION_FAILED'));
+    assert.equal(env.log.size, size, 'nothing written');
+    assert.equal((await verifyDocuments({ store: env.dir.store })).ok, true);
+    await env.close();
+  });
+
+  it('POST /api/v1/erasures {kind: "document"}: privacy_officer 201, other roles 403', async () => {
+    const env = await open();
+    const auth = new Authenticator({ log: env.log });
+    const tokens: Record<string, string> = {};
+    for (const role of ['privacy_officer', 'admin', 'dermatologist']) tokens[role] = (await auth.createToken(`${role}-1`, role, { actor: 'setup', role: 'operator' })).token;
+    const app = await createApp({ log: env.log, governance: env.g, auth, verifiers: [env.dir.verifier], origin: env.dir.origin, logger: false });
+    try {
+      const a = await inferWithMarker(env.g, 'http');
+      const post = (role: string, body: unknown) =>
+        app.inject({ method: 'POST', url: '/api/v1/erasures', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[role]}` }, payload: JSON.stringify(body) });
+      for (const role of ['admin', 'dermatologist']) assert.equal((await post(role, { kind: 'document', value: a.pipeline })).statusCode, 403);
+      assert.ok(await env.dir.store.getDocument(a.pipeline));
+      assert.equal((await post('privacy_officer', { kind: 'document', value: a.policy })).statusCode, 400);
+      const res = await post('privacy_officer', { kind: 'document', value: a.pipeline });
+      assert.equal(res.statusCode, 201, res.body);
+      const body = res.json() as { erased: string[]; document: string; event: { index: number } };
+      assert.equal(body.document, a.pipeline);
+      assert.equal(await env.dir.store.getDocument(a.pipeline), undefined);
+      const again = await post('privacy_officer', { kind: 'document', value: a.pipeline });
+      assert.equal(again.statusCode, 200);
+      assert.deepEqual(again.json(), { erased: [], event: null });
     } finally {
       await app.close();
       await env.close();
