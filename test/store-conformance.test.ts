@@ -212,6 +212,57 @@ for (const backend of BACKENDS) {
       await store.close();
     });
 
+    it('erasure of a provenance document: deleted in its event\'s transaction, scrubbed; verification and the receipt report it erased; stored again by a later event', async () => {
+      const { store } = await backend.open();
+      const k = keys('conf.test/d');
+      await store.initMeta({ origin: 'conf.test/d', verifier_key: k.vkey });
+      const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/d' });
+      const g = await Governance.open({ log });
+      const po = { id: 'po', role: 'privacy_officer' };
+      await g.createConsent({ policyId: pid('d1'), subject: 'pt-d', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, po);
+      const infer = (n: number) =>
+        g.recordInference({
+          actor: { id: 'u', role: 'dermatologist' },
+          purpose: 'TREAT',
+          policyId: pid('d1'),
+          input: { uri: `s3://b/d-in-${n}.jpg`, digest: 'ab'.repeat(32) },
+          outputs: [{ name: 'report', uri: `s3://b/d-out-${n}.json`, digest: 'cd'.repeat(32) }],
+          pipeline: { pipelineName: 'p', pipelineVersion: '1', parameters: { note: 'patient Zed Quux MRN 99887766' } },
+          model: { modelName: 'm', modelVersion: '1', weightsHash: 'ef'.repeat(32), framework: 'onnx' },
+        });
+      const inf = await infer(1);
+      const hash = inf.receipt.pipeline;
+      // A batch sequenced on a stale size is refused whole: the document erasure it carries too.
+      const cp = (await store.latestCheckpoint())!;
+      await assert.rejects(
+        store.appendBatch({ expectedSize: 0, entries: [], nodes: [], checkpoint: cp, sidecar: { documents: [], commitments: [], state: [], eraseDocuments: [hash] } }),
+        (err: unknown) => hasCode(err, 'LOG_APPEND_CONFLICT'),
+      );
+      assert.ok(await store.getDocument(hash), 'a refused batch erased nothing');
+      // Consent policies and receipts are never erased.
+      const size = log.size;
+      for (const h of [inf.receipt.consent.policyHash, inf.receiptHash]) await assert.rejects(g.erase('document', h, po), (err: unknown) => hasCode(err, 'VALIDATION_FAILED'));
+      assert.equal(log.size, size);
+      const r = await g.erase('document', hash, po);
+      assert.equal(r.scrub?.complete, true, r.scrub?.detail);
+      assert.equal(await store.getDocument(hash), undefined);
+      const e = JSON.parse(r.event!.entry) as { type: string; payload: { kind: string; document: string } };
+      assert.deepEqual([e.type, e.payload.kind, e.payload.document], ['ERASURE_PERFORMED', 'document', hash]);
+      for await (const page of store.documentPages()) for (const d of page) assert.equal(d.bytes.indexOf('Zed Quux'), -1, `document ${d.hash} holds the marker`);
+      assert.equal((await verifyLog({ store, verifiers: [k.verifier], origin: 'conf.test/d' })).ok, true);
+      const docs = await verifyDocuments({ store });
+      assert.deepEqual([docs.ok, docs.documentsErased], [true, 1]);
+      const rb = await rebuildReceipt(store, [k.verifier], 'conf.test/d', inf.event.index);
+      assert.equal(rb.ok, true, JSON.stringify(rb.checks));
+      assert.deepEqual(rb.erased.map((x) => x.hash), [hash]);
+      // A later inference with the same pipeline stores it again.
+      await infer(2);
+      assert.ok(await store.getDocument(hash));
+      assert.deepEqual([(await verifyDocuments({ store })).ok, (await verifyDocuments({ store })).documentsErased], [true, 0]);
+      await log.close();
+      await store.close();
+    });
+
     it('a read snapshot does not see appends made after it was taken', async () => {
       const { store } = await backend.open();
       const k = keys('conf.test/d');
