@@ -191,17 +191,22 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
     }),
     'POST /api/v1/tokens': () => ({ name: `fz-${Math.floor(rnd() * 1000)}`, role: pick(rnd, ['nurse', 'auditor', 'constructor', '__proto__', 'toString']) }),
     // Well-formed erasures (a hostile leaf puts a lone surrogate or a prototype name in kind or value).
-    'POST /api/v1/erasures': () => ({
-      kind: pick(rnd, ['subject', 'uri', 'external_ref']),
-      value: pick(rnd, ['patient-1', 'patient-2', 'patient-3', `patient-${fresh}`, 's3://clinic/0.jpg', 's3://clinic/0.json', `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, 'ext-1']),
-      ...(rnd() < 0.2 ? { actor: 'po-1' } : {}),
-    }),
+    'POST /api/v1/erasures': () =>
+      rnd() < 0.25
+        ? { kind: 'document', value: pick(rnd, [...DOCUMENTS, 'ab'.repeat(32), 'patient-1']), ...(rnd() < 0.2 ? { actor: 'po-1' } : {}) }
+        : {
+            kind: pick(rnd, ['subject', 'uri', 'external_ref']),
+            value: pick(rnd, ['patient-1', 'patient-2', 'patient-3', `patient-${fresh}`, 's3://clinic/0.jpg', 's3://clinic/0.json', `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, 'ext-1']),
+            ...(rnd() < 0.2 ? { actor: 'po-1' } : {}),
+          },
     'POST /api/v1/verify': () => ({}),
   };
 }
 
 /** Indices of inference events (receipts), so the receipt routes get past 404 and open real commitments. */
 const RECEIPTS: string[] = [];
+/** Stored documents (the inference's pipeline, model, policy and receipt), for document erasures: some erasable, some refused. */
+const DOCUMENTS: string[] = [];
 
 function pathParam(rnd: Rnd, name: string): string {
   const common = ['__proto__', 'constructor', '%ED%BF%BF', '%ED%A0%80', '%F0%9F%98%80', '%00', 'x'.repeat(3000), '..%2F..%2Fetc%2Fpasswd', '-1', '1e309', '99999999999999999999', '%ZZ'];
@@ -247,6 +252,7 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     await g.createConsent({ policyId: pid('fz-nonrev'), subject: 'patient-3', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'], revocable: false }, po);
     const inf = await g.recordInference({ actor: { id: 'dr-derm', role: 'dermatologist' }, purpose: 'TREAT', policyId: pid('fz-open'), input: { uri: 's3://clinic/0.jpg', digest: D1 }, outputs: [{ name: 'r', uri: 's3://clinic/0.json', digest: D2 }], pipeline: PIPELINE, model: MODEL });
     RECEIPTS.push(String(inf.event.index));
+    DOCUMENTS.push(inf.receipt.pipeline, inf.receipt.model, inf.receipt.consent.policyHash, inf.receiptHash);
     const spare = await env.auth.createToken('fz-spare', 'auditor', SETUP_ACTOR);
     tokens = [...(Object.keys(env.tokens) as TestRole[]).map((r) => env.tokens[r]), spare.token];
   });

@@ -20,7 +20,7 @@ export interface MigrationReport {
   readonly rootHex: string | undefined;
 }
 
-const STATE_NAMESPACES = ['policy', 'token'];
+const STATE_NAMESPACES = ['policy', 'token', 'erased-document'];
 
 /**
  * Copies the log in `from` into the empty store `to`, then verifies `to` with `verifiers` and
