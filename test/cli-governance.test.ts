@@ -909,6 +909,31 @@ describe('governance on one log, command by command', () => {
       await assertNothingWritten(dir, before, 'a second erasure');
     });
 
+    it('erase --document: the pipeline manifest is deleted with its ERASURE_PERFORMED event; the receipt rebuilds with it erased; a policy is refused', async () => {
+      const n = await entryCount(dir);
+      const pipelineHash = inference.receipt.pipeline;
+      const before = await snapshot(dir);
+      assertError(await runIn(dir, ['erase', '--document', inference.receipt.consent.policyHash, ...OFFICER]), EXIT.validation, 'VALIDATION_FAILED');
+      await assertNothingWritten(dir, before, 'erasing a consent policy');
+      const r = okJson<{ erased: string[]; document: string; event: EventJson | null }>(await runIn(dir, ['--json', 'erase', '--document', pipelineHash, ...OFFICER]));
+      assert.equal(r.document, pipelineHash);
+      assert.equal(r.event?.index, n);
+      const e = (await exportNdjson(dir)).entries[n]!.entry;
+      assert.deepEqual(e.payload, { kind: 'document', commitments: [], document: pipelineHash, actor: 'privacy-officer-1', role: 'privacy_officer' });
+      const db = new Database(join(dir, 'custos.db'), { readonly: true, fileMustExist: true });
+      try {
+        assert.equal(db.prepare('SELECT count(*) FROM documents WHERE hash = ?').pluck().get(pipelineHash), 0, 'the document is deleted');
+      } finally {
+        db.close();
+      }
+      const rc = okJson<RebuiltJson & { erased: { what: string; hash: string }[] }>(await runIn(dir, ['--json', 'receipt', String(inference.event.index)]));
+      assert.equal(rc.ok, true);
+      assert.deepEqual(rc.erased.map((x) => [x.what, x.hash]), [['pipeline manifest', pipelineHash]]);
+      const h = await runIn(dir, ['receipt', String(inference.event.index)]);
+      assertOk(h);
+      assert.ok(h.stdout.includes(`(erased by entry ${n})  sha256 ${pipelineHash}`), h.stdout);
+    });
+
     it('after erasure the log and the off-ledger store still verify (exit 0)', async () => {
       const [json, human] = await Promise.all([runIn(dir, ['--json', 'verify']), runIn(dir, ['verify'])]);
       const r = okJson<{ ok: boolean; log: { ok: boolean }; documents: { ok: boolean; findings: unknown[] } }>(json);

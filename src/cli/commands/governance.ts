@@ -241,13 +241,17 @@ export async function receipt(ctx: CommandContext, index: number, key: string | 
   if (ctx.json) printJson(ctx.io, r);
   else {
     const rc = r.receipt;
+    const erasedPart = (what: string) => {
+      const x = r.erased.find((d) => d.what === what);
+      return x ? `(erased by entry ${x.erasureIndex})  sha256 ${x.hash}` : '-';
+    };
     printFields(ctx.io, {
       'event': `entry ${r.eventIndex} (INFERENCE_EXECUTED)`,
       'when': rc?.event.time ?? '-',
       'actor': rc ? `${rc.actor} as ${rc.role}, purpose ${rc.purpose}` : '-',
       'consent': rc ? `${rc.consent.policyId} version ${rc.consent.version} (${rc.consent.policyHash})` : '-',
-      'model': r.model ? `${(r.model as { modelName?: string }).modelName} ${(r.model as { modelVersion?: string }).modelVersion}, weights ${(r.model as { weightsHash?: string }).weightsHash}` : '-',
-      'pipeline': r.pipeline ? `${(r.pipeline as { pipelineName?: string }).pipelineName} ${(r.pipeline as { pipelineVersion?: string }).pipelineVersion}` : '-',
+      'model': r.model ? `${(r.model as { modelName?: string }).modelName} ${(r.model as { modelVersion?: string }).modelVersion}, weights ${(r.model as { weightsHash?: string }).weightsHash}` : erasedPart('model spec'),
+      'pipeline': r.pipeline ? `${(r.pipeline as { pipelineName?: string }).pipelineName} ${(r.pipeline as { pipelineVersion?: string }).pipelineVersion}` : erasedPart('pipeline manifest'),
     });
     for (const a of r.artifacts) ctx.io.stdout.write(`${a.role}: ${a.uri ?? '(erased)'}  sha256 ${a.digest}\n`);
     for (const c of r.checks) ctx.io.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.what}${c.detail ? ` (${c.detail})` : ''}\n`);

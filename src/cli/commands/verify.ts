@@ -44,7 +44,7 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
           'verified': report.entries === 0 ? 'empty log' : `${report.entries} entries, ${report.checkpointsChecked} signed checkpoints, ${report.nodesChecked} tree nodes`,
           'tree size': String(report.checkpointSize),
           'root hash': report.rootHex ?? '-',
-          'documents': `${docs.documentsChecked} off-ledger documents and ${docs.commitmentsChecked} commitment openings checked against the log`,
+          'documents': `${docs.documentsChecked} off-ledger documents and ${docs.commitmentsChecked} commitment openings checked against the log${docs.documentsErased > 0 ? `; ${docs.documentsErased} erased by the log's erasures` : ''}`,
           'trusted key': trust,
           'took': `${seconds.toFixed(2)} s (${Math.round(report.entries / Math.max(seconds, 1e-9)).toLocaleString('en-US')} entries/s)`,
         });
