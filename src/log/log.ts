@@ -106,6 +106,15 @@ export function verifierOfSigner(signer: NoteSigner): NoteVerifier {
 }
 
 
+/**
+ * The off-ledger sidecar as the service layer sees it: documents, salted commitments and derived
+ * state rows, plus the scrub an erasure runs. Everything else about the store stays behind the log.
+ */
+export type SidecarReader = Pick<
+  LogStore,
+  'getDocument' | 'documentPages' | 'getCommitment' | 'findCommitment' | 'findCommitments' | 'commitmentPages' | 'getState' | 'listState' | 'scrub'
+>;
+
 /** An open, writable verifiable log. */
 export class Log {
   readonly #store: LogStore;
@@ -158,6 +167,11 @@ export class Log {
   }
 
   get store(): LogStore {
+    return this.#store;
+  }
+
+  /** The off-ledger sidecar (documents, commitments, derived state): see {@link SidecarReader}. */
+  get sidecar(): SidecarReader {
     return this.#store;
   }
 

@@ -9,7 +9,8 @@ import { planConsistency, planInclusion, planNodes, resolveProof } from '../core
 import { verifyConsistency } from '../core/merkle/consistency.js';
 import { verifyInclusion } from '../core/merkle/inclusion.js';
 import { peekEntry } from '../core/entry.js';
-import type { LogStore, StoredCheckpoint, StoredEntry } from '../store/store.js';
+import type { NodeId } from '../core/merkle/node-id.js';
+import type { LogStore, StoreStats, StoredCheckpoint, StoredEntry } from '../store/store.js';
 
 /** An inclusion proof of one entry against a tree size. */
 export interface InclusionProof {
@@ -53,6 +54,36 @@ export class LogReader {
 
   constructor(store: LogStore) {
     this.#store = store;
+  }
+
+  /** Pages of stored entries in `[from, to)`, oldest first (verification, export, scans). */
+  entryPages(from: number, to: number): AsyncIterable<readonly StoredEntry[]> {
+    return this.#store.entryPages(from, to);
+  }
+
+  /** Pages of stored entries in `[from, to)`, newest first (the explorer's recent windows). */
+  entryPagesDescending(from: number, to: number): AsyncIterable<readonly StoredEntry[]> {
+    return this.#store.entryPagesDescending(from, to);
+  }
+
+  /** Stored tree nodes by id (tile serving). */
+  getNodes(ids: readonly NodeId[]): Promise<Map<number, Buffer>> {
+    return this.#store.getNodes(ids);
+  }
+
+  /** The latest checkpoint in the store (possibly newer than this process's writer knows). */
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    return this.#store.latestCheckpoint();
+  }
+
+  /** A log metadata value (`origin`, `verifier_key`, `format`). */
+  meta(key: string): Promise<string | undefined> {
+    return this.#store.getMeta(key);
+  }
+
+  /** Size on disk and counts, for metrics and the explorer. */
+  stats(): Promise<StoreStats> {
+    return this.#store.stats();
   }
 
   /**
