@@ -33,17 +33,16 @@ import {
 } from '../core/consent/policy.js';
 import { evaluateConsent, type Decision, type PolicyLookup } from '../core/consent/evaluate.js';
 import {
-  ARTIFACT,
-  OUTPUT_ARTIFACT,
   RECEIPT_SCHEMA,
   parseModelSpec,
   parsePipelineManifest,
   parseTrainingManifest,
   type Receipt,
 } from '../core/manifest.js';
-import { CODE, ID, SHA256_HEX, WELL_FORMED, parseWith } from '../core/schema/parse.js';
-import { ATTESTATION_METHODS, LOWER_ID_RE, checkEventPayload } from '../core/events.js';
+import { parseWith } from '../core/schema/parse.js';
+import { checkEventPayload } from '../core/events.js';
 import { createVocabulary, policyIdFromBytes, type RoleTable, type Vocabulary } from '../core/vocabulary.js';
+import { ACCESS, ACTOR, CONSENT_CHECK, DOCUMENT_HASH, ERASE_KIND, ERASE_VALUE, INFERENCE, MAX_TRAINING_COHORT, TRAINING, type DataAccessInput, type InferenceInput, type TrainingInput } from './requests.js';
 import type { AppendResult, Decided, Log, SequencingContext } from '../log/log.js';
 import type { LogStore, ScrubReport, SidecarCommitment, SidecarDocument } from '../store/store.js';
 import { systemClock, type Clock } from '../log/clock.js';
@@ -68,15 +67,8 @@ export const DOC = {
   training: 'training-manifest',
 } as const;
 
-/**
- * The dataset types of a training run: `identified` (subject-linked: trained under the consent
- * of every subject, for a training purpose), or `deidentified` / `synthetic` (with an attestation
- * of how the data was made non-identifying).
- */
-export const TRAINING_DATASET_TYPES = ['identified', 'deidentified', 'synthetic'] as const;
-
-/** At most this many policies (subjects) decide one training run; their decisions are on the log. */
-export const MAX_TRAINING_COHORT = 200;
+export { TRAINING_DATASET_TYPES, MAX_TRAINING_COHORT } from './requests.js';
+export type { DataAccessInput, InferenceInput, TrainingInput } from './requests.js';
 
 
 /** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
@@ -133,50 +125,8 @@ export interface GovernanceOptions {
 }
 
 
-const ACTOR = v.object({ id: ID, role: CODE });
-const ERASE_KIND = v.picklist(['subject', 'uri', 'external_ref', 'document'], 'expected subject, uri, external_ref or document');
 /** Document kinds that erasure may delete: free-form provenance. Policies and receipts rebuild decisions and receipts. */
 const ERASABLE_DOCS: ReadonlySet<string> = new Set([DOC.pipeline, DOC.model, DOC.training]);
-const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT });
-const INFERENCE = v.object({
-  actor: ACTOR,
-  purpose: CODE,
-  policyId: POLICY_ID,
-  input: ARTIFACT,
-  outputs: v.pipe(v.array(OUTPUT_ARTIFACT), v.minLength(1), v.maxLength(64)),
-  pipeline: v.unknown(),
-  model: v.unknown(),
-});
-const TRAINING = v.pipe(
-  v.object({
-    actor: ACTOR,
-    purpose: CODE,
-    dataset: v.object({ ...ARTIFACT.entries, type: v.picklist(TRAINING_DATASET_TYPES, 'dataset type must be identified, deidentified or synthetic') }),
-    /** identified data: the policy of every subject in the training set. */
-    policyIds: v.optional(v.pipe(v.array(POLICY_ID), v.minLength(1), v.maxLength(MAX_TRAINING_COHORT))),
-    /** deidentified or synthetic data: who attests it, how, and optionally the attestation document's digest. */
-    attestation: v.optional(v.object({ method: v.picklist(ATTESTATION_METHODS, `method must be one of ${ATTESTATION_METHODS.join(', ')}`), document: v.optional(SHA256_HEX) })),
-    manifest: v.unknown(),
-    modelBefore: v.unknown(),
-    modelAfter: v.unknown(),
-    computeBackend: v.pipe(v.string(), v.regex(LOWER_ID_RE, 'expected a compute backend identifier such as gpu-cluster-1 (lowercase letters, digits, . _ -)')),
-  }),
-  v.forward(
-    v.check((t) => (t.dataset.type === 'identified') === (t.policyIds !== undefined), 'identified data needs policyIds (the consent of every subject); deidentified or synthetic data takes none'),
-    ['policyIds'],
-  ),
-  v.forward(
-    v.check((t) => (t.dataset.type === 'identified') === (t.attestation === undefined), 'deidentified or synthetic data needs an attestation; identified data takes none'),
-    ['attestation'],
-  ),
-);
-
-/** Input of {@link Governance.recordDataAccess}. */
-export type DataAccessInput = v.InferInput<typeof ACCESS>;
-/** Input of {@link Governance.recordInference}. */
-export type InferenceInput = v.InferInput<typeof INFERENCE>;
-/** Input of {@link Governance.recordTraining}. */
-export type TrainingInput = v.InferInput<typeof TRAINING>;
 
 const CONSENT_TYPE_MARK = '"type":"CONSENT_';
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -599,7 +549,7 @@ export class Governance {
    */
   async checkConsent(policyId: string, request: { purpose: string; role: string }): Promise<Decision> {
     const id = parseWith(POLICY_ID, policyId, 'policy id');
-    const req = parseWith(v.object({ purpose: CODE, role: CODE }), request, 'consent request');
+    const req = parseWith(CONSENT_CHECK, request, 'consent request');
     this.#checkCodes({ purpose: req.purpose });
     if (!this.#vocab.roles.has(req.role)) throw new ValidationError('VALIDATION_FAILED', 'role: unknown role (not in the role table)', { issues: [{ path: 'role', message: 'unknown role' }] });
     return evaluateConsent(await this.#preload(id, true), req, this.#clock.now());
@@ -891,7 +841,7 @@ export class Governance {
   async erase(kind: 'subject' | 'uri' | 'external_ref' | 'document', value: string, actor: Actor): Promise<{ commitments: string[]; event: AppendResult | undefined; scrub?: ScrubReport; document?: string }> {
     const who = parseWith(ACTOR, actor, 'actor');
     const k = parseWith(ERASE_KIND, kind, 'erasure kind');
-    const val = parseWith(v.pipe(v.string('expected a string'), v.minLength(1, 'nothing to erase'), v.maxLength(2048), WELL_FORMED), value, 'erased value');
+    const val = parseWith(ERASE_VALUE, value, 'erased value');
     if (k === 'document') return this.#eraseDocument(val, who);
     const own = await this.#store.findCommitments(k, val);
     if (own.length === 0) return { commitments: [], event: undefined };
@@ -947,7 +897,7 @@ export class Governance {
   }
 
   async #eraseDocument(hash: string, who: { id: string; role: string }): Promise<{ commitments: string[]; event: AppendResult | undefined; scrub?: ScrubReport; document?: string }> {
-    parseWith(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'expected a document hash: SHA-256, 64 lowercase hex')), hash, 'erased document');
+    parseWith(DOCUMENT_HASH, hash, 'erased document');
     const stored = await this.#store.getDocument(hash);
     if (!stored) return { commitments: [], event: undefined };
     if (!ERASABLE_DOCS.has(stored.kind)) {

@@ -1,0 +1,75 @@
+/**
+ * The request schemas of the service layer, defined once: the service parses every input with them,
+ * and the HTTP routes validate bodies and publish OpenAPI from the same definitions.
+ * @module
+ */
+import * as v from 'valibot';
+import { ARTIFACT, OUTPUT_ARTIFACT } from '../core/manifest.js';
+import { POLICY_ID } from '../core/consent/policy.js';
+import { CODE, ID, SHA256_HEX, WELL_FORMED } from '../core/schema/parse.js';
+import { ATTESTATION_METHODS, LOWER_ID_RE } from '../core/events.js';
+
+/**
+ * The dataset types of a training run: `identified` (subject-linked: trained under the consent
+ * of every subject, for a training purpose), or `deidentified` / `synthetic` (with an attestation
+ * of how the data was made non-identifying).
+ */
+export const TRAINING_DATASET_TYPES = ['identified', 'deidentified', 'synthetic'] as const;
+
+/** At most this many policies (subjects) decide one training run; their decisions are on the log. */
+export const MAX_TRAINING_COHORT = 200;
+
+/** Who acts: an identifier and a role code (the server fills it from the credential). */
+export const ACTOR = v.object({ id: ID, role: CODE });
+/** What an erasure names. */
+export const ERASE_KIND = v.picklist(['subject', 'uri', 'external_ref', 'document'], 'expected subject, uri, external_ref or document');
+/** Body of a data access ({@link Governance.recordDataAccess}). */
+export const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT });
+/** Body of an inference ({@link Governance.recordInference}). */
+export const INFERENCE = v.object({
+  actor: ACTOR,
+  purpose: CODE,
+  policyId: POLICY_ID,
+  input: ARTIFACT,
+  outputs: v.pipe(v.array(OUTPUT_ARTIFACT), v.minLength(1), v.maxLength(64)),
+  pipeline: v.unknown(),
+  model: v.unknown(),
+});
+/** Body of a training run ({@link Governance.recordTraining}). */
+export const TRAINING = v.pipe(
+  v.object({
+    actor: ACTOR,
+    purpose: CODE,
+    dataset: v.object({ ...ARTIFACT.entries, type: v.picklist(TRAINING_DATASET_TYPES, 'dataset type must be identified, deidentified or synthetic') }),
+    /** identified data: the policy of every subject in the training set. */
+    policyIds: v.optional(v.pipe(v.array(POLICY_ID), v.minLength(1), v.maxLength(MAX_TRAINING_COHORT))),
+    /** deidentified or synthetic data: who attests it, how, and optionally the attestation document's digest. */
+    attestation: v.optional(v.object({ method: v.picklist(ATTESTATION_METHODS, `method must be one of ${ATTESTATION_METHODS.join(', ')}`), document: v.optional(SHA256_HEX) })),
+    manifest: v.unknown(),
+    modelBefore: v.unknown(),
+    modelAfter: v.unknown(),
+    computeBackend: v.pipe(v.string(), v.regex(LOWER_ID_RE, 'expected a compute backend identifier such as gpu-cluster-1 (lowercase letters, digits, . _ -)')),
+  }),
+  v.forward(
+    v.check((t) => (t.dataset.type === 'identified') === (t.policyIds !== undefined), 'identified data needs policyIds (the consent of every subject); deidentified or synthetic data takes none'),
+    ['policyIds'],
+  ),
+  v.forward(
+    v.check((t) => (t.dataset.type === 'identified') === (t.attestation === undefined), 'deidentified or synthetic data needs an attestation; identified data takes none'),
+    ['attestation'],
+  ),
+);
+
+/** Input of {@link Governance.recordDataAccess}. */
+export type DataAccessInput = v.InferInput<typeof ACCESS>;
+/** Input of {@link Governance.recordInference}. */
+export type InferenceInput = v.InferInput<typeof INFERENCE>;
+/** Input of {@link Governance.recordTraining}. */
+export type TrainingInput = v.InferInput<typeof TRAINING>;
+
+/** A consent check: the purpose and role a request would carry. */
+export const CONSENT_CHECK = v.object({ purpose: CODE, role: CODE });
+/** The value an erasure names (a subject, URI or external reference). */
+export const ERASE_VALUE = v.pipe(v.string('expected a string'), v.minLength(1, 'nothing to erase'), v.maxLength(2048), WELL_FORMED);
+/** A document named by its hash (erasure of a provenance document). */
+export const DOCUMENT_HASH = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'expected a document hash: SHA-256, 64 lowercase hex'));
