@@ -1,7 +1,8 @@
 /**
  * End-to-end tests of the governance commands of the `custos` command line: consent create, check,
- * revoke and show, access, infer, receipt, train, erase, tamper-check and demo. Every run is the real
- * built bin/custos.js in a child process against a data directory in a fresh temporary directory.
+ * revoke and show, access, infer, receipt, train, erase, tamper-check and demo. Every run is the
+ * built CLI, run in this process (`callCli`, the `run()` that bin/custos.js calls), against a data
+ * directory in a fresh temporary directory.
  *
  * Besides exit codes, JSON shapes and the one-line `custos: <CODE>: ...` errors, the tests check the
  * overlay's invariants from the outside: every attempt under consent leaves exactly one event
@@ -26,8 +27,8 @@ import {
   okJson,
   parseJson,
   registerSecret,
-  runCli,
-  runIn,
+  callCli,
+  callIn,
   type CliResult,
 } from './helpers/cli.js';
 
@@ -166,13 +167,13 @@ function fixture(name: string, value: unknown): string {
 }
 
 async function initLog(dataDir: string): Promise<void> {
-  okJson(await runIn(dataDir, ['--json', 'init']));
+  okJson(await callIn(dataDir, ['--json', 'init']));
   registerSecret(readFileSync(join(dataDir, 'log.key'), 'utf8'));
 }
 
 /** The number of entries, from `custos stats --json`. */
 async function entryCount(dataDir: string): Promise<number> {
-  return okJson<{ entries: number }>(await runIn(dataDir, ['stats', '--json'])).entries;
+  return okJson<{ entries: number }>(await callIn(dataDir, ['stats', '--json'])).entries;
 }
 
 /** Row counts of the off-ledger tables, read through a separate read-only connection. */
@@ -208,7 +209,7 @@ async function assertNothingWritten(dataDir: string, before: Snapshot, what: str
 
 /** Every entry of the log, from `custos export --format ndjson` (also returns the raw text). */
 async function exportNdjson(dataDir: string): Promise<{ text: string; entries: LogEntry[] }> {
-  const r = await runIn(dataDir, ['export', '--format', 'ndjson']);
+  const r = await callIn(dataDir, ['export', '--format', 'ndjson']);
   assertOk(r);
   const entries = r.stdout
     .split('\n')
@@ -218,7 +219,7 @@ async function exportNdjson(dataDir: string): Promise<{ text: string; entries: L
 }
 
 /**
- * Runs independent CLI invocations a few at a time (each is a separate process; the suite runs on
+ * Runs independent CLI invocations a few at a time (they share this process; the suite runs on
  * small machines), keeping the order of the results.
  */
 async function inParallel<T>(jobs: readonly (() => Promise<T>)[], width = 3): Promise<T[]> {
@@ -330,7 +331,7 @@ describe('governance on one log, command by command', () => {
 
   describe('consent create', () => {
     it('creates version 1 from flags; --json prints {policy, hash, event}; only the subject commitment is logged', async () => {
-      const r = await runIn(dir, ['--json', ...createArgs(pid('consent-main')), ...OFFICER]);
+      const r = await callIn(dir, ['--json', ...createArgs(pid('consent-main')), ...OFFICER]);
       main = okJson<CreateJson>(r);
       assert.deepEqual(Object.keys(main).sort(), ['event', 'hash', 'policy']);
       assert.deepEqual(Object.keys(main.event).sort(), ['index', 'leafHash', 'rootHash', 'treeSize']);
@@ -379,7 +380,7 @@ describe('governance on one log, command by command', () => {
         validUntil: '2999-12-31T23:59:59Z',
         provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['ml_engineer'] }] }],
       });
-      const r = await runIn(dir, ['--json', 'consent', 'create', '--file', file, '--roles', 'dermatologist,ml_engineer', ...OFFICER]);
+      const r = await callIn(dir, ['--json', 'consent', 'create', '--file', file, '--roles', 'dermatologist,ml_engineer', ...OFFICER]);
       fromFile = okJson<CreateJson>(r);
       assert.equal(fromFile.event.index, 1);
       assert.equal(fromFile.policy.policyId, pid('consent-file'));
@@ -390,7 +391,7 @@ describe('governance on one log, command by command', () => {
       assert.equal(fromFile.hash, sha256Hex(canonicalJson(fromFile.policy)));
 
       // The nested deny applies to research, except for the nested permit of ml_engineer.
-      const check = (purpose: string, role: string) => () => runIn(dir, ['--json', 'consent', 'check', pid('consent-file'), '--purpose', purpose, '--role', role]);
+      const check = (purpose: string, role: string) => () => callIn(dir, ['--json', 'consent', 'check', pid('consent-file'), '--purpose', purpose, '--role', role]);
       const [care, research, engineer] = (await inParallel([check('TREAT', 'dermatologist'), check('HRESCH', 'dermatologist'), check('HRESCH', 'ml_engineer')])).map(
         (r) => okJson<DecisionJson>(r),
       );
@@ -401,7 +402,7 @@ describe('governance on one log, command by command', () => {
     });
 
     it('prints a human summary without --json', async () => {
-      const r = await runIn(dir, ['consent', 'create', '--policy-id', pid('consent-nonrevocable'), '--subject', SUBJECT_OTHER, '--purposes', 'TREAT', '--roles', 'nurse', '--non-revocable', ...OFFICER]);
+      const r = await callIn(dir, ['consent', 'create', '--policy-id', pid('consent-nonrevocable'), '--subject', SUBJECT_OTHER, '--purposes', 'TREAT', '--roles', 'nurse', '--non-revocable', ...OFFICER]);
       assertOk(r);
       assert.match(r.stdout, new RegExp(`^created: +${pid('consent-nonrevocable')} version 1$`, 'm'));
       assert.match(r.stdout, /^revocable: +false$/m);
@@ -412,9 +413,9 @@ describe('governance on one log, command by command', () => {
     it('without --actor or --actor-role: exit 2 VALIDATION_FAILED, nothing written', async () => {
       const before = await snapshot(dir);
       const runs = await inParallel([
-        () => runIn(dir, [...createArgs(pid('consent-noactor')), '--actor-role', 'privacy_officer']),
-        () => runIn(dir, ['--json', ...createArgs(pid('consent-noactor')), '--actor', 'privacy-officer-1']),
-        () => runIn(dir, createArgs(pid('consent-noactor'))),
+        () => callIn(dir, [...createArgs(pid('consent-noactor')), '--actor-role', 'privacy_officer']),
+        () => callIn(dir, ['--json', ...createArgs(pid('consent-noactor')), '--actor', 'privacy-officer-1']),
+        () => callIn(dir, createArgs(pid('consent-noactor'))),
       ]);
       for (const r of runs) assertError(r, EXIT.validation, 'VALIDATION_FAILED');
       await assertNothingWritten(dir, before, 'create without an actor');
@@ -423,9 +424,9 @@ describe('governance on one log, command by command', () => {
     it('a duplicate policy id: exit 5 POLICY_EXISTS, nothing written', async () => {
       const before = await snapshot(dir);
       const runs = await inParallel([
-        () => runIn(dir, ['--json', ...createArgs(pid('consent-main')), ...OFFICER]),
+        () => callIn(dir, ['--json', ...createArgs(pid('consent-main')), ...OFFICER]),
         // Another subject does not make it a different policy.
-        () => runIn(dir, ['consent', 'create', '--policy-id', pid('consent-file'), '--subject', 'someone-else', '--purposes', 'TREAT', '--roles', 'nurse', ...OFFICER]),
+        () => callIn(dir, ['consent', 'create', '--policy-id', pid('consent-file'), '--subject', 'someone-else', '--purposes', 'TREAT', '--roles', 'nurse', ...OFFICER]),
       ]);
       for (const r of runs) assertError(r, EXIT.conflict, 'POLICY_EXISTS');
       await assertNothingWritten(dir, before, 'duplicate create');
@@ -443,7 +444,7 @@ describe('governance on one log, command by command', () => {
         [['consent', 'create', '--file', fixture('not-json.json', '{"policyId": ')], 'VALIDATION_FAILED'],
         [['consent', 'create', '--file', fixture('nested-bad.json', { policyId: pid('consent-bad'), subject: 'x', allowedPurposes: ['a'], allowedRoles: ['b'], provisions: [{ type: 'maybe' }] })], 'VALIDATION_FAILED'],
       ];
-      const runs = await inParallel(cases.map(([args]) => () => runIn(dir, [...args, ...OFFICER])));
+      const runs = await inParallel(cases.map(([args]) => () => callIn(dir, [...args, ...OFFICER])));
       cases.forEach(([, code], i) => assertError(runs[i]!, EXIT.validation, code));
       await assertNothingWritten(dir, before, 'invalid create');
     });
@@ -454,12 +455,12 @@ describe('governance on one log, command by command', () => {
       // Policies for the time-window reasons, and one revoked for REVOKED.
       // (Three writers at once: the log sequences them; their order does not matter here.)
       const created = await inParallel([
-        () => runIn(dir, ['--json', ...createArgs(pid('consent-future'), ['--valid-from', '2999-01-01T00:00:00Z']), ...OFFICER]),
-        () => runIn(dir, ['--json', ...createArgs(pid('consent-past'), ['--valid-from', '2020-01-01T00:00:00Z', '--valid-until', '2020-12-31T23:59:59Z']), ...OFFICER]),
-        () => runIn(dir, ['--json', ...createArgs(pid('consent-short')), ...OFFICER]),
+        () => callIn(dir, ['--json', ...createArgs(pid('consent-future'), ['--valid-from', '2999-01-01T00:00:00Z']), ...OFFICER]),
+        () => callIn(dir, ['--json', ...createArgs(pid('consent-past'), ['--valid-from', '2020-01-01T00:00:00Z', '--valid-until', '2020-12-31T23:59:59Z']), ...OFFICER]),
+        () => callIn(dir, ['--json', ...createArgs(pid('consent-short')), ...OFFICER]),
       ]);
       for (const r of created) okJson(r);
-      okJson(await runIn(dir, ['--json', 'consent', 'revoke', pid('consent-short'), ...OFFICER]));
+      okJson(await callIn(dir, ['--json', 'consent', 'revoke', pid('consent-short'), ...OFFICER]));
     });
 
     it('reports PERMITTED and every deny reason, with exit 0 and nothing written', async () => {
@@ -474,7 +475,7 @@ describe('governance on one log, command by command', () => {
         [pid('consent-past'), 'TREAT', 'dermatologist', 'EXPIRED'],
         [pid('consent-file'), 'HRESCH', 'dermatologist', 'DENIED_BY_PROVISION'],
       ];
-      const runs = await inParallel(cases.map(([policy, purpose, role]) => () => runIn(dir, ['--json', 'consent', 'check', policy, '--purpose', purpose, '--role', role])));
+      const runs = await inParallel(cases.map(([policy, purpose, role]) => () => callIn(dir, ['--json', 'consent', 'check', policy, '--purpose', purpose, '--role', role])));
       for (const [i, [policy, purpose, role, reason]] of cases.entries()) {
         const d = okJson<DecisionJson>(runs[i]!);
         assert.deepEqual(Object.keys(d).sort(), ['effect', 'explanation', 'policyHash', 'policyId', 'policyVersion', 'provision', 'reason']);
@@ -491,7 +492,7 @@ describe('governance on one log, command by command', () => {
       }
       assert.equal(okJson<DecisionJson>(runs[0]!).policyHash, main.hash, 'the decision names the hash of the version on the log');
       // The human form prints the decision too, still with exit 0.
-      const h = await runIn(dir, ['consent', 'check', pid('consent-future'), '--purpose', 'TREAT', '--role', 'dermatologist']);
+      const h = await callIn(dir, ['consent', 'check', pid('consent-future'), '--purpose', 'TREAT', '--role', 'dermatologist']);
       assertOk(h);
       assert.match(h.stdout, /^decision: +deny$/m);
       assert.match(h.stdout, /^reason: +NOT_YET_VALID$/m);
@@ -500,15 +501,15 @@ describe('governance on one log, command by command', () => {
     });
 
     it('rejects a malformed request with exit 2', async () => {
-      assertError(await runIn(dir, ['consent', 'check', pid('consent-main'), '--purpose', 'not a code', '--role', 'dermatologist']), EXIT.validation, 'VALIDATION_FAILED');
-      assertError(await runIn(dir, ['consent', 'check', pid('consent-main'), '--purpose', 'TREAT']), EXIT.validation, 'VALIDATION_FAILED');
+      assertError(await callIn(dir, ['consent', 'check', pid('consent-main'), '--purpose', 'not a code', '--role', 'dermatologist']), EXIT.validation, 'VALIDATION_FAILED');
+      assertError(await callIn(dir, ['consent', 'check', pid('consent-main'), '--purpose', 'TREAT']), EXIT.validation, 'VALIDATION_FAILED');
     });
   });
 
   describe('access', () => {
     it('permitted: exit 0, one DATA_ACCESSED event naming the policy version', async () => {
       const n = await entryCount(dir);
-      const r = okJson<{ decision: DecisionJson; event: EventJson }>(await runIn(dir, ['--json', ...accessArgs(pid('consent-main'), 'TREAT', DERM)]));
+      const r = okJson<{ decision: DecisionJson; event: EventJson }>(await callIn(dir, ['--json', ...accessArgs(pid('consent-main'), 'TREAT', DERM)]));
       assert.deepEqual(Object.keys(r).sort(), ['decision', 'event']);
       assert.equal(r.decision.effect, 'permit');
       assert.equal(r.decision.reason, 'PERMITTED');
@@ -528,7 +529,7 @@ describe('governance on one log, command by command', () => {
       assert.match(artifact.uri, HEX64, 'the URI is logged as a commitment');
       assert.equal(artifact.digest, D_IMAGE);
 
-      const h = await runIn(dir, accessArgs(pid('consent-main'), 'HRESCH', ENGINEER));
+      const h = await callIn(dir, accessArgs(pid('consent-main'), 'HRESCH', ENGINEER));
       assertOk(h);
       assert.match(h.stdout, new RegExp(`^logged as: +DATA_ACCESSED, entry ${n + 1}$`, 'm'));
     });
@@ -542,7 +543,7 @@ describe('governance on one log, command by command', () => {
       ] as const;
       const first = await entryCount(dir);
       for (const [i, [args, reason]] of attempts.entries()) {
-        const out = assertDenied(await runIn(dir, ['--json', ...args]), reason);
+        const out = assertDenied(await callIn(dir, ['--json', ...args]), reason);
         assert.equal(out.event.index, first + i, 'the refusal is the next entry');
       }
       const { entries } = await exportNdjson(dir);
@@ -557,7 +558,7 @@ describe('governance on one log, command by command', () => {
       }
       // The human form: the refusal on stdout, the error line on stderr.
       const n = await entryCount(dir);
-      const h = await runIn(dir, accessArgs(pid('consent-main'), 'HPAYMT', DERM, DENIED_URI));
+      const h = await callIn(dir, accessArgs(pid('consent-main'), 'HPAYMT', DERM, DENIED_URI));
       assertError(h, EXIT_CONSENT, 'CONSENT_DENIED', { stdoutAllowed: true });
       assert.match(h.stdout, /^denied: +PURPOSE_NOT_ALLOWED: /m);
       assert.match(h.stdout, new RegExp(`^logged as: +CONSENT_DENIED, entry ${n}$`, 'm'));
@@ -567,10 +568,10 @@ describe('governance on one log, command by command', () => {
     it('invalid input: exit 2, nothing written', async () => {
       const before = await snapshot(dir);
       const runs = await inParallel([
-        () => runIn(dir, accessArgs(pid('consent-main'), 'TREAT', DERM, ACCESS_URI, 'not-a-digest')),
-        () => runIn(dir, accessArgs(pid('consent-main'), 'TREAT', DERM, 'no scheme here')),
-        () => runIn(dir, accessArgs(pid('consent-main'), 'TREAT', ['--actor', 'user_42'])),
-        () => runIn(dir, accessArgs(pid('consent-main'), 'TREAT', ['--actor', 'user_42', '--actor-role', 'no spaces allowed'])),
+        () => callIn(dir, accessArgs(pid('consent-main'), 'TREAT', DERM, ACCESS_URI, 'not-a-digest')),
+        () => callIn(dir, accessArgs(pid('consent-main'), 'TREAT', DERM, 'no scheme here')),
+        () => callIn(dir, accessArgs(pid('consent-main'), 'TREAT', ['--actor', 'user_42'])),
+        () => callIn(dir, accessArgs(pid('consent-main'), 'TREAT', ['--actor', 'user_42', '--actor-role', 'no spaces allowed'])),
       ]);
       for (const r of runs) assertError(r, EXIT.validation, 'VALIDATION_FAILED');
       await assertNothingWritten(dir, before, 'invalid access');
@@ -580,7 +581,7 @@ describe('governance on one log, command by command', () => {
   describe('infer and receipt', () => {
     it('records an inference with repeatable --output and prints its receipt', async () => {
       const n = await entryCount(dir);
-      inference = okJson<InferJson>(await runIn(dir, ['--json', ...inferArgs(pid('consent-main'), DERM)]));
+      inference = okJson<InferJson>(await callIn(dir, ['--json', ...inferArgs(pid('consent-main'), DERM)]));
       assert.deepEqual(Object.keys(inference).sort(), ['decision', 'event', 'receipt', 'receiptHash']);
       assert.equal(inference.event.index, n);
       const [count, exported] = await Promise.all([entryCount(dir), exportNdjson(dir)]);
@@ -603,7 +604,7 @@ describe('governance on one log, command by command', () => {
     });
 
     it('receipt N --json rebuilds it: ok, every check ok, URIs opened, inclusion proved', async () => {
-      const [json, h] = await inParallel([() => runIn(dir, ['--json', 'receipt', String(inference.event.index)]), () => runIn(dir, ['receipt', String(inference.event.index)])]);
+      const [json, h] = await inParallel([() => callIn(dir, ['--json', 'receipt', String(inference.event.index)]), () => callIn(dir, ['receipt', String(inference.event.index)])]);
       const r = okJson<RebuiltJson>(json!);
       assert.equal(r.ok, true);
       assert.equal(r.eventIndex, inference.event.index);
@@ -635,9 +636,9 @@ describe('governance on one log, command by command', () => {
 
     it('receipt of a non-inference entry: exit 3 RECEIPT_NOT_FOUND; out of range: exit 2', async () => {
       const [a, b, c] = await inParallel([
-        () => runIn(dir, ['receipt', String(accessIndex)]),
-        () => runIn(dir, ['--json', 'receipt', String(main.event.index)]),
-        () => runIn(dir, ['receipt', '100000']),
+        () => callIn(dir, ['receipt', String(accessIndex)]),
+        () => callIn(dir, ['--json', 'receipt', String(main.event.index)]),
+        () => callIn(dir, ['receipt', '100000']),
       ]);
       assertError(a!, EXIT.notFound, 'RECEIPT_NOT_FOUND');
       assertError(b!, EXIT.notFound, 'RECEIPT_NOT_FOUND');
@@ -659,7 +660,7 @@ describe('governance on one log, command by command', () => {
         // Invalid input is refused even when consent would also refuse: no CONSENT_DENIED is written.
         [inferArgs(pid('consent-nowhere'), DERM, { model: modelNoWeightsFile }), 'VALIDATION_FAILED'],
       ];
-      const runs = await inParallel(cases.map(([args]) => () => runIn(dir, args)));
+      const runs = await inParallel(cases.map(([args]) => () => callIn(dir, args)));
       cases.forEach(([, code], i) => assertError(runs[i]!, EXIT.validation, code));
       await assertNothingWritten(dir, before, 'invalid infer');
     });
@@ -667,7 +668,7 @@ describe('governance on one log, command by command', () => {
     it('denied: exit 7 with one CONSENT_DENIED event and no receipt stored', async () => {
       const before = await snapshot(dir);
       const out = assertDenied(
-        await runIn(dir, ['--json', ...inferArgs(pid('consent-main'), NURSE, { input: DENIED_INPUT_URI, outputs: [`report_json=${DENIED_OUTPUT_URI}@${D_REPORT}`] })]),
+        await callIn(dir, ['--json', ...inferArgs(pid('consent-main'), NURSE, { input: DENIED_INPUT_URI, outputs: [`report_json=${DENIED_OUTPUT_URI}@${D_REPORT}`] })]),
         'ROLE_NOT_ALLOWED',
       );
       assert.equal(out.event.index, before.entries);
@@ -677,7 +678,7 @@ describe('governance on one log, command by command', () => {
       const e = (await exportNdjson(dir)).entries[out.event.index]!.entry;
       assert.equal(e.type, 'CONSENT_DENIED');
       assert.equal(e.payload['operation'], 'inference');
-      assertError(await runIn(dir, ['receipt', String(out.event.index)]), EXIT.notFound, 'RECEIPT_NOT_FOUND');
+      assertError(await callIn(dir, ['receipt', String(out.event.index)]), EXIT.notFound, 'RECEIPT_NOT_FOUND');
     });
   });
 
@@ -706,7 +707,7 @@ describe('governance on one log, command by command', () => {
 
     it('synthetic data: exit 0, one TRAINING_EXECUTED event with the dataset type and documents', async () => {
       const n = await entryCount(dir);
-      const r = okJson<{ manifestHash: string; event: EventJson }>(await runIn(dir, ['--json', ...trainArgs('synthetic', DATASET_URI)]));
+      const r = okJson<{ manifestHash: string; event: EventJson }>(await callIn(dir, ['--json', ...trainArgs('synthetic', DATASET_URI)]));
       assert.deepEqual(Object.keys(r).sort(), ['decisions', 'event', 'manifestHash']);
       assert.equal(r.event.index, n);
       assert.equal(r.manifestHash, sha256Hex(canonicalJson(TRAINING_MANIFEST)));
@@ -726,11 +727,11 @@ describe('governance on one log, command by command', () => {
     it('identified data without --policy, synthetic without --attestation, a free-text backend: exit 2 VALIDATION_FAILED, nothing written', async () => {
       const before = await snapshot(dir);
       const runs = await inParallel([
-        () => runIn(dir, trainArgs('identified', BAD_DATASET_URI)),
-        () => runIn(dir, ['--json', ...trainArgs('identified', BAD_DATASET_URI)]),
-        () => runIn(dir, trainArgs('real_world', BAD_DATASET_URI)),
-        () => runIn(dir, trainArgs('synthetic', BAD_DATASET_URI, [])),
-        () => runIn(dir, [...trainArgs('synthetic', BAD_DATASET_URI).filter((a) => a !== 'cpu'), 'patient John Smith DOB 1970-01-01']),
+        () => callIn(dir, trainArgs('identified', BAD_DATASET_URI)),
+        () => callIn(dir, ['--json', ...trainArgs('identified', BAD_DATASET_URI)]),
+        () => callIn(dir, trainArgs('real_world', BAD_DATASET_URI)),
+        () => callIn(dir, trainArgs('synthetic', BAD_DATASET_URI, [])),
+        () => callIn(dir, [...trainArgs('synthetic', BAD_DATASET_URI).filter((a) => a !== 'cpu'), 'patient John Smith DOB 1970-01-01']),
       ]);
       for (const r of runs) assertError(r, EXIT.validation, 'VALIDATION_FAILED');
       await assertNothingWritten(dir, before, 'training on identified data');
@@ -738,12 +739,12 @@ describe('governance on one log, command by command', () => {
 
     it('identified data under consent (--policy): exit 0 with the decision; a policy without a training purpose: exit 7, CONSENT_DENIED logged', async () => {
       const n = await entryCount(dir);
-      const r = okJson<{ decisions: DecisionJson[]; event: EventJson }>(await runIn(dir, ['--json', ...trainArgs('identified', DATASET_URI, ['--policy', pid('consent-main')])]));
+      const r = okJson<{ decisions: DecisionJson[]; event: EventJson }>(await callIn(dir, ['--json', ...trainArgs('identified', DATASET_URI, ['--policy', pid('consent-main')])]));
       assert.deepEqual(r.decisions.map((d) => [d.policyId, d.reason]), [[pid('consent-main'), 'PERMITTED']]);
       const e = (await exportNdjson(dir)).entries[n]!.entry;
       assert.equal(e.type, 'TRAINING_EXECUTED');
       assert.deepEqual((e.payload['consents'] as { policyId: string }[]).map((c) => c.policyId), [pid('consent-main')]);
-      const denied = await runIn(dir, ['--json', ...trainArgs('identified', DATASET_URI, ['--policy', pid('consent-nowhere')])]);
+      const denied = await callIn(dir, ['--json', ...trainArgs('identified', DATASET_URI, ['--policy', pid('consent-nowhere')])]);
       assert.equal(denied.code, 7);
       const d = (await exportNdjson(dir)).entries[n + 1]!.entry;
       assert.equal(d.type, 'CONSENT_DENIED');
@@ -755,7 +756,7 @@ describe('governance on one log, command by command', () => {
   describe('consent revoke and show', () => {
     it('revoke makes version 2; then access and infer are refused with REVOKED', async () => {
       const n = await entryCount(dir);
-      const r = okJson<CreateJson>(await runIn(dir, ['--json', 'consent', 'revoke', pid('consent-main'), ...OFFICER]));
+      const r = okJson<CreateJson>(await callIn(dir, ['--json', 'consent', 'revoke', pid('consent-main'), ...OFFICER]));
       revokeIndex = r.event.index;
       assert.equal(revokeIndex, n);
       assert.equal(r.policy.version, 2);
@@ -767,12 +768,12 @@ describe('governance on one log, command by command', () => {
       assert.equal(e.type, 'CONSENT_REVOKED');
       assert.deepEqual(e.payload['documents'], { policy: r.hash });
 
-      const denied = assertDenied(await runIn(dir, ['--json', ...accessArgs(pid('consent-main'), 'TREAT', DERM, DENIED_URI)]), 'REVOKED');
+      const denied = assertDenied(await callIn(dir, ['--json', ...accessArgs(pid('consent-main'), 'TREAT', DERM, DENIED_URI)]), 'REVOKED');
       assert.equal(denied.event.index, revokeIndex + 1);
       assert.equal(denied.decision.policyVersion, 2);
       assert.equal(denied.decision.policyHash, r.hash);
       assertDenied(
-        await runIn(dir, ['--json', ...inferArgs(pid('consent-main'), DERM, { input: DENIED_INPUT_URI, outputs: [`report_json=${DENIED_OUTPUT_URI}@${D_REPORT}`] })]),
+        await callIn(dir, ['--json', ...inferArgs(pid('consent-main'), DERM, { input: DENIED_INPUT_URI, outputs: [`report_json=${DENIED_OUTPUT_URI}@${D_REPORT}`] })]),
         'REVOKED',
       );
       assert.equal(await entryCount(dir), revokeIndex + 3);
@@ -781,25 +782,25 @@ describe('governance on one log, command by command', () => {
     it('revoking a --non-revocable policy: exit 7 CONSENT_NOT_REVOCABLE, nothing written', async () => {
       const before = await snapshot(dir);
       const [a, b, c, d] = await inParallel([
-        () => runIn(dir, ['consent', 'revoke', pid('consent-nonrevocable'), ...OFFICER]),
-        () => runIn(dir, ['--json', 'consent', 'revoke', pid('consent-main'), ...OFFICER]),
-        () => runIn(dir, ['consent', 'revoke', pid('consent-nowhere'), ...OFFICER]),
-        () => runIn(dir, ['consent', 'revoke', pid('consent-file')]),
+        () => callIn(dir, ['consent', 'revoke', pid('consent-nonrevocable'), ...OFFICER]),
+        () => callIn(dir, ['--json', 'consent', 'revoke', pid('consent-main'), ...OFFICER]),
+        () => callIn(dir, ['consent', 'revoke', pid('consent-nowhere'), ...OFFICER]),
+        () => callIn(dir, ['consent', 'revoke', pid('consent-file')]),
       ]);
       assertError(a!, EXIT_CONSENT, 'CONSENT_NOT_REVOCABLE');
       assertError(b!, EXIT_CONSENT, 'CONSENT_ALREADY_REVOKED');
       assertError(c!, EXIT.notFound, 'POLICY_NOT_FOUND');
       assertError(d!, EXIT.validation, 'VALIDATION_FAILED');
       await assertNothingWritten(dir, before, 'refused revocations');
-      const still = okJson<DecisionJson>(await runIn(dir, ['--json', 'consent', 'check', pid('consent-nonrevocable'), '--purpose', 'TREAT', '--role', 'nurse']));
+      const still = okJson<DecisionJson>(await callIn(dir, ['--json', 'consent', 'check', pid('consent-nonrevocable'), '--purpose', 'TREAT', '--role', 'nurse']));
       assert.equal(still.reason, 'PERMITTED', 'the non-revocable policy is still in force');
     });
 
     it('consent show --json lists the versions in order with their entry indices', async () => {
       const [json, h, unknown] = await inParallel([
-        () => runIn(dir, ['--json', 'consent', 'show', pid('consent-main')]),
-        () => runIn(dir, ['consent', 'show', pid('consent-main')]),
-        () => runIn(dir, ['consent', 'show', pid('consent-nowhere')]),
+        () => callIn(dir, ['--json', 'consent', 'show', pid('consent-main')]),
+        () => callIn(dir, ['consent', 'show', pid('consent-main')]),
+        () => callIn(dir, ['consent', 'show', pid('consent-nowhere')]),
       ]);
       const r = okJson<{ policyId: string; versions: { version: number; hash: string; index: number; documentOk: boolean; type: string; time: string; policy: PolicyJson }[] }>(json!);
       assert.equal(r.policyId, pid('consent-main'));
@@ -822,7 +823,7 @@ describe('governance on one log, command by command', () => {
 
   describe('privacy', () => {
     it('the exported log holds neither subject ids nor artifact URIs (only their commitments)', async () => {
-      const [{ text, entries }, json, csv] = await Promise.all([exportNdjson(dir), runIn(dir, ['export', '--format', 'json']), runIn(dir, ['export', '--format', 'csv'])]);
+      const [{ text, entries }, json, csv] = await Promise.all([exportNdjson(dir), callIn(dir, ['export', '--format', 'json']), callIn(dir, ['export', '--format', 'csv'])]);
       assert.ok(entries.length >= 20, `expected a busy log, got ${entries.length} entries`);
       for (const id of ALL_IDENTIFIERS) assert.ok(!text.includes(id), `the log contains ${id}`);
       assert.ok(!text.includes('s3://'), 'no URI of any kind is on the log');
@@ -841,14 +842,14 @@ describe('governance on one log, command by command', () => {
   describe('erase', () => {
     it('erase --uri: the receipt still checks and shows that URI as erased, the others opened', async () => {
       const n = await entryCount(dir);
-      const r = okJson<{ erased: string[]; event: EventJson | null }>(await runIn(dir, ['--json', 'erase', '--uri', REPORT_URI, ...OFFICER]));
+      const r = okJson<{ erased: string[]; event: EventJson | null }>(await callIn(dir, ['--json', 'erase', '--uri', REPORT_URI, ...OFFICER]));
       const reportCommitment = inference.receipt.outputs.find((o) => o.name === 'report_json')!.uri;
       assert.deepEqual(r.erased, [reportCommitment]);
       assert.equal(r.event?.index, n);
       const [exported, json, h] = await Promise.all([
         exportNdjson(dir),
-        runIn(dir, ['--json', 'receipt', String(inference.event.index)]),
-        runIn(dir, ['receipt', String(inference.event.index)]),
+        callIn(dir, ['--json', 'receipt', String(inference.event.index)]),
+        callIn(dir, ['receipt', String(inference.event.index)]),
       ]);
       const e = exported.entries[n]!.entry;
       assert.equal(e.type, 'ERASURE_PERFORMED');
@@ -873,7 +874,7 @@ describe('governance on one log, command by command', () => {
 
     it('erase --subject: exit 0, ERASURE_PERFORMED logged with the subject and its linked URIs; receipts still check', async () => {
       const n = await entryCount(dir);
-      const r = okJson<{ erased: string[]; event: EventJson | null }>(await runIn(dir, ['--json', 'erase', '--subject', SUBJECT, ...OFFICER]));
+      const r = okJson<{ erased: string[]; event: EventJson | null }>(await callIn(dir, ['--json', 'erase', '--subject', SUBJECT, ...OFFICER]));
       // The subject's commitment and the URIs of the events under its policies (the report URI
       // was erased already): the inference's input and its other output.
       const inputC = inference.receipt.input.uri;
@@ -884,7 +885,7 @@ describe('governance on one log, command by command', () => {
       const [count, { text, entries }, receiptRun] = await Promise.all([
         entryCount(dir),
         exportNdjson(dir),
-        runIn(dir, ['--json', 'receipt', String(inference.event.index)]),
+        callIn(dir, ['--json', 'receipt', String(inference.event.index)]),
       ]);
       assert.equal(count, n + 1);
       const e = entries[n]!.entry;
@@ -904,7 +905,7 @@ describe('governance on one log, command by command', () => {
 
       // Erasing it again finds nothing and writes nothing.
       const before = await snapshot(dir);
-      const again = okJson<{ erased: string[]; event: EventJson | null }>(await runIn(dir, ['--json', 'erase', '--subject', SUBJECT, ...OFFICER]));
+      const again = okJson<{ erased: string[]; event: EventJson | null }>(await callIn(dir, ['--json', 'erase', '--subject', SUBJECT, ...OFFICER]));
       assert.deepEqual(again, { erased: [], event: null });
       await assertNothingWritten(dir, before, 'a second erasure');
     });
@@ -913,9 +914,9 @@ describe('governance on one log, command by command', () => {
       const n = await entryCount(dir);
       const pipelineHash = inference.receipt.pipeline;
       const before = await snapshot(dir);
-      assertError(await runIn(dir, ['erase', '--document', inference.receipt.consent.policyHash, ...OFFICER]), EXIT.validation, 'VALIDATION_FAILED');
+      assertError(await callIn(dir, ['erase', '--document', inference.receipt.consent.policyHash, ...OFFICER]), EXIT.validation, 'VALIDATION_FAILED');
       await assertNothingWritten(dir, before, 'erasing a consent policy');
-      const r = okJson<{ erased: string[]; document: string; event: EventJson | null }>(await runIn(dir, ['--json', 'erase', '--document', pipelineHash, ...OFFICER]));
+      const r = okJson<{ erased: string[]; document: string; event: EventJson | null }>(await callIn(dir, ['--json', 'erase', '--document', pipelineHash, ...OFFICER]));
       assert.equal(r.document, pipelineHash);
       assert.equal(r.event?.index, n);
       const e = (await exportNdjson(dir)).entries[n]!.entry;
@@ -926,16 +927,16 @@ describe('governance on one log, command by command', () => {
       } finally {
         db.close();
       }
-      const rc = okJson<RebuiltJson & { erased: { what: string; hash: string }[] }>(await runIn(dir, ['--json', 'receipt', String(inference.event.index)]));
+      const rc = okJson<RebuiltJson & { erased: { what: string; hash: string }[] }>(await callIn(dir, ['--json', 'receipt', String(inference.event.index)]));
       assert.equal(rc.ok, true);
       assert.deepEqual(rc.erased.map((x) => [x.what, x.hash]), [['pipeline manifest', pipelineHash]]);
-      const h = await runIn(dir, ['receipt', String(inference.event.index)]);
+      const h = await callIn(dir, ['receipt', String(inference.event.index)]);
       assertOk(h);
       assert.ok(h.stdout.includes(`(erased by entry ${n})  sha256 ${pipelineHash}`), h.stdout);
     });
 
     it('after erasure the log and the off-ledger store still verify (exit 0)', async () => {
-      const [json, human] = await Promise.all([runIn(dir, ['--json', 'verify']), runIn(dir, ['verify'])]);
+      const [json, human] = await Promise.all([callIn(dir, ['--json', 'verify']), callIn(dir, ['verify'])]);
       const r = okJson<{ ok: boolean; log: { ok: boolean }; documents: { ok: boolean; findings: unknown[] } }>(json);
       assert.equal(r.ok, true);
       assert.equal(r.log.ok, true);
@@ -947,10 +948,10 @@ describe('governance on one log, command by command', () => {
     it('usage: exactly one of --subject or --uri, and an actor; an unknown value erases nothing', async () => {
       const before = await snapshot(dir);
       const [a, b, c, r] = await inParallel([
-        () => runIn(dir, ['erase', ...OFFICER]),
-        () => runIn(dir, ['erase', '--subject', SUBJECT_FILE, '--uri', INPUT_URI, ...OFFICER]),
-        () => runIn(dir, ['erase', '--subject', SUBJECT_FILE]),
-        () => runIn(dir, ['erase', '--uri', 's3://clinic-bucket/never-seen', ...OFFICER]),
+        () => callIn(dir, ['erase', ...OFFICER]),
+        () => callIn(dir, ['erase', '--subject', SUBJECT_FILE, '--uri', INPUT_URI, ...OFFICER]),
+        () => callIn(dir, ['erase', '--subject', SUBJECT_FILE]),
+        () => callIn(dir, ['erase', '--uri', 's3://clinic-bucket/never-seen', ...OFFICER]),
       ]);
       for (const x of [a, b, c]) assertError(x!, EXIT.validation, 'VALIDATION_FAILED');
       assertOk(r!);
@@ -983,12 +984,12 @@ async function buildTamperFixtures(): Promise<{ dir: string; empty: string }> {
   const empty = fresh('tamper-empty');
   await Promise.all([initLog(dir), initLog(empty)]);
   await Promise.all([
-    runIn(dir, ['--json', ...createArgs(pid('consent-tc')), ...OFFICER]).then((r) => okJson(r)),
-    runIn(empty, ['--json', ...createArgs(pid('consent-none')), ...OFFICER]).then((r) => okJson(r)),
+    callIn(dir, ['--json', ...createArgs(pid('consent-tc')), ...OFFICER]).then((r) => okJson(r)),
+    callIn(empty, ['--json', ...createArgs(pid('consent-none')), ...OFFICER]).then((r) => okJson(r)),
   ]);
   const infer = async (i: number) =>
     okJson(
-      await runIn(dir, [
+      await callIn(dir, [
         '--json',
         ...inferArgs(pid('consent-tc'), DERM, {
           input: `s3://clinic-bucket/tc/in-${i}.png`,
@@ -1019,27 +1020,27 @@ describe('tamper-check', () => {
 
   it(`--sample 20 --rate 0.25 --seed 3 on ${TAMPER_INFERENCES} inferences: all 5 edits detected, no false alarm; the real log is untouched`, async () => {
     const dbBefore = fileHash(join(dir, 'custos.db'));
-    const statsBefore = okJson(await runIn(dir, ['stats', '--json']));
+    const statsBefore = okJson(await callIn(dir, ['stats', '--json']));
     const tempBefore = tamperDirs();
 
-    const r = okJson<TamperReport>(await runIn(dir, ['tamper-check', '--sample', '20', '--rate', '0.25', '--seed', '3', '--json']));
+    const r = okJson<TamperReport>(await callIn(dir, ['tamper-check', '--sample', '20', '--rate', '0.25', '--seed', '3', '--json']));
     assert.deepEqual(r, { sampled: 20, tampered: 5, detected: 5, missed: 0, falseAlarms: 0, detectionRate: 1, falseAlarmRate: 0, seed: 3 });
 
     assert.equal(fileHash(join(dir, 'custos.db')), dbBefore, 'custos.db is byte for byte unchanged');
-    assert.deepEqual(okJson(await runIn(dir, ['stats', '--json'])), statsBefore);
-    const v = okJson<{ ok: boolean; documents: { ok: boolean; documentsChecked: number } }>(await runIn(dir, ['--json', 'verify']));
+    assert.deepEqual(okJson(await callIn(dir, ['stats', '--json'])), statsBefore);
+    const v = okJson<{ ok: boolean; documents: { ok: boolean; documentsChecked: number } }>(await callIn(dir, ['--json', 'verify']));
     assert.equal(v.ok, true);
     assert.equal(v.documents.ok, true, 'no receipt of the real store was edited');
     const leftover = [...tamperDirs()].filter((n) => !tempBefore.has(n));
     assert.deepEqual(leftover, [], 'the working copy is removed');
 
     // The same seed gives the same report.
-    const again = okJson<TamperReport>(await runIn(dir, ['--json', 'tamper-check', '--sample', '20', '--rate', '0.25', '--seed', '3']));
+    const again = okJson<TamperReport>(await callIn(dir, ['--json', 'tamper-check', '--sample', '20', '--rate', '0.25', '--seed', '3']));
     assert.deepEqual(again, r);
   });
 
   it('the human form prints the rates', async () => {
-    const r = await runIn(dir, ['tamper-check', '--sample', '8', '--rate', '0.5', '--seed', '11']);
+    const r = await callIn(dir, ['tamper-check', '--sample', '8', '--rate', '0.5', '--seed', '11']);
     assertOk(r);
     assert.match(r.stdout, /^sampled: +8$/m);
     assert.match(r.stdout, /^tampered: +4$/m);
@@ -1049,9 +1050,9 @@ describe('tamper-check', () => {
 
   it('a log without inferences: exit 2; a bad --rate: exit 2', async () => {
     const runs = await inParallel([
-      () => runIn(empty, ['tamper-check', '--sample', '20', '--rate', '0.25', '--seed', '3', '--json']),
-      () => runIn(dir, ['tamper-check', '--rate', '1.5']),
-      () => runIn(dir, ['tamper-check', '--rate', 'abc']),
+      () => callIn(empty, ['tamper-check', '--sample', '20', '--rate', '0.25', '--seed', '3', '--json']),
+      () => callIn(dir, ['tamper-check', '--rate', '1.5']),
+      () => callIn(dir, ['tamper-check', '--rate', 'abc']),
     ]);
     for (const r of runs) assertError(r, EXIT.validation, 'VALIDATION_FAILED');
   });
@@ -1059,7 +1060,7 @@ describe('tamper-check', () => {
 
 describe('demo', () => {
   it('exits 0 and prints "Demo OK"', async () => {
-    const r = await runCli(['demo']);
+    const r = await callCli(['demo']);
     assertOk(r);
     assert.match(r.stdout, /^Demo OK\.?$/m);
     assert.doesNotMatch(r.stdout, /UNEXPECTED|FAILED|MISMATCH/);
@@ -1073,23 +1074,23 @@ describe('fixed defects (regression tests)', () => {
       const dir = fresh('generic-documents');
       await initLog(dir);
       const payload = fixture('generic-payload.json', { note: 'second-opinion-requested', documents: { scan: sha256Hex('a scan stored elsewhere') } });
-      okJson(await runIn(dir, ['--json', 'append', '--type', 'CLINICAL_NOTE', '--payload-file', payload]));
-      assertOk(await runIn(dir, ['verify']));
+      okJson(await callIn(dir, ['--json', 'append', '--type', 'CLINICAL_NOTE', '--payload-file', payload]));
+      assertOk(await callIn(dir, ['verify']));
     },
   );
   it('the generic append refuses governance event types (they are written only through consent checks)', async () => {
     const dir = fresh('reserved-type');
     await initLog(dir);
     const payload = fixture('forged-consent.json', { policyId: 'zz', version: 1, documents: { policy: sha256Hex('x') } });
-    const r = await runIn(dir, ['append', '--type', 'CONSENT_CREATED', '--payload-file', payload]);
+    const r = await callIn(dir, ['append', '--type', 'CONSENT_CREATED', '--payload-file', payload]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /^custos: VALIDATION_FAILED: [^\n]*reserved[^\n]*\n$/);
     // Audit events are written only by the server's audit trail: none can be forged either.
     for (const type of ['AUDIT_QUERY', 'PATIENT_DATA_OPENED', 'SECURITY_ALERT']) {
-      const a = await runIn(dir, ['append', '--type', type, '--payload-file', payload]);
+      const a = await callIn(dir, ['append', '--type', type, '--payload-file', payload]);
       assert.equal(a.code, 2, a.stderr);
       assert.match(a.stderr, /reserved/);
     }
-    assertOk(await runIn(dir, ['verify']));
+    assertOk(await callIn(dir, ['verify']));
   });
 });

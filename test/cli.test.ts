@@ -1,7 +1,9 @@
 /**
- * End-to-end tests of the `custos` command line: every test runs the real built bin/custos.js in a
- * child process against a data directory in a fresh temporary directory, and checks the exit code,
- * the JSON on stdout and the one-line `custos: <CODE>: ...` error on stderr.
+ * End-to-end tests of the `custos` command line: every test runs the built CLI against a data
+ * directory in a fresh temporary directory, and checks the exit code, the JSON on stdout and the
+ * one-line `custos: <CODE>: ...` error on stderr. The CLI runs in this process (`callCli`, the
+ * `run()` that bin/custos.js calls), except where the process is the point: the bin itself (help,
+ * exit status), appends from several processes at once, and the demo's TMPDIR.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +28,8 @@ import {
   parseCsv,
   parseJson,
   registerSecret,
+  callCli,
+  callIn,
   runCli,
   runIn,
   type CliResult,
@@ -90,19 +94,19 @@ interface ExportJson {
 }
 
 async function stats(dataDir: string): Promise<StatsJson> {
-  return okJson<StatsJson>(await runIn(dataDir, ['stats', '--json']));
+  return okJson<StatsJson>(await callIn(dataDir, ['stats', '--json']));
 }
 
 async function initLog(dataDir: string, origin?: string): Promise<{ origin: string; verifierKey: string }> {
   const r = okJson<{ dataDir: string; origin: string; verifierKey: string }>(
-    await runIn(dataDir, ['--json', 'init', ...(origin === undefined ? [] : ['--origin', origin])]),
+    await callIn(dataDir, ['--json', 'init', ...(origin === undefined ? [] : ['--origin', origin])]),
   );
   registerSecret(readFileSync(join(dataDir, 'log.key'), 'utf8'));
   return r;
 }
 
 async function appendGeneric(dataDir: string, resource: string, practitioner: string, hash: string): Promise<AppendJson> {
-  return okJson<AppendJson>(await runIn(dataDir, ['--json', 'append', '--resource', resource, '--practitioner', practitioner, '--hash', hash]));
+  return okJson<AppendJson>(await callIn(dataDir, ['--json', 'append', '--resource', resource, '--practitioner', practitioner, '--hash', hash]));
 }
 
 function assertAppendJson(a: AppendJson, index: number): void {
@@ -160,7 +164,7 @@ after(() => {
 describe('custos init', () => {
   it('creates the data directory, a 0600 signing key and the store, and never prints the key', async () => {
     const dir = fresh('init');
-    const r = await runIn(dir, ['--json', 'init', '--origin', 'example.org/audit-log']);
+    const r = await callIn(dir, ['--json', 'init', '--origin', 'example.org/audit-log']);
     const out = okJson<{ dataDir: string; origin: string; verifierKey: string }>(r);
     assert.deepEqual(Object.keys(out).sort(), ['dataDir', 'origin', 'verifierKey']);
     assert.equal(out.dataDir, dir);
@@ -179,12 +183,12 @@ describe('custos init', () => {
     assert.equal(readFileSync(join(dir, 'log.pub'), 'utf8').trim(), out.verifierKey);
     assertNoSecrets(r.stdout + r.stderr, 'init output');
 
-    // The human-readable form does not print it either (runCli also checks every run of every test for PRIVATE+KEY).
-    const human = await runIn(fresh('init-human'), ['init']);
+    // The human-readable form does not print it either (callCli and runCli also check every run of every test for PRIVATE+KEY).
+    const human = await callIn(fresh('init-human'), ['init']);
     assertOk(human);
     assert.match(human.stdout, /^initialized: /m);
     assert.match(human.stdout, /log\.key \(mode 0600/);
-    const k = await runIn(dir, ['key']);
+    const k = await callIn(dir, ['key']);
     assertOk(k);
     assert.equal(k.stdout, `${out.verifierKey}\n`);
     assertNoSecrets(k.stdout, 'key output');
@@ -192,15 +196,15 @@ describe('custos init', () => {
 
   it('uses CUSTOS_DATA_DIR when --data-dir is not given', async () => {
     const dir = fresh('env');
-    const out = okJson<{ dataDir: string }>(await runCli(['--json', 'init'], { env: { CUSTOS_DATA_DIR: dir } }));
+    const out = okJson<{ dataDir: string }>(await callCli(['--json', 'init'], { env: { CUSTOS_DATA_DIR: dir } }));
     assert.equal(out.dataDir, dir);
     registerSecret(readFileSync(join(dir, 'log.key'), 'utf8'));
-    const s = okJson<StatsJson>(await runCli(['stats', '--json'], { env: { CUSTOS_DATA_DIR: dir } }));
+    const s = okJson<StatsJson>(await callCli(['stats', '--json'], { env: { CUSTOS_DATA_DIR: dir } }));
     assert.equal(s.dataDir, dir);
     assert.equal(s.entries, 0);
     // --data-dir wins over the environment.
     const missing = fresh('missing');
-    const r = await runCli(['--data-dir', missing, 'stats'], { env: { CUSTOS_DATA_DIR: dir } });
+    const r = await callCli(['--data-dir', missing, 'stats'], { env: { CUSTOS_DATA_DIR: dir } });
     assertError(r, EXIT.notFound, 'DATA_DIR_NOT_FOUND');
   });
 
@@ -209,9 +213,9 @@ describe('custos init', () => {
     await initLog(dir);
     const keyBefore = readFileSync(join(dir, 'log.key'), 'utf8');
     const pubBefore = readFileSync(join(dir, 'log.pub'), 'utf8');
-    const r = await runIn(dir, ['init']);
+    const r = await callIn(dir, ['init']);
     assertError(r, EXIT.conflict, 'DATA_DIR_EXISTS');
-    const r2 = await runIn(dir, ['--json', 'init', '--origin', 'other.example/log']);
+    const r2 = await callIn(dir, ['--json', 'init', '--origin', 'other.example/log']);
     assertError(r2, EXIT.conflict, 'DATA_DIR_EXISTS');
     assert.equal(readFileSync(join(dir, 'log.key'), 'utf8'), keyBefore);
     assert.equal(readFileSync(join(dir, 'log.pub'), 'utf8'), pubBefore);
@@ -227,7 +231,7 @@ describe('custos init', () => {
   for (const bad of ['has space', 'a+b', '', 'x'.repeat(201)]) {
     it(`rejects --origin ${JSON.stringify(bad.length > 20 ? `${bad.slice(0, 8)}...(${bad.length})` : bad)} with exit 2 and creates nothing`, async () => {
       const dir = fresh('bad-origin');
-      const r = await runIn(dir, ['init', '--origin', bad]);
+      const r = await callIn(dir, ['init', '--origin', bad]);
       assertError(r, EXIT.validation, 'VALIDATION_FAILED');
       assert.equal(existsSync(dir), false, 'no data directory was created');
     });
@@ -236,7 +240,7 @@ describe('custos init', () => {
   it('init on a path that is a regular file fails with a clean error (not INTERNAL)', async () => {
     const file = fresh('a-file');
     writeFileSync(file, 'not a directory');
-    const r = await runIn(file, ['init']);
+    const r = await callIn(file, ['init']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /^custos: FILE_UNREADABLE: [^\n]*\n$/);
   });
@@ -263,7 +267,7 @@ describe('custos append', () => {
     assert.equal(cp.treeSize, 2);
     assert.equal(Buffer.from(cp.rootHash).toString('hex'), a1.rootHash);
 
-    const items = okJson<ListItem[]>(await runIn(dir, ['--json', 'list', '--oldest-first']));
+    const items = okJson<ListItem[]>(await callIn(dir, ['--json', 'list', '--oldest-first']));
     assert.equal(items.length, 2);
     assert.equal(items[0]!.type, 'AUDIT_EVENT');
     assert.deepEqual(items[0]!.payload, { contentHash: H, practitioner: 'practitioner/dr-okafor', resource: 'report/rad-2026-0001' });
@@ -276,18 +280,18 @@ describe('custos append', () => {
     const before = (await stats(dir)).entries;
     const file = join(tmp.path, 'consent.json');
     writeFileSync(file, JSON.stringify({ patient: 'patient/p-1', scope: ['imaging', 'billing'], granted: true }));
-    const a = okJson<AppendJson>(await runIn(dir, ['--json', 'append', '--type', 'CONSENT_GRANTED', '--payload-file', file]));
+    const a = okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'CONSENT_GRANTED', '--payload-file', file]));
     assertAppendJson(a, before);
     const b = okJson<AppendJson>(
-      await runIn(dir, ['--json', 'append', '--type', 'consent.revoked', '--payload-file', '-'], { input: '{"patient":"patient/p-1","reason":"request"}\n' }),
+      await callIn(dir, ['--json', 'append', '--type', 'consent.revoked', '--payload-file', '-'], { input: '{"patient":"patient/p-1","reason":"request"}\n' }),
     );
     assertAppendJson(b, before + 1);
     // The human-readable form.
-    const c = await runIn(dir, ['append', '--type', 'Note', '--payload-file', '-'], { input: '{"z":1,"a":{"y":[1,2,3]}}' });
+    const c = await callIn(dir, ['append', '--type', 'Note', '--payload-file', '-'], { input: '{"z":1,"a":{"y":[1,2,3]}}' });
     assertOk(c);
     assert.match(c.stdout, new RegExp(`^appended: +entry ${before + 2}$`, 'm'));
 
-    const items = okJson<ListItem[]>(await runIn(dir, ['--json', 'list', '--limit', '3']));
+    const items = okJson<ListItem[]>(await callIn(dir, ['--json', 'list', '--limit', '3']));
     assert.deepEqual(
       items.map((i) => [i.index, i.type]),
       [
@@ -303,13 +307,13 @@ describe('custos append', () => {
 
   it('appends the README examples: an operator-defined type of identifiers and codes, and AUDIT_EVENT from a payload file', async () => {
     const before = (await stats(dir)).entries;
-    const a = okJson<AppendJson>(await runIn(dir, ['--json', 'append', '--type', 'TRIAGE_DECISION', '--payload-file', '-'], { input: '{"model":"triage-v3","decision":"refer"}\n' }));
+    const a = okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'TRIAGE_DECISION', '--payload-file', '-'], { input: '{"model":"triage-v3","decision":"refer"}\n' }));
     assertAppendJson(a, before);
     const file = join(tmp.path, 'audit-event.json');
     writeFileSync(file, JSON.stringify({ resource: 'report/rad-0001', practitioner: 'dr-okafor', contentHash: H }));
-    assertAppendJson(okJson<AppendJson>(await runIn(dir, ['--json', 'append', '--type', 'AUDIT_EVENT', '--payload-file', file])), before + 1);
+    assertAppendJson(okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'AUDIT_EVENT', '--payload-file', file])), before + 1);
     // A generic event under an operator-defined type.
-    assertAppendJson(okJson<AppendJson>(await runIn(dir, ['--json', 'append', '--type', 'REPORT_SIGNED', '--resource', 'report/rad-0001', '--practitioner', 'dr-okafor', '--hash', H])), before + 2);
+    assertAppendJson(okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'REPORT_SIGNED', '--resource', 'report/rad-0001', '--practitioner', 'dr-okafor', '--hash', H])), before + 2);
   });
 
   describe('rejects bad input with nothing written', { concurrency: true }, () => {
@@ -382,7 +386,7 @@ describe('custos append', () => {
 
     for (const c of cases) {
       it(`${c.name} -> exit ${c.exit ?? EXIT.validation} ${c.code}`, async () => {
-        const r = await runIn(dir, c.args(), c.input === undefined ? {} : { input: c.input });
+        const r = await callIn(dir, c.args(), c.input === undefined ? {} : { input: c.input });
         assertError(r, c.exit ?? EXIT.validation, c.code);
         const s = await stats(dir);
         assert.equal(s.entries, baseline.entries, 'entry count unchanged');
@@ -394,10 +398,10 @@ describe('custos append', () => {
 
   it('fails with exit 3 DATA_DIR_NOT_FOUND on a missing data directory, and does not create it', async () => {
     const missing = fresh('no-such-log');
-    const r = await runIn(missing, ['--json', 'append', '--resource', 'r', '--practitioner', 'p', '--hash', H]);
+    const r = await callIn(missing, ['--json', 'append', '--resource', 'r', '--practitioner', 'p', '--hash', H]);
     assertError(r, EXIT.notFound, 'DATA_DIR_NOT_FOUND');
     assert.equal(existsSync(missing), false);
-    const r2 = await runCli(['--json', 'append', '--type', 'X', '--payload-file', '-'], { env: { CUSTOS_DATA_DIR: missing }, input: '{"a":1}' });
+    const r2 = await callCli(['--json', 'append', '--type', 'X', '--payload-file', '-'], { env: { CUSTOS_DATA_DIR: missing }, input: '{"a":1}' });
     assertError(r2, EXIT.notFound, 'DATA_DIR_NOT_FOUND');
     assert.equal(existsSync(missing), false);
   });
@@ -408,21 +412,22 @@ describe('custos append', () => {
     const other = fresh('other-key');
     await initLog(other);
     rmSync(join(d, 'log.key'));
-    assertError(await runIn(d, ['append', '--resource', 'r', '--practitioner', 'p', '--hash', H]), EXIT.notFound, 'KEY_NOT_FOUND');
+    assertError(await callIn(d, ['append', '--resource', 'r', '--practitioner', 'p', '--hash', H]), EXIT.notFound, 'KEY_NOT_FOUND');
     cpSync(join(other, 'log.key'), join(d, 'log.key'));
-    assertError(await runIn(d, ['append', '--resource', 'r', '--practitioner', 'p', '--hash', H]), EXIT.verification, 'KEY_MALFORMED');
+    assertError(await callIn(d, ['append', '--resource', 'r', '--practitioner', 'p', '--hash', H]), EXIT.verification, 'KEY_MALFORMED');
     assert.equal((await stats(d)).entries, 0);
   });
 
   it('serializes concurrent appends from several processes into distinct indices', async () => {
     const d = fresh('concurrent');
     await initLog(d);
+    // Child processes: the point is SQLite's locking between processes.
     const results = await Promise.all(
       [0, 1, 2, 3].map((i) => runIn(d, ['--json', 'append', '--resource', `r-${i}`, '--practitioner', 'p', '--hash', sha256Hex(String(i))])),
     );
     const indices = results.map((r) => okJson<AppendJson>(r).index).sort();
     assert.deepEqual(indices, [0, 1, 2, 3]);
-    const v = okJson<{ ok: boolean; entries: number }>(await runIn(d, ['--json', 'verify']));
+    const v = okJson<{ ok: boolean; entries: number }>(await callIn(d, ['--json', 'verify']));
     assert.equal(v.ok, true);
     assert.equal(v.entries, 4);
   });
@@ -450,15 +455,15 @@ describe('read-only commands on a five-entry log', () => {
     origin = init.origin;
     verifierKey = init.verifierKey;
     otherKey = other.verifierKey;
-    const otherAppend = runIn(otherDir, ['append', '--resource', 'r', '--practitioner', 'p', '--hash', sha256Hex('other')]);
+    const otherAppend = callIn(otherDir, ['append', '--resource', 'r', '--practitioner', 'p', '--hash', sha256Hex('other')]);
     const file = join(tmp.path, 'consent1.json');
     writeFileSync(file, JSON.stringify(consent1));
     appended.push(await appendGeneric(dir, 'report/rad-1', 'practitioner/dr-a', sha256Hex('a')));
     appended.push(await appendGeneric(dir, 'report/rad-2', 'practitioner/dr-b', sha256Hex('b')));
-    appended.push(okJson<AppendJson>(await runIn(dir, ['--json', 'append', '--type', 'CONSENT_GRANTED', '--payload-file', file])));
+    appended.push(okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'CONSENT_GRANTED', '--payload-file', file])));
     appended.push(await appendGeneric(dir, 'claim/clm-1', 'practitioner/dr-a', sha256Hex('c')));
     appended.push(
-      okJson<AppendJson>(await runIn(dir, ['--json', 'append', '--type', 'CONSENT_GRANTED', '--payload-file', '-'], { input: JSON.stringify(consent2) })),
+      okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'CONSENT_GRANTED', '--payload-file', '-'], { input: JSON.stringify(consent2) })),
     );
     assertOk(await otherAppend);
     appended.forEach((a, i) => assertAppendJson(a, i));
@@ -469,7 +474,7 @@ describe('read-only commands on a five-entry log', () => {
 
   describe('verify', { concurrency: true }, () => {
     it('verifies the whole log: --json ok:true, exit 0', async () => {
-      const v = okJson<Record<string, unknown>>(await runIn(dir, ['--json', 'verify']));
+      const v = okJson<Record<string, unknown>>(await callIn(dir, ['--json', 'verify']));
       assert.equal(v['ok'], true);
       assert.equal(v['entries'], 5);
       assert.equal(v['checkpointSize'], 5);
@@ -477,38 +482,38 @@ describe('read-only commands on a five-entry log', () => {
       assert.equal(v['rootHex'], appended[4]!.rootHash);
       assert.deepEqual(v['findings'], []);
       assert.equal(v['firstBadIndex'], undefined);
-      const human = await runIn(dir, ['verify', '--no-progress']);
+      const human = await callIn(dir, ['verify', '--no-progress']);
       assertOk(human);
       assert.match(human.stdout, /^verified: +5 entries/m);
     });
 
     it('verifies with a trusted --key given as a string or as a file', async () => {
-      assert.equal(okJson<{ ok: boolean }>(await runIn(dir, ['--json', 'verify', '--key', verifierKey])).ok, true);
-      const v = okJson<{ ok: boolean; trustedKeys: string }>(await runIn(dir, ['--json', 'verify', '--key', join(dir, 'log.pub')]));
+      assert.equal(okJson<{ ok: boolean }>(await callIn(dir, ['--json', 'verify', '--key', verifierKey])).ok, true);
+      const v = okJson<{ ok: boolean; trustedKeys: string }>(await callIn(dir, ['--json', 'verify', '--key', join(dir, 'log.pub')]));
       assert.equal(v.ok, true);
       assert.equal(v.trustedKeys, '--key');
     });
 
     it("fails with exit 4 when --key is another log's key (string or file)", async () => {
-      const r = await runIn(dir, ['--json', 'verify', '--key', otherKey]);
+      const r = await callIn(dir, ['--json', 'verify', '--key', otherKey]);
       assertError(r, EXIT.verification, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
       const v = parseJson<{ ok: boolean; findings: unknown[] }>(r);
       assert.equal(v.ok, false);
       assert.ok(v.findings.length > 0);
-      const r2 = await runIn(dir, ['verify', '--key', join(otherDir, 'log.pub')]);
+      const r2 = await callIn(dir, ['verify', '--key', join(otherDir, 'log.pub')]);
       assertError(r2, EXIT.verification, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
-      const r3 = await runIn(dir, ['verify', '--entry', '0', '--key', otherKey]);
+      const r3 = await callIn(dir, ['verify', '--entry', '0', '--key', otherKey]);
       assert.equal(r3.code, EXIT.verification, r3.stderr);
       assert.equal(r3.stderr.split('\n').length, 2, r3.stderr);
       assert.match(r3.stderr, /^custos: NOTE_NO_VERIFIABLE_SIGNATURE: /);
     });
 
     it('rejects a malformed --key with exit 4 KEY_MALFORMED', async () => {
-      assertError(await runIn(dir, ['verify', '--key', 'not+a+key']), EXIT.verification, 'KEY_MALFORMED');
+      assertError(await callIn(dir, ['verify', '--key', 'not+a+key']), EXIT.verification, 'KEY_MALFORMED');
     });
 
     it('verify --entry N prints the entry, its inclusion proof and verified:true', async () => {
-      const r = await runIn(dir, ['--json', 'verify', '--entry', '2']);
+      const r = await callIn(dir, ['--json', 'verify', '--entry', '2']);
       const v = okJson<{
         verified: boolean;
         index: number;
@@ -534,7 +539,7 @@ describe('read-only commands on a five-entry log', () => {
       assert.equal(cp.treeSize, 5);
       verifyInclusion(2, 5, hex(v.leafHash), v.proof.map(hex), cp.rootHash);
 
-      const human = await runIn(dir, ['verify', '--entry', '0']);
+      const human = await callIn(dir, ['verify', '--entry', '0']);
       assertOk(human);
       assert.match(human.stdout, /^verified: +entry 0 is included in the signed tree of size 5$/m);
       assert.ok(human.stdout.includes(`${origin}\n5\n`), 'prints the signed checkpoint');
@@ -548,7 +553,7 @@ describe('read-only commands on a five-entry log', () => {
       ['1.5', 'VALIDATION_FAILED'],
     ] as const) {
       it(`verify --entry ${arg} -> exit 2 ${code}`, async () => {
-        assertError(await runIn(dir, ['verify', '--entry', arg]), EXIT.validation, code);
+        assertError(await callIn(dir, ['verify', '--entry', arg]), EXIT.validation, code);
       });
     }
 
@@ -560,7 +565,7 @@ describe('read-only commands on a five-entry log', () => {
       });
 
       it('verify exits 4 with ok:false, firstBadIndex 2 and LOG_VERIFICATION_FAILED on stderr', async () => {
-        const r = await runIn(bad, ['--json', 'verify']);
+        const r = await callIn(bad, ['--json', 'verify']);
         assertError(r, EXIT.verification, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true, message: /first bad entry 2/ });
         const v = parseJson<{ ok: boolean; firstBadIndex: number; findings: { kind: string; index: number }[] }>(r);
         assert.equal(v.ok, false);
@@ -569,21 +574,21 @@ describe('read-only commands on a five-entry log', () => {
         assert.ok(v.findings.every((f) => f.index >= 2), JSON.stringify(v.findings));
         assert.ok(v.findings.some((f) => f.index === 2));
 
-        const human = await runIn(bad, ['verify']);
+        const human = await callIn(bad, ['verify']);
         assertError(human, EXIT.verification, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
         assert.match(human.stdout, /at entry 2: /);
       });
 
       it('verify --entry 2 exits 4; an untouched entry still verifies', async () => {
-        const r = await runIn(bad, ['--json', 'verify', '--entry', '2']);
+        const r = await callIn(bad, ['--json', 'verify', '--entry', '2']);
         assert.equal(r.code, EXIT.verification, r.stderr);
         assert.match(r.stderr, /^custos: (LOG_VERIFICATION_FAILED|INCLUSION_PROOF_INVALID): [^\n]*\n$/);
         assert.equal(r.stdout, '');
-        assert.equal(okJson<{ verified: boolean }>(await runIn(bad, ['--json', 'verify', '--entry', '1'])).verified, true);
+        assert.equal(okJson<{ verified: boolean }>(await callIn(bad, ['--json', 'verify', '--entry', '1'])).verified, true);
       });
 
       it('the original log is unaffected', async () => {
-        assert.equal(okJson<{ ok: boolean }>(await runIn(dir, ['--json', 'verify'])).ok, true);
+        assert.equal(okJson<{ ok: boolean }>(await callIn(dir, ['--json', 'verify'])).ok, true);
       });
     });
   });
@@ -615,7 +620,7 @@ describe('read-only commands on a five-entry log', () => {
       [0, 1],
     ] as const) {
       it(`proof inclusion ${index}${size === undefined ? '' : ` --size ${size}`} verifies independently`, async () => {
-        const r = await runIn(dir, ['--json', 'proof', 'inclusion', String(index), ...(size === undefined ? [] : ['--size', String(size)])]);
+        const r = await callIn(dir, ['--json', 'proof', 'inclusion', String(index), ...(size === undefined ? [] : ['--size', String(size)])]);
         const p = okJson<InclusionJson>(r);
         const treeSize = size ?? 5;
         assert.equal(p.leafIndex, index);
@@ -639,7 +644,7 @@ describe('read-only commands on a five-entry log', () => {
       [5, 5],
     ] as const) {
       it(`proof consistency ${m} ${n} verifies independently`, async () => {
-        const p = okJson<ConsistencyJson>(await runIn(dir, ['--json', 'proof', 'consistency', String(m), String(n)]));
+        const p = okJson<ConsistencyJson>(await callIn(dir, ['--json', 'proof', 'consistency', String(m), String(n)]));
         assert.equal(p.oldSize, m);
         assert.equal(p.newSize, n);
         assert.equal(p.oldRoot, appended[m - 1]!.rootHash);
@@ -657,7 +662,7 @@ describe('read-only commands on a five-entry log', () => {
     }
 
     it('prints a human-readable inclusion proof', async () => {
-      const r = await runIn(dir, ['proof', 'inclusion', '2']);
+      const r = await callIn(dir, ['proof', 'inclusion', '2']);
       assertOk(r);
       assert.match(r.stdout, /^leaf index: +2$/m);
       assert.match(r.stdout, /\(signed checkpoint\)/);
@@ -673,7 +678,7 @@ describe('read-only commands on a five-entry log', () => {
       ['consistency', '0', '3'],
     ]) {
       it(`proof ${args.join(' ')} -> exit 2 INDEX_OUT_OF_RANGE`, async () => {
-        assertError(await runIn(dir, ['--json', 'proof', ...args]), EXIT.validation, 'INDEX_OUT_OF_RANGE');
+        assertError(await callIn(dir, ['--json', 'proof', ...args]), EXIT.validation, 'INDEX_OUT_OF_RANGE');
       });
     }
 
@@ -686,22 +691,22 @@ describe('read-only commands on a five-entry log', () => {
       ['consistency', '1e1', '5'],
     ]) {
       it(`proof ${args.join(' ')} -> exit 2 VALIDATION_FAILED`, async () => {
-        assertError(await runIn(dir, ['proof', ...args]), EXIT.validation, 'VALIDATION_FAILED');
+        assertError(await callIn(dir, ['proof', ...args]), EXIT.validation, 'VALIDATION_FAILED');
       });
     }
 
     it('proof with a missing argument -> exit 2 VALIDATION_FAILED', async () => {
-      assertError(await runIn(dir, ['proof', 'consistency', '1']), EXIT.validation, 'VALIDATION_FAILED');
+      assertError(await callIn(dir, ['proof', 'consistency', '1']), EXIT.validation, 'VALIDATION_FAILED');
     });
   });
 
   describe('checkpoint and key', () => {
     it('prints a signed note that opens with the key printed by `custos key`', async () => {
       const [k, c, cj, s] = await Promise.all([
-        runIn(dir, ['key']),
-        runIn(dir, ['checkpoint']),
-        runIn(dir, ['--json', 'checkpoint']),
-        runIn(dir, ['--json', 'stats']),
+        callIn(dir, ['key']),
+        callIn(dir, ['checkpoint']),
+        callIn(dir, ['--json', 'checkpoint']),
+        callIn(dir, ['--json', 'stats']),
       ]);
       assertOk(k);
       assertOk(c);
@@ -717,22 +722,22 @@ describe('read-only commands on a five-entry log', () => {
       assert.deepEqual(j, { origin, treeSize: 5, rootHash: appended[4]!.rootHash, note: c.stdout });
       // It does not open with another log's key.
       assert.throws(() => openCheckpoint(c.stdout, [parseVerifierKey(otherKey)], origin));
-      const kj = okJson<{ origin: string; verifierKey: string }>(await runIn(dir, ['--json', 'key']));
+      const kj = okJson<{ origin: string; verifierKey: string }>(await callIn(dir, ['--json', 'key']));
       assert.deepEqual(kj, { origin, verifierKey });
     });
 
     it('checkpoint on an empty log -> exit 3 CHECKPOINT_NOT_FOUND; on a missing log -> exit 3 DATA_DIR_NOT_FOUND', async () => {
       const empty = fresh('empty-log');
       await initLog(empty);
-      assertError(await runIn(empty, ['checkpoint']), EXIT.notFound, 'CHECKPOINT_NOT_FOUND');
-      assertError(await runIn(fresh('nothing'), ['checkpoint']), EXIT.notFound, 'DATA_DIR_NOT_FOUND');
+      assertError(await callIn(empty, ['checkpoint']), EXIT.notFound, 'CHECKPOINT_NOT_FOUND');
+      assertError(await callIn(fresh('nothing'), ['checkpoint']), EXIT.notFound, 'DATA_DIR_NOT_FOUND');
     });
   });
 
   describe('list', { concurrency: true }, () => {
     let all: ListItem[];
     before(async () => {
-      all = okJson<ListItem[]>(await runIn(dir, ['--json', 'list']));
+      all = okJson<ListItem[]>(await callIn(dir, ['--json', 'list']));
     });
 
     it('lists newest first with --json by default', () => {
@@ -752,7 +757,7 @@ describe('read-only commands on a five-entry log', () => {
     });
 
     it('--limit and --oldest-first', async () => {
-      const [a, b] = await Promise.all([runIn(dir, ['--json', 'list', '--limit', '2']), runIn(dir, ['--json', 'list', '--limit', '2', '--oldest-first'])]);
+      const [a, b] = await Promise.all([callIn(dir, ['--json', 'list', '--limit', '2']), callIn(dir, ['--json', 'list', '--limit', '2', '--oldest-first'])]);
       assert.deepEqual(
         okJson<ListItem[]>(a).map((i) => i.index),
         [4, 3],
@@ -765,9 +770,9 @@ describe('read-only commands on a five-entry log', () => {
 
     it('--type filters by event type', async () => {
       const [a, b, c] = await Promise.all([
-        runIn(dir, ['--json', 'list', '--type', 'CONSENT_GRANTED']),
-        runIn(dir, ['--json', 'list', '--type', 'AUDIT_EVENT', '--limit', '2']),
-        runIn(dir, ['--json', 'list', '--type', 'NO_SUCH_TYPE']),
+        callIn(dir, ['--json', 'list', '--type', 'CONSENT_GRANTED']),
+        callIn(dir, ['--json', 'list', '--type', 'AUDIT_EVENT', '--limit', '2']),
+        callIn(dir, ['--json', 'list', '--type', 'NO_SUCH_TYPE']),
       ]);
       assert.deepEqual(
         okJson<ListItem[]>(a).map((i) => i.index),
@@ -787,10 +792,10 @@ describe('read-only commands on a five-entry log', () => {
       const t2 = all.find((i) => i.index === 2)!.time;
       const expectedSince2 = all.filter((i) => Date.parse(i.time) >= Date.parse(t2)).map((i) => i.index);
       const [age, future, at2, human] = await Promise.all([
-        runIn(dir, ['--json', 'list', '--since', '1h']),
-        runIn(dir, ['--json', 'list', '--since', '2999-01-01T00:00:00Z']),
-        runIn(dir, ['--json', 'list', '--since', t2]),
-        runIn(dir, ['list', '--since', '2999-01-01T00:00:00+02:00']),
+        callIn(dir, ['--json', 'list', '--since', '1h']),
+        callIn(dir, ['--json', 'list', '--since', '2999-01-01T00:00:00Z']),
+        callIn(dir, ['--json', 'list', '--since', t2]),
+        callIn(dir, ['list', '--since', '2999-01-01T00:00:00+02:00']),
       ]);
       assert.deepEqual(
         okJson<ListItem[]>(age).map((i) => i.index),
@@ -805,7 +810,7 @@ describe('read-only commands on a five-entry log', () => {
     });
 
     it('prints one line per entry without --json', async () => {
-      const r = await runIn(dir, ['list', '--limit', '3']);
+      const r = await callIn(dir, ['list', '--limit', '3']);
       assertOk(r);
       const lines = r.stdout.trimEnd().split('\n');
       assert.equal(lines.length, 3);
@@ -821,14 +826,14 @@ describe('read-only commands on a five-entry log', () => {
       ['--limit', '100001'],
     ]) {
       it(`list ${args.join(' ')} -> exit 2 VALIDATION_FAILED`, async () => {
-        assertError(await runIn(dir, ['--json', 'list', ...args]), EXIT.validation, 'VALIDATION_FAILED');
+        assertError(await callIn(dir, ['--json', 'list', ...args]), EXIT.validation, 'VALIDATION_FAILED');
       });
     }
   });
 
   describe('stats', () => {
     it('--json reports entries, treeSize, rootHash, bytesOnDisk and lastUpdate', async () => {
-      const [s, l] = await Promise.all([stats(dir), runIn(dir, ['--json', 'list', '--limit', '1'])]);
+      const [s, l] = await Promise.all([stats(dir), callIn(dir, ['--json', 'list', '--limit', '1'])]);
       assert.equal(s.origin, origin);
       assert.equal(s.dataDir, dir);
       assert.equal(s.backend, 'sqlite');
@@ -839,7 +844,7 @@ describe('read-only commands on a five-entry log', () => {
       assert.ok(Number.isSafeInteger(s.bytesOnDisk) && s.bytesOnDisk > 0, String(s.bytesOnDisk));
       assert.equal(s.bytesPerEntry, Math.round(s.bytesOnDisk / 5));
       assert.equal(s.lastUpdate, okJson<ListItem[]>(l)[0]!.time);
-      const human = await runIn(dir, ['stats']);
+      const human = await callIn(dir, ['stats']);
       assertOk(human);
       assert.match(human.stdout, /^entries: +5$/m);
     });
@@ -853,7 +858,7 @@ describe('read-only commands on a five-entry log', () => {
       assert.equal(s.rootHash, null);
       assert.equal(s.lastUpdate, null);
       assert.equal(s.bytesPerEntry, null);
-      assertError(await runIn(fresh('nothing'), ['--json', 'stats']), EXIT.notFound, 'DATA_DIR_NOT_FOUND');
+      assertError(await callIn(fresh('nothing'), ['--json', 'stats']), EXIT.notFound, 'DATA_DIR_NOT_FOUND');
     });
   });
 
@@ -861,7 +866,7 @@ describe('read-only commands on a five-entry log', () => {
     let jsonText: string;
 
     before(async () => {
-      const r = await runIn(dir, ['export']);
+      const r = await callIn(dir, ['export']);
       assertOk(r);
       jsonText = r.stdout;
     });
@@ -893,13 +898,13 @@ describe('read-only commands on a five-entry log', () => {
     });
 
     it('explicit --format json equals the default', async () => {
-      const r = await runIn(dir, ['export', '--format', 'json']);
+      const r = await callIn(dir, ['export', '--format', 'json']);
       assertOk(r);
       assert.equal(r.stdout, jsonText);
     });
 
     it('--format ndjson: one entry per line, same entries as json', async () => {
-      const r = await runIn(dir, ['export', '--format', 'ndjson']);
+      const r = await callIn(dir, ['export', '--format', 'ndjson']);
       assertOk(r);
       assert.ok(r.stdout.endsWith('\n'));
       const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as ExportEntry);
@@ -908,7 +913,7 @@ describe('read-only commands on a five-entry log', () => {
     });
 
     it('--format csv: RFC 4180 with a header, the entry column re-hashes to leaf_hash', async () => {
-      const r = await runIn(dir, ['export', '--format', 'csv']);
+      const r = await callIn(dir, ['export', '--format', 'csv']);
       assertOk(r);
       assert.ok(r.stdout.startsWith('index,time,type,leaf_hash,entry\r\n'));
       const rows = parseCsv(r.stdout);
@@ -934,9 +939,9 @@ describe('read-only commands on a five-entry log', () => {
       const outDir = fresh('export-out');
       mkdirSync(outDir);
       const [j, c, n] = await Promise.all([
-        runIn(dir, ['export', '--output', join(outDir, 'log.json')]),
-        runIn(dir, ['export', '--format', 'csv', '-o', join(outDir, 'log.csv')]),
-        runIn(dir, ['export', '--format', 'ndjson', '--output', 'log.ndjson'], { cwd: outDir }),
+        callIn(dir, ['export', '--output', join(outDir, 'log.json')]),
+        callIn(dir, ['export', '--format', 'csv', '-o', join(outDir, 'log.csv')]),
+        callIn(dir, ['export', '--format', 'ndjson', '--output', 'log.ndjson'], { cwd: outDir }),
       ]);
       for (const r of [j, c, n]) {
         assertOk(r);
@@ -952,32 +957,32 @@ describe('read-only commands on a five-entry log', () => {
       const outDir = fresh('export-bad');
       mkdirSync(outDir);
       const out = join(outDir, 'log.xml');
-      assertError(await runIn(dir, ['export', '--format', 'xml', '--output', out]), EXIT.validation, 'VALIDATION_FAILED');
-      assertError(await runIn(dir, ['export', '--format', 'JSON']), EXIT.validation, 'VALIDATION_FAILED');
+      assertError(await callIn(dir, ['export', '--format', 'xml', '--output', out]), EXIT.validation, 'VALIDATION_FAILED');
+      assertError(await callIn(dir, ['export', '--format', 'JSON']), EXIT.validation, 'VALIDATION_FAILED');
       assert.deepEqual(readdirSync(outDir), []);
     });
 
     it('--output into a missing directory or onto a directory -> exit 2 FILE_UNREADABLE', async () => {
       const missingParent = join(fresh('no-dir'), 'log.json');
-      assertError(await runIn(dir, ['export', '--output', missingParent]), EXIT.validation, 'FILE_UNREADABLE');
+      assertError(await callIn(dir, ['export', '--output', missingParent]), EXIT.validation, 'FILE_UNREADABLE');
       assert.equal(existsSync(missingParent), false);
       const isDir = fresh('is-dir');
       mkdirSync(isDir);
-      assertError(await runIn(dir, ['export', '--output', isDir]), EXIT.validation, 'FILE_UNREADABLE');
+      assertError(await callIn(dir, ['export', '--output', isDir]), EXIT.validation, 'FILE_UNREADABLE');
       assert.deepEqual(readdirSync(isDir), []);
     });
 
     it('export of a missing log -> exit 3 and no file', async () => {
       const outDir = fresh('export-missing');
       mkdirSync(outDir);
-      assertError(await runIn(fresh('nothing'), ['export', '--output', join(outDir, 'x.json')]), EXIT.notFound, 'DATA_DIR_NOT_FOUND');
+      assertError(await callIn(fresh('nothing'), ['export', '--output', join(outDir, 'x.json')]), EXIT.notFound, 'DATA_DIR_NOT_FOUND');
       assert.deepEqual(readdirSync(outDir), []);
     });
 
     it('export of an empty log is valid JSON with no entries', async () => {
       const empty = fresh('empty-export');
       await initLog(empty);
-      const r = await runIn(empty, ['export']);
+      const r = await callIn(empty, ['export']);
       assertOk(r);
       const e = JSON.parse(r.stdout) as ExportJson;
       assert.equal(e.treeSize, 0);
@@ -992,6 +997,7 @@ describe('custos demo', () => {
   it('exits 0, prints OK and cleans up its temporary directory', async () => {
     const t = fresh('demo-tmp');
     mkdirSync(t);
+    // A child process: os.tmpdir() reads the process's own TMPDIR.
     const r = await runCli(['demo'], { env: { TMPDIR: t } });
     assertOk(r);
     assert.match(r.stdout, /\bOK\b/);
@@ -1005,32 +1011,34 @@ describe('usage errors', () => {
   const oneLine = (r: CliResult) => assert.equal(r.stderr.split('\n').length, 2, `stderr must be one line:\n${r.stderr}`);
 
   it('an unknown command -> exit 2 VALIDATION_FAILED', async () => {
+    // The real bin in a child process: the exit status of the process itself.
     const r = await runCli(['frobnicate']);
     assertError(r, EXIT.validation, 'VALIDATION_FAILED', { message: /unknown command 'frobnicate'/ });
   });
 
   it('an unknown global option -> exit 2 VALIDATION_FAILED', async () => {
-    assertError(await runCli(['--frobnicate', 'stats']), EXIT.validation, 'VALIDATION_FAILED');
+    assertError(await callCli(['--frobnicate', 'stats']), EXIT.validation, 'VALIDATION_FAILED');
   });
 
   it('extra arguments -> exit 2 VALIDATION_FAILED', async () => {
-    assertError(await runCli(['--data-dir', fresh('x'), 'stats', 'extra']), EXIT.validation, 'VALIDATION_FAILED');
+    assertError(await callCli(['--data-dir', fresh('x'), 'stats', 'extra']), EXIT.validation, 'VALIDATION_FAILED');
   });
 
   it('--help exits 0 and prints usage on stdout', async () => {
+    // The real bin in a child process (bin/custos.js, the package's entry point).
     const r = await runCli(['--help']);
     assertOk(r);
     assert.match(r.stdout, /^Usage: custos /);
   });
 
   it('a misspelt command gets a one-line error', async () => {
-    const r = await runCli(['appnd']);
+    const r = await callCli(['appnd']);
     assert.equal(r.code, EXIT.validation);
     oneLine(r);
   });
 
   it('a misspelt option gets a one-line error', async () => {
-    const r = await runCli(['--data-dir', fresh('x'), 'list', '--limt', '3']);
+    const r = await callCli(['--data-dir', fresh('x'), 'list', '--limt', '3']);
     assert.equal(r.code, EXIT.validation);
     oneLine(r);
   });

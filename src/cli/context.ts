@@ -8,7 +8,7 @@ import { parseVerifierKey, type NoteVerifier } from '../core/note.js';
 import { openDataDir, openLog, VERIFIER_KEY_FILE, type DataDir } from '../log/data-dir.js';
 import type { Log } from '../log/log.js';
 import { join } from 'node:path';
-import type { Io } from './output.js';
+import { inCwd, type Io } from './output.js';
 
 export interface CommandContext {
   readonly dataDir: string;
@@ -46,12 +46,13 @@ export async function withLog<T>(ctx: CommandContext, fn: (log: Log, dir: DataDi
  * log forged whole and re-signed under a new key, with that key in log.pub, passes. `pinned` and
  * `trust` say which case applies, for the output to say plainly.
  */
-export function trustedVerifiers(dir: DataDir, keyOption: string | undefined): { verifiers: NoteVerifier[]; source: string; pinned: boolean; trust: string } {
+export function trustedVerifiers(ctx: CommandContext, dir: DataDir, keyOption: string | undefined): { verifiers: NoteVerifier[]; source: string; pinned: boolean; trust: string } {
   if (keyOption !== undefined) {
     let text = keyOption;
-    if (existsSync(keyOption)) {
+    const file = inCwd(ctx.io, keyOption);
+    if (existsSync(file)) {
       try {
-        text = readFileSync(keyOption, 'utf8');
+        text = readFileSync(file, 'utf8');
       } catch (err) {
         throw new ValidationError('FILE_UNREADABLE', `cannot read key file ${keyOption}`, { cause: err });
       }

@@ -5,24 +5,14 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConflictError, ConsentError, CustosError, InternalError, NotFoundError, StoreError, ValidationError, VerificationError } from '../core/errors.js';
-import { resolveDataDir, resolveStoreUrl } from '../log/data-dir.js';
 import type { CommandContext } from './context.js';
 import { processIo, type Io } from './output.js';
 import { assertWellFormedArgs, parseChoice, parseCount, parseLimit, parseSince } from './parse.js';
-import { init } from './commands/init.js';
-import { append } from './commands/append.js';
-import { verify } from './commands/verify.js';
-import { proofConsistency, proofInclusion } from './commands/proof.js';
-import { checkpoint, key } from './commands/checkpoint.js';
-import { list } from './commands/list.js';
-import { stats } from './commands/stats.js';
-import { EXPORT_FORMATS, exportLog } from './commands/export.js';
-import { demo } from './commands/demo.js';
-import { simulate } from './commands/simulate.js';
-import { serve, tokenCreate, tokenList, tokenRevoke } from './commands/serve.js';
-import { migrate } from './commands/migrate.js';
-import { access, consentCheck, consentCreate, consentRevoke, consentShow, erase, infer, receipt, tamperCheck, train } from './commands/governance.js';
 import { ValidationError as VE } from '../core/errors.js';
+
+// Only commander and the argument parsers load up front. Each command's module, and what it needs
+// (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
+// `custos --help` and `custos <command> --help` stay fast (npm run bench:cli).
 
 // The acting identity of a write: required, never defaulted. (The HTTP server takes it from the token.)
 function actorOf(o: { actor?: string; actorRole?: string }): { id: string; role: string } {
@@ -61,11 +51,13 @@ export function exitCodeFor(err: unknown): number {
   return EXIT.internal;
 }
 
-function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
+function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): Command {
+  // A new program per run: commander keeps parsed options on it.
   const program = new Command();
-  const ctx = (cmd: Command): CommandContext => {
+  const ctx = async (cmd: Command): Promise<CommandContext> => {
     const o = cmd.optsWithGlobals<{ dataDir?: string; json?: boolean; store?: string }>();
-    return { dataDir: resolveDataDir(o.dataDir, env), storeUrl: resolveStoreUrl(o.store, env), json: o.json === true, io };
+    const { resolveDataDir, resolveStoreUrl } = await import('../log/data-dir.js');
+    return { dataDir: resolveDataDir(o.dataDir, env, io.cwd), storeUrl: resolveStoreUrl(o.store, env), json: o.json === true, io };
   };
   program
     .name('custos')
@@ -86,7 +78,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .command('init')
     .description('create a new log: data directory, signing key (mode 0600) and store')
     .option('--origin <name>', 'the log origin written on every checkpoint (default: custos.local/log-<random>)')
-    .action((o: { origin?: string }, cmd: Command) => init(ctx(cmd), o));
+    .action(async (o: { origin?: string }, cmd: Command) => (await import('./commands/init.js')).init(await ctx(cmd), o));
 
   program
     .command('append')
@@ -96,7 +88,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--hash <sha256>', 'generic audit event: SHA-256 (hex) of the action payload')
     .option('--type <type>', 'event type (for --payload-file; default AUDIT_EVENT for the generic event)')
     .option('--payload-file <file>', 'JSON object payload ("-" for stdin)')
-    .action((o, cmd: Command) => append(ctx(cmd), o));
+    .action(async (o, cmd: Command) => (await import('./commands/append.js')).append(await ctx(cmd), o));
 
   program
     .command('verify')
@@ -104,8 +96,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--entry <index>', 'verify one entry and print it with its inclusion proof')
     .option('--key <vkey|file>', 'trusted verifier key (default: the data directory log.pub)')
     .option('--no-progress', 'no progress bar')
-    .action((o: { entry?: string; key?: string; progress?: boolean }, cmd: Command) =>
-      verify(ctx(cmd), {
+    .action(async (o: { entry?: string; key?: string; progress?: boolean }, cmd: Command) =>
+      (await import('./commands/verify.js')).verify(await ctx(cmd), {
         ...(o.entry === undefined ? {} : { entry: parseCount(o.entry, 'entry') }),
         ...(o.key === undefined ? {} : { key: o.key }),
         progress: o.progress !== false,
@@ -117,23 +109,23 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .command('inclusion <index>')
     .description('inclusion proof of entry <index> (against the latest checkpoint, or --size)')
     .option('--size <treeSize>', 'tree size to prove against')
-    .action((index: string, o: { size?: string }, cmd: Command) =>
-      proofInclusion(ctx(cmd), parseCount(index, 'index'), o.size === undefined ? undefined : parseCount(o.size, 'size')),
+    .action(async (index: string, o: { size?: string }, cmd: Command) =>
+      (await import('./commands/proof.js')).proofInclusion(await ctx(cmd), parseCount(index, 'index'), o.size === undefined ? undefined : parseCount(o.size, 'size')),
     );
   proof
     .command('consistency <oldSize> <newSize>')
     .description('consistency proof between two tree sizes')
-    .action((m: string, n: string, _o: unknown, cmd: Command) => proofConsistency(ctx(cmd), parseCount(m, 'oldSize'), parseCount(n, 'newSize')));
+    .action(async (m: string, n: string, _o: unknown, cmd: Command) => (await import('./commands/proof.js')).proofConsistency(await ctx(cmd), parseCount(m, 'oldSize'), parseCount(n, 'newSize')));
 
   program
     .command('checkpoint')
     .description('print the latest signed checkpoint (C2SP signed note)')
-    .action((_o: unknown, cmd: Command) => checkpoint(ctx(cmd)));
+    .action(async (_o: unknown, cmd: Command) => (await import('./commands/checkpoint.js')).checkpoint(await ctx(cmd)));
 
   program
     .command('key')
     .description("print the log's verifier key (name+keyid+base64)")
-    .action((_o: unknown, cmd: Command) => key(ctx(cmd)));
+    .action(async (_o: unknown, cmd: Command) => (await import('./commands/checkpoint.js')).key(await ctx(cmd)));
 
   program
     .command('list')
@@ -142,8 +134,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--type <type>', 'only this event type')
     .option('--since <time>', 'only entries at or after an RFC 3339 time or an age (30m, 2h, 7d)')
     .option('--oldest-first', 'oldest first')
-    .action((o: { limit: string; type?: string; since?: string; oldestFirst?: boolean }, cmd: Command) =>
-      list(ctx(cmd), {
+    .action(async (o: { limit: string; type?: string; since?: string; oldestFirst?: boolean }, cmd: Command) =>
+      (await import('./commands/list.js')).list(await ctx(cmd), {
         limit: parseLimit(o.limit, 'limit', 100_000),
         ...(o.type === undefined ? {} : { type: o.type }),
         ...(o.since === undefined ? {} : { sinceMs: parseSince(o.since, Date.now()) }),
@@ -154,16 +146,17 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
   program
     .command('stats')
     .description('entries, root, bytes on disk, last update')
-    .action((_o: unknown, cmd: Command) => stats(ctx(cmd)));
+    .action(async (_o: unknown, cmd: Command) => (await import('./commands/stats.js')).stats(await ctx(cmd)));
 
   program
     .command('export')
     .description('stream the log (up to the latest checkpoint) as json, csv or ndjson')
     .addOption(new Option('--format <format>', 'output format').default('json'))
     .option('-o, --output <file>', 'write to a file (created only when complete) instead of stdout')
-    .action((o: { format: string; output?: string }, cmd: Command) =>
-      exportLog(ctx(cmd), { format: parseChoice(o.format, 'format', EXPORT_FORMATS), ...(o.output === undefined ? {} : { output: o.output }) }),
-    );
+    .action(async (o: { format: string; output?: string }, cmd: Command) => {
+      const { EXPORT_FORMATS, exportLog } = await import('./commands/export.js');
+      return exportLog(await ctx(cmd), { format: parseChoice(o.format, 'format', EXPORT_FORMATS), ...(o.output === undefined ? {} : { output: o.output }) });
+    });
 
   const actorOptions = (c: Command) =>
     c.option('--actor <id>', 'who acts (required)').option('--actor-role <role>', 'their role code (required)');
@@ -182,20 +175,20 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       .option('--valid-until <time>', 'RFC 3339, inclusive (default: no end)')
       .option('--non-revocable', 'the policy cannot be revoked')
       .option('--file <policy.json>', 'a policy input as JSON (flags override its fields; may hold nested provisions)'),
-  ).action((o, cmd: Command) => consentCreate(ctx(cmd), o, actorOf(o)));
-  actorOptions(consent.command('revoke <policyId>').description('revoke a policy (a new version)')).action((id: string, o, cmd: Command) =>
-    consentRevoke(ctx(cmd), id, actorOf(o)),
+  ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).consentCreate(await ctx(cmd), o, actorOf(o)));
+  actorOptions(consent.command('revoke <policyId>').description('revoke a policy (a new version)')).action(async (id: string, o, cmd: Command) =>
+    (await import('./commands/governance.js')).consentRevoke(await ctx(cmd), id, actorOf(o)),
   );
   consent
     .command('check <policyId>')
     .description('the decision a request would get now, and why (writes nothing)')
     .requiredOption('--purpose <code>', 'purpose of use')
     .requiredOption('--role <code>', 'requesting role')
-    .action((id: string, o: { purpose: string; role: string }, cmd: Command) => consentCheck(ctx(cmd), id, o.purpose, o.role));
+    .action(async (id: string, o: { purpose: string; role: string }, cmd: Command) => (await import('./commands/governance.js')).consentCheck(await ctx(cmd), id, o.purpose, o.role));
   consent
     .command('show <policyId>')
     .description("a policy's versions and the log entry of each")
-    .action((id: string, _o: unknown, cmd: Command) => consentShow(ctx(cmd), id));
+    .action(async (id: string, _o: unknown, cmd: Command) => (await import('./commands/governance.js')).consentShow(await ctx(cmd), id));
 
   actorOptions(
     program
@@ -205,7 +198,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       .requiredOption('--policy <id>', 'consent policy id')
       .requiredOption('--uri <uri>', 'artifact URI (only its salted commitment is logged)')
       .requiredOption('--digest <sha256>', 'SHA-256 of the artifact'),
-  ).action((o, cmd: Command) => access(ctx(cmd), o, actorOf(o)));
+  ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).access(await ctx(cmd), o, actorOf(o)));
 
   actorOptions(
     program
@@ -218,7 +211,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       .option('--output <name=uri@sha256>', 'an output artifact (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
       .requiredOption('--pipeline <file>', 'pipeline manifest JSON')
       .requiredOption('--model <file>', 'model spec JSON (with weightsHash)'),
-  ).action((o, cmd: Command) => infer(ctx(cmd), { ...o, output: o.output ?? [] }, actorOf(o)));
+  ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).infer(await ctx(cmd), { ...o, output: o.output ?? [] }, actorOf(o)));
 
   actorOptions(
     program
@@ -235,13 +228,13 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       .requiredOption('--model-before <file>', 'model spec JSON before training')
       .requiredOption('--model-after <file>', 'model spec JSON after training')
       .requiredOption('--compute <backend>', 'compute backend identifier (lowercase letters, digits, . _ -)'),
-  ).action((o, cmd: Command) => train(ctx(cmd), o, actorOf(o)));
+  ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).train(await ctx(cmd), o, actorOf(o)));
 
   program
     .command('receipt <index>')
     .description('rebuild the receipt of an inference event, re-check every hash, prove its inclusion')
     .option('--key <vkey|file>', 'trusted verifier key')
-    .action((index: string, o: { key?: string }, cmd: Command) => receipt(ctx(cmd), parseCount(index, 'index'), o.key));
+    .action(async (index: string, o: { key?: string }, cmd: Command) => (await import('./commands/governance.js')).receipt(await ctx(cmd), parseCount(index, 'index'), o.key));
 
   actorOptions(
     program
@@ -251,10 +244,10 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       .option('--uri <uri>', 'artifact URI')
       .option('--external-ref <ref>', "a policy's external reference")
       .option('--document <hash>', 'a pipeline manifest, model spec or training manifest, by its SHA-256'),
-  ).action((o: { subject?: string; uri?: string; externalRef?: string; document?: string; actor?: string; actorRole?: string }, cmd: Command) => {
+  ).action(async (o: { subject?: string; uri?: string; externalRef?: string; document?: string; actor?: string; actorRole?: string }, cmd: Command) => {
     const given = [o.subject, o.uri, o.externalRef, o.document].filter((x) => x !== undefined);
     if (given.length !== 1) throw new VE('VALIDATION_FAILED', 'give exactly one of --subject, --uri, --external-ref or --document');
-    return erase(ctx(cmd), o.subject !== undefined ? 'subject' : o.uri !== undefined ? 'uri' : o.externalRef !== undefined ? 'external_ref' : 'document', given[0]!, actorOf(o));
+    return (await import('./commands/governance.js')).erase(await ctx(cmd), o.subject !== undefined ? 'subject' : o.uri !== undefined ? 'uri' : o.externalRef !== undefined ? 'external_ref' : 'document', given[0]!, actorOf(o));
   });
 
   program
@@ -263,8 +256,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--sample <n>', 'receipts to sample', '200')
     .option('--rate <fraction>', 'fraction to tamper with', '0.25')
     .option('--seed <n>', 'random seed', '1')
-    .action((o: { sample: string; rate: string; seed: string }, cmd: Command) =>
-      tamperCheck(ctx(cmd), { sample: parseLimit(o.sample, 'sample', 1_000_000), rate: parseRate(o.rate), seed: parseCount(o.seed, 'seed') }),
+    .action(async (o: { sample: string; rate: string; seed: string }, cmd: Command) =>
+      (await import('./commands/governance.js')).tamperCheck(await ctx(cmd), { sample: parseLimit(o.sample, 'sample', 1_000_000), rate: parseRate(o.rate), seed: parseCount(o.seed, 'seed') }),
     );
 
   program
@@ -282,11 +275,11 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--tamper-sample <n>', 'off-ledger tamper test: receipts to sample (0 to skip)', '200')
     .option('--tamper-rate <fraction>', 'off-ledger tamper test: fraction to tamper with', '0.25')
     .option('--no-progress', 'no progress bars')
-    .action((o: { scenario?: string; patients?: string; runs?: string; revokeProb: string; tamper?: boolean; seed: string; window: string; output?: string; html?: string; tamperSample: string; tamperRate: string; progress?: boolean }, cmd: Command) => {
+    .action(async (o: { scenario?: string; patients?: string; runs?: string; revokeProb: string; tamper?: boolean; seed: string; window: string; output?: string; html?: string; tamperSample: string; tamperRate: string; progress?: boolean }, cmd: Command) => {
       const custom = o.patients !== undefined || o.runs !== undefined;
       if (custom && (o.patients === undefined || o.runs === undefined)) throw new VE('VALIDATION_FAILED', 'a custom scenario needs --patients and --runs');
       const only = o.scenario?.split(',').map((x) => parseLimit(x.trim(), 'scenario', 9));
-      return simulate(ctx(cmd), {
+      return (await import('./commands/simulate.js')).simulate(await ctx(cmd), {
         ...(custom
           ? { custom: { patients: parseLimit(o.patients!, 'patients', 10_000_000), runs: parseLimit(o.runs!, 'runs', 100_000_000), revokeProb: parseRate(o.revokeProb), tamperAfter: o.tamper === true, seed: parseCount(o.seed, 'seed') } }
           : {}),
@@ -316,10 +309,10 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--oidc-role-claim <claim>', 'JWT claim that names the role', 'role')
     .option('--public-entries', 'serve entry bundles (/tile/entries/...) without a token: publishes policy ids, actor ids and roles (pseudonymous linkage per policy)')
     .option('--oidc-actor-prefix <prefix>', "actor id prefix of JWT subjects; must contain ':' (default oidc:<issuer host>:)")
-    .action((o: { host: string; port: string; roles?: string; purposes?: string; rateLimit: string; authFailureLimit: string; bodyLimit: string; oidcIssuer?: string; oidcAudience?: string; oidcJwks?: string; oidcRoleClaim: string; oidcActorPrefix?: string; publicEntries?: boolean }, cmd: Command) => {
+    .action(async (o: { host: string; port: string; roles?: string; purposes?: string; rateLimit: string; authFailureLimit: string; bodyLimit: string; oidcIssuer?: string; oidcAudience?: string; oidcJwks?: string; oidcRoleClaim: string; oidcActorPrefix?: string; publicEntries?: boolean }, cmd: Command) => {
       const oidc = o.oidcIssuer || o.oidcAudience || o.oidcJwks;
       if (oidc && !(o.oidcIssuer && o.oidcAudience && o.oidcJwks)) throw new VE('VALIDATION_FAILED', 'OIDC needs --oidc-issuer, --oidc-audience and --oidc-jwks');
-      return serve(ctx(cmd), {
+      return (await import('./commands/serve.js')).serve(await ctx(cmd), {
         host: o.host,
         // 0: any free port (the printed address says which).
         port: o.port === '0' ? 0 : parseLimit(o.port, 'port', 65535),
@@ -340,9 +333,9 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .requiredOption('--name <actor>', 'the actor id written on every event made with it')
     .requiredOption('--role <role>', 'its role (see the role table)')
     .option('--roles <file>', 'JSON role table')
-    .action((o: { name: string; role: string; roles?: string }, cmd: Command) => tokenCreate(ctx(cmd), o.name, o.role, o.roles));
-  token.command('list').description('list tokens (never secrets)').action((_o: unknown, cmd: Command) => tokenList(ctx(cmd)));
-  token.command('revoke <id>').description('revoke a token').action((id: string, _o: unknown, cmd: Command) => tokenRevoke(ctx(cmd), id));
+    .action(async (o: { name: string; role: string; roles?: string }, cmd: Command) => (await import('./commands/serve.js')).tokenCreate(await ctx(cmd), o.name, o.role, o.roles));
+  token.command('list').description('list tokens (never secrets)').action(async (_o: unknown, cmd: Command) => (await import('./commands/serve.js')).tokenList(await ctx(cmd)));
+  token.command('revoke <id>').description('revoke a token').action(async (id: string, _o: unknown, cmd: Command) => (await import('./commands/serve.js')).tokenRevoke(await ctx(cmd), id));
 
   program
     .command('migrate')
@@ -350,26 +343,32 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .requiredOption('--from <file>', 'the SQLite file (custos-data/custos.db)')
     .requiredOption('--to <url>', 'postgres://... (an empty database)')
     .option('--key <vkey>', 'trusted verifier key (default: the one recorded in the source)')
-    .action((o: { from: string; to: string; key?: string }, cmd: Command) => migrate(ctx(cmd), o));
+    .action(async (o: { from: string; to: string; key?: string }, cmd: Command) => (await import('./commands/migrate.js')).migrate(await ctx(cmd), o));
 
   program
     .command('demo')
     .description('run the log demo in a temporary directory: init, append, verify, proofs')
     .option('--keep', 'keep the temporary data directory')
-    .action((o: { keep?: boolean }, cmd: Command) => demo(ctx(cmd), o));
+    .action(async (o: { keep?: boolean }, cmd: Command) => {
+      exit.code = await (await import('./commands/demo.js')).demo(await ctx(cmd), o);
+    });
 
   return program;
 }
 
 /**
- * Runs the CLI with `argv` (without node and script). Returns the exit code; never throws.
+ * Runs the CLI with `argv` (without node and script) and returns its exit code. Never throws and
+ * never exits: it writes only to `io` and reads standard input from `io.stdin` when given, the
+ * environment from `env` and relative paths against `io.cwd`, so it can run inside another
+ * process (bin/custos.js sets process.exitCode from it; the tests call it directly).
  */
 export async function run(argv: readonly string[], io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const program = buildProgram(io, env);
+  const exit = { code: EXIT.ok as number };
+  const program = buildProgram(io, env, exit);
   try {
     assertWellFormedArgs(argv);
     await program.parseAsync([...argv], { from: 'user' });
-    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+    return exit.code;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version exit 0; usage errors were already printed by outputError.

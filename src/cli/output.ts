@@ -2,15 +2,36 @@
  * Terminal output: human-readable by default, JSON with --json, progress bars only on a TTY.
  * @module
  */
-import cliProgress from 'cli-progress';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import type { SingleBar } from 'cli-progress';
 
-/** Where a command writes. Injected so tests can capture output. */
+/** Where a command reads and writes. Injected so that the CLI can run inside another process (tests). */
 export interface Io {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** All of standard input, for `-` file arguments (default: the process's standard input). */
+  readonly stdin?: string | Uint8Array;
+  /** The directory that relative paths on the command line are resolved against (default: the process's). */
+  readonly cwd?: string;
 }
 
 export const processIo: Io = { stdout: process.stdout, stderr: process.stderr };
+
+/** A path from the command line, resolved against `io.cwd` when one is given (else left to the process). */
+export function inCwd(io: Io, path: string): string {
+  return io.cwd === undefined ? path : resolve(io.cwd, path);
+}
+
+/** Reads all of standard input as UTF-8: the text given in `io.stdin`, else file descriptor 0. */
+export function readStdin(io: Io): string {
+  if (io.stdin === undefined) return readFileSync(0, 'utf8');
+  return typeof io.stdin === 'string' ? io.stdin : Buffer.from(io.stdin).toString('utf8');
+}
+
+// cli-progress is loaded only when a bar is drawn (an interactive stderr), not by every command.
+const require = createRequire(import.meta.url);
 
 /** Writes one line of JSON. */
 export function printJson(io: Io, value: unknown): void {
@@ -29,7 +50,8 @@ export function printFields(io: Io, fields: Readonly<Record<string, unknown>>): 
 /** A progress reporter: a bar on an interactive stderr, nothing otherwise. */
 export function createProgress(io: Io, label: string, enabled: boolean): { update(done: number, total: number): void; stop(): void } {
   if (!enabled || !io.stderr.isTTY) return { update() {}, stop() {} };
-  const bar = new cliProgress.SingleBar(
+  const cliProgress = require('cli-progress') as typeof import('cli-progress');
+  const bar: SingleBar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {percentage}% | {value}/{total} entries | {eta_formatted} left`, stream: io.stderr, hideCursor: true, clearOnComplete: true },
     cliProgress.Presets.shades_classic,
   );

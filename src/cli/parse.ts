@@ -3,18 +3,20 @@
  * @module
  */
 import { ValidationError } from '../core/errors.js';
-import { findInputProblem } from '../core/schema/parse.js';
+import { isWellFormedString } from '../core/canonical-json.js';
 
 /**
  * Refuses a command line with an argument that is not well-formed Unicode (a lone surrogate),
  * before any command runs. (A shell cannot pass one, but `run()` is also called in process.)
+ * Checks the strings directly rather than through the schema module, which `custos --help`
+ * should not have to load.
  * @throws {ValidationError} VALIDATION_FAILED
  */
 export function assertWellFormedArgs(argv: readonly string[]): void {
-  const problem = findInputProblem([...argv]);
-  if (problem) {
-    throw new ValidationError('VALIDATION_FAILED', `argument ${Number(problem.path) + 1} is not well-formed Unicode (lone surrogate)`, {
-      issues: [{ path: `argv.${problem.path}`, message: problem.message }],
+  const i = argv.findIndex((arg) => !isWellFormedString(arg));
+  if (i >= 0) {
+    throw new ValidationError('VALIDATION_FAILED', `argument ${i + 1} is not well-formed Unicode (lone surrogate)`, {
+      issues: [{ path: `argv.${i}`, message: 'not well-formed Unicode (lone surrogate)' }],
     });
   }
 }

@@ -13,7 +13,6 @@ import { join, resolve } from 'node:path';
 import { ConflictError, NotFoundError, ValidationError, VerificationError } from '../core/errors.js';
 import { formatSignerKey, isValidKeyName, parseSignerKey, parseVerifierKey, verifierKeyFromSignerKey, type NoteSigner, type NoteVerifier } from '../core/note.js';
 import { toHex } from '../core/hash.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { LogStore } from '../store/store.js';
 import { Log } from './log.js';
 import type { Clock } from './clock.js';
@@ -24,9 +23,9 @@ export const DB_FILE = 'custos.db';
 export const SIGNER_KEY_FILE = 'log.key';
 export const VERIFIER_KEY_FILE = 'log.pub';
 
-/** The data directory to use: the flag, else CUSTOS_DATA_DIR, else ./custos-data. */
-export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(flag ?? env['CUSTOS_DATA_DIR'] ?? DEFAULT_DATA_DIR);
+/** The data directory to use: the flag, else CUSTOS_DATA_DIR, else ./custos-data; relative to `cwd`. */
+export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
+  return resolve(cwd, flag ?? env['CUSTOS_DATA_DIR'] ?? DEFAULT_DATA_DIR);
 }
 
 /** What `initDataDir` created. */
@@ -60,6 +59,8 @@ async function openStore(dataDir: string, loc: StoreLocation, readonly: boolean)
     const { PostgresStore } = await import('../store/postgres/index.js');
     return PostgresStore.connect(loc.storeUrl);
   }
+  // Loaded only when a SQLite log is opened: the library root and `custos --help` never load better-sqlite3.
+  const { SqliteStore } = await import('../store/sqlite/sqlite-store.js');
   return SqliteStore.open(join(dataDir, DB_FILE), { readonly });
 }
 

@@ -1,6 +1,8 @@
 /**
- * Helpers for the CLI end-to-end tests: run the real built `bin/custos.js` in a child process,
- * capture exit code, stdout and stderr, and check the error-line contract.
+ * Helpers for the CLI end-to-end tests: run the built CLI, either in this process (`callCli`, the
+ * `run()` that bin/custos.js calls) or as the real `bin/custos.js` in a child process (`runCli`, for
+ * tests where the process itself is the point), capture exit code, stdout and stderr, and check the
+ * error-line contract.
  * @module
  */
 import assert from 'node:assert/strict';
@@ -8,7 +10,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Writable } from 'node:stream';
+import type { run as RunFn } from '../../src/cli/main.js';
 
 /** The repository root (this file is test/helpers/cli.ts). */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,11 +30,11 @@ export interface CliResult {
 }
 
 export interface RunOptions {
-  /** Working directory of the child (default: the repository root). */
+  /** Working directory of the child, or of the in-process run (default: the repository root). */
   readonly cwd?: string;
   /** Extra environment variables (CUSTOS_* from the parent environment are never inherited). */
   readonly env?: Readonly<Record<string, string>>;
-  /** Text written to the child's stdin (stdin is closed either way). */
+  /** Text written to the child's stdin, or given as the in-process run's stdin (closed either way). */
   readonly input?: string;
 }
 
@@ -96,6 +100,44 @@ export function runCli(args: readonly string[], options: RunOptions = {}): Promi
 /** Runs the CLI against a data directory (`--data-dir dir` before the command). */
 export function runIn(dataDir: string, args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
   return runCli(['--data-dir', dataDir, ...args], options);
+}
+
+let runInProcess: Promise<typeof RunFn> | undefined;
+
+/** A stream that keeps what is written to it. */
+function sink(): { stream: Writable; text(): string } {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      chunks.push(Buffer.from(chunk));
+      callback();
+    },
+  });
+  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
+}
+
+/**
+ * Runs `custos ...args` in this process: the `run()` of the built dist/cli/main.js (the function
+ * bin/custos.js calls), with captured stdout and stderr, the same environment a child would get
+ * (CUSTOS_* of this process never leak in), `options.cwd` for relative paths and `options.input`
+ * as stdin. Same result and the same secret check as {@link runCli}; `signal` is always null.
+ * Use runCli where the process itself is under test (the bin, signals, exit status, umask).
+ */
+export async function callCli(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
+  runInProcess ??= import(pathToFileURL(join(repoRoot, 'dist', 'cli', 'main.js')).href).then((m: { run: typeof RunFn }) => m.run);
+  const run = await runInProcess;
+  const out = sink();
+  const err = sink();
+  const code = await run(args, { stdout: out.stream, stderr: err.stream, stdin: options.input ?? '', cwd: options.cwd ?? repoRoot }, childEnv(options.env));
+  const r: CliResult = { code, signal: null, stdout: out.text(), stderr: err.text(), args };
+  assertNoSecrets(r.stdout, `stdout of custos ${args.join(' ')}`);
+  assertNoSecrets(r.stderr, `stderr of custos ${args.join(' ')}`);
+  return r;
+}
+
+/** {@link callCli} against a data directory (`--data-dir dir` before the command). */
+export function callIn(dataDir: string, args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
+  return callCli(['--data-dir', dataDir, ...args], options);
 }
 
 function describeRun(r: CliResult): string {

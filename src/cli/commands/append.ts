@@ -9,7 +9,7 @@ import { EVENT } from '../../service/governance.js';
 import { AUDIT_EVENT } from '../../service/audit.js';
 import { TOKEN_EVENT } from '../../service/tokens.js';
 import { withLog, type CommandContext } from '../context.js';
-import { printFields, printJson } from '../output.js';
+import { inCwd, printFields, printJson, readStdin } from '../output.js';
 
 /** The event type of the generic audit event of the Merkle ledger design. */
 export const AUDIT_EVENT_TYPE = 'AUDIT_EVENT';
@@ -46,15 +46,19 @@ function checkNotReserved(type: string | undefined): void {
  * type is refused on both forms; a registered type's payload is checked against the event registry,
  * an operator-defined type's must hold only identifiers, codes, hashes, numbers and booleans.
  */
-export function eventFromOptions(o: AppendOptions, readStdin: () => string): { type: string; payload: unknown } {
-  const ev = buildEvent(o, readStdin);
+export function eventFromOptions(
+  o: AppendOptions,
+  readStdin: () => string,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): { type: string; payload: unknown } {
+  const ev = buildEvent(o, readStdin, readFile);
   // Unsupported values (NaN, Infinity, lone surrogates, too deep) keep their own error code.
   canonicalJsonBytes(ev.payload);
   checkAppendPayload(ev.type, ev.payload, createVocabulary());
   return ev;
 }
 
-function buildEvent(o: AppendOptions, readStdin: () => string): { type: string; payload: unknown } {
+function buildEvent(o: AppendOptions, readStdin: () => string, readFile: (path: string) => string): { type: string; payload: unknown } {
   checkNotReserved(o.type);
   const generic = o.resource !== undefined || o.practitioner !== undefined || o.hash !== undefined;
   if (generic) {
@@ -78,7 +82,7 @@ function buildEvent(o: AppendOptions, readStdin: () => string): { type: string; 
   }
   let text: string;
   try {
-    text = o.payloadFile === '-' ? readStdin() : readFileSync(o.payloadFile, 'utf8');
+    text = o.payloadFile === '-' ? readStdin() : readFile(o.payloadFile);
   } catch (err) {
     throw new ValidationError('FILE_UNREADABLE', `cannot read payload file ${o.payloadFile}`, { cause: err });
   }
@@ -108,7 +112,11 @@ export function appendResultJson(r: AppendResult): Record<string, unknown> {
 
 /** `custos append`: appends one event and waits until it is durable and covered by a signed checkpoint. */
 export async function append(ctx: CommandContext, options: AppendOptions): Promise<void> {
-  const ev = eventFromOptions(options, () => readFileSync(0, 'utf8'));
+  const ev = eventFromOptions(
+    options,
+    () => readStdin(ctx.io),
+    (path) => readFileSync(inCwd(ctx.io, path), 'utf8'),
+  );
   const r = await withLog(ctx, (log) => log.append(ev.type, ev.payload));
   if (ctx.json) {
     printJson(ctx.io, appendResultJson(r));

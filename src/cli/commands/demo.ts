@@ -23,9 +23,10 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
  * `custos demo`: the reference notebook's demo, end to end, in a fresh temporary data directory:
  * a consent policy, a data access, an inference with its receipt, training on synthetic data, a
  * revocation, a denied attempt, and verification of the log and the off-ledger store, checked
- * the way an outside auditor would, with nothing but the verifier key.
+ * the way an outside auditor would, with nothing but the verifier key. Returns the exit code (4 when
+ * a check failed).
  */
-export async function demo(ctx: CommandContext, options: DemoOptions): Promise<void> {
+export async function demo(ctx: CommandContext, options: DemoOptions): Promise<number> {
   const out = (s = '') => ctx.io.stdout.write(`${s}\n`);
   const dataDir = mkdtempSync(join(tmpdir(), 'custos-demo-'));
   let ok = true;
@@ -143,7 +144,7 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<v
     out();
     out(ok ? 'Demo OK.' : 'Demo FAILED.');
     out(options.keep ? `Data kept in ${dataDir}; try: custos --data-dir ${dataDir} receipt 2` : 'Next: custos init, then see custos --help and the README.');
-    if (!ok) process.exitCode = 4;
+    return ok ? 0 : 4;
   } finally {
     if (!options.keep) rmSync(dataDir, { recursive: true, force: true });
   }

@@ -1,10 +1,12 @@
 import { createWriteStream, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import { ValidationError } from '../../core/errors.js';
 import { toHex } from '../../core/hash.js';
 import { peekEntry } from '../../core/entry.js';
 import { withDataDir, type CommandContext } from '../context.js';
+import { inCwd } from '../output.js';
 
 export const EXPORT_FORMATS = ['json', 'csv', 'ndjson'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -24,12 +26,14 @@ function csvField(s: string): string {
  * With --output the file appears only when the export is complete (written to a temporary name, then renamed).
  */
 export async function exportLog(ctx: CommandContext, o: ExportOptions): Promise<void> {
-  if (o.output !== undefined) {
+  // Messages name the path as given; the files are opened at `target` (the same unless run in process with a cwd).
+  const target = o.output === undefined ? undefined : inCwd(ctx.io, o.output);
+  if (o.output !== undefined && target !== undefined) {
     const parent = dirname(o.output);
-    if (!existsSync(parent) || !statSync(parent).isDirectory()) {
+    if (!existsSync(dirname(target)) || !statSync(dirname(target)).isDirectory()) {
       throw new ValidationError('FILE_UNREADABLE', `cannot write ${o.output}: no such directory ${parent}`);
     }
-    if (existsSync(o.output) && statSync(o.output).isDirectory()) {
+    if (existsSync(target) && statSync(target).isDirectory()) {
       throw new ValidationError('FILE_UNREADABLE', `cannot write ${o.output}: it is a directory`);
     }
   }
@@ -38,7 +42,8 @@ export async function exportLog(ctx: CommandContext, o: ExportOptions): Promise<
     async (dir) => {
       const cp = await dir.store.latestCheckpoint();
       const size = cp?.treeSize ?? 0;
-      const tmp = o.output === undefined ? undefined : `${o.output}.partial-${process.pid}`;
+      // pid and a random tag: several runs of the CLI may share one process (in-process callers).
+      const tmp = target === undefined ? undefined : `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
       const out: NodeJS.WritableStream = tmp === undefined ? ctx.io.stdout : createWriteStream(tmp, { flags: 'wx' });
       const write = async (s: string) => {
         if (!out.write(s)) await once(out, 'drain');
@@ -70,7 +75,7 @@ export async function exportLog(ctx: CommandContext, o: ExportOptions): Promise<
         if (tmp !== undefined) {
           out.end();
           await once(out, 'finish');
-          renameSync(tmp, o.output!);
+          renameSync(tmp, target!);
         }
       } catch (err) {
         if (tmp !== undefined) {

@@ -12,7 +12,7 @@ import { ConsentDeniedError, Governance, type Actor } from '../../service/govern
 import { rebuildReceipt } from '../../service/receipt.js';
 import { tamperCheckDataDir } from '../../sim/offledger.js';
 import { trustedVerifiers, withDataDir, type CommandContext } from '../context.js';
-import { printFields, printJson } from '../output.js';
+import { inCwd, printFields, printJson, readStdin, type Io } from '../output.js';
 
 /** Runs `fn` with the governance overlay open on the data directory's log. */
 async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>): Promise<T> {
@@ -25,11 +25,11 @@ async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Pro
   }
 }
 
-/** Reads a JSON file given on the command line. */
-export function readJsonFile(path: string, what: string): unknown {
+/** Reads a JSON file given on the command line (`-`: standard input). */
+export function readJsonFile(io: Io, path: string, what: string): unknown {
   let text: string;
   try {
-    text = path === '-' ? readFileSync(0, 'utf8') : readFileSync(path, 'utf8');
+    text = path === '-' ? readStdin(io) : readFileSync(inCwd(io, path), 'utf8');
   } catch (err) {
     throw new ValidationError('FILE_UNREADABLE', `cannot read ${what} file ${path}`, { cause: err });
   }
@@ -80,7 +80,7 @@ export interface ConsentCreateOptions {
 
 /** `custos consent create`. */
 export async function consentCreate(ctx: CommandContext, o: ConsentCreateOptions, actor: Actor): Promise<void> {
-  const fromFile = o.file === undefined ? {} : (readJsonFile(o.file, 'policy') as Record<string, unknown>);
+  const fromFile = o.file === undefined ? {} : (readJsonFile(ctx.io, o.file, 'policy') as Record<string, unknown>);
   const input = {
     ...fromFile,
     ...(o.policyId === undefined ? {} : { policyId: o.policyId }),
@@ -175,8 +175,8 @@ export interface InferOptions {
 /** `custos infer`: records an inference under consent and prints its receipt. */
 export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor): Promise<void> {
   const outputs = o.output.map(parseOutput);
-  const pipeline = readJsonFile(o.pipeline, 'pipeline manifest');
-  const model = readJsonFile(o.model, 'model spec');
+  const pipeline = readJsonFile(ctx.io, o.pipeline, 'pipeline manifest');
+  const model = readJsonFile(ctx.io, o.model, 'model spec');
   const r = await withGovernance(ctx, (g) =>
     reportDenial(ctx, () =>
       g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model }),
@@ -207,9 +207,9 @@ export interface TrainOptions {
 
 /** `custos train`: records a training run (identified data under consent; other data with an attestation). */
 export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor): Promise<void> {
-  const manifest = readJsonFile(o.manifest, 'training manifest');
-  const modelBefore = readJsonFile(o.modelBefore, 'model spec (before)');
-  const modelAfter = readJsonFile(o.modelAfter, 'model spec (after)');
+  const manifest = readJsonFile(ctx.io, o.manifest, 'training manifest');
+  const modelBefore = readJsonFile(ctx.io, o.modelBefore, 'model spec (before)');
+  const modelAfter = readJsonFile(ctx.io, o.modelAfter, 'model spec (after)');
   const r = await withGovernance(ctx, (g) =>
     reportDenial(ctx, () =>
       g.recordTraining({
@@ -235,7 +235,7 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
 export async function receipt(ctx: CommandContext, index: number, key: string | undefined): Promise<void> {
   const r = await withDataDir(
     ctx,
-    async (dir) => rebuildReceipt(dir.store, trustedVerifiers(dir, key).verifiers, dir.origin, index),
+    async (dir) => rebuildReceipt(dir.store, trustedVerifiers(ctx, dir, key).verifiers, dir.origin, index),
     true,
   );
   if (ctx.json) printJson(ctx.io, r);

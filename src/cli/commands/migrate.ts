@@ -5,7 +5,7 @@ import { resolveStoreUrl } from '../../log/data-dir.js';
 import { migrateLog } from '../../log/migrate.js';
 import { SqliteStore } from '../../store/sqlite/sqlite-store.js';
 import type { CommandContext } from '../context.js';
-import { createProgress, printFields, printJson } from '../output.js';
+import { createProgress, inCwd, printFields, printJson } from '../output.js';
 
 /**
  * `custos migrate --from <sqlite file> --to postgres://...`: copies a log and its off-ledger data,
@@ -14,8 +14,9 @@ import { createProgress, printFields, printJson } from '../output.js';
 export async function migrate(ctx: CommandContext, o: { from: string; to: string; key?: string }): Promise<void> {
   const url = resolveStoreUrl(o.to, {});
   if (!url) throw new ValidationError('VALIDATION_FAILED', '--to must be a postgres:// URL');
-  if (!existsSync(o.from)) throw new NotFoundError('DATA_DIR_NOT_FOUND', `no SQLite log at ${o.from}`);
-  const from = SqliteStore.open(o.from, { readonly: true });
+  const fromPath = inCwd(ctx.io, o.from);
+  if (!existsSync(fromPath)) throw new NotFoundError('DATA_DIR_NOT_FOUND', `no SQLite log at ${o.from}`);
+  const from = SqliteStore.open(fromPath, { readonly: true });
   const { PostgresStore } = await import('../../store/postgres/index.js');
   let to;
   try {

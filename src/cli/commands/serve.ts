@@ -8,7 +8,7 @@ import { Governance } from '../../service/governance.js';
 import { Authenticator, DEFAULT_ROLES, type OidcOptions, type Permission } from '../../server/auth.js';
 import { createApp } from '../../server/app.js';
 import { trustedVerifiers, withLog, type CommandContext } from '../context.js';
-import { printFields, printJson } from '../output.js';
+import { inCwd, printFields, printJson, type Io } from '../output.js';
 
 export interface ServeOptions {
   readonly host: string;
@@ -24,10 +24,10 @@ export interface ServeOptions {
   readonly publicEntries?: boolean;
 }
 
-function loadRoles(file: string | undefined): Readonly<Record<string, readonly Permission[]>> {
+function loadRoles(io: Io, file: string | undefined): Readonly<Record<string, readonly Permission[]>> {
   if (file === undefined) return DEFAULT_ROLES;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, Permission[]>;
+    return JSON.parse(readFileSync(inCwd(io, file), 'utf8')) as Record<string, Permission[]>;
   } catch (err) {
     throw new ValidationError('FILE_UNREADABLE', `cannot read roles file ${file}`, { cause: err });
   }
@@ -49,7 +49,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     ctx.io.stderr.write(`created a new log in ${ctx.storeUrl ? 'PostgreSQL' : r.dataDir} (origin ${r.origin}); keys in ${r.dataDir}\n`);
   }
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
-  const roles = loadRoles(o.rolesFile);
+  const roles = loadRoles(ctx.io, o.rolesFile);
   // One role table for the credentials and for the roles that consent policies and events may name.
   // The authenticator first: tokens and policy heads then share the one verified scan of the log.
   const auth = new Authenticator({ log, roles, ...(o.oidc ? { oidc: o.oidc } : {}) });
@@ -59,7 +59,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     log,
     governance,
     auth,
-    verifiers: trustedVerifiers(dir, undefined).verifiers,
+    verifiers: trustedVerifiers(ctx, dir, undefined).verifiers,
     origin: dir.origin,
     ...(o.rateLimitPerMinute ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
     ...(o.authFailuresPerMinute ? { authFailuresPerMinute: o.authFailuresPerMinute } : {}),
@@ -100,7 +100,7 @@ function operator(): { actor: string; role: string } {
 
 /** `custos token create`: a bearer token for the HTTP API, shown once. */
 export async function tokenCreate(ctx: CommandContext, name: string, role: string, rolesFile?: string): Promise<void> {
-  const r = await withLog(ctx, (log) => new Authenticator({ log, roles: loadRoles(rolesFile) }).createToken(name, role, operator()));
+  const r = await withLog(ctx, (log) => new Authenticator({ log, roles: loadRoles(ctx.io, rolesFile) }).createToken(name, role, operator()));
   if (ctx.json) return printJson(ctx.io, { token: r.token, id: r.record.id, name: r.record.name, role: r.record.role, createdAt: r.record.createdAt });
   printFields(ctx.io, { token: r.token, id: r.record.id, name: r.record.name, role: r.record.role });
   ctx.io.stderr.write('store this token now: it is shown once and kept only as a hash\n');

@@ -7,7 +7,7 @@ import { REFERENCE_SCENARIOS, runScenario, type ScenarioMetrics, type ScenarioSp
 import { tamperCheckDataDir } from '../../sim/offledger.js';
 import { renderHtmlReport, type SimulationReport } from '../../sim/report.js';
 import type { CommandContext } from '../context.js';
-import { printJson } from '../output.js';
+import { inCwd, printJson } from '../output.js';
 
 export interface SimulateOptions {
   /** A custom scenario instead of the reference suite. */
@@ -68,8 +68,8 @@ export async function simulate(ctx: CommandContext, o: SimulateOptions): Promise
     scenarios: results,
     offLedgerTamper: offLedger,
   };
-  if (o.output) writeFileSync(o.output, `${JSON.stringify(report, null, 2)}\n`);
-  if (o.html) writeFileSync(o.html, renderHtmlReport(report));
+  if (o.output) writeFileSync(inCwd(ctx.io, o.output), `${JSON.stringify(report, null, 2)}\n`);
+  if (o.html) writeFileSync(inCwd(ctx.io, o.html), renderHtmlReport(report));
   if (ctx.json) return printJson(ctx.io, report);
   const out = (s: string) => ctx.io.stdout.write(`${s}\n`);
   out('scenario                 executed blocked unauth(policy) blocked unauth(role) blocked post-rev  events exp/act   ms/dec   p99 ms  integrity before/after');

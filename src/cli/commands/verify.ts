@@ -23,7 +23,7 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
   await withDataDir(
     ctx,
     async (dir) => {
-      const { verifiers, source, pinned, trust } = trustedVerifiers(dir, options.key);
+      const { verifiers, source, pinned, trust } = trustedVerifiers(ctx, dir, options.key);
       const trustJson = { pinned, source, note: trust };
       if (options.entry !== undefined) return verifyEntry(ctx, dir, verifiers, options.entry, trustJson);
       const started = performance.now();
