@@ -101,7 +101,8 @@ export interface PolicyInput {
   readonly provisions?: readonly Provision[];
 }
 
-const POLICY_INPUT = v.pipe(
+/** What a caller gives to create a policy (structure only; {@link parsePolicyInput} adds the vocabularies). */
+export const POLICY_INPUT = v.pipe(
   v.object({
     policyId: v.optional(POLICY_ID),
     externalRef: v.optional(OPAQUE_ID),
