@@ -4,7 +4,7 @@
  * (`ERRORS` in src/core/errors.ts).
  * @module
  */
-import { CustosError, ValidationError, httpStatusOf, type AnyErrorCode, type ValidationIssue } from '../core/errors.js';
+import { CustosError, ValidationError, httpStatusOf, type AnyErrorCode } from '../core/errors.js';
 
 /** The JSON error body. */
 export interface ErrorBody {
@@ -27,14 +27,11 @@ export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
     const details = err instanceof ValidationError && err.issues.length > 0 ? { ...err.details, issues: err.issues } : err.details;
     return { status: statusOf(err), body: { error: { code: err.code, message: err.message, ...(details ? { details } : {}) } } };
   }
-  const e = err as { code?: string; statusCode?: number; validation?: { instancePath?: string; message?: string }[]; message?: string };
-  // Fastify's own errors: body size, media type, malformed JSON, schema validation.
+  const e = err as { code?: string; statusCode?: number };
+  // Fastify's own errors: body size, media type, malformed JSON. (Schemas are validated by the
+  // routes themselves, with valibot: see route.ts.)
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errorResponse('BODY_TOO_LARGE', 'request body too large');
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return errorResponse('UNSUPPORTED_MEDIA_TYPE', 'send application/json');
-  if (e.validation) {
-    const issues: ValidationIssue[] = e.validation.map((v) => ({ path: (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.') || '$', message: v.message ?? 'invalid' }));
-    return errorResponse('VALIDATION_FAILED', `invalid request: ${issues[0]?.path}: ${issues[0]?.message}`, { issues });
-  }
   if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (e.statusCode === 400 && e.code?.startsWith('FST_'))) {
     return errorResponse('VALIDATION_FAILED', 'malformed JSON body');
   }

@@ -6,14 +6,40 @@
 import type { FastifyInstance } from 'fastify';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import type * as v from 'valibot';
+import { PROVISION } from '../core/consent/policy.js';
 import type { Route } from './route.js';
 import { DOCS_CSP } from './security-headers.js';
 
 type JsonSchema = Record<string, unknown>;
 
 // Validation the JSON Schema cannot express (checks across fields, transforms) is left out of
-// the document; the server still applies it.
-const jsonSchema = (s: v.GenericSchema): JsonSchema => toJsonSchema(s, { target: 'openapi-3.0', errorMode: 'ignore' }) as JsonSchema;
+// the document; the server still applies it. Named schemas (recursive ones must be) go to
+// components.schemas, since OpenAPI 3.0 has no $defs.
+const NAMED: Record<string, v.GenericSchema> = { Provision: PROVISION as v.GenericSchema };
+
+/** A valibot schema as OpenAPI 3.0 JSON Schema; its definitions are added to `components`. */
+function jsonSchema(s: v.GenericSchema, components: Record<string, unknown>): JsonSchema {
+  const { $defs, ...schema } = toJsonSchema(s, { target: 'openapi-3.0', errorMode: 'ignore', definitions: NAMED }) as JsonSchema & { $defs?: Record<string, unknown> };
+  for (const [name, def] of Object.entries($defs ?? {})) components[name] ??= forOpenApi(def);
+  return forOpenApi(schema) as JsonSchema;
+}
+
+// References into components, and no empty `required` list (OpenAPI 3.0 wants at least one name).
+function forOpenApi(x: unknown): unknown {
+  if (Array.isArray(x)) return x.map(forOpenApi);
+  if (typeof x === 'string') return x.startsWith('#/$defs/') ? `#/components/schemas/${x.slice('#/$defs/'.length)}` : x;
+  if (x === null || typeof x !== 'object') return x;
+  return Object.fromEntries(
+    Object.entries(x)
+      .filter(([k, val]) => !(k === 'required' && Array.isArray(val) && val.length === 0))
+      .map(([k, val]) => [k, forOpenApi(val)]),
+  );
+}
+
+/** A valibot schema as it appears in the OpenAPI document (references into components). */
+export function toOpenApiSchema(s: v.GenericSchema): JsonSchema {
+  return jsonSchema(s, {});
+}
 
 /** The entries of an object schema (path parameters and query strings are objects). */
 function entriesOf(s: v.GenericSchema | undefined): [string, v.GenericSchema][] {
@@ -24,23 +50,24 @@ function entriesOf(s: v.GenericSchema | undefined): [string, v.GenericSchema][] 
 /** Builds the OpenAPI document of `routes` and the public endpoints. */
 export function buildOpenApi(routes: readonly Route[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
+  const schemas: Record<string, unknown> = {};
   const err = { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
   for (const r of routes) {
     const url = r.url.replace(/:([A-Za-z]+)/g, '{$1}');
     const declared = new Map(entriesOf(r.params));
     const params = [...r.url.matchAll(/:([A-Za-z]+)/g)].map((m) => {
       const schema = declared.get(m[1]!);
-      return { name: m[1], in: 'path', required: true, schema: schema ? jsonSchema(schema) : { type: 'string' } };
+      return { name: m[1], in: 'path', required: true, schema: schema ? jsonSchema(schema, schemas) : { type: 'string' } };
     });
-    const query = entriesOf(r.query).map(([name, schema]) => ({ name, in: 'query', required: schema.type !== 'optional', schema: jsonSchema(schema) }));
+    const query = entriesOf(r.query).map(([name, schema]) => ({ name, in: 'query', required: schema.type !== 'optional', schema: jsonSchema(schema, schemas) }));
     const status = String(r.status ?? 200);
-    const content = r.response ? { content: { 'application/json': { schema: jsonSchema(r.response) } } } : r.produces ? { content: { [r.produces]: {} } } : {};
+    const content = r.response ? { content: { 'application/json': { schema: jsonSchema(r.response, schemas) } } } : r.produces ? { content: { [r.produces]: {} } } : {};
     (paths[url] ??= {})[r.method.toLowerCase()] = {
       summary: r.summary,
       security: [{ bearer: [] }],
       'x-custos-permission': r.permission ?? 'any authenticated caller',
       ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body) } } } } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body, schemas) } } } } : {}),
       responses: { [status]: { description: 'success', ...content }, '400': err, '401': err, '403': err, '404': err, '409': err, '413': err, '429': err },
     };
   }
@@ -53,7 +80,7 @@ export function buildOpenApi(routes: readonly Route[]): Record<string, unknown> 
     info: { title: 'Custos API', version: '1', description: 'Verifiable governance for clinical AI. Every /api route needs a bearer token; the actor and role on every event come from it.' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: { Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } } } } },
+      schemas: { ...schemas, Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } } } } },
     },
     paths,
   };

@@ -76,7 +76,8 @@ function provisionDepth(provisions: readonly Provision[] | undefined): number {
 
 const PERIOD = v.object({ start: v.optional(TIME), end: v.optional(TIME) });
 
-const PROVISION: v.GenericSchema<Provision> = v.object({
+/** One provision of a policy (nested provisions are exceptions to it). */
+export const PROVISION: v.GenericSchema<Provision> = v.object({
   type: v.picklist(['permit', 'deny']),
   purposes: v.optional(v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64))),
   roles: v.optional(v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64))),
