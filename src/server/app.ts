@@ -14,6 +14,9 @@ import type { Log } from '../log/log.js';
 import { systemClock, type Clock } from '../log/clock.js';
 import type { Governance } from '../service/governance.js';
 import { AuditTrail, OpeningLimiter } from '../service/audit.js';
+import { rebuildReceipt } from '../service/receipt.js';
+import { verifyDocuments } from '../service/verify-documents.js';
+import { verifyLog } from '../log/verify-log.js';
 import type { Authenticator } from './auth.js';
 import { installAuth } from './auth-hook.js';
 import type { ServerContext } from './context.js';
@@ -111,7 +114,15 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   registerExplorer(app, o.webRoot ?? fileURLToPath(new URL('../../web/', import.meta.url)));
 
   // The API.
-  const ctx: ServerContext = { log, governance, auth, verifiers: o.verifiers, origin: o.origin, audit, openings, metrics, state: { lastVerification: null } };
+  // The one place the server still hands the store to a function: rebuildReceipt, verifyLog and
+  // verifyDocuments take a LogStore (src/service, src/log). Routes never see it.
+  const store = log.store;
+  const ctx: ServerContext = {
+    log, governance, auth, verifiers: o.verifiers, origin: o.origin, audit, openings, metrics,
+    state: { lastVerification: null },
+    rebuildReceipt: (index, open) => rebuildReceipt(store, o.verifiers, o.origin, index, { open }),
+    verify: async () => ({ log: await verifyLog({ store, verifiers: o.verifiers, origin: o.origin }), documents: await verifyDocuments({ store }) }),
+  };
   registerRoutes(app, API_ROUTES, ctx, installHeavyLimiter(app, o.heavyConcurrency ?? 2));
   registerOpenApi(app, API_ROUTES);
   return app;

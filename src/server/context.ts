@@ -8,6 +8,9 @@ import type { NoteVerifier } from '../core/note.js';
 import type { Log } from '../log/log.js';
 import type { Governance } from '../service/governance.js';
 import type { AuditTrail, OpeningLimiter } from '../service/audit.js';
+import type { RebuiltReceipt } from '../service/receipt.js';
+import type { VerifyReport } from '../log/verify-log.js';
+import type { DocumentReport } from '../service/verify-documents.js';
 import type { Authenticator } from './auth.js';
 import type { Metrics } from './metrics.js';
 
@@ -30,6 +33,10 @@ export interface ServerContext {
   readonly openings: OpeningLimiter;
   readonly metrics: Metrics;
   readonly state: { lastVerification: LastVerification | null };
+  /** Rebuilds the receipt of an inference event (with its openings if `open`). */
+  readonly rebuildReceipt: (index: number, open: boolean) => Promise<RebuiltReceipt>;
+  /** Verifies the whole log and the off-ledger documents. */
+  readonly verify: () => Promise<{ log: VerifyReport; documents: DocumentReport }>;
 }
 
 /** `METHOD /route/template` of a request (how audit events name a route). */

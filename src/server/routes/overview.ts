@@ -8,9 +8,7 @@ import { ValidationError } from '../../core/errors.js';
 import { peekEntry } from '../../core/entry.js';
 import { toHex } from '../../core/hash.js';
 import type { Log } from '../../log/log.js';
-import { verifyLog } from '../../log/verify-log.js';
 import { queryHash } from '../../service/audit.js';
-import { verifyDocuments } from '../../service/verify-documents.js';
 import { routeOf, type LastVerification } from '../context.js';
 import { route } from '../route.js';
 import { DENIED, EXECUTED } from './shared.js';
@@ -85,10 +83,7 @@ export const overviewRoutes = [
     handler: async ({ principal: p, req }, ctx) => {
       await ctx.audit.query({ id: p.actor, role: p.role }, { route: routeOf(req), permission: 'verify' });
       const t = performance.now();
-      // verifyLog and verifyDocuments still read the store directly (they take a LogStore).
-      const store = ctx.log.store;
-      const report = await verifyLog({ store, verifiers: ctx.verifiers, origin: ctx.origin });
-      const documents = await verifyDocuments({ store });
+      const { log: report, documents } = await ctx.verify();
       ctx.state.lastVerification = { ok: report.ok && documents.ok, at: new Date().toISOString(), entries: report.entries, firstBadIndex: report.firstBadIndex ?? null };
       return { ok: report.ok && documents.ok, log: report, documents, seconds: (performance.now() - t) / 1000 };
     },

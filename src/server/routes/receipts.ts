@@ -6,7 +6,6 @@
 import * as v from 'valibot';
 import { ValidationError } from '../../core/errors.js';
 import { CODE, parseWith } from '../../core/schema/parse.js';
-import { rebuildReceipt } from '../../service/receipt.js';
 import { requirePermission } from '../auth.js';
 import { routeOf } from '../context.js';
 import { route } from '../route.js';
@@ -23,13 +22,11 @@ export const receiptRoutes = [
     summary: 'Rebuild the receipt of an inference event, every hash re-checked, with its inclusion proof; URI commitments only (AUDIT_READ). With open=true&purpose=CODE and commitments:open: the URIs too (PATIENT_DATA_OPENED, rate-limited)',
     permission: 'receipts',
     params: v.object({ index: INDEX }), query: RECEIPT_QUERY,
-    handler: async ({ params, query, principal: p, req }, { log, governance, audit, openings, verifiers, origin }) => {
+    handler: async ({ params, query, principal: p, req }, { governance, audit, openings, rebuildReceipt }) => {
       const index = params.index;
       const who = { id: p.actor, role: p.role };
-      // rebuildReceipt still reads the store directly (src/service/receipt.ts takes a LogStore).
-      const store = log.store;
       if (query.open !== 'true') {
-        const r = await rebuildReceipt(store, verifiers, origin, index, { open: false });
+        const r = await rebuildReceipt(index, false);
         await audit.read(who, { route: routeOf(req), permission: 'receipts', eventIndex: index });
         return r;
       }
@@ -41,7 +38,7 @@ export const receiptRoutes = [
       // A code from the purpose vocabulary (HL7 v3 PurposeOfUse + configured), never free text.
       if (!governance.vocabulary.purposes.has(purpose)) throw new ValidationError('VALIDATION_FAILED', `unknown purpose ${purpose}`, { issues: [{ path: 'purpose', message: 'not in the purpose vocabulary' }] });
       openings.take(p.key);
-      const r = await rebuildReceipt(store, verifiers, origin, index, { open: true });
+      const r = await rebuildReceipt(index, true);
       const commitments = r.artifacts.filter((a) => a.state === 'opened').map((a) => a.commitment);
       await audit.opened(who, { route: routeOf(req), permission: 'commitments:open', purpose, eventIndex: index, commitments });
       return r;
