@@ -98,6 +98,25 @@ const DEFECTS: Record<string, [string, Case, string][]> = {
       line('\u2014 a\ufeffb AAAAAAA=\n', `ok:verified=${ORIGIN};unverified=a\ufeffb;text=${JSON.stringify(`${ORIGIN}\n7\n${ROOT_B64}\n`)}`, 'a name with U+FEFF'),
     ];
   })(),
+  'Ed25519 signatures': (() => {
+    const body = `${ORIGIN}\n7\n${ROOT_B64}\n`;
+    const note = checkpoint(ROOT_B64);
+    const sig = Buffer.from(note.slice(note.lastIndexOf(' ') + 1, -1), 'base64');
+    const withSig = (bytes: Buffer): string => `${body}\n\u2014 ${ORIGIN} ${bytes.toString('base64')}\n`;
+    const flipped = Buffer.from(sig);
+    flipped[40] = flipped[40]! ^ 1;
+    // S + L (the group order) passes the equation but is not canonical: RFC 8032 refuses it.
+    const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+    const s = BigInt(`0x${Buffer.from(sig.subarray(36)).reverse().toString('hex')}`) + L;
+    const malleable = Buffer.concat([sig.subarray(0, 36), Buffer.from(s.toString(16).padStart(64, '0'), 'hex').reverse()]);
+    const ok = `ok:verified=${ORIGIN};unverified=;text=${JSON.stringify(body)}`;
+    return [
+      ['the signature', { kind: 'openNote', note, trusted: [VKEY] }, ok],
+      ['a bit flipped in S', { kind: 'openNote', note: withSig(flipped), trusted: [VKEY] }, 'NOTE_SIGNATURE_INVALID'],
+      ['S + L', { kind: 'openNote', note: withSig(malleable), trusted: [VKEY] }, 'NOTE_SIGNATURE_INVALID'],
+      ['the text altered', { kind: 'openNote', note: note.replace('\n7\n', '\n8\n'), trusted: [VKEY] }, 'NOTE_SIGNATURE_INVALID'],
+    ] as [string, Case, string][];
+  })(),
   'strict canonical JSON': [
     ['numbers, strings and key order (RFC 8785)', { kind: 'canonicalJson', json: '{"b":[1e21,0.1,-0,1e-7,123456789012345680000,5e-324],"a":"\\u2028\\u00e9\\u0000\\"","\\u00e9":1,"\\u20ac":2,"z":{},"A":[]}' }, 'ok:{"A":[],"a":"\u2028é\\u0000\\"","b":[1e+21,0.1,0,1e-7,123456789012345680000,5e-324],"z":{},"é":1,"€":2}'],
     ['NaN', { kind: 'canonicalJson', special: 'NaN' }, 'CANONICAL_JSON_UNSUPPORTED_VALUE'],
