@@ -9,8 +9,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { transform } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
 import * as nodeCore from '../src/core/browser.js';
@@ -25,18 +25,8 @@ const MERKLE = join(VECTORS, 'rfc6962-merkle');
 const NOTES = join(VECTORS, 'signed-note');
 const skipVectors = existsSync(MERKLE) && existsSync(NOTES) ? false : `published test vectors not found at ${VECTORS} (../shared/vectors is absent)`;
 
-function listJson(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.json')) out.push(relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
+/** Every *.json file under `dir`, as paths relative to it, sorted. */
+const listJson = (dir: string): string[] => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json')).sort();
 
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
 
