@@ -5,12 +5,15 @@
  * explorer (web/verify.js) got wrong.
  *
  * The bundle must be current: a missing or stale web/dist/custos-core.js fails the suite. Each case
- * runs through test/helpers/core-verdicts.ts on both sides.
+ * runs through test/helpers/core-verdicts.ts on both sides. Last, the build's guard: nothing from
+ * outside src/core (and its few browser-safe packages) may enter the bundle.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { transform } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
 import * as nodeCore from '../src/core/browser.js';
@@ -247,5 +250,24 @@ describe('src/core in Chromium (web/dist/custos-core.js) gives the verdicts of s
     assert.notEqual(ROOT_B64_NONCANONICAL, ROOT_B64);
     assert.deepEqual(nodeCore.fromBase64(ROOT_B64_NONCANONICAL), ROOT_HASH);
     assert.equal(nodeCore.fromBase64Strict(ROOT_B64_NONCANONICAL), undefined);
+  });
+});
+
+describe('scripts/build-web.mjs', () => {
+  /** Runs buildCore with `entryContents` in a fresh Node; returns its error message, or 'built'. */
+  function probe(entryContents: string): string {
+    const script = `import { buildCore } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'scripts', 'build-web.mjs')).href)};
+      try { await buildCore({ entryContents: ${JSON.stringify(entryContents)} }); console.log('built'); } catch (err) { console.log(err.message); }`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: REPO_ROOT });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  }
+
+  it('refuses a bundle that holds code from outside src/core', () => {
+    assert.equal(probe("export { systemClock } from './src/log/clock.js';"), 'build-web: the browser bundle of src/core must not contain src/log/clock.ts');
+  });
+
+  it('builds the explorer entry, src/core/browser.ts', () => {
+    assert.equal(probe("export * from './src/core/browser.js';"), 'built');
   });
 });
