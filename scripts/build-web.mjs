@@ -30,7 +30,7 @@ const browserPlatform = {
       if (join(args.resolveDir, 'crypto.ts') === CRYPTO_NODE) return { path: CRYPTO_BROWSER };
       return undefined;
     });
-    build.onResolve({ filter: new RegExp(`^${BUFFER_SHIM.replace('.', '\\.')}$`) }, () => ({ path: BUFFER_SHIM, namespace: 'custos-shim' }));
+    build.onResolve({ filter: /^custos-buffer-shim\.js$/ }, () => ({ path: BUFFER_SHIM, namespace: 'custos-shim' }));
     build.onLoad({ filter: /.*/, namespace: 'custos-shim' }, () => ({ contents: "export { Buffer } from 'buffer';", resolveDir: ROOT, loader: 'js' }));
   },
 };
