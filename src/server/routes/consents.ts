@@ -12,12 +12,14 @@ import { DECISION, EVENT, POLICY_DECISIONS, actorFrom, decisionJson, eventJson, 
 const POLICY_PARAMS = v.object({ policyId: v.string() });
 /** Body of POST /consents: the policy input, and the actor claim. */
 export const CREATE_CONSENT = withActorClaim(POLICY_INPUT);
-const WRITTEN = v.object({ policy: v.unknown(), hash: v.string(), event: EVENT });
+/** A policy version written: the document, its hash and its event. */
+export const CONSENT_WRITTEN = v.object({ policy: v.unknown(), hash: v.string(), event: EVENT });
+export type ConsentWritten = v.InferOutput<typeof CONSENT_WRITTEN>;
 
 export const consentRoutes = [
   route({
     method: 'POST', url: '/api/v1/consents', summary: 'Create version 1 of a consent policy', permission: 'consent:write', status: 201,
-    body: CREATE_CONSENT, response: WRITTEN,
+    body: CREATE_CONSENT, response: CONSENT_WRITTEN,
     handler: async ({ body, principal }, { governance }) => {
       const { actor: _claim, ...input } = body;
       void _claim;
@@ -27,7 +29,7 @@ export const consentRoutes = [
   }),
   route({
     method: 'POST', url: '/api/v1/consents/:policyId/revoke', summary: 'Revoke a consent policy (a new version)', permission: 'consent:write', status: 201,
-    params: POLICY_PARAMS, response: WRITTEN,
+    params: POLICY_PARAMS, response: CONSENT_WRITTEN,
     // The body is optional: at most an actor claim, checked by actorFrom.
     handler: async ({ params, req, principal }, { governance }) => {
       const r = await governance.revokeConsent(params.policyId, actorFrom(principal, req.body));
