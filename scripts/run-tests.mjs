@@ -3,10 +3,12 @@
 // (Node 20's --test does not expand globs itself, and a shell glob cannot recurse portably.)
 // Prints the spec report, then one plain closing line "N passed, N failed" read from a TAP copy,
 // and how long it took ("npm test took 3 min 5 s" under `npm test`, typecheck and build included).
-// TEST_CONCURRENCY=n runs n test files at once (default: node's, availableParallelism() - 1).
+// Test files run two at a time at least (TEST_CONCURRENCY=n to choose): node's default,
+// availableParallelism() - 1, is one file at a time on a 2-core machine, and the files are
+// independent (temporary directories, port 0, a PostgreSQL database of their own each).
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 
 const started = Date.now();
@@ -87,7 +89,7 @@ const r = spawnSync(
     '--import',
     'tsx',
     '--test',
-    ...(env.TEST_CONCURRENCY ? [`--test-concurrency=${env.TEST_CONCURRENCY}`] : []),
+    `--test-concurrency=${env.TEST_CONCURRENCY || Math.max(2, availableParallelism() - 1)}`,
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     '--test-reporter=tap',
