@@ -21,7 +21,10 @@ import { bytesEqual } from '../core/hash.js';
 import { VerificationError } from '../core/errors.js';
 import { VerifiedScan } from './verified-scan.js';
 import type { LogStore, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint, StoredNode } from '../store/store.js';
-import { LogReader } from './reader.js';
+import { LogReader, type SidecarReader } from './reader.js';
+
+export type { LogSource, LogView, ScrubReport, SidecarCommitment, SidecarDocument, SidecarReader } from './reader.js';
+export { logView } from './reader.js';
 
 export type { InclusionProof, ConsistencyProof } from './reader.js';
 import { systemClock, type Clock } from './clock.js';
@@ -105,15 +108,6 @@ export function verifierOfSigner(signer: NoteSigner): NoteVerifier {
   return Object.freeze({ name: signer.name, keyId: signer.keyId, verify: (message: Uint8Array, signature: Uint8Array) => bytesEqual(signer.sign(message), signature) });
 }
 
-
-/**
- * The off-ledger sidecar as the service layer sees it: documents, salted commitments and derived
- * state rows, plus the scrub an erasure runs. Everything else about the store stays behind the log.
- */
-export type SidecarReader = Pick<
-  LogStore,
-  'getDocument' | 'documentPages' | 'getCommitment' | 'findCommitment' | 'findCommitments' | 'commitmentPages' | 'getState' | 'listState' | 'scrub'
->;
 
 /** An open, writable verifiable log. */
 export class Log {
