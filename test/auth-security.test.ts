@@ -4,40 +4,28 @@
  * the decoded path, security headers, one error shape). Real SQLite in a temporary directory; the
  * attacker edits the database file directly, as someone with write access to it would.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pid } from './helpers/policy-ids.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { DB_FILE, initDataDir, openLog, type DataDir } from '../src/log/data-dir.js';
 import type { Log } from '../src/log/log.js';
-import { Governance } from '../src/service/governance.js';
+import type { Governance } from '../src/service/governance.js';
 import { verifyDocuments } from '../src/service/verify-documents.js';
 import { Authenticator } from '../src/server/auth.js';
 import { createApp, type AppOptions } from '../src/server/app.js';
 import { canonicalJsonBytes } from '../src/core/canonical-json.js';
 import { EXIT, assertError, ensureBuilt, runIn } from './helpers/cli.js';
+import { useTempRoot } from './helpers/fixtures.js';
 
 const SETUP = { actor: 'test-setup', role: 'operator' };
 const D1 = 'a1'.repeat(32);
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
-let root: string;
-let counter = 0;
-const cleanup: (() => Promise<void>)[] = [];
-
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'custos-authsec-'));
-});
-
-after(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => undefined);
-  rmSync(root, { recursive: true, force: true });
-});
+const root = useTempRoot('authsec');
 
 interface Env {
   readonly dataDir: string;
@@ -53,25 +41,22 @@ interface Env {
 }
 
 async function openEnv(dataDir: string, options: Partial<AppOptions>): Promise<Pick<Env, 'app' | 'log' | 'dir' | 'auth' | 'governance'>> {
-  const { dir, log } = await openLog(dataDir);
-  const governance = await Governance.open({ log });
-  const auth = new Authenticator({ log });
+  const { dir, log, gov: governance, auth, close: closeLog } = await root.openServices({ dataDir });
   const app = await createApp({ log, governance, auth, verifiers: [dir.verifier], origin: dir.origin, logger: false, ...options });
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
     await app.close();
-    await log.close();
-    await dir.store.close();
+    await closeLog();
   };
-  cleanup.push(close);
+  root.defer(close);
   return { app, log, dir, auth, governance, [CLOSE]: close } as never;
 }
 const CLOSE = Symbol('close');
 
 async function newEnv(options: Partial<AppOptions> = {}): Promise<Env> {
-  const dataDir = join(root, `log-${counter++}`);
+  const dataDir = root.next();
   await initDataDir(dataDir, { origin: 'authsec.test/log' });
   const e = await openEnv(dataDir, options);
   const admin = (await e.auth.createToken('admin-1', 'admin', SETUP)).token;

@@ -6,14 +6,13 @@
  * Time is a ManualClock shared by the Log and the Governance: decisions are made at the log's
  * sequencing time, never at a time the caller gives.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pid } from './helpers/policy-ids.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { useTempRoot } from './helpers/fixtures.js';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { initDataDir, openLog, DB_FILE, type DataDir } from '../src/log/data-dir.js';
+import { initDataDir, DB_FILE, type DataDir } from '../src/log/data-dir.js';
 import { ManualClock } from '../src/log/clock.js';
 import type { AppendResult, Log } from '../src/log/log.js';
 import { verifyLog } from '../src/log/verify-log.js';
@@ -96,21 +95,7 @@ function trainingInput(type: string, over: Partial<TrainingInput> = {}): Trainin
 
 // ---- environment ----------------------------------------------------------------------------
 
-let root: string;
-let counter = 0;
-const toClose: { log: Log; dir: DataDir }[] = [];
-
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'custos-governance-'));
-});
-
-after(async () => {
-  for (const o of toClose) {
-    await o.log.close().catch(() => undefined);
-    await o.dir.store.close().catch(() => undefined);
-  }
-  rmSync(root, { recursive: true, force: true });
-});
+const root = useTempRoot('governance');
 
 interface Env {
   readonly dataDir: string;
@@ -122,16 +107,14 @@ interface Env {
 }
 
 async function newDataDir(): Promise<string> {
-  const d = join(root, `log-${counter++}`);
+  const d = root.next();
   await initDataDir(d, { origin: 'governance.test/log' });
   return d;
 }
 
 /** Opens (another) writer on `dataDir`: its own SQLite connection, Log and Governance. */
 async function openEnv(dataDir: string, clock: ManualClock): Promise<Env> {
-  const { dir, log } = await openLog(dataDir, { clock });
-  toClose.push({ log, dir });
-  const gov = await Governance.open({ log, clock });
+  const { dir, log, gov } = await root.openGovernance({ dataDir, clock });
   return { dataDir, clock, log, dir, store: dir.store, gov };
 }
 

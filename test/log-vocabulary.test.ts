@@ -9,12 +9,11 @@
  * - training on identified data is decided under every subject's consent; other data carries an
  *   attestation.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initDataDir, openLog, type DataDir } from '../src/log/data-dir.js';
+import type { DataDir } from '../src/log/data-dir.js';
 import { ManualClock } from '../src/log/clock.js';
 import type { Log } from '../src/log/log.js';
 import { decodeEntry, type LogEntry } from '../src/core/entry.js';
@@ -28,6 +27,7 @@ import { Authenticator } from '../src/server/auth.js';
 import { eventFromOptions } from '../src/cli/commands/append.js';
 import { AuditTrail } from '../src/service/audit.js';
 import { REPO_ROOT } from './helpers/vectors.js';
+import { useTempRoot } from './helpers/fixtures.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 const OFFICER: Actor = { id: 'po-1', role: 'privacy_officer' };
@@ -40,19 +40,7 @@ const PIPELINE = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0' };
 /** What the clinician in the issue typed. */
 const FREE_TEXT = 'patient John Smith DOB 1970-01-01 MRN 00012345';
 
-let root: string;
-let n = 0;
-const open: { log: Log; dir: DataDir }[] = [];
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'custos-vocab-'));
-});
-after(async () => {
-  for (const o of open) {
-    await o.log.close().catch(() => undefined);
-    await o.dir.store.close().catch(() => undefined);
-  }
-  rmSync(root, { recursive: true, force: true });
-});
+const root = useTempRoot('vocab');
 
 interface Env {
   readonly log: Log;
@@ -61,13 +49,9 @@ interface Env {
 }
 
 async function env(options: Partial<Parameters<typeof Governance.open>[0]> = {}, seed = 1): Promise<Env> {
-  const d = join(root, `log-${n++}`);
-  await initDataDir(d, { origin: 'vocab.test/log' });
   const clock = new ManualClock(T0);
-  const { dir, log } = await openLog(d, { clock });
-  open.push({ dir, log });
   const rnd = seededRandom(seed);
-  const gov = await Governance.open({ log, clock, randomBytes: (k) => randomBytesFrom(rnd, k), ...options });
+  const { dir, log, gov } = await root.openGovernance({ origin: 'vocab.test/log', clock, governance: { randomBytes: (k) => randomBytesFrom(rnd, k), ...options } });
   return { log, dir, gov };
 }
 
