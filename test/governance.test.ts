@@ -10,7 +10,11 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pid } from './helpers/policy-ids.js';
 import { useTempRoot } from './helpers/fixtures.js';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { REPO_ROOT } from './helpers/vectors.js';
+import { verifyDocuments } from '../src/service/verify-documents.js';
+import { rebuildReceipt } from '../src/service/receipt.js';
 import Database from 'better-sqlite3';
 import { initDataDir, DB_FILE, type DataDir } from '../src/log/data-dir.js';
 import { ManualClock } from '../src/log/clock.js';
@@ -970,4 +974,37 @@ describe('governance: revocation racing accesses and inferences', () => {
       }
     },
   );
+});
+
+describe('governance: the service reaches storage only through the log', () => {
+  it('no module of src/service imports the store or reaches a log\'s store', () => {
+    const found: string[] = [];
+    const walk = (d: string): void => {
+      for (const f of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, f.name);
+        if (f.isDirectory()) walk(p);
+        else if (p.endsWith('.ts')) {
+          const text = readFileSync(p, 'utf8');
+          for (const bad of [/from '(\.\.\/)+store\//, /\bLogStore\b/, /\blog\.store\b/]) if (bad.test(text)) found.push(`${p.slice(REPO_ROOT.length + 1)}: ${bad.source}`);
+        }
+      }
+    };
+    walk(join(REPO_ROOT, 'src', 'service'));
+    assert.deepEqual(found, []);
+  });
+
+  it('verifyDocuments and rebuildReceipt read an open Log (its reader and sidecar) as they read its store', async () => {
+    const env = await freshEnv();
+    const { policy } = await env.gov.createConsent(policyInput(pid('view')), ADMIN);
+    const inf = await env.gov.recordInference(inferenceInput(policy.policyId));
+    await env.gov.erase('document', inf.receipt.pipeline, ADMIN);
+    const fromLog = await verifyDocuments({ log: env.log });
+    assert.equal(fromLog.ok, true, JSON.stringify(fromLog.findings));
+    assert.equal(fromLog.documentsErased, 1);
+    assert.deepEqual(fromLog, await verifyDocuments({ store: env.store }));
+    const rb = await rebuildReceipt(env.log, [env.dir.verifier], env.dir.origin, inf.event.index);
+    assert.equal(rb.ok, true, JSON.stringify(rb.checks));
+    assert.deepEqual(rb.erased.map((x) => x.what), ['pipeline manifest']);
+    assert.deepEqual(rb, await rebuildReceipt(env.store, [env.dir.verifier], env.dir.origin, inf.event.index));
+  });
 });

@@ -20,6 +20,8 @@ import { logView, type LogSource, type LogView } from '../log/reader.js';
 import { applyTokenEvent, tokenSecretDigest, type LoggedToken } from './tokens.js';
 
 const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
+// The erasure type as it appears in an entry's canonical JSON (a byte search before parsing).
+const ERASURE_MARK = `"${EVENT.erasure}"`;
 
 /** What kind of off-ledger defect a finding reports. */
 export type DocumentFindingKind =
@@ -88,7 +90,7 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
   for await (const page of reader.entryPages(0, size)) {
     for (const e of page) {
       applyTokenEvent(tokens, e.index, e.bytes);
-      if (e.bytes.indexOf('"ERASURE_PERFORMED"') >= 0) {
+      if (e.bytes.indexOf(ERASURE_MARK) >= 0) {
         // (a malformed entry is the log verifier's finding)
         const x = parseLoggedEvent(e.bytes);
         const document = stringField(x?.payload, 'document');
