@@ -317,6 +317,11 @@ export function parseLoggedEvent(bytes: Buffer | string): LoggedEvent | undefine
   } catch {
     return undefined;
   }
+  return asLoggedEvent(e);
+}
+
+/** The {@link LoggedEvent} view of an already parsed entry, or undefined when it has no string `type`. */
+export function asLoggedEvent(e: unknown): LoggedEvent | undefined {
   if (!isRecord(e) || typeof e['type'] !== 'string') return undefined;
   return { type: e['type'], time: typeof e['time'] === 'string' ? e['time'] : '', payload: isRecord(e['payload']) ? e['payload'] : {} };
 }

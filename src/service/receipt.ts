@@ -11,7 +11,7 @@ import { verifyInclusion } from '../core/merkle/inclusion.js';
 import type { NoteVerifier } from '../core/note.js';
 import { parseReceipt, type Receipt } from '../core/manifest.js';
 import { logView, type LogReader, type LogSource, type SidecarReader } from '../log/reader.js';
-import { GOVERNANCE_EVENT as EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
+import { GOVERNANCE_EVENT as EVENT, asLoggedEvent, parseLoggedEvent, recordField, stringField } from '../core/events.js';
 
 /** One hash re-checked while rebuilding a receipt. */
 export interface ReceiptCheck {
@@ -123,7 +123,7 @@ export async function rebuildReceipt(source: LogSource, verifiers: readonly Note
   const { reader, sidecar } = logView(source);
   const entry = await reader.getEntry(eventIndex);
   const event: unknown = JSON.parse(entry.bytes.toString('utf8'));
-  const logged = parseLoggedEvent(entry.bytes);
+  const logged = asLoggedEvent(event);
   if (logged?.type !== EVENT.inferenceExecuted) {
     const type = logged?.type;
     throw new NotFoundError('RECEIPT_NOT_FOUND', `entry ${eventIndex} is a ${type} event, not ${EVENT.inferenceExecuted}`, { details: { eventIndex, type } });
