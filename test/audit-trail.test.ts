@@ -26,7 +26,7 @@ async function fresh(clock: ManualClock): Promise<{ log: Log; dir: DataDir }> {
 
 async function alerts(log: Log): Promise<{ payload: Record<string, unknown> }[]> {
   const out: { payload: Record<string, unknown> }[] = [];
-  for await (const page of log.store.entryPages(0, log.size)) {
+  for await (const page of log.reader.entryPages(0, log.size)) {
     for (const e of page) {
       const j = JSON.parse(e.bytes.toString('utf8')) as { type: string; payload: Record<string, unknown> };
       if (j.type === 'SECURITY_ALERT') out.push(j);

@@ -227,7 +227,7 @@ describe('the normal path', () => {
     // Changes after the restart are seen at once (incremental verified sync).
     await again.auth.revokeToken(keep.record.id, SETUP);
     assert.equal((await call(again.app, 'GET', '/api/v1/stats', keep.token)).statusCode, 401);
-    const report = await verifyLog({ store: again.log.store, verifiers: [again.dir.verifier], origin: again.dir.origin });
+    const report = await verifyLog({ store: again.dir.store, verifiers: [again.dir.verifier], origin: again.dir.origin });
     assert.ok(report.ok, JSON.stringify(report.findings));
     await again.close();
   });
