@@ -121,11 +121,11 @@ describe('tokens are derived from the log', () => {
     const list = await call(env.app, 'GET', '/api/v1/tokens', env.admin);
     assert.equal(list.statusCode, 200, list.body);
     assert.ok(!(list.json() as { id: string }[]).some((t) => t.id === id));
-    const report = await verifyDocuments({ store: env.log.store });
+    const report = await verifyDocuments({ store: env.dir.store });
     assert.equal(report.ok, false);
     assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_NOT_ON_LOG', id]]);
     withDb(env, (db) => db.prepare("DELETE FROM state WHERE ns = 'token' AND key = ?").run(id));
-    assert.equal((await verifyDocuments({ store: env.log.store })).ok, true);
+    assert.equal((await verifyDocuments({ store: env.dir.store })).ok, true);
   });
 
   it('keeps a revoked token revoked when revokedAt is cleared in its row; verify reports TOKEN_REVOKED_ON_LOG', async () => {
@@ -141,7 +141,7 @@ describe('tokens are derived from the log', () => {
     expectError(await call(env.app, 'GET', '/api/v1/stats', t.token), 401, 'UNAUTHENTICATED');
     await restart(env);
     expectError(await call(env.app, 'GET', '/api/v1/stats', t.token), 401, 'UNAUTHENTICATED');
-    const report = await verifyDocuments({ store: env.log.store });
+    const report = await verifyDocuments({ store: env.dir.store });
     assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_REVOKED_ON_LOG', t.record.id]]);
     // Put the row back as the log has it.
     await env.auth.revokeToken(t.record.id, SETUP).catch(() => undefined);
@@ -149,7 +149,7 @@ describe('tokens are derived from the log', () => {
       const value = JSON.parse(db.prepare("SELECT value FROM state WHERE ns = 'token' AND key = ?").pluck().get(t.record.id) as string) as Record<string, unknown>;
       db.prepare("UPDATE state SET value = ? WHERE ns = 'token' AND key = ?").run(JSON.stringify({ ...value, revokedAt: new Date().toISOString() }), t.record.id);
     });
-    assert.equal((await verifyDocuments({ store: env.log.store })).ok, true);
+    assert.equal((await verifyDocuments({ store: env.dir.store })).ok, true);
   });
 
   it('refuses a genuine token row whose secret hash or role was replaced; verify reports TOKEN_ROW_MISMATCH', async () => {
@@ -162,10 +162,10 @@ describe('tokens are derived from the log', () => {
     const me = await call(env.app, 'GET', '/api/v1/me', t.token);
     assert.equal(me.statusCode, 200, me.body);
     assert.equal(me.json().role, 'nurse');
-    const report = await verifyDocuments({ store: env.log.store });
+    const report = await verifyDocuments({ store: env.dir.store });
     assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_ROW_MISMATCH', t.record.id]]);
     withDb(env, (db) => db.prepare("UPDATE state SET value = ? WHERE ns = 'token' AND key = ?").run(original, t.record.id));
-    assert.equal((await verifyDocuments({ store: env.log.store })).ok, true);
+    assert.equal((await verifyDocuments({ store: env.dir.store })).ok, true);
   });
 
   it('custos verify (the CLI) reports a forged token row with its stable code and exits 4', async () => {
@@ -228,7 +228,7 @@ describe('policy heads are derived from the log', () => {
     // The read-only check agrees, and verify names both defects.
     const check = await call(env.app, 'POST', `/api/v1/consents/${pid('p-forged')}/check`, env.derm, { purpose: 'TREAT', role: 'dermatologist' });
     assert.equal(check.json().effect, 'deny', check.body);
-    const kinds = (await verifyDocuments({ store: env.log.store })).findings.map((f) => f.kind).sort();
+    const kinds = (await verifyDocuments({ store: env.dir.store })).findings.map((f) => f.kind).sort();
     assert.deepEqual(kinds, ['DOCUMENT_UNREFERENCED', 'POLICY_HEAD_MISMATCH']);
   });
 });
