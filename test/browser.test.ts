@@ -3,20 +3,20 @@
  * (createApp) over a real SQLite log built through the governance overlay.
  *
  * The browser logs in with an auditor token, filters the timeline down to the denied inference,
- * verifies its inclusion proof and checkpoint signature with WebCrypto, opens the receipt of an
- * executed inference and verifies it, and catches an entry the server tampered with.
+ * verifies its inclusion proof and checkpoint signature with the browser bundle of src/core, opens
+ * the receipt of an executed inference and verifies it, and catches an entry the server tampered with.
  *
  * Needs Debian's /usr/bin/chromium (CI: apt-get install chromium); skipped without it. Driven by
  * playwright-core (no bundled browsers). Screenshots go to test-artifacts/browser/ (git-ignored).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { initDataDir, openLog, type DataDir } from '../src/log/data-dir.js';
 import { ManualClock } from '../src/log/clock.js';
 import type { Log } from '../src/log/log.js';
@@ -24,13 +24,9 @@ import { ConsentDeniedError, Governance, type Actor, type InferenceInput } from 
 import { Authenticator } from '../src/server/auth.js';
 import { createApp } from '../src/server/app.js';
 import { pid } from './helpers/policy-ids.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium): skipping the browser test`;
+import { WEB_ROOT, currentCoreBundle, launchChromium, skipWithoutChromium as skip } from './helpers/browser.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const WEB_ROOT = join(ROOT, 'web');
 const SHOTS = join(ROOT, 'test-artifacts', 'browser');
 
 const T0 = Date.parse('2030-03-01T08:00:00.000Z');
@@ -89,6 +85,8 @@ describe('web audit explorer in headless Chromium', { skip }, () => {
   }
 
   before(async () => {
+    // The explorer verifies with web/dist/custos-core.js: it must be built from src/core as it is now.
+    currentCoreBundle();
     mkdirSync(SHOTS, { recursive: true });
     tmp = mkdtempSync(join(tmpdir(), 'custos-browser-'));
     await initDataDir(join(tmp, 'data'), { origin: 'browser-test.custos.local/log' });
@@ -125,7 +123,7 @@ describe('web audit explorer in headless Chromium', { skip }, () => {
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     base = address.replace(/\/$/, '');
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
     page = await context.newPage();
     page.setDefaultTimeout(15_000);

@@ -4,7 +4,7 @@
 import { api, ApiError, clearToken, getToken, setToken, setUnauthorizedHandler } from './api.js';
 import { h, hash, mark, fields, table, json, time, typeBadge, link } from './dom.js';
 import { barChart, bucketize, timeChart, SERIES } from './charts.js';
-import { documentHash, parseVerifierKey, subtleAvailable, verifyEntryProof, verifyNote } from './verify.js';
+import { documentHash, verifyCheckpointNote, verifyEntryProof } from './proofs.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -191,10 +191,8 @@ async function overviewPage() {
   const c = o.checkpoint;
   const sigStatus = h('span', { class: 'muted', testid: 'overview-signature' }, c ? 'checking signature…' : '—');
   if (c && cp) {
-    verifyCheckpointOnly(c.note, cp).then(
-      (r) => sigStatus.replaceChildren(mark(r.ok), ' ', r.ok ? 'signature verified in this browser' : r.detail),
-      (e) => sigStatus.replaceChildren(mark(false), ' ', e.message),
-    );
+    const r = verifyCheckpointNote(c.note, trustedKey(cp).key, cp.origin);
+    sigStatus.replaceChildren(mark(r.ok), ' ', r.ok ? 'signature verified in this browser' : r.detail);
   }
   const cards = h(
     'div',
@@ -298,13 +296,6 @@ function verificationCard(last) {
     }
   });
   return h('section', { class: 'card', testid: 'overview-verification' }, h('h2', null, 'Last verification'), body, h('div', { class: 'actions' }, button, can('verify') ? null : h('span', { class: 'muted small' }, ' needs the verify permission')), result);
-}
-
-async function verifyCheckpointOnly(note, cp) {
-  if (!subtleAvailable()) return { ok: false, detail: 'WebCrypto unavailable (not a secure context)' };
-  const key = await parseVerifierKey(trustedKey(cp).key);
-  if (!key.keyIdOk) return { ok: false, detail: 'verifier key id does not match the key' };
-  return verifyNote(note, key);
 }
 
 // ---- timeline -------------------------------------------------------------------------------
@@ -476,8 +467,7 @@ function proofPanel(e, cp, { onDone } = {}) {
   );
   const panel = h('section', { class: 'card verify', testid: 'proof-panel' }, h('h2', null, 'Inclusion proof, verified in this browser ', status), list, keyLine);
   (async () => {
-    if (!subtleAvailable()) throw new Error('WebCrypto is unavailable: this page is not a secure context (use HTTPS or localhost)');
-    const r = await verifyEntryProof(e, { verifierKey: k.key, origin: cp.origin, keySource: k.source });
+    const r = verifyEntryProof(e, { verifierKey: k.key, origin: cp.origin, keySource: k.source });
     list.replaceChildren(
       ...r.checks.map((c) =>
         h('li', { class: c.ok ? 'pass' : 'fail', testid: `check-${c.id}`, dataset: { ok: c.ok } }, mark(c.ok), ' ', h('span', { class: 'check-label' }, c.label), h('div', { class: 'detail' }, c.detail)),
@@ -682,7 +672,7 @@ async function receiptPage(arg) {
         add(`${name} document`, false, 'not returned by the server', name);
         continue;
       }
-      const hx = await documentHash(value);
+      const hx = documentHash(value);
       add(`${name} hashes to the entry's commitment`, hx === committed, hx === committed ? hx : `computed ${hx}, the entry commits ${committed}`, name);
     }
     add('receipt names this entry', rc.event?.index === n && rc.event?.time === ev.time, `receipt event #${rc.event?.index} at ${rc.event?.time}`);

@@ -4,7 +4,7 @@
  * @module
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConflictError, ConsentError, CustosError, InternalError, NotFoundError, StoreError, ValidationError, VerificationError } from '../core/errors.js';
+import { CustosError, EXIT, InternalError, exitCodeOf } from '../core/errors.js';
 import { resolveDataDir, resolveStoreUrl } from '../log/data-dir.js';
 import type { CommandContext } from './context.js';
 import { processIo, type Io } from './output.js';
@@ -38,27 +38,12 @@ function parseRate(s: string): number {
   return n;
 }
 
-/** Exit codes by error class; documented in docs/errors.md. */
-export const EXIT = {
-  ok: 0,
-  validation: 2,
-  notFound: 3,
-  verification: 4,
-  conflict: 5,
-  store: 6,
-  consent: 7,
-  internal: 70,
-} as const;
+/** Exit codes by error class: the error registry's (src/core/errors.ts, docs/errors.md). */
+export { EXIT };
 
-/** Maps an error to its exit code. */
+/** Maps an error to its exit code, through the error registry. */
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof ValidationError) return EXIT.validation;
-  if (err instanceof NotFoundError) return EXIT.notFound;
-  if (err instanceof VerificationError) return EXIT.verification;
-  if (err instanceof ConflictError) return EXIT.conflict;
-  if (err instanceof StoreError) return EXIT.store;
-  if (err instanceof ConsentError) return EXIT.consent;
-  return EXIT.internal;
+  return exitCodeOf(err);
 }
 
 function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {

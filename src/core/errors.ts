@@ -1,6 +1,7 @@
 /**
- * Error classes with stable codes. A code is public API: it is never renamed or reused.
- * Every code is listed in docs/errors.md with its meaning, CLI exit code and HTTP status.
+ * Error classes with stable codes, and the one registry of what each code means at the edges: its
+ * HTTP status and its CLI exit code ({@link ERRORS}). A code is public API: it is never renamed or
+ * reused. Every code is listed in docs/errors.md with the same status and exit code (a test checks).
  * @module
  */
 
@@ -94,4 +95,105 @@ export class InternalError extends CustosError<InternalCode> {}
 /** True if `err` is a CustosError with the given code. */
 export function hasCode(err: unknown, code: ErrorCode): boolean {
   return err instanceof CustosError && err.code === code;
+}
+
+/** Codes that only the HTTP layer raises (the framework's refusals of a request before any handler). */
+export type HttpOnlyCode = 'BODY_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE';
+
+/** Every stable code. */
+export type AnyErrorCode = ErrorCode | HttpOnlyCode;
+
+/** What a code means at the edges. */
+export interface ErrorSpec {
+  /** The HTTP status of a response carrying this code. */
+  readonly http: number;
+  /** The CLI exit code, or null when the CLI never raises it (it would exit as INTERNAL). */
+  readonly exit: number | null;
+}
+
+/** CLI exit codes, one per error class (docs/errors.md). */
+export const EXIT = {
+  ok: 0,
+  validation: 2,
+  notFound: 3,
+  verification: 4,
+  conflict: 5,
+  store: 6,
+  consent: 7,
+  internal: 70,
+} as const;
+
+const validation = { http: 400, exit: EXIT.validation } as const;
+const notFound = { http: 404, exit: EXIT.notFound } as const;
+const verification = { http: 422, exit: EXIT.verification } as const;
+const conflict = { http: 409, exit: EXIT.conflict } as const;
+const store = { http: 503, exit: EXIT.store } as const;
+const consent = { http: 403, exit: EXIT.consent } as const;
+
+/**
+ * The error registry: each code's HTTP status and CLI exit code. The exit code follows the class;
+ * the status mostly does too, with the exceptions spelled out here: conditions that pass if the
+ * caller retries later are 503 (LOG_LOCKED, SERVER_BUSY, LOG_INTEGRITY), and authentication
+ * splits into 401, 403 and 429.
+ */
+export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
+  VALIDATION_FAILED: validation,
+  CANONICAL_JSON_UNSUPPORTED_VALUE: validation,
+  HASH_MALFORMED: validation,
+  INDEX_OUT_OF_RANGE: validation,
+  FILE_UNREADABLE: validation,
+  KEY_PERMISSIONS: validation,
+  INCLUSION_PROOF_INVALID: verification,
+  CONSISTENCY_PROOF_INVALID: verification,
+  NOTE_MALFORMED: verification,
+  NOTE_NO_VERIFIABLE_SIGNATURE: verification,
+  NOTE_SIGNATURE_INVALID: verification,
+  KEY_MALFORMED: verification,
+  CHECKPOINT_MALFORMED: verification,
+  LOG_VERIFICATION_FAILED: verification,
+  // The stored entries do not match the signed checkpoint: nothing is decided until it is repaired.
+  LOG_INTEGRITY: { http: 503, exit: EXIT.verification },
+  RECEIPT_INVALID: verification,
+  DATA_DIR_NOT_FOUND: notFound,
+  ENTRY_NOT_FOUND: notFound,
+  CHECKPOINT_NOT_FOUND: notFound,
+  KEY_NOT_FOUND: notFound,
+  POLICY_NOT_FOUND: notFound,
+  RECEIPT_NOT_FOUND: notFound,
+  TOKEN_NOT_FOUND: notFound,
+  ROUTE_NOT_FOUND: notFound,
+  DATA_DIR_EXISTS: conflict,
+  LOG_APPEND_CONFLICT: conflict,
+  // Another writer held the lock past the busy timeout: the same request succeeds later.
+  LOG_LOCKED: { http: 503, exit: EXIT.conflict },
+  LOG_CLOSED: conflict,
+  POLICY_EXISTS: conflict,
+  POLICY_CHANGED: conflict,
+  SERVER_BUSY: { http: 503, exit: EXIT.conflict },
+  CONSENT_DENIED: consent,
+  CONSENT_NOT_REVOCABLE: consent,
+  CONSENT_ALREADY_REVOKED: consent,
+  POLICY_TAMPERED: consent,
+  STORE_FAILURE: store,
+  STORE_CORRUPT: store,
+  STORE_SCHEMA_UNSUPPORTED: store,
+  UNAUTHENTICATED: { http: 401, exit: null },
+  FORBIDDEN: { http: 403, exit: null },
+  ACTOR_MISMATCH: { http: 403, exit: null },
+  RATE_LIMITED: { http: 429, exit: null },
+  OPENING_RATE_LIMITED: { http: 429, exit: null },
+  INTERNAL: { http: 500, exit: EXIT.internal },
+  BODY_TOO_LARGE: { http: 413, exit: null },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, exit: null },
+};
+
+/** The HTTP status of a code (500 for anything not in the registry). */
+export function httpStatusOf(code: string): number {
+  return Object.hasOwn(ERRORS, code) ? ERRORS[code as AnyErrorCode].http : 500;
+}
+
+/** The CLI exit code of an error: its code's, or INTERNAL's for anything else. */
+export function exitCodeOf(err: unknown): number {
+  if (!(err instanceof CustosError) || !Object.hasOwn(ERRORS, err.code)) return EXIT.internal;
+  return ERRORS[err.code as AnyErrorCode].exit ?? EXIT.internal;
 }

@@ -2,7 +2,7 @@
  * SHA-256 and the RFC 9162 §2.1.1 leaf/node hashing with domain separation.
  * @module
  */
-import { hash as nodeHashFn, createHash } from 'node:crypto';
+import { sha256, sha256Latin1 } from './crypto.js';
 import { ValidationError } from './errors.js';
 
 /** RFC 9162 §2.1.1: leaf hashes are SHA-256(0x00 || data). */
@@ -12,20 +12,8 @@ export const RFC6962_NODE_PREFIX = 0x01;
 /** Every hash in the log is exactly this many bytes. */
 export const HASH_SIZE = 32;
 
-// crypto.hash (Node >= 20.12) is faster than createHash for small inputs, and asking it for a
-// latin1 string then copying that into a Buffer is faster still than its 'buffer' output
-// (0.4 us against 0.85 us for a 65-byte node on this machine; bench/RESULTS.md). latin1 maps
-// each byte to one char, so the round trip is exact.
-const oneShot: ((data: Uint8Array) => Buffer) | undefined =
-  typeof nodeHashFn === 'function'
-    ? (data) => Buffer.from((nodeHashFn as (a: string, d: Uint8Array, e: string) => string)('sha256', data, 'latin1'), 'latin1')
-    : undefined;
-
-/** SHA-256 of `data`. */
-export function sha256(data: Uint8Array): Buffer {
-  if (oneShot) return oneShot(data);
-  return createHash('sha256').update(data).digest();
-}
+/** SHA-256 of `data` (node:crypto in Node, @noble/hashes in the explorer's bundle). */
+export { sha256 } from './crypto.js';
 
 /**
  * Encodes entry text as UTF-8 and hashes it as a leaf in one allocation.
@@ -62,10 +50,6 @@ export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
 // Hot-path checks for bulk tile verification. They compare a fresh hash with stored bytes without
 // allocating: the digest comes back as a latin1 string (one char per byte) and is compared with the
 // stored tile, also held as a latin1 string, in place (String.prototype.startsWith at an offset).
-const hashToLatin1 = (data: Uint8Array): string =>
-  typeof nodeHashFn === 'function'
-    ? (nodeHashFn as (a: string, d: Uint8Array, e: string) => string)('sha256', data, 'latin1')
-    : createHash('sha256').update(data).digest().toString('latin1');
 let leafScratch = Buffer.alloc(1 + 4096);
 
 /** True if SHA-256(0x00 || entry) equals the 32 bytes of `stored` (latin1) at byte `at`. */
@@ -73,7 +57,7 @@ export function leafHashMatches(entry: Uint8Array, stored: string, at: number): 
   if (leafScratch.length < entry.length + 1) leafScratch = Buffer.alloc(entry.length + 1);
   leafScratch[0] = RFC6962_LEAF_PREFIX;
   leafScratch.set(entry, 1);
-  return stored.startsWith(hashToLatin1(leafScratch.subarray(0, entry.length + 1)), at);
+  return stored.startsWith(sha256Latin1(leafScratch.subarray(0, entry.length + 1)), at);
 }
 
 /**
@@ -82,7 +66,7 @@ export function leafHashMatches(entry: Uint8Array, stored: string, at: number): 
  */
 export function nodeHashMatches(children: Buffer, childAt: number, stored: string, at: number): boolean {
   children.copy(nodeScratch, 1, childAt, childAt + 2 * HASH_SIZE);
-  return stored.startsWith(hashToLatin1(nodeScratch), at);
+  return stored.startsWith(sha256Latin1(nodeScratch), at);
 }
 
 /** The root of the empty tree: SHA-256 of the empty string (RFC 9162 §2.1.1). */

@@ -6,7 +6,7 @@
  * rejects the note).
  * @module
  */
-import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
+import { ed25519PrivateKeyFromSeed, ed25519RawPublicKey, ed25519Sign, ed25519Verifier, type Ed25519Verifier } from './crypto.js';
 import { sha256, fromBase64, fromBase64Strict, toBase64 } from './hash.js';
 import { VerificationError } from './errors.js';
 import { isWellFormedString } from './canonical-json.js';
@@ -17,9 +17,6 @@ export const NOTE_ALG_ED25519 = 0x01;
 export const NOTE_SIG_PREFIX = '\u2014 ';
 /** Go's note.Open refuses notes with more signatures than this. */
 export const NOTE_MAX_SIGNATURES = 100;
-
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 /** A key that can check signatures on notes. */
 export interface NoteVerifier {
@@ -81,22 +78,8 @@ function keyIdHex(id: number): string {
   return id.toString(16).padStart(8, '0');
 }
 
-/** Ed25519 public key object from its 32 raw bytes. */
-export function ed25519PublicKeyFromRaw(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
-}
-
-/** Ed25519 private key object from its 32-byte seed. */
-export function ed25519PrivateKeyFromSeed(seed: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
-}
-
-/** Raw 32-byte Ed25519 public key of a private or public key object. */
-export function ed25519RawPublicKey(key: KeyObject): Buffer {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  const der = pub.export({ format: 'der', type: 'spki' });
-  return Buffer.from(der.subarray(der.length - 32));
-}
+// Key objects of node:crypto (Node only: the explorer's bundle never signs).
+export { ed25519PublicKeyFromRaw, ed25519PrivateKeyFromSeed, ed25519RawPublicKey } from './crypto.js';
 
 // Splits "a+b+rest" on the first `count` '+' only (base64 may contain '+').
 function splitPlus(s: string, count: number): string[] | undefined {
@@ -133,22 +116,14 @@ export function parseVerifierKey(vkey: string): NoteVerifier {
   if (!parts) badKey('expected name+keyid+key');
   const [name, idHex, b64] = parts as [string, string, string];
   const { keyId, key } = parseKeyParts(name, idHex, b64);
-  let pub: KeyObject;
+  let ed: Ed25519Verifier;
   try {
-    pub = ed25519PublicKeyFromRaw(key);
+    ed = ed25519Verifier(key);
   } catch {
     badKey('not an Ed25519 public key');
   }
-  return Object.freeze({
-    name,
-    keyId,
-    verify: (message: Uint8Array, signature: Uint8Array) =>
-      signature.length === 64 && edVerify(null, message, pub, signature),
-    verifyAsync: (message: Uint8Array, signature: Uint8Array) =>
-      signature.length !== 64
-        ? Promise.resolve(false)
-        : new Promise<boolean>((resolve, reject) => edVerify(null, message, pub, signature, (err, ok) => (err ? reject(err) : resolve(ok)))),
-  });
+  const { verify, verifyAsync } = ed;
+  return Object.freeze(verifyAsync ? { name, keyId, verify, verifyAsync } : { name, keyId, verify });
 }
 
 /**
@@ -167,7 +142,7 @@ export function parseSignerKey(skey: string): NoteSigner {
   const pubRaw = ed25519RawPublicKey(priv);
   const keyId = computeKeyId(name, Buffer.concat([Buffer.from([NOTE_ALG_ED25519]), pubRaw]));
   if (keyId !== Number.parseInt(idHex, 16)) badKey('key id does not match key');
-  return Object.freeze({ name, keyId, sign: (message: Uint8Array) => edSign(null, message, priv) });
+  return Object.freeze({ name, keyId, sign: (message: Uint8Array) => ed25519Sign(priv, message) });
 }
 
 /** Formats a signer key string from a name and a 32-byte Ed25519 seed. */

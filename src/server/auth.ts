@@ -223,7 +223,7 @@ export class Authenticator {
     if (!rec) throw new NotFoundError('TOKEN_NOT_FOUND', `no token ${key}`);
     if (rec.revokedIndex !== null) return;
     // The cached row is rewritten from the log's facts (the stored row is not trusted).
-    const stored = await this.#log.store.getState('token', key);
+    const stored = await this.#log.sidecar.getState('token', key);
     let hash = '';
     try {
       const h = stored === undefined ? undefined : (JSON.parse(stored) as { hash?: unknown }).hash;

@@ -76,7 +76,8 @@ function provisionDepth(provisions: readonly Provision[] | undefined): number {
 
 const PERIOD = v.object({ start: v.optional(TIME), end: v.optional(TIME) });
 
-const PROVISION: v.GenericSchema<Provision> = v.object({
+/** One provision of a policy (nested provisions are exceptions to it). */
+export const PROVISION: v.GenericSchema<Provision> = v.object({
   type: v.picklist(['permit', 'deny']),
   purposes: v.optional(v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64))),
   roles: v.optional(v.pipe(v.array(CODE), v.minLength(1), v.maxLength(64))),
@@ -101,7 +102,8 @@ export interface PolicyInput {
   readonly provisions?: readonly Provision[];
 }
 
-const POLICY_INPUT = v.pipe(
+/** What a caller gives to create a policy (structure only; {@link parsePolicyInput} adds the vocabularies). */
+export const POLICY_INPUT = v.pipe(
   v.object({
     policyId: v.optional(POLICY_ID),
     externalRef: v.optional(OPAQUE_ID),

@@ -1,0 +1,58 @@
+/**
+ * Operations under consent: a data access, an inference (with its receipt), a training run. Each
+ * body is the service's request schema (src/service/requests.ts) with the actor taken from the
+ * credential; a refusal is 403 CONSENT_DENIED, and is on the log.
+ * @module
+ */
+import * as v from 'valibot';
+import { ACCESS, INFERENCE, TRAINING } from '../../service/requests.js';
+import { route } from '../route.js';
+import { DECISION, EVENT, actorFrom, decisionJson, eventJson, withActorClaim } from './shared.js';
+
+export const ACCESS_BODY = withActorClaim(ACCESS);
+export const INFERENCE_BODY = withActorClaim(INFERENCE);
+export const TRAINING_BODY = withActorClaim(TRAINING);
+
+export const ACCESS_RESPONSE = v.object({ decision: DECISION, event: EVENT });
+export const INFERENCE_RESPONSE = v.object({ receipt: v.unknown(), receiptHash: v.string(), decision: DECISION, event: EVENT });
+export const TRAINING_RESPONSE = v.object({ manifestHash: v.string(), decisions: v.array(DECISION), event: EVENT });
+/** Response types for clients (the server builds each response as one of these). */
+export type AccessResponse = v.InferOutput<typeof ACCESS_RESPONSE>;
+export type InferenceResponse = v.InferOutput<typeof INFERENCE_RESPONSE>;
+export type TrainingResponse = v.InferOutput<typeof TRAINING_RESPONSE>;
+
+export const accessRoutes = [
+  route({
+    method: 'POST', url: '/api/v1/access', summary: 'Record an access to patient data, after the consent check (403 CONSENT_DENIED is logged)', permission: 'access', status: 201,
+    body: ACCESS_BODY, response: ACCESS_RESPONSE,
+    handler: async ({ body, principal }, { governance, metrics }) => {
+      const r = await governance.recordDataAccess({ ...body, actor: actorFrom(principal, body) });
+      metrics.decisions.inc({ operation: 'access', effect: 'permit', reason: 'PERMITTED' });
+      return { decision: decisionJson(r.decision), event: eventJson(r.event) };
+    },
+  }),
+];
+
+export const inferenceRoutes = [
+  route({
+    method: 'POST', url: '/api/v1/inferences', summary: 'Record an inference under consent; returns its receipt (403 CONSENT_DENIED is logged)', permission: 'inference', status: 201,
+    body: INFERENCE_BODY, response: INFERENCE_RESPONSE,
+    handler: async ({ body, principal }, { governance, metrics }) => {
+      const r = await governance.recordInference({ ...body, actor: actorFrom(principal, body) });
+      metrics.decisions.inc({ operation: 'inference', effect: 'permit', reason: 'PERMITTED' });
+      return { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionJson(r.decision), event: eventJson(r.event) };
+    },
+  }),
+];
+
+export const trainingRoutes = [
+  route({
+    method: 'POST', url: '/api/v1/trainings', summary: "Record a training run: identified data under every subject's consent (policyIds; 403 CONSENT_DENIED is logged), de-identified or synthetic data with an attestation", permission: 'training', status: 201,
+    body: TRAINING_BODY, response: TRAINING_RESPONSE,
+    handler: async ({ body, principal }, { governance, metrics }) => {
+      const r = await governance.recordTraining({ ...body, actor: actorFrom(principal, body) });
+      metrics.decisions.inc({ operation: 'training', effect: 'permit', reason: 'PERMITTED' });
+      return { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionJson), event: eventJson(r.event) };
+    },
+  }),
+];

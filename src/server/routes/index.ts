@@ -1,0 +1,28 @@
+/**
+ * Every API route, in the order of the OpenAPI document and the docs page.
+ * @module
+ */
+import type { Route } from '../route.js';
+import { consentRoutes } from './consents.js';
+import { accessRoutes, inferenceRoutes, trainingRoutes } from './decisions.js';
+import { entryRoutes } from './entries.js';
+import { erasureRoutes } from './erasures.js';
+import { exportRoutes } from './export.js';
+import { overviewRoutes } from './overview.js';
+import { receiptRoutes } from './receipts.js';
+import { meRoutes, metricsRoutes, tokenRoutes } from './tokens.js';
+
+export const API_ROUTES: readonly Route[] = [
+  ...meRoutes,
+  ...consentRoutes,
+  ...accessRoutes,
+  ...inferenceRoutes,
+  ...trainingRoutes,
+  ...erasureRoutes,
+  ...receiptRoutes,
+  ...entryRoutes,
+  ...overviewRoutes,
+  ...exportRoutes,
+  ...tokenRoutes,
+  ...metricsRoutes,
+];
