@@ -3,13 +3,11 @@
  * clock: bounded events per caller and window, counts that add up, bounded memory under many
  * callers, and a log that still verifies.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { initDataDir, openLog, type DataDir } from '../src/log/data-dir.js';
+import type { DataDir } from '../src/log/data-dir.js';
+import { useTempRoot } from './helpers/fixtures.js';
 import type { Log } from '../src/log/log.js';
 import { ManualClock } from '../src/log/clock.js';
 import { verifyLog } from '../src/log/verify-log.js';
@@ -19,32 +17,16 @@ import { createVocabulary } from '../src/core/vocabulary.js';
 import { createHash } from 'node:crypto';
 
 const T0 = Date.parse('2026-03-01T08:00:00.000Z');
-let root: string;
-let n = 0;
-const open: { log: Log; dir: DataDir }[] = [];
-
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'custos-audit-trail-'));
-});
-after(async () => {
-  for (const o of open) {
-    await o.log.close().catch(() => undefined);
-    await o.dir.store.close().catch(() => undefined);
-  }
-  rmSync(root, { recursive: true, force: true });
-});
+const root = useTempRoot('audit-trail');
 
 async function fresh(clock: ManualClock): Promise<{ log: Log; dir: DataDir }> {
-  const d = join(root, `log-${n++}`);
-  await initDataDir(d, { origin: 'audit-trail.test/log' });
-  const o = await openLog(d, { clock });
-  open.push(o);
-  return o;
+  const { log, dir } = await root.openLog({ origin: 'audit-trail.test/log', clock });
+  return { log, dir };
 }
 
 async function alerts(log: Log): Promise<{ payload: Record<string, unknown> }[]> {
   const out: { payload: Record<string, unknown> }[] = [];
-  for await (const page of log.store.entryPages(0, log.size)) {
+  for await (const page of log.reader.entryPages(0, log.size)) {
     for (const e of page) {
       const j = JSON.parse(e.bytes.toString('utf8')) as { type: string; payload: Record<string, unknown> };
       if (j.type === 'SECURITY_ALERT') out.push(j);

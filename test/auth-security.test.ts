@@ -4,40 +4,28 @@
  * the decoded path, security headers, one error shape). Real SQLite in a temporary directory; the
  * attacker edits the database file directly, as someone with write access to it would.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pid } from './helpers/policy-ids.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { DB_FILE, initDataDir, openLog, type DataDir } from '../src/log/data-dir.js';
 import type { Log } from '../src/log/log.js';
-import { Governance } from '../src/service/governance.js';
+import type { Governance } from '../src/service/governance.js';
 import { verifyDocuments } from '../src/service/verify-documents.js';
 import { Authenticator } from '../src/server/auth.js';
 import { createApp, type AppOptions } from '../src/server/app.js';
 import { canonicalJsonBytes } from '../src/core/canonical-json.js';
 import { EXIT, assertError, ensureBuilt, runIn } from './helpers/cli.js';
+import { useTempRoot } from './helpers/fixtures.js';
 
 const SETUP = { actor: 'test-setup', role: 'operator' };
 const D1 = 'a1'.repeat(32);
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
-let root: string;
-let counter = 0;
-const cleanup: (() => Promise<void>)[] = [];
-
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'custos-authsec-'));
-});
-
-after(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => undefined);
-  rmSync(root, { recursive: true, force: true });
-});
+const root = useTempRoot('authsec');
 
 interface Env {
   readonly dataDir: string;
@@ -53,25 +41,22 @@ interface Env {
 }
 
 async function openEnv(dataDir: string, options: Partial<AppOptions>): Promise<Pick<Env, 'app' | 'log' | 'dir' | 'auth' | 'governance'>> {
-  const { dir, log } = await openLog(dataDir);
-  const governance = await Governance.open({ log });
-  const auth = new Authenticator({ log });
+  const { dir, log, gov: governance, auth, close: closeLog } = await root.openServices({ dataDir });
   const app = await createApp({ log, governance, auth, verifiers: [dir.verifier], origin: dir.origin, logger: false, ...options });
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
     await app.close();
-    await log.close();
-    await dir.store.close();
+    await closeLog();
   };
-  cleanup.push(close);
+  root.defer(close);
   return { app, log, dir, auth, governance, [CLOSE]: close } as never;
 }
 const CLOSE = Symbol('close');
 
 async function newEnv(options: Partial<AppOptions> = {}): Promise<Env> {
-  const dataDir = join(root, `log-${counter++}`);
+  const dataDir = root.next();
   await initDataDir(dataDir, { origin: 'authsec.test/log' });
   const e = await openEnv(dataDir, options);
   const admin = (await e.auth.createToken('admin-1', 'admin', SETUP)).token;
@@ -136,11 +121,11 @@ describe('tokens are derived from the log', () => {
     const list = await call(env.app, 'GET', '/api/v1/tokens', env.admin);
     assert.equal(list.statusCode, 200, list.body);
     assert.ok(!(list.json() as { id: string }[]).some((t) => t.id === id));
-    const report = await verifyDocuments({ store: env.log.store });
+    const report = await verifyDocuments({ store: env.dir.store });
     assert.equal(report.ok, false);
     assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_NOT_ON_LOG', id]]);
     withDb(env, (db) => db.prepare("DELETE FROM state WHERE ns = 'token' AND key = ?").run(id));
-    assert.equal((await verifyDocuments({ store: env.log.store })).ok, true);
+    assert.equal((await verifyDocuments({ store: env.dir.store })).ok, true);
   });
 
   it('keeps a revoked token revoked when revokedAt is cleared in its row; verify reports TOKEN_REVOKED_ON_LOG', async () => {
@@ -156,7 +141,7 @@ describe('tokens are derived from the log', () => {
     expectError(await call(env.app, 'GET', '/api/v1/stats', t.token), 401, 'UNAUTHENTICATED');
     await restart(env);
     expectError(await call(env.app, 'GET', '/api/v1/stats', t.token), 401, 'UNAUTHENTICATED');
-    const report = await verifyDocuments({ store: env.log.store });
+    const report = await verifyDocuments({ store: env.dir.store });
     assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_REVOKED_ON_LOG', t.record.id]]);
     // Put the row back as the log has it.
     await env.auth.revokeToken(t.record.id, SETUP).catch(() => undefined);
@@ -164,7 +149,7 @@ describe('tokens are derived from the log', () => {
       const value = JSON.parse(db.prepare("SELECT value FROM state WHERE ns = 'token' AND key = ?").pluck().get(t.record.id) as string) as Record<string, unknown>;
       db.prepare("UPDATE state SET value = ? WHERE ns = 'token' AND key = ?").run(JSON.stringify({ ...value, revokedAt: new Date().toISOString() }), t.record.id);
     });
-    assert.equal((await verifyDocuments({ store: env.log.store })).ok, true);
+    assert.equal((await verifyDocuments({ store: env.dir.store })).ok, true);
   });
 
   it('refuses a genuine token row whose secret hash or role was replaced; verify reports TOKEN_ROW_MISMATCH', async () => {
@@ -177,10 +162,10 @@ describe('tokens are derived from the log', () => {
     const me = await call(env.app, 'GET', '/api/v1/me', t.token);
     assert.equal(me.statusCode, 200, me.body);
     assert.equal(me.json().role, 'nurse');
-    const report = await verifyDocuments({ store: env.log.store });
+    const report = await verifyDocuments({ store: env.dir.store });
     assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_ROW_MISMATCH', t.record.id]]);
     withDb(env, (db) => db.prepare("UPDATE state SET value = ? WHERE ns = 'token' AND key = ?").run(original, t.record.id));
-    assert.equal((await verifyDocuments({ store: env.log.store })).ok, true);
+    assert.equal((await verifyDocuments({ store: env.dir.store })).ok, true);
   });
 
   it('custos verify (the CLI) reports a forged token row with its stable code and exits 4', async () => {
@@ -243,7 +228,7 @@ describe('policy heads are derived from the log', () => {
     // The read-only check agrees, and verify names both defects.
     const check = await call(env.app, 'POST', `/api/v1/consents/${pid('p-forged')}/check`, env.derm, { purpose: 'TREAT', role: 'dermatologist' });
     assert.equal(check.json().effect, 'deny', check.body);
-    const kinds = (await verifyDocuments({ store: env.log.store })).findings.map((f) => f.kind).sort();
+    const kinds = (await verifyDocuments({ store: env.dir.store })).findings.map((f) => f.kind).sort();
     assert.deepEqual(kinds, ['DOCUMENT_UNREFERENCED', 'POLICY_HEAD_MISMATCH']);
   });
 });

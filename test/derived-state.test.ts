@@ -4,11 +4,9 @@
  * attacker has write access to the SQLite file but not the signing key: they insert entry rows
  * or edit entry bytes directly. Real SQLite in a temporary directory, the real app in process.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -23,23 +21,13 @@ import { toHttpError } from '../src/server/http-errors.js';
 import { encodeEntry, formatEntryTime, prepareEvent } from '../src/core/entry.js';
 import { hasCode } from '../src/core/errors.js';
 import { pid } from './helpers/policy-ids.js';
+import { useTempRoot } from './helpers/fixtures.js';
 
 const SETUP = { actor: 'test-setup', role: 'operator' };
 const D1 = 'a1'.repeat(32);
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
-let root: string;
-let counter = 0;
-const cleanup: (() => Promise<void>)[] = [];
-
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'custos-derived-'));
-});
-
-after(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => undefined);
-  rmSync(root, { recursive: true, force: true });
-});
+const root = useTempRoot('derived');
 
 interface Server {
   readonly app: FastifyInstance;
@@ -50,19 +38,16 @@ interface Server {
 }
 
 async function open(dataDir: string): Promise<Server> {
-  const { dir, log } = await openLog(dataDir);
+  // The authenticator and the overlay share one verified scan (as `custos serve` opens them).
+  const { dir, log, auth, gov: governance, close: closeLog } = await root.openServices({ dataDir });
   let app: FastifyInstance | undefined;
   const close = async () => {
     await app?.close();
-    await log.close();
-    await dir.store.close();
+    await closeLog();
   };
   try {
-    const auth = new Authenticator({ log });
-    const governance = await Governance.open({ log });
-    await auth.load();
     app = await createApp({ log, governance, auth, verifiers: [dir.verifier], origin: dir.origin, logger: false });
-    cleanup.push(close);
+    root.defer(close);
     return { app, log, dir, auth, close };
   } catch (err) {
     await close();
@@ -71,7 +56,7 @@ async function open(dataDir: string): Promise<Server> {
 }
 
 async function fresh(): Promise<{ dataDir: string; s: Server; admin: string; po: string; derm: string }> {
-  const dataDir = join(root, `log-${counter++}`);
+  const dataDir = root.next();
   await initDataDir(dataDir, { origin: 'derived.test/log' });
   const s = await open(dataDir);
   const admin = (await s.auth.createToken('admin-1', 'admin', SETUP)).token;
@@ -242,7 +227,7 @@ describe('the normal path', () => {
     // Changes after the restart are seen at once (incremental verified sync).
     await again.auth.revokeToken(keep.record.id, SETUP);
     assert.equal((await call(again.app, 'GET', '/api/v1/stats', keep.token)).statusCode, 401);
-    const report = await verifyLog({ store: again.log.store, verifiers: [again.dir.verifier], origin: again.dir.origin });
+    const report = await verifyLog({ store: again.dir.store, verifiers: [again.dir.verifier], origin: again.dir.origin });
     assert.ok(report.ok, JSON.stringify(report.findings));
     await again.close();
   });

@@ -7,16 +7,15 @@
  *   event, and the opening;
  * - POST /api/v1/erasures: privacy_officer only; bad bodies write nothing.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { DB_FILE, initDataDir, openLog, type DataDir } from '../src/log/data-dir.js';
+import { DB_FILE, type DataDir } from '../src/log/data-dir.js';
 import type { Log } from '../src/log/log.js';
-import { Governance } from '../src/service/governance.js';
+import type { Governance } from '../src/service/governance.js';
 import { Authenticator } from '../src/server/auth.js';
 import { createApp } from '../src/server/app.js';
 import { verifyLog } from '../src/log/verify-log.js';
@@ -25,6 +24,7 @@ import { rebuildReceipt } from '../src/service/receipt.js';
 import { hasCode } from '../src/core/errors.js';
 import type { SidecarCommitment } from '../src/store/store.js';
 import { pid } from './helpers/policy-ids.js';
+import { useTempRoot } from './helpers/fixtures.js';
 
 const PO = { id: 'po-1', role: 'privacy_officer' };
 const DERM = { id: 'dr-1', role: 'dermatologist' };
@@ -32,28 +32,11 @@ const D = 'ab'.repeat(32);
 const PIPELINE = { pipelineName: 'p', pipelineVersion: '1' };
 const MODEL = { modelName: 'm', modelVersion: '1', weightsHash: 'ef'.repeat(32), framework: 'onnx' };
 
-let root: string;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'custos-erasure-'));
-});
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = useTempRoot('erasure');
 
-let n = 0;
 async function open(dataDir?: string): Promise<{ dataDir: string; dir: DataDir; log: Log; g: Governance; close(): Promise<void> }> {
-  const d = dataDir ?? join(root, `log-${n++}`);
-  if (!dataDir) await initDataDir(d, { origin: 'erasure.test/log' });
-  const { dir, log } = await openLog(d);
-  const g = await Governance.open({ log });
-  return {
-    dataDir: d,
-    dir,
-    log,
-    g,
-    close: async () => {
-      await log.close();
-      await dir.store.close();
-    },
-  };
+  const f = await root.openGovernance({ origin: 'erasure.test/log', ...(dataDir ? { dataDir } : {}) });
+  return { dataDir: f.dataDir, dir: f.dir, log: f.log, g: f.gov, close: f.close };
 }
 
 /** Every file under `dir`, recursively. */

@@ -6,14 +6,17 @@
  * Time is a ManualClock shared by the Log and the Governance: decisions are made at the log's
  * sequencing time, never at a time the caller gives.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pid } from './helpers/policy-ids.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { useTempRoot } from './helpers/fixtures.js';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { REPO_ROOT } from './helpers/vectors.js';
+import { verifyDocuments } from '../src/service/verify-documents.js';
+import { rebuildReceipt } from '../src/service/receipt.js';
 import Database from 'better-sqlite3';
-import { initDataDir, openLog, DB_FILE, type DataDir } from '../src/log/data-dir.js';
+import { initDataDir, DB_FILE, type DataDir } from '../src/log/data-dir.js';
 import { ManualClock } from '../src/log/clock.js';
 import type { AppendResult, Log } from '../src/log/log.js';
 import { verifyLog } from '../src/log/verify-log.js';
@@ -96,21 +99,7 @@ function trainingInput(type: string, over: Partial<TrainingInput> = {}): Trainin
 
 // ---- environment ----------------------------------------------------------------------------
 
-let root: string;
-let counter = 0;
-const toClose: { log: Log; dir: DataDir }[] = [];
-
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'custos-governance-'));
-});
-
-after(async () => {
-  for (const o of toClose) {
-    await o.log.close().catch(() => undefined);
-    await o.dir.store.close().catch(() => undefined);
-  }
-  rmSync(root, { recursive: true, force: true });
-});
+const root = useTempRoot('governance');
 
 interface Env {
   readonly dataDir: string;
@@ -122,16 +111,14 @@ interface Env {
 }
 
 async function newDataDir(): Promise<string> {
-  const d = join(root, `log-${counter++}`);
+  const d = root.next();
   await initDataDir(d, { origin: 'governance.test/log' });
   return d;
 }
 
 /** Opens (another) writer on `dataDir`: its own SQLite connection, Log and Governance. */
 async function openEnv(dataDir: string, clock: ManualClock): Promise<Env> {
-  const { dir, log } = await openLog(dataDir, { clock });
-  toClose.push({ log, dir });
-  const gov = await Governance.open({ log, clock });
+  const { dir, log, gov } = await root.openGovernance({ dataDir, clock });
   return { dataDir, clock, log, dir, store: dir.store, gov };
 }
 
@@ -987,4 +974,37 @@ describe('governance: revocation racing accesses and inferences', () => {
       }
     },
   );
+});
+
+describe('governance: the service reaches storage only through the log', () => {
+  it('no module of src/service imports the store or reaches a log\'s store', () => {
+    const found: string[] = [];
+    const walk = (d: string): void => {
+      for (const f of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, f.name);
+        if (f.isDirectory()) walk(p);
+        else if (p.endsWith('.ts')) {
+          const text = readFileSync(p, 'utf8');
+          for (const bad of [/from '(\.\.\/)+store\//, /\bLogStore\b/, /\blog\.store\b/]) if (bad.test(text)) found.push(`${p.slice(REPO_ROOT.length + 1)}: ${bad.source}`);
+        }
+      }
+    };
+    walk(join(REPO_ROOT, 'src', 'service'));
+    assert.deepEqual(found, []);
+  });
+
+  it('verifyDocuments and rebuildReceipt read an open Log (its reader and sidecar) as they read its store', async () => {
+    const env = await freshEnv();
+    const { policy } = await env.gov.createConsent(policyInput(pid('view')), ADMIN);
+    const inf = await env.gov.recordInference(inferenceInput(policy.policyId));
+    await env.gov.erase('document', inf.receipt.pipeline, ADMIN);
+    const fromLog = await verifyDocuments({ log: env.log });
+    assert.equal(fromLog.ok, true, JSON.stringify(fromLog.findings));
+    assert.equal(fromLog.documentsErased, 1);
+    assert.deepEqual(fromLog, await verifyDocuments({ store: env.store }));
+    const rb = await rebuildReceipt(env.log, [env.dir.verifier], env.dir.origin, inf.event.index);
+    assert.equal(rb.ok, true, JSON.stringify(rb.checks));
+    assert.deepEqual(rb.erased.map((x) => x.what), ['pipeline manifest']);
+    assert.deepEqual(rb, await rebuildReceipt(env.store, [env.dir.verifier], env.dir.origin, inf.event.index));
+  });
 });

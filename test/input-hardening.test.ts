@@ -246,14 +246,14 @@ describe('inputs that used to crash the server', () => {
     const auth = new Authenticator({ log: env.log, roles: { constructor_role: ['read'] } });
     for (const role of ['constructor', '__proto__', 'toString']) assert.equal(auth.permissionsOf(role).size, 0);
     const legacy = await auth.createToken('legacy-1', 'constructor_role', SETUP_ACTOR);
-    const record = JSON.parse((await env.log.store.getState('token', legacy.record.id))!) as Record<string, unknown>;
-    await env.log.store.writeSidecar({ documents: [], commitments: [], state: [{ ns: 'token', key: legacy.record.id, value: JSON.stringify({ ...record, role: 'constructor' }) }] });
+    const record = JSON.parse((await env.dir.store.getState('token', legacy.record.id))!) as Record<string, unknown>;
+    await env.dir.store.writeSidecar({ documents: [], commitments: [], state: [{ ns: 'token', key: legacy.record.id, value: JSON.stringify({ ...record, role: 'constructor' }) }] });
     const me = await call(env, 'GET', '/api/v1/me', legacy.token);
     assert.equal(me.statusCode, 200, me.body);
     assert.deepEqual((me.json() as { permissions: string[] }).permissions, []);
     expectError(await call(env, 'GET', '/api/v1/stats', legacy.token), 403, 'FORBIDDEN');
     // The edited row disagrees with the log (a verification finding); put the row back.
-    await env.log.store.writeSidecar({ documents: [], commitments: [], state: [{ ns: 'token', key: legacy.record.id, value: JSON.stringify(record) }] });
+    await env.dir.store.writeSidecar({ documents: [], commitments: [], state: [{ ns: 'token', key: legacy.record.id, value: JSON.stringify(record) }] });
   });
 
   it('counts an event type named like an Object.prototype member in the overview', async () => {
@@ -308,7 +308,7 @@ describe('heavy reads', () => {
   });
 
   it('SQLite page iterators let the event loop run between pages', async () => {
-    const store = big.log.store;
+    const store = big.dir.store;
     const scans: [string, AsyncIterable<unknown>][] = [
       ['entryPages', store.entryPages(0, big.log.size)],
       ['entryPagesDescending', store.entryPagesDescending(0, big.log.size)],

@@ -9,25 +9,25 @@
  * - training on identified data is decided under every subject's consent; other data carries an
  *   attestation.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initDataDir, openLog, type DataDir } from '../src/log/data-dir.js';
+import type { DataDir } from '../src/log/data-dir.js';
 import { ManualClock } from '../src/log/clock.js';
 import type { Log } from '../src/log/log.js';
 import { decodeEntry, type LogEntry } from '../src/core/entry.js';
 import { computeCommitment } from '../src/core/commitment.js';
 import { CustosError, ValidationError } from '../src/core/errors.js';
-import { EVENT_REGISTRY, checkEventPayload } from '../src/core/events.js';
+import { EVENT_REGISTRY, EVENT_TYPE, GOVERNANCE_EVENT, TOKEN_EVENT, checkEventPayload } from '../src/core/events.js';
 import { DEFAULT_VOCABULARY, POLICY_ID_RE, createVocabulary, policyIdFromBytes } from '../src/core/vocabulary.js';
 import { randomBytesFrom, seededRandom } from '../src/core/random.js';
-import { ConsentDeniedError, Governance, type Actor, type TrainingInput } from '../src/service/governance.js';
+import { ConsentDeniedError, EVENT, Governance, type Actor, type TrainingInput } from '../src/service/governance.js';
 import { Authenticator } from '../src/server/auth.js';
 import { eventFromOptions } from '../src/cli/commands/append.js';
-import { AuditTrail } from '../src/service/audit.js';
+import { AUDIT_EVENT, AuditTrail } from '../src/service/audit.js';
 import { REPO_ROOT } from './helpers/vectors.js';
+import { useTempRoot } from './helpers/fixtures.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 const OFFICER: Actor = { id: 'po-1', role: 'privacy_officer' };
@@ -40,19 +40,7 @@ const PIPELINE = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0' };
 /** What the clinician in the issue typed. */
 const FREE_TEXT = 'patient John Smith DOB 1970-01-01 MRN 00012345';
 
-let root: string;
-let n = 0;
-const open: { log: Log; dir: DataDir }[] = [];
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'custos-vocab-'));
-});
-after(async () => {
-  for (const o of open) {
-    await o.log.close().catch(() => undefined);
-    await o.dir.store.close().catch(() => undefined);
-  }
-  rmSync(root, { recursive: true, force: true });
-});
+const root = useTempRoot('vocab');
 
 interface Env {
   readonly log: Log;
@@ -61,13 +49,9 @@ interface Env {
 }
 
 async function env(options: Partial<Parameters<typeof Governance.open>[0]> = {}, seed = 1): Promise<Env> {
-  const d = join(root, `log-${n++}`);
-  await initDataDir(d, { origin: 'vocab.test/log' });
   const clock = new ManualClock(T0);
-  const { dir, log } = await openLog(d, { clock });
-  open.push({ dir, log });
   const rnd = seededRandom(seed);
-  const gov = await Governance.open({ log, clock, randomBytes: (k) => randomBytesFrom(rnd, k), ...options });
+  const { dir, log, gov } = await root.openGovernance({ origin: 'vocab.test/log', clock, governance: { randomBytes: (k) => randomBytesFrom(rnd, k), ...options } });
   return { log, dir, gov };
 }
 
@@ -359,5 +343,35 @@ describe('the event registry', () => {
     assert.ok(DEFAULT_VOCABULARY.roles.has('dermatologist'));
     assert.throws(() => createVocabulary({ purposes: ['free text'] }), TypeError);
     assert.throws(() => createVocabulary({ trainingPurposes: ['TREATX'] }), TypeError);
+  });
+});
+
+describe('one list of event types', () => {
+  it('EVENT_TYPE names exactly the registered types; the service constants are views of it', () => {
+    assert.deepEqual(Object.values(EVENT_TYPE).sort(), Object.keys(EVENT_REGISTRY).sort());
+    for (const [name, c] of [['EVENT', EVENT], ['GOVERNANCE_EVENT', GOVERNANCE_EVENT], ['TOKEN_EVENT', TOKEN_EVENT], ['AUDIT_EVENT', AUDIT_EVENT]] as const) {
+      for (const t of Object.values(c)) assert.ok(Object.hasOwn(EVENT_REGISTRY, t), `${name}: ${t} is registered`);
+    }
+    assert.equal(EVENT, GOVERNANCE_EVENT);
+  });
+
+  it('src/service and src/sim spell no event type name: they take it from src/core/events.ts', () => {
+    const names = Object.values(EVENT_TYPE);
+    const found: string[] = [];
+    const walk = (d: string): void => {
+      for (const f of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, f.name);
+        if (f.isDirectory()) walk(p);
+        else if (p.endsWith('.ts')) {
+          const text = readFileSync(p, 'utf8');
+          // The error code CONSENT_DENIED shares its name with the event type (ConsentDeniedError's `super('CONSENT_DENIED', ...)`).
+          const codes = text.replaceAll("super('CONSENT_DENIED'", '');
+          for (const n of names) if (codes.includes(`'${n}'`) || codes.includes(`"${n}"`)) found.push(`${p.slice(REPO_ROOT.length + 1)}: ${n}`);
+        }
+      }
+    };
+    walk(join(REPO_ROOT, 'src', 'service'));
+    walk(join(REPO_ROOT, 'src', 'sim'));
+    assert.deepEqual(found, []);
   });
 });

@@ -120,7 +120,7 @@ function ok<T = Record<string, unknown>>(res: LightMyRequestResponse, status = 2
 
 async function entries(log: Log, from = 0): Promise<Entry[]> {
   const out: Entry[] = [];
-  for await (const page of log.store.entryPages(from, log.size)) {
+  for await (const page of log.reader.entryPages(from, log.size)) {
     for (const e of page) {
       const text = e.bytes.toString('utf8');
       const j = JSON.parse(text) as { type: string; payload: Record<string, unknown> };

@@ -1,14 +1,11 @@
 /**
  * The storage conformance suite: the same behaviour checked against every backend, as kysely does
- * with its dialects. SQLite always runs; PostgreSQL runs when PG_URL is set (npm test starts a
- * throwaway cluster when PostgreSQL is installed). STORES=sqlite,postgres narrows the list.
+ * with its dialects (test/helpers/backends.ts: SQLite always, PostgreSQL when PG_URL is set;
+ * STORES=sqlite,postgres narrows the list).
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pid } from './helpers/policy-ids.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { formatSignerKey, parseSignerKey, parseVerifierKey, verifierKeyFromSignerKey } from '../src/core/note.js';
 import { verifyInclusion } from '../src/core/merkle/inclusion.js';
@@ -20,58 +17,9 @@ import { verifyLog } from '../src/log/verify-log.js';
 import { Governance } from '../src/service/governance.js';
 import { verifyDocuments } from '../src/service/verify-documents.js';
 import { rebuildReceipt } from '../src/service/receipt.js';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { LogStore } from '../src/store/store.js';
+import { BACKENDS, cleanupBackends } from './helpers/backends.js';
 
-const PG_URL = process.env['PG_URL'];
-const wanted = (process.env['STORES'] ?? 'sqlite,postgres').split(',');
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-interface Backend {
-  readonly name: string;
-  readonly skip: string | false;
-  /** A fresh, empty store; `reopen` gives a second connection to the same store. */
-  open(): Promise<{ store: LogStore; reopen: () => Promise<LogStore> }>;
-}
-
-const BACKENDS: Backend[] = [
-  {
-    name: 'sqlite',
-    skip: wanted.includes('sqlite') ? false : 'not in STORES',
-    async open() {
-      const dir = mkdtempSync(join(tmpdir(), 'custos-conf-'));
-      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-      const path = join(dir, 'custos.db');
-      const store = SqliteStore.open(path);
-      return { store, reopen: async () => SqliteStore.open(path) };
-    },
-  },
-  {
-    name: 'postgres',
-    skip: !wanted.includes('postgres') ? 'not in STORES' : PG_URL ? false : 'PG_URL not set: PostgreSQL suite skipped',
-    async open() {
-      const { default: pg } = await import('pg');
-      const { PostgresStore } = await import('../src/store/postgres/index.js');
-      const name = `custos_conf_${randomBytes(4).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: PG_URL });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      const u = new URL(PG_URL!);
-      u.pathname = `/${name}`;
-      cleanups.push(async () => {
-        const c = new pg.Client({ connectionString: PG_URL });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await c.end();
-      });
-      return { store: await PostgresStore.connect(u.toString()), reopen: () => PostgresStore.connect(u.toString()) };
-    },
-  },
-];
+after(cleanupBackends);
 
 function keys(origin: string) {
   const skey = formatSignerKey(origin, randomBytes(32));
@@ -81,7 +29,7 @@ function keys(origin: string) {
 for (const backend of BACKENDS) {
   describe(`store conformance: ${backend.name}`, { skip: backend.skip }, () => {
     it('appends batches across bundle boundaries; entries, proofs and verification agree', async () => {
-      const { store } = await backend.open();
+      const { store } = await backend.openStore();
       const k = keys('conf.test/a');
       await store.initMeta({ origin: 'conf.test/a', verifier_key: k.vkey });
       const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/a' });
@@ -115,7 +63,7 @@ for (const backend of BACKENDS) {
     });
 
     it('refuses a batch sequenced on a stale size and writes nothing; a second writer re-sequences', async () => {
-      const { store, reopen } = await backend.open();
+      const { store, reopen } = await backend.openStore();
       const k = keys('conf.test/b');
       await store.initMeta({ origin: 'conf.test/b', verifier_key: k.vkey });
       const a = await Log.open({ store, signer: k.signer, origin: 'conf.test/b' });
@@ -141,7 +89,7 @@ for (const backend of BACKENDS) {
     });
 
     it('keeps documents, commitment openings and state with their events; erasure deletes openings', async () => {
-      const { store } = await backend.open();
+      const { store } = await backend.openStore();
       const k = keys('conf.test/c');
       await store.initMeta({ origin: 'conf.test/c', verifier_key: k.vkey });
       const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/c' });
@@ -170,7 +118,7 @@ for (const backend of BACKENDS) {
     });
 
     it('erasure is in the transaction of its event: a refused batch deletes nothing; a committed one deletes the listed openings', async () => {
-      const { store } = await backend.open();
+      const { store } = await backend.openStore();
       const k = keys('conf.test/f');
       await store.initMeta({ origin: 'conf.test/f', verifier_key: k.vkey });
       const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/f' });
@@ -213,7 +161,7 @@ for (const backend of BACKENDS) {
     });
 
     it('erasure of a provenance document: deleted in its event\'s transaction, scrubbed; verification and the receipt report it erased; stored again by a later event', async () => {
-      const { store } = await backend.open();
+      const { store } = await backend.openStore();
       const k = keys('conf.test/d');
       await store.initMeta({ origin: 'conf.test/d', verifier_key: k.vkey });
       const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/d' });
@@ -264,7 +212,7 @@ for (const backend of BACKENDS) {
     });
 
     it('a read snapshot does not see appends made after it was taken', async () => {
-      const { store } = await backend.open();
+      const { store } = await backend.openStore();
       const k = keys('conf.test/d');
       await store.initMeta({ origin: 'conf.test/d', verifier_key: k.vkey });
       const log = await Log.open({ store, signer: k.signer, origin: 'conf.test/d' });
@@ -287,7 +235,7 @@ for (const backend of BACKENDS) {
     });
 
     it('meta is written once: a different value is refused', async () => {
-      const { store } = await backend.open();
+      const { store } = await backend.openStore();
       await store.initMeta({ origin: 'conf.test/e' });
       await store.initMeta({ origin: 'conf.test/e' });
       await assert.rejects(store.initMeta({ origin: 'other' }), (err: unknown) => hasCode(err, 'DATA_DIR_EXISTS'));

@@ -102,55 +102,101 @@ const TRAINING_BASIS = {
   'attestation.document': opt(F.hash),
 };
 
+/** The name of every event type Custos writes: the one list (the keys of {@link EVENT_REGISTRY}). */
+export const EVENT_TYPE = Object.freeze({
+  consentCreated: 'CONSENT_CREATED',
+  consentRevoked: 'CONSENT_REVOKED',
+  consentDenied: 'CONSENT_DENIED',
+  dataAccessed: 'DATA_ACCESSED',
+  inferenceExecuted: 'INFERENCE_EXECUTED',
+  trainingExecuted: 'TRAINING_EXECUTED',
+  erasure: 'ERASURE_PERFORMED',
+  tokenCreated: 'TOKEN_CREATED',
+  tokenRevoked: 'TOKEN_REVOKED',
+  auditEvent: 'AUDIT_EVENT',
+  auditQuery: 'AUDIT_QUERY',
+  auditRead: 'AUDIT_READ',
+  patientDataOpened: 'PATIENT_DATA_OPENED',
+  securityAlert: 'SECURITY_ALERT',
+} as const);
+
+/** A registered event type name. */
+export type EventType = (typeof EVENT_TYPE)[keyof typeof EVENT_TYPE];
+
+/**
+ * The governance overlay's event types (consent, decisions, erasure): the only events whose
+ * `documents` commit off-ledger documents.
+ */
+export const GOVERNANCE_EVENT = Object.freeze({
+  consentCreated: EVENT_TYPE.consentCreated,
+  consentRevoked: EVENT_TYPE.consentRevoked,
+  consentDenied: EVENT_TYPE.consentDenied,
+  dataAccessed: EVENT_TYPE.dataAccessed,
+  inferenceExecuted: EVENT_TYPE.inferenceExecuted,
+  trainingExecuted: EVENT_TYPE.trainingExecuted,
+  erasure: EVENT_TYPE.erasure,
+} as const);
+
+/** Token events (reserved: the generic append refuses them). */
+export const TOKEN_EVENT = Object.freeze({ created: EVENT_TYPE.tokenCreated, revoked: EVENT_TYPE.tokenRevoked } as const);
+
+/** Audit trail events written by the service (reserved: `custos append` refuses them). */
+export const AUDIT_TRAIL_EVENT = Object.freeze({
+  query: EVENT_TYPE.auditQuery,
+  read: EVENT_TYPE.auditRead,
+  opened: EVENT_TYPE.patientDataOpened,
+  securityAlert: EVENT_TYPE.securityAlert,
+} as const);
+
 /**
  * Every event type and its fields. A path names a nested field with `.`, and an array element
  * with `[]`; arrays may be empty.
  */
 export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, FieldSpec>>>> = Object.freeze({
-  CONSENT_CREATED: {
+  [EVENT_TYPE.consentCreated]: {
     policyId: F.policyId, version: F.version, subject: F.commitment, externalRef: opt(F.commitment),
     'purposes[]': F.purpose, 'roles[]': F.role, validFrom: F.time, validUntil: opt(F.time), revocable: F.boolean,
     ...WHO, 'documents.policy': F.hash,
   },
-  CONSENT_REVOKED: { policyId: F.policyId, version: F.version, previous: F.hash, ...WHO, 'documents.policy': F.hash },
-  CONSENT_DENIED: {
+  [EVENT_TYPE.consentRevoked]: { policyId: F.policyId, version: F.version, previous: F.hash, ...WHO, 'documents.policy': F.hash },
+  [EVENT_TYPE.consentDenied]: {
     operation: F.operation, reason: F.reason, policyId: F.policyId, policyVersion: opt(F.version), policyHash: opt(F.hash),
     provision: opt(F.provision), ...WHO, purpose: F.purpose,
     'artifact.uri': opt(F.commitment), 'artifact.digest': opt(F.hash),
     model: opt(F.hash), pipeline: opt(F.hash), 'input.uri': opt(F.commitment), 'input.digest': opt(F.hash),
     'dataset.uri': opt(F.commitment), 'dataset.digest': opt(F.hash), 'dataset.type': opt(F.datasetType), training: opt(F.hash),
   },
-  DATA_ACCESSED: {
+  [EVENT_TYPE.dataAccessed]: {
     ...WHO, purpose: F.purpose, policyId: F.policyId, policyVersion: F.version, policyHash: F.hash, provision: F.provision,
     'artifact.uri': F.commitment, 'artifact.digest': F.hash, 'documents.policy': F.hash,
   },
-  INFERENCE_EXECUTED: {
+  [EVENT_TYPE.inferenceExecuted]: {
     ...WHO, purpose: F.purpose, policyId: F.policyId, policyVersion: F.version, provision: F.provision,
     'input.uri': F.commitment, 'input.digest': F.hash, 'outputs[].name': F.lowerId, 'outputs[].digest': F.hash,
     'documents.receipt': F.hash, 'documents.policy': F.hash, 'documents.pipeline': F.hash, 'documents.model': F.hash,
   },
-  TRAINING_EXECUTED: {
+  [EVENT_TYPE.trainingExecuted]: {
     ...WHO, purpose: F.purpose, ...DATASET, ...TRAINING_BASIS, computeBackend: F.lowerId,
     'documents.training': F.hash, 'documents.modelBefore': F.hash, 'documents.modelAfter': F.hash,
   },
-  ERASURE_PERFORMED: { kind: F.erasureKind, 'commitments[]': F.commitment, document: opt(F.hash), ...WHO },
-  TOKEN_CREATED: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, secretDigest: F.hash, ...WHO },
-  TOKEN_REVOKED: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, ...WHO },
-  AUDIT_EVENT: { resource: F.actor, practitioner: F.actor, contentHash: F.hash },
-  AUDIT_QUERY: {
+  [EVENT_TYPE.erasure]: { kind: F.erasureKind, 'commitments[]': F.commitment, document: opt(F.hash), ...WHO },
+  [EVENT_TYPE.tokenCreated]: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, secretDigest: F.hash, ...WHO },
+  [EVENT_TYPE.tokenRevoked]: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, ...WHO },
+  [EVENT_TYPE.auditEvent]: { resource: F.actor, practitioner: F.actor, contentHash: F.hash },
+  [EVENT_TYPE.auditQuery]: {
     ...WHO, route: F.route, permission: F.permission, ...BALP,
     'range.from': opt(F.count), 'range.to': opt(F.count), count: opt(F.count), queryHash: opt(F.hash),
   },
-  AUDIT_READ: { ...WHO, route: F.route, permission: F.permission, ...BALP, eventIndex: opt(F.count), policyId: opt(F.policyId), nonce: F.nonce },
-  PATIENT_DATA_OPENED: {
+  [EVENT_TYPE.auditRead]: { ...WHO, route: F.route, permission: F.permission, ...BALP, eventIndex: opt(F.count), policyId: opt(F.policyId), nonce: F.nonce },
+  [EVENT_TYPE.patientDataOpened]: {
     ...WHO, purpose: F.purpose, route: F.route, permission: F.permission, ...BALP, eventIndex: F.count, 'commitments[]': F.commitment, nonce: F.nonce,
   },
-  SECURITY_ALERT: {
+  [EVENT_TYPE.securityAlert]: {
     actor: opt(F.actor), role: opt({ ...F.role, rule: 'role code (the credential\'s; may be outside the table when refused)', check: (x) => typeof x === 'string' && /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/.test(x) }),
     client: opt(F.clientHash), ...BALP, windowStart: F.time, windowEnd: F.time, count: F.count,
     'refusals[].code': F.errorCode, 'refusals[].route': F.route, 'refusals[].permission': opt(F.permission), 'refusals[].count': F.count,
   },
-} satisfies Record<string, Record<string, FieldSpec>>);
+} satisfies Record<EventType, Record<string, FieldSpec>>);
 
 // Leaves of a payload as [path, value], arrays as `[]`; an empty array or object contributes its
 // own path with the value `undefined` so its container is still checked for being declared.
@@ -250,4 +296,49 @@ export function checkOperatorEventPayload(payload: unknown): void {
 export function checkAppendPayload(type: string, payload: unknown, vocab: Vocabulary): void {
   if (Object.hasOwn(EVENT_REGISTRY, type)) checkEventPayload(type, payload, vocab);
   else checkOperatorEventPayload(payload);
+}
+
+/** An entry as read back from the log: its type and time, and its payload as a plain object. */
+export interface LoggedEvent {
+  readonly type: string;
+  readonly time: string;
+  readonly payload: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Parses the bytes (or text) of a stored entry into a {@link LoggedEvent}, or undefined when they
+ * are not a JSON object with a string `type` (a malformed entry is the log verifier's finding).
+ * The payload's fields are then read with the helpers below, never through a cast.
+ */
+export function parseLoggedEvent(bytes: Buffer | string): LoggedEvent | undefined {
+  let e: unknown;
+  try {
+    e = JSON.parse(typeof bytes === 'string' ? bytes : bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  return asLoggedEvent(e);
+}
+
+/** The {@link LoggedEvent} view of an already parsed entry, or undefined when it has no string `type`. */
+export function asLoggedEvent(e: unknown): LoggedEvent | undefined {
+  if (!isRecord(e) || typeof e['type'] !== 'string') return undefined;
+  return { type: e['type'], time: typeof e['time'] === 'string' ? e['time'] : '', payload: isRecord(e['payload']) ? e['payload'] : {} };
+}
+
+/** A plain object (not an array, not null). */
+export function isRecord(x: unknown): x is Record<string, unknown> {
+  return x !== null && typeof x === 'object' && !Array.isArray(x);
+}
+
+/** `payload[key]` when it is a string. */
+export function stringField(payload: Readonly<Record<string, unknown>> | undefined, key: string): string | undefined {
+  const x = payload?.[key];
+  return typeof x === 'string' ? x : undefined;
+}
+
+/** `payload[key]` when it is a plain object. */
+export function recordField(payload: Readonly<Record<string, unknown>> | undefined, key: string): Readonly<Record<string, unknown>> | undefined {
+  const x = payload?.[key];
+  return isRecord(x) ? x : undefined;
 }

@@ -21,7 +21,11 @@ import { bytesEqual } from '../core/hash.js';
 import { VerificationError } from '../core/errors.js';
 import { VerifiedScan } from './verified-scan.js';
 import type { LogStore, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint, StoredNode } from '../store/store.js';
-import { LogReader } from './reader.js';
+import { LogReader, type SidecarReader } from './reader.js';
+import { verifyLog, type VerifyLogOptions, type VerifyReport } from './verify-log.js';
+
+export type { LogSource, LogView, ScrubReport, SidecarCommitment, SidecarDocument, SidecarReader } from './reader.js';
+export { logView } from './reader.js';
 
 export type { InclusionProof, ConsistencyProof } from './reader.js';
 import { systemClock, type Clock } from './clock.js';
@@ -106,15 +110,6 @@ export function verifierOfSigner(signer: NoteSigner): NoteVerifier {
 }
 
 
-/**
- * The off-ledger sidecar as the service layer sees it: documents, salted commitments and derived
- * state rows, plus the scrub an erasure runs. Everything else about the store stays behind the log.
- */
-export type SidecarReader = Pick<
-  LogStore,
-  'getDocument' | 'documentPages' | 'getCommitment' | 'findCommitment' | 'findCommitments' | 'commitmentPages' | 'getState' | 'listState' | 'scrub'
->;
-
 /** An open, writable verifiable log. */
 export class Log {
   readonly #store: LogStore;
@@ -164,10 +159,6 @@ export class Log {
 
   get origin(): string {
     return this.#origin;
-  }
-
-  get store(): LogStore {
-    return this.#store;
   }
 
   /** The off-ledger sidecar (documents, commitments, derived state): see {@link SidecarReader}. */
@@ -378,6 +369,14 @@ export class Log {
   /** Read-side operations (entries and proofs) over the same store. */
   get reader(): LogReader {
     return this.#reader;
+  }
+
+  /**
+   * Verifies the whole stored log against `verifiers` (a full streaming check over one snapshot:
+   * see {@link verifyLog}); defects are findings, not exceptions.
+   */
+  verify(options: Omit<VerifyLogOptions, 'store'>): Promise<VerifyReport> {
+    return verifyLog({ ...options, store: this.#store });
   }
 
   /** Waits for pending appends, then refuses new ones. Does not close the store. */

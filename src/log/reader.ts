@@ -48,12 +48,59 @@ function rangeError(message: string, details: Record<string, unknown>): Validati
   return new ValidationError('INDEX_OUT_OF_RANGE', message, { details });
 }
 
+/** Row types of the sidecar and the entry pages, for the layers above the log. */
+export type { ScrubReport, SidecarCommitment, SidecarDocument, StoredEntry } from '../store/store.js';
+
+/**
+ * The off-ledger sidecar as the service layer sees it: documents, salted commitments and derived
+ * state rows, plus the scrub an erasure runs. Everything else about the store stays behind the log.
+ */
+export type SidecarReader = Pick<
+  LogStore,
+  'getDocument' | 'documentPages' | 'getCommitment' | 'findCommitment' | 'findCommitments' | 'commitmentPages' | 'getState' | 'listState' | 'scrub'
+>;
+
+/**
+ * A log as the service layer reads it: entries and proofs ({@link LogReader}) and the off-ledger
+ * sidecar. An open {@link Log} is one; {@link logView} makes one over a store (read-only tools).
+ */
+export interface LogView {
+  readonly reader: LogReader;
+  readonly sidecar: SidecarReader;
+}
+
+/** What the read-side service functions accept: a log view (an open Log), or a store to view. */
+export type LogSource = LogView | LogStore;
+
+/** The {@link LogView} of a source: itself if it is one, else a reader and the sidecar over the store. */
+export function logView(source: LogSource): LogView {
+  if ('reader' in source && 'sidecar' in source) return source;
+  return { reader: new LogReader(source), sidecar: source };
+}
+
 /** Reads entries and builds proofs from a {@link LogStore} in O(log n) node reads. */
 export class LogReader {
   readonly #store: LogStore;
 
   constructor(store: LogStore) {
     this.#store = store;
+  }
+
+  /**
+   * Entries in the store (possibly more than the latest checkpoint covers, if the store was
+   * edited; see {@link LogReader.latestCheckpoint}).
+   */
+  size(): Promise<number> {
+    return this.#store.treeSize();
+  }
+
+  /**
+   * A consistent view of the log and its sidecar at one moment (a read snapshot of the store), for
+   * checks that read both in several passes. Release it when done.
+   */
+  async snapshot(): Promise<LogView & { release(): Promise<void> }> {
+    const snap = await this.#store.readSnapshot();
+    return { reader: new LogReader(snap.store), sidecar: snap.store, release: () => snap.release() };
   }
 
   /** Pages of stored entries in `[from, to)`, oldest first (verification, export, scans). */

@@ -16,7 +16,6 @@ import type { Governance } from '../service/governance.js';
 import { AuditTrail, OpeningLimiter } from '../service/audit.js';
 import { rebuildReceipt } from '../service/receipt.js';
 import { verifyDocuments } from '../service/verify-documents.js';
-import { verifyLog } from '../log/verify-log.js';
 import type { Authenticator } from './auth.js';
 import { installAuth } from './auth-hook.js';
 import type { ServerContext } from './context.js';
@@ -114,14 +113,12 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   registerExplorer(app, o.webRoot ?? fileURLToPath(new URL('../../web/', import.meta.url)));
 
   // The API.
-  // The one place the server still hands the store to a function: rebuildReceipt, verifyLog and
-  // verifyDocuments take a LogStore (src/service, src/log). Routes never see it.
-  const store = log.store;
+  // Receipts and verification read through the log (its reader, sidecar and snapshots).
   const ctx: ServerContext = {
     log, governance, auth, verifiers: o.verifiers, origin: o.origin, audit, openings, metrics,
     state: { lastVerification: null },
-    rebuildReceipt: (index, open) => rebuildReceipt(store, o.verifiers, o.origin, index, { open }),
-    verify: async () => ({ log: await verifyLog({ store, verifiers: o.verifiers, origin: o.origin }), documents: await verifyDocuments({ store }) }),
+    rebuildReceipt: (index, open) => rebuildReceipt(log, o.verifiers, o.origin, index, { open }),
+    verify: async () => ({ log: await log.verify({ verifiers: o.verifiers, origin: o.origin }), documents: await verifyDocuments({ log }) }),
   };
   registerRoutes(app, API_ROUTES, ctx, installHeavyLimiter(app, o.heavyConcurrency ?? 2));
   registerOpenApi(app, API_ROUTES);

@@ -24,16 +24,11 @@ import { sha256, toHex } from '../core/hash.js';
 import { formatEntryTime } from '../core/entry.js';
 import type { AppendResult, Log } from '../log/log.js';
 import { systemClock, type Clock } from '../log/clock.js';
-import { checkEventPayload } from '../core/events.js';
+import { AUDIT_TRAIL_EVENT, checkEventPayload } from '../core/events.js';
 import type { Vocabulary } from '../core/vocabulary.js';
 
 /** Event types written by the audit trail (reserved: `custos append` refuses them). */
-export const AUDIT_EVENT = {
-  query: 'AUDIT_QUERY',
-  read: 'AUDIT_READ',
-  opened: 'PATIENT_DATA_OPENED',
-  securityAlert: 'SECURITY_ALERT',
-} as const;
+export const AUDIT_EVENT = AUDIT_TRAIL_EVENT;
 
 /**
  * IHE BALP / DICOM codes recorded in each payload's `balp` field: type and subtype as in BALP

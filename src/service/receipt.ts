@@ -10,9 +10,8 @@ import { openCheckpoint } from '../core/checkpoint.js';
 import { verifyInclusion } from '../core/merkle/inclusion.js';
 import type { NoteVerifier } from '../core/note.js';
 import { parseReceipt, type Receipt } from '../core/manifest.js';
-import { LogReader } from '../log/reader.js';
-import type { LogStore } from '../store/store.js';
-import { EVENT } from './governance.js';
+import { logView, type LogReader, type LogSource, type SidecarReader } from '../log/reader.js';
+import { GOVERNANCE_EVENT as EVENT, asLoggedEvent, parseLoggedEvent, recordField, stringField } from '../core/events.js';
 
 /** One hash re-checked while rebuilding a receipt. */
 export interface ReceiptCheck {
@@ -72,27 +71,27 @@ export interface ErasedDocument {
 
 // The ERASURE_PERFORMED event that erased document `hash`, if the log has one: the store's state
 // row names its index, and the log entry itself is read to confirm it (the row alone proves nothing).
-async function erasureOf(store: LogStore, reader: LogReader, hash: string): Promise<number | undefined> {
-  const row = await store.getState('erased-document', hash);
+async function erasureOf(sidecar: SidecarReader, reader: LogReader, hash: string): Promise<number | undefined> {
+  const row = await sidecar.getState('erased-document', hash);
   if (row === undefined) return undefined;
   try {
     const index = (JSON.parse(row) as { index?: unknown }).index;
-    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index >= (await store.treeSize())) return undefined;
-    const e = JSON.parse((await reader.getEntry(index)).bytes.toString('utf8')) as { type?: unknown; payload?: { kind?: unknown; document?: unknown } };
-    return e.type === EVENT.erasure && e.payload?.kind === 'document' && e.payload.document === hash ? index : undefined;
+    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index >= (await reader.size())) return undefined;
+    const e = parseLoggedEvent((await reader.getEntry(index)).bytes);
+    return e?.type === EVENT.erasure && e.payload['kind'] === 'document' && e.payload['document'] === hash ? index : undefined;
   } catch {
     return undefined;
   }
 }
 
-async function loadDoc(store: LogStore, what: string, hash: unknown, checks: ReceiptCheck[], erasable?: { reader: LogReader; erased: ErasedDocument[] }): Promise<unknown> {
+async function loadDoc(sidecar: SidecarReader, what: string, hash: unknown, checks: ReceiptCheck[], erasable?: { reader: LogReader; erased: ErasedDocument[] }): Promise<unknown> {
   if (typeof hash !== 'string') {
     checks.push({ what, ref: String(hash), ok: false, detail: 'the event commits no such document' });
     return undefined;
   }
-  const d = await store.getDocument(hash);
+  const d = await sidecar.getDocument(hash);
   if (!d) {
-    const at = erasable ? await erasureOf(store, erasable.reader, hash) : undefined;
+    const at = erasable ? await erasureOf(sidecar, erasable.reader, hash) : undefined;
     if (at !== undefined) {
       erasable!.erased.push({ what, hash, erasureIndex: at });
       checks.push({ what, ref: hash, ok: true, detail: `erased (by event ${at})` });
@@ -114,21 +113,25 @@ async function loadDoc(store: LogStore, what: string, hash: unknown, checks: Rec
  * Rebuilds the receipt of the INFERENCE_EXECUTED event at `eventIndex`: the event, the receipt,
  * pipeline, model and consent version documents, the artifact URI commitments (opened to the
  * URIs unless `options.open` is false), every hash re-checked, and the event's inclusion proof against the latest
- * checkpoint, verified with `verifiers`.
+ * checkpoint, verified with `verifiers`. `source` is an open {@link Log} (or any {@link LogView}), or a
+ * store to read it from.
  * @throws {NotFoundError} RECEIPT_NOT_FOUND when the entry is not an inference event
  * @throws {VerificationError} when the checkpoint or the inclusion proof does not verify
  */
-export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVerifier[], origin: string, eventIndex: number, options: RebuildReceiptOptions = {}): Promise<RebuiltReceipt> {
+export async function rebuildReceipt(source: LogSource, verifiers: readonly NoteVerifier[], origin: string, eventIndex: number, options: RebuildReceiptOptions = {}): Promise<RebuiltReceipt> {
   const open = options.open ?? true;
-  const reader = new LogReader(store);
+  const { reader, sidecar } = logView(source);
   const entry = await reader.getEntry(eventIndex);
-  const event = JSON.parse(entry.bytes.toString('utf8')) as { type: string; payload: { documents?: Record<string, unknown>; input?: { uri: string; digest: string } } };
-  if (event.type !== EVENT.inferenceExecuted) {
-    throw new NotFoundError('RECEIPT_NOT_FOUND', `entry ${eventIndex} is a ${event.type} event, not ${EVENT.inferenceExecuted}`, { details: { eventIndex, type: event.type } });
+  const event: unknown = JSON.parse(entry.bytes.toString('utf8'));
+  const logged = asLoggedEvent(event);
+  if (logged?.type !== EVENT.inferenceExecuted) {
+    const type = logged?.type;
+    throw new NotFoundError('RECEIPT_NOT_FOUND', `entry ${eventIndex} is a ${type} event, not ${EVENT.inferenceExecuted}`, { details: { eventIndex, type } });
   }
   const checks: ReceiptCheck[] = [];
-  const docs = event.payload.documents ?? {};
-  const rawReceipt = await loadDoc(store, 'receipt', docs['receipt'], checks);
+  const docs = recordField(logged.payload, 'documents') ?? {};
+  const eventInput = recordField(logged.payload, 'input');
+  const rawReceipt = await loadDoc(sidecar, 'receipt', docs['receipt'], checks);
   let receipt: Receipt | undefined;
   if (rawReceipt !== undefined) {
     try {
@@ -138,9 +141,9 @@ export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVe
     }
   }
   const erased: ErasedDocument[] = [];
-  const pipeline = await loadDoc(store, 'pipeline manifest', docs['pipeline'], checks, { reader, erased });
-  const model = await loadDoc(store, 'model spec', docs['model'], checks, { reader, erased });
-  const policy = await loadDoc(store, 'consent policy version', docs['policy'], checks);
+  const pipeline = await loadDoc(sidecar, 'pipeline manifest', docs['pipeline'], checks, { reader, erased });
+  const model = await loadDoc(sidecar, 'model spec', docs['model'], checks, { reader, erased });
+  const policy = await loadDoc(sidecar, 'consent policy version', docs['policy'], checks);
   if (receipt) {
     // The receipt must agree with the event and the documents the event commits.
     const agrees =
@@ -148,14 +151,14 @@ export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVe
       receipt.pipeline === docs['pipeline'] &&
       receipt.model === docs['model'] &&
       receipt.consent?.policyHash === docs['policy'] &&
-      receipt.input?.uri === event.payload.input?.uri &&
-      receipt.input?.digest === event.payload.input?.digest;
+      receipt.input?.uri === stringField(eventInput, 'uri') &&
+      receipt.input?.digest === stringField(eventInput, 'digest');
     checks.push({ what: 'receipt matches its event', ref: String(docs['receipt']), ok: agrees });
   }
   const artifacts: ReceiptArtifact[] = [];
   const refs = receipt ? [{ role: 'input', ...receipt.input }, ...receipt.outputs.map((o) => ({ role: `output ${o.name}`, uri: o.uri, digest: o.digest }))] : [];
   for (const a of refs) {
-    const opening = await store.getCommitment(a.uri);
+    const opening = await sidecar.getCommitment(a.uri);
     if (!opening) {
       artifacts.push({ role: a.role, commitment: a.uri, uri: null, digest: a.digest, state: 'erased' });
       checks.push({ what: `${a.role} URI commitment`, ref: a.uri, ok: true, detail: 'erased (the opening was deleted)' });
@@ -168,7 +171,7 @@ export async function rebuildReceipt(store: LogStore, verifiers: readonly NoteVe
   }
   const leafOk = bytesEqual(hashLeaf(entry.bytes), entry.leafHash);
   checks.push({ what: 'event leaf hash', ref: toHex(entry.leafHash), ok: leafOk });
-  const latest = await store.latestCheckpoint();
+  const latest = await reader.latestCheckpoint();
   if (!latest) throw new NotFoundError('CHECKPOINT_NOT_FOUND', 'the log has no checkpoint');
   const cp = openCheckpoint(latest.note, verifiers, origin);
   const p = await reader.inclusionProof(eventIndex, cp.treeSize);

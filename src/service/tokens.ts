@@ -10,8 +10,10 @@
 import { sha256, toHex } from '../core/hash.js';
 import type { VerifiedScan } from '../log/verified-scan.js';
 
+import { TOKEN_EVENT } from '../core/events.js';
+
 /** The event types of token creation and revocation (reserved: the generic append refuses them). */
-export const TOKEN_EVENT = { created: 'TOKEN_CREATED', revoked: 'TOKEN_REVOKED' } as const;
+export { TOKEN_EVENT };
 
 /** A token as the log has it. */
 export interface LoggedToken {

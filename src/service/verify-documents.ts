@@ -15,11 +15,13 @@
  */
 import { sha256, toHex } from '../core/hash.js';
 import { computeCommitment } from '../core/commitment.js';
-import type { LogStore } from '../store/store.js';
-import { EVENT } from './governance.js';
+import { GOVERNANCE_EVENT as EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
+import { logView, type LogSource, type LogView } from '../log/reader.js';
 import { applyTokenEvent, tokenSecretDigest, type LoggedToken } from './tokens.js';
 
 const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
+// The erasure type as it appears in an entry's canonical JSON (a byte search before parsing).
+const ERASURE_MARK = `"${EVENT.erasure}"`;
 
 /** What kind of off-ledger defect a finding reports. */
 export type DocumentFindingKind =
@@ -53,25 +55,26 @@ export interface DocumentReport {
   readonly findings: readonly DocumentFinding[];
 }
 
-interface EventView {
-  readonly type: string;
-  readonly payload: { documents?: Record<string, unknown>; policyId?: unknown; version?: unknown; kind?: unknown; document?: unknown };
-}
+/**
+ * Options of {@link verifyDocuments}: the log to check (an open {@link Log}, any {@link LogView}, or
+ * a store to read it from), as `log` or, as before, `store`.
+ */
+export type VerifyDocumentsOptions = ({ readonly log: LogSource } | { readonly store: LogSource }) & { readonly maxFindings?: number };
 
 /**
  * Checks the off-ledger store against the log, up to the log's current size, in a read snapshot.
  * Memory is proportional to the number of documents, not entries.
  */
-export async function verifyDocuments(options: { store: LogStore; maxFindings?: number }): Promise<DocumentReport> {
-  const snap = await options.store.readSnapshot();
+export async function verifyDocuments(options: VerifyDocumentsOptions): Promise<DocumentReport> {
+  const snap = await logView('log' in options ? options.log : options.store).reader.snapshot();
   try {
-    return await check(snap.store, options.maxFindings ?? 100);
+    return await check(snap, options.maxFindings ?? 100);
   } finally {
     await snap.release();
   }
 }
 
-async function check(store: LogStore, maxFindings: number): Promise<DocumentReport> {
+async function check({ reader, sidecar }: LogView, maxFindings: number): Promise<DocumentReport> {
   const findings: DocumentFinding[] = [];
   const add = (f: DocumentFinding) => {
     if (findings.length < maxFindings) findings.push(f);
@@ -83,42 +86,38 @@ async function check(store: LogStore, maxFindings: number): Promise<DocumentRepo
   const tokens = new Map<string, LoggedToken>();
   // documents erased by an ERASURE_PERFORMED event
   const erased = new Set<string>();
-  const size = await store.treeSize();
-  for await (const page of store.entryPages(0, size)) {
+  const size = await reader.size();
+  for await (const page of reader.entryPages(0, size)) {
     for (const e of page) {
       applyTokenEvent(tokens, e.index, e.bytes);
-      if (e.bytes.indexOf('"ERASURE_PERFORMED"') >= 0) {
-        try {
-          const x = JSON.parse(e.bytes.toString('utf8')) as EventView;
-          if (x.type === EVENT.erasure && x.payload.kind === 'document' && typeof x.payload.document === 'string') erased.add(x.payload.document);
-        } catch {
-          // a malformed entry is the log verifier's finding
-        }
+      if (e.bytes.indexOf(ERASURE_MARK) >= 0) {
+        // (a malformed entry is the log verifier's finding)
+        const x = parseLoggedEvent(e.bytes);
+        const document = stringField(x?.payload, 'document');
+        if (x?.type === EVENT.erasure && x.payload['kind'] === 'document' && document !== undefined) erased.add(document);
         continue;
       }
       // Only governance events carry documents; a byte search skips the rest without parsing.
       if (e.bytes.indexOf('"documents":') < 0) continue;
-      let entry: EventView;
-      try {
-        entry = JSON.parse(e.bytes.toString('utf8')) as EventView;
-      } catch {
-        continue; // a malformed entry is the log verifier's finding
-      }
+      const entry = parseLoggedEvent(e.bytes);
+      if (!entry) continue; // a malformed entry is the log verifier's finding
       // Only the governance overlay's events commit documents; a generic event's payload may hold
       // a "documents" key of its own that means nothing to the store.
       if (!GOVERNANCE_EVENTS.has(entry.type)) continue;
-      for (const h of Object.values(entry.payload.documents ?? {})) {
+      const documents = recordField(entry.payload, 'documents');
+      for (const h of Object.values(documents ?? {})) {
         if (typeof h === 'string' && !refs.has(h)) refs.set(h, e.index);
       }
-      if ((entry.type === EVENT.consentCreated || entry.type === EVENT.consentRevoked) && typeof entry.payload.policyId === 'string') {
-        const hash = entry.payload.documents?.['policy'];
-        if (typeof hash === 'string') heads.set(entry.payload.policyId, { version: Number(entry.payload.version), hash, index: e.index });
+      const policyId = stringField(entry.payload, 'policyId');
+      if ((entry.type === EVENT.consentCreated || entry.type === EVENT.consentRevoked) && policyId !== undefined) {
+        const hash = stringField(documents, 'policy');
+        if (hash !== undefined) heads.set(policyId, { version: Number(entry.payload['version']), hash, index: e.index });
       }
     }
   }
   const seen = new Set<string>();
   let documentsChecked = 0;
-  for await (const page of store.documentPages()) {
+  for await (const page of sidecar.documentPages()) {
     for (const d of page) {
       documentsChecked++;
       seen.add(d.hash);
@@ -137,7 +136,7 @@ async function check(store: LogStore, maxFindings: number): Promise<DocumentRepo
     else add({ kind: 'DOCUMENT_MISSING', ref: hash, eventIndex: event, message: `document ${hash.slice(0, 16)}… committed by event ${event} is missing from the store` });
   }
   let commitmentsChecked = 0;
-  for await (const page of store.commitmentPages()) {
+  for await (const page of sidecar.commitmentPages()) {
     for (const c of page) {
       commitmentsChecked++;
       if (computeCommitment(c.salt, c.value) !== c.commitment) {
@@ -145,7 +144,7 @@ async function check(store: LogStore, maxFindings: number): Promise<DocumentRepo
       }
     }
   }
-  const stored = new Map((await store.listState('policy')).map((r) => [r.key, r.value]));
+  const stored = new Map((await sidecar.listState('policy')).map((r) => [r.key, r.value]));
   for (const [policyId, head] of heads) {
     let row: { version?: unknown; hash?: unknown; index?: unknown } | undefined;
     try {
@@ -161,7 +160,7 @@ async function check(store: LogStore, maxFindings: number): Promise<DocumentRepo
   for (const policyId of stored.keys()) {
     add({ kind: 'POLICY_HEAD_MISMATCH', ref: policyId, message: `policy ${policyId} has a current version in the store but no consent event on the log` });
   }
-  checkTokens(tokens, await store.listState('token'), add);
+  checkTokens(tokens, await sidecar.listState('token'), add);
   return { ok: findings.length === 0, documentsReferenced: refs.size, documentsChecked, commitmentsChecked, documentsErased, findings };
 }
 

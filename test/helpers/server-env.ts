@@ -71,8 +71,8 @@ export async function createServerEnv(appOptions: Partial<AppOptions> = {}): Pro
 
 /** Asserts that the log and the off-ledger store verify, with the findings in the message. */
 export async function assertVerifies(env: ServerEnv): Promise<void> {
-  const report = await verifyLog({ store: env.log.store, verifiers: [env.dir.verifier], origin: env.dir.origin });
+  const report = await verifyLog({ store: env.dir.store, verifiers: [env.dir.verifier], origin: env.dir.origin });
   assert.ok(report.ok, `log verification failed: ${JSON.stringify(report).slice(0, 2000)}`);
-  const docs = await verifyDocuments({ store: env.log.store });
+  const docs = await verifyDocuments({ store: env.dir.store });
   assert.ok(docs.ok, `document verification failed: ${JSON.stringify(docs.findings).slice(0, 2000)}`);
 }

@@ -1,8 +1,8 @@
 /**
  * PostgreSQL schema migrations, applied in order at connect. Never edit a released migration; add one.
  *
- * The tables are those of the SQLite backend (store/sqlite/schema.ts), in PostgreSQL types: BIGINT
- * for indices and ids, BYTEA for blobs, TEXT for text. Text keys use the "C" collation so that
+ * The tables are described once, for both backends, in store/tiled/tables.ts; here they are spelt
+ * in PostgreSQL types: BIGINT for indices and ids, BYTEA for blobs, TEXT for text. Text keys use the "C" collation so that
  * keyset pagination (`WHERE hash > $1 ORDER BY hash`) orders by bytes, as SQLite's BINARY does,
  * whatever the database's locale.
  *
@@ -12,6 +12,7 @@
  * @module
  */
 import { StoreError } from '../../core/errors.js';
+import { LOG_TABLES, SIDECAR_TABLES, createTablesSql, type DdlDialect } from '../tiled/tables.js';
 
 /** The schema version this code reads and writes (`custos_schema.version`). */
 export const SCHEMA_VERSION = 1;
@@ -22,76 +23,18 @@ export const SCHEMA_VERSION = 1;
  */
 export const MIGRATION_LOCK_KEY = 0x437573746f734d67n;
 
+/**
+ * PostgreSQL's spelling of the shared tables (store/tiled/tables.ts). Hashes do not compress:
+ * tiles are stored out of line without trying to.
+ */
+const POSTGRES: DdlDialect = {
+  types: { int: 'INTEGER', index: 'BIGINT', blob: 'BYTEA', text: 'TEXT', key: 'TEXT COLLATE "C"' },
+  smallTable: '',
+  incompressible: (table, column) => `ALTER TABLE ${table} ALTER COLUMN ${column} SET STORAGE EXTERNAL`,
+};
+
 /** MIGRATIONS[v] upgrades a database from version v to v + 1. */
-export const MIGRATIONS: readonly string[] = [
-  `
-  CREATE TABLE meta (
-    key   TEXT COLLATE "C" PRIMARY KEY,
-    value TEXT NOT NULL
-  );
-
-  -- The log is stored in the C2SP tlog-tiles layout (see core/merkle/tiles.ts).
-  -- Complete entry bundles: 256 entries each, every entry prefixed by its uint16 big-endian length.
-  CREATE TABLE entry_bundles (
-    idx  BIGINT PRIMARY KEY,
-    data BYTEA  NOT NULL
-  );
-  -- Entries after the last complete bundle (at most 255 rows), moved into a bundle when it fills.
-  CREATE TABLE entry_tail (
-    idx  BIGINT PRIMARY KEY,
-    data BYTEA  NOT NULL
-  );
-  -- Complete tiles, "fat": the 256-hash C2SP tile (tree level 8*level) then its interior rows.
-  -- id = level * 2^40 + index.
-  CREATE TABLE tiles (
-    id     BIGINT PRIMARY KEY,
-    hashes BYTEA  NOT NULL
-  );
-  -- Hashes do not compress: store tiles out of line without trying to.
-  ALTER TABLE tiles ALTER COLUMN hashes SET STORAGE EXTERNAL;
-  -- Node hashes (leaves included) of tiles not yet complete: the right edge of the tree.
-  CREATE TABLE node_tail (
-    level INTEGER NOT NULL,
-    idx   BIGINT  NOT NULL,
-    hash  BYTEA   NOT NULL,
-    PRIMARY KEY (level, idx)
-  );
-
-  -- One signed checkpoint per committed batch. note is the C2SP signed note (the authority).
-  CREATE TABLE checkpoints (
-    tree_size BIGINT PRIMARY KEY,
-    root      BYTEA  NOT NULL,
-    note      TEXT   NOT NULL,
-    time_ms   BIGINT NOT NULL
-  );
-
-  -- Off-ledger documents (policy versions, manifests, receipts), content-addressed: hash is the
-  -- SHA-256 (hex) of data, which is canonical JSON. The log commits to the hash.
-  CREATE TABLE documents (
-    hash TEXT COLLATE "C" PRIMARY KEY,
-    kind TEXT  NOT NULL,
-    data BYTEA NOT NULL
-  );
-  -- Openings of the salted commitments on the log: SHA-256(salt || value) = commitment.
-  -- One salt per (kind, value) as a rule; two writers racing on a new value may each commit with
-  -- their own salt, so (kind, value) is not unique: every commitment on the log keeps its opening.
-  -- Deleting a value's rows erases the link between the log and the value.
-  CREATE TABLE commitments (
-    commitment TEXT COLLATE "C" PRIMARY KEY,
-    kind       TEXT  NOT NULL,
-    value      TEXT  NOT NULL,
-    salt       BYTEA NOT NULL
-  );
-  CREATE INDEX commitments_by_value ON commitments (kind, value);
-  -- State derived from the log and written with the event it derives from (e.g. policy heads).
-  CREATE TABLE state (
-    ns    TEXT COLLATE "C" NOT NULL,
-    key   TEXT COLLATE "C" NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (ns, key)
-  );
-  `,
-];
+export const MIGRATIONS: readonly string[] = [createTablesSql([...LOG_TABLES, ...SIDECAR_TABLES], POSTGRES)];
 
 /**
  * Runs one SQL text on the migrating connection and returns its rows. Without `params` the text may

@@ -1,0 +1,118 @@
+/**
+ * The governance overlay: consent, data access, inference receipts and training records on the log.
+ *
+ * Invariants:
+ * - Every attempt (access, inference) leaves exactly one event: executed, or CONSENT_DENIED with its
+ *   reason. Invalid input leaves none and writes nothing.
+ * - A decision is made when its event is sequenced, against the policy head (the version the log
+ *   committed last before it), at the log's time. A revocation acknowledged before is therefore
+ *   always seen. Heads are derived from the log's consent events (read once at open, then only new
+ *   entries; only entries whose bytes hash to a checkpoint signed by the log's key, else
+ *   LOG_INTEGRITY: see log/verified-scan.ts); the head rows in the store are a cache nothing here
+ *   trusts, and `custos verify` reports rows that disagree with the log (POLICY_HEAD_MISMATCH).
+ * - A decision re-reads the policy document and checks it against the hash on the log; a document
+ *   edited in the store is refused (POLICY_TAMPERED) and the refusal is logged.
+ * - Identifiers (subjects, artifact URIs) reach the log only as salted commitments; documents are
+ *   stored off-ledger, content-addressed, in the same transaction as the event that commits them.
+ * - The overlay reaches storage only through the log: `log.appendDecided`, `log.reader` (entries)
+ *   and `log.sidecar` (documents, commitments, scrub).
+ *
+ * {@link Governance} is a facade over one {@link GovernanceState} and the modules that act on it:
+ * consent.ts (create, revoke), decisions.ts (data access, training, the decision under consent),
+ * receipts.ts (inference and its receipt), erasure.ts, queries.ts (check, show); policy-heads.ts,
+ * commitments.ts, documents.ts and links.ts hold the shared state.
+ * @module
+ */
+import type { Decision } from '../../core/consent/evaluate.js';
+import type { Receipt } from '../../core/manifest.js';
+import type { Vocabulary } from '../../core/vocabulary.js';
+import type { AppendResult, Log } from '../../log/log.js';
+import type { DataAccessInput, InferenceInput, TrainingInput } from '../requests.js';
+import { createConsent, revokeConsent, type PolicyChange } from './consent.js';
+import { recordDataAccess, recordTraining } from './decisions.js';
+import { erase, type ErasureResult } from './erasure.js';
+import { checkConsent, showConsent, type PolicyVersion } from './queries.js';
+import { recordInference } from './receipts.js';
+import { GovernanceState, type Actor, type GovernanceOptions } from './state.js';
+
+export { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
+export { DOC } from './documents.js';
+export { ConsentDeniedError } from './decisions.js';
+export type { Actor, GovernanceOptions } from './state.js';
+export { TRAINING_DATASET_TYPES, MAX_TRAINING_COHORT } from '../requests.js';
+export type { DataAccessInput, InferenceInput, TrainingInput } from '../requests.js';
+
+/** The governance overlay over one log. */
+export class Governance {
+  readonly #s: GovernanceState;
+
+  private constructor(s: GovernanceState) {
+    this.#s = s;
+  }
+
+  /** Opens the overlay on a log, loading the policy heads from the log's verified scan. */
+  static async open(options: GovernanceOptions): Promise<Governance> {
+    // Heads come from the log's verified scan: only entries a signed checkpoint covers.
+    const s = new GovernanceState(options);
+    await s.heads.sync();
+    options.log.onReload(async () => {
+      s.reloads++;
+      await s.heads.sync();
+    });
+    return new Governance(s);
+  }
+
+  /** The vocabularies this overlay checks codes against. */
+  get vocabulary(): Vocabulary {
+    return this.#s.vocab;
+  }
+
+  get log(): Log {
+    return this.#s.log;
+  }
+
+  /** Salts chosen for values not yet committed, held by operations in flight (0 when idle). */
+  get pendingCommitments(): number {
+    return this.#s.commitments.pending;
+  }
+
+  /** See {@link createConsent}. */
+  createConsent(input: unknown, actor: Actor): Promise<{ policy: PolicyChange['policy']; hash: string; event: AppendResult }> {
+    return createConsent(this.#s, input, actor);
+  }
+
+  /** See {@link revokeConsent}. */
+  revokeConsent(policyId: string, actor: Actor): Promise<{ policy: PolicyChange['policy']; hash: string; event: AppendResult }> {
+    return revokeConsent(this.#s, policyId, actor);
+  }
+
+  /** See {@link checkConsent}. */
+  checkConsent(policyId: string, request: { purpose: string; role: string }): Promise<Decision> {
+    return checkConsent(this.#s, policyId, request);
+  }
+
+  /** See {@link showConsent}. */
+  showConsent(policyId: string): Promise<{ policyId: string; versions: PolicyVersion[] }> {
+    return showConsent(this.#s, policyId);
+  }
+
+  /** See {@link recordDataAccess}. */
+  recordDataAccess(input: DataAccessInput): Promise<{ event: AppendResult; decision: Decision }> {
+    return recordDataAccess(this.#s, input);
+  }
+
+  /** See {@link recordInference}. */
+  recordInference(request: InferenceInput): Promise<{ receipt: Receipt; receiptHash: string; event: AppendResult; decision: Decision }> {
+    return recordInference(this.#s, request);
+  }
+
+  /** See {@link recordTraining}. */
+  recordTraining(input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
+    return recordTraining(this.#s, input);
+  }
+
+  /** See {@link erase}. */
+  erase(kind: 'subject' | 'uri' | 'external_ref' | 'document', value: string, actor: Actor): Promise<ErasureResult> {
+    return erase(this.#s, kind, value, actor);
+  }
+}

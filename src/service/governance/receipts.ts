@@ -1,0 +1,87 @@
+/**
+ * Inference under consent, and the receipt it issues: the receipt document (stored off-ledger) is
+ * built at sequencing time from the decision, and the INFERENCE_EXECUTED event commits its hash.
+ * src/service/receipt.ts rebuilds and re-checks a receipt from the log.
+ * @module
+ */
+import type * as v from 'valibot';
+import { formatEntryTime } from '../../core/entry.js';
+import type { Decision } from '../../core/consent/evaluate.js';
+import { RECEIPT_SCHEMA, parseModelSpec, parsePipelineManifest, type Receipt } from '../../core/manifest.js';
+import { parseWith } from '../../core/schema/parse.js';
+import { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
+import type { AppendResult } from '../../log/log.js';
+import { INFERENCE, type InferenceInput } from '../requests.js';
+import type { Commitment } from './commitments.js';
+import { underConsent } from './decisions.js';
+import { DOC, doc, type BuiltDocument } from './documents.js';
+import type { GovernanceState } from './state.js';
+
+/** What a recorded inference returns. */
+export interface InferenceRecord {
+  receipt: Receipt;
+  receiptHash: string;
+  event: AppendResult;
+  decision: Decision;
+}
+
+/**
+ * Records an inference under consent and returns its receipt (stored off-ledger; the
+ * INFERENCE_EXECUTED event commits its hash).
+ * @throws {ValidationError} VALIDATION_FAILED (nothing written)
+ * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
+ */
+export async function recordInference(s: GovernanceState, request: InferenceInput): Promise<InferenceRecord> {
+  const a = parseWith(INFERENCE, request, 'inference');
+  s.checkCodes({ purpose: a.purpose, role: a.actor.role });
+  // A service sends the same pipeline and model with every request: validated and hashed once.
+  const pipeline = s.memo.get(a.pipeline, () => doc(DOC.pipeline, parsePipelineManifest(a.pipeline, 'pipeline')));
+  const model = s.memo.get(a.model, () => doc(DOC.model, parseModelSpec(a.model, 'model')));
+  const uris = [a.input.uri, ...a.outputs.map((o) => o.uri)].map((value) => ({ kind: 'uri', value }));
+  return s.commitments.with(uris, async ([inUri, ...outUris]) => inference(s, a, pipeline, model, inUri!, outUris));
+}
+
+async function inference(
+  s: GovernanceState,
+  a: v.InferOutput<typeof INFERENCE>,
+  pipeline: BuiltDocument,
+  model: BuiltDocument,
+  inUri: Commitment,
+  outUris: readonly Commitment[],
+): Promise<InferenceRecord> {
+  const input = { uri: inUri.c.commitment, digest: a.input.digest };
+  const outputs = a.outputs.map((o, i) => ({ name: o.name, uri: outUris[i]!.c.commitment, digest: o.digest }));
+  const attempted = { model: model.hash, pipeline: pipeline.hash, input };
+  const r = await underConsent(s, 'inference', a.actor, a.purpose, [a.policyId], attempted, [inUri, ...outUris], 1, (ctx, [decision]) => {
+    const receipt: Receipt = {
+      schema: RECEIPT_SCHEMA,
+      event: { index: ctx.index, time: formatEntryTime(ctx.timeMs) },
+      actor: a.actor.id,
+      role: a.actor.role,
+      purpose: a.purpose,
+      consent: { policyId: a.policyId, version: decision!.policyVersion!, policyHash: decision!.policyHash! },
+      input,
+      outputs,
+      pipeline: pipeline.hash,
+      model: model.hash,
+    };
+    const rd = doc(DOC.receipt, receipt);
+    return {
+      type: EVENT.inferenceExecuted,
+      payload: s.checked(EVENT.inferenceExecuted, {
+        actor: a.actor.id,
+        role: a.actor.role,
+        purpose: a.purpose,
+        policyId: a.policyId,
+        policyVersion: decision!.policyVersion!,
+        provision: decision!.provision!,
+        input,
+        outputs: outputs.map((o) => ({ name: o.name, digest: o.digest })),
+        documents: { receipt: rd.hash, policy: decision!.policyHash!, pipeline: pipeline.hash, model: model.hash },
+      }),
+      sidecar: { documents: [pipeline, model, rd] },
+      result: { receipt, receiptHash: rd.hash },
+    };
+  });
+  return { ...r.result, event: r.event, decision: r.decisions[0]! };
+}

@@ -1,0 +1,94 @@
+/**
+ * The state the overlay's operations share (one per {@link Governance}): the log, the clock, the
+ * vocabularies, the policy heads, the commitments in flight, the document memo and the link log.
+ * The operation modules (consent, decisions, receipts, erasure, queries) are functions of it.
+ * @module
+ */
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { ValidationError, hasCode } from '../../core/errors.js';
+import { checkEventPayload } from '../../core/events.js';
+import { createVocabulary, type RoleTable, type Vocabulary } from '../../core/vocabulary.js';
+import type { Log } from '../../log/log.js';
+import { systemClock, type Clock } from '../../log/clock.js';
+import { CommitmentPool } from './commitments.js';
+import { DocumentMemo } from './documents.js';
+import { LinkLog } from './links.js';
+import { PolicyHeads } from './policy-heads.js';
+
+/** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
+export interface Actor {
+  readonly id: string;
+  readonly role: string;
+}
+
+/** Options for {@link Governance.open}. */
+export interface GovernanceOptions {
+  readonly log: Log;
+  /** Decisions use this clock through the log's sequencing time; the log must share it. */
+  readonly clock?: Clock;
+  /** Source of salts and policy ids (tests inject a deterministic one). */
+  readonly randomBytes?: (n: number) => Buffer;
+  /** Purpose codes added to the HL7 v3 PurposeOfUse codes. */
+  readonly purposes?: readonly string[];
+  /** The role table (default: DEFAULT_ROLES); roles on events and in policies must be in it. */
+  readonly roles?: RoleTable;
+  /** Purposes that allow training on identified data (default: HRESCH and its specializations). */
+  readonly trainingPurposes?: readonly string[];
+}
+
+/** Retries of an operation whose policy (or log) changed while it was prepared. */
+export const MAX_POLICY_RETRIES = 8;
+
+/** The shared state of one overlay. */
+export class GovernanceState {
+  readonly log: Log;
+  readonly clock: Clock;
+  readonly random: (n: number) => Buffer;
+  readonly vocab: Vocabulary;
+  readonly heads: PolicyHeads;
+  readonly commitments: CommitmentPool;
+  readonly memo = new DocumentMemo();
+  readonly links = new LinkLog();
+  /** Times the log was reread because another writer grew it. */
+  reloads = 0;
+
+  constructor(o: GovernanceOptions) {
+    this.log = o.log;
+    this.clock = o.clock ?? systemClock;
+    this.random = o.randomBytes ?? nodeRandomBytes;
+    this.vocab = createVocabulary({
+      ...(o.purposes ? { purposes: o.purposes } : {}),
+      ...(o.roles ? { roles: o.roles } : {}),
+      ...(o.trainingPurposes ? { trainingPurposes: o.trainingPurposes } : {}),
+    });
+    this.commitments = new CommitmentPool(o.log.sidecar, this.random);
+    this.heads = new PolicyHeads(o.log);
+  }
+
+  // Purposes and roles are codes from the configured vocabularies, never free text.
+  checkCodes(codes: { purpose?: string; role?: string }, prefix = ''): void {
+    const issues: { path: string; message: string }[] = [];
+    if (codes.purpose !== undefined && !this.vocab.purposes.has(codes.purpose)) {
+      issues.push({ path: `${prefix}purpose`, message: 'unknown purpose (HL7 v3 PurposeOfUse, or a configured purpose)' });
+    }
+    if (codes.role !== undefined && !this.vocab.roles.has(codes.role)) issues.push({ path: `${prefix}actor.role`, message: 'unknown role (not in the role table)' });
+    if (issues.length > 0) throw new ValidationError('VALIDATION_FAILED', `${issues[0]!.path}: ${issues[0]!.message}`, { issues });
+  }
+
+  // Every event this overlay writes is checked against the registry: no field holds free text.
+  checked(type: string, payload: Record<string, unknown>): Record<string, unknown> {
+    checkEventPayload(type, payload, this.vocab);
+    return payload;
+  }
+}
+
+/** Runs an operation whose decide step may find the policy changed under it; retried afresh. */
+export async function withPolicyRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!hasCode(err, 'POLICY_CHANGED') || i >= MAX_POLICY_RETRIES) throw err;
+    }
+  }
+}

@@ -1,0 +1,459 @@
+/**
+ * The PostgreSQL {@link TiledDriver}: SQL over the tables of store/postgres/schema.ts, on a pool
+ * (or, for a read snapshot, on one connection in a REPEATABLE READ transaction).
+ *
+ * Sequencing happens inside PostgreSQL: every batch is one transaction that first takes a
+ * transaction-scoped advisory lock (one fixed key per database), then checks the stored size
+ * against the size the batch was sequenced on. Writers in any number of processes therefore
+ * serialize on the lock and never fork the log; a writer that waits longer than `lockTimeoutMs`
+ * gets LOG_LOCKED. A writer refused because the log grew keeps the lock for its retry (see
+ * PostgresDriver#hold), so back-to-back writers cannot starve one another.
+ *
+ * Every multi-row read or write is one statement (arrays passed as parameters and `unnest`ed), so
+ * a batch of 10,000 entries is about ten round trips.
+ * @module
+ */
+import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { ConflictError, CustosError, StoreError } from '../../core/errors.js';
+import type { NodeId } from '../../core/merkle/node-id.js';
+import type { AppendBatch, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint } from '../store.js';
+import type { BundleRow, TailEntryRow, TiledDriver } from '../tiled/driver.js';
+import { planAppend, sizeFromMax, type NodeRow } from '../tiled/layout.js';
+
+/**
+ * Advisory lock key (a fixed 64-bit value, "CustosAp") taken by every append. Advisory locks are
+ * scoped to the current database: one log per database.
+ */
+const APPEND_LOCK_KEY = 0x437573746f734170n;
+
+/** Runs one SQL text and returns its rows (of the last statement, for a multi-statement text). */
+export type Exec = <R extends QueryResultRow>(sql: string, params?: readonly unknown[]) => Promise<R[]>;
+
+interface CheckpointRow {
+  readonly tree_size: number;
+  readonly root: Buffer;
+  readonly note: string;
+  readonly time_ms: number;
+}
+
+const CHECKPOINTS = 'SELECT tree_size, root, note, time_ms FROM checkpoints';
+const COMMITMENTS = 'SELECT commitment, kind, value, salt FROM commitments';
+/** Both maxima the tree size is computed from (see sizeFromMax). */
+export const MAX_INDEXES_SQL = 'SELECT (SELECT MAX(idx) FROM entry_tail) AS t, (SELECT MAX(idx) FROM entry_bundles) AS b';
+// Tail entries with their leaf hashes (level-0 nodes of the node tail).
+const TAIL_ENTRIES_SQL =
+  'SELECT e.idx, e.data, n.hash AS "leafHash" FROM entry_tail e LEFT JOIN node_tail n ON n.level = 0 AND n.idx = e.idx WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx';
+
+function toCheckpoint(r: CheckpointRow): StoredCheckpoint {
+  return { treeSize: r.tree_size, rootHash: r.root, note: r.note, timeMs: r.time_ms };
+}
+
+/** Wraps pg and network errors so PostgreSQL's error shapes never leak above the store. */
+export function wrapPgError(err: unknown, what: string): never {
+  if (err instanceof CustosError) throw err;
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  // 55P03 lock_not_available (lock_timeout expired), 40P01 deadlock_detected.
+  if (code === '55P03' || code === '40P01') {
+    throw new ConflictError('LOG_LOCKED', 'the log is locked by another writer', { cause: err });
+  }
+  // XX001 data_corrupted, XX002 index_corrupted.
+  if (code === 'XX001' || code === 'XX002') {
+    throw new StoreError('STORE_CORRUPT', `database is corrupt (${what})`, { cause: err });
+  }
+  const sqlstate = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? `, SQLSTATE ${code}` : '';
+  throw new StoreError('STORE_FAILURE', `storage failure (${what}${sqlstate})`, { cause: err });
+}
+
+export function execOn(q: Pool | PoolClient): Exec {
+  return async <R extends QueryResultRow>(sql: string, params?: readonly unknown[]): Promise<R[]> => {
+    // Without parameters pg uses the simple query protocol, which accepts several statements and
+    // then resolves to one result per statement.
+    const res = (await q.query(sql, params as unknown[] | undefined)) as unknown as { rows: R[] } | { rows: R[] }[];
+    return Array.isArray(res) ? (res[res.length - 1]?.rows ?? []) : res.rows;
+  };
+}
+
+/** A pooled client with an error listener while it is checked out (an unhandled 'error' would crash the process). */
+export interface Checkout {
+  readonly client: PoolClient;
+  readonly exec: Exec;
+  release(destroy?: unknown): void;
+}
+
+export async function checkout(pool: Pool): Promise<Checkout> {
+  const client = await pool.connect();
+  let broken: unknown;
+  const onError = (err: unknown) => {
+    broken ??= err ?? new Error('connection error');
+  };
+  client.on('error', onError);
+  let released = false;
+  return {
+    client,
+    exec: execOn(client),
+    release(destroy?: unknown) {
+      if (released) return;
+      released = true;
+      client.off('error', onError);
+      const bad = broken ?? destroy;
+      // A client that failed is destroyed, not returned to the pool.
+      client.release(bad === undefined ? undefined : bad instanceof Error ? bad : true);
+    },
+  };
+}
+
+/** Rolls back and releases; a failed ROLLBACK means the connection is unusable, so it is destroyed. */
+export async function rollback(c: Checkout): Promise<void> {
+  try {
+    await c.exec('ROLLBACK');
+    c.release();
+  } catch (err) {
+    c.release(err);
+  }
+}
+
+/** Dedupes rows by key: the first (keepLast = false) or last occurrence wins, in first-seen order. */
+function dedupe<T>(rows: readonly T[], key: (r: T) => string, keepLast: boolean): T[] {
+  const m = new Map<string, T>();
+  for (const r of rows) {
+    const k = key(r);
+    if (keepLast || !m.has(k)) m.set(k, r);
+  }
+  return [...m.values()];
+}
+
+/** Driver settings. */
+export interface PostgresDriverOptions {
+  readonly lockTimeoutMs: number;
+  /** How long the append lock is kept after a refused batch (see #hold); 0 = never. */
+  readonly retainMs: number;
+  /** Set on a read-snapshot view: the view refuses writes. */
+  readonly readOnly: boolean;
+}
+
+/** The PostgreSQL driver of one pool (or one snapshot connection). */
+export class PostgresDriver implements TiledDriver {
+  readonly #pool: Pool;
+  readonly #exec: Exec;
+  readonly #o: PostgresDriverOptions;
+  #closed = false;
+  #held: { readonly c: Checkout; readonly timer: NodeJS.Timeout } | undefined;
+
+  constructor(pool: Pool, exec: Exec, options: PostgresDriverOptions) {
+    this.#pool = pool;
+    this.#exec = exec;
+    this.#o = options;
+  }
+
+  fail(err: unknown, what: string): never {
+    wrapPgError(err, what);
+  }
+
+  #writable(what: string): void {
+    if (this.#o.readOnly) throw new StoreError('STORE_FAILURE', `a read snapshot is read-only (${what})`);
+  }
+
+  async #one<R extends QueryResultRow>(sql: string, params?: readonly unknown[]): Promise<R | undefined> {
+    return (await this.#exec<R>(sql, params))[0];
+  }
+
+  async maxIndexes(): Promise<{ tail: number | null; bundle: number | null }> {
+    const r = await this.#one<{ t: number | null; b: number | null }>(MAX_INDEXES_SQL);
+    return { tail: r?.t ?? null, bundle: r?.b ?? null };
+  }
+
+  tiles(ids: readonly number[]): Promise<{ id: number; hashes: Buffer }[]> {
+    return this.#exec('SELECT id, hashes FROM tiles WHERE id = ANY($1::bigint[])', [ids]);
+  }
+
+  tailNodes(ids: readonly NodeId[]): Promise<NodeRow[]> {
+    return this.#exec(
+      'SELECT n.level, n.idx, n.hash FROM node_tail n JOIN unnest($1::int[], $2::bigint[]) AS r(level, idx) ON n.level = r.level AND n.idx = r.idx',
+      [ids.map((n) => n.level), ids.map((n) => n.index)],
+    );
+  }
+
+  tailLeaves(lo: number, hi: number): Promise<NodeRow[]> {
+    return this.#exec('SELECT level, idx, hash FROM node_tail WHERE level = 0 AND idx >= $1 AND idx < $2', [lo, hi]);
+  }
+
+  bundles(lo: number, hi: number, limit: number, descending: boolean): Promise<BundleRow[]> {
+    return this.#exec(`SELECT idx, data FROM entry_bundles WHERE idx >= $1 AND idx < $2 ORDER BY idx ${descending ? 'DESC' : 'ASC'} LIMIT $3`, [lo, hi, limit]);
+  }
+
+  bundlesWithTiles(lo: number, hi: number, limit: number): Promise<(BundleRow & { tile: Buffer | null })[]> {
+    // tileId(0, idx) = idx: each bundle's level-0 tile in the same row.
+    return this.#exec(
+      'SELECT b.idx, b.data, t.hashes AS tile FROM entry_bundles b LEFT JOIN tiles t ON t.id = b.idx WHERE b.idx >= $1 AND b.idx < $2 ORDER BY b.idx LIMIT $3',
+      [lo, hi, limit],
+    );
+  }
+
+  tailEntries(lo: number, hi: number, descending: boolean): Promise<TailEntryRow[]> {
+    return this.#exec(descending ? `${TAIL_ENTRIES_SQL} DESC` : TAIL_ENTRIES_SQL, [lo, hi]);
+  }
+
+  async entry(index: number, bundle: number): Promise<{ tail: TailEntryRow } | { bundle: BundleRow } | undefined> {
+    const rows = await this.#exec<{ tail: boolean; data: Buffer; hash: Buffer | null }>(
+      `SELECT TRUE AS tail, e.data, n.hash FROM entry_tail e LEFT JOIN node_tail n ON n.level = 0 AND n.idx = e.idx WHERE e.idx = $1
+       UNION ALL SELECT FALSE, data, NULL FROM entry_bundles WHERE idx = $2`,
+      [index, bundle],
+    );
+    const tail = rows.find((r) => r.tail);
+    if (tail) return { tail: { idx: index, data: tail.data, leafHash: tail.hash } };
+    const b = rows.find((r) => !r.tail);
+    return b && { bundle: { idx: bundle, data: b.data } };
+  }
+
+  async checkpoints(after: number, limit: number): Promise<StoredCheckpoint[]> {
+    return (await this.#exec<CheckpointRow>(`${CHECKPOINTS} WHERE tree_size > $1 ORDER BY tree_size LIMIT $2`, [after, limit])).map(toCheckpoint);
+  }
+
+  async maxCheckpointSize(): Promise<number | null> {
+    return (await this.#one<{ m: number | null }>('SELECT MAX(tree_size) AS m FROM checkpoints'))?.m ?? null;
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    const r = await this.#one<CheckpointRow>(`${CHECKPOINTS} ORDER BY tree_size DESC LIMIT 1`);
+    return r && toCheckpoint(r);
+  }
+
+  async checkpointAt(treeSize: number): Promise<StoredCheckpoint | undefined> {
+    const r = await this.#one<CheckpointRow>(`${CHECKPOINTS} WHERE tree_size = $1`, [treeSize]);
+    return r && toCheckpoint(r);
+  }
+
+  async meta(key: string): Promise<string | undefined> {
+    return (await this.#one<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key]))?.value;
+  }
+
+  async document(hash: string): Promise<{ kind: string; bytes: Buffer } | undefined> {
+    return this.#one('SELECT kind, data AS bytes FROM documents WHERE hash = $1', [hash]);
+  }
+
+  documents(after: string, limit: number): Promise<SidecarDocument[]> {
+    return this.#exec('SELECT hash, kind, data AS bytes FROM documents WHERE hash > $1 ORDER BY hash LIMIT $2', [after, limit]);
+  }
+
+  commitment(commitment: string): Promise<SidecarCommitment | undefined> {
+    return this.#one(`${COMMITMENTS} WHERE commitment = $1`, [commitment]);
+  }
+
+  commitmentsOf(kind: string, value: string, limit?: number): Promise<SidecarCommitment[]> {
+    // LIMIT NULL: no limit.
+    return this.#exec(`${COMMITMENTS} WHERE kind = $1 AND value = $2 ORDER BY commitment LIMIT $3`, [kind, value, limit ?? null]);
+  }
+
+  commitments(after: string, limit: number): Promise<SidecarCommitment[]> {
+    return this.#exec(`${COMMITMENTS} WHERE commitment > $1 ORDER BY commitment LIMIT $2`, [after, limit]);
+  }
+
+  async state(ns: string, key: string): Promise<string | undefined> {
+    return (await this.#one<{ value: string }>('SELECT value FROM state WHERE ns = $1 AND key = $2', [ns, key]))?.value;
+  }
+
+  states(ns: string): Promise<SidecarState[]> {
+    return this.#exec('SELECT ns, key, value FROM state WHERE ns = $1 ORDER BY key', [ns]);
+  }
+
+  // ---- writes -------------------------------------------------------------------------------
+
+  /** Runs `fn` in a transaction on one pooled client: `begin` (which may hold several statements), `fn`, COMMIT; ROLLBACK on any error. */
+  async #transaction<T>(begin: string, fn: (exec: Exec) => Promise<T>): Promise<T> {
+    const c = await checkout(this.#pool);
+    try {
+      await c.exec(begin);
+      const result = await fn(c.exec);
+      await c.exec('COMMIT');
+      return result;
+    } catch (err) {
+      await rollback(c);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  async initMeta(values: Readonly<Record<string, string>>): Promise<void> {
+    this.#writable('write meta');
+    const keys = Object.keys(values);
+    if (keys.length === 0) return;
+    await this.#transaction('BEGIN', async (exec) => {
+      // Inserting first makes a concurrent initMeta wait for this one (or this one for it).
+      await exec('INSERT INTO meta (key, value) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (key) DO NOTHING', [keys, keys.map((k) => values[k]!)]);
+      const rows = await exec<{ key: string; value: string }>('SELECT key, value FROM meta WHERE key = ANY($1::text[])', [keys]);
+      const cur = new Map(rows.map((r) => [r.key, r.value]));
+      for (const k of keys) {
+        if (cur.get(k) !== values[k]) throw new ConflictError('DATA_DIR_EXISTS', `log already has a different ${k}`);
+      }
+    });
+  }
+
+  async append(batch: AppendBatch): Promise<number> {
+    this.#writable('append');
+    let c: Checkout | undefined;
+    let start: number | undefined;
+    const held = this.#held;
+    if (held) {
+      // This store lost the last race and kept the lock: no batch can have committed since.
+      this.#held = undefined;
+      clearTimeout(held.timer);
+      c = held.c;
+      try {
+        start = await this.#storedSize(c.exec);
+      } catch {
+        // The held session is gone (idle_in_transaction_session_timeout, say): start afresh.
+        c.release(true);
+        c = undefined;
+      }
+    }
+    if (!c) {
+      c = await checkout(this.#pool);
+      try {
+        // The advisory lock serializes the writers of this database, in every process;
+        // lock_timeout bounds the wait (55P03, LOG_LOCKED). Taken once per batch, before the size
+        // is read.
+        await c.exec(`BEGIN; SET LOCAL lock_timeout = ${this.#o.lockTimeoutMs}; SELECT pg_advisory_xact_lock(${APPEND_LOCK_KEY})`);
+        start = await this.#storedSize(c.exec);
+      } catch (err) {
+        await rollback(c);
+        throw err;
+      }
+    }
+    let plan;
+    try {
+      plan = planAppend(batch, start!);
+    } catch (err) {
+      this.#hold(c);
+      throw err;
+    }
+    try {
+      await this.#write(c.exec, batch, plan);
+      await c.exec('COMMIT');
+      c.release();
+      return plan.end;
+    } catch (err) {
+      await rollback(c);
+      throw err;
+    }
+  }
+
+  /**
+   * Keeps a refused batch's transaction, and with it the append lock, for the writer's retry.
+   *
+   * A writer refused with LOG_APPEND_CONFLICT rereads the log (through other pooled connections)
+   * and re-sequences. If it released the lock first, a writer appending back to back would
+   * already hold the lock again for its next batch while the first one rereads, so the first one
+   * would read a size that is stale by the time it gets the lock, and lose again, every time
+   * (measured: with two writers appending groups back to back, one was refused until Log gave
+   * up). Holding the lock makes the reread exact and the retry succeed. The lock is released when
+   * the retry commits, or after `retainMs` if no retry comes. Needs a second pooled connection
+   * for the reread, so a pool of one never holds.
+   */
+  #hold(c: Checkout): void {
+    if (this.#o.retainMs <= 0 || this.#closed || this.#held) {
+      void rollback(c);
+      return;
+    }
+    const h: { c: Checkout; timer: NodeJS.Timeout } = {
+      c,
+      timer: setTimeout(() => {
+        if (this.#held !== h) return;
+        this.#held = undefined;
+        void rollback(c);
+      }, this.#o.retainMs),
+    };
+    h.timer.unref();
+    this.#held = h;
+  }
+
+  /** Releases a held append lock; no append is accepted afterwards. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const held = this.#held;
+    if (held) {
+      this.#held = undefined;
+      clearTimeout(held.timer);
+      await rollback(held.c);
+    }
+  }
+
+  async #storedSize(exec: Exec): Promise<number> {
+    // Read committed: this statement's snapshot is taken after the lock was granted, so it sees
+    // every batch committed before.
+    const r = (await exec<{ t: number | null; b: number | null }>(MAX_INDEXES_SQL))[0];
+    return sizeFromMax(r?.t ?? null, r?.b ?? null);
+  }
+
+  /** Writes a planned batch (its expected size was checked under the lock). */
+  async #write(exec: Exec, batch: AppendBatch, plan: ReturnType<typeof planAppend>): Promise<void> {
+    let takenEntries: Buffer[] = [];
+    if (plan.takeEntries) {
+      // Entries of the bundle this batch completes written by earlier batches: moved out of the tail.
+      const moved = await exec<{ idx: number; data: Buffer }>('DELETE FROM entry_tail WHERE idx >= $1 AND idx < $2 RETURNING idx, data', [
+        plan.takeEntries.lo,
+        plan.takeEntries.hi,
+      ]);
+      takenEntries = moved.sort((x, y) => x.idx - y.idx).map((r) => r.data);
+    }
+    let takenNodes: NodeRow[] = [];
+    if (plan.takeNodes.length > 0) {
+      // Nodes of the tiles this batch completes written by earlier batches, in one statement.
+      const r = plan.takeNodes;
+      takenNodes = await exec<NodeRow>(
+        `DELETE FROM node_tail n USING unnest($1::int[], $2::bigint[], $3::bigint[]) AS r(level, lo, hi)
+         WHERE n.level = r.level AND n.idx >= r.lo AND n.idx < r.hi RETURNING n.level, n.idx, n.hash`,
+        [r.map((x) => x.level), r.map((x) => x.lo), r.map((x) => x.hi)],
+      );
+    }
+    const rows = plan.rows(takenEntries, takenNodes);
+    const insert = async (table: string, types: string, cols: readonly (readonly unknown[])[]) => {
+      if (cols[0]!.length === 0) return;
+      const params = types.split(',').map((t, i) => `$${i + 1}::${t}[]`);
+      await exec(`INSERT INTO ${table} SELECT * FROM unnest(${params.join(', ')})`, cols);
+    };
+    await insert('entry_bundles (idx, data)', 'bigint,bytea', [rows.bundles.idx, rows.bundles.data]);
+    await insert('entry_tail (idx, data)', 'bigint,bytea', [rows.tailEntries.idx, rows.tailEntries.data]);
+    await insert('tiles (id, hashes)', 'bigint,bytea', [rows.tiles.id, rows.tiles.hashes]);
+    await insert('node_tail (level, idx, hash)', 'int,bigint,bytea', [rows.tailNodes.level, rows.tailNodes.idx, rows.tailNodes.hash]);
+    const cp = batch.checkpoint;
+    await exec('INSERT INTO checkpoints (tree_size, root, note, time_ms) VALUES ($1, $2, $3, $4)', [cp.treeSize, cp.rootHash, cp.note, cp.timeMs]);
+    if (batch.sidecar) await this.#writeSidecar(exec, batch.sidecar);
+  }
+
+  async writeSidecar(sidecar: NonNullable<AppendBatch['sidecar']>): Promise<void> {
+    this.#writable('write off-ledger data');
+    await this.#transaction('BEGIN', (exec) => this.#writeSidecar(exec, sidecar));
+  }
+
+  async #writeSidecar(exec: Exec, sidecar: NonNullable<AppendBatch['sidecar']>): Promise<void> {
+    // One statement per table; duplicates within the batch are dropped first (a statement may
+    // not touch a row twice): the first document or opening wins, as ON CONFLICT DO NOTHING
+    // would row by row, and the last state value wins, as an upsert would.
+    const docs = dedupe(sidecar.documents, (d) => d.hash, false);
+    if (docs.length > 0) {
+      await exec('INSERT INTO documents (hash, kind, data) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (hash) DO NOTHING', [
+        docs.map((d) => d.hash),
+        docs.map((d) => d.kind),
+        docs.map((d) => d.bytes),
+      ]);
+    }
+    const cs = dedupe(sidecar.commitments, (c) => c.commitment, false);
+    if (cs.length > 0) {
+      await exec(
+        'INSERT INTO commitments (commitment, kind, value, salt) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ON CONFLICT (commitment) DO NOTHING',
+        [cs.map((c) => c.commitment), cs.map((c) => c.kind), cs.map((c) => c.value), cs.map((c) => c.salt)],
+      );
+    }
+    const st = dedupe(sidecar.state, (s) => JSON.stringify([s.ns, s.key]), true);
+    if (st.length > 0) {
+      await exec(
+        'INSERT INTO state (ns, key, value) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value',
+        [st.map((s) => s.ns), st.map((s) => s.key), st.map((s) => s.value)],
+      );
+    }
+    // Erasure, after the inserts: in the transaction of the event that records it.
+    if (sidecar.erase && sidecar.erase.length > 0) await exec('DELETE FROM commitments WHERE commitment = ANY($1::text[])', [[...sidecar.erase]]);
+    if (sidecar.eraseDocuments && sidecar.eraseDocuments.length > 0) await exec('DELETE FROM documents WHERE hash = ANY($1::text[])', [[...sidecar.eraseDocuments]]);
+  }
+}
