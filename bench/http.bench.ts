@@ -91,10 +91,7 @@ try {
   const { dir, log } = await openLog(dataDir);
   const governance = await Governance.open({ log });
   const auth = new Authenticator({ log });
-  const { policy } = await governance.createConsent(
-    { subject: 'bench-patient-0001', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] },
-    { id: 'bench-po', role: 'privacy_officer' },
-  );
+  const { policy } = await governance.createConsent({ subject: 'bench-patient-0001', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'bench-po', role: 'privacy_officer' });
   const { token } = await auth.createToken('bench-derm', 'dermatologist', { actor: 'bench-setup', role: 'operator' });
   const setupEntries = log.size;
 
@@ -169,7 +166,10 @@ try {
     [`every 201 the server sent names an INFERENCE_EXECUTED entry (${fmt(sentIndices.length)} sent, ${missing} missing)`, missing === 0],
     ['no event index was sent twice', uniqueSent.size === sentIndices.length],
     [`INFERENCE_EXECUTED entries (${fmt(executed)}) = 201 responses sent (${fmt(sentIndices.length)})`, executed === sentIndices.length],
-    [`autocannon 2xx (${fmt(client2xx)}) ≤ 201 sent, short by at most the ${CONNECTIONS} connections in flight at the cutoff (${fmt(sentIndices.length - client2xx)})`, client2xx <= sentIndices.length && sentIndices.length - client2xx <= CONNECTIONS],
+    [
+      `autocannon 2xx (${fmt(client2xx)}) ≤ 201 sent, short by at most the ${CONNECTIONS} connections in flight at the cutoff (${fmt(sentIndices.length - client2xx)})`,
+      client2xx <= sentIndices.length && sentIndices.length - client2xx <= CONNECTIONS,
+    ],
     [`log size (${fmt(finalSize)}) = setup entries (${setupEntries}) + INFERENCE_EXECUTED, ≥ setup + 2xx`, finalSize === setupEntries + executed && finalSize >= setupEntries + client2xx],
     ['no other event types (no denials, no errors)', types.size === 3 && (types.get('CONSENT_CREATED') ?? 0) === 1 && (types.get('TOKEN_CREATED') ?? 0) === 1],
     ['no non-2xx, errors, timeouts or resets', r.non2xx + r.errors + r.timeouts + r.resets + warm.non2xx + warm.errors + sentOther === 0],
@@ -202,7 +202,7 @@ try {
   say('| --- | --- |');
   for (const [what, ok] of checks) say(`| ${what} | ${ok ? 'yes' : 'NO'} |`);
   say('');
-  say(rps >= TARGET ? `Target met: ${fmt(rps)} ≥ ${fmt(TARGET)} requests/s.` : `Target NOT met: ${fmt(rps)} requests/s is ${(rps / TARGET * 100).toFixed(0)}% of ${fmt(TARGET)}.`);
+  say(rps >= TARGET ? `Target met: ${fmt(rps)} ≥ ${fmt(TARGET)} requests/s.` : `Target NOT met: ${fmt(rps)} requests/s is ${((rps / TARGET) * 100).toFixed(0)}% of ${fmt(TARGET)}.`);
   const file = writeSection('http', lines);
   console.log(`\nwrote ${file}`);
 

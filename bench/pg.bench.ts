@@ -13,7 +13,9 @@ import { randomBytes } from 'node:crypto';
 import autocannonUntyped from 'autocannon';
 import { writeSection } from './results.js';
 
-const autocannon = autocannonUntyped as (o: Record<string, unknown>) => Promise<{ requests: { average: number }; latency: { p50: number; p99: number }; '2xx': number; non2xx: number; errors: number; duration: number }>;
+const autocannon = autocannonUntyped as (
+  o: Record<string, unknown>,
+) => Promise<{ requests: { average: number }; latency: { p50: number; p99: number }; '2xx': number; non2xx: number; errors: number; duration: number }>;
 const ROOT = process.cwd();
 const BIN = join(ROOT, 'bin', 'custos.js');
 const DURATION = Number(process.env['PG_DURATION'] ?? 10);
@@ -28,7 +30,9 @@ function cli(dataDir: string, store: string | undefined, args: string[]): string
 
 function startServer(dataDir: string, store: string | undefined): Promise<{ proc: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [BIN, '--data-dir', dataDir, ...(store ? ['--store', store] : []), 'serve', '--port', '0', '--rate-limit', '100000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [BIN, '--data-dir', dataDir, ...(store ? ['--store', store] : []), 'serve', '--port', '0', '--rate-limit', '100000000'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     proc.stdout!.on('data', (c) => {
       out += c;
@@ -49,11 +53,24 @@ async function scenario(label: string, store: string | undefined, servers: numbe
     const procs = [];
     for (let i = 0; i < servers; i++) procs.push(await startServer(dataDir, store));
     try {
-      const created = await fetch(`${procs[0]!.url}/api/v1/consents`, { method: 'POST', headers: { authorization: `Bearer ${officer}`, 'content-type': 'application/json' }, body: JSON.stringify({ subject: 's', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }) });
+      const created = await fetch(`${procs[0]!.url}/api/v1/consents`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${officer}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ subject: 's', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }),
+      });
       const { policy } = (await created.json()) as { policy: { policyId: string } };
       const body = JSON.stringify({ purpose: 'TREAT', policyId: policy.policyId, artifact: { uri: 's3://bench/img.jpg', digest: 'ab'.repeat(32) } });
       const results = await Promise.all(
-        procs.map((p) => autocannon({ url: `${p.url}/api/v1/access`, method: 'POST', connections: CONNECTIONS, duration: DURATION, headers: { authorization: `Bearer ${clinician}`, 'content-type': 'application/json' }, body })),
+        procs.map((p) =>
+          autocannon({
+            url: `${p.url}/api/v1/access`,
+            method: 'POST',
+            connections: CONNECTIONS,
+            duration: DURATION,
+            headers: { authorization: `Bearer ${clinician}`, 'content-type': 'application/json' },
+            body,
+          }),
+        ),
       );
       const total2xx = results.reduce((s, r) => s + r['2xx'], 0);
       const bad = results.reduce((s, r) => s + r.non2xx + r.errors, 0);

@@ -47,7 +47,9 @@ say('');
 say('| scenario | decisions | executed / blocked | unauthorized blocked | post-revocation executions | ms per decision | p50 / p99 latency (ms) | decisions/s | log verifies |');
 say('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const { label, m } of runs) {
-  say(`| ${label} | ${fmt(m.params.runs)} | ${fmt(m.executed)} / ${fmt(m.blocked)} | ${fmt(m.blocked_unauthorized)} of ${fmt(m.attempted_unauthorized)} | ${m.post_revoke_exec} | ${m.avg_governance_ms_per_run.toFixed(3)} | ${m.p50_decision_ms.toFixed(1)} / ${m.p99_decision_ms.toFixed(1)} | ${fmt(m.throughput_decisions_per_s)} | ${m.ledger_integrity_ok_before ? 'yes' : 'NO'} |`);
+  say(
+    `| ${label} | ${fmt(m.params.runs)} | ${fmt(m.executed)} / ${fmt(m.blocked)} | ${fmt(m.blocked_unauthorized)} of ${fmt(m.attempted_unauthorized)} | ${m.post_revoke_exec} | ${m.avg_governance_ms_per_run.toFixed(3)} | ${m.p50_decision_ms.toFixed(1)} / ${m.p99_decision_ms.toFixed(1)} | ${fmt(m.throughput_decisions_per_s)} | ${m.ledger_integrity_ok_before ? 'yes' : 'NO'} |`,
+  );
 }
 say('');
 say('Average governance time per decision by log size (decisions made while the log held that many entries or more, up to ten times as many):');

@@ -40,9 +40,7 @@ const browserPlatform = {
  * `entryContents` replaces src/core/browser.ts as the entry (the tests use it to probe the guard).
  */
 export async function buildCore({ entryContents } = {}) {
-  const entry = entryContents === undefined
-    ? { entryPoints: ['src/core/browser.ts'] }
-    : { stdin: { contents: entryContents, resolveDir: ROOT, sourcefile: 'entry.ts', loader: 'ts' } };
+  const entry = entryContents === undefined ? { entryPoints: ['src/core/browser.ts'] } : { stdin: { contents: entryContents, resolveDir: ROOT, sourcefile: 'entry.ts', loader: 'ts' } };
   const result = await esbuild.build({
     absWorkingDir: ROOT,
     ...entry,

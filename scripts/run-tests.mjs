@@ -109,9 +109,5 @@ try {
 }
 rmSync(tapDir, { recursive: true, force: true });
 if (summary) console.log(`\n${summary}`);
-console.log(
-  scriptStart === undefined
-    ? `tests took ${duration(Date.now() - started)}`
-    : `npm test took ${duration(Date.now() - scriptStart)} (tests ${duration(Date.now() - started)})`,
-);
+console.log(scriptStart === undefined ? `tests took ${duration(Date.now() - started)}` : `npm test took ${duration(Date.now() - scriptStart)} (tests ${duration(Date.now() - started)})`);
 process.exit(r.status ?? 1);

@@ -41,7 +41,10 @@ describe('SECURITY_ALERT aggregation', () => {
   it('for any sequence of refusals and clock steps: at most 2 events per caller per window, counts sum to the refusals', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ caller: fc.integer({ min: 0, max: 3 }), code: fc.constantFrom('FORBIDDEN', 'UNAUTHENTICATED', 'ACTOR_MISMATCH'), stepMs: fc.integer({ min: 0, max: 40_000 }) }), { minLength: 1, maxLength: 60 }),
+        fc.array(fc.record({ caller: fc.integer({ min: 0, max: 3 }), code: fc.constantFrom('FORBIDDEN', 'UNAUTHENTICATED', 'ACTOR_MISMATCH'), stepMs: fc.integer({ min: 0, max: 40_000 }) }), {
+          minLength: 1,
+          maxLength: 60,
+        }),
         async (steps) => {
           const clock = new ManualClock(T0);
           const { log, dir } = await fresh(clock);
@@ -84,9 +87,15 @@ describe('SECURITY_ALERT aggregation', () => {
     const all = await alerts(log);
     // Three tracked callers (one event each) and the overflow window (counted, written at its end; it names no caller).
     assert.equal(all.length, 4);
-    assert.equal(all.reduce((x, a) => x + Number(a.payload['count']), 0), 50);
+    assert.equal(
+      all.reduce((x, a) => x + Number(a.payload['count']), 0),
+      50,
+    );
     const overflow = all.filter((a) => a.payload['client'] === undefined && a.payload['actor'] === undefined);
-    assert.deepEqual(overflow.map((a) => a.payload['count']), [47]);
+    assert.deepEqual(
+      overflow.map((a) => a.payload['count']),
+      [47],
+    );
   });
 
   // Each new caller window costs one token of the global bucket; the rest go to the overflow window.
@@ -107,7 +116,10 @@ describe('SECURITY_ALERT aggregation', () => {
     const all = await alerts(log);
     assert.ok(all.length <= bound(60), `${all.length} events`);
     assert.equal(all.length, 61, 'the first 60 callers at once, the other 4,940 in one overflow event');
-    assert.equal(all.reduce((x, a) => x + Number(a.payload['count']), 0), 5_000);
+    assert.equal(
+      all.reduce((x, a) => x + Number(a.payload['count']), 0),
+      5_000,
+    );
     const report = await verifyLog({ store: dir.store, verifiers: [dir.verifier], origin: dir.origin });
     assert.equal(report.ok, true);
   });
@@ -129,7 +141,10 @@ describe('SECURITY_ALERT aggregation', () => {
           clock.advance(60_000);
           await trail.flush();
           const all = await alerts(log);
-          assert.equal(all.reduce((x, a) => x + Number(a.payload['count']), 0), steps.length);
+          assert.equal(
+            all.reduce((x, a) => x + Number(a.payload['count']), 0),
+            steps.length,
+          );
           // An alert is written at its window's end (windowEnd; the first refusal's alert: windowStart = windowEnd).
           const times = all.map((a) => Date.parse(String(a.payload['windowEnd'])));
           for (const t of times) {
@@ -150,10 +165,16 @@ describe('OpeningLimiter', () => {
     lim.take('a');
     clock.advance(30_000);
     lim.take('a');
-    assert.throws(() => lim.take('a'), (e: unknown) => hasCode(e, 'OPENING_RATE_LIMITED'));
+    assert.throws(
+      () => lim.take('a'),
+      (e: unknown) => hasCode(e, 'OPENING_RATE_LIMITED'),
+    );
     lim.take('b');
     clock.advance(30_001);
     lim.take('a');
-    assert.throws(() => lim.take('a'), (e: unknown) => hasCode(e, 'OPENING_RATE_LIMITED'));
+    assert.throws(
+      () => lim.take('a'),
+      (e: unknown) => hasCode(e, 'OPENING_RATE_LIMITED'),
+    );
   });
 });

@@ -123,7 +123,10 @@ describe('tokens are derived from the log', () => {
     assert.ok(!(list.json() as { id: string }[]).some((t) => t.id === id));
     const report = await verifyDocuments({ store: env.dir.store });
     assert.equal(report.ok, false);
-    assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_NOT_ON_LOG', id]]);
+    assert.deepEqual(
+      report.findings.map((f) => [f.kind, f.ref]),
+      [['TOKEN_NOT_ON_LOG', id]],
+    );
     withDb(env, (db) => db.prepare("DELETE FROM state WHERE ns = 'token' AND key = ?").run(id));
     assert.equal((await verifyDocuments({ store: env.dir.store })).ok, true);
   });
@@ -142,7 +145,10 @@ describe('tokens are derived from the log', () => {
     await restart(env);
     expectError(await call(env.app, 'GET', '/api/v1/stats', t.token), 401, 'UNAUTHENTICATED');
     const report = await verifyDocuments({ store: env.dir.store });
-    assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_REVOKED_ON_LOG', t.record.id]]);
+    assert.deepEqual(
+      report.findings.map((f) => [f.kind, f.ref]),
+      [['TOKEN_REVOKED_ON_LOG', t.record.id]],
+    );
     // Put the row back as the log has it.
     await env.auth.revokeToken(t.record.id, SETUP).catch(() => undefined);
     withDb(env, (db) => {
@@ -163,7 +169,10 @@ describe('tokens are derived from the log', () => {
     assert.equal(me.statusCode, 200, me.body);
     assert.equal(me.json().role, 'nurse');
     const report = await verifyDocuments({ store: env.dir.store });
-    assert.deepEqual(report.findings.map((f) => [f.kind, f.ref]), [['TOKEN_ROW_MISMATCH', t.record.id]]);
+    assert.deepEqual(
+      report.findings.map((f) => [f.kind, f.ref]),
+      [['TOKEN_ROW_MISMATCH', t.record.id]],
+    );
     withDb(env, (db) => db.prepare("UPDATE state SET value = ? WHERE ns = 'token' AND key = ?").run(original, t.record.id));
     assert.equal((await verifyDocuments({ store: env.dir.store })).ok, true);
   });
@@ -178,7 +187,10 @@ describe('tokens are derived from the log', () => {
     assertError(r, EXIT.verification, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
     const out = JSON.parse(r.stdout) as { ok: boolean; documents: { findings: { kind: string; ref: string }[] } };
     assert.equal(out.ok, false);
-    assert.deepEqual(out.documents.findings.map((f) => [f.kind, f.ref]), [['TOKEN_NOT_ON_LOG', id]]);
+    assert.deepEqual(
+      out.documents.findings.map((f) => [f.kind, f.ref]),
+      [['TOKEN_NOT_ON_LOG', id]],
+    );
   });
 
   it('a token revoked by another process stops working at once', async () => {
@@ -250,7 +262,10 @@ describe('policy heads are derived from the log (rollback)', () => {
     // The versions shown start from the log's head (version 2, revoked), not the row's.
     const shown = await call(env.app, 'GET', `/api/v1/consents/${pid('p-rolled')}`, env.po);
     assert.equal(shown.statusCode, 200, shown.body);
-    assert.deepEqual((shown.json() as { versions: { version: number }[] }).versions.map((x) => x.version), [1, 2]);
+    assert.deepEqual(
+      (shown.json() as { versions: { version: number }[] }).versions.map((x) => x.version),
+      [1, 2],
+    );
   });
 });
 

@@ -29,7 +29,10 @@ const NOTES = join(VECTORS, 'signed-note');
 const skipVectors = existsSync(MERKLE) && existsSync(NOTES) ? false : `published test vectors not found at ${VECTORS} (../shared/vectors is absent)`;
 
 /** Every *.json file under `dir`, as paths relative to it, sorted. */
-const listJson = (dir: string): string[] => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json')).sort();
+const listJson = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
 
@@ -52,7 +55,7 @@ const ROOT_B64 = nodeCore.toBase64(ROOT_HASH);
 // 32 bytes are 43 base64 characters and '=': the last character carries 4 bits of the hash and 2
 // padding bits. Setting a padding bit gives a non-canonical text that a lax decoder reads as the same hash.
 const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const ROOT_B64_NONCANONICAL = ROOT_B64.slice(0, 42) + B64_ALPHABET[B64_ALPHABET.indexOf(ROOT_B64[42]!) ^ 1] + '=';
+const ROOT_B64_NONCANONICAL = `${ROOT_B64.slice(0, 42) + B64_ALPHABET[B64_ALPHABET.indexOf(ROOT_B64[42]!) ^ 1]}=`;
 const checkpoint = (root: string, size = '7'): string => signNote(`${ORIGIN}\n${size}\n${root}\n`, [SIGNER]);
 
 /** [name, case, the verdict src/core gives]: the defects of the old explorer port, and their neighbours. */
@@ -65,12 +68,12 @@ const DEFECTS: Record<string, [string, Case, string][]> = {
     ['another origin', { kind: 'openCheckpoint', note: checkpoint(ROOT_B64), trusted: [VKEY], origin: 'custos.test/other' }, 'CHECKPOINT_MALFORMED'],
   ],
   'key names': [
-    ['a plain name', { kind: 'verifierKey', vkey: vkeyNamed('example.com/log') }, 'ok:example.com/log+' + computeKeyId('example.com/log', ALG_KEY).toString(16).padStart(8, '0')],
+    ['a plain name', { kind: 'verifierKey', vkey: vkeyNamed('example.com/log') }, `ok:example.com/log+${computeKeyId('example.com/log', ALG_KEY).toString(16).padStart(8, '0')}`],
     ['U+0085 (a space to Go, not to JavaScript)', { kind: 'verifierKey', vkey: vkeyNamed('a\u0085b') }, 'KEY_MALFORMED'],
     ['U+3000 ideographic space', { kind: 'verifierKey', vkey: vkeyNamed('a\u3000b') }, 'KEY_MALFORMED'],
     ['a lone surrogate', { kind: 'verifierKey', vkey: vkeyNamed('a\ud800b') }, 'KEY_MALFORMED'],
     ['an empty name', { kind: 'verifierKey', vkey: vkeyNamed('') }, 'KEY_MALFORMED'],
-    ['U+FEFF (a space to JavaScript, not to Go)', { kind: 'verifierKey', vkey: vkeyNamed('a\ufeffb') }, 'ok:a\ufeffb+' + computeKeyId('a\ufeffb', ALG_KEY).toString(16).padStart(8, '0')],
+    ['U+FEFF (a space to JavaScript, not to Go)', { kind: 'verifierKey', vkey: vkeyNamed('a\ufeffb') }, `ok:a\ufeffb+${computeKeyId('a\ufeffb', ALG_KEY).toString(16).padStart(8, '0')}`],
     ['a key id that does not match', { kind: 'verifierKey', vkey: vkeyNamed('x').replace(/^x\+[0-9a-f]{8}/, 'x+00000000') }, 'KEY_MALFORMED'],
   ],
   'signature lines': (() => {
@@ -111,7 +114,11 @@ const DEFECTS: Record<string, [string, Case, string][]> = {
     ] as [string, Case, string][];
   })(),
   'strict canonical JSON': [
-    ['numbers, strings and key order (RFC 8785)', { kind: 'canonicalJson', json: '{"b":[1e21,0.1,-0,1e-7,123456789012345680000,5e-324],"a":"\\u2028\\u00e9\\u0000\\"","\\u00e9":1,"\\u20ac":2,"z":{},"A":[]}' }, 'ok:{"A":[],"a":"\u2028é\\u0000\\"","b":[1e+21,0.1,0,1e-7,123456789012345680000,5e-324],"z":{},"é":1,"€":2}'],
+    [
+      'numbers, strings and key order (RFC 8785)',
+      { kind: 'canonicalJson', json: '{"b":[1e21,0.1,-0,1e-7,123456789012345680000,5e-324],"a":"\\u2028\\u00e9\\u0000\\"","\\u00e9":1,"\\u20ac":2,"z":{},"A":[]}' },
+      'ok:{"A":[],"a":"\u2028é\\u0000\\"","b":[1e+21,0.1,0,1e-7,123456789012345680000,5e-324],"z":{},"é":1,"€":2}',
+    ],
     ['NaN', { kind: 'canonicalJson', special: 'NaN' }, 'CANONICAL_JSON_UNSUPPORTED_VALUE'],
     ['Infinity', { kind: 'canonicalJson', special: 'Infinity' }, 'CANONICAL_JSON_UNSUPPORTED_VALUE'],
     ['an undefined member', { kind: 'canonicalJson', special: 'undefined member' }, 'CANONICAL_JSON_UNSUPPORTED_VALUE'],
@@ -128,7 +135,11 @@ const DEFECTS: Record<string, [string, Case, string][]> = {
     ['parse: 1.0', { kind: 'parseCanonicalJson', text: '{"a":1.0}' }, 'VALIDATION_FAILED'],
     ['parse: whitespace', { kind: 'parseCanonicalJson', text: '{"a": 1}' }, 'VALIDATION_FAILED'],
     ['parse: an escaped lone surrogate', { kind: 'parseCanonicalJson', text: '{"a":"\\ud800"}' }, 'CANONICAL_JSON_UNSUPPORTED_VALUE'],
-    ['entry: well formed', { kind: 'decodeEntry', text: '{"index":3,"payload":{"a":1},"time":"2030-03-01T08:00:00.000Z","type":"DATA_ACCESSED","v":1}' }, 'ok:3;DATA_ACCESSED;2030-03-01T08:00:00.000Z'],
+    [
+      'entry: well formed',
+      { kind: 'decodeEntry', text: '{"index":3,"payload":{"a":1},"time":"2030-03-01T08:00:00.000Z","type":"DATA_ACCESSED","v":1}' },
+      'ok:3;DATA_ACCESSED;2030-03-01T08:00:00.000Z',
+    ],
     ['entry: not canonical', { kind: 'decodeEntry', text: '{"index":3,"payload":{"a":1.50},"time":"2030-03-01T08:00:00.000Z","type":"DATA_ACCESSED","v":1}' }, 'VALIDATION_FAILED'],
     ['entry: an extra member', { kind: 'decodeEntry', text: '{"extra":0,"index":3,"payload":{},"time":"2030-03-01T08:00:00.000Z","type":"DATA_ACCESSED","v":1}' }, 'VALIDATION_FAILED'],
     ['entry: an impossible time', { kind: 'decodeEntry', text: '{"index":3,"payload":{},"time":"2030-02-30T08:00:00.000Z","type":"DATA_ACCESSED","v":1}' }, 'VALIDATION_FAILED'],
@@ -218,7 +229,10 @@ describe('src/core in Chromium (web/dist/custos-core.js) gives the verdicts of s
         // Not vacuous: Node accepts the good proofs and refuses the bad ones (merkle.test.ts checks each against wantErr).
         const values = Object.values(r.node);
         assert.ok(values.includes('ok') && values.includes(kind === 'inclusion' ? 'INCLUSION_PROOF_INVALID' : 'CONSISTENCY_PROOF_INVALID'));
-        assert.ok(values.every((v) => v === 'ok' || v.endsWith('_PROOF_INVALID')), `only proof verdicts: ${values.filter((v) => v !== 'ok' && !v.endsWith('_PROOF_INVALID')).join(', ')}`);
+        assert.ok(
+          values.every((v) => v === 'ok' || v.endsWith('_PROOF_INVALID')),
+          `only proof verdicts: ${values.filter((v) => v !== 'ok' && !v.endsWith('_PROOF_INVALID')).join(', ')}`,
+        );
       });
     }
 
@@ -234,7 +248,10 @@ describe('src/core in Chromium (web/dist/custos-core.js) gives the verdicts of s
   it('leaf, node and plain SHA-256 hashes', async () => {
     const r = await both(HASH_CASES);
     assert.deepEqual(r.browser, r.node);
-    assert.equal(r.node['""'], `ok:6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d;${nodeCore.toHex(nodeCore.hashChildren(nodeCore.hashLeaf(Buffer.alloc(0)), nodeCore.hashLeaf(Buffer.alloc(0))))};47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855`);
+    assert.equal(
+      r.node['""'],
+      `ok:6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d;${nodeCore.toHex(nodeCore.hashChildren(nodeCore.hashLeaf(Buffer.alloc(0)), nodeCore.hashLeaf(Buffer.alloc(0))))};47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855`,
+    );
   });
 
   for (const [what, cases] of Object.entries(DEFECTS)) {

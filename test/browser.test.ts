@@ -46,7 +46,7 @@ function inference(n: number): InferenceInput {
     policyId: POLICY,
     input: { uri: uri(`image${n}.jpg`), digest: 'a1'.repeat(32) },
     outputs: [{ name: 'report_json', uri: uri(`report${n}.json`), digest: 'b2'.repeat(32) }],
-    pipeline: { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', containerImage: 'registry.example/derm@sha256:' + 'e5'.repeat(32), parameters: { size: 224, normalize: true } },
+    pipeline: { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', containerImage: `registry.example/derm@sha256:${'e5'.repeat(32)}`, parameters: { size: 224, normalize: true } },
     model: { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: WEIGHTS, framework: 'pytorch' },
   };
 }
@@ -147,7 +147,7 @@ describe('web audit explorer in headless Chromium', { skip }, () => {
     assert.equal(await page.locator('[data-testid="page-events"], [data-testid="page-overview"], table').count(), 0, 'no data before login');
     await shot('01-login');
 
-    await page.fill('[data-testid="token-input"]', 'custos_0000000000000000_' + 'x'.repeat(43));
+    await page.fill('[data-testid="token-input"]', `custos_0000000000000000_${'x'.repeat(43)}`);
     await page.click('[data-testid="login-button"]');
     await waitText('login-error', /rejected/);
     assert.match(await text('login-error'), /401 UNAUTHENTICATED/);
@@ -183,7 +183,10 @@ describe('web audit explorer in headless Chromium', { skip }, () => {
     await page.locator('[data-testid="events-table"]').waitFor();
     const types = await attrs('[data-testid="event-row"]', 'data-type');
     assert.equal(types.length, 7);
-    assert.ok(types.every((t) => t === 'CONSENT_DENIED'), `only denials: ${types.join(', ')}`);
+    assert.ok(
+      types.every((t) => t === 'CONSENT_DENIED'),
+      `only denials: ${types.join(', ')}`,
+    );
     const row = page.locator('[data-testid="event-row"][data-operation="inference"]');
     assert.equal(await row.count(), 1);
     assert.equal(await row.getAttribute('data-index'), String(deniedInference));

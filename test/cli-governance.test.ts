@@ -18,19 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { canonicalJson } from '../src/core/canonical-json.js';
-import {
-  assertError,
-  assertOk,
-  ensureBuilt,
-  EXIT,
-  makeTempDir,
-  okJson,
-  parseJson,
-  registerSecret,
-  callCli,
-  callIn,
-  type CliResult,
-} from './helpers/cli.js';
+import { assertError, assertOk, ensureBuilt, EXIT, makeTempDir, okJson, parseJson, registerSecret, callCli, callIn, type CliResult } from './helpers/cli.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures and small helpers
@@ -392,9 +380,7 @@ describe('governance on one log, command by command', () => {
 
       // The nested deny applies to research, except for the nested permit of ml_engineer.
       const check = (purpose: string, role: string) => () => callIn(dir, ['--json', 'consent', 'check', pid('consent-file'), '--purpose', purpose, '--role', role]);
-      const [care, research, engineer] = (await inParallel([check('TREAT', 'dermatologist'), check('HRESCH', 'dermatologist'), check('HRESCH', 'ml_engineer')])).map(
-        (r) => okJson<DecisionJson>(r),
-      );
+      const [care, research, engineer] = (await inParallel([check('TREAT', 'dermatologist'), check('HRESCH', 'dermatologist'), check('HRESCH', 'ml_engineer')])).map((r) => okJson<DecisionJson>(r));
       assert.equal(care!.reason, 'PERMITTED');
       assert.equal(research!.effect, 'deny');
       assert.equal(research!.reason, 'DENIED_BY_PROVISION');
@@ -402,7 +388,20 @@ describe('governance on one log, command by command', () => {
     });
 
     it('prints a human summary without --json', async () => {
-      const r = await callIn(dir, ['consent', 'create', '--policy-id', pid('consent-nonrevocable'), '--subject', SUBJECT_OTHER, '--purposes', 'TREAT', '--roles', 'nurse', '--non-revocable', ...OFFICER]);
+      const r = await callIn(dir, [
+        'consent',
+        'create',
+        '--policy-id',
+        pid('consent-nonrevocable'),
+        '--subject',
+        SUBJECT_OTHER,
+        '--purposes',
+        'TREAT',
+        '--roles',
+        'nurse',
+        '--non-revocable',
+        ...OFFICER,
+      ]);
       assertOk(r);
       assert.match(r.stdout, new RegExp(`^created: +${pid('consent-nonrevocable')} version 1$`, 'm'));
       assert.match(r.stdout, /^revocable: +false$/m);
@@ -442,9 +441,18 @@ describe('governance on one log, command by command', () => {
         [[...createArgs(pid('consent-bad')), '--valid-from', 'tomorrow'], 'VALIDATION_FAILED'],
         [['consent', 'create', '--file', join(tmp.path, 'no-such-policy.json')], 'FILE_UNREADABLE'],
         [['consent', 'create', '--file', fixture('not-json.json', '{"policyId": ')], 'VALIDATION_FAILED'],
-        [['consent', 'create', '--file', fixture('nested-bad.json', { policyId: pid('consent-bad'), subject: 'x', allowedPurposes: ['a'], allowedRoles: ['b'], provisions: [{ type: 'maybe' }] })], 'VALIDATION_FAILED'],
+        [
+          ['consent', 'create', '--file', fixture('nested-bad.json', { policyId: pid('consent-bad'), subject: 'x', allowedPurposes: ['a'], allowedRoles: ['b'], provisions: [{ type: 'maybe' }] })],
+          'VALIDATION_FAILED',
+        ],
       ];
-      const runs = await inParallel(cases.map(([args]) => () => callIn(dir, [...args, ...OFFICER])));
+      const runs = await inParallel(
+        cases.map(
+          ([args]) =>
+            () =>
+              callIn(dir, [...args, ...OFFICER]),
+        ),
+      );
       cases.forEach(([, code], i) => assertError(runs[i]!, EXIT.validation, code));
       await assertNothingWritten(dir, before, 'invalid create');
     });
@@ -475,7 +483,13 @@ describe('governance on one log, command by command', () => {
         [pid('consent-past'), 'TREAT', 'dermatologist', 'EXPIRED'],
         [pid('consent-file'), 'HRESCH', 'dermatologist', 'DENIED_BY_PROVISION'],
       ];
-      const runs = await inParallel(cases.map(([policy, purpose, role]) => () => callIn(dir, ['--json', 'consent', 'check', policy, '--purpose', purpose, '--role', role])));
+      const runs = await inParallel(
+        cases.map(
+          ([policy, purpose, role]) =>
+            () =>
+              callIn(dir, ['--json', 'consent', 'check', policy, '--purpose', purpose, '--role', role]),
+        ),
+      );
       for (const [i, [policy, purpose, role, reason]] of cases.entries()) {
         const d = okJson<DecisionJson>(runs[i]!);
         assert.deepEqual(Object.keys(d).sort(), ['effect', 'explanation', 'policyHash', 'policyId', 'policyVersion', 'provision', 'reason']);
@@ -595,7 +609,13 @@ describe('governance on one log, command by command', () => {
       assert.deepEqual(rc.consent, { policyId: pid('consent-main'), version: 1, policyHash: main.hash });
       assert.equal(rc.input.digest, D_INPUT);
       assert.match(rc.input.uri, HEX64);
-      assert.deepEqual(rc.outputs.map((o) => [o.name, o.digest]), [['report_json', D_REPORT], ['mask', D_MASK]]);
+      assert.deepEqual(
+        rc.outputs.map((o) => [o.name, o.digest]),
+        [
+          ['report_json', D_REPORT],
+          ['mask', D_MASK],
+        ],
+      );
       for (const o of rc.outputs) assert.match(o.uri, HEX64);
       assert.equal(inference.receiptHash, sha256Hex(canonicalJson(rc)));
       const e = exported.entries[n]!.entry;
@@ -616,12 +636,18 @@ describe('governance on one log, command by command', () => {
         assert.ok(whats.includes(w), `missing check ${w}`);
       }
       // Each artifact names the commitment it opens (the receipt's uri field).
-      assert.deepEqual(r.artifacts.map((a) => a.commitment), [r.receipt.input.uri, ...r.receipt.outputs.map((x) => x.uri)]);
-      assert.deepEqual(r.artifacts.map(({ commitment: _c, ...rest }) => rest), [
-        { role: 'input', uri: INPUT_URI, digest: D_INPUT, state: 'opened' },
-        { role: 'output report_json', uri: REPORT_URI, digest: D_REPORT, state: 'opened' },
-        { role: 'output mask', uri: MASK_URI, digest: D_MASK, state: 'opened' },
-      ]);
+      assert.deepEqual(
+        r.artifacts.map((a) => a.commitment),
+        [r.receipt.input.uri, ...r.receipt.outputs.map((x) => x.uri)],
+      );
+      assert.deepEqual(
+        r.artifacts.map(({ commitment: _c, ...rest }) => rest),
+        [
+          { role: 'input', uri: INPUT_URI, digest: D_INPUT, state: 'opened' },
+          { role: 'output report_json', uri: REPORT_URI, digest: D_REPORT, state: 'opened' },
+          { role: 'output mask', uri: MASK_URI, digest: D_MASK, state: 'opened' },
+        ],
+      );
       assert.equal(r.model['weightsHash'], MODEL.weightsHash);
       assert.equal(r.pipeline['pipelineName'], PIPELINE.pipelineName);
       assert.equal(r.policy.policyId, pid('consent-main'));
@@ -660,7 +686,13 @@ describe('governance on one log, command by command', () => {
         // Invalid input is refused even when consent would also refuse: no CONSENT_DENIED is written.
         [inferArgs(pid('consent-nowhere'), DERM, { model: modelNoWeightsFile }), 'VALIDATION_FAILED'],
       ];
-      const runs = await inParallel(cases.map(([args]) => () => callIn(dir, args)));
+      const runs = await inParallel(
+        cases.map(
+          ([args]) =>
+            () =>
+              callIn(dir, args),
+        ),
+      );
       cases.forEach(([, code], i) => assertError(runs[i]!, EXIT.validation, code));
       await assertNothingWritten(dir, before, 'invalid infer');
     });
@@ -740,10 +772,16 @@ describe('governance on one log, command by command', () => {
     it('identified data under consent (--policy): exit 0 with the decision; a policy without a training purpose: exit 7, CONSENT_DENIED logged', async () => {
       const n = await entryCount(dir);
       const r = okJson<{ decisions: DecisionJson[]; event: EventJson }>(await callIn(dir, ['--json', ...trainArgs('identified', DATASET_URI, ['--policy', pid('consent-main')])]));
-      assert.deepEqual(r.decisions.map((d) => [d.policyId, d.reason]), [[pid('consent-main'), 'PERMITTED']]);
+      assert.deepEqual(
+        r.decisions.map((d) => [d.policyId, d.reason]),
+        [[pid('consent-main'), 'PERMITTED']],
+      );
       const e = (await exportNdjson(dir)).entries[n]!.entry;
       assert.equal(e.type, 'TRAINING_EXECUTED');
-      assert.deepEqual((e.payload['consents'] as { policyId: string }[]).map((c) => c.policyId), [pid('consent-main')]);
+      assert.deepEqual(
+        (e.payload['consents'] as { policyId: string }[]).map((c) => c.policyId),
+        [pid('consent-main')],
+      );
       const denied = await callIn(dir, ['--json', ...trainArgs('identified', DATASET_URI, ['--policy', pid('consent-nowhere')])]);
       assert.equal(denied.code, 7);
       const d = (await exportNdjson(dir)).entries[n + 1]!.entry;
@@ -772,10 +810,7 @@ describe('governance on one log, command by command', () => {
       assert.equal(denied.event.index, revokeIndex + 1);
       assert.equal(denied.decision.policyVersion, 2);
       assert.equal(denied.decision.policyHash, r.hash);
-      assertDenied(
-        await callIn(dir, ['--json', ...inferArgs(pid('consent-main'), DERM, { input: DENIED_INPUT_URI, outputs: [`report_json=${DENIED_OUTPUT_URI}@${D_REPORT}`] })]),
-        'REVOKED',
-      );
+      assertDenied(await callIn(dir, ['--json', ...inferArgs(pid('consent-main'), DERM, { input: DENIED_INPUT_URI, outputs: [`report_json=${DENIED_OUTPUT_URI}@${D_REPORT}`] })]), 'REVOKED');
       assert.equal(await entryCount(dir), revokeIndex + 3);
     });
 
@@ -832,7 +867,10 @@ describe('governance on one log, command by command', () => {
       assert.ok(text.includes(main.policy.subject));
       assert.ok(text.includes(inference.receipt.input.uri));
       // The other formats embed the same bytes.
-      for (const [format, r] of [['json', json], ['csv', csv]] as const) {
+      for (const [format, r] of [
+        ['json', json],
+        ['csv', csv],
+      ] as const) {
         assertOk(r);
         for (const id of ALL_IDENTIFIERS) assert.ok(!r.stdout.includes(id), `${format} export contains ${id}`);
       }
@@ -846,22 +884,21 @@ describe('governance on one log, command by command', () => {
       const reportCommitment = inference.receipt.outputs.find((o) => o.name === 'report_json')!.uri;
       assert.deepEqual(r.erased, [reportCommitment]);
       assert.equal(r.event?.index, n);
-      const [exported, json, h] = await Promise.all([
-        exportNdjson(dir),
-        callIn(dir, ['--json', 'receipt', String(inference.event.index)]),
-        callIn(dir, ['receipt', String(inference.event.index)]),
-      ]);
+      const [exported, json, h] = await Promise.all([exportNdjson(dir), callIn(dir, ['--json', 'receipt', String(inference.event.index)]), callIn(dir, ['receipt', String(inference.event.index)])]);
       const e = exported.entries[n]!.entry;
       assert.equal(e.type, 'ERASURE_PERFORMED');
       assert.equal(e.payload['kind'], 'uri');
 
       const rc = okJson<RebuiltJson>(json);
       assert.equal(rc.ok, true, 'an erased opening is not a defect');
-      assert.deepEqual(rc.artifacts.map(({ commitment: _c, ...rest }) => rest), [
-        { role: 'input', uri: INPUT_URI, digest: D_INPUT, state: 'opened' },
-        { role: 'output report_json', uri: null, digest: D_REPORT, state: 'erased' },
-        { role: 'output mask', uri: MASK_URI, digest: D_MASK, state: 'opened' },
-      ]);
+      assert.deepEqual(
+        rc.artifacts.map(({ commitment: _c, ...rest }) => rest),
+        [
+          { role: 'input', uri: INPUT_URI, digest: D_INPUT, state: 'opened' },
+          { role: 'output report_json', uri: null, digest: D_REPORT, state: 'erased' },
+          { role: 'output mask', uri: MASK_URI, digest: D_MASK, state: 'opened' },
+        ],
+      );
       const check = rc.checks.find((c) => c.what === 'output report_json URI commitment')!;
       assert.equal(check.ok, true);
       assert.match(check.detail ?? '', /erased/);
@@ -882,11 +919,7 @@ describe('governance on one log, command by command', () => {
       for (const c of [main.policy.subject, inputC, maskC]) assert.ok(r.erased.includes(c), `erased ${c}`);
       assert.deepEqual(r.erased, [...r.erased].sort());
       assert.equal(r.event?.index, n);
-      const [count, { text, entries }, receiptRun] = await Promise.all([
-        entryCount(dir),
-        exportNdjson(dir),
-        callIn(dir, ['--json', 'receipt', String(inference.event.index)]),
-      ]);
+      const [count, { text, entries }, receiptRun] = await Promise.all([entryCount(dir), exportNdjson(dir), callIn(dir, ['--json', 'receipt', String(inference.event.index)])]);
       assert.equal(count, n + 1);
       const e = entries[n]!.entry;
       assert.equal(e.type, 'ERASURE_PERFORMED');
@@ -901,7 +934,15 @@ describe('governance on one log, command by command', () => {
 
       const rc = okJson<RebuiltJson>(receiptRun);
       assert.equal(rc.ok, true);
-      assert.deepEqual(rc.artifacts.map((a) => [a.uri, a.state]), [[null, 'erased'], [null, 'erased'], [null, 'erased']], 'every URI of the subject was erased');
+      assert.deepEqual(
+        rc.artifacts.map((a) => [a.uri, a.state]),
+        [
+          [null, 'erased'],
+          [null, 'erased'],
+          [null, 'erased'],
+        ],
+        'every URI of the subject was erased',
+      );
 
       // Erasing it again finds nothing and writes nothing.
       const before = await snapshot(dir);
@@ -929,7 +970,10 @@ describe('governance on one log, command by command', () => {
       }
       const rc = okJson<RebuiltJson & { erased: { what: string; hash: string }[] }>(await callIn(dir, ['--json', 'receipt', String(inference.event.index)]));
       assert.equal(rc.ok, true);
-      assert.deepEqual(rc.erased.map((x) => [x.what, x.hash]), [['pipeline manifest', pipelineHash]]);
+      assert.deepEqual(
+        rc.erased.map((x) => [x.what, x.hash]),
+        [['pipeline manifest', pipelineHash]],
+      );
       const h = await callIn(dir, ['receipt', String(inference.event.index)]);
       assertOk(h);
       assert.ok(h.stdout.includes(`(erased by entry ${n})  sha256 ${pipelineHash}`), h.stdout);
@@ -997,7 +1041,10 @@ async function buildTamperFixtures(): Promise<{ dir: string; empty: string }> {
         }),
       ]),
     );
-  await inParallel(Array.from({ length: TAMPER_INFERENCES }, (_, i) => () => infer(i)), 2);
+  await inParallel(
+    Array.from({ length: TAMPER_INFERENCES }, (_, i) => () => infer(i)),
+    2,
+  );
   return { dir, empty };
 }
 let tamperFixtures: Promise<{ dir: string; empty: string }>;
@@ -1068,16 +1115,13 @@ describe('demo', () => {
 });
 
 describe('fixed defects (regression tests)', () => {
-  it(
-    'a generic event whose payload happens to have a "documents" key does not fail `verify` on an untampered log',
-    async () => {
-      const dir = fresh('generic-documents');
-      await initLog(dir);
-      const payload = fixture('generic-payload.json', { note: 'second-opinion-requested', documents: { scan: sha256Hex('a scan stored elsewhere') } });
-      okJson(await callIn(dir, ['--json', 'append', '--type', 'CLINICAL_NOTE', '--payload-file', payload]));
-      assertOk(await callIn(dir, ['verify']));
-    },
-  );
+  it('a generic event whose payload happens to have a "documents" key does not fail `verify` on an untampered log', async () => {
+    const dir = fresh('generic-documents');
+    await initLog(dir);
+    const payload = fixture('generic-payload.json', { note: 'second-opinion-requested', documents: { scan: sha256Hex('a scan stored elsewhere') } });
+    okJson(await callIn(dir, ['--json', 'append', '--type', 'CLINICAL_NOTE', '--payload-file', payload]));
+    assertOk(await callIn(dir, ['verify']));
+  });
   it('the generic append refuses governance event types (they are written only through consent checks)', async () => {
     const dir = fresh('reserved-type');
     await initLog(dir);

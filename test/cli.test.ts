@@ -17,23 +17,7 @@ import { computeRoot } from '../src/core/merkle/tree.js';
 import { openCheckpoint } from '../src/core/checkpoint.js';
 import { parseVerifierKey } from '../src/core/note.js';
 import { canonicalJson } from '../src/core/canonical-json.js';
-import {
-  assertError,
-  assertNoSecrets,
-  assertOk,
-  ensureBuilt,
-  EXIT,
-  makeTempDir,
-  okJson,
-  parseCsv,
-  parseJson,
-  registerSecret,
-  callCli,
-  callIn,
-  runCli,
-  runIn,
-  type CliResult,
-} from './helpers/cli.js';
+import { assertError, assertNoSecrets, assertOk, ensureBuilt, EXIT, makeTempDir, okJson, parseCsv, parseJson, registerSecret, callCli, callIn, runCli, runIn, type CliResult } from './helpers/cli.js';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -98,9 +82,7 @@ async function stats(dataDir: string): Promise<StatsJson> {
 }
 
 async function initLog(dataDir: string, origin?: string): Promise<{ origin: string; verifierKey: string }> {
-  const r = okJson<{ dataDir: string; origin: string; verifierKey: string }>(
-    await callIn(dataDir, ['--json', 'init', ...(origin === undefined ? [] : ['--origin', origin])]),
-  );
+  const r = okJson<{ dataDir: string; origin: string; verifierKey: string }>(await callIn(dataDir, ['--json', 'init', ...(origin === undefined ? [] : ['--origin', origin])]));
   registerSecret(readFileSync(join(dataDir, 'log.key'), 'utf8'));
   return r;
 }
@@ -131,7 +113,7 @@ function tamperEntryBytes(dbPath: string, index: number, from: string, to: strin
   assert.equal(Buffer.byteLength(from), Buffer.byteLength(to));
   const db = new Database(dbPath);
   try {
-    const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]));
+    const tables = new Set(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]);
     const table = tables.has('entries') ? 'entries' : tables.has('entry_tail') ? 'entry_tail' : undefined;
     assert.ok(table, `no entry table in ${[...tables].join(', ')}`);
     const data = db.prepare(`SELECT data FROM ${table} WHERE idx = ?`).pluck().get(index) as Buffer | string | undefined;
@@ -282,9 +264,7 @@ describe('custos append', () => {
     writeFileSync(file, JSON.stringify({ patient: 'patient/p-1', scope: ['imaging', 'billing'], granted: true }));
     const a = okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'CONSENT_GRANTED', '--payload-file', file]));
     assertAppendJson(a, before);
-    const b = okJson<AppendJson>(
-      await callIn(dir, ['--json', 'append', '--type', 'consent.revoked', '--payload-file', '-'], { input: '{"patient":"patient/p-1","reason":"request"}\n' }),
-    );
+    const b = okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'consent.revoked', '--payload-file', '-'], { input: '{"patient":"patient/p-1","reason":"request"}\n' }));
     assertAppendJson(b, before + 1);
     // The human-readable form.
     const c = await callIn(dir, ['append', '--type', 'Note', '--payload-file', '-'], { input: '{"z":1,"a":{"y":[1,2,3]}}' });
@@ -352,7 +332,11 @@ describe('custos append', () => {
       { name: 'missing --practitioner', args: () => ['append', '--resource', 'r', '--hash', H], code: 'VALIDATION_FAILED' },
       { name: 'missing --hash', args: () => ['append', '--resource', 'r', '--practitioner', 'p'], code: 'VALIDATION_FAILED' },
       { name: 'an invalid --resource id', args: () => ['append', '--resource', 'bad id', '--practitioner', 'p', '--hash', H], code: 'VALIDATION_FAILED' },
-      { name: 'generic options together with --payload-file', args: () => ['append', '--resource', 'r', '--practitioner', 'p', '--hash', H, '--payload-file', files['good']!], code: 'VALIDATION_FAILED' },
+      {
+        name: 'generic options together with --payload-file',
+        args: () => ['append', '--resource', 'r', '--practitioner', 'p', '--hash', H, '--payload-file', files['good']!],
+        code: 'VALIDATION_FAILED',
+      },
       { name: 'no event at all', args: () => ['append'], code: 'VALIDATION_FAILED' },
       { name: '--type without --payload-file', args: () => ['append', '--type', 'X'], code: 'VALIDATION_FAILED' },
       { name: '--payload-file without --type', args: () => ['append', '--payload-file', files['good']!], code: 'VALIDATION_FAILED' },
@@ -372,16 +356,32 @@ describe('custos append', () => {
       { name: 'a bad --type on a generic event', args: () => ['append', '--type', 'no/slash', '--resource', 'r', '--practitioner', 'p', '--hash', H], code: 'VALIDATION_FAILED' },
       { name: 'an unknown option', args: () => ['append', '--resource', 'r', '--practitioner', 'p', '--hash', H, '--frobnicate'], code: 'VALIDATION_FAILED' },
       // #9.3: reserved types on the generic form too, and no free text anywhere in a payload.
-      { name: 'a reserved --type on a generic event (TOKEN_REVOKED)', args: () => ['append', '--type', 'TOKEN_REVOKED', '--resource', 'r', '--practitioner', 'p', '--hash', H], code: 'VALIDATION_FAILED' },
-      { name: 'a reserved --type on a generic event (CONSENT_CREATED)', args: () => ['append', '--type', 'CONSENT_CREATED', '--resource', 'r', '--practitioner', 'p', '--hash', H], code: 'VALIDATION_FAILED' },
+      {
+        name: 'a reserved --type on a generic event (TOKEN_REVOKED)',
+        args: () => ['append', '--type', 'TOKEN_REVOKED', '--resource', 'r', '--practitioner', 'p', '--hash', H],
+        code: 'VALIDATION_FAILED',
+      },
+      {
+        name: 'a reserved --type on a generic event (CONSENT_CREATED)',
+        args: () => ['append', '--type', 'CONSENT_CREATED', '--resource', 'r', '--practitioner', 'p', '--hash', H],
+        code: 'VALIDATION_FAILED',
+      },
       { name: 'a reserved --type with a payload file (SECURITY_ALERT)', args: () => ['append', '--type', 'SECURITY_ALERT', '--payload-file', files['good']!], code: 'VALIDATION_FAILED' },
       { name: 'free text in an operator-defined payload', args: () => ['append', '--type', 'X', '--payload-file', files['freeText']!], code: 'VALIDATION_FAILED' },
       { name: 'free text nested in an array', args: () => ['append', '--type', 'X', '--payload-file', files['nestedFreeText']!], code: 'VALIDATION_FAILED' },
       { name: 'free text in a key', args: () => ['append', '--type', 'X', '--payload-file', files['freeKey']!], code: 'VALIDATION_FAILED' },
       { name: 'a null value', args: () => ['append', '--type', 'X', '--payload-file', files['nullValue']!], code: 'VALIDATION_FAILED' },
       { name: 'free text on stdin', args: () => ['append', '--type', 'X', '--payload-file', '-'], input: '{"note":"seen by Dr Smith"}', code: 'VALIDATION_FAILED' },
-      { name: 'an AUDIT_EVENT payload with a field the registry does not declare', args: () => ['append', '--type', 'AUDIT_EVENT', '--payload-file', files['auditEventExtra']!], code: 'VALIDATION_FAILED' },
-      { name: 'a registered type on the generic form whose fields do not fit it (TRAINING_EXECUTED is reserved)', args: () => ['append', '--type', 'TRAINING_EXECUTED', '--resource', 'r', '--practitioner', 'p', '--hash', H], code: 'VALIDATION_FAILED' },
+      {
+        name: 'an AUDIT_EVENT payload with a field the registry does not declare',
+        args: () => ['append', '--type', 'AUDIT_EVENT', '--payload-file', files['auditEventExtra']!],
+        code: 'VALIDATION_FAILED',
+      },
+      {
+        name: 'a registered type on the generic form whose fields do not fit it (TRAINING_EXECUTED is reserved)',
+        args: () => ['append', '--type', 'TRAINING_EXECUTED', '--resource', 'r', '--practitioner', 'p', '--hash', H],
+        code: 'VALIDATION_FAILED',
+      },
     ];
 
     for (const c of cases) {
@@ -406,7 +406,7 @@ describe('custos append', () => {
     assert.equal(existsSync(missing), false);
   });
 
-  it('refuses to append without the signing key (exit 3 KEY_NOT_FOUND) or with another log\'s key (exit 4)', async () => {
+  it("refuses to append without the signing key (exit 3 KEY_NOT_FOUND) or with another log's key (exit 4)", async () => {
     const d = fresh('keyless');
     await initLog(d);
     const other = fresh('other-key');
@@ -422,9 +422,7 @@ describe('custos append', () => {
     const d = fresh('concurrent');
     await initLog(d);
     // Child processes: the point is SQLite's locking between processes.
-    const results = await Promise.all(
-      [0, 1, 2, 3].map((i) => runIn(d, ['--json', 'append', '--resource', `r-${i}`, '--practitioner', 'p', '--hash', sha256Hex(String(i))])),
-    );
+    const results = await Promise.all([0, 1, 2, 3].map((i) => runIn(d, ['--json', 'append', '--resource', `r-${i}`, '--practitioner', 'p', '--hash', sha256Hex(String(i))])));
     const indices = results.map((r) => okJson<AppendJson>(r).index).sort();
     assert.deepEqual(indices, [0, 1, 2, 3]);
     const v = okJson<{ ok: boolean; entries: number }>(await callIn(d, ['--json', 'verify']));
@@ -462,9 +460,7 @@ describe('read-only commands on a five-entry log', () => {
     appended.push(await appendGeneric(dir, 'report/rad-2', 'practitioner/dr-b', sha256Hex('b')));
     appended.push(okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'CONSENT_GRANTED', '--payload-file', file])));
     appended.push(await appendGeneric(dir, 'claim/clm-1', 'practitioner/dr-a', sha256Hex('c')));
-    appended.push(
-      okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'CONSENT_GRANTED', '--payload-file', '-'], { input: JSON.stringify(consent2) })),
-    );
+    appended.push(okJson<AppendJson>(await callIn(dir, ['--json', 'append', '--type', 'CONSENT_GRANTED', '--payload-file', '-'], { input: JSON.stringify(consent2) })));
     assertOk(await otherAppend);
     appended.forEach((a, i) => assertAppendJson(a, i));
     // A copy to tamper with, taken while no process has the log open.
@@ -571,7 +567,10 @@ describe('read-only commands on a five-entry log', () => {
         assert.equal(v.ok, false);
         assert.equal(v.firstBadIndex, 2);
         assert.ok(v.findings.length > 0);
-        assert.ok(v.findings.every((f) => f.index >= 2), JSON.stringify(v.findings));
+        assert.ok(
+          v.findings.every((f) => f.index >= 2),
+          JSON.stringify(v.findings),
+        );
         assert.ok(v.findings.some((f) => f.index === 2));
 
         const human = await callIn(bad, ['verify']);
@@ -702,12 +701,7 @@ describe('read-only commands on a five-entry log', () => {
 
   describe('checkpoint and key', () => {
     it('prints a signed note that opens with the key printed by `custos key`', async () => {
-      const [k, c, cj, s] = await Promise.all([
-        callIn(dir, ['key']),
-        callIn(dir, ['checkpoint']),
-        callIn(dir, ['--json', 'checkpoint']),
-        callIn(dir, ['--json', 'stats']),
-      ]);
+      const [k, c, cj, s] = await Promise.all([callIn(dir, ['key']), callIn(dir, ['checkpoint']), callIn(dir, ['--json', 'checkpoint']), callIn(dir, ['--json', 'stats'])]);
       assertOk(k);
       assertOk(c);
       const keyText = k.stdout.trim();
@@ -907,7 +901,10 @@ describe('read-only commands on a five-entry log', () => {
       const r = await callIn(dir, ['export', '--format', 'ndjson']);
       assertOk(r);
       assert.ok(r.stdout.endsWith('\n'));
-      const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as ExportEntry);
+      const lines = r.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as ExportEntry);
       assert.deepEqual(lines, (JSON.parse(jsonText) as ExportJson).entries);
       for (const x of lines) assert.equal(leafHashOf(x.entry), x.leafHash);
     });
@@ -931,7 +928,12 @@ describe('read-only commands on a five-entry log', () => {
         assert.equal(type, entry.type);
         assert.equal(time, entry.time);
         // The CSV field is the exact committed text.
-        assert.equal(createHash('sha256').update(Buffer.concat([Buffer.from([0]), Buffer.from(entryText, 'utf8')])).digest('hex'), leafHash);
+        assert.equal(
+          createHash('sha256')
+            .update(Buffer.concat([Buffer.from([0]), Buffer.from(entryText, 'utf8')]))
+            .digest('hex'),
+          leafHash,
+        );
       });
     });
 

@@ -189,7 +189,9 @@ for (const backend of BACKENDS) {
       try {
         const size = await dir.store.treeSize();
         const stats = await dir.store.stats();
-        t.diagnostic(`${ITERATIONS} kills: ${size} entries, ${stats.checkpoints} checkpoints, ${allAcked.size} acknowledged, ${committedUnacked} committed but not acknowledged; verification took ${Math.round(verifyMs)} ms in all`);
+        t.diagnostic(
+          `${ITERATIONS} kills: ${size} entries, ${stats.checkpoints} checkpoints, ${allAcked.size} acknowledged, ${committedUnacked} committed but not acknowledged; verification took ${Math.round(verifyMs)} ms in all`,
+        );
         assert.ok(allAcked.size > ITERATIONS);
         let found = 0;
         for await (const page of dir.store.entryPages(0, size)) {

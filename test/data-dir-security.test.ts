@@ -63,7 +63,10 @@ describe('data directory modes', () => {
     await log.close();
     await dd.store.close();
     // No temporary file of init is left.
-    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.init-')), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes('.init-')),
+      [],
+    );
   });
 
   it('a log made before modes were enforced (0755 directory, 0644 database) is made private when opened for writing', async () => {

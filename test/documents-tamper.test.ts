@@ -54,10 +54,7 @@ async function buildFixture(dir: string): Promise<Fixture> {
   const { dir: dd, log } = await openLog(dir);
   try {
     const g = await Governance.open({ log });
-    const main = await g.createConsent(
-      { policyId: pid('consent-main'), subject: 'patient-a', allowedPurposes: ['TREAT', 'HRESCH'], allowedRoles: ['dermatologist', 'ml_engineer'] },
-      OFFICER,
-    );
+    const main = await g.createConsent({ policyId: pid('consent-main'), subject: 'patient-a', allowedPurposes: ['TREAT', 'HRESCH'], allowedRoles: ['dermatologist', 'ml_engineer'] }, OFFICER);
     const rev = await g.createConsent({ policyId: pid('consent-rev'), subject: 'patient-b', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, OFFICER);
     // The head row as the store holds it before the revocation: what a rollback would restore.
     const headV1 = (await dd.store.getState('policy', pid('consent-rev')))!;
@@ -92,16 +89,14 @@ async function buildFixture(dir: string): Promise<Fixture> {
       computeBackend: 'cpu',
     });
     const revoked = await g.revokeConsent(pid('consent-rev'), OFFICER);
-    const denied = await g
-      .recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid('consent-rev'), artifact: { uri: 's3://b/patient-b/img2.jpg', digest: sha256Hex('imgb2') } })
-      .then(
-        () => assert.fail('access after revocation was permitted'),
-        (err: unknown) => {
-          assert.ok(err instanceof ConsentDeniedError);
-          assert.equal(err.decision.reason, 'REVOKED');
-          return err.event.index;
-        },
-      );
+    const denied = await g.recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid('consent-rev'), artifact: { uri: 's3://b/patient-b/img2.jpg', digest: sha256Hex('imgb2') } }).then(
+      () => assert.fail('access after revocation was permitted'),
+      (err: unknown) => {
+        assert.ok(err instanceof ConsentDeniedError);
+        assert.equal(err.decision.reason, 'REVOKED');
+        return err.event.index;
+      },
+    );
     return {
       dir,
       size: log.size,
@@ -174,10 +169,7 @@ function editJsonDoc(db: Database.Database, hash: string, mutate: (o: Record<str
 before(async () => {
   fx = await buildFixture(fresh('fixture'));
   // Sanity of the fixture's layout, which the expectations below rely on.
-  assert.deepEqual(
-    [fx.main.index, fx.rev.index, fx.access, fx.inf1.index, fx.inf2.index, fx.training.index, fx.rev.revokeIndex, fx.denied, fx.size],
-    [0, 1, 2, 3, 5, 6, 7, 8, 9],
-  );
+  assert.deepEqual([fx.main.index, fx.rev.index, fx.access, fx.inf1.index, fx.inf2.index, fx.training.index, fx.rev.revokeIndex, fx.denied, fx.size], [0, 1, 2, 3, 5, 6, 7, 8, 9]);
 });
 
 after(() => {
@@ -217,7 +209,10 @@ describe('verifyDocuments names each off-ledger defect', () => {
     await withStore(copy, async (dir) => {
       const rb = await rebuildReceipt(dir.store, [dir.verifier], dir.origin, fx.inf1.index);
       assert.equal(rb.ok, false);
-      assert.deepEqual(rb.checks.filter((c) => !c.ok).map((c) => c.what), ['receipt']);
+      assert.deepEqual(
+        rb.checks.filter((c) => !c.ok).map((c) => c.what),
+        ['receipt'],
+      );
       assert.equal(rb.checks.find((c) => c.what === 'receipt')!.ref, fx.inf1.receiptHash);
       // The other inference is untouched.
       assert.equal((await rebuildReceipt(dir.store, [dir.verifier], dir.origin, fx.inf2.index)).ok, true);
@@ -225,14 +220,15 @@ describe('verifyDocuments names each off-ledger defect', () => {
   });
 
   it('(a) a receipt edited to disagree with its event also fails "receipt matches its event"', async () => {
-    const copy = tamperedCopy((db) =>
-      editJsonDoc(db, fx.inf1.receiptHash, (r) => ({ ...r, consent: { ...(r['consent'] as object), policyHash: fx.rev.hash } })),
-    );
+    const copy = tamperedCopy((db) => editJsonDoc(db, fx.inf1.receiptHash, (r) => ({ ...r, consent: { ...(r['consent'] as object), policyHash: fx.rev.hash } })));
     assert.deepEqual(shape(await verifyCopy(copy)), [{ kind: 'DOCUMENT_EDITED', ref: fx.inf1.receiptHash, eventIndex: fx.inf1.index }]);
     await withStore(copy, async (dir) => {
       const rb = await rebuildReceipt(dir.store, [dir.verifier], dir.origin, fx.inf1.index);
       assert.equal(rb.ok, false);
-      assert.deepEqual(rb.checks.filter((c) => !c.ok).map((c) => c.what), ['receipt', 'receipt matches its event']);
+      assert.deepEqual(
+        rb.checks.filter((c) => !c.ok).map((c) => c.what),
+        ['receipt', 'receipt matches its event'],
+      );
     });
   });
 
@@ -243,7 +239,10 @@ describe('verifyDocuments names each off-ledger defect', () => {
     await withStore(copy, async (dir) => {
       for (const index of [fx.inf1.index, fx.inf2.index]) {
         const rb = await rebuildReceipt(dir.store, [dir.verifier], dir.origin, index);
-        assert.deepEqual(rb.checks.filter((c) => !c.ok).map((c) => c.what), ['model spec']);
+        assert.deepEqual(
+          rb.checks.filter((c) => !c.ok).map((c) => c.what),
+          ['model spec'],
+        );
       }
     });
   });
@@ -268,7 +267,10 @@ describe('verifyDocuments names each off-ledger defect', () => {
       assert.equal(rb.ok, false);
       assert.equal(rb.receipt, undefined);
       const failed = rb.checks.filter((c) => !c.ok);
-      assert.deepEqual(failed.map((c) => c.what), ['receipt']);
+      assert.deepEqual(
+        failed.map((c) => c.what),
+        ['receipt'],
+      );
       assert.match(failed[0]!.detail ?? '', /missing/);
     });
   });
@@ -304,7 +306,10 @@ describe('verifyDocuments names each off-ledger defect', () => {
     await withStore(copy, async (dir) => {
       const rb = await rebuildReceipt(dir.store, [dir.verifier], dir.origin, fx.inf1.index);
       assert.equal(rb.ok, false);
-      assert.deepEqual(rb.checks.filter((c) => !c.ok).map((c) => c.what), ['input URI commitment']);
+      assert.deepEqual(
+        rb.checks.filter((c) => !c.ok).map((c) => c.what),
+        ['input URI commitment'],
+      );
     });
   });
 
@@ -333,8 +338,7 @@ describe('verifyDocuments names each off-ledger defect', () => {
 });
 
 describe('(f) an edited policy document', () => {
-  const widen = (db: Database.Database) =>
-    editJsonDoc(db, fx.main.hash, (p) => ({ ...p, provision: { ...(p['provision'] as object), purposes: ['TREAT', 'HRESCH', 'HMARKT'] } }));
+  const widen = (db: Database.Database) => editJsonDoc(db, fx.main.hash, (p) => ({ ...p, provision: { ...(p['provision'] as object), purposes: ['TREAT', 'HRESCH', 'HMARKT'] } }));
 
   it('is DOCUMENT_EDITED at its CONSENT_CREATED event', async () => {
     const r = await verifyCopy(tamperedCopy(widen));
@@ -349,12 +353,10 @@ describe('(f) an edited policy document', () => {
       assert.equal((await g.checkConsent(pid('consent-main'), { purpose: 'HMARKT', role: 'dermatologist' })).reason, 'POLICY_TAMPERED');
 
       const n = log.size;
-      const err = await g
-        .recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid('consent-main'), artifact: { uri: 's3://b/patient-a/img9.jpg', digest: sha256Hex('img9') } })
-        .then(
-          () => assert.fail('an access under an edited policy was permitted'),
-          (e: unknown) => e,
-        );
+      const err = await g.recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid('consent-main'), artifact: { uri: 's3://b/patient-a/img9.jpg', digest: sha256Hex('img9') } }).then(
+        () => assert.fail('an access under an edited policy was permitted'),
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof ConsentDeniedError, String(err));
       assert.ok(hasCode(err, 'CONSENT_DENIED'));
       assert.equal(err.decision.effect, 'deny');
@@ -467,44 +469,35 @@ describe('through the CLI', () => {
 });
 
 describe('fixed defects (regression tests)', () => {
-  it(
-    'verify --json on a tampered store prints exactly one JSON document on stdout',
-    async () => {
-      const copy = tamperedCopy((db) => editJsonDoc(db, fx.inf1.receiptHash, (r) => ({ ...r, purpose: 'tampered_purpose' })));
-      const r = await runIn(copy, ['--json', 'verify']);
-      assertError(r, 4, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
-      const out = parseJson<{ documents: { ok: boolean } }>(r);
-      assert.equal(out.documents.ok, false);
-    },
-  );
+  it('verify --json on a tampered store prints exactly one JSON document on stdout', async () => {
+    const copy = tamperedCopy((db) => editJsonDoc(db, fx.inf1.receiptHash, (r) => ({ ...r, purpose: 'tampered_purpose' })));
+    const r = await runIn(copy, ['--json', 'verify']);
+    assertError(r, 4, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
+    const out = parseJson<{ documents: { ok: boolean } }>(r);
+    assert.equal(out.documents.ok, false);
+  });
 
-  it(
-    '`custos receipt N` on a receipt edited into a JSON array exits 4 RECEIPT_INVALID, not 70 INTERNAL',
-    async () => {
-      const copy = tamperedCopy((db) => {
-        db.prepare('UPDATE documents SET data = ? WHERE hash = ?').run(Buffer.from('[]'), fx.inf1.receiptHash);
-      });
-      assertError(await runIn(copy, ['receipt', String(fx.inf1.index)]), 4, 'RECEIPT_INVALID', { stdoutAllowed: true });
-    },
-  );
+  it('`custos receipt N` on a receipt edited into a JSON array exits 4 RECEIPT_INVALID, not 70 INTERNAL', async () => {
+    const copy = tamperedCopy((db) => {
+      db.prepare('UPDATE documents SET data = ? WHERE hash = ?').run(Buffer.from('[]'), fx.inf1.receiptHash);
+    });
+    assertError(await runIn(copy, ['receipt', String(fx.inf1.index)]), 4, 'RECEIPT_INVALID', { stdoutAllowed: true });
+  });
 
   for (const [what, body] of [
     ['a JSON array', '[]'],
     ['an object without outputs', JSON.stringify({ schema: 'custos/receipt/v1', purpose: 'TREAT' })],
     ['outputs that are not an array', JSON.stringify({ schema: 'custos/receipt/v1', outputs: 'x' })],
   ] as const) {
-    it(
-      `rebuildReceipt on a receipt edited into ${what} reports a failed receipt check instead of throwing`,
-      async () => {
-        const copy = tamperedCopy((db) => {
-          db.prepare('UPDATE documents SET data = ? WHERE hash = ?').run(Buffer.from(body), fx.inf1.receiptHash);
-        });
-        await withStore(copy, async (dir) => {
-          const rb = await rebuildReceipt(dir.store, [dir.verifier], dir.origin, fx.inf1.index);
-          assert.equal(rb.ok, false);
-          assert.ok(rb.checks.some((c) => c.what === 'receipt' && !c.ok));
-        });
-      },
-    );
+    it(`rebuildReceipt on a receipt edited into ${what} reports a failed receipt check instead of throwing`, async () => {
+      const copy = tamperedCopy((db) => {
+        db.prepare('UPDATE documents SET data = ? WHERE hash = ?').run(Buffer.from(body), fx.inf1.receiptHash);
+      });
+      await withStore(copy, async (dir) => {
+        const rb = await rebuildReceipt(dir.store, [dir.verifier], dir.origin, fx.inf1.index);
+        assert.equal(rb.ok, false);
+        assert.ok(rb.checks.some((c) => c.what === 'receipt' && !c.ok));
+      });
+    });
   }
 });

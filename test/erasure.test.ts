@@ -77,13 +77,18 @@ async function populate(g: Governance, tag: string): Promise<{ subject: string; 
   const output = `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/report.json`;
   const denied = `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/denied.jpg`;
   await g.createConsent({ policyId: pid(`pol-${tag}`), subject, allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, PO);
-  await g.recordInference({ actor: DERM, purpose: 'TREAT', policyId: pid(`pol-${tag}`), input: { uri: input, digest: D }, outputs: [{ name: 'report', uri: output, digest: D }], pipeline: PIPELINE, model: MODEL });
+  await g.recordInference({
+    actor: DERM,
+    purpose: 'TREAT',
+    policyId: pid(`pol-${tag}`),
+    input: { uri: input, digest: D },
+    outputs: [{ name: 'report', uri: output, digest: D }],
+    pipeline: PIPELINE,
+    model: MODEL,
+  });
   // One batch per access: every commit rewrites the pages around the openings into the WAL.
   for (let i = 0; i < 80; i++) await g.recordDataAccess({ actor: DERM, purpose: 'TREAT', policyId: pid(`pol-${tag}`), artifact: { uri: input, digest: D } });
-  await assert.rejects(
-    g.recordDataAccess({ actor: DERM, purpose: 'HRESCH', policyId: pid(`pol-${tag}`), artifact: { uri: denied, digest: D } }),
-    (err: unknown) => hasCode(err, 'CONSENT_DENIED'),
-  );
+  await assert.rejects(g.recordDataAccess({ actor: DERM, purpose: 'HRESCH', policyId: pid(`pol-${tag}`), artifact: { uri: denied, digest: D } }), (err: unknown) => hasCode(err, 'CONSENT_DENIED'));
   return { subject, input, output, denied };
 }
 
@@ -94,7 +99,12 @@ describe('erasure is physical (SQLite)', () => {
     const v = await populate(env.g, 'gone');
     const store = env.dir.store;
     const openings: SidecarCommitment[] = [];
-    for (const [kind, value] of [['subject', v.subject], ['uri', v.input], ['uri', v.output], ['uri', v.denied]] as const) {
+    for (const [kind, value] of [
+      ['subject', v.subject],
+      ['uri', v.input],
+      ['uri', v.output],
+      ['uri', v.denied],
+    ] as const) {
       const o = await store.findCommitment(kind, value);
       assert.ok(o, `${kind} ${value} has an opening before the erasure`);
       openings.push(o);
@@ -151,7 +161,14 @@ describe('what a subject is linked to', () => {
     const externalRef = `form-${randomBytes(6).toString('hex')}`;
     const policyId = pid('pol-train');
     await env.g.createConsent({ policyId, subject, externalRef, allowedPurposes: ['TREAT', 'HRESCH'], allowedRoles: ['ml_engineer'] }, PO);
-    const base = { actor: { id: 'eng-1', role: 'ml_engineer' }, purpose: 'HRESCH', manifest: { name: 'ft', lr: 0.001 }, modelBefore: MODEL, modelAfter: { ...MODEL, modelVersion: '2' }, computeBackend: 'cpu' };
+    const base = {
+      actor: { id: 'eng-1', role: 'ml_engineer' },
+      purpose: 'HRESCH',
+      manifest: { name: 'ft', lr: 0.001 },
+      modelBefore: MODEL,
+      modelAfter: { ...MODEL, modelVersion: '2' },
+      computeBackend: 'cpu',
+    };
     const cohort = `s3://train/${randomBytes(6).toString('hex')}/cohort.parquet`;
     const synthetic = `s3://train/${randomBytes(6).toString('hex')}/synthetic.parquet`;
     await env.g.recordTraining({ ...base, dataset: { uri: cohort, digest: D, type: 'identified' }, policyIds: [policyId] });
@@ -268,20 +285,27 @@ describe('erasure of a provenance document (kind document)', () => {
     const policyId = pid(`pol-doc-${tag}`);
     await g.createConsent({ policyId, subject: `patient-${tag}-${randomBytes(6).toString('hex')}`, allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, PO);
     const r = await g.recordInference({
-      actor: DERM, purpose: 'TREAT', policyId,
-      input: { uri: `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/in.jpg`, digest: D }, outputs: [{ name: 'report', uri: `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/out.json`, digest: D }],
-      pipeline: { ...PIPELINE, parameters: { note: MARKER } }, model: MODEL,
+      actor: DERM,
+      purpose: 'TREAT',
+      policyId,
+      input: { uri: `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/in.jpg`, digest: D },
+      outputs: [{ name: 'report', uri: `s3://clinic/${tag}/${randomBytes(6).toString('hex')}/out.json`, digest: D }],
+      pipeline: { ...PIPELINE, parameters: { note: MARKER } },
+      model: MODEL,
     });
     const docs = (r.event as unknown as { index: number }).index;
     return { index: docs, pipeline: r.receipt.pipeline, receipt: r.receiptHash, policy: r.receipt.consent.policyHash, model: r.receipt.model };
   }
 
-  it('deletes the pipeline manifest in the erasure event\'s transaction: no file holds it (open, after restart); the log, documents and receipt still verify', async () => {
+  it("deletes the pipeline manifest in the erasure event's transaction: no file holds it (open, after restart); the log, documents and receipt still verify", async () => {
     const env = await open();
     const a = await inferWithMarker(env.g, 'doc');
     const store = env.dir.store;
     assert.ok(await store.getDocument(a.pipeline), 'the pipeline manifest is stored before the erasure');
-    assert.ok(files(env.dataDir).some((f) => readFileSync(f).indexOf(Buffer.from(MARKER, 'utf8')) >= 0), 'the search finds the marker before the erasure');
+    assert.ok(
+      files(env.dataDir).some((f) => readFileSync(f).indexOf(Buffer.from(MARKER, 'utf8')) >= 0),
+      'the search finds the marker before the erasure',
+    );
     const r = await env.g.erase('document', a.pipeline, PO);
     assert.ok(r.event, 'an ERASURE_PERFORMED event was written');
     assert.equal(r.document, a.pipeline);
@@ -299,7 +323,10 @@ describe('erasure of a provenance document (kind document)', () => {
     // The receipt rebuilds: the pipeline is reported erased (hash kept), every check passes.
     const rb = await rebuildReceipt(store, [env.dir.verifier], env.dir.origin, a.index);
     assert.equal(rb.ok, true, JSON.stringify(rb.checks));
-    assert.deepEqual(rb.erased.map((x) => [x.what, x.hash, x.erasureIndex]), [['pipeline manifest', a.pipeline, r.event.index]]);
+    assert.deepEqual(
+      rb.erased.map((x) => [x.what, x.hash, x.erasureIndex]),
+      [['pipeline manifest', a.pipeline, r.event.index]],
+    );
     assert.equal(rb.pipeline, undefined);
     assert.ok(rb.model, 'the model spec is still there');
     // Again: nothing stored under that hash, nothing written.

@@ -6,19 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import {
-  AuthError,
-  ConflictError,
-  ConsentError,
-  ERRORS,
-  EXIT,
-  InternalError,
-  NotFoundError,
-  StoreError,
-  ValidationError,
-  VerificationError,
-  type AnyErrorCode,
-} from '../src/core/errors.js';
+import { AuthError, ConflictError, ConsentError, ERRORS, EXIT, InternalError, NotFoundError, StoreError, ValidationError, VerificationError, type AnyErrorCode } from '../src/core/errors.js';
 import { toHttpError } from '../src/server/http-errors.js';
 import { exitCodeFor } from '../src/cli/main.js';
 

@@ -42,7 +42,9 @@ function toJsonText(v: unknown): string {
   if (v instanceof Raw) return v.text;
   if (Array.isArray(v)) return `[${v.map(toJsonText).join(',')}]`;
   if (v !== null && typeof v === 'object') {
-    return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${JSON.stringify(k)}:${toJsonText(x)}`).join(',')}}`;
+    return `{${Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${JSON.stringify(k)}:${toJsonText(x)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }
@@ -221,7 +223,30 @@ function pathParam(rnd: Rnd, name: string): string {
 function queryString(rnd: Rnd): string {
   if (rnd() < 0.4) return '';
   const keys = ['limit', 'before', 'type', 'actor', 'role', 'purpose', 'outcome', 'since', 'until', 'size', 'from', 'to', 'hours', 'open', 'purpose', '__proto__', 'constructor'];
-  const values = ['1', '0', '-1', '500', '501', 'abc', '1e309', '99999999999999999', 'NaN', '%ED%BF%BF', '%00', 'denied', '2026-01-01T00:00:00Z', '', '0.001', '8761', '2', 'true', 'false', 'TREAT', 'HRESCH', '__proto__'];
+  const values = [
+    '1',
+    '0',
+    '-1',
+    '500',
+    '501',
+    'abc',
+    '1e309',
+    '99999999999999999',
+    'NaN',
+    '%ED%BF%BF',
+    '%00',
+    'denied',
+    '2026-01-01T00:00:00Z',
+    '',
+    '0.001',
+    '8761',
+    '2',
+    'true',
+    'false',
+    'TREAT',
+    'HRESCH',
+    '__proto__',
+  ];
   const n = 1 + Math.floor(rnd() * 3);
   const parts: string[] = [];
   for (let i = 0; i < n; i++) parts.push(`${pick(rnd, keys)}=${pick(rnd, values)}`);
@@ -250,7 +275,15 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     await g.createConsent({ policyId: pid('fz-revoked'), subject: 'patient-2', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'] }, po);
     await g.revokeConsent(pid('fz-revoked'), po);
     await g.createConsent({ policyId: pid('fz-nonrev'), subject: 'patient-3', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'], revocable: false }, po);
-    const inf = await g.recordInference({ actor: { id: 'dr-derm', role: 'dermatologist' }, purpose: 'TREAT', policyId: pid('fz-open'), input: { uri: 's3://clinic/0.jpg', digest: D1 }, outputs: [{ name: 'r', uri: 's3://clinic/0.json', digest: D2 }], pipeline: PIPELINE, model: MODEL });
+    const inf = await g.recordInference({
+      actor: { id: 'dr-derm', role: 'dermatologist' },
+      purpose: 'TREAT',
+      policyId: pid('fz-open'),
+      input: { uri: 's3://clinic/0.jpg', digest: D1 },
+      outputs: [{ name: 'r', uri: 's3://clinic/0.json', digest: D2 }],
+      pipeline: PIPELINE,
+      model: MODEL,
+    });
     RECEIPTS.push(String(inf.event.index));
     DOCUMENTS.push(inf.receipt.pipeline, inf.receipt.model, inf.receipt.consent.policyHash, inf.receiptHash);
     const spare = await env.auth.createToken('fz-spare', 'auditor', SETUP_ACTOR);
@@ -265,8 +298,14 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     const rnd = seededRandom(SEED);
     const openapi = (await (await fetch(`${address}/openapi.json`)).json()) as { paths: Record<string, Record<string, { 'x-custos-permission'?: string }>> };
     const routes: { method: string; path: string; permission: string }[] = [];
-    for (const [path, methods] of Object.entries(openapi.paths)) for (const [m, op] of Object.entries(methods)) routes.push({ method: m.toUpperCase(), path, permission: op['x-custos-permission'] ?? 'public' });
-    routes.push({ method: 'GET', path: '/openapi.json', permission: 'public' }, { method: 'GET', path: '/docs', permission: 'public' }, { method: 'GET', path: '/', permission: 'public' }, { method: 'GET', path: '/ui/{file}', permission: 'public' });
+    for (const [path, methods] of Object.entries(openapi.paths))
+      for (const [m, op] of Object.entries(methods)) routes.push({ method: m.toUpperCase(), path, permission: op['x-custos-permission'] ?? 'public' });
+    routes.push(
+      { method: 'GET', path: '/openapi.json', permission: 'public' },
+      { method: 'GET', path: '/docs', permission: 'public' },
+      { method: 'GET', path: '/', permission: 'public' },
+      { method: 'GET', path: '/ui/{file}', permission: 'public' },
+    );
     // Tokens by permission held (from the default role table).
     const holders = new Map<string, string[]>();
     for (const role of Object.keys(env.tokens) as TestRole[]) for (const perm of DEFAULT_ROLES[role] ?? []) (holders.get(perm) ?? holders.set(perm, []).get(perm)!).push(env.tokens[role]);
@@ -274,7 +313,11 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     const tpl = templates(rnd);
     // Every POST route has a body template (a new route must add one), and every template is a route.
     for (const r of routes) if (r.method === 'POST') assert.ok(tpl[`POST ${r.path}`], `POST ${r.path} has no body template in test/fuzz.test.ts`);
-    for (const k of Object.keys(tpl)) assert.ok(routes.some((r) => `${r.method} ${r.path}` === k), `template ${k} is not a route of /openapi.json`);
+    for (const k of Object.keys(tpl))
+      assert.ok(
+        routes.some((r) => `${r.method} ${r.path}` === k),
+        `template ${k} is not a route of /openapi.json`,
+      );
     const hit = new Map<string, number>();
     const failures: Outcome[] = [];
     const succeeded = { erasures: 0, openings: 0 };
@@ -314,7 +357,8 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
       } else if (route.method !== 'GET' && b < 0.95) {
         body = toJsonText(randomValue(rnd));
       }
-      if (body !== undefined && route.method !== 'GET') headers['content-type'] = pick(rnd, ['application/json', 'application/json', 'application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded']);
+      if (body !== undefined && route.method !== 'GET')
+        headers['content-type'] = pick(rnd, ['application/json', 'application/json', 'application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded']);
       const res = await fetch(`${address}${url}`, { method: route.method, headers, ...(body !== undefined && route.method !== 'GET' ? { body } : {}) });
       const text = await res.text();
       // New tokens join the pool (a role named after a prototype member must not break requests).

@@ -25,17 +25,9 @@ import { decodeEntry, formatEntryTime, type LogEntry } from '../src/core/entry.j
 import { canonicalJsonBytes } from '../src/core/canonical-json.js';
 import { sha256, toHex } from '../src/core/hash.js';
 import { computeCommitment } from '../src/core/commitment.js';
-import { ConflictError, ConsentError, CustosError, NotFoundError, ValidationError } from '../src/core/errors.js';
+import { ConflictError, ConsentError, type CustosError, NotFoundError, ValidationError } from '../src/core/errors.js';
 import type { DecisionReason } from '../src/core/consent/evaluate.js';
-import {
-  ConsentDeniedError,
-  EVENT,
-  Governance,
-  type Actor,
-  type DataAccessInput,
-  type InferenceInput,
-  type TrainingInput,
-} from '../src/service/governance.js';
+import { ConsentDeniedError, EVENT, type Governance, type Actor, type DataAccessInput, type InferenceInput, type TrainingInput } from '../src/service/governance.js';
 
 // ---- fixtures -------------------------------------------------------------------------------
 
@@ -506,12 +498,7 @@ describe('governance: refusals that write nothing', () => {
   it('createConsent twice: POLICY_EXISTS', async () => {
     await expectNothingWritten(env, () => env.gov.createConsent(policyInput(pid('p-1')), ADMIN), ConflictError, 'POLICY_EXISTS');
     // Even with another subject and other rules.
-    await expectNothingWritten(
-      env,
-      () => env.gov.createConsent(policyInput(pid('p-1'), { subject: 'someone-else', allowedPurposes: ['HRESCH'] }), ADMIN),
-      ConflictError,
-      'POLICY_EXISTS',
-    );
+    await expectNothingWritten(env, () => env.gov.createConsent(policyInput(pid('p-1'), { subject: 'someone-else', allowedPurposes: ['HRESCH'] }), ADMIN), ConflictError, 'POLICY_EXISTS');
   });
 
   it('createConsent twice at once: exactly one wins', async () => {
@@ -558,7 +545,7 @@ describe('governance: refusals that write nothing', () => {
     await expectNothingWritten(env, () => env.gov.revokeConsent(pid('p-unknown'), ADMIN), NotFoundError, 'POLICY_NOT_FOUND');
   });
 
-  it('training on identified data without the subjects\' policies: VALIDATION_FAILED on policyIds', async () => {
+  it("training on identified data without the subjects' policies: VALIDATION_FAILED on policyIds", async () => {
     const err = await expectNothingWritten(env, () => env.gov.recordTraining(trainingInput('identified')), ValidationError, 'VALIDATION_FAILED');
     assert.ok((err as ValidationError).issues.some((i) => i.path === 'policyIds'));
   });
@@ -572,12 +559,24 @@ describe('governance: refusals that write nothing', () => {
     ['an access with a bad policy id', () => env.gov.recordDataAccess(accessInput('p 1')), (p) => p === 'policyId'],
     ['an access with a bad actor role', () => env.gov.recordDataAccess(accessInput(pid('p-1'), { actor: { id: 'u', role: '' } })), (p) => p === 'actor.role'],
     ['an inference with a bad input digest', () => env.gov.recordInference(inferenceInput(pid('p-1'), { input: { uri: IMAGE_URI, digest: 'xyz' } })), (p) => p === 'input.digest'],
-    ['an inference with a bad output URI', () => env.gov.recordInference(inferenceInput(pid('p-1'), { outputs: [{ name: 'report_json', uri: 'report.json', digest: D2 }] })), (p) => p === 'outputs.0.uri'],
+    [
+      'an inference with a bad output URI',
+      () => env.gov.recordInference(inferenceInput(pid('p-1'), { outputs: [{ name: 'report_json', uri: 'report.json', digest: D2 }] })),
+      (p) => p === 'outputs.0.uri',
+    ],
     ['an inference with no outputs', () => env.gov.recordInference(inferenceInput(pid('p-1'), { outputs: [] })), (p) => p === 'outputs'],
-    ['an inference whose model has no weightsHash', () => env.gov.recordInference(inferenceInput(pid('p-1'), { model: { modelName: 'm', modelVersion: '1', framework: 'pytorch' } })), (p) => p.endsWith('weightsHash')],
+    [
+      'an inference whose model has no weightsHash',
+      () => env.gov.recordInference(inferenceInput(pid('p-1'), { model: { modelName: 'm', modelVersion: '1', framework: 'pytorch' } })),
+      (p) => p.endsWith('weightsHash'),
+    ],
     ['an inference whose model has a bad weightsHash', () => env.gov.recordInference(inferenceInput(pid('p-1'), { model: { ...MODEL, weightsHash: 'nope' } })), (p) => p.endsWith('weightsHash')],
     ['an inference without a pipeline name', () => env.gov.recordInference(inferenceInput(pid('p-1'), { pipeline: { pipelineVersion: '1' } })), (p) => p.endsWith('pipelineName')],
-    ['a training run whose modelAfter has no weightsHash', () => env.gov.recordTraining(trainingInput('synthetic', { modelAfter: { modelName: 'm', modelVersion: '2', framework: 'pytorch' } })), (p) => p.endsWith('weightsHash')],
+    [
+      'a training run whose modelAfter has no weightsHash',
+      () => env.gov.recordTraining(trainingInput('synthetic', { modelAfter: { modelName: 'm', modelVersion: '2', framework: 'pytorch' } })),
+      (p) => p.endsWith('weightsHash'),
+    ],
     ['a training run with a bad dataset URI', () => env.gov.recordTraining(trainingInput('synthetic', { dataset: { uri: 'nope', digest: D1, type: 'synthetic' } })), (p) => p === 'dataset.uri'],
     ['a training run without a manifest name', () => env.gov.recordTraining(trainingInput('synthetic', { manifest: { lr: 0.1 } })), (p) => p.endsWith('name')],
   ];
@@ -585,7 +584,10 @@ describe('governance: refusals that write nothing', () => {
     it(`${name}: VALIDATION_FAILED with its path`, async () => {
       const err = await expectNothingWritten(env, attempt, ValidationError, 'VALIDATION_FAILED');
       const issues = (err as ValidationError).issues;
-      assert.ok(issues.some((i) => path(i.path)), `paths: ${issues.map((i) => i.path).join(', ')}`);
+      assert.ok(
+        issues.some((i) => path(i.path)),
+        `paths: ${issues.map((i) => i.path).join(', ')}`,
+      );
     });
   }
 
@@ -637,7 +639,10 @@ describe('governance: every attempt leaves exactly one event', () => {
     assert.equal(env.log.size, start + n);
     assert.equal(await env.store.treeSize(), start + n);
     // Each attempt owns a distinct index, and together they cover exactly the new entries.
-    assert.deepEqual([...indexes].sort((a, b) => a - b), Array.from({ length: n }, (_, i) => start + i));
+    assert.deepEqual(
+      [...indexes].sort((a, b) => a - b),
+      Array.from({ length: n }, (_, i) => start + i),
+    );
     for (let i = 0; i < n; i++) {
       const e = await entryAt(env, indexes[i]!);
       const want = attempts[i]!.expect;
@@ -795,9 +800,7 @@ function attempt(gov: Governance, policyId: string, i: number, revokeAcked: () =
   const startedAfterRevokeAck = revokeAcked();
   const uri = i % 3 === 0 ? `${uriPrefix}/shared.jpg` : `${uriPrefix}/${i}.jpg`;
   const p: Promise<{ event: AppendResult; decision: { reason: DecisionReason } }> =
-    i % 4 === 3
-      ? gov.recordInference(inferenceInput(policyId, { input: { uri, digest: D1 } }))
-      : gov.recordDataAccess(accessInput(policyId, { artifact: { uri, digest: D1 } }));
+    i % 4 === 3 ? gov.recordInference(inferenceInput(policyId, { input: { uri, digest: D1 } })) : gov.recordDataAccess(accessInput(policyId, { artifact: { uri, digest: D1 } }));
   return p.then(
     (r) => ({ startedAfterRevokeAck, permitted: true, index: r.event.index, reason: r.decision.reason }),
     (err: unknown) => {
@@ -813,14 +816,7 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
  * One round: k acknowledged accesses, then waves of accesses with the revocation issued (from
  * `revoker`) in the middle of them, then more after it is acknowledged. Checks the invariant.
  */
-async function raceRound(
-  writer: Env,
-  revoker: Env,
-  policyId: string,
-  k: number,
-  revokeWave: number,
-  microtaskLead: number,
-): Promise<{ permittedConcurrent: number; deniedConcurrent: number }> {
+async function raceRound(writer: Env, revoker: Env, policyId: string, k: number, revokeWave: number, microtaskLead: number): Promise<{ permittedConcurrent: number; deniedConcurrent: number }> {
   const prefix = `s3://race/${policyId}`;
   let acked = false;
   const isAcked = (): boolean => acked;
@@ -935,49 +931,43 @@ describe('governance: revocation racing accesses and inferences', () => {
     assert.equal(report.ok, true);
   });
 
-  it(
-    'two instances: B.checkConsent reflects a revocation made through A',
-    async () => {
-      const dataDir = await newDataDir();
-      const clock = new ManualClock(T0);
-      const a = await openEnv(dataDir, clock);
-      const b = await openEnv(dataDir, clock);
-      await a.gov.createConsent(policyInput(pid('stale-1')), ADMIN);
-      const req = { purpose: 'TREAT', role: 'dermatologist' };
-      // B appends once (and so rereads the heads): it now knows the policy.
-      await b.gov.recordDataAccess(accessInput(pid('stale-1')));
-      assert.equal((await b.gov.checkConsent(pid('stale-1'), req)).reason, 'PERMITTED');
-      await a.gov.revokeConsent(pid('stale-1'), ADMIN);
-      // checkConsent promises "the answer a recorded operation would get at this moment": REVOKED.
-      assert.equal((await b.gov.checkConsent(pid('stale-1'), req)).reason, 'REVOKED');
-    },
-  );
+  it('two instances: B.checkConsent reflects a revocation made through A', async () => {
+    const dataDir = await newDataDir();
+    const clock = new ManualClock(T0);
+    const a = await openEnv(dataDir, clock);
+    const b = await openEnv(dataDir, clock);
+    await a.gov.createConsent(policyInput(pid('stale-1')), ADMIN);
+    const req = { purpose: 'TREAT', role: 'dermatologist' };
+    // B appends once (and so rereads the heads): it now knows the policy.
+    await b.gov.recordDataAccess(accessInput(pid('stale-1')));
+    assert.equal((await b.gov.checkConsent(pid('stale-1'), req)).reason, 'PERMITTED');
+    await a.gov.revokeConsent(pid('stale-1'), ADMIN);
+    // checkConsent promises "the answer a recorded operation would get at this moment": REVOKED.
+    assert.equal((await b.gov.checkConsent(pid('stale-1'), req)).reason, 'REVOKED');
+  });
 
-  it(
-    'two instances committing the same new URI at once: every commitment on the log still opens',
-    async () => {
-      const dataDir = await newDataDir();
-      const clock = new ManualClock(T0);
-      const a = await openEnv(dataDir, clock);
-      const b = await openEnv(dataDir, clock);
-      await a.gov.createConsent(policyInput(pid('salt-1')), ADMIN);
-      await b.gov.recordDataAccess(accessInput(pid('salt-1'), { artifact: { uri: 's3://warm/0.jpg', digest: D1 } }));
-      const uri = 's3://race/same-new-uri.jpg';
-      const rs = await Promise.all([
-        a.gov.recordDataAccess(accessInput(pid('salt-1'), { artifact: { uri, digest: D1 } })),
-        b.gov.recordDataAccess(accessInput(pid('salt-1'), { artifact: { uri, digest: D1 } })),
-      ]);
-      for (const r of rs) {
-        const e = await entryAt(a, r.event.index);
-        const c = (e.payload['artifact'] as { uri: string }).uri;
-        assert.ok(await a.store.getCommitment(c), `the commitment of entry ${r.event.index} has no opening`);
-      }
-    },
-  );
+  it('two instances committing the same new URI at once: every commitment on the log still opens', async () => {
+    const dataDir = await newDataDir();
+    const clock = new ManualClock(T0);
+    const a = await openEnv(dataDir, clock);
+    const b = await openEnv(dataDir, clock);
+    await a.gov.createConsent(policyInput(pid('salt-1')), ADMIN);
+    await b.gov.recordDataAccess(accessInput(pid('salt-1'), { artifact: { uri: 's3://warm/0.jpg', digest: D1 } }));
+    const uri = 's3://race/same-new-uri.jpg';
+    const rs = await Promise.all([
+      a.gov.recordDataAccess(accessInput(pid('salt-1'), { artifact: { uri, digest: D1 } })),
+      b.gov.recordDataAccess(accessInput(pid('salt-1'), { artifact: { uri, digest: D1 } })),
+    ]);
+    for (const r of rs) {
+      const e = await entryAt(a, r.event.index);
+      const c = (e.payload['artifact'] as { uri: string }).uri;
+      assert.ok(await a.store.getCommitment(c), `the commitment of entry ${r.event.index} has no opening`);
+    }
+  });
 });
 
 describe('governance: the service reaches storage only through the log', () => {
-  it('no module of src/service imports the store or reaches a log\'s store', () => {
+  it("no module of src/service imports the store or reaches a log's store", () => {
     const found: string[] = [];
     const walk = (d: string): void => {
       for (const f of readdirSync(d, { withFileTypes: true })) {
@@ -1004,7 +994,10 @@ describe('governance: the service reaches storage only through the log', () => {
     assert.deepEqual(fromLog, await verifyDocuments({ store: env.store }));
     const rb = await rebuildReceipt(env.log, [env.dir.verifier], env.dir.origin, inf.event.index);
     assert.equal(rb.ok, true, JSON.stringify(rb.checks));
-    assert.deepEqual(rb.erased.map((x) => x.what), ['pipeline manifest']);
+    assert.deepEqual(
+      rb.erased.map((x) => x.what),
+      ['pipeline manifest'],
+    );
     assert.deepEqual(rb, await rebuildReceipt(env.store, [env.dir.verifier], env.dir.origin, inf.event.index));
   });
 });

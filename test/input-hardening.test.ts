@@ -60,7 +60,13 @@ function isValidationFailed(err: unknown): boolean {
 async function runInProcess(argv: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const sink = (f: (s: string) => void) => new Writable({ write: (c: Buffer | string, _e, cb) => (f(String(c)), cb()) });
+  const sink = (f: (s: string) => void) =>
+    new Writable({
+      write: (c: Buffer | string, _e, cb) => {
+        f(String(c));
+        cb();
+      },
+    });
   const io = { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) } as unknown as Parameters<typeof run>[1];
   // run() reports process.exitCode when it is set; the test runner sets it once any test fails.
   const saved = process.exitCode;
@@ -109,8 +115,21 @@ describe('strings that are not well-formed Unicode (lone surrogates)', () => {
       const size = env.log.size;
       const bodies: [string, unknown][] = [
         ['/api/v1/consents', { ...policyBody('ls-3'), '\udfff': 1 }],
-        ['/api/v1/inferences', { purpose: 'TREAT', policyId: 'x', input: { uri: 's3://a/b', digest: D1 }, outputs: [{ name: 'r', uri: 's3://a/\ud800', digest: D2 }], pipeline: PIPELINE, model: MODEL }],
-        ['/api/v1/inferences', { purpose: 'TREAT', policyId: 'x', input: { uri: 's3://a/b', digest: D1 }, outputs: [{ name: 'r', uri: 's3://a/c', digest: D2 }], pipeline: { ...PIPELINE, parameters: { deep: ['\udfff'] } }, model: MODEL }],
+        [
+          '/api/v1/inferences',
+          { purpose: 'TREAT', policyId: 'x', input: { uri: 's3://a/b', digest: D1 }, outputs: [{ name: 'r', uri: 's3://a/\ud800', digest: D2 }], pipeline: PIPELINE, model: MODEL },
+        ],
+        [
+          '/api/v1/inferences',
+          {
+            purpose: 'TREAT',
+            policyId: 'x',
+            input: { uri: 's3://a/b', digest: D1 },
+            outputs: [{ name: 'r', uri: 's3://a/c', digest: D2 }],
+            pipeline: { ...PIPELINE, parameters: { deep: ['\udfff'] } },
+            model: MODEL,
+          },
+        ],
         ['/api/v1/consents/x/check', { purpose: 'TREAT', role: 'nurse\udfff' }],
       ];
       const tokens: Record<string, string> = { '/api/v1/consents': env.tokens.privacy_officer, '/api/v1/inferences': env.tokens.dermatologist, '/api/v1/consents/x/check': env.tokens.nurse };
@@ -132,7 +151,15 @@ describe('strings that are not well-formed Unicode (lone surrogates)', () => {
       await assert.rejects(g.createConsent(policyBody('lib-1', { subject: '\ud800' }), actor), isValidationFailed);
       await assert.rejects(g.recordDataAccess({ actor: { id: 'n', role: 'nurse' }, purpose: 'TREAT', policyId: 'none', artifact: { uri: 's3://b/\udfff', digest: D1 } }), isValidationFailed);
       await assert.rejects(
-        g.recordInference({ actor: { id: 'd', role: 'dermatologist' }, purpose: 'TREAT', policyId: 'none', input: { uri: 's3://b/\udfff', digest: D1 }, outputs: [{ name: 'r', uri: 's3://b/c', digest: D2 }], pipeline: PIPELINE, model: MODEL }),
+        g.recordInference({
+          actor: { id: 'd', role: 'dermatologist' },
+          purpose: 'TREAT',
+          policyId: 'none',
+          input: { uri: 's3://b/\udfff', digest: D1 },
+          outputs: [{ name: 'r', uri: 's3://b/c', digest: D2 }],
+          pipeline: PIPELINE,
+          model: MODEL,
+        }),
         isValidationFailed,
       );
       await assert.rejects(g.erase('subject', 'p\udfff', actor), isValidationFailed);
@@ -198,7 +225,11 @@ describe('inputs that used to crash the server', () => {
     for (const actor of bad) {
       expectError(await call(env, 'POST', `/api/v1/consents/${pid('crash-1')}/revoke`, env.tokens.privacy_officer, { actor }), 400, 'VALIDATION_FAILED');
       expectError(await call(env, 'POST', '/api/v1/consents', env.tokens.privacy_officer, { ...policyBody('crash-2'), actor }), 400, 'VALIDATION_FAILED');
-      expectError(await call(env, 'POST', '/api/v1/access', env.tokens.nurse, { purpose: 'TREAT', policyId: pid('crash-1'), artifact: { uri: 's3://a/b', digest: D1 }, actor }), 400, 'VALIDATION_FAILED');
+      expectError(
+        await call(env, 'POST', '/api/v1/access', env.tokens.nurse, { purpose: 'TREAT', policyId: pid('crash-1'), artifact: { uri: 's3://a/b', digest: D1 }, actor }),
+        400,
+        'VALIDATION_FAILED',
+      );
     }
     assert.equal(env.log.size, size);
     // The credential's own actor is still accepted, as a string or an object.
@@ -284,7 +315,10 @@ describe('salts of refused operations', () => {
     assert.equal(g.pendingCommitments, 0);
     // Concurrent refused creations for one subject, and a denied access.
     await Promise.allSettled(Array.from({ length: 20 }, () => g.createConsent(policyBody('mem-1', { subject: 'shared' }), actor)));
-    await assert.rejects(g.recordDataAccess({ actor: { id: 'n', role: 'nurse' }, purpose: 'TREAT', policyId: pid('none'), artifact: { uri: 's3://m/1', digest: D1 } }), (e) => e instanceof ConsentDeniedError);
+    await assert.rejects(
+      g.recordDataAccess({ actor: { id: 'n', role: 'nurse' }, purpose: 'TREAT', policyId: pid('none'), artifact: { uri: 's3://m/1', digest: D1 } }),
+      (e) => e instanceof ConsentDeniedError,
+    );
     assert.equal(g.pendingCommitments, 0);
     await assertVerifies(env);
   });

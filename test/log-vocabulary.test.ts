@@ -18,11 +18,11 @@ import { ManualClock } from '../src/log/clock.js';
 import type { Log } from '../src/log/log.js';
 import { decodeEntry, type LogEntry } from '../src/core/entry.js';
 import { computeCommitment } from '../src/core/commitment.js';
-import { CustosError, ValidationError } from '../src/core/errors.js';
+import { type CustosError, ValidationError } from '../src/core/errors.js';
 import { EVENT_REGISTRY, EVENT_TYPE, GOVERNANCE_EVENT, TOKEN_EVENT, checkEventPayload } from '../src/core/events.js';
 import { DEFAULT_VOCABULARY, POLICY_ID_RE, createVocabulary, policyIdFromBytes } from '../src/core/vocabulary.js';
 import { randomBytesFrom, seededRandom } from '../src/core/random.js';
-import { ConsentDeniedError, EVENT, Governance, type Actor, type TrainingInput } from '../src/service/governance.js';
+import { ConsentDeniedError, EVENT, type Governance, type Actor, type TrainingInput } from '../src/service/governance.js';
 import { Authenticator } from '../src/server/auth.js';
 import { eventFromOptions } from '../src/cli/commands/append.js';
 import { AUDIT_EVENT, AuditTrail } from '../src/service/audit.js';
@@ -80,7 +80,11 @@ async function refused(e: Env, p: () => Promise<unknown>, path?: string): Promis
   const err = await rejection(p());
   assert.ok(err instanceof ValidationError, `expected VALIDATION_FAILED, got ${String(err)}`);
   assert.equal(err.code, 'VALIDATION_FAILED');
-  if (path !== undefined) assert.ok(err.issues.some((i) => i.path === path), `no issue at ${path}: ${JSON.stringify(err.issues)}`);
+  if (path !== undefined)
+    assert.ok(
+      err.issues.some((i) => i.path === path),
+      `no issue at ${path}: ${JSON.stringify(err.issues)}`,
+    );
   assert.equal(e.log.size, size, 'nothing written');
   assert.equal(await e.dir.store.treeSize(), size);
 }
@@ -118,7 +122,18 @@ describe('policy ids are opaque', () => {
     const e = await env();
     await refused(e, () => e.gov.createConsent(policy({ policyId: 'MRN00012345-John-Smith' }), OFFICER), 'policyId');
     await refused(e, () => e.gov.recordDataAccess(access('MRN00012345-John-Smith')), 'policyId');
-    await refused(e, () => e.gov.recordInference({ ...access('MRN00012345-John-Smith'), input: { uri: 's3://b/i', digest: D1 }, outputs: [{ name: 'report_json', uri: 's3://b/o', digest: D2 }], pipeline: PIPELINE, model: MODEL }), 'policyId');
+    await refused(
+      e,
+      () =>
+        e.gov.recordInference({
+          ...access('MRN00012345-John-Smith'),
+          input: { uri: 's3://b/i', digest: D1 },
+          outputs: [{ name: 'report_json', uri: 's3://b/o', digest: D2 }],
+          pipeline: PIPELINE,
+          model: MODEL,
+        }),
+      'policyId',
+    );
     assert.ok(!(await logText(e)).includes('John'));
   });
 
@@ -204,7 +219,10 @@ describe('sibling provisions: deny overrides, whatever their order', () => {
     const e = await env();
     const deny = { type: 'deny', purposes: ['HRESCH'] };
     const permit = { type: 'permit', roles: ['ml_engineer'] };
-    for (const provisions of [[deny, permit], [permit, deny]]) {
+    for (const provisions of [
+      [deny, permit],
+      [permit, deny],
+    ]) {
       const { policy: p } = await e.gov.createConsent(policy({ provisions }), OFFICER);
       const err = await rejection(e.gov.recordDataAccess(access(p.policyId, { actor: ENG, purpose: 'HRESCH' })));
       assert.ok(err instanceof ConsentDeniedError);
@@ -217,12 +235,15 @@ describe('sibling provisions: deny overrides, whatever their order', () => {
 });
 
 describe('training under consent', () => {
-  it('identified data: decided under every subject\'s consent, for a training purpose; the decisions are on the event', async () => {
+  it("identified data: decided under every subject's consent, for a training purpose; the decisions are on the event", async () => {
     const e = await env();
     const a = await e.gov.createConsent(policy({ subject: 's-a' }), OFFICER);
     const b = await e.gov.createConsent(policy({ subject: 's-b' }), OFFICER);
     const r = await e.gov.recordTraining(training('identified', { policyIds: [a.policy.policyId, b.policy.policyId] }));
-    assert.deepEqual(r.decisions.map((d) => d.reason), ['PERMITTED', 'PERMITTED']);
+    assert.deepEqual(
+      r.decisions.map((d) => d.reason),
+      ['PERMITTED', 'PERMITTED'],
+    );
     const ev = (await entries(e)).at(-1)!;
     assert.equal(ev.type, 'TRAINING_EXECUTED');
     assert.deepEqual(ev.payload['consents'], [
@@ -283,11 +304,25 @@ describe('the event registry', () => {
     const a = await e.gov.createConsent(policy({ externalRef: 'FHIR-Consent/123', validUntil: '2031-01-01T00:00:00Z' }), OFFICER);
     const b = await e.gov.createConsent(policy({ subject: 's-2' }), OFFICER);
     await e.gov.recordDataAccess(access(a.policy.policyId));
-    await e.gov.recordInference({ ...access(a.policy.policyId), input: { uri: 's3://b/i', digest: D1 }, outputs: [{ name: 'report_json', uri: 's3://b/o', digest: D2 }], pipeline: PIPELINE, model: MODEL });
+    await e.gov.recordInference({
+      ...access(a.policy.policyId),
+      input: { uri: 's3://b/i', digest: D1 },
+      outputs: [{ name: 'report_json', uri: 's3://b/o', digest: D2 }],
+      pipeline: PIPELINE,
+      model: MODEL,
+    });
     await e.gov.recordTraining(training('identified', { policyIds: [a.policy.policyId] }));
     await e.gov.recordTraining(training('synthetic', { attestation: { method: 'synthetic-generator', document: D2 } }));
     await rejection(e.gov.recordDataAccess(access(a.policy.policyId, { purpose: 'HMARKT' })));
-    await rejection(e.gov.recordInference({ ...access(b.policy.policyId, { purpose: 'HMARKT' }), input: { uri: 's3://b/i', digest: D1 }, outputs: [{ name: 'report_json', uri: 's3://b/o', digest: D2 }], pipeline: PIPELINE, model: MODEL }));
+    await rejection(
+      e.gov.recordInference({
+        ...access(b.policy.policyId, { purpose: 'HMARKT' }),
+        input: { uri: 's3://b/i', digest: D1 },
+        outputs: [{ name: 'report_json', uri: 's3://b/o', digest: D2 }],
+        pipeline: PIPELINE,
+        model: MODEL,
+      }),
+    );
     await e.gov.revokeConsent(b.policy.policyId, OFFICER);
     await rejection(e.gov.recordTraining(training('identified', { policyIds: [b.policy.policyId] })));
     await e.gov.erase('uri', 's3://b/img.jpg', OFFICER);
@@ -300,7 +335,10 @@ describe('the event registry', () => {
     const who = { id: 'aud-1', role: 'auditor' };
     await audit.query(who, { route: 'GET /api/v1/export', permission: 'export', range: { from: 0, to: 5 }, count: 5, queryHash: D1 });
     await audit.read(who, { route: 'GET /api/v1/consents/:policyId', permission: 'consent:read', policyId: a.policy.policyId });
-    await audit.opened({ id: 'user-42', role: 'dermatologist' }, { route: 'GET /api/v1/receipts/:index', permission: 'commitments:open', purpose: 'TREAT', eventIndex: 3, commitments: [a.policy.subject] });
+    await audit.opened(
+      { id: 'user-42', role: 'dermatologist' },
+      { route: 'GET /api/v1/receipts/:index', permission: 'commitments:open', purpose: 'TREAT', eventIndex: 3, commitments: [a.policy.subject] },
+    );
     await audit.refused({ client: 'ab'.repeat(16) }, { code: 'UNAUTHENTICATED', route: 'GET /api/v1/stats' });
     await audit.refused({ actor: 'eng-7', role: 'ml_engineer' }, { code: 'FORBIDDEN', route: 'GET /api/v1/export', permission: 'export' });
     await audit.flush();
@@ -317,7 +355,11 @@ describe('the event registry', () => {
         else if (node !== null && typeof node === 'object') for (const [k, x] of Object.entries(node)) visit(x, (v) => ((node as Record<string, unknown>)[k] = v), path ? `${path}.${k}` : k);
         else {
           set(FREE_TEXT);
-          assert.throws(() => checkEventPayload(entry.type, entry.payload, vocab), (err: unknown) => err instanceof ValidationError && err.code === 'VALIDATION_FAILED', `${entry.type}.${path} accepted free text`);
+          assert.throws(
+            () => checkEventPayload(entry.type, entry.payload, vocab),
+            (err: unknown) => err instanceof ValidationError && err.code === 'VALIDATION_FAILED',
+            `${entry.type}.${path} accepted free text`,
+          );
           set(node);
           mutated++;
         }
@@ -349,7 +391,12 @@ describe('the event registry', () => {
 describe('one list of event types', () => {
   it('EVENT_TYPE names exactly the registered types; the service constants are views of it', () => {
     assert.deepEqual(Object.values(EVENT_TYPE).sort(), Object.keys(EVENT_REGISTRY).sort());
-    for (const [name, c] of [['EVENT', EVENT], ['GOVERNANCE_EVENT', GOVERNANCE_EVENT], ['TOKEN_EVENT', TOKEN_EVENT], ['AUDIT_EVENT', AUDIT_EVENT]] as const) {
+    for (const [name, c] of [
+      ['EVENT', EVENT],
+      ['GOVERNANCE_EVENT', GOVERNANCE_EVENT],
+      ['TOKEN_EVENT', TOKEN_EVENT],
+      ['AUDIT_EVENT', AUDIT_EVENT],
+    ] as const) {
       for (const t of Object.values(c)) assert.ok(Object.hasOwn(EVENT_REGISTRY, t), `${name}: ${t} is registered`);
     }
     assert.equal(EVENT, GOVERNANCE_EVENT);

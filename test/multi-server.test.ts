@@ -123,7 +123,10 @@ describe('three servers on one PostgreSQL log', { skip: PG_URL ? false : 'PG_URL
     assert.equal(report.ok, true);
     assert.equal(report.firstBadIndex ?? null, null);
     // Every acknowledged entry is present, once, as the access it acknowledged.
-    const exported = (await cli(['export', '--format', 'ndjson'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const exported = (await cli(['export', '--format', 'ndjson'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const byIndex = new Map(exported.map((e) => [e.index, e.entry]));
     exported.forEach((e, i) => assert.equal(e.index, i, 'no gaps'));
     for (const idx of acked) assert.equal(byIndex.get(idx)?.type, 'DATA_ACCESSED');

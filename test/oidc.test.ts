@@ -93,8 +93,7 @@ describe('OIDC JWTs (optional authentication)', () => {
   }
 
   // Signed by the issuer's own key, with exactly the claims given (no defaults added).
-  const raw = (claims: Record<string, unknown>) =>
-    new SignJWT({ iss: issuer, aud: audience, ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(privateKey);
+  const raw = (claims: Record<string, unknown>) => new SignJWT({ iss: issuer, aud: audience, ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(privateKey);
   const nowS = () => Math.floor(Date.now() / 1000);
 
   it('refuses a JWT without exp (it would never expire): 401', async () => {
@@ -126,7 +125,12 @@ describe('OIDC JWTs (optional authentication)', () => {
 
   it('refuses a JWT signed by another key', async () => {
     const { privateKey } = await generateKeyPair('ES256');
-    const forged = await new SignJWT({ sub: 'x', custos_role: 'admin' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer).setAudience(audience).setExpirationTime('5m').sign(privateKey);
+    const forged = await new SignJWT({ sub: 'x', custos_role: 'admin' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setExpirationTime('5m')
+      .sign(privateKey);
     const r = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${forged}` } });
     assert.equal(r.statusCode, 401);
   });

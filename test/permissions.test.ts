@@ -75,7 +75,15 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
     const g = env.governance;
     const po = { id: 'po-1', role: 'privacy_officer' };
     await g.createConsent({ policyId: pid('perm-open'), subject: 'patient-perm', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, po);
-    const inf = await g.recordInference({ actor: { id: 'dr-derm', role: 'dermatologist' }, purpose: 'TREAT', policyId: pid('perm-open'), input: { uri: 's3://clinic/p.jpg', digest: D1 }, outputs: [{ name: 'r', uri: 's3://clinic/p.json', digest: D2 }], pipeline: PIPELINE, model: MODEL });
+    const inf = await g.recordInference({
+      actor: { id: 'dr-derm', role: 'dermatologist' },
+      purpose: 'TREAT',
+      policyId: pid('perm-open'),
+      input: { uri: 's3://clinic/p.jpg', digest: D1 },
+      outputs: [{ name: 'r', uri: 's3://clinic/p.json', digest: D2 }],
+      pipeline: PIPELINE,
+      model: MODEL,
+    });
     receiptIndex = inf.event.index;
     openapi = (await (await fetch(`${address}/openapi.json`)).json()) as OpenApi;
   });
@@ -167,7 +175,8 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
             const missing = c.needs.filter((p) => !who.permissions!.has(p));
             if (missing.length > 0) {
               if (res.status !== 403 || (!head && code?.code !== 'FORBIDDEN')) problems.push(`expected 403 FORBIDDEN (lacks ${missing.join(', ')}): ${label}`);
-              else if (!head && !missing.includes(code!.details?.['permission'] as Permission)) problems.push(`403 names permission ${String(code!.details?.['permission'])}, not one it lacks (${missing.join(', ')}): ${label}`);
+              else if (!head && !missing.includes(code!.details?.['permission'] as Permission))
+                problems.push(`403 names permission ${String(code!.details?.['permission'])}, not one it lacks (${missing.join(', ')}): ${label}`);
             } else if (res.status === 401 || res.status === 403) problems.push(`holds ${c.needs.join(' + ') || 'a credential'} but refused: ${label}`);
           }
         }
@@ -194,7 +203,7 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
       else if (!perms.has(r.permission)) missing.push(`${r.method} ${r.path}: docs say ${[...perms].join(' / ')}, /openapi.json says ${r.permission}`);
     }
     // The guarded variants outside the table.
-    if (!docs.get(key('GET', '/api/v1/receipts/{}') + '?open=true')?.has('receipts + commitments:open')) missing.push('the receipt-opening variant is not documented as receipts + commitments:open');
+    if (!docs.get(`${key('GET', '/api/v1/receipts/{}')}?open=true`)?.has('receipts + commitments:open')) missing.push('the receipt-opening variant is not documented as receipts + commitments:open');
     if (![...(docs.get(key('GET', '/tile/entries/<N>[.p/<W>]')) ?? [])].some((p) => p.startsWith('read'))) missing.push('/tile/entries is not documented as needing read');
     // And no documented API route that the server does not have.
     const served = new Set(apiRoutes().map((r) => key('X', r.path)));
@@ -238,7 +247,10 @@ function docRoutes(md: string): { method: string; path: string; query: string; p
   assert.ok(start >= 0, 'docs/http-api.md has no "| method | path | permission |" table');
   for (const line of lines.slice(start + 2)) {
     if (!line.startsWith('|')) break;
-    const cells = line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+    const cells = line
+      .split(/(?<!\\)\|/)
+      .slice(1, -1)
+      .map((c) => c.trim());
     const [methods, paths, permission] = [cells[0]!, cells[1]!, cells[2]!];
     for (const raw of [...paths.matchAll(/`([^`]+)`/g)].map((x) => x[1]!)) {
       const [p, query = ''] = raw.split('?') as [string, string?];
@@ -249,4 +261,3 @@ function docRoutes(md: string): { method: string; path: string; query: string; p
   }
   return out;
 }
-

@@ -76,7 +76,29 @@ describe('the CLI on PostgreSQL', { skip: PG_URL ? false : 'PG_URL not set: Post
     writeFileSync(join(tmp, 'pipeline.json'), JSON.stringify({ pipelineName: 'p', pipelineVersion: '1' }));
     writeFileSync(join(tmp, 'model.json'), JSON.stringify({ modelName: 'm', modelVersion: '1', weightsHash: H, framework: 'onnx' }));
     for (let i = 0; i < 5; i++) {
-      const r = await run(['--data-dir', src, 'infer', '--policy', pid('c1'), '--purpose', 'TREAT', '--input-uri', `s3://b/${i}.jpg`, '--input-digest', H, '--output', `report=s3://b/${i}.json@${H}`, '--pipeline', join(tmp, 'pipeline.json'), '--model', join(tmp, 'model.json'), '--actor', 'u-1', '--actor-role', 'dermatologist']);
+      const r = await run([
+        '--data-dir',
+        src,
+        'infer',
+        '--policy',
+        pid('c1'),
+        '--purpose',
+        'TREAT',
+        '--input-uri',
+        `s3://b/${i}.jpg`,
+        '--input-digest',
+        H,
+        '--output',
+        `report=s3://b/${i}.json@${H}`,
+        '--pipeline',
+        join(tmp, 'pipeline.json'),
+        '--model',
+        join(tmp, 'model.json'),
+        '--actor',
+        'u-1',
+        '--actor-role',
+        'dermatologist',
+      ]);
       assert.equal(r.code, 0, r.stderr);
     }
     for (let i = 0; i < 300; i++) await run(['--data-dir', src, 'append', '--resource', `r-${i}`, '--practitioner', 'p', '--hash', H]);

@@ -25,7 +25,7 @@ import { formatSignerKey, parseSignerKey, parseVerifierKey, verifierKeyFromSigne
 import { verifyInclusion } from '../src/core/merkle/inclusion.js';
 import { verifyConsistency } from '../src/core/merkle/consistency.js';
 import { encodeLeaf, sha256, toHex } from '../src/core/hash.js';
-import { ConflictError, CustosError, StoreError } from '../src/core/errors.js';
+import { ConflictError, type CustosError, StoreError } from '../src/core/errors.js';
 import { Governance, type Actor } from '../src/service/governance.js';
 import { verifyDocuments } from '../src/service/verify-documents.js';
 import { rebuildReceipt } from '../src/service/receipt.js';
@@ -176,7 +176,10 @@ describe('PostgresStore', PG_URL ? {} : { skip: 'PG_URL not set: PostgreSQL suit
     for (const [k, n] of sizes.entries()) {
       batchStart.push(total);
       const idx = await appendMany(log, n, `b${k}`);
-      assert.deepEqual(idx, Array.from({ length: n }, (_, i) => total + i));
+      assert.deepEqual(
+        idx,
+        Array.from({ length: n }, (_, i) => total + i),
+      );
       await appendMany(ref, n, `b${k}`);
       total += n;
       clock.advance(60_000);
@@ -371,10 +374,7 @@ describe('PostgresStore', PG_URL ? {} : { skip: 'PG_URL not set: PostgreSQL suit
     const admin: Actor = { id: 'po-1', role: 'privacy_officer' };
     const derm: Actor = { id: 'user-42', role: 'dermatologist' };
     const subject = 'patient-pseudo-7781';
-    const created = await gov.createConsent(
-      { policyId: pid('consent-001'), subject, allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] },
-      admin,
-    );
+    const created = await gov.createConsent({ policyId: pid('consent-001'), subject, allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, admin);
     clock.advance(1000);
     const inf = await gov.recordInference({
       actor: derm,
@@ -416,7 +416,14 @@ describe('PostgresStore', PG_URL ? {} : { skip: 'PG_URL not set: PostgreSQL suit
 
     // Writing the same rows again (documents, openings) changes nothing; state is an upsert.
     const commitmentsBefore = await collect(store.commitmentPages());
-    await store.writeSidecar({ documents: docs.slice(0, 2), commitments: commitmentsBefore.slice(0, 1), state: [{ ns: 'test', key: 'k', value: '1' }, { ns: 'test', key: 'k', value: '2' }] });
+    await store.writeSidecar({
+      documents: docs.slice(0, 2),
+      commitments: commitmentsBefore.slice(0, 1),
+      state: [
+        { ns: 'test', key: 'k', value: '1' },
+        { ns: 'test', key: 'k', value: '2' },
+      ],
+    });
     assert.deepEqual(await collect(store.documentPages()), docs);
     assert.deepEqual(await collect(store.commitmentPages()), commitmentsBefore);
     assert.equal(await store.getState('test', 'k'), '2');
@@ -480,10 +487,7 @@ describe('PostgresStore', PG_URL ? {} : { skip: 'PG_URL not set: PostgreSQL suit
     const err = await rejection(store.appendBatch(batch));
     assertCode(err, ConflictError, 'LOG_APPEND_CONFLICT');
     assert.deepEqual((err as CustosError).details, { expectedSize: 7, actualSize: 10 });
-    assert.deepEqual(
-      { size: await store.treeSize(), cps: (await checkpointsOf(store)).length, docs: (await collect(store.documentPages())).length },
-      before,
-    );
+    assert.deepEqual({ size: await store.treeSize(), cps: (await checkpointsOf(store)).length, docs: (await collect(store.documentPages())).length }, before);
     assert.equal(await store.getState('test', 'k'), undefined);
     // The refused store keeps the append lock a moment for a retry that never comes: another
     // writer still gets it, well within its lock timeout.

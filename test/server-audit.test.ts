@@ -228,8 +228,14 @@ describe('receipts show commitments; opening them is a permitted, logged, rate-l
     const r = ok<{ artifacts: { commitment: string; uri: string | null; state: string }[] }>(
       await call(env.app, 'GET', `/api/v1/receipts/${env.inference}?open=true&purpose=TREAT`, env.tokens.dermatologist),
     );
-    assert.deepEqual(r.artifacts.map((a) => a.uri), [IMAGE_URI, REPORT_URI]);
-    assert.deepEqual(r.artifacts.map((a) => a.state), ['opened', 'opened']);
+    assert.deepEqual(
+      r.artifacts.map((a) => a.uri),
+      [IMAGE_URI, REPORT_URI],
+    );
+    assert.deepEqual(
+      r.artifacts.map((a) => a.state),
+      ['opened', 'opened'],
+    );
     const opened = (await entries(env.log, before)).filter((e) => e.type === 'PATIENT_DATA_OPENED');
     assert.equal(opened.length, 1);
     const p = opened[0]!.payload;
@@ -237,7 +243,10 @@ describe('receipts show commitments; opening them is a permitted, logged, rate-l
     assert.equal(p['role'], 'dermatologist');
     assert.equal(p['purpose'], 'TREAT');
     assert.equal(p['eventIndex'], env.inference);
-    assert.deepEqual(p['commitments'], r.artifacts.map((a) => a.commitment));
+    assert.deepEqual(
+      p['commitments'],
+      r.artifacts.map((a) => a.commitment),
+    );
     assert.match(String(p['nonce']), /^[0-9a-f]{32}$/);
     assert.ok(!opened[0]!.text.includes('clinic-bucket'), 'the event never holds a URI');
   });
@@ -301,13 +310,20 @@ describe('operations on the log leave audit events (defect 14)', () => {
     const start = env.log.size;
     for (let i = 0; i < 600; i++) expectError(await call(env.app, 'GET', '/api/v1/export', env.tokens.ml_engineer), 403, 'FORBIDDEN');
     for (let i = 0; i < 400; i++) {
-      expectError(await call(env.app, 'POST', '/api/v1/access', env.tokens.ml_engineer, { actor: { id: 'someone-else' }, purpose: 'TREAT', policyId: pid('p-audit'), artifact: { uri: IMAGE_URI, digest: D1 } }), 403, 'FORBIDDEN');
+      expectError(
+        await call(env.app, 'POST', '/api/v1/access', env.tokens.ml_engineer, { actor: { id: 'someone-else' }, purpose: 'TREAT', policyId: pid('p-audit'), artifact: { uri: IMAGE_URI, digest: D1 } }),
+        403,
+        'FORBIDDEN',
+      );
     }
     // Flushed at the end of the window, or when the server closes.
     await env.app.close();
     const alerts = (await entries(env.log, start)).filter((e) => e.type === 'SECURITY_ALERT');
     assert.ok(alerts.length >= 1 && alerts.length <= 2, `bounded: ${alerts.length} alerts`);
-    assert.equal(alerts.reduce((s, a) => s + Number(a.payload['count']), 0), 1000);
+    assert.equal(
+      alerts.reduce((s, a) => s + Number(a.payload['count']), 0),
+      1000,
+    );
     for (const a of alerts) {
       assert.equal(a.payload['actor'], NAMES.ml_engineer);
       assert.equal(a.payload['role'], 'ml_engineer');
@@ -315,7 +331,8 @@ describe('operations on the log leave audit events (defect 14)', () => {
       assert.ok(!a.text.includes('clinic-bucket') && !a.text.includes('someone-else'), 'no request content on the log');
     }
     const byRoute = new Map<string, number>();
-    for (const a of alerts) for (const r of a.payload['refusals'] as { code: string; route: string; count: number }[]) byRoute.set(`${r.code} ${r.route}`, (byRoute.get(`${r.code} ${r.route}`) ?? 0) + r.count);
+    for (const a of alerts)
+      for (const r of a.payload['refusals'] as { code: string; route: string; count: number }[]) byRoute.set(`${r.code} ${r.route}`, (byRoute.get(`${r.code} ${r.route}`) ?? 0) + r.count);
     assert.deepEqual(Object.fromEntries(byRoute), { 'FORBIDDEN GET /api/v1/export': 600, 'FORBIDDEN POST /api/v1/access': 400 });
     await assertVerifies(env);
   });
@@ -339,7 +356,10 @@ describe('operations on the log leave audit events (defect 14)', () => {
     assert.match(String(anon.payload['client']), /^[0-9a-f]{32}$/);
     await env.app.close();
     const alerts = (await entries(env.log, start)).filter((e) => e.type === 'SECURITY_ALERT');
-    assert.equal(alerts.filter((a) => a.payload['client'] === anon.payload['client']).reduce((s, a) => s + Number(a.payload['count']), 0), 6);
+    assert.equal(
+      alerts.filter((a) => a.payload['client'] === anon.payload['client']).reduce((s, a) => s + Number(a.payload['count']), 0),
+      6,
+    );
     for (const a of alerts) assert.ok(!a.text.includes('script') && !a.text.includes('not-a-token') && !a.text.includes('127.0.0.1'));
     await assertVerifies(env);
   });
@@ -351,12 +371,15 @@ describe('operations on the log leave audit events (defect 14)', () => {
     env.clock.advance(60_001);
     expectError(await call(env.app, 'GET', '/api/v1/export', env.tokens.ml_engineer), 403, 'FORBIDDEN');
     const alerts = (await entries(env.log, start)).filter((e) => e.type === 'SECURITY_ALERT');
-    assert.deepEqual(alerts.map((a) => a.payload['count']), [1, 9, 1]);
+    assert.deepEqual(
+      alerts.map((a) => a.payload['count']),
+      [1, 9, 1],
+    );
     assert.equal(alerts[1]!.payload['windowStart'], alerts[0]!.payload['windowStart']);
     assert.notEqual(alerts[2]!.payload['windowStart'], alerts[0]!.payload['windowStart']);
   });
 
-  it('a consent check reads a patient\'s policy: AUDIT_READ names the policy id; the anomaly list is an AUDIT_QUERY', async () => {
+  it("a consent check reads a patient's policy: AUDIT_READ names the policy id; the anomaly list is an AUDIT_QUERY", async () => {
     const env = await newEnv();
     const start = env.log.size;
     const d = ok<{ effect: string }>(await call(env.app, 'POST', `/api/v1/consents/${pid('p-audit')}/check`, env.tokens.nurse, { purpose: 'TREAT', role: 'dermatologist' }));

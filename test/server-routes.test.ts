@@ -63,9 +63,15 @@ describe('route modules: one schema per request', () => {
     }
     // Every reference resolves inside the document (recursive provisions are a named component).
     const refs = JSON.stringify(openapi).match(/"\$ref":"[^"]+"/g) ?? [];
-    assert.ok(refs.some((r) => r.includes('#/components/schemas/Provision')), 'provisions refer to the Provision component');
+    assert.ok(
+      refs.some((r) => r.includes('#/components/schemas/Provision')),
+      'provisions refer to the Provision component',
+    );
     for (const r of refs) {
-      const target = r.slice('"$ref":"#/'.length, -1).split('/').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], openapi);
+      const target = r
+        .slice('"$ref":"#/'.length, -1)
+        .split('/')
+        .reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], openapi);
       assert.ok(target, `${r} does not resolve`);
     }
     // Bodies that take nothing else say so.
@@ -89,7 +95,11 @@ describe('route modules: one schema per request', () => {
     const service = v.safeParse(ACCESS, { ...bad, actor: { id: 'dr-derm', role: 'dermatologist' } });
     assert.equal(service.success, false);
     assert.deepEqual(service.issues!.map((i) => i.path!.map((p) => String(p.key)).join('.')).sort(), paths);
-    for (const i of body.error.details.issues) assert.ok(service.issues!.some((s) => s.message === i.message), i.message);
+    for (const i of body.error.details.issues)
+      assert.ok(
+        service.issues!.some((s) => s.message === i.message),
+        i.message,
+      );
     // A training body that breaks a cross-field rule of the service (identified data without policyIds).
     const training = { purpose: 'TREAT', dataset: { uri: 's3://b/d', digest: D1, type: 'identified' }, manifest: { name: 'r' }, modelBefore: MODEL, modelAfter: MODEL, computeBackend: 'gpu-1' };
     const t = await env.app.inject({ method: 'POST', url: '/api/v1/trainings', headers: { authorization: `Bearer ${env.tokens.ml_engineer}` }, payload: training });
@@ -104,7 +114,19 @@ describe('route modules: one schema per request', () => {
     const calls: [string, string, string, unknown?][] = [
       ['dermatologist', 'GET', '/api/v1/me'],
       ['dermatologist', 'POST', '/api/v1/access', { purpose: 'TREAT', policyId: pid('routes-1'), artifact: { uri: 's3://clinic/a.jpg', digest: D1 } }],
-      ['dermatologist', 'POST', '/api/v1/inferences', { purpose: 'TREAT', policyId: pid('routes-1'), input: { uri: 's3://clinic/b.jpg', digest: D1 }, outputs: [{ name: 'r', uri: 's3://clinic/b.json', digest: D2 }], pipeline: PIPELINE, model: MODEL }],
+      [
+        'dermatologist',
+        'POST',
+        '/api/v1/inferences',
+        {
+          purpose: 'TREAT',
+          policyId: pid('routes-1'),
+          input: { uri: 's3://clinic/b.jpg', digest: D1 },
+          outputs: [{ name: 'r', uri: 's3://clinic/b.json', digest: D2 }],
+          pipeline: PIPELINE,
+          model: MODEL,
+        },
+      ],
       ['dermatologist', 'POST', `/api/v1/consents/${pid('routes-1')}/check`, { purpose: 'TREAT', role: 'dermatologist' }],
       ['privacy_officer', 'POST', '/api/v1/consents', { policyId: pid('routes-2'), subject: 'patient-routes-2', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'] }],
       ['privacy_officer', 'POST', `/api/v1/consents/${pid('routes-2')}/revoke`, {}],
@@ -121,7 +143,12 @@ describe('route modules: one schema per request', () => {
       const path = url.split('?')[0]!;
       const r = API_ROUTES.find((x) => x.method === method && new RegExp(`^${x.url.replace(/:[A-Za-z]+/g, '[^/]+')}$`).test(path));
       assert.ok(r?.response, `${method} ${url} declares no response schema`);
-      const res = await env.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${env.tokens[role as 'admin']}` }, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
+      const res = await env.app.inject({
+        method: method as 'GET',
+        url,
+        headers: { authorization: `Bearer ${env.tokens[role as 'admin']}` },
+        ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+      });
       assert.equal(res.statusCode, r.status ?? 200, `${method} ${url}: ${res.body}`);
       const parsed = v.safeParse(r.response, res.json());
       assert.ok(parsed.success, `${method} ${url}: ${JSON.stringify(parsed.issues?.map((i) => [i.path?.map((p) => p.key).join('.'), i.message]))}`);

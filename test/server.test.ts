@@ -385,12 +385,9 @@ describe('authorization', () => {
     await assertOnlyAlerts(env, size);
   });
 
-  it(
-    'checks the permission before parsing: a forbidden role sending malformed JSON gets 403',
-    async () => {
-      expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.dermatologist, '{"policyId":'), 403, 'FORBIDDEN');
-    },
-  );
+  it('checks the permission before parsing: a forbidden role sending malformed JSON gets 403', async () => {
+    expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.dermatologist, '{"policyId":'), 403, 'FORBIDDEN');
+  });
 
   it('gives each role 2xx for what it may do', async () => {
     const t = env.tokens;
@@ -435,12 +432,18 @@ describe('the actor and role on events come from the token', () => {
     assert.equal(ea.type, 'DATA_ACCESSED');
     assert.equal(ea.payload['actor'], NAMES.dermatologist);
     assert.equal(ea.payload['role'], 'dermatologist');
-    const i = ok<{ event: { index: number }; receipt: { actor: string; role: string } }>(await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(pid('p-actor'))), 201);
+    const i = ok<{ event: { index: number }; receipt: { actor: string; role: string } }>(
+      await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(pid('p-actor'))),
+      201,
+    );
     const ei = await entryAt(env, i.event.index);
     assert.equal(ei.payload['actor'], NAMES.dermatologist);
     assert.equal(i.receipt.actor, NAMES.dermatologist);
     assert.equal(i.receipt.role, 'dermatologist');
-    const c = ok<{ event: { index: number }; policy: { recordedBy: { actor: string; role: string } } }>(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-actor-2'))), 201);
+    const c = ok<{ event: { index: number }; policy: { recordedBy: { actor: string; role: string } } }>(
+      await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-actor-2'))),
+      201,
+    );
     const ec = await entryAt(env, c.event.index);
     assert.equal(ec.payload['actor'], NAMES.privacy_officer);
     assert.equal(ec.payload['role'], 'privacy_officer');
@@ -526,7 +529,9 @@ describe('governance over HTTP', () => {
     const deny = ok<{ effect: string; reason: string }>(await call(env.app, 'POST', `/api/v1/consents/${PID}/check`, env.tokens.dermatologist, { purpose: 'HRESCH', role: 'dermatologist' }));
     assert.equal(deny.effect, 'deny');
     assert.equal(deny.reason, 'PURPOSE_NOT_ALLOWED');
-    const unknown = ok<{ effect: string; reason: string }>(await call(env.app, 'POST', `/api/v1/consents/${pid('p-nope')}/check`, env.tokens.dermatologist, { purpose: 'HRESCH', role: 'dermatologist' }));
+    const unknown = ok<{ effect: string; reason: string }>(
+      await call(env.app, 'POST', `/api/v1/consents/${pid('p-nope')}/check`, env.tokens.dermatologist, { purpose: 'HRESCH', role: 'dermatologist' }),
+    );
     assert.equal(unknown.reason, 'POLICY_NOT_FOUND');
     expectError(await call(env.app, 'POST', `/api/v1/consents/${PID}/check`, env.tokens.dermatologist, { purpose: 'TREAT' }), 400, 'VALIDATION_FAILED');
     // A check reads a patient's policy: each answered check is an AUDIT_READ, and nothing else is written.
@@ -593,16 +598,27 @@ describe('governance over HTTP', () => {
     assert.equal(e.type, 'INFERENCE_EXECUTED');
     assert.equal((e.payload['documents'] as { receipt: string }).receipt, r.receiptHash);
 
-    const rb = ok<{ ok: boolean; eventIndex: number; receipt: unknown; artifacts: { role: string; uri: string | null }[]; checks: { ok: boolean }[]; proof: { treeSize: number; rootHash: string; leafHash: string; path: string[] } }>(
-      await call(env.app, 'GET', `/api/v1/receipts/${r.event.index}`, env.tokens.dermatologist),
-    );
+    const rb = ok<{
+      ok: boolean;
+      eventIndex: number;
+      receipt: unknown;
+      artifacts: { role: string; uri: string | null }[];
+      checks: { ok: boolean }[];
+      proof: { treeSize: number; rootHash: string; leafHash: string; path: string[] };
+    }>(await call(env.app, 'GET', `/api/v1/receipts/${r.event.index}`, env.tokens.dermatologist));
     assert.equal(rb.ok, true);
     assert.equal(rb.eventIndex, r.event.index);
     assert.ok(rb.checks.length > 0 && rb.checks.every((c) => c.ok));
     assert.deepEqual(rb.receipt, r.receipt);
-    assert.ok(rb.artifacts.every((a) => a.uri === null), 'a receipt shows commitments only');
+    assert.ok(
+      rb.artifacts.every((a) => a.uri === null),
+      'a receipt shows commitments only',
+    );
     const opened = ok<{ artifacts: { uri: string | null }[] }>(await call(env.app, 'GET', `/api/v1/receipts/${r.event.index}?open=true&purpose=TREAT`, env.tokens.dermatologist));
-    assert.ok(opened.artifacts.some((a) => a.uri === IMAGE_URI), 'opened for a permitted role with a purpose');
+    assert.ok(
+      opened.artifacts.some((a) => a.uri === IMAGE_URI),
+      'opened for a permitted role with a purpose',
+    );
     verifyInclusion(r.event.index, rb.proof.treeSize, fromHex(rb.proof.leafHash), rb.proof.path.map(fromHex), fromHex(rb.proof.rootHash));
 
     expectError(await call(env.app, 'GET', `/api/v1/receipts/${accessIndex}`, env.tokens.dermatologist), 404, 'RECEIPT_NOT_FOUND');
@@ -622,11 +638,16 @@ describe('governance over HTTP', () => {
   });
 
   it('shows a consent with its versions and the decisions made under each', async () => {
-    const r = ok<{ policyId: string; versions: { version: number; index: number; documentOk: boolean; type: string }[]; decisions: Record<string, { index: number; type: string; actor: string; role: string; purpose: string; reason: string }[]> }>(
-      await call(env.app, 'GET', `/api/v1/consents/${PID}`, env.tokens.auditor),
-    );
+    const r = ok<{
+      policyId: string;
+      versions: { version: number; index: number; documentOk: boolean; type: string }[];
+      decisions: Record<string, { index: number; type: string; actor: string; role: string; purpose: string; reason: string }[]>;
+    }>(await call(env.app, 'GET', `/api/v1/consents/${PID}`, env.tokens.auditor));
     assert.equal(r.policyId, PID);
-    assert.deepEqual(r.versions.map((v) => [v.version, v.index, v.documentOk, v.type]), [[1, createdAt, true, 'CONSENT_CREATED']]);
+    assert.deepEqual(
+      r.versions.map((v) => [v.version, v.index, v.documentOk, v.type]),
+      [[1, createdAt, true, 'CONSENT_CREATED']],
+    );
     const v1 = r.decisions['1'] ?? [];
     const byIndex = new Map(v1.map((d) => [d.index, d]));
     assert.equal(byIndex.get(accessIndex)?.type, 'DATA_ACCESSED');
@@ -656,7 +677,13 @@ describe('governance over HTTP', () => {
     assert.equal((denied.json() as { decision: { reason: string; policyVersion: number } }).decision.policyVersion, 2);
     assert.equal(env.log.size, size + 1);
     const show = ok<{ versions: { version: number; type: string }[]; decisions: Record<string, unknown[]> }>(await call(env.app, 'GET', `/api/v1/consents/${PID}`, env.tokens.privacy_officer));
-    assert.deepEqual(show.versions.map((v) => [v.version, v.type]), [[1, 'CONSENT_CREATED'], [2, 'CONSENT_REVOKED']]);
+    assert.deepEqual(
+      show.versions.map((v) => [v.version, v.type]),
+      [
+        [1, 'CONSENT_CREATED'],
+        [2, 'CONSENT_REVOKED'],
+      ],
+    );
     assert.equal(show.decisions['2']?.length, 1);
 
     // A non-revocable policy.
@@ -674,20 +701,27 @@ describe('governance over HTTP', () => {
     const err = expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('identified')), 400, 'VALIDATION_FAILED');
     assert.ok(Array.isArray((err.details as { issues: unknown[] }).issues));
     expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { computeBackend: '' })), 400, 'VALIDATION_FAILED');
-    expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { computeBackend: 'patient John Smith DOB 1970-01-01 MRN 00012345' })), 400, 'VALIDATION_FAILED');
+    expectError(
+      await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { computeBackend: 'patient John Smith DOB 1970-01-01 MRN 00012345' })),
+      400,
+      'VALIDATION_FAILED',
+    );
     expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { attestation: undefined })), 400, 'VALIDATION_FAILED');
     expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { dataset: { uri: 's3://b/k', digest: D1 } })), 400, 'VALIDATION_FAILED');
     assert.equal(env.log.size, size);
   });
 
-  it('records a training run on identified data under every subject\'s consent; a refusal is 403 CONSENT_DENIED and logged', async () => {
+  it("records a training run on identified data under every subject's consent; a refusal is 403 CONSENT_DENIED and logged", async () => {
     ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-train-a'))), 201);
     ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-train-care'), { allowedPurposes: ['TREAT'] })), 201);
     const r = ok<{ decisions: { reason: string; provision: string }[]; event: { index: number } }>(
       await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('identified', { policyIds: [pid('p-train-a')] })),
       201,
     );
-    assert.deepEqual(r.decisions.map((d) => [d.reason, d.provision]), [['PERMITTED', 'provision']]);
+    assert.deepEqual(
+      r.decisions.map((d) => [d.reason, d.provision]),
+      [['PERMITTED', 'provision']],
+    );
     const size = env.log.size;
     const denied = await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('identified', { policyIds: [pid('p-train-a'), pid('p-train-care')] }));
     expectError(denied, 403, 'CONSENT_DENIED');
@@ -720,15 +754,40 @@ describe('governance over HTTP', () => {
     }
     assert.deepEqual(seen, all.map((e) => e.index).reverse());
 
-    const expect = (pred: (e: Exported) => boolean) => all.filter(pred).map((e) => e.index).reverse();
+    const expect = (pred: (e: Exported) => boolean) =>
+      all
+        .filter(pred)
+        .map((e) => e.index)
+        .reverse();
     const indices = async (q: string) => (await list(`?limit=500&before=${all.length}&${q}`)).items.map((i) => i.index);
-    assert.deepEqual(await indices('type=DATA_ACCESSED'), expect((e) => e.entry.type === 'DATA_ACCESSED'));
-    assert.deepEqual(await indices(`actor=${NAMES.dermatologist}`), expect((e) => e.entry.payload['actor'] === NAMES.dermatologist));
-    assert.deepEqual(await indices('role=ml_engineer'), expect((e) => e.entry.payload['role'] === 'ml_engineer'));
-    assert.deepEqual(await indices('purpose=HRESCH'), expect((e) => e.entry.payload['purpose'] === 'HRESCH'));
-    assert.deepEqual(await indices('outcome=denied'), expect((e) => e.entry.type === 'CONSENT_DENIED'));
-    assert.deepEqual(await indices('outcome=executed'), expect((e) => ['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED'].includes(e.entry.type)));
-    assert.deepEqual(await indices(`type=CONSENT_DENIED&actor=${NAMES.dermatologist}&purpose=HRESCH`), expect((e) => e.entry.type === 'CONSENT_DENIED' && e.entry.payload['actor'] === NAMES.dermatologist && e.entry.payload['purpose'] === 'HRESCH'));
+    assert.deepEqual(
+      await indices('type=DATA_ACCESSED'),
+      expect((e) => e.entry.type === 'DATA_ACCESSED'),
+    );
+    assert.deepEqual(
+      await indices(`actor=${NAMES.dermatologist}`),
+      expect((e) => e.entry.payload['actor'] === NAMES.dermatologist),
+    );
+    assert.deepEqual(
+      await indices('role=ml_engineer'),
+      expect((e) => e.entry.payload['role'] === 'ml_engineer'),
+    );
+    assert.deepEqual(
+      await indices('purpose=HRESCH'),
+      expect((e) => e.entry.payload['purpose'] === 'HRESCH'),
+    );
+    assert.deepEqual(
+      await indices('outcome=denied'),
+      expect((e) => e.entry.type === 'CONSENT_DENIED'),
+    );
+    assert.deepEqual(
+      await indices('outcome=executed'),
+      expect((e) => ['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED'].includes(e.entry.type)),
+    );
+    assert.deepEqual(
+      await indices(`type=CONSENT_DENIED&actor=${NAMES.dermatologist}&purpose=HRESCH`),
+      expect((e) => e.entry.type === 'CONSENT_DENIED' && e.entry.payload['actor'] === NAMES.dermatologist && e.entry.payload['purpose'] === 'HRESCH'),
+    );
     assert.ok((await indices('outcome=denied')).length >= 3);
     assert.deepEqual(await indices('type=NO_SUCH_TYPE'), []);
     const future = new Date(Date.now() + 3_600_000).toISOString();
@@ -776,7 +835,12 @@ describe('governance over HTTP', () => {
     assert.equal(cpRes.verifierKey, env.dir.verifierKey);
     const cp = openCheckpoint(cpRes.note, [parseVerifierKey(cpRes.verifierKey)], env.dir.origin);
     assert.equal(toHex(cp.rootHash), cpRes.rootHash);
-    for (const [index, at] of [[0, undefined], [3, 5], [accessIndex, accessIndex + 1], [size - 1, size]] as [number, number | undefined][]) {
+    for (const [index, at] of [
+      [0, undefined],
+      [3, 5],
+      [accessIndex, accessIndex + 1],
+      [size - 1, size],
+    ] as [number, number | undefined][]) {
       const r = ok<{ leafIndex: number; treeSize: number; leafHash: string; rootHash: string; proof: string[]; checkpoint: string | null }>(
         await call(env.app, 'GET', `/api/v1/proofs/inclusion/${index}${at === undefined ? '' : `?size=${at}`}`, env.tokens.auditor),
       );
@@ -799,7 +863,9 @@ describe('governance over HTTP', () => {
       verifyConsistency(c.oldSize, c.newSize, c.proof.map(fromHex), fromHex(c.oldRoot), fromHex(c.newRoot));
     }
     // A tampered proof does not verify.
-    const c = ok<{ oldSize: number; newSize: number; oldRoot: string; newRoot: string; proof: string[] }>(await call(env.app, 'GET', `/api/v1/proofs/consistency?from=3&to=${size}`, env.tokens.auditor));
+    const c = ok<{ oldSize: number; newSize: number; oldRoot: string; newRoot: string; proof: string[] }>(
+      await call(env.app, 'GET', `/api/v1/proofs/consistency?from=3&to=${size}`, env.tokens.auditor),
+    );
     assert.ok(c.proof.length > 0);
     const bad = c.proof.map(fromHex);
     bad[0]![0]! ^= 1;
@@ -820,7 +886,9 @@ describe('governance over HTTP', () => {
     assert.equal(v.log.entries, env.log.size);
 
     const all = await exportAll(env);
-    const stats = ok<{ origin: string; entries: number; treeSize: number; rootHash: string; checkpoints: number; bytesOnDisk: number }>(await call(env.app, 'GET', '/api/v1/stats', env.tokens.auditor));
+    const stats = ok<{ origin: string; entries: number; treeSize: number; rootHash: string; checkpoints: number; bytesOnDisk: number }>(
+      await call(env.app, 'GET', '/api/v1/stats', env.tokens.auditor),
+    );
     assert.equal(stats.origin, env.dir.origin);
     assert.equal(stats.entries, all.length);
     assert.equal(stats.treeSize, all.length);
@@ -976,13 +1044,12 @@ describe('errors', () => {
       assert.equal(typeof i.path, 'string');
       assert.equal(typeof i.message, 'string');
     }
-    assert.ok(issues.some((i) => i.path === 'artifact.digest'), JSON.stringify(issues));
-    // Errors found by the service (past the HTTP schema) have issues too.
-    const svc = expectError(
-      await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody(pid('p-gov'), { purpose: 'not a code!' })),
-      400,
-      'VALIDATION_FAILED',
+    assert.ok(
+      issues.some((i) => i.path === 'artifact.digest'),
+      JSON.stringify(issues),
     );
+    // Errors found by the service (past the HTTP schema) have issues too.
+    const svc = expectError(await call(env.app, 'POST', '/api/v1/access', env.tokens.dermatologist, accessBody(pid('p-gov'), { purpose: 'not a code!' })), 400, 'VALIDATION_FAILED');
     assert.ok(Array.isArray((svc.details as { issues: unknown[] }).issues));
     expectError(await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(pid('p-gov'), { outputs: [] })), 400, 'VALIDATION_FAILED');
     expectError(await call(env.app, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(pid('p-gov'), { model: { modelName: 'm' } })), 400, 'VALIDATION_FAILED');
@@ -1004,15 +1071,12 @@ describe('errors', () => {
     expectError(await call(env.app, 'GET', '/api/v1/receipts/0', env.tokens.auditor), 404, 'RECEIPT_NOT_FOUND');
   });
 
-  it(
-    'does not coerce JSON types: "revocable": null is refused, not turned into an irrevocable consent',
-    async () => {
-      const size = env.log.size;
-      expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-null'), { revocable: null })), 400, 'VALIDATION_FAILED');
-      expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { computeBackend: 7 })), 400, 'VALIDATION_FAILED');
-      assert.equal(env.log.size, size);
-    },
-  );
+  it('does not coerce JSON types: "revocable": null is refused, not turned into an irrevocable consent', async () => {
+    const size = env.log.size;
+    expectError(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-null'), { revocable: null })), 400, 'VALIDATION_FAILED');
+    expectError(await call(env.app, 'POST', '/api/v1/trainings', env.tokens.ml_engineer, trainingBody('synthetic', { computeBackend: 7 })), 400, 'VALIDATION_FAILED');
+    assert.equal(env.log.size, size);
+  });
 
   it('409 POLICY_EXISTS', async () => {
     ok(await call(env.app, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-dup'))), 201);
@@ -1025,7 +1089,11 @@ describe('errors', () => {
     const small = await sideApp(env, { bodyLimit: 1024 });
     const size = env.log.size;
     expectError(await call(small, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-big'), { subject: 'x'.repeat(2000) })), 413, 'BODY_TOO_LARGE');
-    expectError(await call(small, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(pid('p-gov'), { pipeline: { ...PIPELINE, parameters: { pad: 'y'.repeat(5000) } } })), 413, 'BODY_TOO_LARGE');
+    expectError(
+      await call(small, 'POST', '/api/v1/inferences', env.tokens.dermatologist, inferenceBody(pid('p-gov'), { pipeline: { ...PIPELINE, parameters: { pad: 'y'.repeat(5000) } } })),
+      413,
+      'BODY_TOO_LARGE',
+    );
     assert.equal(env.log.size, size);
     // Below the limit it works.
     ok(await call(small, 'POST', '/api/v1/consents', env.tokens.privacy_officer, policyBody(pid('p-small'))), 201);
@@ -1141,7 +1209,10 @@ describe('tlog-tiles', () => {
     assert.equal(off, bundle.bytes.length);
     const partialBundle = await fetchBytes('/tile/entries/001.p/44');
     assert.equal(partialBundle.status, 200);
-    assert.deepEqual(decodeEntryBundle(partialBundle.bytes).entries.map((e) => e.toString('utf8')), all.slice(256).map((e) => e.text));
+    assert.deepEqual(
+      decodeEntryBundle(partialBundle.bytes).entries.map((e) => e.toString('utf8')),
+      all.slice(256).map((e) => e.text),
+    );
     assert.equal((await fetchBytes('/tile/entries/001.p/45')).status, 404);
 
     // Tile 1/000.p/1 holds the one complete level-8 node: the root of the first 256 entries.
@@ -1221,7 +1292,9 @@ describe('metrics and OpenAPI', () => {
   });
 
   it('/openapi.json is OpenAPI 3.0.3 with a path and method for every /api route', async () => {
-    const doc = ok<{ openapi: string; paths: Record<string, Record<string, { 'x-custos-permission'?: string; security?: unknown }>>; components: { schemas: Record<string, unknown> } }>(await call(env.app, 'GET', '/openapi.json'));
+    const doc = ok<{ openapi: string; paths: Record<string, Record<string, { 'x-custos-permission'?: string; security?: unknown }>>; components: { schemas: Record<string, unknown> } }>(
+      await call(env.app, 'GET', '/openapi.json'),
+    );
     assert.equal(doc.openapi, '3.0.3');
     for (const r of API_ROUTES) {
       const op = doc.paths[r.openapi]?.[r.method.toLowerCase()];
@@ -1233,7 +1306,13 @@ describe('metrics and OpenAPI', () => {
       .filter(([p]) => p.startsWith('/api/'))
       .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
       .sort();
-    assert.deepEqual(apiOps, API_ROUTES.filter((r) => r.openapi.startsWith('/api/')).map((r) => `${r.method} ${r.openapi}`).sort(), 'no undocumented or phantom routes');
+    assert.deepEqual(
+      apiOps,
+      API_ROUTES.filter((r) => r.openapi.startsWith('/api/'))
+        .map((r) => `${r.method} ${r.openapi}`)
+        .sort(),
+      'no undocumented or phantom routes',
+    );
     for (const p of ['/healthz', '/checkpoint', '/tile/{path}']) assert.ok(doc.paths[p]?.['get'], p);
     assert.ok(doc.components.schemas['Error']);
   });

@@ -54,7 +54,10 @@ for (const backend of BACKENDS) {
         verifyConsistency(m, size, c.proof, c.oldRoot, c.newRoot);
       }
       const desc = await log.reader.listEntries({ limit: 3 });
-      assert.deepEqual(desc.map((e) => e.index), [size - 1, size - 2, size - 3]);
+      assert.deepEqual(
+        desc.map((e) => e.index),
+        [size - 1, size - 2, size - 3],
+      );
       const report = await verifyLog({ store, verifiers: [k.verifier], origin: 'conf.test/a' });
       assert.equal(report.ok, true, JSON.stringify(report.findings));
       assert.equal(report.entries, size);
@@ -73,10 +76,7 @@ for (const backend of BACKENDS) {
       // b sequenced on size 0; the store refuses, b rereads and re-sequences transparently.
       const r = await b.append('E', { from: 'b' });
       assert.equal(r.index, 1);
-      await assert.rejects(
-        store.appendBatch({ expectedSize: 0, entries: [], nodes: [], checkpoint: (await store.latestCheckpoint())! }),
-        (err: unknown) => hasCode(err, 'LOG_APPEND_CONFLICT'),
-      );
+      await assert.rejects(store.appendBatch({ expectedSize: 0, entries: [], nodes: [], checkpoint: (await store.latestCheckpoint())! }), (err: unknown) => hasCode(err, 'LOG_APPEND_CONFLICT'));
       assert.equal(await store.treeSize(), 2);
       const both = await Promise.all([...Array.from({ length: 50 }, (_, i) => a.append('E', { a: i })), ...Array.from({ length: 50 }, (_, i) => b.append('E', { b: i }))]);
       assert.equal(new Set(both.map((x) => x.index)).size, 100);
@@ -128,9 +128,8 @@ for (const backend of BACKENDS) {
       assert.ok(await store.getCommitment(subject));
       // A batch sequenced on a stale size is refused whole: the erasure it carries too.
       const cp = (await store.latestCheckpoint())!;
-      await assert.rejects(
-        store.appendBatch({ expectedSize: 0, entries: [], nodes: [], checkpoint: cp, sidecar: { documents: [], commitments: [], state: [], erase: [subject] } }),
-        (err: unknown) => hasCode(err, 'LOG_APPEND_CONFLICT'),
+      await assert.rejects(store.appendBatch({ expectedSize: 0, entries: [], nodes: [], checkpoint: cp, sidecar: { documents: [], commitments: [], state: [], erase: [subject] } }), (err: unknown) =>
+        hasCode(err, 'LOG_APPEND_CONFLICT'),
       );
       assert.ok(await store.getCommitment(subject), 'a refused batch erased nothing');
       // Erasing the subject erases the URI openings linked to it, outputs included; others stay.
@@ -160,7 +159,7 @@ for (const backend of BACKENDS) {
       await store.close();
     });
 
-    it('erasure of a provenance document: deleted in its event\'s transaction, scrubbed; verification and the receipt report it erased; stored again by a later event', async () => {
+    it("erasure of a provenance document: deleted in its event's transaction, scrubbed; verification and the receipt report it erased; stored again by a later event", async () => {
       const { store } = await backend.openStore();
       const k = keys('conf.test/d');
       await store.initMeta({ origin: 'conf.test/d', verifier_key: k.vkey });
@@ -202,7 +201,10 @@ for (const backend of BACKENDS) {
       assert.deepEqual([docs.ok, docs.documentsErased], [true, 1]);
       const rb = await rebuildReceipt(store, [k.verifier], 'conf.test/d', inf.event.index);
       assert.equal(rb.ok, true, JSON.stringify(rb.checks));
-      assert.deepEqual(rb.erased.map((x) => x.hash), [hash]);
+      assert.deepEqual(
+        rb.erased.map((x) => x.hash),
+        [hash],
+      );
       // A later inference with the same pipeline stores it again.
       await infer(2);
       assert.ok(await store.getDocument(hash));

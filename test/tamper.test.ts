@@ -86,7 +86,7 @@ class RawLog {
     if ((await this.db.run('UPDATE entry_tail SET data = ? WHERE idx = ?', bytes, i)) === 1) return;
     const n = Math.floor(i / TILE_WIDTH);
     const b = await this.#bundle(n);
-    assert.ok(b && b[i % TILE_WIDTH], `no stored entry ${i}`);
+    assert.ok(b?.[i % TILE_WIDTH], `no stored entry ${i}`);
     b[i % TILE_WIDTH] = bytes;
     await this.#writeBundle(n, b);
   }
@@ -96,7 +96,7 @@ class RawLog {
     if ((await this.db.run('DELETE FROM entry_tail WHERE idx = ?', i)) === 1) return;
     const n = Math.floor(i / TILE_WIDTH);
     const b = await this.#bundle(n);
-    assert.ok(b && b[i % TILE_WIDTH], `no stored entry ${i}`);
+    assert.ok(b?.[i % TILE_WIDTH], `no stored entry ${i}`);
     b.splice(i % TILE_WIDTH, 1);
     await this.#writeBundle(n, b);
   }
@@ -513,7 +513,10 @@ for (const backend of BACKENDS) {
         const f = report.findings[0]!;
         assert.ok(f.treeSize !== undefined && f.index <= 17 && 17 < f.treeSize, show(report));
         // The first signed checkpoint at or after 18 entries is the first that can tell.
-        assert.equal(f.treeSize, sizes.find((s) => s > 17));
+        assert.equal(
+          f.treeSize,
+          sizes.find((s) => s > 17),
+        );
         assert.ok(report.firstBadIndex !== undefined && report.firstBadIndex <= 17);
       });
 
@@ -583,7 +586,10 @@ for (const backend of BACKENDS) {
         const reader = new LogReader(dir.store);
         const p = await reader.inclusionProof(17);
         const leaf = hashLeaf((await reader.getEntry(17)).bytes);
-        assert.throws(() => verifyInclusion(17, cp.treeSize, leaf, p.proof, cp.rootHash), (err) => hasCode(err, 'INCLUSION_PROOF_INVALID'));
+        assert.throws(
+          () => verifyInclusion(17, cp.treeSize, leaf, p.proof, cp.rootHash),
+          (err) => hasCode(err, 'INCLUSION_PROOF_INVALID'),
+        );
         // Untouched entries still prove.
         const q = await reader.inclusionProof(3);
         verifyInclusion(3, cp.treeSize, hashLeaf((await reader.getEntry(3)).bytes), q.proof, cp.rootHash);

@@ -136,11 +136,20 @@ describe('one writer per log: concurrent writers never fork it', () => {
       // Both writers loaded the empty log; A commits first, so B's first batch conflicts.
       const ra = await Promise.all(Array.from({ length: 5 }, (_, i) => a.log.append('WRITER_TEST', { writer: 'A', seq: i })));
       const rb = await Promise.all(Array.from({ length: 5 }, (_, i) => b.log.append('WRITER_TEST', { writer: 'B', seq: i })));
-      assert.deepEqual(ra.map((r) => r.index), [0, 1, 2, 3, 4]);
-      assert.deepEqual(rb.map((r) => r.index), [5, 6, 7, 8, 9]);
+      assert.deepEqual(
+        ra.map((r) => r.index),
+        [0, 1, 2, 3, 4],
+      );
+      assert.deepEqual(
+        rb.map((r) => r.index),
+        [5, 6, 7, 8, 9],
+      );
       // And back: A is stale now.
       const ra2 = await Promise.all([a.log.append('WRITER_TEST', { writer: 'A', seq: 5 }), a.log.append('WRITER_TEST', { writer: 'A', seq: 6 })]);
-      assert.deepEqual(ra2.map((r) => r.index), [10, 11]);
+      assert.deepEqual(
+        ra2.map((r) => r.index),
+        [10, 11],
+      );
       // Interleaved concurrent batches from both, many rounds.
       for (let round = 0; round < 20; round++) {
         await Promise.all([
@@ -154,7 +163,11 @@ describe('one writer per log: concurrent writers never fork it', () => {
       assert.equal(size, 12 + 20 * 6);
       for (const w of ['A', 'B']) {
         const seqs = entries.filter((e) => e.writer === w).map((e) => e.seq);
-        assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i), `writer ${w}'s appends are stored once each, in order`);
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: seqs.length }, (_, i) => i),
+          `writer ${w}'s appends are stored once each, in order`,
+        );
       }
     } finally {
       await a.dir.store.close();
@@ -202,7 +215,10 @@ describe('one writer per log: concurrent writers never fork it', () => {
         // Each writer's appends are stored once each and in the order they were made.
         for (const w of ['A', 'B']) {
           const seqs = entries.filter((e) => e.writer === w).map((e) => e.seq);
-          assert.deepEqual(seqs, Array.from({ length: PER_WRITER }, (_, i) => i));
+          assert.deepEqual(
+            seqs,
+            Array.from({ length: PER_WRITER }, (_, i) => i),
+          );
         }
         let switches = 0;
         for (let i = base + 1; i < entries.length; i++) if (entries[i]!.writer !== entries[i - 1]!.writer) switches++;
@@ -243,11 +259,7 @@ describe('one writer per log: concurrent writers never fork it', () => {
           await new Promise((r) => setTimeout(r, 50));
           const report = await verifyLog({ store: dir.store, verifiers: [dir.verifier], origin: dir.origin });
           assert.ok(report.entries > 0);
-          assert.equal(
-            report.ok,
-            true,
-            `verification ${i} of a live log (${report.entries} entries): ${JSON.stringify(report.findings.slice(0, 3).map((f) => [f.kind, f.index, f.treeSize]))}`,
-          );
+          assert.equal(report.ok, true, `verification ${i} of a live log (${report.entries} entries): ${JSON.stringify(report.findings.slice(0, 3).map((f) => [f.kind, f.index, f.treeSize]))}`);
         }
       } finally {
         await dir.store.close();

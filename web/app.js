@@ -11,7 +11,22 @@ const nav = document.getElementById('nav');
 const sessionBox = document.getElementById('session');
 const whoami = document.getElementById('whoami');
 
-const EVENT_TYPES = ['CONSENT_CREATED', 'CONSENT_REVOKED', 'CONSENT_DENIED', 'DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'ERASURE_PERFORMED', 'TOKEN_CREATED', 'TOKEN_REVOKED', 'AUDIT_QUERY', 'AUDIT_READ', 'PATIENT_DATA_OPENED', 'SECURITY_ALERT', 'AUDIT_EVENT'];
+const EVENT_TYPES = [
+  'CONSENT_CREATED',
+  'CONSENT_REVOKED',
+  'CONSENT_DENIED',
+  'DATA_ACCESSED',
+  'INFERENCE_EXECUTED',
+  'TRAINING_EXECUTED',
+  'ERASURE_PERFORMED',
+  'TOKEN_CREATED',
+  'TOKEN_REVOKED',
+  'AUDIT_QUERY',
+  'AUDIT_READ',
+  'PATIENT_DATA_OPENED',
+  'SECURITY_ALERT',
+  'AUDIT_EVENT',
+];
 const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED']);
 
 /** { actor, role, permissions: string[] | null } once a token is accepted. */
@@ -75,7 +90,15 @@ function showLogin(error) {
     'form',
     { class: 'card login', testid: 'login-form', autocomplete: 'off' },
     h('h1', null, 'Log in'),
-    h('p', { class: 'muted' }, 'Paste an API token (create one with ', h('code', null, 'custos token create --name NAME --role auditor'), '). It is kept in this tab only (sessionStorage) and sent as ', h('code', null, 'Authorization: Bearer'), '.'),
+    h(
+      'p',
+      { class: 'muted' },
+      'Paste an API token (create one with ',
+      h('code', null, 'custos token create --name NAME --role auditor'),
+      '). It is kept in this tab only (sessionStorage) and sent as ',
+      h('code', null, 'Authorization: Bearer'),
+      '.',
+    ),
     h('label', { for: 'token' }, 'Token'),
     input,
     button,
@@ -93,10 +116,7 @@ function showLogin(error) {
       if (!location.hash || location.hash === '#' || location.hash.startsWith('#/login')) location.hash = '#/overview';
       await render();
     } catch (e) {
-      err.textContent =
-        e instanceof ApiError && e.status === 401
-          ? `Token rejected: ${e.message} (401 ${e.code}).`
-          : `Could not log in: ${e instanceof Error ? e.message : e}`;
+      err.textContent = e instanceof ApiError && e.status === 401 ? `Token rejected: ${e.message} (401 ${e.code}).` : `Could not log in: ${e instanceof Error ? e.message : e}`;
       err.hidden = false;
     } finally {
       button.disabled = false;
@@ -122,13 +142,16 @@ function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
   const q = raw.indexOf('?');
   const path = q < 0 ? raw : raw.slice(0, q);
-  const parts = path.split('/').filter(Boolean).map((p) => {
-    try {
-      return decodeURIComponent(p);
-    } catch {
-      return p;
-    }
-  });
+  const parts = path
+    .split('/')
+    .filter(Boolean)
+    .map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        return p;
+      }
+    });
   return { route: parts[0] ?? 'overview', arg: parts[1], params: new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)) };
 }
 
@@ -230,10 +253,21 @@ async function overviewPage() {
           { class: 'split' },
           table(
             ['Type', ['Events', 'num'], ['Share', 'num']],
-            types.map(([t, n]) => h('tr', { testid: 'type-row', dataset: { type: t } }, h('td', null, h('a', { href: hrefWith('#/events', { type: t }) }, typeBadge(t))), h('td', { class: 'num' }, String(n)), h('td', { class: 'num' }, `${((100 * n) / Math.max(1, total)).toFixed(1)}%`))),
+            types.map(([t, n]) =>
+              h(
+                'tr',
+                { testid: 'type-row', dataset: { type: t } },
+                h('td', null, h('a', { href: hrefWith('#/events', { type: t }) }, typeBadge(t))),
+                h('td', { class: 'num' }, String(n)),
+                h('td', { class: 'num' }, `${((100 * n) / Math.max(1, total)).toFixed(1)}%`),
+              ),
+            ),
             { class: 'compact', testid: 'types-table' },
           ),
-          barChart(types.map(([t, n]) => ({ label: t, value: n, cls: t === 'CONSENT_DENIED' ? 'c-deny' : EXECUTED.has(t) ? 'c-exec' : 'c-other' })), { testid: 'types-chart' }),
+          barChart(
+            types.map(([t, n]) => ({ label: t, value: n, cls: t === 'CONSENT_DENIED' ? 'c-deny' : EXECUTED.has(t) ? 'c-exec' : 'c-other' })),
+            { testid: 'types-chart' },
+          ),
         ),
   );
   const hourSection = h(
@@ -242,15 +276,33 @@ async function overviewPage() {
     h('h2', null, 'Events over time', h('small', { class: 'muted' }, o.eventsByHour.length ? ` (per ${bucketize(o.eventsByHour).unit}, UTC)` : '')),
     o.eventsByHour.length === 0 ? h('p', { class: 'muted' }, 'No events yet.') : [timeChart(o.eventsByHour, { testid: 'hours-chart' }), legend()],
   );
-  return h('div', { class: 'page', testid: 'page-overview' }, pageHead('Overview', h('span', { class: 'muted' }, `origin ${cp?.origin ?? '—'}`)), cards, h('div', { class: 'grid2' }, checkpoint, verificationCard(o.lastVerification)), typeSection, hourSection);
+  return h(
+    'div',
+    { class: 'page', testid: 'page-overview' },
+    pageHead('Overview', h('span', { class: 'muted' }, `origin ${cp?.origin ?? '—'}`)),
+    cards,
+    h('div', { class: 'grid2' }, checkpoint, verificationCard(o.lastVerification)),
+    typeSection,
+    hourSection,
+  );
 }
 
 function stat(label, value, testid, sub) {
-  return h('div', { class: 'card stat' }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value', testid }, value instanceof Node ? value : String(value)), sub ? h('div', { class: 'muted small' }, sub) : null);
+  return h(
+    'div',
+    { class: 'card stat' },
+    h('div', { class: 'stat-label' }, label),
+    h('div', { class: 'stat-value', testid }, value instanceof Node ? value : String(value)),
+    sub ? h('div', { class: 'muted small' }, sub) : null,
+  );
 }
 
 function legend() {
-  return h('div', { class: 'legend' }, SERIES.map((s) => h('span', null, h('i', { class: `swatch ${s.cls}` }), s.label)));
+  return h(
+    'div',
+    { class: 'legend' },
+    SERIES.map((s) => h('span', null, h('i', { class: `swatch ${s.cls}` }), s.label)),
+  );
 }
 
 function lastVerificationView(v) {
@@ -283,19 +335,54 @@ function verificationCard(last) {
       const findings = [...(r.log?.findings ?? []), ...(r.documents?.findings ?? [])];
       body.replaceChildren(lastVerificationView({ ok: r.ok, at: new Date().toISOString(), entries: r.log?.entries, firstBadIndex: r.log?.firstBadIndex ?? null }));
       result.replaceChildren(
-        h('p', null, mark(r.ok), ' ', r.ok ? 'Verified' : 'FAILED', ` in ${Number(r.seconds).toFixed(3)} s: ${r.log?.entries ?? '?'} entries, ${r.log?.checkpointsChecked ?? '?'} checkpoints, ${r.documents?.documentsChecked ?? '?'} documents, ${r.documents?.commitmentsChecked ?? '?'} commitments.`),
-        findings.length ? table(['Finding', 'Entry', 'Detail'], findings.slice(0, 20).map((f) => { const at = f.index ?? f.eventIndex; return h('tr', { testid: 'verify-finding' }, h('td', null, h('code', null, String(f.kind ?? ''))), h('td', null, at === undefined ? '' : link(`#/event/${at}`, `#${at}`)), h('td', null, String(f.message ?? ''))); }), { class: 'compact' }) : '',
+        h(
+          'p',
+          null,
+          mark(r.ok),
+          ' ',
+          r.ok ? 'Verified' : 'FAILED',
+          ` in ${Number(r.seconds).toFixed(3)} s: ${r.log?.entries ?? '?'} entries, ${r.log?.checkpointsChecked ?? '?'} checkpoints, ${r.documents?.documentsChecked ?? '?'} documents, ${r.documents?.commitmentsChecked ?? '?'} commitments.`,
+        ),
+        findings.length
+          ? table(
+              ['Finding', 'Entry', 'Detail'],
+              findings.slice(0, 20).map((f) => {
+                const at = f.index ?? f.eventIndex;
+                return h(
+                  'tr',
+                  { testid: 'verify-finding' },
+                  h('td', null, h('code', null, String(f.kind ?? ''))),
+                  h('td', null, at === undefined ? '' : link(`#/event/${at}`, `#${at}`)),
+                  h('td', null, String(f.message ?? '')),
+                );
+              }),
+              { class: 'compact' },
+            )
+          : '',
         findings.length > 20 ? h('p', { class: 'muted small' }, `and ${findings.length - 20} more findings`) : '',
       );
     } catch (err) {
       result.replaceChildren(
-        h('p', { class: 'error' }, err instanceof ApiError && err.status === 403 ? `Your role (${session?.role}) does not have the verify permission: ask an auditor or an admin.` : `Verification request failed: ${err.message}`),
+        h(
+          'p',
+          { class: 'error' },
+          err instanceof ApiError && err.status === 403
+            ? `Your role (${session?.role}) does not have the verify permission: ask an auditor or an admin.`
+            : `Verification request failed: ${err.message}`,
+        ),
       );
     } finally {
       button.disabled = !can('verify');
     }
   });
-  return h('section', { class: 'card', testid: 'overview-verification' }, h('h2', null, 'Last verification'), body, h('div', { class: 'actions' }, button, can('verify') ? null : h('span', { class: 'muted small' }, ' needs the verify permission')), result);
+  return h(
+    'section',
+    { class: 'card', testid: 'overview-verification' },
+    h('h2', null, 'Last verification'),
+    body,
+    h('div', { class: 'actions' }, button, can('verify') ? null : h('span', { class: 'muted small' }, ' needs the verify permission')),
+    result,
+  );
 }
 
 // ---- timeline -------------------------------------------------------------------------------
@@ -340,14 +427,31 @@ async function eventsPage(_arg, params) {
 
   const types = EVENT_TYPES.includes(f.type) || !f.type ? EVENT_TYPES : [f.type, ...EVENT_TYPES];
   const el = {
-    type: h('select', { name: 'type', testid: 'filter-type' }, h('option', { value: '' }, 'any type'), types.map((t) => h('option', { value: t, selected: t === f.type }, t))),
+    type: h(
+      'select',
+      { name: 'type', testid: 'filter-type' },
+      h('option', { value: '' }, 'any type'),
+      types.map((t) => h('option', { value: t, selected: t === f.type }, t)),
+    ),
     actor: h('input', { name: 'actor', value: f.actor, placeholder: 'e.g. user-42', testid: 'filter-actor' }),
     role: h('input', { name: 'role', value: f.role, placeholder: 'e.g. dermatologist', testid: 'filter-role' }),
     purpose: h('input', { name: 'purpose', value: f.purpose, placeholder: 'e.g. TREAT', testid: 'filter-purpose' }),
-    outcome: h('select', { name: 'outcome', testid: 'filter-outcome' }, [['', 'any outcome'], ['executed', 'executed'], ['denied', 'denied']].map(([v, l]) => h('option', { value: v, selected: v === f.outcome }, l))),
+    outcome: h(
+      'select',
+      { name: 'outcome', testid: 'filter-outcome' },
+      [
+        ['', 'any outcome'],
+        ['executed', 'executed'],
+        ['denied', 'denied'],
+      ].map(([v, l]) => h('option', { value: v, selected: v === f.outcome }, l)),
+    ),
     since: h('input', { name: 'since', type: 'datetime-local', step: '1', value: isoToInput(f.since), testid: 'filter-since' }),
     until: h('input', { name: 'until', type: 'datetime-local', step: '1', value: isoToInput(f.until), testid: 'filter-until' }),
-    limit: h('select', { name: 'limit', testid: 'filter-limit' }, ['25', '50', '100', '200', '500'].map((v) => h('option', { value: v, selected: v === f.limit }, `${v} per page`))),
+    limit: h(
+      'select',
+      { name: 'limit', testid: 'filter-limit' },
+      ['25', '50', '100', '200', '500'].map((v) => h('option', { value: v, selected: v === f.limit }, `${v} per page`)),
+    ),
   };
   const form = h(
     'form',
@@ -385,12 +489,22 @@ async function eventsPage(_arg, params) {
       { testid: 'event-row', class: 'clickable', dataset: { index: e.index, type: e.type, operation: p.operation ?? '' } },
       h('td', { class: 'num' }, h('a', { href: `#/event/${e.index}`, testid: 'event-link' }, `#${e.index}`)),
       h('td', null, time(e.time)),
-      h('td', null, typeBadge(e.type), p.operation ? h('small', { class: 'muted' }, ` ${p.operation}`) : null, isTokenEvent(e.type) ? h('small', { class: 'muted' }, ` ${p.tokenName} (${p.tokenRole})`) : null),
+      h(
+        'td',
+        null,
+        typeBadge(e.type),
+        p.operation ? h('small', { class: 'muted' }, ` ${p.operation}`) : null,
+        isTokenEvent(e.type) ? h('small', { class: 'muted' }, ` ${p.tokenName} (${p.tokenRole})`) : null,
+      ),
       h('td', null, p.actor ?? ''),
       h('td', null, p.role ?? ''),
       h('td', null, p.purpose ?? ''),
       h('td', null, outcomeCell(e)),
-      h('td', null, p.policyId ? h('a', { href: `#/policy/${encodeURIComponent(p.policyId)}` }, p.policyId, p.policyVersion !== undefined ? h('small', { class: 'muted' }, ` v${p.policyVersion}`) : null) : ''),
+      h(
+        'td',
+        null,
+        p.policyId ? h('a', { href: `#/policy/${encodeURIComponent(p.policyId)}` }, p.policyId, p.policyVersion !== undefined ? h('small', { class: 'muted' }, ` v${p.policyVersion}`) : null) : '',
+      ),
       h('td', null, hash(e.leafHash, { chars: 10 })),
     );
     tr.addEventListener('click', (ev) => {
@@ -407,7 +521,9 @@ async function eventsPage(_arg, params) {
     before ? h('a', { href: hrefWith('#/events', base), class: 'button secondary', testid: 'page-newest' }, '⇤ Newest') : null,
     before ? h('a', { href: hrefWith('#/events', { ...base, before: trail.at(-1) ?? '', trail: trail.slice(0, -1).join(',') }), class: 'button secondary', testid: 'page-newer' }, '← Newer') : null,
     h('span', { class: 'muted' }, `${data.items.length} event${data.items.length === 1 ? '' : 's'}${before ? ` before #${before}` : ''}`),
-    data.next !== null && data.next > 0 ? h('a', { href: hrefWith('#/events', { ...base, before: data.next, trail: [...trail, before].join(',') }), class: 'button secondary', testid: 'page-older' }, 'Older →') : null,
+    data.next !== null && data.next > 0
+      ? h('a', { href: hrefWith('#/events', { ...base, before: data.next, trail: [...trail, before].join(',') }), class: 'button secondary', testid: 'page-older' }, 'Older →')
+      : null,
   );
   return h(
     'div',
@@ -461,8 +577,31 @@ function proofPanel(e, cp, { onDone } = {}) {
     h('code', { class: 'wrap' }, k.key ?? '—'),
     ' ',
     k.source === 'pinned'
-      ? h('button', { type: 'button', class: 'link', onclick: () => { localStorage.removeItem(pinKey(cp.origin)); render(); } }, 'unpin')
-      : h('button', { type: 'button', class: 'link', title: 'Trust this key from now on: later pages verify with it, not with whatever the server sends', onclick: () => { localStorage.setItem(pinKey(cp.origin), cp.verifierKey); render(); } }, 'pin this key'),
+      ? h(
+          'button',
+          {
+            type: 'button',
+            class: 'link',
+            onclick: () => {
+              localStorage.removeItem(pinKey(cp.origin));
+              render();
+            },
+          },
+          'unpin',
+        )
+      : h(
+          'button',
+          {
+            type: 'button',
+            class: 'link',
+            title: 'Trust this key from now on: later pages verify with it, not with whatever the server sends',
+            onclick: () => {
+              localStorage.setItem(pinKey(cp.origin), cp.verifierKey);
+              render();
+            },
+          },
+          'pin this key',
+        ),
     k.differs ? h('strong', { class: 'deny-text' }, ' The server now serves a different key!') : null,
   );
   const panel = h('section', { class: 'card verify', testid: 'proof-panel' }, h('h2', null, 'Inclusion proof, verified in this browser ', status), list, keyLine);
@@ -470,7 +609,14 @@ function proofPanel(e, cp, { onDone } = {}) {
     const r = verifyEntryProof(e, { verifierKey: k.key, origin: cp.origin, keySource: k.source });
     list.replaceChildren(
       ...r.checks.map((c) =>
-        h('li', { class: c.ok ? 'pass' : 'fail', testid: `check-${c.id}`, dataset: { ok: c.ok } }, mark(c.ok), ' ', h('span', { class: 'check-label' }, c.label), h('div', { class: 'detail' }, c.detail)),
+        h(
+          'li',
+          { class: c.ok ? 'pass' : 'fail', testid: `check-${c.id}`, dataset: { ok: c.ok } },
+          mark(c.ok),
+          ' ',
+          h('span', { class: 'check-label' }, c.label),
+          h('div', { class: 'detail' }, c.detail),
+        ),
       ),
     );
     status.textContent = r.ok ? 'verified' : 'failed';
@@ -497,7 +643,16 @@ function proofDetails(e, cp) {
       ['Tree size', String(e.treeSize)],
       ['Root hash', h('code', { class: 'wrap' }, e.rootHash)],
       ['Leaf hash', h('code', { class: 'wrap' }, e.leafHash)],
-      ['Audit path', e.proof.length ? h('ol', { class: 'path', start: '0' }, e.proof.map((p) => h('li', null, h('code', null, p)))) : h('span', { class: 'muted' }, '(empty: the tree has one entry)')],
+      [
+        'Audit path',
+        e.proof.length
+          ? h(
+              'ol',
+              { class: 'path', start: '0' },
+              e.proof.map((p) => h('li', null, h('code', null, p))),
+            )
+          : h('span', { class: 'muted' }, '(empty: the tree has one entry)'),
+      ],
       ['Checkpoint note', h('pre', { class: 'note' }, e.checkpoint ?? '—')],
       ['Log origin', cp.origin],
     ]),
@@ -527,7 +682,14 @@ async function eventPage(arg) {
       ['Type', typeBadge(entry.type)],
       ['Time', time(entry.time)],
       ['Operation', p.operation],
-      ['Outcome', entry.type === 'CONSENT_DENIED' ? h('span', { class: 'deny-text', testid: 'event-outcome' }, `denied: ${p.reason}`) : EXECUTED.has(entry.type) ? h('span', { class: 'ok-text', testid: 'event-outcome' }, 'executed') : undefined],
+      [
+        'Outcome',
+        entry.type === 'CONSENT_DENIED'
+          ? h('span', { class: 'deny-text', testid: 'event-outcome' }, `denied: ${p.reason}`)
+          : EXECUTED.has(entry.type)
+            ? h('span', { class: 'ok-text', testid: 'event-outcome' }, 'executed')
+            : undefined,
+      ],
       ['Actor', p.actor],
       ['Role', p.role],
       ['Token', isTokenEvent(entry.type) ? `${p.tokenName} (role ${p.tokenRole}, id ${p.tokenId})` : undefined],
@@ -569,14 +731,32 @@ async function policyPage(arg) {
     return { total: list.length, denied, permitted: list.length - denied };
   };
   const current = head?.policy;
-  const status = revoked
-    ? h('span', { class: 'status bad', testid: 'policy-status' }, 'revoked')
-    : h('span', { class: 'status good', testid: 'policy-status' }, 'active');
+  const status = revoked ? h('span', { class: 'status bad', testid: 'policy-status' }, 'revoked') : h('span', { class: 'status good', testid: 'policy-status' }, 'active');
   const summary = h(
     'section',
     { class: 'card', testid: 'policy-summary' },
     fields([
-      ['Status', h('span', null, status, revoked ? h('span', null, ' at version ', String(revoked.version), ' — ', link(`#/event/${revoked.index}`, `entry #${revoked.index}`), ', ', time(revoked.time), revoked.policy?.recordedBy ? ` by ${revoked.policy.recordedBy.actor} (${revoked.policy.recordedBy.role})` : '') : null)],
+      [
+        'Status',
+        h(
+          'span',
+          null,
+          status,
+          revoked
+            ? h(
+                'span',
+                null,
+                ' at version ',
+                String(revoked.version),
+                ' — ',
+                link(`#/event/${revoked.index}`, `entry #${revoked.index}`),
+                ', ',
+                time(revoked.time),
+                revoked.policy?.recordedBy ? ` by ${revoked.policy.recordedBy.actor} (${revoked.policy.recordedBy.role})` : '',
+              )
+            : null,
+        ),
+      ],
       ['Current version', head ? String(head.version) : '—'],
       ['Subject', current ? hash(current.subject, { chars: 16 }) : undefined],
       ['Allowed purposes', current ? (current.provision?.purposes ?? []).join(', ') || '—' : undefined],
@@ -613,7 +793,12 @@ async function policyPage(arg) {
     return h(
       'section',
       { class: 'card', testid: `policy-decisions-v${k}` },
-      h('h3', null, k === '0' ? 'Decisions with no policy version (policy unknown at the time)' : `Decisions under version ${k}`, h('small', { class: 'muted' }, ` — ${c.total} (${c.permitted} permitted, ${c.denied} denied)`)),
+      h(
+        'h3',
+        null,
+        k === '0' ? 'Decisions with no policy version (policy unknown at the time)' : `Decisions under version ${k}`,
+        h('small', { class: 'muted' }, ` — ${c.total} (${c.permitted} permitted, ${c.denied} denied)`),
+      ),
       table(
         [['Entry', 'num'], 'Time (UTC)', 'Event', 'Actor', 'Role', 'Purpose', 'Reason'],
         list.map((d) =>
@@ -676,10 +861,26 @@ async function receiptPage(arg) {
       add(`${name} hashes to the entry's commitment`, hx === committed, hx === committed ? hx : `computed ${hx}, the entry commits ${committed}`, name);
     }
     add('receipt names this entry', rc.event?.index === n && rc.event?.time === ev.time, `receipt event #${rc.event?.index} at ${rc.event?.time}`);
-    const same = rc.actor === ev.payload?.actor && rc.role === ev.payload?.role && rc.purpose === ev.payload?.purpose && rc.consent?.policyId === ev.payload?.policyId && rc.consent?.version === ev.payload?.policyVersion;
+    const same =
+      rc.actor === ev.payload?.actor &&
+      rc.role === ev.payload?.role &&
+      rc.purpose === ev.payload?.purpose &&
+      rc.consent?.policyId === ev.payload?.policyId &&
+      rc.consent?.version === ev.payload?.policyVersion;
     add('actor, role, purpose and consent version agree with the entry', same, `${rc.actor} (${rc.role}), ${rc.purpose}, ${rc.consent?.policyId} v${rc.consent?.version}`);
     for (const c of out) if (c.doc && badges[c.doc]) badges[c.doc].replaceChildren(h('span', { class: `status ${c.ok ? 'good' : 'bad'}` }, c.ok ? 'matches the log' : 'does not match the log'));
-    docList.replaceChildren(...out.map((c) => h('li', { class: c.ok ? 'pass' : 'fail', testid: 'document-check', dataset: { ok: c.ok } }, mark(c.ok), ' ', h('span', { class: 'check-label' }, c.label), h('div', { class: 'detail' }, c.detail))));
+    docList.replaceChildren(
+      ...out.map((c) =>
+        h(
+          'li',
+          { class: c.ok ? 'pass' : 'fail', testid: 'document-check', dataset: { ok: c.ok } },
+          mark(c.ok),
+          ' ',
+          h('span', { class: 'check-label' }, c.label),
+          h('div', { class: 'detail' }, c.detail),
+        ),
+      ),
+    );
     return out.every((c) => c.ok);
   })().catch((err) => {
     docList.replaceChildren(h('li', { class: 'fail' }, mark(false), ' ', err.message));
@@ -707,7 +908,18 @@ async function receiptPage(arg) {
       ['Actor', h('span', { testid: 'receipt-actor' }, rc.actor ?? '—')],
       ['Role', rc.role],
       ['Purpose', rc.purpose],
-      ['Consent', rc.consent ? h('span', null, h('a', { href: `#/policy/${encodeURIComponent(rc.consent.policyId)}`, testid: 'policy-link' }, rc.consent.policyId), ` version ${rc.consent.version} `, hash(rc.consent.policyHash)) : null],
+      [
+        'Consent',
+        rc.consent
+          ? h(
+              'span',
+              null,
+              h('a', { href: `#/policy/${encodeURIComponent(rc.consent.policyId)}`, testid: 'policy-link' }, rc.consent.policyId),
+              ` version ${rc.consent.version} `,
+              hash(rc.consent.policyHash),
+            )
+          : null,
+      ],
       ['Receipt hash', hash(e.entry?.payload?.documents?.receipt, { chars: 16 })],
     ]),
   );
@@ -750,13 +962,28 @@ async function receiptPage(arg) {
   const artifactRows = (list) =>
     list.map((a, i) => {
       const ref = i === 0 ? rc.input : rc.outputs?.[i - 1];
-      return h('tr', { testid: 'artifact-row', dataset: { state: a.state ?? '' } }, h('td', null, a.role), h('td', { testid: 'artifact-uri' }, uriCell(a)), h('td', null, hash(a.digest)), h('td', null, hash(ref?.uri)));
+      return h(
+        'tr',
+        { testid: 'artifact-row', dataset: { state: a.state ?? '' } },
+        h('td', null, a.role),
+        h('td', { testid: 'artifact-uri' }, uriCell(a)),
+        h('td', null, hash(a.digest)),
+        h('td', null, hash(ref?.uri)),
+      );
     });
   const artifacts = table(['Artifact', 'URI', 'Digest (SHA-256)', 'URI commitment'], artifactRows(r.artifacts ?? []), { testid: 'receipt-artifacts' });
   let openForm = null;
   if (can('commitments:open') && (r.artifacts ?? []).some((a) => a.state === 'sealed')) {
     // No default: the purpose is the opener's own statement, recorded on the log.
-    const purpose = h('input', { type: 'text', name: 'purpose', placeholder: 'e.g. TREAT', pattern: '[A-Za-z][A-Za-z0-9_.:-]{0,63}', required: true, testid: 'open-purpose', 'aria-label': 'purpose of use' });
+    const purpose = h('input', {
+      type: 'text',
+      name: 'purpose',
+      placeholder: 'e.g. TREAT',
+      pattern: '[A-Za-z][A-Za-z0-9_.:-]{0,63}',
+      required: true,
+      testid: 'open-purpose',
+      'aria-label': 'purpose of use',
+    });
     const msg = h('span', { class: 'small muted', testid: 'open-status', role: 'status' });
     const button = h('button', { type: 'submit', testid: 'open-uris' }, 'Open URIs');
     openForm = h('form', { class: 'inline', testid: 'open-form' }, 'Purpose of use ', purpose, ' ', button, ' ', msg);
@@ -776,7 +1003,9 @@ async function receiptPage(arg) {
   }
   const checks = table(
     ['', 'Check (on the server)', 'Reference', 'Detail'],
-    (r.checks ?? []).map((c) => h('tr', { testid: 'receipt-check', dataset: { ok: c.ok } }, h('td', null, mark(c.ok)), h('td', null, c.what), h('td', null, hash(c.ref)), h('td', { class: 'small' }, c.detail ?? ''))),
+    (r.checks ?? []).map((c) =>
+      h('tr', { testid: 'receipt-check', dataset: { ok: c.ok } }, h('td', null, mark(c.ok)), h('td', null, c.what), h('td', null, hash(c.ref)), h('td', { class: 'small' }, c.detail ?? '')),
+    ),
     { class: 'compact' },
   );
   return h(
@@ -812,7 +1041,11 @@ async function anomaliesPage(_arg, params) {
   const hours = params.get('hours') ?? '24';
   const a = await api('/api/v1/anomalies', { query: { hours } });
   const options = WINDOWS.some(([v]) => v === hours) ? WINDOWS : [[hours, `last ${hours} hours`], ...WINDOWS];
-  const select = h('select', { testid: 'anomaly-hours', 'aria-label': 'window' }, options.map(([v, l]) => h('option', { value: v, selected: v === hours }, l)));
+  const select = h(
+    'select',
+    { testid: 'anomaly-hours', 'aria-label': 'window' },
+    options.map(([v, l]) => h('option', { value: v, selected: v === hours }, l)),
+  );
   select.addEventListener('change', () => (location.hash = hrefWith('#/anomalies', { hours: select.value })));
   const custom = h('input', { type: 'number', min: '0.01', max: '8760', step: 'any', placeholder: 'hours', testid: 'anomaly-hours-custom', class: 'narrow' });
   const form = h('form', { class: 'inline' }, h('label', null, 'Window ', select), ' or ', custom, h('button', { type: 'submit', class: 'secondary' }, 'Apply'));
@@ -828,8 +1061,17 @@ async function anomaliesPage(_arg, params) {
       h('td', null, x.role),
       h('td', { class: 'num' }, String(x.attempts)),
       h('td', { class: 'num' }, h('a', { href: hrefWith('#/events', { actor: x.actor, outcome: 'denied' }) }, String(x.denials))),
-      h('td', null, h('div', { class: 'meter', title: `${(100 * x.denialRate).toFixed(1)}% denied` }, h('div', { class: 'meter-fill', style: { width: `${Math.min(100, 100 * x.denialRate).toFixed(1)}%` } })), h('span', { class: 'num' }, `${(100 * x.denialRate).toFixed(0)}%`)),
-      h('td', null, x.reasons.map((r) => h('span', { class: 'badge deny' }, r))),
+      h(
+        'td',
+        null,
+        h('div', { class: 'meter', title: `${(100 * x.denialRate).toFixed(1)}% denied` }, h('div', { class: 'meter-fill', style: { width: `${Math.min(100, 100 * x.denialRate).toFixed(1)}%` } })),
+        h('span', { class: 'num' }, `${(100 * x.denialRate).toFixed(0)}%`),
+      ),
+      h(
+        'td',
+        null,
+        x.reasons.map((r) => h('span', { class: 'badge deny' }, r)),
+      ),
     ),
   );
   return h(
@@ -844,13 +1086,19 @@ async function anomaliesPage(_arg, params) {
         ['Actors seen', String(a.actors)],
         ['Attempts per actor', `mean ${Number(a.meanAttempts).toFixed(1)}, σ ${Number(a.sdAttempts).toFixed(1)}`],
       ]),
-      h('p', { class: 'small muted' }, 'An actor is flagged for volume when its attempts exceed the mean by 3σ (at least 10 attempts, 3 actors), and for denial rate when at least half of 5 or more attempts were denied.'),
+      h(
+        'p',
+        { class: 'small muted' },
+        'An actor is flagged for volume when its attempts exceed the mean by 3σ (at least 10 attempts, 3 actors), and for denial rate when at least half of 5 or more attempts were denied.',
+      ),
     ),
     h(
       'section',
       { class: 'card' },
       h('h2', null, `Flagged actors (${a.flagged.length})`),
-      rows.length ? table(['Actor', 'Role', ['Attempts', 'num'], ['Denials', 'num'], 'Denial rate', 'Reasons'], rows, { testid: 'anomalies-table' }) : h('p', { class: 'muted', testid: 'anomalies-empty' }, 'No actor is flagged in this window.'),
+      rows.length
+        ? table(['Actor', 'Role', ['Attempts', 'num'], ['Denials', 'num'], 'Denial rate', 'Reasons'], rows, { testid: 'anomalies-table' })
+        : h('p', { class: 'muted', testid: 'anomalies-empty' }, 'No actor is flagged in this window.'),
     ),
   );
 }

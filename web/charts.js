@@ -54,7 +54,7 @@ export function bucketize(eventsByHour) {
   const n = Math.floor((last - start) / step) + 1;
   const buckets = Array.from({ length: n }, (_, i) => ({
     start: start + i * step,
-    label: unit === 'day' ? new Date(start + i * step).toISOString().slice(0, 10) : hourKey(start + i * step).replace('T', ' ') + ':00',
+    label: unit === 'day' ? new Date(start + i * step).toISOString().slice(0, 10) : `${hourKey(start + i * step).replace('T', ' ')}:00`,
     executed: 0,
     denied: 0,
     other: 0,

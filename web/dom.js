@@ -73,7 +73,15 @@ export function table(head, rows, attrs) {
   return h(
     'table',
     attrs,
-    h('thead', null, h('tr', null, head.map((c) => (Array.isArray(c) ? h('th', { class: c[1] }, c[0]) : h('th', null, c))))),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        head.map((c) => (Array.isArray(c) ? h('th', { class: c[1] }, c[0]) : h('th', null, c))),
+      ),
+    ),
     h('tbody', null, rows),
   );
 }
@@ -85,7 +93,9 @@ export function json(value) {
 /** Times are shown in UTC, as the log records them. */
 export function time(iso) {
   if (!iso) return h('span', { class: 'muted' }, '—');
-  const t = String(iso).replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+  const t = String(iso)
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, 'Z');
   return h('time', { datetime: iso, title: iso }, t);
 }
 

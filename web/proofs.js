@@ -73,9 +73,19 @@ export function verifyEntryProof(e, k) {
   try {
     if (!computedLeaf) throw new Error('no leaf hash');
     if (!Array.isArray(e.proof)) throw new Error('no proof');
-    computedRoot = rootFromInclusionProof(e.index, e.treeSize, computedLeaf, e.proof.map((p) => parseHashHex(p, 'proof')));
+    computedRoot = rootFromInclusionProof(
+      e.index,
+      e.treeSize,
+      computedLeaf,
+      e.proof.map((p) => parseHashHex(p, 'proof')),
+    );
     const ok = bytesEqual(computedRoot, parseHashHex(e.rootHash, 'rootHash'));
-    add('inclusion', `inclusion proof (RFC 9162 §2.1.3.2, ${e.proof.length} hashes, tree size ${e.treeSize})`, ok, ok ? `yields root ${toHex(computedRoot)}` : `yields ${toHex(computedRoot)}, server says ${e.rootHash}`);
+    add(
+      'inclusion',
+      `inclusion proof (RFC 9162 §2.1.3.2, ${e.proof.length} hashes, tree size ${e.treeSize})`,
+      ok,
+      ok ? `yields root ${toHex(computedRoot)}` : `yields ${toHex(computedRoot)}, server says ${e.rootHash}`,
+    );
   } catch (err) {
     add('inclusion', 'inclusion proof (RFC 9162 §2.1.3.2)', false, errText(err));
   }
@@ -92,7 +102,12 @@ export function verifyEntryProof(e, k) {
     }
     if (k.origin && key.name !== k.origin) throw new Error(`the key is named ${key.name}, not the log's origin ${k.origin}`);
     const opened = openNote(e.checkpoint, [key]);
-    add('signature', 'checkpoint note signature (Ed25519, C2SP signed note)', true, `Ed25519 signature by ${key.name}+${keyIdHex(key)} verifies over the ${new TextEncoder().encode(opened.text).length}-byte body`);
+    add(
+      'signature',
+      'checkpoint note signature (Ed25519, C2SP signed note)',
+      true,
+      `Ed25519 signature by ${key.name}+${keyIdHex(key)} verifies over the ${new TextEncoder().encode(opened.text).length}-byte body`,
+    );
     cp = parseCheckpointBody(opened.text);
   } catch (err) {
     if (!checks.some((c) => c.id === 'signature')) add('signature', 'checkpoint note signature (Ed25519, C2SP signed note)', false, errText(err));
@@ -111,7 +126,12 @@ export function verifyEntryProof(e, k) {
     add('root', 'signed checkpoint root = proof root', false, errText(err));
   }
 
-  return { ok: checks.every((c) => c.ok), checks, computedRoot: computedRoot ? toHex(computedRoot) : null, checkpoint: cp ? { origin: cp.origin, treeSize: cp.treeSize, rootHash: toHex(cp.rootHash) } : null };
+  return {
+    ok: checks.every((c) => c.ok),
+    checks,
+    computedRoot: computedRoot ? toHex(computedRoot) : null,
+    checkpoint: cp ? { origin: cp.origin, treeSize: cp.treeSize, rootHash: toHex(cp.rootHash) } : null,
+  };
 }
 
 /** SHA-256 (hex) of a document's RFC 8785 canonical JSON: what the log commits for off-ledger documents. */

@@ -57,7 +57,10 @@ export function trustedVerifiers(ctx: CommandContext, dir: DataDir, keyOption: s
         throw new ValidationError('FILE_UNREADABLE', `cannot read key file ${keyOption}`, { cause: err });
       }
     }
-    const keys = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+    const keys = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.length > 0);
     if (keys.length === 0) throw new ValidationError('VALIDATION_FAILED', '--key holds no verifier key');
     return { verifiers: keys.map(parseVerifierKey), source: '--key', pinned: true, trust: 'the key given with --key (pinned)' };
   }

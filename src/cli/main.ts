@@ -56,7 +56,13 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
       // One line, always: commander's suggestions ("Did you mean ...?") are joined onto it.
-      outputError: (s, write) => write(`custos: VALIDATION_FAILED: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`),
+      outputError: (s, write) =>
+        write(
+          `custos: VALIDATION_FAILED: ${s
+            .replace(/^error: /, '')
+            .trim()
+            .replace(/\s*\n\s*/g, ' ')}\n`,
+        ),
     });
 
   program
@@ -143,8 +149,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       return exportLog(await ctx(cmd), { format: parseChoice(o.format, 'format', EXPORT_FORMATS), ...(o.output === undefined ? {} : { output: o.output }) });
     });
 
-  const actorOptions = (c: Command) =>
-    c.option('--actor <id>', 'who acts (required)').option('--actor-role <role>', 'their role code (required)');
+  const actorOptions = (c: Command) => c.option('--actor <id>', 'who acts (required)').option('--actor-role <role>', 'their role code (required)');
 
   const consent = program.command('consent').description('consent policies: create, revoke, check, show');
   actorOptions(
@@ -232,7 +237,12 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   ).action(async (o: { subject?: string; uri?: string; externalRef?: string; document?: string; actor?: string; actorRole?: string }, cmd: Command) => {
     const given = [o.subject, o.uri, o.externalRef, o.document].filter((x) => x !== undefined);
     if (given.length !== 1) throw new VE('VALIDATION_FAILED', 'give exactly one of --subject, --uri, --external-ref or --document');
-    return (await import('./commands/governance.js')).erase(await ctx(cmd), o.subject !== undefined ? 'subject' : o.uri !== undefined ? 'uri' : o.externalRef !== undefined ? 'external_ref' : 'document', given[0]!, actorOf(o));
+    return (await import('./commands/governance.js')).erase(
+      await ctx(cmd),
+      o.subject !== undefined ? 'subject' : o.uri !== undefined ? 'uri' : o.externalRef !== undefined ? 'external_ref' : 'document',
+      given[0]!,
+      actorOf(o),
+    );
   });
 
   program
@@ -260,23 +270,49 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .option('--tamper-sample <n>', 'off-ledger tamper test: receipts to sample (0 to skip)', '200')
     .option('--tamper-rate <fraction>', 'off-ledger tamper test: fraction to tamper with', '0.25')
     .option('--no-progress', 'no progress bars')
-    .action(async (o: { scenario?: string; patients?: string; runs?: string; revokeProb: string; tamper?: boolean; seed: string; window: string; output?: string; html?: string; tamperSample: string; tamperRate: string; progress?: boolean }, cmd: Command) => {
-      const custom = o.patients !== undefined || o.runs !== undefined;
-      if (custom && (o.patients === undefined || o.runs === undefined)) throw new VE('VALIDATION_FAILED', 'a custom scenario needs --patients and --runs');
-      const only = o.scenario?.split(',').map((x) => parseLimit(x.trim(), 'scenario', 9));
-      return (await import('./commands/simulate.js')).simulate(await ctx(cmd), {
-        ...(custom
-          ? { custom: { patients: parseLimit(o.patients!, 'patients', 10_000_000), runs: parseLimit(o.runs!, 'runs', 100_000_000), revokeProb: parseRate(o.revokeProb), tamperAfter: o.tamper === true, seed: parseCount(o.seed, 'seed') } }
-          : {}),
-        ...(only ? { only } : {}),
-        window: parseLimit(o.window, 'window', 100_000),
-        ...(o.output === undefined ? {} : { output: o.output }),
-        ...(o.html === undefined ? {} : { html: o.html }),
-        tamperSample: parseCount(o.tamperSample, 'tamper-sample'),
-        tamperRate: parseRate(o.tamperRate),
-        progress: o.progress !== false,
-      });
-    });
+    .action(
+      async (
+        o: {
+          scenario?: string;
+          patients?: string;
+          runs?: string;
+          revokeProb: string;
+          tamper?: boolean;
+          seed: string;
+          window: string;
+          output?: string;
+          html?: string;
+          tamperSample: string;
+          tamperRate: string;
+          progress?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const custom = o.patients !== undefined || o.runs !== undefined;
+        if (custom && (o.patients === undefined || o.runs === undefined)) throw new VE('VALIDATION_FAILED', 'a custom scenario needs --patients and --runs');
+        const only = o.scenario?.split(',').map((x) => parseLimit(x.trim(), 'scenario', 9));
+        return (await import('./commands/simulate.js')).simulate(await ctx(cmd), {
+          ...(custom
+            ? {
+                custom: {
+                  patients: parseLimit(o.patients!, 'patients', 10_000_000),
+                  runs: parseLimit(o.runs!, 'runs', 100_000_000),
+                  revokeProb: parseRate(o.revokeProb),
+                  tamperAfter: o.tamper === true,
+                  seed: parseCount(o.seed, 'seed'),
+                },
+              }
+            : {}),
+          ...(only ? { only } : {}),
+          window: parseLimit(o.window, 'window', 100_000),
+          ...(o.output === undefined ? {} : { output: o.output }),
+          ...(o.html === undefined ? {} : { html: o.html }),
+          tamperSample: parseCount(o.tamperSample, 'tamper-sample'),
+          tamperRate: parseRate(o.tamperRate),
+          progress: o.progress !== false,
+        });
+      },
+    );
 
   program
     .command('serve')
@@ -294,22 +330,58 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .option('--oidc-role-claim <claim>', 'JWT claim that names the role', 'role')
     .option('--public-entries', 'serve entry bundles (/tile/entries/...) without a token: publishes policy ids, actor ids and roles (pseudonymous linkage per policy)')
     .option('--oidc-actor-prefix <prefix>', "actor id prefix of JWT subjects; must contain ':' (default oidc:<issuer host>:)")
-    .action(async (o: { host: string; port: string; roles?: string; purposes?: string; rateLimit: string; authFailureLimit: string; bodyLimit: string; oidcIssuer?: string; oidcAudience?: string; oidcJwks?: string; oidcRoleClaim: string; oidcActorPrefix?: string; publicEntries?: boolean }, cmd: Command) => {
-      const oidc = o.oidcIssuer || o.oidcAudience || o.oidcJwks;
-      if (oidc && !(o.oidcIssuer && o.oidcAudience && o.oidcJwks)) throw new VE('VALIDATION_FAILED', 'OIDC needs --oidc-issuer, --oidc-audience and --oidc-jwks');
-      return (await import('./commands/serve.js')).serve(await ctx(cmd), {
-        host: o.host,
-        // 0: any free port (the printed address says which).
-        port: o.port === '0' ? 0 : parseLimit(o.port, 'port', 65535),
-        ...(o.roles === undefined ? {} : { rolesFile: o.roles }),
-        ...(o.purposes === undefined ? {} : { purposes: o.purposes.split(',').map((x) => x.trim()).filter((x) => x.length > 0) }),
-        rateLimitPerMinute: parseLimit(o.rateLimit, 'rate-limit', 100_000_000),
-        authFailuresPerMinute: parseLimit(o.authFailureLimit, 'auth-failure-limit', 100_000_000),
-        bodyLimit: parseLimit(o.bodyLimit, 'body-limit', 64 * 1024 * 1024),
-        ...(oidc ? { oidc: { issuer: o.oidcIssuer!, audience: o.oidcAudience!, jwksUrl: o.oidcJwks!, roleClaim: o.oidcRoleClaim, ...(o.oidcActorPrefix === undefined ? {} : { actorPrefix: o.oidcActorPrefix }) } } : {}),
-        ...(o.publicEntries ? { publicEntries: true } : {}),
-      });
-    });
+    .action(
+      async (
+        o: {
+          host: string;
+          port: string;
+          roles?: string;
+          purposes?: string;
+          rateLimit: string;
+          authFailureLimit: string;
+          bodyLimit: string;
+          oidcIssuer?: string;
+          oidcAudience?: string;
+          oidcJwks?: string;
+          oidcRoleClaim: string;
+          oidcActorPrefix?: string;
+          publicEntries?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const oidc = o.oidcIssuer || o.oidcAudience || o.oidcJwks;
+        if (oidc && !(o.oidcIssuer && o.oidcAudience && o.oidcJwks)) throw new VE('VALIDATION_FAILED', 'OIDC needs --oidc-issuer, --oidc-audience and --oidc-jwks');
+        return (await import('./commands/serve.js')).serve(await ctx(cmd), {
+          host: o.host,
+          // 0: any free port (the printed address says which).
+          port: o.port === '0' ? 0 : parseLimit(o.port, 'port', 65535),
+          ...(o.roles === undefined ? {} : { rolesFile: o.roles }),
+          ...(o.purposes === undefined
+            ? {}
+            : {
+                purposes: o.purposes
+                  .split(',')
+                  .map((x) => x.trim())
+                  .filter((x) => x.length > 0),
+              }),
+          rateLimitPerMinute: parseLimit(o.rateLimit, 'rate-limit', 100_000_000),
+          authFailuresPerMinute: parseLimit(o.authFailureLimit, 'auth-failure-limit', 100_000_000),
+          bodyLimit: parseLimit(o.bodyLimit, 'body-limit', 64 * 1024 * 1024),
+          ...(oidc
+            ? {
+                oidc: {
+                  issuer: o.oidcIssuer!,
+                  audience: o.oidcAudience!,
+                  jwksUrl: o.oidcJwks!,
+                  roleClaim: o.oidcRoleClaim,
+                  ...(o.oidcActorPrefix === undefined ? {} : { actorPrefix: o.oidcActorPrefix }),
+                },
+              }
+            : {}),
+          ...(o.publicEntries ? { publicEntries: true } : {}),
+        });
+      },
+    );
 
   const token = program.command('token').description('bearer tokens for the HTTP API');
   token
@@ -319,8 +391,14 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .requiredOption('--role <role>', 'its role (see the role table)')
     .option('--roles <file>', 'JSON role table')
     .action(async (o: { name: string; role: string; roles?: string }, cmd: Command) => (await import('./commands/serve.js')).tokenCreate(await ctx(cmd), o.name, o.role, o.roles));
-  token.command('list').description('list tokens (never secrets)').action(async (_o: unknown, cmd: Command) => (await import('./commands/serve.js')).tokenList(await ctx(cmd)));
-  token.command('revoke <id>').description('revoke a token').action(async (id: string, _o: unknown, cmd: Command) => (await import('./commands/serve.js')).tokenRevoke(await ctx(cmd), id));
+  token
+    .command('list')
+    .description('list tokens (never secrets)')
+    .action(async (_o: unknown, cmd: Command) => (await import('./commands/serve.js')).tokenList(await ctx(cmd)));
+  token
+    .command('revoke <id>')
+    .description('revoke a token')
+    .action(async (id: string, _o: unknown, cmd: Command) => (await import('./commands/serve.js')).tokenRevoke(await ctx(cmd), id));
 
   program
     .command('migrate')

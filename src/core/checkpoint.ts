@@ -32,7 +32,7 @@ export function formatCheckpointBody(cp: Omit<Checkpoint, 'extensions'> & { exte
   if (cp.rootHash.length !== HASH_SIZE) malformed('root hash must be 32 bytes');
   const ext = cp.extensions ?? [];
   for (const e of ext) if (e.length === 0 || e.includes('\n')) malformed('extension lines must be non-empty');
-  return [cp.origin, String(cp.treeSize), toBase64(cp.rootHash), ...ext].join('\n') + '\n';
+  return `${[cp.origin, String(cp.treeSize), toBase64(cp.rootHash), ...ext].join('\n')}\n`;
 }
 
 /**
@@ -66,11 +66,7 @@ export function signCheckpoint(cp: Checkpoint, signer: NoteSigner): SignedCheckp
  * and, when `origin` is given, checks that the checkpoint belongs to that log.
  * @throws {VerificationError} NOTE_MALFORMED, NOTE_SIGNATURE_INVALID, NOTE_NO_VERIFIABLE_SIGNATURE, CHECKPOINT_MALFORMED
  */
-export function openCheckpoint(
-  note: string,
-  verifiers: readonly NoteVerifier[],
-  origin?: string,
-): SignedCheckpoint & { readonly opened: OpenedNote } {
+export function openCheckpoint(note: string, verifiers: readonly NoteVerifier[], origin?: string): SignedCheckpoint & { readonly opened: OpenedNote } {
   const opened = openNote(note, verifiers);
   const cp = parseCheckpointBody(opened.text);
   if (origin !== undefined && cp.origin !== origin) {
@@ -80,11 +76,7 @@ export function openCheckpoint(
 }
 
 /** {@link openCheckpoint} with signature checks off the main thread. */
-export async function openCheckpointAsync(
-  note: string,
-  verifiers: readonly NoteVerifier[],
-  origin?: string,
-): Promise<SignedCheckpoint & { readonly opened: OpenedNote }> {
+export async function openCheckpointAsync(note: string, verifiers: readonly NoteVerifier[], origin?: string): Promise<SignedCheckpoint & { readonly opened: OpenedNote }> {
   const opened = await openNoteAsync(note, verifiers);
   const cp = parseCheckpointBody(opened.text);
   if (origin !== undefined && cp.origin !== origin) {

@@ -13,9 +13,7 @@ import { hash as nodeHashFn, createHash, createPrivateKey, createPublicKey, sign
 // (0.4 us against 0.85 us for a 65-byte node on this machine; bench/RESULTS.md). latin1 maps
 // each byte to one char, so the round trip is exact.
 const oneShot: ((data: Uint8Array) => Buffer) | undefined =
-  typeof nodeHashFn === 'function'
-    ? (data) => Buffer.from((nodeHashFn as (a: string, d: Uint8Array, e: string) => string)('sha256', data, 'latin1'), 'latin1')
-    : undefined;
+  typeof nodeHashFn === 'function' ? (data) => Buffer.from((nodeHashFn as (a: string, d: Uint8Array, e: string) => string)('sha256', data, 'latin1'), 'latin1') : undefined;
 
 /** SHA-256 of `data`. */
 export function sha256(data: Uint8Array): Buffer {
@@ -25,9 +23,7 @@ export function sha256(data: Uint8Array): Buffer {
 
 /** SHA-256 of `data` as a latin1 string (one char per byte): the allocation-free form for bulk checks. */
 export const sha256Latin1 = (data: Uint8Array): string =>
-  typeof nodeHashFn === 'function'
-    ? (nodeHashFn as (a: string, d: Uint8Array, e: string) => string)('sha256', data, 'latin1')
-    : createHash('sha256').update(data).digest().toString('latin1');
+  typeof nodeHashFn === 'function' ? (nodeHashFn as (a: string, d: Uint8Array, e: string) => string)('sha256', data, 'latin1') : createHash('sha256').update(data).digest().toString('latin1');
 
 /** Checks Ed25519 signatures by one public key. */
 export interface Ed25519Verifier {
@@ -70,8 +66,6 @@ export function ed25519Verifier(raw: Uint8Array): Ed25519Verifier {
   return {
     verify: (message, signature) => signature.length === 64 && verify(null, message, pub, signature),
     verifyAsync: (message, signature) =>
-      signature.length !== 64
-        ? Promise.resolve(false)
-        : new Promise<boolean>((resolve, reject) => verify(null, message, pub, signature, (err, ok) => (err ? reject(err) : resolve(ok)))),
+      signature.length !== 64 ? Promise.resolve(false) : new Promise<boolean>((resolve, reject) => verify(null, message, pub, signature, (err, ok) => (err ? reject(err) : resolve(ok)))),
   };
 }

@@ -8,15 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ValidationError, type ValidationCode } from './errors.js';
 import { MAX_JSON_DEPTH, canonicalJson } from './canonical-json.js';
-import {
-  ENTRY_SCHEMA_VERSION,
-  MAX_PAYLOAD_BYTES,
-  decodeEntry,
-  encodeEntry,
-  entryClaimsIndex,
-  formatEntryTime,
-  prepareEvent,
-} from './entry.js';
+import { ENTRY_SCHEMA_VERSION, MAX_PAYLOAD_BYTES, decodeEntry, encodeEntry, entryClaimsIndex, formatEntryTime, prepareEvent } from './entry.js';
 
 function assertValidationError(fn: () => unknown, code: ValidationCode): void {
   assertThrowsCode(fn, ValidationError, code);
@@ -24,12 +16,7 @@ function assertValidationError(fn: () => unknown, code: ValidationCode): void {
 
 /** Any Unicode scalar value, weighted towards ASCII (controls, quotes, backslash) and astral planes. */
 const scalar = fc
-  .oneof(
-    fc.integer({ min: 0, max: 0x7f }),
-    fc.integer({ min: 0x80, max: 0xd7ff }),
-    fc.integer({ min: 0xe000, max: 0xffff }),
-    fc.integer({ min: 0x10000, max: 0x10ffff }),
-  )
+  .oneof(fc.integer({ min: 0, max: 0x7f }), fc.integer({ min: 0x80, max: 0xd7ff }), fc.integer({ min: 0xe000, max: 0xffff }), fc.integer({ min: 0x10000, max: 0x10ffff }))
   .map((c) => String.fromCodePoint(c));
 
 const eventType = fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/);
@@ -109,23 +96,17 @@ describe('decodeEntry', () => {
   });
 
   describe('when the entry has a member the schema does not define', () => {
-    it(
-      'throws VALIDATION_FAILED',
-      () => {
-        const text = encodeEntry(0, prepareEvent('t', {}), formatEntryTime(0)).replace(',"v":1}', ',"v":1,"x":1}');
-        assertValidationError(() => decodeEntry(text), 'VALIDATION_FAILED');
-      },
-    );
+    it('throws VALIDATION_FAILED', () => {
+      const text = encodeEntry(0, prepareEvent('t', {}), formatEntryTime(0)).replace(',"v":1}', ',"v":1,"x":1}');
+      assertValidationError(() => decodeEntry(text), 'VALIDATION_FAILED');
+    });
   });
 
   describe('when the time matches the pattern but is not a real instant', () => {
-    it(
-      'throws VALIDATION_FAILED',
-      () => {
-        const text = encodeEntry(0, prepareEvent('t', {}), '2026-13-45T99:99:99.999Z');
-        assertValidationError(() => decodeEntry(text), 'VALIDATION_FAILED');
-      },
-    );
+    it('throws VALIDATION_FAILED', () => {
+      const text = encodeEntry(0, prepareEvent('t', {}), '2026-13-45T99:99:99.999Z');
+      assertValidationError(() => decodeEntry(text), 'VALIDATION_FAILED');
+    });
   });
 
   describe('for payloads at the nesting limit', () => {
@@ -152,19 +133,16 @@ describe('formatEntryTime', () => {
   });
 
   describe('for a time after the year 9999', () => {
-    it(
-      'writes a time decodeEntry accepts, or refuses it',
-      () => {
-        let time: string;
-        try {
-          time = formatEntryTime(253_402_300_800_000);
-        } catch (err) {
-          assert.ok(err instanceof ValidationError);
-          return;
-        }
-        assert.doesNotThrow(() => decodeEntry(encodeEntry(0, prepareEvent('t', {}), time)));
-      },
-    );
+    it('writes a time decodeEntry accepts, or refuses it', () => {
+      let time: string;
+      try {
+        time = formatEntryTime(253_402_300_800_000);
+      } catch (err) {
+        assert.ok(err instanceof ValidationError);
+        return;
+      }
+      assert.doesNotThrow(() => decodeEntry(encodeEntry(0, prepareEvent('t', {}), time)));
+    });
   });
 });
 

@@ -5,13 +5,7 @@
  * @module
  */
 
-export type ValidationCode =
-  | 'VALIDATION_FAILED'
-  | 'CANONICAL_JSON_UNSUPPORTED_VALUE'
-  | 'HASH_MALFORMED'
-  | 'INDEX_OUT_OF_RANGE'
-  | 'FILE_UNREADABLE'
-  | 'KEY_PERMISSIONS';
+export type ValidationCode = 'VALIDATION_FAILED' | 'CANONICAL_JSON_UNSUPPORTED_VALUE' | 'HASH_MALFORMED' | 'INDEX_OUT_OF_RANGE' | 'FILE_UNREADABLE' | 'KEY_PERMISSIONS';
 
 export type VerificationCode =
   | 'INCLUSION_PROOF_INVALID'
@@ -61,11 +55,7 @@ export interface ValidationIssue {
 /** Input that cannot be accepted. Nothing was written. */
 export class ValidationError extends CustosError<ValidationCode> {
   readonly issues: readonly ValidationIssue[];
-  constructor(
-    code: ValidationCode,
-    message: string,
-    options?: { issues?: ValidationIssue[]; details?: Record<string, unknown>; cause?: unknown },
-  ) {
+  constructor(code: ValidationCode, message: string, options?: { issues?: ValidationIssue[]; details?: Record<string, unknown>; cause?: unknown }) {
     super(code, message, options);
     this.issues = Object.freeze([...(options?.issues ?? [])]);
   }

@@ -24,21 +24,13 @@ import {
   verifierKeyFromSignerKey,
   type NoteVerifier,
 } from './note.js';
-import {
-  formatCheckpointBody,
-  openCheckpoint,
-  parseCheckpointBody,
-  signCheckpoint,
-  type Checkpoint,
-} from './checkpoint.js';
+import { formatCheckpointBody, openCheckpoint, parseCheckpointBody, signCheckpoint, type Checkpoint } from './checkpoint.js';
 
 // ---------------------------------------------------------------------------------------------
 // Vectors location: ../shared/vectors relative to the repository root (the folder with package.json).
 
 const NOTE_VECTORS = join(VECTORS, 'signed-note');
-const SKIP_VECTORS: string | false = existsSync(NOTE_VECTORS)
-  ? false
-  : `published test vectors not found at ${NOTE_VECTORS} (../shared/vectors is absent)`;
+const SKIP_VECTORS: string | false = existsSync(NOTE_VECTORS) ? false : `published test vectors not found at ${NOTE_VECTORS} (../shared/vectors is absent)`;
 
 function readJson<T>(path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T;
@@ -91,8 +83,7 @@ function expectedCode(expect: string): VerificationCode {
 }
 
 describe('signed notes (golang.org/x/mod/sumdb/note vectors)', { skip: SKIP_VECTORS }, () => {
-  const v: GoNoteVectors | undefined =
-    SKIP_VECTORS === false ? readJson<GoNoteVectors>(join(NOTE_VECTORS, 'go-sumdb-note.json')) : undefined;
+  const v: GoNoteVectors | undefined = SKIP_VECTORS === false ? readJson<GoNoteVectors>(join(NOTE_VECTORS, 'go-sumdb-note.json')) : undefined;
   if (!v) return;
 
   const key = (name: string): { vkey: string; skey_TEST_ONLY?: string; keyId: string } => {
@@ -159,10 +150,7 @@ describe('signed notes (golang.org/x/mod/sumdb/note vectors)', { skip: SKIP_VECT
     it('rebuilds the test signing key string from the name and seed', () => {
       const seed = keyBytes(peterSkey(), 4).subarray(1);
       assert.equal(formatSignerKey('PeterNeumann', seed), peterSkey());
-      assert.equal(
-        formatVerifierKey('PeterNeumann', ed25519RawPublicKey(ed25519PrivateKeyFromSeed(seed))),
-        key('PeterNeumann').vkey,
-      );
+      assert.equal(formatVerifierKey('PeterNeumann', ed25519RawPublicKey(ed25519PrivateKeyFromSeed(seed))), key('PeterNeumann').vkey);
     });
   });
 
@@ -262,8 +250,7 @@ describe('signed notes (golang.org/x/mod/sumdb/note vectors)', { skip: SKIP_VECT
 });
 
 describe('signed notes (C2SP signed-note spec example)', { skip: SKIP_VECTORS }, () => {
-  const ex: { vkey: string; note: string } | undefined =
-    SKIP_VECTORS === false ? readJson(join(NOTE_VECTORS, 'c2sp-signed-note-example.json')) : undefined;
+  const ex: { vkey: string; note: string } | undefined = SKIP_VECTORS === false ? readJson(join(NOTE_VECTORS, 'c2sp-signed-note-example.json')) : undefined;
   if (!ex) return;
 
   describe('openNote', () => {
@@ -350,8 +337,7 @@ describe('parseVerifierKey', () => {
   describe('when the key has a matching key ID but is not a 32-byte Ed25519 key', () => {
     it('throws KEY_MALFORMED', () => {
       // Built with canonical base64 and a correct key ID, so only the algorithm or length is wrong.
-      const vkeyFor = (name: string, algAndKey: Buffer): string =>
-        `${name}+${computeKeyId(name, algAndKey).toString(16).padStart(8, '0')}+${toBase64(algAndKey)}`;
+      const vkeyFor = (name: string, algAndKey: Buffer): string => `${name}+${computeKeyId(name, algAndKey).toString(16).padStart(8, '0')}+${toBase64(algAndKey)}`;
       const pub = ed25519RawPublicKey(ed25519PrivateKeyFromSeed(SEED));
       assert.doesNotThrow(() => parseVerifierKey(vkeyFor('n', Buffer.concat([Buffer.from([0x01]), pub]))));
       for (const algAndKey of [
@@ -387,10 +373,7 @@ describe('formatCheckpointBody', () => {
   describe('for a valid checkpoint', () => {
     it('writes origin, decimal size and base64 root, one per line', () => {
       assert.equal(formatCheckpointBody({ origin: ORIGIN, treeSize: 5, rootHash: ROOT }), `${ORIGIN}\n5\n${ROOT_B64}\n`);
-      assert.equal(
-        formatCheckpointBody({ origin: ORIGIN, treeSize: 0, rootHash: ROOT, extensions: ['ext one', 'ext two'] }),
-        `${ORIGIN}\n0\n${ROOT_B64}\next one\next two\n`,
-      );
+      assert.equal(formatCheckpointBody({ origin: ORIGIN, treeSize: 0, rootHash: ROOT, extensions: ['ext one', 'ext two'] }), `${ORIGIN}\n0\n${ROOT_B64}\next one\next two\n`);
     });
   });
 
@@ -416,13 +399,7 @@ describe('parseCheckpointBody', () => {
   describe('for any checkpoint formatCheckpointBody writes', () => {
     it('returns the same checkpoint (round trip)', () => {
       // Any Unicode scalar value (fast-check's 'binary' unit costs ~2 s to initialise, so build it here).
-      const scalar = fc
-        .oneof(
-          fc.integer({ min: 0, max: 0x7f }),
-          fc.integer({ min: 0x80, max: 0xd7ff }),
-          fc.integer({ min: 0xe000, max: 0x10ffff }),
-        )
-        .map((c) => String.fromCodePoint(c));
+      const scalar = fc.oneof(fc.integer({ min: 0, max: 0x7f }), fc.integer({ min: 0x80, max: 0xd7ff }), fc.integer({ min: 0xe000, max: 0x10ffff })).map((c) => String.fromCodePoint(c));
       const line = fc.string({ unit: scalar, minLength: 1, maxLength: 40 }).filter((s) => !s.includes('\n'));
       fc.assert(
         fc.property(

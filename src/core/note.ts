@@ -132,12 +132,12 @@ export function parseVerifierKey(vkey: string): NoteVerifier {
  */
 export function parseSignerKey(skey: string): NoteSigner {
   const parts = splitPlus(skey, 4);
-  if (!parts || parts[0] !== 'PRIVATE' || parts[1] !== 'KEY') badKey('expected PRIVATE+KEY+name+keyid+key');
+  if (parts?.[0] !== 'PRIVATE' || parts[1] !== 'KEY') badKey('expected PRIVATE+KEY+name+keyid+key');
   const [, , name, idHex, b64] = parts as [string, string, string, string, string];
   if (!isValidKeyName(name)) badKey('invalid key name');
   if (!/^[0-9a-fA-F]{8}$/.test(idHex)) badKey('key id must be 8 hex digits');
   const raw = fromBase64Strict(b64);
-  if (!raw || raw.length !== 33 || raw[0] !== NOTE_ALG_ED25519) badKey('expected an Ed25519 seed');
+  if (raw?.length !== 33 || raw[0] !== NOTE_ALG_ED25519) badKey('expected an Ed25519 seed');
   const priv = ed25519PrivateKeyFromSeed(raw.subarray(1));
   const pubRaw = ed25519RawPublicKey(priv);
   const keyId = computeKeyId(name, Buffer.concat([Buffer.from([NOTE_ALG_ED25519]), pubRaw]));
@@ -266,9 +266,7 @@ export function openNote(note: string, verifiers: readonly NoteVerifier[]): Open
  */
 export async function openNoteAsync(note: string, verifiers: readonly NoteVerifier[]): Promise<OpenedNote> {
   const p = parseNote(note, verifiers);
-  const results = await Promise.all(
-    p.toCheck.map((c) => (c.verifier.verifyAsync ? c.verifier.verifyAsync(p.message, c.signature) : Promise.resolve(c.verifier.verify(p.message, c.signature)))),
-  );
+  const results = await Promise.all(p.toCheck.map((c) => (c.verifier.verifyAsync ? c.verifier.verifyAsync(p.message, c.signature) : Promise.resolve(c.verifier.verify(p.message, c.signature)))));
   results.forEach((ok, i) => {
     if (!ok) throw badSignature(p.toCheck[i]!.entry);
   });

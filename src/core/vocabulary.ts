@@ -12,21 +12,72 @@
  * bound by FHIR to `Consent.provision.purpose` and `AuditEvent.purposeOfEvent`.
  */
 export const HL7_PURPOSES_OF_USE: readonly string[] = Object.freeze([
-  'HMARKT', 'HOPERAT', 'CAREMGT', 'DONAT', 'FRAUD', 'GOV', 'HACCRED', 'HCOMPL', 'HDECD', 'HDIRECT', 'HDM', 'HLEGAL',
-  'HOUTCOMS', 'HPRGRP', 'HQUALIMP', 'HSYSADMIN', 'LABELING', 'METAMGT', 'MEMADMIN', 'MILCDM', 'PATADMIN', 'PATSFTY',
-  'PERFMSR', 'RECORDMGT', 'SYSDEV', 'HTEST', 'TRAIN', 'HPAYMT', 'CLMATTCH', 'COVAUTH', 'COVERAGE', 'ELIGDTRM', 'ELIGVER',
-  'ENROLLM', 'MILDCRG', 'REMITADV', 'HRESCH', 'BIORCH', 'CLINTRCH', 'CLINTRCHNPC', 'CLINTRCHPC', 'PRECLINTRCH', 'DSRCH',
-  'POARCH', 'TRANSRCH', 'PATRQT', 'FAMRQT', 'PWATRNY', 'SUPNWK', 'PUBHLTH', 'DISASTER', 'THREAT', 'TREAT', 'CLINTRL',
-  'COC', 'ETREAT', 'BTG', 'ERTREAT', 'POPHLTH',
+  'HMARKT',
+  'HOPERAT',
+  'CAREMGT',
+  'DONAT',
+  'FRAUD',
+  'GOV',
+  'HACCRED',
+  'HCOMPL',
+  'HDECD',
+  'HDIRECT',
+  'HDM',
+  'HLEGAL',
+  'HOUTCOMS',
+  'HPRGRP',
+  'HQUALIMP',
+  'HSYSADMIN',
+  'LABELING',
+  'METAMGT',
+  'MEMADMIN',
+  'MILCDM',
+  'PATADMIN',
+  'PATSFTY',
+  'PERFMSR',
+  'RECORDMGT',
+  'SYSDEV',
+  'HTEST',
+  'TRAIN',
+  'HPAYMT',
+  'CLMATTCH',
+  'COVAUTH',
+  'COVERAGE',
+  'ELIGDTRM',
+  'ELIGVER',
+  'ENROLLM',
+  'MILDCRG',
+  'REMITADV',
+  'HRESCH',
+  'BIORCH',
+  'CLINTRCH',
+  'CLINTRCHNPC',
+  'CLINTRCHPC',
+  'PRECLINTRCH',
+  'DSRCH',
+  'POARCH',
+  'TRANSRCH',
+  'PATRQT',
+  'FAMRQT',
+  'PWATRNY',
+  'SUPNWK',
+  'PUBHLTH',
+  'DISASTER',
+  'THREAT',
+  'TREAT',
+  'CLINTRL',
+  'COC',
+  'ETREAT',
+  'BTG',
+  'ERTREAT',
+  'POPHLTH',
 ]);
 
 /**
  * Purposes under which subject-linked data may be used to train a model, by default: healthcare
  * research (HRESCH) and its specializations. Configurable (`trainingPurposes`).
  */
-export const DEFAULT_TRAINING_PURPOSES: readonly string[] = Object.freeze([
-  'HRESCH', 'BIORCH', 'CLINTRCH', 'CLINTRCHNPC', 'CLINTRCHPC', 'PRECLINTRCH', 'DSRCH', 'POARCH', 'TRANSRCH',
-]);
+export const DEFAULT_TRAINING_PURPOSES: readonly string[] = Object.freeze(['HRESCH', 'BIORCH', 'CLINTRCH', 'CLINTRCHNPC', 'CLINTRCHPC', 'PRECLINTRCH', 'DSRCH', 'POARCH', 'TRANSRCH']);
 
 /** Every permission a role may grant. */
 export const PERMISSIONS = [

@@ -214,9 +214,13 @@ export function assertKeyPrivate(path: string): void {
     return; // reading it reports KEY_NOT_FOUND
   }
   if ((mode & 0o077) !== 0) {
-    throw new ValidationError('KEY_PERMISSIONS', `the signing key ${path} is accessible to others (mode 0${mode.toString(8)}); run chmod 600 ${path} and consider the key compromised if others could read it`, {
-      details: { path, mode: `0${mode.toString(8)}` },
-    });
+    throw new ValidationError(
+      'KEY_PERMISSIONS',
+      `the signing key ${path} is accessible to others (mode 0${mode.toString(8)}); run chmod 600 ${path} and consider the key compromised if others could read it`,
+      {
+        details: { path, mode: `0${mode.toString(8)}` },
+      },
+    );
   }
 }
 

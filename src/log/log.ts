@@ -109,7 +109,6 @@ export function verifierOfSigner(signer: NoteSigner): NoteVerifier {
   return Object.freeze({ name: signer.name, keyId: signer.keyId, verify: (message: Uint8Array, signature: Uint8Array) => bytesEqual(signer.sign(message), signature) });
 }
 
-
 /** An open, writable verifiable log. */
 export class Log {
   readonly #store: LogStore;
@@ -340,11 +339,7 @@ export class Log {
       this.#latest = checkpoint;
       // In log order, before any later batch is sequenced: decisions see every committed change.
       for (const fn of committed) fn();
-      return slots.map((slot) =>
-        typeof slot === 'number'
-          ? { index: entries[slot]!.index, leafHash: leaves[slot]!, entry: texts[slot]!, checkpoint }
-          : slot,
-      );
+      return slots.map((slot) => (typeof slot === 'number' ? { index: entries[slot]!.index, leafHash: leaves[slot]!, entry: texts[slot]!, checkpoint } : slot));
     }
   }
 

@@ -28,12 +28,7 @@ const STATE_NAMESPACES = ['policy', 'token', 'erased-document'];
  * @throws {ConflictError} DATA_DIR_EXISTS when `to` already holds a log
  * @throws {VerificationError} LOG_VERIFICATION_FAILED when the source does not verify or the copy differs
  */
-export async function migrateLog(o: {
-  from: LogStore;
-  to: LogStore;
-  verifiers: readonly NoteVerifier[];
-  onProgress?: (done: number, total: number) => void;
-}): Promise<MigrationReport> {
+export async function migrateLog(o: { from: LogStore; to: LogStore; verifiers: readonly NoteVerifier[]; onProgress?: (done: number, total: number) => void }): Promise<MigrationReport> {
   const { from, to } = o;
   if ((await to.treeSize()) !== 0 || (await to.getMeta('origin')) !== undefined) {
     throw new ConflictError('DATA_DIR_EXISTS', 'the target store already holds a log');

@@ -55,10 +55,7 @@ export type { ScrubReport, SidecarCommitment, SidecarDocument, StoredEntry } fro
  * The off-ledger sidecar as the service layer sees it: documents, salted commitments and derived
  * state rows, plus the scrub an erasure runs. Everything else about the store stays behind the log.
  */
-export type SidecarReader = Pick<
-  LogStore,
-  'getDocument' | 'documentPages' | 'getCommitment' | 'findCommitment' | 'findCommitments' | 'commitmentPages' | 'getState' | 'listState' | 'scrub'
->;
+export type SidecarReader = Pick<LogStore, 'getDocument' | 'documentPages' | 'getCommitment' | 'findCommitment' | 'findCommitments' | 'commitmentPages' | 'getState' | 'listState' | 'scrub'>;
 
 /**
  * A log as the service layer reads it: entries and proofs ({@link LogReader}) and the off-ledger
@@ -148,7 +145,6 @@ export class LogReader {
     return e;
   }
 
-
   /**
    * An inclusion proof for entry `leafIndex` in the tree of `treeSize` (default: the latest
    * checkpoint's size). The proof is verified before it is returned.
@@ -210,7 +206,6 @@ export class LogReader {
     verifyConsistency(oldSize, newSize, proof, oldRoot, newRoot);
     return { oldSize, newSize, oldRoot, newRoot, proof, oldCheckpoint, newCheckpoint };
   }
-
 
   /**
    * The first index whose entry time is at or after `timeMs`. Entry times never decrease with the

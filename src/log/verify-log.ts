@@ -75,7 +75,6 @@ export interface VerifyLogOptions {
 
 const MAX_PENDING_SIGNATURES = 256;
 
-
 /** Pulls items one at a time from an async iterable of pages. */
 class PagedReader<T> {
   #it: AsyncIterator<readonly T[]>;
@@ -185,7 +184,12 @@ async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promi
 
   const invalid = (cp: StoredCheckpoint, err: unknown): void => {
     const code = err instanceof CustosError ? err.code : 'INTERNAL';
-    add({ kind: 'CHECKPOINT_INVALID', index: Math.max(0, lastGoodCheckpoint), treeSize: cp.treeSize, message: `checkpoint at size ${cp.treeSize} does not verify (${code}): ${(err as Error).message}` });
+    add({
+      kind: 'CHECKPOINT_INVALID',
+      index: Math.max(0, lastGoodCheckpoint),
+      treeSize: cp.treeSize,
+      message: `checkpoint at size ${cp.treeSize} does not verify (${code}): ${(err as Error).message}`,
+    });
   };
 
   const checkCheckpoint = (cp: StoredCheckpoint, root: Buffer | undefined): void => {
@@ -376,7 +380,12 @@ async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promi
   for (let cp = await checkpoints.peek(); cp; checkpoints.skip(), cp = await checkpoints.peek()) {
     checkCheckpoint(cp, undefined);
     if (expected < cp.treeSize) {
-      add({ kind: 'CHECKPOINT_BEYOND_LOG', index: expected, treeSize: cp.treeSize, message: `checkpoint covers ${cp.treeSize} entries but only ${expected} are stored: entry ${expected} onwards is missing` });
+      add({
+        kind: 'CHECKPOINT_BEYOND_LOG',
+        index: expected,
+        treeSize: cp.treeSize,
+        message: `checkpoint covers ${cp.treeSize} entries but only ${expected} are stored: entry ${expected} onwards is missing`,
+      });
       expected = cp.treeSize;
     }
   }

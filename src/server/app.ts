@@ -115,7 +115,14 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   // The API.
   // Receipts and verification read through the log (its reader, sidecar and snapshots).
   const ctx: ServerContext = {
-    log, governance, auth, verifiers: o.verifiers, origin: o.origin, audit, openings, metrics,
+    log,
+    governance,
+    auth,
+    verifiers: o.verifiers,
+    origin: o.origin,
+    audit,
+    openings,
+    metrics,
     state: { lastVerification: null },
     rebuildReceipt: (index, open) => rebuildReceipt(log, o.verifiers, o.origin, index, { open }),
     verify: async () => ({ log: await log.verify({ verifiers: o.verifiers, origin: o.origin }), documents: await verifyDocuments({ log }) }),

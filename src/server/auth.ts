@@ -41,7 +41,6 @@ function toRoleMap(roles: Readonly<Record<string, readonly Permission[]>>): Read
   return table;
 }
 
-
 /** An authenticated caller. */
 export interface Principal {
   /** The actor id written on events (the token's name, or the JWT subject). */
@@ -103,7 +102,9 @@ export class Authenticator {
     if (o.oidc) {
       const prefix = o.oidc.actorPrefix ?? `oidc:${new URL(o.oidc.issuer).host}:`;
       if (!prefix.includes(':')) {
-        throw new ValidationError('VALIDATION_FAILED', "the OIDC actor prefix must contain ':' (token names cannot), e.g. oidc:idp:", { issues: [{ path: 'oidc.actorPrefix', message: "must contain ':'" }] });
+        throw new ValidationError('VALIDATION_FAILED', "the OIDC actor prefix must contain ':' (token names cannot), e.g. oidc:idp:", {
+          issues: [{ path: 'oidc.actorPrefix', message: "must contain ':'" }],
+        });
       }
       const tolerance = o.oidc.clockToleranceSeconds ?? 60;
       this.#oidc = { ...o.oidc, jwks: createRemoteJWKSet(new URL(o.oidc.jwksUrl)), prefix, tolerance };

@@ -38,7 +38,7 @@ export function installErrorHandler(app: FastifyInstance, o: ErrorHandlerOptions
       const caller: AuditCaller = p ? { actor: p.actor, role: p.role } : { client: o.clientOf(req) };
       const routePermission = (req.routeOptions?.config as AuthConfig | undefined)?.permission ?? (o.isEntryTile(req) ? 'read' : undefined);
       const detail = err.details?.['permission'];
-      const permission: Permission | string | undefined = typeof detail === 'string' ? detail : routePermission ?? undefined;
+      const permission: Permission | string | undefined = typeof detail === 'string' ? detail : (routePermission ?? undefined);
       await o.audit.refused(caller, { code: err.code, route: routeOf(req), ...(permission ? { permission } : {}) });
     }
     const { status, body } = toHttpError(err);

@@ -13,10 +13,7 @@ import { withSecurityHeaders } from './security-headers.js';
 /** Fastify's `frameworkErrors`: a path that is not valid percent-encoding, or a parameter too long. */
 export function frameworkErrors(err: Error, _req: FastifyRequest, reply: FastifyReply): void {
   const code = (err as { code?: string }).code;
-  const message =
-    code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding'
-    : code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is longer than 100 characters'
-    : undefined;
+  const message = code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding' : code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is longer than 100 characters' : undefined;
   const { status, body } = message ? errorResponse('VALIDATION_FAILED', message) : toHttpError(err);
   void withSecurityHeaders(reply).code(status).send(body);
 }

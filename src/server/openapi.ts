@@ -74,13 +74,26 @@ export function buildOpenApi(routes: readonly Route[]): Record<string, unknown> 
   paths['/healthz'] = { get: { summary: 'Liveness (public)', responses: { '200': { description: 'ok' } } } };
   paths['/log.pub'] = { get: { summary: 'The verifier key (public): name+keyid+base64', responses: { '200': { description: 'verifier key' } } } };
   paths['/checkpoint'] = { get: { summary: 'C2SP tlog-tiles checkpoint (public, text/plain signed note)', responses: { '200': { description: 'signed note' } } } };
-  paths['/tile/{path}'] = { get: { summary: 'C2SP tlog-tiles: hash tiles tile/<L>/<N>[.p/<W>] (public); entry bundles tile/entries/<N>[.p/<W>] (need read, logged as AUDIT_QUERY, unless the server runs with --public-entries)', parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'tile bytes' }, '404': err } } };
+  paths['/tile/{path}'] = {
+    get: {
+      summary: 'C2SP tlog-tiles: hash tiles tile/<L>/<N>[.p/<W>] (public); entry bundles tile/entries/<N>[.p/<W>] (need read, logged as AUDIT_QUERY, unless the server runs with --public-entries)',
+      parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
+      responses: { '200': { description: 'tile bytes' }, '404': err },
+    },
+  };
   return {
     openapi: '3.0.3',
     info: { title: 'Custos API', version: '1', description: 'Verifiable governance for clinical AI. Every /api route needs a bearer token; the actor and role on every event come from it.' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: { ...schemas, Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } } } } },
+      schemas: {
+        ...schemas,
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } } },
+        },
+      },
     },
     paths,
   };

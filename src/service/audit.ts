@@ -291,20 +291,18 @@ export class AuditTrail {
   #write(caller: WindowCaller, startMs: number, endMs: number, count: number, refusals: Record<string, unknown>[]): Promise<void> {
     const who = 'actor' in caller ? { actor: caller.actor, role: caller.role } : 'client' in caller ? { client: caller.client } : {};
     // Checked against the event registry like every other audit event.
-    const p = this
-      .#append(AUDIT_EVENT.securityAlert, {
-        ...who,
-        balp: BALP.securityAlert,
-        windowStart: formatEntryTime(startMs),
-        windowEnd: formatEntryTime(Math.max(startMs, endMs)),
-        count,
-        refusals,
-      })
-      .then(
-        () => undefined,
-        // A closed or failing log cannot take the alert; the refusal itself still stands.
-        () => undefined,
-      );
+    const p = this.#append(AUDIT_EVENT.securityAlert, {
+      ...who,
+      balp: BALP.securityAlert,
+      windowStart: formatEntryTime(startMs),
+      windowEnd: formatEntryTime(Math.max(startMs, endMs)),
+      count,
+      refusals,
+    }).then(
+      () => undefined,
+      // A closed or failing log cannot take the alert; the refusal itself still stands.
+      () => undefined,
+    );
     this.#inflight.add(p);
     void p.finally(() => this.#inflight.delete(p));
     return p;
@@ -336,7 +334,9 @@ export class OpeningLimiter {
     const times = (this.#recent.get(key) ?? []).filter((t) => t > now - this.#windowMs);
     if (times.length >= this.#max) {
       this.#recent.set(key, times);
-      throw new AuthError('OPENING_RATE_LIMITED', `at most ${this.#max} openings per ${this.#windowMs / 1000} s for this caller`, { details: { max: this.#max, windowSeconds: this.#windowMs / 1000 } });
+      throw new AuthError('OPENING_RATE_LIMITED', `at most ${this.#max} openings per ${this.#windowMs / 1000} s for this caller`, {
+        details: { max: this.#max, windowSeconds: this.#windowMs / 1000 },
+      });
     }
     times.push(now);
     this.#recent.set(key, times);

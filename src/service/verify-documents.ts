@@ -123,7 +123,12 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
       seen.add(d.hash);
       const event = refs.get(d.hash);
       if (toHex(sha256(d.bytes)) !== d.hash) {
-        add({ kind: 'DOCUMENT_EDITED', ref: d.hash, ...(event === undefined ? {} : { eventIndex: event }), message: `${d.kind} document ${d.hash.slice(0, 16)}… was edited: its bytes no longer hash to the hash the log committed${event === undefined ? '' : ` (event ${event})`}` });
+        add({
+          kind: 'DOCUMENT_EDITED',
+          ref: d.hash,
+          ...(event === undefined ? {} : { eventIndex: event }),
+          message: `${d.kind} document ${d.hash.slice(0, 16)}… was edited: its bytes no longer hash to the hash the log committed${event === undefined ? '' : ` (event ${event})`}`,
+        });
       } else if (event === undefined) {
         add({ kind: 'DOCUMENT_UNREFERENCED', ref: d.hash, message: `${d.kind} document ${d.hash.slice(0, 16)}… is committed by no event on the log` });
       }
@@ -153,7 +158,12 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
       row = undefined;
     }
     if (!row || row.hash !== head.hash || row.index !== head.index || row.version !== head.version) {
-      add({ kind: 'POLICY_HEAD_MISMATCH', ref: policyId, eventIndex: head.index, message: `policy ${policyId}: the store's current version is not the last one the log committed (event ${head.index}, version ${head.version})` });
+      add({
+        kind: 'POLICY_HEAD_MISMATCH',
+        ref: policyId,
+        eventIndex: head.index,
+        message: `policy ${policyId}: the store's current version is not the last one the log committed (event ${head.index}, version ${head.version})`,
+      });
     }
     stored.delete(policyId);
   }

@@ -56,7 +56,14 @@ const REFERENCE_UNAUTHORIZED_ROLES = new Set(['guest', 'nurse']);
 export const SIM_T0_MS = Date.UTC(2026, 0, 1);
 export const SIM_MS_PER_RUN = 100;
 
-const PIPELINE = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', containerImage: 'registry.example/derm:1.2.0', codeCommit: 'a1b2c3d', parameters: { resize: 224 }, dependencies: { torch: '2.4.0' } };
+const PIPELINE = {
+  pipelineName: 'derm-preprocess',
+  pipelineVersion: '1.2.0',
+  containerImage: 'registry.example/derm:1.2.0',
+  codeCommit: 'a1b2c3d',
+  parameters: { resize: 224 },
+  dependencies: { torch: '2.4.0' },
+};
 const MODEL = { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: '0cdab167e8a42f210da84c0963f80928624db9cce89a7c026aa081806a3ee427', framework: 'pytorch' };
 
 /** Metrics of one scenario: the reference's names, then Custos's additions. */
@@ -168,23 +175,32 @@ export async function runScenario(spec: ScenarioSpec & { name?: string }, option
           const kind = weightedChoice(rnd, POLICY_KINDS, POLICY_WEIGHTS);
           const purposes = kind === 'clinical_only' || kind === 'non_revocable' ? ['TREAT'] : ['TREAT', 'HRESCH'];
           const validUntilMs = kind === 'expires_fast' ? t0 + randomInt(rnd, 10_000, 60_000) : undefined;
-          const s: Shadow = { purposes: new Set(purposes), roles: new Set(['dermatologist', 'ml_engineer']), validFromMs: t0 - 1000, validUntilMs, revocable: kind !== 'non_revocable', revokedAt: undefined };
+          const s: Shadow = {
+            purposes: new Set(purposes),
+            roles: new Set(['dermatologist', 'ml_engineer']),
+            validFromMs: t0 - 1000,
+            validUntilMs,
+            revocable: kind !== 'non_revocable',
+            revokedAt: undefined,
+          };
           // Custos generates the (opaque) policy id; the scenario uses the one it returns.
           batch.push(
-            g.createConsent(
-              {
-                subject: `patient_${String(k).padStart(4, '0')}`,
-                allowedPurposes: purposes,
-                allowedRoles: ['dermatologist', 'ml_engineer'],
-                validFrom: new Date(t0 - 1000).toISOString(),
-                ...(validUntilMs === undefined ? {} : { validUntil: new Date(validUntilMs).toISOString() }),
-                revocable: s.revocable,
-              },
-              officer,
-            ).then((r) => {
-              policyIds[k] = r.policy.policyId;
-              shadow.set(r.policy.policyId, s);
-            }),
+            g
+              .createConsent(
+                {
+                  subject: `patient_${String(k).padStart(4, '0')}`,
+                  allowedPurposes: purposes,
+                  allowedRoles: ['dermatologist', 'ml_engineer'],
+                  validFrom: new Date(t0 - 1000).toISOString(),
+                  ...(validUntilMs === undefined ? {} : { validUntil: new Date(validUntilMs).toISOString() }),
+                  revocable: s.revocable,
+                },
+                officer,
+              )
+              .then((r) => {
+                policyIds[k] = r.policy.policyId;
+                shadow.set(r.policy.policyId, s);
+              }),
           );
         }
         await Promise.all(batch);
@@ -282,12 +298,7 @@ export async function runScenario(spec: ScenarioSpec & { name?: string }, option
       for (const a of attempts) {
         const s = shadow.get(a.policyId)!;
         const revoked = s.revokedAt !== undefined && s.revokedAt < a.index;
-        const allowed =
-          !revoked &&
-          a.timeMs >= s.validFromMs &&
-          (s.validUntilMs === undefined || a.timeMs <= s.validUntilMs) &&
-          s.purposes.has(a.purpose) &&
-          s.roles.has(a.role);
+        const allowed = !revoked && a.timeMs >= s.validFromMs && (s.validUntilMs === undefined || a.timeMs <= s.validUntilMs) && s.purposes.has(a.purpose) && s.roles.has(a.role);
         if (a.executed) executed++;
         else {
           blocked++;

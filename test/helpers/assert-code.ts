@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { CustosError, type ErrorCode } from '../../src/core/errors.js';
+import type { CustosError, ErrorCode } from '../../src/core/errors.js';
 
 /** Asserts that `fn` throws an error of class `cls` with stable code `code` (never the message). */
 export function assertThrowsCode(fn: () => unknown, cls: abstract new (...args: never[]) => CustosError, code: ErrorCode): void {

@@ -12,9 +12,7 @@ export const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** The `skip` option of a browser suite: a reason when Chromium is not installed, else false. */
-export const skipWithoutChromium: string | false = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is not installed (apt-get install chromium): skipping the browser test`;
+export const skipWithoutChromium: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium): skipping the browser test`;
 
 /** Starts headless Chromium. */
 export function launchChromium(): Promise<Browser> {

@@ -199,9 +199,7 @@ function newestMtime(dir: string, filter: (name: string) => boolean): number {
 export function ensureBuilt(): void {
   const dist = join(repoRoot, 'dist');
   const distMain = join(dist, 'cli', 'main.js');
-  const stale =
-    !existsSync(distMain) ||
-    newestMtime(join(repoRoot, 'src'), (n) => n.endsWith('.ts') && !n.endsWith('.test.ts')) > newestMtime(dist, (n) => n.endsWith('.js'));
+  const stale = !existsSync(distMain) || newestMtime(join(repoRoot, 'src'), (n) => n.endsWith('.ts') && !n.endsWith('.test.ts')) > newestMtime(dist, (n) => n.endsWith('.js'));
   if (!stale) return;
   const r = spawnSync('npm', ['run', 'build'], { cwd: repoRoot, encoding: 'utf8', shell: process.platform === 'win32' });
   if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);

@@ -76,21 +76,40 @@ function run(core: typeof Core, c: Case): string {
   const names = (list: readonly { name: string }[]): string => list.map((s) => s.name).join(',');
   switch (c.kind) {
     case 'inclusion':
-      core.verifyInclusion(c.leafIdx, c.treeSize, bytes(core, c.leafHash), (c.proof ?? []).map((p) => bytes(core, p)), bytes(core, c.root));
+      core.verifyInclusion(
+        c.leafIdx,
+        c.treeSize,
+        bytes(core, c.leafHash),
+        (c.proof ?? []).map((p) => bytes(core, p)),
+        bytes(core, c.root),
+      );
       return 'ok';
     case 'consistency':
-      core.verifyConsistency(c.size1, c.size2, (c.proof ?? []).map((p) => bytes(core, p)), bytes(core, c.root1), bytes(core, c.root2));
+      core.verifyConsistency(
+        c.size1,
+        c.size2,
+        (c.proof ?? []).map((p) => bytes(core, p)),
+        bytes(core, c.root1),
+        bytes(core, c.root2),
+      );
       return 'ok';
     case 'verifierKey': {
       const k = core.parseVerifierKey(c.vkey);
       return `ok:${k.name}+${k.keyId.toString(16).padStart(8, '0')}`;
     }
     case 'openNote': {
-      const opened = core.openNote(c.note, c.trusted.map((k) => core.parseVerifierKey(k)));
+      const opened = core.openNote(
+        c.note,
+        c.trusted.map((k) => core.parseVerifierKey(k)),
+      );
       return `ok:verified=${names(opened.verified)};unverified=${names(opened.unverified)};text=${JSON.stringify(opened.text)}`;
     }
     case 'openCheckpoint': {
-      const cp = core.openCheckpoint(c.note, c.trusted.map((k) => core.parseVerifierKey(k)), c.origin);
+      const cp = core.openCheckpoint(
+        c.note,
+        c.trusted.map((k) => core.parseVerifierKey(k)),
+        c.origin,
+      );
       return `ok:${cp.origin};${cp.treeSize};${core.toHex(cp.rootHash)};${cp.extensions.join('|')}`;
     }
     case 'canonicalJson':

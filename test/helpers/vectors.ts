@@ -6,4 +6,3 @@ export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..
 
 /** The published test vectors: ../shared/vectors beside the repository (never copied into it). */
 export const VECTORS = join(REPO_ROOT, '..', 'shared', 'vectors');
-

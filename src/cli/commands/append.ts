@@ -46,11 +46,7 @@ function checkNotReserved(type: string | undefined): void {
  * type is refused on both forms; a registered type's payload is checked against the event registry,
  * an operator-defined type's must hold only identifiers, codes, hashes, numbers and booleans.
  */
-export function eventFromOptions(
-  o: AppendOptions,
-  readStdin: () => string,
-  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
-): { type: string; payload: unknown } {
+export function eventFromOptions(o: AppendOptions, readStdin: () => string, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): { type: string; payload: unknown } {
   const ev = buildEvent(o, readStdin, readFile);
   // Unsupported values (NaN, Infinity, lone surrogates, too deep) keep their own error code.
   canonicalJsonBytes(ev.payload);

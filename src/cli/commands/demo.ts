@@ -59,7 +59,14 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<n
 
       out('3. Inference with its receipt');
       const model = { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: sha('weights v0.9.3'), framework: 'pytorch', extra: { calibration: 'temperature' } };
-      const pipeline = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', containerImage: 'registry.example/derm@sha256:' + sha('image'), codeCommit: 'a1b2c3d', parameters: { resize: 224, normalize: 'imagenet' }, dependencies: { torch: '2.4.0' } };
+      const pipeline = {
+        pipelineName: 'derm-preprocess',
+        pipelineVersion: '1.2.0',
+        containerImage: `registry.example/derm@sha256:${sha('image')}`,
+        codeCommit: 'a1b2c3d',
+        parameters: { resize: 224, normalize: 'imagenet' },
+        dependencies: { torch: '2.4.0' },
+      };
       const inf = await g.recordInference({
         actor: derm,
         purpose: 'TREAT',
@@ -71,7 +78,9 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<n
       });
       out(`   INFERENCE_EXECUTED at entry ${inf.event.index}; receipt ${inf.receiptHash.slice(0, 16)}... stored off-ledger`);
       const rebuilt = await rebuildReceipt(dir.store, [dir.verifier], dir.origin, inf.event.index);
-      out(`   custos receipt ${inf.event.index}: ${rebuilt.checks.length} hashes re-checked, ${rebuilt.ok ? 'all match' : 'MISMATCH'}; inclusion proof verified against the signed root of size ${rebuilt.proof.treeSize}`);
+      out(
+        `   custos receipt ${inf.event.index}: ${rebuilt.checks.length} hashes re-checked, ${rebuilt.ok ? 'all match' : 'MISMATCH'}; inclusion proof verified against the signed root of size ${rebuilt.proof.treeSize}`,
+      );
       ok &&= rebuilt.ok;
 
       out('4. Training: on synthetic data (attested), and on identified data under consent');

@@ -50,7 +50,9 @@ export async function exportLog(ctx: CommandContext, o: ExportOptions): Promise<
       };
       try {
         if (o.format === 'json') {
-          await write(`{"origin":${JSON.stringify(dir.origin)},"verifierKey":${JSON.stringify(dir.verifierKey)},"treeSize":${size},"rootHash":${JSON.stringify(cp ? toHex(cp.rootHash) : null)},"checkpoint":${JSON.stringify(cp?.note ?? null)},"entries":[`);
+          await write(
+            `{"origin":${JSON.stringify(dir.origin)},"verifierKey":${JSON.stringify(dir.verifierKey)},"treeSize":${size},"rootHash":${JSON.stringify(cp ? toHex(cp.rootHash) : null)},"checkpoint":${JSON.stringify(cp?.note ?? null)},"entries":[`,
+          );
         } else if (o.format === 'csv') {
           await write('index,time,type,leaf_hash,entry\r\n');
         }

@@ -42,7 +42,12 @@ export function readJsonFile(io: Io, path: string, what: string): unknown {
 
 /** Splits a comma-separated list of codes. */
 export function list(s: string | undefined): string[] | undefined {
-  return s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  return s === undefined
+    ? undefined
+    : s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0);
 }
 
 function eventFields(e: AppendResult): Record<string, unknown> {
@@ -50,7 +55,15 @@ function eventFields(e: AppendResult): Record<string, unknown> {
 }
 
 function decisionFields(d: Decision): Record<string, unknown> {
-  return { effect: d.effect, reason: d.reason, policyId: d.policyId, policyVersion: d.policyVersion ?? null, policyHash: d.policyHash ?? null, provision: d.provision ?? null, explanation: d.explanation };
+  return {
+    effect: d.effect,
+    reason: d.reason,
+    policyId: d.policyId,
+    policyVersion: d.policyVersion ?? null,
+    policyHash: d.policyHash ?? null,
+    provision: d.provision ?? null,
+    explanation: d.explanation,
+  };
 }
 
 // A denial is an outcome with an event on the log: print it, then fail with CONSENT_DENIED.
@@ -134,7 +147,9 @@ export async function consentShow(ctx: CommandContext, policyId: string): Promis
   for (const v of r.versions) {
     ctx.io.stdout.write(
       `version ${v.version}  entry ${v.index}  ${v.time}  ${v.type}  ${v.documentOk ? 'document ok' : 'DOCUMENT DOES NOT MATCH THE LOG'}  ${v.hash}\n` +
-        (v.policy ? `  purposes ${v.policy.provision.purposes?.join(', ') ?? '-'}; roles ${v.policy.provision.roles?.join(', ') ?? '-'}; valid ${v.policy.period.start} .. ${v.policy.period.end ?? 'no end'}; revocable ${v.policy.revocable}; revoked ${v.policy.revoked}\n` : ''),
+        (v.policy
+          ? `  purposes ${v.policy.provision.purposes?.join(', ') ?? '-'}; roles ${v.policy.provision.roles?.join(', ') ?? '-'}; valid ${v.policy.period.start} .. ${v.policy.period.end ?? 'no end'}; revocable ${v.policy.revocable}; revoked ${v.policy.revoked}\n`
+          : ''),
     );
   }
 }
@@ -148,9 +163,7 @@ export interface AccessOptions {
 
 /** `custos access`: records an access to patient data, after the consent check. */
 export async function access(ctx: CommandContext, o: AccessOptions, actor: Actor): Promise<void> {
-  const r = await withGovernance(ctx, (g) =>
-    reportDenial(ctx, () => g.recordDataAccess({ actor, purpose: o.purpose, policyId: o.policy, artifact: { uri: o.uri, digest: o.digest } })),
-  );
+  const r = await withGovernance(ctx, (g) => reportDenial(ctx, () => g.recordDataAccess({ actor, purpose: o.purpose, policyId: o.policy, artifact: { uri: o.uri, digest: o.digest } })));
   if (ctx.json) return printJson(ctx.io, { decision: decisionFields(r.decision), event: eventFields(r.event) });
   printFields(ctx.io, { permitted: r.decision.explanation, 'logged as': `DATA_ACCESSED, entry ${r.event.index}` });
 }
@@ -178,9 +191,7 @@ export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor):
   const pipeline = readJsonFile(ctx.io, o.pipeline, 'pipeline manifest');
   const model = readJsonFile(ctx.io, o.model, 'model spec');
   const r = await withGovernance(ctx, (g) =>
-    reportDenial(ctx, () =>
-      g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model }),
-    ),
+    reportDenial(ctx, () => g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model })),
   );
   if (ctx.json) return printJson(ctx.io, { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionFields(r.decision), event: eventFields(r.event) });
   printFields(ctx.io, {
@@ -233,11 +244,7 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
 
 /** `custos receipt N`: rebuilds the receipt of inference event N, re-checking every hash. */
 export async function receipt(ctx: CommandContext, index: number, key: string | undefined): Promise<void> {
-  const r = await withDataDir(
-    ctx,
-    async (dir) => rebuildReceipt(dir.store, trustedVerifiers(ctx, dir, key).verifiers, dir.origin, index),
-    true,
-  );
+  const r = await withDataDir(ctx, async (dir) => rebuildReceipt(dir.store, trustedVerifiers(ctx, dir, key).verifiers, dir.origin, index), true);
   if (ctx.json) printJson(ctx.io, r);
   else {
     const rc = r.receipt;
@@ -250,7 +257,9 @@ export async function receipt(ctx: CommandContext, index: number, key: string | 
       'when': rc?.event.time ?? '-',
       'actor': rc ? `${rc.actor} as ${rc.role}, purpose ${rc.purpose}` : '-',
       'consent': rc ? `${rc.consent.policyId} version ${rc.consent.version} (${rc.consent.policyHash})` : '-',
-      'model': r.model ? `${(r.model as { modelName?: string }).modelName} ${(r.model as { modelVersion?: string }).modelVersion}, weights ${(r.model as { weightsHash?: string }).weightsHash}` : erasedPart('model spec'),
+      'model': r.model
+        ? `${(r.model as { modelName?: string }).modelName} ${(r.model as { modelVersion?: string }).modelVersion}, weights ${(r.model as { weightsHash?: string }).weightsHash}`
+        : erasedPart('model spec'),
       'pipeline': r.pipeline ? `${(r.pipeline as { pipelineName?: string }).pipelineName} ${(r.pipeline as { pipelineVersion?: string }).pipelineVersion}` : erasedPart('pipeline manifest'),
     });
     for (const a of r.artifacts) ctx.io.stdout.write(`${a.role}: ${a.uri ?? '(erased)'}  sha256 ${a.digest}\n`);
@@ -258,14 +267,26 @@ export async function receipt(ctx: CommandContext, index: number, key: string | 
     ctx.io.stdout.write(`proof against the signed tree of size ${r.proof.treeSize}, root ${r.proof.rootHash}: verified\n`);
   }
   if (!r.ok) {
-    throw new VerificationError('RECEIPT_INVALID', `receipt of entry ${index} does not check: ${r.checks.filter((c) => !c.ok).map((c) => c.what).join(', ')}`);
+    throw new VerificationError(
+      'RECEIPT_INVALID',
+      `receipt of entry ${index} does not check: ${r.checks
+        .filter((c) => !c.ok)
+        .map((c) => c.what)
+        .join(', ')}`,
+    );
   }
 }
 
 /** `custos erase`: deletes the openings of a subject's (and everything linked to it), a URI's or an external reference's commitments (the log stays intact). */
 export async function erase(ctx: CommandContext, kind: 'subject' | 'uri' | 'external_ref' | 'document', value: string, actor: Actor): Promise<void> {
   const r = await withGovernance(ctx, (g) => g.erase(kind, value, actor));
-  if (ctx.json) return printJson(ctx.io, { erased: r.commitments, ...(r.document === undefined ? {} : { document: r.document }), event: r.event ? eventFields(r.event) : null, ...(r.scrub ? { scrub: r.scrub } : {}) });
+  if (ctx.json)
+    return printJson(ctx.io, {
+      erased: r.commitments,
+      ...(r.document === undefined ? {} : { document: r.document }),
+      event: r.event ? eventFields(r.event) : null,
+      ...(r.scrub ? { scrub: r.scrub } : {}),
+    });
   if (kind === 'document' && r.event) {
     printFields(ctx.io, {
       erased: `document ${r.document!}`,

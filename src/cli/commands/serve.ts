@@ -40,7 +40,10 @@ function loadRoles(io: Io, file: string | undefined): Readonly<Record<string, re
 export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void> {
   const purposes = o.purposes ?? [];
   for (const [i, c] of purposes.entries()) {
-    if (!VOCABULARY_CODE_RE.test(c)) throw new ValidationError('VALIDATION_FAILED', `--purposes: ${JSON.stringify(c.slice(0, 64))} is not a code`, { issues: [{ path: `purposes.${i}`, message: 'expected a code (letters, digits, _)' }] });
+    if (!VOCABULARY_CODE_RE.test(c))
+      throw new ValidationError('VALIDATION_FAILED', `--purposes: ${JSON.stringify(c.slice(0, 64))} is not a code`, {
+        issues: [{ path: `purposes.${i}`, message: 'expected a code (letters, digits, _)' }],
+      });
   }
   // First start: a new log (keys in the data directory, the store where --store says).
   // Joining a shared PostgreSQL log instead needs that log's key copied into the data directory.

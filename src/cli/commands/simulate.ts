@@ -33,7 +33,10 @@ export async function simulate(ctx: CommandContext, o: SimulateOptions): Promise
   if (specs.length === 0) throw new ValidationError('VALIDATION_FAILED', 'no scenario selected');
   const showBars = o.progress && !ctx.json && ctx.io.stderr.isTTY === true;
   const bars = showBars
-    ? new cliProgress.MultiBar({ format: '{name} [{bar}] {percentage}% | {value}/{total} runs | {eta_formatted}', stream: ctx.io.stderr, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.MultiBar(
+        { format: '{name} [{bar}] {percentage}% | {value}/{total} runs | {eta_formatted}', stream: ctx.io.stderr, hideCursor: true, clearOnComplete: false },
+        cliProgress.Presets.shades_classic,
+      )
     : undefined;
   // The off-ledger tamper test needs receipts: the largest steady-state scenario's log is kept for it.
   let keepFor = 0;
@@ -79,7 +82,9 @@ export async function simulate(ctx: CommandContext, o: SimulateOptions): Promise
     );
   }
   if (offLedger) {
-    out(`off-ledger tamper test: ${offLedger.sampled} sampled, ${offLedger.tampered} tampered, ${offLedger.detected} detected, ${offLedger.missed} missed, ${offLedger.falseAlarms} false alarms (detection ${(offLedger.detectionRate * 100).toFixed(1)}%, false alarms ${(offLedger.falseAlarmRate * 100).toFixed(1)}%)`);
+    out(
+      `off-ledger tamper test: ${offLedger.sampled} sampled, ${offLedger.tampered} tampered, ${offLedger.detected} detected, ${offLedger.missed} missed, ${offLedger.falseAlarms} false alarms (detection ${(offLedger.detectionRate * 100).toFixed(1)}%, false alarms ${(offLedger.falseAlarmRate * 100).toFixed(1)}%)`,
+    );
   }
   if (o.output) out(`metrics: ${o.output}`);
   if (o.html) out(`report: ${o.html}`);

@@ -112,17 +112,7 @@ describe('evaluateConsent: one row per reason code', () => {
   }
 
   it('covers every reason code', () => {
-    const all: DecisionReason[] = [
-      'PERMITTED',
-      'POLICY_NOT_FOUND',
-      'POLICY_TAMPERED',
-      'REVOKED',
-      'NOT_YET_VALID',
-      'EXPIRED',
-      'PURPOSE_NOT_ALLOWED',
-      'ROLE_NOT_ALLOWED',
-      'DENIED_BY_PROVISION',
-    ];
+    const all: DecisionReason[] = ['PERMITTED', 'POLICY_NOT_FOUND', 'POLICY_TAMPERED', 'REVOKED', 'NOT_YET_VALID', 'EXPIRED', 'PURPOSE_NOT_ALLOWED', 'ROLE_NOT_ALLOWED', 'DENIED_BY_PROVISION'];
     assert.deepEqual(new Set(rows.map((r) => r.reason)), new Set(all));
   });
 });
@@ -337,7 +327,10 @@ describe('evaluateConsent: nested provisions (deepest match wins)', () => {
   it('among matching siblings, deny overrides permit whatever their order (FHIR Consent, IHE PCF)', () => {
     const deny = { type: 'deny', purposes: ['HRESCH'] } as const;
     const permit = { type: 'permit', purposes: ['HRESCH'], roles: ['ml_engineer'] } as const;
-    for (const provisions of [[deny, permit], [permit, deny]]) {
+    for (const provisions of [
+      [deny, permit],
+      [permit, deny],
+    ]) {
       const p = withProvision({ type: 'permit', provisions });
       const d = evaluateConsent(found(p), { purpose: 'HRESCH', role: 'ml_engineer' }, MID_MS);
       assert.equal(d.reason, 'DENIED_BY_PROVISION');
@@ -461,14 +454,17 @@ describe('evaluateConsent: the decision is invariant under any permutation of si
     fc.assert(
       fc.property(tree, fc.constantFrom(...PURPOSES), fc.constantFrom(...ROLES), fc.constantFrom(...T), fc.integer(), (root, purpose, role, now, seed) => {
         let s = seed >>> 0;
-        const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+        const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
         const req = { purpose, role };
         const a = evaluateConsent(found(withProvision(root)), req, now);
         const shuffled = shuffle(root, rnd);
         const b = evaluateConsent(found(withProvision(shuffled)), req, now);
         assert.equal(b.effect, a.effect);
         assert.equal(b.reason, a.reason);
-        for (const [r, d] of [[root, a], [shuffled, b]] as const) {
+        for (const [r, d] of [
+          [root, a],
+          [shuffled, b],
+        ] as const) {
           assert.ok(d.provision !== undefined);
           assert.ok(PROVISION_PATH_RE.test(d.provision), d.provision);
           // A nested provision named decided with its own effect (the root may also be named when
@@ -561,14 +557,20 @@ describe('parsePolicyInput', () => {
 
   it('refuses a non-object input', () => {
     for (const input of [null, undefined, 'consent', 42, []]) {
-      assertValidationIssue(() => parsePolicyInput(input), () => true);
+      assertValidationIssue(
+        () => parsePolicyInput(input),
+        () => true,
+      );
     }
   });
 
   it('refuses calendar dates that do not exist (Feb 30, Apr 31, Feb 29 of a common year) and hour 24', () => {
     // Date.parse would roll these over (2030-02-30 to March 2): they must be refused, not moved.
     for (const t of ['2030-02-30T00:00:00Z', '2030-04-31T00:00:00Z', '2030-02-29T00:00:00Z', '2030-01-01T24:00:00Z', '2030-01-01T23:60:00Z']) {
-      assertValidationIssue(() => parsePolicyInput({ ...good, validUntil: t }), (p) => p === 'validUntil');
+      assertValidationIssue(
+        () => parsePolicyInput({ ...good, validUntil: t }),
+        (p) => p === 'validUntil',
+      );
     }
   });
 
@@ -576,13 +578,10 @@ describe('parsePolicyInput', () => {
     assert.equal(parsePolicyInput({ ...good, validUntil: '2032-02-29T23:59:59.999Z' }).validUntil, '2032-02-29T23:59:59.999Z');
   });
 
-  it(
-    'accepts RFC 3339 times in the years 0000-0099',
-    () => {
-      const p = parsePolicyInput({ ...good, validFrom: '0030-01-01T00:00:00Z', validUntil: '0099-12-31T23:59:59Z' });
-      assert.equal(p.validFrom, '0030-01-01T00:00:00.000Z');
-    },
-  );
+  it('accepts RFC 3339 times in the years 0000-0099', () => {
+    const p = parsePolicyInput({ ...good, validFrom: '0030-01-01T00:00:00Z', validUntil: '0099-12-31T23:59:59Z' });
+    assert.equal(p.validFrom, '0030-01-01T00:00:00.000Z');
+  });
 });
 
 describe('computeCommitment', () => {

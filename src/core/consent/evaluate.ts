@@ -5,16 +5,7 @@
 import type { ConsentPolicy, Provision } from './policy.js';
 
 /** Why a request was denied (or PERMITTED). Stable codes, listed in docs/governance.md. */
-export type DecisionReason =
-  | 'PERMITTED'
-  | 'POLICY_NOT_FOUND'
-  | 'POLICY_TAMPERED'
-  | 'REVOKED'
-  | 'NOT_YET_VALID'
-  | 'EXPIRED'
-  | 'PURPOSE_NOT_ALLOWED'
-  | 'ROLE_NOT_ALLOWED'
-  | 'DENIED_BY_PROVISION';
+export type DecisionReason = 'PERMITTED' | 'POLICY_NOT_FOUND' | 'POLICY_TAMPERED' | 'REVOKED' | 'NOT_YET_VALID' | 'EXPIRED' | 'PURPOSE_NOT_ALLOWED' | 'ROLE_NOT_ALLOWED' | 'DENIED_BY_PROVISION';
 
 /** The policy a decision is made under, as the service found it. */
 export type PolicyLookup =
@@ -61,11 +52,7 @@ function inPeriod(period: Provision['period'], nowMs: number): boolean {
 }
 
 function matches(p: Provision, req: ConsentRequest, nowMs: number): boolean {
-  return (
-    (p.purposes === undefined || p.purposes.includes(req.purpose)) &&
-    (p.roles === undefined || p.roles.includes(req.role)) &&
-    inPeriod(p.period, nowMs)
-  );
+  return (p.purposes === undefined || p.purposes.includes(req.purpose)) && (p.roles === undefined || p.roles.includes(req.role)) && inPeriod(p.period, nowMs);
 }
 
 interface Decided {
@@ -100,7 +87,15 @@ function decideWithin(p: Provision, path: string, req: ConsentRequest, nowMs: nu
  */
 export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, nowMs: number): Decision {
   if (lookup.kind === 'unknown') {
-    return { effect: 'deny', reason: 'POLICY_NOT_FOUND', policyId: lookup.policyId, policyVersion: undefined, policyHash: undefined, provision: undefined, explanation: `no policy ${lookup.policyId} on the log` };
+    return {
+      effect: 'deny',
+      reason: 'POLICY_NOT_FOUND',
+      policyId: lookup.policyId,
+      policyVersion: undefined,
+      policyHash: undefined,
+      provision: undefined,
+      explanation: `no policy ${lookup.policyId} on the log`,
+    };
   }
   if (lookup.kind === 'tampered') {
     return {

@@ -18,13 +18,7 @@ function fail(message: string, details?: Record<string, unknown>): never {
  * (the C2SP tlog-witness `old 0` case) must handle it before calling.
  * @throws {VerificationError} CONSISTENCY_PROOF_INVALID
  */
-export function verifyConsistency(
-  oldSize: number,
-  newSize: number,
-  proof: readonly Uint8Array[],
-  oldRoot: Uint8Array,
-  newRoot: Uint8Array,
-): void {
+export function verifyConsistency(oldSize: number, newSize: number, proof: readonly Uint8Array[], oldRoot: Uint8Array, newRoot: Uint8Array): void {
   if (!Number.isSafeInteger(oldSize) || !Number.isSafeInteger(newSize) || oldSize < 0 || newSize < 0) {
     fail('tree sizes must be non-negative integers');
   }

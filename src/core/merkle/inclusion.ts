@@ -14,12 +14,7 @@ function fail(message: string, details?: Record<string, unknown>): never {
  * All inputs are attacker-controlled: sizes, indices and hash lengths are checked.
  * @throws {VerificationError} INCLUSION_PROOF_INVALID
  */
-export function rootFromInclusionProof(
-  leafIndex: number,
-  treeSize: number,
-  leafHash: Uint8Array,
-  proof: readonly Uint8Array[],
-): Buffer {
+export function rootFromInclusionProof(leafIndex: number, treeSize: number, leafHash: Uint8Array, proof: readonly Uint8Array[]): Buffer {
   if (!Number.isSafeInteger(leafIndex) || !Number.isSafeInteger(treeSize) || leafIndex < 0 || treeSize < 0) {
     fail('leaf index and tree size must be non-negative integers');
   }
@@ -57,13 +52,7 @@ export function rootFromInclusionProof(
  * @example
  * verifyInclusion(5, 8, leafHash, proof, root) // returns, or throws
  */
-export function verifyInclusion(
-  leafIndex: number,
-  treeSize: number,
-  leafHash: Uint8Array,
-  proof: readonly Uint8Array[],
-  rootHash: Uint8Array,
-): void {
+export function verifyInclusion(leafIndex: number, treeSize: number, leafHash: Uint8Array, proof: readonly Uint8Array[], rootHash: Uint8Array): void {
   if (rootHash.length !== HASH_SIZE) fail('root hash must be 32 bytes');
   const r = rootFromInclusionProof(leafIndex, treeSize, leafHash, proof);
   if (!bytesEqual(r, rootHash)) fail('computed root does not match', { leafIndex, treeSize });

@@ -21,9 +21,7 @@ import { frontierNodes, nodeCount, nodeSeq, popcount, trailingOnes } from './nod
 // Vectors location: ../shared/vectors relative to the repository root (the folder with package.json).
 
 const MERKLE_VECTORS = join(VECTORS, 'rfc6962-merkle');
-const SKIP_VECTORS: string | false = existsSync(MERKLE_VECTORS)
-  ? false
-  : `published test vectors not found at ${MERKLE_VECTORS} (../shared/vectors is absent)`;
+const SKIP_VECTORS: string | false = existsSync(MERKLE_VECTORS) ? false : `published test vectors not found at ${MERKLE_VECTORS} (../shared/vectors is absent)`;
 
 /** Every *.json file under `dir`, recursively, as paths relative to `dir`, sorted. */
 function listJson(dir: string): string[] {
@@ -100,9 +98,7 @@ const EXPECTED_VECTOR_FILES = 98;
  * Consistency probes whose wantErr:false relies on Go not checking hash lengths when the sizes are
  * equal. Their roots are not 32 bytes, so Custos (and the vectors README) treat them as errors.
  */
-const NOT_32_BYTE_ROOT_OVERRIDES: ReadonlySet<string> = new Set([
-  join('additional', 'sizes-are-equal-one-and-proof-is-empty.json'),
-]);
+const NOT_32_BYTE_ROOT_OVERRIDES: ReadonlySet<string> = new Set([join('additional', 'sizes-are-equal-one-and-proof-is-empty.json')]);
 
 describe('verifyInclusion', () => {
   describe('with the transparency-dev RFC 6962 inclusion probes', { skip: SKIP_VECTORS }, () => {
@@ -117,8 +113,7 @@ describe('verifyInclusion', () => {
       const v = readJson<InclusionVector>(join(dir, file));
       const name = `${file} (${v.desc}) ${v.wantErr ? 'throws INCLUSION_PROOF_INVALID' : 'verifies'}`;
       it(name, () => {
-        const run = (): void =>
-          verifyInclusion(v.leafIdx, v.treeSize, b64(v.leafHash), (v.proof ?? []).map(b64), b64(v.root));
+        const run = (): void => verifyInclusion(v.leafIdx, v.treeSize, b64(v.leafHash), (v.proof ?? []).map(b64), b64(v.root));
         if (v.wantErr) assertVerificationError(run, 'INCLUSION_PROOF_INVALID');
         else assert.doesNotThrow(run);
       });
@@ -176,8 +171,7 @@ describe('verifyConsistency', () => {
 
     for (const file of files) {
       const v = readJson<ConsistencyVector>(join(dir, file));
-      const run = (): void =>
-        verifyConsistency(v.size1, v.size2, (v.proof ?? []).map(b64), b64(v.root1), b64(v.root2));
+      const run = (): void => verifyConsistency(v.size1, v.size2, (v.proof ?? []).map(b64), b64(v.root1), b64(v.root2));
       if (NOT_32_BYTE_ROOT_OVERRIDES.has(file)) {
         it(`${file} (${v.desc}) throws CONSISTENCY_PROOF_INVALID: its roots are not 32 bytes`, () => {
           // Go compares equal-size roots byte for byte, so this probe's 12-byte placeholder roots
@@ -307,8 +301,7 @@ interface ReferenceTree {
 }
 
 describe('RFC 6962 reference tree', { skip: SKIP_VECTORS }, () => {
-  const ref: ReferenceTree | undefined =
-    SKIP_VECTORS === false ? readJson<ReferenceTree>(join(MERKLE_VECTORS, 'reference-tree.json')) : undefined;
+  const ref: ReferenceTree | undefined = SKIP_VECTORS === false ? readJson<ReferenceTree>(join(MERKLE_VECTORS, 'reference-tree.json')) : undefined;
   if (!ref) return;
   const leafHashes = ref.leavesHex.map((h) => hashLeaf(hex(h)));
   const tree = buildTree(leafHashes);
@@ -324,29 +317,24 @@ describe('RFC 6962 reference tree', { skip: SKIP_VECTORS }, () => {
     });
 
     it('hashLeaf of "L123456" matches', () => {
-      assert.equal(
-        toHex(hashLeaf(Buffer.from(ref.hasher.leaf_L123456.leafDataAscii, 'ascii'))),
-        ref.hasher.leaf_L123456.hash,
-      );
+      assert.equal(toHex(hashLeaf(Buffer.from(ref.hasher.leaf_L123456.leafDataAscii, 'ascii'))), ref.hasher.leaf_L123456.hash);
     });
 
     it('hashChildren of 32-byte children is SHA-256(0x01 || left || right)', () => {
       const l = hashLeaf(Buffer.from('left'));
       const r = hashLeaf(Buffer.from('right'));
-      const want = createHash('sha256').update(Buffer.from([0x01])).update(l).update(r).digest();
+      const want = createHash('sha256')
+        .update(Buffer.from([0x01]))
+        .update(l)
+        .update(r)
+        .digest();
       assert.equal(toHex(hashChildren(l, r)), toHex(want));
     });
 
-    it(
-      'hashChildren of "N123" and "N456" matches the rfc6962_test.go node vector',
-      () => {
-        const v = ref.hasher.node_N123_N456;
-        assert.equal(
-          toHex(hashChildren(Buffer.from(v.leftAscii, 'ascii'), Buffer.from(v.rightAscii, 'ascii'))),
-          v.hash,
-        );
-      },
-    );
+    it('hashChildren of "N123" and "N456" matches the rfc6962_test.go node vector', () => {
+      const v = ref.hasher.node_N123_N456;
+      assert.equal(toHex(hashChildren(Buffer.from(v.leftAscii, 'ascii'), Buffer.from(v.rightAscii, 'ascii'))), v.hash);
+    });
   });
 
   describe('computeRoot', () => {
@@ -376,9 +364,7 @@ describe('RFC 6962 reference tree', { skip: SKIP_VECTORS }, () => {
       it(`reproduces the consistency proof from size ${p.size1} to size ${p.size2}`, () => {
         const proof = resolveProof(planConsistency(p.size1, p.size2), tree.nodes);
         assert.deepEqual(proof.map(toHex), p.proof);
-        assert.doesNotThrow(() =>
-          verifyConsistency(p.size1, p.size2, proof, rootAt(tree, p.size1), rootAt(tree, p.size2)),
-        );
+        assert.doesNotThrow(() => verifyConsistency(p.size1, p.size2, proof, rootAt(tree, p.size1), rootAt(tree, p.size2)));
       });
     }
   });
@@ -417,19 +403,13 @@ function flipBit(proof: readonly Buffer[], el: number, bit: number): Buffer[] {
 }
 
 /** A tree size and a leaf index in it. */
-const sizeAndIndex = fc
-  .integer({ min: 1, max: MAX_SIZE })
-  .chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 })));
+const sizeAndIndex = fc.integer({ min: 1, max: MAX_SIZE }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 })));
 
 /** Tree sizes 1 <= m <= n. */
-const oldAndNew = fc
-  .integer({ min: 1, max: MAX_SIZE })
-  .chain((n) => fc.tuple(fc.integer({ min: 1, max: n }), fc.constant(n)));
+const oldAndNew = fc.integer({ min: 1, max: MAX_SIZE }).chain((n) => fc.tuple(fc.integer({ min: 1, max: n }), fc.constant(n)));
 
 /** Tree sizes 1 <= m < n (a non-empty consistency proof). */
-const oldBelowNew = fc
-  .integer({ min: 2, max: MAX_SIZE })
-  .chain((n) => fc.tuple(fc.integer({ min: 1, max: n - 1 }), fc.constant(n)));
+const oldBelowNew = fc.integer({ min: 2, max: MAX_SIZE }).chain((n) => fc.tuple(fc.integer({ min: 1, max: n - 1 }), fc.constant(n)));
 
 const hash32 = fc.uint8Array({ minLength: HASH_SIZE, maxLength: HASH_SIZE }).map((u) => Buffer.from(u));
 
@@ -450,10 +430,15 @@ describe('inclusion proofs (property)', () => {
   describe('when one bit of a proof hash is flipped', () => {
     it('throws INCLUSION_PROOF_INVALID', () => {
       fc.assert(
-        fc.property(sizeAndIndex.filter(([n]) => n >= 2), fc.nat(), fc.nat(), ([n, i], el, bit) => {
-          const proof = flipBit(inclusionProof(i, n), el, bit);
-          return throwsCode(() => verifyInclusion(i, n, leafAt(i), proof, rootAt(big, n)), 'INCLUSION_PROOF_INVALID');
-        }),
+        fc.property(
+          sizeAndIndex.filter(([n]) => n >= 2),
+          fc.nat(),
+          fc.nat(),
+          ([n, i], el, bit) => {
+            const proof = flipBit(inclusionProof(i, n), el, bit);
+            return throwsCode(() => verifyInclusion(i, n, leafAt(i), proof, rootAt(big, n)), 'INCLUSION_PROOF_INVALID');
+          },
+        ),
         { numRuns: NUM_RUNS },
       );
     });
@@ -465,10 +450,7 @@ describe('inclusion proofs (property)', () => {
         fc.property(sizeAndIndex, fc.nat(), ([n, i], bit) => {
           const [leaf] = flipBit([leafAt(i)], 0, bit);
           assert.ok(leaf);
-          return throwsCode(
-            () => verifyInclusion(i, n, leaf, inclusionProof(i, n), rootAt(big, n)),
-            'INCLUSION_PROOF_INVALID',
-          );
+          return throwsCode(() => verifyInclusion(i, n, leaf, inclusionProof(i, n), rootAt(big, n)), 'INCLUSION_PROOF_INVALID');
         }),
         { numRuns: NUM_RUNS },
       );
@@ -478,14 +460,15 @@ describe('inclusion proofs (property)', () => {
   describe('when the proof is truncated', () => {
     it('throws INCLUSION_PROOF_INVALID', () => {
       fc.assert(
-        fc.property(sizeAndIndex.filter(([n]) => n >= 2), fc.nat(), ([n, i], drop) => {
-          const proof = inclusionProof(i, n);
-          const truncated = proof.slice(0, proof.length - 1 - (drop % proof.length));
-          return throwsCode(
-            () => verifyInclusion(i, n, leafAt(i), truncated, rootAt(big, n)),
-            'INCLUSION_PROOF_INVALID',
-          );
-        }),
+        fc.property(
+          sizeAndIndex.filter(([n]) => n >= 2),
+          fc.nat(),
+          ([n, i], drop) => {
+            const proof = inclusionProof(i, n);
+            const truncated = proof.slice(0, proof.length - 1 - (drop % proof.length));
+            return throwsCode(() => verifyInclusion(i, n, leafAt(i), truncated, rootAt(big, n)), 'INCLUSION_PROOF_INVALID');
+          },
+        ),
         { numRuns: NUM_RUNS },
       );
     });
@@ -497,10 +480,7 @@ describe('inclusion proofs (property)', () => {
         fc.property(sizeAndIndex, hash32, fc.boolean(), ([n, i], extra, atEnd) => {
           const proof = inclusionProof(i, n);
           const extended = atEnd ? [...proof, extra] : [extra, ...proof];
-          return throwsCode(
-            () => verifyInclusion(i, n, leafAt(i), extended, rootAt(big, n)),
-            'INCLUSION_PROOF_INVALID',
-          );
+          return throwsCode(() => verifyInclusion(i, n, leafAt(i), extended, rootAt(big, n)), 'INCLUSION_PROOF_INVALID');
         }),
         { numRuns: NUM_RUNS },
       );
@@ -516,10 +496,7 @@ describe('inclusion proofs (property)', () => {
           ([n, i], k) => {
             const j = (i + 1 + (k % (n - 1))) % n; // any other index in the tree
             assert.notEqual(j, i);
-            return throwsCode(
-              () => verifyInclusion(j, n, leafAt(i), inclusionProof(i, n), rootAt(big, n)),
-              'INCLUSION_PROOF_INVALID',
-            );
+            return throwsCode(() => verifyInclusion(j, n, leafAt(i), inclusionProof(i, n), rootAt(big, n)), 'INCLUSION_PROOF_INVALID');
           },
         ),
         { numRuns: NUM_RUNS },
@@ -528,12 +505,7 @@ describe('inclusion proofs (property)', () => {
 
     it('throws INCLUSION_PROOF_INVALID for an index at or beyond the tree size', () => {
       fc.assert(
-        fc.property(sizeAndIndex, fc.nat(), ([n, i], k) =>
-          throwsCode(
-            () => verifyInclusion(n + (k % 10), n, leafAt(i), inclusionProof(i, n), rootAt(big, n)),
-            'INCLUSION_PROOF_INVALID',
-          ),
-        ),
+        fc.property(sizeAndIndex, fc.nat(), ([n, i], k) => throwsCode(() => verifyInclusion(n + (k % 10), n, leafAt(i), inclusionProof(i, n), rootAt(big, n)), 'INCLUSION_PROOF_INVALID')),
         { numRuns: NUM_RUNS },
       );
     });
@@ -548,10 +520,7 @@ describe('inclusion proofs (property)', () => {
       fc.assert(
         fc.property(sizeAndIndex, fc.integer({ min: 1, max: MAX_SIZE }), ([n, i], n2) => {
           fc.pre(n2 !== n && n2 > i);
-          return throwsCode(
-            () => verifyInclusion(i, n2, leafAt(i), inclusionProof(i, n), rootAt(big, n2)),
-            'INCLUSION_PROOF_INVALID',
-          );
+          return throwsCode(() => verifyInclusion(i, n2, leafAt(i), inclusionProof(i, n), rootAt(big, n2)), 'INCLUSION_PROOF_INVALID');
         }),
         { numRuns: NUM_RUNS },
       );
@@ -576,10 +545,7 @@ describe('consistency proofs (property)', () => {
       fc.assert(
         fc.property(oldBelowNew, fc.nat(), fc.nat(), ([m, n], el, bit) => {
           const proof = flipBit(consistencyProof(m, n), el, bit);
-          return throwsCode(
-            () => verifyConsistency(m, n, proof, rootAt(big, m), rootAt(big, n)),
-            'CONSISTENCY_PROOF_INVALID',
-          );
+          return throwsCode(() => verifyConsistency(m, n, proof, rootAt(big, m), rootAt(big, n)), 'CONSISTENCY_PROOF_INVALID');
         }),
         { numRuns: NUM_RUNS },
       );
@@ -608,10 +574,7 @@ describe('consistency proofs (property)', () => {
         fc.property(oldBelowNew, fc.nat(), ([m, n], drop) => {
           const proof = consistencyProof(m, n);
           const truncated = proof.slice(0, proof.length - 1 - (drop % proof.length));
-          return throwsCode(
-            () => verifyConsistency(m, n, truncated, rootAt(big, m), rootAt(big, n)),
-            'CONSISTENCY_PROOF_INVALID',
-          );
+          return throwsCode(() => verifyConsistency(m, n, truncated, rootAt(big, m), rootAt(big, n)), 'CONSISTENCY_PROOF_INVALID');
         }),
         { numRuns: NUM_RUNS },
       );
@@ -624,10 +587,7 @@ describe('consistency proofs (property)', () => {
         fc.property(oldAndNew, hash32, fc.boolean(), ([m, n], extra, atEnd) => {
           const proof = consistencyProof(m, n);
           const extended = atEnd ? [...proof, extra] : [extra, ...proof];
-          return throwsCode(
-            () => verifyConsistency(m, n, extended, rootAt(big, m), rootAt(big, n)),
-            'CONSISTENCY_PROOF_INVALID',
-          );
+          return throwsCode(() => verifyConsistency(m, n, extended, rootAt(big, m), rootAt(big, n)), 'CONSISTENCY_PROOF_INVALID');
         }),
         { numRuns: NUM_RUNS },
       );
@@ -640,10 +600,7 @@ describe('consistency proofs (property)', () => {
       fc.assert(
         fc.property(oldBelowNew, fc.integer({ min: 0, max: MAX_SIZE }), ([m, n], m2) => {
           fc.pre(m2 !== m);
-          return throwsCode(
-            () => verifyConsistency(m2, n, consistencyProof(m, n), rootAt(big, m2), rootAt(big, n)),
-            'CONSISTENCY_PROOF_INVALID',
-          );
+          return throwsCode(() => verifyConsistency(m2, n, consistencyProof(m, n), rootAt(big, m2), rootAt(big, n)), 'CONSISTENCY_PROOF_INVALID');
         }),
         { numRuns: NUM_RUNS },
       );
@@ -655,10 +612,7 @@ describe('consistency proofs (property)', () => {
       fc.assert(
         fc.property(oldBelowNew, fc.integer({ min: 1, max: MAX_SIZE }), ([m, n], n2) => {
           fc.pre(n2 !== n);
-          return throwsCode(
-            () => verifyConsistency(m, n2, consistencyProof(m, n), rootAt(big, m), rootAt(big, n2)),
-            'CONSISTENCY_PROOF_INVALID',
-          );
+          return throwsCode(() => verifyConsistency(m, n2, consistencyProof(m, n), rootAt(big, m), rootAt(big, n2)), 'CONSISTENCY_PROOF_INVALID');
         }),
         { numRuns: NUM_RUNS },
       );

@@ -39,7 +39,7 @@ export function tilePosition(level: number, index: number): TilePosition {
 
 /** Hash offset of row `row` in a fat tile: 256 + 128 + ... for the rows before it. */
 export function rowOffset(row: number): number {
-  return 2 * TILE_WIDTH - (2 * TILE_WIDTH >> row);
+  return 2 * TILE_WIDTH - ((2 * TILE_WIDTH) >> row);
 }
 
 /** Byte offset of a node within its fat tile. */

@@ -117,12 +117,6 @@ const NO_CONTROLS = v.regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'contains a cont
  * A URI (any scheme): kept off-ledger, only its salted commitment is logged. No whitespace, no
  * control characters, no lone surrogates: the commitment is over the exact UTF-8 that is stored.
  */
-export const URI = v.pipe(
-  v.string(),
-  v.minLength(1),
-  v.maxLength(2048),
-  WELL_FORMED,
-  v.regex(/^[A-Za-z][A-Za-z0-9+.-]*:[^\s\u0000-\u001f\u007f-\u009f]+$/, 'expected a URI such as s3://bucket/key'),
-);
+export const URI = v.pipe(v.string(), v.minLength(1), v.maxLength(2048), WELL_FORMED, v.regex(/^[A-Za-z][A-Za-z0-9+.-]*:[^\s\u0000-\u001f\u007f-\u009f]+$/, 'expected a URI such as s3://bucket/key'));
 /** An opaque identifier kept off-ledger (a pseudonymous subject id): 1-256 characters, no controls. */
 export const OPAQUE_ID = v.pipe(v.string(), v.minLength(1), v.maxLength(256), WELL_FORMED, NO_CONTROLS);

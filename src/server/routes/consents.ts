@@ -18,8 +18,13 @@ export type ConsentWritten = v.InferOutput<typeof CONSENT_WRITTEN>;
 
 export const consentRoutes = [
   route({
-    method: 'POST', url: '/api/v1/consents', summary: 'Create version 1 of a consent policy', permission: 'consent:write', status: 201,
-    body: CREATE_CONSENT, response: CONSENT_WRITTEN,
+    method: 'POST',
+    url: '/api/v1/consents',
+    summary: 'Create version 1 of a consent policy',
+    permission: 'consent:write',
+    status: 201,
+    body: CREATE_CONSENT,
+    response: CONSENT_WRITTEN,
     handler: async ({ body, principal }, { governance }) => {
       const { actor: _claim, ...input } = body;
       void _claim;
@@ -28,8 +33,13 @@ export const consentRoutes = [
     },
   }),
   route({
-    method: 'POST', url: '/api/v1/consents/:policyId/revoke', summary: 'Revoke a consent policy (a new version)', permission: 'consent:write', status: 201,
-    params: POLICY_PARAMS, response: CONSENT_WRITTEN,
+    method: 'POST',
+    url: '/api/v1/consents/:policyId/revoke',
+    summary: 'Revoke a consent policy (a new version)',
+    permission: 'consent:write',
+    status: 201,
+    params: POLICY_PARAMS,
+    response: CONSENT_WRITTEN,
     // The body is optional: at most an actor claim, checked by actorFrom.
     handler: async ({ params, req, principal }, { governance }) => {
       const r = await governance.revokeConsent(params.policyId, actorFrom(principal, req.body));
@@ -37,8 +47,13 @@ export const consentRoutes = [
     },
   }),
   route({
-    method: 'POST', url: '/api/v1/consents/:policyId/check', summary: 'The decision a request would get now, with its reason (writes no decision; logged: AUDIT_READ)', permission: 'consent:check',
-    params: POLICY_PARAMS, body: CONSENT_CHECK, response: DECISION,
+    method: 'POST',
+    url: '/api/v1/consents/:policyId/check',
+    summary: 'The decision a request would get now, with its reason (writes no decision; logged: AUDIT_READ)',
+    permission: 'consent:check',
+    params: POLICY_PARAMS,
+    body: CONSENT_CHECK,
+    response: DECISION,
     handler: async ({ params, body, principal, req }, { governance, audit }) => {
       const d = await governance.checkConsent(params.policyId, body);
       // A read of a patient's policy (its decision and explanation): on the log before it is returned.
@@ -47,7 +62,11 @@ export const consentRoutes = [
     },
   }),
   route({
-    method: 'GET', url: '/api/v1/consents/:policyId', summary: "A policy's versions, each with its log entry and the decisions made under it (logged: AUDIT_READ)", permission: 'consent:read', heavy: true,
+    method: 'GET',
+    url: '/api/v1/consents/:policyId',
+    summary: "A policy's versions, each with its log entry and the decisions made under it (logged: AUDIT_READ)",
+    permission: 'consent:read',
+    heavy: true,
     params: POLICY_PARAMS,
     handler: async ({ params, principal, req }, { governance, audit, log }) => {
       const id = params.policyId;
@@ -60,7 +79,15 @@ export const consentRoutes = [
           if (!POLICY_DECISIONS.has(ent.type)) continue;
           const version = Number(ent.payload['policyVersion'] ?? 0);
           const list = byVersion.get(version) ?? [];
-          list.push({ index: e.index, type: ent.type, time: ent.time, actor: ent.payload['actor'], role: ent.payload['role'], purpose: ent.payload['purpose'], reason: String(ent.payload['reason'] ?? 'PERMITTED') });
+          list.push({
+            index: e.index,
+            type: ent.type,
+            time: ent.time,
+            actor: ent.payload['actor'],
+            role: ent.payload['role'],
+            purpose: ent.payload['purpose'],
+            reason: String(ent.payload['reason'] ?? 'PERMITTED'),
+          });
           byVersion.set(version, list);
         }
       }

@@ -23,8 +23,13 @@ export type TrainingResponse = v.InferOutput<typeof TRAINING_RESPONSE>;
 
 export const accessRoutes = [
   route({
-    method: 'POST', url: '/api/v1/access', summary: 'Record an access to patient data, after the consent check (403 CONSENT_DENIED is logged)', permission: 'access', status: 201,
-    body: ACCESS_BODY, response: ACCESS_RESPONSE,
+    method: 'POST',
+    url: '/api/v1/access',
+    summary: 'Record an access to patient data, after the consent check (403 CONSENT_DENIED is logged)',
+    permission: 'access',
+    status: 201,
+    body: ACCESS_BODY,
+    response: ACCESS_RESPONSE,
     handler: async ({ body, principal }, { governance, metrics }) => {
       const r = await governance.recordDataAccess({ ...body, actor: actorFrom(principal, body) });
       metrics.decisions.inc({ operation: 'access', effect: 'permit', reason: 'PERMITTED' });
@@ -35,8 +40,13 @@ export const accessRoutes = [
 
 export const inferenceRoutes = [
   route({
-    method: 'POST', url: '/api/v1/inferences', summary: 'Record an inference under consent; returns its receipt (403 CONSENT_DENIED is logged)', permission: 'inference', status: 201,
-    body: INFERENCE_BODY, response: INFERENCE_RESPONSE,
+    method: 'POST',
+    url: '/api/v1/inferences',
+    summary: 'Record an inference under consent; returns its receipt (403 CONSENT_DENIED is logged)',
+    permission: 'inference',
+    status: 201,
+    body: INFERENCE_BODY,
+    response: INFERENCE_RESPONSE,
     handler: async ({ body, principal }, { governance, metrics }) => {
       const r = await governance.recordInference({ ...body, actor: actorFrom(principal, body) });
       metrics.decisions.inc({ operation: 'inference', effect: 'permit', reason: 'PERMITTED' });
@@ -47,8 +57,13 @@ export const inferenceRoutes = [
 
 export const trainingRoutes = [
   route({
-    method: 'POST', url: '/api/v1/trainings', summary: "Record a training run: identified data under every subject's consent (policyIds; 403 CONSENT_DENIED is logged), de-identified or synthetic data with an attestation", permission: 'training', status: 201,
-    body: TRAINING_BODY, response: TRAINING_RESPONSE,
+    method: 'POST',
+    url: '/api/v1/trainings',
+    summary: "Record a training run: identified data under every subject's consent (policyIds; 403 CONSENT_DENIED is logged), de-identified or synthetic data with an attestation",
+    permission: 'training',
+    status: 201,
+    body: TRAINING_BODY,
+    response: TRAINING_RESPONSE,
     handler: async ({ body, principal }, { governance, metrics }) => {
       const r = await governance.recordTraining({ ...body, actor: actorFrom(principal, body) });
       metrics.decisions.inc({ operation: 'training', effect: 'permit', reason: 'PERMITTED' });

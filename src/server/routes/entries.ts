@@ -76,7 +76,11 @@ const PROOF = v.array(v.string());
 
 export const entryRoutes = [
   route({
-    method: 'GET', url: '/api/v1/entries', summary: 'Entries, newest first, filtered by type, actor, role, purpose, outcome and time (logged: AUDIT_QUERY)', permission: 'read', heavy: true,
+    method: 'GET',
+    url: '/api/v1/entries',
+    summary: 'Entries, newest first, filtered by type, actor, role, purpose, outcome and time (logged: AUDIT_QUERY)',
+    permission: 'read',
+    heavy: true,
     query: ENTRIES_QUERY,
     handler: async ({ query: q, principal, req }, { log, audit }) => {
       const limit = q.limit === undefined ? undefined : Number(q.limit);
@@ -91,25 +95,56 @@ export const entryRoutes = [
       // The filter is recorded as a hash (it may name actors or purposes); the range as numbers.
       await audit.query(
         { id: principal.actor, role: principal.role },
-        { route: routeOf(req), permission: 'read', count: indices.length, queryHash: queryHash(req.query as Record<string, unknown>), ...(indices.length > 0 ? { range: { from: Math.min(...indices), to: Math.max(...indices) + 1 } } : {}) },
+        {
+          route: routeOf(req),
+          permission: 'read',
+          count: indices.length,
+          queryHash: queryHash(req.query as Record<string, unknown>),
+          ...(indices.length > 0 ? { range: { from: Math.min(...indices), to: Math.max(...indices) + 1 } } : {}),
+        },
       );
       return result;
     },
   }),
   route({
-    method: 'GET', url: '/api/v1/entries/:index', summary: 'One entry with its inclusion proof against the latest signed checkpoint (logged: AUDIT_READ)', permission: 'read',
+    method: 'GET',
+    url: '/api/v1/entries/:index',
+    summary: 'One entry with its inclusion proof against the latest signed checkpoint (logged: AUDIT_READ)',
+    permission: 'read',
     params: v.object({ index: INDEX }),
-    response: v.object({ index: v.number(), entry: v.unknown(), entryText: v.string(), leafHash: v.string(), treeSize: v.number(), rootHash: v.string(), proof: PROOF, checkpoint: v.nullable(v.string()) }),
+    response: v.object({
+      index: v.number(),
+      entry: v.unknown(),
+      entryText: v.string(),
+      leafHash: v.string(),
+      treeSize: v.number(),
+      rootHash: v.string(),
+      proof: PROOF,
+      checkpoint: v.nullable(v.string()),
+    }),
     handler: async ({ params: { index }, principal, req }, { log, audit }) => {
       const entry = await log.reader.getEntry(index);
       const p = await log.reader.inclusionProof(index);
       await audit.read({ id: principal.actor, role: principal.role }, { route: routeOf(req), permission: 'read', eventIndex: index });
-      return { index, entry: JSON.parse(entry.bytes.toString('utf8')) as unknown, entryText: entry.bytes.toString('utf8'), leafHash: toHex(p.leafHash), treeSize: p.treeSize, rootHash: toHex(p.rootHash), proof: p.proof.map(toHex), checkpoint: p.checkpoint?.note ?? null };
+      return {
+        index,
+        entry: JSON.parse(entry.bytes.toString('utf8')) as unknown,
+        entryText: entry.bytes.toString('utf8'),
+        leafHash: toHex(p.leafHash),
+        treeSize: p.treeSize,
+        rootHash: toHex(p.rootHash),
+        proof: p.proof.map(toHex),
+        checkpoint: p.checkpoint?.note ?? null,
+      };
     },
   }),
   route({
-    method: 'GET', url: '/api/v1/proofs/inclusion/:index', summary: 'RFC 9162 inclusion proof (query: size)', permission: 'read',
-    params: v.object({ index: INDEX }), query: v.object({ size: v.optional(SIZE) }),
+    method: 'GET',
+    url: '/api/v1/proofs/inclusion/:index',
+    summary: 'RFC 9162 inclusion proof (query: size)',
+    permission: 'read',
+    params: v.object({ index: INDEX }),
+    query: v.object({ size: v.optional(SIZE) }),
     response: v.object({ leafIndex: v.number(), treeSize: v.number(), leafHash: v.string(), rootHash: v.string(), proof: PROOF, checkpoint: v.nullable(v.string()) }),
     handler: async ({ params, query }, { log }) => {
       const p = await log.reader.inclusionProof(params.index, query.size === undefined ? undefined : Number(query.size));
@@ -117,7 +152,10 @@ export const entryRoutes = [
     },
   }),
   route({
-    method: 'GET', url: '/api/v1/proofs/consistency', summary: 'RFC 9162 consistency proof (query: from, to)', permission: 'read',
+    method: 'GET',
+    url: '/api/v1/proofs/consistency',
+    summary: 'RFC 9162 consistency proof (query: from, to)',
+    permission: 'read',
     query: v.object({ from: SIZE, to: SIZE }),
     response: v.object({ oldSize: v.number(), newSize: v.number(), oldRoot: v.string(), newRoot: v.string(), proof: PROOF }),
     handler: async ({ query }, { log }) => {
@@ -126,7 +164,10 @@ export const entryRoutes = [
     },
   }),
   route({
-    method: 'GET', url: '/api/v1/checkpoint', summary: 'The latest signed checkpoint, with the verifier key', permission: 'read',
+    method: 'GET',
+    url: '/api/v1/checkpoint',
+    summary: 'The latest signed checkpoint, with the verifier key',
+    permission: 'read',
     response: v.object({ origin: v.string(), treeSize: v.number(), rootHash: v.string(), note: v.string(), verifierKey: v.nullable(v.string()) }),
     handler: async (_call, { log, origin }) => {
       const cp = await log.reader.latestCheckpoint();

@@ -18,7 +18,11 @@ export const ERASE_BODY = v.pipe(
 
 export const erasureRoutes = [
   route({
-    method: 'POST', url: '/api/v1/erasures', summary: "Erase a subject's or URI's openings (a subject's linked URIs too), or a provenance document by hash; logs ERASURE_PERFORMED in the same transaction", permission: 'erase', status: 201,
+    method: 'POST',
+    url: '/api/v1/erasures',
+    summary: "Erase a subject's or URI's openings (a subject's linked URIs too), or a provenance document by hash; logs ERASURE_PERFORMED in the same transaction",
+    permission: 'erase',
+    status: 201,
     body: ERASE_BODY,
     response: v.object({ erased: v.array(v.string()), document: v.optional(v.string()), event: v.nullable(EVENT), scrub: v.optional(v.unknown()) }),
     handler: async ({ body, principal, reply }, { governance }) => {

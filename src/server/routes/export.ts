@@ -9,7 +9,11 @@ import { route } from '../route.js';
 
 export const exportRoutes = [
   route({
-    method: 'GET', url: '/api/v1/export', summary: 'Stream the log as NDJSON (up to the latest checkpoint; logged first: AUDIT_QUERY)', permission: 'export', heavy: true,
+    method: 'GET',
+    url: '/api/v1/export',
+    summary: 'Stream the log as NDJSON (up to the latest checkpoint; logged first: AUDIT_QUERY)',
+    permission: 'export',
+    heavy: true,
     produces: 'application/x-ndjson',
     handler: async ({ principal: p, req, reply }, { log, audit }) => {
       // On the log before the first byte: the export carries its own record.

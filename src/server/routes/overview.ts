@@ -79,7 +79,11 @@ async function anomalies(log: Log, hours: number): Promise<unknown> {
 
 export const overviewRoutes = [
   route({
-    method: 'POST', url: '/api/v1/verify', summary: 'Verify the whole log and the off-ledger store (logged: AUDIT_QUERY)', permission: 'verify', heavy: true,
+    method: 'POST',
+    url: '/api/v1/verify',
+    summary: 'Verify the whole log and the off-ledger store (logged: AUDIT_QUERY)',
+    permission: 'verify',
+    heavy: true,
     handler: async ({ principal: p, req }, ctx) => {
       await ctx.audit.query({ id: p.actor, role: p.role }, { route: routeOf(req), permission: 'verify' });
       const t = performance.now();
@@ -89,20 +93,47 @@ export const overviewRoutes = [
     },
   }),
   route({
-    method: 'GET', url: '/api/v1/stats', summary: 'Entries, root, checkpoints, bytes on disk', permission: 'read',
-    response: v.object({ origin: v.string(), entries: v.number(), treeSize: v.number(), rootHash: v.nullable(v.string()), checkpoints: v.number(), bytesOnDisk: v.number(), lastUpdate: v.nullable(v.string()) }),
+    method: 'GET',
+    url: '/api/v1/stats',
+    summary: 'Entries, root, checkpoints, bytes on disk',
+    permission: 'read',
+    response: v.object({
+      origin: v.string(),
+      entries: v.number(),
+      treeSize: v.number(),
+      rootHash: v.nullable(v.string()),
+      checkpoints: v.number(),
+      bytesOnDisk: v.number(),
+      lastUpdate: v.nullable(v.string()),
+    }),
     handler: async (_call, { log, origin }) => {
       const s = await log.reader.stats();
       const cp = await log.reader.latestCheckpoint();
-      return { origin, entries: s.treeSize, treeSize: cp?.treeSize ?? 0, rootHash: cp ? toHex(cp.rootHash) : null, checkpoints: s.checkpoints, bytesOnDisk: s.bytesOnDisk, lastUpdate: cp ? new Date(cp.timeMs).toISOString() : null };
+      return {
+        origin,
+        entries: s.treeSize,
+        treeSize: cp?.treeSize ?? 0,
+        rootHash: cp ? toHex(cp.rootHash) : null,
+        checkpoints: s.checkpoints,
+        bytesOnDisk: s.bytesOnDisk,
+        lastUpdate: cp ? new Date(cp.timeMs).toISOString() : null,
+      };
     },
   }),
   route({
-    method: 'GET', url: '/api/v1/overview', summary: 'For the explorer: size, checkpoint, last verification, events per type and hour, denials', permission: 'read', heavy: true,
+    method: 'GET',
+    url: '/api/v1/overview',
+    summary: 'For the explorer: size, checkpoint, last verification, events per type and hour, denials',
+    permission: 'read',
+    heavy: true,
     handler: async (_call, { log, state }) => overview(log, state.lastVerification),
   }),
   route({
-    method: 'GET', url: '/api/v1/anomalies', summary: 'Actors with unusual volume or denial rate over a window (query: hours; logged: AUDIT_QUERY)', permission: 'read', heavy: true,
+    method: 'GET',
+    url: '/api/v1/anomalies',
+    summary: 'Actors with unusual volume or denial rate over a window (query: hours; logged: AUDIT_QUERY)',
+    permission: 'read',
+    heavy: true,
     query: v.object({ hours: v.optional(v.pipe(v.string(), v.regex(/^[0-9]+(\.[0-9]+)?$/))) }),
     handler: async ({ query, principal: p, req }, { log, audit }) => {
       const h = Number(query.hours ?? 24);

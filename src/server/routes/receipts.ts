@@ -18,10 +18,13 @@ export const RECEIPT_QUERY = v.object({
 
 export const receiptRoutes = [
   route({
-    method: 'GET', url: '/api/v1/receipts/:index',
-    summary: 'Rebuild the receipt of an inference event, every hash re-checked, with its inclusion proof; URI commitments only (AUDIT_READ). With open=true&purpose=CODE and commitments:open: the URIs too (PATIENT_DATA_OPENED, rate-limited)',
+    method: 'GET',
+    url: '/api/v1/receipts/:index',
+    summary:
+      'Rebuild the receipt of an inference event, every hash re-checked, with its inclusion proof; URI commitments only (AUDIT_READ). With open=true&purpose=CODE and commitments:open: the URIs too (PATIENT_DATA_OPENED, rate-limited)',
     permission: 'receipts',
-    params: v.object({ index: INDEX }), query: RECEIPT_QUERY,
+    params: v.object({ index: INDEX }),
+    query: RECEIPT_QUERY,
     handler: async ({ params, query, principal: p, req }, { governance, audit, openings, rebuildReceipt }) => {
       const index = params.index;
       const who = { id: p.actor, role: p.role };
@@ -33,10 +36,12 @@ export const receiptRoutes = [
       // Opening patient-linked commitments: a permission, a purpose of use, a rate limit, and an
       // event on the log naming the commitments before any value is returned.
       requirePermission(p, 'commitments:open');
-      if (query.purpose === undefined) throw new ValidationError('VALIDATION_FAILED', 'opening commitments needs a purpose of use (purpose=CODE)', { issues: [{ path: 'purpose', message: 'required with open=true' }] });
+      if (query.purpose === undefined)
+        throw new ValidationError('VALIDATION_FAILED', 'opening commitments needs a purpose of use (purpose=CODE)', { issues: [{ path: 'purpose', message: 'required with open=true' }] });
       const purpose = parseWith(CODE, query.purpose, 'purpose');
       // A code from the purpose vocabulary (HL7 v3 PurposeOfUse + configured), never free text.
-      if (!governance.vocabulary.purposes.has(purpose)) throw new ValidationError('VALIDATION_FAILED', `unknown purpose ${purpose}`, { issues: [{ path: 'purpose', message: 'not in the purpose vocabulary' }] });
+      if (!governance.vocabulary.purposes.has(purpose))
+        throw new ValidationError('VALIDATION_FAILED', `unknown purpose ${purpose}`, { issues: [{ path: 'purpose', message: 'not in the purpose vocabulary' }] });
       openings.take(p.key);
       const r = await rebuildReceipt(index, true);
       const commitments = r.artifacts.filter((a) => a.state === 'opened').map((a) => a.commitment);

@@ -35,7 +35,15 @@ export const DECISION = v.object({
 export type DecisionJson = v.InferOutput<typeof DECISION>;
 
 export function decisionJson(d: Decision): DecisionJson {
-  return { effect: d.effect, reason: d.reason, policyId: d.policyId, policyVersion: d.policyVersion ?? null, policyHash: d.policyHash ?? null, provision: d.provision ?? null, explanation: d.explanation };
+  return {
+    effect: d.effect,
+    reason: d.reason,
+    policyId: d.policyId,
+    policyVersion: d.policyVersion ?? null,
+    policyHash: d.policyHash ?? null,
+    provision: d.provision ?? null,
+    explanation: d.explanation,
+  };
 }
 
 /**
@@ -71,10 +79,11 @@ export function withActorClaim<S extends v.GenericSchema>(schema: S): v.GenericS
 export function actorFrom(p: Principal, body: unknown): { id: string; role: string } {
   const claimed = typeof body === 'object' && body !== null ? (body as { actor?: unknown }).actor : undefined;
   if (claimed !== undefined) {
-    const c: { id?: unknown; role?: unknown } =
-      typeof claimed === 'string' ? { id: claimed } : typeof claimed === 'object' && claimed !== null && !Array.isArray(claimed) ? claimed : {};
+    const c: { id?: unknown; role?: unknown } = typeof claimed === 'string' ? { id: claimed } : typeof claimed === 'object' && claimed !== null && !Array.isArray(claimed) ? claimed : {};
     if (typeof c.id !== 'string' || (c.role !== undefined && typeof c.role !== 'string')) {
-      throw new ValidationError('VALIDATION_FAILED', 'actor must be the credential’s actor id, or { id, role } with strings', { issues: [{ path: 'actor', message: 'expected a string or { id: string, role?: string }' }] });
+      throw new ValidationError('VALIDATION_FAILED', 'actor must be the credential’s actor id, or { id, role } with strings', {
+        issues: [{ path: 'actor', message: 'expected a string or { id: string, role?: string }' }],
+      });
     }
     if (c.id !== p.actor || (c.role !== undefined && c.role !== p.role)) {
       throw new AuthError('ACTOR_MISMATCH', 'the request claims an actor or role other than the credential’s', { details: { credentialActor: p.actor, credentialRole: p.role } });

@@ -13,7 +13,10 @@ const TOKEN = v.object({ id: v.string(), name: v.string(), role: v.string(), cre
 
 export const meRoutes = [
   route({
-    method: 'GET', url: '/api/v1/me', summary: 'The authenticated caller: actor, role, permissions (any valid credential)', permission: null,
+    method: 'GET',
+    url: '/api/v1/me',
+    summary: 'The authenticated caller: actor, role, permissions (any valid credential)',
+    permission: null,
     response: v.object({ actor: v.string(), role: v.string(), permissions: v.array(v.string()) }),
     handler: async ({ principal: p }) => ({ actor: p.actor, role: p.role, permissions: [...p.permissions] }),
   }),
@@ -21,8 +24,13 @@ export const meRoutes = [
 
 export const tokenRoutes = [
   route({
-    method: 'POST', url: '/api/v1/tokens', summary: 'Create a token (shown once)', permission: 'tokens', status: 201,
-    body: CREATE_TOKEN, response: v.object({ token: v.string(), ...TOKEN.entries }),
+    method: 'POST',
+    url: '/api/v1/tokens',
+    summary: 'Create a token (shown once)',
+    permission: 'tokens',
+    status: 201,
+    body: CREATE_TOKEN,
+    response: v.object({ token: v.string(), ...TOKEN.entries }),
     handler: async ({ body, principal: p }, { auth }) => {
       const r = await auth.createToken(body.name, body.role, { actor: p.actor, role: p.role });
       const { hash: _h, ...record } = r.record;
@@ -31,12 +39,19 @@ export const tokenRoutes = [
     },
   }),
   route({
-    method: 'GET', url: '/api/v1/tokens', summary: 'List tokens (never their secrets)', permission: 'tokens',
+    method: 'GET',
+    url: '/api/v1/tokens',
+    summary: 'List tokens (never their secrets)',
+    permission: 'tokens',
     response: v.array(TOKEN),
     handler: async (_call, { auth }) => auth.listTokens(),
   }),
   route({
-    method: 'DELETE', url: '/api/v1/tokens/:id', summary: 'Revoke a token', permission: 'tokens', status: 204,
+    method: 'DELETE',
+    url: '/api/v1/tokens/:id',
+    summary: 'Revoke a token',
+    permission: 'tokens',
+    status: 204,
     params: v.object({ id: v.string() }),
     handler: async ({ params, principal: p, reply }, { auth }) => {
       await auth.revokeToken(params.id, { actor: p.actor, role: p.role });
@@ -47,8 +62,11 @@ export const tokenRoutes = [
 
 export const metricsRoutes = [
   route({
-    method: 'GET', url: '/metrics', summary: 'Prometheus metrics', permission: 'read', produces: 'text/plain',
+    method: 'GET',
+    url: '/metrics',
+    summary: 'Prometheus metrics',
+    permission: 'read',
+    produces: 'text/plain',
     handler: async ({ reply }, { metrics }) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   }),
 ];
-

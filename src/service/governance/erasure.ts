@@ -101,17 +101,22 @@ async function eraseDocument(s: GovernanceState, hash: string, who: { id: string
   const stored = await s.log.sidecar.getDocument(hash);
   if (!stored) return { commitments: [], event: undefined };
   if (!ERASABLE_DOCS.has(stored.kind)) {
-    throw new ValidationError('VALIDATION_FAILED', `a ${stored.kind} document cannot be erased: only ${[...ERASABLE_DOCS].join(', ')} documents can`, { issues: [{ path: 'value', message: `a ${stored.kind} document cannot be erased` }], details: { kind: stored.kind } });
+    throw new ValidationError('VALIDATION_FAILED', `a ${stored.kind} document cannot be erased: only ${[...ERASABLE_DOCS].join(', ')} documents can`, {
+      issues: [{ path: 'value', message: `a ${stored.kind} document cannot be erased` }],
+      details: { kind: stored.kind },
+    });
   }
   s.checkCodes({ role: who.role });
-  const event = await s.log.appendDecided((ctx): Decided => ({
-    type: EVENT.erasure,
-    payload: s.checked(EVENT.erasure, { kind: 'document', commitments: [], document: hash, actor: who.id, role: who.role }),
-    // The state row points at this event, so a receipt can say `erased` after checking the log.
-    sidecar: { eraseDocuments: [hash], state: [{ ns: 'erased-document', key: hash, value: JSON.stringify({ index: ctx.index }) }] },
-    // No copy of the erased document stays in this process's caches.
-    onCommitted: () => s.memo.forget(hash),
-  }));
+  const event = await s.log.appendDecided(
+    (ctx): Decided => ({
+      type: EVENT.erasure,
+      payload: s.checked(EVENT.erasure, { kind: 'document', commitments: [], document: hash, actor: who.id, role: who.role }),
+      // The state row points at this event, so a receipt can say `erased` after checking the log.
+      sidecar: { eraseDocuments: [hash], state: [{ ns: 'erased-document', key: hash, value: JSON.stringify({ index: ctx.index }) }] },
+      // No copy of the erased document stays in this process's caches.
+      onCommitted: () => s.memo.forget(hash),
+    }),
+  );
   const scrub = await s.log.sidecar.scrub('documents');
   return { commitments: [], event, scrub, document: hash };
 }

@@ -41,8 +41,7 @@ const COMMITMENTS = 'SELECT commitment, kind, value, salt FROM commitments';
 /** Both maxima the tree size is computed from (see sizeFromMax). */
 export const MAX_INDEXES_SQL = 'SELECT (SELECT MAX(idx) FROM entry_tail) AS t, (SELECT MAX(idx) FROM entry_bundles) AS b';
 // Tail entries with their leaf hashes (level-0 nodes of the node tail).
-const TAIL_ENTRIES_SQL =
-  'SELECT e.idx, e.data, n.hash AS "leafHash" FROM entry_tail e LEFT JOIN node_tail n ON n.level = 0 AND n.idx = e.idx WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx';
+const TAIL_ENTRIES_SQL = 'SELECT e.idx, e.data, n.hash AS "leafHash" FROM entry_tail e LEFT JOIN node_tail n ON n.level = 0 AND n.idx = e.idx WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx';
 
 function toCheckpoint(r: CheckpointRow): StoredCheckpoint {
   return { treeSize: r.tree_size, rootHash: r.root, note: r.note, timeMs: r.time_ms };
@@ -167,10 +166,10 @@ export class PostgresDriver implements TiledDriver {
   }
 
   tailNodes(ids: readonly NodeId[]): Promise<NodeRow[]> {
-    return this.#exec(
-      'SELECT n.level, n.idx, n.hash FROM node_tail n JOIN unnest($1::int[], $2::bigint[]) AS r(level, idx) ON n.level = r.level AND n.idx = r.idx',
-      [ids.map((n) => n.level), ids.map((n) => n.index)],
-    );
+    return this.#exec('SELECT n.level, n.idx, n.hash FROM node_tail n JOIN unnest($1::int[], $2::bigint[]) AS r(level, idx) ON n.level = r.level AND n.idx = r.idx', [
+      ids.map((n) => n.level),
+      ids.map((n) => n.index),
+    ]);
   }
 
   tailLeaves(lo: number, hi: number): Promise<NodeRow[]> {
@@ -183,10 +182,7 @@ export class PostgresDriver implements TiledDriver {
 
   bundlesWithTiles(lo: number, hi: number, limit: number): Promise<(BundleRow & { tile: Buffer | null })[]> {
     // tileId(0, idx) = idx: each bundle's level-0 tile in the same row.
-    return this.#exec(
-      'SELECT b.idx, b.data, t.hashes AS tile FROM entry_bundles b LEFT JOIN tiles t ON t.id = b.idx WHERE b.idx >= $1 AND b.idx < $2 ORDER BY b.idx LIMIT $3',
-      [lo, hi, limit],
-    );
+    return this.#exec('SELECT b.idx, b.data, t.hashes AS tile FROM entry_bundles b LEFT JOIN tiles t ON t.id = b.idx WHERE b.idx >= $1 AND b.idx < $2 ORDER BY b.idx LIMIT $3', [lo, hi, limit]);
   }
 
   tailEntries(lo: number, hi: number, descending: boolean): Promise<TailEntryRow[]> {
@@ -390,10 +386,7 @@ export class PostgresDriver implements TiledDriver {
     let takenEntries: Buffer[] = [];
     if (plan.takeEntries) {
       // Entries of the bundle this batch completes written by earlier batches: moved out of the tail.
-      const moved = await exec<{ idx: number; data: Buffer }>('DELETE FROM entry_tail WHERE idx >= $1 AND idx < $2 RETURNING idx, data', [
-        plan.takeEntries.lo,
-        plan.takeEntries.hi,
-      ]);
+      const moved = await exec<{ idx: number; data: Buffer }>('DELETE FROM entry_tail WHERE idx >= $1 AND idx < $2 RETURNING idx, data', [plan.takeEntries.lo, plan.takeEntries.hi]);
       takenEntries = moved.sort((x, y) => x.idx - y.idx).map((r) => r.data);
     }
     let takenNodes: NodeRow[] = [];
@@ -440,17 +433,20 @@ export class PostgresDriver implements TiledDriver {
     }
     const cs = dedupe(sidecar.commitments, (c) => c.commitment, false);
     if (cs.length > 0) {
-      await exec(
-        'INSERT INTO commitments (commitment, kind, value, salt) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ON CONFLICT (commitment) DO NOTHING',
-        [cs.map((c) => c.commitment), cs.map((c) => c.kind), cs.map((c) => c.value), cs.map((c) => c.salt)],
-      );
+      await exec('INSERT INTO commitments (commitment, kind, value, salt) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ON CONFLICT (commitment) DO NOTHING', [
+        cs.map((c) => c.commitment),
+        cs.map((c) => c.kind),
+        cs.map((c) => c.value),
+        cs.map((c) => c.salt),
+      ]);
     }
     const st = dedupe(sidecar.state, (s) => JSON.stringify([s.ns, s.key]), true);
     if (st.length > 0) {
-      await exec(
-        'INSERT INTO state (ns, key, value) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value',
-        [st.map((s) => s.ns), st.map((s) => s.key), st.map((s) => s.value)],
-      );
+      await exec('INSERT INTO state (ns, key, value) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value', [
+        st.map((s) => s.ns),
+        st.map((s) => s.key),
+        st.map((s) => s.value),
+      ]);
     }
     // Erasure, after the inserts: in the transaction of the event that records it.
     if (sidecar.erase && sidecar.erase.length > 0) await exec('DELETE FROM commitments WHERE commitment = ANY($1::text[])', [[...sidecar.erase]]);

@@ -70,8 +70,7 @@ export class PostgresStore extends TiledStore {
     const builtin = pg.types;
     // BIGINT columns hold indices and sizes below 2^53: read them as numbers, not strings.
     const types = {
-      getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : builtin.getTypeParser(oid, format),
+      getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : builtin.getTypeParser(oid, format)),
     } as CustomTypesConfig;
     let pool: Pool;
     try {

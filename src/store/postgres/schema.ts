@@ -69,10 +69,7 @@ export async function migrate(exec: MigrationExec, lockTimeoutMs: number): Promi
       )`);
     }
     for (let v = version; v < SCHEMA_VERSION; v++) await exec(MIGRATIONS[v]!);
-    await exec(
-      'INSERT INTO custos_schema (singleton, version) VALUES (TRUE, $1) ON CONFLICT (singleton) DO UPDATE SET version = excluded.version',
-      [SCHEMA_VERSION],
-    );
+    await exec('INSERT INTO custos_schema (singleton, version) VALUES (TRUE, $1) ON CONFLICT (singleton) DO UPDATE SET version = excluded.version', [SCHEMA_VERSION]);
   }
   await exec('COMMIT');
 }

@@ -24,7 +24,10 @@ function batch(start: number, end: number): AppendBatch {
 
 describe('planAppend', () => {
   it('refuses a batch sequenced on another size with LOG_APPEND_CONFLICT', () => {
-    assert.throws(() => planAppend(batch(10, 20), 11), (err: unknown) => (err as { code?: string }).code === 'LOG_APPEND_CONFLICT');
+    assert.throws(
+      () => planAppend(batch(10, 20), 11),
+      (err: unknown) => (err as { code?: string }).code === 'LOG_APPEND_CONFLICT',
+    );
   });
 
   it('when the batch stays inside the tail: takes nothing and writes tail rows only', () => {
@@ -57,7 +60,10 @@ describe('planAppend', () => {
     assert.equal(packed.length, 256);
     assert.equal(packed[0]!.toString(), 'entry-0');
     assert.equal(packed[255]!.toString(), 'entry-255');
-    assert.deepEqual(rows.tailEntries.idx, Array.from({ length: 44 }, (_, i) => 256 + i));
+    assert.deepEqual(
+      rows.tailEntries.idx,
+      Array.from({ length: 44 }, (_, i) => 256 + i),
+    );
     assert.deepEqual(rows.tiles.id, [tileId(0, 0)]);
     const fat = rows.tiles.hashes[0]!;
     assert.equal(fat.length, FAT_TILE_BYTES);

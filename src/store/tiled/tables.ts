@@ -36,20 +36,32 @@ export interface DdlDialect {
 }
 
 export const LOG_TABLES: readonly TableSpec[] = [
-  { name: 'meta', comment: [], columns: [['key', 'key'], ['value', 'text']], key: ['key'], small: true },
+  {
+    name: 'meta',
+    comment: [],
+    columns: [
+      ['key', 'key'],
+      ['value', 'text'],
+    ],
+    key: ['key'],
+    small: true,
+  },
   {
     name: 'entry_bundles',
-    comment: [
-      'The log is stored in the C2SP tlog-tiles layout (see core/merkle/tiles.ts).',
-      'Complete entry bundles: 256 entries each, every entry prefixed by its uint16 big-endian length.',
+    comment: ['The log is stored in the C2SP tlog-tiles layout (see core/merkle/tiles.ts).', 'Complete entry bundles: 256 entries each, every entry prefixed by its uint16 big-endian length.'],
+    columns: [
+      ['idx', 'index'],
+      ['data', 'blob'],
     ],
-    columns: [['idx', 'index'], ['data', 'blob']],
     key: ['idx'],
   },
   {
     name: 'entry_tail',
     comment: ['Entries after the last complete bundle (at most 255 rows), moved into a bundle when it fills.'],
-    columns: [['idx', 'index'], ['data', 'blob']],
+    columns: [
+      ['idx', 'index'],
+      ['data', 'blob'],
+    ],
     key: ['idx'],
   },
   {
@@ -59,21 +71,33 @@ export const LOG_TABLES: readonly TableSpec[] = [
       'id = level * 2^40 + index: a rowid key in SQLite, because rows of 16 KiB belong in a rowid table',
       '(WITHOUT ROWID tables are for small rows; reads were several times slower).',
     ],
-    columns: [['id', 'index'], ['hashes', 'blob']],
+    columns: [
+      ['id', 'index'],
+      ['hashes', 'blob'],
+    ],
     key: ['id'],
     incompressible: ['hashes'],
   },
   {
     name: 'node_tail',
     comment: ['Node hashes (leaves included) of tiles not yet complete: the right edge of the tree.'],
-    columns: [['level', 'int'], ['idx', 'index'], ['hash', 'blob']],
+    columns: [
+      ['level', 'int'],
+      ['idx', 'index'],
+      ['hash', 'blob'],
+    ],
     key: ['level', 'idx'],
     small: true,
   },
   {
     name: 'checkpoints',
     comment: ['One signed checkpoint per committed batch. note is the C2SP signed note (the authority).'],
-    columns: [['tree_size', 'index'], ['root', 'blob'], ['note', 'text'], ['time_ms', 'index']],
+    columns: [
+      ['tree_size', 'index'],
+      ['root', 'blob'],
+      ['note', 'text'],
+      ['time_ms', 'index'],
+    ],
     key: ['tree_size'],
   },
 ];
@@ -81,11 +105,12 @@ export const LOG_TABLES: readonly TableSpec[] = [
 export const SIDECAR_TABLES: readonly TableSpec[] = [
   {
     name: 'documents',
-    comment: [
-      'Off-ledger documents (policy versions, manifests, receipts), content-addressed: hash is the',
-      'SHA-256 (hex) of data, which is canonical JSON. The log commits to the hash.',
+    comment: ['Off-ledger documents (policy versions, manifests, receipts), content-addressed: hash is the', 'SHA-256 (hex) of data, which is canonical JSON. The log commits to the hash.'],
+    columns: [
+      ['hash', 'key'],
+      ['kind', 'text'],
+      ['data', 'blob'],
     ],
-    columns: [['hash', 'key'], ['kind', 'text'], ['data', 'blob']],
     key: ['hash'],
   },
   {
@@ -96,14 +121,23 @@ export const SIDECAR_TABLES: readonly TableSpec[] = [
       'their own salt, so (kind, value) is not unique: every commitment on the log keeps its opening.',
       "Deleting a value's rows erases the link between the log and the value.",
     ],
-    columns: [['commitment', 'key'], ['kind', 'text'], ['value', 'text'], ['salt', 'blob']],
+    columns: [
+      ['commitment', 'key'],
+      ['kind', 'text'],
+      ['value', 'text'],
+      ['salt', 'blob'],
+    ],
     key: ['commitment'],
     indexes: [['commitments_by_value', ['kind', 'value']]],
   },
   {
     name: 'state',
     comment: ['State derived from the log and written with the event it derives from (e.g. policy heads).'],
-    columns: [['ns', 'key'], ['key', 'key'], ['value', 'text']],
+    columns: [
+      ['ns', 'key'],
+      ['key', 'key'],
+      ['value', 'text'],
+    ],
     key: ['ns', 'key'],
     small: true,
   },

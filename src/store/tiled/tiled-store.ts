@@ -8,18 +8,7 @@
 import { HASH_SIZE } from '../../core/hash.js';
 import { nodeSeq, type NodeId } from '../../core/merkle/node-id.js';
 import { FAT_TILE_BYTES, TILE_WIDTH, fatTileByteOffset, isTileComplete, tilePosition } from '../../core/merkle/tiles.js';
-import type {
-  AppendBatch,
-  BundleTile,
-  LogStore,
-  ScrubReport,
-  SidecarCommitment,
-  SidecarDocument,
-  SidecarState,
-  StoreStats,
-  StoredCheckpoint,
-  StoredEntry,
-} from '../store.js';
+import type { AppendBatch, BundleTile, LogStore, ScrubReport, SidecarCommitment, SidecarDocument, SidecarState, StoreStats, StoredCheckpoint, StoredEntry } from '../store.js';
 import { BoundedCache, NODE_CACHE_SIZE, TILE_CACHE_SIZE } from './caches.js';
 import type { BundleRow, TailEntryRow, TiledDriver } from './driver.js';
 import { EMPTY, bundleEntries, bundleTile, sizeFromMax, tileId, tileLeaves } from './layout.js';
@@ -269,7 +258,12 @@ export abstract class TiledStore implements LogStore {
   // ---- checkpoints ----------------------------------------------------------------------------
 
   checkpointPages(): AsyncIterable<readonly StoredCheckpoint[]> {
-    return this.#pages('read checkpoints', -1, (after) => this.#d.checkpoints(after, CHECKPOINT_PAGE), (c) => c.treeSize);
+    return this.#pages(
+      'read checkpoints',
+      -1,
+      (after) => this.#d.checkpoints(after, CHECKPOINT_PAGE),
+      (c) => c.treeSize,
+    );
   }
 
   latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
@@ -309,7 +303,12 @@ export abstract class TiledStore implements LogStore {
   }
 
   documentPages(): AsyncIterable<readonly SidecarDocument[]> {
-    return this.#pages('read documents', '', (after) => this.#d.documents(after, DOCUMENT_PAGE), (r) => r.hash);
+    return this.#pages(
+      'read documents',
+      '',
+      (after) => this.#d.documents(after, DOCUMENT_PAGE),
+      (r) => r.hash,
+    );
   }
 
   getCommitment(commitment: string): Promise<SidecarCommitment | undefined> {
@@ -325,7 +324,12 @@ export abstract class TiledStore implements LogStore {
   }
 
   commitmentPages(): AsyncIterable<readonly SidecarCommitment[]> {
-    return this.#pages('read commitments', '', (after) => this.#d.commitments(after, COMMITMENT_PAGE), (r) => r.commitment);
+    return this.#pages(
+      'read commitments',
+      '',
+      (after) => this.#d.commitments(after, COMMITMENT_PAGE),
+      (r) => r.commitment,
+    );
   }
 
   getState(ns: string, key: string): Promise<string | undefined> {
