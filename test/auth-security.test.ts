@@ -18,7 +18,7 @@ import { verifyDocuments } from '../src/service/verify-documents.js';
 import { Authenticator } from '../src/server/auth.js';
 import { createApp, type AppOptions } from '../src/server/app.js';
 import { canonicalJsonBytes } from '../src/core/canonical-json.js';
-import { EXIT, assertError, ensureBuilt, runIn } from './helpers/cli.js';
+import { EXIT, assertError, ensureBuilt, callIn } from './helpers/cli.js';
 import { useTempRoot } from './helpers/fixtures.js';
 
 const SETUP = { actor: 'test-setup', role: 'operator' };
@@ -183,7 +183,7 @@ describe('tokens are derived from the log', () => {
     const id = randomBytes(8).toString('hex');
     const row = { id, name: 'intruder', role: 'admin', hash: sha('x'), createdAt: new Date().toISOString(), revokedAt: null };
     withDb(other, (db) => db.prepare("INSERT INTO state (ns, key, value) VALUES ('token', ?, ?)").run(id, JSON.stringify(row)));
-    const r = await runIn(other.dataDir, ['--json', 'verify']);
+    const r = await callIn(other.dataDir, ['--json', 'verify']);
     assertError(r, EXIT.verification, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
     const out = JSON.parse(r.stdout) as { ok: boolean; documents: { findings: { kind: string; ref: string }[] } };
     assert.equal(out.ok, false);

@@ -13,7 +13,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rea
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { EXIT, assertError, okJson, parseJson, registerSecret, runIn } from './helpers/cli.js';
+import { EXIT, assertError, okJson, parseJson, registerSecret, callIn } from './helpers/cli.js';
 import { initDataDir, openLog } from '../src/log/data-dir.js';
 import { ValidationError } from '../src/core/errors.js';
 
@@ -47,11 +47,11 @@ describe('data directory modes', () => {
     const dir = fresh();
     mkdirSync(dir, { mode: 0o755 });
     assert.equal(mode(dir), 0o755);
-    const r = okJson<{ dataDir: string }>(await runIn(dir, ['--json', 'init']));
+    const r = okJson<{ dataDir: string }>(await callIn(dir, ['--json', 'init']));
     assert.equal(r.dataDir, dir);
     registerSecret(readFileSync(join(dir, 'log.key'), 'utf8'));
     // Appends create the WAL and shared-memory files, with the database file's mode.
-    okJson(await runIn(dir, ['--json', 'append', '--resource', 'r-1', '--practitioner', 'p-1', '--hash', 'ab'.repeat(32)]));
+    okJson(await callIn(dir, ['--json', 'append', '--resource', 'r-1', '--practitioner', 'p-1', '--hash', 'ab'.repeat(32)]));
     const { dir: dd, log } = await openLog(dir);
     await log.append('E', { i: 1 });
     assert.equal(mode(dir), 0o700, 'data directory');
@@ -87,7 +87,7 @@ describe('signing key readable by others', () => {
   let dir: string;
   before(async () => {
     dir = fresh();
-    okJson(await runIn(dir, ['--json', 'init']));
+    okJson(await callIn(dir, ['--json', 'init']));
     registerSecret(readFileSync(join(dir, 'log.key'), 'utf8'));
   });
 
@@ -95,10 +95,10 @@ describe('signing key readable by others', () => {
     it(`log.key mode 0${m.toString(8)}: append (and every command that signs) refuses with KEY_PERMISSIONS (exit 2), nothing written`, async () => {
       chmodSync(join(dir, 'log.key'), m);
       try {
-        const before = okJson<{ treeSize: number }>(await runIn(dir, ['stats', '--json'])).treeSize;
-        const r = await runIn(dir, ['append', '--resource', 'r-1', '--practitioner', 'p-1', '--hash', 'ab'.repeat(32)]);
+        const before = okJson<{ treeSize: number }>(await callIn(dir, ['stats', '--json'])).treeSize;
+        const r = await callIn(dir, ['append', '--resource', 'r-1', '--practitioner', 'p-1', '--hash', 'ab'.repeat(32)]);
         assertError(r, EXIT.validation, 'KEY_PERMISSIONS', { message: /log\.key.*chmod 600/ });
-        assert.equal(okJson<{ treeSize: number }>(await runIn(dir, ['stats', '--json'])).treeSize, before);
+        assert.equal(okJson<{ treeSize: number }>(await callIn(dir, ['stats', '--json'])).treeSize, before);
         // serve, demo and every writing command open the log through openLog.
         await assert.rejects(openLog(dir), (err: unknown) => err instanceof ValidationError && err.code === 'KEY_PERMISSIONS');
       } finally {
@@ -108,7 +108,7 @@ describe('signing key readable by others', () => {
   }
 
   it('mode 0600 is accepted', async () => {
-    okJson(await runIn(dir, ['--json', 'append', '--resource', 'r-1', '--practitioner', 'p-1', '--hash', 'ab'.repeat(32)]));
+    okJson(await callIn(dir, ['--json', 'append', '--resource', 'r-1', '--practitioner', 'p-1', '--hash', 'ab'.repeat(32)]));
   });
 });
 
@@ -118,16 +118,16 @@ describe('atomic init', () => {
     for (const existing of [false, true]) {
       const dir = fresh();
       if (existing) mkdirSync(dir, { mode: 0o700 });
-      const r = await runIn(dir, ['init', '--store', url]);
+      const r = await callIn(dir, ['init', '--store', url]);
       assert.notEqual(r.code, 0, r.stderr);
       assert.match(r.stderr, /^custos: STORE_FAILURE: /);
       assert.equal(existsSync(dir), existing, existing ? 'the existing directory stays' : 'the directory it made is removed');
       if (existing) assert.deepEqual(readdirSync(dir), [], 'nothing left in it');
       // Before the fix, the keys stayed: init said DATA_DIR_EXISTS while serve said DATA_DIR_NOT_FOUND.
-      const again = okJson<{ dataDir: string }>(await runIn(dir, ['--json', 'init']));
+      const again = okJson<{ dataDir: string }>(await callIn(dir, ['--json', 'init']));
       registerSecret(readFileSync(join(dir, 'log.key'), 'utf8'));
       assert.equal(again.dataDir, dir);
-      assert.equal(okJson<{ ok: boolean }>(await runIn(dir, ['--json', 'verify'])).ok, true);
+      assert.equal(okJson<{ ok: boolean }>(await callIn(dir, ['--json', 'verify'])).ok, true);
     }
   });
 });
@@ -138,40 +138,40 @@ describe('verify: which key is trusted', () => {
   let key: string;
   before(async () => {
     dir = fresh();
-    const r = okJson<{ verifierKey: string; origin: string }>(await runIn(dir, ['--json', 'init', '--origin', 'dirsec.test/trust']));
+    const r = okJson<{ verifierKey: string; origin: string }>(await callIn(dir, ['--json', 'init', '--origin', 'dirsec.test/trust']));
     key = r.verifierKey;
     registerSecret(readFileSync(join(dir, 'log.key'), 'utf8'));
-    okJson(await runIn(dir, ['--json', 'append', '--resource', 'r-1', '--practitioner', 'p-1', '--hash', 'ab'.repeat(32)]));
+    okJson(await callIn(dir, ['--json', 'append', '--resource', 'r-1', '--practitioner', 'p-1', '--hash', 'ab'.repeat(32)]));
     // A forgery: another log with the same origin, signed by another key, shipped with its log.pub.
     forged = fresh();
-    okJson(await runIn(forged, ['--json', 'init', '--origin', 'dirsec.test/trust']));
+    okJson(await callIn(forged, ['--json', 'init', '--origin', 'dirsec.test/trust']));
     registerSecret(readFileSync(join(forged, 'log.key'), 'utf8'));
-    okJson(await runIn(forged, ['--json', 'append', '--resource', 'r-FORGED', '--practitioner', 'p-1', '--hash', 'cd'.repeat(32)]));
+    okJson(await callIn(forged, ['--json', 'append', '--resource', 'r-FORGED', '--practitioner', 'p-1', '--hash', 'cd'.repeat(32)]));
     cpSync(join(dir, 'log.pub'), join(root, 'pinned.pub'));
   });
 
   it('without --key it says plainly that it trusts the directory’s own key (human and --json)', async () => {
-    const human = await runIn(forged, ['verify', '--no-progress']);
+    const human = await callIn(forged, ['verify', '--no-progress']);
     assert.equal(human.code, 0, human.stderr);
     assert.ok(human.stdout.includes(`trusting the key in ${join(forged, 'log.pub')} (not pinned`), human.stdout);
-    const v = okJson<{ ok: boolean; trust: { pinned: boolean; source: string; note: string } }>(await runIn(forged, ['--json', 'verify']));
+    const v = okJson<{ ok: boolean; trust: { pinned: boolean; source: string; note: string } }>(await callIn(forged, ['--json', 'verify']));
     assert.equal(v.ok, true, 'a forgery re-signed under its own key passes when that key is trusted');
     assert.equal(v.trust.pinned, false);
     assert.equal(v.trust.source, join(forged, 'log.pub'));
-    const e = okJson<{ trust: { pinned: boolean } }>(await runIn(forged, ['--json', 'verify', '--entry', '0']));
+    const e = okJson<{ trust: { pinned: boolean } }>(await callIn(forged, ['--json', 'verify', '--entry', '0']));
     assert.equal(e.trust.pinned, false);
   });
 
   it('with --key (the published key, as a string or a file) it is strict: the forgery fails, the real log passes', async () => {
     for (const k of [key, join(root, 'pinned.pub')]) {
-      const bad = await runIn(forged, ['--json', 'verify', '--key', k]);
+      const bad = await callIn(forged, ['--json', 'verify', '--key', k]);
       assertError(bad, EXIT.verification, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
       assert.equal(parseJson<{ trust: { pinned: boolean } }>(bad).trust.pinned, true);
-      const good = okJson<{ ok: boolean; trust: { pinned: boolean; source: string } }>(await runIn(dir, ['--json', 'verify', '--key', k]));
+      const good = okJson<{ ok: boolean; trust: { pinned: boolean; source: string } }>(await callIn(dir, ['--json', 'verify', '--key', k]));
       assert.equal(good.ok, true);
       assert.deepEqual([good.trust.pinned, good.trust.source], [true, '--key']);
     }
-    const human = await runIn(dir, ['verify', '--no-progress', '--key', key]);
+    const human = await callIn(dir, ['verify', '--no-progress', '--key', key]);
     assert.equal(human.code, 0);
     assert.match(human.stdout, /trusted key: +the key given with --key \(pinned\)/);
     assert.ok(!human.stdout.includes('not pinned'));

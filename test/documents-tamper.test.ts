@@ -20,7 +20,7 @@ import { DB_FILE, initDataDir, openDataDir, openLog, type DataDir } from '../src
 import { ConsentDeniedError, DOC, Governance, type Actor } from '../src/service/governance.js';
 import { verifyDocuments, type DocumentFinding, type DocumentReport } from '../src/service/verify-documents.js';
 import { rebuildReceipt } from '../src/service/receipt.js';
-import { assertError, assertOk, ensureBuilt, makeTempDir, okJson, parseJson, registerSecret, runIn } from './helpers/cli.js';
+import { assertError, assertOk, ensureBuilt, makeTempDir, okJson, parseJson, registerSecret, callIn } from './helpers/cli.js';
 
 const sha256Hex = (b: string | Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -438,7 +438,7 @@ describe('through the CLI', () => {
 
   it('verify --json on a tampered store: exit 4, log ok, documents not ok with the finding', async () => {
     const copy = tamperedCopy((db) => editJsonDoc(db, fx.inf1.receiptHash, (r) => ({ ...r, purpose: 'tampered_purpose' })));
-    const r = await runIn(copy, ['--json', 'verify']);
+    const r = await callIn(copy, ['--json', 'verify']);
     assertError(r, 4, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
     // The report is the leading JSON document of stdout (see the known defect below: lines follow it).
     const out = JSON.parse(leadingJson(r.stdout)) as { ok: boolean; log: { ok: boolean }; documents: { ok: boolean; findings: DocumentFinding[] } };
@@ -451,27 +451,27 @@ describe('through the CLI', () => {
     );
 
     // The human form names the finding and its event; receipt N fails with RECEIPT_INVALID.
-    const h = await runIn(copy, ['verify']);
+    const h = await callIn(copy, ['verify']);
     assertError(h, 4, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
     assert.match(h.stdout, new RegExp(`^DOCUMENT_EDITED \\(event ${fx.inf1.index}\\): `, 'm'));
-    const rc = await runIn(copy, ['receipt', String(fx.inf1.index)]);
+    const rc = await callIn(copy, ['receipt', String(fx.inf1.index)]);
     assertError(rc, 4, 'RECEIPT_INVALID', { stdoutAllowed: true });
     assert.match(rc.stdout, /^FAIL receipt \(edited/m);
   });
 
   it('verify on the untampered store: exit 0', async () => {
     const copy = tamperedCopy(() => {});
-    const out = okJson<{ ok: boolean; documents: { ok: boolean } }>(await runIn(copy, ['--json', 'verify']));
+    const out = okJson<{ ok: boolean; documents: { ok: boolean } }>(await callIn(copy, ['--json', 'verify']));
     assert.equal(out.ok, true);
     assert.equal(out.documents.ok, true);
-    assertOk(await runIn(copy, ['verify']));
+    assertOk(await callIn(copy, ['verify']));
   });
 });
 
 describe('fixed defects (regression tests)', () => {
   it('verify --json on a tampered store prints exactly one JSON document on stdout', async () => {
     const copy = tamperedCopy((db) => editJsonDoc(db, fx.inf1.receiptHash, (r) => ({ ...r, purpose: 'tampered_purpose' })));
-    const r = await runIn(copy, ['--json', 'verify']);
+    const r = await callIn(copy, ['--json', 'verify']);
     assertError(r, 4, 'LOG_VERIFICATION_FAILED', { stdoutAllowed: true });
     const out = parseJson<{ documents: { ok: boolean } }>(r);
     assert.equal(out.documents.ok, false);
@@ -481,7 +481,7 @@ describe('fixed defects (regression tests)', () => {
     const copy = tamperedCopy((db) => {
       db.prepare('UPDATE documents SET data = ? WHERE hash = ?').run(Buffer.from('[]'), fx.inf1.receiptHash);
     });
-    assertError(await runIn(copy, ['receipt', String(fx.inf1.index)]), 4, 'RECEIPT_INVALID', { stdoutAllowed: true });
+    assertError(await callIn(copy, ['receipt', String(fx.inf1.index)]), 4, 'RECEIPT_INVALID', { stdoutAllowed: true });
   });
 
   for (const [what, body] of [
