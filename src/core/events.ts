@@ -50,6 +50,9 @@ export const BALP_CODES = { type: ['rest', 'DCM#110113'], subtype: ['search', 'r
 /** What an erasure erased: the openings of a value's commitments, or one provenance document. */
 export const ERASURE_KINDS = ['subject', 'uri', 'external_ref', 'document'] as const;
 
+/** Why a witness raised an alarm (server/witnesses.ts): it refused, it stayed unreachable, or it answered a cosignature that does not verify. */
+export const WITNESS_ALARM_REASONS = ['REFUSED', 'UNREACHABLE', 'BAD_COSIGNATURE'] as const;
+
 const re = (r: RegExp, rule = r.source): Omit<FieldSpec, 'class'> => ({ rule, check: (x) => typeof x === 'string' && r.test(x) });
 const oneOf = (list: readonly string[]): Omit<FieldSpec, 'class'> => ({ rule: list.join(', '), check: (x) => typeof x === 'string' && list.includes(x) });
 
@@ -81,6 +84,12 @@ const F = {
   datasetType: { class: 'code', ...oneOf(DATASET_TYPES) },
   attestationMethod: { class: 'code', ...oneOf(ATTESTATION_METHODS) },
   erasureKind: { class: 'code', ...oneOf(ERASURE_KINDS) },
+  witnessAlarmReason: { class: 'code', ...oneOf(WITNESS_ALARM_REASONS) },
+  httpStatus: {
+    class: 'number',
+    rule: 'HTTP status code (100-599), or 0 when none was received',
+    check: (x) => Number.isSafeInteger(x) && ((x as number) === 0 || ((x as number) >= 100 && (x as number) <= 599)),
+  },
 } satisfies Record<string, FieldSpec>;
 
 const opt = (f: FieldSpec): FieldSpec => ({ ...f, optional: true });
@@ -116,6 +125,7 @@ export const EVENT_TYPE = Object.freeze({
   auditRead: 'AUDIT_READ',
   patientDataOpened: 'PATIENT_DATA_OPENED',
   securityAlert: 'SECURITY_ALERT',
+  witnessAlarm: 'WITNESS_ALARM',
 } as const);
 
 /** A registered event type name. */
@@ -145,6 +155,9 @@ export const AUDIT_TRAIL_EVENT = Object.freeze({
   opened: EVENT_TYPE.patientDataOpened,
   securityAlert: EVENT_TYPE.securityAlert,
 } as const);
+
+/** Witness events written by the log's witness collector (reserved: `custos append` refuses them). */
+export const WITNESS_EVENT = Object.freeze({ alarm: EVENT_TYPE.witnessAlarm } as const);
 
 /**
  * Every event type and its fields. A path names a nested field with `.`, and an array element
@@ -258,6 +271,15 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'refusals[].route': F.route,
     'refusals[].permission': opt(F.permission),
     'refusals[].count': F.count,
+  },
+  // The witness is named by its key name (public, chosen by its operator); sizes are tree sizes.
+  [EVENT_TYPE.witnessAlarm]: {
+    witness: F.actor,
+    reason: F.witnessAlarmReason,
+    status: F.httpStatus,
+    checkpointSize: F.count,
+    witnessSize: opt(F.count),
+    attempts: F.count,
   },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 

@@ -125,6 +125,7 @@ export class Log {
   #closed = false;
   #batchIds = 0;
   readonly #reloadListeners: (() => Promise<void>)[] = [];
+  readonly #commitListeners: ((checkpoint: StoredCheckpoint) => void)[] = [];
   readonly #reader: LogReader;
   readonly #verifier: NoteVerifier;
   #scan: VerifiedScan | undefined;
@@ -339,6 +340,13 @@ export class Log {
       this.#latest = checkpoint;
       // In log order, before any later batch is sequenced: decisions see every committed change.
       for (const fn of committed) fn();
+      for (const listener of this.#commitListeners) {
+        try {
+          listener(checkpoint);
+        } catch {
+          // A listener must not fail an append that is already durable.
+        }
+      }
       return slots.map((slot) => (typeof slot === 'number' ? { index: entries[slot]!.index, leafHash: leaves[slot]!, entry: texts[slot]!, checkpoint } : slot));
     }
   }
@@ -359,6 +367,28 @@ export class Log {
    */
   onReload(listener: () => Promise<void>): void {
     this.#reloadListeners.push(listener);
+  }
+
+  /**
+   * Registers a listener told, synchronously and in log order, of every checkpoint this writer signs
+   * and commits. It must not block: work it starts runs after the append has resolved, and an error
+   * it throws is ignored (e.g. witness collection: appends never wait for witnesses).
+   */
+  onCommit(listener: (checkpoint: StoredCheckpoint) => void): () => void {
+    this.#commitListeners.push(listener);
+    return () => {
+      const i = this.#commitListeners.indexOf(listener);
+      if (i >= 0) this.#commitListeners.splice(i, 1);
+    };
+  }
+
+  /**
+   * Writes derived-state rows (upserts by namespace and key) in one transaction, without an entry:
+   * for off-ledger state that is not derived from one event (e.g. witness cosignatures).
+   * @throws {StoreError} STORE_FAILURE
+   */
+  putState(rows: readonly SidecarState[]): Promise<void> {
+    return this.#store.writeSidecar({ documents: [], commitments: [], state: rows });
   }
 
   /** Read-side operations (entries and proofs) over the same store. */

@@ -23,12 +23,13 @@ import { installErrorHandler } from './error-handler.js';
 import { registerExplorer } from './explorer.js';
 import { installHeavyLimiter } from './heavy.js';
 import { frameworkErrors, installInputChecks } from './input.js';
-import { installMetrics } from './metrics.js';
+import { installMetrics, installWitnessMetrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
 import { registerRoutes } from './route.js';
 import { API_ROUTES } from './routes/index.js';
 import { installSecurityHeaders } from './security-headers.js';
 import { registerTlog } from './tiles.js';
+import { WitnessCollector, type WitnessEndpoint, type WitnessRetry } from './witnesses.js';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -65,6 +66,11 @@ export interface AppOptions {
   readonly alertsPerWindow?: number;
   /** Time for the audit windows and the openings limit (default the system clock). */
   readonly clock?: Clock;
+  /**
+   * Witnesses to collect cosignatures from after each checkpoint (C2SP tlog-witness), the quorum
+   * (default: all of them) and the retry schedule. The collector starts with the app and stops when it closes.
+   */
+  readonly witnesses?: { readonly endpoints: readonly WitnessEndpoint[]; readonly quorum?: number; readonly retry?: WitnessRetry };
 }
 
 /** Builds the HTTP application. */
@@ -102,14 +108,32 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   // Well-formedness first: every JSON body, path parameter and query string, before any hook or handler.
   installInputChecks(app);
   const metrics = installMetrics(app, log);
+  let witnesses: WitnessCollector | undefined;
+  if (o.witnesses && o.witnesses.endpoints.length > 0) {
+    const wm = installWitnessMetrics(metrics, () => witnesses);
+    witnesses = new WitnessCollector({
+      log,
+      witnesses: o.witnesses.endpoints,
+      ...(o.witnesses.quorum === undefined ? {} : { quorum: o.witnesses.quorum }),
+      ...(o.witnesses.retry ? { retry: o.witnesses.retry } : {}),
+      vocabulary,
+      clock,
+      onRefusal: (w) => wm.refusals.inc({ witness: w }),
+      onError: (w) => wm.errors.inc({ witness: w }),
+    });
+  }
   installErrorHandler(app, { audit, metrics, clientOf, isEntryTile });
   const authenticate = await installAuth(app, { auth, rateLimitPerMinute: o.rateLimitPerMinute ?? 60_000, authFailuresPerMinute: o.authFailuresPerMinute ?? 300, isEntryTile });
-  // Refusals still counted are written when the server closes (before the log is closed).
-  app.addHook('onClose', async () => audit.flush());
+  // Refusals still counted are written when the server closes (before the log is closed); the
+  // witness collector stops first (its requests are aborted, its state writes settle).
+  app.addHook('onClose', async () => {
+    await witnesses?.close();
+    await audit.flush();
+  });
 
   // Public: health, tlog-tiles, the explorer, OpenAPI.
   app.get('/healthz', async () => ({ ok: true, entries: log.size }));
-  registerTlog(app, { log, audit, authenticate, publicEntries: o.publicEntries === true });
+  registerTlog(app, { log, audit, authenticate, publicEntries: o.publicEntries === true, ...(witnesses ? { witnesses } : {}) });
   registerExplorer(app, o.webRoot ?? fileURLToPath(new URL('../../web/', import.meta.url)));
 
   // The API.
@@ -124,10 +148,12 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     openings,
     metrics,
     state: { lastVerification: null },
+    witnesses,
     rebuildReceipt: (index, open) => rebuildReceipt(log, o.verifiers, o.origin, index, { open }),
     verify: async () => ({ log: await log.verify({ verifiers: o.verifiers, origin: o.origin }), documents: await verifyDocuments({ log }) }),
   };
   registerRoutes(app, API_ROUTES, ctx, installHeavyLimiter(app, o.heavyConcurrency ?? 2));
   registerOpenApi(app, API_ROUTES);
+  await witnesses?.start();
   return app;
 }

@@ -13,6 +13,7 @@ import type { VerifyReport } from '../log/verify-log.js';
 import type { DocumentReport } from '../service/verify-documents.js';
 import type { Authenticator } from './auth.js';
 import type { Metrics } from './metrics.js';
+import type { WitnessCollector } from './witnesses.js';
 
 /** The last whole-log verification run through the API (shown by the overview). */
 export interface LastVerification {
@@ -33,6 +34,8 @@ export interface ServerContext {
   readonly openings: OpeningLimiter;
   readonly metrics: Metrics;
   readonly state: { lastVerification: LastVerification | null };
+  /** The witness collector, when witnesses are configured. */
+  readonly witnesses: WitnessCollector | undefined;
   /** Rebuilds the receipt of an inference event (with its openings if `open`). */
   readonly rebuildReceipt: (index: number, open: boolean) => Promise<RebuiltReceipt>;
   /** Verifies the whole log and the off-ledger documents. */

@@ -5,12 +5,59 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Log } from '../log/log.js';
+import type { WitnessCollector } from './witnesses.js';
 
 /** The metrics the routes update. */
 export interface Metrics {
   readonly registry: Registry;
   /** Consent decisions by operation, effect and reason. */
   readonly decisions: Counter<'operation' | 'effect' | 'reason'>;
+}
+
+/** What the witness collector reports to the metrics. */
+export interface WitnessMetrics {
+  readonly refusals: Counter<'witness'>;
+  readonly errors: Counter<'witness'>;
+}
+
+/**
+ * Per-witness gauges (lag in entries and seconds, last success, cosigned size, alarm) read from the
+ * collector at scrape time, the refusal and error counters, and the latest quorum checkpoint's size.
+ */
+export function installWitnessMetrics(metrics: Metrics, witnesses: () => WitnessCollector | undefined): WitnessMetrics {
+  const registers = [metrics.registry];
+  const labelNames = ['witness'] as const;
+  const perWitness = (name: string, help: string, pick: (s: ReturnType<WitnessCollector['status']>[number]) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const s of witnesses()?.status() ?? []) {
+          const v = pick(s);
+          if (v !== null) this.set({ witness: s.name }, v);
+        }
+      },
+    });
+  perWitness('custos_witness_lag_entries', 'Entries of the latest checkpoint not yet cosigned by the witness', (s) => s.lagEntries);
+  perWitness('custos_witness_lag_seconds', 'Seconds since the oldest checkpoint the witness has not cosigned was signed', (s) => s.lagSeconds);
+  perWitness('custos_witness_cosigned_size', 'Latest tree size the witness cosigned', (s) => s.cosignedSize);
+  perWitness('custos_witness_last_success_timestamp_seconds', 'When the witness last returned a valid cosignature', (s) => (s.lastSuccessMs === null ? null : s.lastSuccessMs / 1000));
+  perWitness('custos_witness_alarm', 'Whether the witness is in alarm (refused, unreachable or a bad cosignature)', (s) => (s.alarm ? 1 : 0));
+  new Gauge({
+    name: 'custos_witness_quorum_checkpoint_size',
+    help: 'Tree size of the latest checkpoint that reached the witness quorum (0: none)',
+    registers,
+    collect() {
+      this.set(witnesses()?.quorumCheckpoint()?.treeSize ?? 0);
+    },
+  });
+  return {
+    refusals: new Counter({ name: 'custos_witness_refusals_total', help: 'Witness refusals (4xx, unresolved 409, bad cosignature): each is an alarm', labelNames, registers }),
+    errors: new Counter({ name: 'custos_witness_errors_total', help: 'Witness requests that failed on the network or with a 5xx (retried)', labelNames, registers }),
+  };
 }
 
 /** Creates the registry and counts every response. */

@@ -14,6 +14,7 @@ import type { AuditTrail } from '../service/audit.js';
 import { requirePermission } from './auth.js';
 import type { Authenticate } from './auth-hook.js';
 import { routeOf } from './context.js';
+import type { WitnessCollector } from './witnesses.js';
 
 /** Formats a tile index as tlog-tiles path elements. */
 export function formatTileIndex(n: number): string {
@@ -61,6 +62,8 @@ export interface TlogOptions {
   readonly authenticate: Authenticate;
   /** Serve entry bundles without a credential. */
   readonly publicEntries: boolean;
+  /** Witness cosignatures to append to the checkpoint, when witnesses are configured. */
+  readonly witnesses?: WitnessCollector;
 }
 
 /** Serves the checkpoint, the verifier key and the tiles. */
@@ -69,7 +72,11 @@ export function registerTlog(app: FastifyInstance, o: TlogOptions): void {
   app.get('/checkpoint', async (_req, reply) => {
     const cp = await log.reader.latestCheckpoint();
     if (!cp) throw new NotFoundError('CHECKPOINT_NOT_FOUND', 'the log has no checkpoint yet');
-    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(cp.note);
+    // With witnesses: the cosignatures collected for this checkpoint, as extra signature lines (C2SP tlog-cosignature).
+    return reply
+      .type('text/plain; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(o.witnesses ? o.witnesses.cosigned(cp) : cp.note);
   });
 
   // The verifier key is public (anyone may check the log with it); fetch it once and pin it.

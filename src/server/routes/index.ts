@@ -11,6 +11,7 @@ import { exportRoutes } from './export.js';
 import { overviewRoutes } from './overview.js';
 import { receiptRoutes } from './receipts.js';
 import { meRoutes, metricsRoutes, tokenRoutes } from './tokens.js';
+import { witnessRoutes } from './witnesses.js';
 
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
@@ -23,6 +24,7 @@ export const API_ROUTES: readonly Route[] = [
   ...entryRoutes,
   ...overviewRoutes,
   ...exportRoutes,
+  ...witnessRoutes,
   ...tokenRoutes,
   ...metricsRoutes,
 ];
