@@ -1,0 +1,169 @@
+/**
+ * A minimal C2SP tlog-witness for tests (https://c2sp.org/tlog-witness), with its own
+ * tlog-cosignature v1 signing and verification (https://c2sp.org/tlog-cosignature), used until the
+ * real witness (src/witness/) and src/core/cosignature.ts are in main. State (the latest cosigned
+ * size and root per origin) is a JSON file in `dataDir`, so a witness restarted on the same
+ * directory remembers it. Modes make it misbehave: `hang` never answers, `refuse` answers 403.
+ * @module
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { openCheckpoint } from '../../src/core/checkpoint.js';
+import { ed25519PrivateKeyFromSeed, ed25519RawPublicKey, ed25519Sign, ed25519Verifier } from '../../src/core/crypto.js';
+import { verifyConsistency } from '../../src/core/merkle/consistency.js';
+import { computeKeyId, type NoteVerifier } from '../../src/core/note.js';
+import type { WitnessKey } from '../../src/server/witnesses.js';
+
+const ALG_COSIGNATURE_V1 = 0x04;
+
+function noteBody(note: string): string {
+  const i = note.indexOf('\n\n');
+  return note.slice(0, i + 1);
+}
+
+function cosignedMessage(body: string, time: bigint): Buffer {
+  return Buffer.from(`cosignature/v1\ntime ${time}\n${body}`, 'utf8');
+}
+
+/** A cosigning key: its vkey and a {@link WitnessKey} for the collector. */
+export interface DevWitnessIdentity {
+  readonly name: string;
+  readonly seed: Buffer;
+  readonly vkey: string;
+  readonly key: WitnessKey;
+}
+
+export function devWitnessIdentity(name: string, seed: Buffer = randomBytes(32)): DevWitnessIdentity {
+  const pub = ed25519RawPublicKey(ed25519PrivateKeyFromSeed(seed));
+  const algKey = Buffer.concat([Buffer.from([ALG_COSIGNATURE_V1]), pub]);
+  const keyId = computeKeyId(name, algKey);
+  const vkey = `${name}+${keyId.toString(16).padStart(8, '0')}+${algKey.toString('base64')}`;
+  return { name, seed, vkey, key: devWitnessKey(vkey) };
+}
+
+/** Parses a cosignature/v1 vkey into a {@link WitnessKey} (test-only verification). */
+export function devWitnessKey(vkey: string): WitnessKey {
+  const [name, idHex, b64] = vkey.split('+', 3) as [string, string, string];
+  const raw = Buffer.from(vkey.slice(name.length + idHex.length + 2), 'base64');
+  if (!b64 || raw.length !== 33 || raw[0] !== ALG_COSIGNATURE_V1) throw new TypeError('not a cosignature/v1 vkey');
+  const keyId = Number.parseInt(idHex, 16);
+  if (computeKeyId(name, raw) !== keyId) throw new TypeError('key id does not match');
+  const ed = ed25519Verifier(raw.subarray(1));
+  return {
+    name,
+    vkey,
+    verifies(note: string, line: string): boolean {
+      const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)\n$/.exec(line);
+      if (!m || m[1] !== name) return false;
+      const sig = Buffer.from(m[2]!, 'base64');
+      if (sig.length !== 4 + 8 + 64 || sig.readUInt32BE(0) !== keyId) return false;
+      return ed.verify(cosignedMessage(noteBody(note), sig.readBigUInt64BE(4)), sig.subarray(12));
+    },
+  };
+}
+
+/** A cosignature line by `id` on the checkpoint note `note`. */
+export function devCosign(id: DevWitnessIdentity, note: string, timeSec: number): string {
+  const t = BigInt(timeSec);
+  const sig = ed25519Sign(ed25519PrivateKeyFromSeed(id.seed), cosignedMessage(noteBody(note), t));
+  const head = Buffer.alloc(12);
+  head.writeUInt32BE(computeKeyId(id.name, Buffer.concat([Buffer.from([ALG_COSIGNATURE_V1]), ed25519RawPublicKey(ed25519PrivateKeyFromSeed(id.seed))])), 0);
+  head.writeBigUInt64BE(t, 4);
+  return `\u2014 ${id.name} ${Buffer.concat([head, sig]).toString('base64')}\n`;
+}
+
+export type DevWitnessMode = 'ok' | 'hang' | 'refuse';
+
+/** A running dev witness. */
+export interface DevWitness {
+  readonly url: string;
+  readonly port: number;
+  readonly identity: DevWitnessIdentity;
+  readonly dataDir: string;
+  mode: DevWitnessMode;
+  /** Requests received (any outcome). */
+  requests: number;
+  /** The size it last cosigned for `origin`, or 0. */
+  size(origin: string): number;
+  close(): Promise<void>;
+}
+
+interface OriginState {
+  size: number;
+  root: string;
+}
+
+/** Starts a dev witness trusting `logs` (origin → verifier), on `port` (0: any). */
+export async function startDevWitness(o: { dataDir: string; identity: DevWitnessIdentity; logs: ReadonlyMap<string, NoteVerifier>; port?: number }): Promise<DevWitness> {
+  const file = join(o.dataDir, 'witness-state.json');
+  const state: Record<string, OriginState> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const hanging: ServerResponse[] = [];
+  const w: DevWitness = {
+    url: '',
+    port: 0,
+    identity: o.identity,
+    dataDir: o.dataDir,
+    mode: 'ok',
+    requests: 0,
+    size: (origin) => state[origin]?.size ?? 0,
+    close: async () => {
+      for (const r of hanging) r.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  const send = (res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8') => {
+    res.writeHead(status, { 'content-type': type });
+    res.end(body);
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse, text: string) => {
+    w.requests++;
+    if (req.method !== 'POST' || req.url !== '/add-checkpoint') return send(res, 404, 'not found\n');
+    if (w.mode === 'hang') return void hanging.push(res);
+    if (w.mode === 'refuse') return send(res, 403, 'this witness refuses\n');
+    const blank = text.indexOf('\n\n');
+    if (blank < 0) return send(res, 400, 'malformed\n');
+    const head = text.slice(0, blank).split('\n');
+    const note = text.slice(blank + 2);
+    const m = /^old (0|[1-9][0-9]*)$/.exec(head[0] ?? '');
+    if (!m) return send(res, 400, 'bad old line\n');
+    const old = Number(m[1]);
+    const proof = head.slice(1).map((l) => Buffer.from(l, 'base64'));
+    const origin = note.slice(0, note.indexOf('\n'));
+    const verifier = o.logs.get(origin);
+    if (!verifier) return send(res, 404, 'unknown origin\n');
+    let cp: ReturnType<typeof openCheckpoint>;
+    try {
+      cp = openCheckpoint(note, [verifier], origin);
+    } catch {
+      return send(res, 403, 'no trusted signature\n');
+    }
+    if (old > cp.treeSize) return send(res, 400, 'old size beyond checkpoint\n');
+    const st = state[origin];
+    if ((st?.size ?? 0) !== old) return send(res, 409, `${st?.size ?? 0}\n`, 'text/x.tlog.size');
+    if (st && old === cp.treeSize) {
+      if (st.root !== cp.rootHash.toString('hex')) return send(res, 409, `${st.size}\n`, 'text/x.tlog.size');
+    } else if (st && old > 0) {
+      try {
+        verifyConsistency(old, cp.treeSize, proof, Buffer.from(st.root, 'hex'), cp.rootHash);
+      } catch {
+        return send(res, 422, 'consistency proof does not verify\n');
+      }
+    } else if (proof.length > 0) return send(res, 422, 'proof must be empty from size 0\n');
+    state[origin] = { size: cp.treeSize, root: cp.rootHash.toString('hex') };
+    writeFileSync(file, JSON.stringify(state));
+    send(res, 200, devCosign(o.identity, note, Math.floor(Date.now() / 1000)));
+  };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
+  });
+  await new Promise<void>((resolve) => server.listen(o.port ?? 0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  Object.assign(w, { port, url: `http://127.0.0.1:${port}` });
+  return w;
+}

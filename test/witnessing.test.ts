@@ -1,0 +1,226 @@
+/**
+ * The log side of witnessing (issue 11), end to end on loopback: one Custos server and two
+ * witnesses speaking C2SP tlog-witness over real HTTP.
+ * - cosignatures arrive, verify under the configured keys, reach the quorum (2 of 2), and
+ *   /checkpoint carries them;
+ * - a witness stopped mid-run catches up when restarted on the same data directory (lag back to 0);
+ * - a witness that refuses raises the alarm: a WITNESS_ALARM event on the log, the metric, the API field;
+ * - a witness that never answers does not delay appends;
+ * - `serve --witness` and `--witness-quorum` are validated (usage errors with stable codes).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openCheckpoint } from '../src/core/checkpoint.js';
+import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
+import { devWitnessIdentity, startDevWitness, type DevWitness, type DevWitnessIdentity } from './helpers/witness-dev.js';
+
+const RETRY = { baseMs: 10, capMs: 100, timeoutMs: 5000, unreachableAfter: 3 };
+
+interface WitnessesJson {
+  treeSize: number;
+  quorum: number;
+  witnesses: {
+    name: string;
+    cosignedSize: number | null;
+    lagEntries: number;
+    refusals: number;
+    errors: number;
+    alarm: { reason: string; status: number; eventIndex: number | null } | null;
+  }[];
+  quorumCheckpoint: { treeSize: number; note: string; witnesses: string[] } | null;
+}
+
+/** Polls `probe` until it returns a value (not undefined); fails naming `what` after many tries. */
+async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < 1500; i++) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    last = v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what} (${JSON.stringify(last)})`);
+}
+
+async function appendSome(env: ServerEnv, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await env.log.append('AUDIT_EVENT', { resource: `r-${i}`, practitioner: 'p-1', contentHash: 'ab'.repeat(32) });
+}
+
+/** Cosignature lines of a note (those after the log's own signature), split per line with newlines. */
+function signatureLines(note: string): string[] {
+  return note
+    .slice(note.indexOf('\n\n') + 2)
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => `${l}\n`);
+}
+
+describe('witnessing: one log, two witnesses on loopback', () => {
+  let root: string;
+  let env: ServerEnv;
+  let base: string;
+  let ids: DevWitnessIdentity[];
+  const witnesses: DevWitness[] = [];
+
+  const api = async (): Promise<WitnessesJson> => {
+    const res = await fetch(`${base}/api/v1/witnesses`, { headers: { authorization: `Bearer ${env.tokens.auditor}` } });
+    assert.equal(res.status, 200);
+    return (await res.json()) as WitnessesJson;
+  };
+  const witnessNamed = async (name: string) => (await api()).witnesses.find((w) => w.name === name)!;
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'custos-witnessing-'));
+    ids = [devWitnessIdentity('witness.test/w1'), devWitnessIdentity('witness.test/w2')];
+    // The witnesses need the log's key and the log needs the witnesses' URLs: the witnesses start
+    // with an empty list of logs, filled in once the log exists (before the collector's first
+    // request, which it makes on a later turn of the event loop).
+    const logs = new Map();
+    for (const [i, id] of ids.entries()) witnesses.push(await startDevWitness({ dataDir: mkdtempSync(join(root, `w${i}-`)), identity: id, logs }));
+    env = await createServerEnv({ witnesses: { endpoints: witnesses.map((w, i) => ({ url: w.url, key: ids[i]!.key })), quorum: 2, retry: RETRY } });
+    logs.set(env.dir.origin, env.dir.verifier);
+    base = await env.app.listen({ host: '127.0.0.1', port: 0 });
+  });
+
+  after(async () => {
+    await env?.close();
+    for (const w of witnesses) await w.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('collects cosignatures from both witnesses, verified, and the checkpoint reaches the quorum (2 of 2)', async () => {
+    await appendSome(env, 5);
+    const size = env.log.size;
+    const j = await until('both witnesses to cosign the latest checkpoint', async () => {
+      const s = await api();
+      return s.quorumCheckpoint?.treeSize === env.log.size && s.witnesses.every((w) => w.lagEntries === 0) ? s : undefined;
+    });
+    assert.equal(j.quorum, 2);
+    assert.ok(j.quorumCheckpoint!.treeSize >= size);
+    for (const w of j.witnesses) {
+      assert.equal(w.cosignedSize, env.log.size);
+      assert.equal(w.alarm, null);
+    }
+    // The quorum checkpoint verifies under the log's key, and carries one valid cosignature per witness.
+    const note = j.quorumCheckpoint!.note;
+    assert.equal(openCheckpoint(note, [env.dir.verifier], env.dir.origin).treeSize, j.quorumCheckpoint!.treeSize);
+    for (const id of ids)
+      assert.ok(
+        signatureLines(note).some((l) => id.key.verifies(note, l)),
+        `a valid cosignature by ${id.name}`,
+      );
+    // A cosignature by a key not configured does not count (a third, unknown witness).
+    const stranger = devWitnessIdentity('witness.test/w1');
+    assert.ok(!signatureLines(note).some((l) => stranger.key.verifies(note, l)));
+  });
+
+  it('/checkpoint serves the latest checkpoint with the cosignatures collected for it', async () => {
+    const res = await fetch(`${base}/checkpoint`);
+    assert.equal(res.status, 200);
+    const note = await res.text();
+    const cp = openCheckpoint(note, [env.dir.verifier], env.dir.origin);
+    assert.equal(cp.treeSize, env.log.size);
+    const lines = signatureLines(note);
+    for (const id of ids)
+      assert.ok(
+        lines.some((l) => id.key.verifies(note, l)),
+        `/checkpoint carries ${id.name}'s cosignature`,
+      );
+  });
+
+  it('a witness stopped mid-run catches up when restarted on the same data directory', async () => {
+    const w2 = witnesses[1]!;
+    const { port, dataDir } = w2;
+    await w2.close();
+    await appendSome(env, 3);
+    // w1 keeps cosigning; w2 fails (counted, retried): the quorum checkpoint stays behind.
+    const behind = await until('w2 to fail and w1 to cosign', async () => {
+      const s = await api();
+      const [a, b] = [s.witnesses[0]!, s.witnesses[1]!];
+      return a.lagEntries === 0 && b.errors > 0 && b.lagEntries > 0 ? s : undefined;
+    });
+    assert.ok(behind.quorumCheckpoint!.treeSize < env.log.size, 'no quorum while w2 is down');
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${env.tokens.admin}` } })).text();
+    assert.match(metrics, /custos_witness_errors_total\{witness="witness\.test\/w2"\} [1-9]/);
+    assert.match(metrics, /custos_witness_lag_entries\{witness="witness\.test\/w2"\} [1-9]/);
+    // Restarted on the same directory and port: it remembers its size and is sent a proof from it.
+    witnesses[1] = await startDevWitness({ dataDir, identity: ids[1]!, logs: new Map([[env.dir.origin, env.dir.verifier]]), port });
+    const caught = await until('w2 to catch up', async () => {
+      const s = await api();
+      return s.witnesses.every((w) => w.lagEntries === 0) && s.quorumCheckpoint?.treeSize === env.log.size ? s : undefined;
+    });
+    assert.equal(caught.witnesses[1]!.cosignedSize, env.log.size);
+  });
+
+  it('a witness that refuses raises the alarm: an event on the log, the metric and the API field; a success clears it', async () => {
+    const w1 = witnesses[0]!;
+    w1.mode = 'refuse';
+    await appendSome(env, 1);
+    const refused = await until('the alarm on w1', async () => {
+      const w = await witnessNamed('witness.test/w1');
+      return w.alarm?.eventIndex != null ? w : undefined;
+    });
+    assert.equal(refused.alarm!.reason, 'REFUSED');
+    assert.equal(refused.alarm!.status, 403);
+    assert.ok(refused.refusals >= 1);
+    // The event on the log: classified fields only (the witness's key name, codes and sizes).
+    const entry = JSON.parse((await env.log.reader.getEntry(refused.alarm!.eventIndex!)).bytes.toString('utf8'));
+    assert.equal(entry.type, 'WITNESS_ALARM');
+    assert.deepEqual(Object.keys(entry.payload).sort(), ['attempts', 'checkpointSize', 'reason', 'status', 'witness', 'witnessSize']);
+    assert.equal(entry.payload.witnessSize, refused.cosignedSize);
+    assert.equal(entry.payload.witness, 'witness.test/w1');
+    assert.equal(entry.payload.reason, 'REFUSED');
+    assert.equal(entry.payload.status, 403);
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${env.tokens.admin}` } })).text();
+    assert.match(metrics, /custos_witness_refusals_total\{witness="witness\.test\/w1"\} [1-9]/);
+    assert.match(metrics, /custos_witness_alarm\{witness="witness\.test\/w1"\} 1/);
+    // One event per episode: retries that are refused the same way write no more alarms.
+    const more = await until('another refusal', async () => {
+      const w = await witnessNamed('witness.test/w1');
+      return w.refusals > refused.refusals ? w : undefined;
+    });
+    assert.equal(more.alarm!.eventIndex, refused.alarm!.eventIndex);
+    // The witness comes back: the next cosignature clears the alarm.
+    w1.mode = 'ok';
+    await appendSome(env, 1);
+    await until('w1 to recover', async () => {
+      const w = await witnessNamed('witness.test/w1');
+      return w.alarm === null && w.lagEntries === 0 ? w : undefined;
+    });
+    const after = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${env.tokens.admin}` } })).text();
+    assert.match(after, /custos_witness_alarm\{witness="witness\.test\/w1"\} 0/);
+  });
+});
+
+describe('witnessing: appends never wait for witnesses', () => {
+  it('a witness that never answers does not delay appends', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'custos-witness-hang-'));
+    const id = devWitnessIdentity('witness.test/hang');
+    const logs = new Map();
+    const w = await startDevWitness({ dataDir: root, identity: id, logs });
+    w.mode = 'hang';
+    const env = await createServerEnv({ witnesses: { endpoints: [{ url: w.url, key: id.key }], retry: { ...RETRY, timeoutMs: 600_000 } } });
+    logs.set(env.dir.origin, env.dir.verifier);
+    try {
+      // The collector's request is in flight and will not be answered...
+      await until('the hanging request', async () => (w.requests >= 1 ? true : undefined));
+      // ...and 50 appends, one after another, all complete meanwhile.
+      const before = env.log.size;
+      await appendSome(env, 50);
+      assert.equal(env.log.size, before + 50);
+      // Coalescing: still the one request (the witness will be sent the latest checkpoint, not every one).
+      assert.equal(w.requests, 1);
+      const res = await env.app.inject({ method: 'GET', url: '/api/v1/witnesses', headers: { authorization: `Bearer ${env.tokens.auditor}` } });
+      const j = res.json() as WitnessesJson;
+      assert.equal(j.witnesses[0]!.lagEntries, env.log.size);
+      assert.equal(j.quorumCheckpoint, null);
+    } finally {
+      await env.close();
+      await w.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
