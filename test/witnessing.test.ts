@@ -14,6 +14,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint } from '../src/core/checkpoint.js';
+import { formatVerifierKey } from '../src/core/note.js';
+import { existsSync } from 'node:fs';
+import { assertError, callIn, EXIT } from './helpers/cli.js';
 import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { devWitnessIdentity, startDevWitness, type DevWitness, type DevWitnessIdentity } from './helpers/witness-dev.js';
 
@@ -220,6 +223,40 @@ describe('witnessing: appends never wait for witnesses', () => {
     } finally {
       await env.close();
       await w.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('serve --witness and --witness-quorum: validated before anything starts', () => {
+  it('bad URL, bad key, quorum out of range, quorum without witnesses, duplicate names: exit 2 VALIDATION_FAILED naming the option', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'custos-witness-cli-'));
+    const dir = join(root, 'log');
+    const a = devWitnessIdentity('witness.test/a').vkey;
+    const b = devWitnessIdentity('witness.test/b').vkey;
+    // A log's note key (type 0x01) is not a cosignature key (type 0x04).
+    const noteKey = formatVerifierKey('example.com/log', Buffer.alloc(32, 7));
+    const cases: [string[], RegExp][] = [
+      [['--witness', `ftp://127.0.0.1:1=${a}`], /--witness: .*not an http\(s\) URL/],
+      [['--witness', `http://127.0.0.1:1/?q=1=${a}`], /--witness: /],
+      [['--witness', `not a url=${a}`], /--witness: .*not an http\(s\) URL/],
+      [['--witness', 'http://127.0.0.1:1'], /--witness: expected URL=VKEY/],
+      [['--witness', 'http://127.0.0.1:1=garbage'], /--witness: malformed witness key/],
+      [['--witness', `http://127.0.0.1:1=${noteKey}`], /--witness: malformed witness key: not a cosignature\/v1/],
+      [['--witness', `http://127.0.0.1:1=${a.slice(0, -4)}AAA=`], /--witness: malformed witness key/],
+      [['--witness', `http://127.0.0.1:1=${a}`, '--witness', `http://127.0.0.1:2=${b}`, '--witness-quorum', '3'], /--witness-quorum: must be an integer from 1 to the number of witnesses \(2\)/],
+      [['--witness', `http://127.0.0.1:1=${a}`, '--witness-quorum', '0'], /--witness-quorum: /],
+      [['--witness', `http://127.0.0.1:1=${a}`, '--witness-quorum', 'two'], /--witness-quorum: /],
+      [['--witness-quorum', '1'], /--witness-quorum: needs at least one --witness/],
+      [['--witness', `http://127.0.0.1:1=${a}`, '--witness', `http://127.0.0.1:2=${a}`], /--witness: two witnesses are named witness\.test\/a/],
+    ];
+    try {
+      for (const [args, message] of cases) {
+        const r = await callIn(dir, ['serve', '--port', '0', ...args]);
+        assertError(r, EXIT.validation, 'VALIDATION_FAILED', { message });
+      }
+      assert.ok(!existsSync(dir), 'nothing is created when the options are refused');
+    } finally {
       rmSync(root, { recursive: true, force: true });
     }
   });

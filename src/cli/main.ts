@@ -330,6 +330,12 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .option('--oidc-role-claim <claim>', 'JWT claim that names the role', 'role')
     .option('--public-entries', 'serve entry bundles (/tile/entries/...) without a token: publishes policy ids, actor ids and roles (pseudonymous linkage per policy)')
     .option('--oidc-actor-prefix <prefix>', "actor id prefix of JWT subjects; must contain ':' (default oidc:<issuer host>:)")
+    .option(
+      '--witness <url=vkey>',
+      'collect cosignatures after each checkpoint from the witness at URL (C2SP tlog-witness) with cosignature key VKEY (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--witness-quorum <k>', 'cosignatures a checkpoint needs to count as witnessed (default: every --witness)')
     .action(
       async (
         o: {
@@ -346,12 +352,16 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
           oidcRoleClaim: string;
           oidcActorPrefix?: string;
           publicEntries?: boolean;
+          witness?: string[];
+          witnessQuorum?: string;
         },
         cmd: Command,
       ) => {
         const oidc = o.oidcIssuer || o.oidcAudience || o.oidcJwks;
         if (oidc && !(o.oidcIssuer && o.oidcAudience && o.oidcJwks)) throw new VE('VALIDATION_FAILED', 'OIDC needs --oidc-issuer, --oidc-audience and --oidc-jwks');
-        return (await import('./commands/serve.js')).serve(await ctx(cmd), {
+        const serveModule = await import('./commands/serve.js');
+        const witnesses = serveModule.parseWitnessOptions(o.witness ?? [], o.witnessQuorum);
+        return serveModule.serve(await ctx(cmd), {
           host: o.host,
           // 0: any free port (the printed address says which).
           port: o.port === '0' ? 0 : parseLimit(o.port, 'port', 65535),
@@ -379,6 +389,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
               }
             : {}),
           ...(o.publicEntries ? { publicEntries: true } : {}),
+          ...(witnesses ? { witnesses } : {}),
         });
       },
     );

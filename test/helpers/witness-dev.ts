@@ -12,10 +12,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openCheckpoint } from '../../src/core/checkpoint.js';
-import { ed25519PrivateKeyFromSeed, ed25519RawPublicKey, ed25519Sign, ed25519Verifier } from '../../src/core/crypto.js';
+import { ed25519PrivateKeyFromSeed, ed25519RawPublicKey, ed25519Sign } from '../../src/core/crypto.js';
 import { verifyConsistency } from '../../src/core/merkle/consistency.js';
 import { computeKeyId, type NoteVerifier } from '../../src/core/note.js';
 import type { WitnessKey } from '../../src/server/witnesses.js';
+import { witnessKeyFromVkey } from '../../src/server/witness-key.js';
 
 const ALG_COSIGNATURE_V1 = 0x04;
 
@@ -41,28 +42,7 @@ export function devWitnessIdentity(name: string, seed: Buffer = randomBytes(32))
   const algKey = Buffer.concat([Buffer.from([ALG_COSIGNATURE_V1]), pub]);
   const keyId = computeKeyId(name, algKey);
   const vkey = `${name}+${keyId.toString(16).padStart(8, '0')}+${algKey.toString('base64')}`;
-  return { name, seed, vkey, key: devWitnessKey(vkey) };
-}
-
-/** Parses a cosignature/v1 vkey into a {@link WitnessKey} (test-only verification). */
-export function devWitnessKey(vkey: string): WitnessKey {
-  const [name, idHex, b64] = vkey.split('+', 3) as [string, string, string];
-  const raw = Buffer.from(vkey.slice(name.length + idHex.length + 2), 'base64');
-  if (!b64 || raw.length !== 33 || raw[0] !== ALG_COSIGNATURE_V1) throw new TypeError('not a cosignature/v1 vkey');
-  const keyId = Number.parseInt(idHex, 16);
-  if (computeKeyId(name, raw) !== keyId) throw new TypeError('key id does not match');
-  const ed = ed25519Verifier(raw.subarray(1));
-  return {
-    name,
-    vkey,
-    verifies(note: string, line: string): boolean {
-      const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)\n$/.exec(line);
-      if (!m || m[1] !== name) return false;
-      const sig = Buffer.from(m[2]!, 'base64');
-      if (sig.length !== 4 + 8 + 64 || sig.readUInt32BE(0) !== keyId) return false;
-      return ed.verify(cosignedMessage(noteBody(note), sig.readBigUInt64BE(4)), sig.subarray(12));
-    },
-  };
+  return { name, seed, vkey, key: witnessKeyFromVkey(vkey) };
 }
 
 /** A cosignature line by `id` on the checkpoint note `note`. */

@@ -7,6 +7,8 @@ import { DB_FILE, SIGNER_KEY_FILE, initDataDir, openLog } from '../../log/data-d
 import { Governance } from '../../service/governance.js';
 import { Authenticator, DEFAULT_ROLES, type OidcOptions, type Permission } from '../../server/auth.js';
 import { createApp } from '../../server/app.js';
+import { checkWitnessConfig, type WitnessEndpoint } from '../../server/witnesses.js';
+import { witnessKeyFromVkey } from '../../server/witness-key.js';
 import { trustedVerifiers, withLog, type CommandContext } from '../context.js';
 import { inCwd, printFields, printJson, type Io } from '../output.js';
 
@@ -22,6 +24,56 @@ export interface ServeOptions {
   readonly bodyLimit?: number;
   /** Publish entry bundles without a credential (see docs/http-api.md: what that exposes). */
   readonly publicEntries?: boolean;
+  /** Witnesses to collect cosignatures from, and the quorum (see {@link parseWitnessOptions}). */
+  readonly witnesses?: { readonly endpoints: readonly WitnessEndpoint[]; readonly quorum: number };
+}
+
+const usage = (path: string, message: string): never => {
+  throw new ValidationError('VALIDATION_FAILED', `--${path.split('.')[0]}: ${message}`, { issues: [{ path, message }] });
+};
+
+/**
+ * Parses `--witness URL=VKEY` (repeatable; split at the first '=') and `--witness-quorum K`
+ * (1..N, default N). URLs are http(s) submission prefixes without query or fragment; keys are
+ * cosignature/v1 verifier keys; witness names are unique identifiers.
+ * @throws {ValidationError} VALIDATION_FAILED naming the option
+ */
+export function parseWitnessOptions(args: readonly string[], quorum: string | undefined): { endpoints: WitnessEndpoint[]; quorum: number } | undefined {
+  if (args.length === 0) {
+    if (quorum !== undefined) usage('witness-quorum', 'needs at least one --witness');
+    return undefined;
+  }
+  const endpoints = args.map((arg, i): WitnessEndpoint => {
+    const eq = arg.indexOf('=');
+    if (eq < 0) return usage(`witness.${i}`, 'expected URL=VKEY');
+    const url = arg.slice(0, eq);
+    let u: URL | undefined;
+    try {
+      u = new URL(url);
+    } catch {
+      // reported below
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search !== '' || u.hash !== '' || u.username !== '' || u.password !== '')
+      usage(`witness.${i}`, `${JSON.stringify(url.slice(0, 100))} is not an http(s) URL without query, fragment or credentials`);
+    let key: WitnessEndpoint['key'];
+    try {
+      key = witnessKeyFromVkey(arg.slice(eq + 1));
+    } catch (err) {
+      return usage(`witness.${i}`, (err as Error).message);
+    }
+    return { url, key };
+  });
+  let k = endpoints.length;
+  if (quorum !== undefined) {
+    if (!/^[1-9][0-9]{0,5}$/.test(quorum) || Number(quorum) > endpoints.length) usage('witness-quorum', `must be an integer from 1 to the number of witnesses (${endpoints.length})`);
+    k = Number(quorum);
+  }
+  try {
+    checkWitnessConfig(endpoints, k);
+  } catch (err) {
+    usage('witness', (err as Error).message);
+  }
+  return { endpoints, quorum: k };
 }
 
 function loadRoles(io: Io, file: string | undefined): Readonly<Record<string, readonly Permission[]>> {
@@ -68,6 +120,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     ...(o.authFailuresPerMinute ? { authFailuresPerMinute: o.authFailuresPerMinute } : {}),
     ...(o.bodyLimit ? { bodyLimit: o.bodyLimit } : {}),
     ...(o.publicEntries ? { publicEntries: true } : {}),
+    ...(o.witnesses ? { witnesses: o.witnesses } : {}),
   });
   const address = await app.listen({ host: o.host, port: o.port });
   const base = address.replace('[::1]', 'localhost');
@@ -77,6 +130,9 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
       `  audit explorer   ${base}/`,
       `  API docs         ${base}/docs  (OpenAPI: ${base}/openapi.json)`,
       `  tlog-tiles       ${base}/checkpoint, ${base}/tile/... (entry bundles ${o.publicEntries ? 'PUBLIC: --public-entries' : 'need a read token'})`,
+      ...(o.witnesses
+        ? [`  witnesses        ${o.witnesses.endpoints.map((w) => w.key.name).join(', ')} (quorum ${o.witnesses.quorum} of ${o.witnesses.endpoints.length}; ${base}/api/v1/witnesses)`]
+        : []),
       `  first admin token:  npx custos --data-dir ${ctx.dataDir} token create --name admin --role admin   (shown once)`,
       '',
     ].join('\n'),
