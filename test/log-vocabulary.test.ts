@@ -26,6 +26,8 @@ import { ConsentDeniedError, EVENT, type Governance, type Actor, type TrainingIn
 import { Authenticator } from '../src/server/auth.js';
 import { eventFromOptions } from '../src/cli/commands/append.js';
 import { AUDIT_EVENT, AuditTrail } from '../src/service/audit.js';
+import { WitnessCollector } from '../src/server/witnesses.js';
+import { witnessKeyFromVkey } from '../src/server/witness-key.js';
 import { REPO_ROOT } from './helpers/vectors.js';
 import { useTempRoot } from './helpers/fixtures.js';
 
@@ -342,6 +344,10 @@ describe('the event registry', () => {
     await audit.refused({ client: 'ab'.repeat(16) }, { code: 'UNAUTHENTICATED', route: 'GET /api/v1/stats' });
     await audit.refused({ actor: 'eng-7', role: 'ml_engineer' }, { code: 'FORBIDDEN', route: 'GET /api/v1/export', permission: 'export' });
     await audit.flush();
+    // The witness collector's alarm (server/witnesses.ts), as it writes it.
+    const wkey = witnessKeyFromVkey('witness.test/w1+1fbaba55+BIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c');
+    const collector = new WitnessCollector({ log: e.log, witnesses: [{ url: 'http://127.0.0.1:9', key: wkey }], vocabulary: e.gov.vocabulary });
+    assert.notEqual(await collector.writeAlarm(wkey.name, { reason: 'REFUSED', status: 409, checkpointSize: 12, witnessSize: 10, at: 0, eventIndex: null }, 3), null);
 
     const all = await entries(e);
     assert.deepEqual(new Set(all.map((x) => x.type)), new Set(Object.keys(EVENT_REGISTRY)), 'every registered type was made, and nothing else');

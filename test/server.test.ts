@@ -229,6 +229,7 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'GET', url: '/api/v1/overview', openapi: '/api/v1/overview' },
   { method: 'GET', url: '/api/v1/anomalies', openapi: '/api/v1/anomalies' },
   { method: 'GET', url: '/api/v1/export', openapi: '/api/v1/export' },
+  { method: 'GET', url: '/api/v1/witnesses', openapi: '/api/v1/witnesses' },
   { method: 'POST', url: '/api/v1/tokens', openapi: '/api/v1/tokens', body: { name: 'x', role: 'nurse' } },
   { method: 'GET', url: '/api/v1/tokens', openapi: '/api/v1/tokens' },
   { method: 'DELETE', url: '/api/v1/tokens/0123456789abcdef', openapi: '/api/v1/tokens/{id}' },
