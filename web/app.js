@@ -4,7 +4,7 @@
 import { api, ApiError, clearToken, getToken, setToken, setUnauthorizedHandler } from './api.js';
 import { h, hash, mark, fields, table, json, time, typeBadge, link } from './dom.js';
 import { barChart, bucketize, timeChart, SERIES } from './charts.js';
-import { documentHash, verifyCheckpointNote, verifyEntryProof } from './proofs.js';
+import { documentHash, verifyCheckpointNote, verifyEntryProof, verifyWitnessedCheckpoint } from './proofs.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -25,6 +25,7 @@ const EVENT_TYPES = [
   'AUDIT_READ',
   'PATIENT_DATA_OPENED',
   'SECURITY_ALERT',
+  'WITNESS_ALARM',
   'AUDIT_EVENT',
 ];
 const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED']);
@@ -210,7 +211,7 @@ function hrefWith(base, params) {
 // ---- overview -------------------------------------------------------------------------------
 
 async function overviewPage() {
-  const [o, cp] = await Promise.all([api('/api/v1/overview'), api('/api/v1/checkpoint').catch(() => null)]);
+  const [o, cp, w] = await Promise.all([api('/api/v1/overview'), api('/api/v1/checkpoint').catch(() => null), api('/api/v1/witnesses').catch(() => null)]);
   const c = o.checkpoint;
   const sigStatus = h('span', { class: 'muted', testid: 'overview-signature' }, c ? 'checking signature…' : '—');
   if (c && cp) {
@@ -282,8 +283,68 @@ async function overviewPage() {
     pageHead('Overview', h('span', { class: 'muted' }, `origin ${cp?.origin ?? '—'}`)),
     cards,
     h('div', { class: 'grid2' }, checkpoint, verificationCard(o.lastVerification)),
+    w && w.witnesses.length > 0 ? witnessCard(w, cp) : null,
     typeSection,
     hourSection,
+  );
+}
+
+// ---- witnesses --------------------------------------------------------------------------------
+
+/**
+ * The log's witnesses (GET /api/v1/witnesses): each one's cosigned size, lag, last success, errors,
+ * refusals and alarm; and the latest checkpoint that reached the quorum, its log signature and its
+ * cosignatures verified in this browser with the witnesses' keys.
+ */
+function witnessCard(w, cp) {
+  const rows = w.witnesses.map((x) =>
+    h(
+      'tr',
+      { testid: 'witness-row', dataset: { witness: x.name }, class: x.alarm ? 'alarm' : null },
+      h('td', null, h('code', null, x.name)),
+      h('td', { class: 'num', testid: 'witness-cosigned' }, x.cosignedSize === null ? '—' : String(x.cosignedSize)),
+      h('td', { class: 'num', testid: 'witness-lag' }, String(x.lagEntries)),
+      h('td', { class: 'num' }, x.lagEntries === 0 ? '0 s' : `${Math.round(x.lagSeconds)} s`),
+      h('td', null, x.lastSuccess ? time(x.lastSuccess) : '—'),
+      h('td', { class: 'num' }, String(x.errors)),
+      h('td', { class: 'num', testid: 'witness-refusals' }, String(x.refusals)),
+      h(
+        'td',
+        { testid: 'witness-alarm' },
+        x.alarm
+          ? h(
+              'span',
+              { class: 'status bad', title: x.lastError ? x.lastError.message : '' },
+              `${x.alarm.reason} (${x.alarm.status || 'no answer'})`,
+              x.alarm.eventIndex === null ? null : [' ', h('a', { href: `#/event/${x.alarm.eventIndex}` }, `event ${x.alarm.eventIndex}`)],
+            )
+          : h('span', { class: 'muted' }, 'ok'),
+      ),
+    ),
+  );
+  const q = w.quorumCheckpoint;
+  const status = h('span', { class: 'muted', testid: 'witness-quorum-status' }, q ? 'checking cosignatures…' : '—');
+  if (q && cp) {
+    const r = verifyWitnessedCheckpoint(q.note, trustedKey(cp).key, cp.origin, w.witnesses, w.quorum);
+    status.replaceChildren(mark(r.ok), ' ', r.detail);
+  }
+  return h(
+    'section',
+    { class: 'card', testid: 'witness-panel' },
+    h('h2', null, 'Witnesses', h('small', { class: 'muted' }, ` (quorum ${w.quorum} of ${w.witnesses.length})`)),
+    table(['Witness', ['Cosigned size', 'num'], ['Lag (entries)', 'num'], ['Lag', 'num'], 'Last cosignature', ['Errors', 'num'], ['Refusals', 'num'], 'Alarm'], rows, {
+      class: 'compact',
+      testid: 'witness-table',
+    }),
+    h('h3', null, 'Latest checkpoint that reached the quorum'),
+    q
+      ? fields([
+          ['Tree size', h('span', { testid: 'witness-quorum-size' }, String(q.treeSize))],
+          ['Cosigned by', q.witnesses.join(', ')],
+          ['Verification', status],
+          ['Note', h('pre', { class: 'note' }, q.note)],
+        ])
+      : h('p', { class: 'muted', testid: 'witness-quorum-none' }, 'No checkpoint has reached the quorum yet.'),
   );
 }
 

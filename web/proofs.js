@@ -38,6 +38,23 @@ export function verifyCheckpointNote(note, verifierKey, origin) {
 }
 
 /**
+ * Checks a cosigned checkpoint in the browser: the log's signature with `verifierKey`, then the
+ * witness quorum: at least `quorum` valid cosignatures by the keys of `witnesses` ([{ name, vkey }]).
+ * Returns { ok, detail }.
+ */
+export function verifyWitnessedCheckpoint(note, verifierKey, origin, witnesses, quorum) {
+  try {
+    const key = parseVerifierKey(verifierKey);
+    const cp = openCheckpoint(note, [key], origin);
+    const r = checkWitnessQuorum(note, { witnesses: witnesses.map((w) => parseCosignerVerifierKey(w.vkey)), quorum });
+    if (!r.ok) return { ok: false, detail: `size ${cp.treeSize}: ${r.cosigned.length} of ${quorum} cosignatures verify (missing: ${r.missing.join(', ') || 'none'}; invalid: ${r.invalid.join(', ') || 'none'})` };
+    return { ok: true, detail: `log signature and ${r.cosigned.length} of ${witnesses.length} cosignatures (quorum ${quorum}) verified in this browser: size ${cp.treeSize}` };
+  } catch (err) {
+    return { ok: false, detail: errText(err) };
+  }
+}
+
+/**
  * Verifies one entry of the log end to end, in the browser.
  * @param {object} e GET /api/v1/entries/N: { index, entryText, leafHash, treeSize, rootHash, proof, checkpoint }
  * @param {object} k { verifierKey, origin, keySource }
