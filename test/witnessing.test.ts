@@ -242,7 +242,7 @@ describe('serve --witness and --witness-quorum: validated before anything starts
       [['--witness', `not a url=${a}`], /--witness: .*not an http\(s\) URL/],
       [['--witness', 'http://127.0.0.1:1'], /--witness: expected URL=VKEY/],
       [['--witness', 'http://127.0.0.1:1=garbage'], /--witness: malformed witness key/],
-      [['--witness', `http://127.0.0.1:1=${noteKey}`], /--witness: malformed witness key: not a cosignature\/v1/],
+      [['--witness', `http://127.0.0.1:1=${noteKey}`], /--witness: malformed witness key: .*is not cosignature\/v1 \(0x04\)/],
       [['--witness', `http://127.0.0.1:1=${a.slice(0, -4)}AAA=`], /--witness: malformed witness key/],
       [['--witness', `http://127.0.0.1:1=${a}`, '--witness', `http://127.0.0.1:2=${b}`, '--witness-quorum', '3'], /--witness-quorum: must be an integer from 1 to the number of witnesses \(2\)/],
       [['--witness', `http://127.0.0.1:1=${a}`, '--witness-quorum', '0'], /--witness-quorum: /],

@@ -47,7 +47,11 @@ export function verifyWitnessedCheckpoint(note, verifierKey, origin, witnesses, 
     const key = parseVerifierKey(verifierKey);
     const cp = openCheckpoint(note, [key], origin);
     const r = checkWitnessQuorum(note, { witnesses: witnesses.map((w) => parseCosignerVerifierKey(w.vkey)), quorum });
-    if (!r.ok) return { ok: false, detail: `size ${cp.treeSize}: ${r.cosigned.length} of ${quorum} cosignatures verify (missing: ${r.missing.join(', ') || 'none'}; invalid: ${r.invalid.join(', ') || 'none'})` };
+    if (!r.ok)
+      return {
+        ok: false,
+        detail: `size ${cp.treeSize}: ${r.cosigned.length} of ${quorum} cosignatures verify (missing: ${r.missing.join(', ') || 'none'}; invalid: ${r.invalid.join(', ') || 'none'})`,
+      };
     return { ok: true, detail: `log signature and ${r.cosigned.length} of ${witnesses.length} cosignatures (quorum ${quorum}) verified in this browser: size ${cp.treeSize}` };
   } catch (err) {
     return { ok: false, detail: errText(err) };

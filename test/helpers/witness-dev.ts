@@ -1,7 +1,6 @@
 /**
- * A minimal C2SP tlog-witness for tests (https://c2sp.org/tlog-witness), with its own
- * tlog-cosignature v1 signing and verification (https://c2sp.org/tlog-cosignature), used until the
- * real witness (src/witness/) and src/core/cosignature.ts are in main. State (the latest cosigned
+ * A minimal C2SP tlog-witness for tests (https://c2sp.org/tlog-witness), cosigning with
+ * src/core/cosignature.ts, used until the real witness (src/witness/) is in main. State (the latest cosigned
  * size and root per origin) is a JSON file in `dataDir`, so a witness restarted on the same
  * directory remembers it. Modes make it misbehave: `hang` never answers, `refuse` answers 403.
  * @module
@@ -12,47 +11,29 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openCheckpoint } from '../../src/core/checkpoint.js';
-import { ed25519PrivateKeyFromSeed, ed25519RawPublicKey, ed25519Sign } from '../../src/core/crypto.js';
+import { cosignCheckpoint, formatCosignerSignerKey, formatCosignerVerifierKey, parseCosignerSignerKey, type CosignerSigner } from '../../src/core/cosignature.js';
 import { verifyConsistency } from '../../src/core/merkle/consistency.js';
-import { computeKeyId, type NoteVerifier } from '../../src/core/note.js';
+import type { NoteVerifier } from '../../src/core/note.js';
 import type { WitnessKey } from '../../src/server/witnesses.js';
 import { witnessKeyFromVkey } from '../../src/server/witness-key.js';
 
-const ALG_COSIGNATURE_V1 = 0x04;
-
-function noteBody(note: string): string {
-  const i = note.indexOf('\n\n');
-  return note.slice(0, i + 1);
-}
-
-function cosignedMessage(body: string, time: bigint): Buffer {
-  return Buffer.from(`cosignature/v1\ntime ${time}\n${body}`, 'utf8');
-}
-
-/** A cosigning key: its vkey and a {@link WitnessKey} for the collector. */
+/** A cosigning key: its vkey, its signer and a {@link WitnessKey} for the collector. */
 export interface DevWitnessIdentity {
   readonly name: string;
-  readonly seed: Buffer;
   readonly vkey: string;
+  readonly signer: CosignerSigner;
   readonly key: WitnessKey;
 }
 
 export function devWitnessIdentity(name: string, seed: Buffer = randomBytes(32)): DevWitnessIdentity {
-  const pub = ed25519RawPublicKey(ed25519PrivateKeyFromSeed(seed));
-  const algKey = Buffer.concat([Buffer.from([ALG_COSIGNATURE_V1]), pub]);
-  const keyId = computeKeyId(name, algKey);
-  const vkey = `${name}+${keyId.toString(16).padStart(8, '0')}+${algKey.toString('base64')}`;
-  return { name, seed, vkey, key: witnessKeyFromVkey(vkey) };
+  const signer = parseCosignerSignerKey(formatCosignerSignerKey(name, seed));
+  const vkey = formatCosignerVerifierKey(name, signer.publicKey);
+  return { name, vkey, signer, key: witnessKeyFromVkey(vkey) };
 }
 
 /** A cosignature line by `id` on the checkpoint note `note`. */
 export function devCosign(id: DevWitnessIdentity, note: string, timeSec: number): string {
-  const t = BigInt(timeSec);
-  const sig = ed25519Sign(ed25519PrivateKeyFromSeed(id.seed), cosignedMessage(noteBody(note), t));
-  const head = Buffer.alloc(12);
-  head.writeUInt32BE(computeKeyId(id.name, Buffer.concat([Buffer.from([ALG_COSIGNATURE_V1]), ed25519RawPublicKey(ed25519PrivateKeyFromSeed(id.seed))])), 0);
-  head.writeBigUInt64BE(t, 4);
-  return `\u2014 ${id.name} ${Buffer.concat([head, sig]).toString('base64')}\n`;
+  return cosignCheckpoint(note, id.signer, timeSec);
 }
 
 export type DevWitnessMode = 'ok' | 'hang' | 'refuse';
