@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint } from '../src/core/checkpoint.js';
 import { formatVerifierKey } from '../src/core/note.js';
+import { checkWitnessQuorum, parseCosignerVerifierKey } from '../src/core/cosignature.js';
 import { existsSync } from 'node:fs';
 import { assertError, callIn, EXIT } from './helpers/cli.js';
 import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
@@ -115,6 +116,11 @@ describe('witnessing: one log, two witnesses on loopback', () => {
         signatureLines(note).some((l) => id.key.verifies(note, l)),
         `a valid cosignature by ${id.name}`,
       );
+    // As any verifier checks it: the K-of-N policy of src/core.
+    const verdict = checkWitnessQuorum(note, { witnesses: ids.map((id) => parseCosignerVerifierKey(id.vkey)), quorum: 2 });
+    assert.ok(verdict.ok);
+    assert.equal(verdict.cosigned.length, 2);
+    assert.deepEqual(verdict.invalid, []);
     // A cosignature by a key not configured does not count (a third, unknown witness).
     const stranger = devWitnessIdentity('witness.test/w1');
     assert.ok(!signatureLines(note).some((l) => stranger.key.verifies(note, l)));

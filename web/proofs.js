@@ -5,11 +5,13 @@
 import {
   bytesEqual,
   canonicalJsonBytes,
+  checkWitnessQuorum,
   decodeEntry,
   encodeLeaf,
   openCheckpoint,
   openNote,
   parseCheckpointBody,
+  parseCosignerVerifierKey,
   parseHashHex,
   parseVerifierKey,
   rootFromInclusionProof,
