@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { currentCoreBundle, launchChromium, skipWithoutChromium as skip } from './helpers/browser.js';
-import { devWitnessIdentity, startDevWitness, type DevWitness } from './helpers/witness-dev.js';
+import { startTestWitness, type TestWitness } from './helpers/witness-dev.js';
+import { formatVerifierKey, parseVerifierKey } from '../src/core/note.js';
+import { witnessKeyFromVkey } from '../src/server/witness-key.js';
 
 interface WitnessesJson {
   witnesses: { name: string; lagEntries: number; alarm: unknown }[];
@@ -25,7 +27,7 @@ describe('explorer: the witness panel', { skip }, () => {
   let base = '';
   let browser: Browser | undefined;
   let page: Page;
-  const witnesses: DevWitness[] = [];
+  const witnesses: TestWitness[] = [];
   const pageErrors: string[] = [];
 
   const state = async (): Promise<WitnessesJson> => (await fetch(`${base}/api/v1/witnesses`, { headers: { authorization: `Bearer ${env.tokens.auditor}` } })).json() as Promise<WitnessesJson>;
@@ -41,11 +43,15 @@ describe('explorer: the witness panel', { skip }, () => {
   before(async () => {
     currentCoreBundle();
     root = mkdtempSync(join(tmpdir(), 'custos-browser-witness-'));
-    const ids = [devWitnessIdentity('witness.test/alpha'), devWitnessIdentity('witness.test/beta')];
-    const logs = new Map();
-    for (const [i, id] of ids.entries()) witnesses.push(await startDevWitness({ dataDir: mkdtempSync(join(root, `w${i}-`)), identity: id, logs }));
-    env = await createServerEnv({ witnesses: { endpoints: witnesses.map((w, i) => ({ url: w.url, key: ids[i]!.key })), quorum: 2, retry: { baseMs: 10, capMs: 100 } } });
-    logs.set(env.dir.origin, env.dir.verifier);
+    env = await createServerEnv(
+      {},
+      {
+        witnesses: async (dir) => {
+          for (const name of ['witness.test/alpha', 'witness.test/beta']) witnesses.push(await startTestWitness({ dataDir: mkdtempSync(join(root, 'w-')), name, logs: [dir.verifier] }));
+          return { endpoints: witnesses.map((w) => ({ url: w.url, key: witnessKeyFromVkey(w.vkey) })), quorum: 2, retry: { baseMs: 10, capMs: 100 } };
+        },
+      },
+    );
     base = await env.app.listen({ host: '127.0.0.1', port: 0 });
     await env.log.append('AUDIT_EVENT', { resource: 'r-1', practitioner: 'p-1', contentHash: 'ab'.repeat(32) });
     await until('both witnesses to cosign', (s) => s.quorumCheckpoint?.treeSize === env.log.size && s.witnesses.every((w) => w.lagEntries === 0));
@@ -79,7 +85,10 @@ describe('explorer: the witness panel', { skip }, () => {
   });
 
   it('shows a refusing witness in alarm, with its refusals and the event on the log', async () => {
-    witnesses[1]!.mode = 'refuse';
+    // beta restarted with another key for this log's origin: it refuses (403).
+    const beta = witnesses[1]!;
+    await beta.close();
+    witnesses[1] = await startTestWitness({ dataDir: beta.dataDir, name: beta.name, logs: [parseVerifierKey(formatVerifierKey(env.dir.origin, Buffer.alloc(32, 9)))], port: beta.port });
     await env.log.append('AUDIT_EVENT', { resource: 'r-2', practitioner: 'p-1', contentHash: 'ab'.repeat(32) });
     await until('the alarm', (s) => s.witnesses.some((w) => w.alarm !== null));
     await page.reload();

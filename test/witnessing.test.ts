@@ -14,12 +14,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint } from '../src/core/checkpoint.js';
-import { formatVerifierKey } from '../src/core/note.js';
+import { formatVerifierKey, parseVerifierKey, type NoteVerifier } from '../src/core/note.js';
+import { witnessKeyFromVkey } from '../src/server/witness-key.js';
 import { checkWitnessQuorum, parseCosignerVerifierKey } from '../src/core/cosignature.js';
 import { existsSync } from 'node:fs';
 import { assertError, callIn, EXIT } from './helpers/cli.js';
 import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
-import { devWitnessIdentity, startDevWitness, type DevWitness, type DevWitnessIdentity } from './helpers/witness-dev.js';
+import { devWitnessIdentity, startDevWitness, startTestWitness, type TestWitness } from './helpers/witness-dev.js';
 
 const RETRY = { baseMs: 10, capMs: 100, timeoutMs: 5000, unreachableAfter: 3 };
 
@@ -66,8 +67,13 @@ describe('witnessing: one log, two witnesses on loopback', () => {
   let root: string;
   let env: ServerEnv;
   let base: string;
-  let ids: DevWitnessIdentity[];
-  const witnesses: DevWitness[] = [];
+  const witnesses: TestWitness[] = [];
+  /** Restarts witness `i` on its directory and port, trusting `logs`. */
+  const restart = async (i: number, logs: readonly NoteVerifier[]) => {
+    const w = witnesses[i]!;
+    await w.close();
+    witnesses[i] = await startTestWitness({ dataDir: w.dataDir, name: w.name, logs, port: w.port });
+  };
 
   const api = async (): Promise<WitnessesJson> => {
     const res = await fetch(`${base}/api/v1/witnesses`, { headers: { authorization: `Bearer ${env.tokens.auditor}` } });
@@ -78,14 +84,16 @@ describe('witnessing: one log, two witnesses on loopback', () => {
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'custos-witnessing-'));
-    ids = [devWitnessIdentity('witness.test/w1'), devWitnessIdentity('witness.test/w2')];
-    // The witnesses need the log's key and the log needs the witnesses' URLs: the witnesses start
-    // with an empty list of logs, filled in once the log exists (before the collector's first
-    // request, which it makes on a later turn of the event loop).
-    const logs = new Map();
-    for (const [i, id] of ids.entries()) witnesses.push(await startDevWitness({ dataDir: mkdtempSync(join(root, `w${i}-`)), identity: id, logs }));
-    env = await createServerEnv({ witnesses: { endpoints: witnesses.map((w, i) => ({ url: w.url, key: ids[i]!.key })), quorum: 2, retry: RETRY } });
-    logs.set(env.dir.origin, env.dir.verifier);
+    // The witnesses trust the log's key, so they start once the log exists, before the app.
+    env = await createServerEnv(
+      {},
+      {
+        witnesses: async (dir) => {
+          for (const name of ['witness.test/w1', 'witness.test/w2']) witnesses.push(await startTestWitness({ dataDir: mkdtempSync(join(root, 'w-')), name, logs: [dir.verifier] }));
+          return { endpoints: witnesses.map((w) => ({ url: w.url, key: witnessKeyFromVkey(w.vkey) })), quorum: 2, retry: RETRY };
+        },
+      },
+    );
     base = await env.app.listen({ host: '127.0.0.1', port: 0 });
   });
 
@@ -111,13 +119,13 @@ describe('witnessing: one log, two witnesses on loopback', () => {
     // The quorum checkpoint verifies under the log's key, and carries one valid cosignature per witness.
     const note = j.quorumCheckpoint!.note;
     assert.equal(openCheckpoint(note, [env.dir.verifier], env.dir.origin).treeSize, j.quorumCheckpoint!.treeSize);
-    for (const id of ids)
+    for (const id of witnesses)
       assert.ok(
         signatureLines(note).some((l) => id.key.verifies(note, l)),
         `a valid cosignature by ${id.name}`,
       );
     // As any verifier checks it: the K-of-N policy of src/core.
-    const verdict = checkWitnessQuorum(note, { witnesses: ids.map((id) => parseCosignerVerifierKey(id.vkey)), quorum: 2 });
+    const verdict = checkWitnessQuorum(note, { witnesses: witnesses.map((id) => parseCosignerVerifierKey(id.vkey)), quorum: 2 });
     assert.ok(verdict.ok);
     assert.equal(verdict.cosigned.length, 2);
     assert.deepEqual(verdict.invalid, []);
@@ -133,7 +141,7 @@ describe('witnessing: one log, two witnesses on loopback', () => {
     const cp = openCheckpoint(note, [env.dir.verifier], env.dir.origin);
     assert.equal(cp.treeSize, env.log.size);
     const lines = signatureLines(note);
-    for (const id of ids)
+    for (const id of witnesses)
       assert.ok(
         lines.some((l) => id.key.verifies(note, l)),
         `/checkpoint carries ${id.name}'s cosignature`,
@@ -141,9 +149,7 @@ describe('witnessing: one log, two witnesses on loopback', () => {
   });
 
   it('a witness stopped mid-run catches up when restarted on the same data directory', async () => {
-    const w2 = witnesses[1]!;
-    const { port, dataDir } = w2;
-    await w2.close();
+    await witnesses[1]!.close();
     await appendSome(env, 3);
     // w1 keeps cosigning; w2 fails (counted, retried): the quorum checkpoint stays behind.
     const behind = await until('w2 to fail and w1 to cosign', async () => {
@@ -156,7 +162,7 @@ describe('witnessing: one log, two witnesses on loopback', () => {
     assert.match(metrics, /custos_witness_errors_total\{witness="witness\.test\/w2"\} [1-9]/);
     assert.match(metrics, /custos_witness_lag_entries\{witness="witness\.test\/w2"\} [1-9]/);
     // Restarted on the same directory and port: it remembers its size and is sent a proof from it.
-    witnesses[1] = await startDevWitness({ dataDir, identity: ids[1]!, logs: new Map([[env.dir.origin, env.dir.verifier]]), port });
+    await restart(1, [env.dir.verifier]);
     const caught = await until('w2 to catch up', async () => {
       const s = await api();
       return s.witnesses.every((w) => w.lagEntries === 0) && s.quorumCheckpoint?.treeSize === env.log.size ? s : undefined;
@@ -165,8 +171,8 @@ describe('witnessing: one log, two witnesses on loopback', () => {
   });
 
   it('a witness that refuses raises the alarm: an event on the log, the metric and the API field; a success clears it', async () => {
-    const w1 = witnesses[0]!;
-    w1.mode = 'refuse';
+    // w1 restarted with another key for this log's origin: no signature verifies, 403.
+    await restart(0, [parseVerifierKey(formatVerifierKey(env.dir.origin, Buffer.alloc(32, 9)))]);
     await appendSome(env, 1);
     const refused = await until('the alarm on w1', async () => {
       const w = await witnessNamed('witness.test/w1');
@@ -193,7 +199,7 @@ describe('witnessing: one log, two witnesses on loopback', () => {
     });
     assert.equal(more.alarm!.eventIndex, refused.alarm!.eventIndex);
     // The witness comes back: the next cosignature clears the alarm.
-    w1.mode = 'ok';
+    await restart(0, [env.dir.verifier]);
     await appendSome(env, 1);
     await until('w1 to recover', async () => {
       const w = await witnessNamed('witness.test/w1');

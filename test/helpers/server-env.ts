@@ -41,8 +41,17 @@ export interface ServerEnv {
   close(): Promise<void>;
 }
 
+/** Options of the environment itself (beside the app's). */
+export interface ServerEnvOptions {
+  /**
+   * Witnesses for the app, made once the log exists (a witness must know the log's key and origin
+   * before the app's collector asks it to cosign): e.g. start witnesses trusting `dir.verifier`.
+   */
+  readonly witnesses?: (dir: DataDir) => Promise<NonNullable<AppOptions['witnesses']>>;
+}
+
 /** A fresh log with one token per role and an app over it (not listening). */
-export async function createServerEnv(appOptions: Partial<AppOptions> = {}): Promise<ServerEnv> {
+export async function createServerEnv(appOptions: Partial<AppOptions> = {}, envOptions: ServerEnvOptions = {}): Promise<ServerEnv> {
   const root = mkdtempSync(join(tmpdir(), 'custos-env-'));
   const dataDir = join(root, 'log');
   await initDataDir(dataDir, { origin: 'test.local/log' });
@@ -51,7 +60,8 @@ export async function createServerEnv(appOptions: Partial<AppOptions> = {}): Pro
   const auth = new Authenticator({ log });
   const tokens = {} as Record<TestRole, string>;
   for (const role of Object.keys(TOKEN_NAMES) as TestRole[]) tokens[role] = (await auth.createToken(TOKEN_NAMES[role], role, SETUP_ACTOR)).token;
-  const app = await createApp({ log, governance, auth, verifiers: [dir.verifier], origin: dir.origin, logger: false, ...appOptions });
+  const witnesses = envOptions.witnesses ? { witnesses: await envOptions.witnesses(dir) } : {};
+  const app = await createApp({ log, governance, auth, verifiers: [dir.verifier], origin: dir.origin, logger: false, ...witnesses, ...appOptions });
   return {
     root,
     app,

@@ -2,7 +2,7 @@
  * A minimal C2SP tlog-witness for tests (https://c2sp.org/tlog-witness), cosigning with
  * src/core/cosignature.ts, used until the real witness (src/witness/) is in main. State (the latest cosigned
  * size and root per origin) is a JSON file in `dataDir`, so a witness restarted on the same
- * directory remembers it. Modes make it misbehave: `hang` never answers, `refuse` answers 403.
+ * directory remembers it. Mode `hang` makes it never answer.
  * @module
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -36,7 +36,7 @@ export function devCosign(id: DevWitnessIdentity, note: string, timeSec: number)
   return cosignCheckpoint(note, id.signer, timeSec);
 }
 
-export type DevWitnessMode = 'ok' | 'hang' | 'refuse';
+export type DevWitnessMode = 'ok' | 'hang';
 
 /** A running dev witness. */
 export interface DevWitness {
@@ -84,7 +84,6 @@ export async function startDevWitness(o: { dataDir: string; identity: DevWitness
     w.requests++;
     if (req.method !== 'POST' || req.url !== '/add-checkpoint') return send(res, 404, 'not found\n');
     if (w.mode === 'hang') return void hanging.push(res);
-    if (w.mode === 'refuse') return send(res, 403, 'this witness refuses\n');
     const blank = text.indexOf('\n\n');
     if (blank < 0) return send(res, 400, 'malformed\n');
     const head = text.slice(0, blank).split('\n');
@@ -127,4 +126,27 @@ export async function startDevWitness(o: { dataDir: string; identity: DevWitness
   const port = (server.address() as AddressInfo).port;
   Object.assign(w, { port, url: `http://127.0.0.1:${port}` });
   return w;
+}
+
+/** A witness for the tests: where it listens, its key, and how to stop it. */
+export interface TestWitness {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly vkey: string;
+  readonly key: WitnessKey;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a witness named `name` with its state in `dataDir` (created on first start; a restart on
+ * the same directory keeps its key and state), trusting the logs `logs`, on `port` (0: any).
+ */
+export async function startTestWitness(o: { dataDir: string; name: string; logs: readonly NoteVerifier[]; port?: number }): Promise<TestWitness> {
+  const seedFile = join(o.dataDir, 'dev-witness.seed');
+  if (!existsSync(seedFile)) writeFileSync(seedFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  const identity = devWitnessIdentity(o.name, Buffer.from(readFileSync(seedFile, 'utf8'), 'hex'));
+  const w = await startDevWitness({ dataDir: o.dataDir, identity, logs: new Map(o.logs.map((v) => [v.name, v])), ...(o.port === undefined ? {} : { port: o.port }) });
+  return { name: o.name, url: w.url, port: w.port, dataDir: o.dataDir, vkey: identity.vkey, key: identity.key, close: () => w.close() };
 }
