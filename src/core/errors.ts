@@ -17,7 +17,15 @@ export type VerificationCode =
   | 'CHECKPOINT_MALFORMED'
   | 'LOG_VERIFICATION_FAILED'
   | 'LOG_INTEGRITY'
-  | 'RECEIPT_INVALID';
+  | 'RECEIPT_INVALID'
+  // issue 11: offline evidence
+  | 'BUNDLE_MALFORMED'
+  | 'DSSE_SIGNATURE_INVALID'
+  | 'STATEMENT_MISMATCH'
+  | 'DOCUMENT_HASH_MISMATCH'
+  | 'OPENING_MISMATCH'
+  | 'LEAF_HASH_MISMATCH'
+  | 'CHECKPOINT_SIGNATURE_INVALID';
 
 export type NotFoundCode = 'DATA_DIR_NOT_FOUND' | 'ENTRY_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'KEY_NOT_FOUND' | 'POLICY_NOT_FOUND' | 'RECEIPT_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'ROUTE_NOT_FOUND';
 
@@ -175,6 +183,14 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   INTERNAL: { http: 500, exit: EXIT.internal },
   BODY_TOO_LARGE: { http: 413, exit: null },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, exit: null },
+  // issue 11: offline evidence
+  BUNDLE_MALFORMED: verification,
+  DSSE_SIGNATURE_INVALID: verification,
+  STATEMENT_MISMATCH: verification,
+  DOCUMENT_HASH_MISMATCH: verification,
+  OPENING_MISMATCH: verification,
+  LEAF_HASH_MISMATCH: verification,
+  CHECKPOINT_SIGNATURE_INVALID: verification,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */
