@@ -78,10 +78,12 @@ export type BundleCheckName =
   | 'witness-quorum';
 
 /** The failure code of each kind of check. */
-export type BundleCheckCode = Extract<
-  VerificationCode,
-  'DSSE_SIGNATURE_INVALID' | 'STATEMENT_MISMATCH' | 'DOCUMENT_HASH_MISMATCH' | 'OPENING_MISMATCH' | 'LEAF_HASH_MISMATCH' | 'INCLUSION_PROOF_INVALID' | 'CHECKPOINT_SIGNATURE_INVALID'
-> | 'WITNESS_QUORUM_NOT_MET';
+export type BundleCheckCode =
+  | Extract<
+      VerificationCode,
+      'DSSE_SIGNATURE_INVALID' | 'STATEMENT_MISMATCH' | 'DOCUMENT_HASH_MISMATCH' | 'OPENING_MISMATCH' | 'LEAF_HASH_MISMATCH' | 'INCLUSION_PROOF_INVALID' | 'CHECKPOINT_SIGNATURE_INVALID'
+    >
+  | 'WITNESS_QUORUM_NOT_MET';
 
 /** One check's outcome. A failed check carries its code; a skipped one says why. */
 export interface BundleCheck {
@@ -102,9 +104,7 @@ export interface BundleVerification {
 }
 
 /** The witness side of {@link verifyBundle}: checks the checkpoint note's cosignatures. */
-export interface BundleWitnessCheck {
-  (note: string): { readonly ok: boolean; readonly detail: string };
-}
+export type BundleWitnessCheck = (note: string) => { readonly ok: boolean; readonly detail: string };
 
 /** Options of {@link verifyBundle}. */
 export interface VerifyBundleOptions {
@@ -269,9 +269,7 @@ export function assembleBundle(parts: BundleParts, key: { readonly name: string;
         inclusionProof: { logIndex: parts.logIndex, treeSize: parts.treeSize, hashes: parts.proof.map(toHex), checkpoint: { envelope: parts.checkpointNote } },
       },
       documents,
-      ...(parts.openings === undefined
-        ? { redacted: true }
-        : { redacted: false, openings: parts.openings.map((o) => ({ commitment: o.commitment, value: o.value, salt: toBase64(o.salt) })) }),
+      ...(parts.openings === undefined ? { redacted: true } : { redacted: false, openings: parts.openings.map((o) => ({ commitment: o.commitment, value: o.value, salt: toBase64(o.salt) })) }),
     },
   };
 }
@@ -354,7 +352,9 @@ export function verifyBundle(input: unknown, options: VerifyBundleOptions): Bund
   // 1. The envelope is signed by the log key, over PAE(payloadType, payload).
   const env = b.dsseEnvelope;
   const dsse =
-    env.payloadType !== INTOTO_PAYLOAD_TYPE ? { ok: false, payload: fromBase64Strict(env.payload), detail: `payloadType is not ${INTOTO_PAYLOAD_TYPE}` } : verifyDsse(env, keyid, (m, s) => options.logKey.verify(m, s));
+    env.payloadType !== INTOTO_PAYLOAD_TYPE
+      ? { ok: false, payload: fromBase64Strict(env.payload), detail: `payloadType is not ${INTOTO_PAYLOAD_TYPE}` }
+      : verifyDsse(env, keyid, (m, s) => options.logKey.verify(m, s));
   checks.push(dsse.ok ? pass('dsse-signature', `keyid ${keyid}`) : fail('dsse-signature', 'DSSE_SIGNATURE_INVALID', dsse.detail ?? 'invalid'));
 
   // 2. The statement is the one the entry and its receipt determine.
@@ -419,10 +419,17 @@ export function verifyBundle(input: unknown, options: VerifyBundleOptions): Bund
     root = undefined;
   }
   if (root === undefined) checks.push(fail('inclusion-proof', 'INCLUSION_PROOF_INVALID', 'the checkpoint has no readable root'));
-  else if (p.logIndex !== t.logIndex || p.treeSize !== cpSize) checks.push(fail('inclusion-proof', 'INCLUSION_PROOF_INVALID', `proof for index ${p.logIndex} in size ${p.treeSize}; entry ${t.logIndex}, checkpoint size ${cpSize}`));
+  else if (p.logIndex !== t.logIndex || p.treeSize !== cpSize)
+    checks.push(fail('inclusion-proof', 'INCLUSION_PROOF_INVALID', `proof for index ${p.logIndex} in size ${p.treeSize}; entry ${t.logIndex}, checkpoint size ${cpSize}`));
   else {
     try {
-      verifyInclusion(p.logIndex, p.treeSize, leafHash, p.hashes.map((h) => Buffer.from(h, 'hex')), root);
+      verifyInclusion(
+        p.logIndex,
+        p.treeSize,
+        leafHash,
+        p.hashes.map((h) => Buffer.from(h, 'hex')),
+        root,
+      );
       checks.push(pass('inclusion-proof', `index ${p.logIndex} in tree size ${p.treeSize}`));
     } catch (err) {
       checks.push(fail('inclusion-proof', 'INCLUSION_PROOF_INVALID', err instanceof Error ? err.message : 'does not verify'));
