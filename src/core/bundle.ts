@@ -357,12 +357,9 @@ export function verifyBundle(input: unknown, options: VerifyBundleOptions): Bund
       : verifyDsse(env, keyid, (m, s) => options.logKey.verify(m, s));
   checks.push(dsse.ok ? pass('dsse-signature', `keyid ${keyid}`) : fail('dsse-signature', 'DSSE_SIGNATURE_INVALID', dsse.detail ?? 'invalid'));
 
-  // 2. The statement is the one the entry and its receipt determine.
+  // 2. Each document hashes to the hash the entry commits.
   const entryBytes = fromBase64Strict(t.canonicalizedBody)!;
   const entry = parseJsonObject(entryBytes);
-  checks.push(statementCheck(dsse.payload, entry, vm.documents.receipt, t.logIndex));
-
-  // 3. Each document hashes to the hash the entry commits.
   const committed = entry && isObj(entry['payload']) && isObj(entry['payload']['documents']) ? entry['payload']['documents'] : {};
   for (const k of BUNDLE_DOCUMENTS) {
     const d = vm.documents[k];
@@ -374,6 +371,9 @@ export function verifyBundle(input: unknown, options: VerifyBundleOptions): Bund
     const got = toHex(sha256(Buffer.from(d, 'utf8')));
     checks.push(got === want ? pass(`document:${k}`, got) : fail(`document:${k}`, 'DOCUMENT_HASH_MISMATCH', `hashes to ${got}, the entry commits ${String(want)}`));
   }
+
+  // 3. The statement is the one the entry and its receipt determine.
+  checks.push(statementCheck(dsse.payload, entry, vm.documents.receipt, t.logIndex));
 
   // 4. Each opening opens a commitment of the receipt.
   if (vm.redacted) checks.push(skip('openings', 'redacted'));
