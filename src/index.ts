@@ -80,4 +80,18 @@ export {
 } from './service/governance.js';
 export { verifyDocuments, type DocumentReport, type DocumentFinding, type DocumentFindingKind } from './service/verify-documents.js';
 export { rebuildReceipt, type RebuiltReceipt, type ReceiptCheck } from './service/receipt.js';
+export { buildBundle, intotoAttestations, type BuildBundleOptions, type BuiltBundle } from './service/bundle.js';
+export {
+  BUNDLE_MEDIA_TYPE,
+  INFERENCE_PREDICATE_TYPE,
+  TRAINING_PREDICATE_TYPE,
+  dsseKeyId,
+  parseBundle,
+  verifyBundle,
+  type Bundle,
+  type BundleCheck,
+  type BundleVerification,
+  type VerifyBundleOptions,
+} from './core/bundle.js';
+export { INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, verifyDsse, type DsseEnvelope, type IntotoStatement } from './core/dsse.js';
 export { runTamperCheck, type TamperCheckReport } from './service/tamper-check.js';

@@ -2,7 +2,8 @@
  * The verifier of src/core for the web audit explorer: the entry of the browser bundle that
  * scripts/build-web.mjs writes to web/dist/custos-core.js (crypto.ts swapped for crypto.browser.ts).
  * Only what checks a log goes in: checkpoints and signed notes, inclusion and consistency proofs,
- * RFC 9162 hashing, canonical JSON and log entries. Nothing here signs.
+ * RFC 9162 hashing, canonical JSON and log entries, and offline evidence bundles (verifyBundle).
+ * Nothing here signs.
  * @module
  */
 export { CustosError, ValidationError, VerificationError } from './errors.js';
@@ -26,3 +27,5 @@ export { rootFromInclusionProof, verifyInclusion } from './merkle/inclusion.js';
 export { verifyConsistency } from './merkle/consistency.js';
 export { NOTE_SIG_PREFIX, computeKeyId, formatVerifierKey, isValidKeyName, openNote, parseVerifierKey } from './note.js';
 export { openCheckpoint, parseCheckpointBody } from './checkpoint.js';
+export { BUNDLE_MEDIA_TYPE, parseBundle, verifyBundle } from './bundle.js';
+export { pae, verifyDsse } from './dsse.js';
