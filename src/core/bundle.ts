@@ -16,6 +16,7 @@ import { HASH_SIZE, bytesEqual, fromBase64Strict, hashLeaf, sha256, toBase64, to
 import { verifyInclusion } from './merkle/inclusion.js';
 import { openCheckpoint, parseCheckpointBody } from './checkpoint.js';
 import type { NoteVerifier } from './note.js';
+import { checkWitnessQuorum, type CosignerVerifier } from './cosignature.js';
 
 /** Media type of a Custos bundle, version 1. */
 export const BUNDLE_MEDIA_TYPE = 'application/vnd.custos.bundle.v1+json';
@@ -110,8 +111,10 @@ export type BundleWitnessCheck = (note: string) => { readonly ok: boolean; reado
 export interface VerifyBundleOptions {
   /** The log's verifier key. */
   readonly logKey: NoteVerifier;
-  /** The witness quorum check; without it the check is skipped (no witness policy). */
-  readonly witnesses?: BundleWitnessCheck;
+  /** Trusted witness keys (C2SP tlog-cosignature); none: the witness check is skipped. */
+  readonly witnesses?: readonly CosignerVerifier[];
+  /** Cosignatures required from `witnesses` (default: all of them). */
+  readonly quorum?: number;
 }
 
 /** The DSSE keyid of a log key: `<key name>+<8 hex digits of the note key id>` (its vkey's first two fields). */
@@ -445,10 +448,21 @@ export function verifyBundle(input: unknown, options: VerifyBundleOptions): Bund
   }
 
   // 8. The witness quorum, when a policy is given.
-  if (options.witnesses === undefined) checks.push(skip('witness-quorum', 'no witness policy given'));
+  if (options.witnesses === undefined || options.witnesses.length === 0) checks.push(skip('witness-quorum', 'no witness policy given'));
   else {
-    const w = options.witnesses(p.checkpoint.envelope);
-    checks.push(w.ok ? pass('witness-quorum', w.detail) : fail('witness-quorum', 'WITNESS_QUORUM_NOT_MET', w.detail));
+    const policy = { witnesses: options.witnesses, quorum: options.quorum ?? options.witnesses.length };
+    let w: ReturnType<typeof checkWitnessQuorum> | undefined;
+    try {
+      w = checkWitnessQuorum(p.checkpoint.envelope, policy);
+    } catch (err) {
+      // A malformed note fails the check; a malformed policy is the caller's error.
+      if (!(err instanceof VerificationError)) throw err;
+    }
+    if (w === undefined) checks.push(fail('witness-quorum', 'WITNESS_QUORUM_NOT_MET', 'the checkpoint note is malformed'));
+    else {
+      const detail = `${w.cosigned.length} of ${w.quorum} required cosigned${w.cosigned.length ? ` (${w.cosigned.join(', ')})` : ''}${w.missing.length ? `; missing ${w.missing.join(', ')}` : ''}${w.invalid.length ? `; invalid ${w.invalid.join(', ')}` : ''}`;
+      checks.push(w.ok ? pass('witness-quorum', detail) : fail('witness-quorum', 'WITNESS_QUORUM_NOT_MET', detail));
+    }
   }
 
   const failed = checks.find((c) => c.status === 'fail');

@@ -5,8 +5,9 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { ValidationError, VerificationError, type VerificationCode } from '../../core/errors.js';
-import { verifyBundle, type BundleWitnessCheck } from '../../core/bundle.js';
+import { ValidationError, VerificationError } from '../../core/errors.js';
+import { verifyBundle } from '../../core/bundle.js';
+import { parseCosignerVerifierKey, type CosignerVerifier } from '../../core/cosignature.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import { CODE, parseWith } from '../../core/schema/parse.js';
 import { openLog } from '../../log/data-dir.js';
@@ -87,17 +88,22 @@ export interface VerifyBundleFileOptions {
   readonly quorum?: number;
 }
 
-// The witness policy of the command line: K of the given witness keys must have cosigned.
-async function witnessCheck(ctx: CommandContext, o: VerifyBundleFileOptions): Promise<BundleWitnessCheck | undefined> {
+// The witness policy of the command line: K (default all) of the given witness keys.
+function witnessPolicy(ctx: CommandContext, o: VerifyBundleFileOptions): { witnesses: CosignerVerifier[]; quorum: number } | undefined {
   if (o.witnesses.length === 0) {
     if (o.quorum !== undefined && o.quorum > 0) throw new ValidationError('VALIDATION_FAILED', '--quorum needs --witness keys');
     return undefined;
   }
   const quorum = o.quorum ?? o.witnesses.length;
-  if (quorum > o.witnesses.length) throw new ValidationError('VALIDATION_FAILED', `--quorum ${quorum} is more than the ${o.witnesses.length} --witness keys`);
-  const keys = o.witnesses.map((w) => readKey(ctx, w, 'witness key'));
-  const { cosignedBy } = await import('./bundle-witness.js');
-  return cosignedBy(keys, quorum);
+  if (quorum < 1 || quorum > o.witnesses.length) throw new ValidationError('VALIDATION_FAILED', `--quorum must be between 1 and the ${o.witnesses.length} --witness keys`);
+  const witnesses = o.witnesses.map((w) => {
+    try {
+      return parseCosignerVerifierKey(readKey(ctx, w, 'witness key'));
+    } catch (err) {
+      throw new ValidationError('VALIDATION_FAILED', `--witness ${w} is not a cosigner verifier key (type 0x04)`, { cause: err });
+    }
+  });
+  return { witnesses, quorum };
 }
 
 /** `custos verify-bundle FILE --key VKEY [--witness VKEY]... [--quorum K]`: every check, by name. */
@@ -109,7 +115,7 @@ export async function verifyBundleFile(ctx: CommandContext, file: string, o: Ver
   } catch (err) {
     throw new ValidationError('VALIDATION_FAILED', `--key is not a verifier key (name+keyid+base64)`, { cause: err });
   }
-  const witnesses = await witnessCheck(ctx, o);
+  const policy = witnessPolicy(ctx, o);
   let text: string;
   try {
     text = readFileSync(inCwd(ctx.io, file), 'utf8');
@@ -122,13 +128,13 @@ export async function verifyBundleFile(ctx: CommandContext, file: string, o: Ver
   } catch (err) {
     throw new VerificationError('BUNDLE_MALFORMED', `${file} is not JSON`, { cause: err });
   }
-  const r = verifyBundle(parsed, { logKey, ...(witnesses ? { witnesses } : {}) });
+  const r = verifyBundle(parsed, { logKey, ...(policy ?? {}) });
   if (ctx.json) printJson(ctx.io, r);
   else {
     for (const c of r.checks) ctx.io.stdout.write(`${c.status === 'pass' ? 'ok  ' : c.status === 'fail' ? 'FAIL' : 'skip'} ${c.name}${c.detail ? `  (${c.detail})` : ''}\n`);
     if (r.ok) ctx.io.stdout.write(`bundle of entry ${r.logIndex} verified against the signed tree of size ${r.treeSize}\n`);
   }
   if (r.failed) {
-    throw new VerificationError(r.failed.code as VerificationCode, `check ${r.failed.name} failed: ${r.failed.detail ?? ''}`, { details: { check: r.failed.name } });
+    throw new VerificationError(r.failed.code ?? 'LOG_VERIFICATION_FAILED', `check ${r.failed.name} failed: ${r.failed.detail ?? ''}`, { details: { check: r.failed.name } });
   }
 }
