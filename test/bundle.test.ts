@@ -17,6 +17,8 @@ import { INTOTO_PAYLOAD_TYPE, pae, signDsse, verifyDsse, type DsseEnvelope } fro
 import { BUNDLE_MEDIA_TYPE, INFERENCE_PREDICATE_TYPE, TRAINING_PREDICATE_TYPE, dsseKeyId, verifyBundle, type Bundle, type BundleVerification } from '../src/core/bundle.js';
 import { canonicalJson } from '../src/core/canonical-json.js';
 import { parseVerifierKey } from '../src/core/note.js';
+import { addCosignatures, cosignCheckpoint, formatCosignerSignerKey, formatCosignerVerifierKey, parseCosignerSignerKey } from '../src/core/cosignature.js';
+import { ed25519PrivateKeyFromSeed, ed25519RawPublicKey } from '../src/core/crypto.js';
 import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { pid } from './helpers/policy-ids.js';
 import { EXIT, assertError, callCli, callIn, ensureBuilt, makeTempDir, okJson } from './helpers/cli.js';
@@ -349,6 +351,36 @@ describe('offline evidence bundles', () => {
     assert.deepEqual(predicateTypes, [INFERENCE_PREDICATE_TYPE, TRAINING_PREDICATE_TYPE]);
     // The inference's envelope is the bundle's (Ed25519 is deterministic).
     assert.deepEqual(JSON.parse(lines[0]!), full.dsseEnvelope);
+  });
+
+  it('the witness quorum: --witness keys and --quorum K, checked on the checkpoint note the bundle carries', async () => {
+    const witness = (name: string, fill: number) => {
+      const seed = Buffer.alloc(32, fill);
+      return { signer: parseCosignerSignerKey(formatCosignerSignerKey(name, seed)), vkey: formatCosignerVerifierKey(name, ed25519RawPublicKey(ed25519PrivateKeyFromSeed(seed))) };
+    };
+    const w1 = witness('witness-one.example', 1);
+    const w2 = witness('witness-two.example', 2);
+    const b = clone(full) as { verificationMaterial: { tlogEntry: { inclusionProof: { checkpoint: { envelope: string } } } } };
+    const cp = b.verificationMaterial.tlogEntry.inclusionProof.checkpoint;
+    cp.envelope = addCosignatures(cp.envelope, cosignCheckpoint(cp.envelope, w1.signer, 1_790_000_000));
+    const empty = makeTempDir('custos-bundle-witness-');
+    try {
+      writeFileSync(join(empty.path, 'b.json'), JSON.stringify(b));
+      const run = (...extra: string[]) => callCli(['--json', 'verify-bundle', 'b.json', '--key', vkey, ...extra], { cwd: empty.path });
+      const one = okJson<BundleVerification>(await run('--witness', w1.vkey, '--witness', w2.vkey, '--quorum', '1'));
+      assert.equal(one.checks.find((c) => c.name === 'witness-quorum')?.status, 'pass');
+      const two = await run('--witness', w1.vkey, '--witness', w2.vkey);
+      assertError(two, EXIT.verification, 'WITNESS_QUORUM_NOT_MET', { stdoutAllowed: true, message: /check witness-quorum failed/ });
+      assert.match(two.stdout, /missing witness-two\.example\+[0-9a-f]{8}/);
+      // The unwitnessed bundle fails a policy of one witness; the cosigned one passes it.
+      writeFileSync(join(empty.path, 'plain.json'), fullText);
+      assertError(await callCli(['verify-bundle', 'plain.json', '--key', vkey, '--witness', w1.vkey], { cwd: empty.path }), EXIT.verification, 'WITNESS_QUORUM_NOT_MET', { stdoutAllowed: true });
+      okJson(await run('--witness', w1.vkey));
+      assertError(await run('--quorum', '1'), EXIT.validation, 'VALIDATION_FAILED');
+      assertError(await run('--witness', vkey), EXIT.validation, 'VALIDATION_FAILED');
+    } finally {
+      empty.cleanup();
+    }
   });
 
   it('PAE matches the DSSE specification example, and counts bytes', () => {
