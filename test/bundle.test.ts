@@ -21,6 +21,7 @@ import { addCosignatures, cosignCheckpoint, formatCosignerSignerKey, formatCosig
 import { ed25519PrivateKeyFromSeed, ed25519RawPublicKey } from '../src/core/crypto.js';
 import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { pid } from './helpers/policy-ids.js';
+import { currentCoreBundle, launchChromium, skipWithoutChromium } from './helpers/browser.js';
 import { EXIT, assertError, callCli, callIn, ensureBuilt, makeTempDir, okJson } from './helpers/cli.js';
 
 const D_IN = 'a1'.repeat(32);
@@ -380,6 +381,34 @@ describe('offline evidence bundles', () => {
       assertError(await run('--witness', vkey), EXIT.validation, 'VALIDATION_FAILED');
     } finally {
       empty.cleanup();
+    }
+  });
+
+  it("the explorer's bundle of src/core (web/dist/custos-core.js) gives the same verdicts in Chromium", { skip: skipWithoutChromium }, async () => {
+    const core = currentCoreBundle();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.route('http://custos.test/**', async (route) => {
+        const path = new URL(route.request().url()).pathname;
+        if (path === '/custos-core.js') return route.fulfill({ contentType: 'text/javascript', body: core });
+        if (path === '/') return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>bundle</title>' });
+        return route.fulfill({ status: 404, body: '' });
+      });
+      await page.goto('http://custos.test/');
+      const tampered = clone(full) as { verificationMaterial: { documents: { model: string } } };
+      tampered.verificationMaterial.documents.model = tampered.verificationMaterial.documents.model.replace('0.9.3', '0.9.2');
+      const run = `(async ([bundles, vkey]) => { const c = await import('/custos-core.js'); const key = c.parseVerifierKey(vkey); return bundles.map((b) => { const r = c.verifyBundle(b, { logKey: key }); return [r.ok, r.failed ? r.failed.code : null, r.checks.map((x) => x.name + ':' + x.status).join(',')]; }); })(${JSON.stringify([[full, tampered], vkey])})`;
+      const inBrowser = (await page.evaluate(run)) as [boolean, string | null, string][];
+      const inNode = [full, tampered].map((b) => {
+        const r = verifyBundle(b, { logKey: parseVerifierKey(vkey) });
+        return [r.ok, r.failed ? r.failed.code! : null, r.checks.map((x) => `${x.name}:${x.status}`).join(',')];
+      });
+      assert.deepEqual(inBrowser, inNode);
+      assert.equal(inBrowser[0]![0], true);
+      assert.equal(inBrowser[1]![1], 'DOCUMENT_HASH_MISMATCH');
+    } finally {
+      await browser.close();
     }
   });
 
