@@ -412,6 +412,49 @@ describe('offline evidence bundles', () => {
     }
   });
 
+  it('hostile bundles: a mutated field gives a verdict or BUNDLE_MALFORMED, never another exception', () => {
+    let seed = 12345;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x80000000;
+    };
+    const hostile = ['', '\ud800', '__proto__', 'x'.repeat(5000), -1, 1e309, 0.5, null, true, [], {}, [1, 2], { a: 1 }, '00'.repeat(32), 'AAAA', '=', '{"index":1}', 2 ** 53];
+    const key = parseVerifierKey(vkey);
+    let verdicts = 0;
+    let malformed = 0;
+    for (let n = 0; n < 3000; n++) {
+      const b = clone(full) as unknown as Record<string, unknown>;
+      // Walk to a random node and replace it (or a random key inside it).
+      let node: Record<string, unknown> | unknown[] = b;
+      for (let depth = 0; depth < 6; depth++) {
+        const keys = Object.keys(node);
+        if (keys.length === 0) break;
+        const k = keys[Math.floor(rnd() * keys.length)]!;
+        const child = (node as Record<string, unknown>)[k];
+        if (typeof child === 'object' && child !== null && rnd() < 0.7) node = child as Record<string, unknown>;
+        else {
+          (node as Record<string, unknown>)[rnd() < 0.9 ? k : `extra${n}`] = hostile[Math.floor(rnd() * hostile.length)];
+          break;
+        }
+      }
+      try {
+        verifyBundle(b, { logKey: key });
+        verdicts++;
+      } catch (err) {
+        assert.equal((err as { code?: string }).code, 'BUNDLE_MALFORMED', `mutation ${n} threw ${String(err)}`);
+        malformed++;
+      }
+    }
+    assert.ok(verdicts > 100 && malformed > 100, `verdicts ${verdicts}, malformed ${malformed}`);
+    // A signed statement holding a lone surrogate (valid JSON text, no canonical form): a failed check, not an exception.
+    const st = JSON.parse(Buffer.from(full.dsseEnvelope.payload, 'base64').toString('utf8')) as { subject: { name: string }[] };
+    st.subject[0]!.name = '\ud800';
+    const b = clone(full) as { dsseEnvelope: DsseEnvelope };
+    b.dsseEnvelope = signDsse(INTOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(st), 'utf8'), dsseKeyId(env.log.signer), (m) => env.log.signer.sign(m));
+    const r = verifyBundle(b, { logKey: key });
+    assert.equal(r.failed?.code, 'STATEMENT_MISMATCH');
+  });
+
   it('PAE matches the DSSE specification example, and counts bytes', () => {
     assert.equal(pae('http://example.com/HelloWorld', Buffer.from('hello world')).toString('utf8'), 'DSSEv1 29 http://example.com/HelloWorld 11 hello world');
     assert.deepEqual(pae('t', Buffer.from('é', 'utf8')), Buffer.from('DSSEv1 1 t 2 é', 'utf8'));

@@ -376,7 +376,12 @@ export function verifyBundle(input: unknown, options: VerifyBundleOptions): Bund
   }
 
   // 3. The statement is the one the entry and its receipt determine.
-  checks.push(statementCheck(dsse.payload, entry, vm.documents.receipt, t.logIndex));
+  try {
+    checks.push(statementCheck(dsse.payload, entry, vm.documents.receipt, t.logIndex));
+  } catch (err) {
+    // A value JSON can carry but canonical JSON cannot (a lone surrogate): not the statement the log signed.
+    checks.push(fail('statement', 'STATEMENT_MISMATCH', err instanceof Error ? err.message : 'not canonicalizable'));
+  }
 
   // 4. Each opening opens a commitment of the receipt.
   if (vm.redacted) checks.push(skip('openings', 'redacted'));

@@ -3,7 +3,8 @@
  * (check it with only the log key: no data directory, no network).
  * @module
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ValidationError, VerificationError } from '../../core/errors.js';
 import { verifyBundle } from '../../core/bundle.js';
@@ -39,6 +40,10 @@ export async function bundle(ctx: CommandContext, index: number, o: BundleOption
     throw new ValidationError('VALIDATION_FAILED', 'opening commitments needs --purpose CODE --actor ID --actor-role ROLE (or --redact to leave the openings out)');
   }
   const target = inCwd(ctx.io, o.output);
+  // Checked before anything is opened (and logged as opened).
+  if (!existsSync(dirname(target)) || !statSync(dirname(target)).isDirectory() || (existsSync(target) && statSync(target).isDirectory())) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot write ${o.output}: no such directory, or it is a directory`);
+  }
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   let built;
   try {
