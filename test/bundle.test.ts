@@ -418,7 +418,7 @@ describe('offline evidence bundles', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed / 0x80000000;
     };
-    const hostile = ['', '\ud800', '__proto__', 'x'.repeat(5000), -1, 1e309, 0.5, null, true, [], {}, [1, 2], { a: 1 }, '00'.repeat(32), 'AAAA', '=', '{"index":1}', 2 ** 53];
+    const hostile = ['', '\ud800', '__proto__', 'x'.repeat(5000), -1, Number.POSITIVE_INFINITY, 0.5, null, true, [], {}, [1, 2], { a: 1 }, '00'.repeat(32), 'AAAA', '=', '{"index":1}', 2 ** 53];
     const key = parseVerifierKey(vkey);
     let verdicts = 0;
     let malformed = 0;
