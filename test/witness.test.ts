@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { formatCheckpointBody } from '../src/core/checkpoint.js';
 import { parseCosignerVerifierKey, verifyCosignatures, addCosignatures, type CosignerVerifier } from '../src/core/cosignature.js';
-import { sha256 } from '../src/core/hash.js';
+import { EMPTY_ROOT, sha256 } from '../src/core/hash.js';
+import { CustosError } from '../src/core/errors.js';
+import fc from 'fast-check';
 import { formatSignerKey, parseSignerKey, parseVerifierKey, signNote, verifierKeyFromSignerKey, type NoteSigner, type NoteVerifier } from '../src/core/note.js';
 import { TLOG_SIZE_CONTENT_TYPE, formatAddCheckpointRequest, parseAddCheckpointRequest, parseTlogSize } from '../src/core/tlog-witness.js';
 import { loadSigner } from '../src/log/data-dir.js';
@@ -243,6 +245,73 @@ describe('the witness over HTTP, fed by a real Custos log', () => {
     assert.equal(errorCode(r), 'RATE_LIMITED');
     // Another bucket: a body naming no configured log is still answered.
     assert.equal((await post(limited.url, 'old 0\n\nunknown.test/log\n1\n')).status, 400);
+  });
+});
+
+describe('the witness without HTTP', () => {
+  it('an empty log: size 0 with the empty root is cosigned, then size 0 with another root is a fork', async () => {
+    const signer = parseSignerKey(formatSignerKey(ORIGIN, Buffer.alloc(32, 0x21)));
+    const d = root.next('witness-empty');
+    initWitnessDir(d, 'witness.test/empty');
+    const w = openWitnessDir(d, [parseVerifierKey(verifierKeyFromSignerKey(formatSignerKey(ORIGIN, Buffer.alloc(32, 0x21))))]);
+    try {
+      const empty = signNote(formatCheckpointBody({ origin: ORIGIN, treeSize: 0, rootHash: EMPTY_ROOT }), [signer]);
+      assert.match(w.witness.addCheckpoint(formatAddCheckpointRequest(0, [], empty)).body, /^\u2014 witness\.test\/empty /);
+      assert.equal(w.witness.latest(ORIGIN)?.treeSize, 0);
+      assert.throws(
+        () => w.witness.addCheckpoint(formatAddCheckpointRequest(0, [], forkedNote(signer, 0, 'not empty'))),
+        (e: unknown) => e instanceof CustosError && e.code === 'WITNESS_FORK_DETECTED',
+      );
+      // From size 0 any first tree is consistent, with an empty proof only.
+      const one = signNote(formatCheckpointBody({ origin: ORIGIN, treeSize: 1, rootHash: sha256(Buffer.from('leaf')) }), [signer]);
+      assert.throws(
+        () => w.witness.addCheckpoint(formatAddCheckpointRequest(0, [sha256(Buffer.from('p'))], one)),
+        (e: unknown) => e instanceof CustosError && e.code === 'CONSISTENCY_PROOF_INVALID',
+      );
+      w.witness.addCheckpoint(formatAddCheckpointRequest(0, [], one));
+      assert.equal(w.witness.latest(ORIGIN)?.treeSize, 1);
+    } finally {
+      w.close();
+    }
+  });
+
+  it('fuzz: a mutated request is refused with a stable code, or cosigns only a checkpoint the log signed consistently', async () => {
+    const l = await root.openLog({ origin: ORIGIN });
+    const notes = [await grow(l, 3), await grow(l, 4)];
+    const d = root.next('witness-fuzz');
+    initWitnessDir(d, 'witness.test/fuzz');
+    const w = openWitnessDir(d, [parseVerifierKey(l.dir.verifierKey)]);
+    try {
+      w.witness.addCheckpoint(formatAddCheckpointRequest(0, [], notes[0]!));
+      const valid = formatAddCheckpointRequest(3, await proofBetween(l, 3, 7), notes[1]!);
+      const codes = new Set(['VALIDATION_FAILED', 'WITNESS_LOG_UNKNOWN', 'WITNESS_CHECKPOINT_UNTRUSTED', 'WITNESS_OLD_SIZE_MISMATCH', 'WITNESS_FORK_DETECTED', 'CONSISTENCY_PROOF_INVALID']);
+      const roots = new Map([
+        [3, (await l.log.reader.consistencyProof(3, 7)).oldRoot.toString('hex')],
+        [7, (await l.log.reader.consistencyProof(3, 7)).newRoot.toString('hex')],
+      ]);
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(fc.nat(valid.length - 1), fc.constantFrom('delete', 'insert', 'replace'), fc.string({ maxLength: 3, unit: 'binary' })), { minLength: 1, maxLength: 4 }),
+          (edits) => {
+            let body = valid;
+            for (const [at, op, text] of edits) {
+              const i = Math.min(at, body.length);
+              body = op === 'delete' ? body.slice(0, i) + body.slice(i + 1) : op === 'insert' ? body.slice(0, i) + text + body.slice(i) : body.slice(0, i) + text + body.slice(i + 1);
+            }
+            try {
+              w.witness.addCheckpoint(body);
+            } catch (e) {
+              assert.ok(e instanceof CustosError && codes.has(e.code), `unexpected ${String(e)}`);
+            }
+            const latest = w.witness.latest(ORIGIN)!;
+            assert.equal(latest.rootHash.toString('hex'), roots.get(latest.treeSize), 'the cosigned state is always a checkpoint of the real log');
+          },
+        ),
+        { numRuns: 400, seed: 11 },
+      );
+    } finally {
+      w.close();
+    }
   });
 });
 
