@@ -30,7 +30,7 @@ export function loadLogKeys(io: Io, values: readonly string[]): NoteVerifier[] {
   for (const value of values) {
     let text = value;
     const file = inCwd(io, value);
-    if (!value.includes('+') && existsSync(file)) {
+    if (existsSync(file)) {
       try {
         text = readFileSync(file, 'utf8');
       } catch (err) {
