@@ -57,6 +57,14 @@ export {
   type WitnessPolicy,
   type WitnessQuorumResult,
 } from './core/cosignature.js';
+export {
+  ADD_CHECKPOINT_PATH,
+  TLOG_SIZE_CONTENT_TYPE,
+  formatAddCheckpointRequest,
+  parseAddCheckpointRequest,
+  parseTlogSize,
+  type AddCheckpointRequest,
+} from './core/tlog-witness.js';
 
 // Storage
 export type { LogStore, StoredEntry, StoredCheckpoint, StoreStats, AppendBatch } from './store/store.js';
