@@ -19,7 +19,15 @@ export type VerificationCode =
   | 'LOG_INTEGRITY'
   | 'RECEIPT_INVALID'
   | 'WITNESS_QUORUM_NOT_MET'
-  | 'WITNESS_CHECKPOINT_UNTRUSTED';
+  | 'WITNESS_CHECKPOINT_UNTRUSTED'
+  // issue 11: offline evidence
+  | 'BUNDLE_MALFORMED'
+  | 'DSSE_SIGNATURE_INVALID'
+  | 'STATEMENT_MISMATCH'
+  | 'DOCUMENT_HASH_MISMATCH'
+  | 'OPENING_MISMATCH'
+  | 'LEAF_HASH_MISMATCH'
+  | 'CHECKPOINT_SIGNATURE_INVALID';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -202,6 +210,14 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   WITNESS_LOG_UNKNOWN: notFound,
   WITNESS_OLD_SIZE_MISMATCH: conflict,
   WITNESS_FORK_DETECTED: conflict,
+  // issue 11: offline evidence
+  BUNDLE_MALFORMED: verification,
+  DSSE_SIGNATURE_INVALID: verification,
+  STATEMENT_MISMATCH: verification,
+  DOCUMENT_HASH_MISMATCH: verification,
+  OPENING_MISMATCH: verification,
+  LEAF_HASH_MISMATCH: verification,
+  CHECKPOINT_SIGNATURE_INVALID: verification,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */
