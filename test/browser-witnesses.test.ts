@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { currentCoreBundle, launchChromium, skipWithoutChromium as skip } from './helpers/browser.js';
-import { startTestWitness, type TestWitness } from './helpers/witness-dev.js';
+import { startTestWitness, type TestWitness } from './helpers/witnesses.js';
 import { formatVerifierKey, parseVerifierKey } from '../src/core/note.js';
 import { witnessKeyFromVkey } from '../src/server/witness-key.js';
 

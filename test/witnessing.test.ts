@@ -20,7 +20,7 @@ import { checkWitnessQuorum, parseCosignerVerifierKey } from '../src/core/cosign
 import { existsSync } from 'node:fs';
 import { assertError, callIn, EXIT } from './helpers/cli.js';
 import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
-import { devWitnessIdentity, startDevWitness, startTestWitness, type TestWitness } from './helpers/witness-dev.js';
+import { cosignerIdentity, startHangingWitness, startTestWitness, type TestWitness } from './helpers/witnesses.js';
 
 const RETRY = { baseMs: 10, capMs: 100, timeoutMs: 5000, unreachableAfter: 3 };
 
@@ -130,7 +130,7 @@ describe('witnessing: one log, two witnesses on loopback', () => {
     assert.equal(verdict.cosigned.length, 2);
     assert.deepEqual(verdict.invalid, []);
     // A cosignature by a key not configured does not count (a third, unknown witness).
-    const stranger = devWitnessIdentity('witness.test/w1');
+    const stranger = cosignerIdentity('witness.test/w1');
     assert.ok(!signatureLines(note).some((l) => stranger.key.verifies(note, l)));
   });
 
@@ -212,13 +212,9 @@ describe('witnessing: one log, two witnesses on loopback', () => {
 
 describe('witnessing: appends never wait for witnesses', () => {
   it('a witness that never answers does not delay appends', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'custos-witness-hang-'));
-    const id = devWitnessIdentity('witness.test/hang');
-    const logs = new Map();
-    const w = await startDevWitness({ dataDir: root, identity: id, logs });
-    w.mode = 'hang';
+    const id = cosignerIdentity('witness.test/hang');
+    const w = await startHangingWitness();
     const env = await createServerEnv({ witnesses: { endpoints: [{ url: w.url, key: id.key }], retry: { ...RETRY, timeoutMs: 600_000 } } });
-    logs.set(env.dir.origin, env.dir.verifier);
     try {
       // The collector's request is in flight and will not be answered...
       await until('the hanging request', async () => (w.requests >= 1 ? true : undefined));
@@ -235,7 +231,6 @@ describe('witnessing: appends never wait for witnesses', () => {
     } finally {
       await env.close();
       await w.close();
-      rmSync(root, { recursive: true, force: true });
     }
   });
 });
@@ -244,8 +239,8 @@ describe('serve --witness and --witness-quorum: validated before anything starts
   it('bad URL, bad key, quorum out of range, quorum without witnesses, duplicate names: exit 2 VALIDATION_FAILED naming the option', async () => {
     const root = mkdtempSync(join(tmpdir(), 'custos-witness-cli-'));
     const dir = join(root, 'log');
-    const a = devWitnessIdentity('witness.test/a').vkey;
-    const b = devWitnessIdentity('witness.test/b').vkey;
+    const a = cosignerIdentity('witness.test/a').vkey;
+    const b = cosignerIdentity('witness.test/b').vkey;
     // A log's note key (type 0x01) is not a cosignature key (type 0x04).
     const noteKey = formatVerifierKey('example.com/log', Buffer.alloc(32, 7));
     const cases: [string[], RegExp][] = [
