@@ -17,7 +17,10 @@ import { openCheckpoint } from '../src/core/checkpoint.js';
 import { formatVerifierKey, parseVerifierKey, type NoteVerifier } from '../src/core/note.js';
 import { witnessKeyFromVkey } from '../src/server/witness-key.js';
 import { checkWitnessQuorum, parseCosignerVerifierKey } from '../src/core/cosignature.js';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync } from 'node:fs';
+import { createVocabulary } from '../src/core/vocabulary.js';
+import { initDataDir, openLog } from '../src/log/data-dir.js';
+import { WitnessCollector } from '../src/server/witnesses.js';
 import { assertError, callIn, EXIT } from './helpers/cli.js';
 import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { cosignerIdentity, startHangingWitness, startTestWitness, type TestWitness } from './helpers/witnesses.js';
@@ -231,6 +234,63 @@ describe('witnessing: appends never wait for witnesses', () => {
     } finally {
       await env.close();
       await w.close();
+    }
+  });
+});
+
+describe('witnessing: a forked log is refused, and the refusal is an alarm', () => {
+  it('another root at the same size: 409 after retrying from the witness size; a longer fork: 422; each an alarm on the log', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'custos-witness-fork-'));
+    const dirA = join(root, 'a');
+    const dirB = join(root, 'b');
+    await initDataDir(dirA, { origin: 'fork.test/log' });
+    const seed = await openLog(dirA);
+    await appendSome({ log: seed.log } as ServerEnv, 3);
+    await seed.log.close();
+    await seed.dir.store.close();
+    // The fork: a copy of the store (same key, same origin), then different entries on each side.
+    cpSync(dirA, dirB, { recursive: true });
+    const a = await openLog(dirA);
+    const b = await openLog(dirB);
+    const w = await startTestWitness({ dataDir: join(root, 'w'), name: 'witness.test/fork', logs: [a.dir.verifier] });
+    const endpoints = [{ url: w.url, key: w.key }];
+    const vocabulary = createVocabulary();
+    const collectors: WitnessCollector[] = [];
+    try {
+      await a.log.append('AUDIT_EVENT', { resource: 'side-a', practitioner: 'p-1', contentHash: 'aa'.repeat(32) });
+      await b.log.append('AUDIT_EVENT', { resource: 'side-b', practitioner: 'p-1', contentHash: 'bb'.repeat(32) });
+      assert.equal(a.log.size, b.log.size);
+      const ca = new WitnessCollector({ log: a.log, witnesses: endpoints, vocabulary, retry: RETRY });
+      collectors.push(ca);
+      await ca.start();
+      await until('the witness to cosign log A', async () => (ca.status()[0]!.cosignedSize === a.log.size ? true : undefined));
+      await ca.close();
+      // Log B at the same size: 409 (the witness's size), retried from it, 409 again: another root.
+      const cb = new WitnessCollector({ log: b.log, witnesses: endpoints, vocabulary, retry: RETRY });
+      collectors.push(cb);
+      await cb.start();
+      const conflict = await until('the 409 alarm', async () => (cb.status()[0]!.alarm?.eventIndex != null ? cb.status()[0]!.alarm! : undefined));
+      assert.deepEqual([conflict.reason, conflict.status, conflict.witnessSize], ['REFUSED', 409, a.log.size]);
+      // The alarm's own entry grew B: now a consistency proof from the witness's size cannot verify (422).
+      const mismatch = await until('the 422 alarm', async () => {
+        const al = cb.status()[0]!.alarm;
+        return al?.status === 422 && al.eventIndex != null ? al : undefined;
+      });
+      assert.equal(mismatch.reason, 'REFUSED');
+      for (const index of [conflict.eventIndex!, mismatch.eventIndex!]) {
+        const e = JSON.parse((await b.log.reader.getEntry(index)).bytes.toString('utf8'));
+        assert.equal(e.type, 'WITNESS_ALARM');
+        assert.equal(e.payload.witness, 'witness.test/fork');
+      }
+      assert.equal(cb.status()[0]!.cosignedSize, null, 'nothing of log B was cosigned');
+    } finally {
+      for (const c of collectors) await c.close();
+      await w.close();
+      for (const x of [a, b]) {
+        await x.log.close();
+        await x.dir.store.close();
+      }
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });

@@ -317,7 +317,13 @@ class Worker {
           old = size;
           continue;
         }
-        throw new RefusedError('REFUSED', 409, size ?? null, size === undefined ? 'conflict (409) without a size' : `conflict (409): the witness holds size ${size}`);
+        // Same size, another root (the spec's 409 for that case need not carry a size): a fork.
+        throw new RefusedError(
+          'REFUSED',
+          409,
+          size ?? this.witnessSize ?? null,
+          size === undefined ? `conflict (409) at size ${old}: ${text.slice(0, 120).trim()}` : `conflict (409): the witness holds size ${size}`,
+        );
       }
       if (res.status >= 400 && res.status < 500) throw new RefusedError('REFUSED', res.status, this.witnessSize ?? null, `refused (${res.status}): ${text.slice(0, 120).trim()}`);
       throw Object.assign(new Error(`witness answered ${res.status}`), { status: res.status });
