@@ -224,9 +224,15 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   program
     .command('receipt <index>')
-    .description('rebuild the receipt of an inference event, re-check every hash, prove its inclusion')
+    .description('rebuild the receipt of an inference event, re-check every hash, prove its inclusion; URIs sealed unless --open')
     .option('--key <vkey|file>', 'trusted verifier key')
-    .action(async (index: string, o: { key?: string }, cmd: Command) => (await import('./commands/governance.js')).receipt(await ctx(cmd), parseCount(index, 'index'), o.key));
+    .option('--open', 'open the URI commitments to the URIs (patient-linked: needs the three below; logged as PATIENT_DATA_OPENED)')
+    .option('--purpose <code>', 'purpose of use for opening the URIs (with --open)')
+    .option('--actor <id>', 'who opens the URIs (with --open)')
+    .option('--actor-role <role>', "the opener's role (with --open)")
+    .action(async (index: string, o: { key?: string; open?: boolean; purpose?: string; actor?: string; actorRole?: string }, cmd: Command) =>
+      (await import('./commands/governance.js')).receipt(await ctx(cmd), parseCount(index, 'index'), o),
+    );
 
   actorOptions(
     program
