@@ -17,7 +17,13 @@ export type VerificationCode =
   | 'CHECKPOINT_MALFORMED'
   | 'LOG_VERIFICATION_FAILED'
   | 'LOG_INTEGRITY'
-  | 'RECEIPT_INVALID';
+  | 'RECEIPT_INVALID'
+  // issue 11: monitors and pinned history
+  | 'LOG_ROLLBACK'
+  | 'LOG_FORK'
+  | 'LOG_STALE'
+  | 'LOG_TILES_INVALID'
+  | 'LOG_UNREACHABLE';
 
 export type NotFoundCode = 'DATA_DIR_NOT_FOUND' | 'ENTRY_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'KEY_NOT_FOUND' | 'POLICY_NOT_FOUND' | 'RECEIPT_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'ROUTE_NOT_FOUND';
 
@@ -175,6 +181,12 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   INTERNAL: { http: 500, exit: EXIT.internal },
   BODY_TOO_LARGE: { http: 413, exit: null },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, exit: null },
+  // issue 11: monitors and pinned history (each its own exit code, for cron: `custos monitor`, `verify --trusted-checkpoint`)
+  LOG_ROLLBACK: { http: 422, exit: 10 },
+  LOG_FORK: { http: 422, exit: 11 },
+  LOG_STALE: { http: 422, exit: 12 },
+  LOG_TILES_INVALID: { http: 422, exit: 13 },
+  LOG_UNREACHABLE: { http: 502, exit: 14 },
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

@@ -201,7 +201,8 @@ export class Log {
     for (const listener of this.#reloadListeners) await listener();
     this.#latest = latest;
     // All entries of a batch share the batch's time, which is also its checkpoint's time.
-    this.#lastTimeMs = this.#latest?.timeMs ?? 0;
+    // The empty tree's checkpoint (size 0) covers no entry: it does not bound entry times.
+    this.#lastTimeMs = this.#latest && this.#latest.treeSize > 0 ? this.#latest.timeMs : 0;
   }
 
   /**
@@ -351,7 +352,7 @@ export class Log {
    */
   async signEmptyCheckpoint(): Promise<boolean> {
     if (this.#latest || this.#frontier.size !== 0) return false;
-    const timeMs = Math.max(this.#clock.now(), this.#lastTimeMs);
+    const timeMs = this.#clock.now();
     const note = signNote(formatCheckpointBody({ origin: this.#origin, treeSize: 0, rootHash: EMPTY_ROOT }), [this.#signer]);
     const checkpoint: StoredCheckpoint = { treeSize: 0, rootHash: EMPTY_ROOT, note, timeMs };
     try {
@@ -363,7 +364,6 @@ export class Log {
       throw err;
     }
     this.#latest = checkpoint;
-    this.#lastTimeMs = timeMs;
     return true;
   }
 
