@@ -157,7 +157,12 @@ async function check(ctx: CommandContext, o: MonitorOptions, statePath: string, 
   const note = await client.checkpoint();
   const cp = openCheckpoint(note, [verifier], origin);
   const rootHex = toHex(cp.rootHash);
-  Object.assign(report, { origin, treeSize: cp.treeSize, rootHash: rootHex, previous: previous ? { treeSize: previous.treeSize, rootHash: previous.rootHash, sizeSeenAt: previous.sizeSeenAt } : null });
+  Object.assign(report, {
+    origin,
+    treeSize: cp.treeSize,
+    rootHash: rootHex,
+    previous: previous ? { treeSize: previous.treeSize, rootHash: previous.rootHash, sizeSeenAt: previous.sizeSeenAt } : null,
+  });
   let witnessResult: WitnessQuorumResult | undefined;
   if (witnesses.length > 0) {
     witnessResult = checkWitnessQuorum(note, { witnesses, quorum });
@@ -175,9 +180,13 @@ async function check(ctx: CommandContext, o: MonitorOptions, statePath: string, 
     );
   }
   if (previous && cp.treeSize === previous.treeSize && previous.rootHash !== rootHex) {
-    throw new VerificationError('LOG_FORK', `the log at ${o.url} shows root ${rootHex} at size ${cp.treeSize}, but this monitor recorded root ${previous.rootHash} at the same size: two histories signed by one key`, {
-      details: { size: cp.treeSize, recordedRoot: previous.rootHash, servedRoot: rootHex },
-    });
+    throw new VerificationError(
+      'LOG_FORK',
+      `the log at ${o.url} shows root ${rootHex} at size ${cp.treeSize}, but this monitor recorded root ${previous.rootHash} at the same size: two histories signed by one key`,
+      {
+        details: { size: cp.treeSize, recordedRoot: previous.rootHash, servedRoot: rootHex },
+      },
+    );
   }
 
   // 3. The tiles must give the signed root.

@@ -92,7 +92,9 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
         });
       }
       if (report.ok && docs.ok && trustedFailure) {
-        throw new VerificationError(trustedFailure.code as VerificationCode, `${trustedFailure.file}: ${trustedFailure.message}`, { details: { file: trustedFailure.file, ...trustedFailure.details } });
+        throw new VerificationError(trustedFailure.code as VerificationCode, `${trustedFailure.file}: ${trustedFailure.message}`, {
+          details: { file: trustedFailure.file, ...trustedFailure.details },
+        });
       }
       if (!report.ok) {
         const first = report.findings.find((f) => f.index === report.firstBadIndex) ?? report.findings[0]!;
