@@ -15,7 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openCheckpoint } from '../src/core/checkpoint.js';
-import { EMPTY_ROOT, toHex } from '../src/core/hash.js';
+import { EMPTY_ROOT, hashChildren, hashLeaf, toHex } from '../src/core/hash.js';
+import { verifyConsistency } from '../src/core/merkle/consistency.js';
+import { computeRoot } from '../src/core/merkle/tree.js';
+import { TileNodeSource, tilePath } from '../src/core/merkle/tile-proof.js';
 import { parseVerifierKey } from '../src/core/note.js';
 import { cosignCheckpoint, formatCosignerSignerKey, formatCosignerVerifierKey, parseCosignerSignerKey } from '../src/core/cosignature.js';
 import { initDataDir, openLog, DB_FILE } from '../src/log/data-dir.js';
@@ -117,6 +120,53 @@ const monitorArgs = (s: Served | string, vkey: string, state: string, extra: str
 function readState(file: string): { treeSize: number; rootHash: string; checkpoint: string; sizeSeenAt: string; checkedAt: string; origin: string } {
   return JSON.parse(readFileSync(file, 'utf8'));
 }
+
+describe('proofs from tiles (pure)', () => {
+  // A reference tree: every complete node of every level, from the leaves.
+  const N = 65_536 + 700;
+  const leaves = Array.from({ length: N }, (_, i) => hashLeaf(Buffer.from(`leaf-${i}`)));
+  const levels: Buffer[][] = [leaves];
+  while (levels.at(-1)!.length > 1) {
+    const prev = levels.at(-1)!;
+    const next: Buffer[] = [];
+    for (let i = 0; i + 1 < prev.length; i += 2) next.push(hashChildren(prev[i]!, prev[i + 1]!));
+    levels.push(next);
+  }
+  const source = (size: number) => {
+    const fetched: string[] = [];
+    const src = new TileNodeSource(size, async (t) => {
+      fetched.push(tilePath(t.level, t.index, t.width));
+      return Buffer.concat(levels[8 * t.level]!.slice(t.index * 256, t.index * 256 + t.width));
+    });
+    return { src, fetched };
+  };
+
+  it('the root and RFC 9162 consistency proofs, computed from full and partial hash tiles, verify', async () => {
+    const sizes = [1, 2, 3, 255, 256, 257, 511, 512, 513, 700, 65_535, 65_536, 65_537, N];
+    for (const n of sizes) {
+      const { src } = source(n);
+      const root = computeRoot(leaves.slice(0, n));
+      assert.deepEqual(await src.root(), root, `root at ${n}`);
+      for (const m of sizes.filter((x) => x < n)) {
+        const proof = await src.consistencyProof(m);
+        verifyConsistency(m, n, proof, computeRoot(leaves.slice(0, m)), root);
+      }
+    }
+    assert.deepEqual(await source(0).src.root(), EMPTY_ROOT);
+  });
+
+  it('fetches only a few tiles per proof, partial ones by their width', async () => {
+    const { src, fetched } = source(N);
+    await src.consistencyProof(300);
+    await src.root();
+    assert.ok(fetched.length <= 8, fetched.join(' '));
+    assert.ok(
+      fetched.some((f) => f.includes('.p/')),
+      fetched.join(' '),
+    );
+    assert.ok(fetched.includes('tile/2/000.p/1'), fetched.join(' '));
+  });
+});
 
 describe('custos init signs the empty tree at once', () => {
   it('GET /checkpoint on a new log answers 200 with a verifiable checkpoint of size 0 and the empty root', async () => {
