@@ -27,6 +27,7 @@ import { Governance } from '../src/service/governance.js';
 import { Authenticator } from '../src/server/auth.js';
 import { createApp } from '../src/server/app.js';
 import type { FastifyInstance } from 'fastify';
+import { cleanupBackends, freshPgDatabase, PG_URL } from './helpers/backends.js';
 import { assertError, assertOk, callCli, callIn, ensureBuilt, EXIT, okJson, parseJson } from './helpers/cli.js';
 
 const EXIT_ROLLBACK = 10;
@@ -39,7 +40,10 @@ before(() => {
   ensureBuilt();
   root = mkdtempSync(join(tmpdir(), 'custos-monitor-'));
 });
-after(() => rmSync(root, { recursive: true, force: true }));
+after(async () => {
+  rmSync(root, { recursive: true, force: true });
+  await cleanupBackends();
+});
 
 let counter = 0;
 const path = (name: string): string => join(root, `${name}-${counter++}`);
@@ -203,6 +207,17 @@ describe('custos init signs the empty tree at once', () => {
     assert.equal(v.ok, true);
     assert.equal(v.checkpointSize, 0);
     assert.equal(v.checkpointsChecked, 1);
+  });
+
+  it('on PostgreSQL too: init signs the checkpoint of size 0', { skip: PG_URL ? false : 'PG_URL not set' }, async () => {
+    const url = await freshPgDatabase('custos_monitor');
+    const dataDir = path('pg-log');
+    assertOk(await callIn(dataDir, ['--store', url, 'init', '--origin', 'monitor.test/pg']));
+    const cp = okJson<{ treeSize: number; rootHash: string; note: string }>(await callIn(dataDir, ['--store', url, '--json', 'checkpoint']));
+    assert.equal(cp.treeSize, 0);
+    assert.equal(cp.rootHash, toHex(EMPTY_ROOT));
+    const vkey = readFileSync(join(dataDir, 'log.pub'), 'utf8').trim();
+    assert.equal(openCheckpoint(cp.note, [parseVerifierKey(vkey)], 'monitor.test/pg').treeSize, 0);
   });
 
   it('an empty log made without the size-0 checkpoint gets one on its first writable open', async () => {
