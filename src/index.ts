@@ -36,6 +36,27 @@ export {
   type OpenedNote,
 } from './core/note.js';
 export { openCheckpoint, parseCheckpointBody, formatCheckpointBody, type Checkpoint, type SignedCheckpoint } from './core/checkpoint.js';
+export {
+  COSIGNATURE_ALG,
+  addCosignatures,
+  checkWitnessQuorum,
+  cosignCheckpoint,
+  cosignerLabel,
+  formatCosignerSignerKey,
+  formatCosignerVerifierKey,
+  parseCosignerSignerKey,
+  parseCosignerVerifierKey,
+  requireWitnessQuorum,
+  verifyCosignatures,
+  type CosignatureOptions,
+  type CosignatureReport,
+  type CosignerSigner,
+  type CosignerVerifier,
+  type InvalidCosignature,
+  type VerifiedCosignature,
+  type WitnessPolicy,
+  type WitnessQuorumResult,
+} from './core/cosignature.js';
 
 // Storage
 export type { LogStore, StoredEntry, StoredCheckpoint, StoreStats, AppendBatch } from './store/store.js';

@@ -2,7 +2,8 @@
  * The verifier of src/core for the web audit explorer: the entry of the browser bundle that
  * scripts/build-web.mjs writes to web/dist/custos-core.js (crypto.ts swapped for crypto.browser.ts).
  * Only what checks a log goes in: checkpoints and signed notes, inclusion and consistency proofs,
- * RFC 9162 hashing, canonical JSON and log entries. Nothing here signs.
+ * RFC 9162 hashing, canonical JSON and log entries, witness cosignatures and the K-of-N witness policy.
+ * Nothing here signs.
  * @module
  */
 export { CustosError, ValidationError, VerificationError } from './errors.js';
@@ -26,3 +27,18 @@ export { rootFromInclusionProof, verifyInclusion } from './merkle/inclusion.js';
 export { verifyConsistency } from './merkle/consistency.js';
 export { NOTE_SIG_PREFIX, computeKeyId, formatVerifierKey, isValidKeyName, openNote, parseVerifierKey } from './note.js';
 export { openCheckpoint, parseCheckpointBody } from './checkpoint.js';
+export {
+  COSIGNATURE_ALG,
+  checkWitnessQuorum,
+  cosignerLabel,
+  formatCosignerVerifierKey,
+  parseCosignerVerifierKey,
+  requireWitnessQuorum,
+  verifyCosignatures,
+  type CosignatureReport,
+  type CosignerVerifier,
+  type VerifiedCosignature,
+  type InvalidCosignature,
+  type WitnessPolicy,
+  type WitnessQuorumResult,
+} from './cosignature.js';

@@ -18,6 +18,8 @@ export type VerificationCode =
   | 'LOG_VERIFICATION_FAILED'
   | 'LOG_INTEGRITY'
   | 'RECEIPT_INVALID'
+  | 'WITNESS_QUORUM_NOT_MET'
+  | 'WITNESS_CHECKPOINT_UNTRUSTED'
   // issue 11: monitors and pinned history
   | 'LOG_ROLLBACK'
   | 'LOG_FORK'
@@ -25,9 +27,27 @@ export type VerificationCode =
   | 'LOG_TILES_INVALID'
   | 'LOG_UNREACHABLE';
 
-export type NotFoundCode = 'DATA_DIR_NOT_FOUND' | 'ENTRY_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'KEY_NOT_FOUND' | 'POLICY_NOT_FOUND' | 'RECEIPT_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'ROUTE_NOT_FOUND';
+export type NotFoundCode =
+  | 'DATA_DIR_NOT_FOUND'
+  | 'ENTRY_NOT_FOUND'
+  | 'CHECKPOINT_NOT_FOUND'
+  | 'KEY_NOT_FOUND'
+  | 'POLICY_NOT_FOUND'
+  | 'RECEIPT_NOT_FOUND'
+  | 'TOKEN_NOT_FOUND'
+  | 'ROUTE_NOT_FOUND'
+  | 'WITNESS_LOG_UNKNOWN';
 
-export type ConflictCode = 'DATA_DIR_EXISTS' | 'LOG_APPEND_CONFLICT' | 'LOG_LOCKED' | 'LOG_CLOSED' | 'POLICY_EXISTS' | 'POLICY_CHANGED' | 'SERVER_BUSY';
+export type ConflictCode =
+  | 'DATA_DIR_EXISTS'
+  | 'LOG_APPEND_CONFLICT'
+  | 'LOG_LOCKED'
+  | 'LOG_CLOSED'
+  | 'POLICY_EXISTS'
+  | 'POLICY_CHANGED'
+  | 'SERVER_BUSY'
+  | 'WITNESS_OLD_SIZE_MISMATCH'
+  | 'WITNESS_FORK_DETECTED';
 
 export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
 
@@ -181,6 +201,13 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   INTERNAL: { http: 500, exit: EXIT.internal },
   BODY_TOO_LARGE: { http: 413, exit: null },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, exit: null },
+  // issue 11: witness (C2SP tlog-cosignature, tlog-witness). The witness's refusals keep the
+  // statuses tlog-witness gives them: 403 untrusted signature, 404 unknown origin, 409 conflicts.
+  WITNESS_QUORUM_NOT_MET: verification,
+  WITNESS_CHECKPOINT_UNTRUSTED: { http: 403, exit: EXIT.verification },
+  WITNESS_LOG_UNKNOWN: notFound,
+  WITNESS_OLD_SIZE_MISMATCH: conflict,
+  WITNESS_FORK_DETECTED: conflict,
   // issue 11: monitors and pinned history (each its own exit code, for cron: `custos monitor`, `verify --trusted-checkpoint`)
   LOG_ROLLBACK: { http: 422, exit: 10 },
   LOG_FORK: { http: 422, exit: 11 },
