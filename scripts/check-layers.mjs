@@ -26,7 +26,8 @@ export const LAYERS = {
   service: ['core', 'log', 'service'],
   server: ['core', 'log', 'service', 'server'],
   sim: ['core', 'store', 'log', 'service', 'sim'],
-  cli: ['core', 'store', 'log', 'service', 'server', 'sim', 'cli'],
+  witness: ['core', 'witness'],
+  cli: ['core', 'store', 'log', 'service', 'server', 'sim', 'witness', 'cli'],
   index: ['core', 'store', 'log', 'service'],
   web: ['web'],
 };

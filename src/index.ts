@@ -57,6 +57,14 @@ export {
   type WitnessPolicy,
   type WitnessQuorumResult,
 } from './core/cosignature.js';
+export {
+  ADD_CHECKPOINT_PATH,
+  TLOG_SIZE_CONTENT_TYPE,
+  formatAddCheckpointRequest,
+  parseAddCheckpointRequest,
+  parseTlogSize,
+  type AddCheckpointRequest,
+} from './core/tlog-witness.js';
 
 // Storage
 export type { LogStore, StoredEntry, StoredCheckpoint, StoreStats, AppendBatch } from './store/store.js';
@@ -101,4 +109,18 @@ export {
 } from './service/governance.js';
 export { verifyDocuments, type DocumentReport, type DocumentFinding, type DocumentFindingKind } from './service/verify-documents.js';
 export { rebuildReceipt, type RebuiltReceipt, type ReceiptCheck } from './service/receipt.js';
+export { buildBundle, intotoAttestations, type BuildBundleOptions, type BuiltBundle } from './service/bundle.js';
+export {
+  BUNDLE_MEDIA_TYPE,
+  INFERENCE_PREDICATE_TYPE,
+  TRAINING_PREDICATE_TYPE,
+  dsseKeyId,
+  parseBundle,
+  verifyBundle,
+  type Bundle,
+  type BundleCheck,
+  type BundleVerification,
+  type VerifyBundleOptions,
+} from './core/bundle.js';
+export { INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, verifyDsse, type DsseEnvelope, type IntotoStatement } from './core/dsse.js';
 export { runTamperCheck, type TamperCheckReport } from './service/tamper-check.js';

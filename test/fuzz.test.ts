@@ -332,9 +332,10 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
       });
       // Receipt opening half the time: mostly a real receipt, open=true with a purpose (valid,
       // unknown, hostile or missing), and half of those by a role that may open.
-      const opening = route.path === '/api/v1/receipts/{index}' && rnd() < 0.5;
+      // The bundle route opens the same commitments under the same rules.
+      const opening = (route.path === '/api/v1/receipts/{index}' || route.path === '/api/v1/bundles/{index}') && rnd() < 0.5;
       if (opening) {
-        if (rnd() < 0.7) url = `/api/v1/receipts/${pick(rnd, RECEIPTS)}`;
+        if (rnd() < 0.7) url = `${route.path.replace('/{index}', '')}/${pick(rnd, RECEIPTS)}`;
         url += `?open=${pick(rnd, ['true', 'true', 'true', 'true', 'true', 'TRUE', '1', '%ED%BF%BF'])}${pick(rnd, ['&purpose=TREAT', '&purpose=TREAT', '&purpose=TREAT', '&purpose=HRESCH', '&purpose=NOPE', '&purpose=%ED%A0%80', '&purpose=', '&purpose=TREAT&purpose=HRESCH', '&purpose=__proto__', ''])}`;
       } else url += queryString(rnd);
       const headers: Record<string, string> = {};
@@ -365,7 +366,7 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
       if (route.path === '/api/v1/tokens' && route.method === 'POST' && res.status === 201) tokens.push((JSON.parse(text) as { token: string }).token);
       if (route.path === '/api/v1/inferences' && route.method === 'POST' && res.status === 201) RECEIPTS.push(String((JSON.parse(text) as { event: { index: number } }).event.index));
       if (res.status < 300 && route.path === '/api/v1/erasures') succeeded.erasures++;
-      if (res.status === 200 && route.path === '/api/v1/receipts/{index}' && /[?&]open=true/.test(url)) succeeded.openings++;
+      if (res.status === 200 && (route.path === '/api/v1/receipts/{index}' || route.path === '/api/v1/bundles/{index}') && /[?&]open=true/.test(url)) succeeded.openings++;
       if (res.status >= 500) failures.push({ method: route.method, url: url.slice(0, 200), body: body?.slice(0, 300), status: res.status, response: text.slice(0, 300) });
     };
 

@@ -2,7 +2,7 @@
  * The permission matrix of the HTTP API, on a real server (loopback port, real SQLite log).
  *
  * Every authenticated route of the route table (read from /openapi.json, plus the entry-bundle
- * tile and the receipt-opening variant) × every role of the default role table, plus anonymous,
+ * tile and the receipt- and bundle-opening variants) × every role of the default role table, plus anonymous,
  * an invalid token, and a token whose role is not in the table. Expectations come from the role
  * table and the route's `x-custos-permission`, so a new route or role is covered without editing
  * this file:
@@ -124,6 +124,7 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
     // Routes that are not rows of the table but are guarded all the same.
     out.push({ method: 'GET', path: '/tile/entries/{n}', url: '/tile/entries/000', needs: ['read'] });
     out.push({ method: 'GET', path: '/api/v1/receipts/{index}?open=true', url: `/api/v1/receipts/${receiptIndex}?open=true&purpose=TREAT`, needs: ['receipts', 'commitments:open'] });
+    out.push({ method: 'GET', path: '/api/v1/bundles/{index}?open=true', url: `/api/v1/bundles/${receiptIndex}?open=true&purpose=TREAT`, needs: ['receipts', 'commitments:open'] });
     return out;
   }
 
@@ -131,7 +132,7 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
     const routes = apiRoutes();
     const all = cases();
     // The count comes from /openapi.json itself: a new route is a new row of the matrix.
-    assert.equal(all.length, routes.length + 2);
+    assert.equal(all.length, routes.length + 3);
     assert.ok(routes.length >= 20, `only ${routes.length} authenticated routes in /openapi.json`);
     const known = new Set<string>(Object.values(DEFAULT_ROLES).flat());
     for (const r of routes) if (r.permission !== ANY) assert.ok(known.has(r.permission), `${r.method} ${r.path}: permission ${r.permission} is held by no role`);
@@ -204,6 +205,7 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
     }
     // The guarded variants outside the table.
     if (!docs.get(`${key('GET', '/api/v1/receipts/{}')}?open=true`)?.has('receipts + commitments:open')) missing.push('the receipt-opening variant is not documented as receipts + commitments:open');
+    if (!docs.get(`${key('GET', '/api/v1/bundles/{}')}?open=true`)?.has('receipts + commitments:open')) missing.push('the bundle-opening variant is not documented as receipts + commitments:open');
     if (![...(docs.get(key('GET', '/tile/entries/<N>[.p/<W>]')) ?? [])].some((p) => p.startsWith('read'))) missing.push('/tile/entries is not documented as needing read');
     // And no documented API route that the server does not have.
     const served = new Set(apiRoutes().map((r) => key('X', r.path)));

@@ -7,7 +7,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { CustosError, EXIT, InternalError, exitCodeOf } from '../core/errors.js';
 import type { CommandContext } from './context.js';
 import { processIo, type Io } from './output.js';
+import { registerBundle } from './register/bundle.js';
 import { assertWellFormedArgs, parseChoice, parseCount, parseLimit, parseSince } from './parse.js';
+import { registerWitness } from './register/witness.js';
 import { ValidationError as VE } from '../core/errors.js';
 import { registerMonitor } from './register/monitor.js';
 
@@ -415,6 +417,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .option('--key <vkey>', 'trusted verifier key (default: the one recorded in the source)')
     .action(async (o: { from: string; to: string; key?: string }, cmd: Command) => (await import('./commands/migrate.js')).migrate(await ctx(cmd), o));
 
+  registerWitness(program, ctx);
+  registerBundle(program, ctx);
   registerMonitor(program, ctx);
 
   program

@@ -2,7 +2,8 @@
  * The verifier of src/core for the web audit explorer: the entry of the browser bundle that
  * scripts/build-web.mjs writes to web/dist/custos-core.js (crypto.ts swapped for crypto.browser.ts).
  * Only what checks a log goes in: checkpoints and signed notes, inclusion and consistency proofs,
- * RFC 9162 hashing, canonical JSON and log entries, witness cosignatures and the K-of-N witness policy.
+ * RFC 9162 hashing, canonical JSON and log entries, witness cosignatures and the K-of-N witness policy,
+ * and offline evidence bundles (verifyBundle).
  * Nothing here signs.
  * @module
  */
@@ -42,3 +43,5 @@ export {
   type WitnessPolicy,
   type WitnessQuorumResult,
 } from './cosignature.js';
+export { BUNDLE_MEDIA_TYPE, parseBundle, verifyBundle } from './bundle.js';
+export { pae, verifyDsse } from './dsse.js';

@@ -20,6 +20,14 @@ export type VerificationCode =
   | 'RECEIPT_INVALID'
   | 'WITNESS_QUORUM_NOT_MET'
   | 'WITNESS_CHECKPOINT_UNTRUSTED'
+  // issue 11: offline evidence
+  | 'BUNDLE_MALFORMED'
+  | 'DSSE_SIGNATURE_INVALID'
+  | 'STATEMENT_MISMATCH'
+  | 'DOCUMENT_HASH_MISMATCH'
+  | 'OPENING_MISMATCH'
+  | 'LEAF_HASH_MISMATCH'
+  | 'CHECKPOINT_SIGNATURE_INVALID'
   // issue 11: monitors and pinned history
   | 'LOG_ROLLBACK'
   | 'LOG_FORK'
@@ -208,6 +216,14 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   WITNESS_LOG_UNKNOWN: notFound,
   WITNESS_OLD_SIZE_MISMATCH: conflict,
   WITNESS_FORK_DETECTED: conflict,
+  // issue 11: offline evidence
+  BUNDLE_MALFORMED: verification,
+  DSSE_SIGNATURE_INVALID: verification,
+  STATEMENT_MISMATCH: verification,
+  DOCUMENT_HASH_MISMATCH: verification,
+  OPENING_MISMATCH: verification,
+  LEAF_HASH_MISMATCH: verification,
+  CHECKPOINT_SIGNATURE_INVALID: verification,
   // issue 11: monitors and pinned history (each its own exit code, for cron: `custos monitor`, `verify --trusted-checkpoint`)
   LOG_ROLLBACK: { http: 422, exit: 10 },
   LOG_FORK: { http: 422, exit: 11 },

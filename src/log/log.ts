@@ -160,6 +160,14 @@ export class Log {
     return this.#origin;
   }
 
+  /**
+   * The log's signing key, for the other formats this log signs about itself: the DSSE envelopes
+   * of offline bundles and in-toto exports (src/service/bundle.ts). Never exported or printed.
+   */
+  get signer(): NoteSigner {
+    return this.#signer;
+  }
+
   /** The off-ledger sidecar (documents, commitments, derived state): see {@link SidecarReader}. */
   get sidecar(): SidecarReader {
     return this.#store;

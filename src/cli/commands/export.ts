@@ -7,8 +7,10 @@ import { toHex } from '../../core/hash.js';
 import { peekEntry } from '../../core/entry.js';
 import { withDataDir, type CommandContext } from '../context.js';
 import { inCwd } from '../output.js';
+import { loadSigner } from '../../log/data-dir.js';
+import { intotoAttestations } from '../../service/bundle.js';
 
-export const EXPORT_FORMATS = ['json', 'csv', 'ndjson'] as const;
+export const EXPORT_FORMATS = ['json', 'csv', 'ndjson', 'intoto'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportOptions {
@@ -56,8 +58,12 @@ export async function exportLog(ctx: CommandContext, o: ExportOptions): Promise<
         } else if (o.format === 'csv') {
           await write('index,time,type,leaf_hash,entry\r\n');
         }
+        if (o.format === 'intoto') {
+          // NDJSON of DSSE envelopes (in-toto statements of the inference and training events), signed by the log key.
+          for await (const env of intotoAttestations(dir.store, dir.origin, loadSigner(dir), size)) await write(`${JSON.stringify(env)}\n`);
+        }
         let first = true;
-        for await (const page of dir.store.entryPages(0, size)) {
+        for await (const page of dir.store.entryPages(0, o.format === 'intoto' ? 0 : size)) {
           let chunk = '';
           for (const e of page) {
             const text = e.bytes.toString('utf8');

@@ -10,6 +10,7 @@ import { erasureRoutes } from './erasures.js';
 import { exportRoutes } from './export.js';
 import { overviewRoutes } from './overview.js';
 import { receiptRoutes } from './receipts.js';
+import { bundleRoutes } from './bundles.js';
 import { meRoutes, metricsRoutes, tokenRoutes } from './tokens.js';
 
 export const API_ROUTES: readonly Route[] = [
@@ -20,6 +21,7 @@ export const API_ROUTES: readonly Route[] = [
   ...trainingRoutes,
   ...erasureRoutes,
   ...receiptRoutes,
+  ...bundleRoutes,
   ...entryRoutes,
   ...overviewRoutes,
   ...exportRoutes,

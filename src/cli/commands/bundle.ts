@@ -1,0 +1,145 @@
+/**
+ * `custos bundle` (write the offline evidence of one inference event) and `custos verify-bundle`
+ * (check it with only the log key: no data directory, no network).
+ * @module
+ */
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ValidationError, VerificationError } from '../../core/errors.js';
+import { verifyBundle } from '../../core/bundle.js';
+import { parseCosignerVerifierKey, type CosignerVerifier } from '../../core/cosignature.js';
+import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
+import { CODE, parseWith } from '../../core/schema/parse.js';
+import { openLog } from '../../log/data-dir.js';
+import { AuditTrail } from '../../service/audit.js';
+import { buildBundle } from '../../service/bundle.js';
+import { Governance } from '../../service/governance.js';
+import type { CommandContext } from '../context.js';
+import { inCwd, printJson } from '../output.js';
+
+/** The route an audit event of the CLI names (audit events name a route; this one is the CLI's). */
+export const CLI_BUNDLE_ROUTE = 'GET /cli/bundle/:index';
+
+/** Options of {@link bundle}. */
+export interface BundleOptions {
+  readonly output: string;
+  readonly redact?: boolean;
+  readonly purpose?: string;
+  readonly actor?: string;
+  readonly actorRole?: string;
+}
+
+/**
+ * `custos bundle INDEX -o FILE [--redact]`. Without --redact, the openings are patient-linked: the
+ * command needs --purpose, --actor and --actor-role, and writes PATIENT_DATA_OPENED before reading them.
+ */
+export async function bundle(ctx: CommandContext, index: number, o: BundleOptions): Promise<void> {
+  const redact = o.redact === true;
+  if (!redact && (o.purpose === undefined || o.actor === undefined || o.actorRole === undefined)) {
+    throw new ValidationError('VALIDATION_FAILED', 'opening commitments needs --purpose CODE --actor ID --actor-role ROLE (or --redact to leave the openings out)');
+  }
+  const target = inCwd(ctx.io, o.output);
+  // Checked before anything is opened (and logged as opened).
+  if (!existsSync(dirname(target)) || !statSync(dirname(target)).isDirectory() || (existsSync(target) && statSync(target).isDirectory())) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot write ${o.output}: no such directory, or it is a directory`);
+  }
+  const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
+  let built;
+  try {
+    let audit: ((commitments: readonly string[]) => Promise<void>) | undefined;
+    if (!redact) {
+      const gov = await Governance.open({ log });
+      const purpose = parseWith(CODE, o.purpose, 'purpose');
+      if (!gov.vocabulary.purposes.has(purpose))
+        throw new ValidationError('VALIDATION_FAILED', `unknown purpose ${purpose}`, { issues: [{ path: 'purpose', message: 'not in the purpose vocabulary' }] });
+      const trail = new AuditTrail({ log, vocabulary: gov.vocabulary });
+      audit = async (commitments) => {
+        await trail.opened({ id: o.actor!, role: o.actorRole! }, { route: CLI_BUNDLE_ROUTE, permission: 'commitments:open', purpose, eventIndex: index, commitments });
+      };
+    }
+    built = await buildBundle(log, log.signer, index, { redact, ...(audit ? { audit } : {}) });
+  } finally {
+    await log.close();
+    await dir.store.close();
+  }
+  // Written whole, then renamed: a reader never sees half a bundle.
+  const tmp = `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    writeFileSync(tmp, `${JSON.stringify(built.bundle, null, 2)}\n`, { flag: 'wx' });
+    renameSync(tmp, target);
+  } catch (err) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot write ${o.output}`, { cause: err });
+  }
+  if (ctx.json) printJson(ctx.io, { file: o.output, index, redacted: redact, opened: built.opened });
+  else ctx.io.stdout.write(`wrote ${o.output}: bundle of entry ${index}${redact ? ' (redacted: no openings)' : `, ${built.opened.length} commitment(s) opened (PATIENT_DATA_OPENED logged)`}\n`);
+}
+
+// A key given as its text or as a file holding it.
+function readKey(ctx: CommandContext, given: string, what: string): string {
+  const file = inCwd(ctx.io, given);
+  if (!existsSync(file)) return given.trim();
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot read ${what} file ${given}`, { cause: err });
+  }
+}
+
+/** Options of {@link verifyBundleFile}. */
+export interface VerifyBundleFileOptions {
+  readonly key: string;
+  readonly witnesses: readonly string[];
+  readonly quorum?: number;
+}
+
+// The witness policy of the command line: K (default all) of the given witness keys.
+function witnessPolicy(ctx: CommandContext, o: VerifyBundleFileOptions): { witnesses: CosignerVerifier[]; quorum: number } | undefined {
+  if (o.witnesses.length === 0) {
+    if (o.quorum !== undefined && o.quorum > 0) throw new ValidationError('VALIDATION_FAILED', '--quorum needs --witness keys');
+    return undefined;
+  }
+  const quorum = o.quorum ?? o.witnesses.length;
+  if (quorum < 1 || quorum > o.witnesses.length) throw new ValidationError('VALIDATION_FAILED', `--quorum must be between 1 and the ${o.witnesses.length} --witness keys`);
+  const witnesses = o.witnesses.map((w) => {
+    try {
+      return parseCosignerVerifierKey(readKey(ctx, w, 'witness key'));
+    } catch (err) {
+      throw new ValidationError('VALIDATION_FAILED', `--witness ${w} is not a cosigner verifier key (type 0x04)`, { cause: err });
+    }
+  });
+  return { witnesses, quorum };
+}
+
+/** `custos verify-bundle FILE --key VKEY [--witness VKEY]... [--quorum K]`: every check, by name. */
+export async function verifyBundleFile(ctx: CommandContext, file: string, o: VerifyBundleFileOptions): Promise<void> {
+  let logKey: NoteVerifier;
+  const keyText = readKey(ctx, o.key, 'key');
+  try {
+    logKey = parseVerifierKey(keyText);
+  } catch (err) {
+    throw new ValidationError('VALIDATION_FAILED', `--key is not a verifier key (name+keyid+base64)`, { cause: err });
+  }
+  const policy = witnessPolicy(ctx, o);
+  let text: string;
+  try {
+    text = readFileSync(inCwd(ctx.io, file), 'utf8');
+  } catch (err) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot read ${file}`, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new VerificationError('BUNDLE_MALFORMED', `${file} is not JSON`, { cause: err });
+  }
+  const r = verifyBundle(parsed, { logKey, ...(policy ?? {}) });
+  if (ctx.json) printJson(ctx.io, r);
+  else {
+    for (const c of r.checks) ctx.io.stdout.write(`${c.status === 'pass' ? 'ok  ' : c.status === 'fail' ? 'FAIL' : 'skip'} ${c.name}${c.detail ? `  (${c.detail})` : ''}\n`);
+    if (r.ok) ctx.io.stdout.write(`bundle of entry ${r.logIndex} verified against the signed tree of size ${r.treeSize}\n`);
+  }
+  if (r.failed) {
+    throw new VerificationError(r.failed.code ?? 'LOG_VERIFICATION_FAILED', `check ${r.failed.name} failed: ${r.failed.detail ?? ''}`, { details: { check: r.failed.name } });
+  }
+}
