@@ -14,6 +14,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { verifyBundle, type Bundle } from '../src/core/bundle.js';
 import { parseVerifierKey, formatVerifierKey } from '../src/core/note.js';
@@ -23,6 +25,7 @@ import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { pid } from './helpers/policy-ids.js';
 import { WEB_ROOT, currentCoreBundle, launchChromium, skipWithoutChromium as skip } from './helpers/browser.js';
 
+const SHOTS = join(WEB_ROOT, '..', 'test-artifacts', 'browser');
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 const MODEL = { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: 'd4'.repeat(32), framework: 'pytorch' };
 
@@ -103,6 +106,7 @@ describe('explorer: verify a bundle dropped onto the page', { skip }, () => {
 
   before(async () => {
     currentCoreBundle();
+    mkdirSync(SHOTS, { recursive: true });
     env = await createServerEnv({ webRoot: WEB_ROOT });
     base = (await env.app.listen({ host: '127.0.0.1', port: 0 })).replace(/\/$/, '');
     vkey = env.dir.verifierKey;
@@ -162,6 +166,7 @@ describe('explorer: verify a bundle dropped onto the page', { skip }, () => {
       ['witness-quorum'],
     );
     assert.ok(s.checks.some((c) => c.name === 'opening:output mask'));
+    await page.screenshot({ path: join(SHOTS, 'bundle-01-good.png'), fullPage: true });
     // Dropped instead of chosen: the same verdict.
     assert.deepEqual(await drop('evidence.json', JSON.stringify(full)), s);
     assert.deepEqual(requests.slice(before), [], 'verifying made no request');
@@ -179,6 +184,7 @@ describe('explorer: verify a bundle dropped onto the page', { skip }, () => {
       [{ name: 'document:model', status: 'fail', code: 'DOCUMENT_HASH_MISMATCH' }],
     );
     assert.match((await page.textContent('[data-testid="bundle-verdict"]')) ?? '', /FAILED: check document:model failed with DOCUMENT_HASH_MISMATCH/);
+    await page.screenshot({ path: join(SHOTS, 'bundle-02-tampered.png'), fullPage: true });
 
     // One byte of the entry (a digit of its time): the leaf hash no longer matches.
     const entry = clone(full) as { verificationMaterial: { tlogEntry: { canonicalizedBody: string } } };
