@@ -33,6 +33,8 @@ const OFFICER = ['--actor', 'privacy-officer-1', '--actor-role', 'privacy_office
 const DERM = ['--actor', 'user_42', '--actor-role', 'dermatologist'] as const;
 const NURSE = ['--actor', 'nurse-9', '--actor-role', 'nurse'] as const;
 const ENGINEER = ['--actor', 'eng-7', '--actor-role', 'ml_engineer'] as const;
+/** `custos receipt N` is sealed; these open its URIs (and log PATIENT_DATA_OPENED). */
+const OPEN = ['--open', '--purpose', 'TREAT', ...OFFICER] as const;
 
 // Identifiers that must never appear on the log.
 const SUBJECT = 'patient-pseudo-7f3a9c';
@@ -624,8 +626,11 @@ describe('governance on one log, command by command', () => {
     });
 
     it('receipt N --json rebuilds it: ok, every check ok, URIs opened, inclusion proved', async () => {
-      const [json, h] = await inParallel([() => callIn(dir, ['--json', 'receipt', String(inference.event.index)]), () => callIn(dir, ['receipt', String(inference.event.index)])]);
-      const r = okJson<RebuiltJson>(json!);
+      // The URIs are patient-linked: they are printed only with --open and an opener (each run
+      // logs PATIENT_DATA_OPENED; one after the other, as both write).
+      const json = await callIn(dir, ['--json', 'receipt', String(inference.event.index), ...OPEN]);
+      const h = await callIn(dir, ['receipt', String(inference.event.index), ...OPEN]);
+      const r = okJson<RebuiltJson>(json);
       assert.equal(r.ok, true);
       assert.equal(r.eventIndex, inference.event.index);
       assert.deepEqual(r.receipt, inference.receipt);
@@ -653,11 +658,87 @@ describe('governance on one log, command by command', () => {
       assert.equal(r.policy.policyId, pid('consent-main'));
       assert.equal(r.proof.leafHash, inference.event.leafHash);
 
+      assertOk(h);
+      assert.match(h.stdout, new RegExp(`^event: +entry ${inference.event.index} \\(INFERENCE_EXECUTED\\)$`, 'm'));
+      assert.ok(h.stdout.includes(`output report_json: ${REPORT_URI}  sha256 ${D_REPORT}`));
+      assert.doesNotMatch(h.stdout, /^FAIL/m);
+      assert.match(h.stdout, /: verified$/m);
+    });
+
+    it('receipt N is sealed by default: commitments only, every opening still checked, nothing written', async () => {
+      const before = await snapshot(dir);
+      const [json, h] = await inParallel([() => callIn(dir, ['--json', 'receipt', String(inference.event.index)]), () => callIn(dir, ['receipt', String(inference.event.index)])]);
+      const r = okJson<RebuiltJson>(json!);
+      assert.equal(r.ok, true);
+      const commitments = [inference.receipt.input.uri, ...inference.receipt.outputs.map((x) => x.uri)];
+      assert.deepEqual(
+        r.artifacts.map((a) => [a.commitment, a.uri, a.state]),
+        commitments.map((c) => [c, null, 'sealed']),
+      );
+      // Each stored opening is checked against its commitment all the same.
+      for (const role of ['input', 'output report_json', 'output mask']) assert.equal(r.checks.find((c) => c.what === `${role} URI commitment`)?.ok, true, role);
       assertOk(h!);
-      assert.match(h!.stdout, new RegExp(`^event: +entry ${inference.event.index} \\(INFERENCE_EXECUTED\\)$`, 'm'));
-      assert.ok(h!.stdout.includes(`output report_json: ${REPORT_URI}  sha256 ${D_REPORT}`));
-      assert.doesNotMatch(h!.stdout, /^FAIL/m);
-      assert.match(h!.stdout, /: verified$/m);
+      assert.ok(h!.stdout.includes(`output report_json: (sealed) commitment ${commitments[1]}  sha256 ${D_REPORT}`), h!.stdout);
+      for (const out of [json!.stdout, h!.stdout]) {
+        for (const uri of [INPUT_URI, REPORT_URI, MASK_URI]) assert.ok(!out.includes(uri), `a sealed receipt printed ${uri}`);
+        assert.ok(!out.includes('s3://'));
+      }
+      await assertNothingWritten(dir, before, 'a sealed receipt');
+    });
+
+    it('receipt N --open: exactly one PATIENT_DATA_OPENED (the commitments, never the URIs) on the log', async () => {
+      const before = await snapshot(dir);
+      const r = okJson<RebuiltJson>(await callIn(dir, ['--json', 'receipt', String(inference.event.index), ...OPEN]));
+      assert.deepEqual(
+        r.artifacts.map((a) => [a.uri, a.state]),
+        [
+          [INPUT_URI, 'opened'],
+          [REPORT_URI, 'opened'],
+          [MASK_URI, 'opened'],
+        ],
+      );
+      const after = await snapshot(dir);
+      assert.deepEqual(after, { ...before, entries: before.entries + 1 }, 'one entry and nothing else written');
+      const { text, entries } = await exportNdjson(dir);
+      const e = entries[before.entries]!.entry;
+      assert.equal(e.type, 'PATIENT_DATA_OPENED');
+      const { nonce, balp: _balp, ...payload } = e.payload;
+      assert.match(String(nonce), /^[0-9a-f]{32}$/);
+      assert.deepEqual(payload, {
+        actor: 'privacy-officer-1',
+        role: 'privacy_officer',
+        purpose: 'TREAT',
+        route: 'GET /cli/receipt/:index',
+        permission: 'commitments:open',
+        eventIndex: inference.event.index,
+        commitments: r.artifacts.map((a) => a.commitment),
+      });
+      assert.ok(!text.includes('s3://'), 'the opened URIs stay off the log');
+    });
+
+    it('receipt N --open without its opener, or one the log refuses: exit 2, no URI printed, nothing written', async () => {
+      const before = await snapshot(dir);
+      const i = String(inference.event.index);
+      const cases: [string[], RegExp][] = [
+        [['receipt', i, '--open'], /--purpose CODE --actor ID --actor-role ROLE/],
+        [['receipt', i, '--open', '--purpose', 'TREAT', '--actor', 'privacy-officer-1'], /--actor-role/],
+        [['--json', 'receipt', i, '--open', '--actor', 'privacy-officer-1', '--actor-role', 'privacy_officer'], /--purpose/],
+        // An opener without --open would get no URI: refused rather than ignored.
+        [['receipt', i, '--purpose', 'TREAT', ...OFFICER], /go with --open/],
+        // Refused by the vocabulary: the purpose before anything is read, the role by the event
+        // registry when PATIENT_DATA_OPENED is appended; either way nothing is printed.
+        [['receipt', i, '--open', '--purpose', 'NOT_A_PURPOSE', ...OFFICER], /unknown purpose/],
+        [['receipt', i, '--open', '--purpose', 'TREAT', '--actor', 'privacy-officer-1', '--actor-role', 'not a role'], /PATIENT_DATA_OPENED/],
+      ];
+      const runs = await inParallel(
+        cases.map(
+          ([args]) =>
+            () =>
+              callIn(dir, args),
+        ),
+      );
+      cases.forEach(([, message], k) => assertError(runs[k]!, EXIT.validation, 'VALIDATION_FAILED', { message }));
+      await assertNothingWritten(dir, before, 'a refused opening');
     });
 
     it('receipt of a non-inference entry: exit 3 RECEIPT_NOT_FOUND; out of range: exit 2', async () => {
@@ -884,7 +965,10 @@ describe('governance on one log, command by command', () => {
       const reportCommitment = inference.receipt.outputs.find((o) => o.name === 'report_json')!.uri;
       assert.deepEqual(r.erased, [reportCommitment]);
       assert.equal(r.event?.index, n);
-      const [exported, json, h] = await Promise.all([exportNdjson(dir), callIn(dir, ['--json', 'receipt', String(inference.event.index)]), callIn(dir, ['receipt', String(inference.event.index)])]);
+      // --open: the URIs not erased are shown (each run logs PATIENT_DATA_OPENED, after the erasure).
+      const json = await callIn(dir, ['--json', 'receipt', String(inference.event.index), ...OPEN]);
+      const h = await callIn(dir, ['receipt', String(inference.event.index), ...OPEN]);
+      const exported = await exportNdjson(dir);
       const e = exported.entries[n]!.entry;
       assert.equal(e.type, 'ERASURE_PERFORMED');
       assert.equal(e.payload['kind'], 'uri');
@@ -1011,7 +1095,8 @@ describe('governance on one log, command by command', () => {
     assert.equal(types[trainingIndex], 'TRAINING_EXECUTED');
     assert.equal(types[revokeIndex], 'CONSENT_REVOKED');
     assert.equal(types.at(-1), 'ERASURE_PERFORMED');
-    const allowed = new Set(['CONSENT_CREATED', 'CONSENT_REVOKED', 'CONSENT_DENIED', 'DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'ERASURE_PERFORMED']);
+    // PATIENT_DATA_OPENED: every `receipt --open` above.
+    const allowed = new Set(['CONSENT_CREATED', 'CONSENT_REVOKED', 'CONSENT_DENIED', 'DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'ERASURE_PERFORMED', 'PATIENT_DATA_OPENED']);
     for (const t of types) assert.ok(allowed.has(t), `unexpected event type ${t}`);
   });
 });

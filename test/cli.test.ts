@@ -474,7 +474,8 @@ describe('read-only commands on a five-entry log', () => {
       assert.equal(v['ok'], true);
       assert.equal(v['entries'], 5);
       assert.equal(v['checkpointSize'], 5);
-      assert.equal(v['checkpointsChecked'], 5);
+      // Issue 11: init signs the empty tree's checkpoint (size 0), then one per append.
+      assert.equal(v['checkpointsChecked'], 6);
       assert.equal(v['rootHex'], appended[4]!.rootHash);
       assert.deepEqual(v['findings'], []);
       assert.equal(v['firstBadIndex'], undefined);
@@ -720,10 +721,14 @@ describe('read-only commands on a five-entry log', () => {
       assert.deepEqual(kj, { origin, verifierKey });
     });
 
-    it('checkpoint on an empty log -> exit 3 CHECKPOINT_NOT_FOUND; on a missing log -> exit 3 DATA_DIR_NOT_FOUND', async () => {
+    // Issue 11 changed this: init signs the empty tree's checkpoint (tlog-tiles serves one from the start).
+    it('checkpoint on an empty log -> the signed checkpoint of size 0; on a missing log -> exit 3 DATA_DIR_NOT_FOUND', async () => {
       const empty = fresh('empty-log');
       await initLog(empty);
-      assertError(await callIn(empty, ['checkpoint']), EXIT.notFound, 'CHECKPOINT_NOT_FOUND');
+      const cp = okJson<{ treeSize: number; rootHash: string; note: string }>(await callIn(empty, ['--json', 'checkpoint']));
+      assert.equal(cp.treeSize, 0);
+      assert.equal(cp.rootHash, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+      assert.match(cp.note, /\n0\n47DEQpj8HBSa\+\/TImW\+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n\u2014 /);
       assertError(await callIn(fresh('nothing'), ['checkpoint']), EXIT.notFound, 'DATA_DIR_NOT_FOUND');
     });
   });
@@ -834,7 +839,7 @@ describe('read-only commands on a five-entry log', () => {
       assert.equal(s.entries, 5);
       assert.equal(s.treeSize, 5);
       assert.equal(s.rootHash, appended[4]!.rootHash);
-      assert.equal(s.checkpoints, 5);
+      assert.equal(s.checkpoints, 6); // issue 11: with the empty tree's checkpoint signed at init
       assert.ok(Number.isSafeInteger(s.bytesOnDisk) && s.bytesOnDisk > 0, String(s.bytesOnDisk));
       assert.equal(s.bytesPerEntry, Math.round(s.bytesOnDisk / 5));
       assert.equal(s.lastUpdate, okJson<ListItem[]>(l)[0]!.time);
@@ -843,14 +848,16 @@ describe('read-only commands on a five-entry log', () => {
       assert.match(human.stdout, /^entries: +5$/m);
     });
 
-    it('on an empty log: zero entries, null root and last update; on a missing log: exit 3', async () => {
+    // Issue 11: an empty log has the empty tree's checkpoint (signed at init), so its root is
+    // SHA-256 of the empty string and its last update is the init.
+    it('on an empty log: zero entries, the empty root, last update at init; on a missing log: exit 3', async () => {
       const empty = fresh('empty-stats');
       await initLog(empty);
       const s = await stats(empty);
       assert.equal(s.entries, 0);
       assert.equal(s.treeSize, 0);
-      assert.equal(s.rootHash, null);
-      assert.equal(s.lastUpdate, null);
+      assert.equal(s.rootHash, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+      assert.ok(s.lastUpdate !== null && Number.isFinite(Date.parse(s.lastUpdate)), String(s.lastUpdate));
       assert.equal(s.bytesPerEntry, null);
       assertError(await callIn(fresh('nothing'), ['--json', 'stats']), EXIT.notFound, 'DATA_DIR_NOT_FOUND');
     });
@@ -988,8 +995,9 @@ describe('read-only commands on a five-entry log', () => {
       assertOk(r);
       const e = JSON.parse(r.stdout) as ExportJson;
       assert.equal(e.treeSize, 0);
-      assert.equal(e.rootHash, null);
-      assert.equal(e.checkpoint, null);
+      // Issue 11: the empty tree's checkpoint, signed at init.
+      assert.equal(e.rootHash, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+      assert.match(String(e.checkpoint), /\n0\n/);
       assert.deepEqual(e.entries, []);
     });
   });

@@ -5,6 +5,7 @@ import { api, ApiError, clearToken, getToken, setToken, setUnauthorizedHandler }
 import { h, hash, mark, fields, table, json, time, typeBadge, link } from './dom.js';
 import { barChart, bucketize, timeChart, SERIES } from './charts.js';
 import { documentHash, verifyCheckpointNote, verifyEntryProof, verifyWitnessedCheckpoint } from './proofs.js';
+import { bundleDropPage } from './bundle-drop.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -104,6 +105,7 @@ function showLogin(error) {
     input,
     button,
     err,
+    h('p', { class: 'small muted' }, 'No token? ', link('#/verify-bundle', 'Verify an evidence bundle'), ' with the log’s key only.'),
   );
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -163,18 +165,23 @@ const ROUTES = {
   policy: policyPage,
   receipt: receiptPage,
   anomalies: anomaliesPage,
+  'verify-bundle': bundleDropPage,
 };
+// Pages that need no token: verifying a bundle uses only the file and a key (web/bundle-drop.js).
+const PUBLIC_ROUTES = new Set(['verify-bundle']);
 
 async function render() {
   const seq = ++renderSeq;
-  if (!session) return showLogin();
-  showChrome(true);
   const { route, arg, params } = parseHash();
+  if (!session && !PUBLIC_ROUTES.has(route)) return showLogin();
+  showChrome(Boolean(session));
   for (const a of nav.querySelectorAll('a[data-route]')) a.classList.toggle('active', a.dataset.route === route || (route === 'event' && a.dataset.route === 'events'));
   const page = ROUTES[route];
   main.replaceChildren(h('p', { class: 'muted loading', testid: 'loading' }, 'Loading…'));
   try {
-    const node = page ? await page(arg, params) : h('section', { class: 'card' }, h('h1', null, 'No such page'), h('p', null, link('#/overview', 'Back to the overview')));
+    const node = page
+      ? await page(arg, params, { loggedIn: Boolean(session) })
+      : h('section', { class: 'card' }, h('h1', null, 'No such page'), h('p', null, link('#/overview', 'Back to the overview')));
     if (seq === renderSeq) main.replaceChildren(node);
   } catch (err) {
     if (seq === renderSeq && session) main.replaceChildren(errorBox(err));
@@ -1166,13 +1173,11 @@ async function anomaliesPage(_arg, params) {
 
 // ---- start ----------------------------------------------------------------------------------
 
-window.addEventListener('hashchange', () => {
-  if (session) render();
-});
+window.addEventListener('hashchange', () => render());
 
 async function start() {
   const token = getToken();
-  if (!token) return showLogin();
+  if (!token) return render();
   main.replaceChildren(h('p', { class: 'muted loading' }, 'Checking your token…'));
   try {
     session = await validate(token);

@@ -11,6 +11,7 @@ import { registerBundle } from './register/bundle.js';
 import { assertWellFormedArgs, parseChoice, parseCount, parseLimit, parseSince } from './parse.js';
 import { registerWitness } from './register/witness.js';
 import { ValidationError as VE } from '../core/errors.js';
+import { registerMonitor } from './register/monitor.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -88,11 +89,13 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .description('verify the whole log, or one entry with --entry')
     .option('--entry <index>', 'verify one entry and print it with its inclusion proof')
     .option('--key <vkey|file>', 'trusted verifier key (default: the data directory log.pub)')
+    .option('--trusted-checkpoint <file>', 'a checkpoint saved earlier (custos checkpoint --save): the log must still contain it (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--no-progress', 'no progress bar')
-    .action(async (o: { entry?: string; key?: string; progress?: boolean }, cmd: Command) =>
+    .action(async (o: { entry?: string; key?: string; trustedCheckpoint?: string[]; progress?: boolean }, cmd: Command) =>
       (await import('./commands/verify.js')).verify(await ctx(cmd), {
         ...(o.entry === undefined ? {} : { entry: parseCount(o.entry, 'entry') }),
         ...(o.key === undefined ? {} : { key: o.key }),
+        ...(o.trustedCheckpoint === undefined ? {} : { trustedCheckpoints: o.trustedCheckpoint }),
         progress: o.progress !== false,
       }),
     );
@@ -112,8 +115,12 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   program
     .command('checkpoint')
-    .description('print the latest signed checkpoint (C2SP signed note)')
-    .action(async (_o: unknown, cmd: Command) => (await import('./commands/checkpoint.js')).checkpoint(await ctx(cmd)));
+    .description('print the latest signed checkpoint (C2SP signed note), or --save it for an auditor to keep')
+    .option('--save <file>', 'write the signed checkpoint note (with its cosignatures) to a file')
+    .option('--force', 'with --save: overwrite an existing file')
+    .action(async (o: { save?: string; force?: boolean }, cmd: Command) =>
+      (await import('./commands/checkpoint.js')).checkpoint(await ctx(cmd), { ...(o.save === undefined ? {} : { save: o.save }), force: o.force === true }),
+    );
 
   program
     .command('key')
@@ -224,9 +231,15 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   program
     .command('receipt <index>')
-    .description('rebuild the receipt of an inference event, re-check every hash, prove its inclusion')
+    .description('rebuild the receipt of an inference event, re-check every hash, prove its inclusion; URIs sealed unless --open')
     .option('--key <vkey|file>', 'trusted verifier key')
-    .action(async (index: string, o: { key?: string }, cmd: Command) => (await import('./commands/governance.js')).receipt(await ctx(cmd), parseCount(index, 'index'), o.key));
+    .option('--open', 'open the URI commitments to the URIs (patient-linked: needs the three below; logged as PATIENT_DATA_OPENED)')
+    .option('--purpose <code>', 'purpose of use for opening the URIs (with --open)')
+    .option('--actor <id>', 'who opens the URIs (with --open)')
+    .option('--actor-role <role>', "the opener's role (with --open)")
+    .action(async (index: string, o: { key?: string; open?: boolean; purpose?: string; actor?: string; actorRole?: string }, cmd: Command) =>
+      (await import('./commands/governance.js')).receipt(await ctx(cmd), parseCount(index, 'index'), o),
+    );
 
   actorOptions(
     program
@@ -423,6 +436,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   registerWitness(program, ctx);
   registerBundle(program, ctx);
+  registerMonitor(program, ctx);
 
   program
     .command('demo')

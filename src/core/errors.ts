@@ -27,7 +27,13 @@ export type VerificationCode =
   | 'DOCUMENT_HASH_MISMATCH'
   | 'OPENING_MISMATCH'
   | 'LEAF_HASH_MISMATCH'
-  | 'CHECKPOINT_SIGNATURE_INVALID';
+  | 'CHECKPOINT_SIGNATURE_INVALID'
+  // issue 11: monitors and pinned history
+  | 'LOG_ROLLBACK'
+  | 'LOG_FORK'
+  | 'LOG_STALE'
+  | 'LOG_TILES_INVALID'
+  | 'LOG_UNREACHABLE';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -218,6 +224,12 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   OPENING_MISMATCH: verification,
   LEAF_HASH_MISMATCH: verification,
   CHECKPOINT_SIGNATURE_INVALID: verification,
+  // issue 11: monitors and pinned history (each its own exit code, for cron: `custos monitor`, `verify --trusted-checkpoint`)
+  LOG_ROLLBACK: { http: 422, exit: 10 },
+  LOG_FORK: { http: 422, exit: 11 },
+  LOG_STALE: { http: 422, exit: 12 },
+  LOG_TILES_INVALID: { http: 422, exit: 13 },
+  LOG_UNREACHABLE: { http: 502, exit: 14 },
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

@@ -122,6 +122,10 @@ export async function initDataDir(dataDir: string, options: { origin?: string } 
     try {
       // A shared store (PostgreSQL) may already hold a log: initMeta refuses to overwrite it.
       await store.initMeta({ origin, verifier_key: vkey, format: 'custos-log/1' });
+      // tlog-tiles: a log serves a signed checkpoint from the start, the empty tree's (size 0).
+      const log = await Log.open({ store, signer: parseSignerKey(skey), origin });
+      await log.signEmptyCheckpoint();
+      await log.close();
     } finally {
       await store.close();
     }
@@ -251,6 +255,9 @@ export async function openLog(dataDir: string, options: { clock?: Clock } & Stor
   try {
     const signer = loadSigner(dir);
     const log = await Log.open({ store: dir.store, signer, verifier: dir.verifier, origin: dir.origin, ...(options.clock ? { clock: options.clock } : {}) });
+    // An empty log made before `init` signed the size-0 checkpoint gets it now, on its first
+    // writable open (read-only commands never write; they report it as having no checkpoint).
+    await log.signEmptyCheckpoint();
     return { dir, log };
   } catch (err) {
     await dir.store.close();

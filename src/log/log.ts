@@ -17,7 +17,7 @@ import { Frontier } from '../core/merkle/tree.js';
 import { frontierNodes, nodeSeq } from '../core/merkle/node-id.js';
 import { formatCheckpointBody, openCheckpoint } from '../core/checkpoint.js';
 import { signNote, type NoteSigner, type NoteVerifier } from '../core/note.js';
-import { bytesEqual } from '../core/hash.js';
+import { EMPTY_ROOT, bytesEqual } from '../core/hash.js';
 import { VerificationError } from '../core/errors.js';
 import { VerifiedScan } from './verified-scan.js';
 import type { LogStore, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint, StoredNode } from '../store/store.js';
@@ -210,7 +210,8 @@ export class Log {
     for (const listener of this.#reloadListeners) await listener();
     this.#latest = latest;
     // All entries of a batch share the batch's time, which is also its checkpoint's time.
-    this.#lastTimeMs = this.#latest?.timeMs ?? 0;
+    // The empty tree's checkpoint (size 0) covers no entry: it does not bound entry times.
+    this.#lastTimeMs = this.#latest && this.#latest.treeSize > 0 ? this.#latest.timeMs : 0;
   }
 
   /**
@@ -357,6 +358,29 @@ export class Log {
       }
       return slots.map((slot) => (typeof slot === 'number' ? { index: entries[slot]!.index, leafHash: leaves[slot]!, entry: texts[slot]!, checkpoint } : slot));
     }
+  }
+
+  /**
+   * Signs the empty tree's checkpoint (size 0, root SHA-256 of the empty string, RFC 9162 §2.1.1)
+   * when the log is empty and has none yet: C2SP tlog-tiles serves a checkpoint from the start.
+   * `custos init` calls it; so does every writable open of an empty log made before this existed.
+   * Returns whether it signed one. Two writers racing here both end with a checkpoint of size 0.
+   */
+  async signEmptyCheckpoint(): Promise<boolean> {
+    if (this.#latest || this.#frontier.size !== 0) return false;
+    const timeMs = this.#clock.now();
+    const note = signNote(formatCheckpointBody({ origin: this.#origin, treeSize: 0, rootHash: EMPTY_ROOT }), [this.#signer]);
+    const checkpoint: StoredCheckpoint = { treeSize: 0, rootHash: EMPTY_ROOT, note, timeMs };
+    try {
+      await this.#store.appendBatch({ expectedSize: 0, entries: [], nodes: [], checkpoint });
+    } catch (err) {
+      // Another writer appended or signed meanwhile: take what it wrote.
+      await this.#reload();
+      if (this.#latest) return false;
+      throw err;
+    }
+    this.#latest = checkpoint;
+    return true;
   }
 
   /** Resolves once every append queued so far has settled. */

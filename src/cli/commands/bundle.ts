@@ -10,12 +10,10 @@ import { ValidationError, VerificationError } from '../../core/errors.js';
 import { verifyBundle } from '../../core/bundle.js';
 import { parseCosignerVerifierKey, type CosignerVerifier } from '../../core/cosignature.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
-import { CODE, parseWith } from '../../core/schema/parse.js';
 import { openLog } from '../../log/data-dir.js';
-import { AuditTrail } from '../../service/audit.js';
 import { buildBundle } from '../../service/bundle.js';
-import { Governance } from '../../service/governance.js';
 import type { CommandContext } from '../context.js';
+import { openingAudit, requireOpener } from '../opening.js';
 import { inCwd, printJson } from '../output.js';
 
 /** The route an audit event of the CLI names (audit events name a route; this one is the CLI's). */
@@ -36,9 +34,7 @@ export interface BundleOptions {
  */
 export async function bundle(ctx: CommandContext, index: number, o: BundleOptions): Promise<void> {
   const redact = o.redact === true;
-  if (!redact && (o.purpose === undefined || o.actor === undefined || o.actorRole === undefined)) {
-    throw new ValidationError('VALIDATION_FAILED', 'opening commitments needs --purpose CODE --actor ID --actor-role ROLE (or --redact to leave the openings out)');
-  }
+  const opener = redact ? undefined : requireOpener(o, 'or --redact to leave the openings out');
   const target = inCwd(ctx.io, o.output);
   // Checked before anything is opened (and logged as opened).
   if (!existsSync(dirname(target)) || !statSync(dirname(target)).isDirectory() || (existsSync(target) && statSync(target).isDirectory())) {
@@ -47,17 +43,7 @@ export async function bundle(ctx: CommandContext, index: number, o: BundleOption
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   let built;
   try {
-    let audit: ((commitments: readonly string[]) => Promise<void>) | undefined;
-    if (!redact) {
-      const gov = await Governance.open({ log });
-      const purpose = parseWith(CODE, o.purpose, 'purpose');
-      if (!gov.vocabulary.purposes.has(purpose))
-        throw new ValidationError('VALIDATION_FAILED', `unknown purpose ${purpose}`, { issues: [{ path: 'purpose', message: 'not in the purpose vocabulary' }] });
-      const trail = new AuditTrail({ log, vocabulary: gov.vocabulary });
-      audit = async (commitments) => {
-        await trail.opened({ id: o.actor!, role: o.actorRole! }, { route: CLI_BUNDLE_ROUTE, permission: 'commitments:open', purpose, eventIndex: index, commitments });
-      };
-    }
+    const audit = opener ? await openingAudit(log, opener, CLI_BUNDLE_ROUTE, index) : undefined;
     built = await buildBundle(log, log.signer, index, { redact, ...(audit ? { audit } : {}) });
   } finally {
     await log.close();

@@ -11,7 +11,8 @@ import type { AppendResult } from '../../log/log.js';
 import { ConsentDeniedError, Governance, type Actor } from '../../service/governance.js';
 import { rebuildReceipt } from '../../service/receipt.js';
 import { tamperCheckDataDir } from '../../sim/offledger.js';
-import { trustedVerifiers, withDataDir, type CommandContext } from '../context.js';
+import { trustedVerifiers, withDataDir, withLog, type CommandContext } from '../context.js';
+import { openingAudit, requireOpener } from '../opening.js';
 import { inCwd, printFields, printJson, readStdin, type Io } from '../output.js';
 
 /** Runs `fn` with the governance overlay open on the data directory's log. */
@@ -242,9 +243,42 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
   printFields(ctx.io, { recorded: `TRAINING_EXECUTED, entry ${r.event.index}`, 'manifest hash': r.manifestHash });
 }
 
-/** `custos receipt N`: rebuilds the receipt of inference event N, re-checking every hash. */
-export async function receipt(ctx: CommandContext, index: number, key: string | undefined): Promise<void> {
-  const r = await withDataDir(ctx, async (dir) => rebuildReceipt(dir.store, trustedVerifiers(ctx, dir, key).verifiers, dir.origin, index), true);
+/** The route the PATIENT_DATA_OPENED event of `custos receipt --open` names. */
+export const CLI_RECEIPT_ROUTE = 'GET /cli/receipt/:index';
+
+/** Options of {@link receipt}. */
+export interface ReceiptOptions {
+  /** A pinned verifier key (text or file) for the checkpoint. */
+  readonly key?: string | undefined;
+  /** Open the URI commitments to the URIs (needs the three below; logs PATIENT_DATA_OPENED). */
+  readonly open?: boolean | undefined;
+  readonly purpose?: string | undefined;
+  readonly actor?: string | undefined;
+  readonly actorRole?: string | undefined;
+}
+
+/**
+ * `custos receipt N [--open --purpose P --actor A --actor-role R]`: rebuilds the receipt of
+ * inference event N, re-checking every hash (each stored opening against its commitment too). Sealed
+ * by default: the artifacts are shown by their commitments. The URIs are patient-linked: with
+ * --open, PATIENT_DATA_OPENED (the commitments, never the URIs) is on the log before they are printed.
+ */
+export async function receipt(ctx: CommandContext, index: number, o: ReceiptOptions = {}): Promise<void> {
+  // Both checked before anything is read or written.
+  if (o.open !== true && (o.purpose !== undefined || o.actor !== undefined || o.actorRole !== undefined)) {
+    // Not silently ignored: whoever passes them expects the URIs, and would get none.
+    throw new ValidationError('VALIDATION_FAILED', '--purpose, --actor and --actor-role go with --open');
+  }
+  const opener = o.open === true ? requireOpener(o, 'or leave out --open for the sealed receipt') : undefined;
+  const r = opener
+    ? await withLog(ctx, async (log, dir) => {
+        const audit = await openingAudit(log, opener, CLI_RECEIPT_ROUTE, index);
+        const rebuilt = await rebuildReceipt(log, trustedVerifiers(ctx, dir, o.key).verifiers, dir.origin, index, { open: true });
+        // On the log before any URI leaves: the commitments opened (an empty list when all were erased).
+        await audit(rebuilt.artifacts.filter((a) => a.state === 'opened').map((a) => a.commitment));
+        return rebuilt;
+      })
+    : await withDataDir(ctx, async (dir) => rebuildReceipt(dir.store, trustedVerifiers(ctx, dir, o.key).verifiers, dir.origin, index, { open: false }), true);
   if (ctx.json) printJson(ctx.io, r);
   else {
     const rc = r.receipt;
@@ -262,9 +296,14 @@ export async function receipt(ctx: CommandContext, index: number, key: string | 
         : erasedPart('model spec'),
       'pipeline': r.pipeline ? `${(r.pipeline as { pipelineName?: string }).pipelineName} ${(r.pipeline as { pipelineVersion?: string }).pipelineVersion}` : erasedPart('pipeline manifest'),
     });
-    for (const a of r.artifacts) ctx.io.stdout.write(`${a.role}: ${a.uri ?? '(erased)'}  sha256 ${a.digest}\n`);
+    for (const a of r.artifacts) {
+      const shown = a.state === 'opened' ? a.uri : a.state === 'erased' ? '(erased)' : `(sealed) commitment ${a.commitment}`;
+      ctx.io.stdout.write(`${a.role}: ${shown}  sha256 ${a.digest}\n`);
+    }
     for (const c of r.checks) ctx.io.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.what}${c.detail ? ` (${c.detail})` : ''}\n`);
     ctx.io.stdout.write(`proof against the signed tree of size ${r.proof.treeSize}, root ${r.proof.rootHash}: verified\n`);
+    if (r.artifacts.some((a) => a.state === 'sealed')) ctx.io.stdout.write('URIs sealed: --open --purpose CODE --actor ID --actor-role ROLE opens them (logged as PATIENT_DATA_OPENED)\n');
+    else if (opener) ctx.io.stdout.write('opened: logged as PATIENT_DATA_OPENED\n');
   }
   if (!r.ok) {
     throw new VerificationError(

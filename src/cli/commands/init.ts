@@ -17,6 +17,7 @@ export async function init(ctx: CommandContext, options: InitOptions): Promise<v
     'initialized': r.dataDir,
     'origin': r.origin,
     'verifier key': r.verifierKey,
+    'checkpoint': 'the empty tree (size 0) signed: the log serves a checkpoint from the start',
     'signing key': `${r.dataDir}/log.key (mode 0600; keep it secret, back it up)`,
   });
 }

@@ -1,4 +1,10 @@
-import { ValidationError, VerificationError } from '../../core/errors.js';
+import { CustosError, ValidationError, VerificationError, type VerificationCode } from '../../core/errors.js';
+import { readFileSync } from 'node:fs';
+import { EMPTY_ROOT } from '../../core/hash.js';
+import { foldRight } from '../../core/merkle/tree.js';
+import { frontierNodes, nodeSeq } from '../../core/merkle/node-id.js';
+import { verifyConsistency } from '../../core/merkle/consistency.js';
+import type { VerifyReport } from '../../log/verify-log.js';
 import { toHex } from '../../core/hash.js';
 import { openCheckpoint } from '../../core/checkpoint.js';
 import { verifyInclusion } from '../../core/merkle/inclusion.js';
@@ -8,7 +14,7 @@ import { LogReader } from '../../log/reader.js';
 import { verifyLog } from '../../log/verify-log.js';
 import { verifyDocuments } from '../../service/verify-documents.js';
 import { trustedVerifiers, withDataDir, type CommandContext } from '../context.js';
-import { createProgress, printFields, printJson } from '../output.js';
+import { createProgress, inCwd, printFields, printJson } from '../output.js';
 import type { DataDir } from '../../log/data-dir.js';
 import type { NoteVerifier } from '../../core/note.js';
 
@@ -16,6 +22,8 @@ export interface VerifyOptions {
   readonly entry?: number;
   readonly key?: string;
   readonly progress?: boolean;
+  /** Checkpoint files saved earlier (`custos checkpoint --save`): the log must still contain each. */
+  readonly trustedCheckpoints?: readonly string[];
 }
 
 /** `custos verify`: full verification, or `--entry N` for one entry with its inclusion proof. */
@@ -25,7 +33,10 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
     async (dir) => {
       const { verifiers, source, pinned, trust } = trustedVerifiers(ctx, dir, options.key);
       const trustJson = { pinned, source, note: trust };
-      if (options.entry !== undefined) return verifyEntry(ctx, dir, verifiers, options.entry, trustJson);
+      if (options.entry !== undefined) {
+        if (options.trustedCheckpoints?.length) throw new ValidationError('VALIDATION_FAILED', '--trusted-checkpoint checks the whole log: leave out --entry');
+        return verifyEntry(ctx, dir, verifiers, options.entry, trustJson);
+      }
       const started = performance.now();
       const progress = createProgress(ctx.io, 'verifying', !ctx.json && options.progress !== false);
       let report;
@@ -36,9 +47,25 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
       }
       // The off-ledger store, checked against what the log commits.
       const docs = await verifyDocuments({ store: dir.store });
+      // Checkpoints an auditor saved earlier: the log must still contain each of them.
+      const trusted = [];
+      for (const file of options.trustedCheckpoints ?? []) trusted.push(await checkTrustedCheckpoint(ctx, dir, verifiers, file, report));
+      const trustedFailure = trusted.find((t) => !t.ok);
       const seconds = (performance.now() - started) / 1000;
       if (ctx.json) {
-        printJson(ctx.io, { ...report, ok: report.ok && docs.ok, log: { ok: report.ok }, documents: docs, trustedKeys: source, trust: trustJson, seconds: Number(seconds.toFixed(3)) });
+        printJson(ctx.io, {
+          ...report,
+          ok: report.ok && docs.ok && !trustedFailure,
+          log: { ok: report.ok },
+          documents: docs,
+          ...(options.trustedCheckpoints ? { trustedCheckpoints: trusted } : {}),
+          trustedKeys: source,
+          trust: trustJson,
+          seconds: Number(seconds.toFixed(3)),
+        });
+      } else if (report.ok && docs.ok && trustedFailure) {
+        ctx.io.stdout.write(`${trust}\n`);
+        for (const t of trusted) ctx.io.stdout.write(`trusted checkpoint ${t.file}: ${t.ok ? 'contained in the log' : `${t.code}: ${t.message}`}\n`);
       } else if (report.ok && docs.ok) {
         printFields(ctx.io, {
           'verified': report.entries === 0 ? 'empty log' : `${report.entries} entries, ${report.checkpointsChecked} signed checkpoints, ${report.nodesChecked} tree nodes`,
@@ -46,6 +73,7 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
           'root hash': report.rootHex ?? '-',
           'documents': `${docs.documentsChecked} off-ledger documents and ${docs.commitmentsChecked} commitment openings checked against the log${docs.documentsErased > 0 ? `; ${docs.documentsErased} erased by the log's erasures` : ''}`,
           'trusted key': trust,
+          'saved checkpoints': trusted.length === 0 ? undefined : trusted.map((t) => `${t.file}: size ${t.treeSize} contained in the log`).join('\n                   '),
           'took': `${seconds.toFixed(2)} s (${Math.round(report.entries / Math.max(seconds, 1e-9)).toLocaleString('en-US')} entries/s)`,
         });
       } else if (!report.ok) {
@@ -61,6 +89,11 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
         const f = docs.findings[0]!;
         throw new VerificationError('LOG_VERIFICATION_FAILED', `off-ledger store: ${f.message}`, {
           details: { documentFindings: docs.findings.length, eventIndex: f.eventIndex },
+        });
+      }
+      if (report.ok && docs.ok && trustedFailure) {
+        throw new VerificationError(trustedFailure.code as VerificationCode, `${trustedFailure.file}: ${trustedFailure.message}`, {
+          details: { file: trustedFailure.file, ...trustedFailure.details },
         });
       }
       if (!report.ok) {
@@ -120,4 +153,79 @@ async function verifyEntry(ctx: CommandContext, dir: DataDir, verifiers: NoteVer
     'trusted key': trust.note,
   });
   ctx.io.stdout.write(`\n${latest.note}`);
+}
+
+/** The verdict on one saved checkpoint. */
+interface TrustedResult {
+  readonly file: string;
+  readonly ok: boolean;
+  readonly treeSize?: number;
+  readonly rootHash?: string;
+  readonly localSize?: number;
+  readonly code?: string;
+  readonly message?: string;
+  readonly details?: Record<string, unknown>;
+}
+
+/**
+ * Checks one saved checkpoint against the local log: its signature under the trusted keys and the
+ * log's origin; then the local tree's root at its size (folded from the stored nodes, which the
+ * full verification has just recomputed from the entries) must be its root, and the latest local
+ * checkpoint must be consistent with it. A smaller local log is LOG_ROLLBACK; another root is LOG_FORK.
+ */
+async function checkTrustedCheckpoint(ctx: CommandContext, dir: DataDir, verifiers: NoteVerifier[], file: string, report: VerifyReport): Promise<TrustedResult> {
+  let note: string;
+  try {
+    note = readFileSync(inCwd(ctx.io, file), 'utf8');
+  } catch (err) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot read the trusted checkpoint ${file}`, { cause: err });
+  }
+  let saved;
+  try {
+    saved = openCheckpoint(note, verifiers, dir.origin);
+  } catch (err) {
+    if (err instanceof CustosError) return { file, ok: false, code: err.code, message: `the saved checkpoint does not verify under the trusted key: ${err.message}` };
+    throw err;
+  }
+  const savedRoot = toHex(saved.rootHash);
+  const localSize = report.checkpointSize;
+  const base = { file, treeSize: saved.treeSize, rootHash: savedRoot, localSize };
+  if (saved.treeSize > localSize) {
+    return {
+      ...base,
+      ok: false,
+      code: 'LOG_ROLLBACK',
+      message: `the log has ${localSize} entries under its latest signed checkpoint, but this saved checkpoint covers ${saved.treeSize} (root ${savedRoot}): the log was rolled back`,
+      details: { savedSize: saved.treeSize, localSize, savedRoot },
+    };
+  }
+  let localRoot: Buffer = EMPTY_ROOT;
+  if (saved.treeSize > 0) {
+    const ids = frontierNodes(saved.treeSize);
+    const nodes = await dir.store.getNodes(ids);
+    const hashes = ids.map((id) => nodes.get(nodeSeq(id.level, id.index)));
+    if (hashes.some((h) => h === undefined)) {
+      return { ...base, ok: false, code: 'LOG_FORK', message: `the log has no tree nodes for size ${saved.treeSize}`, details: { savedSize: saved.treeSize, localSize } };
+    }
+    localRoot = foldRight(hashes as Buffer[]);
+  }
+  const fork = (why: string): TrustedResult => ({
+    ...base,
+    ok: false,
+    code: 'LOG_FORK',
+    message: `${why}: two histories signed by one key`,
+    details: { savedSize: saved.treeSize, savedRoot, localSize, localRootAtSavedSize: toHex(localRoot) },
+  });
+  if (!bytesEqual(localRoot, saved.rootHash)) {
+    return fork(`the log's root at size ${saved.treeSize} is ${toHex(localRoot)}, but the saved checkpoint of that size has root ${savedRoot}`);
+  }
+  if (saved.treeSize > 0 && saved.treeSize < localSize && report.rootHex) {
+    const p = await new LogReader(dir.store).consistencyProof(saved.treeSize, localSize);
+    try {
+      verifyConsistency(saved.treeSize, localSize, p.proof, saved.rootHash, Buffer.from(report.rootHex, 'hex'));
+    } catch (err) {
+      return fork(`the log (size ${localSize}) is not consistent with the saved checkpoint of size ${saved.treeSize} (${(err as Error).message})`);
+    }
+  }
+  return { ...base, ok: true };
 }
