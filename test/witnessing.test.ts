@@ -10,7 +10,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint } from '../src/core/checkpoint.js';
@@ -135,6 +135,42 @@ describe('witnessing: one log, two witnesses on loopback', () => {
     // A cosignature by a key not configured does not count (a third, unknown witness).
     const stranger = cosignerIdentity('witness.test/w1');
     assert.ok(!signatureLines(note).some((l) => stranger.key.verifies(note, l)));
+  });
+
+  it('custos verify --witness: the quorum checkpoint and every saved checkpoint must carry the quorum', async () => {
+    await appendSome(env, 3);
+    await until('the quorum checkpoint to catch up', async () => ((await api()).quorumCheckpoint?.treeSize === env.log.size ? true : undefined));
+    const dd = env.dir.dataDir;
+    const keys = witnesses.flatMap((w) => ['--witness', w.vkey]);
+    // The log's latest quorum checkpoint meets the 2-of-2 policy and is contained in the log.
+    const ok = await callIn(dd, ['--json', 'verify', '--no-progress', ...keys]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const okJson = JSON.parse(ok.stdout) as { ok: boolean; trustedCheckpoints: { file: string; ok: boolean }[] };
+    assert.equal(okJson.ok, true);
+    assert.deepEqual(
+      okJson.trustedCheckpoints.map((t) => [t.file, t.ok]),
+      [['(witness quorum)', true]],
+    );
+    // A witness that never cosigned: 3 of 3 cannot be met; the policy names what is missing.
+    const stranger = cosignerIdentity('witness.test/w3');
+    const short = await callIn(dd, ['--json', 'verify', '--no-progress', ...keys, '--witness', stranger.vkey]);
+    assertError(short, EXIT.verification, 'WITNESS_QUORUM_NOT_MET', { stdoutAllowed: true });
+    assert.match(short.stderr, /witness\.test\/w3/);
+    // 2 of the 3 is met.
+    assert.equal((await callIn(dd, ['verify', '--no-progress', ...keys, '--witness', stranger.vkey, '--quorum', '2'])).code, 0);
+    // A saved checkpoint from `custos checkpoint` (the bare log signature, no cosignatures) does not
+    // carry the quorum; the cosigned /checkpoint does.
+    const bare = join(root, 'bare.note');
+    assert.equal((await callIn(dd, ['checkpoint', '--save', bare])).code, 0);
+    assertError(await callIn(dd, ['verify', '--no-progress', '--trusted-checkpoint', bare, ...keys]), EXIT.verification, 'WITNESS_QUORUM_NOT_MET', { stdoutAllowed: true });
+    const cosigned = join(root, 'cosigned.note');
+    writeFileSync(cosigned, await (await fetch(`${base}/checkpoint`)).text());
+    const both = await callIn(dd, ['--json', 'verify', '--no-progress', '--trusted-checkpoint', cosigned, ...keys]);
+    assert.equal(both.code, 0, both.stderr);
+    // Usage: a quorum out of range, a log key given as a witness key, --witness with --entry.
+    assertError(await callIn(dd, ['verify', ...keys, '--quorum', '3']), EXIT.validation, 'VALIDATION_FAILED');
+    assertError(await callIn(dd, ['verify', '--witness', env.dir.verifierKey]), EXIT.validation, 'VALIDATION_FAILED');
+    assertError(await callIn(dd, ['verify', '--entry', '0', ...keys]), EXIT.validation, 'VALIDATION_FAILED');
   });
 
   it('/checkpoint serves the latest checkpoint with the cosignatures collected for it', async () => {

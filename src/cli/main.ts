@@ -90,12 +90,16 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .option('--entry <index>', 'verify one entry and print it with its inclusion proof')
     .option('--key <vkey|file>', 'trusted verifier key (default: the data directory log.pub)')
     .option('--trusted-checkpoint <file>', 'a checkpoint saved earlier (custos checkpoint --save): the log must still contain it (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--witness <vkey|file>', 'a witness cosigner key (repeatable): trusted checkpoints and the latest quorum checkpoint must carry the quorum', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--quorum <k>', 'cosignatures required from the --witness keys (default: all of them)')
     .option('--no-progress', 'no progress bar')
-    .action(async (o: { entry?: string; key?: string; trustedCheckpoint?: string[]; progress?: boolean }, cmd: Command) =>
+    .action(async (o: { entry?: string; key?: string; trustedCheckpoint?: string[]; witness?: string[]; quorum?: string; progress?: boolean }, cmd: Command) =>
       (await import('./commands/verify.js')).verify(await ctx(cmd), {
         ...(o.entry === undefined ? {} : { entry: parseCount(o.entry, 'entry') }),
         ...(o.key === undefined ? {} : { key: o.key }),
         ...(o.trustedCheckpoint === undefined ? {} : { trustedCheckpoints: o.trustedCheckpoint }),
+        ...(o.witness === undefined ? {} : { witnesses: o.witness }),
+        ...(o.quorum === undefined ? {} : { quorum: parseCount(o.quorum, 'quorum') }),
         progress: o.progress !== false,
       }),
     );

@@ -28,7 +28,7 @@ type StoredCheckpoint = NonNullable<ReturnType<Log['latestCheckpoint']>>;
 /** State namespaces (off-ledger rows). */
 export const COSIGNATURE_NS = 'cosignature';
 export const QUORUM_NS = 'cosigned-checkpoint';
-const QUORUM_KEY = 'quorum';
+export const QUORUM_KEY = 'quorum';
 
 /** The C2SP tlog-witness limit on consistency proof lines. */
 const MAX_PROOF_LINES = 63;

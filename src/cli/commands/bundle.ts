@@ -8,11 +8,11 @@ import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ValidationError, VerificationError } from '../../core/errors.js';
 import { verifyBundle } from '../../core/bundle.js';
-import { parseCosignerVerifierKey, type CosignerVerifier } from '../../core/cosignature.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import { openLog } from '../../log/data-dir.js';
 import { buildBundle } from '../../service/bundle.js';
 import type { CommandContext } from '../context.js';
+import { readKeyArg, witnessPolicyArgs } from '../keys.js';
 import { openingAudit, requireOpener } from '../opening.js';
 import { inCwd, printJson } from '../output.js';
 
@@ -61,17 +61,6 @@ export async function bundle(ctx: CommandContext, index: number, o: BundleOption
   else ctx.io.stdout.write(`wrote ${o.output}: bundle of entry ${index}${redact ? ' (redacted: no openings)' : `, ${built.opened.length} commitment(s) opened (PATIENT_DATA_OPENED logged)`}\n`);
 }
 
-// A key given as its text or as a file holding it.
-function readKey(ctx: CommandContext, given: string, what: string): string {
-  const file = inCwd(ctx.io, given);
-  if (!existsSync(file)) return given.trim();
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new ValidationError('FILE_UNREADABLE', `cannot read ${what} file ${given}`, { cause: err });
-  }
-}
-
 /** Options of {@link verifyBundleFile}. */
 export interface VerifyBundleFileOptions {
   readonly key: string;
@@ -79,34 +68,16 @@ export interface VerifyBundleFileOptions {
   readonly quorum?: number;
 }
 
-// The witness policy of the command line: K (default all) of the given witness keys.
-function witnessPolicy(ctx: CommandContext, o: VerifyBundleFileOptions): { witnesses: CosignerVerifier[]; quorum: number } | undefined {
-  if (o.witnesses.length === 0) {
-    if (o.quorum !== undefined && o.quorum > 0) throw new ValidationError('VALIDATION_FAILED', '--quorum needs --witness keys');
-    return undefined;
-  }
-  const quorum = o.quorum ?? o.witnesses.length;
-  if (quorum < 1 || quorum > o.witnesses.length) throw new ValidationError('VALIDATION_FAILED', `--quorum must be between 1 and the ${o.witnesses.length} --witness keys`);
-  const witnesses = o.witnesses.map((w) => {
-    try {
-      return parseCosignerVerifierKey(readKey(ctx, w, 'witness key'));
-    } catch (err) {
-      throw new ValidationError('VALIDATION_FAILED', `--witness ${w} is not a cosigner verifier key (type 0x04)`, { cause: err });
-    }
-  });
-  return { witnesses, quorum };
-}
-
 /** `custos verify-bundle FILE --key VKEY [--witness VKEY]... [--quorum K]`: every check, by name. */
 export async function verifyBundleFile(ctx: CommandContext, file: string, o: VerifyBundleFileOptions): Promise<void> {
   let logKey: NoteVerifier;
-  const keyText = readKey(ctx, o.key, 'key');
+  const keyText = readKeyArg(ctx, o.key, 'key');
   try {
     logKey = parseVerifierKey(keyText);
   } catch (err) {
     throw new ValidationError('VALIDATION_FAILED', `--key is not a verifier key (name+keyid+base64)`, { cause: err });
   }
-  const policy = witnessPolicy(ctx, o);
+  const policy = witnessPolicyArgs(ctx, o.witnesses, o.quorum);
   let text: string;
   try {
     text = readFileSync(inCwd(ctx.io, file), 'utf8');

@@ -30,6 +30,7 @@ import { checkWitnessQuorum, parseCosignerVerifierKey, requireWitnessQuorum, typ
 import type { CommandContext } from '../context.js';
 import { inCwd, printFields, printJson } from '../output.js';
 import { TlogClient } from '../tlog-client.js';
+import { readKeyArg } from '../keys.js';
 
 /** The state file's format tag. */
 export const MONITOR_STATE_FORMAT = 'custos-monitor-state/1';
@@ -72,17 +73,6 @@ export function parseDuration(s: string, name: string): number {
   }
   const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 's']!;
   return Number(m[1]) * unit;
-}
-
-function keyText(ctx: CommandContext, value: string, what: string): string {
-  // A key string, or a file holding one (as --key elsewhere).
-  const file = inCwd(ctx.io, value);
-  if (!existsSync(file)) return value.trim();
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new ValidationError('FILE_UNREADABLE', `cannot read ${what} file ${value}`, { cause: err });
-  }
 }
 
 function stateInvalid(path: string, why: string): never {
@@ -144,8 +134,8 @@ export async function monitor(ctx: CommandContext, o: MonitorOptions): Promise<v
 }
 
 async function check(ctx: CommandContext, o: MonitorOptions, statePath: string, now: Date, report: Record<string, unknown>): Promise<void> {
-  const verifier = parseVerifierKey(keyText(ctx, o.key, 'key'));
-  const witnesses = o.witnesses.map((w) => parseCosignerVerifierKey(keyText(ctx, w, 'witness key')));
+  const verifier = parseVerifierKey(readKeyArg(ctx, o.key, 'key'));
+  const witnesses = o.witnesses.map((w) => parseCosignerVerifierKey(readKeyArg(ctx, w, 'witness key')));
   const quorum = o.quorum ?? witnesses.length;
   if (o.quorum !== undefined && witnesses.length === 0 && o.quorum > 0) throw new ValidationError('VALIDATION_FAILED', '--quorum needs --witness keys');
   const previous = readMonitorState(statePath);

@@ -14,6 +14,9 @@ import { LogReader } from '../../log/reader.js';
 import { verifyLog } from '../../log/verify-log.js';
 import { verifyDocuments } from '../../service/verify-documents.js';
 import { trustedVerifiers, withDataDir, type CommandContext } from '../context.js';
+import { witnessPolicyArgs } from '../keys.js';
+import { checkWitnessQuorum, type WitnessPolicy } from '../../core/cosignature.js';
+import { QUORUM_KEY, QUORUM_NS, type QuorumCheckpoint } from '../../server/witnesses.js';
 import { createProgress, inCwd, printFields, printJson } from '../output.js';
 import type { DataDir } from '../../log/data-dir.js';
 import type { NoteVerifier } from '../../core/note.js';
@@ -24,6 +27,10 @@ export interface VerifyOptions {
   readonly progress?: boolean;
   /** Checkpoint files saved earlier (`custos checkpoint --save`): the log must still contain each. */
   readonly trustedCheckpoints?: readonly string[];
+  /** Witness cosigner keys (type 0x04): every trusted checkpoint, and the log's latest quorum checkpoint, must carry the quorum. */
+  readonly witnesses?: readonly string[];
+  /** Cosignatures required from `witnesses` (default: all of them). */
+  readonly quorum?: number;
 }
 
 /** `custos verify`: full verification, or `--entry N` for one entry with its inclusion proof. */
@@ -35,6 +42,7 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
       const trustJson = { pinned, source, note: trust };
       if (options.entry !== undefined) {
         if (options.trustedCheckpoints?.length) throw new ValidationError('VALIDATION_FAILED', '--trusted-checkpoint checks the whole log: leave out --entry');
+        if (options.witnesses?.length) throw new ValidationError('VALIDATION_FAILED', '--witness checks the whole log: leave out --entry');
         return verifyEntry(ctx, dir, verifiers, options.entry, trustJson);
       }
       const started = performance.now();
@@ -48,8 +56,24 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
       // The off-ledger store, checked against what the log commits.
       const docs = await verifyDocuments({ store: dir.store });
       // Checkpoints an auditor saved earlier: the log must still contain each of them.
+      const policy = witnessPolicyArgs(ctx, options.witnesses ?? [], options.quorum);
       const trusted = [];
-      for (const file of options.trustedCheckpoints ?? []) trusted.push(await checkTrustedCheckpoint(ctx, dir, verifiers, file, report));
+      for (const file of options.trustedCheckpoints ?? []) trusted.push(await checkTrustedCheckpoint(dir, verifiers, file, readTrustedFile(ctx, file), report, policy));
+      // With a witness policy: the latest checkpoint that `serve --witness` saw reach its quorum must
+      // meet this policy and be contained in the log (cosignatures verify themselves: the state row
+      // that holds them is not trusted).
+      if (policy) {
+        const row = await dir.store.getState(QUORUM_NS, QUORUM_KEY);
+        let note: string | undefined;
+        try {
+          note = row === undefined ? undefined : (JSON.parse(row) as Partial<QuorumCheckpoint>).note;
+        } catch {
+          note = undefined;
+        }
+        if (typeof note !== 'string') {
+          trusted.push({ file: '(witness quorum)', ok: false, code: 'WITNESS_QUORUM_NOT_MET', message: 'no checkpoint of this log has been cosigned by the witnesses (run custos serve --witness)' });
+        } else trusted.push(await checkTrustedCheckpoint(dir, verifiers, '(witness quorum)', note, report, policy));
+      }
       const trustedFailure = trusted.find((t) => !t.ok);
       const seconds = (performance.now() - started) / 1000;
       if (ctx.json) {
@@ -58,7 +82,7 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
           ok: report.ok && docs.ok && !trustedFailure,
           log: { ok: report.ok },
           documents: docs,
-          ...(options.trustedCheckpoints ? { trustedCheckpoints: trusted } : {}),
+          ...(options.trustedCheckpoints || policy ? { trustedCheckpoints: trusted } : {}),
           trustedKeys: source,
           trust: trustJson,
           seconds: Number(seconds.toFixed(3)),
@@ -173,19 +197,40 @@ interface TrustedResult {
  * full verification has just recomputed from the entries) must be its root, and the latest local
  * checkpoint must be consistent with it. A smaller local log is LOG_ROLLBACK; another root is LOG_FORK.
  */
-async function checkTrustedCheckpoint(ctx: CommandContext, dir: DataDir, verifiers: NoteVerifier[], file: string, report: VerifyReport): Promise<TrustedResult> {
-  let note: string;
+function readTrustedFile(ctx: CommandContext, file: string): string {
   try {
-    note = readFileSync(inCwd(ctx.io, file), 'utf8');
+    return readFileSync(inCwd(ctx.io, file), 'utf8');
   } catch (err) {
     throw new ValidationError('FILE_UNREADABLE', `cannot read the trusted checkpoint ${file}`, { cause: err });
   }
+}
+
+async function checkTrustedCheckpoint(
+  dir: DataDir,
+  verifiers: NoteVerifier[],
+  file: string,
+  note: string,
+  report: VerifyReport,
+  policy: WitnessPolicy | undefined,
+): Promise<TrustedResult> {
   let saved;
   try {
     saved = openCheckpoint(note, verifiers, dir.origin);
   } catch (err) {
     if (err instanceof CustosError) return { file, ok: false, code: err.code, message: `the saved checkpoint does not verify under the trusted key: ${err.message}` };
     throw err;
+  }
+  if (policy) {
+    const q = checkWitnessQuorum(note, policy);
+    if (!q.ok) {
+      return {
+        file,
+        ok: false,
+        code: 'WITNESS_QUORUM_NOT_MET',
+        message: `the checkpoint of size ${saved.treeSize} carries ${q.cosigned.length} valid cosignature(s) of the ${q.quorum} required (missing: ${q.missing.join(', ') || 'none'}${q.invalid.length ? `; invalid: ${q.invalid.join(', ')}` : ''})`,
+        details: { treeSize: saved.treeSize, quorum: q.quorum, cosigned: q.cosigned, missing: q.missing, invalid: q.invalid },
+      };
+    }
   }
   const savedRoot = toHex(saved.rootHash);
   const localSize = report.checkpointSize;
