@@ -305,19 +305,25 @@ describe('witnessing: a forked log is refused, and the refusal is an alarm', () 
       const cb = new WitnessCollector({ log: b.log, witnesses: endpoints, vocabulary, retry: RETRY });
       collectors.push(cb);
       await cb.start();
-      const conflict = await until('the 409 alarm', async () => (cb.status()[0]!.alarm?.eventIndex != null ? cb.status()[0]!.alarm! : undefined));
-      assert.deepEqual([conflict.reason, conflict.status, conflict.witnessSize], ['REFUSED', 409, a.log.size]);
-      // The alarm's own entry grew B: now a consistency proof from the witness's size cannot verify (422).
+      // The alarm's own entry grows B, so after the 409 a consistency proof from the witness's size
+      // cannot verify (422). The collector can move from one to the other between two polls, so
+      // the alarms are read from the log itself, in order.
       const mismatch = await until('the 422 alarm', async () => {
         const al = cb.status()[0]!.alarm;
         return al?.status === 422 && al.eventIndex != null ? al : undefined;
       });
       assert.equal(mismatch.reason, 'REFUSED');
-      for (const index of [conflict.eventIndex!, mismatch.eventIndex!]) {
-        const e = JSON.parse((await b.log.reader.getEntry(index)).bytes.toString('utf8'));
-        assert.equal(e.type, 'WITNESS_ALARM');
-        assert.equal(e.payload.witness, 'witness.test/fork');
+      const alarms: { index: number; payload: Record<string, unknown> }[] = [];
+      for (let i = 0; i < b.log.size; i++) {
+        const e = JSON.parse((await b.log.reader.getEntry(i)).bytes.toString('utf8')) as { type: string; payload: Record<string, unknown> };
+        if (e.type === 'WITNESS_ALARM') alarms.push({ index: i, payload: e.payload });
       }
+      const conflict = alarms.find((x) => x.payload['status'] === 409);
+      assert.ok(conflict, 'a 409 alarm (another root at the witness size) is on log B');
+      assert.deepEqual([conflict.payload['reason'], conflict.payload['witnessSize'], conflict.payload['witness']], ['REFUSED', a.log.size, 'witness.test/fork']);
+      const refused = alarms.find((x) => x.index === mismatch.eventIndex);
+      assert.ok(refused && refused.index > conflict.index, 'the 422 alarm comes after the 409 one');
+      assert.equal(refused.payload['witness'], 'witness.test/fork');
       assert.equal(cb.status()[0]!.cosignedSize, null, 'nothing of log B was cosigned');
     } finally {
       for (const c of collectors) await c.close();

@@ -90,7 +90,10 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .option('--entry <index>', 'verify one entry and print it with its inclusion proof')
     .option('--key <vkey|file>', 'trusted verifier key (default: the data directory log.pub)')
     .option('--trusted-checkpoint <file>', 'a checkpoint saved earlier (custos checkpoint --save): the log must still contain it (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--witness <vkey|file>', 'a witness cosigner key (repeatable): trusted checkpoints and the latest quorum checkpoint must carry the quorum', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--witness <vkey|file>', 'a witness cosigner key (repeatable): trusted checkpoints and the latest quorum checkpoint must carry the quorum', (v: string, prev: string[] = []) => [
+      ...prev,
+      v,
+    ])
     .option('--quorum <k>', 'cosignatures required from the --witness keys (default: all of them)')
     .option('--no-progress', 'no progress bar')
     .action(async (o: { entry?: string; key?: string; trustedCheckpoint?: string[]; witness?: string[]; quorum?: string; progress?: boolean }, cmd: Command) =>

@@ -205,14 +205,7 @@ function readTrustedFile(ctx: CommandContext, file: string): string {
   }
 }
 
-async function checkTrustedCheckpoint(
-  dir: DataDir,
-  verifiers: NoteVerifier[],
-  file: string,
-  note: string,
-  report: VerifyReport,
-  policy: WitnessPolicy | undefined,
-): Promise<TrustedResult> {
+async function checkTrustedCheckpoint(dir: DataDir, verifiers: NoteVerifier[], file: string, note: string, report: VerifyReport, policy: WitnessPolicy | undefined): Promise<TrustedResult> {
   let saved;
   try {
     saved = openCheckpoint(note, verifiers, dir.origin);
