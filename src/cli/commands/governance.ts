@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { ValidationError, VerificationError } from '../../core/errors.js';
 import { toHex } from '../../core/hash.js';
-import type { Decision } from '../../core/consent/evaluate.js';
+import { decisionToJson } from '../../core/consent/evaluate.js';
 import { openLog } from '../../log/data-dir.js';
 import type { AppendResult } from '../../log/log.js';
 import { ConsentDeniedError, Governance, type Actor } from '../../service/governance.js';
@@ -55,25 +55,13 @@ function eventFields(e: AppendResult): Record<string, unknown> {
   return { index: e.index, leafHash: toHex(e.leafHash), treeSize: e.checkpoint.treeSize, rootHash: toHex(e.checkpoint.rootHash) };
 }
 
-function decisionFields(d: Decision): Record<string, unknown> {
-  return {
-    effect: d.effect,
-    reason: d.reason,
-    policyId: d.policyId,
-    policyVersion: d.policyVersion ?? null,
-    policyHash: d.policyHash ?? null,
-    provision: d.provision ?? null,
-    explanation: d.explanation,
-  };
-}
-
 // A denial is an outcome with an event on the log: print it, then fail with CONSENT_DENIED.
 async function reportDenial<T>(ctx: CommandContext, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (err instanceof ConsentDeniedError) {
-      if (ctx.json) printJson(ctx.io, { denied: true, decision: decisionFields(err.decision), event: eventFields(err.event) });
+      if (ctx.json) printJson(ctx.io, { denied: true, decision: decisionToJson(err.decision), event: eventFields(err.event) });
       else printFields(ctx.io, { denied: `${err.decision.reason}: ${err.decision.explanation}`, 'logged as': `CONSENT_DENIED, entry ${err.event.index}` });
     }
     throw err;
@@ -131,7 +119,7 @@ export async function consentRevoke(ctx: CommandContext, policyId: string, actor
 /** `custos consent check`: the decision a request would get now, and why. Writes nothing. */
 export async function consentCheck(ctx: CommandContext, policyId: string, purpose: string, role: string): Promise<void> {
   const d = await withGovernance(ctx, (g) => g.checkConsent(policyId, { purpose, role }));
-  if (ctx.json) return printJson(ctx.io, decisionFields(d));
+  if (ctx.json) return printJson(ctx.io, decisionToJson(d));
   printFields(ctx.io, {
     decision: d.effect,
     reason: d.reason,
@@ -165,7 +153,7 @@ export interface AccessOptions {
 /** `custos access`: records an access to patient data, after the consent check. */
 export async function access(ctx: CommandContext, o: AccessOptions, actor: Actor): Promise<void> {
   const r = await withGovernance(ctx, (g) => reportDenial(ctx, () => g.recordDataAccess({ actor, purpose: o.purpose, policyId: o.policy, artifact: { uri: o.uri, digest: o.digest } })));
-  if (ctx.json) return printJson(ctx.io, { decision: decisionFields(r.decision), event: eventFields(r.event) });
+  if (ctx.json) return printJson(ctx.io, { decision: decisionToJson(r.decision), event: eventFields(r.event) });
   printFields(ctx.io, { permitted: r.decision.explanation, 'logged as': `DATA_ACCESSED, entry ${r.event.index}` });
 }
 
@@ -194,7 +182,7 @@ export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor):
   const r = await withGovernance(ctx, (g) =>
     reportDenial(ctx, () => g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model })),
   );
-  if (ctx.json) return printJson(ctx.io, { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionFields(r.decision), event: eventFields(r.event) });
+  if (ctx.json) return printJson(ctx.io, { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionToJson(r.decision), event: eventFields(r.event) });
   printFields(ctx.io, {
     permitted: r.decision.explanation,
     'logged as': `INFERENCE_EXECUTED, entry ${r.event.index}`,
@@ -239,7 +227,7 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
       }),
     ),
   );
-  if (ctx.json) return printJson(ctx.io, { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionFields), event: eventFields(r.event) });
+  if (ctx.json) return printJson(ctx.io, { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionToJson), event: eventFields(r.event) });
   printFields(ctx.io, { recorded: `TRAINING_EXECUTED, entry ${r.event.index}`, 'manifest hash': r.manifestHash });
 }
 

@@ -156,3 +156,24 @@ export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, n
   // root's scope (FHIR Consent), so none applies, and nothing permits.
   return deny('DENIED_BY_PROVISION', 'no provision permits this request', 'provision');
 }
+
+/** A decision as JSON (undefined fields as null): the shape the CLI's `--json` and the HTTP API print. */
+export function decisionToJson(d: Decision): {
+  effect: 'permit' | 'deny';
+  reason: DecisionReason;
+  policyId: string;
+  policyVersion: number | null;
+  policyHash: string | null;
+  provision: string | null;
+  explanation: string;
+} {
+  return {
+    effect: d.effect,
+    reason: d.reason,
+    policyId: d.policyId,
+    policyVersion: d.policyVersion ?? null,
+    policyHash: d.policyHash ?? null,
+    provision: d.provision ?? null,
+    explanation: d.explanation,
+  };
+}

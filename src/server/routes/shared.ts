@@ -8,7 +8,7 @@ import * as v from 'valibot';
 import { AuthError, ValidationError } from '../../core/errors.js';
 import { EVENT_REGISTRY } from '../../core/events.js';
 import { toHex } from '../../core/hash.js';
-import type { Decision } from '../../core/consent/evaluate.js';
+import { decisionToJson, type Decision } from '../../core/consent/evaluate.js';
 import type { AppendResult } from '../../log/log.js';
 import type { Principal } from '../auth.js';
 
@@ -35,15 +35,7 @@ export const DECISION = v.object({
 export type DecisionJson = v.InferOutput<typeof DECISION>;
 
 export function decisionJson(d: Decision): DecisionJson {
-  return {
-    effect: d.effect,
-    reason: d.reason,
-    policyId: d.policyId,
-    policyVersion: d.policyVersion ?? null,
-    policyHash: d.policyHash ?? null,
-    provision: d.provision ?? null,
-    explanation: d.explanation,
-  };
+  return decisionToJson(d);
 }
 
 /**
