@@ -13,7 +13,7 @@
 import { ed25519PrivateKeyFromSeed, ed25519RawPublicKey, ed25519Sign, ed25519Verifier } from './crypto.js';
 import { fromBase64, fromBase64Strict, toBase64 } from './hash.js';
 import { ValidationError, VerificationError } from './errors.js';
-import { NOTE_MAX_SIGNATURES, NOTE_SIG_PREFIX, computeKeyId, isValidKeyName } from './note.js';
+import { NOTE_MAX_SIGNATURES, NOTE_SIG_PREFIX, computeKeyId, isValidKeyName, splitPlus } from './note.js';
 import { parseCheckpointBody } from './checkpoint.js';
 import { isWellFormedString } from './canonical-json.js';
 
@@ -100,20 +100,6 @@ function keyIdHex(id: number): string {
 /** `name+keyidhex`: how a witness is named in reports. */
 export function cosignerLabel(c: { readonly name: string; readonly keyId: number }): string {
   return `${c.name}+${keyIdHex(c.keyId)}`;
-}
-
-// Splits "a+b+rest" on the first `count` '+' only (base64 may contain '+').
-function splitPlus(s: string, count: number): string[] | undefined {
-  const parts: string[] = [];
-  let rest = s;
-  for (let i = 0; i < count; i++) {
-    const j = rest.indexOf('+');
-    if (j < 0) return undefined;
-    parts.push(rest.slice(0, j));
-    rest = rest.slice(j + 1);
-  }
-  parts.push(rest);
-  return parts;
 }
 
 function algKey(publicKey: Uint8Array): Buffer {

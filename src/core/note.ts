@@ -81,8 +81,8 @@ function keyIdHex(id: number): string {
 // Key objects of node:crypto (Node only: the explorer's bundle never signs).
 export { ed25519PublicKeyFromRaw, ed25519PrivateKeyFromSeed, ed25519RawPublicKey } from './crypto.js';
 
-// Splits "a+b+rest" on the first `count` '+' only (base64 may contain '+').
-function splitPlus(s: string, count: number): string[] | undefined {
+/** Splits "a+b+rest" on the first `count` '+' only (base64 may contain '+'); key strings of every type. */
+export function splitPlus(s: string, count: number): string[] | undefined {
   const parts: string[] = [];
   let rest = s;
   for (let i = 0; i < count; i++) {
