@@ -23,12 +23,13 @@ export const LAYERS = {
   core: ['core'],
   store: ['core', 'store'],
   log: ['core', 'store', 'log'],
-  service: ['core', 'log', 'service'],
-  server: ['core', 'log', 'service', 'server'],
+  fhir: ['core', 'fhir'],
+  service: ['core', 'log', 'fhir', 'service'],
+  server: ['core', 'log', 'fhir', 'service', 'server'],
   sim: ['core', 'store', 'log', 'service', 'sim'],
   witness: ['core', 'witness'],
-  cli: ['core', 'store', 'log', 'service', 'server', 'sim', 'witness', 'cli'],
-  index: ['core', 'store', 'log', 'service'],
+  cli: ['core', 'store', 'log', 'fhir', 'service', 'server', 'sim', 'witness', 'cli'],
+  index: ['core', 'store', 'log', 'fhir', 'service'],
   web: ['web'],
 };
 
