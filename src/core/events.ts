@@ -91,7 +91,7 @@ const F = {
   // issue 12 (FHIR Consent): the format a policy version was imported from, and the codings of a
   // decision's request (CODE or SYSTEM|CODE: a URI and a code, never free text).
   policySource: { class: 'code', ...oneOf(POLICY_SOURCE_FORMATS) },
-  coding: { class: 'code', rule: 'CODE or SYSTEM|CODE (a coding: system URI and code)', check: (x) => typeof x === 'string' && v.is(CODING, x) },
+  coding: { class: 'code', rule: 'a code, or a coding: a system URI and a code joined by a vertical bar', check: (x) => typeof x === 'string' && v.is(CODING, x) },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
