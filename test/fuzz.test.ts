@@ -376,7 +376,15 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
         body = toJsonText(randomValue(rnd));
       }
       if (body !== undefined && route.method !== 'GET')
-        headers['content-type'] = pick(rnd, ['application/json', 'application/json', 'application/json', 'application/json; charset=utf-8', 'application/fhir+json', 'text/plain', 'application/x-www-form-urlencoded']);
+        headers['content-type'] = pick(rnd, [
+          'application/json',
+          'application/json',
+          'application/json',
+          'application/json; charset=utf-8',
+          'application/fhir+json',
+          'text/plain',
+          'application/x-www-form-urlencoded',
+        ]);
       const res = await fetch(`${address}${url}`, { method: route.method, headers, ...(body !== undefined && route.method !== 'GET' ? { body } : {}) });
       const text = await res.text();
       // New tokens join the pool (a role named after a prototype member must not break requests).
