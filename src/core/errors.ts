@@ -53,7 +53,9 @@ export type NotFoundCode =
   | 'RECEIPT_NOT_FOUND'
   | 'TOKEN_NOT_FOUND'
   | 'ROUTE_NOT_FOUND'
-  | 'WITNESS_LOG_UNKNOWN';
+  | 'WITNESS_LOG_UNKNOWN'
+  // issue 12: erasure of imported FHIR Consents (consent-followup)
+  | 'DOCUMENT_ERASED';
 
 export type ConflictCode =
   | 'DATA_DIR_EXISTS'
@@ -248,6 +250,10 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // issue 12: FHIR Consent import (consent-wiring): a resource with the identifier of an imported
   // policy names another patient.
   CONSENT_PATIENT_MISMATCH: conflict,
+  // issue 12: erasure of imported FHIR Consents (consent-followup): the exact bytes of an imported
+  // resource were deleted by an ERASURE_PERFORMED event (the subject's erasure). 410 Gone, as FHIR
+  // answers a read of a deleted resource; the CLI exits as not found.
+  DOCUMENT_ERASED: { http: 410, exit: EXIT.notFound },
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

@@ -298,6 +298,7 @@ export async function erase(ctx: CommandContext, kind: 'subject' | 'uri' | 'exte
     return printJson(ctx.io, {
       erased: r.commitments,
       ...(r.document === undefined ? {} : { document: r.document }),
+      ...(r.documents === undefined ? {} : { documents: r.documents }),
       event: r.event ? eventFields(r.event) : null,
       ...(r.scrub ? { scrub: r.scrub } : {}),
     });
@@ -312,6 +313,7 @@ export async function erase(ctx: CommandContext, kind: 'subject' | 'uri' | 'exte
   else {
     printFields(ctx.io, {
       erased: r.commitments.join(', '),
+      ...(r.documents === undefined ? {} : { 'FHIR Consent bytes': r.documents.join(', ') }),
       'logged as': `ERASURE_PERFORMED, entry ${r.event!.index}`,
       'store files': r.scrub ? `${r.scrub.complete ? 'scrubbed' : 'NOT fully scrubbed'}: ${r.scrub.detail}` : '-',
     });
