@@ -64,7 +64,9 @@ export type ConflictCode =
   | 'POLICY_CHANGED'
   | 'SERVER_BUSY'
   | 'WITNESS_OLD_SIZE_MISMATCH'
-  | 'WITNESS_FORK_DETECTED';
+  | 'WITNESS_FORK_DETECTED'
+  // issue 12: FHIR Consent import (consent-wiring)
+  | 'CONSENT_PATIENT_MISMATCH';
 
 export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
 
@@ -243,6 +245,9 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // is JSON but breaks the FHIR definitions, or that it cannot process; the CLI exits as validation.
   FHIR_INVALID: { http: 422, exit: EXIT.validation },
   CONSENT_UNENFORCEABLE: { http: 422, exit: EXIT.validation },
+  // issue 12: FHIR Consent import (consent-wiring): a resource with the identifier of an imported
+  // policy names another patient.
+  CONSENT_PATIENT_MISMATCH: conflict,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

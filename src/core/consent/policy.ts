@@ -89,7 +89,21 @@ export interface ConsentPolicy {
   /** When and by whom this version was recorded (the log's time). */
   readonly recordedAt: string;
   readonly recordedBy: { readonly actor: string; readonly role: string };
+  /**
+   * Set when this version was imported from a FHIR Consent resource: its format and the SHA-256
+   * of its exact bytes (stored off-ledger beside this document, committed by the same event).
+   */
+  readonly source?: PolicySource;
 }
+
+/** The FHIR resource a policy version was imported from (see {@link ConsentPolicy.source}). */
+export interface PolicySource {
+  readonly format: 'fhir-r4' | 'fhir-r5';
+  readonly hash: string;
+}
+
+/** The formats a policy version can be imported from. */
+export const POLICY_SOURCE_FORMATS = ['fhir-r4', 'fhir-r5'] as const;
 
 /**
  * Nested provisions deeper than this are refused (a provision at depth 16 is still well inside the
@@ -232,6 +246,7 @@ const STORED_POLICY = v.object({
   previous: v.nullable(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))),
   recordedAt: TIME,
   recordedBy: v.object({ actor: ID, role: CODE }),
+  source: v.optional(v.object({ format: v.picklist(POLICY_SOURCE_FORMATS), hash: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)) })),
 });
 
 /**
