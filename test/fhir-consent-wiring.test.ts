@@ -180,7 +180,8 @@ describe('FHIR Consent through the CLI', { skip: SKIP }, () => {
     assert.match(r1.stderr, /^custos: FHIR_INVALID: /);
     const notJson = join(tmp.path, 'not.json');
     writeFileSync(notJson, '{"resourceType":"Consent",');
-    assert.match((await callIn(dataDir, ['consent', 'import', notJson, ...OFFICER])).stderr, /^custos: FHIR_INVALID: /);
+    // Bytes that are not JSON at all are refused before FHIR is consulted.
+    assert.match((await callIn(dataDir, ['consent', 'import', notJson, ...OFFICER])).stderr, /^custos: VALIDATION_FAILED: /);
     // provision.data references a resource Custos cannot see.
     const unenforceable = join(R4, 'Consent-consent-example-notThis.json');
     const r2 = await callIn(dataDir, ['consent', 'import', unenforceable, ...OFFICER]);
@@ -265,7 +266,7 @@ describe('FHIR Consent through the HTTP API', { skip: SKIP }, () => {
   it('answers a bad resource with FHIR_INVALID and writes nothing; refuses fhir+json elsewhere', async () => {
     const n = env.log.size;
     const bad = await post(JSON.stringify({ resourceType: 'Consent', status: 42 }));
-    assert.equal(bad.statusCode, 400, bad.body);
+    assert.equal(bad.statusCode, 422, bad.body);
     assert.equal((bad.json() as { error: { code: string } }).error.code, 'FHIR_INVALID');
     const notJson = await post('{"resourceType":');
     assert.equal(notJson.statusCode, 400);
