@@ -14,6 +14,7 @@ import { tamperCheckDataDir } from '../../sim/offledger.js';
 import { trustedVerifiers, withDataDir, withLog, type CommandContext } from '../context.js';
 import { openingAudit, requireOpener } from '../opening.js';
 import { inCwd, printFields, printJson, readStdin, type Io } from '../output.js';
+import { requestFields, type RequestFlagValues } from '../request-flags.js';
 
 /** Runs `fn` with the governance overlay open on the data directory's log. */
 async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>): Promise<T> {
@@ -130,7 +131,7 @@ export async function consentShow(ctx: CommandContext, policyId: string): Promis
   }
 }
 
-export interface AccessOptions {
+export interface AccessOptions extends RequestFlagValues {
   readonly purpose: string;
   readonly policy: string;
   readonly uri: string;
@@ -139,7 +140,9 @@ export interface AccessOptions {
 
 /** `custos access`: records an access to patient data, after the consent check. */
 export async function access(ctx: CommandContext, o: AccessOptions, actor: Actor): Promise<void> {
-  const r = await withGovernance(ctx, (g) => reportDenial(ctx, () => g.recordDataAccess({ actor, purpose: o.purpose, policyId: o.policy, artifact: { uri: o.uri, digest: o.digest } })));
+  const r = await withGovernance(ctx, (g) =>
+    reportDenial(ctx, () => g.recordDataAccess({ actor, purpose: o.purpose, policyId: o.policy, artifact: { uri: o.uri, digest: o.digest }, ...requestFields(o) })),
+  );
   if (ctx.json) return printJson(ctx.io, { decision: decisionToJson(r.decision), event: eventFields(r.event) });
   printFields(ctx.io, { permitted: r.decision.explanation, 'logged as': `DATA_ACCESSED, entry ${r.event.index}` });
 }
@@ -151,7 +154,7 @@ export function parseOutput(s: string): { name: string; uri: string; digest: str
   return { name: m[1]!, uri: m[2]!, digest: m[3]! };
 }
 
-export interface InferOptions {
+export interface InferOptions extends RequestFlagValues {
   readonly purpose: string;
   readonly policy: string;
   readonly inputUri: string;
@@ -167,7 +170,7 @@ export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor):
   const pipeline = readJsonFile(ctx.io, o.pipeline, 'pipeline manifest');
   const model = readJsonFile(ctx.io, o.model, 'model spec');
   const r = await withGovernance(ctx, (g) =>
-    reportDenial(ctx, () => g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model })),
+    reportDenial(ctx, () => g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model, ...requestFields(o) })),
   );
   if (ctx.json) return printJson(ctx.io, { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionToJson(r.decision), event: eventFields(r.event) });
   printFields(ctx.io, {

@@ -20,7 +20,8 @@ export const erasureRoutes = [
   route({
     method: 'POST',
     url: '/api/v1/erasures',
-    summary: "Erase a subject's or URI's openings (a subject's linked URIs too, and the exact bytes of its imported FHIR Consents: `documents`), or a provenance document by hash; logs ERASURE_PERFORMED in the same transaction",
+    summary:
+      "Erase a subject's or URI's openings (a subject's linked URIs too, and the exact bytes of its imported FHIR Consents: `documents`), or a provenance document by hash; logs ERASURE_PERFORMED in the same transaction",
     permission: 'erase',
     status: 201,
     body: ERASE_BODY,
@@ -32,7 +33,13 @@ export const erasureRoutes = [
         reply.status(200);
         return { erased: [], event: null };
       }
-      return { erased: r.commitments, ...(r.document === undefined ? {} : { document: r.document }), ...(r.documents === undefined ? {} : { documents: r.documents }), event: eventJson(r.event), scrub: r.scrub ?? null };
+      return {
+        erased: r.commitments,
+        ...(r.document === undefined ? {} : { document: r.document }),
+        ...(r.documents === undefined ? {} : { documents: r.documents }),
+        event: eventJson(r.event),
+        scrub: r.scrub ?? null,
+      };
     },
   }),
 ];

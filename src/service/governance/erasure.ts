@@ -157,15 +157,7 @@ function bothScrubs(a: ScrubReport, b: ScrubReport): ScrubReport {
 // Adds to `policies` the policies created in [from, to) whose subject is in `subjects`, to `uris`
 // the URI commitments carried by events in [from, to) under one of `policies`, and to `fhirDocs`
 // the FHIR Consent documents their consent events stored (`documents.fhir`, every version).
-async function scanLinks(
-  s: GovernanceState,
-  from: number,
-  to: number,
-  subjects: ReadonlySet<string>,
-  policies: Set<string>,
-  uris: Set<string>,
-  fhirDocs: Set<string>,
-): Promise<void> {
+async function scanLinks(s: GovernanceState, from: number, to: number, subjects: ReadonlySet<string>, policies: Set<string>, uris: Set<string>, fhirDocs: Set<string>): Promise<void> {
   const addDoc = (p: Record<string, unknown>) => {
     const h = stringField(recordField(p, 'documents'), 'fhir');
     if (h !== undefined && HEX64.test(h)) fhirDocs.add(h);
