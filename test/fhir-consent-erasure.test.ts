@@ -124,7 +124,10 @@ for (const backend of BACKENDS) {
         // Decisions under the erased subject's policies are those of before.
         const after = await access(a1.policy.policyId);
         assert.deepEqual([after.decision.effect, after.decision.provision, after.decision.policyHash], [before.decision.effect, before.decision.provision, before.decision.policyHash]);
-        await assert.rejects(access(a1.policy.policyId, { securityLabels: ['PSY'] }), (err: unknown) => hasCode(err, 'CONSENT_DENIED') && /provision\.provision\[0\]/.test(String((err as CustosError).details?.['provision'])));
+        await assert.rejects(
+          access(a1.policy.policyId, { securityLabels: ['PSY'] }),
+          (err: unknown) => hasCode(err, 'CONSENT_DENIED') && /provision\.provision\[0\]/.test(String((err as CustosError).details?.['provision'])),
+        );
         const decidedAfter = await env.g.checkConsent(b.policy.policyId, forbidden);
         assert.deepEqual([decidedAfter.effect, decidedAfter.reason, decidedAfter.provision], [decidedBefore.effect, decidedBefore.reason, decidedBefore.provision]);
 
@@ -144,7 +147,10 @@ for (const backend of BACKENDS) {
         // The deletion is physical: no file of the data directory holds the name (the other's stays).
         const all = files(place.dataDir).map((f) => readFileSync(f));
         for (const bytes of all) assert.equal(bytes.indexOf(Buffer.from('Erasable Name')), -1, 'a file still holds the erased patient name');
-        assert.ok(all.some((bytes) => bytes.indexOf(Buffer.from('Kept Name')) >= 0), 'the other patient’s resource is still stored');
+        assert.ok(
+          all.some((bytes) => bytes.indexOf(Buffer.from('Kept Name')) >= 0),
+          'the other patient’s resource is still stored',
+        );
       }
     });
 
