@@ -44,7 +44,9 @@ export type NotFoundCode =
   | 'RECEIPT_NOT_FOUND'
   | 'TOKEN_NOT_FOUND'
   | 'ROUTE_NOT_FOUND'
-  | 'WITNESS_LOG_UNKNOWN';
+  | 'WITNESS_LOG_UNKNOWN'
+  // issue 12: break-glass
+  | 'REVIEW_NOT_FOUND';
 
 export type ConflictCode =
   | 'DATA_DIR_EXISTS'
@@ -55,13 +57,22 @@ export type ConflictCode =
   | 'POLICY_CHANGED'
   | 'SERVER_BUSY'
   | 'WITNESS_OLD_SIZE_MISMATCH'
-  | 'WITNESS_FORK_DETECTED';
+  | 'WITNESS_FORK_DETECTED'
+  // issue 12: break-glass
+  | 'REVIEW_CLOSED';
 
 export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
 
 export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
 
-export type AuthCode = 'UNAUTHENTICATED' | 'FORBIDDEN' | 'ACTOR_MISMATCH' | 'RATE_LIMITED' | 'OPENING_RATE_LIMITED';
+export type AuthCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'ACTOR_MISMATCH'
+  | 'RATE_LIMITED'
+  | 'OPENING_RATE_LIMITED'
+  // issue 12: break-glass
+  | 'REVIEW_SEPARATION_OF_DUTIES';
 
 export type InternalCode = 'INTERNAL';
 
@@ -230,6 +241,12 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   LOG_STALE: { http: 422, exit: 12 },
   LOG_TILES_INVALID: { http: 422, exit: 13 },
   LOG_UNREACHABLE: { http: 502, exit: 14 },
+  // issue 12: break-glass reviews. Nothing is written for any of them. A reviewer closing their own
+  // break-glass is refused like a permission the caller lacks (403; over HTTP it is counted in a
+  // SECURITY_ALERT); the CLI, which has no permission refusals of its own, exits 7 (a governance rule refused it).
+  REVIEW_NOT_FOUND: notFound,
+  REVIEW_CLOSED: conflict,
+  REVIEW_SEPARATION_OF_DUTIES: { http: 403, exit: EXIT.consent },
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

@@ -11,7 +11,8 @@
  */
 import { ValidationError, type ValidationIssue } from './errors.js';
 import { PROVISION_PATH_RE } from './consent/evaluate.js';
-import { PERMISSIONS, POLICY_ID_RE, type Vocabulary } from './vocabulary.js';
+import { PERMISSIONS, POLICY_ID_RE, REVIEW_OUTCOMES, type Vocabulary } from './vocabulary.js';
+import { BREAK_GLASS_REFUSALS } from './break-glass.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -85,6 +86,15 @@ const F = {
   attestationMethod: { class: 'code', ...oneOf(ATTESTATION_METHODS) },
   erasureKind: { class: 'code', ...oneOf(ERASURE_KINDS) },
   witnessAlarmReason: { class: 'code', ...oneOf(WITNESS_ALARM_REASONS) },
+  justification: { class: 'code', rule: 'break-glass justification codes (docs/governance.md + configured)', check: (x, v) => typeof x === 'string' && v.justifications.has(x) },
+  breakGlassPurpose: { class: 'code', rule: 'break-glass purposes (BTG, ETREAT + configured)', check: (x, v) => typeof x === 'string' && v.breakGlassPurposes.has(x) },
+  breakGlassRefusal: { class: 'code', ...oneOf(BREAK_GLASS_REFUSALS) },
+  reviewOutcome: { class: 'code', ...oneOf(REVIEW_OUTCOMES) },
+  reviewReason: {
+    class: 'code',
+    rule: 'review reason codes (docs/governance.md + configured)',
+    check: (x, v) => typeof x === 'string' && (v.reviewReasons.justified.has(x) || v.reviewReasons.not_justified.has(x)),
+  },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
@@ -126,6 +136,8 @@ export const EVENT_TYPE = Object.freeze({
   patientDataOpened: 'PATIENT_DATA_OPENED',
   securityAlert: 'SECURITY_ALERT',
   witnessAlarm: 'WITNESS_ALARM',
+  breakGlass: 'BREAK_GLASS',
+  breakGlassReviewed: 'BREAK_GLASS_REVIEWED',
 } as const);
 
 /** A registered event type name. */
@@ -143,6 +155,8 @@ export const GOVERNANCE_EVENT = Object.freeze({
   inferenceExecuted: EVENT_TYPE.inferenceExecuted,
   trainingExecuted: EVENT_TYPE.trainingExecuted,
   erasure: EVENT_TYPE.erasure,
+  breakGlass: EVENT_TYPE.breakGlass,
+  breakGlassReviewed: EVENT_TYPE.breakGlassReviewed,
 } as const);
 
 /** Token events (reserved: the generic append refuses them). */
@@ -197,6 +211,9 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'dataset.digest': opt(F.hash),
     'dataset.type': opt(F.datasetType),
     training: opt(F.hash),
+    // Break-glass: the justification given, and why the request could not override the denial.
+    justification: opt(F.justification),
+    breakGlassRefusal: opt(F.breakGlassRefusal),
   },
   [EVENT_TYPE.dataAccessed]: {
     ...WHO,
@@ -208,6 +225,8 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'artifact.uri': F.commitment,
     'artifact.digest': F.hash,
     'documents.policy': F.hash,
+    // A break-glass justification given with a request consent permitted anyway.
+    justification: opt(F.justification),
   },
   [EVENT_TYPE.inferenceExecuted]: {
     ...WHO,
@@ -280,6 +299,29 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     checkpointSize: F.count,
     witnessSize: opt(F.count),
     attempts: F.count,
+  },
+  // An access consent denied, executed under break-glass. `reason` .. `provision` are the decision
+  // it overrode (as on CONSENT_DENIED); the event type is the flag, and opens a review.
+  [EVENT_TYPE.breakGlass]: {
+    operation: F.operation,
+    ...WHO,
+    purpose: F.breakGlassPurpose,
+    justification: F.justification,
+    reason: F.reason,
+    policyId: F.policyId,
+    policyVersion: opt(F.version),
+    policyHash: opt(F.hash),
+    provision: opt(F.provision),
+    'artifact.uri': F.commitment,
+    'artifact.digest': F.hash,
+  },
+  // The review of the BREAK_GLASS entry at `breakGlass` (its leaf hash binds the exact entry).
+  [EVENT_TYPE.breakGlassReviewed]: {
+    breakGlass: F.count,
+    breakGlassLeaf: { ...F.hash, rule: 'RFC 9162 leaf hash of the BREAK_GLASS entry, 64 lowercase hex' },
+    outcome: F.reviewOutcome,
+    reason: F.reviewReason,
+    ...WHO,
   },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 

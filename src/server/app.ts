@@ -23,7 +23,7 @@ import { installErrorHandler } from './error-handler.js';
 import { registerExplorer } from './explorer.js';
 import { installHeavyLimiter } from './heavy.js';
 import { frameworkErrors, installInputChecks } from './input.js';
-import { installMetrics, installWitnessMetrics } from './metrics.js';
+import { installMetrics, installReviewMetrics, installWitnessMetrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
 import { registerRoutes } from './route.js';
 import { API_ROUTES } from './routes/index.js';
@@ -108,6 +108,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   // Well-formedness first: every JSON body, path parameter and query string, before any hook or handler.
   installInputChecks(app);
   const metrics = installMetrics(app, log);
+  installReviewMetrics(metrics, governance);
   let witnesses: WitnessCollector | undefined;
   if (o.witnesses && o.witnesses.endpoints.length > 0) {
     const wm = installWitnessMetrics(metrics, () => witnesses);

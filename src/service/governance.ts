@@ -11,8 +11,13 @@ export {
   MAX_TRAINING_COHORT,
   TRAINING_DATASET_TYPES,
   type Actor,
+  type BreakGlassOptions,
   type DataAccessInput,
+  type DataAccessResult,
   type GovernanceOptions,
   type InferenceInput,
+  type ReviewFilter,
+  type ReviewInput,
+  type ReviewQueue,
   type TrainingInput,
 } from './governance/index.js';

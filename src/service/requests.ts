@@ -8,6 +8,7 @@ import { ARTIFACT, OUTPUT_ARTIFACT } from '../core/manifest.js';
 import { POLICY_ID } from '../core/consent/policy.js';
 import { CODE, ID, SHA256_HEX, WELL_FORMED } from '../core/schema/parse.js';
 import { ATTESTATION_METHODS, LOWER_ID_RE } from '../core/events.js';
+import { REVIEW_OUTCOMES } from '../core/vocabulary.js';
 
 /**
  * The dataset types of a training run: `identified` (subject-linked: trained under the consent
@@ -23,8 +24,11 @@ export const MAX_TRAINING_COHORT = 200;
 export const ACTOR = v.object({ id: ID, role: CODE });
 /** What an erasure names. */
 export const ERASE_KIND = v.picklist(['subject', 'uri', 'external_ref', 'document'], 'expected subject, uri, external_ref or document');
-/** Body of a data access ({@link Governance.recordDataAccess}). */
-export const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT });
+/**
+ * Body of a data access ({@link Governance.recordDataAccess}). `justification` (a code of the
+ * break-glass vocabulary) with a break-glass purpose asks to override a consent denial.
+ */
+export const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT, justification: v.optional(CODE) });
 /** Body of an inference ({@link Governance.recordInference}). */
 export const INFERENCE = v.object({
   actor: ACTOR,
@@ -59,6 +63,14 @@ export const TRAINING = v.pipe(
     ['attestation'],
   ),
 );
+
+/** Body of a break-glass review ({@link Governance.closeReview}): the outcome and a reason code. */
+export const REVIEW = v.object({
+  outcome: v.picklist(REVIEW_OUTCOMES, `outcome must be ${REVIEW_OUTCOMES.join(' or ')}`),
+  reason: CODE,
+});
+/** Input of {@link Governance.closeReview}. */
+export type ReviewInput = v.InferInput<typeof REVIEW>;
 
 /** Input of {@link Governance.recordDataAccess}. */
 export type DataAccessInput = v.InferInput<typeof ACCESS>;

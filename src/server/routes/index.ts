@@ -13,6 +13,7 @@ import { receiptRoutes } from './receipts.js';
 import { bundleRoutes } from './bundles.js';
 import { meRoutes, metricsRoutes, tokenRoutes } from './tokens.js';
 import { witnessRoutes } from './witnesses.js';
+import { reviewRoutes } from './reviews.js';
 
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
@@ -20,6 +21,7 @@ export const API_ROUTES: readonly Route[] = [
   ...accessRoutes,
   ...inferenceRoutes,
   ...trainingRoutes,
+  ...reviewRoutes,
   ...erasureRoutes,
   ...receiptRoutes,
   ...bundleRoutes,
