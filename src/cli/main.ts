@@ -12,6 +12,7 @@ import { assertWellFormedArgs, parseChoice, parseCount, parseLimit, parseSince }
 import { registerWitness } from './register/witness.js';
 import { ValidationError as VE } from '../core/errors.js';
 import { registerMonitor } from './register/monitor.js';
+import { parseReviewDeadline, registerReviews } from './register/reviews.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -203,7 +204,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       .requiredOption('--purpose <code>', 'purpose of use')
       .requiredOption('--policy <id>', 'consent policy id')
       .requiredOption('--uri <uri>', 'artifact URI (only its salted commitment is logged)')
-      .requiredOption('--digest <sha256>', 'SHA-256 of the artifact'),
+      .requiredOption('--digest <sha256>', 'SHA-256 of the artifact')
+      .option('--justification <code>', 'break-glass: with --purpose BTG or ETREAT, a justification code; a consent denial is overridden, logged as BREAK_GLASS and queued for review'),
   ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).access(await ctx(cmd), o, actorOf(o)));
 
   actorOptions(
@@ -358,6 +360,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--witness-quorum <k>', 'cosignatures a checkpoint needs to count as witnessed (default: every --witness)')
+    .option('--review-deadline <hours>', 'break-glass reviews open longer are overdue (default 72)')
     .action(
       async (
         o: {
@@ -376,6 +379,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
           publicEntries?: boolean;
           witness?: string[];
           witnessQuorum?: string;
+          reviewDeadline?: string;
         },
         cmd: Command,
       ) => {
@@ -412,6 +416,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
             : {}),
           ...(o.publicEntries ? { publicEntries: true } : {}),
           ...(witnesses ? { witnesses } : {}),
+          ...(o.reviewDeadline === undefined ? {} : { reviewDeadlineMs: parseReviewDeadline(o.reviewDeadline)! }),
         });
       },
     );
@@ -444,6 +449,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerWitness(program, ctx);
   registerBundle(program, ctx);
   registerMonitor(program, ctx);
+  registerReviews(program, ctx);
 
   program
     .command('demo')

@@ -33,7 +33,10 @@ export interface BreakGlassAsk {
  * not a break-glass purpose: an ordinary request); otherwise whether it may override a denial, or
  * why not. The role is checked first, then the purpose, then the justification.
  */
-export function classifyBreakGlass(ask: BreakGlassAsk, vocab: Pick<Vocabulary, 'breakGlassPurposes'>): { readonly override: true } | { readonly override: false; readonly refusal: BreakGlassRefusal } | undefined {
+export function classifyBreakGlass(
+  ask: BreakGlassAsk,
+  vocab: Pick<Vocabulary, 'breakGlassPurposes'>,
+): { readonly override: true } | { readonly override: false; readonly refusal: BreakGlassRefusal } | undefined {
   const bgPurpose = vocab.breakGlassPurposes.has(ask.purpose);
   if (ask.justification === undefined && !bgPurpose) return undefined;
   if (!ask.permitted) return { override: false, refusal: 'ROLE_NOT_PERMITTED' };

@@ -26,7 +26,8 @@ export const accessRoutes = [
   route({
     method: 'POST',
     url: '/api/v1/access',
-    summary: 'Record an access to patient data, after the consent check (403 CONSENT_DENIED is logged); with purpose BTG or ETREAT and a justification code, a denial is overridden as BREAK_GLASS (201, under review)',
+    summary:
+      'Record an access to patient data, after the consent check (403 CONSENT_DENIED is logged); with purpose BTG or ETREAT and a justification code, a denial is overridden as BREAK_GLASS (201, under review)',
     permission: 'access',
     status: 201,
     body: ACCESS_BODY,
