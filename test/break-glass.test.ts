@@ -41,12 +41,20 @@ async function env(o: { dataDir?: string; clock?: ManualClock; reviewDeadlineMs?
   const f = await root.openGovernance({ clock, ...(o.dataDir ? { dataDir: o.dataDir } : {}), governance: o.reviewDeadlineMs ? { breakGlass: { reviewDeadlineMs: o.reviewDeadlineMs } } : {} });
   if (o.dataDir) return { ...f, clock, nested: '', treatOnly: '' };
   const roles = ['dermatologist', 'nurse', 'physician'];
-  const nested = (await f.gov.createConsent({ subject: 'patient-n', allowedPurposes: ['TREAT', 'ETREAT', 'BTG'], allowedRoles: roles, provisions: [{ type: 'deny', purposes: ['BTG'] }] }, OFFICER)).policy.policyId;
+  const nested = (await f.gov.createConsent({ subject: 'patient-n', allowedPurposes: ['TREAT', 'ETREAT', 'BTG'], allowedRoles: roles, provisions: [{ type: 'deny', purposes: ['BTG'] }] }, OFFICER))
+    .policy.policyId;
   const treatOnly = (await f.gov.createConsent({ subject: 'patient-t', allowedPurposes: ['TREAT'], allowedRoles: roles }, OFFICER)).policy.policyId;
   return { ...f, clock, nested, treatOnly };
 }
 
-const access = (policyId: string, over: Record<string, unknown> = {}) => ({ actor: DERM, purpose: 'BTG', policyId, artifact: { uri: 's3://ehr/allergies.json', digest: D1 }, justification: 'LIFE_THREATENING_EMERGENCY', ...over });
+const access = (policyId: string, over: Record<string, unknown> = {}) => ({
+  actor: DERM,
+  purpose: 'BTG',
+  policyId,
+  artifact: { uri: 's3://ehr/allergies.json', digest: D1 },
+  justification: 'LIFE_THREATENING_EMERGENCY',
+  ...over,
+});
 
 async function entry(e: GovernanceFixture, index: number): Promise<{ type: string; time: string; payload: Record<string, unknown> }> {
   const x = decodeEntry((await e.log.reader.getEntry(index)).bytes.toString('utf8'));
