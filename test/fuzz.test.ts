@@ -173,7 +173,17 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
     }),
     'POST /api/v1/consents/{policyId}/revoke': () => pick(rnd, [{}, { actor: 'po-1' }, { actor: { id: 'po-1', role: 'privacy_officer' } }, { actor: null }]),
     'POST /api/v1/consents/{policyId}/check': () => ({ purpose: pick(rnd, ['TREAT', 'HRESCH']), role: pick(rnd, ['nurse', 'dermatologist']) }),
-    'POST /api/v1/access': () => ({ purpose: 'TREAT', policyId: policyId(), artifact: { uri: `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, digest: D1 } }),
+    'POST /api/v1/access': () => ({
+      purpose: pick(rnd, ['TREAT', 'TREAT', 'BTG', 'ETREAT']),
+      policyId: policyId(),
+      artifact: { uri: `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, digest: D1 },
+      ...(rnd() < 0.4 ? { justification: pick(rnd, ['LIFE_THREATENING_EMERGENCY', 'URGENT_TREATMENT', 'NOT_A_CODE']) } : {}),
+    }),
+    // Break-glass reviews (issue 12): an outcome and a reason code, sometimes of the other outcome.
+    'POST /api/v1/reviews/{index}': () => ({
+      outcome: pick(rnd, ['justified', 'not_justified', 'maybe']),
+      reason: pick(rnd, ['EMERGENCY_CONFIRMED', 'NO_EMERGENCY', 'EXCESSIVE_ACCESS', 'FREE TEXT']),
+    }),
     'POST /api/v1/inferences': () => ({
       purpose: 'TREAT',
       policyId: policyId(),
@@ -222,7 +232,7 @@ function pathParam(rnd: Rnd, name: string): string {
 
 function queryString(rnd: Rnd): string {
   if (rnd() < 0.4) return '';
-  const keys = ['limit', 'before', 'type', 'actor', 'role', 'purpose', 'outcome', 'since', 'until', 'size', 'from', 'to', 'hours', 'open', 'purpose', '__proto__', 'constructor'];
+  const keys = ['limit', 'before', 'type', 'actor', 'role', 'purpose', 'outcome', 'since', 'until', 'size', 'from', 'to', 'hours', 'open', 'purpose', 'status', 'overdue', '__proto__', 'constructor'];
   const values = [
     '1',
     '0',
@@ -243,6 +253,8 @@ function queryString(rnd: Rnd): string {
     '2',
     'true',
     'false',
+    'all',
+    'closed',
     'TREAT',
     'HRESCH',
     '__proto__',
