@@ -28,7 +28,15 @@ export const REVIEWS_QUERY = v.object({
   status: v.optional(v.picklist(['open', 'closed', 'all'], 'status must be open, closed or all')),
   overdue: v.optional(v.picklist(['true', 'false'], 'overdue must be true or false')),
 });
-export const REVIEWS_RESPONSE = v.object({ now: v.string(), deadlineHours: v.number(), open: v.number(), overdue: v.number(), items: v.array(REVIEW_ITEM) });
+export const REVIEWS_RESPONSE = v.object({
+  now: v.string(),
+  deadlineHours: v.number(),
+  open: v.number(),
+  overdue: v.number(),
+  items: v.array(REVIEW_ITEM),
+  /** The review reason codes per outcome (for a reviewer's form). */
+  reasons: v.object({ justified: v.array(v.string()), not_justified: v.array(v.string()) }),
+});
 export const REVIEW_RESPONSE = v.object({ review: REVIEW_ITEM, event: EVENT });
 export type ReviewsResponse = v.InferOutput<typeof REVIEWS_RESPONSE>;
 
@@ -47,7 +55,15 @@ export const reviewRoutes = [
       const filter = { status: query.status ?? 'open', overdue: query.overdue === 'true' } as const;
       await audit.query({ id: p.actor, role: p.role }, { route: routeOf(req), permission: 'break-glass:review', queryHash: queryHash(filter) });
       const q = await governance.listReviews(filter);
-      return { now: q.now, deadlineHours: q.deadlineMs / 3_600_000, open: q.open, overdue: q.overdue, items: q.items.map(itemJson) };
+      const reasons = governance.vocabulary.reviewReasons;
+      return {
+        now: q.now,
+        deadlineHours: q.deadlineMs / 3_600_000,
+        open: q.open,
+        overdue: q.overdue,
+        items: q.items.map(itemJson),
+        reasons: { justified: [...reasons.justified], not_justified: [...reasons.not_justified] },
+      };
     },
   }),
   route({
