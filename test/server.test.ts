@@ -220,6 +220,7 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'GET', url: '/api/v1/reviews', openapi: '/api/v1/reviews' },
   { method: 'POST', url: '/api/v1/reviews/0', openapi: '/api/v1/reviews/{index}', body: { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' } },
   { method: 'POST', url: '/api/v1/erasures', openapi: '/api/v1/erasures', body: { kind: 'subject', value: SUBJECT } },
+  { method: 'GET', url: '/api/v1/disclosures?subject=pt-1', openapi: '/api/v1/disclosures' },
   { method: 'GET', url: '/api/v1/receipts/0', openapi: '/api/v1/receipts/{index}' },
   { method: 'GET', url: '/api/v1/bundles/0', openapi: '/api/v1/bundles/{index}' },
   { method: 'GET', url: '/api/v1/entries', openapi: '/api/v1/entries' },

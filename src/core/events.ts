@@ -10,7 +10,10 @@
  * @module
  */
 import { ValidationError, type ValidationIssue } from './errors.js';
+import * as v from 'valibot';
 import { PROVISION_PATH_RE } from './consent/evaluate.js';
+import { POLICY_SOURCE_FORMATS } from './consent/policy.js';
+import { CODING } from './consent/request.js';
 import { PERMISSIONS, POLICY_ID_RE, REVIEW_OUTCOMES, type Vocabulary } from './vocabulary.js';
 import { BREAK_GLASS_REFUSALS } from './break-glass.js';
 
@@ -86,14 +89,18 @@ const F = {
   attestationMethod: { class: 'code', ...oneOf(ATTESTATION_METHODS) },
   erasureKind: { class: 'code', ...oneOf(ERASURE_KINDS) },
   witnessAlarmReason: { class: 'code', ...oneOf(WITNESS_ALARM_REASONS) },
-  justification: { class: 'code', rule: 'break-glass justification codes (docs/governance.md + configured)', check: (x, v) => typeof x === 'string' && v.justifications.has(x) },
-  breakGlassPurpose: { class: 'code', rule: 'break-glass purposes (BTG, ETREAT + configured)', check: (x, v) => typeof x === 'string' && v.breakGlassPurposes.has(x) },
+  // issue 12 (FHIR Consent): the format a policy version was imported from, and the codings of a
+  // decision's request (CODE or SYSTEM|CODE: a URI and a code, never free text).
+  policySource: { class: 'code', ...oneOf(POLICY_SOURCE_FORMATS) },
+  coding: { class: 'code', rule: 'a code, or a coding: a system URI and a code joined by a vertical bar', check: (x) => typeof x === 'string' && v.is(CODING, x) },
+  justification: { class: 'code', rule: 'break-glass justification codes (docs/governance.md + configured)', check: (x, voc) => typeof x === 'string' && voc.justifications.has(x) },
+  breakGlassPurpose: { class: 'code', rule: 'break-glass purposes (BTG, ETREAT + configured)', check: (x, voc) => typeof x === 'string' && voc.breakGlassPurposes.has(x) },
   breakGlassRefusal: { class: 'code', ...oneOf(BREAK_GLASS_REFUSALS) },
   reviewOutcome: { class: 'code', ...oneOf(REVIEW_OUTCOMES) },
   reviewReason: {
     class: 'code',
     rule: 'review reason codes (docs/governance.md + configured)',
-    check: (x, v) => typeof x === 'string' && (v.reviewReasons.justified.has(x) || v.reviewReasons.not_justified.has(x)),
+    check: (x, voc) => typeof x === 'string' && (voc.reviewReasons.justified.has(x) || voc.reviewReasons.not_justified.has(x)),
   },
   httpStatus: {
     class: 'number',
@@ -105,6 +112,20 @@ const F = {
 const opt = (f: FieldSpec): FieldSpec => ({ ...f, optional: true });
 
 const BALP = { 'balp.type': F.balpType, 'balp.subtype': opt(F.balpSubtype), 'balp.action': F.balpAction, 'balp.outcome': opt(F.balpOutcome) };
+
+/**
+ * The request attributes of a decision beyond purpose and role (issue 12), as codings; the data's
+ * time as a time. The actor reference is never logged (the decision names the provision path).
+ */
+const REQUEST = {
+  'request.action': opt(F.coding),
+  'request.class': opt(F.coding),
+  'request.code': opt(F.coding),
+  'request.securityLabels[]': F.coding,
+  'request.dataTime': opt(F.time),
+};
+/** A policy version imported from FHIR: its format and the hash of the resource's exact bytes. */
+const FHIR_SOURCE = { source: opt(F.policySource), 'documents.fhir': opt(F.hash) };
 
 /** Who acted, on every governance and token event. */
 const WHO = { actor: F.actor, role: F.role };
@@ -123,6 +144,7 @@ const TRAINING_BASIS = {
 export const EVENT_TYPE = Object.freeze({
   consentCreated: 'CONSENT_CREATED',
   consentRevoked: 'CONSENT_REVOKED',
+  consentUpdated: 'CONSENT_UPDATED',
   consentDenied: 'CONSENT_DENIED',
   dataAccessed: 'DATA_ACCESSED',
   inferenceExecuted: 'INFERENCE_EXECUTED',
@@ -150,6 +172,7 @@ export type EventType = (typeof EVENT_TYPE)[keyof typeof EVENT_TYPE];
 export const GOVERNANCE_EVENT = Object.freeze({
   consentCreated: EVENT_TYPE.consentCreated,
   consentRevoked: EVENT_TYPE.consentRevoked,
+  consentUpdated: EVENT_TYPE.consentUpdated,
   consentDenied: EVENT_TYPE.consentDenied,
   dataAccessed: EVENT_TYPE.dataAccessed,
   inferenceExecuted: EVENT_TYPE.inferenceExecuted,
@@ -190,8 +213,21 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     revocable: F.boolean,
     ...WHO,
     'documents.policy': F.hash,
+    ...FHIR_SOURCE,
   },
-  [EVENT_TYPE.consentRevoked]: { policyId: F.policyId, version: F.version, previous: F.hash, ...WHO, 'documents.policy': F.hash },
+  [EVENT_TYPE.consentRevoked]: { policyId: F.policyId, version: F.version, previous: F.hash, ...WHO, 'documents.policy': F.hash, ...FHIR_SOURCE },
+  // A new version of a policy imported from FHIR (a later resource with the same identifier).
+  [EVENT_TYPE.consentUpdated]: {
+    policyId: F.policyId,
+    version: F.version,
+    previous: F.hash,
+    validFrom: F.time,
+    validUntil: opt(F.time),
+    ...WHO,
+    'documents.policy': F.hash,
+    source: F.policySource,
+    'documents.fhir': F.hash,
+  },
   [EVENT_TYPE.consentDenied]: {
     operation: F.operation,
     reason: F.reason,
@@ -211,6 +247,7 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'dataset.digest': opt(F.hash),
     'dataset.type': opt(F.datasetType),
     training: opt(F.hash),
+    ...REQUEST,
     // Break-glass: the justification given, and why the request could not override the denial.
     justification: opt(F.justification),
     breakGlassRefusal: opt(F.breakGlassRefusal),
@@ -225,6 +262,7 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'artifact.uri': F.commitment,
     'artifact.digest': F.hash,
     'documents.policy': F.hash,
+    ...REQUEST,
     // A break-glass justification given with a request consent permitted anyway.
     justification: opt(F.justification),
   },
@@ -242,6 +280,7 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'documents.policy': F.hash,
     'documents.pipeline': F.hash,
     'documents.model': F.hash,
+    ...REQUEST,
   },
   [EVENT_TYPE.trainingExecuted]: {
     ...WHO,
@@ -314,6 +353,7 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     provision: opt(F.provision),
     'artifact.uri': F.commitment,
     'artifact.digest': F.hash,
+    ...REQUEST,
   },
   // The review of the BREAK_GLASS entry at `breakGlass` (its leaf hash binds the exact entry).
   [EVENT_TYPE.breakGlassReviewed]: {

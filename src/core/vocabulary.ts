@@ -94,6 +94,8 @@ export const PERMISSIONS = [
   'export',
   'erase',
   'tokens',
+  // A patient's accounting of disclosures (issue 12).
+  'disclosures',
   // issue 12: break-glass (ask for an access consent denies; review the queue of such accesses)
   'break-glass',
   'break-glass:review',
@@ -123,7 +125,7 @@ export const DEFAULT_ROLES: RoleTable = Object.freeze({
   physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   nurse: ['access', 'consent:check'],
   ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
-  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'break-glass:review'],
+  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review'],
   auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
 });

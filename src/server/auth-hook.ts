@@ -86,7 +86,7 @@ function isProtectedPath(url: string): boolean {
     return true;
   }
   path = path.toLowerCase().replace(/\/+/g, '/');
-  return path === '/api' || path.startsWith('/api/') || path === '/metrics' || path.startsWith('/metrics/');
+  return path === '/api' || path.startsWith('/api/') || path === '/fhir' || path.startsWith('/fhir/') || path === '/metrics' || path.startsWith('/metrics/');
 }
 
 /** Counts events per key in fixed windows; memory is bounded (oldest keys are dropped first). */

@@ -4,7 +4,9 @@
  */
 import type { Route } from '../route.js';
 import { consentRoutes } from './consents.js';
+import { fhirConsentRoutes } from './fhir-consents.js';
 import { accessRoutes, inferenceRoutes, trainingRoutes } from './decisions.js';
+import { disclosureRoutes } from './disclosures.js';
 import { entryRoutes } from './entries.js';
 import { erasureRoutes } from './erasures.js';
 import { exportRoutes } from './export.js';
@@ -18,11 +20,13 @@ import { reviewRoutes } from './reviews.js';
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
   ...consentRoutes,
+  ...fhirConsentRoutes,
   ...accessRoutes,
   ...inferenceRoutes,
   ...trainingRoutes,
   ...reviewRoutes,
   ...erasureRoutes,
+  ...disclosureRoutes,
   ...receiptRoutes,
   ...bundleRoutes,
   ...entryRoutes,
