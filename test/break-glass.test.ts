@@ -16,6 +16,7 @@ import { hashLeaf, toHex } from '../src/core/hash.js';
 import { CustosError, type ErrorCode } from '../src/core/errors.js';
 import { DEFAULT_REVIEW_DEADLINE_MS } from '../src/core/break-glass.js';
 import { ConsentDeniedError, type Actor, type Governance } from '../src/service/governance.js';
+import { findSubjectEntries } from '../src/service/governance/disclosures.js';
 import { useTempRoot, type GovernanceFixture } from './helpers/fixtures.js';
 
 const T0 = Date.parse('2030-03-01T08:00:00.000Z');
@@ -311,6 +312,19 @@ describe('break-glass reviews', () => {
     const other = await env({ dataDir: e.dataDir, clock: e.clock });
     await other.gov.closeReview(i, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, OFFICER2);
     await refusedWith(e, 'REVIEW_CLOSED', () => e.gov.closeReview(i, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, OFFICER));
+  });
+
+  it("a break-glass access is in the subject's accounting of disclosures (kind break-glass); its review is not a disclosure", async () => {
+    const e = await env();
+    const i = await breakGlass(e);
+    await e.gov.closeReview(i, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, OFFICER);
+    const found = await findSubjectEntries(e.log, 'patient-t');
+    assert.deepEqual(
+      found.entries.filter((x) => x.kind === 'break-glass').map((x) => x.index),
+      [i],
+    );
+    assert.ok(!found.entries.some((x) => x.event.type === 'BREAK_GLASS_REVIEWED'));
+    assert.equal((await findSubjectEntries(e.log, 'patient-n')).entries.filter((x) => x.kind === 'break-glass').length, 0);
   });
 
   it("erasing the subject erases the opening of a break-glass access's URI", async () => {
