@@ -55,7 +55,8 @@ export type ConflictCode =
   | 'POLICY_CHANGED'
   | 'SERVER_BUSY'
   | 'WITNESS_OLD_SIZE_MISMATCH'
-  | 'WITNESS_FORK_DETECTED';
+  | 'WITNESS_FORK_DETECTED'
+  | 'EXPORT_DIR_NOT_EMPTY';
 
 export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
 
@@ -230,6 +231,8 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   LOG_STALE: { http: 422, exit: 12 },
   LOG_TILES_INVALID: { http: 422, exit: 13 },
   LOG_UNREACHABLE: { http: 502, exit: 14 },
+  // issue 12: the audit trail as FHIR (custos export --format fhir)
+  EXPORT_DIR_NOT_EMPTY: conflict,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */
