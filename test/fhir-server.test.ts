@@ -49,7 +49,10 @@ describe('FHIR endpoint: /fhir/AuditEvent, /fhir/Provenance, /fhir/metadata', ()
     assert.equal(b.entry![0]!.search?.mode, 'match');
     const next = b.link!.find((l) => l.relation === 'next')!.url;
     assert.match(next, /_after=4/);
-    assert.equal(b.link!.find((l) => l.relation === 'previous'), undefined);
+    assert.equal(
+      b.link!.find((l) => l.relation === 'previous'),
+      undefined,
+    );
     // The search is on the log.
     const e = await lastEntry();
     assert.equal(e.type, EVENT_TYPE.auditQuery);

@@ -23,7 +23,8 @@ import { toSearchBundle } from '../src/fhir/bundle.js';
 import { buildCapabilityStatement } from '../src/fhir/capability.js';
 import { toOperationOutcome } from '../src/fhir/outcome.js';
 import { toProvenance } from '../src/fhir/provenance.js';
-import { EXT, SID } from '../src/fhir/uris.js';
+import { EXT, MINTED_URIS, SID } from '../src/fhir/uris.js';
+import { readFileSync } from 'node:fs';
 import { API_ROUTES } from '../src/server/routes/index.js';
 import { fhirPages, latestAnchor } from '../src/service/fhir-audit.js';
 import { useTempRoot } from './helpers/fixtures.js';
@@ -155,7 +156,12 @@ describe('FHIR R4 validation of every resource Custos emits', () => {
     assert.deepEqual(validate(cs), []);
     const types = cs.rest?.[0]?.resource?.map((r) => r.type);
     assert.deepEqual(types, ['AuditEvent', 'Consent', 'Provenance']);
-    const invalid = new ValidationError('VALIDATION_FAILED', 'invalid search', { issues: [{ path: 'date', message: 'bad date' }, { path: '_count', message: 'too big' }] });
+    const invalid = new ValidationError('VALIDATION_FAILED', 'invalid search', {
+      issues: [
+        { path: 'date', message: 'bad date' },
+        { path: '_count', message: 'too big' },
+      ],
+    });
     for (const oo of [
       toOperationOutcome(400, { code: invalid.code, message: invalid.message, details: { issues: invalid.issues } }),
       toOperationOutcome(403, { code: 'FORBIDDEN', message: 'forbidden', details: { permission: 'read', role: 'nurse' } }),
@@ -170,5 +176,11 @@ describe('FHIR R4 validation of every resource Custos emits', () => {
     const ae = toAuditEvent({ index: 7, leafHash: 'ab'.repeat(32), event: { type: 'CUSTOM_THING', time: '2026-01-01T00:00:00.000Z', payload: { actor: 'x' } } }, { origin });
     assert.deepEqual(validate(ae), []);
     assert.equal(toProvenance({ index: 7, leafHash: 'ab'.repeat(32), event: { type: 'CUSTOM_THING', time: '2026-01-01T00:00:00.000Z', payload: {} } }, { origin }), undefined);
+  });
+
+  it('docs/fhir.md documents every URI Custos mints and every mapped event type', () => {
+    const md = readFileSync(new URL('../docs/fhir.md', import.meta.url), 'utf8');
+    for (const u of MINTED_URIS) assert.ok(md.includes(`| \`${u}\` |`), `${u} is not in the minted URI table of docs/fhir.md`);
+    for (const t of Object.keys(AUDIT_EVENT_KINDS)) assert.ok(md.includes(`| \`${t}\` |`), `${t} is not in the mapping table of docs/fhir.md`);
   });
 });

@@ -223,7 +223,32 @@ function pathParam(rnd: Rnd, name: string): string {
 function queryString(rnd: Rnd): string {
   if (rnd() < 0.4) return '';
   // The FHIR search parameters too (date prefixes, tokens with a system, paging cursors).
-  const keys = ['limit', 'before', 'type', 'actor', 'role', 'purpose', 'outcome', 'since', 'until', 'size', 'from', 'to', 'hours', 'open', 'purpose', '__proto__', 'constructor', 'date', 'agent', 'entity', 'patient', '_count', '_after', '_before'];
+  const keys = [
+    'limit',
+    'before',
+    'type',
+    'actor',
+    'role',
+    'purpose',
+    'outcome',
+    'since',
+    'until',
+    'size',
+    'from',
+    'to',
+    'hours',
+    'open',
+    'purpose',
+    '__proto__',
+    'constructor',
+    'date',
+    'agent',
+    'entity',
+    'patient',
+    '_count',
+    '_after',
+    '_before',
+  ];
   const values = [
     '1',
     '0',

@@ -208,7 +208,12 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
   ],
   [EVENT_TYPE.consentRevoked]: (p) => [...consent(p['policyId'], p['version'], detail('previous', p['previous'])), ...docs(p, 'policy')],
   [EVENT_TYPE.consentDenied]: (p) => [
-    ...consent(p['policyId'], p['policyVersion'], [...detail('policyHash', p['policyHash']), ...detail('provision', p['provision']), ...detail('operation', p['operation']), ...detail('reason', p['reason'])]),
+    ...consent(p['policyId'], p['policyVersion'], [
+      ...detail('policyHash', p['policyHash']),
+      ...detail('provision', p['provision']),
+      ...detail('operation', p['operation']),
+      ...detail('reason', p['reason']),
+    ]),
     ...digest('artifact', sub(p, 'artifact')?.['digest']),
     ...commitment('artifact-uri', sub(p, 'artifact')?.['uri']),
     ...digest('input', sub(p, 'input')?.['digest']),
@@ -249,7 +254,10 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
     ]),
   ],
   [EVENT_TYPE.tokenRevoked]: (p) => [
-    entity(typedIdentifier('token', SID.token, String(p['tokenId'])), SYSTEM_OBJECT, c(STD.objectRole, '11', 'Security User Entity'), [...detail('tokenName', p['tokenName']), ...detail('tokenRole', p['tokenRole'])]),
+    entity(typedIdentifier('token', SID.token, String(p['tokenId'])), SYSTEM_OBJECT, c(STD.objectRole, '11', 'Security User Entity'), [
+      ...detail('tokenName', p['tokenName']),
+      ...detail('tokenRole', p['tokenRole']),
+    ]),
   ],
   [EVENT_TYPE.auditEvent]: (p) => [...(typeof p['resource'] === 'string' ? [entity({ system: SID.resource, value: p['resource'] }, SYSTEM_OBJECT)] : []), ...digest('content', p['contentHash'])],
   [EVENT_TYPE.auditQuery]: (p) => [request(p, true), ...list(p['commitments']).flatMap((x) => commitment('queried-subject', x))],
@@ -257,7 +265,15 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
   [EVENT_TYPE.patientDataOpened]: (p) => [request(p, false), ...entryRef(p['eventIndex']), ...list(p['commitments']).flatMap((x) => commitment('opened', x))],
   [EVENT_TYPE.securityAlert]: (p) =>
     list(p['refusals']).flatMap((r) =>
-      isRecord(r) ? [entity(typedIdentifier('route', SID.route, String(r['route'])), SYSTEM_OBJECT, undefined, [...detail('code', r['code']), ...detail('permission', r['permission']), ...detail('count', r['count'])])] : [],
+      isRecord(r)
+        ? [
+            entity(typedIdentifier('route', SID.route, String(r['route'])), SYSTEM_OBJECT, undefined, [
+              ...detail('code', r['code']),
+              ...detail('permission', r['permission']),
+              ...detail('count', r['count']),
+            ]),
+          ]
+        : [],
     ),
   [EVENT_TYPE.witnessAlarm]: (p) => [
     entity(typedIdentifier('checkpoint', SID.checkpoint, String(p['checkpointSize'])), SYSTEM_OBJECT, undefined, [
@@ -358,4 +374,3 @@ export function entityIdentifiers(ae: { entity?: readonly AuditEventEntity[] | u
 export function agentIds(ae: { agent?: readonly AuditEventAgent[] | undefined }): string[] {
   return (ae.agent ?? []).flatMap((a) => (a.who?.identifier?.system === SID.actor && a.who.identifier.value ? [a.who.identifier.value] : []));
 }
-

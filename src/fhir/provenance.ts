@@ -27,7 +27,8 @@ export function toProvenance(src: AuditSource, ctx: AuditContext & { readonly ch
   const outputs = (Array.isArray(p['outputs']) ? p['outputs'] : []).filter(isRecord).filter((o) => typeof o['digest'] === 'string');
   const receipt = typeof docs?.['receipt'] === 'string' ? docs['receipt'] : undefined;
   // Target is 1..*: the outputs, or (an inference without outputs) the receipt itself.
-  const target: Reference[] = outputs.length > 0 ? outputs.map((o) => digestRef('output', o['digest'] as string, typeof o['name'] === 'string' ? o['name'] : undefined)) : receipt ? [digestRef('receipt', receipt)] : [];
+  const target: Reference[] =
+    outputs.length > 0 ? outputs.map((o) => digestRef('output', o['digest'] as string, typeof o['name'] === 'string' ? o['name'] : undefined)) : receipt ? [digestRef('receipt', receipt)] : [];
   const entity: ProvenanceEntity[] = [];
   const add = (role: ProvenanceEntity['role'], what: Reference | undefined) => {
     if (what) entity.push({ role, what });

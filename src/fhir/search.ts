@@ -181,7 +181,9 @@ export function matchesSearch(r: AuditEvent | Provenance, s: AuditSearch): boole
   const t = Date.parse(r.recorded ?? '');
   if (!s.dates.every((f) => dateMatches(f, t))) return false;
   if (s.agents.length > 0) {
-    const ids = new Set(r.resourceType === 'AuditEvent' ? agentIds(r) : (r.agent ?? []).flatMap((a) => (a.who?.identifier?.system === SID.actor && a.who.identifier.value ? [a.who.identifier.value] : [])));
+    const ids = new Set(
+      r.resourceType === 'AuditEvent' ? agentIds(r) : (r.agent ?? []).flatMap((a) => (a.who?.identifier?.system === SID.actor && a.who.identifier.value ? [a.who.identifier.value] : [])),
+    );
     if (!s.agents.every((any) => any.some((id) => ids.has(id)))) return false;
   }
   if (s.entities.length > 0) {

@@ -71,7 +71,9 @@ export function buildOpenApi(routes: readonly Route[]): Record<string, unknown> 
       responses: { [status]: { description: 'success', ...content }, '400': err, '401': err, '403': err, '404': err, '409': err, '413': err, '429': err },
     };
   }
-  paths['/fhir/metadata'] = { get: { summary: 'FHIR R4 CapabilityStatement (public, application/fhir+json)', responses: { '200': { description: 'CapabilityStatement', content: { 'application/fhir+json': {} } } } } };
+  paths['/fhir/metadata'] = {
+    get: { summary: 'FHIR R4 CapabilityStatement (public, application/fhir+json)', responses: { '200': { description: 'CapabilityStatement', content: { 'application/fhir+json': {} } } } },
+  };
   paths['/healthz'] = { get: { summary: 'Liveness (public)', responses: { '200': { description: 'ok' } } } };
   paths['/log.pub'] = { get: { summary: 'The verifier key (public): name+keyid+base64', responses: { '200': { description: 'verifier key' } } } };
   paths['/checkpoint'] = { get: { summary: 'C2SP tlog-tiles checkpoint (public, text/plain signed note)', responses: { '200': { description: 'signed note' } } } };
