@@ -172,7 +172,24 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       ...(rnd() < 0.3 ? { provisions: [{ type: 'deny', purposes: ['HRESCH'], provisions: [{ type: 'permit', roles: ['nurse'] }] }] } : {}),
     }),
     'POST /api/v1/consents/{policyId}/revoke': () => pick(rnd, [{}, { actor: 'po-1' }, { actor: { id: 'po-1', role: 'privacy_officer' } }, { actor: null }]),
-    'POST /api/v1/consents/{policyId}/check': () => ({ purpose: pick(rnd, ['TREAT', 'HRESCH']), role: pick(rnd, ['nurse', 'dermatologist']) }),
+    'POST /api/v1/consents/{policyId}/check': () => ({
+      purpose: pick(rnd, ['TREAT', 'HRESCH', 'http://terminology.hl7.org/CodeSystem/v3-ActReason|TREAT']),
+      role: pick(rnd, ['nurse', 'dermatologist', 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType|PRCP']),
+      ...(rnd() < 0.5 ? { actorReference: pick(rnd, ['Organization/f001', 'Practitioner/p-1']), action: 'http://terminology.hl7.org/CodeSystem/consentaction|access' } : {}),
+      ...(rnd() < 0.3 ? { securityLabels: ['http://terminology.hl7.org/CodeSystem/v3-ActCode|PSY'], dataTime: '2024-01-01T00:00:00Z' } : {}),
+    }),
+    // A small R4 Consent (issue 12), under one of a few identifiers, active or not.
+    'POST /fhir/Consent': () => ({
+      resourceType: 'Consent',
+      ...(rnd() < 0.7 ? { identifier: [{ system: 'urn:ietf:rfc:3986', value: `urn:uuid:00000000-0000-4000-8000-00000000000${Math.floor(rnd() * 4)}` }] } : {}),
+      status: pick(rnd, ['active', 'active', 'inactive', 'rejected', 'draft']),
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: pick(rnd, ['Patient/f001', 'Patient/f002']) },
+      dateTime: pick(rnd, ['2024-01-01', '2024-02-01']),
+      policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+      provision: { type: 'permit', purpose: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'TREAT' }] },
+    }),
     'POST /api/v1/access': () => ({ purpose: 'TREAT', policyId: policyId(), artifact: { uri: `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, digest: D1 } }),
     'POST /api/v1/inferences': () => ({
       purpose: 'TREAT',
@@ -392,7 +409,15 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
         body = toJsonText(randomValue(rnd));
       }
       if (body !== undefined && route.method !== 'GET')
-        headers['content-type'] = pick(rnd, ['application/json', 'application/json', 'application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded']);
+        headers['content-type'] = pick(rnd, [
+          'application/json',
+          'application/json',
+          'application/json',
+          'application/json; charset=utf-8',
+          'application/fhir+json',
+          'text/plain',
+          'application/x-www-form-urlencoded',
+        ]);
       const res = await fetch(`${address}${url}`, { method: route.method, headers, ...(body !== undefined && route.method !== 'GET' ? { body } : {}) });
       const text = await res.text();
       // New tokens join the pool (a role named after a prototype member must not break requests).

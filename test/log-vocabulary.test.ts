@@ -299,6 +299,23 @@ describe('training under consent', () => {
   });
 });
 
+/** A small R4 Consent (written from the R4 specification): treatment permitted, under an identifier. */
+function fhirConsent(status: string, dateTime: string): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      resourceType: 'Consent',
+      identifier: [{ system: 'urn:ietf:rfc:3986', value: 'urn:uuid:0b6c9d2e-4f1a-4c3b-8e7d-2a9f5c1e6b30' }],
+      status,
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: 'Patient/p-vocabulary-1' },
+      dateTime,
+      policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+      provision: { type: 'permit', purpose: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'TREAT' }] },
+    }),
+  );
+}
+
 describe('the event registry', () => {
   it('every event type, made through the service, matches the registry; free text in any field is refused', async () => {
     const e = await env();
@@ -327,6 +344,19 @@ describe('the event registry', () => {
     );
     await e.gov.revokeConsent(b.policy.policyId, OFFICER);
     await rejection(e.gov.recordTraining(training('identified', { policyIds: [b.policy.policyId] })));
+    // Issue 12: a FHIR Consent imported (CONSENT_CREATED with its source), re-imported under its
+    // identifier (CONSENT_UPDATED), a decision with the full request model, and a revocation by status.
+    const f1 = await e.gov.importFhirConsent(fhirConsent('active', '2024-01-01'), OFFICER);
+    await e.gov.importFhirConsent(fhirConsent('active', '2024-02-01'), OFFICER);
+    await e.gov.recordDataAccess({
+      ...access(f1.policy.policyId),
+      actorReference: 'Practitioner/p-77',
+      action: 'http://terminology.hl7.org/CodeSystem/consentaction|access',
+      class: 'http://hl7.org/fhir/resource-types|Observation',
+      securityLabels: ['http://terminology.hl7.org/CodeSystem/v3-Confidentiality|N'],
+      dataTime: '2024-03-01T00:00:00Z',
+    });
+    await e.gov.importFhirConsent(fhirConsent('inactive', '2024-03-01'), OFFICER);
     await e.gov.erase('uri', 's3://b/img.jpg', OFFICER);
     const t = await auth.createToken('temp-aud', 'auditor', { actor: 'admin-1', role: 'admin' });
     await auth.revokeToken(t.record.id, { actor: 'admin-1', role: 'admin' });

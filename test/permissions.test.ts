@@ -142,7 +142,7 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
     for (const r of routes) if (r.permission !== ANY) assert.ok(known.has(r.permission), `${r.method} ${r.path}: permission ${r.permission} is held by no role`);
   });
 
-  it('serves no route under /api or /metrics that /openapi.json does not list', () => {
+  it('serves no route under /api, /fhir or /metrics that /openapi.json does not list', () => {
     const documented = new Set(apiRoutes().map((r) => `${r.method} ${r.path.replace(/\{[A-Za-z]+\}/g, '{}')}`));
     const served = servedRoutes(env.app.printRoutes({ commonPrefix: false, includeMeta: false }));
     const api = served.filter((r) => r.path.startsWith('/api') || r.path === '/metrics' || (r.path.startsWith('/fhir/') && r.path !== '/fhir/metadata'));

@@ -15,6 +15,7 @@ const whoami = document.getElementById('whoami');
 const EVENT_TYPES = [
   'CONSENT_CREATED',
   'CONSENT_REVOKED',
+  'CONSENT_UPDATED',
   'CONSENT_DENIED',
   'DATA_ACCESSED',
   'INFERENCE_EXECUTED',

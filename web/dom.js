@@ -106,6 +106,7 @@ const TYPE_CLASS = {
   TRAINING_EXECUTED: 'exec',
   CONSENT_CREATED: 'consent',
   CONSENT_REVOKED: 'consent',
+  CONSENT_UPDATED: 'consent',
   ERASURE_PERFORMED: 'erase',
   PATIENT_DATA_OPENED: 'erase',
   SECURITY_ALERT: 'deny',

@@ -12,6 +12,7 @@ import { assertWellFormedArgs, parseChoice, parseCount, parseLimit, parseSince }
 import { registerWitness } from './register/witness.js';
 import { ValidationError as VE } from '../core/errors.js';
 import { registerMonitor } from './register/monitor.js';
+import { registerConsentFhir } from './register/consent-fhir.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -176,7 +177,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   const actorOptions = (c: Command) => c.option('--actor <id>', 'who acts (required)').option('--actor-role <role>', 'their role code (required)');
 
-  const consent = program.command('consent').description('consent policies: create, revoke, check, show');
+  const consent = program.command('consent').description('consent policies: create, revoke, import (FHIR), check, show');
   actorOptions(
     consent
       .command('create')
@@ -194,16 +195,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   actorOptions(consent.command('revoke <policyId>').description('revoke a policy (a new version)')).action(async (id: string, o, cmd: Command) =>
     (await import('./commands/governance.js')).consentRevoke(await ctx(cmd), id, actorOf(o)),
   );
-  consent
-    .command('check <policyId>')
-    .description('the decision a request would get now, and why (writes nothing)')
-    .requiredOption('--purpose <code>', 'purpose of use')
-    .requiredOption('--role <code>', 'requesting role')
-    .action(async (id: string, o: { purpose: string; role: string }, cmd: Command) => (await import('./commands/governance.js')).consentCheck(await ctx(cmd), id, o.purpose, o.role));
-  consent
-    .command('show <policyId>')
-    .description("a policy's versions and the log entry of each")
-    .action(async (id: string, _o: unknown, cmd: Command) => (await import('./commands/governance.js')).consentShow(await ctx(cmd), id));
+  // check, show (--format fhir) and import: issue 12 (FHIR Consent), in register/consent-fhir.ts.
+  registerConsentFhir(consent, ctx);
 
   actorOptions(
     program

@@ -30,6 +30,12 @@ export function readStdin(io: Io): string {
   return typeof io.stdin === 'string' ? io.stdin : Buffer.from(io.stdin).toString('utf8');
 }
 
+/** Reads all of standard input as bytes, exactly: `io.stdin` (text as UTF-8), else file descriptor 0. */
+export function readStdinBytes(io: Io): Buffer {
+  if (io.stdin === undefined) return readFileSync(0);
+  return typeof io.stdin === 'string' ? Buffer.from(io.stdin, 'utf8') : Buffer.from(io.stdin);
+}
+
 // cli-progress is loaded only when a bar is drawn (an interactive stderr), not by every command.
 const require = createRequire(import.meta.url);
 

@@ -5,7 +5,16 @@
  * @module
  */
 
-export type ValidationCode = 'VALIDATION_FAILED' | 'CANONICAL_JSON_UNSUPPORTED_VALUE' | 'HASH_MALFORMED' | 'INDEX_OUT_OF_RANGE' | 'FILE_UNREADABLE' | 'KEY_PERMISSIONS';
+export type ValidationCode =
+  | 'VALIDATION_FAILED'
+  | 'CANONICAL_JSON_UNSUPPORTED_VALUE'
+  | 'HASH_MALFORMED'
+  | 'INDEX_OUT_OF_RANGE'
+  | 'FILE_UNREADABLE'
+  | 'KEY_PERMISSIONS'
+  // issue 12: FHIR Consent import
+  | 'FHIR_INVALID'
+  | 'CONSENT_UNENFORCEABLE';
 
 export type VerificationCode =
   | 'INCLUSION_PROOF_INVALID'
@@ -56,6 +65,9 @@ export type ConflictCode =
   | 'SERVER_BUSY'
   | 'WITNESS_OLD_SIZE_MISMATCH'
   | 'WITNESS_FORK_DETECTED'
+  // issue 12: FHIR Consent import (consent-wiring)
+  | 'CONSENT_PATIENT_MISMATCH'
+  // issue 12: the audit trail as FHIR (custos export --format fhir)
   | 'EXPORT_DIR_NOT_EMPTY';
 
 export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
@@ -231,6 +243,13 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   LOG_STALE: { http: 422, exit: 12 },
   LOG_TILES_INVALID: { http: 422, exit: 13 },
   LOG_UNREACHABLE: { http: 502, exit: 14 },
+  // issue 12: FHIR Consent import (the consent engine). 422 as a FHIR server answers a resource that
+  // is JSON but breaks the FHIR definitions, or that it cannot process; the CLI exits as validation.
+  FHIR_INVALID: { http: 422, exit: EXIT.validation },
+  CONSENT_UNENFORCEABLE: { http: 422, exit: EXIT.validation },
+  // issue 12: FHIR Consent import (consent-wiring): a resource with the identifier of an imported
+  // policy names another patient.
+  CONSENT_PATIENT_MISMATCH: conflict,
   // issue 12: the audit trail as FHIR (custos export --format fhir)
   EXPORT_DIR_NOT_EMPTY: conflict,
 };

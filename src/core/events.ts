@@ -10,7 +10,10 @@
  * @module
  */
 import { ValidationError, type ValidationIssue } from './errors.js';
+import * as v from 'valibot';
 import { PROVISION_PATH_RE } from './consent/evaluate.js';
+import { POLICY_SOURCE_FORMATS } from './consent/policy.js';
+import { CODING } from './consent/request.js';
 import { PERMISSIONS, POLICY_ID_RE, type Vocabulary } from './vocabulary.js';
 
 /** The class of a payload field. */
@@ -85,6 +88,10 @@ const F = {
   attestationMethod: { class: 'code', ...oneOf(ATTESTATION_METHODS) },
   erasureKind: { class: 'code', ...oneOf(ERASURE_KINDS) },
   witnessAlarmReason: { class: 'code', ...oneOf(WITNESS_ALARM_REASONS) },
+  // issue 12 (FHIR Consent): the format a policy version was imported from, and the codings of a
+  // decision's request (CODE or SYSTEM|CODE: a URI and a code, never free text).
+  policySource: { class: 'code', ...oneOf(POLICY_SOURCE_FORMATS) },
+  coding: { class: 'code', rule: 'a code, or a coding: a system URI and a code joined by a vertical bar', check: (x) => typeof x === 'string' && v.is(CODING, x) },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
@@ -95,6 +102,20 @@ const F = {
 const opt = (f: FieldSpec): FieldSpec => ({ ...f, optional: true });
 
 const BALP = { 'balp.type': F.balpType, 'balp.subtype': opt(F.balpSubtype), 'balp.action': F.balpAction, 'balp.outcome': opt(F.balpOutcome) };
+
+/**
+ * The request attributes of a decision beyond purpose and role (issue 12), as codings; the data's
+ * time as a time. The actor reference is never logged (the decision names the provision path).
+ */
+const REQUEST = {
+  'request.action': opt(F.coding),
+  'request.class': opt(F.coding),
+  'request.code': opt(F.coding),
+  'request.securityLabels[]': F.coding,
+  'request.dataTime': opt(F.time),
+};
+/** A policy version imported from FHIR: its format and the hash of the resource's exact bytes. */
+const FHIR_SOURCE = { source: opt(F.policySource), 'documents.fhir': opt(F.hash) };
 
 /** Who acted, on every governance and token event. */
 const WHO = { actor: F.actor, role: F.role };
@@ -113,6 +134,7 @@ const TRAINING_BASIS = {
 export const EVENT_TYPE = Object.freeze({
   consentCreated: 'CONSENT_CREATED',
   consentRevoked: 'CONSENT_REVOKED',
+  consentUpdated: 'CONSENT_UPDATED',
   consentDenied: 'CONSENT_DENIED',
   dataAccessed: 'DATA_ACCESSED',
   inferenceExecuted: 'INFERENCE_EXECUTED',
@@ -138,6 +160,7 @@ export type EventType = (typeof EVENT_TYPE)[keyof typeof EVENT_TYPE];
 export const GOVERNANCE_EVENT = Object.freeze({
   consentCreated: EVENT_TYPE.consentCreated,
   consentRevoked: EVENT_TYPE.consentRevoked,
+  consentUpdated: EVENT_TYPE.consentUpdated,
   consentDenied: EVENT_TYPE.consentDenied,
   dataAccessed: EVENT_TYPE.dataAccessed,
   inferenceExecuted: EVENT_TYPE.inferenceExecuted,
@@ -176,8 +199,21 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     revocable: F.boolean,
     ...WHO,
     'documents.policy': F.hash,
+    ...FHIR_SOURCE,
   },
-  [EVENT_TYPE.consentRevoked]: { policyId: F.policyId, version: F.version, previous: F.hash, ...WHO, 'documents.policy': F.hash },
+  [EVENT_TYPE.consentRevoked]: { policyId: F.policyId, version: F.version, previous: F.hash, ...WHO, 'documents.policy': F.hash, ...FHIR_SOURCE },
+  // A new version of a policy imported from FHIR (a later resource with the same identifier).
+  [EVENT_TYPE.consentUpdated]: {
+    policyId: F.policyId,
+    version: F.version,
+    previous: F.hash,
+    validFrom: F.time,
+    validUntil: opt(F.time),
+    ...WHO,
+    'documents.policy': F.hash,
+    source: F.policySource,
+    'documents.fhir': F.hash,
+  },
   [EVENT_TYPE.consentDenied]: {
     operation: F.operation,
     reason: F.reason,
@@ -197,6 +233,7 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'dataset.digest': opt(F.hash),
     'dataset.type': opt(F.datasetType),
     training: opt(F.hash),
+    ...REQUEST,
   },
   [EVENT_TYPE.dataAccessed]: {
     ...WHO,
@@ -208,6 +245,7 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'artifact.uri': F.commitment,
     'artifact.digest': F.hash,
     'documents.policy': F.hash,
+    ...REQUEST,
   },
   [EVENT_TYPE.inferenceExecuted]: {
     ...WHO,
@@ -223,6 +261,7 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'documents.policy': F.hash,
     'documents.pipeline': F.hash,
     'documents.model': F.hash,
+    ...REQUEST,
   },
   [EVENT_TYPE.trainingExecuted]: {
     ...WHO,

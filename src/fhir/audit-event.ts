@@ -87,6 +87,7 @@ const rest = (code: string, action: Action, actorType: Coding, pattern: string):
 export const AUDIT_EVENT_KINDS: Readonly<Record<EventType, AuditEventKind>> = Object.freeze({
   [EVENT_TYPE.consentCreated]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.PatientCreate'),
   [EVENT_TYPE.consentRevoked]: rest('update', 'U', AUTHOR, 'IHE.BasicAudit.PatientUpdate'),
+  [EVENT_TYPE.consentUpdated]: rest('update', 'U', AUTHOR, 'IHE.BasicAudit.PatientUpdate'),
   // BALP's deny example (ex-auditAuthZconsent-deny) records a consent deny as a serious failure.
   [EVENT_TYPE.consentDenied]: authz('8'),
   [EVENT_TYPE.dataAccessed]: authz('0'),
@@ -188,6 +189,18 @@ function request(p: Payload, query: boolean): AuditEventEntity {
 }
 
 const str = (x: unknown): string | undefined => (typeof x === 'string' ? x : undefined);
+
+/** The request attributes of a decision beyond purpose and role (codings `SYSTEM|CODE` or codes, the data's time). */
+function requestDetails(p: Payload): AuditEventEntityDetail[] {
+  const r = recordField(p, 'request');
+  return [
+    ...detail('requestAction', r?.['action']),
+    ...detail('requestClass', r?.['class']),
+    ...detail('requestCode', r?.['code']),
+    ...list(r?.['securityLabels']).flatMap((x) => detail('securityLabel', x)),
+    ...detail('dataTime', r?.['dataTime']),
+  ];
+}
 const list = (x: unknown): readonly unknown[] => (Array.isArray(x) ? x : []);
 const docs = (p: Payload, ...kinds: string[]): AuditEventEntity[] => kinds.flatMap((k) => digest(k, recordField(p, 'documents')?.[k]));
 const sub = (p: Payload, key: string) => recordField(p, key);
@@ -201,18 +214,24 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
       ...detail('validFrom', p['validFrom']),
       ...detail('validUntil', p['validUntil']),
       ...detail('revocable', p['revocable']),
+      ...detail('source', p['source']),
     ]),
     ...subject(p['subject']),
     ...commitment('external-ref', p['externalRef']),
-    ...docs(p, 'policy'),
+    ...docs(p, 'policy', 'fhir'),
   ],
-  [EVENT_TYPE.consentRevoked]: (p) => [...consent(p['policyId'], p['version'], detail('previous', p['previous'])), ...docs(p, 'policy')],
+  [EVENT_TYPE.consentRevoked]: (p) => [...consent(p['policyId'], p['version'], [...detail('previous', p['previous']), ...detail('source', p['source'])]), ...docs(p, 'policy', 'fhir')],
+  [EVENT_TYPE.consentUpdated]: (p) => [
+    ...consent(p['policyId'], p['version'], [...detail('previous', p['previous']), ...detail('validFrom', p['validFrom']), ...detail('validUntil', p['validUntil']), ...detail('source', p['source'])]),
+    ...docs(p, 'policy', 'fhir'),
+  ],
   [EVENT_TYPE.consentDenied]: (p) => [
     ...consent(p['policyId'], p['policyVersion'], [
       ...detail('policyHash', p['policyHash']),
       ...detail('provision', p['provision']),
       ...detail('operation', p['operation']),
       ...detail('reason', p['reason']),
+      ...requestDetails(p),
     ]),
     ...digest('artifact', sub(p, 'artifact')?.['digest']),
     ...commitment('artifact-uri', sub(p, 'artifact')?.['uri']),
@@ -225,13 +244,13 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
     ...digest('training', p['training']),
   ],
   [EVENT_TYPE.dataAccessed]: (p) => [
-    ...consent(p['policyId'], p['policyVersion'], [...detail('policyHash', p['policyHash']), ...detail('provision', p['provision'])]),
+    ...consent(p['policyId'], p['policyVersion'], [...detail('policyHash', p['policyHash']), ...detail('provision', p['provision']), ...requestDetails(p)]),
     ...digest('artifact', sub(p, 'artifact')?.['digest']),
     ...commitment('artifact-uri', sub(p, 'artifact')?.['uri']),
     ...docs(p, 'policy'),
   ],
   [EVENT_TYPE.inferenceExecuted]: (p) => [
-    ...consent(p['policyId'], p['policyVersion'], detail('provision', p['provision'])),
+    ...consent(p['policyId'], p['policyVersion'], [...detail('provision', p['provision']), ...requestDetails(p)]),
     ...digest('input', sub(p, 'input')?.['digest']),
     ...commitment('input-uri', sub(p, 'input')?.['uri']),
     ...list(p['outputs']).flatMap((o) => (isRecord(o) ? digest('output', o['digest'], detail('name', o['name'])) : [])),

@@ -48,7 +48,7 @@ export function toOperationOutcome(status: number, err: ErrorLike): OperationOut
   });
   const list = issues.flatMap((i) => {
     const x = i as { path?: unknown; message?: unknown };
-    return typeof x.path === 'string' && typeof x.message === 'string' ? [one(`${x.path}: ${x.message}`, /^[A-Za-z_][A-Za-z0-9_]*$/.test(x.path) ? x.path : undefined)] : [];
+    return typeof x.path === 'string' && typeof x.message === 'string' ? [one(`${x.path}: ${x.message}`, /^[A-Za-z_][A-Za-z0-9_.[\]]*$/.test(x.path) ? x.path : undefined)] : [];
   });
   return { resourceType: 'OperationOutcome', issue: list.length > 0 ? list : [one(err.message)] };
 }

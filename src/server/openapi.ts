@@ -67,7 +67,7 @@ export function buildOpenApi(routes: readonly Route[]): Record<string, unknown> 
       security: [{ bearer: [] }],
       'x-custos-permission': r.permission ?? 'any authenticated caller',
       ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body, schemas) } } } } : {}),
+      ...(r.body ? { requestBody: { required: true, content: Object.fromEntries((r.consumes ?? ['application/json']).map((t) => [t, { schema: jsonSchema(r.body!, schemas) }])) } } : {}),
       responses: { [status]: { description: 'success', ...content }, '400': err, '401': err, '403': err, '404': err, '409': err, '413': err, '429': err },
     };
   }

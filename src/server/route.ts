@@ -13,6 +13,7 @@ import { requirePermission, type Permission, type Principal } from './auth.js';
 import type { AuthConfig } from './auth-hook.js';
 import type { ServerContext } from './context.js';
 import type { TakeHeavySlot } from './heavy.js';
+import { rawBodyOf, type RawBodyConfig } from './input.js';
 
 type Schema = v.GenericSchema;
 type Out<S> = S extends Schema ? v.InferOutput<S> : undefined;
@@ -24,6 +25,8 @@ export interface RouteCall<B, Q, P> {
   readonly query: Out<Q>;
   readonly params: Out<P>;
   readonly principal: Principal;
+  /** The body exactly as received, on a route declared with `rawBody`. */
+  readonly rawBody: Buffer | undefined;
   readonly req: FastifyRequest;
   readonly reply: FastifyReply;
 }
@@ -47,6 +50,10 @@ export interface RouteDef<B extends Schema | undefined, Q extends Schema | undef
   readonly response?: R;
   /** Content type of a non-JSON success response (documented in OpenAPI). */
   readonly produces?: string;
+  /** Content types of the body (default application/json; documented in OpenAPI). */
+  readonly consumes?: readonly string[];
+  /** The handler sees the body's exact bytes (`RouteCall.rawBody`; see input.ts). */
+  readonly rawBody?: true;
   readonly handler: (call: RouteCall<B, Q, P>, ctx: ServerContext) => Promise<Json<R> | FastifyReply>;
 }
 
@@ -63,6 +70,8 @@ export interface Route {
   readonly body?: Schema;
   readonly response?: Schema;
   readonly produces?: string;
+  readonly consumes?: readonly string[];
+  readonly rawBody?: true;
   // biome-ignore lint/suspicious/noExplicitAny: erased: each route's own types are checked where it is declared
   readonly handler: (call: RouteCall<any, any, any>, ctx: ServerContext) => Promise<unknown>;
 }
@@ -77,7 +86,7 @@ export function route<B extends Schema | undefined = undefined, Q extends Schema
 /** Registers `routes`: authentication and permission first (also in the onRequest hook), then validation, then the handler. */
 export function registerRoutes(app: FastifyInstance, routes: readonly Route[], ctx: ServerContext, takeHeavySlot: TakeHeavySlot): void {
   for (const r of routes) {
-    const config: AuthConfig = { authenticate: true, permission: r.permission };
+    const config: AuthConfig & RawBodyConfig = { authenticate: true, permission: r.permission, ...(r.rawBody ? { rawBody: true } : {}) };
     app.route({
       method: r.method,
       url: r.url,
@@ -92,6 +101,7 @@ export function registerRoutes(app: FastifyInstance, routes: readonly Route[], c
           query: r.query ? parseWith(r.query, req.query, 'query') : req.query,
           body: r.body ? parseWith(r.body, req.body, 'request body') : req.body,
           principal: req.principal,
+          rawBody: r.rawBody ? rawBodyOf(req) : undefined,
           req,
           reply,
         };

@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { ARTIFACT, OUTPUT_ARTIFACT } from '../core/manifest.js';
 import { POLICY_ID } from '../core/consent/policy.js';
+import { CONSENT_REQUEST } from '../core/consent/request.js';
 import { CODE, ID, SHA256_HEX, WELL_FORMED } from '../core/schema/parse.js';
 import { ATTESTATION_METHODS, LOWER_ID_RE } from '../core/events.js';
 
@@ -23,8 +24,19 @@ export const MAX_TRAINING_COHORT = 200;
 export const ACTOR = v.object({ id: ID, role: CODE });
 /** What an erasure names. */
 export const ERASE_KIND = v.picklist(['subject', 'uri', 'external_ref', 'document'], 'expected subject, uri, external_ref or document');
+/**
+ * The attributes of a consent request beyond purpose and role (issue 12: the actor reference, the
+ * action, the class, code and security labels of the data, the data's time): optional on every
+ * decision (check, access, inference), so that one request model decides them all.
+ */
+export const REQUEST_ATTRIBUTES = (() => {
+  const { purpose: _purpose, role: _role, ...entries } = CONSENT_REQUEST.entries;
+  void _purpose;
+  void _role;
+  return entries;
+})();
 /** Body of a data access ({@link Governance.recordDataAccess}). */
-export const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT });
+export const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT, ...REQUEST_ATTRIBUTES });
 /** Body of an inference ({@link Governance.recordInference}). */
 export const INFERENCE = v.object({
   actor: ACTOR,
@@ -34,6 +46,7 @@ export const INFERENCE = v.object({
   outputs: v.pipe(v.array(OUTPUT_ARTIFACT), v.minLength(1), v.maxLength(64)),
   pipeline: v.unknown(),
   model: v.unknown(),
+  ...REQUEST_ATTRIBUTES,
 });
 /** Body of a training run ({@link Governance.recordTraining}). */
 export const TRAINING = v.pipe(
@@ -67,8 +80,11 @@ export type InferenceInput = v.InferInput<typeof INFERENCE>;
 /** Input of {@link Governance.recordTraining}. */
 export type TrainingInput = v.InferInput<typeof TRAINING>;
 
-/** A consent check: the purpose and role a request would carry. */
-export const CONSENT_CHECK = v.object({ purpose: CODE, role: CODE });
+/**
+ * A consent check: the request model of every decision (core/consent/request.ts): purpose and
+ * role (CODE, or SYSTEM|CODE), and the optional attributes of {@link REQUEST_ATTRIBUTES}.
+ */
+export const CONSENT_CHECK = CONSENT_REQUEST;
 /** The value an erasure names (a subject, URI or external reference). */
 export const ERASE_VALUE = v.pipe(v.string('expected a string'), v.minLength(1, 'nothing to erase'), v.maxLength(2048), WELL_FORMED);
 /** A document named by its hash (erasure of a provenance document). */

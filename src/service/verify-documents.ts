@@ -109,7 +109,7 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
         if (typeof h === 'string' && !refs.has(h)) refs.set(h, e.index);
       }
       const policyId = stringField(entry.payload, 'policyId');
-      if ((entry.type === EVENT.consentCreated || entry.type === EVENT.consentRevoked) && policyId !== undefined) {
+      if ((entry.type === EVENT.consentCreated || entry.type === EVENT.consentRevoked || entry.type === EVENT.consentUpdated) && policyId !== undefined) {
         const hash = stringField(documents, 'policy');
         if (hash !== undefined) heads.set(policyId, { version: Number(entry.payload['version']), hash, index: e.index });
       }

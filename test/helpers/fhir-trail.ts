@@ -8,7 +8,15 @@ import type { Log } from '../../src/log/log.js';
 import { AuditTrail } from '../../src/service/audit.js';
 import { ConsentDeniedError, type Governance } from '../../src/service/governance.js';
 import type { Authenticator } from '../../src/server/auth.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pid } from './policy-ids.js';
+import { VECTORS } from './vectors.js';
+
+/** The R4 Consent example imported twice under one identifier (CONSENT_CREATED, then CONSENT_UPDATED). */
+export const CONSENT_EXAMPLE = join(VECTORS, 'fhir-consent', 'r4', 'Consent-consent-example-notOrg.json');
+/** Whether the example is there (../shared/vectors); without it there is no CONSENT_UPDATED entry. */
+export const HAVE_CONSENT_EXAMPLE = existsSync(CONSENT_EXAMPLE);
 
 export const D1 = 'a1'.repeat(32);
 export const D2 = 'b2'.repeat(32);
@@ -79,6 +87,14 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
   await trail.flush();
   await log.append(EVENT_TYPE.witnessAlarm, { witness: 'witness-a', reason: 'REFUSED', status: 409, checkpointSize: 10, witnessSize: 12, attempts: 3 });
   await gov.erase('subject', OTHER_SUBJECT, PO);
+  if (HAVE_CONSENT_EXAMPLE) {
+    // A FHIR Consent imported, then a later resource with the same identifier: a new version.
+    const r = JSON.parse(readFileSync(CONSENT_EXAMPLE, 'utf8')) as Record<string, unknown>;
+    r['identifier'] = [{ system: 'urn:ietf:rfc:3986', value: `urn:uuid:3f0c3a5e-8d6b-4a8e-9b0e-0d6c2b7a1f1${tag.length % 10}` }];
+    await gov.importFhirConsent(Buffer.from(JSON.stringify(r)), PO);
+    r['dateTime'] = '2016-01-01';
+    await gov.importFhirConsent(Buffer.from(JSON.stringify(r)), PO);
+  }
   // Written last so the earlier ones are covered by a checkpoint before the reads.
   const firstOf: Record<string, number> = {};
   for await (const page of log.reader.entryPages(0, log.size)) {

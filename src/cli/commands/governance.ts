@@ -116,19 +116,6 @@ export async function consentRevoke(ctx: CommandContext, policyId: string, actor
   printFields(ctx.io, { revoked: `${r.policy.policyId} (now version ${r.policy.version})`, 'policy hash': r.hash, 'logged as': `CONSENT_REVOKED, entry ${r.event.index}` });
 }
 
-/** `custos consent check`: the decision a request would get now, and why. Writes nothing. */
-export async function consentCheck(ctx: CommandContext, policyId: string, purpose: string, role: string): Promise<void> {
-  const d = await withGovernance(ctx, (g) => g.checkConsent(policyId, { purpose, role }));
-  if (ctx.json) return printJson(ctx.io, decisionToJson(d));
-  printFields(ctx.io, {
-    decision: d.effect,
-    reason: d.reason,
-    policy: d.policyVersion === undefined ? d.policyId : `${d.policyId} version ${d.policyVersion}`,
-    'policy hash': d.policyHash ?? '-',
-    why: d.explanation,
-  });
-}
-
 /** `custos consent show`: the versions of a policy and the log entry of each. */
 export async function consentShow(ctx: CommandContext, policyId: string): Promise<void> {
   const r = await withGovernance(ctx, (g) => g.showConsent(policyId));

@@ -2,7 +2,10 @@
  * The consent decision: a pure function of the policy in force, the request and the time.
  * @module
  */
-import type { ConsentPolicy, Provision } from './policy.js';
+import { PROVISION_PATH_RE, type ConsentPolicy, type Provision } from './policy.js';
+import { codingKey, systemOfKey, type CodedAttribute, type ConsentRequest } from './request.js';
+
+export { PROVISION_PATH_RE };
 
 /** Why a request was denied (or PERMITTED). Stable codes, listed in docs/governance.md. */
 export type DecisionReason = 'PERMITTED' | 'POLICY_NOT_FOUND' | 'POLICY_TAMPERED' | 'REVOKED' | 'NOT_YET_VALID' | 'EXPIRED' | 'PURPOSE_NOT_ALLOWED' | 'ROLE_NOT_ALLOWED' | 'DENIED_BY_PROVISION';
@@ -14,11 +17,7 @@ export type PolicyLookup =
   /** The stored version document does not hash to what the log committed. */
   | { readonly kind: 'tampered'; readonly policyId: string; readonly version: number; readonly hash: string };
 
-/** What is asked: a purpose-of-use code and the actor's role. */
-export interface ConsentRequest {
-  readonly purpose: string;
-  readonly role: string;
-}
+export type { ConsentRequest } from './request.js';
 
 /** The outcome, with the reason and the exact policy version it was made under. */
 export interface Decision {
@@ -39,43 +38,213 @@ export interface Decision {
   readonly explanation: string;
 }
 
-/** The pattern of {@link Decision.provision}. */
-export const PROVISION_PATH_RE = /^provision(\.provisions\[(0|[1-9][0-9]?)\]){0,16}$/;
-
 const ms = (t: string | undefined): number | undefined => (t === undefined ? undefined : Date.parse(t));
 
-function inPeriod(period: Provision['period'], nowMs: number): boolean {
-  if (!period) return true;
-  const start = ms(period.start);
-  const end = ms(period.end);
-  return (start === undefined || nowMs >= start) && (end === undefined || nowMs <= end);
+// Three-valued match of one constraint: the request is inside it, outside it, or the request does
+// not state what the constraint needs (an attribute left out, a coding of a system the constraint
+// does not use). UNKNOWN fails closed: a deny counts as matching, a permit as not matching.
+const NO = 0;
+const YES = 1;
+const UNKNOWN = 2;
+type Match = typeof NO | typeof YES | typeof UNKNOWN;
+
+// A coded constraint, normalised once: the keys 'SYSTEM|CODE' and the systems they use.
+interface CodedSet {
+  readonly keys: ReadonlySet<string>;
+  readonly systems: ReadonlySet<string>;
+}
+interface CompiledActor {
+  readonly role: string | undefined;
+  readonly roleSystem: string | undefined;
+  readonly reference: string | undefined;
+}
+interface CompiledPeriod {
+  readonly start: number | undefined;
+  readonly end: number | undefined;
+}
+interface Compiled {
+  readonly purposes: CodedSet | undefined;
+  readonly roles: CodedSet | undefined;
+  readonly actors: readonly CompiledActor[] | undefined;
+  readonly actions: CodedSet | undefined;
+  readonly securityLabels: CodedSet | undefined;
+  readonly classes: CodedSet | undefined;
+  readonly codes: CodedSet | undefined;
+  readonly period: CompiledPeriod | undefined;
+  readonly dataPeriod: CompiledPeriod | undefined;
 }
 
-function matches(p: Provision, req: ConsentRequest, nowMs: number): boolean {
-  return (p.purposes === undefined || p.purposes.includes(req.purpose)) && (p.roles === undefined || p.roles.includes(req.role)) && inPeriod(p.period, nowMs);
+function codedSet(list: readonly string[] | undefined, attribute: CodedAttribute): CodedSet | undefined {
+  if (list === undefined) return undefined;
+  const keys = new Set<string>();
+  const systems = new Set<string>();
+  for (const c of list) {
+    const k = codingKey(c, attribute);
+    keys.add(k);
+    systems.add(systemOfKey(k));
+  }
+  return { keys, systems };
+}
+
+const period = (p: Provision['period']): CompiledPeriod | undefined => (p === undefined ? undefined : { start: ms(p.start), end: ms(p.end) });
+
+// Provisions are immutable documents: each is normalised once, the first time it is consulted,
+// and the result is kept as long as the provision object lives (a policy loaded once decides many
+// requests without re-parsing a coding).
+const COMPILED = new WeakMap<Provision, Compiled>();
+
+function compiled(p: Provision): Compiled {
+  let c = COMPILED.get(p);
+  if (c === undefined) {
+    c = {
+      purposes: codedSet(p.purposes, 'purpose'),
+      roles: codedSet(p.roles, 'role'),
+      actors: p.actors?.map((a) => {
+        const role = a.role === undefined ? undefined : codingKey(a.role, 'role');
+        return { role, roleSystem: role === undefined ? undefined : systemOfKey(role), reference: a.reference };
+      }),
+      actions: codedSet(p.actions, 'action'),
+      securityLabels: codedSet(p.securityLabels, 'securityLabel'),
+      classes: codedSet(p.classes, 'class'),
+      codes: codedSet(p.codes, 'code'),
+      period: period(p.period),
+      dataPeriod: period(p.dataPeriod),
+    };
+    COMPILED.set(p, c);
+  }
+  return c;
+}
+
+// The request with its codings normalised, once per decision.
+interface Asked {
+  readonly purpose: string;
+  readonly role: string;
+  readonly actorReference: string | undefined;
+  readonly action: string | undefined;
+  readonly class: string | undefined;
+  readonly code: string | undefined;
+  readonly securityLabels: readonly string[];
+  readonly dataMs: number | undefined;
+  readonly nowMs: number;
+}
+
+function asked(req: ConsentRequest, nowMs: number): Asked {
+  return {
+    purpose: codingKey(req.purpose, 'purpose'),
+    role: codingKey(req.role, 'role'),
+    actorReference: req.actorReference,
+    action: req.action === undefined ? undefined : codingKey(req.action, 'action'),
+    class: req.class === undefined ? undefined : codingKey(req.class, 'class'),
+    code: req.code === undefined ? undefined : codingKey(req.code, 'code'),
+    securityLabels: req.securityLabels === undefined ? [] : req.securityLabels.map((l) => codingKey(l, 'securityLabel')),
+    dataMs: req.dataTime === undefined ? undefined : Date.parse(req.dataTime),
+    nowMs,
+  };
+}
+
+function coded(set: CodedSet | undefined, key: string | undefined): Match {
+  if (set === undefined) return YES;
+  if (key === undefined) return UNKNOWN;
+  if (set.keys.has(key)) return YES;
+  // Another system than the constraint's: it may well name the same concept; it cannot be told.
+  return set.systems.has(systemOfKey(key)) ? NO : UNKNOWN;
+}
+
+function within(p: CompiledPeriod | undefined, t: number | undefined): Match {
+  if (p === undefined) return YES;
+  if (t === undefined) return UNKNOWN;
+  return (p.start === undefined || t >= p.start) && (p.end === undefined || t <= p.end) ? YES : NO;
+}
+
+function actor(a: CompiledActor, q: Asked): Match {
+  let m: Match = YES;
+  if (a.role !== undefined) {
+    if (a.role === q.role) m = YES;
+    else if (a.roleSystem === systemOfKey(q.role)) return NO;
+    else m = UNKNOWN;
+  }
+  if (a.reference !== undefined) {
+    if (q.actorReference === undefined) return UNKNOWN;
+    if (q.actorReference !== a.reference) return NO;
+  }
+  return m;
+}
+
+function labels(set: CodedSet | undefined, q: Asked): Match {
+  if (set === undefined) return YES;
+  // The data's labels are stated (absent = none): the provision applies if the data carries any.
+  for (const l of q.securityLabels) if (set.keys.has(l)) return YES;
+  return NO;
+}
+
+const and = (a: Match, b: Match): Match => (a === NO || b === NO ? NO : a === UNKNOWN || b === UNKNOWN ? UNKNOWN : YES);
+
+function matchActors(actors: readonly CompiledActor[] | undefined, q: Asked): Match {
+  if (actors === undefined) return YES;
+  let best: Match = NO;
+  for (const a of actors) {
+    const m = actor(a, q);
+    if (m === YES) return YES;
+    if (m === UNKNOWN) best = UNKNOWN;
+  }
+  return best;
+}
+
+// Every constraint but purpose and role (the root permit reports those with their own reasons).
+function matchRest(c: Compiled, q: Asked): Match {
+  let m = matchActors(c.actors, q);
+  if (m === NO) return NO;
+  m = and(m, coded(c.actions, q.action));
+  if (m === NO) return NO;
+  m = and(m, labels(c.securityLabels, q));
+  if (m === NO) return NO;
+  m = and(m, coded(c.classes, q.class));
+  if (m === NO) return NO;
+  m = and(m, coded(c.codes, q.code));
+  if (m === NO) return NO;
+  m = and(m, within(c.period, q.nowMs));
+  if (m === NO) return NO;
+  return and(m, within(c.dataPeriod, q.dataMs));
+}
+
+function match(p: Provision, q: Asked): Match {
+  const c = compiled(p);
+  const m = and(coded(c.purposes, q.purpose), coded(c.roles, q.role));
+  return m === NO ? NO : and(m, matchRest(c, q));
 }
 
 interface Decided {
   readonly provision: Provision;
   readonly path: string;
+  /** The provision decided on an attribute the request did not state (a fail-closed deny). */
+  readonly unknown: boolean;
 }
+
+const childPath = (child: Provision, parent: string, i: number): string => child.path ?? `${parent}.provisions[${i}]`;
 
 // FHIR Consent semantics: nested provisions are exceptions to their parent, applied only where
 // the parent matches. Among the matching siblings, deny overrides permit (FHIR Consent, IHE PCF):
 // the decision never depends on the order the siblings were written in. A matching child decides
 // for its parent through its own subtree (the deepest match); if no child matches, the parent
-// decides. Of several deciding siblings with the same effect, the first is named.
-function decideWithin(p: Provision, path: string, req: ConsentRequest, nowMs: number): Decided {
+// decides. Of several deciding siblings with the same effect, the first is named. A deny that
+// matches only because the request leaves an attribute it constrains unstated decides by itself:
+// its exceptions were written for requests inside it, and this one may not be.
+function decideWithin(p: Provision, path: string, q: Asked): Decided {
   let permit: Decided | undefined;
   const children = p.provisions ?? [];
   for (let i = 0; i < children.length; i++) {
     const child = children[i]!;
-    if (!matches(child, req, nowMs)) continue;
-    const d = decideWithin(child, `${path}.provisions[${i}]`, req, nowMs);
+    const m = match(child, q);
+    if (m === NO) continue;
+    const cp = childPath(child, path, i);
+    if (child.type === 'deny') {
+      if (m === UNKNOWN) return { provision: child, path: cp, unknown: true };
+    } else if (m === UNKNOWN) continue;
+    const d = decideWithin(child, cp, q);
     if (d.provision.type === 'deny') return d;
     permit ??= d;
   }
-  return permit ?? { provision: p, path };
+  return permit ?? { provision: p, path, unknown: false };
 }
 
 /**
@@ -133,28 +302,36 @@ export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, n
   const end = ms(policy.period.end);
   if (end !== undefined && nowMs > end) return deny('EXPIRED', `consent expired at ${policy.period.end}`);
   const root = policy.provision;
-  if (root.type === 'deny' && matches(root, request, nowMs)) {
-    // A matching root deny decides, unless an exception (a nested permit) matches and no matching
-    // sibling of it denies.
-    const d = decideWithin(root, 'provision', request, nowMs);
-    if (d.provision.type === 'permit') return permit(d.path, `permitted by ${d.path} of version ${policy.version}`);
-    return deny('DENIED_BY_PROVISION', `${d.path} denies this request`, d.path);
-  }
-  if (root.type === 'permit') {
-    if (root.purposes !== undefined && !root.purposes.includes(request.purpose)) {
-      return deny('PURPOSE_NOT_ALLOWED', `purpose ${request.purpose} is not among ${root.purposes.join(', ')}`, 'provision');
+  const rootPath = root.path ?? 'provision';
+  const q = asked(request, nowMs);
+  const denied = (d: Decided): Decision =>
+    deny('DENIED_BY_PROVISION', d.unknown ? `${d.path} denies this request: it constrains an attribute the request does not state (fail closed)` : `${d.path} denies this request`, d.path);
+  if (root.type === 'deny') {
+    const m = match(root, q);
+    if (m === UNKNOWN) return denied({ provision: root, path: rootPath, unknown: true });
+    if (m === YES) {
+      // A matching root deny decides, unless an exception (a nested permit) matches and no matching
+      // sibling of it denies.
+      const d = decideWithin(root, rootPath, q);
+      if (d.provision.type === 'permit') return permit(d.path, `permitted by ${d.path} of version ${policy.version}`);
+      return denied(d);
     }
-    if (root.roles !== undefined && !root.roles.includes(request.role)) {
-      return deny('ROLE_NOT_ALLOWED', `role ${request.role} is not among ${root.roles.join(', ')}`, 'provision');
-    }
-    if (!inPeriod(root.period, nowMs)) return deny('DENIED_BY_PROVISION', 'outside the period of the permit', 'provision');
-    const d = decideWithin(root, 'provision', request, nowMs);
-    if (d.provision.type === 'deny') return deny('DENIED_BY_PROVISION', `${d.path} denies this request`, d.path);
-    return permit(d.path, `permitted by ${d.path} of version ${policy.version}: purpose ${request.purpose}, role ${request.role}`);
+    // A root deny that does not match the request: nested provisions are exceptions within the
+    // root's scope (FHIR Consent), so none applies, and nothing permits.
+    return deny('DENIED_BY_PROVISION', 'no provision permits this request', rootPath);
   }
-  // A root deny that does not match the request: nested provisions are exceptions within the
-  // root's scope (FHIR Consent), so none applies, and nothing permits.
-  return deny('DENIED_BY_PROVISION', 'no provision permits this request', 'provision');
+  const c = compiled(root);
+  if (coded(c.purposes, q.purpose) !== YES) {
+    return deny('PURPOSE_NOT_ALLOWED', `purpose ${request.purpose} is not among ${root.purposes!.join(', ')}`, rootPath);
+  }
+  if (coded(c.roles, q.role) !== YES) return deny('ROLE_NOT_ALLOWED', `role ${request.role} is not among ${root.roles!.join(', ')}`, rootPath);
+  if (within(c.period, nowMs) !== YES) return deny('DENIED_BY_PROVISION', 'outside the period of the permit', rootPath);
+  const rest = matchRest(c, q);
+  if (rest === UNKNOWN) return deny('DENIED_BY_PROVISION', `${rootPath} constrains an attribute the request does not state (fail closed)`, rootPath);
+  if (rest === NO) return deny('DENIED_BY_PROVISION', `the request is outside ${rootPath}, the only permit`, rootPath);
+  const d = decideWithin(root, rootPath, q);
+  if (d.provision.type === 'deny') return denied(d);
+  return permit(d.path, `permitted by ${d.path} of version ${policy.version}: purpose ${request.purpose}, role ${request.role}`);
 }
 
 /** A decision as JSON (undefined fields as null): the shape the CLI's `--json` and the HTTP API print. */

@@ -4,6 +4,7 @@
  */
 import type { Route } from '../route.js';
 import { consentRoutes } from './consents.js';
+import { fhirConsentRoutes } from './fhir-consents.js';
 import { accessRoutes, inferenceRoutes, trainingRoutes } from './decisions.js';
 import { entryRoutes } from './entries.js';
 import { erasureRoutes } from './erasures.js';
@@ -18,6 +19,7 @@ import { witnessRoutes } from './witnesses.js';
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
   ...consentRoutes,
+  ...fhirConsentRoutes,
   ...accessRoutes,
   ...inferenceRoutes,
   ...trainingRoutes,

@@ -134,8 +134,12 @@ export async function revokeConsent(s: GovernanceState, policyId: string, actor:
       const prev = current.policy;
       if (!prev.revocable) throw new ConsentError('CONSENT_NOT_REVOCABLE', `policy ${id} is not revocable`);
       if (prev.revoked) throw new ConsentError('CONSENT_ALREADY_REVOKED', `policy ${id} is already revoked`);
+      // A revocation is a version of its own: it is no longer the FHIR resource the previous
+      // version was imported from (its FHIR form is then the converted one).
+      const { source: _source, ...rest } = prev;
+      void _source;
       const policy: ConsentPolicy = {
-        ...prev,
+        ...rest,
         version: prev.version + 1,
         revoked: true,
         previous: current.hash,

@@ -30,6 +30,47 @@ export class ConsentDeniedError extends ConsentError {
   }
 }
 
+/** A decision's request as the service makes it: the purpose (a vocabulary code) and the optional attributes. */
+export interface DecisionRequest {
+  readonly purpose: string;
+  readonly actorReference?: string | undefined;
+  readonly action?: string | undefined;
+  readonly class?: string | undefined;
+  readonly code?: string | undefined;
+  readonly securityLabels?: readonly string[] | undefined;
+  readonly dataTime?: string | undefined;
+}
+
+/** The attributes of `a` that a decision takes, without the undefined ones. */
+export function attributesOf(a: DecisionRequest): DecisionRequest {
+  return {
+    purpose: a.purpose,
+    ...(a.actorReference === undefined ? {} : { actorReference: a.actorReference }),
+    ...(a.action === undefined ? {} : { action: a.action }),
+    ...(a.class === undefined ? {} : { class: a.class }),
+    ...(a.code === undefined ? {} : { code: a.code }),
+    ...(a.securityLabels === undefined ? {} : { securityLabels: a.securityLabels }),
+    ...(a.dataTime === undefined ? {} : { dataTime: a.dataTime }),
+  };
+}
+
+/**
+ * What of a request goes on the log, beside purpose and role: its codings (action, class, code,
+ * security labels) and the data's time, under `request`. Never the actor reference (a reference
+ * to a person or organization; the decision names the provision that matched it).
+ */
+export function requestOnLog(a: DecisionRequest): { request?: Record<string, unknown> } {
+  const dataTime = a.dataTime === undefined ? undefined : Date.parse(a.dataTime);
+  const r = {
+    ...(a.action === undefined ? {} : { action: a.action }),
+    ...(a.class === undefined ? {} : { class: a.class }),
+    ...(a.code === undefined ? {} : { code: a.code }),
+    ...(a.securityLabels === undefined || a.securityLabels.length === 0 ? {} : { securityLabels: [...a.securityLabels] }),
+    ...(dataTime === undefined || !Number.isFinite(dataTime) ? {} : { dataTime: new Date(dataTime).toISOString() }),
+  };
+  return Object.keys(r).length === 0 ? {} : { request: r };
+}
+
 /** The operations a consent decision is made for. */
 export type Operation = 'data_access' | 'inference' | 'training';
 
@@ -42,7 +83,7 @@ export async function underConsent<T>(
   s: GovernanceState,
   operation: Operation,
   actor: Actor,
-  purpose: string,
+  request: DecisionRequest,
   policyIds: readonly string[],
   denied: Record<string, unknown>,
   commitments: readonly Commitment[],
@@ -62,7 +103,7 @@ export async function underConsent<T>(
     let refusal: Decision | undefined;
     let result: T | undefined;
     const event = await s.log.appendDecided((ctx): Decided => {
-      decisions = policyIds.map((id, i) => evaluateConsent(s.heads.resolve(pre[i]!, id, ctx.batchId), { purpose, role: actor.role }, ctx.timeMs));
+      decisions = policyIds.map((id, i) => evaluateConsent(s.heads.resolve(pre[i]!, id, ctx.batchId), { ...request, role: actor.role }, ctx.timeMs));
       refusal = decisions.find((d) => d.effect === 'deny');
       const carried = refusal ? uris.slice(0, deniedCarries) : uris;
       const marks = policyIds.map((id) => s.links.note(ctx, () => s.log.size, id, undefined, carried));
@@ -81,8 +122,9 @@ export async function underConsent<T>(
             ...(d.provision === undefined ? {} : { provision: d.provision }),
             actor: actor.id,
             role: actor.role,
-            purpose,
+            purpose: request.purpose,
             ...denied,
+            ...requestOnLog(request),
           }),
           sidecar: { commitments: deniedOpenings },
           onCommitted: linked,
@@ -110,7 +152,7 @@ export async function recordDataAccess(s: GovernanceState, input: DataAccessInpu
 
 async function dataAccess(s: GovernanceState, a: v.InferOutput<typeof ACCESS>, uri: Commitment): Promise<{ event: AppendResult; decision: Decision }> {
   const artifact = { uri: uri.c.commitment, digest: a.artifact.digest };
-  const r = await underConsent(s, 'data_access', a.actor, a.purpose, [a.policyId], { artifact }, [uri], 1, (_ctx, [decision]) => ({
+  const r = await underConsent(s, 'data_access', a.actor, attributesOf(a), [a.policyId], { artifact }, [uri], 1, (_ctx, [decision]) => ({
     type: EVENT.dataAccessed,
     payload: s.checked(EVENT.dataAccessed, {
       actor: a.actor.id,
@@ -122,6 +164,7 @@ async function dataAccess(s: GovernanceState, a: v.InferOutput<typeof ACCESS>, u
       provision: decision!.provision!,
       artifact,
       documents: { policy: decision!.policyHash! },
+      ...requestOnLog(a),
     }),
     result: undefined,
   }));
@@ -180,7 +223,7 @@ async function training(
   });
   if (a.dataset.type === 'identified') {
     const policyIds = [...new Set(a.policyIds!)];
-    const r = await underConsent(s, 'training', a.actor, a.purpose, policyIds, { dataset, training: manifest.hash }, [uri], 1, (_ctx, decisions) => ({
+    const r = await underConsent(s, 'training', a.actor, { purpose: a.purpose }, policyIds, { dataset, training: manifest.hash }, [uri], 1, (_ctx, decisions) => ({
       ...executed(decisions),
       result: undefined,
     }));

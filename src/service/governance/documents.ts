@@ -14,6 +14,8 @@ export const DOC = {
   model: 'model-spec',
   receipt: 'receipt',
   training: 'training-manifest',
+  /** The exact bytes of an imported FHIR Consent resource (issue 12). */
+  fhirConsent: 'fhir-consent',
 } as const;
 
 /** Document kinds that erasure may delete: free-form provenance. Policies and receipts rebuild decisions and receipts. */

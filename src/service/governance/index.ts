@@ -19,7 +19,8 @@
  *
  * {@link Governance} is a facade over one {@link GovernanceState} and the modules that act on it:
  * consent.ts (create, revoke), decisions.ts (data access, training, the decision under consent),
- * receipts.ts (inference and its receipt), erasure.ts, queries.ts (check, show); policy-heads.ts,
+ * receipts.ts (inference and its receipt), erasure.ts, queries.ts (check, show), fhir-consent.ts
+ * (FHIR Consent import and export); policy-heads.ts,
  * commitments.ts, documents.ts and links.ts hold the shared state.
  * @module
  */
@@ -31,7 +32,9 @@ import type { DataAccessInput, InferenceInput, TrainingInput } from '../requests
 import { createConsent, revokeConsent, type PolicyChange } from './consent.js';
 import { recordDataAccess, recordTraining } from './decisions.js';
 import { erase, type ErasureResult } from './erasure.js';
-import { checkConsent, showConsent, type PolicyVersion } from './queries.js';
+import { checkConsent, showConsent, type ConsentCheckRequest, type PolicyVersion } from './queries.js';
+import { exportFhirConsent, importFhirConsent, type FhirConsentExport, type FhirConsentImport } from './fhir-consent.js';
+import type { FhirVersion } from '../../fhir/validate.js';
 import { recordInference } from './receipts.js';
 import { GovernanceState, type Actor, type GovernanceOptions } from './state.js';
 
@@ -39,6 +42,9 @@ export { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
 export { DOC } from './documents.js';
 export { ConsentDeniedError } from './decisions.js';
 export type { Actor, GovernanceOptions } from './state.js';
+export type { FhirConsentExport, FhirConsentImport } from './fhir-consent.js';
+export { MAX_FHIR_CONSENT_BYTES } from './fhir-consent.js';
+export type { ConsentCheckRequest } from './queries.js';
 export { TRAINING_DATASET_TYPES, MAX_TRAINING_COHORT } from '../requests.js';
 export type { DataAccessInput, InferenceInput, TrainingInput } from '../requests.js';
 
@@ -87,8 +93,18 @@ export class Governance {
   }
 
   /** See {@link checkConsent}. */
-  checkConsent(policyId: string, request: { purpose: string; role: string }): Promise<Decision> {
+  checkConsent(policyId: string, request: ConsentCheckRequest): Promise<Decision> {
     return checkConsent(this.#s, policyId, request);
+  }
+
+  /** See {@link importFhirConsent}. */
+  importFhirConsent(bytes: Uint8Array, actor: Actor, opts: { fhirVersion?: FhirVersion } = {}): Promise<FhirConsentImport> {
+    return importFhirConsent(this.#s, bytes, actor, opts);
+  }
+
+  /** See {@link exportFhirConsent}. */
+  exportFhirConsent(policyId: string): Promise<FhirConsentExport> {
+    return exportFhirConsent(this.#s, policyId);
   }
 
   /** See {@link showConsent}. */

@@ -23,6 +23,8 @@ export interface Head {
 }
 
 const CONSENT_TYPE_MARK = '"type":"CONSENT_';
+/** The events that set a policy's version: created, revoked, updated (a FHIR re-import). */
+export const CONSENT_CHANGES: ReadonlySet<string> = new Set([GOVERNANCE_EVENT.consentCreated, GOVERNANCE_EVENT.consentRevoked, GOVERNANCE_EVENT.consentUpdated]);
 const HEX64 = /^[0-9a-f]{64}$/;
 const RECENT_DOCS = 4096;
 
@@ -30,19 +32,21 @@ const RECENT_DOCS = 4096;
  * The head a consent change entry sets (pure; the bytes as stored), or undefined for any other
  * entry. A byte search skips every other entry without parsing it (this runs over the whole log).
  */
-export function consentHeadOf(bytes: Buffer, index: number): { policyId: string; head: Head } | undefined {
+export function consentHeadOf(bytes: Buffer, index: number): { policyId: string; head: Head; fhirRef?: string } | undefined {
   if (bytes.indexOf(CONSENT_TYPE_MARK) < 0) return undefined;
-  let e: { type?: unknown; payload?: { policyId?: unknown; version?: unknown; documents?: { policy?: unknown } } };
+  let e: { type?: unknown; payload?: { policyId?: unknown; version?: unknown; documents?: { policy?: unknown }; source?: unknown; externalRef?: unknown } };
   try {
     e = JSON.parse(bytes.toString('utf8')) as typeof e;
   } catch {
     return undefined; // a malformed entry is the log verifier's finding
   }
-  if (e.type !== GOVERNANCE_EVENT.consentCreated && e.type !== GOVERNANCE_EVENT.consentRevoked) return undefined;
+  if (!CONSENT_CHANGES.has(e.type as string)) return undefined;
   const p = e.payload ?? {};
   const hash = p.documents?.policy;
   if (typeof p.policyId !== 'string' || !Number.isSafeInteger(p.version) || typeof hash !== 'string' || !HEX64.test(hash)) return undefined;
-  return { policyId: p.policyId, head: { version: p.version as number, hash, index } };
+  // A policy imported from FHIR is found again by its identifier's commitment (the external reference).
+  const fhirRef = e.type === GOVERNANCE_EVENT.consentCreated && typeof p.source === 'string' && typeof p.externalRef === 'string' && HEX64.test(p.externalRef) ? p.externalRef : undefined;
+  return { policyId: p.policyId, head: { version: p.version as number, hash, index }, ...(fhirRef ? { fhirRef } : {}) };
 }
 
 /** The policy heads of one log, as this process knows them. */
@@ -53,6 +57,9 @@ export class PolicyHeads {
   /** Heads changed by the batch being sequenced (dropped if that batch is retried). */
   readonly #overlay = new Map<string, Head>();
   #overlayBatch = -1;
+  /** Policies imported from FHIR, by the commitment to their identifier (the first one created wins). */
+  readonly #fhirRefs = new Map<string, string>();
+  readonly #fhirRefOverlay = new Map<string, string>();
   /** Policy versions this process wrote, by hash: trustworthy without a store read. */
   readonly #recent = new Map<string, ConsentPolicy>();
 
@@ -65,6 +72,7 @@ export class PolicyHeads {
         const head = consentHeadOf(bytes, index);
         // Never move a head back: this process may already hold a later one it committed itself.
         if (head && (this.#heads.get(head.policyId)?.index ?? -1) < index) this.#heads.set(head.policyId, head.head);
+        if (head?.fhirRef && !this.#fhirRefs.has(head.fhirRef)) this.#fhirRefs.set(head.fhirRef, head.policyId);
       },
     });
   }
@@ -76,6 +84,7 @@ export class PolicyHeads {
   async sync(): Promise<void> {
     await this.#log.scan.sync();
     this.#overlay.clear();
+    this.#fhirRefOverlay.clear();
     this.#overlayBatch = -1;
   }
 
@@ -93,11 +102,38 @@ export class PolicyHeads {
 
   /** The head of a policy as seen by the entry being sequenced in batch `batchId`. */
   at(policyId: string, batchId: number): Head | undefined {
+    this.#enterBatch(batchId);
+    return this.#overlay.get(policyId) ?? this.#heads.get(policyId);
+  }
+
+  #enterBatch(batchId: number): void {
     if (batchId !== this.#overlayBatch) {
       this.#overlay.clear();
+      this.#fhirRefOverlay.clear();
       this.#overlayBatch = batchId;
     }
-    return this.#overlay.get(policyId) ?? this.#heads.get(policyId);
+  }
+
+  /** The policy imported from FHIR under identifier commitment `ref`, as committed (read the log's new entries first). */
+  async fhirPolicy(ref: string): Promise<string | undefined> {
+    await this.#log.scan.sync();
+    return this.#fhirRefs.get(ref);
+  }
+
+  /** The policy imported from FHIR under identifier commitment `ref`, as seen by the entry being sequenced in batch `batchId`. */
+  fhirPolicyAt(ref: string, batchId: number): string | undefined {
+    this.#enterBatch(batchId);
+    return this.#fhirRefOverlay.get(ref) ?? this.#fhirRefs.get(ref);
+  }
+
+  /** Sets the policy of an identifier for the rest of the batch being sequenced (call from a decide callback). */
+  stageFhirPolicy(ref: string, policyId: string): void {
+    this.#fhirRefOverlay.set(ref, policyId);
+  }
+
+  /** Records a FHIR policy this process committed under identifier commitment `ref`. */
+  committedFhirPolicy(ref: string, policyId: string): void {
+    if (!this.#fhirRefs.has(ref)) this.#fhirRefs.set(ref, policyId);
   }
 
   /** Sets a head for the rest of the batch being sequenced (call from a decide callback). */

@@ -3,13 +3,15 @@
  * policy's version history, each version checked against the log.
  * @module
  */
+import type * as v from 'valibot';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { sha256, toHex } from '../../core/hash.js';
 import { POLICY_ID, parseStoredPolicy, type ConsentPolicy } from '../../core/consent/policy.js';
 import { evaluateConsent, type Decision } from '../../core/consent/evaluate.js';
 import { parseWith } from '../../core/schema/parse.js';
-import { GOVERNANCE_EVENT as EVENT, parseLoggedEvent, recordField } from '../../core/events.js';
+import { parseLoggedEvent, recordField } from '../../core/events.js';
 import { CONSENT_CHECK } from '../requests.js';
+import { CONSENT_CHANGES } from './policy-heads.js';
 import type { GovernanceState } from './state.js';
 
 /** One version of a policy as {@link showConsent} lists it. */
@@ -23,15 +25,22 @@ export interface PolicyVersion {
   time: string;
 }
 
+/** A consent check's request: purpose and role (CODE or SYSTEM|CODE), and the optional attributes. */
+export type ConsentCheckRequest = v.InferInput<typeof CONSENT_CHECK>;
+
 /**
  * Decides a request now, without recording anything: what would happen, and why.
- * The answer is the one a recorded operation would get at this moment.
+ * The answer is the one a recorded operation would get at this moment. A bare purpose or role
+ * (no `SYSTEM|`) must be in the deployment's vocabularies, as before; a coding with a system is
+ * matched against the policy's codings as given.
  */
-export async function checkConsent(s: GovernanceState, policyId: string, request: { purpose: string; role: string }): Promise<Decision> {
+export async function checkConsent(s: GovernanceState, policyId: string, request: ConsentCheckRequest): Promise<Decision> {
   const id = parseWith(POLICY_ID, policyId, 'policy id');
   const req = parseWith(CONSENT_CHECK, request, 'consent request');
-  s.checkCodes({ purpose: req.purpose });
-  if (!s.vocab.roles.has(req.role)) throw new ValidationError('VALIDATION_FAILED', 'role: unknown role (not in the role table)', { issues: [{ path: 'role', message: 'unknown role' }] });
+  if (!req.purpose.includes('|')) s.checkCodes({ purpose: req.purpose });
+  if (!req.role.includes('|') && !s.vocab.roles.has(req.role)) {
+    throw new ValidationError('VALIDATION_FAILED', 'role: unknown role (not in the role table)', { issues: [{ path: 'role', message: 'unknown role' }] });
+  }
   return evaluateConsent(await s.heads.preload(id, true), req, s.clock.now());
 }
 
@@ -73,7 +82,7 @@ export async function findPolicyEvent(s: GovernanceState, policyId: string, hash
       if (!text.includes(hash)) continue;
       const p = parseLoggedEvent(text);
       if (!p) continue;
-      const isChange = p.type === EVENT.consentCreated || p.type === EVENT.consentRevoked;
+      const isChange = CONSENT_CHANGES.has(p.type);
       if (isChange && p.payload['policyId'] === policyId && recordField(p.payload, 'documents')?.['policy'] === hash) return e.index;
     }
   }

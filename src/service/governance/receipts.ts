@@ -13,7 +13,7 @@ import { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
 import type { AppendResult } from '../../log/log.js';
 import { INFERENCE, type InferenceInput } from '../requests.js';
 import type { Commitment } from './commitments.js';
-import { underConsent } from './decisions.js';
+import { attributesOf, requestOnLog, underConsent } from './decisions.js';
 import { DOC, doc, type BuiltDocument } from './documents.js';
 import type { GovernanceState } from './state.js';
 
@@ -52,7 +52,7 @@ async function inference(
   const input = { uri: inUri.c.commitment, digest: a.input.digest };
   const outputs = a.outputs.map((o, i) => ({ name: o.name, uri: outUris[i]!.c.commitment, digest: o.digest }));
   const attempted = { model: model.hash, pipeline: pipeline.hash, input };
-  const r = await underConsent(s, 'inference', a.actor, a.purpose, [a.policyId], attempted, [inUri, ...outUris], 1, (ctx, [decision]) => {
+  const r = await underConsent(s, 'inference', a.actor, attributesOf(a), [a.policyId], attempted, [inUri, ...outUris], 1, (ctx, [decision]) => {
     const receipt: Receipt = {
       schema: RECEIPT_SCHEMA,
       event: { index: ctx.index, time: formatEntryTime(ctx.timeMs) },
@@ -78,6 +78,7 @@ async function inference(
         input,
         outputs: outputs.map((o) => ({ name: o.name, digest: o.digest })),
         documents: { receipt: rd.hash, policy: decision!.policyHash!, pipeline: pipeline.hash, model: model.hash },
+        ...requestOnLog(a),
       }),
       sidecar: { documents: [pipeline, model, rd] },
       result: { receipt, receiptHash: rd.hash },
