@@ -41,8 +41,8 @@ describe('the layer rule (scripts/check-layers.mjs)', () => {
       "src/core/hash.ts: imports '../server/app.js': src/core may import src/core, not src/server",
       "src/log/log.ts: imports '../service/governance.js': src/log may import src/core, src/store, src/log, not src/service",
       "src/server/app.ts: imports '../cli/main.js': nothing imports src/cli",
-      "src/service/governance.ts: imports '../store/store.js' (type only): src/service may import src/core, src/log, src/service, not src/store",
-      "src/service/governance.ts: imports '../store/store.js': src/service may import src/core, src/log, src/service, not src/store",
+      "src/service/governance.ts: imports '../store/store.js' (type only): src/service may import src/core, src/log, src/fhir, src/service, not src/store",
+      "src/service/governance.ts: imports '../store/store.js': src/service may import src/core, src/log, src/fhir, src/service, not src/store",
       "src/store/store.ts: imports '../log/log.js' (type only): src/store may import src/core, src/store, not src/log",
       "web/app.js: imports '../src/core/hash.js': web/ imports only web/",
     ]);

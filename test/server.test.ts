@@ -218,6 +218,7 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'POST', url: '/api/v1/inferences', openapi: '/api/v1/inferences', body: inferenceBody(pid('p-any')) },
   { method: 'POST', url: '/api/v1/trainings', openapi: '/api/v1/trainings', body: trainingBody('synthetic') },
   { method: 'POST', url: '/api/v1/erasures', openapi: '/api/v1/erasures', body: { kind: 'subject', value: SUBJECT } },
+  { method: 'GET', url: '/api/v1/disclosures?subject=pt-1', openapi: '/api/v1/disclosures' },
   { method: 'GET', url: '/api/v1/receipts/0', openapi: '/api/v1/receipts/{index}' },
   { method: 'GET', url: '/api/v1/bundles/0', openapi: '/api/v1/bundles/{index}' },
   { method: 'GET', url: '/api/v1/entries', openapi: '/api/v1/entries' },

@@ -8,6 +8,7 @@ import { CustosError, EXIT, InternalError, exitCodeOf } from '../core/errors.js'
 import type { CommandContext } from './context.js';
 import { processIo, type Io } from './output.js';
 import { registerBundle } from './register/bundle.js';
+import { registerDisclosures } from './register/disclosures.js';
 import { assertWellFormedArgs, parseChoice, parseCount, parseLimit, parseSince } from './parse.js';
 import { registerWitness } from './register/witness.js';
 import { ValidationError as VE } from '../core/errors.js';
@@ -445,6 +446,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   registerWitness(program, ctx);
   registerBundle(program, ctx);
+  registerDisclosures(program, ctx);
   registerMonitor(program, ctx);
 
   program

@@ -94,6 +94,8 @@ export const PERMISSIONS = [
   'export',
   'erase',
   'tokens',
+  // A patient's accounting of disclosures (issue 12).
+  'disclosures',
 ] as const;
 
 /** What a credential may do. */
@@ -116,7 +118,7 @@ export const DEFAULT_ROLES: RoleTable = Object.freeze({
   physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
   nurse: ['access', 'consent:check'],
   ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
-  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open'],
+  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures'],
   auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
 });

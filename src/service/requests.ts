@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import { ARTIFACT, OUTPUT_ARTIFACT } from '../core/manifest.js';
 import { POLICY_ID } from '../core/consent/policy.js';
 import { CONSENT_REQUEST } from '../core/consent/request.js';
-import { CODE, ID, SHA256_HEX, WELL_FORMED } from '../core/schema/parse.js';
+import { CODE, ID, OPAQUE_ID, SHA256_HEX, TIME, WELL_FORMED } from '../core/schema/parse.js';
 import { ATTESTATION_METHODS, LOWER_ID_RE } from '../core/events.js';
 
 /**
@@ -89,3 +89,24 @@ export const CONSENT_CHECK = CONSENT_REQUEST;
 export const ERASE_VALUE = v.pipe(v.string('expected a string'), v.minLength(1, 'nothing to erase'), v.maxLength(2048), WELL_FORMED);
 /** A document named by its hash (erasure of a provenance document). */
 export const DOCUMENT_HASH = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'expected a document hash: SHA-256, 64 lowercase hex'));
+
+// ---- accounting of disclosures (issue 12) ------------------------------------------------------
+
+/** The formats of an accounting of disclosures. */
+export const DISCLOSURE_FORMATS = ['json', 'fhir', 'html'] as const;
+/**
+ * An accounting of disclosures ({@link buildDisclosureReport}): the pseudonymous subject id (as
+ * the policies were created with it), and the period: entry times with `since <= time < until`.
+ */
+export const DISCLOSURES_QUERY_FIELDS = { subject: OPAQUE_ID, since: v.optional(TIME), until: v.optional(TIME) };
+/** The period's bounds in order (checked after {@link TIME} normalized both to UTC). */
+export function periodInOrder<T extends { since?: string | undefined; until?: string | undefined }>() {
+  return v.forward<T, v.CheckIssue<T>, ['until']>(
+    v.check((q: T) => q.since === undefined || q.until === undefined || q.since < q.until, 'until must be after since'),
+    ['until'] as never,
+  );
+}
+/** The query of an accounting of disclosures. */
+export const DISCLOSURES_QUERY = v.pipe(v.object(DISCLOSURES_QUERY_FIELDS), periodInOrder());
+/** A parsed {@link DISCLOSURES_QUERY}. */
+export type DisclosuresQuery = v.InferOutput<typeof DISCLOSURES_QUERY>;

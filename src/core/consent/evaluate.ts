@@ -3,7 +3,7 @@
  * @module
  */
 import { PROVISION_PATH_RE, type ConsentPolicy, type Provision } from './policy.js';
-import { codingKey, systemOfKey, type CodedAttribute, type ConsentRequest } from './request.js';
+import { codingKey, DEFAULT_SYSTEMS, systemOfKey, type CodedAttribute, type ConsentRequest } from './request.js';
 
 export { PROVISION_PATH_RE };
 
@@ -48,14 +48,16 @@ const YES = 1;
 const UNKNOWN = 2;
 type Match = typeof NO | typeof YES | typeof UNKNOWN;
 
-// A coded constraint, normalised once: the keys 'SYSTEM|CODE' and the systems they use.
+// A coded constraint, normalised once: the keys 'SYSTEM|CODE', the systems they use, and the codes
+// of the attribute's default system (so a bare code in a request is looked up without building a key).
 interface CodedSet {
   readonly keys: ReadonlySet<string>;
   readonly systems: ReadonlySet<string>;
+  readonly bare: ReadonlySet<string>;
+  readonly defaultSystem: string;
 }
 interface CompiledActor {
-  readonly role: string | undefined;
-  readonly roleSystem: string | undefined;
+  readonly role: CodedSet | undefined;
   readonly reference: string | undefined;
 }
 interface CompiledPeriod {
@@ -78,12 +80,16 @@ function codedSet(list: readonly string[] | undefined, attribute: CodedAttribute
   if (list === undefined) return undefined;
   const keys = new Set<string>();
   const systems = new Set<string>();
+  const bare = new Set<string>();
+  const defaultSystem = DEFAULT_SYSTEMS[attribute] ?? '';
   for (const c of list) {
     const k = codingKey(c, attribute);
+    const system = systemOfKey(k);
     keys.add(k);
-    systems.add(systemOfKey(k));
+    systems.add(system);
+    if (system === defaultSystem) bare.add(k.slice(system.length + 1));
   }
-  return { keys, systems };
+  return { keys, systems, bare, defaultSystem };
 }
 
 const period = (p: Provision['period']): CompiledPeriod | undefined => (p === undefined ? undefined : { start: ms(p.start), end: ms(p.end) });
@@ -99,10 +105,7 @@ function compiled(p: Provision): Compiled {
     c = {
       purposes: codedSet(p.purposes, 'purpose'),
       roles: codedSet(p.roles, 'role'),
-      actors: p.actors?.map((a) => {
-        const role = a.role === undefined ? undefined : codingKey(a.role, 'role');
-        return { role, roleSystem: role === undefined ? undefined : systemOfKey(role), reference: a.reference };
-      }),
+      actors: p.actors?.map((a) => ({ role: a.role === undefined ? undefined : codedSet([a.role], 'role'), reference: a.reference })),
       actions: codedSet(p.actions, 'action'),
       securityLabels: codedSet(p.securityLabels, 'securityLabel'),
       classes: codedSet(p.classes, 'class'),
@@ -115,7 +118,7 @@ function compiled(p: Provision): Compiled {
   return c;
 }
 
-// The request with its codings normalised, once per decision.
+// The request as asked (codings as written: bare or SYSTEM|CODE), with its times parsed.
 interface Asked {
   readonly purpose: string;
   readonly role: string;
@@ -130,24 +133,27 @@ interface Asked {
 
 function asked(req: ConsentRequest, nowMs: number): Asked {
   return {
-    purpose: codingKey(req.purpose, 'purpose'),
-    role: codingKey(req.role, 'role'),
+    purpose: req.purpose,
+    role: req.role,
     actorReference: req.actorReference,
-    action: req.action === undefined ? undefined : codingKey(req.action, 'action'),
-    class: req.class === undefined ? undefined : codingKey(req.class, 'class'),
-    code: req.code === undefined ? undefined : codingKey(req.code, 'code'),
-    securityLabels: req.securityLabels === undefined ? [] : req.securityLabels.map((l) => codingKey(l, 'securityLabel')),
+    action: req.action,
+    class: req.class,
+    code: req.code,
+    securityLabels: req.securityLabels ?? [],
     dataMs: req.dataTime === undefined ? undefined : Date.parse(req.dataTime),
     nowMs,
   };
 }
 
-function coded(set: CodedSet | undefined, key: string | undefined): Match {
+// A coding as asked (bare: the attribute's default system) against a coded constraint.
+function coded(set: CodedSet | undefined, asked: string | undefined): Match {
   if (set === undefined) return YES;
-  if (key === undefined) return UNKNOWN;
-  if (set.keys.has(key)) return YES;
+  if (asked === undefined) return UNKNOWN;
+  const bar = asked.indexOf('|');
+  if (bar < 0) return set.bare.has(asked) ? YES : set.systems.has(set.defaultSystem) ? NO : UNKNOWN;
+  if (set.keys.has(asked)) return YES;
   // Another system than the constraint's: it may well name the same concept; it cannot be told.
-  return set.systems.has(systemOfKey(key)) ? NO : UNKNOWN;
+  return set.systems.has(asked.slice(0, bar)) ? NO : UNKNOWN;
 }
 
 function within(p: CompiledPeriod | undefined, t: number | undefined): Match {
@@ -157,12 +163,8 @@ function within(p: CompiledPeriod | undefined, t: number | undefined): Match {
 }
 
 function actor(a: CompiledActor, q: Asked): Match {
-  let m: Match = YES;
-  if (a.role !== undefined) {
-    if (a.role === q.role) m = YES;
-    else if (a.roleSystem === systemOfKey(q.role)) return NO;
-    else m = UNKNOWN;
-  }
+  const m = coded(a.role, q.role);
+  if (m === NO) return NO;
   if (a.reference !== undefined) {
     if (q.actorReference === undefined) return UNKNOWN;
     if (q.actorReference !== a.reference) return NO;
@@ -173,7 +175,7 @@ function actor(a: CompiledActor, q: Asked): Match {
 function labels(set: CodedSet | undefined, q: Asked): Match {
   if (set === undefined) return YES;
   // The data's labels are stated (absent = none): the provision applies if the data carries any.
-  for (const l of q.securityLabels) if (set.keys.has(l)) return YES;
+  for (const l of q.securityLabels) if (l.includes('|') ? set.keys.has(l) : set.bare.has(l)) return YES;
   return NO;
 }
 

@@ -6,6 +6,7 @@ import type { Route } from '../route.js';
 import { consentRoutes } from './consents.js';
 import { fhirConsentRoutes } from './fhir-consents.js';
 import { accessRoutes, inferenceRoutes, trainingRoutes } from './decisions.js';
+import { disclosureRoutes } from './disclosures.js';
 import { entryRoutes } from './entries.js';
 import { erasureRoutes } from './erasures.js';
 import { exportRoutes } from './export.js';
@@ -24,6 +25,7 @@ export const API_ROUTES: readonly Route[] = [
   ...inferenceRoutes,
   ...trainingRoutes,
   ...erasureRoutes,
+  ...disclosureRoutes,
   ...receiptRoutes,
   ...bundleRoutes,
   ...entryRoutes,

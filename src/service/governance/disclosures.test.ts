@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../log/clock.js';
 import { hashLeaf, toHex } from '../../core/hash.js';
+import { EVENT_TYPE } from '../../core/events.js';
 import { AuditTrail } from '../audit.js';
 import { findSubjectEntries, entryTypeOf } from './disclosures.js';
 import { useTempRoot } from '../../../test/helpers/fixtures.js';
@@ -118,7 +119,8 @@ describe('findSubjectEntries', () => {
   });
 
   it('entryTypeOf reads the top-level type, not a nested one', () => {
-    assert.equal(entryTypeOf(Buffer.from('{"index":0,"payload":{"dataset":{"type":"identified"}},"time":"2026-01-01T00:00:00.000Z","type":"TRAINING_EXECUTED","v":1}')), 'TRAINING_EXECUTED');
+    const t = EVENT_TYPE.trainingExecuted;
+    assert.equal(entryTypeOf(Buffer.from(`{"index":0,"payload":{"dataset":{"type":"identified"}},"time":"2026-01-01T00:00:00.000Z","type":"${t}","v":1}`)), t);
     assert.equal(entryTypeOf(Buffer.from('{}')), undefined);
   });
 });
