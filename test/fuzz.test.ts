@@ -249,7 +249,35 @@ function pathParam(rnd: Rnd, name: string): string {
 
 function queryString(rnd: Rnd): string {
   if (rnd() < 0.4) return '';
-  const keys = ['limit', 'before', 'type', 'actor', 'role', 'purpose', 'outcome', 'since', 'until', 'size', 'from', 'to', 'hours', 'open', 'purpose', 'status', 'overdue', '__proto__', 'constructor'];
+  // The FHIR search parameters too (date prefixes, tokens with a system, paging cursors).
+  const keys = [
+    'limit',
+    'before',
+    'type',
+    'actor',
+    'role',
+    'purpose',
+    'outcome',
+    'since',
+    'until',
+    'size',
+    'from',
+    'to',
+    'hours',
+    'open',
+    'purpose',
+    'status',
+    'overdue',
+    '__proto__',
+    'constructor',
+    'date',
+    'agent',
+    'entity',
+    'patient',
+    '_count',
+    '_after',
+    '_before',
+  ];
   const values = [
     '1',
     '0',
@@ -275,6 +303,13 @@ function queryString(rnd: Rnd): string {
     'TREAT',
     'HRESCH',
     '__proto__',
+    'ge2026-01-01',
+    'lt2026',
+    'eq2026-02-30T00:00Z',
+    'patient-1',
+    'https%3A%2F%2Fcustos.dev%2Ffhir%2Fsid%2Flog-entry%7C3',
+    '%7C',
+    'dr-derm,po-1',
   ];
   const n = 1 + Math.floor(rnd() * 3);
   const parts: string[] = [];

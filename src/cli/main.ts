@@ -160,12 +160,21 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   program
     .command('export')
-    .description('stream the log (up to the latest checkpoint) as json, csv or ndjson')
+    .description('stream the log (up to the latest checkpoint) as json, csv, ndjson, intoto, or fhir (a directory of FHIR R4 NDJSON: AuditEvent.ndjson, Provenance.ndjson)')
     .addOption(new Option('--format <format>', 'output format').default('json'))
-    .option('-o, --output <file>', 'write to a file (created only when complete) instead of stdout')
-    .action(async (o: { format: string; output?: string }, cmd: Command) => {
+    .option('-o, --output <file>', 'write to a file (created only when complete) instead of stdout; with --format fhir, a directory')
+    .option('--force', 'fhir: write into a non-empty --output directory')
+    .option('--actor <id>', 'fhir: who exports, for the audit event (default: the local operator)')
+    .option('--actor-role <role>', 'fhir: their role code')
+    .action(async (o: { format: string; output?: string; force?: boolean; actor?: string; actorRole?: string }, cmd: Command) => {
       const { EXPORT_FORMATS, exportLog } = await import('./commands/export.js');
-      return exportLog(await ctx(cmd), { format: parseChoice(o.format, 'format', EXPORT_FORMATS), ...(o.output === undefined ? {} : { output: o.output }) });
+      return exportLog(await ctx(cmd), {
+        format: parseChoice(o.format, 'format', EXPORT_FORMATS),
+        ...(o.output === undefined ? {} : { output: o.output }),
+        ...(o.force ? { force: true } : {}),
+        ...(o.actor === undefined ? {} : { actor: o.actor }),
+        ...(o.actorRole === undefined ? {} : { actorRole: o.actorRole }),
+      });
     });
 
   const actorOptions = (c: Command) => c.option('--actor <id>', 'who acts (required)').option('--actor-role <role>', 'their role code (required)');

@@ -70,7 +70,9 @@ export type ConflictCode =
   // issue 12: FHIR Consent import (consent-wiring)
   | 'CONSENT_PATIENT_MISMATCH'
   // issue 12: break-glass
-  | 'REVIEW_CLOSED';
+  | 'REVIEW_CLOSED'
+  // issue 12: the audit trail as FHIR (custos export --format fhir)
+  | 'EXPORT_DIR_NOT_EMPTY';
 
 export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
 
@@ -265,6 +267,8 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   REVIEW_NOT_FOUND: notFound,
   REVIEW_CLOSED: conflict,
   REVIEW_SEPARATION_OF_DUTIES: { http: 403, exit: EXIT.consent },
+  // issue 12: the audit trail as FHIR (custos export --format fhir)
+  EXPORT_DIR_NOT_EMPTY: conflict,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

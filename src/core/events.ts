@@ -305,6 +305,8 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'range.to': opt(F.count),
     count: opt(F.count),
     queryHash: opt(F.hash),
+    // issue 12: a search about one subject (GET /fhir/...?patient=) names its commitments, never the id.
+    'commitments[]': F.commitment,
   },
   [EVENT_TYPE.auditRead]: { ...WHO, route: F.route, permission: F.permission, ...BALP, eventIndex: opt(F.count), policyId: opt(F.policyId), nonce: F.nonce },
   [EVENT_TYPE.patientDataOpened]: {

@@ -6,6 +6,7 @@
  * @module
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { NoteVerifier } from '../core/note.js';
@@ -27,9 +28,12 @@ import { installMetrics, installReviewMetrics, installWitnessMetrics } from './m
 import { registerOpenApi } from './openapi.js';
 import { registerRoutes } from './route.js';
 import { API_ROUTES } from './routes/index.js';
+import { registerFhirMetadata } from './routes/fhir.js';
 import { installSecurityHeaders } from './security-headers.js';
 import { registerTlog } from './tiles.js';
 import { WitnessCollector, type WitnessEndpoint, type WitnessRetry } from './witnesses.js';
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -155,6 +159,8 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   };
   registerRoutes(app, API_ROUTES, ctx, installHeavyLimiter(app, o.heavyConcurrency ?? 2));
   registerOpenApi(app, API_ROUTES);
+  // Public, like /openapi.json: the FHIR CapabilityStatement of the routes above.
+  registerFhirMetadata(app, API_ROUTES, { date: new Date(clock.now()).toISOString(), softwareVersion: PACKAGE_VERSION });
   await witnesses?.start();
   return app;
 }

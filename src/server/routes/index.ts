@@ -10,6 +10,7 @@ import { disclosureRoutes } from './disclosures.js';
 import { entryRoutes } from './entries.js';
 import { erasureRoutes } from './erasures.js';
 import { exportRoutes } from './export.js';
+import { fhirRoutes } from './fhir.js';
 import { overviewRoutes } from './overview.js';
 import { receiptRoutes } from './receipts.js';
 import { bundleRoutes } from './bundles.js';
@@ -32,6 +33,7 @@ export const API_ROUTES: readonly Route[] = [
   ...entryRoutes,
   ...overviewRoutes,
   ...exportRoutes,
+  ...fhirRoutes,
   ...witnessRoutes,
   ...tokenRoutes,
   ...metricsRoutes,
