@@ -222,9 +222,13 @@ describe('through the HTTP API', { skip: R4_SKIP }, () => {
     const n = env.log.size;
     const got = await env.app.inject({ method: 'GET', url: `/fhir/Consent/${gone.policyId}`, headers: bearer(env.tokens.privacy_officer) });
     assert.equal(got.statusCode, 410, got.body);
-    const body = got.json() as { error: { code: string; message: string; details?: Record<string, unknown> } };
-    assert.equal(body.error.code, 'DOCUMENT_ERASED');
-    assert.match(body.error.message, new RegExp(`erased by entry ${erased.event.index}\\b`));
+    // Under /fhir, errors are OperationOutcomes carrying the stable code.
+    assert.match(String(got.headers['content-type']), /^application\/fhir\+json/);
+    const outcome = got.json() as { resourceType: string; issue: { code: string; details: { coding: { code: string }[]; text: string } }[] };
+    assert.equal(outcome.resourceType, 'OperationOutcome');
+    assert.equal(outcome.issue[0]!.code, 'deleted');
+    assert.equal(outcome.issue[0]!.details.coding[0]!.code, 'DOCUMENT_ERASED');
+    assert.match(outcome.issue[0]!.details.text, new RegExp(`erased by entry ${erased.event.index}\\b`));
     assert.equal(env.log.size, n, 'no AUDIT_READ: nothing patient-linked was read');
 
     const kept = await env.app.inject({ method: 'GET', url: `/fhir/Consent/${keep.policyId}`, headers: bearer(env.tokens.privacy_officer) });
