@@ -22,8 +22,7 @@ export function disclosureReportToFhir(report: DisclosureReport): Bundle<AuditEv
   });
   const c = report.cannotShow;
   const issues: OperationOutcomeIssue[] = [];
-  const info = (code: string, text: string) =>
-    issues.push({ severity: 'information', code: 'informational', details: { coding: [{ system: CS.disclosureLimit, code }], text } });
+  const info = (code: string, text: string) => issues.push({ severity: 'information', code: 'informational', details: { coding: [{ system: CS.disclosureLimit, code }], text } });
   if (c.unknownSubject) info('unknown-subject', 'The log has no record of this subject (never recorded, or erased): an empty list does not mean that no one used the data.');
   if (c.outsidePeriod > 0) info('outside-period', `${c.outsidePeriod} entries of this subject fall outside the period asked for and are not listed.`);
   for (const e of c.erasures) info('erasure', `Erasure at entry ${e.index} (${e.kind}, ${e.time}) removed links of ${e.linkedToSubject} entries listed here; what they named can no longer be named.`);
