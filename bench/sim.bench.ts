@@ -245,6 +245,16 @@ async function main(): Promise<void> {
       `- **Fitted** (${fittedRows.map((r) => `${fmt(r.runs)} runs`).join(', ')}): not run, because ${maxRuns !== undefined ? `SIM_REF_MAX_RUNS=${maxRuns}` : `the fit predicted more than ${maxS} s (SIM_REF_MAX_S)`}. The reference re-reads its whole ledger on every append, so its total time grows with the square of the runs; least squares on the ${measured.length} measured rows (${measured.map((p) => `${fmt(p.runs)} runs: ${secs(p.total_s)} s`).join(', ')}) gives total ≈ ${c2.toExponential(3)}·n² + ${c1.toExponential(3)}·n + ${c0.toFixed(2)} s; its ms per decision is fitted the same way. \`SIM_REF_MAX_RUNS=20000 npm run bench:sim\` runs the real row.`,
     );
   }
+  // A row measured beyond three smaller ones (SIM_REF_MAX_RUNS=20000): how good the extrapolation would have been.
+  for (const p of measured) {
+    const smaller = measured.filter((q) => q.runs < p.runs);
+    if (smaller.length < 3) continue;
+    const f = fitPolynomial(
+      smaller.map((q) => ({ x: q.runs, y: q.total_s })),
+      2,
+    );
+    say(`- The ${fmt(p.runs)}-run row was run: ${secs(p.total_s)} s, where the fit of the smaller rows predicted ${secs(f.at(p.runs))} s.`);
+  }
   if ('skip' in ref) say(`- The reference was not run: ${ref.skip}.`);
   for (const [i, c] of refCells.entries()) if (c.kind === 'none' && !('skip' in ref)) say(`- Reference row ${rowName(REFERENCE_ROWS[i]!)}: ${c.why}.`);
   const last = refCells.length - 1;
