@@ -61,8 +61,14 @@ async function reportDenial<T>(ctx: CommandContext, fn: () => Promise<T>): Promi
     return await fn();
   } catch (err) {
     if (err instanceof ConsentDeniedError) {
-      if (ctx.json) printJson(ctx.io, { denied: true, decision: decisionToJson(err.decision), event: eventFields(err.event) });
-      else printFields(ctx.io, { denied: `${err.decision.reason}: ${err.decision.explanation}`, 'logged as': `CONSENT_DENIED, entry ${err.event.index}` });
+      if (ctx.json)
+        printJson(ctx.io, { denied: true, decision: decisionToJson(err.decision), event: eventFields(err.event), ...(err.breakGlassRefusal ? { breakGlassRefusal: err.breakGlassRefusal } : {}) });
+      else
+        printFields(ctx.io, {
+          denied: `${err.decision.reason}: ${err.decision.explanation}`,
+          ...(err.breakGlassRefusal ? { 'break-glass refused': err.breakGlassRefusal } : {}),
+          'logged as': `CONSENT_DENIED, entry ${err.event.index}`,
+        });
     }
     throw err;
   }
@@ -135,12 +141,21 @@ export interface AccessOptions {
   readonly policy: string;
   readonly uri: string;
   readonly digest: string;
+  /** Break-glass: a justification code (with purpose BTG or ETREAT). */
+  readonly justification?: string;
 }
 
-/** `custos access`: records an access to patient data, after the consent check. */
+/** `custos access`: records an access to patient data, after the consent check (or under break-glass). */
 export async function access(ctx: CommandContext, o: AccessOptions, actor: Actor): Promise<void> {
-  const r = await withGovernance(ctx, (g) => reportDenial(ctx, () => g.recordDataAccess({ actor, purpose: o.purpose, policyId: o.policy, artifact: { uri: o.uri, digest: o.digest } })));
-  if (ctx.json) return printJson(ctx.io, { decision: decisionToJson(r.decision), event: eventFields(r.event) });
+  const input = { actor, purpose: o.purpose, policyId: o.policy, artifact: { uri: o.uri, digest: o.digest }, ...(o.justification === undefined ? {} : { justification: o.justification }) };
+  const r = await withGovernance(ctx, (g) => reportDenial(ctx, () => g.recordDataAccess(input)));
+  if (ctx.json) return printJson(ctx.io, { decision: decisionToJson(r.decision), event: eventFields(r.event), ...(r.breakGlass ? { breakGlass: r.breakGlass } : {}) });
+  if (r.breakGlass) {
+    return printFields(ctx.io, {
+      'break-glass': `consent denied (${r.decision.reason}: ${r.decision.explanation}); the access was executed under break-glass (${r.breakGlass.justification})`,
+      'logged as': `BREAK_GLASS, entry ${r.event.index} (flagged; review due ${r.breakGlass.reviewDue})`,
+    });
+  }
   printFields(ctx.io, { permitted: r.decision.explanation, 'logged as': `DATA_ACCESSED, entry ${r.event.index}` });
 }
 

@@ -154,7 +154,7 @@ async function scanLinks(s: GovernanceState, from: number, to: number, subjects:
         continue;
       }
       if (!policies.has(policyId)) continue;
-      if (ent.type === EVENT.dataAccessed || ent.type === EVENT.consentDenied) {
+      if (ent.type === EVENT.dataAccessed || ent.type === EVENT.consentDenied || ent.type === EVENT.breakGlass) {
         add(p['artifact']);
         add(p['input']);
         add(p['dataset']);
