@@ -40,6 +40,8 @@ interface CustosResult {
   /** Wall time of runScenario (data directory, policies, runs, verification, close), seconds. */
   readonly total_s: number;
   readonly max_rss_bytes: number;
+  /** Heap in use right after the last decision, after a full garbage collection (child runs with --expose-gc). */
+  readonly live_heap_bytes: number;
 }
 
 /** Child mode: one Custos scenario, its result as one JSON line on stdout, progress on stderr. */
@@ -47,9 +49,14 @@ async function child(specJson: string): Promise<void> {
   const spec = JSON.parse(specJson) as ScenarioSpec & { label: string };
   const t = performance.now();
   let last = 0;
+  let live = 0;
   const m = await runScenario(spec, {
     window: WINDOW,
     onProgress: (done, total) => {
+      if (done === total) {
+        (globalThis as { gc?: () => void }).gc?.();
+        live = process.memoryUsage().heapUsed;
+      }
       if (total >= 50_000 && (done - last >= total / 10 || done === total)) {
         last = done;
         process.stderr.write(`  custos ${spec.label}: ${fmt(done)}/${fmt(total)}\n`);
@@ -57,12 +64,12 @@ async function child(specJson: string): Promise<void> {
     },
   });
   const total_s = (performance.now() - t) / 1000;
-  const r: CustosResult = { m, total_s, max_rss_bytes: process.resourceUsage().maxRSS * 1024 };
+  const r: CustosResult = { m, total_s, max_rss_bytes: process.resourceUsage().maxRSS * 1024, live_heap_bytes: live };
   process.stdout.write(`CUSTOS_SIM ${JSON.stringify(r)}\n`);
 }
 
 function runCustos(spec: ScenarioSpec, label: string): CustosResult {
-  const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', JSON.stringify({ ...spec, label })], {
+  const p = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', JSON.stringify({ ...spec, label })], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 64 * 2 ** 20,
@@ -236,13 +243,13 @@ async function main(): Promise<void> {
     "- **ms per decision**: the reference's own `avg_governance_ms_per_run` (the sum of its `record_inference` times, one call at a time, divided by the runs); for Custos, the wall time of its decision loop (revocations included) divided by the runs. Custos latency is from issue to durable acknowledgement with the window in flight, so it includes queueing; the reference's is one call alone.",
   );
   say(
-    '- **Counts are shown, not compared**: the two are different implementations with different random generators (Python `random` against mulberry32), so the same seed draws different patients, roles and revocations. The reference counts guest and nurse attempts as unauthorized; Custos reports that measure too, and also the attempts the policy in force at sequencing did not allow (an independent model of each policy), which must all be blocked.',
+    '- **Counts are shown, not compared**: the two are different implementations with different random generators (Python `random` against mulberry32), so the same seed draws different patients, roles and revocations. The reference counts guest and nurse attempts as unauthorized; Custos reports that measure too, and also the attempts the policy in force at sequencing did not allow (an independent model of each policy), which must all be blocked. The counts of the reference can move a little between runs: its fast-expiring policies read the wall clock.',
   );
   const fittedRows = REFERENCE_ROWS.filter((_, i) => refCells[i]!.kind === 'fitted');
   if (fittedRows.length > 0 && fitTotal !== undefined) {
     const [c0, c1, c2] = fitTotal.coefficients as [number, number, number];
     say(
-      `- **Fitted** (${fittedRows.map((r) => `${fmt(r.runs)} runs`).join(', ')}): not run, because ${maxRuns !== undefined ? `SIM_REF_MAX_RUNS=${maxRuns}` : `the fit predicted more than ${maxS} s (SIM_REF_MAX_S)`}. The reference re-reads its whole ledger on every append, so its total time grows with the square of the runs; least squares on the ${measured.length} measured rows (${measured.map((p) => `${fmt(p.runs)} runs: ${secs(p.total_s)} s`).join(', ')}) gives total ≈ ${c2.toExponential(3)}·n² + ${c1.toExponential(3)}·n + ${c0.toFixed(2)} s; its ms per decision is fitted the same way. \`SIM_REF_MAX_RUNS=20000 npm run bench:sim\` runs the real row.`,
+      `- **Fitted** (${fittedRows.map((r) => `${fmt(r.runs)} runs`).join(', ')}): not run, because ${maxRuns !== undefined ? `SIM_REF_MAX_RUNS=${maxRuns}` : `the fit predicted more than ${maxS} s (SIM_REF_MAX_S)`}. The reference re-reads its whole ledger on every append, so its total time grows with the square of the runs; least squares on the ${measured.length} measured rows (${measured.map((p) => `${fmt(p.runs)} runs: ${secs(p.total_s)} s`).join(', ')}) gives total ≈ ${c2.toExponential(3)}·n² ${c1 < 0 ? '−' : '+'} ${Math.abs(c1).toExponential(3)}·n ${c0 < 0 ? '−' : '+'} ${Math.abs(c0).toFixed(2)} s; its ms per decision is fitted the same way. \`SIM_REF_MAX_RUNS=20000 npm run bench:sim\` runs the real row.`,
     );
   }
   // A row measured beyond three smaller ones (SIM_REF_MAX_RUNS=20000): how good the extrapolation would have been.
@@ -268,13 +275,15 @@ async function main(): Promise<void> {
     say('');
     say('### Scale: Custos at 10⁴ to 10⁶ decisions (10,000 patients, revoke 0.05, seed 42)');
     say('');
-    say('| decisions | log entries | total (s) | decisions/s | ms per decision, whole run | ms per decision, top log-size decade of the run | p50 / p99 latency (ms) | peak RSS | log verifies |');
-    say('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    say(
+      '| decisions | log entries | total (s) | decisions/s | ms per decision, whole run | ms per decision, top log-size decade of the run | p50 / p99 latency (ms) | peak RSS | live heap after the last decision (after a full GC) | log verifies |',
+    );
+    say('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     const lastDecade = (m: ScenarioMetrics) => m.cost_curve[m.cost_curve.length - 1];
     for (const { n, c } of scaleRuns) {
       const d = lastDecade(c.m);
       say(
-        `| ${fmt(n)} | ${fmt(c.m.ledger_entries)} | ${secs(c.total_s)} | ${fmt(c.m.throughput_decisions_per_s)} | ${c.m.avg_governance_ms_per_run.toFixed(3)} | ${d ? `${d.ms_per_decision.toFixed(3)} (${fmt(d.log_size)}+ entries)` : ''} | ${c.m.p50_decision_ms.toFixed(1)} / ${c.m.p99_decision_ms.toFixed(1)} | ${mb(c.max_rss_bytes)} | ${c.m.ledger_integrity_ok_before ? 'yes' : 'NO'} |`,
+        `| ${fmt(n)} | ${fmt(c.m.ledger_entries)} | ${secs(c.total_s)} | ${fmt(c.m.throughput_decisions_per_s)} | ${c.m.avg_governance_ms_per_run.toFixed(3)} | ${d ? `${d.ms_per_decision.toFixed(3)} (${fmt(d.log_size)}+ entries)` : ''} | ${c.m.p50_decision_ms.toFixed(1)} / ${c.m.p99_decision_ms.toFixed(1)} | ${mb(c.max_rss_bytes)} | ${mb(c.live_heap_bytes)} | ${c.m.ledger_integrity_ok_before ? 'yes' : 'NO'} |`,
       );
     }
     say('');
@@ -292,7 +301,7 @@ async function main(): Promise<void> {
     const million = scaleRuns.find((s) => s.n >= 1_000_000);
     if (million !== undefined)
       say(
-        `- Peak RSS at ${fmt(million.n)} decisions: ${mb(million.c.max_rss_bytes)} (target < 250 MB); it includes the simulator's own record of every attempt (for its independent ground truth and the latency percentiles), about 140 bytes each on the heap (measured apart: 10⁶ such records take 132 MB), so about ${fmt((million.n * 140) / 2 ** 20)} MB of the figure is the harness's, not the service's.`,
+        `- Peak RSS at ${fmt(million.n)} decisions: ${mb(million.c.max_rss_bytes)} (target < 250 MB); it includes the simulator's own record of every attempt (for its independent ground truth and the latency percentiles), about 140 bytes each on the heap (10⁶ such records take 132 MB when measured apart). Peak RSS also counts garbage V8 has not yet collected: on a machine with this much memory the heap grows lazily; the live heap column is what survives a full collection.`,
       );
     say('');
     say('Average governance time per decision by log size (decisions made while the log held that many entries or more, up to ten times as many):');
