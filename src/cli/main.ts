@@ -15,6 +15,7 @@ import { ValidationError as VE } from '../core/errors.js';
 import { registerMonitor } from './register/monitor.js';
 import { registerConsentFhir } from './register/consent-fhir.js';
 import { parseReviewDeadline, registerReviews } from './register/reviews.js';
+import { requestFlags } from './request-flags.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -223,6 +224,9 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       .requiredOption('--pipeline <file>', 'pipeline manifest JSON')
       .requiredOption('--model <file>', 'model spec JSON (with weightsHash)'),
   ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).infer(await ctx(cmd), { ...o, output: o.output ?? [] }, actorOf(o)));
+
+  // The consent request model of `consent check` (issue 12), on every decision that is recorded.
+  for (const name of ['access', 'infer']) requestFlags(program.commands.find((c) => c.name() === name)!);
 
   actorOptions(
     program

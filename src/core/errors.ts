@@ -55,7 +55,9 @@ export type NotFoundCode =
   | 'ROUTE_NOT_FOUND'
   | 'WITNESS_LOG_UNKNOWN'
   // issue 12: break-glass
-  | 'REVIEW_NOT_FOUND';
+  | 'REVIEW_NOT_FOUND'
+  // issue 12: erasure of imported FHIR Consents (consent-followup)
+  | 'DOCUMENT_ERASED';
 
 export type ConflictCode =
   | 'DATA_DIR_EXISTS'
@@ -269,6 +271,10 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   REVIEW_SEPARATION_OF_DUTIES: { http: 403, exit: EXIT.consent },
   // issue 12: the audit trail as FHIR (custos export --format fhir)
   EXPORT_DIR_NOT_EMPTY: conflict,
+  // issue 12: erasure of imported FHIR Consents (consent-followup): the exact bytes of an imported
+  // resource were deleted by an ERASURE_PERFORMED event (the subject's erasure). 410 Gone, as FHIR
+  // answers a read of a deleted resource; the CLI exits as not found.
+  DOCUMENT_ERASED: { http: 410, exit: EXIT.notFound },
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

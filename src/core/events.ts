@@ -292,7 +292,9 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'documents.modelBefore': F.hash,
     'documents.modelAfter': F.hash,
   },
-  [EVENT_TYPE.erasure]: { kind: F.erasureKind, 'commitments[]': F.commitment, document: opt(F.hash), ...WHO },
+  // `erasedDocuments[]` (issue 12): a subject's erasure also deletes the exact bytes of every FHIR
+  // Consent imported for its policies (all versions); their hashes are listed here.
+  [EVENT_TYPE.erasure]: { kind: F.erasureKind, 'commitments[]': F.commitment, document: opt(F.hash), 'erasedDocuments[]': F.hash, ...WHO },
   [EVENT_TYPE.tokenCreated]: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, secretDigest: F.hash, ...WHO },
   [EVENT_TYPE.tokenRevoked]: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, ...WHO },
   [EVENT_TYPE.auditEvent]: { resource: F.actor, practitioner: F.actor, contentHash: F.hash },

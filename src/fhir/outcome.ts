@@ -15,6 +15,8 @@ function issueType(status: number): IssueType {
   if (status === 403) return 'forbidden';
   if (status === 404) return 'not-found';
   if (status === 409) return 'conflict';
+  // 410 Gone (DOCUMENT_ERASED: the bytes of an imported Consent were erased with its subject).
+  if (status === 410) return 'deleted';
   if (status === 413) return 'too-costly';
   if (status === 429) return 'throttled';
   if (status === 503) return 'transient';

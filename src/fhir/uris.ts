@@ -69,6 +69,8 @@ export const CS = Object.freeze({
   error: `${BASE}/CodeSystem/error`,
   /** Permissions (the role table's), in `OperationOutcome.issue.details` of a 403. */
   permission: `${BASE}/CodeSystem/permission`,
+  /** What a patient's accounting of disclosures cannot show (docs/disclosures.md). */
+  disclosureLimit: `${BASE}/CodeSystem/disclosure-limit`,
 } as const);
 
 /** Extensions Custos defines. */
