@@ -46,6 +46,12 @@ export interface RouteDef<B extends Schema | undefined, Q extends Schema | undef
   readonly params?: P;
   readonly query?: Q;
   readonly body?: B;
+  /**
+   * The body of a route whose handler hands it to the service: documented (OpenAPI) like `body`,
+   * but not parsed here. The handler validates `req.body` once, with the service's own schema
+   * ({@link serviceRequest} in routes/shared.ts), and the service takes the checked value as is.
+   */
+  readonly serviceBody?: Schema;
   /** The success response body (the handler returns it, or sends something else itself). */
   readonly response?: R;
   /** Content type of a non-JSON success response (documented in OpenAPI). */
@@ -68,6 +74,7 @@ export interface Route {
   readonly params?: Schema;
   readonly query?: Schema;
   readonly body?: Schema;
+  readonly serviceBody?: Schema;
   readonly response?: Schema;
   readonly produces?: string;
   readonly consumes?: readonly string[];

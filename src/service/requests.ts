@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import { ARTIFACT, OUTPUT_ARTIFACT } from '../core/manifest.js';
 import { POLICY_ID } from '../core/consent/policy.js';
 import { CONSENT_REQUEST } from '../core/consent/request.js';
-import { CODE, ID, OPAQUE_ID, SHA256_HEX, TIME, WELL_FORMED } from '../core/schema/parse.js';
+import { CODE, ID, OPAQUE_ID, SHA256_HEX, TIME, WELL_FORMED, parseWith } from '../core/schema/parse.js';
 import { ATTESTATION_METHODS, LOWER_ID_RE } from '../core/events.js';
 import { REVIEW_OUTCOMES } from '../core/vocabulary.js';
 
@@ -122,3 +122,46 @@ export function periodInOrder<T extends { since?: string | undefined; until?: st
 export const DISCLOSURES_QUERY = v.pipe(v.object(DISCLOSURES_QUERY_FIELDS), periodInOrder());
 /** A parsed {@link DISCLOSURES_QUERY}. */
 export type DisclosuresQuery = v.InferOutput<typeof DISCLOSURES_QUERY>;
+
+// ---- requests checked once (issue 13) ----------------------------------------------------------
+
+// The requests this module parsed, each with the schema it was parsed with. Module-private: a value
+// gets here only through checkRequest, so no caller can mark input it did not have checked.
+const CHECKED = new WeakMap<object, v.GenericSchema>();
+declare const CHECKED_BY: unique symbol;
+
+/**
+ * A request the service parsed with `S` ({@link checkRequest}): deeply frozen, so it cannot change
+ * after the check. The service takes it without parsing it again; any other value it parses.
+ */
+export type Checked<S extends v.GenericSchema> = v.InferOutput<S> & { readonly [CHECKED_BY]: S };
+
+/**
+ * Parses `input` with one of this module's request schemas (as the service would) and returns it
+ * checked: a door (the HTTP server) that must validate anyway validates once, with the service's
+ * own schema, and hands the result on.
+ * @throws {ValidationError} VALIDATION_FAILED
+ */
+export function checkRequest<S extends v.GenericSchema>(schema: S, input: unknown, what: string): Checked<S> {
+  const out = parseWith(schema, input, what) as Checked<S>;
+  deepFreeze(out);
+  CHECKED.set(out, schema);
+  return out;
+}
+
+/** `input` as a value already checked with `schema`, else parsed with it now (the library path). */
+export function checkedOrParse<S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> {
+  if (typeof input === 'object' && input !== null && CHECKED.get(input) === schema) return input as v.InferOutput<S>;
+  return parseWith(schema, input, what);
+}
+
+// Iterative (parseWith has bounded the depth already); only arrays and plain objects are walked.
+function deepFreeze(x: unknown): void {
+  const stack: unknown[] = [x];
+  while (stack.length > 0) {
+    const o = stack.pop();
+    if (typeof o !== 'object' || o === null || Object.isFrozen(o)) continue;
+    Object.freeze(o);
+    for (const k of Object.keys(o)) stack.push((o as Record<string, unknown>)[k]);
+  }
+}

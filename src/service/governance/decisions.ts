@@ -9,12 +9,11 @@ import type * as v from 'valibot';
 import { ConsentError, ValidationError } from '../../core/errors.js';
 import { evaluateConsent, type Decision } from '../../core/consent/evaluate.js';
 import { parseModelSpec, parseTrainingManifest } from '../../core/manifest.js';
-import { parseWith } from '../../core/schema/parse.js';
 import { formatEntryTime } from '../../core/entry.js';
 import { GOVERNANCE_EVENT as EVENT, asLoggedEvent } from '../../core/events.js';
 import { classifyBreakGlass, type BreakGlassRefusal } from '../../core/break-glass.js';
 import type { AppendResult, Decided, SequencingContext, SidecarDocument } from '../../log/log.js';
-import { ACCESS, TRAINING, type DataAccessInput, type TrainingInput } from '../requests.js';
+import { ACCESS, TRAINING, checkedOrParse, type DataAccessInput, type TrainingInput } from '../requests.js';
 import type { Commitment } from './commitments.js';
 import { DOC, doc } from './documents.js';
 import { withPolicyRetry, type Actor, type GovernanceState } from './state.js';
@@ -174,7 +173,7 @@ export async function underConsent<T>(
  * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
  */
 export async function recordDataAccess(s: GovernanceState, input: DataAccessInput): Promise<DataAccessResult> {
-  const a = parseWith(ACCESS, input, 'data access');
+  const a = checkedOrParse(ACCESS, input, 'data access');
   s.checkCodes({ purpose: a.purpose, role: a.actor.role });
   checkJustification(s, a.justification);
   return s.commitments.with([{ kind: 'uri', value: a.artifact.uri }], async ([uri]) => dataAccess(s, a, uri!));
@@ -278,7 +277,7 @@ function checkJustification(s: GovernanceState, justification: string | undefine
  * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
  */
 export async function recordTraining(s: GovernanceState, input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
-  const a = parseWith(TRAINING, input, 'training run');
+  const a = checkedOrParse(TRAINING, input, 'training run');
   s.checkCodes({ purpose: a.purpose, role: a.actor.role });
   if (a.dataset.type === 'identified' && !s.vocab.trainingPurposes.has(a.purpose)) {
     throw new ValidationError('VALIDATION_FAILED', `purpose ${a.purpose} is not a training purpose (${[...s.vocab.trainingPurposes].join(', ')})`, {
