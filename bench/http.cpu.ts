@@ -56,7 +56,9 @@ try {
   await run(REQUESTS);
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  console.log(`${REQUESTS} requests: ${((cpu.user + cpu.system) / REQUESTS).toFixed(0)} µs CPU per request (user ${(cpu.user / REQUESTS).toFixed(0)}, system ${(cpu.system / REQUESTS).toFixed(0)}); ${Math.round(REQUESTS / wall)} req/s in process; ${failed} not 201`);
+  console.log(
+    `${REQUESTS} requests: ${((cpu.user + cpu.system) / REQUESTS).toFixed(0)} µs CPU per request (user ${(cpu.user / REQUESTS).toFixed(0)}, system ${(cpu.system / REQUESTS).toFixed(0)}); ${Math.round(REQUESTS / wall)} req/s in process; ${failed} not 201`,
+  );
   await app.close();
   await log.close();
   await dir.store.close();

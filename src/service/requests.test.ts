@@ -1,7 +1,8 @@
 /**
- * Requests checked once: a value the service parsed (checkRequest) is taken as is, frozen so it
- * cannot change after the check; anything else (a library caller's plain object, a copy of a
- * checked value, a value checked with another schema) is parsed again.
+ * Requests checked once: a value the service parsed (checkRequest) is taken as is; its value is
+ * private (nothing outside the service reads or changes it), and nothing else passes for one: a
+ * library caller's plain object, an object made from its prototype, one made with its constructor,
+ * or a request checked with another schema is parsed (and refused if invalid).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,14 +21,13 @@ const body = () => ({
 });
 
 describe('checkRequest / checkedOrParse', () => {
-  it('a checked request is taken as is (the same object, not parsed again), and is deeply frozen', () => {
+  it('a checked request is taken as is (the very value parsed once), and its value is not reachable from outside', () => {
     const c = checkRequest(INFERENCE, body(), 'request body');
-    assert.equal(c.input.digest, 'a1'.repeat(32), 'parsed with the service schema (digests lowercased)');
-    assert.equal(checkedOrParse(INFERENCE, c, 'inference'), c);
-    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.input) && Object.isFrozen(c.outputs) && Object.isFrozen(c.outputs[0]) && Object.isFrozen(c.pipeline));
-    assert.throws(() => {
-      (c.input as { uri: string }).uri = 'not a uri';
-    }, TypeError);
+    const a = checkedOrParse(INFERENCE, c, 'inference');
+    assert.equal(a.input.digest, 'a1'.repeat(32), 'parsed with the service schema (digests lowercased)');
+    assert.equal(checkedOrParse(INFERENCE, c, 'inference'), a, 'the same object each time: not parsed again');
+    assert.deepEqual(Object.keys(c), []);
+    assert.equal(JSON.stringify(c), '{}');
   });
 
   it('refuses an invalid request like parseWith (VALIDATION_FAILED with paths)', () => {
@@ -37,13 +37,17 @@ describe('checkRequest / checkedOrParse', () => {
     );
   });
 
-  it('parses anything it did not check: a plain object, a copy of a checked value, a value checked with another schema', () => {
+  it('parses anything it did not check: a plain object, a forged or constructed look-alike, a value checked with another schema', () => {
     const bad = { ...body(), input: { uri: 'no scheme', digest: 'x' } };
     assert.throws(() => checkedOrParse(INFERENCE, bad, 'inference'), ValidationError);
     const c = checkRequest(INFERENCE, body(), 'request body');
-    const copy = { ...c, input: { uri: 'no scheme', digest: 'x' } };
-    assert.throws(() => checkedOrParse(INFERENCE, copy, 'inference'), ValidationError);
-    // Checked as an inference: as a data access it is parsed (and fails: no artifact).
+    // An object inheriting the prototype has no private value: it is parsed, and refused.
+    const forged = Object.assign(Object.create(Object.getPrototypeOf(c) as object) as object, bad);
+    assert.throws(() => checkedOrParse(INFERENCE, forged, 'inference'), ValidationError);
+    // The constructor, reached through an instance, refuses to make one.
+    const Ctor = (c as object).constructor as new (...args: unknown[]) => unknown;
+    assert.throws(() => new Ctor(Symbol('checked request'), INFERENCE, bad), TypeError);
+    // Checked as an inference: as a data access it is parsed (and fails: it is not an object with an artifact).
     assert.throws(() => checkedOrParse(ACCESS, c, 'data access'), ValidationError);
     // A valid plain object is parsed into a new value.
     const plain = body();

@@ -125,43 +125,50 @@ export type DisclosuresQuery = v.InferOutput<typeof DISCLOSURES_QUERY>;
 
 // ---- requests checked once (issue 13) ----------------------------------------------------------
 
-// The requests this module parsed, each with the schema it was parsed with. Module-private: a value
-// gets here only through checkRequest, so no caller can mark input it did not have checked.
-const CHECKED = new WeakMap<object, v.GenericSchema>();
-declare const CHECKED_BY: unique symbol;
+// Only this module constructs a CheckedRequest (the class is not exported; its constructor, even
+// reached through an instance, refuses a call without this key).
+const KEY = Symbol('checked request');
 
 /**
- * A request the service parsed with `S` ({@link checkRequest}): deeply frozen, so it cannot change
- * after the check. The service takes it without parsing it again; any other value it parses.
+ * A request parsed with a service schema, held in private fields: nobody outside this module can
+ * read or change the value, or make one that was not parsed. No freeze, no lookup table: one
+ * small object per request.
  */
-export type Checked<S extends v.GenericSchema> = v.InferOutput<S> & { readonly [CHECKED_BY]: S };
+class CheckedRequest<S extends v.GenericSchema> {
+  readonly #schema: S;
+  readonly #value: v.InferOutput<S>;
+  constructor(key: symbol, schema: S, value: v.InferOutput<S>) {
+    if (key !== KEY) throw new TypeError('a checked request is made by checkRequest only');
+    this.#schema = schema;
+    this.#value = value;
+  }
+  // The value of `input` if it is a CheckedRequest made for `schema` (a brand check on the private
+  // field: an object merely inheriting this prototype has none).
+  static valueOf<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> | undefined {
+    if (typeof input !== 'object' || input === null || !(#schema in input)) return undefined;
+    const c = input as CheckedRequest<v.GenericSchema>;
+    return c.#schema === schema ? (c.#value as v.InferOutput<S>) : undefined;
+  }
+}
+
+/**
+ * A request the service parsed with `S` ({@link checkRequest}). The service takes it without
+ * parsing it again; its value cannot be read or changed from outside the service.
+ */
+export type Checked<S extends v.GenericSchema> = CheckedRequest<S>;
 
 /**
  * Parses `input` with one of this module's request schemas (as the service would) and returns it
- * checked: a door (the HTTP server) that must validate anyway validates once, with the service's
- * own schema, and hands the result on.
+ * checked: a door that validates anyway (the HTTP server) validates once, with the service's own
+ * schema, and hands the result to the service.
  * @throws {ValidationError} VALIDATION_FAILED
  */
 export function checkRequest<S extends v.GenericSchema>(schema: S, input: unknown, what: string): Checked<S> {
-  const out = parseWith(schema, input, what) as Checked<S>;
-  deepFreeze(out);
-  CHECKED.set(out, schema);
-  return out;
+  return new CheckedRequest(KEY, schema, parseWith(schema, input, what));
 }
 
-/** `input` as a value already checked with `schema`, else parsed with it now (the library path). */
+/** The value of a request checked with `schema`, else `input` parsed with it now (the library path). */
 export function checkedOrParse<S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> {
-  if (typeof input === 'object' && input !== null && CHECKED.get(input) === schema) return input as v.InferOutput<S>;
-  return parseWith(schema, input, what);
-}
-
-// Iterative (parseWith has bounded the depth already); only arrays and plain objects are walked.
-function deepFreeze(x: unknown): void {
-  const stack: unknown[] = [x];
-  while (stack.length > 0) {
-    const o = stack.pop();
-    if (typeof o !== 'object' || o === null || Object.isFrozen(o)) continue;
-    Object.freeze(o);
-    for (const k of Object.keys(o)) stack.push((o as Record<string, unknown>)[k]);
-  }
+  const checked = CheckedRequest.valueOf(schema, input);
+  return checked !== undefined ? checked : parseWith(schema, input, what);
 }

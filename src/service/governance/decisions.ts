@@ -13,7 +13,7 @@ import { formatEntryTime } from '../../core/entry.js';
 import { GOVERNANCE_EVENT as EVENT, asLoggedEvent } from '../../core/events.js';
 import { classifyBreakGlass, type BreakGlassRefusal } from '../../core/break-glass.js';
 import type { AppendResult, Decided, SequencingContext, SidecarDocument } from '../../log/log.js';
-import { ACCESS, TRAINING, checkedOrParse, type DataAccessInput, type TrainingInput } from '../requests.js';
+import { ACCESS, TRAINING, checkedOrParse, type Checked, type DataAccessInput, type TrainingInput } from '../requests.js';
 import type { Commitment } from './commitments.js';
 import { DOC, doc } from './documents.js';
 import { withPolicyRetry, type Actor, type GovernanceState } from './state.js';
@@ -172,7 +172,7 @@ export async function underConsent<T>(
  * @throws {ValidationError} VALIDATION_FAILED (nothing written)
  * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
  */
-export async function recordDataAccess(s: GovernanceState, input: DataAccessInput): Promise<DataAccessResult> {
+export async function recordDataAccess(s: GovernanceState, input: DataAccessInput | Checked<typeof ACCESS>): Promise<DataAccessResult> {
   const a = checkedOrParse(ACCESS, input, 'data access');
   s.checkCodes({ purpose: a.purpose, role: a.actor.role });
   checkJustification(s, a.justification);
@@ -276,7 +276,7 @@ function checkJustification(s: GovernanceState, justification: string | undefine
  * @throws {ValidationError} VALIDATION_FAILED (nothing written)
  * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
  */
-export async function recordTraining(s: GovernanceState, input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
+export async function recordTraining(s: GovernanceState, input: TrainingInput | Checked<typeof TRAINING>): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
   const a = checkedOrParse(TRAINING, input, 'training run');
   s.checkCodes({ purpose: a.purpose, role: a.actor.role });
   if (a.dataset.type === 'identified' && !s.vocab.trainingPurposes.has(a.purpose)) {

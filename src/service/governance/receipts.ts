@@ -10,7 +10,7 @@ import type { Decision } from '../../core/consent/evaluate.js';
 import { RECEIPT_SCHEMA, parseModelSpec, parsePipelineManifest, type Receipt } from '../../core/manifest.js';
 import { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
 import type { AppendResult } from '../../log/log.js';
-import { INFERENCE, checkedOrParse, type InferenceInput } from '../requests.js';
+import { INFERENCE, checkedOrParse, type Checked, type InferenceInput } from '../requests.js';
 import type { Commitment } from './commitments.js';
 import { attributesOf, requestOnLog, underConsent } from './decisions.js';
 import { DOC, doc, type BuiltDocument } from './documents.js';
@@ -30,7 +30,7 @@ export interface InferenceRecord {
  * @throws {ValidationError} VALIDATION_FAILED (nothing written)
  * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
  */
-export async function recordInference(s: GovernanceState, request: InferenceInput): Promise<InferenceRecord> {
+export async function recordInference(s: GovernanceState, request: InferenceInput | Checked<typeof INFERENCE>): Promise<InferenceRecord> {
   const a = checkedOrParse(INFERENCE, request, 'inference');
   s.checkCodes({ purpose: a.purpose, role: a.actor.role });
   // A service sends the same pipeline and model with every request: validated and hashed once.
