@@ -305,6 +305,23 @@ function decideWithin(p: Provision, path: string, q: Asked): Decided {
   return permit ?? { provision: p, path, unknown: false };
 }
 
+// The first exception (a permit) that does not apply only because the request leaves unstated
+// what it constrains, for the explanation of a denial by the base (computed only then).
+function skippedPermit(p: Provision, path: string, q: Asked): string {
+  const children = p.provisions ?? [];
+  for (let i = 0; i < children.length; i++) {
+    const child = children[i]!;
+    const m = match(child, q);
+    const cp = childPath(child, path, i);
+    if (child.type === 'permit' && m === UNKNOWN) return `; ${cp} does not apply: it constrains an attribute the request does not state (fail closed)${unstated(child, q)}`;
+    if (m === YES) {
+      const s = skippedPermit(child, cp, q);
+      if (s !== '') return s;
+    }
+  }
+  return '';
+}
+
 /**
  * Decides a request under a policy at time `nowMs` (the service's clock, never the caller's).
  * Checks, in order: unknown, tampered, revoked, not yet valid, expired, purpose, role, nested
@@ -365,7 +382,9 @@ export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, n
   const denied = (d: Decided): Decision =>
     deny(
       'DENIED_BY_PROVISION',
-      d.unknown ? `${d.path} denies this request: it constrains an attribute the request does not state (fail closed)${unstated(d.provision, q)}` : `${d.path} denies this request`,
+      d.unknown
+        ? `${d.path} denies this request: it constrains an attribute the request does not state (fail closed)${unstated(d.provision, q)}`
+        : `${d.path} denies this request${d.provision === root ? skippedPermit(root, rootPath, q) : ''}`,
       d.path,
     );
   if (root.type === 'deny') {
