@@ -17,6 +17,9 @@ import { hashLeaf } from '../src/core/hash.js';
 import { formatCheckpointBody } from '../src/core/checkpoint.js';
 import { formatSignerKey, parseSignerKey, signNote } from '../src/core/note.js';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { BACKENDS, cleanupBackends, type Backend, type LogPlace, type RawDb } from './helpers/backends.js';
 
 const W = 256;
@@ -238,5 +241,28 @@ describe('verification workers', () => {
       await pool.close();
       await store.close();
     }
+  });
+});
+
+describe('verification workers in the built package (run npm run build first)', () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  it('dist/log/tile-pool.js starts dist/log/verify-worker.js, and `custos verify --workers 2` (bin/custos.js) verifies with it', async () => {
+    assert.ok(existsSync(`${root}dist/log/verify-worker.js`), 'dist/ is missing: run npm run build');
+    const backend = BACKENDS.find((b) => b.name === 'sqlite')!;
+    const place = await buildLog(backend);
+    const { SqliteStore } = await import('../src/store/sqlite/sqlite-store.js');
+    const store = SqliteStore.open(`${place.dataDir}/custos.db`, { readonly: true });
+    const { TilePool: DistPool } = (await import(`${root}dist/log/tile-pool.js`)) as typeof import('../src/log/tile-pool.js');
+    const pool = new DistPool(1);
+    try {
+      for await (const page of store.rawBundlePages!(0, 5)) assert.deepEqual([...((await pool.check(page))?.ok ?? [])], [1, 1, 1, 1, 1]);
+    } finally {
+      await pool.close();
+      await store.close();
+    }
+    const r = spawnSync(process.execPath, [`${root}bin/custos.js`, 'verify', '--data-dir', place.dataDir, '--workers', '2', '--json', '--no-progress'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { ok: boolean; entries: number };
+    assert.deepEqual([report.ok, report.entries], [true, TOTAL]);
   });
 });

@@ -76,10 +76,10 @@ export interface VerifyLogOptions {
   readonly onProgress?: (done: number, total: number) => void;
   readonly maxFindings?: number;
   /**
-   * Worker threads that hash complete tiles while this thread reads and combines them. Default:
-   * one per core (at most {@link MAX_WORKERS}) for a log of {@link PARALLEL_MIN_ENTRIES} entries or
-   * more on a machine with two cores or more, else 0 (this thread alone). The findings are the same
-   * either way.
+   * Worker threads that hash complete tiles while this thread reads and combines them (at most 16).
+   * Default: one per core (at most {@link MAX_WORKERS}) for a log of {@link PARALLEL_MIN_ENTRIES}
+   * entries or more on a machine with two cores or more, else 0 (this thread alone). The findings
+   * are the same either way; the store must offer `rawBundlePages` (both backends do).
    */
   readonly workers?: number;
 }
@@ -88,6 +88,8 @@ export interface VerifyLogOptions {
 export const PARALLEL_MIN_ENTRIES = 50_000;
 /** The most worker threads verification starts by default. */
 export const MAX_WORKERS = 4;
+/** The most worker threads verification starts when asked for more. */
+const MAX_FORCED_WORKERS = 16;
 // Pages of bundles (16 bundles each) in flight per worker: enough to keep it busy while this thread
 // reads, few enough to bound memory (about 1 MB per page, twice: the store's rows and the copy).
 const PAGES_PER_WORKER = 3;
@@ -406,7 +408,7 @@ async function verifySnapshot(store: LogStore, options: VerifyLogOptions): Promi
   };
 
   const fullTiles = Math.floor(stored / TILE_WIDTH);
-  const workers = Math.max(0, Math.floor(options.workers ?? defaultWorkers(stored)));
+  const workers = Math.min(MAX_FORCED_WORKERS, Math.max(0, Math.floor(options.workers ?? defaultWorkers(stored))));
   if (workers === 0 || fullTiles === 0 || !store.rawBundlePages) {
     for await (const page of store.bundlePages(0, fullTiles)) {
       for (const bt of page) if (!(await verifyTileFast(bt.index, bt.tile, (tile) => (bt.malformed ? undefined : checkTile(bt, tile))))) await verifySlow(bt.index);
