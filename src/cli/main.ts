@@ -98,7 +98,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     ])
     .option('--quorum <k>', 'cosignatures required from the --witness keys (default: all of them)')
     .option('--no-progress', 'no progress bar')
-    .option('--workers <n>', 'worker threads hashing the log (default: one per core from 50,000 entries; 0: one thread)')
+    .option('--workers <n>', 'worker threads hashing the log (default: one per core from 100,000 entries; 0: one thread)')
     .action(async (o: { entry?: string; key?: string; trustedCheckpoint?: string[]; witness?: string[]; quorum?: string; progress?: boolean; workers?: string }, cmd: Command) =>
       (await import('./commands/verify.js')).verify(await ctx(cmd), {
         ...(o.entry === undefined ? {} : { entry: parseCount(o.entry, 'entry') }),
