@@ -88,11 +88,25 @@ export {
   DEFAULT_VOCABULARY,
   POLICY_ID_RE,
   createVocabulary,
+  DEFAULT_BREAK_GLASS_PURPOSES,
+  DEFAULT_BREAK_GLASS_JUSTIFICATIONS,
+  DEFAULT_REVIEW_REASONS,
+  REVIEW_OUTCOMES,
+  type ReviewOutcome,
   type Permission,
   type RoleTable,
   type Vocabulary,
   type VocabularyOptions,
 } from './core/vocabulary.js';
+export {
+  BREAK_GLASS_REFUSALS,
+  DEFAULT_REVIEW_DEADLINE_MS,
+  classifyBreakGlass,
+  reviewStatus,
+  type BreakGlassRefusal,
+  type ReviewItem,
+  type ReviewStatus,
+} from './core/break-glass.js';
 export { EVENT_REGISTRY, checkEventPayload, checkOperatorEventPayload, checkAppendPayload, OPERATOR_VALUE_RE, type FieldClass, type FieldSpec } from './core/events.js';
 export type { Receipt, PipelineManifest, ModelSpec, TrainingManifest } from './core/manifest.js';
 export {
@@ -103,8 +117,13 @@ export {
   MAX_TRAINING_COHORT,
   type Actor,
   type GovernanceOptions,
+  type BreakGlassOptions,
   type DataAccessInput,
+  type DataAccessResult,
   type InferenceInput,
+  type ReviewFilter,
+  type ReviewInput,
+  type ReviewQueue,
   type TrainingInput,
 } from './service/governance.js';
 export { verifyDocuments, type DocumentReport, type DocumentFinding, type DocumentFindingKind } from './service/verify-documents.js';

@@ -35,6 +35,8 @@ import { HOUR, PO, T0, writeScenario, type Scenario } from './helpers/disclosure
 import { callIn, EXIT, assertError, parseJson } from './helpers/cli.js';
 import { createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { launchChromium, skipWithoutChromium } from './helpers/browser.js';
+import { validateFhirResource } from '../src/fhir/validate.js';
+import type { AuditEvent, Bundle, OperationOutcome } from '@medplum/fhirtypes';
 
 const root = useTempRoot('disclosures-e2e');
 const ROUTE = 'GET /api/v1/disclosures';
@@ -255,10 +257,18 @@ describe('accounting of disclosures (CLI)', () => {
     assert.equal((readFileSync(html, 'utf8').match(/<tr data-index=/g) ?? []).length, 3);
     assertError(await callIn(dataDir, ['disclosures', '--subject', sc.subjects.a, '--since', 'soon', ...who]), EXIT.validation, 'VALIDATION_FAILED');
     assertError(await callIn(dataDir, ['disclosures', '--subject', sc.subjects.a, '--format', 'pdf', ...who]), EXIT.validation, 'VALIDATION_FAILED');
+    const fhir = await callIn(dataDir, ['disclosures', '--subject', sc.subjects.a, '--format', 'fhir', ...who]);
+    assert.equal(fhir.code, EXIT.ok, fhir.stderr);
+    const bundle = parseJson<{ resourceType: string; type: string; entry: { resource: { resourceType: string; id?: string } }[] }>(fhir);
+    assert.deepEqual([bundle.resourceType, bundle.type], ['Bundle', 'collection']);
+    assert.deepEqual(
+      bundle.entry.filter((e) => e.resource.resourceType === 'AuditEvent').map((e) => Number(e.resource.id)),
+      sc.expected.a.map((x) => x.index),
+    );
     // Each run is an AUDIT_QUERY of the CLI's route.
     const g = await root.openLog({ dataDir });
     const audits = (await entries(g.log)).map((e) => parseLoggedEvent(e.text)).filter((e) => e?.type === 'AUDIT_QUERY' && e.payload['permission'] === 'disclosures');
-    assert.equal(audits.length, 3);
+    assert.equal(audits.length, 4);
     assert.ok(audits.every((a) => a?.payload['route'] === 'GET /cli/disclosures' && a.payload['actor'] === 'po-cli'));
   });
 });
@@ -293,6 +303,46 @@ describe('accounting of disclosures (HTTP)', () => {
     assert.equal((html.body.match(/<tr data-index=/g) ?? []).length, 4);
     const accept = await get('privacy_officer', `subject=${encodeURIComponent(sc.subjects.b)}`, { accept: 'text/html,application/xhtml+xml' });
     assert.match(String(accept.headers['content-type']), /text\/html/);
+  });
+
+  it('format fhir: a Bundle of BALP AuditEvents, one per line with its inclusion proof, valid R4, and the limits as an OperationOutcome', async () => {
+    const res = await get('privacy_officer', `subject=${encodeURIComponent(sc.subjects.a)}&format=fhir`);
+    assert.equal(res.statusCode, 200, res.body);
+    assert.match(String(res.headers['content-type']), /application\/fhir\+json/);
+    const bundle = res.json<Bundle>();
+    validateFhirResource(bundle, 'R4');
+    const events = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is AuditEvent => r?.resourceType === 'AuditEvent');
+    assert.deepEqual(
+      events.map((e) => Number(e.id)),
+      sc.expected.a.map((x) => x.index),
+    );
+    for (const e of events) validateFhirResource(e, 'R4');
+    // Each line's proof is in the log-entry entity's extension, and verifies against the checkpoint
+    // the Bundle carries as its signature.
+    const cp = openCheckpoint(Buffer.from(bundle.signature!.data!, 'base64').toString('utf8'), [env.dir.verifier], env.log.origin);
+    for (const e of events) {
+      const ext = e.entity!.at(-1)!.extension![0]!.extension!;
+      const leafHash = ext.find((x) => x.url === 'leafHash')!.valueString!;
+      assert.equal(ext.find((x) => x.url === 'treeSize')?.valueUnsignedInt, cp.treeSize);
+      verifyInclusion(
+        Number(e.id),
+        cp.treeSize,
+        parseHashHex(leafHash),
+        ext.filter((x) => x.url === 'hash').map((x) => parseHashHex(x.valueString!)),
+        cp.rootHash,
+      );
+    }
+    const limits = bundle.entry!.at(-1)!.resource as OperationOutcome;
+    assert.equal(limits.resourceType, 'OperationOutcome');
+    // The subject id itself appears nowhere in the FHIR form.
+    assert.equal(res.body.includes(sc.subjects.a), false);
+    const unknown = await get('privacy_officer', 'subject=nobody-at-all&format=fhir');
+    const u = unknown.json<Bundle>();
+    assert.deepEqual(
+      (u.entry ?? []).map((e) => e.resource?.resourceType),
+      ['OperationOutcome'],
+    );
+    assert.equal((u.entry![0]!.resource as OperationOutcome).issue[0]!.details?.coding?.[0]?.code, 'unknown-subject');
   });
 
   it('403 for every role without the permission, 400 for bad queries; neither writes a disclosure query', async () => {

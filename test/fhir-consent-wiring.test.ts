@@ -267,7 +267,10 @@ describe('FHIR Consent through the HTTP API', { skip: SKIP }, () => {
     const n = env.log.size;
     const bad = await post(JSON.stringify({ resourceType: 'Consent', status: 42 }));
     assert.equal(bad.statusCode, 422, bad.body);
-    assert.equal((bad.json() as { error: { code: string } }).error.code, 'FHIR_INVALID');
+    // Under /fhir every error is an OperationOutcome carrying the stable code (docs/fhir.md).
+    const oo = bad.json() as { resourceType: string; issue: { details: { coding: { system: string; code: string }[] } }[] };
+    assert.equal(oo.resourceType, 'OperationOutcome');
+    assert.equal(oo.issue[0]!.details.coding[0]!.code, 'FHIR_INVALID');
     const notJson = await post('{"resourceType":');
     assert.equal(notJson.statusCode, 400);
     const lone = await post('{"resourceType":"Consent","id":"\\udfff"}');

@@ -190,7 +190,17 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
       provision: { type: 'permit', purpose: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'TREAT' }] },
     }),
-    'POST /api/v1/access': () => ({ purpose: 'TREAT', policyId: policyId(), artifact: { uri: `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, digest: D1 } }),
+    'POST /api/v1/access': () => ({
+      purpose: pick(rnd, ['TREAT', 'TREAT', 'BTG', 'ETREAT']),
+      policyId: policyId(),
+      artifact: { uri: `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, digest: D1 },
+      ...(rnd() < 0.4 ? { justification: pick(rnd, ['LIFE_THREATENING_EMERGENCY', 'URGENT_TREATMENT', 'NOT_A_CODE']) } : {}),
+    }),
+    // Break-glass reviews (issue 12): an outcome and a reason code, sometimes of the other outcome.
+    'POST /api/v1/reviews/{index}': () => ({
+      outcome: pick(rnd, ['justified', 'not_justified', 'maybe']),
+      reason: pick(rnd, ['EMERGENCY_CONFIRMED', 'NO_EMERGENCY', 'EXCESSIVE_ACCESS', 'FREE TEXT']),
+    }),
     'POST /api/v1/inferences': () => ({
       purpose: 'TREAT',
       policyId: policyId(),
@@ -239,7 +249,35 @@ function pathParam(rnd: Rnd, name: string): string {
 
 function queryString(rnd: Rnd): string {
   if (rnd() < 0.4) return '';
-  const keys = ['limit', 'before', 'type', 'actor', 'role', 'purpose', 'outcome', 'since', 'until', 'size', 'from', 'to', 'hours', 'open', 'purpose', '__proto__', 'constructor'];
+  // The FHIR search parameters too (date prefixes, tokens with a system, paging cursors).
+  const keys = [
+    'limit',
+    'before',
+    'type',
+    'actor',
+    'role',
+    'purpose',
+    'outcome',
+    'since',
+    'until',
+    'size',
+    'from',
+    'to',
+    'hours',
+    'open',
+    'purpose',
+    'status',
+    'overdue',
+    '__proto__',
+    'constructor',
+    'date',
+    'agent',
+    'entity',
+    'patient',
+    '_count',
+    '_after',
+    '_before',
+  ];
   const values = [
     '1',
     '0',
@@ -260,9 +298,18 @@ function queryString(rnd: Rnd): string {
     '2',
     'true',
     'false',
+    'all',
+    'closed',
     'TREAT',
     'HRESCH',
     '__proto__',
+    'ge2026-01-01',
+    'lt2026',
+    'eq2026-02-30T00:00Z',
+    'patient-1',
+    'https%3A%2F%2Fcustos.dev%2Ffhir%2Fsid%2Flog-entry%7C3',
+    '%7C',
+    'dr-derm,po-1',
   ];
   const n = 1 + Math.floor(rnd() * 3);
   const parts: string[] = [];

@@ -332,7 +332,10 @@ describe('the event registry', () => {
     });
     await e.gov.recordTraining(training('identified', { policyIds: [a.policy.policyId] }));
     await e.gov.recordTraining(training('synthetic', { attestation: { method: 'synthetic-generator', document: D2 } }));
-    await rejection(e.gov.recordDataAccess(access(a.policy.policyId, { purpose: 'HMARKT' })));
+    await rejection(e.gov.recordDataAccess(access(a.policy.policyId, { purpose: 'HMARKT', justification: 'URGENT_TREATMENT' })));
+    // Break-glass: an access consent denies (BTG is not among the purposes), and its review.
+    const bg = await e.gov.recordDataAccess(access(a.policy.policyId, { purpose: 'BTG', justification: 'URGENT_TREATMENT' }));
+    await e.gov.closeReview(bg.event.index, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, OFFICER);
     await rejection(
       e.gov.recordInference({
         ...access(b.policy.policyId, { purpose: 'HMARKT' }),

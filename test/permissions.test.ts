@@ -12,8 +12,11 @@
  * Each route is also requested percent-encoded (/%61pi/...), as HEAD when it is a GET, and, when it
  * is a POST, with a malformed or non-JSON body: the permission is decided before the body is read.
  *
+ * Under /fhir an error is an OperationOutcome: its code and permission are read from
+ * `issue[0].details.coding` (the Custos error and permission systems).
+ *
  * It also checks that the route table of docs/http-api.md lists every route of /openapi.json
- * with the same permission, and that every route Fastify serves under /api or /metrics is in
+ * with the same permission, and that every route Fastify serves under /api, /fhir or /metrics is in
  * /openapi.json (a route registered beside the route table would escape this matrix).
  */
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +25,7 @@ import { readFileSync } from 'node:fs';
 import { pid } from './helpers/policy-ids.js';
 import { DEFAULT_ROLES, type Permission } from '../src/core/vocabulary.js';
 import { Authenticator } from '../src/server/auth.js';
+import { CS } from '../src/fhir/uris.js';
 import { createServerEnv, SETUP_ACTOR, type ServerEnv } from './helpers/server-env.js';
 
 const D1 = 'a1'.repeat(32);
@@ -141,7 +145,7 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
   it('serves no route under /api, /fhir or /metrics that /openapi.json does not list', () => {
     const documented = new Set(apiRoutes().map((r) => `${r.method} ${r.path.replace(/\{[A-Za-z]+\}/g, '{}')}`));
     const served = servedRoutes(env.app.printRoutes({ commonPrefix: false, includeMeta: false }));
-    const api = served.filter((r) => r.path.startsWith('/api') || r.path.startsWith('/fhir') || r.path === '/metrics');
+    const api = served.filter((r) => r.path.startsWith('/api') || r.path === '/metrics' || (r.path.startsWith('/fhir/') && r.path !== '/fhir/metadata'));
     assert.ok(api.length >= documented.size, `parsed only ${api.length} served API routes`);
     for (const r of api) assert.ok(documented.has(`${r.method} ${r.path.replace(/:[A-Za-z]+/g, '{}')}`), `${r.method} ${r.path} is served but not in /openapi.json`);
   });
@@ -168,7 +172,7 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
           const label = `${who.name}: ${v.method} ${v.url}${v.body !== undefined ? ` (${v.contentType} ${v.body})` : ''} -> ${res.status} ${text.slice(0, 160)}`;
           // HEAD answers have no body: only the status is checked.
           const head = v.method === 'HEAD';
-          const code = res.status >= 400 ? (safeJson(text) as { error?: { code?: string; details?: Record<string, unknown> } } | undefined)?.error : undefined;
+          const code = res.status >= 400 ? errorOf(safeJson(text)) : undefined;
           if (res.status >= 500) problems.push(`5xx: ${label}`);
           else if (who.permissions === null) {
             if (res.status !== 401 || (!head && code?.code !== 'UNAUTHENTICATED')) problems.push(`expected 401 UNAUTHENTICATED: ${label}`);
@@ -223,6 +227,17 @@ function safeJson(text: string): unknown {
 }
 
 /** Method and path of each route in Fastify's printRoutes({ commonPrefix: false }) tree. */
+/** The code and details of an error body: `{ error: { code, details } }`, or a FHIR OperationOutcome (routes under /fhir). */
+function errorOf(body: unknown): { code?: string; details?: Record<string, unknown> } | undefined {
+  const b = body as { error?: { code?: string; details?: Record<string, unknown> }; resourceType?: string; issue?: { details?: { coding?: { system?: string; code?: string }[] } }[] } | undefined;
+  if (b?.resourceType === 'OperationOutcome') {
+    const coding = b.issue?.[0]?.details?.coding ?? [];
+    const permission = coding.find((c) => c.system === CS.permission)?.code;
+    return { code: coding.find((c) => c.system === CS.error)?.code, details: permission ? { permission } : {} };
+  }
+  return b?.error;
+}
+
 function servedRoutes(tree: string): { method: string; path: string }[] {
   const out: { method: string; path: string }[] = [];
   // Lines look like "├── /api/v1/tokens (GET, HEAD, POST)"; nested lines carry the rest of the path.

@@ -217,6 +217,8 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'POST', url: '/api/v1/access', openapi: '/api/v1/access', body: accessBody(pid('p-any')) },
   { method: 'POST', url: '/api/v1/inferences', openapi: '/api/v1/inferences', body: inferenceBody(pid('p-any')) },
   { method: 'POST', url: '/api/v1/trainings', openapi: '/api/v1/trainings', body: trainingBody('synthetic') },
+  { method: 'GET', url: '/api/v1/reviews', openapi: '/api/v1/reviews' },
+  { method: 'POST', url: '/api/v1/reviews/0', openapi: '/api/v1/reviews/{index}', body: { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' } },
   { method: 'POST', url: '/api/v1/erasures', openapi: '/api/v1/erasures', body: { kind: 'subject', value: SUBJECT } },
   { method: 'GET', url: '/api/v1/disclosures?subject=pt-1', openapi: '/api/v1/disclosures' },
   { method: 'GET', url: '/api/v1/receipts/0', openapi: '/api/v1/receipts/{index}' },
@@ -311,7 +313,7 @@ describe('authentication', () => {
     const me = ok<{ actor: string; role: string; permissions: string[] }>(await call(env.app, 'GET', '/api/v1/me', env.tokens.dermatologist));
     assert.equal(me.actor, NAMES.dermatologist);
     assert.equal(me.role, 'dermatologist');
-    assert.deepEqual([...me.permissions].sort(), ['access', 'commitments:open', 'consent:check', 'inference', 'receipts']);
+    assert.deepEqual([...me.permissions].sort(), ['access', 'break-glass', 'commitments:open', 'consent:check', 'inference', 'receipts']);
   });
 });
 

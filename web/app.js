@@ -6,6 +6,7 @@ import { h, hash, mark, fields, table, json, time, typeBadge, link } from './dom
 import { barChart, bucketize, timeChart, SERIES } from './charts.js';
 import { documentHash, verifyCheckpointNote, verifyEntryProof, verifyWitnessedCheckpoint } from './proofs.js';
 import { bundleDropPage } from './bundle-drop.js';
+import { reviewsPage } from './reviews.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -28,9 +29,11 @@ const EVENT_TYPES = [
   'PATIENT_DATA_OPENED',
   'SECURITY_ALERT',
   'WITNESS_ALARM',
+  'BREAK_GLASS',
+  'BREAK_GLASS_REVIEWED',
   'AUDIT_EVENT',
 ];
-const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED']);
+const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'BREAK_GLASS']);
 
 /** { actor, role, permissions: string[] | null } once a token is accepted. */
 let session = null;
@@ -61,6 +64,7 @@ function can(permission) {
 
 function showChrome(on) {
   nav.hidden = !on;
+  document.getElementById('nav-reviews').hidden = !can('break-glass:review');
   sessionBox.hidden = !on;
   if (on && session) {
     whoami.replaceChildren(
@@ -166,6 +170,7 @@ const ROUTES = {
   policy: policyPage,
   receipt: receiptPage,
   anomalies: anomaliesPage,
+  reviews: reviewsPage,
   'verify-bundle': bundleDropPage,
 };
 // Pages that need no token: verifying a bundle uses only the file and a key (web/bundle-drop.js).
@@ -475,6 +480,7 @@ function isTokenEvent(type) {
 
 function outcomeCell(e) {
   if (e.type === 'CONSENT_DENIED') return h('span', { class: 'deny-text' }, 'denied', e.payload?.reason ? h('small', null, ` ${e.payload.reason}`) : null);
+  if (e.type === 'BREAK_GLASS') return h('span', { class: 'deny-text' }, 'break-glass', e.payload?.reason ? h('small', null, ` overrode ${e.payload.reason}`) : null);
   if (EXECUTED.has(e.type)) return h('span', { class: 'ok-text' }, 'executed');
   return h('span', { class: 'muted' }, '—');
 }

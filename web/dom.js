@@ -110,6 +110,8 @@ const TYPE_CLASS = {
   ERASURE_PERFORMED: 'erase',
   PATIENT_DATA_OPENED: 'erase',
   SECURITY_ALERT: 'deny',
+  BREAK_GLASS: 'deny',
+  BREAK_GLASS_REVIEWED: 'consent',
 };
 
 export function typeBadge(type) {

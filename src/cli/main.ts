@@ -14,6 +14,8 @@ import { registerWitness } from './register/witness.js';
 import { ValidationError as VE } from '../core/errors.js';
 import { registerMonitor } from './register/monitor.js';
 import { registerConsentFhir } from './register/consent-fhir.js';
+import { parseReviewDeadline, registerReviews } from './register/reviews.js';
+import { requestFlags } from './request-flags.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -161,12 +163,21 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   program
     .command('export')
-    .description('stream the log (up to the latest checkpoint) as json, csv or ndjson')
+    .description('stream the log (up to the latest checkpoint) as json, csv, ndjson, intoto, or fhir (a directory of FHIR R4 NDJSON: AuditEvent.ndjson, Provenance.ndjson)')
     .addOption(new Option('--format <format>', 'output format').default('json'))
-    .option('-o, --output <file>', 'write to a file (created only when complete) instead of stdout')
-    .action(async (o: { format: string; output?: string }, cmd: Command) => {
+    .option('-o, --output <file>', 'write to a file (created only when complete) instead of stdout; with --format fhir, a directory')
+    .option('--force', 'fhir: write into a non-empty --output directory')
+    .option('--actor <id>', 'fhir: who exports, for the audit event (default: the local operator)')
+    .option('--actor-role <role>', 'fhir: their role code')
+    .action(async (o: { format: string; output?: string; force?: boolean; actor?: string; actorRole?: string }, cmd: Command) => {
       const { EXPORT_FORMATS, exportLog } = await import('./commands/export.js');
-      return exportLog(await ctx(cmd), { format: parseChoice(o.format, 'format', EXPORT_FORMATS), ...(o.output === undefined ? {} : { output: o.output }) });
+      return exportLog(await ctx(cmd), {
+        format: parseChoice(o.format, 'format', EXPORT_FORMATS),
+        ...(o.output === undefined ? {} : { output: o.output }),
+        ...(o.force ? { force: true } : {}),
+        ...(o.actor === undefined ? {} : { actor: o.actor }),
+        ...(o.actorRole === undefined ? {} : { actorRole: o.actorRole }),
+      });
     });
 
   const actorOptions = (c: Command) => c.option('--actor <id>', 'who acts (required)').option('--actor-role <role>', 'their role code (required)');
@@ -199,7 +210,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       .requiredOption('--purpose <code>', 'purpose of use')
       .requiredOption('--policy <id>', 'consent policy id')
       .requiredOption('--uri <uri>', 'artifact URI (only its salted commitment is logged)')
-      .requiredOption('--digest <sha256>', 'SHA-256 of the artifact'),
+      .requiredOption('--digest <sha256>', 'SHA-256 of the artifact')
+      .option('--justification <code>', 'break-glass: with --purpose BTG or ETREAT, a justification code; a consent denial is overridden, logged as BREAK_GLASS and queued for review'),
   ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).access(await ctx(cmd), o, actorOf(o)));
 
   actorOptions(
@@ -214,6 +226,9 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       .requiredOption('--pipeline <file>', 'pipeline manifest JSON')
       .requiredOption('--model <file>', 'model spec JSON (with weightsHash)'),
   ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).infer(await ctx(cmd), { ...o, output: o.output ?? [] }, actorOf(o)));
+
+  // The consent request model of `consent check` (issue 12), on every decision that is recorded.
+  for (const name of ['access', 'infer']) requestFlags(program.commands.find((c) => c.name() === name)!);
 
   actorOptions(
     program
@@ -354,6 +369,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--witness-quorum <k>', 'cosignatures a checkpoint needs to count as witnessed (default: every --witness)')
+    .option('--review-deadline <hours>', 'break-glass reviews open longer are overdue (default 72)')
     .action(
       async (
         o: {
@@ -372,6 +388,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
           publicEntries?: boolean;
           witness?: string[];
           witnessQuorum?: string;
+          reviewDeadline?: string;
         },
         cmd: Command,
       ) => {
@@ -408,6 +425,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
             : {}),
           ...(o.publicEntries ? { publicEntries: true } : {}),
           ...(witnesses ? { witnesses } : {}),
+          ...(o.reviewDeadline === undefined ? {} : { reviewDeadlineMs: parseReviewDeadline(o.reviewDeadline)! }),
         });
       },
     );
@@ -441,6 +459,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerBundle(program, ctx);
   registerDisclosures(program, ctx);
   registerMonitor(program, ctx);
+  registerReviews(program, ctx);
 
   program
     .command('demo')

@@ -53,7 +53,11 @@ export type NotFoundCode =
   | 'RECEIPT_NOT_FOUND'
   | 'TOKEN_NOT_FOUND'
   | 'ROUTE_NOT_FOUND'
-  | 'WITNESS_LOG_UNKNOWN';
+  | 'WITNESS_LOG_UNKNOWN'
+  // issue 12: break-glass
+  | 'REVIEW_NOT_FOUND'
+  // issue 12: erasure of imported FHIR Consents (consent-followup)
+  | 'DOCUMENT_ERASED';
 
 export type ConflictCode =
   | 'DATA_DIR_EXISTS'
@@ -66,13 +70,24 @@ export type ConflictCode =
   | 'WITNESS_OLD_SIZE_MISMATCH'
   | 'WITNESS_FORK_DETECTED'
   // issue 12: FHIR Consent import (consent-wiring)
-  | 'CONSENT_PATIENT_MISMATCH';
+  | 'CONSENT_PATIENT_MISMATCH'
+  // issue 12: break-glass
+  | 'REVIEW_CLOSED'
+  // issue 12: the audit trail as FHIR (custos export --format fhir)
+  | 'EXPORT_DIR_NOT_EMPTY';
 
 export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
 
 export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
 
-export type AuthCode = 'UNAUTHENTICATED' | 'FORBIDDEN' | 'ACTOR_MISMATCH' | 'RATE_LIMITED' | 'OPENING_RATE_LIMITED';
+export type AuthCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'ACTOR_MISMATCH'
+  | 'RATE_LIMITED'
+  | 'OPENING_RATE_LIMITED'
+  // issue 12: break-glass
+  | 'REVIEW_SEPARATION_OF_DUTIES';
 
 export type InternalCode = 'INTERNAL';
 
@@ -248,6 +263,18 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // issue 12: FHIR Consent import (consent-wiring): a resource with the identifier of an imported
   // policy names another patient.
   CONSENT_PATIENT_MISMATCH: conflict,
+  // issue 12: break-glass reviews. Nothing is written for any of them. A reviewer closing their own
+  // break-glass is refused like a permission the caller lacks (403; over HTTP it is counted in a
+  // SECURITY_ALERT); the CLI, which has no permission refusals of its own, exits 7 (a governance rule refused it).
+  REVIEW_NOT_FOUND: notFound,
+  REVIEW_CLOSED: conflict,
+  REVIEW_SEPARATION_OF_DUTIES: { http: 403, exit: EXIT.consent },
+  // issue 12: the audit trail as FHIR (custos export --format fhir)
+  EXPORT_DIR_NOT_EMPTY: conflict,
+  // issue 12: erasure of imported FHIR Consents (consent-followup): the exact bytes of an imported
+  // resource were deleted by an ERASURE_PERFORMED event (the subject's erasure). 410 Gone, as FHIR
+  // answers a read of a deleted resource; the CLI exits as not found.
+  DOCUMENT_ERASED: { http: 410, exit: EXIT.notFound },
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

@@ -14,7 +14,8 @@ import * as v from 'valibot';
 import { PROVISION_PATH_RE } from './consent/evaluate.js';
 import { POLICY_SOURCE_FORMATS } from './consent/policy.js';
 import { CODING } from './consent/request.js';
-import { PERMISSIONS, POLICY_ID_RE, type Vocabulary } from './vocabulary.js';
+import { PERMISSIONS, POLICY_ID_RE, REVIEW_OUTCOMES, type Vocabulary } from './vocabulary.js';
+import { BREAK_GLASS_REFUSALS } from './break-glass.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -92,6 +93,15 @@ const F = {
   // decision's request (CODE or SYSTEM|CODE: a URI and a code, never free text).
   policySource: { class: 'code', ...oneOf(POLICY_SOURCE_FORMATS) },
   coding: { class: 'code', rule: 'a code, or a coding: a system URI and a code joined by a vertical bar', check: (x) => typeof x === 'string' && v.is(CODING, x) },
+  justification: { class: 'code', rule: 'break-glass justification codes (docs/governance.md + configured)', check: (x, voc) => typeof x === 'string' && voc.justifications.has(x) },
+  breakGlassPurpose: { class: 'code', rule: 'break-glass purposes (BTG, ETREAT + configured)', check: (x, voc) => typeof x === 'string' && voc.breakGlassPurposes.has(x) },
+  breakGlassRefusal: { class: 'code', ...oneOf(BREAK_GLASS_REFUSALS) },
+  reviewOutcome: { class: 'code', ...oneOf(REVIEW_OUTCOMES) },
+  reviewReason: {
+    class: 'code',
+    rule: 'review reason codes (docs/governance.md + configured)',
+    check: (x, voc) => typeof x === 'string' && (voc.reviewReasons.justified.has(x) || voc.reviewReasons.not_justified.has(x)),
+  },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
@@ -148,6 +158,8 @@ export const EVENT_TYPE = Object.freeze({
   patientDataOpened: 'PATIENT_DATA_OPENED',
   securityAlert: 'SECURITY_ALERT',
   witnessAlarm: 'WITNESS_ALARM',
+  breakGlass: 'BREAK_GLASS',
+  breakGlassReviewed: 'BREAK_GLASS_REVIEWED',
 } as const);
 
 /** A registered event type name. */
@@ -166,6 +178,8 @@ export const GOVERNANCE_EVENT = Object.freeze({
   inferenceExecuted: EVENT_TYPE.inferenceExecuted,
   trainingExecuted: EVENT_TYPE.trainingExecuted,
   erasure: EVENT_TYPE.erasure,
+  breakGlass: EVENT_TYPE.breakGlass,
+  breakGlassReviewed: EVENT_TYPE.breakGlassReviewed,
 } as const);
 
 /** Token events (reserved: the generic append refuses them). */
@@ -234,6 +248,9 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'dataset.type': opt(F.datasetType),
     training: opt(F.hash),
     ...REQUEST,
+    // Break-glass: the justification given, and why the request could not override the denial.
+    justification: opt(F.justification),
+    breakGlassRefusal: opt(F.breakGlassRefusal),
   },
   [EVENT_TYPE.dataAccessed]: {
     ...WHO,
@@ -246,6 +263,8 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'artifact.digest': F.hash,
     'documents.policy': F.hash,
     ...REQUEST,
+    // A break-glass justification given with a request consent permitted anyway.
+    justification: opt(F.justification),
   },
   [EVENT_TYPE.inferenceExecuted]: {
     ...WHO,
@@ -273,7 +292,9 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'documents.modelBefore': F.hash,
     'documents.modelAfter': F.hash,
   },
-  [EVENT_TYPE.erasure]: { kind: F.erasureKind, 'commitments[]': F.commitment, document: opt(F.hash), ...WHO },
+  // `erasedDocuments[]` (issue 12): a subject's erasure also deletes the exact bytes of every FHIR
+  // Consent imported for its policies (all versions); their hashes are listed here.
+  [EVENT_TYPE.erasure]: { kind: F.erasureKind, 'commitments[]': F.commitment, document: opt(F.hash), 'erasedDocuments[]': F.hash, ...WHO },
   [EVENT_TYPE.tokenCreated]: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, secretDigest: F.hash, ...WHO },
   [EVENT_TYPE.tokenRevoked]: { tokenId: F.tokenId, tokenName: F.actor, tokenRole: F.role, ...WHO },
   [EVENT_TYPE.auditEvent]: { resource: F.actor, practitioner: F.actor, contentHash: F.hash },
@@ -286,6 +307,8 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'range.to': opt(F.count),
     count: opt(F.count),
     queryHash: opt(F.hash),
+    // issue 12: a search about one subject (GET /fhir/...?patient=) names its commitments, never the id.
+    'commitments[]': F.commitment,
   },
   [EVENT_TYPE.auditRead]: { ...WHO, route: F.route, permission: F.permission, ...BALP, eventIndex: opt(F.count), policyId: opt(F.policyId), nonce: F.nonce },
   [EVENT_TYPE.patientDataOpened]: {
@@ -319,6 +342,30 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     checkpointSize: F.count,
     witnessSize: opt(F.count),
     attempts: F.count,
+  },
+  // An access consent denied, executed under break-glass. `reason` .. `provision` are the decision
+  // it overrode (as on CONSENT_DENIED); the event type is the flag, and opens a review.
+  [EVENT_TYPE.breakGlass]: {
+    operation: F.operation,
+    ...WHO,
+    purpose: F.breakGlassPurpose,
+    justification: F.justification,
+    reason: F.reason,
+    policyId: F.policyId,
+    policyVersion: opt(F.version),
+    policyHash: opt(F.hash),
+    provision: opt(F.provision),
+    'artifact.uri': F.commitment,
+    'artifact.digest': F.hash,
+    ...REQUEST,
+  },
+  // The review of the BREAK_GLASS entry at `breakGlass` (its leaf hash binds the exact entry).
+  [EVENT_TYPE.breakGlassReviewed]: {
+    breakGlass: F.count,
+    breakGlassLeaf: { ...F.hash, rule: 'RFC 9162 leaf hash of the BREAK_GLASS entry, 64 lowercase hex' },
+    outcome: F.reviewOutcome,
+    reason: F.reviewReason,
+    ...WHO,
   },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 

@@ -96,6 +96,9 @@ export const PERMISSIONS = [
   'tokens',
   // A patient's accounting of disclosures (issue 12).
   'disclosures',
+  // issue 12: break-glass (ask for an access consent denies; review the queue of such accesses)
+  'break-glass',
+  'break-glass:review',
 ] as const;
 
 /** What a credential may do. */
@@ -110,15 +113,19 @@ export type RoleTable = Readonly<Record<string, readonly Permission[]>>;
  * PATIENT_DATA_OPENED) is held by the roles that may see patient identifiers: the treating
  * clinical roles, and the privacy officer (subject requests, erasure, investigations). Not by
  * ml_engineer, auditor or admin: they see commitments only (minimum necessary).
+ * `break-glass` (an access that consent denies, executed and flagged for review) is held by the
+ * clinical roles that treat (clinician, dermatologist, radiologist, physician), not by nurse: a
+ * deployment that wants it adds it in its role table. `break-glass:review` (closing a break-glass
+ * review) is held by the privacy officer only.
  */
 export const DEFAULT_ROLES: RoleTable = Object.freeze({
-  clinician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
-  dermatologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
-  radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
-  physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open'],
+  clinician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
+  dermatologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
+  radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
+  physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   nurse: ['access', 'consent:check'],
   ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
-  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures'],
+  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review'],
   auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
 });
@@ -129,11 +136,55 @@ export const OPERATOR_ROLE = 'operator';
 /** The pattern of a code a deployment adds to a vocabulary (purposes, roles). */
 export const VOCABULARY_CODE_RE = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
+/**
+ * Purposes under which a break-glass access may be asked for: HL7 v3 PurposeOfUse BTG ("break the
+ * glass") and ETREAT (emergency treatment). Configurable (`breakGlass.purposes`).
+ */
+export const DEFAULT_BREAK_GLASS_PURPOSES: readonly string[] = Object.freeze(['BTG', 'ETREAT']);
+
+/**
+ * Why a clinician breaks the glass: the default justification codes (configurable,
+ * `breakGlass.justifications`). Codes, never free text: the story behind one belongs in the
+ * clinical record, where it can be corrected and erased; the log holds only the claim.
+ * - `LIFE_THREATENING_EMERGENCY`: an immediate threat to life, limb or organ.
+ * - `PATIENT_INCAPACITATED`: the patient cannot give or refuse consent now (unconscious, sedated,
+ *   lacking capacity) and no representative can be reached in time.
+ * - `URGENT_TREATMENT`: treatment that cannot wait needs this data (allergies, medication,
+ *   prior results), and it is available no other way.
+ * - `PATIENT_VERBAL_AUTHORIZATION`: the patient, present, authorizes the access, and the recorded
+ *   consent has not been updated yet.
+ */
+export const DEFAULT_BREAK_GLASS_JUSTIFICATIONS: readonly string[] = Object.freeze(['LIFE_THREATENING_EMERGENCY', 'PATIENT_INCAPACITATED', 'URGENT_TREATMENT', 'PATIENT_VERBAL_AUTHORIZATION']);
+
+/** The outcomes of a break-glass review. */
+export const REVIEW_OUTCOMES = ['justified', 'not_justified'] as const;
+/** A break-glass review's outcome. */
+export type ReviewOutcome = (typeof REVIEW_OUTCOMES)[number];
+
+/**
+ * The reason codes a reviewer gives, per outcome (configurable, `breakGlass.reviewReasons`).
+ * - justified: `EMERGENCY_CONFIRMED` (the record shows the emergency), `PATIENT_AUTHORIZATION_CONFIRMED`
+ *   (the patient confirms), `TREATING_RELATIONSHIP_CONFIRMED` (the actor was treating the patient
+ *   and the access was needed for it).
+ * - not_justified: `NO_EMERGENCY`, `NO_TREATING_RELATIONSHIP`, `EXCESSIVE_ACCESS` (more than the
+ *   emergency needed), `JUSTIFICATION_UNSUPPORTED` (the record does not support the code given).
+ */
+export const DEFAULT_REVIEW_REASONS: Readonly<Record<ReviewOutcome, readonly string[]>> = Object.freeze({
+  justified: Object.freeze(['EMERGENCY_CONFIRMED', 'PATIENT_AUTHORIZATION_CONFIRMED', 'TREATING_RELATIONSHIP_CONFIRMED']),
+  not_justified: Object.freeze(['NO_EMERGENCY', 'NO_TREATING_RELATIONSHIP', 'EXCESSIVE_ACCESS', 'JUSTIFICATION_UNSUPPORTED']),
+});
+
 /** The vocabularies one deployment uses. */
 export interface Vocabulary {
   readonly purposes: ReadonlySet<string>;
   readonly roles: ReadonlySet<string>;
   readonly trainingPurposes: ReadonlySet<string>;
+  /** Purposes a break-glass access may be asked for under (default BTG, ETREAT). */
+  readonly breakGlassPurposes: ReadonlySet<string>;
+  /** Break-glass justification codes. */
+  readonly justifications: ReadonlySet<string>;
+  /** Review reason codes, per outcome. */
+  readonly reviewReasons: Readonly<Record<ReviewOutcome, ReadonlySet<string>>>;
 }
 
 /** Options of {@link createVocabulary}. */
@@ -144,6 +195,12 @@ export interface VocabularyOptions {
   readonly roles?: RoleTable | readonly string[];
   /** Purposes that allow training on subject-linked data (default {@link DEFAULT_TRAINING_PURPOSES}). */
   readonly trainingPurposes?: readonly string[];
+  /** Purposes of a break-glass access (default {@link DEFAULT_BREAK_GLASS_PURPOSES}); each must be a purpose. */
+  readonly breakGlassPurposes?: readonly string[];
+  /** Break-glass justification codes (default {@link DEFAULT_BREAK_GLASS_JUSTIFICATIONS}). */
+  readonly justifications?: readonly string[];
+  /** Review reason codes per outcome (default {@link DEFAULT_REVIEW_REASONS}). */
+  readonly reviewReasons?: Partial<Readonly<Record<ReviewOutcome, readonly string[]>>>;
 }
 
 /**
@@ -161,7 +218,14 @@ export function createVocabulary(o: VocabularyOptions = {}): Vocabulary {
   const roles = new Set([...check('role', roleList), OPERATOR_ROLE]);
   const trainingPurposes = new Set(check('training purpose', o.trainingPurposes ?? DEFAULT_TRAINING_PURPOSES));
   for (const t of trainingPurposes) if (!purposes.has(t)) throw new TypeError(`training purpose ${t} is not a purpose`);
-  return Object.freeze({ purposes, roles, trainingPurposes });
+  const breakGlassPurposes = new Set(check('break-glass purpose', o.breakGlassPurposes ?? DEFAULT_BREAK_GLASS_PURPOSES));
+  for (const t of breakGlassPurposes) if (!purposes.has(t)) throw new TypeError(`break-glass purpose ${t} is not a purpose`);
+  const justifications = new Set(check('justification', o.justifications ?? DEFAULT_BREAK_GLASS_JUSTIFICATIONS));
+  const reviewReasons = Object.freeze({
+    justified: new Set(check('review reason', o.reviewReasons?.justified ?? DEFAULT_REVIEW_REASONS.justified)),
+    not_justified: new Set(check('review reason', o.reviewReasons?.not_justified ?? DEFAULT_REVIEW_REASONS.not_justified)),
+  });
+  return Object.freeze({ purposes, roles, trainingPurposes, breakGlassPurposes, justifications, reviewReasons });
 }
 
 /** The default vocabulary: HL7 v3 PurposeOfUse and the default role table. */

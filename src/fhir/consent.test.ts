@@ -258,6 +258,14 @@ describe('R5 Consent (cases written from the R5 specification)', () => {
       /custodian/,
     ],
     ['a draft consent', { status: 'draft', decision: 'permit' }, 'status', /not in force/],
+    // The compiled provisions live in the policy document, which the subject's erasure keeps.
+    ['an actor that is the patient', { decision: 'permit', provision: [{ actor: [{ reference: { reference: 'Patient/p1' } }] }] }, 'provision[0].actor[0].reference', /erasure/],
+    [
+      'an actor that is a person related to the patient (absolute, versioned)',
+      { decision: 'deny', provision: [{ actor: [{ reference: { reference: 'https://fhir.example.org/r5/RelatedPerson/mother-1/_history/2' } }] }] },
+      'provision[0].actor[0].reference',
+      /erasure/,
+    ],
   ];
   for (const [name, over, path, reason] of refusals) {
     it(`refuses ${name}`, () => assertRefused(() => importFhirConsent(bytes(r5(over)), { fhirVersion: 'R5' }), 'CONSENT_UNENFORCEABLE', [path], reason));

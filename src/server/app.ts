@@ -6,6 +6,7 @@
  * @module
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { NoteVerifier } from '../core/note.js';
@@ -23,13 +24,16 @@ import { installErrorHandler } from './error-handler.js';
 import { registerExplorer } from './explorer.js';
 import { installHeavyLimiter } from './heavy.js';
 import { frameworkErrors, installInputChecks } from './input.js';
-import { installMetrics, installWitnessMetrics } from './metrics.js';
+import { installMetrics, installReviewMetrics, installWitnessMetrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
 import { registerRoutes } from './route.js';
 import { API_ROUTES } from './routes/index.js';
+import { registerFhirMetadata } from './routes/fhir.js';
 import { installSecurityHeaders } from './security-headers.js';
 import { registerTlog } from './tiles.js';
 import { WitnessCollector, type WitnessEndpoint, type WitnessRetry } from './witnesses.js';
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -108,6 +112,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   // Well-formedness first: every JSON body, path parameter and query string, before any hook or handler.
   installInputChecks(app);
   const metrics = installMetrics(app, log);
+  installReviewMetrics(metrics, governance);
   let witnesses: WitnessCollector | undefined;
   if (o.witnesses && o.witnesses.endpoints.length > 0) {
     const wm = installWitnessMetrics(metrics, () => witnesses);
@@ -154,6 +159,8 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
   };
   registerRoutes(app, API_ROUTES, ctx, installHeavyLimiter(app, o.heavyConcurrency ?? 2));
   registerOpenApi(app, API_ROUTES);
+  // Public, like /openapi.json: the FHIR CapabilityStatement of the routes above.
+  registerFhirMetadata(app, API_ROUTES, { date: new Date(clock.now()).toISOString(), softwareVersion: PACKAGE_VERSION });
   await witnesses?.start();
   return app;
 }

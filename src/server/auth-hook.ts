@@ -76,7 +76,7 @@ export async function installAuth(app: FastifyInstance, o: AuthHookOptions): Pro
   return authenticate;
 }
 
-// Whether an unmatched request path is under /api or is /metrics once decoded (percent-encoding,
+// Whether an unmatched request path is under /api or /fhir or is /metrics once decoded (percent-encoding,
 // case, repeated slashes), so an unknown API route still answers 401 before 404.
 function isProtectedPath(url: string): boolean {
   let path = url.split('?')[0]!;
@@ -86,7 +86,9 @@ function isProtectedPath(url: string): boolean {
     return true;
   }
   path = path.toLowerCase().replace(/\/+/g, '/');
-  return path === '/api' || path.startsWith('/api/') || path === '/fhir' || path.startsWith('/fhir/') || path === '/metrics' || path.startsWith('/metrics/');
+  // /fhir too, except the public CapabilityStatement.
+  if ((path === '/fhir' || path.startsWith('/fhir/')) && path !== '/fhir/metadata') return true;
+  return path === '/api' || path.startsWith('/api/') || path === '/metrics' || path.startsWith('/metrics/');
 }
 
 /** Counts events per key in fixed windows; memory is bounded (oldest keys are dropped first). */

@@ -14,6 +14,8 @@ import { routeOf } from './context.js';
 import { errorResponse, toHttpError } from './http-errors.js';
 import type { Metrics } from './metrics.js';
 import { decisionJson, eventJson } from './routes/shared.js';
+import { FHIR_JSON, isFhirPath } from './routes/fhir.js';
+import { toOperationOutcome } from '../fhir/outcome.js';
 
 /** Options of {@link installErrorHandler}. */
 export interface ErrorHandlerOptions {
@@ -43,10 +45,13 @@ export function installErrorHandler(app: FastifyInstance, o: ErrorHandlerOptions
     }
     const { status, body } = toHttpError(err);
     if (status >= 500) req.log.error({ code: body.error.code, err: (err as Error)?.name }, 'request failed');
+    // Under /fhir the same code and message, as an OperationOutcome.
+    if (isFhirPath(req.routeOptions?.url ?? req.url)) return reply.status(status).type(FHIR_JSON).send(toOperationOutcome(status, body.error));
     return reply.status(status).send(body);
   });
-  app.setNotFoundHandler(async (_req, reply) => {
+  app.setNotFoundHandler(async (req, reply) => {
     const { status, body } = errorResponse('ROUTE_NOT_FOUND', 'no such route');
+    if (isFhirPath(req.url)) return reply.status(status).type(FHIR_JSON).send(toOperationOutcome(status, body.error));
     return reply.status(status).send(body);
   });
 }

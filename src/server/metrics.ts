@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Log } from '../log/log.js';
+import type { Governance } from '../service/governance.js';
 import type { WitnessCollector } from './witnesses.js';
 
 /** The metrics the routes update. */
@@ -58,6 +59,30 @@ export function installWitnessMetrics(metrics: Metrics, witnesses: () => Witness
     refusals: new Counter({ name: 'custos_witness_refusals_total', help: 'Witness refusals (4xx, unresolved 409, bad cosignature): each is an alarm', labelNames, registers }),
     errors: new Counter({ name: 'custos_witness_errors_total', help: 'Witness requests that failed on the network or with a 5xx (retried)', labelNames, registers }),
   };
+}
+
+/**
+ * The break-glass review queue as gauges, read at scrape time from the queue the log determines
+ * (the scan is brought up to date first, so reviews another process wrote count too).
+ */
+export function installReviewMetrics(metrics: Metrics, governance: Governance): void {
+  const registers = [metrics.registry];
+  new Gauge({
+    name: 'custos_break_glass_reviews_open',
+    help: 'Break-glass accesses whose review is open',
+    registers,
+    async collect() {
+      this.set((await governance.listReviews({ status: 'open' })).open);
+    },
+  });
+  new Gauge({
+    name: 'custos_break_glass_reviews_overdue',
+    help: 'Break-glass reviews open past the review deadline',
+    registers,
+    async collect() {
+      this.set((await governance.listReviews({ overdue: true })).overdue);
+    },
+  });
 }
 
 /** Creates the registry and counts every response. */

@@ -71,6 +71,9 @@ export function buildOpenApi(routes: readonly Route[]): Record<string, unknown> 
       responses: { [status]: { description: 'success', ...content }, '400': err, '401': err, '403': err, '404': err, '409': err, '413': err, '429': err },
     };
   }
+  paths['/fhir/metadata'] = {
+    get: { summary: 'FHIR R4 CapabilityStatement (public, application/fhir+json)', responses: { '200': { description: 'CapabilityStatement', content: { 'application/fhir+json': {} } } } },
+  };
   paths['/healthz'] = { get: { summary: 'Liveness (public)', responses: { '200': { description: 'ok' } } } };
   paths['/log.pub'] = { get: { summary: 'The verifier key (public): name+keyid+base64', responses: { '200': { description: 'verifier key' } } } };
   paths['/checkpoint'] = { get: { summary: 'C2SP tlog-tiles checkpoint (public, text/plain signed note)', responses: { '200': { description: 'signed note' } } } };
@@ -107,6 +110,7 @@ function docsPage(routes: readonly Route[]): string {
 <table><tr><th>method</th><th>path</th><th>permission</th><th>what</th></tr>
 ${routes.map((r) => `<tr><td>${r.method}</td><td><code>${esc(r.url)}</code></td><td>${r.permission ?? 'any'}</td><td>${esc(r.summary)}</td></tr>`).join('\n')}
 <tr><td>GET</td><td><code>/healthz</code></td><td>public</td><td>liveness</td></tr>
+<tr><td>GET</td><td><code>/fhir/metadata</code></td><td>public</td><td>FHIR R4 CapabilityStatement</td></tr>
 <tr><td>GET</td><td><code>/checkpoint</code>, <code>/log.pub</code>, <code>/tile/&lt;L&gt;/&lt;N&gt;[.p/&lt;W&gt;]</code></td><td>public</td><td>C2SP tlog-tiles checkpoint and hash tiles: witnesses and monitors check the log with standard tooling</td></tr>
 <tr><td>GET</td><td><code>/tile/entries/&lt;N&gt;[.p/&lt;W&gt;]</code></td><td>read (public with --public-entries)</td><td>C2SP tlog-tiles entry bundles (logged: AUDIT_QUERY)</td></tr>
 </table></body></html>`;

@@ -170,7 +170,10 @@ export class AuditTrail {
   }
 
   /** A bulk read: written before the data is returned. */
-  query(actor: AuditActor, what: { route: string; permission: string; range?: { from: number; to: number }; count?: number; queryHash?: string | undefined }): Promise<AppendResult> {
+  query(
+    actor: AuditActor,
+    what: { route: string; permission: string; range?: { from: number; to: number }; count?: number; queryHash?: string | undefined; commitments?: readonly string[] },
+  ): Promise<AppendResult> {
     return this.#append(AUDIT_EVENT.query, {
       actor: actor.id,
       role: actor.role,
@@ -180,6 +183,8 @@ export class AuditTrail {
       ...(what.range ? { range: what.range } : {}),
       ...(what.count === undefined ? {} : { count: what.count }),
       ...(what.queryHash ? { queryHash: what.queryHash } : {}),
+      // A search about one subject: its commitments (never the id), so the query is linked to it and erasable with it.
+      ...(what.commitments && what.commitments.length > 0 ? { commitments: [...what.commitments] } : {}),
     });
   }
 

@@ -11,7 +11,8 @@ import { verifyInclusion } from '../core/merkle/inclusion.js';
 import type { NoteVerifier } from '../core/note.js';
 import { parseReceipt, type Receipt } from '../core/manifest.js';
 import { logView, type LogReader, type LogSource, type SidecarReader } from '../log/reader.js';
-import { GOVERNANCE_EVENT as EVENT, asLoggedEvent, parseLoggedEvent, recordField, stringField } from '../core/events.js';
+import { GOVERNANCE_EVENT as EVENT, asLoggedEvent, recordField, stringField } from '../core/events.js';
+import { erasureOfDocument } from './governance/documents.js';
 
 /** One hash re-checked while rebuilding a receipt. */
 export interface ReceiptCheck {
@@ -69,21 +70,6 @@ export interface ErasedDocument {
   readonly erasureIndex: number;
 }
 
-// The ERASURE_PERFORMED event that erased document `hash`, if the log has one: the store's state
-// row names its index, and the log entry itself is read to confirm it (the row alone proves nothing).
-async function erasureOf(sidecar: SidecarReader, reader: LogReader, hash: string): Promise<number | undefined> {
-  const row = await sidecar.getState('erased-document', hash);
-  if (row === undefined) return undefined;
-  try {
-    const index = (JSON.parse(row) as { index?: unknown }).index;
-    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index >= (await reader.size())) return undefined;
-    const e = parseLoggedEvent((await reader.getEntry(index)).bytes);
-    return e?.type === EVENT.erasure && e.payload['kind'] === 'document' && e.payload['document'] === hash ? index : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 async function loadDoc(sidecar: SidecarReader, what: string, hash: unknown, checks: ReceiptCheck[], erasable?: { reader: LogReader; erased: ErasedDocument[] }): Promise<unknown> {
   if (typeof hash !== 'string') {
     checks.push({ what, ref: String(hash), ok: false, detail: 'the event commits no such document' });
@@ -91,7 +77,7 @@ async function loadDoc(sidecar: SidecarReader, what: string, hash: unknown, chec
   }
   const d = await sidecar.getDocument(hash);
   if (!d) {
-    const at = erasable ? await erasureOf(sidecar, erasable.reader, hash) : undefined;
+    const at = erasable ? await erasureOfDocument(sidecar, erasable.reader, hash) : undefined;
     if (at !== undefined) {
       erasable!.erased.push({ what, hash, erasureIndex: at });
       checks.push({ what, ref: hash, ok: true, detail: `erased (by event ${at})` });

@@ -9,6 +9,7 @@ import { POLICY_ID } from '../core/consent/policy.js';
 import { CONSENT_REQUEST } from '../core/consent/request.js';
 import { CODE, ID, OPAQUE_ID, SHA256_HEX, TIME, WELL_FORMED } from '../core/schema/parse.js';
 import { ATTESTATION_METHODS, LOWER_ID_RE } from '../core/events.js';
+import { REVIEW_OUTCOMES } from '../core/vocabulary.js';
 
 /**
  * The dataset types of a training run: `identified` (subject-linked: trained under the consent
@@ -35,8 +36,11 @@ export const REQUEST_ATTRIBUTES = (() => {
   void _role;
   return entries;
 })();
-/** Body of a data access ({@link Governance.recordDataAccess}). */
-export const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT, ...REQUEST_ATTRIBUTES });
+/**
+ * Body of a data access ({@link Governance.recordDataAccess}). `justification` (a code of the
+ * break-glass vocabulary) with a break-glass purpose asks to override a consent denial.
+ */
+export const ACCESS = v.object({ actor: ACTOR, purpose: CODE, policyId: POLICY_ID, artifact: ARTIFACT, ...REQUEST_ATTRIBUTES, justification: v.optional(CODE) });
 /** Body of an inference ({@link Governance.recordInference}). */
 export const INFERENCE = v.object({
   actor: ACTOR,
@@ -72,6 +76,14 @@ export const TRAINING = v.pipe(
     ['attestation'],
   ),
 );
+
+/** Body of a break-glass review ({@link Governance.closeReview}): the outcome and a reason code. */
+export const REVIEW = v.object({
+  outcome: v.picklist(REVIEW_OUTCOMES, `outcome must be ${REVIEW_OUTCOMES.join(' or ')}`),
+  reason: CODE,
+});
+/** Input of {@link Governance.closeReview}. */
+export type ReviewInput = v.InferInput<typeof REVIEW>;
 
 /** Input of {@link Governance.recordDataAccess}. */
 export type DataAccessInput = v.InferInput<typeof ACCESS>;

@@ -6,8 +6,9 @@
  * role, secret hash, revoked or not). Findings about documents, policy heads and tokens name the
  * event involved.
  *
- * A document that an ERASURE_PERFORMED event (kind `document`) erased, anywhere on the log, may be
- * absent: it is counted as erased, not a finding. Anywhere, not only after its references: an
+ * A document that an ERASURE_PERFORMED event erased (kind `document`: one provenance document;
+ * kind `subject`: the FHIR Consent resources of its policies, `erasedDocuments`), anywhere on the
+ * log, may be absent: it is counted as erased, not a finding. Anywhere, not only after its references: an
  * event sequenced after the erasure may commit the same document again (stored again if it
  * carried the bytes, or erased with it when in the erasure's own batch). If present, it is checked
  * like any other.
@@ -18,6 +19,7 @@ import { computeCommitment } from '../core/commitment.js';
 import { GOVERNANCE_EVENT as EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
 import { logView, type LogSource, type LogView } from '../log/reader.js';
 import { applyTokenEvent, tokenSecretDigest, type LoggedToken } from './tokens.js';
+import { documentsErasedBy } from './governance/documents.js';
 
 const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
 // The erasure type as it appears in an entry's canonical JSON (a byte search before parsing).
@@ -93,8 +95,7 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
       if (e.bytes.indexOf(ERASURE_MARK) >= 0) {
         // (a malformed entry is the log verifier's finding)
         const x = parseLoggedEvent(e.bytes);
-        const document = stringField(x?.payload, 'document');
-        if (x?.type === EVENT.erasure && x.payload['kind'] === 'document' && document !== undefined) erased.add(document);
+        if (x?.type === EVENT.erasure) for (const h of documentsErasedBy(x.payload)) erased.add(h);
         continue;
       }
       // Only governance events carry documents; a byte search skips the rest without parsing.

@@ -11,7 +11,8 @@ import type { FastifyInstance } from 'fastify';
 import { initDataDir, openLog, type DataDir } from '../../src/log/data-dir.js';
 import type { Log } from '../../src/log/log.js';
 import { verifyLog } from '../../src/log/verify-log.js';
-import { Governance } from '../../src/service/governance.js';
+import { Governance, type GovernanceOptions } from '../../src/service/governance.js';
+import type { Clock } from '../../src/log/clock.js';
 import { verifyDocuments } from '../../src/service/verify-documents.js';
 import { Authenticator } from '../../src/server/auth.js';
 import { createApp, type AppOptions } from '../../src/server/app.js';
@@ -48,6 +49,10 @@ export interface ServerEnvOptions {
    * before the app's collector asks it to cosign): e.g. start witnesses trusting `dir.verifier`.
    */
   readonly witnesses?: (dir: DataDir) => Promise<NonNullable<AppOptions['witnesses']>>;
+  /** The clock of the log and the governance overlay (default the system clock). */
+  readonly clock?: Clock;
+  /** Options of the governance overlay (break-glass vocabularies, review deadline). */
+  readonly governance?: Omit<GovernanceOptions, 'log' | 'clock'>;
 }
 
 /** A fresh log with one token per role and an app over it (not listening). */
@@ -55,8 +60,8 @@ export async function createServerEnv(appOptions: Partial<AppOptions> = {}, envO
   const root = mkdtempSync(join(tmpdir(), 'custos-env-'));
   const dataDir = join(root, 'log');
   await initDataDir(dataDir, { origin: 'test.local/log' });
-  const { dir, log } = await openLog(dataDir);
-  const governance = await Governance.open({ log });
+  const { dir, log } = await openLog(dataDir, envOptions.clock ? { clock: envOptions.clock } : {});
+  const governance = await Governance.open({ log, ...(envOptions.clock ? { clock: envOptions.clock } : {}), ...envOptions.governance });
   const auth = new Authenticator({ log });
   const tokens = {} as Record<TestRole, string>;
   for (const role of Object.keys(TOKEN_NAMES) as TestRole[]) tokens[role] = (await auth.createToken(TOKEN_NAMES[role], role, SETUP_ACTOR)).token;

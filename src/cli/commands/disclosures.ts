@@ -14,6 +14,7 @@ import { AuditTrail } from '../../service/audit.js';
 import { Governance } from '../../service/governance.js';
 import { buildDisclosureReport } from '../../service/disclosures.js';
 import { renderDisclosureHtml } from '../../service/disclosures-html.js';
+import { disclosureReportToFhir } from '../../service/disclosures-fhir.js';
 import { DISCLOSURE_FORMATS } from '../../service/requests.js';
 import type { CommandContext } from '../context.js';
 import { readKeyArg } from '../keys.js';
@@ -33,15 +34,11 @@ export interface DisclosuresOptions {
   readonly actorRole: string;
 }
 
-/** `custos disclosures --subject ID [--since T] [--until T] [--format json|html] [-o FILE] --actor ID --actor-role ROLE`. */
+/** `custos disclosures --subject ID [--since T] [--until T] [--format json|fhir|html] [-o FILE] --actor ID --actor-role ROLE`. */
 export async function disclosures(ctx: CommandContext, o: DisclosuresOptions): Promise<void> {
   const format = o.format;
   if (!(DISCLOSURE_FORMATS as readonly string[]).includes(format))
     throw new ValidationError('VALIDATION_FAILED', `--format must be one of ${DISCLOSURE_FORMATS.join(', ')}`, { issues: [{ path: 'format', message: 'unknown format' }] });
-  if (format === 'fhir')
-    throw new ValidationError('VALIDATION_FAILED', '--format fhir needs the FHIR AuditEvent mapping (src/fhir/audit-event.ts), not in this build', {
-      issues: [{ path: 'format', message: 'not available' }],
-    });
   const target = o.output === undefined ? undefined : inCwd(ctx.io, o.output);
   // Checked before anything is written to the log.
   if (target !== undefined && (!existsSync(dirname(target)) || !statSync(dirname(target)).isDirectory() || (existsSync(target) && statSync(target).isDirectory()))) {
@@ -58,7 +55,7 @@ export async function disclosures(ctx: CommandContext, o: DisclosuresOptions): P
     const audit = new AuditTrail({ log, vocabulary: gov.vocabulary });
     const query = { subject: o.subject, ...(o.since === undefined ? {} : { since: o.since }), ...(o.until === undefined ? {} : { until: o.until }) };
     const report = await buildDisclosureReport(log, query, { actor, route: CLI_DISCLOSURES_ROUTE, audit, verifier: dir.verifier });
-    text = format === 'html' ? renderDisclosureHtml(report) : `${JSON.stringify(report, null, 2)}\n`;
+    text = format === 'html' ? renderDisclosureHtml(report) : `${JSON.stringify(format === 'fhir' ? disclosureReportToFhir(report) : report, null, 2)}\n`;
     lines = report.lines.length;
     known = report.subjectKnown;
   } finally {

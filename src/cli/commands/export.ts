@@ -10,12 +10,17 @@ import { inCwd } from '../output.js';
 import { loadSigner } from '../../log/data-dir.js';
 import { intotoAttestations } from '../../service/bundle.js';
 
-export const EXPORT_FORMATS = ['json', 'csv', 'ndjson', 'intoto'] as const;
+export const EXPORT_FORMATS = ['json', 'csv', 'ndjson', 'intoto', 'fhir'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportOptions {
   readonly format: ExportFormat;
   readonly output?: string;
+  /** fhir: write into a non-empty --output directory. */
+  readonly force?: boolean;
+  /** fhir: who exports (default: the local operator), for the AUDIT_QUERY. */
+  readonly actor?: string;
+  readonly actorRole?: string;
 }
 
 // RFC 4180: quote every field that needs it, doubling quotes.
@@ -28,6 +33,11 @@ function csvField(s: string): string {
  * With --output the file appears only when the export is complete (written to a temporary name, then renamed).
  */
 export async function exportLog(ctx: CommandContext, o: ExportOptions): Promise<void> {
+  // FHIR R4 NDJSON (Bulk Data): a directory of one file per resource type (export-fhir.ts).
+  if (o.format === 'fhir') {
+    const { exportFhir } = await import('./export-fhir.js');
+    return exportFhir(ctx, { output: o.output, force: o.force === true, actor: o.actor, actorRole: o.actorRole });
+  }
   // Messages name the path as given; the files are opened at `target` (the same unless run in process with a cwd).
   const target = o.output === undefined ? undefined : inCwd(ctx.io, o.output);
   if (o.output !== undefined && target !== undefined) {

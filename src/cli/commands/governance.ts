@@ -14,6 +14,7 @@ import { tamperCheckDataDir } from '../../sim/offledger.js';
 import { trustedVerifiers, withDataDir, withLog, type CommandContext } from '../context.js';
 import { openingAudit, requireOpener } from '../opening.js';
 import { inCwd, printFields, printJson, readStdin, type Io } from '../output.js';
+import { requestFields, type RequestFlagValues } from '../request-flags.js';
 
 /** Runs `fn` with the governance overlay open on the data directory's log. */
 async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>): Promise<T> {
@@ -61,8 +62,14 @@ async function reportDenial<T>(ctx: CommandContext, fn: () => Promise<T>): Promi
     return await fn();
   } catch (err) {
     if (err instanceof ConsentDeniedError) {
-      if (ctx.json) printJson(ctx.io, { denied: true, decision: decisionToJson(err.decision), event: eventFields(err.event) });
-      else printFields(ctx.io, { denied: `${err.decision.reason}: ${err.decision.explanation}`, 'logged as': `CONSENT_DENIED, entry ${err.event.index}` });
+      if (ctx.json)
+        printJson(ctx.io, { denied: true, decision: decisionToJson(err.decision), event: eventFields(err.event), ...(err.breakGlassRefusal ? { breakGlassRefusal: err.breakGlassRefusal } : {}) });
+      else
+        printFields(ctx.io, {
+          denied: `${err.decision.reason}: ${err.decision.explanation}`,
+          ...(err.breakGlassRefusal ? { 'break-glass refused': err.breakGlassRefusal } : {}),
+          'logged as': `CONSENT_DENIED, entry ${err.event.index}`,
+        });
     }
     throw err;
   }
@@ -130,17 +137,33 @@ export async function consentShow(ctx: CommandContext, policyId: string): Promis
   }
 }
 
-export interface AccessOptions {
+export interface AccessOptions extends RequestFlagValues {
   readonly purpose: string;
   readonly policy: string;
   readonly uri: string;
   readonly digest: string;
+  /** Break-glass: a justification code (with purpose BTG or ETREAT). */
+  readonly justification?: string;
 }
 
-/** `custos access`: records an access to patient data, after the consent check. */
+/** `custos access`: records an access to patient data, after the consent check (or under break-glass). */
 export async function access(ctx: CommandContext, o: AccessOptions, actor: Actor): Promise<void> {
-  const r = await withGovernance(ctx, (g) => reportDenial(ctx, () => g.recordDataAccess({ actor, purpose: o.purpose, policyId: o.policy, artifact: { uri: o.uri, digest: o.digest } })));
-  if (ctx.json) return printJson(ctx.io, { decision: decisionToJson(r.decision), event: eventFields(r.event) });
+  const input = {
+    actor,
+    purpose: o.purpose,
+    policyId: o.policy,
+    artifact: { uri: o.uri, digest: o.digest },
+    ...requestFields(o),
+    ...(o.justification === undefined ? {} : { justification: o.justification }),
+  };
+  const r = await withGovernance(ctx, (g) => reportDenial(ctx, () => g.recordDataAccess(input)));
+  if (ctx.json) return printJson(ctx.io, { decision: decisionToJson(r.decision), event: eventFields(r.event), ...(r.breakGlass ? { breakGlass: r.breakGlass } : {}) });
+  if (r.breakGlass) {
+    return printFields(ctx.io, {
+      'break-glass': `consent denied (${r.decision.reason}: ${r.decision.explanation}); the access was executed under break-glass (${r.breakGlass.justification})`,
+      'logged as': `BREAK_GLASS, entry ${r.event.index} (flagged; review due ${r.breakGlass.reviewDue})`,
+    });
+  }
   printFields(ctx.io, { permitted: r.decision.explanation, 'logged as': `DATA_ACCESSED, entry ${r.event.index}` });
 }
 
@@ -151,7 +174,7 @@ export function parseOutput(s: string): { name: string; uri: string; digest: str
   return { name: m[1]!, uri: m[2]!, digest: m[3]! };
 }
 
-export interface InferOptions {
+export interface InferOptions extends RequestFlagValues {
   readonly purpose: string;
   readonly policy: string;
   readonly inputUri: string;
@@ -167,7 +190,7 @@ export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor):
   const pipeline = readJsonFile(ctx.io, o.pipeline, 'pipeline manifest');
   const model = readJsonFile(ctx.io, o.model, 'model spec');
   const r = await withGovernance(ctx, (g) =>
-    reportDenial(ctx, () => g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model })),
+    reportDenial(ctx, () => g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model, ...requestFields(o) })),
   );
   if (ctx.json) return printJson(ctx.io, { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionToJson(r.decision), event: eventFields(r.event) });
   printFields(ctx.io, {
@@ -298,6 +321,7 @@ export async function erase(ctx: CommandContext, kind: 'subject' | 'uri' | 'exte
     return printJson(ctx.io, {
       erased: r.commitments,
       ...(r.document === undefined ? {} : { document: r.document }),
+      ...(r.documents === undefined ? {} : { documents: r.documents }),
       event: r.event ? eventFields(r.event) : null,
       ...(r.scrub ? { scrub: r.scrub } : {}),
     });
@@ -312,6 +336,7 @@ export async function erase(ctx: CommandContext, kind: 'subject' | 'uri' | 'exte
   else {
     printFields(ctx.io, {
       erased: r.commitments.join(', '),
+      ...(r.documents === undefined ? {} : { 'FHIR Consent bytes': r.documents.join(', ') }),
       'logged as': `ERASURE_PERFORMED, entry ${r.event!.index}`,
       'store files': r.scrub ? `${r.scrub.complete ? 'scrubbed' : 'NOT fully scrubbed'}: ${r.scrub.detail}` : '-',
     });

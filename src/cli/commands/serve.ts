@@ -26,6 +26,8 @@ export interface ServeOptions {
   readonly publicEntries?: boolean;
   /** Witnesses to collect cosignatures from, and the quorum (see {@link parseWitnessOptions}). */
   readonly witnesses?: { readonly endpoints: readonly WitnessEndpoint[]; readonly quorum: number };
+  /** Break-glass reviews open longer than this are overdue (default 72 hours). */
+  readonly reviewDeadlineMs?: number;
 }
 
 const usage = (path: string, message: string): never => {
@@ -108,7 +110,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
   // One role table for the credentials and for the roles that consent policies and events may name.
   // The authenticator first: tokens and policy heads then share the one verified scan of the log.
   const auth = new Authenticator({ log, roles, ...(o.oidc ? { oidc: o.oidc } : {}) });
-  const governance = await Governance.open({ log, roles, purposes });
+  const governance = await Governance.open({ log, roles, purposes, ...(o.reviewDeadlineMs === undefined ? {} : { breakGlass: { reviewDeadlineMs: o.reviewDeadlineMs } }) });
   await auth.load();
   const app = await createApp({
     log,

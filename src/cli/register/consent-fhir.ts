@@ -7,8 +7,7 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { parseChoice } from '../parse.js';
-
-const repeat = (v: string, prev: string[] = []): string[] => [...prev, v];
+import { requestFields, requestFlags, type RequestFlagValues } from '../request-flags.js';
 
 /** Registers `import`, `check` and `show` under the `consent` command. */
 export function registerConsentFhir(consent: Command, ctx: (cmd: Command) => Promise<CommandContext>): void {
@@ -27,30 +26,15 @@ export function registerConsentFhir(consent: Command, ctx: (cmd: Command) => Pro
         actorRole: o.actorRole,
       }),
     );
-  consent
-    .command('check <policyId>')
-    .description('the decision a request would get now, and why (writes nothing)')
-    .requiredOption('--purpose <coding>', 'purpose of use: CODE (HL7 v3 PurposeOfUse or configured) or SYSTEM|CODE')
-    .requiredOption('--role <coding>', 'requesting role: CODE (the role table) or SYSTEM|CODE')
-    .option('--actor-reference <ref>', 'the requesting actor, e.g. Practitioner/123 or Organization/f001')
-    .option('--action <coding>', 'the action, e.g. access (FHIR consentaction)')
-    .option('--class <coding>', 'the class or resource type of the data')
-    .option('--code <coding>', 'the code of the data')
-    .option('--security-label <coding>', 'a security label of the data (repeatable)', repeat)
-    .option('--data-time <time>', 'the time of the data (RFC 3339)')
-    .action(
-      async (id: string, o: { purpose: string; role: string; actorReference?: string; action?: string; class?: string; code?: string; securityLabel?: string[]; dataTime?: string }, cmd: Command) =>
-        (await import('../commands/fhir-consent.js')).consentCheck(await ctx(cmd), id, {
-          purpose: o.purpose,
-          role: o.role,
-          ...(o.actorReference === undefined ? {} : { actorReference: o.actorReference }),
-          ...(o.action === undefined ? {} : { action: o.action }),
-          ...(o.class === undefined ? {} : { class: o.class }),
-          ...(o.code === undefined ? {} : { code: o.code }),
-          ...(o.securityLabel === undefined ? {} : { securityLabels: o.securityLabel }),
-          ...(o.dataTime === undefined ? {} : { dataTime: o.dataTime }),
-        }),
-    );
+  requestFlags(
+    consent
+      .command('check <policyId>')
+      .description('the decision a request would get now, and why (writes nothing)')
+      .requiredOption('--purpose <coding>', 'purpose of use: CODE (HL7 v3 PurposeOfUse or configured) or SYSTEM|CODE')
+      .requiredOption('--role <coding>', 'requesting role: CODE (the role table) or SYSTEM|CODE'),
+  ).action(async (id: string, o: RequestFlagValues & { purpose: string; role: string }, cmd: Command) =>
+    (await import('../commands/fhir-consent.js')).consentCheck(await ctx(cmd), id, { purpose: o.purpose, role: o.role, ...requestFields(o) }),
+  );
   consent
     .command('show <policyId>')
     .description("a policy's versions and the log entry of each; --format fhir: the current version as FHIR (the exact bytes imported)")

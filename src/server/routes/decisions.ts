@@ -13,7 +13,8 @@ export const ACCESS_BODY = withActorClaim(ACCESS);
 export const INFERENCE_BODY = withActorClaim(INFERENCE);
 export const TRAINING_BODY = withActorClaim(TRAINING);
 
-export const ACCESS_RESPONSE = v.object({ decision: DECISION, event: EVENT });
+/** `breakGlass`: set when consent denied and the access was executed under break-glass (`decision` is the denial it overrode). */
+export const ACCESS_RESPONSE = v.object({ decision: DECISION, event: EVENT, breakGlass: v.optional(v.object({ justification: v.string(), reviewDue: v.string() })) });
 export const INFERENCE_RESPONSE = v.object({ receipt: v.unknown(), receiptHash: v.string(), decision: DECISION, event: EVENT });
 export const TRAINING_RESPONSE = v.object({ manifestHash: v.string(), decisions: v.array(DECISION), event: EVENT });
 /** Response types for clients (the server builds each response as one of these). */
@@ -25,15 +26,16 @@ export const accessRoutes = [
   route({
     method: 'POST',
     url: '/api/v1/access',
-    summary: 'Record an access to patient data, after the consent check (403 CONSENT_DENIED is logged)',
+    summary:
+      'Record an access to patient data, after the consent check (403 CONSENT_DENIED is logged); with purpose BTG or ETREAT and a justification code, a denial is overridden as BREAK_GLASS (201, under review)',
     permission: 'access',
     status: 201,
     body: ACCESS_BODY,
     response: ACCESS_RESPONSE,
     handler: async ({ body, principal }, { governance, metrics }) => {
       const r = await governance.recordDataAccess({ ...body, actor: actorFrom(principal, body) });
-      metrics.decisions.inc({ operation: 'access', effect: 'permit', reason: 'PERMITTED' });
-      return { decision: decisionJson(r.decision), event: eventJson(r.event) };
+      metrics.decisions.inc({ operation: 'access', effect: r.breakGlass ? 'break_glass' : 'permit', reason: r.decision.reason });
+      return { decision: decisionJson(r.decision), event: eventJson(r.event), ...(r.breakGlass ? { breakGlass: r.breakGlass } : {}) };
     },
   }),
 ];

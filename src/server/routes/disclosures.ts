@@ -5,9 +5,9 @@
  * @module
  */
 import * as v from 'valibot';
-import { ValidationError } from '../../core/errors.js';
 import { buildDisclosureReport } from '../../service/disclosures.js';
 import { renderDisclosureHtml } from '../../service/disclosures-html.js';
+import { disclosureReportToFhir } from '../../service/disclosures-fhir.js';
 import { DISCLOSURE_FORMATS, DISCLOSURES_QUERY_FIELDS, periodInOrder } from '../../service/requests.js';
 import { routeOf } from '../context.js';
 import { route } from '../route.js';
@@ -32,20 +32,19 @@ export const disclosureRoutes = [
     method: 'GET',
     url: '/api/v1/disclosures',
     summary:
-      "A patient's accounting of disclosures: every access, inference, training run, denial, read and opening of one subject, each with its inclusion proof (logged first: AUDIT_QUERY); JSON or HTML (format, or Accept)",
+      "A patient's accounting of disclosures: every access, inference, training run, denial, read and opening of one subject, each with its inclusion proof (logged first: AUDIT_QUERY); JSON, FHIR (a Bundle of AuditEvents) or HTML (format, or Accept)",
     permission: 'disclosures',
     heavy: true,
     query: DISCLOSURES_HTTP_QUERY,
-    produces: 'application/json, text/html',
+    produces: 'application/json, application/fhir+json, text/html',
     handler: async ({ query: q, principal, req, reply }, { log, audit, verifiers }) => {
       const format = formatOf(q.format, req.headers.accept);
-      if (format === 'fhir')
-        throw new ValidationError('VALIDATION_FAILED', 'format fhir needs the FHIR AuditEvent mapping, not in this build', { issues: [{ path: 'format', message: 'not available' }] });
       const { format: _f, ...query } = q;
       void _f;
       const report = await buildDisclosureReport(log, query, { actor: { id: principal.actor, role: principal.role }, route: routeOf(req), audit, verifier: verifiers[0]! });
       reply.header('cache-control', 'no-store');
       if (format === 'html') return reply.type('text/html; charset=utf-8').send(renderDisclosureHtml(report));
+      if (format === 'fhir') return reply.type('application/fhir+json; charset=utf-8').send(disclosureReportToFhir(report));
       return reply.type('application/json; charset=utf-8').send(report);
     },
   }),

@@ -20,11 +20,12 @@ export const erasureRoutes = [
   route({
     method: 'POST',
     url: '/api/v1/erasures',
-    summary: "Erase a subject's or URI's openings (a subject's linked URIs too), or a provenance document by hash; logs ERASURE_PERFORMED in the same transaction",
+    summary:
+      "Erase a subject's or URI's openings (a subject's linked URIs too, and the exact bytes of its imported FHIR Consents: `documents`), or a provenance document by hash; logs ERASURE_PERFORMED in the same transaction",
     permission: 'erase',
     status: 201,
     body: ERASE_BODY,
-    response: v.object({ erased: v.array(v.string()), document: v.optional(v.string()), event: v.nullable(EVENT), scrub: v.optional(v.unknown()) }),
+    response: v.object({ erased: v.array(v.string()), document: v.optional(v.string()), documents: v.optional(v.array(v.string())), event: v.nullable(EVENT), scrub: v.optional(v.unknown()) }),
     handler: async ({ body, principal, reply }, { governance }) => {
       const r = await governance.erase(body.kind, body.value, actorFrom(principal, body));
       // Nothing held an opening of that value: nothing was written.
@@ -32,7 +33,13 @@ export const erasureRoutes = [
         reply.status(200);
         return { erased: [], event: null };
       }
-      return { erased: r.commitments, ...(r.document === undefined ? {} : { document: r.document }), event: eventJson(r.event), scrub: r.scrub ?? null };
+      return {
+        erased: r.commitments,
+        ...(r.document === undefined ? {} : { document: r.document }),
+        ...(r.documents === undefined ? {} : { documents: r.documents }),
+        event: eventJson(r.event),
+        scrub: r.scrub ?? null,
+      };
     },
   }),
 ];

@@ -10,11 +10,13 @@ import { disclosureRoutes } from './disclosures.js';
 import { entryRoutes } from './entries.js';
 import { erasureRoutes } from './erasures.js';
 import { exportRoutes } from './export.js';
+import { fhirRoutes } from './fhir.js';
 import { overviewRoutes } from './overview.js';
 import { receiptRoutes } from './receipts.js';
 import { bundleRoutes } from './bundles.js';
 import { meRoutes, metricsRoutes, tokenRoutes } from './tokens.js';
 import { witnessRoutes } from './witnesses.js';
+import { reviewRoutes } from './reviews.js';
 
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
@@ -23,6 +25,7 @@ export const API_ROUTES: readonly Route[] = [
   ...accessRoutes,
   ...inferenceRoutes,
   ...trainingRoutes,
+  ...reviewRoutes,
   ...erasureRoutes,
   ...disclosureRoutes,
   ...receiptRoutes,
@@ -30,6 +33,7 @@ export const API_ROUTES: readonly Route[] = [
   ...entryRoutes,
   ...overviewRoutes,
   ...exportRoutes,
+  ...fhirRoutes,
   ...witnessRoutes,
   ...tokenRoutes,
   ...metricsRoutes,

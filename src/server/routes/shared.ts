@@ -94,8 +94,8 @@ export function eventTypes(...names: readonly string[]): ReadonlySet<string> {
 }
 
 /** Decisions that went through (the operation was performed). */
-export const EXECUTED = eventTypes('DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED');
+export const EXECUTED = eventTypes('DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'BREAK_GLASS');
 /** A refusal by consent. */
 export const DENIED = eventTypes('CONSENT_DENIED');
 /** Decisions under a policy, shown in its history. */
-export const POLICY_DECISIONS = eventTypes('DATA_ACCESSED', 'INFERENCE_EXECUTED', 'CONSENT_DENIED');
+export const POLICY_DECISIONS = eventTypes('DATA_ACCESSED', 'INFERENCE_EXECUTED', 'CONSENT_DENIED', 'BREAK_GLASS');

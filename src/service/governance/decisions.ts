@@ -10,7 +10,9 @@ import { ConsentError, ValidationError } from '../../core/errors.js';
 import { evaluateConsent, type Decision } from '../../core/consent/evaluate.js';
 import { parseModelSpec, parseTrainingManifest } from '../../core/manifest.js';
 import { parseWith } from '../../core/schema/parse.js';
-import { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
+import { formatEntryTime } from '../../core/entry.js';
+import { GOVERNANCE_EVENT as EVENT, asLoggedEvent } from '../../core/events.js';
+import { classifyBreakGlass, type BreakGlassRefusal } from '../../core/break-glass.js';
 import type { AppendResult, Decided, SequencingContext, SidecarDocument } from '../../log/log.js';
 import { ACCESS, TRAINING, type DataAccessInput, type TrainingInput } from '../requests.js';
 import type { Commitment } from './commitments.js';
@@ -21,12 +23,22 @@ import { withPolicyRetry, type Actor, type GovernanceState } from './state.js';
 export class ConsentDeniedError extends ConsentError {
   readonly decision: Decision;
   readonly event: AppendResult;
-  constructor(decision: Decision, event: AppendResult) {
-    super('CONSENT_DENIED', `consent denied (${decision.reason}): ${decision.explanation}`, {
-      details: { reason: decision.reason, policyId: decision.policyId, policyVersion: decision.policyVersion, provision: decision.provision, eventIndex: event.index },
+  /** Why a break-glass request could not override the denial (also on the event), if it was one. */
+  readonly breakGlassRefusal: BreakGlassRefusal | undefined;
+  constructor(decision: Decision, event: AppendResult, breakGlassRefusal?: BreakGlassRefusal) {
+    super('CONSENT_DENIED', `consent denied (${decision.reason}): ${decision.explanation}${breakGlassRefusal ? `; break-glass refused (${breakGlassRefusal})` : ''}`, {
+      details: {
+        reason: decision.reason,
+        policyId: decision.policyId,
+        policyVersion: decision.policyVersion,
+        provision: decision.provision,
+        eventIndex: event.index,
+        ...(breakGlassRefusal ? { breakGlassRefusal } : {}),
+      },
     });
     this.decision = decision;
     this.event = event;
+    this.breakGlassRefusal = breakGlassRefusal;
   }
 }
 
@@ -89,7 +101,9 @@ export async function underConsent<T>(
   commitments: readonly Commitment[],
   deniedCarries: number,
   permitted: (ctx: SequencingContext, decisions: readonly Decision[]) => Decided & { result: T },
-): Promise<{ result: T; event: AppendResult; decisions: readonly Decision[] }> {
+  // Break-glass: the event that replaces CONSENT_DENIED when the refusal is overridden (it carries every commitment).
+  overridden?: (ctx: SequencingContext, refusal: Decision) => Decided & { result: T },
+): Promise<{ result: T; event: AppendResult; decisions: readonly Decision[]; overridden?: Decision }> {
   // Whichever event is written carries the openings of the commitments it (or its receipt)
   // holds, and only those: every commitment on the log can be opened (until erased), and no
   // opening is kept that nothing on the log refers to (a denial records the first
@@ -101,15 +115,29 @@ export async function underConsent<T>(
     const pre = await Promise.all(policyIds.map((id) => s.heads.preload(id)));
     let decisions: Decision[] = [];
     let refusal: Decision | undefined;
+    let override: Decision | undefined;
     let result: T | undefined;
     const event = await s.log.appendDecided((ctx): Decided => {
       decisions = policyIds.map((id, i) => evaluateConsent(s.heads.resolve(pre[i]!, id, ctx.batchId), { ...request, role: actor.role }, ctx.timeMs));
       refusal = decisions.find((d) => d.effect === 'deny');
-      const carried = refusal ? uris.slice(0, deniedCarries) : uris;
+      override = refusal && overridden ? refusal : undefined;
+      const carried = refusal && !override ? uris.slice(0, deniedCarries) : uris;
       const marks = policyIds.map((id) => s.links.note(ctx, () => s.log.size, id, undefined, carried));
       const linked = () => {
         for (const m of marks) m();
       };
+      if (override) {
+        const o = overridden!(ctx, override);
+        result = o.result;
+        return {
+          ...o,
+          sidecar: { ...o.sidecar, commitments: openings },
+          onCommitted: () => {
+            linked();
+            o.onCommitted?.();
+          },
+        };
+      }
       if (refusal) {
         const d = refusal;
         return {
@@ -134,6 +162,7 @@ export async function underConsent<T>(
       result = d.result;
       return { ...d, sidecar: { ...d.sidecar, commitments: openings }, onCommitted: linked };
     });
+    if (override) return { result: result as T, event, decisions, overridden: override };
     if (refusal) throw new ConsentDeniedError(refusal, event);
     return { result: result as T, event, decisions };
   });
@@ -144,31 +173,97 @@ export async function underConsent<T>(
  * @throws {ValidationError} VALIDATION_FAILED (nothing written)
  * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
  */
-export async function recordDataAccess(s: GovernanceState, input: DataAccessInput): Promise<{ event: AppendResult; decision: Decision }> {
+export async function recordDataAccess(s: GovernanceState, input: DataAccessInput): Promise<DataAccessResult> {
   const a = parseWith(ACCESS, input, 'data access');
   s.checkCodes({ purpose: a.purpose, role: a.actor.role });
+  checkJustification(s, a.justification);
   return s.commitments.with([{ kind: 'uri', value: a.artifact.uri }], async ([uri]) => dataAccess(s, a, uri!));
 }
 
-async function dataAccess(s: GovernanceState, a: v.InferOutput<typeof ACCESS>, uri: Commitment): Promise<{ event: AppendResult; decision: Decision }> {
+/** What {@link recordDataAccess} returns: the event, the consent decision, and for a break-glass access the decision it overrode. */
+export interface DataAccessResult {
+  readonly event: AppendResult;
+  /** The consent decision (a denial when the access was executed under break-glass). */
+  readonly decision: Decision;
+  /** Set when the access was a break-glass access (a BREAK_GLASS event, under review). */
+  readonly breakGlass?: { readonly justification: string; readonly reviewDue: string };
+}
+
+async function dataAccess(s: GovernanceState, a: v.InferOutput<typeof ACCESS>, uri: Commitment): Promise<DataAccessResult> {
   const artifact = { uri: uri.c.commitment, digest: a.artifact.digest };
-  const r = await underConsent(s, 'data_access', a.actor, attributesOf(a), [a.policyId], { artifact }, [uri], 1, (_ctx, [decision]) => ({
-    type: EVENT.dataAccessed,
-    payload: s.checked(EVENT.dataAccessed, {
-      actor: a.actor.id,
-      role: a.actor.role,
-      purpose: a.purpose,
-      policyId: a.policyId,
-      policyVersion: decision!.policyVersion!,
-      policyHash: decision!.policyHash!,
-      provision: decision!.provision!,
-      artifact,
-      documents: { policy: decision!.policyHash! },
-      ...requestOnLog(a),
-    }),
-    result: undefined,
-  }));
+  // Break-glass (docs/governance.md): whether this request may override a denial, or why not, is
+  // known before sequencing; whether consent denies is decided at sequencing time, as always.
+  const bg = classifyBreakGlass({ purpose: a.purpose, justification: a.justification, permitted: s.may(a.actor.role, 'break-glass') }, s.vocab);
+  const justification = a.justification === undefined ? {} : { justification: a.justification };
+  const denied = { artifact, ...justification, ...(bg && !bg.override ? { breakGlassRefusal: bg.refusal } : {}) };
+  let bgTimeMs = 0;
+  const breakGlass = bg?.override
+    ? (ctx: SequencingContext, d: Decision): Decided & { result: undefined } => {
+        bgTimeMs = ctx.timeMs;
+        const payload = s.checked(EVENT.breakGlass, {
+          operation: 'data_access',
+          actor: a.actor.id,
+          role: a.actor.role,
+          purpose: a.purpose,
+          justification: a.justification!,
+          reason: d.reason,
+          policyId: d.policyId,
+          ...(d.policyVersion === undefined ? {} : { policyVersion: d.policyVersion, policyHash: d.policyHash }),
+          ...(d.provision === undefined ? {} : { provision: d.provision }),
+          artifact,
+          ...requestOnLog(a),
+        });
+        // The review queue sees the new item at once (the verified scan would, at its next sync).
+        const onCommitted = () => s.reviews.apply(ctx.index, asLoggedEvent({ type: EVENT.breakGlass, time: formatEntryTime(ctx.timeMs), payload }));
+        return { type: EVENT.breakGlass, payload, onCommitted, result: undefined };
+      }
+    : undefined;
+  let r: Awaited<ReturnType<typeof underConsent<undefined>>>;
+  try {
+    r = await underConsent(
+      s,
+      'data_access',
+      a.actor,
+      attributesOf(a),
+      [a.policyId],
+      denied,
+      [uri],
+      1,
+      (_ctx, [decision]) => ({
+        type: EVENT.dataAccessed,
+        payload: s.checked(EVENT.dataAccessed, {
+          actor: a.actor.id,
+          role: a.actor.role,
+          purpose: a.purpose,
+          policyId: a.policyId,
+          policyVersion: decision!.policyVersion!,
+          policyHash: decision!.policyHash!,
+          provision: decision!.provision!,
+          artifact,
+          documents: { policy: decision!.policyHash! },
+          ...requestOnLog(a),
+          ...justification,
+        }),
+        result: undefined,
+      }),
+      breakGlass,
+    );
+  } catch (err) {
+    if (err instanceof ConsentDeniedError && bg && !bg.override) throw new ConsentDeniedError(err.decision, err.event, bg.refusal);
+    throw err;
+  }
+  if (r.overridden) {
+    return { event: r.event, decision: r.overridden, breakGlass: { justification: a.justification!, reviewDue: new Date(bgTimeMs + s.reviewDeadlineMs).toISOString() } };
+  }
   return { event: r.event, decision: r.decisions[0]! };
+}
+
+// A justification is a code of the configured vocabulary: an unknown one is refused before anything is written.
+function checkJustification(s: GovernanceState, justification: string | undefined): void {
+  if (justification === undefined || s.vocab.justifications.has(justification)) return;
+  throw new ValidationError('VALIDATION_FAILED', `justification ${justification} is not a break-glass justification code (${[...s.vocab.justifications].join(', ')})`, {
+    issues: [{ path: 'justification', message: 'unknown justification code' }],
+  });
 }
 
 /**

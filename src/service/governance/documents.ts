@@ -5,7 +5,9 @@
  */
 import { canonicalJsonBytes } from '../../core/canonical-json.js';
 import { sha256, toHex } from '../../core/hash.js';
+import { GOVERNANCE_EVENT as EVENT, parseLoggedEvent, stringField } from '../../core/events.js';
 import type { SidecarDocument } from '../../log/log.js';
+import type { LogReader, SidecarReader } from '../../log/reader.js';
 
 /** Document kinds in the off-ledger store. */
 export const DOC = {
@@ -20,6 +22,41 @@ export const DOC = {
 
 /** Document kinds that erasure may delete: free-form provenance. Policies and receipts rebuild decisions and receipts. */
 export const ERASABLE_DOCS: ReadonlySet<string> = new Set([DOC.pipeline, DOC.model, DOC.training]);
+
+/**
+ * The document hashes an ERASURE_PERFORMED payload records as erased: `document` (kind `document`,
+ * one provenance document) and `erasedDocuments[]` (kind `subject`: the FHIR Consent resources
+ * imported for the subject's policies, issue 12).
+ */
+export function documentsErasedBy(payload: Readonly<Record<string, unknown>>): string[] {
+  const out: string[] = [];
+  const one = payload['kind'] === 'document' ? stringField(payload, 'document') : undefined;
+  if (one !== undefined) out.push(one);
+  const many = payload['erasedDocuments'];
+  if (Array.isArray(many)) for (const h of many) if (typeof h === 'string') out.push(h);
+  return out;
+}
+
+/** The state namespace whose row `hash` names the ERASURE_PERFORMED event that erased document `hash`. */
+export const ERASED_DOCUMENT_NS = 'erased-document';
+
+/**
+ * The index of the ERASURE_PERFORMED event that erased document `hash`, if the log has one: the
+ * store's state row names the index, and the log entry itself is read to confirm it (the row alone
+ * proves nothing).
+ */
+export async function erasureOfDocument(sidecar: Pick<SidecarReader, 'getState'>, reader: Pick<LogReader, 'size' | 'getEntry'>, hash: string): Promise<number | undefined> {
+  const row = await sidecar.getState(ERASED_DOCUMENT_NS, hash);
+  if (row === undefined) return undefined;
+  try {
+    const index = (JSON.parse(row) as { index?: unknown }).index;
+    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index >= (await reader.size())) return undefined;
+    const e = parseLoggedEvent((await reader.getEntry(index)).bytes);
+    return e?.type === EVENT.erasure && documentsErasedBy(e.payload).includes(hash) ? index : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A document ready for the sidecar, with the value it encodes. */
 export type BuiltDocument = SidecarDocument & { value: unknown };

@@ -9,7 +9,7 @@ import { parseWith } from '../../core/schema/parse.js';
 import { GOVERNANCE_EVENT as EVENT, isRecord, parseLoggedEvent, recordField, stringField } from '../../core/events.js';
 import type { AppendResult, Decided, ScrubReport } from '../../log/log.js';
 import { ACTOR, DOCUMENT_HASH, ERASE_KIND, ERASE_VALUE } from '../requests.js';
-import { ERASABLE_DOCS } from './documents.js';
+import { ERASABLE_DOCS, ERASED_DOCUMENT_NS } from './documents.js';
 import type { LinkRecord } from './links.js';
 import { MAX_POLICY_RETRIES, type Actor, type GovernanceState } from './state.js';
 
@@ -19,6 +19,8 @@ export interface ErasureResult {
   event: AppendResult | undefined;
   scrub?: ScrubReport;
   document?: string;
+  /** Kind `subject`: the FHIR Consent documents deleted (the exact bytes imported for the subject's policies, every version). */
+  documents?: string[];
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -34,6 +36,13 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * including the events sequenced just before the erasure. A URI linked to several subjects is
  * erased with any of them. Events recorded later under the same policy create new openings:
  * revoke the subject's policies first.
+ *
+ * Erasing a subject also deletes the exact bytes of every FHIR Consent resource imported for its
+ * policies (documents of kind `fhir-consent`, every version: they hold the patient reference and
+ * often the patient's name), in the same transaction; the event lists their hashes
+ * (`erasedDocuments`) and a state row per document names the event, so an export of such a policy
+ * answers DOCUMENT_ERASED. The policy version documents stay: they hold only codes, commitments
+ * and hashes, and decisions under the policy keep working.
  *
  * Kind `document` erases one off-ledger provenance document (a pipeline manifest, model spec or
  * training manifest) by its hash: the event records the hash (`document`), the row is deleted in
@@ -57,38 +66,57 @@ export async function erase(s: GovernanceState, kind: 'subject' | 'uri' | 'exter
     const subjects = new Set(own.map((c) => c.commitment));
     const policies = new Set<string>();
     const linked = new Set<string>();
+    const fhirDocs = new Set<string>();
     let scanned = 0;
     for (let attempt = 0; ; attempt++) {
       const reloads = s.reloads;
       const size = s.log.size;
-      if (k === 'subject') await scanLinks(s, scanned, size, subjects, policies, linked);
+      if (k === 'subject') await scanLinks(s, scanned, size, subjects, policies, linked, fhirDocs);
       scanned = size;
       const found: string[] = [];
       for (const c of linked) if (await s.log.sidecar.getCommitment(c)) found.push(c);
       const base = [...subjects, ...found];
+      // Documents already gone (erased before) are not listed again.
+      const foundDocs: string[] = [];
+      for (const h of fhirDocs) if (await s.log.sidecar.getDocument(h)) foundDocs.push(h);
       let erased: string[] = [];
+      let erasedDocs: string[] = [];
       try {
         const event = await s.log.appendDecided((ctx): Decided => {
           // Another writer appended since the scan: its events were not seen; scan them first.
           if (s.reloads !== reloads) throw new ConflictError('LOG_APPEND_CONFLICT', 'the log grew while the erasure was prepared');
           const all = new Set(base);
+          const docs = new Set(foundDocs);
           if (k === 'subject') {
             const seen = (r: LinkRecord) => r.index >= scanned && (r.committed || (r.batchId === ctx.batchId && r.index < ctx.index));
             const pols = new Set(policies);
             for (const r of s.links.records) if (seen(r) && r.subject !== undefined && subjects.has(r.subject)) pols.add(r.policyId);
-            for (const r of s.links.records) if (seen(r) && pols.has(r.policyId)) for (const u of r.uris) all.add(u);
+            for (const r of s.links.records) {
+              if (!seen(r) || !pols.has(r.policyId)) continue;
+              for (const u of r.uris) all.add(u);
+              for (const h of r.documents) docs.add(h);
+            }
           }
           erased = [...all].sort();
+          erasedDocs = [...docs].sort();
+          const marks = JSON.stringify({ index: ctx.index });
           return {
             type: EVENT.erasure,
-            payload: s.checked(EVENT.erasure, { kind: k, commitments: erased, actor: who.id, role: who.role }),
-            sidecar: { erase: erased },
+            payload: s.checked(EVENT.erasure, { kind: k, commitments: erased, ...(erasedDocs.length > 0 ? { erasedDocuments: erasedDocs } : {}), actor: who.id, role: who.role }),
+            // The FHIR bytes are deleted with the openings; a state row per document names this
+            // event, so an export can say which entry erased them (checked against the log).
+            sidecar: {
+              erase: erased,
+              ...(erasedDocs.length > 0 ? { eraseDocuments: erasedDocs, state: erasedDocs.map((h) => ({ ns: ERASED_DOCUMENT_NS, key: h, value: marks })) } : {}),
+            },
             // No salt or value of an erased commitment stays in this process's caches.
             onCommitted: () => s.commitments.forget(all),
           };
         });
         const scrub = await s.log.sidecar.scrub();
-        return { commitments: erased, event, scrub };
+        if (erasedDocs.length === 0) return { commitments: erased, event, scrub };
+        const docScrub = await s.log.sidecar.scrub('documents');
+        return { commitments: erased, event, scrub: bothScrubs(scrub, docScrub), documents: erasedDocs };
       } catch (err) {
         if (!hasCode(err, 'LOG_APPEND_CONFLICT') || attempt >= MAX_POLICY_RETRIES) throw err;
       }
@@ -112,7 +140,7 @@ async function eraseDocument(s: GovernanceState, hash: string, who: { id: string
       type: EVENT.erasure,
       payload: s.checked(EVENT.erasure, { kind: 'document', commitments: [], document: hash, actor: who.id, role: who.role }),
       // The state row points at this event, so a receipt can say `erased` after checking the log.
-      sidecar: { eraseDocuments: [hash], state: [{ ns: 'erased-document', key: hash, value: JSON.stringify({ index: ctx.index }) }] },
+      sidecar: { eraseDocuments: [hash], state: [{ ns: ERASED_DOCUMENT_NS, key: hash, value: JSON.stringify({ index: ctx.index }) }] },
       // No copy of the erased document stays in this process's caches.
       onCommitted: () => s.memo.forget(hash),
     }),
@@ -121,9 +149,19 @@ async function eraseDocument(s: GovernanceState, hash: string, who: { id: string
   return { commitments: [], event, scrub, document: hash };
 }
 
-// Adds to `policies` the policies created in [from, to) whose subject is in `subjects`, and to
-// `uris` the URI commitments carried by events in [from, to) under one of `policies`.
-async function scanLinks(s: GovernanceState, from: number, to: number, subjects: ReadonlySet<string>, policies: Set<string>, uris: Set<string>): Promise<void> {
+// The scrubs of the openings and of the documents, as one report.
+function bothScrubs(a: ScrubReport, b: ScrubReport): ScrubReport {
+  return { complete: a.complete && b.complete, detail: a.detail === b.detail ? a.detail : `${a.detail}; ${b.detail}` };
+}
+
+// Adds to `policies` the policies created in [from, to) whose subject is in `subjects`, to `uris`
+// the URI commitments carried by events in [from, to) under one of `policies`, and to `fhirDocs`
+// the FHIR Consent documents their consent events stored (`documents.fhir`, every version).
+async function scanLinks(s: GovernanceState, from: number, to: number, subjects: ReadonlySet<string>, policies: Set<string>, uris: Set<string>, fhirDocs: Set<string>): Promise<void> {
+  const addDoc = (p: Record<string, unknown>) => {
+    const h = stringField(recordField(p, 'documents'), 'fhir');
+    if (h !== undefined && HEX64.test(h)) fhirDocs.add(h);
+  };
   const add = (x: unknown) => {
     const u = isRecord(x) ? x['uri'] : undefined;
     if (typeof u === 'string' && HEX64.test(u)) uris.add(u);
@@ -150,11 +188,16 @@ async function scanLinks(s: GovernanceState, from: number, to: number, subjects:
           // The caller's own reference of the subject's consent.
           const ref = stringField(p, 'externalRef');
           if (ref !== undefined && HEX64.test(ref)) uris.add(ref);
+          addDoc(p);
         }
         continue;
       }
       if (!policies.has(policyId)) continue;
-      if (ent.type === EVENT.dataAccessed || ent.type === EVENT.consentDenied) {
+      if (ent.type === EVENT.consentUpdated || ent.type === EVENT.consentRevoked) {
+        addDoc(p);
+        continue;
+      }
+      if (ent.type === EVENT.dataAccessed || ent.type === EVENT.consentDenied || ent.type === EVENT.breakGlass) {
         add(p['artifact']);
         add(p['input']);
         add(p['dataset']);

@@ -34,7 +34,7 @@ import type { FhirVersion } from '../../fhir/validate.js';
 import type { AppendResult, Decided, SequencingContext } from '../../log/log.js';
 import { ACTOR } from '../requests.js';
 import type { Commitment } from './commitments.js';
-import { DOC, doc, type BuiltDocument } from './documents.js';
+import { DOC, doc, erasureOfDocument, type BuiltDocument } from './documents.js';
 import type { Head } from './policy-heads.js';
 import { withPolicyRetry, type Actor, type GovernanceState } from './state.js';
 import type { PolicyLookup } from '../../core/consent/evaluate.js';
@@ -218,7 +218,7 @@ function create(
   const head: Head = { version: 1, hash: d.hash, index: ctx.index };
   s.heads.stage(policyId, head);
   if (ref) s.heads.stageFhirPolicy(ref.c.commitment, policyId);
-  const linked = s.links.note(ctx, () => s.log.size, policyId, subject.c.commitment, ref ? [ref.c.commitment] : []);
+  const linked = s.links.note(ctx, () => s.log.size, policyId, subject.c.commitment, ref ? [ref.c.commitment] : [], [fhirDoc.hash]);
   return {
     policy,
     hash: d.hash,
@@ -280,6 +280,8 @@ function update(
   const head: Head = { version: policy.version, hash: d.hash, index: ctx.index };
   s.heads.stage(id, head);
   const type = compiled.revokes ? EVENT.consentRevoked : EVENT.consentUpdated;
+  // An erasure of the subject being prepared must see these bytes too (erasure.ts).
+  const linked = s.links.note(ctx, () => s.log.size, id, undefined, [], [fhirDoc.hash]);
   const common = { policyId: id, version: policy.version, previous: prevHash, actor: who.id, role: who.role, documents: { policy: d.hash, fhir: fhirDoc.hash }, source: source.format };
   const payload = compiled.revokes ? common : { ...common, validFrom: policy.period.start, ...(policy.period.end ? { validUntil: policy.period.end } : {}) };
   return {
@@ -290,7 +292,10 @@ function update(
       type,
       payload: s.checked(type, payload),
       sidecar: { documents: [fhirDoc, d], state: [{ ns: 'policy', key: id, value: JSON.stringify(head) }] },
-      onCommitted: () => s.heads.committedByUs(id, head, policy),
+      onCommitted: () => {
+        s.heads.committedByUs(id, head, policy);
+        linked();
+      },
     },
   };
 }
@@ -298,8 +303,9 @@ function update(
 /**
  * A policy's current version in FHIR form: the exact bytes imported (their hash re-checked against
  * the policy version document, itself checked against the log), or, for a native policy, its R4
- * form. A mismatch anywhere is refused, never served.
- * @throws {NotFoundError} POLICY_NOT_FOUND
+ * form. A mismatch anywhere is refused, never served. Bytes erased with the subject (an
+ * ERASURE_PERFORMED event on the log lists them) are DOCUMENT_ERASED, never the converted form.
+ * @throws {NotFoundError} POLICY_NOT_FOUND, DOCUMENT_ERASED
  * @throws {ConsentError} POLICY_TAMPERED
  */
 export async function exportFhirConsent(s: GovernanceState, policyId: string): Promise<FhirConsentExport> {
@@ -314,6 +320,15 @@ export async function exportFhirConsent(s: GovernanceState, policyId: string): P
   const base = { policyId: id, version: policy.version, policyHash: lookup.hash, index, commitments };
   if (policy.source) {
     const stored = await s.log.sidecar.getDocument(policy.source.hash);
+    if (!stored) {
+      // Erased with the subject: say so (and by which entry), never serve the converted form in its place.
+      const erasureIndex = await erasureOfDocument(s.log.sidecar, s.log.reader, policy.source.hash);
+      if (erasureIndex !== undefined) {
+        throw new NotFoundError('DOCUMENT_ERASED', `the FHIR resource of ${id} version ${policy.version} was erased by entry ${erasureIndex} (the subject's erasure); the policy stays in force`, {
+          details: { policyId: id, version: policy.version, document: policy.source.hash, erasureIndex },
+        });
+      }
+    }
     if (!stored || toHex(sha256(stored.bytes)) !== policy.source.hash) {
       throw new ConsentError('POLICY_TAMPERED', `the stored FHIR resource of ${id} version ${policy.version} does not match the hash its policy document commits`, {
         details: { policyId: id, version: policy.version, document: policy.source.hash },

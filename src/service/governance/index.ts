@@ -28,9 +28,11 @@ import type { Decision } from '../../core/consent/evaluate.js';
 import type { Receipt } from '../../core/manifest.js';
 import type { Vocabulary } from '../../core/vocabulary.js';
 import type { AppendResult, Log } from '../../log/log.js';
-import type { DataAccessInput, InferenceInput, TrainingInput } from '../requests.js';
+import type { DataAccessInput, InferenceInput, ReviewInput, TrainingInput } from '../requests.js';
 import { createConsent, revokeConsent, type PolicyChange } from './consent.js';
-import { recordDataAccess, recordTraining } from './decisions.js';
+import { recordDataAccess, recordTraining, type DataAccessResult } from './decisions.js';
+import { closeReview, listReviews, type ReviewFilter, type ReviewQueue } from './reviews.js';
+import type { ReviewStatus } from '../../core/break-glass.js';
 import { erase, type ErasureResult } from './erasure.js';
 import { checkConsent, showConsent, type ConsentCheckRequest, type PolicyVersion } from './queries.js';
 import { exportFhirConsent, importFhirConsent, type FhirConsentExport, type FhirConsentImport } from './fhir-consent.js';
@@ -41,12 +43,14 @@ import { GovernanceState, type Actor, type GovernanceOptions } from './state.js'
 export { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
 export { DOC } from './documents.js';
 export { ConsentDeniedError } from './decisions.js';
-export type { Actor, GovernanceOptions } from './state.js';
+export type { Actor, BreakGlassOptions, GovernanceOptions } from './state.js';
+export type { DataAccessResult } from './decisions.js';
+export type { ReviewFilter, ReviewQueue } from './reviews.js';
 export type { FhirConsentExport, FhirConsentImport } from './fhir-consent.js';
 export { MAX_FHIR_CONSENT_BYTES } from './fhir-consent.js';
 export type { ConsentCheckRequest } from './queries.js';
 export { TRAINING_DATASET_TYPES, MAX_TRAINING_COHORT } from '../requests.js';
-export type { DataAccessInput, InferenceInput, TrainingInput } from '../requests.js';
+export type { DataAccessInput, InferenceInput, ReviewInput, TrainingInput } from '../requests.js';
 
 /** The governance overlay over one log. */
 export class Governance {
@@ -113,8 +117,23 @@ export class Governance {
   }
 
   /** See {@link recordDataAccess}. */
-  recordDataAccess(input: DataAccessInput): Promise<{ event: AppendResult; decision: Decision }> {
+  recordDataAccess(input: DataAccessInput): Promise<DataAccessResult> {
     return recordDataAccess(this.#s, input);
+  }
+
+  /** Open break-glass reviews older than this are overdue (ms). */
+  get reviewDeadlineMs(): number {
+    return this.#s.reviewDeadlineMs;
+  }
+
+  /** See {@link listReviews}. */
+  listReviews(filter?: ReviewFilter): Promise<ReviewQueue> {
+    return listReviews(this.#s, filter);
+  }
+
+  /** See {@link closeReview}. */
+  closeReview(index: number | string, input: ReviewInput, actor: Actor): Promise<{ review: ReviewStatus; event: AppendResult }> {
+    return closeReview(this.#s, index, input, actor);
   }
 
   /** See {@link recordInference}. */

@@ -1,6 +1,6 @@
 /**
- * What events sequenced while an erasure is being prepared link (a policy, and the subject or URI
- * commitments they carry), so that the erasure sees events its scan of the stored log missed.
+ * What events sequenced while an erasure is being prepared link (a policy, the subject or URI
+ * commitments they carry, and the FHIR Consent documents they store), so that the erasure sees events its scan of the stored log missed.
  * @module
  */
 import type { SequencingContext } from '../../log/log.js';
@@ -14,6 +14,8 @@ export interface LinkRecord {
   readonly subject?: string;
   /** URI commitments the event carries. */
   readonly uris: readonly string[];
+  /** Hashes of FHIR Consent documents the event stores for the policy (issue 12: erased with its subject). */
+  readonly documents: readonly string[];
   committed: boolean;
 }
 
@@ -35,12 +37,12 @@ export class LinkLog {
    * already committed (below `logSize`) are dropped while no erasure is being prepared (an
    * erasure started later scans them in the store).
    */
-  note(ctx: SequencingContext, logSize: () => number, policyId: string, subject: string | undefined, uris: readonly string[]): () => void {
+  note(ctx: SequencingContext, logSize: () => number, policyId: string, subject: string | undefined, uris: readonly string[], documents: readonly string[] = []): () => void {
     if (this.#erasures === 0 && this.#records.length >= KEEP) {
       const size = logSize();
       this.#records = this.#records.filter((x) => x.index >= size && !x.committed);
     }
-    const r: LinkRecord = { batchId: ctx.batchId, index: ctx.index, policyId, ...(subject === undefined ? {} : { subject }), uris, committed: false };
+    const r: LinkRecord = { batchId: ctx.batchId, index: ctx.index, policyId, ...(subject === undefined ? {} : { subject }), uris, documents, committed: false };
     this.#records.push(r);
     return () => {
       r.committed = true;

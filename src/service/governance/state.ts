@@ -7,13 +7,15 @@
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { ValidationError, hasCode } from '../../core/errors.js';
 import { checkEventPayload } from '../../core/events.js';
-import { createVocabulary, type RoleTable, type Vocabulary } from '../../core/vocabulary.js';
+import { DEFAULT_ROLES, createVocabulary, type Permission, type ReviewOutcome, type RoleTable, type Vocabulary } from '../../core/vocabulary.js';
+import { DEFAULT_REVIEW_DEADLINE_MS } from '../../core/break-glass.js';
 import type { Log } from '../../log/log.js';
 import { systemClock, type Clock } from '../../log/clock.js';
 import { CommitmentPool } from './commitments.js';
 import { DocumentMemo } from './documents.js';
 import { LinkLog } from './links.js';
 import { PolicyHeads } from './policy-heads.js';
+import { ReviewLedger } from './reviews.js';
 
 /** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
 export interface Actor {
@@ -34,6 +36,20 @@ export interface GovernanceOptions {
   readonly roles?: RoleTable;
   /** Purposes that allow training on identified data (default: HRESCH and its specializations). */
   readonly trainingPurposes?: readonly string[];
+  /** Break-glass (docs/governance.md): its vocabularies, and the review deadline. */
+  readonly breakGlass?: BreakGlassOptions;
+}
+
+/** Break-glass options of {@link GovernanceOptions}. */
+export interface BreakGlassOptions {
+  /** Purposes a break-glass access may be asked for under (default BTG, ETREAT). */
+  readonly purposes?: readonly string[];
+  /** Justification codes (default DEFAULT_BREAK_GLASS_JUSTIFICATIONS). */
+  readonly justifications?: readonly string[];
+  /** Review reason codes per outcome (default DEFAULT_REVIEW_REASONS). */
+  readonly reviewReasons?: Partial<Readonly<Record<ReviewOutcome, readonly string[]>>>;
+  /** Open reviews older than this are overdue (default 72 hours). */
+  readonly reviewDeadlineMs?: number;
 }
 
 /** Retries of an operation whose policy (or log) changed while it was prepared. */
@@ -49,6 +65,10 @@ export class GovernanceState {
   readonly commitments: CommitmentPool;
   readonly memo = new DocumentMemo();
   readonly links = new LinkLog();
+  /** The break-glass accesses and their reviews, derived from the log. */
+  readonly reviews: ReviewLedger;
+  readonly reviewDeadlineMs: number;
+  readonly #roles: ReadonlyMap<string, ReadonlySet<Permission>>;
   /** Times the log was reread because another writer grew it. */
   reloads = 0;
 
@@ -60,9 +80,23 @@ export class GovernanceState {
       ...(o.purposes ? { purposes: o.purposes } : {}),
       ...(o.roles ? { roles: o.roles } : {}),
       ...(o.trainingPurposes ? { trainingPurposes: o.trainingPurposes } : {}),
+      ...(o.breakGlass?.purposes ? { breakGlassPurposes: o.breakGlass.purposes } : {}),
+      ...(o.breakGlass?.justifications ? { justifications: o.breakGlass.justifications } : {}),
+      ...(o.breakGlass?.reviewReasons ? { reviewReasons: o.breakGlass.reviewReasons } : {}),
     });
+    const deadline = o.breakGlass?.reviewDeadlineMs ?? DEFAULT_REVIEW_DEADLINE_MS;
+    if (!Number.isSafeInteger(deadline) || deadline <= 0) throw new TypeError('the review deadline must be a positive whole number of milliseconds');
+    this.reviewDeadlineMs = deadline;
+    // Role names are looked up in a Map (never by indexing an object: "constructor" is a string too).
+    this.#roles = new Map(Object.entries(o.roles ?? DEFAULT_ROLES).map(([role, perms]) => [role, new Set(perms)]));
+    this.reviews = new ReviewLedger(o.log);
     this.commitments = new CommitmentPool(o.log.sidecar, this.random);
     this.heads = new PolicyHeads(o.log);
+  }
+
+  /** Whether `role` holds `permission` in this overlay's role table. */
+  may(role: string, permission: Permission): boolean {
+    return this.#roles.get(role)?.has(permission) === true;
   }
 
   // Purposes and roles are codes from the configured vocabularies, never free text.
