@@ -34,12 +34,16 @@ interface Slot {
 export class TilePool {
   readonly #slots: Slot[] = [];
   #nextId = 0;
+  // Page buffers handed back by the workers, reused: allocating 1 MB of external memory per page
+  // makes V8 collect the main thread's heap far more often.
+  readonly #free: ArrayBuffer[] = [];
 
   constructor(size: number) {
     for (let i = 0; i < size; i++) {
       const worker = startWorker();
       const slot: Slot = { worker, pending: new Map(), dead: false };
       worker.on('message', (r: TileResult) => {
+        if (this.#free.length < 16) this.#free.push(r.buf);
         const resolve = slot.pending.get(r.id);
         slot.pending.delete(r.id);
         resolve?.(r);
@@ -63,7 +67,7 @@ export class TilePool {
     let slot: Slot | undefined;
     for (const s of this.#slots) if (!s.dead && (!slot || s.pending.size < slot.pending.size)) slot = s;
     if (!slot) return Promise.resolve(undefined);
-    const job = pack(this.#nextId++, page);
+    const job = pack(this.#nextId++, page, this.#free);
     const target = slot;
     return new Promise((resolve) => {
       target.pending.set(job.id, resolve);
@@ -78,11 +82,14 @@ export class TilePool {
 }
 
 /** Copies a page's bundles and tiles into one transferable buffer (the worker uses it as scratch). */
-function pack(id: number, page: readonly RawBundle[]): TileJob {
+function pack(id: number, page: readonly RawBundle[], free: ArrayBuffer[]): TileJob {
   let size = 0;
   for (const rb of page) if (rb.tile) size += rb.data.length + rb.tile.length;
-  // Not zero-filled, and not from the shared pool: the whole ArrayBuffer is this page's, to transfer.
-  const bytes = Buffer.allocUnsafeSlow(size);
+  // A buffer handed back, if one is large enough; else a new one, with room to spare. Not
+  // zero-filled, and not from the shared pool: the whole ArrayBuffer is this page's, to transfer.
+  let ab = free.pop();
+  while (ab && ab.byteLength < size) ab = free.pop();
+  const bytes = ab ? Buffer.from(ab) : Buffer.allocUnsafeSlow(Math.ceil((size * 5) / 4));
   const meta = new Float64Array(4 * page.length);
   let off = 0;
   page.forEach((rb, i) => {

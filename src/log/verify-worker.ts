@@ -19,6 +19,8 @@ export interface TileJob {
 /** The answer to a {@link TileJob}: ok[i] is 1 when bundle i checked out, and roots holds its tile root at 32 i. */
 export interface TileResult {
   readonly id: number;
+  /** The job's buffer, handed back for the next page. */
+  readonly buf: ArrayBuffer;
   readonly ok: Uint8Array;
   readonly roots: Uint8Array;
 }
@@ -38,10 +40,10 @@ export function runTileJob(job: TileJob): TileResult {
       roots.set(root, i * HASH_SIZE);
     }
   }
-  return { id: job.id, ok, roots };
+  return { id: job.id, buf: job.buf, ok, roots };
 }
 
 parentPort?.on('message', (job: TileJob) => {
   const r = runTileJob(job);
-  parentPort!.postMessage(r, [r.ok.buffer as ArrayBuffer, r.roots.buffer as ArrayBuffer]);
+  parentPort!.postMessage(r, [r.buf, r.ok.buffer as ArrayBuffer, r.roots.buffer as ArrayBuffer]);
 });

@@ -74,11 +74,16 @@ function nodeInPlace(buf: Buffer, at: number): string {
   return sha256Latin1(new Uint8Array(buf.buffer, buf.byteOffset + at - 1, 1 + 2 * HASH_SIZE));
 }
 
+let scratchBuf = Buffer.alloc(0);
+
 /** {@link checkBundleTileInPlace} on copies: `data` and `tile` are left as they are. */
 export function checkBundleTile(data: Uint8Array, tile: Uint8Array, tileIndex: number): Buffer | undefined {
   if (tile.length !== FAT_TILE_BYTES) return undefined;
-  // One byte before the bundle: the tile's first node prefix needs a byte before it even for an empty bundle.
-  const scratch = Buffer.allocUnsafe(1 + data.length + tile.length);
+  // One byte before the bundle: the tile's first node prefix needs a byte before it even for an empty
+  // bundle. The scratch is reused (checks are synchronous): a fresh 66 kB buffer per bundle is
+  // external memory that makes V8 collect a large heap far more often.
+  if (scratchBuf.length < 1 + data.length + tile.length) scratchBuf = Buffer.allocUnsafeSlow(2 * (1 + data.length + tile.length));
+  const scratch = scratchBuf;
   scratch.set(data, 1);
   scratch.set(tile, 1 + data.length);
   return checkBundleTileInPlace(scratch, 1, data.length, 1 + data.length, tileIndex);
