@@ -6,7 +6,7 @@
 import * as v from 'valibot';
 import { ARTIFACT, OUTPUT_ARTIFACT } from '../core/manifest.js';
 import { POLICY_ID } from '../core/consent/policy.js';
-import { CONSENT_REQUEST } from '../core/consent/request.js';
+import { CONSENT_REQUEST, NO_ROLE_CODINGS } from '../core/consent/request.js';
 import { CODE, ID, OPAQUE_ID, SHA256_HEX, TIME, WELL_FORMED, parseWith } from '../core/schema/parse.js';
 import { ATTESTATION_METHODS, LOWER_ID_RE } from '../core/events.js';
 import { REVIEW_OUTCOMES } from '../core/vocabulary.js';
@@ -66,6 +66,8 @@ export const TRAINING = v.pipe(
     modelBefore: v.unknown(),
     modelAfter: v.unknown(),
     computeBackend: v.pipe(v.string(), v.regex(LOWER_ID_RE, 'expected a compute backend identifier such as gpu-cluster-1 (lowercase letters, digits, . _ -)')),
+    /** Refused: the codings a role is known by come from the deployment's role table. */
+    roleCodings: NO_ROLE_CODINGS,
   }),
   v.forward(
     v.check((t) => (t.dataset.type === 'identified') === (t.policyIds !== undefined), 'identified data needs policyIds (the consent of every subject); deidentified or synthetic data takes none'),

@@ -7,7 +7,7 @@
  */
 import type * as v from 'valibot';
 import { ConsentError, ValidationError } from '../../core/errors.js';
-import { evaluateConsent, type Decision } from '../../core/consent/evaluate.js';
+import { evaluateConsent, type ConsentRequest, type Decision } from '../../core/consent/evaluate.js';
 import { parseModelSpec, parseTrainingManifest } from '../../core/manifest.js';
 import { formatEntryTime } from '../../core/entry.js';
 import { GOVERNANCE_EVENT as EVENT, asLoggedEvent } from '../../core/events.js';
@@ -110,6 +110,10 @@ export async function underConsent<T>(
   const openings = s.commitments.openings(...commitments);
   const deniedOpenings = s.commitments.openings(...commitments.slice(0, deniedCarries));
   const uris = commitments.map((x) => x.c.commitment);
+  // The role comes from the actor (the credential), the codings it is known by from the
+  // configuration: never from the request.
+  const roleCodings = s.roleCodingsOf(actor.role);
+  const asked: ConsentRequest = { ...request, role: actor.role, ...(roleCodings === undefined ? {} : { roleCodings }) };
   return withPolicyRetry(async () => {
     const pre = await Promise.all(policyIds.map((id) => s.heads.preload(id)));
     let decisions: Decision[] = [];
@@ -117,7 +121,7 @@ export async function underConsent<T>(
     let override: Decision | undefined;
     let result: T | undefined;
     const event = await s.log.appendDecided((ctx): Decided => {
-      decisions = policyIds.map((id, i) => evaluateConsent(s.heads.resolve(pre[i]!, id, ctx.batchId), { ...request, role: actor.role }, ctx.timeMs));
+      decisions = policyIds.map((id, i) => evaluateConsent(s.heads.resolve(pre[i]!, id, ctx.batchId), asked, ctx.timeMs));
       refusal = decisions.find((d) => d.effect === 'deny');
       override = refusal && overridden ? refusal : undefined;
       const carried = refusal && !override ? uris.slice(0, deniedCarries) : uris;
