@@ -40,6 +40,8 @@ export class VerifiedScan {
   #note: string | undefined;
   #failed: VerificationError | undefined;
   #queue: Promise<void> = Promise.resolve();
+  // The sync queued behind the running one and not yet started (see sync).
+  #next: Promise<void> | undefined;
 
   constructor(store: LogStore, verifier: NoteVerifier, origin: string) {
     this.#store = store;
@@ -64,7 +66,16 @@ export class VerifiedScan {
    * @throws {NotFoundError} ENTRY_NOT_FOUND when an entry the checkpoint covers is missing
    */
   sync(): Promise<void> {
-    const run = this.#queue.then(() => this.#sync());
+    // Callers that arrive while a sync waits to start share it: it has not read the store yet, so
+    // it sees everything committed before each of them called. (Without this, every concurrent
+    // request made its own read of the latest checkpoint, one after another: a round trip each on
+    // PostgreSQL.)
+    if (this.#next) return this.#next;
+    const run = this.#queue.then(() => {
+      this.#next = undefined;
+      return this.#sync();
+    });
+    this.#next = run;
     this.#queue = run.catch(() => undefined);
     return run;
   }
