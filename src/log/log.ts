@@ -20,7 +20,7 @@ import { signNote, type NoteSigner, type NoteVerifier } from '../core/note.js';
 import { EMPTY_ROOT, bytesEqual } from '../core/hash.js';
 import { VerificationError } from '../core/errors.js';
 import { VerifiedScan } from './verified-scan.js';
-import type { LogStore, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint, StoredNode } from '../store/store.js';
+import type { AppendBatch, LogStore, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint, StoredNode } from '../store/store.js';
 import { LogReader, type SidecarReader } from './reader.js';
 import { verifyLog, type VerifyLogOptions, type VerifyReport } from './verify-log.js';
 
@@ -103,6 +103,20 @@ interface Pending {
 }
 
 const MAX_CONFLICT_RETRIES = 32;
+
+/** A batch sequenced by Log#sequence (batch and checkpoint undefined when no input took an index). */
+interface Sequenced {
+  readonly f: Frontier;
+  readonly timeMs: number;
+  /** Per input: its position in `entries`, or the Error its decide callback threw. */
+  readonly slots: readonly (number | Error)[];
+  readonly entries: readonly { readonly index: number; readonly bytes: Buffer }[];
+  readonly leaves: readonly Buffer[];
+  readonly texts: readonly string[];
+  readonly committed: readonly (() => void)[];
+  readonly batch: AppendBatch | undefined;
+  readonly checkpoint: StoredCheckpoint | undefined;
+}
 
 /** A verifier for an Ed25519 signer's own signatures (RFC 8032 signatures are deterministic). */
 export function verifierOfSigner(signer: NoteSigner): NoteVerifier {
@@ -283,60 +297,18 @@ export class Log {
   // Returns, per input, its result or the Error its decide callback threw (that input took no index).
   async #commit(events: readonly (PreparedEvent | Decide)[]): Promise<(AppendResult | Error)[]> {
     for (let attempt = 0; ; attempt++) {
-      const batchId = ++this.#batchIds;
-      const f = this.#frontier.clone();
-      const start = f.size;
-      const timeMs = Math.max(this.#clock.now(), this.#lastTimeMs);
-      const time = formatEntryTime(timeMs);
-      const entries: { index: number; bytes: Buffer }[] = [];
-      const nodes: StoredNode[] = [];
-      const texts: string[] = [];
-      const leaves: Buffer[] = [];
-      const slots: (number | Error)[] = [];
-      const committed: (() => void)[] = [];
-      const documents: SidecarDocument[] = [];
-      const commitments: SidecarCommitment[] = [];
-      const state: SidecarState[] = [];
-      const erase: string[] = [];
-      const eraseDocuments: string[] = [];
-      for (const input of events) {
-        const index = start + entries.length;
-        let ev: PreparedEvent;
-        if (typeof input === 'function') {
-          try {
-            const d = input({ index, timeMs, batchId });
-            ev = prepareEvent(d.type, d.payload);
-            if (d.sidecar?.documents) documents.push(...d.sidecar.documents);
-            if (d.sidecar?.commitments) commitments.push(...d.sidecar.commitments);
-            if (d.sidecar?.state) state.push(...d.sidecar.state);
-            if (d.sidecar?.erase) erase.push(...d.sidecar.erase);
-            if (d.sidecar?.eraseDocuments) eraseDocuments.push(...d.sidecar.eraseDocuments);
-            if (d.onCommitted) committed.push(d.onCommitted);
-          } catch (err) {
-            slots.push(err instanceof Error ? err : new Error(String(err)));
-            continue;
-          }
-        } else {
-          ev = input;
-        }
-        const text = encodeEntry(index, ev, time);
-        const { bytes, leafHash: leaf } = encodeLeaf(text);
-        for (const n of f.append(leaf)) nodes.push(n);
-        slots.push(entries.length);
-        entries.push({ index, bytes });
-        texts.push(text);
-        leaves.push(leaf);
-      }
-      if (entries.length === 0) return slots as Error[];
-      const rootHash = f.root();
-      const note = signNote(formatCheckpointBody({ origin: this.#origin, treeSize: f.size, rootHash }), [this.#signer]);
-      const checkpoint: StoredCheckpoint = { treeSize: f.size, rootHash, note, timeMs };
-      const sidecar =
-        documents.length + commitments.length + state.length + erase.length + eraseDocuments.length > 0
-          ? { documents, commitments, state, ...(erase.length > 0 ? { erase } : {}), ...(eraseDocuments.length > 0 ? { eraseDocuments } : {}) }
-          : undefined;
+      let s: Sequenced = this.#sequence(events);
+      if (!s.batch) return s.slots as Error[];
       try {
-        await this.#store.appendBatch({ expectedSize: start, entries, nodes, checkpoint, ...(sidecar ? { sidecar } : {}) });
+        // A store that shares its write lock with other processes may find, under that lock, that
+        // another writer appended since: it then has this writer reread the log and sequence the
+        // same events again (decisions included) without letting go of the lock, so the retry
+        // cannot lose again (see store.ts Resequence).
+        await this.#store.appendBatch(s.batch, async () => {
+          await this.#reload();
+          s = this.#sequence(events);
+          return s.batch;
+        });
       } catch (err) {
         if (hasCode(err, 'LOG_APPEND_CONFLICT') && attempt < MAX_CONFLICT_RETRIES) {
           await this.#reload();
@@ -344,6 +316,8 @@ export class Log {
         }
         throw err;
       }
+      if (!s.batch || !s.checkpoint) return s.slots as Error[];
+      const { f, timeMs, checkpoint, slots, entries, leaves, texts, committed } = s;
       this.#frontier = f;
       this.#lastTimeMs = timeMs;
       this.#latest = checkpoint;
@@ -358,6 +332,66 @@ export class Log {
       }
       return slots.map((slot) => (typeof slot === 'number' ? { index: entries[slot]!.index, leafHash: leaves[slot]!, entry: texts[slot]!, checkpoint } : slot));
     }
+  }
+
+  // Sequences `events` after this writer's frontier: runs the decide callbacks, encodes and hashes
+  // the entries, signs the checkpoint. `batch` is undefined when every decide callback threw.
+  #sequence(events: readonly (PreparedEvent | Decide)[]): Sequenced {
+    const batchId = ++this.#batchIds;
+    const f = this.#frontier.clone();
+    const start = f.size;
+    const timeMs = Math.max(this.#clock.now(), this.#lastTimeMs);
+    const time = formatEntryTime(timeMs);
+    const entries: { index: number; bytes: Buffer }[] = [];
+    const nodes: StoredNode[] = [];
+    const texts: string[] = [];
+    const leaves: Buffer[] = [];
+    const slots: (number | Error)[] = [];
+    const committed: (() => void)[] = [];
+    const documents: SidecarDocument[] = [];
+    const commitments: SidecarCommitment[] = [];
+    const state: SidecarState[] = [];
+    const erase: string[] = [];
+    const eraseDocuments: string[] = [];
+    for (const input of events) {
+      const index = start + entries.length;
+      let ev: PreparedEvent;
+      if (typeof input === 'function') {
+        try {
+          const d = input({ index, timeMs, batchId });
+          ev = prepareEvent(d.type, d.payload);
+          if (d.sidecar?.documents) documents.push(...d.sidecar.documents);
+          if (d.sidecar?.commitments) commitments.push(...d.sidecar.commitments);
+          if (d.sidecar?.state) state.push(...d.sidecar.state);
+          if (d.sidecar?.erase) erase.push(...d.sidecar.erase);
+          if (d.sidecar?.eraseDocuments) eraseDocuments.push(...d.sidecar.eraseDocuments);
+          if (d.onCommitted) committed.push(d.onCommitted);
+        } catch (err) {
+          slots.push(err instanceof Error ? err : new Error(String(err)));
+          continue;
+        }
+      } else {
+        ev = input;
+      }
+      const text = encodeEntry(index, ev, time);
+      const { bytes, leafHash: leaf } = encodeLeaf(text);
+      for (const n of f.append(leaf)) nodes.push(n);
+      slots.push(entries.length);
+      entries.push({ index, bytes });
+      texts.push(text);
+      leaves.push(leaf);
+    }
+    const base = { f, timeMs, slots, entries, leaves, texts, committed };
+    if (entries.length === 0) return { ...base, batch: undefined, checkpoint: undefined };
+    const rootHash = f.root();
+    const note = signNote(formatCheckpointBody({ origin: this.#origin, treeSize: f.size, rootHash }), [this.#signer]);
+    const checkpoint: StoredCheckpoint = { treeSize: f.size, rootHash, note, timeMs };
+    const sidecar =
+      documents.length + commitments.length + state.length + erase.length + eraseDocuments.length > 0
+        ? { documents, commitments, state, ...(erase.length > 0 ? { erase } : {}), ...(eraseDocuments.length > 0 ? { eraseDocuments } : {}) }
+        : undefined;
+    const batch: AppendBatch = { expectedSize: start, entries, nodes, checkpoint, ...(sidecar ? { sidecar } : {}) };
+    return { ...base, batch, checkpoint };
   }
 
   /**

@@ -108,6 +108,13 @@ export interface AppendBatch {
   };
 }
 
+/**
+ * Sequences a refused batch again, under the store's write lock, for the stored size it was
+ * refused at: rereads what it needs (through the store's other connections) and returns the batch
+ * to write instead, or `undefined` when nothing is left to write. See {@link LogStore.appendBatch}.
+ */
+export type Resequence = (storedSize: number) => Promise<AppendBatch | undefined>;
+
 /** What {@link LogStore.scrub} achieved. */
 export interface ScrubReport {
   /** True when no file the backend controls still holds a deleted row's bytes. */
@@ -160,10 +167,16 @@ export interface LogStore {
   checkpointAt(treeSize: number): Promise<StoredCheckpoint | undefined>;
   /**
    * Atomically and durably writes a batch.
-   * @throws {ConflictError} LOG_APPEND_CONFLICT when the stored size is not `batch.expectedSize`
+   *
+   * With `resequence`, a backend whose write lock other processes share may, when it finds under
+   * its lock that the stored size is not `batch.expectedSize`, call it (still holding the lock)
+   * with the stored size, and write the batch it returns instead; `undefined` means nothing is
+   * left to write (the call then resolves without writing). A backend may also ignore it and
+   * refuse, as without it.
+   * @throws {ConflictError} LOG_APPEND_CONFLICT when the stored size is not `batch.expectedSize` (and no re-sequenced batch fits)
    * @throws {ConflictError} LOG_LOCKED when another writer holds the log for too long
    */
-  appendBatch(batch: AppendBatch): Promise<void>;
+  appendBatch(batch: AppendBatch, resequence?: Resequence): Promise<void>;
   stats(): Promise<StoreStats>;
   /**
    * A consistent read-only view for long reads (verification, export): writers that commit meanwhile

@@ -16,7 +16,7 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { ConflictError, CustosError, StoreError } from '../../core/errors.js';
 import type { NodeId } from '../../core/merkle/node-id.js';
-import type { AppendBatch, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint } from '../store.js';
+import type { AppendBatch, Resequence, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint } from '../store.js';
 import type { BundleRow, TailEntryRow, TiledDriver } from '../tiled/driver.js';
 import { planAppend, sizeFromMax, type NodeRow } from '../tiled/layout.js';
 
@@ -25,6 +25,9 @@ import { planAppend, sizeFromMax, type NodeRow } from '../tiled/layout.js';
  * scoped to the current database: one log per database.
  */
 const APPEND_LOCK_KEY = 0x437573746f734170n;
+
+/** Most re-sequencings of one batch under the lock (one suffices: nobody else appends meanwhile). */
+const MAX_RESEQUENCES = 2;
 
 /** Runs one SQL text and returns its rows (of the last statement, for a multi-statement text). */
 export type Exec = <R extends QueryResultRow>(sql: string, params?: readonly unknown[]) => Promise<R[]>;
@@ -111,6 +114,17 @@ export async function rollback(c: Checkout): Promise<void> {
   }
 }
 
+/**
+ * Waits for every promise (statements pipelined on one connection are all answered before the
+ * connection is used again), then rejects with the first failure, if any.
+ */
+async function settled<T extends readonly Promise<unknown>[]>(ps: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const rs = await Promise.allSettled(ps);
+  const failed = rs.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return rs.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
 /** Dedupes rows by key: the first (keepLast = false) or last occurrence wins, in first-seen order. */
 function dedupe<T>(rows: readonly T[], key: (r: T) => string, keepLast: boolean): T[] {
   const m = new Map<string, T>();
@@ -124,8 +138,11 @@ function dedupe<T>(rows: readonly T[], key: (r: T) => string, keepLast: boolean)
 /** Driver settings. */
 export interface PostgresDriverOptions {
   readonly lockTimeoutMs: number;
-  /** How long the append lock is kept after a refused batch (see #hold); 0 = never. */
-  readonly retainMs: number;
+  /**
+   * Whether a refused batch is re-sequenced under the lock (LogStore.appendBatch's `resequence`):
+   * its rereads need a second pooled connection, so not with a pool of one.
+   */
+  readonly resequence: boolean;
   /** Set on a read-snapshot view: the view refuses writes. */
   readonly readOnly: boolean;
 }
@@ -136,7 +153,6 @@ export class PostgresDriver implements TiledDriver {
   readonly #exec: Exec;
   readonly #o: PostgresDriverOptions;
   #closed = false;
-  #held: { readonly c: Checkout; readonly timer: NodeJS.Timeout } | undefined;
 
   constructor(pool: Pool, exec: Exec, options: PostgresDriverOptions) {
     this.#pool = pool;
@@ -285,47 +301,29 @@ export class PostgresDriver implements TiledDriver {
     });
   }
 
-  async append(batch: AppendBatch): Promise<number> {
+  async append(batch: AppendBatch, resequence?: Resequence): Promise<number> {
     this.#writable('append');
-    let c: Checkout | undefined;
-    let start: number | undefined;
-    const held = this.#held;
-    if (held) {
-      // This store lost the last race and kept the lock: no batch can have committed since.
-      this.#held = undefined;
-      clearTimeout(held.timer);
-      c = held.c;
-      try {
-        start = await this.#storedSize(c.exec);
-      } catch {
-        // The held session is gone (idle_in_transaction_session_timeout, say): start afresh.
-        c.release(true);
-        c = undefined;
-      }
-    }
-    if (!c) {
-      c = await checkout(this.#pool);
-      try {
-        // The advisory lock serializes the writers of this database, in every process;
-        // lock_timeout bounds the wait (55P03, LOG_LOCKED). Taken once per batch, before the size
-        // is read.
-        await c.exec(`BEGIN; SET LOCAL lock_timeout = ${this.#o.lockTimeoutMs}; SELECT pg_advisory_xact_lock(${APPEND_LOCK_KEY})`);
-        start = await this.#storedSize(c.exec);
-      } catch (err) {
-        await rollback(c);
-        throw err;
-      }
-    }
-    let plan;
+    if (this.#closed) throw new StoreError('STORE_FAILURE', 'the store is closed (append)');
+    const c = await checkout(this.#pool);
     try {
-      plan = planAppend(batch, start!);
-    } catch (err) {
-      this.#hold(c);
-      throw err;
-    }
-    try {
-      await this.#write(c.exec, batch, plan);
-      await c.exec('COMMIT');
+      // One round trip: the advisory lock serializes the writers of this database, in every
+      // process (lock_timeout bounds the wait: 55P03, LOG_LOCKED), and the size is read after it
+      // was granted (read committed: that statement's snapshot sees every batch committed before).
+      const r = (await c.exec<{ t: number | null; b: number | null }>(`BEGIN; SET LOCAL lock_timeout = ${this.#o.lockTimeoutMs}; SELECT pg_advisory_xact_lock(${APPEND_LOCK_KEY}); ${MAX_INDEXES_SQL}`))[0];
+      const start = sizeFromMax(r?.t ?? null, r?.b ?? null);
+      let b: AppendBatch | undefined = batch;
+      // Another writer appended since this one sequenced: it sequences again here, under the lock,
+      // against the size just read (nobody can append meanwhile), instead of rereading after a
+      // rollback and racing for the lock again. The rereads go through other pooled connections.
+      for (let n = 0; b.expectedSize !== start && resequence && this.#o.resequence && n < MAX_RESEQUENCES; n++) {
+        b = await resequence(start);
+        if (!b) {
+          await rollback(c);
+          return start;
+        }
+      }
+      const plan = planAppend(b, start);
+      await this.#write(c.exec, b, plan);
       c.release();
       return plan.end;
     } catch (err) {
@@ -334,122 +332,104 @@ export class PostgresDriver implements TiledDriver {
     }
   }
 
-  /**
-   * Keeps a refused batch's transaction, and with it the append lock, for the writer's retry.
-   *
-   * A writer refused with LOG_APPEND_CONFLICT rereads the log (through other pooled connections)
-   * and re-sequences. If it released the lock first, a writer appending back to back would
-   * already hold the lock again for its next batch while the first one rereads, so the first one
-   * would read a size that is stale by the time it gets the lock, and lose again, every time
-   * (measured: with two writers appending groups back to back, one was refused until Log gave
-   * up). Holding the lock makes the reread exact and the retry succeed. The lock is released when
-   * the retry commits, or after `retainMs` if no retry comes. Needs a second pooled connection
-   * for the reread, so a pool of one never holds.
-   */
-  #hold(c: Checkout): void {
-    if (this.#o.retainMs <= 0 || this.#closed || this.#held) {
-      void rollback(c);
-      return;
-    }
-    const h: { c: Checkout; timer: NodeJS.Timeout } = {
-      c,
-      timer: setTimeout(() => {
-        if (this.#held !== h) return;
-        this.#held = undefined;
-        void rollback(c);
-      }, this.#o.retainMs),
-    };
-    h.timer.unref();
-    this.#held = h;
-  }
-
-  /** Releases a held append lock; no append is accepted afterwards. */
+  /** Refuses appends from now on. */
   async close(): Promise<void> {
     this.#closed = true;
-    const held = this.#held;
-    if (held) {
-      this.#held = undefined;
-      clearTimeout(held.timer);
-      await rollback(held.c);
-    }
   }
 
-  async #storedSize(exec: Exec): Promise<number> {
-    // Read committed: this statement's snapshot is taken after the lock was granted, so it sees
-    // every batch committed before.
-    const r = (await exec<{ t: number | null; b: number | null }>(MAX_INDEXES_SQL))[0];
-    return sizeFromMax(r?.t ?? null, r?.b ?? null);
-  }
-
-  /** Writes a planned batch (its expected size was checked under the lock). */
+  /**
+   * Writes a planned batch (its expected size was checked under the lock) and commits. The pool's
+   * clients pipeline (PostgresStore.connect), so the statements are sent together and answered in
+   * order: one round trip for the moves out of the tail (only when the batch completes a bundle or
+   * a tile), and one for every insert and the COMMIT. A failed statement aborts the transaction, so
+   * the ones after it fail and the COMMIT rolls back; the caller rolls back anyway.
+   */
   async #write(exec: Exec, batch: AppendBatch, plan: ReturnType<typeof planAppend>): Promise<void> {
     let takenEntries: Buffer[] = [];
-    if (plan.takeEntries) {
-      // Entries of the bundle this batch completes written by earlier batches: moved out of the tail.
-      const moved = await exec<{ idx: number; data: Buffer }>('DELETE FROM entry_tail WHERE idx >= $1 AND idx < $2 RETURNING idx, data', [plan.takeEntries.lo, plan.takeEntries.hi]);
-      takenEntries = moved.sort((x, y) => x.idx - y.idx).map((r) => r.data);
-    }
     let takenNodes: NodeRow[] = [];
-    if (plan.takeNodes.length > 0) {
-      // Nodes of the tiles this batch completes written by earlier batches, in one statement.
+    if (plan.takeEntries || plan.takeNodes.length > 0) {
+      const te = plan.takeEntries;
       const r = plan.takeNodes;
-      takenNodes = await exec<NodeRow>(
-        `DELETE FROM node_tail n USING unnest($1::int[], $2::bigint[], $3::bigint[]) AS r(level, lo, hi)
-         WHERE n.level = r.level AND n.idx >= r.lo AND n.idx < r.hi RETURNING n.level, n.idx, n.hash`,
-        [r.map((x) => x.level), r.map((x) => x.lo), r.map((x) => x.hi)],
-      );
+      const [moved, nodes] = await settled([
+        // Entries of the bundle this batch completes written by earlier batches: moved out of the tail.
+        te ? exec<{ idx: number; data: Buffer }>('DELETE FROM entry_tail WHERE idx >= $1 AND idx < $2 RETURNING idx, data', [te.lo, te.hi]) : Promise.resolve([]),
+        // Nodes of the tiles this batch completes written by earlier batches, in one statement.
+        r.length > 0
+          ? exec<NodeRow>(
+              `DELETE FROM node_tail n USING unnest($1::int[], $2::bigint[], $3::bigint[]) AS r(level, lo, hi)
+               WHERE n.level = r.level AND n.idx >= r.lo AND n.idx < r.hi RETURNING n.level, n.idx, n.hash`,
+              [r.map((x) => x.level), r.map((x) => x.lo), r.map((x) => x.hi)],
+            )
+          : Promise.resolve([]),
+      ]);
+      takenEntries = (moved as { idx: number; data: Buffer }[]).sort((x, y) => x.idx - y.idx).map((row) => row.data);
+      takenNodes = nodes as NodeRow[];
     }
     const rows = plan.rows(takenEntries, takenNodes);
-    const insert = async (table: string, types: string, cols: readonly (readonly unknown[])[]) => {
+    const sent: Promise<unknown>[] = [];
+    const insert = (table: string, types: string, cols: readonly (readonly unknown[])[]) => {
       if (cols[0]!.length === 0) return;
       const params = types.split(',').map((t, i) => `$${i + 1}::${t}[]`);
-      await exec(`INSERT INTO ${table} SELECT * FROM unnest(${params.join(', ')})`, cols);
+      sent.push(exec(`INSERT INTO ${table} SELECT * FROM unnest(${params.join(', ')})`, cols));
     };
-    await insert('entry_bundles (idx, data)', 'bigint,bytea', [rows.bundles.idx, rows.bundles.data]);
-    await insert('entry_tail (idx, data)', 'bigint,bytea', [rows.tailEntries.idx, rows.tailEntries.data]);
-    await insert('tiles (id, hashes)', 'bigint,bytea', [rows.tiles.id, rows.tiles.hashes]);
-    await insert('node_tail (level, idx, hash)', 'int,bigint,bytea', [rows.tailNodes.level, rows.tailNodes.idx, rows.tailNodes.hash]);
+    insert('entry_bundles (idx, data)', 'bigint,bytea', [rows.bundles.idx, rows.bundles.data]);
+    insert('entry_tail (idx, data)', 'bigint,bytea', [rows.tailEntries.idx, rows.tailEntries.data]);
+    insert('tiles (id, hashes)', 'bigint,bytea', [rows.tiles.id, rows.tiles.hashes]);
+    insert('node_tail (level, idx, hash)', 'int,bigint,bytea', [rows.tailNodes.level, rows.tailNodes.idx, rows.tailNodes.hash]);
     const cp = batch.checkpoint;
-    await exec('INSERT INTO checkpoints (tree_size, root, note, time_ms) VALUES ($1, $2, $3, $4)', [cp.treeSize, cp.rootHash, cp.note, cp.timeMs]);
-    if (batch.sidecar) await this.#writeSidecar(exec, batch.sidecar);
+    sent.push(exec('INSERT INTO checkpoints (tree_size, root, note, time_ms) VALUES ($1, $2, $3, $4)', [cp.treeSize, cp.rootHash, cp.note, cp.timeMs]));
+    if (batch.sidecar) sent.push(...this.#sidecarStatements(exec, batch.sidecar));
+    // COMMIT of a transaction a statement above aborted answers ROLLBACK, without an error: the
+    // failed statement's own rejection reports it.
+    sent.push(exec('COMMIT'));
+    await settled(sent);
   }
 
   async writeSidecar(sidecar: NonNullable<AppendBatch['sidecar']>): Promise<void> {
     this.#writable('write off-ledger data');
-    await this.#transaction('BEGIN', (exec) => this.#writeSidecar(exec, sidecar));
+    await this.#transaction('BEGIN', (exec) => settled(this.#sidecarStatements(exec, sidecar)));
   }
 
-  async #writeSidecar(exec: Exec, sidecar: NonNullable<AppendBatch['sidecar']>): Promise<void> {
+  /** Sends the statements that write `sidecar` (pipelined: see #write), in order; returns their results. */
+  #sidecarStatements(exec: Exec, sidecar: NonNullable<AppendBatch['sidecar']>): Promise<unknown>[] {
+    const sent: Promise<unknown>[] = [];
     // One statement per table; duplicates within the batch are dropped first (a statement may
     // not touch a row twice): the first document or opening wins, as ON CONFLICT DO NOTHING
     // would row by row, and the last state value wins, as an upsert would.
     const docs = dedupe(sidecar.documents, (d) => d.hash, false);
     if (docs.length > 0) {
-      await exec('INSERT INTO documents (hash, kind, data) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (hash) DO NOTHING', [
-        docs.map((d) => d.hash),
-        docs.map((d) => d.kind),
-        docs.map((d) => d.bytes),
-      ]);
+      sent.push(
+        exec('INSERT INTO documents (hash, kind, data) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (hash) DO NOTHING', [
+          docs.map((d) => d.hash),
+          docs.map((d) => d.kind),
+          docs.map((d) => d.bytes),
+        ]),
+      );
     }
     const cs = dedupe(sidecar.commitments, (c) => c.commitment, false);
     if (cs.length > 0) {
-      await exec('INSERT INTO commitments (commitment, kind, value, salt) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ON CONFLICT (commitment) DO NOTHING', [
-        cs.map((c) => c.commitment),
-        cs.map((c) => c.kind),
-        cs.map((c) => c.value),
-        cs.map((c) => c.salt),
-      ]);
+      sent.push(
+        exec('INSERT INTO commitments (commitment, kind, value, salt) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ON CONFLICT (commitment) DO NOTHING', [
+          cs.map((c) => c.commitment),
+          cs.map((c) => c.kind),
+          cs.map((c) => c.value),
+          cs.map((c) => c.salt),
+        ]),
+      );
     }
     const st = dedupe(sidecar.state, (s) => JSON.stringify([s.ns, s.key]), true);
     if (st.length > 0) {
-      await exec('INSERT INTO state (ns, key, value) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value', [
-        st.map((s) => s.ns),
-        st.map((s) => s.key),
-        st.map((s) => s.value),
-      ]);
+      sent.push(
+        exec('INSERT INTO state (ns, key, value) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value', [
+          st.map((s) => s.ns),
+          st.map((s) => s.key),
+          st.map((s) => s.value),
+        ]),
+      );
     }
     // Erasure, after the inserts: in the transaction of the event that records it.
-    if (sidecar.erase && sidecar.erase.length > 0) await exec('DELETE FROM commitments WHERE commitment = ANY($1::text[])', [[...sidecar.erase]]);
-    if (sidecar.eraseDocuments && sidecar.eraseDocuments.length > 0) await exec('DELETE FROM documents WHERE hash = ANY($1::text[])', [[...sidecar.eraseDocuments]]);
+    if (sidecar.erase && sidecar.erase.length > 0) sent.push(exec('DELETE FROM commitments WHERE commitment = ANY($1::text[])', [[...sidecar.erase]]));
+    if (sidecar.eraseDocuments && sidecar.eraseDocuments.length > 0) sent.push(exec('DELETE FROM documents WHERE hash = ANY($1::text[])', [[...sidecar.eraseDocuments]]));
+    return sent;
   }
 }

@@ -28,8 +28,6 @@ export interface PostgresStoreOptions {
   readonly lockTimeoutMs?: number;
 }
 
-// Longest time the append lock is kept for a refused writer's retry (see PostgresDriver#hold).
-const RETAIN_MS = 2000;
 // PostgreSQL's type OID of int8 (BIGINT), also the type of COUNT(*) and pg_database_size().
 const INT8_OID = 20;
 
@@ -44,8 +42,8 @@ export class PostgresStore extends TiledStore {
   readonly #release: (() => Promise<void>) | undefined;
   #closed = false;
 
-  private constructor(pool: Pool, exec: Exec, lockTimeoutMs: number, retainMs: number, release?: () => Promise<void>) {
-    const driver = new PostgresDriver(pool, exec, { lockTimeoutMs, retainMs, readOnly: release !== undefined });
+  private constructor(pool: Pool, exec: Exec, lockTimeoutMs: number, resequence: boolean, release?: () => Promise<void>) {
+    const driver = new PostgresDriver(pool, exec, { lockTimeoutMs, resequence, readOnly: release !== undefined });
     super(driver);
     this.#driver = driver;
     this.#pool = pool;
@@ -74,7 +72,9 @@ export class PostgresStore extends TiledStore {
     } as CustomTypesConfig;
     let pool: Pool;
     try {
-      pool = new pg.Pool({ connectionString: url, max: poolSize, types, application_name: 'custos' });
+      // pipeline: a client sends a query without waiting for the answer to the one before, so the
+      // statements of one append go out together (see PostgresDriver#write).
+      pool = new pg.Pool({ connectionString: url, max: poolSize, types, application_name: 'custos', pipeline: true });
     } catch (err) {
       wrapPgError(err, 'connect');
     }
@@ -94,9 +94,8 @@ export class PostgresStore extends TiledStore {
       await pool.end().catch(() => undefined);
       wrapPgError(err, 'connect');
     }
-    // Other writers wait for a retained lock (see PostgresDriver#hold): well within their lock timeout.
-    const retainMs = poolSize >= 2 ? Math.min(RETAIN_MS, Math.floor(lockTimeoutMs / 4)) : 0;
-    return new PostgresStore(pool, execOn(pool), lockTimeoutMs, retainMs);
+    // Re-sequencing under the lock rereads through a second connection (see PostgresDriver#append).
+    return new PostgresStore(pool, execOn(pool), lockTimeoutMs, poolSize >= 2);
   }
 
   async stats(): Promise<StoreStats> {
@@ -167,7 +166,7 @@ export class PostgresStore extends TiledStore {
     };
     try {
       await conn.exec('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const view = new PostgresStore(this.#pool, conn.exec, this.#lockTimeoutMs, 0, release);
+      const view = new PostgresStore(this.#pool, conn.exec, this.#lockTimeoutMs, false, release);
       await view.storedSize(); // the first read fixes the snapshot
       return { store: view, release };
     } catch (err) {

@@ -9,7 +9,7 @@
  * @module
  */
 import type { NodeId } from '../../core/merkle/node-id.js';
-import type { AppendBatch, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint } from '../store.js';
+import type { AppendBatch, Resequence, SidecarCommitment, SidecarDocument, SidecarState, StoredCheckpoint } from '../store.js';
 import type { NodeRow } from './layout.js';
 
 /** A value, or a promise of it. */
@@ -80,9 +80,10 @@ export interface TiledDriver {
   /**
    * Under the backend's write lock: reads the stored size, plans the batch with `planAppend` (which
    * refuses a stale `expectedSize`), moves and inserts the planned rows, the checkpoint and the
-   * sidecar, and commits. Returns the new size.
+   * sidecar, and commits. Returns the new size. A driver may re-sequence under its lock with
+   * `resequence` (see LogStore.appendBatch) and then writes the batch it returns.
    */
-  append(batch: AppendBatch): Promise<number>;
+  append(batch: AppendBatch, resequence?: Resequence): Promise<number>;
   /** Inserts missing meta values; refuses (DATA_DIR_EXISTS) a different existing value. */
   initMeta(values: Readonly<Record<string, string>>): Maybe<void>;
   writeSidecar(sidecar: NonNullable<AppendBatch['sidecar']>): Maybe<void>;

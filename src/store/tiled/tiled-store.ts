@@ -8,7 +8,7 @@
 import { HASH_SIZE } from '../../core/hash.js';
 import { nodeSeq, type NodeId } from '../../core/merkle/node-id.js';
 import { FAT_TILE_BYTES, TILE_WIDTH, fatTileByteOffset, isTileComplete, tilePosition } from '../../core/merkle/tiles.js';
-import type { AppendBatch, BundleTile, LogStore, RawBundle, ScrubReport, SidecarCommitment, SidecarDocument, SidecarState, StoreStats, StoredCheckpoint, StoredEntry } from '../store.js';
+import type { AppendBatch, BundleTile, LogStore, Resequence, RawBundle, ScrubReport, SidecarCommitment, SidecarDocument, SidecarState, StoreStats, StoredCheckpoint, StoredEntry } from '../store.js';
 import { BoundedCache, NODE_CACHE_SIZE, TILE_CACHE_SIZE } from './caches.js';
 import type { BundleRow, TailEntryRow, TiledDriver } from './driver.js';
 import { EMPTY, bundleEntries, bundleTile, sizeFromMax, tileId, tileLeaves } from './layout.js';
@@ -290,8 +290,8 @@ export abstract class TiledStore implements LogStore {
 
   // ---- writes ---------------------------------------------------------------------------------
 
-  async appendBatch(batch: AppendBatch): Promise<void> {
-    const end = await this.#read('append', (d) => d.append(batch));
+  async appendBatch(batch: AppendBatch, resequence?: Resequence): Promise<void> {
+    const end = await this.#read('append', (d) => d.append(batch, resequence));
     // Only once committed: a rolled-back batch must not raise the known size.
     this.noteSize(end);
   }
