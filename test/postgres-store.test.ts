@@ -15,6 +15,7 @@ import { pid } from './helpers/policy-ids.js';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/index.js';
+import { PostgresDriver } from '../src/store/postgres/postgres-driver.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import type { AppendBatch, LogStore, StoredCheckpoint } from '../src/store/store.js';
 import { Log } from '../src/log/log.js';
@@ -563,6 +564,38 @@ describe('PostgresStore', PG_URL ? {} : { skip: 'PG_URL not set: PostgreSQL suit
     await logA.close();
     await logB.close();
     await logC.close();
+  });
+
+  it('lists every entry when a writer packs the tail into a bundle between the bundle read and the tail read', async () => {
+    const url = await freshDb();
+    const reader = await connect(url);
+    const writer = await connect(url);
+    const { signer } = newKeys();
+    const log = await Log.open({ store: writer, signer, origin: ORIGIN });
+    await appendMany(log, 250, 'a');
+    // The reader's first tail read waits for a batch that completes bundle 0: entries 0..249 leave
+    // the tail for the bundle after the reader found no bundle there.
+    const tailEntries = PostgresDriver.prototype.tailEntries;
+    let armed = true;
+    PostgresDriver.prototype.tailEntries = async function (this: PostgresDriver, lo: number, hi: number, descending: boolean) {
+      if (armed) {
+        armed = false;
+        await appendMany(log, 10, 'b');
+      }
+      return tailEntries.call(this, lo, hi, descending);
+    };
+    let listed: number[];
+    try {
+      listed = (await collect(reader.entryPages(0, 250))).map((e) => e.index);
+    } finally {
+      PostgresDriver.prototype.tailEntries = tailEntries;
+    }
+    assert.equal(armed, false);
+    assert.deepEqual(
+      listed,
+      Array.from({ length: 250 }, (_, i) => i),
+    );
+    await log.close();
   });
 
   it('a writer that cannot get the lock in time gets LOG_LOCKED', async () => {

@@ -309,7 +309,9 @@ export class PostgresDriver implements TiledDriver {
       // One round trip: the advisory lock serializes the writers of this database, in every
       // process (lock_timeout bounds the wait: 55P03, LOG_LOCKED), and the size is read after it
       // was granted (read committed: that statement's snapshot sees every batch committed before).
-      const r = (await c.exec<{ t: number | null; b: number | null }>(`BEGIN; SET LOCAL lock_timeout = ${this.#o.lockTimeoutMs}; SELECT pg_advisory_xact_lock(${APPEND_LOCK_KEY}); ${MAX_INDEXES_SQL}`))[0];
+      const r = (
+        await c.exec<{ t: number | null; b: number | null }>(`BEGIN; SET LOCAL lock_timeout = ${this.#o.lockTimeoutMs}; SELECT pg_advisory_xact_lock(${APPEND_LOCK_KEY}); ${MAX_INDEXES_SQL}`)
+      )[0];
       const start = sizeFromMax(r?.t ?? null, r?.b ?? null);
       let b: AppendBatch | undefined = batch;
       // Another writer appended since this one sequenced: it sequences again here, under the lock,
