@@ -13,6 +13,7 @@
  * a batch of 10,000 entries is about ten round trips.
  * @module
  */
+import { createHash } from 'node:crypto';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { ConflictError, CustosError, StoreError } from '../../core/errors.js';
 import type { NodeId } from '../../core/merkle/node-id.js';
@@ -66,11 +67,24 @@ export function wrapPgError(err: unknown, what: string): never {
   throw new StoreError('STORE_FAILURE', `storage failure (${what}${sqlstate})`, { cause: err });
 }
 
+// Statement names by SQL text (see execOn).
+const statementNames = new Map<string, string>();
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `custos_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
+    statementNames.set(sql, name);
+  }
+  return name;
+}
+
 export function execOn(q: Pool | PoolClient): Exec {
   return async <R extends QueryResultRow>(sql: string, params?: readonly unknown[]): Promise<R[]> => {
     // Without parameters pg uses the simple query protocol, which accepts several statements and
-    // then resolves to one result per statement.
-    const res = (await q.query(sql, params as unknown[] | undefined)) as unknown as { rows: R[] } | { rows: R[] }[];
+    // then resolves to one result per statement. With parameters, the statement is prepared once
+    // per connection under a name derived from its text (the texts are a fixed set), so
+    // PostgreSQL parses and plans it once instead of at every call.
+    const res = (await (params === undefined ? q.query(sql) : q.query({ name: statementName(sql), text: sql, values: params as unknown[] }))) as unknown as { rows: R[] } | { rows: R[] }[];
     return Array.isArray(res) ? (res[res.length - 1]?.rows ?? []) : res.rows;
   };
 }
