@@ -598,6 +598,28 @@ describe('PostgresStore', PG_URL ? {} : { skip: 'PG_URL not set: PostgreSQL suit
     await log.close();
   });
 
+  it('point reads made together (documents, first openings) are answered each with its own row', async () => {
+    const store = await connect(await freshDb());
+    const doc = (n: number) => ({ hash: String(n).padStart(64, '0'), kind: `k${n % 2}`, bytes: Buffer.from(`{"n":${n}}`) });
+    const opening = (c: string, value: string) => ({ commitment: c.padStart(64, '0'), kind: 'uri', value, salt: Buffer.alloc(16, c.charCodeAt(0)) });
+    // Two openings of one value (two writers raced on it): the first by commitment is "the" one.
+    await store.writeSidecar({ documents: [doc(1), doc(2), doc(3)], commitments: [opening('b', 'x'), opening('a', 'x'), opening('c', 'y')], state: [] });
+    const hashes = [doc(1).hash, doc(9).hash, doc(2).hash, doc(1).hash, doc(3).hash];
+    const values = ['x', 'y', 'z', 'x', 'Y'];
+    const [docs, firsts] = await Promise.all([Promise.all(hashes.map((h) => store.getDocument(h))), Promise.all(values.map((v) => store.findCommitment('uri', v)))]);
+    assert.deepEqual(
+      docs.map((d) => d && d.bytes.toString()),
+      ['{"n":1}', undefined, '{"n":2}', '{"n":1}', '{"n":3}'],
+    );
+    assert.deepEqual(docs[2]?.kind, 'k0');
+    assert.deepEqual(firsts, [opening('a', 'x'), opening('c', 'y'), undefined, opening('a', 'x'), undefined]);
+    assert.deepEqual(firsts[0], (await store.findCommitments('uri', 'x'))[0]);
+    // A read asked for after a commit sees it.
+    await store.writeSidecar({ documents: [doc(9)], commitments: [opening('d', 'z')], state: [] });
+    assert.equal((await store.getDocument(doc(9).hash))?.bytes.toString(), '{"n":9}');
+    assert.deepEqual(await store.findCommitment('uri', 'z'), opening('d', 'z'));
+  });
+
   it('a writer that cannot get the lock in time gets LOG_LOCKED', async () => {
     const url = await freshDb();
     const store = await connect(url, { lockTimeoutMs: 200 });

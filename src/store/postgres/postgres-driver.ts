@@ -139,6 +139,41 @@ async function settled<T extends readonly Promise<unknown>[]>(ps: T): Promise<{ 
   return rs.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
+/**
+ * Point reads by key, gathered for one turn of the event loop and made as one statement: the
+ * requests a server handles concurrently reach the same reads together (a policy version, a URI's
+ * commitment), and on PostgreSQL each read is a round trip. Every read is made after it was asked
+ * for, so it sees everything committed before.
+ */
+class Batched<V> {
+  readonly #fetch: (keys: string[]) => Promise<Map<string, V>>;
+  #waiting = new Map<string, { resolve: (v: V | undefined) => void; reject: (err: unknown) => void }[]>();
+
+  constructor(fetch: (keys: string[]) => Promise<Map<string, V>>) {
+    this.#fetch = fetch;
+  }
+
+  load(key: string): Promise<V | undefined> {
+    return new Promise((resolve, reject) => {
+      if (this.#waiting.size === 0) setImmediate(() => void this.#flush());
+      const list = this.#waiting.get(key);
+      if (list) list.push({ resolve, reject });
+      else this.#waiting.set(key, [{ resolve, reject }]);
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const waiting = this.#waiting;
+    this.#waiting = new Map();
+    try {
+      const found = await this.#fetch([...waiting.keys()]);
+      for (const [k, list] of waiting) for (const w of list) w.resolve(found.get(k));
+    } catch (err) {
+      for (const list of waiting.values()) for (const w of list) w.reject(err);
+    }
+  }
+}
+
 /** Dedupes rows by key: the first (keepLast = false) or last occurrence wins, in first-seen order. */
 function dedupe<T>(rows: readonly T[], key: (r: T) => string, keepLast: boolean): T[] {
   const m = new Map<string, T>();
@@ -167,6 +202,23 @@ export class PostgresDriver implements TiledDriver {
   readonly #exec: Exec;
   readonly #o: PostgresDriverOptions;
   #closed = false;
+
+  // Point reads made by concurrent requests, one statement per turn of the event loop (see Batched).
+  readonly #documents = new Batched<{ kind: string; bytes: Buffer }>(async (hashes) => {
+    const rows = await this.#exec<{ hash: string; kind: string; bytes: Buffer }>('SELECT hash, kind, data AS bytes FROM documents WHERE hash = ANY($1::text[])', [hashes]);
+    return new Map(rows.map((r) => [r.hash, { kind: r.kind, bytes: r.bytes }]));
+  });
+  readonly #firstOpenings = new Batched<SidecarCommitment>(async (keys) => {
+    const pairs = keys.map((k) => JSON.parse(k) as [string, string]);
+    // Per (kind, value): its opening with the smallest commitment, as ORDER BY commitment LIMIT 1 gives.
+    const rows = await this.#exec<SidecarCommitment>(
+      `SELECT DISTINCT ON (c.kind, c.value) c.commitment, c.kind, c.value, c.salt
+       FROM unnest($1::text[], $2::text[]) AS r(kind, value) JOIN commitments c ON c.kind = r.kind AND c.value = r.value
+       ORDER BY c.kind, c.value, c.commitment`,
+      [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+    );
+    return new Map(rows.map((r) => [JSON.stringify([r.kind, r.value]), r]));
+  });
 
   constructor(pool: Pool, exec: Exec, options: PostgresDriverOptions) {
     this.#pool = pool;
@@ -253,8 +305,8 @@ export class PostgresDriver implements TiledDriver {
     return (await this.#one<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key]))?.value;
   }
 
-  async document(hash: string): Promise<{ kind: string; bytes: Buffer } | undefined> {
-    return this.#one('SELECT kind, data AS bytes FROM documents WHERE hash = $1', [hash]);
+  document(hash: string): Promise<{ kind: string; bytes: Buffer } | undefined> {
+    return this.#documents.load(hash);
   }
 
   documents(after: string, limit: number): Promise<SidecarDocument[]> {
@@ -265,7 +317,12 @@ export class PostgresDriver implements TiledDriver {
     return this.#one(`${COMMITMENTS} WHERE commitment = $1`, [commitment]);
   }
 
-  commitmentsOf(kind: string, value: string, limit?: number): Promise<SidecarCommitment[]> {
+  async commitmentsOf(kind: string, value: string, limit?: number): Promise<SidecarCommitment[]> {
+    // The first opening of a value (findCommitment: every decision's URIs), batched.
+    if (limit === 1) {
+      const c = await this.#firstOpenings.load(JSON.stringify([kind, value]));
+      return c ? [c] : [];
+    }
     // LIMIT NULL: no limit.
     return this.#exec(`${COMMITMENTS} WHERE kind = $1 AND value = $2 ORDER BY commitment LIMIT $3`, [kind, value, limit ?? null]);
   }
