@@ -6,11 +6,15 @@
  * transaction-scoped advisory lock (one fixed key per database), then checks the stored size
  * against the size the batch was sequenced on. Writers in any number of processes therefore
  * serialize on the lock and never fork the log; a writer that waits longer than `lockTimeoutMs`
- * gets LOG_LOCKED. A writer refused because the log grew keeps the lock for its retry (see
- * PostgresDriver#hold), so back-to-back writers cannot starve one another.
+ * gets LOG_LOCKED. A writer that finds the log grown re-sequences its batch under the lock it holds
+ * (the `resequence` hook of LogStore.appendBatch), so back-to-back writers cannot starve one
+ * another, and the lock is never kept for a retry that may not come.
  *
- * Every multi-row read or write is one statement (arrays passed as parameters and `unnest`ed), so
- * a batch of 10,000 entries is about ten round trips.
+ * Round trips: an append is two (BEGIN, lock and size read in one; every insert and the COMMIT in
+ * the other, pipelined), three when it completes a bundle or a tile (the tail rows it packs are
+ * read first). Every multi-row read or write is one statement (arrays passed as parameters and
+ * `unnest`ed); parameterized statements are prepared once per connection; point reads asked for
+ * in the same turn of the event loop are one statement ({@link Batched}).
  * @module
  */
 import { createHash } from 'node:crypto';
