@@ -48,8 +48,11 @@ const CHECKPOINTS = 'SELECT tree_size, root, note, time_ms FROM checkpoints';
 const COMMITMENTS = 'SELECT commitment, kind, value, salt FROM commitments';
 /** Both maxima the tree size is computed from (see sizeFromMax). */
 export const MAX_INDEXES_SQL = 'SELECT (SELECT MAX(idx) FROM entry_tail) AS t, (SELECT MAX(idx) FROM entry_bundles) AS b';
-// Tail entries with their leaf hashes (level-0 nodes of the node tail).
-const TAIL_ENTRIES_SQL = 'SELECT e.idx, e.data, n.hash AS "leafHash" FROM entry_tail e LEFT JOIN node_tail n ON n.level = 0 AND n.idx = e.idx WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx';
+// Tail entries with their leaf hashes (level-0 nodes of the node tail). The range is repeated on
+// the node tail: without it PostgreSQL scanned every level-0 index entry (the dead ones of nodes
+// moved into tiles included) to hash-join them.
+const TAIL_ENTRIES_SQL =
+  'SELECT e.idx, e.data, n.hash AS "leafHash" FROM entry_tail e LEFT JOIN node_tail n ON n.level = 0 AND n.idx = e.idx AND n.idx >= $1 AND n.idx < $2 WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx';
 
 function toCheckpoint(r: CheckpointRow): StoredCheckpoint {
   return { treeSize: r.tree_size, rootHash: r.root, note: r.note, timeMs: r.time_ms };
