@@ -30,7 +30,22 @@ export class BoundedCache<K, V> {
     this.#map.set(key, value);
     if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
   }
+
+  delete(key: K): void {
+    this.#map.delete(key);
+  }
+
+  clear(): void {
+    this.#map.clear();
+  }
 }
+
+/**
+ * Documents read from the store, kept while no other connection has written to it (see
+ * TiledStore.getDocument): policy versions are read by every decision. Policy documents are
+ * about 0.5 KiB, so 8,192 of them hold about 4 MiB.
+ */
+export const DOCUMENT_CACHE_SIZE = 8192;
 
 /** Complete fat tiles cached (LRU): 256 x 16,320 bytes, about 4 MiB. */
 export const TILE_CACHE_SIZE = 256;
