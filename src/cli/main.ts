@@ -100,13 +100,15 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     ])
     .option('--quorum <k>', 'cosignatures required from the --witness keys (default: all of them)')
     .option('--no-progress', 'no progress bar')
-    .action(async (o: { entry?: string; key?: string; trustedCheckpoint?: string[]; witness?: string[]; quorum?: string; progress?: boolean }, cmd: Command) =>
+    .option('--workers <n>', 'worker threads hashing the log (default: one per core from 100,000 entries; 0: one thread)')
+    .action(async (o: { entry?: string; key?: string; trustedCheckpoint?: string[]; witness?: string[]; quorum?: string; progress?: boolean; workers?: string }, cmd: Command) =>
       (await import('./commands/verify.js')).verify(await ctx(cmd), {
         ...(o.entry === undefined ? {} : { entry: parseCount(o.entry, 'entry') }),
         ...(o.key === undefined ? {} : { key: o.key }),
         ...(o.trustedCheckpoint === undefined ? {} : { trustedCheckpoints: o.trustedCheckpoint }),
         ...(o.witness === undefined ? {} : { witnesses: o.witness }),
         ...(o.quorum === undefined ? {} : { quorum: parseCount(o.quorum, 'quorum') }),
+        ...(o.workers === undefined ? {} : { workers: parseCount(o.workers, 'workers') }),
         progress: o.progress !== false,
       }),
     );

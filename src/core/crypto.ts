@@ -22,8 +22,10 @@ export function sha256(data: Uint8Array): Buffer {
 }
 
 /** SHA-256 of `data` as a latin1 string (one char per byte): the allocation-free form for bulk checks. */
-export const sha256Latin1 = (data: Uint8Array): string =>
-  typeof nodeHashFn === 'function' ? (nodeHashFn as (a: string, d: Uint8Array, e: string) => string)('sha256', data, 'latin1') : createHash('sha256').update(data).digest().toString('latin1');
+export const sha256Latin1: (data: Uint8Array) => string =
+  typeof nodeHashFn === 'function'
+    ? (data) => (nodeHashFn as (a: string, d: Uint8Array, e: string) => string)('sha256', data, 'latin1')
+    : (data) => createHash('sha256').update(data).digest().toString('latin1');
 
 /** Checks Ed25519 signatures by one public key. */
 export interface Ed25519Verifier {

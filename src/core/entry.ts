@@ -121,6 +121,22 @@ export function entryClaimsIndex(bytes: Uint8Array, index: number): boolean {
   return true;
 }
 
+/**
+ * {@link entryClaimsIndex} of the `len` bytes of `buf` at `off`, without making a view of them
+ * (bulk verification checks entries in place inside an entry bundle).
+ */
+export function entryClaimsIndexAt(buf: Uint8Array, off: number, len: number, index: number): boolean {
+  const d = String(index);
+  // Bytes past `len` belong to the next entry: a shorter entry fails where the loop above reads undefined.
+  if (len < INDEX_PREFIX.length + d.length + PAYLOAD_KEY.length + VERSION_SUFFIX.length) return false;
+  let p = off;
+  for (let i = 0; i < INDEX_PREFIX.length; i++) if (buf[p++] !== INDEX_PREFIX[i]) return false;
+  for (let i = 0; i < d.length; i++) if (buf[p++] !== d.charCodeAt(i)) return false;
+  for (let i = 0; i < PAYLOAD_KEY.length; i++) if (buf[p++] !== PAYLOAD_KEY[i]) return false;
+  for (let i = 0, q = off + len - VERSION_SUFFIX.length; i < VERSION_SUFFIX.length; i++, q++) if (buf[q] !== VERSION_SUFFIX[i]) return false;
+  return true;
+}
+
 /** The type and time of stored entry bytes, without full validation (for listings). */
 export function peekEntry(bytes: Uint8Array): { type: string; time: string; timeMs: number; payload: unknown } {
   const e = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as Partial<LogEntry>;

@@ -38,6 +38,16 @@ export interface BundleTile {
   readonly tile: Buffer | undefined;
 }
 
+/** A complete entry bundle as stored, not decoded, with its stored level-0 fat tile. */
+export interface RawBundle {
+  /** Bundle (and level-0 tile) index N: entries 256N ... 256N+255. */
+  readonly index: number;
+  /** The C2SP entry bundle bytes, as stored. */
+  readonly data: Buffer;
+  /** The stored fat tile 0/N, or undefined if it is missing or the wrong size. */
+  readonly tile: Buffer | undefined;
+}
+
 /** A tree node (leaf or interior) created by an append. */
 export interface StoredNode extends NodeId {
   readonly hash: Buffer;
@@ -136,6 +146,11 @@ export interface LogStore {
    * tile. Missing bundles are absent (the caller sees the gap).
    */
   bundlePages(from: number, to: number): AsyncIterable<readonly BundleTile[]>;
+  /**
+   * The bundles of {@link bundlePages}, as stored and not decoded: what verification hands to its
+   * worker threads. Optional: without it, verification stays on one thread.
+   */
+  rawBundlePages?(from: number, to: number): AsyncIterable<readonly RawBundle[]>;
   /** Streams entries with index in [from, to) newest first, a page at a time. */
   entryPagesDescending(from: number, to: number): AsyncIterable<readonly StoredEntry[]>;
   /** Streams all checkpoints in tree-size order, a page at a time. */

@@ -31,6 +31,8 @@ export interface VerifyOptions {
   readonly witnesses?: readonly string[];
   /** Cosignatures required from `witnesses` (default: all of them). */
   readonly quorum?: number;
+  /** Worker threads for full verification (default: verifyLog's, one per core for large logs). */
+  readonly workers?: number;
 }
 
 /** `custos verify`: full verification, or `--entry N` for one entry with its inclusion proof. */
@@ -49,7 +51,13 @@ export async function verify(ctx: CommandContext, options: VerifyOptions): Promi
       const progress = createProgress(ctx.io, 'verifying', !ctx.json && options.progress !== false);
       let report;
       try {
-        report = await verifyLog({ store: dir.store, verifiers, origin: dir.origin, onProgress: (d, t) => progress.update(d, t) });
+        report = await verifyLog({
+          store: dir.store,
+          verifiers,
+          origin: dir.origin,
+          onProgress: (d, t) => progress.update(d, t),
+          ...(options.workers === undefined ? {} : { workers: options.workers }),
+        });
       } finally {
         progress.stop();
       }

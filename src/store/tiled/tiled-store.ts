@@ -8,7 +8,7 @@
 import { HASH_SIZE } from '../../core/hash.js';
 import { nodeSeq, type NodeId } from '../../core/merkle/node-id.js';
 import { FAT_TILE_BYTES, TILE_WIDTH, fatTileByteOffset, isTileComplete, tilePosition } from '../../core/merkle/tiles.js';
-import type { AppendBatch, BundleTile, LogStore, ScrubReport, SidecarCommitment, SidecarDocument, SidecarState, StoreStats, StoredCheckpoint, StoredEntry } from '../store.js';
+import type { AppendBatch, BundleTile, LogStore, RawBundle, ScrubReport, SidecarCommitment, SidecarDocument, SidecarState, StoreStats, StoredCheckpoint, StoredEntry } from '../store.js';
 import { BoundedCache, DOCUMENT_CACHE_SIZE, NODE_CACHE_SIZE, TILE_CACHE_SIZE } from './caches.js';
 import { ValueFilter, valueKey } from './value-filter.js';
 import type { BundleRow, TailEntryRow, TiledDriver } from './driver.js';
@@ -236,12 +236,16 @@ export abstract class TiledStore implements LogStore {
   }
 
   async *bundlePages(from: number, to: number): AsyncIterable<readonly BundleTile[]> {
+    for await (const rows of this.rawBundlePages(from, to)) yield rows.map((r) => bundleTile(r.index, r.data, r.tile));
+  }
+
+  async *rawBundlePages(from: number, to: number): AsyncIterable<readonly RawBundle[]> {
     let n = from;
     while (n < to) {
       const rows = await this.#read('read bundles', (d) => d.bundlesWithTiles(n, to, BUNDLE_PAGE));
       if (rows.length === 0) return;
       n = rows[rows.length - 1]!.idx + 1;
-      yield rows.map((r) => bundleTile(r.idx, r.data, r.tile));
+      yield rows.map((r) => ({ index: r.idx, data: r.data, tile: r.tile?.length === FAT_TILE_BYTES ? r.tile : undefined }));
       await this.#d.pageBreak?.();
     }
   }
