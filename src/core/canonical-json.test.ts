@@ -338,6 +338,9 @@ describe('canonicalJson: the one-pass serializer agrees with the canonicalize pa
       () => canonicalJson({ a: [1, { b: Number.NaN }] }),
       (e: unknown) => e instanceof ValidationError && e.code === 'CANONICAL_JSON_UNSUPPORTED_VALUE' && e.message.includes('$.a[1].b'),
     );
-    assert.throws(() => canonicalJson({ k: '\ud800' }), (e: unknown) => e instanceof ValidationError && e.message.includes('$.k'));
+    assert.throws(
+      () => canonicalJson({ k: '\ud800' }),
+      (e: unknown) => e instanceof ValidationError && e.message.includes('$.k'),
+    );
   });
 });

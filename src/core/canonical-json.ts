@@ -80,6 +80,22 @@ function check(value: unknown, path: string, depth: number, maxDepth = MAX_JSON_
   }
 }
 
+// Sorts `keys` in place by UTF-16 code units (what `Array.prototype.sort` does with no comparator,
+// and what `<` compares): insertion sort, no allocation, for the few keys of a payload's objects.
+function sortKeys(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
+}
+
 /**
  * One pass over `value` that checks and serializes at once (every canonicalization of every
  * decision goes through it): the RFC 8785 text, or undefined at the first value outside the
@@ -111,7 +127,7 @@ function serialize(value: unknown, depth: number, maxDepth: number): string | un
       }
       const proto = Object.getPrototypeOf(value) as unknown;
       if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(value).length > 0) return undefined;
-      const keys = Object.keys(value).sort();
+      const keys = sortKeys(Object.keys(value));
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
