@@ -98,6 +98,7 @@ export {
   type Vocabulary,
   type VocabularyOptions,
 } from './core/vocabulary.js';
+export { parseRoleConfig, compileRoleCodings, MAX_ROLE_CODINGS, type RoleCodings, type RoleConfig } from './core/role-codings.js';
 export {
   BREAK_GLASS_REFUSALS,
   DEFAULT_REVIEW_DEADLINE_MS,

@@ -19,6 +19,27 @@ import { fileURLToPath } from 'node:url';
 import { initDataDir, openDataDir } from '../src/log/data-dir.js';
 import { verifyLog } from '../src/log/verify-log.js';
 import { BACKENDS, cleanupBackends, type LogPlace } from './helpers/backends.js';
+import pg from 'pg';
+
+// On PostgreSQL a SIGKILLed client's backend may still be finishing the COMMIT it was sent: the
+// batch then lands a moment after the writer died (committed, never acknowledged, which is allowed).
+// Wait until no other client backend is connected to the log's database, so that what is checked
+// below is the final state of that run, not a state the dying backend is still changing.
+async function settled(place: LogPlace): Promise<void> {
+  if (!place.storeUrl) return;
+  const client = new pg.Client({ connectionString: place.storeUrl });
+  await client.connect();
+  try {
+    for (const deadline = Date.now() + 15_000; ; ) {
+      const r = await client.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
+      if (Number(r.rows[0]!.n) === 0) return;
+      if (Date.now() > deadline) throw new Error("a killed writer's PostgreSQL backend is still connected after 15 s");
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  } finally {
+    await client.end();
+  }
+}
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WRITER = join(REPO_ROOT, 'test', 'fixtures', 'crash-writer.ts');
@@ -135,6 +156,7 @@ for (const backend of BACKENDS) {
           allAcked.set(a.index, { pid, seq: a.seq });
         }
 
+        await settled(place);
         const dir = await openDataDir(place.dataDir, { storeUrl: place.storeUrl });
         try {
           const started = performance.now();

@@ -282,6 +282,19 @@ describe('authentication', () => {
     ok(await call(env.app, 'GET', '/api/v1/stats', real));
   });
 
+  it('a token verified before (cached) is refused at once when revoked, and with any other secret', async () => {
+    const t = await env.auth.createToken('cached-tok', 'auditor', SETUP);
+    ok(await call(env.app, 'GET', '/api/v1/stats', t.token));
+    ok(await call(env.app, 'GET', '/api/v1/stats', t.token));
+    // Same token id, another secret (of the right form): refused although the id was verified before.
+    const other = `custos_${t.record.id}_${'B'.repeat(43)}`;
+    expectError(await call(env.app, 'GET', '/api/v1/stats', other), 401, 'UNAUTHENTICATED');
+    ok(await call(env.app, 'GET', '/api/v1/stats', t.token));
+    // Revoked by another Authenticator on the same log (another part of the deployment): the next request is refused.
+    await new Authenticator({ log: env.log }).revokeToken(t.record.id, SETUP);
+    expectError(await call(env.app, 'GET', '/api/v1/stats', t.token), 401, 'UNAUTHENTICATED');
+  });
+
   it('refuses a revoked token (401)', async () => {
     const t = await env.auth.createToken('short-lived', 'auditor', SETUP);
     ok(await call(env.app, 'GET', '/api/v1/stats', t.token));

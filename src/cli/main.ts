@@ -15,7 +15,7 @@ import { ValidationError as VE } from '../core/errors.js';
 import { registerMonitor } from './register/monitor.js';
 import { registerConsentFhir } from './register/consent-fhir.js';
 import { parseReviewDeadline, registerReviews } from './register/reviews.js';
-import { requestFlags } from './request-flags.js';
+import { ROLES_FILE_HELP, requestFlags } from './request-flags.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -246,6 +246,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       .requiredOption('--model-after <file>', 'model spec JSON after training')
       .requiredOption('--compute <backend>', 'compute backend identifier (lowercase letters, digits, . _ -)'),
   ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).train(await ctx(cmd), o, actorOf(o)));
+  // The role table and role mapping a recorded decision is made under (as `serve --roles`).
+  for (const name of ['access', 'infer', 'train']) program.commands.find((c) => c.name() === name)!.option('--roles <file>', ROLES_FILE_HELP);
 
   program
     .command('receipt <index>')
@@ -352,7 +354,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .description('serve the HTTP API and the audit explorer (creates the log on first start)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port', '8080')
-    .option('--roles <file>', 'JSON role table: {"role": ["permission", ...]}')
+    .option('--roles <file>', ROLES_FILE_HELP)
     .option('--purposes <codes>', 'purpose-of-use codes added to HL7 v3 PurposeOfUse, comma-separated')
     .option('--rate-limit <n>', 'requests per minute per authenticated caller (per address on public routes)', '60000')
     .option('--auth-failure-limit <n>', 'failed authentications per minute per client address', '300')

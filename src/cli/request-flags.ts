@@ -27,6 +27,13 @@ export interface RequestFields {
   readonly dataTime?: string;
 }
 
+/**
+ * The help of `--roles <file>` (serve, token create, and the commands that decide: access, infer,
+ * train, consent check). The file is read by roles-file.ts, when the command runs.
+ */
+export const ROLES_FILE_HELP =
+  'JSON role table: {"role": ["permission", ...]}, or {"roles": {...}, "roleCodings": {"role": ["SYSTEM|CODE", ...]}} (the FHIR codings each role is known by; docs/consent.md)';
+
 const repeat = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /** Adds `--actor-reference --action --class --code --security-label (repeatable) --data-time` to `cmd`. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { NoteVerifier } from '../core/note.js';
@@ -33,7 +33,15 @@ import { installSecurityHeaders } from './security-headers.js';
 import { registerTlog } from './tiles.js';
 import { WitnessCollector, type WitnessEndpoint, type WitnessRetry } from './witnesses.js';
 
-const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+// The package's package.json: two levels up from dist/server/ (and src/server/ under tsx), three
+// from the benchmark build's build/src/server/.
+const PACKAGE_VERSION = ((): string => {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+  }
+  return '0.0.0';
+})();
 
 /** Options of {@link createApp}. */
 export interface AppOptions {

@@ -19,7 +19,7 @@ import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { AuthError, NotFoundError, ValidationError } from '../core/errors.js';
 import { CODE, ID, parseWith } from '../core/schema/parse.js';
 import type { Log } from '../log/log.js';
-import { TOKEN_EVENT, TokenLedger, tokenSecretDigest } from '../service/tokens.js';
+import { TOKEN_EVENT, TokenLedger, tokenSecretDigest, type LoggedToken } from '../service/tokens.js';
 import { DEFAULT_ROLES, PERMISSIONS, createVocabulary, type Permission, type Vocabulary } from '../core/vocabulary.js';
 import { checkEventPayload } from '../core/events.js';
 
@@ -81,6 +81,7 @@ export interface OidcOptions {
 /** Token names: actor ids without ':' (reserved for other namespaces such as `oidc:`). */
 export const TOKEN_NAME = v.pipe(ID, v.regex(/^[^:]*$/, "a token name cannot contain ':' (reserved for oidc: and other actor namespaces)"));
 
+const NO_PERMISSIONS: ReadonlySet<Permission> = new Set();
 const TOKEN_RE = /^custos_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -92,6 +93,9 @@ export class Authenticator {
   readonly #roleTable: ReadonlyMap<string, ReadonlySet<Permission>>;
   readonly #oidc: (OidcOptions & { jwks: JWTVerifyGetKey; prefix: string; tolerance: number }) | undefined;
   readonly #tokens: TokenLedger;
+  // Tokens whose secret was checked against the log's digest: per ledger record (a revocation
+  // replaces the record), the SHA-256 of the secret that matched and the principal it authenticates.
+  readonly #verified = new WeakMap<LoggedToken, { readonly hash: Buffer; readonly principal: Principal }>();
 
   constructor(o: { log: Log; roles?: Readonly<Record<string, readonly Permission[]>>; oidc?: OidcOptions }) {
     this.#log = o.log;
@@ -134,6 +138,12 @@ export class Authenticator {
     return new Set(this.#roleTable.get(role) ?? []);
   }
 
+  // One shared set per role for principals (a Set per request showed in profiles); the role table
+  // is fixed for the authenticator's life and its sets are never handed out to be changed.
+  #permissionsOfRole(role: string): ReadonlySet<Permission> {
+    return this.#roleTable.get(role) ?? NO_PERMISSIONS;
+  }
+
   get roles(): Readonly<Record<string, readonly Permission[]>> {
     return this.#roles;
   }
@@ -152,10 +162,19 @@ export class Authenticator {
       // and whether it was revoked (by this process or any other writer: sync reads new entries).
       await this.#tokens.sync();
       const rec = this.#tokens.get(t[1]!);
-      const given = Buffer.from(tokenSecretDigest(sha(t[2]!)), 'hex');
-      const ok = rec !== undefined && rec.revokedIndex === null && rec.secretDigest !== null && timingSafeEqual(given, Buffer.from(rec.secretDigest, 'hex'));
-      if (!ok || !rec) throw new AuthError('UNAUTHENTICATED', 'unknown or revoked token');
-      return { actor: rec.name, role: rec.role, permissions: this.permissionsOf(rec.role), key: `token:${rec.id}` };
+      if (rec === undefined || rec.revokedIndex !== null || rec.secretDigest === null) throw new AuthError('UNAUTHENTICATED', 'unknown or revoked token');
+      // The secret's SHA-256, compared in constant time with the one verified before for this very
+      // record (the ledger replaces a record when it is revoked, so a revoked token never matches
+      // a cache entry: the check above refuses it first). Otherwise the full check against the log's
+      // digest, and the verified hash is kept for the next request.
+      const hash = createHash('sha256').update(t[2]!).digest();
+      const known = this.#verified.get(rec);
+      if (known !== undefined && timingSafeEqual(hash, known.hash)) return known.principal;
+      const given = Buffer.from(tokenSecretDigest(hash.toString('hex')), 'hex');
+      if (!timingSafeEqual(given, Buffer.from(rec.secretDigest, 'hex'))) throw new AuthError('UNAUTHENTICATED', 'unknown or revoked token');
+      const principal: Principal = Object.freeze({ actor: rec.name, role: rec.role, permissions: this.#permissionsOfRole(rec.role), key: `token:${rec.id}` });
+      this.#verified.set(rec, { hash, principal });
+      return principal;
     }
     if (this.#oidc && credential.split('.').length === 3) {
       const oidc = this.#oidc;

@@ -15,7 +15,10 @@ export type TakeHeavySlot = (req: FastifyRequest, reply: FastifyReply) => () => 
 export function installHeavyLimiter(app: FastifyInstance, limit: number): TakeHeavySlot {
   let running = 0;
   const slots = new WeakMap<FastifyRequest, () => void>();
-  app.addHook('onResponse', async (req) => slots.get(req)?.());
+  app.addHook('onResponse', (req, _reply, done) => {
+    slots.get(req)?.();
+    done();
+  });
   return (req, reply) => {
     if (running >= limit) {
       throw new ConflictError('SERVER_BUSY', 'too many heavy reads at once; retry shortly', { details: { retryAfterSeconds: 1, limit } });

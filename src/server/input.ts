@@ -60,8 +60,17 @@ export function installInputChecks(app: FastifyInstance): void {
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser(false));
   app.addContentTypeParser('application/fhir+json', { parseAs: 'buffer' }, parser(true));
-  app.addHook('preValidation', async (req) => {
+  // A callback hook (no promise per request); a request without path parameters or query (most
+  // writes) has nothing to walk.
+  app.addHook('preValidation', (req, _reply, done) => {
+    if (isEmpty(req.params) && isEmpty(req.query)) return done();
     const problem = findInputProblem({ params: req.params, query: req.query });
-    if (problem) throw new ValidationError('VALIDATION_FAILED', `invalid request: ${problem.path}: ${problem.message}`, { issues: [problem] });
+    if (problem) return done(new ValidationError('VALIDATION_FAILED', `invalid request: ${problem.path}: ${problem.message}`, { issues: [problem] }));
+    done();
   });
+}
+
+// Nothing findInputProblem would walk: no own enumerable keys (Fastify's params and query when there are none).
+function isEmpty(x: unknown): boolean {
+  return x === undefined || (typeof x === 'object' && x !== null && Object.keys(x).length === 0);
 }

@@ -106,10 +106,12 @@ export function installMetrics(app: FastifyInstance, log: Log): Metrics {
       this.set(log.size);
     },
   });
-  app.addHook('onResponse', async (req, reply) => {
+  // A callback hook: no promise per request.
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions?.url ?? 'unknown';
     httpRequests.inc({ method: req.method, route, status: reply.statusCode });
     httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    done();
   });
   return { registry, decisions };
 }

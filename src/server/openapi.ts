@@ -61,13 +61,14 @@ export function buildOpenApi(routes: readonly Route[]): Record<string, unknown> 
     });
     const query = entriesOf(r.query).map(([name, schema]) => ({ name, in: 'query', required: schema.type !== 'optional', schema: jsonSchema(schema, schemas) }));
     const status = String(r.status ?? 200);
+    const body = r.body ?? r.serviceBody;
     const content = r.response ? { content: { 'application/json': { schema: jsonSchema(r.response, schemas) } } } : r.produces ? { content: { [r.produces]: {} } } : {};
     (paths[url] ??= {})[r.method.toLowerCase()] = {
       summary: r.summary,
       security: [{ bearer: [] }],
       'x-custos-permission': r.permission ?? 'any authenticated caller',
       ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
-      ...(r.body ? { requestBody: { required: true, content: Object.fromEntries((r.consumes ?? ['application/json']).map((t) => [t, { schema: jsonSchema(r.body!, schemas) }])) } } : {}),
+      ...(body ? { requestBody: { required: true, content: Object.fromEntries((r.consumes ?? ['application/json']).map((t) => [t, { schema: jsonSchema(body, schemas) }])) } } : {}),
       responses: { [status]: { description: 'success', ...content }, '400': err, '401': err, '403': err, '404': err, '409': err, '413': err, '429': err },
     };
   }

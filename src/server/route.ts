@@ -14,6 +14,7 @@ import type { AuthConfig } from './auth-hook.js';
 import type { ServerContext } from './context.js';
 import type { TakeHeavySlot } from './heavy.js';
 import { rawBodyOf, type RawBodyConfig } from './input.js';
+import { responseCodec } from './response.js';
 
 type Schema = v.GenericSchema;
 type Out<S> = S extends Schema ? v.InferOutput<S> : undefined;
@@ -46,6 +47,12 @@ export interface RouteDef<B extends Schema | undefined, Q extends Schema | undef
   readonly params?: P;
   readonly query?: Q;
   readonly body?: B;
+  /**
+   * The body of a route whose handler hands it to the service: documented (OpenAPI) like `body`,
+   * but not parsed here. The handler validates `req.body` once, with the service's own schema
+   * ({@link serviceRequest} in routes/shared.ts), and the service takes the checked value as is.
+   */
+  readonly serviceBody?: Schema;
   /** The success response body (the handler returns it, or sends something else itself). */
   readonly response?: R;
   /** Content type of a non-JSON success response (documented in OpenAPI). */
@@ -68,6 +75,7 @@ export interface Route {
   readonly params?: Schema;
   readonly query?: Schema;
   readonly body?: Schema;
+  readonly serviceBody?: Schema;
   readonly response?: Schema;
   readonly produces?: string;
   readonly consumes?: readonly string[];
@@ -87,10 +95,20 @@ export function route<B extends Schema | undefined = undefined, Q extends Schema
 export function registerRoutes(app: FastifyInstance, routes: readonly Route[], ctx: ServerContext, takeHeavySlot: TakeHeavySlot): void {
   for (const r of routes) {
     const config: AuthConfig & RawBodyConfig = { authenticate: true, permission: r.permission, ...(r.rawBody ? { rawBody: true } : {}) };
+    const status = r.status ?? 200;
+    // The success body: checked against the route's response schema, serialized by the
+    // fast-json-stringify serializer Fastify compiles from the same schema (response.ts).
+    const codec = r.response ? responseCodec(r.response, `${r.method} ${r.url}`) : undefined;
+    const checked = async (result: Promise<unknown>, reply: FastifyReply): Promise<unknown> => {
+      const body = await result;
+      if (codec && body !== reply && reply.statusCode === status) codec.check(body);
+      return body;
+    };
     app.route({
       method: r.method,
       url: r.url,
       config,
+      ...(codec ? { schema: { response: { [status]: codec.json } } } : {}),
       handler: async (req, reply) => {
         // The onRequest hook has authenticated and authorized; this guards against a route added without it.
         if (!req.principal) throw new AuthError('UNAUTHENTICATED', 'a bearer token is required');
@@ -105,11 +123,11 @@ export function registerRoutes(app: FastifyInstance, routes: readonly Route[], c
           req,
           reply,
         };
-        reply.status(r.status ?? 200);
-        if (!r.heavy) return r.handler(call, ctx);
+        reply.status(status);
+        if (!r.heavy) return checked(r.handler(call, ctx), reply);
         const release = takeHeavySlot(req, reply);
         try {
-          return await r.handler(call, ctx);
+          return await checked(r.handler(call, ctx), reply);
         } catch (err) {
           release();
           throw err;

@@ -22,10 +22,16 @@ export function withSecurityHeaders(reply: FastifyReply): FastifyReply {
   return reply;
 }
 
-/** Every response carries the security headers. */
+/**
+ * Every response carries the security headers: they are set when the request arrives (the first
+ * hook, before anything can fail; error and not-found replies keep them), and a page replaces the
+ * API's CSP with its own. Requests the router refuses before any hook get them from
+ * `frameworkErrors` (input.ts). A plain callback hook: no promise per request.
+ */
 export function installSecurityHeaders(app: FastifyInstance): void {
-  app.addHook('onSend', async (_req, reply, payload) => {
-    withSecurityHeaders(reply);
-    return payload;
+  app.addHook('onRequest', (_req, reply, done) => {
+    reply.headers(API_HEADERS);
+    done();
   });
 }
+const API_HEADERS = { 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'content-security-policy': API_CSP } as const;

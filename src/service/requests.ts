@@ -6,8 +6,8 @@
 import * as v from 'valibot';
 import { ARTIFACT, OUTPUT_ARTIFACT } from '../core/manifest.js';
 import { POLICY_ID } from '../core/consent/policy.js';
-import { CONSENT_REQUEST } from '../core/consent/request.js';
-import { CODE, ID, OPAQUE_ID, SHA256_HEX, TIME, WELL_FORMED } from '../core/schema/parse.js';
+import { CONSENT_REQUEST, NO_ROLE_CODINGS } from '../core/consent/request.js';
+import { CODE, ID, OPAQUE_ID, SHA256_HEX, TIME, WELL_FORMED, parseWith } from '../core/schema/parse.js';
 import { ATTESTATION_METHODS, LOWER_ID_RE } from '../core/events.js';
 import { REVIEW_OUTCOMES } from '../core/vocabulary.js';
 
@@ -66,6 +66,8 @@ export const TRAINING = v.pipe(
     modelBefore: v.unknown(),
     modelAfter: v.unknown(),
     computeBackend: v.pipe(v.string(), v.regex(LOWER_ID_RE, 'expected a compute backend identifier such as gpu-cluster-1 (lowercase letters, digits, . _ -)')),
+    /** Refused: the codings a role is known by come from the deployment's role table. */
+    roleCodings: NO_ROLE_CODINGS,
   }),
   v.forward(
     v.check((t) => (t.dataset.type === 'identified') === (t.policyIds !== undefined), 'identified data needs policyIds (the consent of every subject); deidentified or synthetic data takes none'),
@@ -122,3 +124,53 @@ export function periodInOrder<T extends { since?: string | undefined; until?: st
 export const DISCLOSURES_QUERY = v.pipe(v.object(DISCLOSURES_QUERY_FIELDS), periodInOrder());
 /** A parsed {@link DISCLOSURES_QUERY}. */
 export type DisclosuresQuery = v.InferOutput<typeof DISCLOSURES_QUERY>;
+
+// ---- requests checked once (issue 13) ----------------------------------------------------------
+
+// Only this module constructs a CheckedRequest (the class is not exported; its constructor, even
+// reached through an instance, refuses a call without this key).
+const KEY = Symbol('checked request');
+
+/**
+ * A request parsed with a service schema, held in private fields: nobody outside this module can
+ * read or change the value, or make one that was not parsed. No freeze, no lookup table: one
+ * small object per request.
+ */
+class CheckedRequest<S extends v.GenericSchema> {
+  readonly #schema: S;
+  readonly #value: v.InferOutput<S>;
+  constructor(key: symbol, schema: S, value: v.InferOutput<S>) {
+    if (key !== KEY) throw new TypeError('a checked request is made by checkRequest only');
+    this.#schema = schema;
+    this.#value = value;
+  }
+  // The value of `input` if it is a CheckedRequest made for `schema` (a brand check on the private
+  // field: an object merely inheriting this prototype has none).
+  static valueOf<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> | undefined {
+    if (typeof input !== 'object' || input === null || !(#schema in input)) return undefined;
+    const c = input as CheckedRequest<v.GenericSchema>;
+    return c.#schema === schema ? (c.#value as v.InferOutput<S>) : undefined;
+  }
+}
+
+/**
+ * A request the service parsed with `S` ({@link checkRequest}). The service takes it without
+ * parsing it again; its value cannot be read or changed from outside the service.
+ */
+export type Checked<S extends v.GenericSchema> = CheckedRequest<S>;
+
+/**
+ * Parses `input` with one of this module's request schemas (as the service would) and returns it
+ * checked: a door that validates anyway (the HTTP server) validates once, with the service's own
+ * schema, and hands the result to the service.
+ * @throws {ValidationError} VALIDATION_FAILED
+ */
+export function checkRequest<S extends v.GenericSchema>(schema: S, input: unknown, what: string): Checked<S> {
+  return new CheckedRequest(KEY, schema, parseWith(schema, input, what));
+}
+
+/** The value of a request checked with `schema`, else `input` parsed with it now (the library path). */
+export function checkedOrParse<S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> {
+  const checked = CheckedRequest.valueOf(schema, input);
+  return checked !== undefined ? checked : parseWith(schema, input, what);
+}

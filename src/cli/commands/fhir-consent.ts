@@ -13,14 +13,16 @@ import { Governance, type ConsentCheckRequest } from '../../service/governance.j
 import type { FhirVersion } from '../../fhir/validate.js';
 import type { CommandContext } from '../context.js';
 import { inCwd, printFields, printJson, readStdinBytes } from '../output.js';
+import { governanceRoleOptions } from '../roles-file.js';
 
 /** The route AUDIT_READ names for `custos consent show --format fhir` (a CLI read, not an HTTP one). */
 export const CLI_CONSENT_FHIR_ROUTE = 'GET /cli/consent/:policyId';
 
-async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance, log: Awaited<ReturnType<typeof openLog>>['log']) => Promise<T>): Promise<T> {
+async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance, log: Awaited<ReturnType<typeof openLog>>['log']) => Promise<T>, rolesFile?: string): Promise<T> {
+  const roleOptions = governanceRoleOptions(ctx.io, rolesFile);
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   try {
-    return await fn(await Governance.open({ log }), log);
+    return await fn(await Governance.open({ log, ...roleOptions }), log);
   } finally {
     await log.close();
     await dir.store.close();
@@ -82,9 +84,12 @@ export async function consentShowFhir(ctx: CommandContext, policyId: string, o: 
   });
 }
 
-/** `custos consent check`: the decision a request would get now, and why. Writes nothing. */
-export async function consentCheck(ctx: CommandContext, policyId: string, request: ConsentCheckRequest): Promise<void> {
-  const d = await withGovernance(ctx, (g) => g.checkConsent(policyId, request));
+/**
+ * `custos consent check`: the decision a request would get now, and why. Writes nothing. With
+ * `rolesFile` (`--roles FILE`), a bare role is decided with the codings its role mapping gives it.
+ */
+export async function consentCheck(ctx: CommandContext, policyId: string, request: ConsentCheckRequest, rolesFile?: string): Promise<void> {
+  const d = await withGovernance(ctx, (g) => g.checkConsent(policyId, request), rolesFile);
   if (ctx.json) return printJson(ctx.io, decisionToJson(d));
   printFields(ctx.io, {
     decision: d.effect,

@@ -15,12 +15,17 @@ import { trustedVerifiers, withDataDir, withLog, type CommandContext } from '../
 import { openingAudit, requireOpener } from '../opening.js';
 import { inCwd, printFields, printJson, readStdin, type Io } from '../output.js';
 import { requestFields, type RequestFlagValues } from '../request-flags.js';
+import { governanceRoleOptions } from '../roles-file.js';
 
-/** Runs `fn` with the governance overlay open on the data directory's log. */
-async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with the governance overlay open on the data directory's log; with `rolesFile`
+ * (`--roles FILE`), under that role table and role mapping (read before the log is opened).
+ */
+async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>, rolesFile?: string): Promise<T> {
+  const roleOptions = governanceRoleOptions(ctx.io, rolesFile);
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   try {
-    return await fn(await Governance.open({ log }));
+    return await fn(await Governance.open({ log, ...roleOptions }));
   } finally {
     await log.close();
     await dir.store.close();
@@ -137,7 +142,7 @@ export async function consentShow(ctx: CommandContext, policyId: string): Promis
   }
 }
 
-export interface AccessOptions extends RequestFlagValues {
+export interface AccessOptions extends RequestFlagValues, RolesFileOption {
   readonly purpose: string;
   readonly policy: string;
   readonly uri: string;
@@ -156,7 +161,7 @@ export async function access(ctx: CommandContext, o: AccessOptions, actor: Actor
     ...requestFields(o),
     ...(o.justification === undefined ? {} : { justification: o.justification }),
   };
-  const r = await withGovernance(ctx, (g) => reportDenial(ctx, () => g.recordDataAccess(input)));
+  const r = await withGovernance(ctx, (g) => reportDenial(ctx, () => g.recordDataAccess(input)), o.roles);
   if (ctx.json) return printJson(ctx.io, { decision: decisionToJson(r.decision), event: eventFields(r.event), ...(r.breakGlass ? { breakGlass: r.breakGlass } : {}) });
   if (r.breakGlass) {
     return printFields(ctx.io, {
@@ -174,7 +179,7 @@ export function parseOutput(s: string): { name: string; uri: string; digest: str
   return { name: m[1]!, uri: m[2]!, digest: m[3]! };
 }
 
-export interface InferOptions extends RequestFlagValues {
+export interface InferOptions extends RequestFlagValues, RolesFileOption {
   readonly purpose: string;
   readonly policy: string;
   readonly inputUri: string;
@@ -189,8 +194,11 @@ export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor):
   const outputs = o.output.map(parseOutput);
   const pipeline = readJsonFile(ctx.io, o.pipeline, 'pipeline manifest');
   const model = readJsonFile(ctx.io, o.model, 'model spec');
-  const r = await withGovernance(ctx, (g) =>
-    reportDenial(ctx, () => g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model, ...requestFields(o) })),
+  const r = await withGovernance(
+    ctx,
+    (g) =>
+      reportDenial(ctx, () => g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model, ...requestFields(o) })),
+    o.roles,
   );
   if (ctx.json) return printJson(ctx.io, { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionToJson(r.decision), event: eventFields(r.event) });
   printFields(ctx.io, {
@@ -201,7 +209,12 @@ export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor):
   });
 }
 
-export interface TrainOptions {
+/** `--roles FILE`: the role table and role mapping the decision is made under (default: the default role table, no mapping). */
+export interface RolesFileOption {
+  readonly roles?: string | undefined;
+}
+
+export interface TrainOptions extends RolesFileOption {
   readonly purpose: string;
   readonly policy?: string;
   readonly attestation?: string;
@@ -220,22 +233,25 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
   const manifest = readJsonFile(ctx.io, o.manifest, 'training manifest');
   const modelBefore = readJsonFile(ctx.io, o.modelBefore, 'model spec (before)');
   const modelAfter = readJsonFile(ctx.io, o.modelAfter, 'model spec (after)');
-  const r = await withGovernance(ctx, (g) =>
-    reportDenial(ctx, () =>
-      g.recordTraining({
-        actor,
-        purpose: o.purpose,
-        dataset: { uri: o.datasetUri, digest: o.datasetDigest, type: o.datasetType as 'synthetic' },
-        ...(o.policy === undefined ? {} : { policyIds: list(o.policy) ?? [] }),
-        ...(o.attestation === undefined && o.attestationDocument === undefined
-          ? {}
-          : { attestation: { method: o.attestation as 'safe-harbor', ...(o.attestationDocument === undefined ? {} : { document: o.attestationDocument }) } }),
-        manifest,
-        modelBefore,
-        modelAfter,
-        computeBackend: o.compute,
-      }),
-    ),
+  const r = await withGovernance(
+    ctx,
+    (g) =>
+      reportDenial(ctx, () =>
+        g.recordTraining({
+          actor,
+          purpose: o.purpose,
+          dataset: { uri: o.datasetUri, digest: o.datasetDigest, type: o.datasetType as 'synthetic' },
+          ...(o.policy === undefined ? {} : { policyIds: list(o.policy) ?? [] }),
+          ...(o.attestation === undefined && o.attestationDocument === undefined
+            ? {}
+            : { attestation: { method: o.attestation as 'safe-harbor', ...(o.attestationDocument === undefined ? {} : { document: o.attestationDocument }) } }),
+          manifest,
+          modelBefore,
+          modelAfter,
+          computeBackend: o.compute,
+        }),
+      ),
+    o.roles,
   );
   if (ctx.json) return printJson(ctx.io, { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionToJson), event: eventFields(r.event) });
   printFields(ctx.io, { recorded: `TRAINING_EXECUTED, entry ${r.event.index}`, 'manifest hash': r.manifestHash });

@@ -1,16 +1,17 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { ValidationError } from '../../core/errors.js';
 import { VOCABULARY_CODE_RE } from '../../core/vocabulary.js';
 import { DB_FILE, SIGNER_KEY_FILE, initDataDir, openLog } from '../../log/data-dir.js';
 import { Governance } from '../../service/governance.js';
-import { Authenticator, DEFAULT_ROLES, type OidcOptions, type Permission } from '../../server/auth.js';
+import { Authenticator, type OidcOptions } from '../../server/auth.js';
 import { createApp } from '../../server/app.js';
 import { checkWitnessConfig, type WitnessEndpoint } from '../../server/witnesses.js';
 import { witnessKeyFromVkey } from '../../server/witness-key.js';
 import { trustedVerifiers, withLog, type CommandContext } from '../context.js';
-import { inCwd, printFields, printJson, type Io } from '../output.js';
+import { printFields, printJson } from '../output.js';
+import { loadRoleConfig } from '../roles-file.js';
 
 export interface ServeOptions {
   readonly host: string;
@@ -78,15 +79,6 @@ export function parseWitnessOptions(args: readonly string[], quorum: string | un
   return { endpoints, quorum: k };
 }
 
-function loadRoles(io: Io, file: string | undefined): Readonly<Record<string, readonly Permission[]>> {
-  if (file === undefined) return DEFAULT_ROLES;
-  try {
-    return JSON.parse(readFileSync(inCwd(io, file), 'utf8')) as Record<string, Permission[]>;
-  } catch (err) {
-    throw new ValidationError('FILE_UNREADABLE', `cannot read roles file ${file}`, { cause: err });
-  }
-}
-
 /**
  * `custos serve`: the HTTP API and the audit explorer. Creates the data directory and key on first
  * start. Runs until SIGINT or SIGTERM, then closes cleanly (pending appends are committed).
@@ -99,6 +91,8 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
         issues: [{ path: `purposes.${i}`, message: 'expected a code (letters, digits, _)' }],
       });
   }
+  // Read before anything is created: a bad role table or mapping leaves no data directory behind.
+  const { roles, roleCodings } = loadRoleConfig(ctx.io, o.rolesFile);
   // First start: a new log (keys in the data directory, the store where --store says).
   // Joining a shared PostgreSQL log instead needs that log's key copied into the data directory.
   if (!existsSync(join(ctx.dataDir, SIGNER_KEY_FILE)) && (ctx.storeUrl || !existsSync(join(ctx.dataDir, DB_FILE)))) {
@@ -106,11 +100,17 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     ctx.io.stderr.write(`created a new log in ${ctx.storeUrl ? 'PostgreSQL' : r.dataDir} (origin ${r.origin}); keys in ${r.dataDir}\n`);
   }
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
-  const roles = loadRoles(ctx.io, o.rolesFile);
-  // One role table for the credentials and for the roles that consent policies and events may name.
-  // The authenticator first: tokens and policy heads then share the one verified scan of the log.
+  // One role table for the credentials and for the roles that consent policies and events may name;
+  // the role mapping (roleCodings) for the decisions. The authenticator first: tokens and policy
+  // heads then share the one verified scan of the log.
   const auth = new Authenticator({ log, roles, ...(o.oidc ? { oidc: o.oidc } : {}) });
-  const governance = await Governance.open({ log, roles, purposes, ...(o.reviewDeadlineMs === undefined ? {} : { breakGlass: { reviewDeadlineMs: o.reviewDeadlineMs } }) });
+  const governance = await Governance.open({
+    log,
+    roles,
+    ...(roleCodings ? { roleCodings } : {}),
+    purposes,
+    ...(o.reviewDeadlineMs === undefined ? {} : { breakGlass: { reviewDeadlineMs: o.reviewDeadlineMs } }),
+  });
   await auth.load();
   const app = await createApp({
     log,
@@ -161,7 +161,7 @@ function operator(): { actor: string; role: string } {
 
 /** `custos token create`: a bearer token for the HTTP API, shown once. */
 export async function tokenCreate(ctx: CommandContext, name: string, role: string, rolesFile?: string): Promise<void> {
-  const r = await withLog(ctx, (log) => new Authenticator({ log, roles: loadRoles(ctx.io, rolesFile) }).createToken(name, role, operator()));
+  const r = await withLog(ctx, (log) => new Authenticator({ log, roles: loadRoleConfig(ctx.io, rolesFile).roles }).createToken(name, role, operator()));
   if (ctx.json) return printJson(ctx.io, { token: r.token, id: r.record.id, name: r.record.name, role: r.record.role, createdAt: r.record.createdAt });
   printFields(ctx.io, { token: r.token, id: r.record.id, name: r.record.name, role: r.record.role });
   ctx.io.stderr.write('store this token now: it is shown once and kept only as a hash\n');

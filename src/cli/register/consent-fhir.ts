@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { parseChoice } from '../parse.js';
-import { requestFields, requestFlags, type RequestFlagValues } from '../request-flags.js';
+import { ROLES_FILE_HELP, requestFields, requestFlags, type RequestFlagValues } from '../request-flags.js';
 
 /** Registers `import`, `check` and `show` under the `consent` command. */
 export function registerConsentFhir(consent: Command, ctx: (cmd: Command) => Promise<CommandContext>): void {
@@ -31,10 +31,12 @@ export function registerConsentFhir(consent: Command, ctx: (cmd: Command) => Pro
       .command('check <policyId>')
       .description('the decision a request would get now, and why (writes nothing)')
       .requiredOption('--purpose <coding>', 'purpose of use: CODE (HL7 v3 PurposeOfUse or configured) or SYSTEM|CODE')
-      .requiredOption('--role <coding>', 'requesting role: CODE (the role table) or SYSTEM|CODE'),
-  ).action(async (id: string, o: RequestFlagValues & { purpose: string; role: string }, cmd: Command) =>
-    (await import('../commands/fhir-consent.js')).consentCheck(await ctx(cmd), id, { purpose: o.purpose, role: o.role, ...requestFields(o) }),
-  );
+      .requiredOption('--role <coding>', 'requesting role: CODE (the role table; with its role mapping) or SYSTEM|CODE (as given)'),
+  )
+    .option('--roles <file>', ROLES_FILE_HELP)
+    .action(async (id: string, o: RequestFlagValues & { purpose: string; role: string; roles?: string }, cmd: Command) =>
+      (await import('../commands/fhir-consent.js')).consentCheck(await ctx(cmd), id, { purpose: o.purpose, role: o.role, ...requestFields(o) }, o.roles),
+    );
   consent
     .command('show <policyId>')
     .description("a policy's versions and the log entry of each; --format fhir: the current version as FHIR (the exact bytes imported)")

@@ -53,6 +53,8 @@ type Match = typeof NO | typeof YES | typeof UNKNOWN;
 interface CodedSet {
   readonly keys: ReadonlySet<string>;
   readonly systems: ReadonlySet<string>;
+  /** The systems as a list, to test a coding's system without slicing it (allocation-free). */
+  readonly systemList: readonly string[];
   readonly bare: ReadonlySet<string>;
   readonly defaultSystem: string;
 }
@@ -89,7 +91,7 @@ function codedSet(list: readonly string[] | undefined, attribute: CodedAttribute
     systems.add(system);
     if (system === defaultSystem) bare.add(k.slice(system.length + 1));
   }
-  return { keys, systems, bare, defaultSystem };
+  return { keys, systems, systemList: [...systems], bare, defaultSystem };
 }
 
 const period = (p: Provision['period']): CompiledPeriod | undefined => (p === undefined ? undefined : { start: ms(p.start), end: ms(p.end) });
@@ -122,6 +124,8 @@ function compiled(p: Provision): Compiled {
 interface Asked {
   readonly purpose: string;
   readonly role: string;
+  /** The other codings the actor's role is known by (the deployment's role mapping), or none. */
+  readonly roleCodings: readonly string[];
   readonly actorReference: string | undefined;
   readonly action: string | undefined;
   readonly class: string | undefined;
@@ -135,6 +139,7 @@ function asked(req: ConsentRequest, nowMs: number): Asked {
   return {
     purpose: req.purpose,
     role: req.role,
+    roleCodings: req.roleCodings ?? NONE,
     actorReference: req.actorReference,
     action: req.action,
     class: req.class,
@@ -145,6 +150,16 @@ function asked(req: ConsentRequest, nowMs: number): Asked {
   };
 }
 
+const NONE: readonly string[] = Object.freeze([]);
+
+// Whether the system of `coding` (its text before `bar`) is one the constraint uses; compared in
+// place, without slicing the system out.
+function usesSystemOf(set: CodedSet, coding: string, bar: number): boolean {
+  const list = set.systemList;
+  for (let i = 0; i < list.length; i++) if (list[i]!.length === bar && coding.startsWith(list[i]!)) return true;
+  return false;
+}
+
 // A coding as asked (bare: the attribute's default system) against a coded constraint.
 function coded(set: CodedSet | undefined, asked: string | undefined): Match {
   if (set === undefined) return YES;
@@ -153,7 +168,24 @@ function coded(set: CodedSet | undefined, asked: string | undefined): Match {
   if (bar < 0) return set.bare.has(asked) ? YES : set.systems.has(set.defaultSystem) ? NO : UNKNOWN;
   if (set.keys.has(asked)) return YES;
   // Another system than the constraint's: it may well name the same concept; it cannot be told.
-  return set.systems.has(asked.slice(0, bar)) ? NO : UNKNOWN;
+  return usesSystemOf(set, asked, bar) ? NO : UNKNOWN;
+}
+
+// The actor's role against a role constraint: the role as asked, or any of the codings the
+// deployment maps it to (docs/consent.md, "Roles and FHIR role codings"). One that matches: YES.
+// Else one in a system the constraint uses: NO (the role is stated there, and it is not this).
+// Else none is in the constraint's systems: UNKNOWN (fail closed).
+function codedRole(set: CodedSet | undefined, q: Asked): Match {
+  if (set === undefined) return YES;
+  let m = coded(set, q.role);
+  if (m === YES) return YES;
+  const more = q.roleCodings;
+  for (let i = 0; i < more.length; i++) {
+    const r = coded(set, more[i]);
+    if (r === YES) return YES;
+    if (r === NO) m = NO;
+  }
+  return m;
 }
 
 function within(p: CompiledPeriod | undefined, t: number | undefined): Match {
@@ -163,7 +195,7 @@ function within(p: CompiledPeriod | undefined, t: number | undefined): Match {
 }
 
 function actor(a: CompiledActor, q: Asked): Match {
-  const m = coded(a.role, q.role);
+  const m = codedRole(a.role, q);
   if (m === NO) return NO;
   if (a.reference !== undefined) {
     if (q.actorReference === undefined) return UNKNOWN;
@@ -211,8 +243,32 @@ function matchRest(c: Compiled, q: Asked): Match {
 
 function match(p: Provision, q: Asked): Match {
   const c = compiled(p);
-  const m = and(coded(c.purposes, q.purpose), coded(c.roles, q.role));
+  const m = and(coded(c.purposes, q.purpose), codedRole(c.roles, q));
   return m === NO ? NO : and(m, matchRest(c, q));
+}
+
+// What a provision constrains that the request does not state, for the explanation of a
+// fail-closed denial (computed only then, off the hot path).
+function unstated(p: Provision, q: Asked): string {
+  const c = compiled(p);
+  const out = new Set<string>();
+  const role = (set: CodedSet | undefined) => {
+    if (codedRole(set, q) === UNKNOWN) out.add(`the role ${q.role}${q.roleCodings.length > 0 ? ' and the codings it is mapped to have' : ' has'} no coding in ${set!.systemList.join(' or ')}`);
+  };
+  if (coded(c.purposes, q.purpose) === UNKNOWN) out.add(`the purpose has no coding in ${c.purposes!.systemList.join(' or ')}`);
+  role(c.roles);
+  for (const a of c.actors ?? []) {
+    if (a.reference !== undefined && q.actorReference === undefined) out.add('no actor reference');
+    role(a.role);
+  }
+  const attr = (set: CodedSet | undefined, asked: string | undefined, name: string) => {
+    if (coded(set, asked) === UNKNOWN) out.add(asked === undefined ? `no ${name}` : `the ${name} has no coding in ${set!.systemList.join(' or ')}`);
+  };
+  attr(c.actions, q.action, 'action');
+  attr(c.classes, q.class, 'class');
+  attr(c.codes, q.code, 'code');
+  if (within(c.dataPeriod, q.dataMs) === UNKNOWN) out.add('no data time');
+  return out.size === 0 ? '' : `: ${[...out].join('; ')}`;
 }
 
 interface Decided {
@@ -247,6 +303,23 @@ function decideWithin(p: Provision, path: string, q: Asked): Decided {
     permit ??= d;
   }
   return permit ?? { provision: p, path, unknown: false };
+}
+
+// The first exception (a permit) that does not apply only because the request leaves unstated
+// what it constrains, for the explanation of a denial by the base (computed only then).
+function skippedPermit(p: Provision, path: string, q: Asked): string {
+  const children = p.provisions ?? [];
+  for (let i = 0; i < children.length; i++) {
+    const child = children[i]!;
+    const m = match(child, q);
+    const cp = childPath(child, path, i);
+    if (child.type === 'permit' && m === UNKNOWN) return `; ${cp} does not apply: it constrains an attribute the request does not state (fail closed)${unstated(child, q)}`;
+    if (m === YES) {
+      const s = skippedPermit(child, cp, q);
+      if (s !== '') return s;
+    }
+  }
+  return '';
 }
 
 /**
@@ -307,7 +380,13 @@ export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, n
   const rootPath = root.path ?? 'provision';
   const q = asked(request, nowMs);
   const denied = (d: Decided): Decision =>
-    deny('DENIED_BY_PROVISION', d.unknown ? `${d.path} denies this request: it constrains an attribute the request does not state (fail closed)` : `${d.path} denies this request`, d.path);
+    deny(
+      'DENIED_BY_PROVISION',
+      d.unknown
+        ? `${d.path} denies this request: it constrains an attribute the request does not state (fail closed)${unstated(d.provision, q)}`
+        : `${d.path} denies this request${d.provision === root ? skippedPermit(root, rootPath, q) : ''}`,
+      d.path,
+    );
   if (root.type === 'deny') {
     const m = match(root, q);
     if (m === UNKNOWN) return denied({ provision: root, path: rootPath, unknown: true });
@@ -326,10 +405,11 @@ export function evaluateConsent(lookup: PolicyLookup, request: ConsentRequest, n
   if (coded(c.purposes, q.purpose) !== YES) {
     return deny('PURPOSE_NOT_ALLOWED', `purpose ${request.purpose} is not among ${root.purposes!.join(', ')}`, rootPath);
   }
-  if (coded(c.roles, q.role) !== YES) return deny('ROLE_NOT_ALLOWED', `role ${request.role} is not among ${root.roles!.join(', ')}`, rootPath);
+  const role = codedRole(c.roles, q);
+  if (role !== YES) return deny('ROLE_NOT_ALLOWED', `role ${request.role} is not among ${root.roles!.join(', ')}${role === UNKNOWN ? ` (fail closed${unstated(root, q)})` : ''}`, rootPath);
   if (within(c.period, nowMs) !== YES) return deny('DENIED_BY_PROVISION', 'outside the period of the permit', rootPath);
   const rest = matchRest(c, q);
-  if (rest === UNKNOWN) return deny('DENIED_BY_PROVISION', `${rootPath} constrains an attribute the request does not state (fail closed)`, rootPath);
+  if (rest === UNKNOWN) return deny('DENIED_BY_PROVISION', `${rootPath} constrains an attribute the request does not state (fail closed)${unstated(root, q)}`, rootPath);
   if (rest === NO) return deny('DENIED_BY_PROVISION', `the request is outside ${rootPath}, the only permit`, rootPath);
   const d = decideWithin(root, rootPath, q);
   if (d.provision.type === 'deny') return denied(d);

@@ -103,6 +103,13 @@ export interface ConsentRequest {
   readonly purpose: string;
   /** 'CODE' or 'SYSTEM|CODE'; bare = a Custos role code. */
   readonly role: string;
+  /**
+   * The other codings (`SYSTEM|CODE`) the actor's role is known by: the deployment's role mapping
+   * (docs/consent.md, "Roles and FHIR role codings"). A role constraint matches when the role or
+   * any of these matches. Set by the service from its configuration, never by a caller:
+   * {@link CONSENT_REQUEST} refuses it.
+   */
+  readonly roleCodings?: readonly string[];
   /** The actor, e.g. 'Practitioner/f204', 'Organization/f001'. */
   readonly actorReference?: string;
   /** Bare = FHIR consentaction (access, collect, use, disclose, correct). */
@@ -124,10 +131,20 @@ export const ACTOR_REFERENCE = v.pipe(
   v.regex(/^(?:[A-Z][A-Za-z]{1,63}\/[A-Za-z0-9\-.]{1,64}|[A-Za-z][A-Za-z0-9+.-]*:[^\s|\u0000-\u001f\u007f-\u009f]+)$/, 'expected a reference such as Practitioner/f204'),
 );
 
-/** The schema of a {@link ConsentRequest} (times normalised to UTC milliseconds). */
+/**
+ * The entry that refuses `roleCodings` in what a caller sends: the codings a role is known by come
+ * from the deployment's configuration, as the role itself comes from the credential.
+ */
+export const NO_ROLE_CODINGS = v.optional(v.never("roleCodings cannot be given: the codings a role is known by come from the deployment's role table (roleCodings)"));
+
+/**
+ * The schema of a {@link ConsentRequest} as a caller sends it (times normalised to UTC
+ * milliseconds): `roleCodings` is refused.
+ */
 export const CONSENT_REQUEST = v.object({
   purpose: CODING,
   role: CODING,
+  roleCodings: NO_ROLE_CODINGS,
   actorReference: v.optional(ACTOR_REFERENCE),
   action: v.optional(CODING),
   class: v.optional(CODING),

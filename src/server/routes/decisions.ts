@@ -7,7 +7,7 @@
 import * as v from 'valibot';
 import { ACCESS, INFERENCE, TRAINING } from '../../service/requests.js';
 import { route } from '../route.js';
-import { DECISION, EVENT, actorFrom, decisionJson, eventJson, withActorClaim } from './shared.js';
+import { DECISION, EVENT, decisionJson, eventJson, serviceRequest, withActorClaim } from './shared.js';
 
 export const ACCESS_BODY = withActorClaim(ACCESS);
 export const INFERENCE_BODY = withActorClaim(INFERENCE);
@@ -30,10 +30,10 @@ export const accessRoutes = [
       'Record an access to patient data, after the consent check (403 CONSENT_DENIED is logged); with purpose BTG or ETREAT and a justification code, a denial is overridden as BREAK_GLASS (201, under review)',
     permission: 'access',
     status: 201,
-    body: ACCESS_BODY,
+    serviceBody: ACCESS_BODY,
     response: ACCESS_RESPONSE,
-    handler: async ({ body, principal }, { governance, metrics }) => {
-      const r = await governance.recordDataAccess({ ...body, actor: actorFrom(principal, body) });
+    handler: async ({ req, principal }, { governance, metrics }) => {
+      const r = await governance.recordDataAccess(serviceRequest(ACCESS, req, principal));
       metrics.decisions.inc({ operation: 'access', effect: r.breakGlass ? 'break_glass' : 'permit', reason: r.decision.reason });
       return { decision: decisionJson(r.decision), event: eventJson(r.event), ...(r.breakGlass ? { breakGlass: r.breakGlass } : {}) };
     },
@@ -47,10 +47,10 @@ export const inferenceRoutes = [
     summary: 'Record an inference under consent; returns its receipt (403 CONSENT_DENIED is logged)',
     permission: 'inference',
     status: 201,
-    body: INFERENCE_BODY,
+    serviceBody: INFERENCE_BODY,
     response: INFERENCE_RESPONSE,
-    handler: async ({ body, principal }, { governance, metrics }) => {
-      const r = await governance.recordInference({ ...body, actor: actorFrom(principal, body) });
+    handler: async ({ req, principal }, { governance, metrics }) => {
+      const r = await governance.recordInference(serviceRequest(INFERENCE, req, principal));
       metrics.decisions.inc({ operation: 'inference', effect: 'permit', reason: 'PERMITTED' });
       return { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionJson(r.decision), event: eventJson(r.event) };
     },
@@ -64,10 +64,10 @@ export const trainingRoutes = [
     summary: "Record a training run: identified data under every subject's consent (policyIds; 403 CONSENT_DENIED is logged), de-identified or synthetic data with an attestation",
     permission: 'training',
     status: 201,
-    body: TRAINING_BODY,
+    serviceBody: TRAINING_BODY,
     response: TRAINING_RESPONSE,
-    handler: async ({ body, principal }, { governance, metrics }) => {
-      const r = await governance.recordTraining({ ...body, actor: actorFrom(principal, body) });
+    handler: async ({ req, principal }, { governance, metrics }) => {
+      const r = await governance.recordTraining(serviceRequest(TRAINING, req, principal));
       metrics.decisions.inc({ operation: 'training', effect: 'permit', reason: 'PERMITTED' });
       return { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionJson), event: eventJson(r.event) };
     },

@@ -10,6 +10,9 @@ import { EVENT_REGISTRY } from '../../core/events.js';
 import { toHex } from '../../core/hash.js';
 import { decisionToJson, type Decision } from '../../core/consent/evaluate.js';
 import type { AppendResult } from '../../log/log.js';
+import type { FastifyRequest } from 'fastify';
+import { parseWith } from '../../core/schema/parse.js';
+import { checkRequest, type Checked } from '../../service/requests.js';
 import type { Principal } from '../auth.js';
 
 const HEX64 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
@@ -99,3 +102,22 @@ export const EXECUTED = eventTypes('DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAIN
 export const DENIED = eventTypes('CONSENT_DENIED');
 /** Decisions under a policy, shown in its history. */
 export const POLICY_DECISIONS = eventTypes('DATA_ACCESSED', 'INFERENCE_EXECUTED', 'CONSENT_DENIED', 'BREAK_GLASS');
+
+/**
+ * The service request of a route declared with `serviceBody`: the body with the credential's
+ * actor, parsed once with the service's schema (`checkRequest`: the service takes the result
+ * without parsing it again). A claimed actor must be an {@link ACTOR_CLAIM} naming the credential's
+ * actor ({@link actorFrom}). Errors are those of the route's HTTP schema (`withActorClaim`): the
+ * same fields, the same paths, "invalid request body: ...".
+ * @throws {ValidationError} VALIDATION_FAILED
+ * @throws {AuthError} ACTOR_MISMATCH
+ */
+export function serviceRequest<S extends v.GenericSchema>(schema: S, req: FastifyRequest, principal: Principal): Checked<S> {
+  const body = req.body;
+  const plain = typeof body === 'object' && body !== null && !Array.isArray(body);
+  const claim = plain ? (body as { actor?: unknown }).actor : undefined;
+  const checked = checkRequest(schema, plain ? { ...body, actor: { id: principal.actor, role: principal.role } } : body, 'request body');
+  if (claim !== undefined) parseWith(ACTOR_CLAIM, claim, 'request body', 'actor');
+  actorFrom(principal, body);
+  return checked;
+}

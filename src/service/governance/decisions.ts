@@ -7,14 +7,13 @@
  */
 import type * as v from 'valibot';
 import { ConsentError, ValidationError } from '../../core/errors.js';
-import { evaluateConsent, type Decision } from '../../core/consent/evaluate.js';
+import { evaluateConsent, type ConsentRequest, type Decision } from '../../core/consent/evaluate.js';
 import { parseModelSpec, parseTrainingManifest } from '../../core/manifest.js';
-import { parseWith } from '../../core/schema/parse.js';
 import { formatEntryTime } from '../../core/entry.js';
 import { GOVERNANCE_EVENT as EVENT, asLoggedEvent } from '../../core/events.js';
 import { classifyBreakGlass, type BreakGlassRefusal } from '../../core/break-glass.js';
 import type { AppendResult, Decided, SequencingContext, SidecarDocument } from '../../log/log.js';
-import { ACCESS, TRAINING, type DataAccessInput, type TrainingInput } from '../requests.js';
+import { ACCESS, TRAINING, checkedOrParse, type Checked, type DataAccessInput, type TrainingInput } from '../requests.js';
 import type { Commitment } from './commitments.js';
 import { DOC, doc } from './documents.js';
 import { withPolicyRetry, type Actor, type GovernanceState } from './state.js';
@@ -115,6 +114,10 @@ export async function underConsent<T>(
   const openings = s.commitments.openings(...commitments);
   const deniedOpenings = s.commitments.openings(...commitments.slice(0, deniedCarries));
   const uris = commitments.map((x) => x.c.commitment);
+  // The role comes from the actor (the credential), the codings it is known by from the
+  // configuration: never from the request.
+  const roleCodings = s.roleCodingsOf(actor.role);
+  const asked: ConsentRequest = { ...request, role: actor.role, ...(roleCodings === undefined ? {} : { roleCodings }) };
   return withPolicyRetry(async () => {
     const pre = await Promise.all(policyIds.map((id) => s.heads.preload(id)));
     let decisions: Decision[] = [];
@@ -122,7 +125,7 @@ export async function underConsent<T>(
     let override: Decision | undefined;
     let result: T | undefined;
     const event = await s.log.appendDecided((ctx): Decided => {
-      decisions = policyIds.map((id, i) => evaluateConsent(s.heads.resolve(pre[i]!, id, ctx.batchId), { ...request, role: actor.role }, ctx.timeMs));
+      decisions = policyIds.map((id, i) => evaluateConsent(s.heads.resolve(pre[i]!, id, ctx.batchId), asked, ctx.timeMs));
       refusal = decisions.find((d) => d.effect === 'deny');
       override = refusal && overridden ? refusal : undefined;
       const carried = refusal && !override ? uris.slice(0, deniedCarries) : uris;
@@ -177,8 +180,8 @@ export async function underConsent<T>(
  * @throws {ValidationError} VALIDATION_FAILED (nothing written)
  * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
  */
-export async function recordDataAccess(s: GovernanceState, input: DataAccessInput): Promise<DataAccessResult> {
-  const a = parseWith(ACCESS, input, 'data access');
+export async function recordDataAccess(s: GovernanceState, input: DataAccessInput | Checked<typeof ACCESS>): Promise<DataAccessResult> {
+  const a = checkedOrParse(ACCESS, input, 'data access');
   s.checkCodes({ purpose: a.purpose, role: a.actor.role });
   checkJustification(s, a.justification);
   return s.commitments.with([{ kind: 'uri', value: a.artifact.uri }], async ([uri]) => dataAccess(s, a, uri!));
@@ -281,8 +284,8 @@ function checkJustification(s: GovernanceState, justification: string | undefine
  * @throws {ValidationError} VALIDATION_FAILED (nothing written)
  * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
  */
-export async function recordTraining(s: GovernanceState, input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
-  const a = parseWith(TRAINING, input, 'training run');
+export async function recordTraining(s: GovernanceState, input: TrainingInput | Checked<typeof TRAINING>): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
+  const a = checkedOrParse(TRAINING, input, 'training run');
   s.checkCodes({ purpose: a.purpose, role: a.actor.role });
   if (a.dataset.type === 'identified' && !s.vocab.trainingPurposes.has(a.purpose)) {
     throw new ValidationError('VALIDATION_FAILED', `purpose ${a.purpose} is not a training purpose (${[...s.vocab.trainingPurposes].join(', ')})`, {

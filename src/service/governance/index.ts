@@ -28,7 +28,7 @@ import type { Decision } from '../../core/consent/evaluate.js';
 import type { Receipt } from '../../core/manifest.js';
 import type { Vocabulary } from '../../core/vocabulary.js';
 import type { AppendResult, Log } from '../../log/log.js';
-import type { DataAccessInput, InferenceInput, ReviewInput, TrainingInput } from '../requests.js';
+import type { ACCESS, Checked, DataAccessInput, INFERENCE, InferenceInput, ReviewInput, TRAINING, TrainingInput } from '../requests.js';
 import { createConsent, revokeConsent, type PolicyChange } from './consent.js';
 import { recordDataAccess, recordTraining, type DataAccessResult } from './decisions.js';
 import { closeReview, listReviews, type ReviewFilter, type ReviewQueue } from './reviews.js';
@@ -117,7 +117,7 @@ export class Governance {
   }
 
   /** See {@link recordDataAccess}. */
-  recordDataAccess(input: DataAccessInput): Promise<DataAccessResult> {
+  recordDataAccess(input: DataAccessInput | Checked<typeof ACCESS>): Promise<DataAccessResult> {
     return recordDataAccess(this.#s, input);
   }
 
@@ -137,12 +137,12 @@ export class Governance {
   }
 
   /** See {@link recordInference}. */
-  recordInference(request: InferenceInput): Promise<{ receipt: Receipt; receiptHash: string; event: AppendResult; decision: Decision }> {
+  recordInference(request: InferenceInput | Checked<typeof INFERENCE>): Promise<{ receipt: Receipt; receiptHash: string; event: AppendResult; decision: Decision }> {
     return recordInference(this.#s, request);
   }
 
   /** See {@link recordTraining}. */
-  recordTraining(input: TrainingInput): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
+  recordTraining(input: TrainingInput | Checked<typeof TRAINING>): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
     return recordTraining(this.#s, input);
   }
 

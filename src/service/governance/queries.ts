@@ -31,8 +31,9 @@ export type ConsentCheckRequest = v.InferInput<typeof CONSENT_CHECK>;
 /**
  * Decides a request now, without recording anything: what would happen, and why.
  * The answer is the one a recorded operation would get at this moment. A bare purpose or role
- * (no `SYSTEM|`) must be in the deployment's vocabularies, as before; a coding with a system is
- * matched against the policy's codings as given.
+ * (no `SYSTEM|`) must be in the deployment's vocabularies, as before, and a bare role is decided
+ * with the codings the role mapping gives it; a coding with a system is matched against the
+ * policy's codings as given.
  */
 export async function checkConsent(s: GovernanceState, policyId: string, request: ConsentCheckRequest): Promise<Decision> {
   const id = parseWith(POLICY_ID, policyId, 'policy id');
@@ -41,7 +42,10 @@ export async function checkConsent(s: GovernanceState, policyId: string, request
   if (!req.role.includes('|') && !s.vocab.roles.has(req.role)) {
     throw new ValidationError('VALIDATION_FAILED', 'role: unknown role (not in the role table)', { issues: [{ path: 'role', message: 'unknown role' }] });
   }
-  return evaluateConsent(await s.heads.preload(id, true), req, s.clock.now());
+  // A bare role is a Custos role: the codings the deployment maps it to apply, as they do to a
+  // recorded decision. A role given as SYSTEM|CODE is decided as given.
+  const roleCodings = req.role.includes('|') ? undefined : s.roleCodingsOf(req.role);
+  return evaluateConsent(await s.heads.preload(id, true), roleCodings === undefined ? req : { ...req, roleCodings }, s.clock.now());
 }
 
 /** A policy's versions in order, each with its document, its check against the log, and its event. */

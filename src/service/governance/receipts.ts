@@ -8,10 +8,9 @@ import type * as v from 'valibot';
 import { formatEntryTime } from '../../core/entry.js';
 import type { Decision } from '../../core/consent/evaluate.js';
 import { RECEIPT_SCHEMA, parseModelSpec, parsePipelineManifest, type Receipt } from '../../core/manifest.js';
-import { parseWith } from '../../core/schema/parse.js';
 import { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
 import type { AppendResult } from '../../log/log.js';
-import { INFERENCE, type InferenceInput } from '../requests.js';
+import { INFERENCE, checkedOrParse, type Checked, type InferenceInput } from '../requests.js';
 import type { Commitment } from './commitments.js';
 import { attributesOf, requestOnLog, underConsent } from './decisions.js';
 import { DOC, doc, type BuiltDocument } from './documents.js';
@@ -31,8 +30,8 @@ export interface InferenceRecord {
  * @throws {ValidationError} VALIDATION_FAILED (nothing written)
  * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
  */
-export async function recordInference(s: GovernanceState, request: InferenceInput): Promise<InferenceRecord> {
-  const a = parseWith(INFERENCE, request, 'inference');
+export async function recordInference(s: GovernanceState, request: InferenceInput | Checked<typeof INFERENCE>): Promise<InferenceRecord> {
+  const a = checkedOrParse(INFERENCE, request, 'inference');
   s.checkCodes({ purpose: a.purpose, role: a.actor.role });
   // A service sends the same pipeline and model with every request: validated and hashed once.
   const pipeline = s.memo.get(a.pipeline, () => doc(DOC.pipeline, parsePipelineManifest(a.pipeline, 'pipeline')));

@@ -9,6 +9,7 @@ import { ValidationError, hasCode } from '../../core/errors.js';
 import { checkEventPayload } from '../../core/events.js';
 import { DEFAULT_ROLES, createVocabulary, type Permission, type ReviewOutcome, type RoleTable, type Vocabulary } from '../../core/vocabulary.js';
 import { DEFAULT_REVIEW_DEADLINE_MS } from '../../core/break-glass.js';
+import { compileRoleCodings, type RoleCodings } from '../../core/role-codings.js';
 import type { Log } from '../../log/log.js';
 import { systemClock, type Clock } from '../../log/clock.js';
 import { CommitmentPool } from './commitments.js';
@@ -34,6 +35,12 @@ export interface GovernanceOptions {
   readonly purposes?: readonly string[];
   /** The role table (default: DEFAULT_ROLES); roles on events and in policies must be in it. */
   readonly roles?: RoleTable;
+  /**
+   * The role mapping: for a role of the table, the other codings (`SYSTEM|CODE`, e.g. a v3
+   * RoleCode or SNOMED CT code) it is known by in consent policies. Every decision of an actor in
+   * that role is made with them (docs/consent.md, "Roles and FHIR role codings"). Default: none.
+   */
+  readonly roleCodings?: RoleCodings;
   /** Purposes that allow training on identified data (default: HRESCH and its specializations). */
   readonly trainingPurposes?: readonly string[];
   /** Break-glass (docs/governance.md): its vocabularies, and the review deadline. */
@@ -69,6 +76,7 @@ export class GovernanceState {
   readonly reviews: ReviewLedger;
   readonly reviewDeadlineMs: number;
   readonly #roles: ReadonlyMap<string, ReadonlySet<Permission>>;
+  readonly #roleCodings: ReadonlyMap<string, readonly string[]>;
   /** Times the log was reread because another writer grew it. */
   reloads = 0;
 
@@ -89,6 +97,8 @@ export class GovernanceState {
     this.reviewDeadlineMs = deadline;
     // Role names are looked up in a Map (never by indexing an object: "constructor" is a string too).
     this.#roles = new Map(Object.entries(o.roles ?? DEFAULT_ROLES).map(([role, perms]) => [role, new Set(perms)]));
+    // Validated and frozen once: a decision passes a role's list as it is.
+    this.#roleCodings = compileRoleCodings(o.roleCodings, this.#roles.keys(), 'roleCodings option', 'roleCodings');
     this.reviews = new ReviewLedger(o.log);
     this.commitments = new CommitmentPool(o.log.sidecar, this.random);
     this.heads = new PolicyHeads(o.log);
@@ -97,6 +107,14 @@ export class GovernanceState {
   /** Whether `role` holds `permission` in this overlay's role table. */
   may(role: string, permission: Permission): boolean {
     return this.#roles.get(role)?.has(permission) === true;
+  }
+
+  /**
+   * The codings `role` is known by besides itself (the role mapping), or undefined. Only the
+   * configuration sets them, as only the credential sets the role.
+   */
+  roleCodingsOf(role: string): readonly string[] | undefined {
+    return this.#roleCodings.get(role);
   }
 
   // Purposes and roles are codes from the configured vocabularies, never free text.
