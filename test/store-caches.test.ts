@@ -63,6 +63,31 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it('reusableCommitment: a commitment another connection inserts is found from the next turn of the event loop on', async () => {
+      const { store, reopen } = await backend.openStore();
+      const other = await reopen();
+      const nextTurn = () => new Promise((r) => setImmediate(r));
+      try {
+        for (let i = 0; i < 3; i++) {
+          assert.equal(await store.reusableCommitment('uri', `s3://b/absent-${i}.jpg`), undefined);
+          await nextTurn();
+        }
+        const theirs = opening('uri', 's3://b/theirs-later.jpg');
+        await put(other, { commitments: [theirs] });
+        await nextTurn();
+        assert.equal((await store.reusableCommitment('uri', 's3://b/theirs-later.jpg'))?.commitment, theirs.commitment);
+        await nextTurn();
+        assert.equal((await store.reusableCommitment('uri', 's3://b/theirs-later.jpg'))?.commitment, theirs.commitment);
+        // Its own writes, at once.
+        const mine = opening('uri', 's3://b/mine-later.jpg');
+        await put(store, { commitments: [mine] });
+        assert.equal((await store.reusableCommitment('uri', 's3://b/mine-later.jpg'))?.commitment, mine.commitment);
+      } finally {
+        await other.close();
+        await store.close();
+      }
+    });
+
     it('an erased opening is not found again, by this connection or after another erases it', async () => {
       const { store, reopen } = await backend.openStore();
       const other = await reopen();
