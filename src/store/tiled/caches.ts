@@ -42,10 +42,11 @@ export class BoundedCache<K, V> {
 
 /**
  * Documents read from the store, kept while no other connection has written to it (see
- * TiledStore.getDocument): policy versions are read by every decision. Policy documents are
- * about 0.5 KiB, so 8,192 of them hold about 4 MiB.
+ * TiledStore.getDocument): policy versions are read by every decision. Each one cached also keeps
+ * its parsed policy alive (PolicyHeads), several KiB in all: 8,192 of them cost about 45 MB of RSS
+ * at 10^5 decisions over 10,000 policies, 2,048 about 0 against no cache, at the same speed.
  */
-export const DOCUMENT_CACHE_SIZE = 8192;
+export const DOCUMENT_CACHE_SIZE = 2048;
 
 /** Complete fat tiles cached (LRU): 256 x 16,320 bytes, about 4 MiB. */
 export const TILE_CACHE_SIZE = 256;
