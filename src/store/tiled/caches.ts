@@ -44,7 +44,8 @@ export class BoundedCache<K, V> {
  * Documents read from the store, kept while no other connection has written to it (see
  * TiledStore.getDocument): policy versions are read by every decision. Each one cached also keeps
  * its parsed policy alive (PolicyHeads), several KiB in all: 8,192 of them cost about 45 MB of RSS
- * at 10^5 decisions over 10,000 policies, 2,048 about 0 against no cache, at the same speed.
+ * at 10^5 decisions over 10,000 policies; with 2,048 the RSS is that of no cache (272 against 285 MB)
+ * at the same speed.
  */
 export const DOCUMENT_CACHE_SIZE = 2048;
 
