@@ -305,3 +305,42 @@ describe('parseCanonicalJson', () => {
     }
   });
 });
+
+describe('canonicalJson: the one-pass serializer agrees with the canonicalize package', () => {
+  // The package is the reference serializer (it was the only one before); canonicalJson now
+  // checks and serializes in one pass and falls back to it only outside the subset.
+  const text = fc.array(scalar, { maxLength: 8 }).map((cs) => cs.join(''));
+  const json = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.constant(null),
+      fc.boolean(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.integer(),
+      text,
+      fc.array(tie('value'), { maxLength: 5 }),
+      fc.dictionary(text, tie('value'), { maxKeys: 6 }),
+    ),
+  })).value;
+
+  it('gives the same text for any JSON value (numbers, -0, exponents, astral keys)', async () => {
+    const { default: reference } = (await import('canonicalize')) as unknown as { default: (v: unknown) => string };
+    fc.assert(
+      fc.property(json, (v) => {
+        assert.equal(canonicalJson(v), reference(v));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('still refuses, with the path, what is outside the subset', () => {
+    assert.throws(
+      () => canonicalJson({ a: [1, { b: Number.NaN }] }),
+      (e: unknown) => e instanceof ValidationError && e.code === 'CANONICAL_JSON_UNSUPPORTED_VALUE' && e.message.includes('$.a[1].b'),
+    );
+    assert.throws(
+      () => canonicalJson({ k: '\ud800' }),
+      (e: unknown) => e instanceof ValidationError && e.message.includes('$.k'),
+    );
+  });
+});
