@@ -11,6 +11,7 @@ export {
   MAX_TRAINING_COHORT,
   TRAINING_DATASET_TYPES,
   MAX_FHIR_CONSENT_BYTES,
+  fhirConsentImportToJson,
   type Actor,
   type BreakGlassOptions,
   type ConsentCheckRequest,

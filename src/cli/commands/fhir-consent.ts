@@ -9,7 +9,7 @@ import { toHex } from '../../core/hash.js';
 import { decisionToJson } from '../../core/consent/evaluate.js';
 import { openLog } from '../../log/data-dir.js';
 import { AuditTrail } from '../../service/audit.js';
-import { Governance, type ConsentCheckRequest } from '../../service/governance.js';
+import { Governance, fhirConsentImportToJson, type ConsentCheckRequest } from '../../service/governance.js';
 import type { FhirVersion } from '../../fhir/validate.js';
 import type { CommandContext } from '../context.js';
 import { inCwd, printFields, printJson, readStdinBytes } from '../output.js';
@@ -48,18 +48,7 @@ export async function consentImport(ctx: CommandContext, file: string, o: { fhir
   const actor = actorOf(o, 'consent import');
   const bytes = readBytes(ctx, file);
   const r = await withGovernance(ctx, (g) => g.importFhirConsent(bytes, actor, o.fhirVersion === undefined ? {} : { fhirVersion: o.fhirVersion }));
-  const out = {
-    policyId: r.policy.policyId,
-    version: r.policy.version,
-    hash: r.hash,
-    fhirHash: r.fhirHash,
-    fhirVersion: r.fhirVersion,
-    revoked: r.policy.revoked,
-    unchanged: r.unchanged,
-    type: r.unchanged ? null : r.type,
-    entry: r.index,
-    event: r.event ? { index: r.event.index, leafHash: toHex(r.event.leafHash), treeSize: r.event.checkpoint.treeSize, rootHash: toHex(r.event.checkpoint.rootHash) } : null,
-  };
+  const out = fhirConsentImportToJson(r, (e) => ({ index: e.index, leafHash: toHex(e.leafHash), treeSize: e.checkpoint.treeSize, rootHash: toHex(e.checkpoint.rootHash) }));
   if (ctx.json) return printJson(ctx.io, out);
   printFields(ctx.io, {
     [r.unchanged ? 'unchanged' : 'imported']: `${r.policy.policyId} version ${r.policy.version}${r.policy.revoked ? ' (revoked)' : ''}`,

@@ -8,6 +8,7 @@ import * as v from 'valibot';
 import { ValidationError } from '../../core/errors.js';
 import type { FhirVersion } from '../../fhir/validate.js';
 import { routeOf } from '../context.js';
+import { fhirConsentImportToJson } from '../../service/governance.js';
 import { route } from '../route.js';
 import { EVENT, eventJson } from './shared.js';
 
@@ -60,18 +61,7 @@ export const fhirConsentRoutes = [
       const r = await governance.importFhirConsent(rawBody, { id: principal.actor, role: principal.role }, version ? { fhirVersion: version } : {});
       reply.header('location', `/fhir/Consent/${r.policy.policyId}`);
       if (r.unchanged) reply.status(200);
-      return {
-        policyId: r.policy.policyId,
-        version: r.policy.version,
-        hash: r.hash,
-        fhirHash: r.fhirHash,
-        fhirVersion: r.fhirVersion,
-        revoked: r.policy.revoked,
-        unchanged: r.unchanged,
-        type: r.unchanged ? null : r.type,
-        entry: r.index,
-        event: r.event ? eventJson(r.event) : null,
-      };
+      return fhirConsentImportToJson(r, eventJson);
     },
   }),
   route({

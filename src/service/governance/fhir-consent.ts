@@ -60,6 +60,22 @@ export interface FhirConsentImport {
   readonly unchanged: boolean;
 }
 
+/** An import as JSON: the one projection the CLI's `--json` and `POST /fhir/Consent` print, the event as the caller renders it. */
+export function fhirConsentImportToJson<E>(r: FhirConsentImport, event: (e: AppendResult) => E) {
+  return {
+    policyId: r.policy.policyId,
+    version: r.policy.version,
+    hash: r.hash,
+    fhirHash: r.fhirHash,
+    fhirVersion: r.fhirVersion,
+    revoked: r.policy.revoked,
+    unchanged: r.unchanged,
+    type: r.unchanged ? null : r.type,
+    entry: r.index,
+    event: r.event ? event(r.event) : null,
+  };
+}
+
 /** A policy in FHIR form. */
 export interface FhirConsentExport {
   readonly policyId: string;

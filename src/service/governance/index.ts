@@ -47,7 +47,7 @@ export type { Actor, BreakGlassOptions, GovernanceOptions } from './state.js';
 export type { DataAccessResult } from './decisions.js';
 export type { ReviewFilter, ReviewQueue } from './reviews.js';
 export type { FhirConsentExport, FhirConsentImport } from './fhir-consent.js';
-export { MAX_FHIR_CONSENT_BYTES } from './fhir-consent.js';
+export { MAX_FHIR_CONSENT_BYTES, fhirConsentImportToJson } from './fhir-consent.js';
 export type { ConsentCheckRequest } from './queries.js';
 export { TRAINING_DATASET_TYPES, MAX_TRAINING_COHORT } from '../requests.js';
 export type { DataAccessInput, InferenceInput, ReviewInput, TrainingInput } from '../requests.js';
