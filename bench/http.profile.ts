@@ -19,10 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // @ts-expect-error -- autocannon ships no type declarations.
 import autocannonUntyped from 'autocannon';
-import { initDataDir, openLog } from '../src/log/data-dir.js';
-import { Governance } from '../src/service/governance.js';
-import { Authenticator } from '../src/server/auth.js';
-import { createApp } from '../src/server/app.js';
+import { setupInferenceBench } from './http-setup.js';
 
 interface CpuNode {
   readonly id: number;
@@ -42,23 +39,9 @@ const out = process.argv[2];
 
 const root = mkdtempSync(join(tmpdir(), 'custos-http-profile-'));
 try {
-  await initDataDir(join(root, 'log'), { origin: 'bench.custos/http' });
-  const { dir, log } = await openLog(join(root, 'log'));
-  const governance = await Governance.open({ log });
-  const auth = new Authenticator({ log });
-  const { policy } = await governance.createConsent({ subject: 'bench-patient-0001', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'bench-po', role: 'privacy_officer' });
-  const { token } = await auth.createToken('bench-derm', 'dermatologist', { actor: 'bench-setup', role: 'operator' });
-  const app = await createApp({ log, governance, auth, verifiers: [dir.verifier], origin: dir.origin, logger: false, rateLimitPerMinute: 1_000_000_000 });
+  const { dir, log, app, body, headers } = await setupInferenceBench(root);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
-  const body = JSON.stringify({
-    purpose: 'TREAT',
-    policyId: policy.policyId,
-    input: { uri: 's3://bench-bucket/bench-patient-0001/visit1/image1.jpg', digest: 'a1'.repeat(32) },
-    outputs: [{ name: 'report_json', uri: 's3://bench-bucket/bench-patient-0001/visit1/report.json', digest: 'b2'.repeat(32) }],
-    pipeline: { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', parameters: { size: 224, normalize: true } },
-    model: { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: 'c3'.repeat(32), framework: 'pytorch' },
-  });
-  const base = { url: `${address}/api/v1/inferences`, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body, pipelining: 1, timeout: 30, workers: 1 };
+  const base = { url: `${address}/api/v1/inferences`, method: 'POST', headers, body, pipelining: 1, timeout: 30, workers: 1 };
   await autocannon({ ...base, connections: Math.min(CONNECTIONS, 32), amount: 2_000 });
 
   const session = new Session();
