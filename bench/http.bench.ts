@@ -23,10 +23,7 @@ import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 // @ts-expect-error -- autocannon ships no type declarations; the shapes used are declared below.
 import autocannonUntyped from 'autocannon';
-import { initDataDir, openLog } from '../src/log/data-dir.js';
-import { Governance } from '../src/service/governance.js';
-import { Authenticator } from '../src/server/auth.js';
-import { createApp } from '../src/server/app.js';
+import { setupInferenceBench } from './http-setup.js';
 import { verifyLog } from '../src/log/verify-log.js';
 import { verifyDocuments } from '../src/service/verify-documents.js';
 import { peekEntry } from '../src/core/entry.js';
@@ -85,17 +82,8 @@ const say = (s: string) => {
 };
 
 const root = mkdtempSync(join(tmpdir(), 'custos-http-bench-'));
-const dataDir = join(root, 'log');
 try {
-  await initDataDir(dataDir, { origin: 'bench.custos/http' });
-  const { dir, log } = await openLog(dataDir);
-  const governance = await Governance.open({ log });
-  const auth = new Authenticator({ log });
-  const { policy } = await governance.createConsent({ subject: 'bench-patient-0001', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'bench-po', role: 'privacy_officer' });
-  const { token } = await auth.createToken('bench-derm', 'dermatologist', { actor: 'bench-setup', role: 'operator' });
-  const setupEntries = log.size;
-
-  const app = await createApp({ log, governance, auth, verifiers: [dir.verifier], origin: dir.origin, logger: false, rateLimitPerMinute: 1_000_000_000 });
+  const { dir, log, app, body, headers, setupEntries } = await setupInferenceBench(root);
   // What the server sent: the event index of every 201 from the inference route.
   const sentIndices: number[] = [];
   let sentOther = 0;
@@ -111,18 +99,10 @@ try {
   });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
-  const body = JSON.stringify({
-    purpose: 'TREAT',
-    policyId: policy.policyId,
-    input: { uri: 's3://bench-bucket/bench-patient-0001/visit1/image1.jpg', digest: 'a1'.repeat(32) },
-    outputs: [{ name: 'report_json', uri: 's3://bench-bucket/bench-patient-0001/visit1/report.json', digest: 'b2'.repeat(32) }],
-    pipeline: { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', parameters: { size: 224, normalize: true } },
-    model: { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: 'c3'.repeat(32), framework: 'pytorch' },
-  });
   const base = {
     url: `${address}/api/v1/inferences`,
     method: 'POST' as const,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    headers,
     body,
     pipelining: 1,
     timeout: 30,
@@ -138,7 +118,11 @@ try {
   const cpu = process.cpuUsage(cpu0);
   const sizeAtStop = log.size;
 
-  await app.close(); // waits for requests still in flight
+  await app.close();
+  // Fastify's close stops accepting, but a handler still awaiting its append finishes after it: let
+  // the log drain and those last responses go through onSend before reading what was sent.
+  await log.flush();
+  await new Promise((done) => setTimeout(done, 50));
   const finalSize = log.size;
 
   // ---- checks --------------------------------------------------------------------------------
