@@ -911,7 +911,11 @@ async function receiptPage(arg) {
   const [r, e, cp] = await Promise.all([api(`/api/v1/receipts/${n}`), api(`/api/v1/entries/${n}`), api('/api/v1/checkpoint')]);
   const rc = r.receipt ?? {};
   // Filled in by the document checks below: does each document shown hash to the entry's commitment?
-  const badges = { 'pipeline manifest': h('span', { testid: 'pipeline-document' }), 'model spec': h('span', { testid: 'model-document' }) };
+  const badges = {
+    'pipeline manifest': h('span', { testid: 'pipeline-document' }),
+    'model spec': h('span', { testid: 'model-document' }),
+    explanations: h('span', { testid: 'explanations-document' }),
+  };
   const status = h('span', { class: 'status pending', testid: 'receipt-status' }, 'verifying…');
   const serverOk = r.ok === true && Array.isArray(r.checks) && r.checks.every((c) => c.ok === true);
 
@@ -927,8 +931,14 @@ async function receiptPage(arg) {
       ['pipeline manifest', r.pipeline, docs.pipeline],
       ['model spec', r.model, docs.model],
       ['consent policy version', r.policy, docs.policy],
+      // issue 14: only an inference with explanation artifacts commits an explanations document.
+      ...(docs.explanations === undefined ? [] : [['explanations', r.explanations, docs.explanations]]),
     ]) {
       if (value === undefined || value === null) {
+        if (name === 'explanations' && (r.erased ?? []).some((d) => d.what === 'explanations document')) {
+          add('explanations document', true, 'erased (its hash stays on the log)', name);
+          continue;
+        }
         add(`${name} document`, false, 'not returned by the server', name);
         continue;
       }
@@ -973,6 +983,7 @@ async function receiptPage(arg) {
 
   const pipeline = r.pipeline ?? {};
   const model = r.model ?? {};
+  const docs0 = e.entry?.payload?.documents ?? {};
   const summary = h(
     'section',
     { class: 'card', testid: 'receipt-summary' },
@@ -1025,6 +1036,35 @@ async function receiptPage(arg) {
       ['Spec hash', hash(rc.model, { chars: 16 })],
     ]),
   );
+  // issue 14: the explanation artifacts (method, output explained, parameters); their URIs and
+  // digests are in the artifacts table below, their document is checked with the others.
+  const explained = Array.isArray(r.explanations?.explanations) ? r.explanations.explanations : [];
+  const explanationsCard =
+    docs0.explanations === undefined
+      ? null
+      : h(
+          'section',
+          { class: 'card', testid: 'receipt-explanations' },
+          h('h2', null, 'Explanations ', badges.explanations),
+          explained.length === 0
+            ? h('p', { class: 'muted' }, 'The explanations document was erased: its hash stays on the log.')
+            : table(
+                ['#', 'Method', 'Output explained', 'Parameters', 'Digest (SHA-256)'],
+                explained.map((x, i) =>
+                  h(
+                    'tr',
+                    { testid: 'explanation-row' },
+                    h('td', null, String(i + 1)),
+                    h('td', { testid: 'explanation-method' }, h('code', null, x.method)),
+                    h('td', { testid: 'explanation-output' }, x.output),
+                    h('td', null, x.parameters && Object.keys(x.parameters).length ? json(x.parameters) : '—'),
+                    h('td', null, hash(x.digest)),
+                  ),
+                ),
+                { class: 'compact' },
+              ),
+          fields([['Document hash', hash(docs0.explanations, { chars: 16 })]]),
+        );
   // URIs are sealed (commitments only) unless opened: opening needs commitments:open and a
   // purpose of use, and the server logs it (PATIENT_DATA_OPENED) before answering.
   const uriCell = (a) => {
@@ -1035,17 +1075,16 @@ async function receiptPage(arg) {
     return h('code', { class: 'wrap' }, a.uri);
   };
   const artifactRows = (list) =>
-    list.map((a, i) => {
-      const ref = i === 0 ? rc.input : rc.outputs?.[i - 1];
-      return h(
+    list.map((a) =>
+      h(
         'tr',
         { testid: 'artifact-row', dataset: { state: a.state ?? '' } },
         h('td', null, a.role),
         h('td', { testid: 'artifact-uri' }, uriCell(a)),
         h('td', null, hash(a.digest)),
-        h('td', null, hash(ref?.uri)),
-      );
-    });
+        h('td', null, hash(a.commitment)),
+      ),
+    );
   const artifacts = table(['Artifact', 'URI', 'Digest (SHA-256)', 'URI commitment'], artifactRows(r.artifacts ?? []), { testid: 'receipt-artifacts' });
   let openForm = null;
   if (can('commitments:open') && (r.artifacts ?? []).some((a) => a.state === 'sealed')) {
@@ -1088,6 +1127,7 @@ async function receiptPage(arg) {
     { class: 'page', testid: 'page-receipt' },
     pageHead(`Inference receipt #${n}`, status),
     h('div', { class: 'grid2' }, summary, h('div', null, pipelineCard, modelCard)),
+    explanationsCard,
     h('section', { class: 'card' }, h('h2', null, 'Artifacts'), openForm, artifacts),
     h(
       'div',

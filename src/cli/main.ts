@@ -209,8 +209,9 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       .description('record an access to patient data (consent is checked first; a refusal is logged)')
       .requiredOption('--purpose <code>', 'purpose of use')
       .requiredOption('--policy <id>', 'consent policy id')
-      .requiredOption('--uri <uri>', 'artifact URI (only its salted commitment is logged)')
-      .requiredOption('--digest <sha256>', 'SHA-256 of the artifact')
+      .option('--uri <uri>', 'artifact URI (only its salted commitment is logged; default with --artifact-file: its file: URI)')
+      .option('--digest <sha256>', 'SHA-256 of the artifact (or --artifact-file)')
+      .option('--artifact-file <path>', 'compute the SHA-256 by streaming this file (instead of --digest)')
       .option('--justification <code>', 'break-glass: with --purpose BTG or ETREAT, a justification code; a consent denial is overridden, logged as BREAK_GLASS and queued for review'),
   ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).access(await ctx(cmd), o, actorOf(o)));
 
@@ -220,12 +221,20 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       .description('record an inference under consent; prints its receipt')
       .requiredOption('--purpose <code>', 'purpose of use')
       .requiredOption('--policy <id>', 'consent policy id')
-      .requiredOption('--input-uri <uri>', 'input artifact URI')
-      .requiredOption('--input-digest <sha256>', 'SHA-256 of the input')
+      .option('--input-uri <uri>', 'input artifact URI (default with --input-file: its file: URI)')
+      .option('--input-digest <sha256>', 'SHA-256 of the input (or --input-file)')
+      .option('--input-file <path>', 'compute the input SHA-256 by streaming this file (instead of --input-digest)')
       .option('--output <name=uri@sha256>', 'an output artifact (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+      .option('--output-file <name=path>', "an output artifact file: SHA-256 streamed, URI the file's file: URI (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
+      .option('--explanation <file.json>', 'an explanation artifact: {method, output, parameters, uri, digest | file} (repeatable; docs/governance.md)', (v: string, prev: string[] = []) => [
+        ...prev,
+        v,
+      ])
       .requiredOption('--pipeline <file>', 'pipeline manifest JSON')
       .requiredOption('--model <file>', 'model spec JSON (with weightsHash)'),
-  ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).infer(await ctx(cmd), { ...o, output: o.output ?? [] }, actorOf(o)));
+  ).action(async (o, cmd: Command) =>
+    (await import('./commands/governance.js')).infer(await ctx(cmd), { ...o, output: o.output ?? [], outputFile: o.outputFile ?? [], explanation: o.explanation ?? [] }, actorOf(o)),
+  );
 
   // The consent request model of `consent check` (issue 12), on every decision that is recorded.
   for (const name of ['access', 'infer']) requestFlags(program.commands.find((c) => c.name() === name)!);
@@ -235,8 +244,9 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       .command('train')
       .description('record a training run: identified data under consent (--policy), other data with an attestation')
       .requiredOption('--purpose <code>', 'purpose of use (identified data: a training purpose such as HRESCH)')
-      .requiredOption('--dataset-uri <uri>', 'dataset URI')
-      .requiredOption('--dataset-digest <sha256>', 'SHA-256 of the dataset')
+      .option('--dataset-uri <uri>', 'dataset URI (default with --dataset-file: its file: URI)')
+      .option('--dataset-digest <sha256>', 'SHA-256 of the dataset (or --dataset-file)')
+      .option('--dataset-file <path>', 'compute the dataset SHA-256 by streaming this file (instead of --dataset-digest)')
       .requiredOption('--dataset-type <type>', 'identified, deidentified or synthetic')
       .option('--policy <ids>', 'identified data: the policy id of every subject, comma-separated')
       .option('--attestation <method>', 'deidentified/synthetic data: safe-harbor, expert-determination or synthetic-generator')

@@ -25,8 +25,11 @@ export const INFERENCE_PREDICATE_TYPE = 'https://custos.dev/attestation/inferenc
 /** predicateType of a training attestation (custos export --format intoto). */
 export const TRAINING_PREDICATE_TYPE = 'https://custos.dev/attestation/training/v1';
 
-/** The receipt documents a bundle carries, by their key in the entry's `payload.documents`. */
-export const BUNDLE_DOCUMENTS = ['receipt', 'pipeline', 'model', 'policy'] as const;
+/**
+ * The receipt documents a bundle carries, by their key in the entry's `payload.documents`.
+ * `explanations` (issue 14) only for an inference with explanation artifacts.
+ */
+export const BUNDLE_DOCUMENTS = ['receipt', 'pipeline', 'model', 'policy', 'explanations'] as const;
 export type BundleDocumentName = (typeof BUNDLE_DOCUMENTS)[number];
 
 /** One commitment opened: the value and its salt (base64). */
@@ -208,6 +211,12 @@ interface ReceiptShape {
   readonly pipeline?: unknown;
   readonly model?: unknown;
   readonly consent?: { readonly policyHash?: unknown };
+  readonly explanations?: unknown;
+}
+
+/** The parts of an explanations document (issue 14) a bundle check reads. */
+interface ExplanationsShape {
+  readonly explanations?: readonly { readonly method?: unknown; readonly output?: unknown; readonly uri?: unknown; readonly digest?: unknown }[];
 }
 
 /**
@@ -300,7 +309,7 @@ function parseJsonObject(bytes: Uint8Array | string | undefined): Record<string,
 }
 
 // The statement must be the one the entry and the receipt determine, exactly.
-function statementCheck(payload: Buffer | undefined, entry: Record<string, unknown> | undefined, receiptText: string | undefined, logIndex: number): BundleCheck {
+function statementCheck(payload: Buffer | undefined, entry: Record<string, unknown> | undefined, receiptText: string | undefined, logIndex: number, explanationsText: string | undefined): BundleCheck {
   const name = 'statement';
   if (payload === undefined) return fail(name, 'STATEMENT_MISMATCH', 'no payload');
   const st = parseJsonObject(payload);
@@ -333,7 +342,20 @@ function statementCheck(payload: Buffer | undefined, entry: Record<string, unkno
     Array.isArray(r.outputs) &&
     r.outputs.length === outputs.length &&
     r.outputs.every((o, i) => isObj(outputs[i]) && (outputs[i] as Record<string, unknown>)['name'] === o.name && (outputs[i] as Record<string, unknown>)['digest'] === o.digest);
-  if (!agrees) return fail(name, 'STATEMENT_MISMATCH', 'the receipt does not match its event');
+  if (!agrees || r.explanations !== docs['explanations']) return fail(name, 'STATEMENT_MISMATCH', 'the receipt does not match its event');
+  // issue 14: the explanations document lists the event's explanations (method, output, digest), in order.
+  if (explanationsText !== undefined) {
+    const x = (parseJsonObject(explanationsText) ?? {}) as ExplanationsShape;
+    const logged = Array.isArray(entry['payload']['explanations']) ? (entry['payload']['explanations'] as unknown[]) : [];
+    const listed = Array.isArray(x.explanations) ? x.explanations : [];
+    const same =
+      listed.length === logged.length &&
+      listed.every((e, i) => {
+        const l = logged[i];
+        return isObj(e) && isObj(l) && l['method'] === e.method && l['output'] === e.output && l['digest'] === e.digest;
+      });
+    if (!same) return fail(name, 'STATEMENT_MISMATCH', 'the explanations document does not match its event');
+  }
   if (canonicalJson(st['subject'] ?? null) !== canonicalJson(inferenceSubjects(r))) return fail(name, 'STATEMENT_MISMATCH', "the subjects are not the receipt's outputs");
   const extra = Object.keys(st).filter((k) => !['_type', 'subject', 'predicateType', 'predicate'].includes(k));
   if (extra.length > 0) return fail(name, 'STATEMENT_MISMATCH', `unknown statement members: ${extra.join(', ')}`);
@@ -367,6 +389,8 @@ export function verifyBundle(input: unknown, options: VerifyBundleOptions): Bund
   for (const k of BUNDLE_DOCUMENTS) {
     const d = vm.documents[k];
     const want = committed[k];
+    // An inference without explanations has no such document, and no check for it.
+    if (k === 'explanations' && d === undefined && want === undefined) continue;
     if (d === undefined) {
       checks.push(k === 'receipt' || k === 'policy' ? fail(`document:${k}`, 'DOCUMENT_HASH_MISMATCH', 'missing from the bundle') : skip(`document:${k}`, 'not in the bundle (erased)'));
       continue;
@@ -377,7 +401,7 @@ export function verifyBundle(input: unknown, options: VerifyBundleOptions): Bund
 
   // 3. The statement is the one the entry and its receipt determine.
   try {
-    checks.push(statementCheck(dsse.payload, entry, vm.documents.receipt, t.logIndex));
+    checks.push(statementCheck(dsse.payload, entry, vm.documents.receipt, t.logIndex, vm.documents.explanations));
   } catch (err) {
     // A value JSON can carry but canonical JSON cannot (a lone surrogate): not the statement the log signed.
     checks.push(fail('statement', 'STATEMENT_MISMATCH', err instanceof Error ? err.message : 'not canonicalizable'));
@@ -387,7 +411,13 @@ export function verifyBundle(input: unknown, options: VerifyBundleOptions): Bund
   if (vm.redacted) checks.push(skip('openings', 'redacted'));
   else {
     const receipt = (parseJsonObject(vm.documents.receipt) ?? {}) as ReceiptShape;
-    const refs = [{ role: 'input', uri: receipt.input?.uri }, ...(Array.isArray(receipt.outputs) ? receipt.outputs.map((o) => ({ role: `output ${String(o.name)}`, uri: o.uri })) : [])];
+    const explained = (parseJsonObject(vm.documents.explanations) ?? {}) as ExplanationsShape;
+    const refs = [
+      { role: 'input', uri: receipt.input?.uri },
+      ...(Array.isArray(receipt.outputs) ? receipt.outputs.map((o) => ({ role: `output ${String(o.name)}`, uri: o.uri })) : []),
+      // issue 14: explanation artifacts, named as `custos receipt` names them.
+      ...(Array.isArray(explained.explanations) ? explained.explanations.map((x, i) => ({ role: `explanation ${i + 1} (${String(x.method)} of ${String(x.output)})`, uri: x.uri })) : []),
+    ];
     const byCommitment = new Map((vm.openings ?? []).map((o) => [o.commitment, o]));
     for (const o of vm.openings ?? []) {
       if (!refs.some((r) => r.uri === o.commitment)) checks.push(fail(`opening:${o.commitment}`, 'OPENING_MISMATCH', 'opens no commitment of the receipt'));

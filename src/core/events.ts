@@ -102,6 +102,8 @@ const F = {
     rule: 'review reason codes (docs/governance.md + configured)',
     check: (x, voc) => typeof x === 'string' && (voc.reviewReasons.justified.has(x) || voc.reviewReasons.not_justified.has(x)),
   },
+  // issue 14: the method of an explanation artifact (a code of the deployment's explanation vocabulary).
+  explanationMethod: { class: 'code', rule: 'explanation methods (docs/governance.md + configured)', check: (x, voc) => typeof x === 'string' && voc.explanationMethods.has(x) },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
@@ -281,6 +283,12 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'documents.pipeline': F.hash,
     'documents.model': F.hash,
     ...REQUEST,
+    // issue 14: explanation artifacts, in order: the method, the output explained, the artifact's
+    // digest; the explanations document (URI commitments, parameters) is committed by its hash.
+    'explanations[].method': F.explanationMethod,
+    'explanations[].output': F.lowerId,
+    'explanations[].digest': F.hash,
+    'documents.explanations': opt(F.hash),
   },
   [EVENT_TYPE.trainingExecuted]: {
     ...WHO,

@@ -81,6 +81,12 @@ export interface Receipt {
   readonly pipeline: string;
   /** SHA-256 of the model spec document. */
   readonly model: string;
+  /**
+   * SHA-256 of the explanations document ({@link ExplanationsDocument}), when the inference carries
+   * explanation artifacts (issue 14). Absent otherwise: a receipt without explanations is
+   * byte-for-byte what it was before the field existed.
+   */
+  readonly explanations?: string;
 }
 
 /** Artifact input: a URI (kept off-ledger) and the SHA-256 of the artifact's bytes. */
@@ -104,6 +110,7 @@ const RECEIPT = v.object({
   outputs: v.array(v.object({ name: CODE, uri: HEX64, digest: HEX64 })),
   pipeline: HEX64,
   model: HEX64,
+  explanations: v.optional(HEX64),
 });
 
 /**
@@ -112,4 +119,69 @@ const RECEIPT = v.object({
  */
 export function parseReceipt(input: unknown): Receipt {
   return parseWith(RECEIPT, input, 'receipt') as Receipt;
+}
+
+// ---- issue 14: explanations in receipts --------------------------------------------------------
+
+/** Schema name of an inference's explanations document. */
+export const EXPLANATIONS_SCHEMA = 'custos/explanations/v1';
+/** At most this many explanation artifacts per inference. */
+export const MAX_EXPLANATIONS = 16;
+
+/**
+ * An explanation artifact as a caller gives it: the method (a code of the deployment's explanation
+ * vocabulary, checked by the service), its parameters (any JSON object: stored off-ledger only,
+ * canonical), the name of the output it explains (one of the inference's outputs), the artifact's
+ * URI (committed, never logged) and the SHA-256 of its bytes.
+ */
+export const EXPLANATION = v.object({
+  method: v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]{0,63}$/, 'expected an explanation method code such as kernel_shap (lowercase letters, digits, _)')),
+  parameters: v.optional(JSON_OBJECT, {}),
+  output: OUTPUT_ARTIFACT.entries.name,
+  ...ARTIFACT.entries,
+});
+
+/** One explanation as the explanations document records it (the URI as its salted commitment). */
+export interface ExplanationRecord {
+  readonly method: string;
+  readonly output: string;
+  /** Salted commitment to the artifact's URI (the opening is off-ledger and erasable). */
+  readonly uri: string;
+  readonly digest: string;
+  readonly parameters: { readonly [k: string]: JsonValue };
+}
+
+/**
+ * The explanations of one inference: an off-ledger document (kind `explanations`), committed by
+ * the INFERENCE_EXECUTED event (`documents.explanations`) and named by the receipt
+ * (`explanations`). The event also carries each explanation's method, output and digest, in order.
+ */
+export interface ExplanationsDocument {
+  readonly schema: typeof EXPLANATIONS_SCHEMA;
+  readonly explanations: readonly ExplanationRecord[];
+}
+
+const EXPLANATIONS_DOCUMENT = v.object({
+  schema: v.literal(EXPLANATIONS_SCHEMA),
+  explanations: v.pipe(
+    v.array(
+      v.object({
+        method: v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]{0,63}$/)),
+        output: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/)),
+        uri: HEX64,
+        digest: HEX64,
+        parameters: v.record(v.string(), v.unknown()),
+      }),
+    ),
+    v.minLength(1),
+    v.maxLength(MAX_EXPLANATIONS),
+  ),
+});
+
+/**
+ * Parses a stored explanations document (untrusted: it comes back from the store or a bundle).
+ * @throws {ValidationError} VALIDATION_FAILED
+ */
+export function parseExplanationsDocument(input: unknown): ExplanationsDocument {
+  return parseWith(EXPLANATIONS_DOCUMENT, input, 'explanations document') as ExplanationsDocument;
 }

@@ -174,6 +174,34 @@ export const DEFAULT_REVIEW_REASONS: Readonly<Record<ReviewOutcome, readonly str
   not_justified: Object.freeze(['NO_EMERGENCY', 'NO_TREATING_RELATIONSHIP', 'EXCESSIVE_ACCESS', 'JUSTIFICATION_UNSUPPORTED']),
 });
 
+// ---- issue 14: explanations in receipts --------------------------------------------------------
+
+/** The form of an explanation method code: lowercase letters, digits and `_`, starting with a letter. */
+export const EXPLANATION_METHOD_RE = /^[a-z][a-z0-9_]{0,63}$/;
+
+/**
+ * The explanation methods an inference's explanation artifacts may name, by default (a deployment
+ * adds its own with `explanationMethods`). Codes, never free text; docs/governance.md describes each.
+ */
+export const EXPLANATION_METHODS: readonly string[] = Object.freeze([
+  'shap',
+  'kernel_shap',
+  'tree_shap',
+  'deep_shap',
+  'lime',
+  'integrated_gradients',
+  'saliency',
+  'smoothgrad',
+  'grad_cam',
+  'grad_cam_pp',
+  'occlusion',
+  'attention',
+  'counterfactual',
+  'anchors',
+  'permutation_importance',
+  'partial_dependence',
+]);
+
 /** The vocabularies one deployment uses. */
 export interface Vocabulary {
   readonly purposes: ReadonlySet<string>;
@@ -185,6 +213,9 @@ export interface Vocabulary {
   readonly justifications: ReadonlySet<string>;
   /** Review reason codes, per outcome. */
   readonly reviewReasons: Readonly<Record<ReviewOutcome, ReadonlySet<string>>>;
+  // issue 14 (explanations in receipts)
+  /** Methods an inference's explanation artifacts may name ({@link EXPLANATION_METHODS} + configured). */
+  readonly explanationMethods: ReadonlySet<string>;
 }
 
 /** Options of {@link createVocabulary}. */
@@ -201,6 +232,9 @@ export interface VocabularyOptions {
   readonly justifications?: readonly string[];
   /** Review reason codes per outcome (default {@link DEFAULT_REVIEW_REASONS}). */
   readonly reviewReasons?: Partial<Readonly<Record<ReviewOutcome, readonly string[]>>>;
+  // issue 14 (explanations in receipts)
+  /** Explanation methods added to {@link EXPLANATION_METHODS} (lowercase codes, {@link EXPLANATION_METHOD_RE}). */
+  readonly explanationMethods?: readonly string[];
 }
 
 /**
@@ -225,7 +259,9 @@ export function createVocabulary(o: VocabularyOptions = {}): Vocabulary {
     justified: new Set(check('review reason', o.reviewReasons?.justified ?? DEFAULT_REVIEW_REASONS.justified)),
     not_justified: new Set(check('review reason', o.reviewReasons?.not_justified ?? DEFAULT_REVIEW_REASONS.not_justified)),
   });
-  return Object.freeze({ purposes, roles, trainingPurposes, breakGlassPurposes, justifications, reviewReasons });
+  const explanationMethods = new Set([...EXPLANATION_METHODS, ...check('explanation method', o.explanationMethods ?? [])]);
+  for (const m of explanationMethods) if (!EXPLANATION_METHOD_RE.test(m)) throw new TypeError(`invalid explanation method code ${JSON.stringify(m)} (lowercase letters, digits, _)`);
+  return Object.freeze({ purposes, roles, trainingPurposes, breakGlassPurposes, justifications, reviewReasons, explanationMethods });
 }
 
 /** The default vocabulary: HL7 v3 PurposeOfUse and the default role table. */

@@ -60,7 +60,19 @@ export async function buildBundle(source: LogSource, signer: NoteSigner, index: 
   let opened: string[] = [];
   if (!options.redact) {
     const receipt = documents.receipt ? (JSON.parse(documents.receipt.toString('utf8')) as { input?: { uri?: unknown }; outputs?: { uri?: unknown }[] }) : {};
-    const refs = [receipt.input?.uri, ...(Array.isArray(receipt.outputs) ? receipt.outputs.map((o) => o.uri) : [])].filter((u): u is string => typeof u === 'string');
+    // issue 14: the explanation artifacts' URI commitments are in the explanations document.
+    // (An edited, unparsable document opens nothing: the bundle's check names it.)
+    let explained: { explanations?: { uri?: unknown }[] } = {};
+    try {
+      if (documents.explanations) explained = JSON.parse(documents.explanations.toString('utf8')) as typeof explained;
+    } catch {
+      explained = {};
+    }
+    const refs = [
+      receipt.input?.uri,
+      ...(Array.isArray(receipt.outputs) ? receipt.outputs.map((o) => o.uri) : []),
+      ...(Array.isArray(explained.explanations) ? explained.explanations.map((x) => x.uri) : []),
+    ].filter((u): u is string => typeof u === 'string');
     const unique = [...new Set(refs)];
     // Which openings still exist is itself read first; the values are read only after the audit event.
     const present: string[] = [];

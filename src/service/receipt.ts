@@ -9,7 +9,7 @@ import { computeCommitment } from '../core/commitment.js';
 import { openCheckpoint } from '../core/checkpoint.js';
 import { verifyInclusion } from '../core/merkle/inclusion.js';
 import type { NoteVerifier } from '../core/note.js';
-import { parseReceipt, type Receipt } from '../core/manifest.js';
+import { parseExplanationsDocument, parseReceipt, type ExplanationsDocument, type Receipt } from '../core/manifest.js';
 import { logView, type LogReader, type LogSource, type SidecarReader } from '../log/reader.js';
 import { GOVERNANCE_EVENT as EVENT, asLoggedEvent, recordField, stringField } from '../core/events.js';
 import { erasureOfDocument } from './governance/documents.js';
@@ -51,6 +51,12 @@ export interface RebuiltReceipt {
   readonly pipeline: unknown;
   readonly model: unknown;
   readonly policy: unknown;
+  /**
+   * issue 14: the explanations document (method, parameters, output explained, URI commitment and
+   * digest of each explanation artifact), as stored; undefined when the inference has none, or
+   * when it was erased (then it is in `erased`).
+   */
+  readonly explanations: unknown;
   /**
    * The artifacts: their URI commitments, and the URIs themselves only when opened (`state`
    * 'opened'); 'sealed' when not asked to open, 'erased' when the opening was deleted.
@@ -130,6 +136,7 @@ export async function rebuildReceipt(source: LogSource, verifiers: readonly Note
   const pipeline = await loadDoc(sidecar, 'pipeline manifest', docs['pipeline'], checks, { reader, erased });
   const model = await loadDoc(sidecar, 'model spec', docs['model'], checks, { reader, erased });
   const policy = await loadDoc(sidecar, 'consent policy version', docs['policy'], checks);
+  const explained = docs['explanations'] === undefined ? undefined : await loadExplanations(sidecar, docs['explanations'], logged.payload['explanations'], checks, { reader, erased });
   if (receipt) {
     // The receipt must agree with the event and the documents the event commits.
     const agrees =
@@ -138,11 +145,18 @@ export async function rebuildReceipt(source: LogSource, verifiers: readonly Note
       receipt.model === docs['model'] &&
       receipt.consent?.policyHash === docs['policy'] &&
       receipt.input?.uri === stringField(eventInput, 'uri') &&
-      receipt.input?.digest === stringField(eventInput, 'digest');
+      receipt.input?.digest === stringField(eventInput, 'digest') &&
+      receipt.explanations === docs['explanations'];
     checks.push({ what: 'receipt matches its event', ref: String(docs['receipt']), ok: agrees });
   }
   const artifacts: ReceiptArtifact[] = [];
-  const refs = receipt ? [{ role: 'input', ...receipt.input }, ...receipt.outputs.map((o) => ({ role: `output ${o.name}`, uri: o.uri, digest: o.digest }))] : [];
+  const refs = receipt
+    ? [
+        { role: 'input', ...receipt.input },
+        ...receipt.outputs.map((o) => ({ role: `output ${o.name}`, uri: o.uri, digest: o.digest })),
+        ...(explained?.parsed?.explanations ?? []).map((x, i) => ({ role: explanationRole(i, x), uri: x.uri, digest: x.digest })),
+      ]
+    : [];
   for (const a of refs) {
     const opening = await sidecar.getCommitment(a.uri);
     if (!opening) {
@@ -172,9 +186,44 @@ export async function rebuildReceipt(source: LogSource, verifiers: readonly Note
     pipeline,
     model,
     policy,
+    explanations: explained?.raw,
     artifacts,
     erased,
     checks,
     proof: { treeSize: cp.treeSize, rootHash: toHex(cp.rootHash), leafHash: toHex(leafHash), path: p.proof.map(toHex), checkpoint: latest.note },
   };
+}
+
+/** The artifact role of explanation `i` (0-based): `explanation 1 (kernel_shap of report_json)`. */
+export function explanationRole(i: number, x: { readonly method: string; readonly output: string }): string {
+  return `explanation ${i + 1} (${x.method} of ${x.output})`;
+}
+
+// issue 14: the explanations document the event commits: present and unedited (or erased), well
+// formed, and in agreement with the event's own list (method, output, digest of each, in order).
+async function loadExplanations(
+  sidecar: SidecarReader,
+  hash: unknown,
+  onLog: unknown,
+  checks: ReceiptCheck[],
+  erasable: { reader: LogReader; erased: ErasedDocument[] },
+): Promise<{ raw: unknown; parsed: ExplanationsDocument | undefined }> {
+  const raw = await loadDoc(sidecar, 'explanations document', hash, checks, erasable);
+  if (raw === undefined) return { raw, parsed: undefined };
+  let parsed: ExplanationsDocument | undefined;
+  try {
+    parsed = parseExplanationsDocument(raw);
+  } catch {
+    checks.push({ what: 'explanations document is well formed', ref: String(hash), ok: false, detail: 'not an explanations document' });
+    return { raw, parsed: undefined };
+  }
+  const logged = Array.isArray(onLog) ? (onLog as unknown[]) : [];
+  const agrees =
+    logged.length === parsed.explanations.length &&
+    parsed.explanations.every((x, i) => {
+      const e = logged[i] as Record<string, unknown> | null;
+      return e !== null && typeof e === 'object' && e['method'] === x.method && e['output'] === x.output && e['digest'] === x.digest;
+    });
+  checks.push({ what: 'explanations match their event', ref: String(hash), ok: agrees, ...(agrees ? {} : { detail: 'the methods, outputs or digests differ from the event' }) });
+  return { raw, parsed };
 }

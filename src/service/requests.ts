@@ -4,7 +4,7 @@
  * @module
  */
 import * as v from 'valibot';
-import { ARTIFACT, OUTPUT_ARTIFACT } from '../core/manifest.js';
+import { ARTIFACT, EXPLANATION, MAX_EXPLANATIONS, OUTPUT_ARTIFACT } from '../core/manifest.js';
 import { POLICY_ID } from '../core/consent/policy.js';
 import { CONSENT_REQUEST, NO_ROLE_CODINGS } from '../core/consent/request.js';
 import { CODE, ID, OPAQUE_ID, SHA256_HEX, TIME, WELL_FORMED, parseWith } from '../core/schema/parse.js';
@@ -51,6 +51,11 @@ export const INFERENCE = v.object({
   pipeline: v.unknown(),
   model: v.unknown(),
   ...REQUEST_ATTRIBUTES,
+  /**
+   * issue 14: explanation artifacts (method, parameters, the output explained, URI, digest). Stored
+   * off-ledger in the explanations document; the log gets each method, output and digest.
+   */
+  explanations: v.optional(v.pipe(v.array(EXPLANATION), v.maxLength(MAX_EXPLANATIONS))),
 });
 /** Body of a training run ({@link Governance.recordTraining}). */
 export const TRAINING = v.pipe(

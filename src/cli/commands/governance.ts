@@ -15,6 +15,8 @@ import { trustedVerifiers, withDataDir, withLog, type CommandContext } from '../
 import { openingAudit, requireOpener } from '../opening.js';
 import { inCwd, printFields, printJson, readStdin, type Io } from '../output.js';
 import { requestFields, type RequestFlagValues } from '../request-flags.js';
+import { sha256File } from '../file-digest.js';
+import type { InferenceInput } from '../../service/requests.js';
 import { governanceRoleOptions } from '../roles-file.js';
 
 /**
@@ -145,19 +147,22 @@ export async function consentShow(ctx: CommandContext, policyId: string): Promis
 export interface AccessOptions extends RequestFlagValues, RolesFileOption {
   readonly purpose: string;
   readonly policy: string;
-  readonly uri: string;
-  readonly digest: string;
+  readonly uri?: string | undefined;
+  readonly digest?: string | undefined;
+  /** Stream this file for the digest (its file: URI unless `uri`). */
+  readonly artifactFile?: string | undefined;
   /** Break-glass: a justification code (with purpose BTG or ETREAT). */
   readonly justification?: string;
 }
 
 /** `custos access`: records an access to patient data, after the consent check (or under break-glass). */
 export async function access(ctx: CommandContext, o: AccessOptions, actor: Actor): Promise<void> {
+  const artifact = await artifactOf(ctx, { uri: o.uri, digest: o.digest, file: o.artifactFile }, { uri: '--uri', digest: '--digest', file: '--artifact-file' });
   const input = {
     actor,
     purpose: o.purpose,
     policyId: o.policy,
-    artifact: { uri: o.uri, digest: o.digest },
+    artifact,
     ...requestFields(o),
     ...(o.justification === undefined ? {} : { justification: o.justification }),
   };
@@ -179,25 +184,104 @@ export function parseOutput(s: string): { name: string; uri: string; digest: str
   return { name: m[1]!, uri: m[2]!, digest: m[3]! };
 }
 
+/**
+ * An artifact named by flags: a URI and a digest, or a file whose SHA-256 is streamed (its file:
+ * URI unless a URI is given). Hashed before anything is opened or written.
+ * @throws {ValidationError} VALIDATION_FAILED (a flag missing, or a digest given with a file); FILE_UNREADABLE
+ */
+export async function artifactOf(
+  ctx: CommandContext,
+  f: { uri?: string | undefined; digest?: string | undefined; file?: string | undefined },
+  flags: { uri: string; digest: string; file: string },
+): Promise<{ uri: string; digest: string }> {
+  if (f.file !== undefined) {
+    if (f.digest !== undefined) throw new ValidationError('VALIDATION_FAILED', `${flags.digest} and ${flags.file} are exclusive: the file's digest is computed`);
+    const d = await sha256File(ctx.io, f.file, flags.file);
+    return { uri: f.uri ?? d.uri, digest: d.digest };
+  }
+  if (f.uri === undefined || f.digest === undefined) {
+    throw new ValidationError('VALIDATION_FAILED', `${f.uri === undefined ? flags.uri : flags.digest} is required (or ${flags.file} FILE)`);
+  }
+  return { uri: f.uri, digest: f.digest };
+}
+
+/** Parses `--output-file name=path` and streams the file's digest; the URI is the file's file: URI. */
+export async function outputFileOf(ctx: CommandContext, s: string): Promise<{ name: string; uri: string; digest: string }> {
+  const m = /^([A-Za-z][A-Za-z0-9_.:-]*)=(.+)$/.exec(s);
+  if (!m) throw new ValidationError('VALIDATION_FAILED', `--output-file must be name=path, got ${JSON.stringify(s.slice(0, 80))}`);
+  const d = await sha256File(ctx.io, m[2]!, `--output-file ${m[1]!}`);
+  return { name: m[1]!, uri: d.uri, digest: d.digest };
+}
+
+/**
+ * Reads `--explanation FILE.json`: one explanation object, or an array of them. An explanation
+ * with `file` (a path, relative to the working directory) instead of `digest` has its SHA-256
+ * streamed from that file, and its file: URI unless `uri` is given. The service checks the rest.
+ */
+export async function explanationsOf(ctx: CommandContext, files: readonly string[]): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (const path of files) {
+    const json = readJsonFile(ctx.io, path, 'explanation');
+    for (const x of Array.isArray(json) ? json : [json]) {
+      if (x === null || typeof x !== 'object' || Array.isArray(x) || !('file' in x)) {
+        out.push(x);
+        continue;
+      }
+      const { file, ...rest } = x as Record<string, unknown>;
+      if (typeof file !== 'string' || 'digest' in rest) {
+        throw new ValidationError('VALIDATION_FAILED', `explanation file ${path}: "file" must be a path, and goes without "digest"`, {
+          issues: [{ path: `explanations[${out.length}].file`, message: 'a path, without digest' }],
+        });
+      }
+      const d = await sha256File(ctx.io, file, `explanation (${path})`);
+      out.push({ ...rest, uri: typeof rest['uri'] === 'string' ? rest['uri'] : d.uri, digest: d.digest });
+    }
+  }
+  return out;
+}
+
 export interface InferOptions extends RequestFlagValues, RolesFileOption {
   readonly purpose: string;
   readonly policy: string;
-  readonly inputUri: string;
-  readonly inputDigest: string;
+  readonly inputUri?: string | undefined;
+  readonly inputDigest?: string | undefined;
+  /** Stream this file for the input digest (its file: URI unless `inputUri`). */
+  readonly inputFile?: string | undefined;
   readonly output: readonly string[];
+  /** `name=path`: an output whose digest is streamed from the file. */
+  readonly outputFile?: readonly string[] | undefined;
+  /** Explanation artifact JSON files (issue 14). */
+  readonly explanation?: readonly string[] | undefined;
   readonly pipeline: string;
   readonly model: string;
 }
 
 /** `custos infer`: records an inference under consent and prints its receipt. */
 export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor): Promise<void> {
+  // Every file is read and hashed before the log is opened: a missing one writes nothing.
   const outputs = o.output.map(parseOutput);
+  for (const f of o.outputFile ?? []) outputs.push(await outputFileOf(ctx, f));
+  const input = await artifactOf(ctx, { uri: o.inputUri, digest: o.inputDigest, file: o.inputFile }, { uri: '--input-uri', digest: '--input-digest', file: '--input-file' });
+  const explanations = await explanationsOf(ctx, o.explanation ?? []);
   const pipeline = readJsonFile(ctx.io, o.pipeline, 'pipeline manifest');
   const model = readJsonFile(ctx.io, o.model, 'model spec');
   const r = await withGovernance(
     ctx,
     (g) =>
-      reportDenial(ctx, () => g.recordInference({ actor, purpose: o.purpose, policyId: o.policy, input: { uri: o.inputUri, digest: o.inputDigest }, outputs, pipeline, model, ...requestFields(o) })),
+      reportDenial(ctx, () =>
+        g.recordInference({
+          actor,
+          purpose: o.purpose,
+          policyId: o.policy,
+          input,
+          outputs,
+          pipeline,
+          model,
+          ...requestFields(o),
+          // Unchecked JSON from the files: the service parses it with the request schema.
+          ...(explanations.length > 0 ? { explanations: explanations as InferenceInput['explanations'] } : {}),
+        }),
+      ),
     o.roles,
   );
   if (ctx.json) return printJson(ctx.io, { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionToJson(r.decision), event: eventFields(r.event) });
@@ -205,6 +289,7 @@ export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor):
     permitted: r.decision.explanation,
     'logged as': `INFERENCE_EXECUTED, entry ${r.event.index}`,
     'receipt hash': r.receiptHash,
+    ...(r.receipt.explanations === undefined ? {} : { explanations: `${explanations.length}, document ${r.receipt.explanations}` }),
     'see': `custos receipt ${r.event.index}`,
   });
 }
@@ -219,8 +304,10 @@ export interface TrainOptions extends RolesFileOption {
   readonly policy?: string;
   readonly attestation?: string;
   readonly attestationDocument?: string;
-  readonly datasetUri: string;
-  readonly datasetDigest: string;
+  readonly datasetUri?: string | undefined;
+  readonly datasetDigest?: string | undefined;
+  /** Stream this file for the dataset digest (its file: URI unless `datasetUri`). */
+  readonly datasetFile?: string | undefined;
   readonly datasetType: string;
   readonly manifest: string;
   readonly modelBefore: string;
@@ -230,6 +317,7 @@ export interface TrainOptions extends RolesFileOption {
 
 /** `custos train`: records a training run (identified data under consent; other data with an attestation). */
 export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor): Promise<void> {
+  const dataset = await artifactOf(ctx, { uri: o.datasetUri, digest: o.datasetDigest, file: o.datasetFile }, { uri: '--dataset-uri', digest: '--dataset-digest', file: '--dataset-file' });
   const manifest = readJsonFile(ctx.io, o.manifest, 'training manifest');
   const modelBefore = readJsonFile(ctx.io, o.modelBefore, 'model spec (before)');
   const modelAfter = readJsonFile(ctx.io, o.modelAfter, 'model spec (after)');
@@ -240,7 +328,7 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
         g.recordTraining({
           actor,
           purpose: o.purpose,
-          dataset: { uri: o.datasetUri, digest: o.datasetDigest, type: o.datasetType as 'synthetic' },
+          dataset: { ...dataset, type: o.datasetType as 'synthetic' },
           ...(o.policy === undefined ? {} : { policyIds: list(o.policy) ?? [] }),
           ...(o.attestation === undefined && o.attestationDocument === undefined
             ? {}
@@ -310,6 +398,11 @@ export async function receipt(ctx: CommandContext, index: number, o: ReceiptOpti
         : erasedPart('model spec'),
       'pipeline': r.pipeline ? `${(r.pipeline as { pipelineName?: string }).pipelineName} ${(r.pipeline as { pipelineVersion?: string }).pipelineVersion}` : erasedPart('pipeline manifest'),
     });
+    // issue 14: each explanation's method, output explained and parameters (its artifact is listed below).
+    const ex = r.explanations as { explanations?: { method?: string; output?: string; parameters?: unknown }[] } | undefined;
+    (ex?.explanations ?? []).forEach((x, i) => ctx.io.stdout.write(`explanation ${i + 1}: ${String(x.method)} of output ${String(x.output)}, parameters ${JSON.stringify(x.parameters ?? {})}\n`));
+    const exErased = r.erased.find((d) => d.what === 'explanations document');
+    if (exErased) ctx.io.stdout.write(`explanations: (erased by entry ${exErased.erasureIndex})  sha256 ${exErased.hash}\n`);
     for (const a of r.artifacts) {
       const shown = a.state === 'opened' ? a.uri : a.state === 'erased' ? '(erased)' : `(sealed) commitment ${a.commitment}`;
       ctx.io.stdout.write(`${a.role}: ${shown}  sha256 ${a.digest}\n`);

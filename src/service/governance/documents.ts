@@ -18,10 +18,15 @@ export const DOC = {
   training: 'training-manifest',
   /** The exact bytes of an imported FHIR Consent resource (issue 12). */
   fhirConsent: 'fhir-consent',
+  /** An inference's explanation artifacts (issue 14): methods, parameters, URI commitments, digests. */
+  explanations: 'explanations',
 } as const;
 
-/** Document kinds that erasure may delete: free-form provenance. Policies and receipts rebuild decisions and receipts. */
-export const ERASABLE_DOCS: ReadonlySet<string> = new Set([DOC.pipeline, DOC.model, DOC.training]);
+/**
+ * Document kinds that erasure may delete: free-form provenance (an explanations document holds
+ * free-form parameters). Policies and receipts rebuild decisions and receipts.
+ */
+export const ERASABLE_DOCS: ReadonlySet<string> = new Set([DOC.pipeline, DOC.model, DOC.training, DOC.explanations]);
 
 /**
  * The document hashes an ERASURE_PERFORMED payload records as erased: `document` (kind `document`,

@@ -14,6 +14,7 @@ import { INFERENCE, checkedOrParse, type Checked, type InferenceInput } from '..
 import type { Commitment } from './commitments.js';
 import { attributesOf, requestOnLog, underConsent } from './decisions.js';
 import { DOC, doc, type BuiltDocument } from './documents.js';
+import { checkExplanations, explanationParts } from './explanations.js';
 import type { GovernanceState } from './state.js';
 
 /** What a recorded inference returns. */
@@ -36,8 +37,14 @@ export async function recordInference(s: GovernanceState, request: InferenceInpu
   // A service sends the same pipeline and model with every request: validated and hashed once.
   const pipeline = s.memo.get(a.pipeline, () => doc(DOC.pipeline, parsePipelineManifest(a.pipeline, 'pipeline')));
   const model = s.memo.get(a.model, () => doc(DOC.model, parseModelSpec(a.model, 'model')));
-  const uris = [a.input.uri, ...a.outputs.map((o) => o.uri)].map((value) => ({ kind: 'uri', value }));
-  return s.commitments.with(uris, async ([inUri, ...outUris]) => inference(s, a, pipeline, model, inUri!, outUris));
+  const explanations = a.explanations ?? [];
+  checkExplanations(
+    s,
+    explanations,
+    a.outputs.map((o) => o.name),
+  );
+  const uris = [a.input.uri, ...a.outputs.map((o) => o.uri), ...explanations.map((x) => x.uri)].map((value) => ({ kind: 'uri', value }));
+  return s.commitments.with(uris, async ([inUri, ...rest]) => inference(s, a, pipeline, model, inUri!, rest.slice(0, a.outputs.length), rest.slice(a.outputs.length)));
 }
 
 async function inference(
@@ -47,11 +54,14 @@ async function inference(
   model: BuiltDocument,
   inUri: Commitment,
   outUris: readonly Commitment[],
+  explanationUris: readonly Commitment[],
 ): Promise<InferenceRecord> {
   const input = { uri: inUri.c.commitment, digest: a.input.digest };
   const outputs = a.outputs.map((o, i) => ({ name: o.name, uri: outUris[i]!.c.commitment, digest: o.digest }));
+  // issue 14: explanation artifacts, when given (absent: receipt and event are as before).
+  const ex = a.explanations?.length ? explanationParts(a.explanations, explanationUris) : undefined;
   const attempted = { model: model.hash, pipeline: pipeline.hash, input };
-  const r = await underConsent(s, 'inference', a.actor, attributesOf(a), [a.policyId], attempted, [inUri, ...outUris], 1, (ctx, [decision]) => {
+  const r = await underConsent(s, 'inference', a.actor, attributesOf(a), [a.policyId], attempted, [inUri, ...outUris, ...explanationUris], 1, (ctx, [decision]) => {
     const receipt: Receipt = {
       schema: RECEIPT_SCHEMA,
       event: { index: ctx.index, time: formatEntryTime(ctx.timeMs) },
@@ -63,6 +73,7 @@ async function inference(
       outputs,
       pipeline: pipeline.hash,
       model: model.hash,
+      ...(ex ? { explanations: ex.document.hash } : {}),
     };
     const rd = doc(DOC.receipt, receipt);
     return {
@@ -76,10 +87,11 @@ async function inference(
         provision: decision!.provision!,
         input,
         outputs: outputs.map((o) => ({ name: o.name, digest: o.digest })),
-        documents: { receipt: rd.hash, policy: decision!.policyHash!, pipeline: pipeline.hash, model: model.hash },
+        documents: { receipt: rd.hash, policy: decision!.policyHash!, pipeline: pipeline.hash, model: model.hash, ...(ex ? { explanations: ex.document.hash } : {}) },
         ...requestOnLog(a),
+        ...(ex ? { explanations: ex.onLog } : {}),
       }),
-      sidecar: { documents: [pipeline, model, rd] },
+      sidecar: { documents: ex ? [pipeline, model, rd, ex.document] : [pipeline, model, rd] },
       result: { receipt, receiptHash: rd.hash },
     };
   });

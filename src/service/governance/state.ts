@@ -45,6 +45,8 @@ export interface GovernanceOptions {
   readonly trainingPurposes?: readonly string[];
   /** Break-glass (docs/governance.md): its vocabularies, and the review deadline. */
   readonly breakGlass?: BreakGlassOptions;
+  /** issue 14: explanation methods added to the default list (EXPLANATION_METHODS). */
+  readonly explanationMethods?: readonly string[];
 }
 
 /** Break-glass options of {@link GovernanceOptions}. */
@@ -91,6 +93,7 @@ export class GovernanceState {
       ...(o.breakGlass?.purposes ? { breakGlassPurposes: o.breakGlass.purposes } : {}),
       ...(o.breakGlass?.justifications ? { justifications: o.breakGlass.justifications } : {}),
       ...(o.breakGlass?.reviewReasons ? { reviewReasons: o.breakGlass.reviewReasons } : {}),
+      ...(o.explanationMethods ? { explanationMethods: o.explanationMethods } : {}),
     });
     const deadline = o.breakGlass?.reviewDeadlineMs ?? DEFAULT_REVIEW_DEADLINE_MS;
     if (!Number.isSafeInteger(deadline) || deadline <= 0) throw new TypeError('the review deadline must be a positive whole number of milliseconds');
