@@ -916,17 +916,23 @@ describe('read-only commands on a five-entry log', () => {
       for (const x of lines) assert.equal(leafHashOf(x.entry), x.leafHash);
     });
 
-    it('--format csv: RFC 4180 with a header, the entry column re-hashes to leaf_hash', async () => {
+    it('--format csv: RFC 4180 with a header, the entry column re-hashes to leaf_hash; AUDIT_EVENT fields in their own columns', async () => {
       const r = await callIn(dir, ['export', '--format', 'csv']);
       assertOk(r);
-      assert.ok(r.stdout.startsWith('index,time,type,leaf_hash,entry\r\n'));
+      assert.ok(r.stdout.startsWith('index,time,type,leaf_hash,entry,resource,practitioner,content_hash\r\n'));
       const rows = parseCsv(r.stdout);
-      assert.deepEqual(rows[0], ['index', 'time', 'type', 'leaf_hash', 'entry']);
+      assert.deepEqual(rows[0], ['index', 'time', 'type', 'leaf_hash', 'entry', 'resource', 'practitioner', 'content_hash']);
       const body = rows.slice(1);
       assert.equal(body.length, 5);
       const entries = (JSON.parse(jsonText) as ExportJson).entries;
+      // issue 14: the generic audit event's fields (resource, practitioner, content hash) as columns,
+      // empty on every other event.
+      assert.deepEqual(body[0]!.slice(5), ['report/rad-1', 'practitioner/dr-a', sha256Hex('a')]);
+      assert.deepEqual(body[1]!.slice(5), ['report/rad-2', 'practitioner/dr-b', sha256Hex('b')]);
+      assert.deepEqual(body[2]!.slice(5), ['', '', '']);
+      assert.deepEqual(body[3]!.slice(5), ['claim/clm-1', 'practitioner/dr-a', sha256Hex('c')]);
       body.forEach((row, i) => {
-        assert.equal(row.length, 5);
+        assert.equal(row.length, 8);
         const [index, time, type, leafHash, entryText] = row as [string, string, string, string, string];
         assert.equal(Number(index), i);
         assert.equal(leafHash, appended[i]!.leafHash);
@@ -957,7 +963,7 @@ describe('read-only commands on a five-entry log', () => {
         assert.equal(r.stdout, '');
       }
       assert.equal(readFileSync(join(outDir, 'log.json'), 'utf8'), jsonText);
-      assert.ok(readFileSync(join(outDir, 'log.csv'), 'utf8').startsWith('index,time,type,leaf_hash,entry\r\n'));
+      assert.ok(readFileSync(join(outDir, 'log.csv'), 'utf8').startsWith('index,time,type,leaf_hash,entry,resource,practitioner,content_hash\r\n'));
       assert.equal(readFileSync(join(outDir, 'log.ndjson'), 'utf8').trimEnd().split('\n').length, 5);
       assert.deepEqual(readdirSync(outDir).sort(), ['log.csv', 'log.json', 'log.ndjson']);
     });

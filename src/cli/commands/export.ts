@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { ValidationError } from '../../core/errors.js';
 import { toHex } from '../../core/hash.js';
 import { peekEntry } from '../../core/entry.js';
+import { EVENT_TYPE, parseLoggedEvent, stringField } from '../../core/events.js';
 import { withDataDir, type CommandContext } from '../context.js';
 import { inCwd } from '../output.js';
 import { loadSigner } from '../../log/data-dir.js';
@@ -26,6 +27,21 @@ export interface ExportOptions {
 // RFC 4180: quote every field that needs it, doubling quotes.
 function csvField(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * The CSV columns: the entry (index, time, type, leaf hash, the entry's JSON), then the generic
+ * audit event's fields as their own columns (issue 14, the reference's AUDIT_EVENT: resource,
+ * practitioner, content hash), empty on other events. Appended after `entry`, so that the earlier
+ * columns keep their positions.
+ */
+export const CSV_HEADER = 'index,time,type,leaf_hash,entry,resource,practitioner,content_hash';
+
+// The AUDIT_EVENT columns of one entry (three empty fields for any other type).
+function auditEventColumns(type: string, text: string): string {
+  if (type !== EVENT_TYPE.auditEvent) return ',,';
+  const payload = parseLoggedEvent(text)?.payload;
+  return [stringField(payload, 'resource'), stringField(payload, 'practitioner'), stringField(payload, 'contentHash')].map((x) => csvField(x ?? '')).join(',');
 }
 
 /**
@@ -66,7 +82,7 @@ export async function exportLog(ctx: CommandContext, o: ExportOptions): Promise<
             `{"origin":${JSON.stringify(dir.origin)},"verifierKey":${JSON.stringify(dir.verifierKey)},"treeSize":${size},"rootHash":${JSON.stringify(cp ? toHex(cp.rootHash) : null)},"checkpoint":${JSON.stringify(cp?.note ?? null)},"entries":[`,
           );
         } else if (o.format === 'csv') {
-          await write('index,time,type,leaf_hash,entry\r\n');
+          await write(`${CSV_HEADER}\r\n`);
         }
         if (o.format === 'intoto') {
           // NDJSON of DSSE envelopes (in-toto statements of the inference and training events), signed by the log key.
@@ -80,7 +96,7 @@ export async function exportLog(ctx: CommandContext, o: ExportOptions): Promise<
             const leaf = toHex(e.leafHash);
             if (o.format === 'csv') {
               const p = peekEntry(e.bytes);
-              chunk += `${e.index},${p.time},${csvField(p.type)},${leaf},${csvField(text)}\r\n`;
+              chunk += `${e.index},${p.time},${csvField(p.type)},${leaf},${csvField(text)},${auditEventColumns(p.type, text)}\r\n`;
             } else {
               // The entry is embedded verbatim: its bytes are exactly what the leaf hash commits to.
               chunk += `${o.format === 'json' && !first ? ',' : ''}${o.format === 'json' ? '\n' : ''}{"index":${e.index},"leafHash":"${leaf}","entry":${text}}${o.format === 'ndjson' ? '\n' : ''}`;
