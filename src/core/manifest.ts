@@ -127,6 +127,8 @@ export function parseReceipt(input: unknown): Receipt {
 export const EXPLANATIONS_SCHEMA = 'custos/explanations/v1';
 /** At most this many explanation artifacts per inference. */
 export const MAX_EXPLANATIONS = 16;
+/** At most this many characters of canonical JSON of one explanation's parameters. */
+export const MAX_EXPLANATION_PARAMETERS = 65_536;
 
 /**
  * An explanation artifact as a caller gives it: the method (a code of the deployment's explanation
@@ -136,7 +138,15 @@ export const MAX_EXPLANATIONS = 16;
  */
 export const EXPLANATION = v.object({
   method: v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]{0,63}$/, 'expected an explanation method code such as kernel_shap (lowercase letters, digits, _)')),
-  parameters: v.optional(JSON_OBJECT, {}),
+  // A JSON object, kept as canonical JSON. (Not `v.record`: it would turn an array into an object.)
+  parameters: v.optional(
+    v.pipe(
+      v.custom<Record<string, unknown>>((x) => typeof x === 'object' && x !== null && !Array.isArray(x), 'expected a JSON object of parameters'),
+      v.transform((o) => JSON.parse(canonicalJson(o)) as { [k: string]: JsonValue }),
+      v.check((o) => canonicalJson(o).length <= MAX_EXPLANATION_PARAMETERS, 'explanation parameters larger than 64 KiB of canonical JSON'),
+    ),
+    {},
+  ),
   output: OUTPUT_ARTIFACT.entries.name,
   ...ARTIFACT.entries,
 });

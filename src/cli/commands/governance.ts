@@ -230,7 +230,7 @@ export async function explanationsOf(ctx: CommandContext, files: readonly string
       const { file, ...rest } = x as Record<string, unknown>;
       if (typeof file !== 'string' || 'digest' in rest) {
         throw new ValidationError('VALIDATION_FAILED', `explanation file ${path}: "file" must be a path, and goes without "digest"`, {
-          issues: [{ path: `explanations[${out.length}].file`, message: 'a path, without digest' }],
+          issues: [{ path: `explanations.${out.length}.file`, message: 'a path, without digest' }],
         });
       }
       const d = await sha256File(ctx.io, file, `explanation (${path})`);

@@ -24,10 +24,10 @@ export function checkExplanations(s: GovernanceState, explanations: readonly Exp
   const issues: ValidationIssue[] = [];
   explanations.forEach((x, i) => {
     if (!s.vocab.explanationMethods.has(x.method)) {
-      issues.push({ path: `explanations[${i}].method`, message: `unknown explanation method (one of ${[...s.vocab.explanationMethods].join(', ')}, or a configured one)` });
+      issues.push({ path: `explanations.${i}.method`, message: `unknown explanation method (one of ${[...s.vocab.explanationMethods].join(', ')}, or a configured one)` });
     }
     if (!outputNames.includes(x.output)) {
-      issues.push({ path: `explanations[${i}].output`, message: `not an output of this inference (outputs: ${outputNames.join(', ')})` });
+      issues.push({ path: `explanations.${i}.output`, message: `not an output of this inference (outputs: ${outputNames.join(', ')})` });
     }
   });
   if (issues.length > 0) throw new ValidationError('VALIDATION_FAILED', `${issues[0]!.path}: ${issues[0]!.message}`, { issues });
