@@ -43,6 +43,7 @@ describe('explorer: verify a bundle dropped onto the page', { skip }, () => {
   let vkey = '';
   let full: Bundle;
   let redacted: Bundle;
+  let explained: Bundle;
   const pageErrors: string[] = [];
   const requests: string[] = [];
 
@@ -130,6 +131,18 @@ describe('explorer: verify a bundle dropped onto the page', { skip }, () => {
     full = await getBundle(`${index}?open=true&purpose=TREAT`, env.tokens.dermatologist);
     assert.equal(redacted.verificationMaterial.redacted, true);
     assert.equal(full.verificationMaterial.redacted, false);
+    // issue 14: an inference with explanation artifacts.
+    const ex = await g.recordInference({
+      actor: { id: 'dr-derm', role: 'dermatologist' },
+      purpose: 'TREAT',
+      policyId: pid('drop'),
+      input: { uri: 's3://clinic/drop/input2.jpg', digest: 'a2'.repeat(32) },
+      outputs: [{ name: 'report_json', uri: 's3://clinic/drop/report2.json', digest: 'b3'.repeat(32) }],
+      pipeline: { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', parameters: { size: 224 } },
+      model: MODEL,
+      explanations: [{ method: 'kernel_shap', parameters: { nsamples: 500 }, output: 'report_json', uri: 's3://clinic/drop/shap.png', digest: 'e4'.repeat(32) }],
+    });
+    explained = await getBundle(`${ex.event.index}?open=true&purpose=TREAT`, env.tokens.dermatologist);
 
     browser = await launchChromium();
     page = await (await browser.newContext()).newPage();
@@ -196,6 +209,28 @@ describe('explorer: verify a bundle dropped onto the page', { skip }, () => {
     assert.deepEqual(s, inNode(entry));
     assert.equal(s.verdict, 'failed');
     assert.equal(s.checks.find((c) => c.name === 'leaf-hash')?.code, 'LEAF_HASH_MISMATCH');
+  });
+
+  it('a bundle with explanations: the explanations document and its opening checked as in Node; an edited one fails', async () => {
+    let s = await choose('explained.json', JSON.stringify(explained));
+    assert.deepEqual(s, inNode(explained));
+    assert.equal(s.verdict, 'ok');
+    assert.deepEqual(
+      s.checks.filter((c) => c.name === 'document:explanations' || c.name.startsWith('opening:explanation')),
+      [
+        { name: 'document:explanations', status: 'pass', code: '' },
+        { name: 'opening:explanation 1 (kernel_shap of report_json)', status: 'pass', code: '' },
+      ],
+    );
+    const edited = clone(explained) as { verificationMaterial: { documents: { explanations: string } } };
+    edited.verificationMaterial.documents.explanations = edited.verificationMaterial.documents.explanations.replace('500', '50');
+    s = await drop('explained-edited.json', JSON.stringify(edited));
+    assert.deepEqual(s, inNode(edited));
+    assert.equal(s.code, 'DOCUMENT_HASH_MISMATCH');
+    assert.deepEqual(
+      s.checks.filter((c) => c.status === 'fail').map((c) => c.name),
+      ['document:explanations'],
+    );
   });
 
   it('a redacted bundle: openings skipped, verdict ok', async () => {

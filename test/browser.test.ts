@@ -48,6 +48,8 @@ function inference(n: number): InferenceInput {
     outputs: [{ name: 'report_json', uri: uri(`report${n}.json`), digest: 'b2'.repeat(32) }],
     pipeline: { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', containerImage: `registry.example/derm@sha256:${'e5'.repeat(32)}`, parameters: { size: 224, normalize: true } },
     model: { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: WEIGHTS, framework: 'pytorch' },
+    // issue 14: the second inference carries an explanation artifact.
+    ...(n === 1 ? { explanations: [{ method: 'grad_cam', parameters: { layer: 'layer4' }, output: 'report_json', uri: uri('gradcam1.png'), digest: 'f6'.repeat(32) }] } : {}),
   };
 }
 
@@ -223,6 +225,24 @@ describe('web audit explorer in headless Chromium', { skip }, () => {
     const docs = await attrs('[data-testid="document-check"]', 'data-ok');
     assert.deepEqual(docs, ['true', 'true', 'true', 'true', 'true', 'true']);
     await shot('06-receipt');
+  });
+
+  it('shows the explanations of an inference in its receipt, their document checked in the browser', async () => {
+    await page.goto(`${base}/#/receipt/${inferences[1]!}`);
+    await page.locator('[data-testid="page-receipt"]').waitFor();
+    await waitText('receipt-status', 'verified');
+    assert.equal(await page.locator('[data-testid="explanation-row"]').count(), 1);
+    assert.equal(await text('explanation-method'), 'grad_cam');
+    assert.equal(await text('explanation-output'), 'report_json');
+    await waitText('explanations-document', 'matches the log');
+    const docs = await attrs('[data-testid="document-check"]', 'data-ok');
+    assert.deepEqual(docs, ['true', 'true', 'true', 'true', 'true', 'true', 'true']);
+    const roles = await page.locator('[data-testid="artifact-row"] td:first-child').allTextContents();
+    assert.deepEqual(roles, ['input', 'output report_json', 'explanation 1 (grad_cam of report_json)']);
+    await shot('06b-receipt-explanations');
+    // Back where the next test expects to start: the first receipt.
+    await page.goto(`${base}/#/receipt/${inferences[0]!}`);
+    await page.locator('[data-testid="page-receipt"]').waitFor();
   });
 
   it('shows the policy with its versions, decisions and revocation', async () => {
