@@ -110,6 +110,9 @@ export {
 } from './core/break-glass.js';
 export { EVENT_REGISTRY, checkEventPayload, checkOperatorEventPayload, checkAppendPayload, OPERATOR_VALUE_RE, type FieldClass, type FieldSpec } from './core/events.js';
 export type { Receipt, PipelineManifest, ModelSpec, TrainingManifest } from './core/manifest.js';
+// issue 14: explanations in receipts.
+export { EXPLANATION_METHODS, EXPLANATION_METHOD_RE } from './core/vocabulary.js';
+export { EXPLANATIONS_SCHEMA, MAX_EXPLANATIONS, parseExplanationsDocument, type ExplanationRecord, type ExplanationsDocument } from './core/manifest.js';
 export {
   Governance,
   ConsentDeniedError,
