@@ -59,8 +59,10 @@ describe('custos simulate (small scenarios against the real service)', () => {
   it('detects every tampered receipt with zero false alarms (off-ledger batch test)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'custos-simtest-'));
     try {
-      await runScenario({ ...small, revokeProb: 0, seed: 16 }, { dataDir: join(dir, 'log') });
+      const m = await runScenario({ ...small, revokeProb: 0, seed: 16 }, { dataDir: join(dir, 'log') });
       const r = await tamperCheckDataDir(join(dir, 'log'), { sample: 40, rate: 0.25, seed: 3 });
+      assert.equal(r.total_inference_events, m.executed, 'one receipt per executed inference');
+      assert.equal(r.baseline_ok_before, 40);
       assert.equal(r.sampled, 40);
       assert.equal(r.tampered, 10);
       assert.equal(r.detected, 10);
