@@ -16,6 +16,7 @@ import { registerMonitor } from './register/monitor.js';
 import { registerConsentFhir } from './register/consent-fhir.js';
 import { parseReviewDeadline, registerReviews } from './register/reviews.js';
 import { ROLES_FILE_HELP, requestFlags } from './request-flags.js';
+import { registerSelftest } from './register/selftest.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -507,6 +508,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerDisclosures(program, ctx);
   registerMonitor(program, ctx);
   registerReviews(program, ctx);
+  registerSelftest(program, ctx, env);
 
   program
     .command('demo')
