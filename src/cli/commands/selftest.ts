@@ -239,7 +239,9 @@ export async function selftest(ctx: CommandContext, o: SelftestOptions): Promise
       const csv = join(tmp!, 'export.csv');
       const discard = new Writable({ write: (_c, _e, cb) => cb() });
       await exportLog({ ...ctx, dataDir: logDir, storeUrl: undefined, json: false, io: { stdout: discard, stderr: discard } }, { format: 'csv', output: csv });
-      const rows = readFileSync(csv, 'utf8').split('\r\n').filter((l) => l.length > 0);
+      const rows = readFileSync(csv, 'utf8')
+        .split('\r\n')
+        .filter((l) => l.length > 0);
       check(rows[0] === 'index,time,type,leaf_hash,entry', `CSV header ${rows[0]}`);
       check(rows.length === expectedEntries + 1, `CSV has ${rows.length - 1} rows, expected ${expectedEntries}`);
       for (const [i, row] of rows.slice(1).entries()) {
@@ -267,9 +269,13 @@ export async function selftest(ctx: CommandContext, o: SelftestOptions): Promise
   const report: SelftestReport = { ok: failed === undefined, ms, steps };
   if (ctx.json) printJson(ctx.io, report);
   if (failed) {
-    throw new VerificationError('SELFTEST_FAILED', `selftest FAILED at step ${failed.name}: ${failed.code && !failed.detail.startsWith(failed.code) ? `${failed.code}: ` : ''}${failed.detail} (${steps.filter((s) => s.status === 'pass').length} of ${SELFTEST_STEPS.length} steps passed)`, {
-      details: { step: failed.name },
-    });
+    throw new VerificationError(
+      'SELFTEST_FAILED',
+      `selftest FAILED at step ${failed.name}: ${failed.code && !failed.detail.startsWith(failed.code) ? `${failed.code}: ` : ''}${failed.detail} (${steps.filter((s) => s.status === 'pass').length} of ${SELFTEST_STEPS.length} steps passed)`,
+      {
+        details: { step: failed.name },
+      },
+    );
   }
   if (!ctx.json) ctx.io.stdout.write(`selftest: PASS, ${steps.length} steps in ${Math.round(ms)} ms (${steps.map((s) => s.name).join(', ')}); temporary directory removed\n`);
 }
