@@ -96,4 +96,16 @@ describe('custos simulate (small scenarios against the real service)', () => {
     assert.match(html, /Block rates/);
     assert.match(html, /Tamper detection/);
   });
+
+  it('the HTML report shows an undefined detection rate as n/a, with no bar (never 100%)', async () => {
+    const m = await runScenario({ ...small, runs: 50, seed: 20 });
+    const t = { total_inference_events: 9, baseline_ok_before: 9, sampled: 9, tampered: 0, detected: 0, missed: 0, falseAlarms: 0, detectionRate: null, falseAlarmRate: 0, seed: 1 };
+    const html = renderHtmlReport({ generatedAt: '2026-01-01T00:00:00Z', machine: 'test', scenarios: [m], offLedgerTamper: t });
+    assert.match(html, /9 inference events, 9 receipts sampled \(9 verified before tampering\), 0 tampered/);
+    assert.match(html, /detection rate n\/a, false-alarm rate 0\.0%/);
+    assert.doesNotMatch(html, /<title>detection rate/);
+    assert.match(html, /<title>false-alarm rate: 0\.0%<\/title>/);
+    const tampered = renderHtmlReport({ generatedAt: '2026-01-01T00:00:00Z', machine: 'test', scenarios: [m], offLedgerTamper: { ...t, tampered: 2, detected: 2, detectionRate: 1 } });
+    assert.match(tampered, /<title>detection rate: 100\.0%<\/title>/);
+  });
 });
