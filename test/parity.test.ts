@@ -215,6 +215,32 @@ describe('custos simulate --workload (the reference simulate_workload)', () => {
   });
 });
 
+describe('custos simulate (the scenario suite): the tamper report under the reference names', () => {
+  before(() => ensureBuilt());
+
+  it('a custom scenario: total_inference_events and baseline_ok_before; --tamper-rate keeps its 0.25 default; rate 0 gives a null detection rate', async () => {
+    type Report = {
+      scenarios: { executed: number }[];
+      offLedgerTamper: { total_inference_events: number; baseline_ok_before: number; sampled: number; tampered: number; detected: number; detectionRate: number | null };
+    };
+    const args = ['--json', 'simulate', '--patients', '10', '--runs', '80', '--revoke-prob', '0', '--seed', '3', '--tamper-sample', '20', '--no-progress'];
+    const r = okJson<Report>(await callCli(args));
+    const t = r.offLedgerTamper;
+    assert.equal(t.total_inference_events, r.scenarios[0]!.executed);
+    assert.equal(t.sampled, 20);
+    assert.equal(t.baseline_ok_before, 20);
+    assert.equal(t.tampered, 5);
+    assert.equal(t.detectionRate, 1);
+    const none = okJson<Report>(await callCli([...args, '--tamper-rate', '0']));
+    assert.equal(none.offLedgerTamper.tampered, 0);
+    assert.equal(none.offLedgerTamper.detectionRate, null);
+    const h = await callCli([...args.slice(1), '--tamper-rate', '0']);
+    // (Without a terminal, the human form reports each scenario on stderr as it ends.)
+    assert.equal(h.code, 0, h.stderr);
+    assert.match(h.stdout, /off-ledger tamper test: \d+ inference events, 20 sampled, 20 ok before, 0 tampered, .*\(detection n\/a, false alarms 0\.0%\)/);
+  });
+});
+
 describe('custos simulate --ablation (the reference run_ablation)', () => {
   before(() => ensureBuilt());
 
