@@ -6,8 +6,12 @@ import { assertThrowsCode } from '../../test/helpers/assert-code.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import canonicalizeModule from 'canonicalize';
 import { ValidationError, type ValidationCode } from './errors.js';
 import { MAX_JSON_DEPTH, canonicalJson, canonicalJsonBytes, isCanonicalizable, isWellFormedString, parseCanonicalJson } from './canonical-json.js';
+
+// The package canonicalJson falls back to (its fast path must agree with it).
+const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined;
 
 function assertValidationError(fn: () => unknown, code: ValidationCode): void {
   assertThrowsCode(fn, ValidationError, code);
@@ -161,6 +165,18 @@ describe('canonicalJson', () => {
           assert.equal(canonicalJson(reversed), canonicalJson(o));
         }),
         { numRuns: 200 },
+      );
+    });
+
+    it('equals the canonicalize package (the slow path) on every value, nested objects and arrays included', () => {
+      fc.assert(
+        fc.property(fc.jsonValue({ stringUnit: scalar }), fc.dictionary(fc.string({ unit: scalar }), fc.jsonValue({ maxDepth: 3, stringUnit: scalar })), (x, o) => {
+          assert.equal(canonicalJson(x), canonicalize(x));
+          assert.equal(canonicalJson(o), canonicalize(o));
+          const bare = Object.assign(Object.create(null) as Record<string, unknown>, o);
+          assert.equal(canonicalJson(bare), canonicalize(bare));
+        }),
+        { numRuns: 500 },
       );
     });
 
