@@ -11,8 +11,8 @@
  * @module
  */
 import { ConflictError, hasCode } from '../core/errors.js';
-import { encodeLeaf } from '../core/hash.js';
-import { encodeEntry, formatEntryTime, prepareEvent, type PreparedEvent } from '../core/entry.js';
+import { LeafEncoder } from '../core/hash.js';
+import { entryEncoder, formatEntryTime, prepareEvent, type PreparedEvent } from '../core/entry.js';
 import { Frontier } from '../core/merkle/tree.js';
 import { frontierNodes, nodeSeq } from '../core/merkle/node-id.js';
 import { formatCheckpointBody, openCheckpoint } from '../core/checkpoint.js';
@@ -287,7 +287,8 @@ export class Log {
       const f = this.#frontier.clone();
       const start = f.size;
       const timeMs = Math.max(this.#clock.now(), this.#lastTimeMs);
-      const time = formatEntryTime(timeMs);
+      const encodeEntry = entryEncoder(formatEntryTime(timeMs));
+      const leafEncoder = new LeafEncoder();
       const entries: { index: number; bytes: Buffer }[] = [];
       const nodes: StoredNode[] = [];
       const texts: string[] = [];
@@ -319,9 +320,10 @@ export class Log {
         } else {
           ev = input;
         }
-        const text = encodeEntry(index, ev, time);
-        const { bytes, leafHash: leaf } = encodeLeaf(text);
-        for (const n of f.append(leaf)) nodes.push(n);
+        const text = encodeEntry(index, ev);
+        const bytes = leafEncoder.encode(text);
+        const leaf = leafEncoder.lastLeafHash;
+        f.appendTo(leaf, nodes);
         slots.push(entries.length);
         entries.push({ index, bytes });
         texts.push(text);
