@@ -19,11 +19,13 @@ const EXTRA = process.env['PRAGMAS']?.split(';').filter((x) => x) ?? [];
   } as typeof orig;
 }
 let inAppend = 0;
+const calls: number[] = [];
 const origAppend = SqliteDriver.prototype.append;
 SqliteDriver.prototype.append = function (this: SqliteDriver, b) {
   const t = performance.now();
   const r = origAppend.call(this, b);
   inAppend += performance.now() - t;
+  calls.push(performance.now() - t);
   return r;
 };
 
@@ -61,6 +63,9 @@ try {
   const cpu = process.cpuUsage(cpu0);
   console.log(`cpu ${((cpu.user + cpu.system) / N).toFixed(2)} us/entry (user ${(cpu.user / N).toFixed(2)}, sys ${(cpu.system / N).toFixed(2)}), wall ${((all * 1000) / N).toFixed(2)} us/entry`);
   console.log(`driver append ${((100 * inAppend) / all).toFixed(1)}% of ${all.toFixed(0)} ms`);
+  const cs = calls.slice(-N / 1000).sort((a, b) => a - b);
+  const q = (x: number) => cs[Math.floor(x * (cs.length - 1))]!.toFixed(2);
+  console.log(`driver append per batch ms: p10 ${q(0.1)} p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} max ${q(1)}; sum over 8 ms ${cs.filter((c) => c > 8).reduce((a, b) => a + b, 0).toFixed(0)} ms`);
   rates.sort((a, b) => a - b);
   console.log(`median ${Math.round(rates[Math.floor(rates.length / 2)]!)}/s  min ${Math.round(rates[0]!)} max ${Math.round(rates[rates.length - 1]!)}`);
   await log.close();
