@@ -288,7 +288,8 @@ export class Log {
       const start = f.size;
       const timeMs = Math.max(this.#clock.now(), this.#lastTimeMs);
       const encodeEntry = entryEncoder(formatEntryTime(timeMs));
-      const leafEncoder = new LeafEncoder();
+      // Chunks sized to the batch: a single append does not allocate 256 KiB.
+      const leafEncoder = new LeafEncoder(Math.min(256 * 1024, 1024 + 512 * events.length));
       const entries: { index: number; bytes: Buffer }[] = [];
       const nodes: StoredNode[] = [];
       const texts: string[] = [];
