@@ -65,7 +65,12 @@ try {
   console.log(`driver append ${((100 * inAppend) / all).toFixed(1)}% of ${all.toFixed(0)} ms`);
   const cs = calls.slice(-N / 1000).sort((a, b) => a - b);
   const q = (x: number) => cs[Math.floor(x * (cs.length - 1))]!.toFixed(2);
-  console.log(`driver append per batch ms: p10 ${q(0.1)} p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} max ${q(1)}; sum over 8 ms ${cs.filter((c) => c > 8).reduce((a, b) => a + b, 0).toFixed(0)} ms`);
+  console.log(
+    `driver append per batch ms: p10 ${q(0.1)} p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} max ${q(1)}; sum over 8 ms ${cs
+      .filter((c) => c > 8)
+      .reduce((a, b) => a + b, 0)
+      .toFixed(0)} ms`,
+  );
   rates.sort((a, b) => a - b);
   console.log(`median ${Math.round(rates[Math.floor(rates.length / 2)]!)}/s  min ${Math.round(rates[0]!)} max ${Math.round(rates[rates.length - 1]!)}`);
   await log.close();
