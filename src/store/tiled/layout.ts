@@ -75,6 +75,16 @@ export interface NodeRow {
   readonly hash: Buffer;
 }
 
+/**
+ * A tail node row taken into a fat tile: its hash as bytes, or as hex (any case), which a driver may
+ * read instead (SQLite's hex(): a string costs far less to read back than a buffer per row).
+ */
+export interface TakenNodeRow {
+  readonly level: number;
+  readonly idx: number;
+  readonly hash: Buffer | string;
+}
+
 /** The rows one append inserts, as columns (the shape of PostgreSQL's unnest and of SQLite's multi-row inserts). */
 export interface AppendRows {
   readonly bundles: { readonly idx: number[]; readonly data: Buffer[] };
@@ -98,7 +108,7 @@ export interface AppendPlan {
   /** Tail node ranges to move into the tiles this batch completes. */
   readonly takeNodes: readonly NodeRange[];
   /** The rows to insert, given the taken tail entries (in index order) and tail nodes (any order). */
-  rows(takenEntries: readonly Buffer[], takenNodes: readonly NodeRow[]): AppendRows;
+  rows(takenEntries: readonly Buffer[], takenNodes: readonly TakenNodeRow[]): AppendRows;
 }
 
 // Leaves under one tile of tile level L: 256^(L + 1) (tree levels stay below 64, tile levels below 8).
@@ -140,7 +150,7 @@ export function planAppend(batch: AppendBatch, start: number): AppendPlan {
     }
   }
 
-  const rows = (takenEntries: readonly Buffer[], takenNodes: readonly NodeRow[]): AppendRows => {
+  const rows = (takenEntries: readonly Buffer[], takenNodes: readonly TakenNodeRow[]): AppendRows => {
     const bundles = { idx: [] as number[], data: [] as Buffer[] };
     for (let b = firstBundle; b < fullEnd; b += TILE_WIDTH) {
       const parts: Buffer[] = b < start ? [...takenEntries] : [];
@@ -156,7 +166,7 @@ export function planAppend(batch: AppendBatch, start: number): AppendPlan {
     const fats = new Map<number, Buffer>();
     for (const id of complete) fats.set(id, Buffer.alloc(FAT_TILE_BYTES));
     // tilePosition and isTileComplete, inline: this runs for every node of the batch.
-    const place = (level: number, index: number, hash: Buffer): boolean => {
+    const place = (level: number, index: number, hash: Buffer | string): boolean => {
       const tileLevel = Math.floor(level / TILE_HEIGHT);
       const row = level - tileLevel * TILE_HEIGHT;
       const perRow = TILE_WIDTH >> row;
@@ -164,7 +174,10 @@ export function planAppend(batch: AppendBatch, start: number): AppendPlan {
       if ((tileIndex + 1) * TILE_SPAN[tileLevel]! > end) return false;
       const fat = fats.get(tileId(tileLevel, tileIndex));
       if (fat === undefined) return false;
-      fat.set(hash, (rowOffset(row) + index - tileIndex * perRow) * HASH_SIZE);
+      const off = (rowOffset(row) + index - tileIndex * perRow) * HASH_SIZE;
+      // A stored hash of the wrong length (a damaged row) fills at most its own slot either way.
+      if (typeof hash === 'string') fat.write(hash, off, HASH_SIZE, 'hex');
+      else fat.set(hash.length === HASH_SIZE ? hash : hash.subarray(0, HASH_SIZE), off);
       return true;
     };
     for (const m of takenNodes) place(m.level, m.idx, m.hash);
