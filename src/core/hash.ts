@@ -27,7 +27,7 @@ export function encodeLeaf(text: string): { bytes: Buffer; leafHash: Buffer } {
 /**
  * Encodes entry texts as UTF-8 one after another into shared chunks and hashes each as a leaf in
  * place (the byte before each entry is the 0x00 leaf prefix): no buffer, prefix string or copy per
- * entry. The views it returns share their chunk; the log engine makes one per batch.
+ * entry. The views it returns share their chunk; the log engine makes one per batch, sized to it.
  */
 export class LeafEncoder {
   #buf: Buffer = Buffer.alloc(0);
@@ -35,17 +35,20 @@ export class LeafEncoder {
   #leafHash: Buffer = Buffer.alloc(0);
   readonly #chunk: number;
 
-  constructor(chunkBytes = 256 * 1024) {
+  /** `chunkBytes`: the size of each chunk (a larger entry gets a chunk of its own size). */
+  constructor(chunkBytes = 64 * 1024) {
     this.#chunk = chunkBytes;
   }
 
   /** Encodes `text` and hashes it; returns the entry bytes (see {@link lastLeafHash}). */
   encode(text: string): Buffer {
-    // A UTF-16 code unit is at most 3 bytes of UTF-8.
-    const room = 1 + 3 * text.length;
-    if (this.#used + room > this.#buf.length) {
-      this.#buf = Buffer.allocUnsafe(Math.max(this.#chunk, room));
-      this.#used = 0;
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: count the bytes only when that bound does not fit.
+    if (this.#used + 1 + 3 * text.length > this.#buf.length) {
+      const need = 1 + Buffer.byteLength(text, 'utf8');
+      if (this.#used + need > this.#buf.length) {
+        this.#buf = Buffer.allocUnsafe(Math.max(this.#chunk, need));
+        this.#used = 0;
+      }
     }
     const at = this.#used;
     this.#buf[at] = RFC6962_LEAF_PREFIX;

@@ -288,8 +288,6 @@ export class Log {
       const start = f.size;
       const timeMs = Math.max(this.#clock.now(), this.#lastTimeMs);
       const encodeEntry = entryEncoder(formatEntryTime(timeMs));
-      // Chunks sized to the batch: a single append does not allocate 256 KiB.
-      const leafEncoder = new LeafEncoder(Math.min(256 * 1024, 1024 + 512 * events.length));
       const entries: { index: number; bytes: Buffer }[] = [];
       const nodes: StoredNode[] = [];
       const texts: string[] = [];
@@ -301,8 +299,10 @@ export class Log {
       const state: SidecarState[] = [];
       const erase: string[] = [];
       const eraseDocuments: string[] = [];
+      // UTF-16 units of the entries (their UTF-8 size when ASCII), plus one prefix byte each.
+      let units = 0;
       for (const input of events) {
-        const index = start + entries.length;
+        const index = start + texts.length;
         let ev: PreparedEvent;
         if (typeof input === 'function') {
           try {
@@ -322,15 +322,20 @@ export class Log {
           ev = input;
         }
         const text = encodeEntry(index, ev);
-        const bytes = leafEncoder.encode(text);
+        slots.push(texts.length);
+        texts.push(text);
+        units += text.length + 1;
+      }
+      if (texts.length === 0) return slots as Error[];
+      // All entry bytes in one buffer of the batch's size (more only for non-ASCII text).
+      const leafEncoder = new LeafEncoder(units);
+      for (let i = 0; i < texts.length; i++) {
+        const bytes = leafEncoder.encode(texts[i]!);
         const leaf = leafEncoder.lastLeafHash;
         f.appendTo(leaf, nodes);
-        slots.push(entries.length);
-        entries.push({ index, bytes });
-        texts.push(text);
+        entries.push({ index: start + i, bytes });
         leaves.push(leaf);
       }
-      if (entries.length === 0) return slots as Error[];
       const rootHash = f.root();
       const note = signNote(formatCheckpointBody({ origin: this.#origin, treeSize: f.size, rootHash }), [this.#signer]);
       const checkpoint: StoredCheckpoint = { treeSize: f.size, rootHash, note, timeMs };
