@@ -369,15 +369,31 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
   },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 
-// Leaves of a payload as [path, value], arrays as `[]`; an empty array or object contributes its
-// own path with the value `undefined` so its container is still checked for being declared.
-function leaves(value: unknown, path: string, out: [string, unknown][]): void {
+// Visits the leaves of a payload with their paths, arrays as `[]`; an empty array contributes its
+// own path with the value `undefined` so its container is still checked for being declared. (A
+// visitor, not a list of pairs: this runs for every event of every decision.)
+function leaves(value: unknown, path: string, visit: (path: string, value: unknown) => void): void {
   if (Array.isArray(value)) {
-    for (const x of value) leaves(x, `${path}[]`, out);
-    if (value.length === 0) out.push([`${path}[]`, undefined]);
+    const p = `${path}[]`;
+    for (let i = 0; i < value.length; i++) leaves(value[i], p, visit);
+    if (value.length === 0) visit(p, undefined);
   } else if (value !== null && typeof value === 'object') {
-    for (const [k, x] of Object.entries(value)) leaves(x, path ? `${path}.${k}` : k, out);
-  } else out.push([path, value]);
+    for (const k of Object.keys(value)) leaves((value as Record<string, unknown>)[k], path ? `${path}.${k}` : k, visit);
+  } else visit(path, value);
+}
+
+// The required fields of each event type's spec outside arrays (array element fields exist only
+// when the array is non-empty), computed once per spec.
+const requiredOf = new WeakMap<Record<string, FieldSpec>, readonly string[]>();
+function required(spec: Record<string, FieldSpec>): readonly string[] {
+  let r = requiredOf.get(spec);
+  if (!r) {
+    r = Object.entries(spec)
+      .filter(([path, f]) => !f.optional && !path.includes('[]'))
+      .map(([path]) => path);
+    requiredOf.set(spec, r);
+  }
+  return r;
 }
 
 /**
@@ -393,21 +409,15 @@ export function checkEventPayload(type: string, payload: unknown, vocab: Vocabul
     issues.push({ path: '$', message: 'payload must be an object' });
   } else {
     const seen = new Set<string>();
-    const found: [string, unknown][] = [];
-    leaves(payload, '', found);
-    for (const [path, value] of found) {
-      const f = spec[path];
+    leaves(payload, '', (path, value) => {
+      const f = Object.hasOwn(spec, path) ? spec[path] : undefined;
       if (value === undefined && path.endsWith('[]')) {
         if (!Object.keys(spec).some((k) => k === path || k.startsWith(`${path}.`))) issues.push({ path, message: 'field not registered for this event type' });
       } else if (!f) issues.push({ path, message: 'field not registered for this event type' });
       else if (!f.check(value, vocab)) issues.push({ path, message: `expected ${f.class}: ${f.rule}` });
       else seen.add(path);
-    }
-    // Required fields outside arrays (array element fields exist only when the array is non-empty).
-    for (const [path, f] of Object.entries(spec)) {
-      if (f.optional || path.includes('[]') || seen.has(path)) continue;
-      issues.push({ path, message: 'required' });
-    }
+    });
+    for (const path of required(spec)) if (!seen.has(path)) issues.push({ path, message: 'required' });
   }
   if (issues.length > 0) {
     throw new ValidationError('VALIDATION_FAILED', `invalid ${type} payload: ${issues[0]!.path}: ${issues[0]!.message}`, { issues });

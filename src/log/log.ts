@@ -295,6 +295,7 @@ export class Log {
       const slots: (number | Error)[] = [];
       const committed: (() => void)[] = [];
       const documents: SidecarDocument[] = [];
+      const docHashes = new Set<string>();
       const commitments: SidecarCommitment[] = [];
       const state: SidecarState[] = [];
       const erase: string[] = [];
@@ -308,7 +309,15 @@ export class Log {
           try {
             const d = input({ index, timeMs, batchId });
             ev = prepareEvent(d.type, d.payload);
-            if (d.sidecar?.documents) documents.push(...d.sidecar.documents);
+            // A document is written once per batch (a service sends the same pipeline and model
+            // with every request).
+            if (d.sidecar?.documents) {
+              for (const doc of d.sidecar.documents) {
+                if (docHashes.has(doc.hash)) continue;
+                docHashes.add(doc.hash);
+                documents.push(doc);
+              }
+            }
             if (d.sidecar?.commitments) commitments.push(...d.sidecar.commitments);
             if (d.sidecar?.state) state.push(...d.sidecar.state);
             if (d.sidecar?.erase) erase.push(...d.sidecar.erase);

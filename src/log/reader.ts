@@ -55,7 +55,10 @@ export type { ScrubReport, SidecarCommitment, SidecarDocument, StoredEntry } fro
  * The off-ledger sidecar as the service layer sees it: documents, salted commitments and derived
  * state rows, plus the scrub an erasure runs. Everything else about the store stays behind the log.
  */
-export type SidecarReader = Pick<LogStore, 'getDocument' | 'documentPages' | 'getCommitment' | 'findCommitment' | 'findCommitments' | 'commitmentPages' | 'getState' | 'listState' | 'scrub'>;
+export type SidecarReader = Pick<
+  LogStore,
+  'getDocument' | 'documentPages' | 'getCommitment' | 'findCommitment' | 'reusableCommitment' | 'findCommitments' | 'commitmentPages' | 'getState' | 'listState' | 'scrub'
+>;
 
 /**
  * A log as the service layer reads it: entries and proofs ({@link LogReader}) and the off-ledger

@@ -139,7 +139,7 @@ interface Attempt {
   latencyMs: number;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
+function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
@@ -207,7 +207,13 @@ export async function runScenario(spec: ScenarioSpec & { name?: string }, option
         consentEvents += batch.length;
       }
 
-      const attempts: Attempt[] = [];
+      // Attempts are tallied window by window and dropped (a run of 10^6 keeps no per-attempt
+      // record but its latency): a revocation sequenced in a later window has a later index than
+      // every attempt of this one, so the tally at the window's end is the tally at the run's end.
+      let attempts: Attempt[] = [];
+      const latencies = new Float64Array(spec.runs);
+      let latencyCount = 0;
+      const tally = newTally();
       const revokedAcked = new Set<string>();
       const revocationInFlight = new Map<string, Promise<void>>();
       let revocations = 0;
@@ -279,45 +285,17 @@ export async function runScenario(spec: ScenarioSpec & { name?: string }, option
         await Promise.all(ops);
         revocationInFlight.clear();
         curve.push({ size: sizeAtStart, ms: performance.now() - wStart, n: end - w });
+        for (const a of attempts) {
+          tallyAttempt(tally, a, shadow.get(a.policyId)!);
+          latencies[latencyCount++] = a.latencyMs;
+        }
+        attempts = [];
         options.onProgress?.(end, spec.runs);
       }
       const governanceMs = performance.now() - started;
 
-      // Ground truth from the independent model, at each attempt's sequencing position and time.
-      let executed = 0;
-      let blocked = 0;
-      let unauthorized = 0;
-      let blockedUnauthorized = 0;
-      let byRole = 0;
-      let blockedByRole = 0;
-      let executedUnauthorized = 0;
-      let blockedAuthorized = 0;
-      let postRevoke = 0;
-      let postRevokeByLog = 0;
-      const reasons: Record<string, number> = {};
-      for (const a of attempts) {
-        const s = shadow.get(a.policyId)!;
-        const revoked = s.revokedAt !== undefined && s.revokedAt < a.index;
-        const allowed = !revoked && a.timeMs >= s.validFromMs && (s.validUntilMs === undefined || a.timeMs <= s.validUntilMs) && s.purposes.has(a.purpose) && s.roles.has(a.role);
-        if (a.executed) executed++;
-        else {
-          blocked++;
-          reasons[a.reason] = (reasons[a.reason] ?? 0) + 1;
-        }
-        if (!allowed) {
-          unauthorized++;
-          if (!a.executed) blockedUnauthorized++;
-          else executedUnauthorized++;
-        } else if (!a.executed) blockedAuthorized++;
-        if (REFERENCE_UNAUTHORIZED_ROLES.has(a.role)) {
-          byRole++;
-          if (!a.executed) blockedByRole++;
-        }
-        if (a.executed && a.revokedWhenIssued) postRevoke++;
-        if (a.executed && revoked) postRevokeByLog++;
-      }
-
-      const lat = attempts.map((a) => a.latencyMs).sort((x, y) => x - y);
+      const { executed, blocked, unauthorized, blockedUnauthorized, byRole, blockedByRole, executedUnauthorized, blockedAuthorized, postRevoke, postRevokeByLog, reasons } = tally;
+      const lat = latencies.subarray(0, latencyCount).sort();
       const integrity = async (): Promise<{ ok: boolean; err: string | null }> => {
         const r = await verifyLog({ store: dd.store, verifiers: [dd.verifier], origin: dd.origin });
         if (!r.ok) {
@@ -394,6 +372,59 @@ export async function runScenario(spec: ScenarioSpec & { name?: string }, option
   } finally {
     if (options.dataDir === undefined) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Counts over the attempts, from the independent model. */
+interface Tally {
+  executed: number;
+  blocked: number;
+  unauthorized: number;
+  blockedUnauthorized: number;
+  byRole: number;
+  blockedByRole: number;
+  executedUnauthorized: number;
+  blockedAuthorized: number;
+  postRevoke: number;
+  postRevokeByLog: number;
+  readonly reasons: Record<string, number>;
+}
+
+function newTally(): Tally {
+  return {
+    executed: 0,
+    blocked: 0,
+    unauthorized: 0,
+    blockedUnauthorized: 0,
+    byRole: 0,
+    blockedByRole: 0,
+    executedUnauthorized: 0,
+    blockedAuthorized: 0,
+    postRevoke: 0,
+    postRevokeByLog: 0,
+    reasons: {},
+  };
+}
+
+// Ground truth from the independent model, at the attempt's sequencing position and time.
+function tallyAttempt(t: Tally, a: Attempt, s: Shadow): void {
+  const revoked = s.revokedAt !== undefined && s.revokedAt < a.index;
+  const allowed = !revoked && a.timeMs >= s.validFromMs && (s.validUntilMs === undefined || a.timeMs <= s.validUntilMs) && s.purposes.has(a.purpose) && s.roles.has(a.role);
+  if (a.executed) t.executed++;
+  else {
+    t.blocked++;
+    t.reasons[a.reason] = (t.reasons[a.reason] ?? 0) + 1;
+  }
+  if (!allowed) {
+    t.unauthorized++;
+    if (!a.executed) t.blockedUnauthorized++;
+    else t.executedUnauthorized++;
+  } else if (!a.executed) t.blockedAuthorized++;
+  if (REFERENCE_UNAUTHORIZED_ROLES.has(a.role)) {
+    t.byRole++;
+    if (!a.executed) t.blockedByRole++;
+  }
+  if (a.executed && a.revokedWhenIssued) t.postRevoke++;
+  if (a.executed && revoked) t.postRevokeByLog++;
 }
 
 /** The timing fields of a report: excluded when comparing runs for determinism. */

@@ -179,6 +179,13 @@ export interface LogStore {
   getCommitment(commitment: string): Promise<SidecarCommitment | undefined>;
   /** The commitment already used for a value of a kind (its salt is per value), if any. */
   findCommitment(kind: string, value: string): Promise<SidecarCommitment | undefined>;
+  /**
+   * {@link LogStore.findCommitment} for a writer about to commit the value again: it may miss a
+   * commitment another connection made during the current turn of the event loop (the value then
+   * gets a second commitment, as when two writers race on a new value), and in exchange looks up
+   * a value never committed without a read.
+   */
+  reusableCommitment(kind: string, value: string): Promise<SidecarCommitment | undefined>;
   /** Streams all commitment openings, a page at a time. */
   commitmentPages(): AsyncIterable<readonly SidecarCommitment[]>;
   /** Every opening of a value's commitments (one as a rule; two writers racing on a new value may each have made one). */

@@ -38,7 +38,7 @@ export class CommitmentPool {
       pending.holders++;
       return { c: pending.c, isNew: true };
     }
-    const existing = await this.#sidecar.findCommitment(kind, value);
+    const existing = await this.#sidecar.reusableCommitment(kind, value);
     if (existing) return { c: existing, isNew: false };
     const again = this.#pending.get(key);
     if (again) {

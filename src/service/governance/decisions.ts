@@ -25,6 +25,9 @@ export class ConsentDeniedError extends ConsentError {
   /** Why a break-glass request could not override the denial (also on the event), if it was one. */
   readonly breakGlassRefusal: BreakGlassRefusal | undefined;
   constructor(decision: Decision, event: AppendResult, breakGlassRefusal?: BreakGlassRefusal) {
+    // A denial is an outcome, not a fault: no stack is captured (a measurable cost per denial).
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super('CONSENT_DENIED', `consent denied (${decision.reason}): ${decision.explanation}${breakGlassRefusal ? `; break-glass refused (${breakGlassRefusal})` : ''}`, {
       details: {
         reason: decision.reason,
@@ -35,6 +38,7 @@ export class ConsentDeniedError extends ConsentError {
         ...(breakGlassRefusal ? { breakGlassRefusal } : {}),
       },
     });
+    Error.stackTraceLimit = stackTraceLimit;
     this.decision = decision;
     this.event = event;
     this.breakGlassRefusal = breakGlassRefusal;

@@ -62,6 +62,12 @@ export class PolicyHeads {
   readonly #fhirRefOverlay = new Map<string, string>();
   /** Policy versions this process wrote, by hash: trustworthy without a store read. */
   readonly #recent = new Map<string, ConsentPolicy>();
+  /**
+   * Stored bytes already checked against a hash (and parsed): the store hands back the same
+   * Buffer while nobody else has written to it, so a decision hashes and parses a policy document
+   * once, not once per decision; bytes read anew are checked anew.
+   */
+  readonly #checked = new WeakMap<Buffer, { readonly hash: string; readonly policy: ConsentPolicy | undefined }>();
 
   /** Subscribes to the log's verified scan (call once, before the first {@link PolicyHeads.sync}). */
   constructor(log: Log) {
@@ -155,17 +161,24 @@ export class PolicyHeads {
   async preload(policyId: string, fresh = false): Promise<PolicyLookup> {
     const head = fresh ? await this.fresh(policyId) : this.#heads.get(policyId);
     if (!head) return { kind: 'unknown', policyId };
-    const recent = this.#recent.get(head.hash);
     const stored = await this.#log.sidecar.getDocument(head.hash);
-    if (!stored || toHex(sha256(stored.bytes)) !== head.hash) {
-      return { kind: 'tampered', policyId, version: head.version, hash: head.hash };
+    if (!stored) return { kind: 'tampered', policyId, version: head.version, hash: head.hash };
+    let checked = this.#checked.get(stored.bytes);
+    if (checked?.hash !== head.hash) {
+      checked = { hash: toHex(sha256(stored.bytes)), policy: undefined };
+      if (checked.hash === head.hash) {
+        let policy = this.#recent.get(head.hash);
+        try {
+          policy ??= parseStoredPolicy(JSON.parse(stored.bytes.toString('utf8')));
+        } catch {
+          policy = undefined;
+        }
+        checked = { hash: head.hash, policy };
+      }
+      this.#checked.set(stored.bytes, checked);
     }
-    if (recent) return { kind: 'found', policy: recent, hash: head.hash };
-    try {
-      return { kind: 'found', policy: parseStoredPolicy(JSON.parse(stored.bytes.toString('utf8'))), hash: head.hash };
-    } catch {
-      return { kind: 'tampered', policyId, version: head.version, hash: head.hash };
-    }
+    if (checked.hash !== head.hash || !checked.policy) return { kind: 'tampered', policyId, version: head.version, hash: head.hash };
+    return { kind: 'found', policy: checked.policy, hash: head.hash };
   }
 
   // At sequencing time: the lookup for the head the log has now. If the head moved since the

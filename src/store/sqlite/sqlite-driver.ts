@@ -90,6 +90,8 @@ function prepare(db: Database.Database) {
     insCommitChunk: chunked('INSERT INTO commitments(commitment, kind, value, salt)', '(?, ?, ?, ?)', ' ON CONFLICT(commitment) DO NOTHING'),
     eraseCommit: p('DELETE FROM commitments WHERE commitment = ?'),
     eraseDoc: p('DELETE FROM documents WHERE hash = ?'),
+    dataVersion: p('PRAGMA data_version').pluck(),
+    commitKeys: p('SELECT rowid, kind, value FROM commitments WHERE rowid > ? ORDER BY rowid LIMIT ?').raw(),
     getState: p('SELECT value FROM state WHERE ns = ? AND key = ?').pluck(),
     listState: p('SELECT ns, key, value FROM state WHERE ns = ? ORDER BY key').raw(),
     putState: p('INSERT INTO state(ns, key, value) VALUES (?, ?, ?) ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value'),
@@ -230,6 +232,14 @@ export class SqliteDriver implements TiledDriver {
 
   commitments(after: string, limit: number): SidecarCommitment[] {
     return (this.#s.commitPage.all(after, limit) as CommitmentTuple[]).map(toCommitment);
+  }
+
+  externalVersion(): number {
+    return this.#s.dataVersion.get() as number;
+  }
+
+  commitmentKeys(after: number, limit: number): { seq: number; kind: string; value: string }[] {
+    return (this.#s.commitKeys.all(after, limit) as [number, string, string][]).map(([seq, kind, value]) => ({ seq, kind, value }));
   }
 
   state(ns: string, key: string): string | undefined {

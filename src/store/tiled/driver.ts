@@ -74,6 +74,17 @@ export interface TiledDriver {
   /** Openings with commitment above `after` (byte order), at most `limit`. */
   commitments(after: string, limit: number): Maybe<readonly SidecarCommitment[]>;
   state(ns: string, key: string): Maybe<string | undefined>;
+
+  // ---- change detection (optional: a backend without it gets no off-ledger read caches) ----
+  /**
+   * A number that changes whenever another connection (another process, an editor of the file)
+   * commits to the store, and never for this connection's own commits (SQLite's
+   * `PRAGMA data_version`). While it is unchanged, rows this connection read are still the rows
+   * on disk.
+   */
+  externalVersion?(): number;
+  /** (kind, value) of the commitment rows inserted after position `after` (insertion order), at most `limit`, each with its position. */
+  commitmentKeys?(after: number, limit: number): readonly { readonly seq: number; readonly kind: string; readonly value: string }[];
   states(ns: string): Maybe<readonly SidecarState[]>;
 
   // ---- writes (each one transaction) ----
