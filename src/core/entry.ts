@@ -43,7 +43,7 @@ export interface PreparedEvent {
  * @throws {ValidationError} VALIDATION_FAILED, CANONICAL_JSON_UNSUPPORTED_VALUE
  */
 export function prepareEvent(type: unknown, payload: unknown): PreparedEvent {
-  if (typeof type !== 'string' || !EVENT_TYPE_PATTERN.test(type)) {
+  if (!isEventType(type)) {
     throw new ValidationError('VALIDATION_FAILED', 'event type must match [A-Za-z][A-Za-z0-9_.:-]{0,63}', {
       issues: [{ path: 'type', message: 'invalid event type' }],
     });
@@ -55,12 +55,21 @@ export function prepareEvent(type: unknown, payload: unknown): PreparedEvent {
   }
   // The payload sits one level down in the entry, which must itself stay within MAX_JSON_DEPTH.
   const payloadJson = canonicalJson(payload, { maxDepth: MAX_JSON_DEPTH - 1 });
-  if (Buffer.byteLength(payloadJson, 'utf8') > MAX_PAYLOAD_BYTES) {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: most payloads need no byte count.
+  if (payloadJson.length * 3 > MAX_PAYLOAD_BYTES && Buffer.byteLength(payloadJson, 'utf8') > MAX_PAYLOAD_BYTES) {
     throw new ValidationError('VALIDATION_FAILED', `payload exceeds ${MAX_PAYLOAD_BYTES} bytes`, {
       issues: [{ path: 'payload', message: 'too large' }],
     });
   }
+  lastType = type;
   return { type, payloadJson };
+}
+
+// The last event type that passed the pattern: appends come in runs of one type.
+let lastType = '';
+
+function isEventType(type: unknown): type is string {
+  return (type === lastType && lastType !== '') || (typeof type === 'string' && EVENT_TYPE_PATTERN.test(type));
 }
 
 /** Entry times are RFC 3339, which has four-digit years: 0000-01-01T00:00:00.000Z ... */
@@ -97,6 +106,22 @@ const TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
  */
 export function encodeEntry(index: number, event: PreparedEvent, time: string): string {
   return `{"index":${index},"payload":${event.payloadJson},"time":"${time}","type":${JSON.stringify(event.type)},"v":${ENTRY_SCHEMA_VERSION}}`;
+}
+
+/**
+ * {@link encodeEntry} for the entries of one batch, which share `time`: the text after the payload
+ * is built once per event type instead of once per entry. Same output as encodeEntry.
+ */
+export function entryEncoder(time: string): (index: number, event: PreparedEvent) => string {
+  let type: string | undefined;
+  let suffix = '';
+  return (index, event) => {
+    if (event.type !== type) {
+      type = event.type;
+      suffix = `,"time":"${time}","type":${JSON.stringify(type)},"v":${ENTRY_SCHEMA_VERSION}}`;
+    }
+    return `{"index":${index},"payload":${event.payloadJson}${suffix}`;
+  };
 }
 
 const INDEX_PREFIX = Buffer.from('{"index":');
