@@ -17,5 +17,11 @@ const t = performance.now();
 const m = await runScenario({ patients, runs, revokeProb: 0.05, tamperAfter: false, seed: 42 }, { window: 1024 });
 const s = (performance.now() - t) / 1000;
 console.log(
-  JSON.stringify({ seconds: +s.toFixed(2), decisionsPerS: m.throughput_decisions_per_s, msPerDecision: m.avg_governance_ms_per_run, p99Ms: m.p99_decision_ms, rssMB: Math.round(process.memoryUsage().rss / 1e6) }),
+  JSON.stringify({
+    seconds: +s.toFixed(2),
+    decisionsPerS: m.throughput_decisions_per_s,
+    msPerDecision: m.avg_governance_ms_per_run,
+    p99Ms: m.p99_decision_ms,
+    rssMB: Math.round(process.memoryUsage().rss / 1e6),
+  }),
 );

@@ -128,6 +128,34 @@ const INDEX_PREFIX = Buffer.from('{"index":');
 const PAYLOAD_KEY = Buffer.from(',"payload":');
 const VERSION_SUFFIX = Buffer.from(`,"v":${ENTRY_SCHEMA_VERSION}}`);
 
+const TYPE_KEY = Buffer.from(',"type":"');
+// The characters of EVENT_TYPE_PATTERN: none needs escaping in JSON.
+function isTypeByte(c: number | undefined): boolean {
+  return c !== undefined && ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2e || c === 0x3a || c === 0x2d);
+}
+
+/**
+ * The event type of an entry as stored, read from its tail without parsing: canonical key order
+ * puts `,"type":"<TYPE>","v":1}` last. Undefined when the tail is not of that form (the caller then
+ * parses the entry; a malformed entry is the log verifier's finding). For scans that look at a
+ * few types among many entries: a search of the whole entry costs more than the entry's tail.
+ */
+export function entryTypeOf(bytes: Uint8Array): string | undefined {
+  const end = bytes.length - VERSION_SUFFIX.length;
+  if (end < TYPE_KEY.length + 2) return undefined;
+  for (let i = 0; i < VERSION_SUFFIX.length; i++) if (bytes[end + i] !== VERSION_SUFFIX[i]) return undefined;
+  if (bytes[end - 1] !== 0x22) return undefined;
+  let p = end - 2;
+  const stop = end - 2 - 64;
+  while (p > stop && isTypeByte(bytes[p])) p--;
+  if (p === end - 2 || bytes[p] !== 0x22) return undefined;
+  const keyStart = p - TYPE_KEY.length + 1;
+  if (keyStart < 0) return undefined;
+  for (let i = 0; i < TYPE_KEY.length; i++) if (bytes[keyStart + i] !== TYPE_KEY[i]) return undefined;
+  const type = Buffer.from(bytes.buffer, bytes.byteOffset + p + 1, end - 2 - p).toString('latin1');
+  return EVENT_TYPE_PATTERN.test(type) ? type : undefined;
+}
+
 /**
  * Cheap structural check used by verification: the entry bytes start with
  * `{"index":<index>,"payload":` and end with `,"v":1}` (canonical key order puts index first and
