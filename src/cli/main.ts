@@ -330,7 +330,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   program
     .command('simulate')
-    .description("run the reference's scenario suite (or a custom scenario) against the real service, then the off-ledger tamper test")
+    .description("run the reference's scenario suite (or a custom scenario) against the real service, then the off-ledger tamper test; or its workload (--workload) and ablation (--ablation)")
     .option('--scenario <list>', 'only these reference scenarios, 1-9, comma-separated')
     .option('--patients <n>', 'custom scenario: patients (policies)')
     .option('--runs <n>', 'custom scenario: inference attempts (up to 10^6 and more)')
