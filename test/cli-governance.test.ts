@@ -134,13 +134,15 @@ interface LogEntry {
   entry: { index: number; type: string; time: string; payload: Record<string, unknown>; v: number };
 }
 interface TamperReport {
+  total_inference_events: number;
+  baseline_ok_before: number;
   sampled: number;
   tampered: number;
   detected: number;
   missed: number;
   falseAlarms: number;
-  detectionRate: number;
-  falseAlarmRate: number;
+  detectionRate: number | null;
+  falseAlarmRate: number | null;
   seed: number;
 }
 
@@ -1156,7 +1158,18 @@ describe('tamper-check', () => {
     const tempBefore = tamperDirs();
 
     const r = okJson<TamperReport>(await callIn(dir, ['tamper-check', '--sample', '20', '--rate', '0.25', '--seed', '3', '--json']));
-    assert.deepEqual(r, { sampled: 20, tampered: 5, detected: 5, missed: 0, falseAlarms: 0, detectionRate: 1, falseAlarmRate: 0, seed: 3 });
+    assert.deepEqual(r, {
+      total_inference_events: TAMPER_INFERENCES,
+      baseline_ok_before: 20,
+      sampled: 20,
+      tampered: 5,
+      detected: 5,
+      missed: 0,
+      falseAlarms: 0,
+      detectionRate: 1,
+      falseAlarmRate: 0,
+      seed: 3,
+    });
 
     assert.equal(fileHash(join(dir, 'custos.db')), dbBefore, 'custos.db is byte for byte unchanged');
     assert.deepEqual(okJson(await callIn(dir, ['stats', '--json'])), statsBefore);
@@ -1178,6 +1191,25 @@ describe('tamper-check', () => {
     assert.match(r.stdout, /^tampered: +4$/m);
     assert.match(r.stdout, /^detection rate: +100\.0%$/m);
     assert.match(r.stdout, /^false-alarm rate: +0\.0%$/m);
+    assert.match(r.stdout, new RegExp(`^inference events: +${TAMPER_INFERENCES}$`, 'm'));
+    assert.match(r.stdout, /^ok before: +8$/m);
+  });
+
+  it('--rate 0: nothing tampered, so the detection rate is undefined (null, "n/a"), never 100%', async () => {
+    const r = okJson<TamperReport>(await callIn(dir, ['--json', 'tamper-check', '--sample', '10', '--rate', '0', '--seed', '5']));
+    assert.equal(r.tampered, 0);
+    assert.equal(r.detected, 0);
+    assert.equal(r.detectionRate, null);
+    assert.equal(r.falseAlarmRate, 0);
+    assert.equal(r.baseline_ok_before, 10);
+    const h = await callIn(dir, ['tamper-check', '--sample', '10', '--rate', '0', '--seed', '5']);
+    assertOk(h);
+    assert.match(h.stdout, /^detection rate: +n\/a$/m);
+    // Everything sampled was tampered with: no untouched receipt, so the false-alarm rate is undefined.
+    const all = okJson<TamperReport>(await callIn(dir, ['--json', 'tamper-check', '--sample', '4', '--rate', '1', '--seed', '5']));
+    assert.equal(all.tampered, 4);
+    assert.equal(all.detectionRate, 1);
+    assert.equal(all.falseAlarmRate, null);
   });
 
   it('a log without inferences: exit 2; a bad --rate: exit 2', async () => {

@@ -59,8 +59,10 @@ describe('custos simulate (small scenarios against the real service)', () => {
   it('detects every tampered receipt with zero false alarms (off-ledger batch test)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'custos-simtest-'));
     try {
-      await runScenario({ ...small, revokeProb: 0, seed: 16 }, { dataDir: join(dir, 'log') });
+      const m = await runScenario({ ...small, revokeProb: 0, seed: 16 }, { dataDir: join(dir, 'log') });
       const r = await tamperCheckDataDir(join(dir, 'log'), { sample: 40, rate: 0.25, seed: 3 });
+      assert.equal(r.total_inference_events, m.executed, 'one receipt per executed inference');
+      assert.equal(r.baseline_ok_before, 40);
       assert.equal(r.sampled, 40);
       assert.equal(r.tampered, 10);
       assert.equal(r.detected, 10);
@@ -93,5 +95,17 @@ describe('custos simulate (small scenarios against the real service)', () => {
     assert.match(html, /Governance time per decision against log size/);
     assert.match(html, /Block rates/);
     assert.match(html, /Tamper detection/);
+  });
+
+  it('the HTML report shows an undefined detection rate as n/a, with no bar (never 100%)', async () => {
+    const m = await runScenario({ ...small, runs: 50, seed: 20 });
+    const t = { total_inference_events: 9, baseline_ok_before: 9, sampled: 9, tampered: 0, detected: 0, missed: 0, falseAlarms: 0, detectionRate: null, falseAlarmRate: 0, seed: 1 };
+    const html = renderHtmlReport({ generatedAt: '2026-01-01T00:00:00Z', machine: 'test', scenarios: [m], offLedgerTamper: t });
+    assert.match(html, /9 inference events, 9 receipts sampled \(9 verified before tampering\), 0 tampered/);
+    assert.match(html, /detection rate n\/a, false-alarm rate 0\.0%/);
+    assert.doesNotMatch(html, /<title>detection rate/);
+    assert.match(html, /<title>false-alarm rate: 0\.0%<\/title>/);
+    const tampered = renderHtmlReport({ generatedAt: '2026-01-01T00:00:00Z', machine: 'test', scenarios: [m], offLedgerTamper: { ...t, tampered: 2, detected: 2, detectionRate: 1 } });
+    assert.match(tampered, /<title>detection rate: 100\.0%<\/title>/);
   });
 });

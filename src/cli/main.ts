@@ -16,6 +16,7 @@ import { registerMonitor } from './register/monitor.js';
 import { registerConsentFhir } from './register/consent-fhir.js';
 import { parseReviewDeadline, registerReviews } from './register/reviews.js';
 import { ROLES_FILE_HELP, requestFlags } from './request-flags.js';
+import { registerSelftest } from './register/selftest.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -300,9 +301,46 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       (await import('./commands/governance.js')).tamperCheck(await ctx(cmd), { sample: parseLimit(o.sample, 'sample', 1_000_000), rate: parseRate(o.rate), seed: parseCount(o.seed, 'seed') }),
     );
 
+  // issue 14 (parity): `simulate --workload` / `--ablation`, the reference's simulate_workload and run_ablation.
+  const simulateWorkloadAction = async (
+    o: {
+      scenario?: string;
+      patients?: string;
+      tamper?: boolean;
+      html?: string;
+      runs?: string;
+      seed: string;
+      revokeAt?: string;
+      tamperRate?: string;
+      tamperSample: string;
+      output?: string;
+      ablation?: boolean;
+    },
+    cmd: Command,
+  ): Promise<void> => {
+    if (o.scenario !== undefined || o.patients !== undefined || o.tamper === true || o.html !== undefined) {
+      throw new VE(
+        'VALIDATION_FAILED',
+        '--workload and --ablation take --runs, --revoke-at, --seed, --output (and --tamper-rate, --tamper-sample with --ablation), not --scenario, --patients, --tamper or --html',
+      );
+    }
+    if (o.ablation !== true && o.tamperRate !== undefined) {
+      throw new VE('VALIDATION_FAILED', '--tamper-rate applies to --ablation (the reference simulate_workload takes tamper_rate but never uses it)');
+    }
+    return (await import('./commands/workload.js')).simulateWorkload(await ctx(cmd), {
+      ablation: o.ablation === true,
+      runs: o.runs === undefined ? 200 : parseLimit(o.runs, 'runs', 10_000_000),
+      revokeAt: o.revokeAt === undefined ? 120 : parseCount(o.revokeAt, 'revoke-at'),
+      seed: parseCount(o.seed, 'seed'),
+      tamperRate: parseRate(o.tamperRate ?? '0.1'),
+      tamperSample: parseCount(o.tamperSample, 'tamper-sample'),
+      ...(o.output === undefined ? {} : { output: o.output }),
+    });
+  };
+
   program
     .command('simulate')
-    .description("run the reference's scenario suite (or a custom scenario) against the real service, then the off-ledger tamper test")
+    .description("run the reference's scenario suite (or a custom scenario) against the real service, then the off-ledger tamper test; or its workload (--workload) and ablation (--ablation)")
     .option('--scenario <list>', 'only these reference scenarios, 1-9, comma-separated')
     .option('--patients <n>', 'custom scenario: patients (policies)')
     .option('--runs <n>', 'custom scenario: inference attempts (up to 10^6 and more)')
@@ -313,8 +351,11 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .option('-o, --output <file>', 'write the JSON metrics to a file')
     .option('--html <file>', 'write a self-contained HTML report')
     .option('--tamper-sample <n>', 'off-ledger tamper test: receipts to sample (0 to skip)', '200')
-    .option('--tamper-rate <fraction>', 'off-ledger tamper test: fraction to tamper with', '0.25')
+    .option('--tamper-rate <fraction>', 'off-ledger tamper test: fraction to tamper with (default 0.25; with --ablation: fraction of log entries and receipts, default 0.1)')
     .option('--no-progress', 'no progress bars')
+    .option('--workload', "the reference's simulate_workload: one policy, --runs attempts (default 200), revoked at step --revoke-at")
+    .option('--ablation', "the reference's run_ablation: the workload, verify, tamper (--tamper-rate), verify again, naming the entries found")
+    .option('--revoke-at <n>', 'workload: the step at which the policy is revoked (default 120)')
     .action(
       async (
         o: {
@@ -328,11 +369,16 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
           output?: string;
           html?: string;
           tamperSample: string;
-          tamperRate: string;
+          tamperRate?: string;
           progress?: boolean;
+          workload?: boolean;
+          ablation?: boolean;
+          revokeAt?: string;
         },
         cmd: Command,
       ) => {
+        if (o.workload === true || o.ablation === true) return simulateWorkloadAction(o, cmd);
+        if (o.revokeAt !== undefined) throw new VE('VALIDATION_FAILED', '--revoke-at applies to --workload and --ablation');
         const custom = o.patients !== undefined || o.runs !== undefined;
         if (custom && (o.patients === undefined || o.runs === undefined)) throw new VE('VALIDATION_FAILED', 'a custom scenario needs --patients and --runs');
         const only = o.scenario?.split(',').map((x) => parseLimit(x.trim(), 'scenario', 9));
@@ -353,7 +399,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
           ...(o.output === undefined ? {} : { output: o.output }),
           ...(o.html === undefined ? {} : { html: o.html }),
           tamperSample: parseCount(o.tamperSample, 'tamper-sample'),
-          tamperRate: parseRate(o.tamperRate),
+          tamperRate: parseRate(o.tamperRate ?? '0.25'),
           progress: o.progress !== false,
         });
       },
@@ -472,6 +518,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerDisclosures(program, ctx);
   registerMonitor(program, ctx);
   registerReviews(program, ctx);
+  registerSelftest(program, ctx, env);
 
   program
     .command('demo')

@@ -97,6 +97,19 @@ function sortKeys(keys: string[]): string[] {
 }
 
 /**
+ * A string as a JSON string literal, or undefined if it has a lone surrogate. A string with nothing
+ * to escape (no control character, quote, backslash or surrogate: the common case) is quoted as it
+ * is, which is what JSON.stringify returns for it, without the call.
+ */
+function quote(s: string): string | undefined {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return wellFormed(s) ? JSON.stringify(s) : undefined;
+  }
+  return `"${s}"`;
+}
+
+/**
  * One pass over `value` that checks and serializes at once (every canonicalization of every
  * decision goes through it): the RFC 8785 text, or undefined at the first value outside the
  * subset {@link check} accepts, without building a path or an error. Agrees with `canonicalize`
@@ -107,7 +120,7 @@ function serialize(value: unknown, depth: number, maxDepth: number): string | un
   if (depth > maxDepth) return undefined;
   switch (typeof value) {
     case 'string':
-      return wellFormed(value) ? JSON.stringify(value) : undefined;
+      return quote(value);
     case 'number':
       return Number.isFinite(value) ? JSON.stringify(value) : undefined;
     case 'boolean':
@@ -130,11 +143,11 @@ function serialize(value: unknown, depth: number, maxDepth: number): string | un
       const keys = sortKeys(Object.keys(value));
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
-        const key = keys[i]!;
-        if (!wellFormed(key)) return undefined;
-        const v = serialize((value as Record<string, unknown>)[key], depth + 1, maxDepth);
+        const key = quote(keys[i]!);
+        if (key === undefined) return undefined;
+        const v = serialize((value as Record<string, unknown>)[keys[i]!], depth + 1, maxDepth);
         if (v === undefined) return undefined;
-        out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${v}`;
+        out += `${i === 0 ? '' : ','}${key}:${v}`;
       }
       return `${out}}`;
     }

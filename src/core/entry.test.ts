@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ValidationError, type ValidationCode } from './errors.js';
 import { MAX_JSON_DEPTH, canonicalJson } from './canonical-json.js';
-import { ENTRY_SCHEMA_VERSION, MAX_PAYLOAD_BYTES, decodeEntry, encodeEntry, entryClaimsIndex, formatEntryTime, prepareEvent } from './entry.js';
+import { ENTRY_SCHEMA_VERSION, MAX_PAYLOAD_BYTES, decodeEntry, encodeEntry, entryClaimsIndex, entryEncoder, formatEntryTime, prepareEvent } from './entry.js';
 
 function assertValidationError(fn: () => unknown, code: ValidationCode): void {
   assertThrowsCode(fn, ValidationError, code);
@@ -26,6 +26,39 @@ const payload = fc.dictionary(fc.string({ unit: scalar, maxLength: 12 }), fc.jso
 const entryIndex = fc.oneof(fc.nat({ max: 1000 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }));
 /** Epoch milliseconds whose ISO form has a 4-digit year: 0000-01-01 .. 9999-12-31. */
 const timeMs = fc.integer({ min: -62_167_219_200_000, max: 253_402_300_799_999 });
+
+describe('entryEncoder', () => {
+  it('equals encodeEntry for a run of events of changing types at one time', () => {
+    fc.assert(
+      fc.property(timeMs, fc.array(fc.tuple(entryIndex, eventType, payload), { maxLength: 12 }), (ms, events) => {
+        const time = formatEntryTime(ms);
+        const encode = entryEncoder(time);
+        for (const [index, type, p] of events) {
+          const ev = prepareEvent(type, p);
+          assert.equal(encode(index, ev), encodeEntry(index, ev, time));
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('prepareEvent', () => {
+  it('refuses a bad type after a good one (the remembered type is only a shortcut for itself)', () => {
+    prepareEvent('AUDIT_EVENT', {});
+    for (const bad of ['', 'AUDIT EVENT', 'AUDIT_EVENT\n', undefined, 1]) {
+      assertValidationError(() => prepareEvent(bad, {}), 'VALIDATION_FAILED');
+    }
+    assert.equal(prepareEvent('AUDIT_EVENT', { a: 1 }).type, 'AUDIT_EVENT');
+  });
+
+  it('refuses a payload over MAX_PAYLOAD_BYTES counted in UTF-8 bytes, not UTF-16 units', () => {
+    const units = Math.floor(MAX_PAYLOAD_BYTES / 3);
+    // Three UTF-8 bytes per unit: about MAX_PAYLOAD_BYTES bytes in a third as many units.
+    assertValidationError(() => prepareEvent('AUDIT_EVENT', { s: '\u20ac'.repeat(units + 10) }), 'VALIDATION_FAILED');
+    assert.ok(prepareEvent('AUDIT_EVENT', { s: '\u20ac'.repeat(units - 10) }).payloadJson.length > 0);
+  });
+});
 
 describe('encodeEntry', () => {
   describe('for random events (property)', () => {

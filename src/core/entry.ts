@@ -43,7 +43,7 @@ export interface PreparedEvent {
  * @throws {ValidationError} VALIDATION_FAILED, CANONICAL_JSON_UNSUPPORTED_VALUE
  */
 export function prepareEvent(type: unknown, payload: unknown): PreparedEvent {
-  if (typeof type !== 'string' || !EVENT_TYPE_PATTERN.test(type)) {
+  if (!isEventType(type)) {
     throw new ValidationError('VALIDATION_FAILED', 'event type must match [A-Za-z][A-Za-z0-9_.:-]{0,63}', {
       issues: [{ path: 'type', message: 'invalid event type' }],
     });
@@ -55,12 +55,21 @@ export function prepareEvent(type: unknown, payload: unknown): PreparedEvent {
   }
   // The payload sits one level down in the entry, which must itself stay within MAX_JSON_DEPTH.
   const payloadJson = canonicalJson(payload, { maxDepth: MAX_JSON_DEPTH - 1 });
-  if (Buffer.byteLength(payloadJson, 'utf8') > MAX_PAYLOAD_BYTES) {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: most payloads need no byte count.
+  if (payloadJson.length * 3 > MAX_PAYLOAD_BYTES && Buffer.byteLength(payloadJson, 'utf8') > MAX_PAYLOAD_BYTES) {
     throw new ValidationError('VALIDATION_FAILED', `payload exceeds ${MAX_PAYLOAD_BYTES} bytes`, {
       issues: [{ path: 'payload', message: 'too large' }],
     });
   }
+  lastType = type;
   return { type, payloadJson };
+}
+
+// The last event type that passed the pattern: appends come in runs of one type.
+let lastType = '';
+
+function isEventType(type: unknown): type is string {
+  return (type === lastType && lastType !== '') || (typeof type === 'string' && EVENT_TYPE_PATTERN.test(type));
 }
 
 /** Entry times are RFC 3339, which has four-digit years: 0000-01-01T00:00:00.000Z ... */
@@ -99,9 +108,53 @@ export function encodeEntry(index: number, event: PreparedEvent, time: string): 
   return `{"index":${index},"payload":${event.payloadJson},"time":"${time}","type":${JSON.stringify(event.type)},"v":${ENTRY_SCHEMA_VERSION}}`;
 }
 
+/**
+ * {@link encodeEntry} for the entries of one batch, which share `time`: the text after the payload
+ * is built once per event type instead of once per entry. Same output as encodeEntry.
+ */
+export function entryEncoder(time: string): (index: number, event: PreparedEvent) => string {
+  let type: string | undefined;
+  let suffix = '';
+  return (index, event) => {
+    if (event.type !== type) {
+      type = event.type;
+      suffix = `,"time":"${time}","type":${JSON.stringify(type)},"v":${ENTRY_SCHEMA_VERSION}}`;
+    }
+    return `{"index":${index},"payload":${event.payloadJson}${suffix}`;
+  };
+}
+
 const INDEX_PREFIX = Buffer.from('{"index":');
 const PAYLOAD_KEY = Buffer.from(',"payload":');
 const VERSION_SUFFIX = Buffer.from(`,"v":${ENTRY_SCHEMA_VERSION}}`);
+
+const TYPE_KEY = Buffer.from(',"type":"');
+// The characters of EVENT_TYPE_PATTERN: none needs escaping in JSON.
+function isTypeByte(c: number | undefined): boolean {
+  return c !== undefined && ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2e || c === 0x3a || c === 0x2d);
+}
+
+/**
+ * The event type of an entry as stored, read from its tail without parsing: canonical key order
+ * puts `,"type":"<TYPE>","v":1}` last. Undefined when the tail is not of that form (the caller then
+ * parses the entry; a malformed entry is the log verifier's finding). For scans that look at a
+ * few types among many entries: a search of the whole entry costs more than the entry's tail.
+ */
+export function entryTypeOf(bytes: Uint8Array): string | undefined {
+  const end = bytes.length - VERSION_SUFFIX.length;
+  if (end < TYPE_KEY.length + 2) return undefined;
+  for (let i = 0; i < VERSION_SUFFIX.length; i++) if (bytes[end + i] !== VERSION_SUFFIX[i]) return undefined;
+  if (bytes[end - 1] !== 0x22) return undefined;
+  let p = end - 2;
+  const stop = end - 2 - 64;
+  while (p > stop && isTypeByte(bytes[p])) p--;
+  if (p === end - 2 || bytes[p] !== 0x22) return undefined;
+  const keyStart = p - TYPE_KEY.length + 1;
+  if (keyStart < 0) return undefined;
+  for (let i = 0; i < TYPE_KEY.length; i++) if (bytes[keyStart + i] !== TYPE_KEY[i]) return undefined;
+  const type = Buffer.from(bytes.buffer, bytes.byteOffset + p + 1, end - 2 - p).toString('latin1');
+  return EVENT_TYPE_PATTERN.test(type) ? type : undefined;
+}
 
 /**
  * Cheap structural check used by verification: the entry bytes start with

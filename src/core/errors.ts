@@ -42,7 +42,9 @@ export type VerificationCode =
   | 'LOG_FORK'
   | 'LOG_STALE'
   | 'LOG_TILES_INVALID'
-  | 'LOG_UNREACHABLE';
+  | 'LOG_UNREACHABLE'
+  // issue 14: parity with the reference (custos selftest)
+  | 'SELFTEST_FAILED';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -275,6 +277,9 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // resource were deleted by an ERASURE_PERFORMED event (the subject's erasure). 410 Gone, as FHIR
   // answers a read of a deleted resource; the CLI exits as not found.
   DOCUMENT_ERASED: { http: 410, exit: EXIT.notFound },
+  // issue 14: parity with the reference. `custos selftest` failed a step: its own exit code (15),
+  // for scripts that check an installation; the server never raises it (500 if it did).
+  SELFTEST_FAILED: { http: 500, exit: 15 },
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

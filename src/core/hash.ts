@@ -24,6 +24,46 @@ export function encodeLeaf(text: string): { bytes: Buffer; leafHash: Buffer } {
   return { bytes: buf.subarray(1), leafHash: sha256(buf) };
 }
 
+/**
+ * Encodes entry texts as UTF-8 one after another into shared chunks and hashes each as a leaf in
+ * place (the byte before each entry is the 0x00 leaf prefix): no buffer, prefix string or copy per
+ * entry. The views it returns share their chunk; the log engine makes one per batch, sized to it.
+ */
+export class LeafEncoder {
+  #buf: Buffer = Buffer.alloc(0);
+  #used = 0;
+  #leafHash: Buffer = Buffer.alloc(0);
+  readonly #chunk: number;
+
+  /** `chunkBytes`: the size of each chunk (a larger entry gets a chunk of its own size). */
+  constructor(chunkBytes = 64 * 1024) {
+    this.#chunk = chunkBytes;
+  }
+
+  /** Encodes `text` and hashes it; returns the entry bytes (see {@link lastLeafHash}). */
+  encode(text: string): Buffer {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: count the bytes only when that bound does not fit.
+    if (this.#used + 1 + 3 * text.length > this.#buf.length) {
+      const need = 1 + Buffer.byteLength(text, 'utf8');
+      if (this.#used + need > this.#buf.length) {
+        this.#buf = Buffer.allocUnsafe(Math.max(this.#chunk, need));
+        this.#used = 0;
+      }
+    }
+    const at = this.#used;
+    this.#buf[at] = RFC6962_LEAF_PREFIX;
+    const end = at + 1 + this.#buf.write(text, at + 1, 'utf8');
+    this.#leafHash = sha256(this.#buf.subarray(at, end));
+    this.#used = end;
+    return this.#buf.subarray(at + 1, end);
+  }
+
+  /** SHA-256(0x00 || bytes) of the entry last encoded. */
+  get lastLeafHash(): Buffer {
+    return this.#leafHash;
+  }
+}
+
 /** RFC 9162 leaf hash: SHA-256(0x00 || entry). */
 export function hashLeaf(entry: Uint8Array): Buffer {
   const buf = Buffer.allocUnsafe(entry.length + 1);

@@ -11,8 +11,8 @@
  * @module
  */
 import { ConflictError, hasCode } from '../core/errors.js';
-import { encodeLeaf } from '../core/hash.js';
-import { encodeEntry, formatEntryTime, prepareEvent, type PreparedEvent } from '../core/entry.js';
+import { LeafEncoder } from '../core/hash.js';
+import { entryEncoder, formatEntryTime, prepareEvent, type PreparedEvent } from '../core/entry.js';
 import { Frontier } from '../core/merkle/tree.js';
 import { frontierNodes, nodeSeq } from '../core/merkle/node-id.js';
 import { formatCheckpointBody, openCheckpoint } from '../core/checkpoint.js';
@@ -341,7 +341,7 @@ export class Log {
     const f = this.#frontier.clone();
     const start = f.size;
     const timeMs = Math.max(this.#clock.now(), this.#lastTimeMs);
-    const time = formatEntryTime(timeMs);
+    const encodeEntry = entryEncoder(formatEntryTime(timeMs));
     const entries: { index: number; bytes: Buffer }[] = [];
     const nodes: StoredNode[] = [];
     const texts: string[] = [];
@@ -354,8 +354,10 @@ export class Log {
     const state: SidecarState[] = [];
     const erase: string[] = [];
     const eraseDocuments: string[] = [];
+    // UTF-16 units of the entries (their UTF-8 size when ASCII), plus one prefix byte each.
+    let units = 0;
     for (const input of events) {
-      const index = start + entries.length;
+      const index = start + texts.length;
       let ev: PreparedEvent;
       if (typeof input === 'function') {
         try {
@@ -382,16 +384,22 @@ export class Log {
       } else {
         ev = input;
       }
-      const text = encodeEntry(index, ev, time);
-      const { bytes, leafHash: leaf } = encodeLeaf(text);
-      for (const n of f.append(leaf)) nodes.push(n);
-      slots.push(entries.length);
-      entries.push({ index, bytes });
+      const text = encodeEntry(index, ev);
+      slots.push(texts.length);
       texts.push(text);
-      leaves.push(leaf);
+      units += text.length + 1;
     }
     const base = { f, timeMs, slots, entries, leaves, texts, committed };
-    if (entries.length === 0) return { ...base, batch: undefined, checkpoint: undefined };
+    if (texts.length === 0) return { ...base, batch: undefined, checkpoint: undefined };
+    // All entry bytes in one buffer of the batch's size (more only for non-ASCII text).
+    const leafEncoder = new LeafEncoder(units);
+    for (let i = 0; i < texts.length; i++) {
+      const bytes = leafEncoder.encode(texts[i]!);
+      const leaf = leafEncoder.lastLeafHash;
+      f.appendTo(leaf, nodes);
+      entries.push({ index: start + i, bytes });
+      leaves.push(leaf);
+    }
     const rootHash = f.root();
     const note = signNote(formatCheckpointBody({ origin: this.#origin, treeSize: f.size, rootHash }), [this.#signer]);
     const checkpoint: StoredCheckpoint = { treeSize: f.size, rootHash, note, timeMs };

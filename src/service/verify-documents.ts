@@ -16,7 +16,8 @@
  */
 import { sha256, toHex } from '../core/hash.js';
 import { computeCommitment } from '../core/commitment.js';
-import { GOVERNANCE_EVENT as EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
+import { GOVERNANCE_EVENT as EVENT, TOKEN_EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
+import { entryTypeOf } from '../core/entry.js';
 import { logView, type LogSource, type LogView } from '../log/reader.js';
 import { applyTokenEvent, tokenSecretDigest, type LoggedToken } from './tokens.js';
 import { documentsErasedBy } from './governance/documents.js';
@@ -24,6 +25,8 @@ import { documentsErasedBy } from './governance/documents.js';
 const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
 // The erasure type as it appears in an entry's canonical JSON (a byte search before parsing).
 const ERASURE_MARK = `"${EVENT.erasure}"`;
+// The types this scan reads: the governance events (documents, policy heads, erasures) and tokens.
+const DOCUMENT_SCAN_TYPES: ReadonlySet<string> = new Set([...GOVERNANCE_EVENTS, ...Object.values(TOKEN_EVENT)]);
 
 /** What kind of off-ledger defect a finding reports. */
 export type DocumentFindingKind =
@@ -91,8 +94,11 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
   const size = await reader.size();
   for await (const page of reader.entryPages(0, size)) {
     for (const e of page) {
-      applyTokenEvent(tokens, e.index, e.bytes);
-      if (e.bytes.indexOf(ERASURE_MARK) >= 0) {
+      // The type from the entry's tail (no search of the whole entry); other entries are skipped.
+      const type = entryTypeOf(e.bytes);
+      if (type !== undefined && !DOCUMENT_SCAN_TYPES.has(type)) continue;
+      if (type === undefined || type.startsWith('TOKEN_')) applyTokenEvent(tokens, e.index, e.bytes);
+      if (type === undefined ? e.bytes.indexOf(ERASURE_MARK) >= 0 : type === EVENT.erasure) {
         // (a malformed entry is the log verifier's finding)
         const x = parseLoggedEvent(e.bytes);
         if (x?.type === EVENT.erasure) for (const h of documentsErasedBy(x.payload)) erased.add(h);

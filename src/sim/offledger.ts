@@ -24,24 +24,33 @@ export async function tamperCheckDataDir(dataDir: string, o: { sample: number; r
   const copy = mkdtempSync(join(tmpdir(), 'custos-tamper-'));
   try {
     cpSync(dataDir, copy, { recursive: true });
-    const tamperer = new SqliteDocumentTamperer(join(copy, DB_FILE));
-    let closed = false;
+    const path = join(copy, DB_FILE);
+    const lister = new SqliteDocumentTamperer(path);
+    let receipts: string[];
     try {
-      const receipts = tamperer.documentsOfKind(DOC.receipt);
-      if (receipts.length === 0) throw new ValidationError('VALIDATION_FAILED', 'the log has no inference receipts to sample');
+      receipts = lister.documentsOfKind(DOC.receipt);
+    } finally {
+      lister.close();
+    }
+    if (receipts.length === 0) throw new ValidationError('VALIDATION_FAILED', 'the log has no inference receipts to sample');
+    // Opened for the edits, closed before each verification (which opens the copy read-only).
+    let tamperer: SqliteDocumentTamperer | undefined;
+    try {
       return await runTamperCheck({
         receipts,
         sample: o.sample,
         rate: o.rate,
         seed: o.seed,
-        tamper: (hash) =>
+        tamper: (hash) => {
+          tamperer ??= new SqliteDocumentTamperer(path);
           tamperer.rewrite(hash, (bytes) => {
             const r = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
             return Buffer.from(JSON.stringify({ ...r, purpose: 'tampered_purpose' }));
-          }),
+          });
+        },
         flagged: async () => {
-          tamperer.close();
-          closed = true;
+          tamperer?.close();
+          tamperer = undefined;
           const d = await openDataDir(copy, { readonly: true });
           try {
             const rep = await verifyDocuments({ store: d.store, maxFindings: Number.MAX_SAFE_INTEGER });
@@ -52,7 +61,7 @@ export async function tamperCheckDataDir(dataDir: string, o: { sample: number; r
         },
       });
     } finally {
-      if (!closed) tamperer.close();
+      tamperer?.close();
     }
   } finally {
     rmSync(copy, { recursive: true, force: true });

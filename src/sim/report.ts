@@ -3,7 +3,7 @@
  * network; a reviewer opens it in any browser.
  * @module
  */
-import type { TamperCheckReport } from '../service/tamper-check.js';
+import { formatRate, type TamperCheckReport } from '../service/tamper-check.js';
 import type { ScenarioMetrics } from './simulate.js';
 
 /** Everything `custos simulate` reports. */
@@ -98,8 +98,9 @@ export function renderHtmlReport(r: SimulationReport): string {
           {
             label: 'off-ledger receipts',
             values: [
-              { name: 'detection rate', value: r.offLedgerTamper.detectionRate, color: '#1f77b4' },
-              { name: 'false-alarm rate', value: r.offLedgerTamper.falseAlarmRate, color: '#d62728' },
+              // An undefined rate (nothing tampered, or nothing left untouched) has no bar: it is n/a, not 0% or 100%.
+              ...(r.offLedgerTamper.detectionRate === null ? [] : [{ name: 'detection rate', value: r.offLedgerTamper.detectionRate, color: '#1f77b4' }]),
+              ...(r.offLedgerTamper.falseAlarmRate === null ? [] : [{ name: 'false-alarm rate', value: r.offLedgerTamper.falseAlarmRate, color: '#d62728' }]),
             ],
           },
         ]
@@ -137,7 +138,7 @@ in force when each attempt was sequenced; the reference's measure (roles guest a
 <h2>Governance time per decision against log size</h2>${costChart(r.scenarios)}
 <h2>Block rates</h2>${barChart(blockRows, 1, pct)}
 <h2>Tamper detection</h2>${tamperRows.length > 0 ? barChart(tamperRows, 1, pct) : '<p>No tamper scenario was run.</p>'}
-${t ? `<p>Off-ledger batch test: ${t.sampled} receipts sampled, ${t.tampered} tampered, <span class="${t.missed === 0 ? 'ok' : 'bad'}">${t.detected} detected, ${t.missed} missed</span>, <span class="${t.falseAlarms === 0 ? 'ok' : 'bad'}">${t.falseAlarms} false alarms</span> (seed ${t.seed}).</p>` : ''}
+${t ? `<p>Off-ledger batch test: ${t.total_inference_events} inference events, ${t.sampled} receipts sampled (${t.baseline_ok_before} verified before tampering), ${t.tampered} tampered, <span class="${t.missed === 0 ? 'ok' : 'bad'}">${t.detected} detected, ${t.missed} missed</span>, <span class="${t.falseAlarms === 0 ? 'ok' : 'bad'}">${t.falseAlarms} false alarms</span>; detection rate ${esc(formatRate(t.detectionRate))}, false-alarm rate ${esc(formatRate(t.falseAlarmRate))} (seed ${t.seed}).</p>` : ''}
 <h2>Metrics</h2>${table}
 </body></html>
 `;

@@ -11,6 +11,7 @@ import type { AppendResult } from '../../log/log.js';
 import { ConsentDeniedError, Governance, type Actor } from '../../service/governance.js';
 import { rebuildReceipt } from '../../service/receipt.js';
 import { tamperCheckDataDir } from '../../sim/offledger.js';
+import { formatRate } from '../../service/tamper-check.js';
 import { trustedVerifiers, withDataDir, withLog, type CommandContext } from '../context.js';
 import { openingAudit, requireOpener } from '../opening.js';
 import { inCwd, printFields, printJson, readStdin, type Io } from '../output.js';
@@ -461,13 +462,15 @@ export async function tamperCheck(ctx: CommandContext, o: { sample: number; rate
   const report = await tamperCheckDataDir(ctx.dataDir, o);
   if (ctx.json) return printJson(ctx.io, report);
   printFields(ctx.io, {
+    'inference events': String(report.total_inference_events),
     sampled: String(report.sampled),
+    'ok before': String(report.baseline_ok_before),
     tampered: String(report.tampered),
     detected: String(report.detected),
     missed: String(report.missed),
     'false alarms': String(report.falseAlarms),
-    'detection rate': `${(report.detectionRate * 100).toFixed(1)}%`,
-    'false-alarm rate': `${(report.falseAlarmRate * 100).toFixed(1)}%`,
+    'detection rate': formatRate(report.detectionRate),
+    'false-alarm rate': formatRate(report.falseAlarmRate),
     seed: String(report.seed),
   });
 }

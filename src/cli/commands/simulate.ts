@@ -5,6 +5,7 @@ import cliProgress from 'cli-progress';
 import { ValidationError } from '../../core/errors.js';
 import { REFERENCE_SCENARIOS, runScenario, type ScenarioMetrics, type ScenarioSpec } from '../../sim/simulate.js';
 import { tamperCheckDataDir } from '../../sim/offledger.js';
+import { formatRate } from '../../service/tamper-check.js';
 import { renderHtmlReport, type SimulationReport } from '../../sim/report.js';
 import type { CommandContext } from '../context.js';
 import { inCwd, printJson } from '../output.js';
@@ -83,7 +84,7 @@ export async function simulate(ctx: CommandContext, o: SimulateOptions): Promise
   }
   if (offLedger) {
     out(
-      `off-ledger tamper test: ${offLedger.sampled} sampled, ${offLedger.tampered} tampered, ${offLedger.detected} detected, ${offLedger.missed} missed, ${offLedger.falseAlarms} false alarms (detection ${(offLedger.detectionRate * 100).toFixed(1)}%, false alarms ${(offLedger.falseAlarmRate * 100).toFixed(1)}%)`,
+      `off-ledger tamper test: ${offLedger.total_inference_events} inference events, ${offLedger.sampled} sampled, ${offLedger.baseline_ok_before} ok before, ${offLedger.tampered} tampered, ${offLedger.detected} detected, ${offLedger.missed} missed, ${offLedger.falseAlarms} false alarms (detection ${formatRate(offLedger.detectionRate)}, false alarms ${formatRate(offLedger.falseAlarmRate)})`,
     );
   }
   if (o.output) out(`metrics: ${o.output}`);

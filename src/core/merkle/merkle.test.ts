@@ -9,12 +9,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import fc from 'fast-check';
-import { EMPTY_ROOT, HASH_SIZE, hashChildren, hashLeaf } from '../hash.js';
+import { EMPTY_ROOT, HASH_SIZE, LeafEncoder, hashChildren, hashLeaf } from '../hash.js';
 import { VerificationError, type VerificationCode } from '../errors.js';
 import { rootFromInclusionProof, verifyInclusion } from './inclusion.js';
 import { verifyConsistency } from './consistency.js';
 import { planConsistency, planInclusion, planNodes, resolveProof } from './proof-plan.js';
-import { Frontier, computeRoot } from './tree.js';
+import { Frontier, computeRoot, type HashedNode } from './tree.js';
 import { frontierNodes, nodeCount, nodeSeq, popcount, trailingOnes } from './node-id.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -715,6 +715,48 @@ describe('planNodes', () => {
         }),
         { numRuns: NUM_RUNS },
       );
+    });
+  });
+});
+
+describe("Frontier.appendTo (the log engine's path)", () => {
+  it('creates the same nodes, in the same order, and the same root as Frontier.append', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 600 }), fc.integer({ min: 1, max: 300 }), (start, count) => {
+        const a = Frontier.empty();
+        const b = Frontier.empty();
+        for (let i = 0; i < start; i++) {
+          const leaf = hashLeaf(Buffer.from(`e${i}`));
+          a.append(leaf);
+          b.appendTo(leaf, []);
+        }
+        const viaAppend: HashedNode[] = [];
+        const viaAppendTo: HashedNode[] = [];
+        for (let i = start; i < start + count; i++) {
+          const leaf = hashLeaf(Buffer.from(`e${i}`));
+          for (const n of a.append(leaf)) viaAppend.push({ level: n.level, index: n.index, hash: n.hash });
+          b.appendTo(leaf, viaAppendTo);
+        }
+        assert.deepEqual(viaAppendTo, viaAppend);
+        assert.deepEqual(b.root(), a.root());
+        assert.equal(b.size, a.size);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('LeafEncoder', () => {
+  it('returns the UTF-8 bytes of each text and SHA-256(0x00 || bytes), across chunk boundaries', () => {
+    const enc = new LeafEncoder(64);
+    const texts = ['{"a":1}', '', 'x'.repeat(100), '\u00e9\u20ac\ud83d\ude00', 'y'.repeat(30), 'z'];
+    const out = texts.map((t) => {
+      const bytes = enc.encode(t);
+      return { bytes: Buffer.from(bytes), leaf: enc.lastLeafHash };
+    });
+    texts.forEach((t, i) => {
+      assert.deepEqual(out[i]!.bytes, Buffer.from(t, 'utf8'));
+      assert.deepEqual(out[i]!.leaf, hashLeaf(Buffer.from(t, 'utf8')));
     });
   });
 });

@@ -7,10 +7,14 @@ import { EMPTY_ROOT, HASH_SIZE, hashChildren } from '../hash.js';
 import { InternalError } from '../errors.js';
 import { frontierNodes, nodeSeq, type NodeId } from './node-id.js';
 
-/** A node created by an append, with the key under which it is stored. */
-export interface CreatedNode extends NodeId {
-  readonly seq: number;
+/** A node with its hash. */
+export interface HashedNode extends NodeId {
   readonly hash: Buffer;
+}
+
+/** A node created by an append, with the key under which it is stored. */
+export interface CreatedNode extends HashedNode {
+  readonly seq: number;
 }
 
 /**
@@ -82,6 +86,29 @@ export class Frontier {
     const created: CreatedNode[] = [];
     this.#push(leafHash, created);
     return created;
+  }
+
+  /**
+   * Appends one leaf hash, pushing the nodes it creates (the leaf, then each merged parent) onto
+   * `out` without a key or an array of its own: the log engine's hot path (one call per entry).
+   */
+  appendTo(leafHash: Buffer, out: HashedNode[]): void {
+    let index = this.#size;
+    out.push({ level: 0, index, hash: leafHash });
+    let level = 0;
+    let hash = leafHash;
+    const levels = this.#levels;
+    const hashes = this.#hashes;
+    while (levels.length > 0 && levels[levels.length - 1] === level) {
+      hash = hashChildren(hashes.pop()!, hash);
+      levels.pop();
+      level++;
+      index = Math.floor(index / 2);
+      out.push({ level, index, hash });
+    }
+    levels.push(level);
+    hashes.push(hash);
+    this.#size++;
   }
 
   /** Appends one leaf hash without listing the nodes it creates (for scans that only need the root). */

@@ -9,7 +9,7 @@ import { ConflictError, CustosError, StoreError } from '../../core/errors.js';
 import type { NodeId } from '../../core/merkle/node-id.js';
 import type { AppendBatch, SidecarCommitment, StoredCheckpoint } from '../store.js';
 import type { BundleRow, TailEntryRow, TiledDriver } from '../tiled/driver.js';
-import { planAppend, sizeFromMax, type NodeRow } from '../tiled/layout.js';
+import { planAppend, sizeFromMax, type NodeRow, type TakenNodeRow } from '../tiled/layout.js';
 
 // Rows per multi-row INSERT.
 const CHUNK = 64;
@@ -68,6 +68,8 @@ function prepare(db: Database.Database) {
     insTile: p('INSERT INTO tiles(id, hashes) VALUES (?, ?)'),
     node: p('SELECT hash FROM node_tail WHERE level = ? AND idx = ?').pluck(),
     nodeRange: p('SELECT idx, hash FROM node_tail WHERE level = ? AND idx >= ? AND idx < ?').raw(),
+    // Nodes moved into a fat tile are read as hex: a string per row instead of a buffer per row.
+    nodeRangeHex: p('SELECT idx, hex(hash) FROM node_tail WHERE level = ? AND idx >= ? AND idx < ?').raw(),
     delNodes: p('DELETE FROM node_tail WHERE level = ? AND idx >= ? AND idx < ?'),
     insNode: p('INSERT INTO node_tail(level, idx, hash) VALUES (?, ?, ?)'),
     insNodeChunk: chunked('INSERT INTO node_tail(level, idx, hash)', '(?, ?, ?)'),
@@ -276,9 +278,9 @@ export class SqliteDriver implements TiledDriver {
       for (const [, data] of s.tailRange.all(lo, hi) as [number, Buffer][]) takenEntries.push(data);
       s.delTail.run(lo, hi);
     }
-    const takenNodes: NodeRow[] = [];
+    const takenNodes: TakenNodeRow[] = [];
     for (const { level, lo, hi } of plan.takeNodes) {
-      for (const [idx, hash] of s.nodeRange.all(level, lo, hi) as [number, Buffer][]) takenNodes.push({ level, idx, hash });
+      for (const [idx, hash] of s.nodeRangeHex.all(level, lo, hi) as [number, string][]) takenNodes.push({ level, idx, hash });
       s.delNodes.run(level, lo, hi);
     }
     const rows = plan.rows(takenEntries, takenNodes);

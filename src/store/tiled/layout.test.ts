@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { hashLeaf } from '../../core/hash.js';
 import { Frontier } from '../../core/merkle/tree.js';
-import { FAT_TILE_BYTES, decodeEntryBundle } from '../../core/merkle/tiles.js';
+import { FAT_TILE_BYTES, decodeEntryBundle, isTileComplete, tilePosition } from '../../core/merkle/tiles.js';
+import fc from 'fast-check';
 import type { AppendBatch, StoredNode } from '../store.js';
 import { planAppend, sizeFromMax, tileId } from './layout.js';
 
@@ -80,6 +81,40 @@ describe('planAppend', () => {
     assert.equal(plan.takeEntries, undefined);
     assert.deepEqual(plan.takeNodes, []);
     assert.deepEqual(plan.rows([], []).bundles.idx, [1]);
+  });
+});
+
+describe('planAppend, for any batch (property)', () => {
+  it('writes a fat tile exactly for each complete tile holding a node of the batch, and every other node to the tail', () => {
+    fc.assert(
+      // Starts near 0 and around the first level-1 tile (65,536 leaves), where two tile levels complete at once.
+      fc.property(fc.oneof(fc.nat({ max: 3000 }), fc.integer({ min: 64_500, max: 66_000 })), fc.integer({ min: 1, max: 1500 }), (start, count) => {
+        const b = batch(start, start + count);
+        const end = start + count;
+        // The definition planAppend's arithmetic stands for: the tiles of the batch's nodes, complete at `end`.
+        const want = new Set<number>();
+        for (const n of b.nodes) {
+          const p = tilePosition(n.level, n.index);
+          if (isTileComplete(p.tileLevel, p.tileIndex, end)) want.add(tileId(p.tileLevel, p.tileIndex));
+        }
+        const plan = planAppend(b, start);
+        const rows = plan.rows(new Array<Buffer>(plan.takeEntries ? plan.takeEntries.hi - plan.takeEntries.lo : 0).fill(Buffer.from('x')), []);
+        assert.deepEqual(new Set(rows.tiles.id), want);
+        assert.equal(
+          rows.tailNodes.level.length +
+            [...b.nodes].filter((n) => {
+              const p = tilePosition(n.level, n.index);
+              return want.has(tileId(p.tileLevel, p.tileIndex));
+            }).length,
+          b.nodes.length,
+        );
+        for (const range of plan.takeNodes) {
+          const p = tilePosition(range.level, range.lo);
+          assert.ok(want.has(tileId(p.tileLevel, p.tileIndex)) && p.tileIndex * 256 ** (p.tileLevel + 1) < start);
+        }
+      }),
+      { numRuns: 25 },
+    );
   });
 });
 

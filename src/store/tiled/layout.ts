@@ -10,7 +10,7 @@
  */
 import { ConflictError } from '../../core/errors.js';
 import { HASH_SIZE } from '../../core/hash.js';
-import { FAT_TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, fatTileByteOffset, isTileComplete, tilePosition } from '../../core/merkle/tiles.js';
+import { FAT_TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, rowOffset } from '../../core/merkle/tiles.js';
 import type { AppendBatch, BundleTile, StoredEntry } from '../store.js';
 
 /** An empty hash: what a {@link StoredEntry} carries when the store has lost its leaf hash. */
@@ -75,6 +75,16 @@ export interface NodeRow {
   readonly hash: Buffer;
 }
 
+/**
+ * A tail node row taken into a fat tile: its hash as bytes, or as hex (any case), which a driver may
+ * read instead (SQLite's hex(): a string costs far less to read back than a buffer per row).
+ */
+export interface TakenNodeRow {
+  readonly level: number;
+  readonly idx: number;
+  readonly hash: Buffer | string;
+}
+
 /** The rows one append inserts, as columns (the shape of PostgreSQL's unnest and of SQLite's multi-row inserts). */
 export interface AppendRows {
   readonly bundles: { readonly idx: number[]; readonly data: Buffer[] };
@@ -98,8 +108,11 @@ export interface AppendPlan {
   /** Tail node ranges to move into the tiles this batch completes. */
   readonly takeNodes: readonly NodeRange[];
   /** The rows to insert, given the taken tail entries (in index order) and tail nodes (any order). */
-  rows(takenEntries: readonly Buffer[], takenNodes: readonly NodeRow[]): AppendRows;
+  rows(takenEntries: readonly Buffer[], takenNodes: readonly TakenNodeRow[]): AppendRows;
 }
+
+// Leaves under one tile of tile level L: 256^(L + 1) (tree levels stay below 64, tile levels below 8).
+const TILE_SPAN = Array.from({ length: 8 }, (_, l) => TILE_WIDTH ** (l + 1));
 
 /**
  * Plans an append whose expected size was read as `start` under the write lock.
@@ -119,23 +132,25 @@ export function planAppend(batch: AppendBatch, start: number): AppendPlan {
   const takeEntries = firstBundle < start && firstBundle + TILE_WIDTH <= end ? { lo: firstBundle, hi: start } : undefined;
 
   // Nodes: tiles completed by this batch become one fat row each; the rest go to the node tail.
-  const complete = new Map<number, { tileLevel: number; tileIndex: number }>();
-  for (const n of batch.nodes) {
-    const p = tilePosition(n.level, n.index);
-    if (isTileComplete(p.tileLevel, p.tileIndex, end)) complete.set(tileId(p.tileLevel, p.tileIndex), p);
-  }
-  // Only a tile whose first leaf precedes this batch can hold nodes of earlier batches (at most one
-  // per tile level).
+  // The batch completes tile (L, N) when its last leaf is in the batch: start < (N + 1) * span <= end
+  // (`batch.nodes` are every node the batch's entries create, so those are the complete tiles that
+  // hold its nodes). Only a tile whose first leaf precedes this batch can hold nodes of earlier
+  // batches (at most one per tile level).
+  const complete: number[] = [];
   const takeNodes: NodeRange[] = [];
-  for (const { tileLevel, tileIndex } of complete.values()) {
-    if (tileIndex * TILE_WIDTH ** (tileLevel + 1) >= start) continue;
-    for (let row = 0; row < TILE_HEIGHT; row++) {
-      const perRow = TILE_WIDTH >> row;
-      takeNodes.push({ level: tileLevel * TILE_HEIGHT + row, lo: tileIndex * perRow, hi: (tileIndex + 1) * perRow });
+  for (let tileLevel = 0; tileLevel < TILE_SPAN.length && TILE_SPAN[tileLevel]! <= end; tileLevel++) {
+    const span = TILE_SPAN[tileLevel]!;
+    for (let tileIndex = Math.floor(start / span); tileIndex < Math.floor(end / span); tileIndex++) {
+      complete.push(tileId(tileLevel, tileIndex));
+      if (tileIndex * span >= start) continue;
+      for (let row = 0; row < TILE_HEIGHT; row++) {
+        const perRow = TILE_WIDTH >> row;
+        takeNodes.push({ level: tileLevel * TILE_HEIGHT + row, lo: tileIndex * perRow, hi: (tileIndex + 1) * perRow });
+      }
     }
   }
 
-  const rows = (takenEntries: readonly Buffer[], takenNodes: readonly NodeRow[]): AppendRows => {
+  const rows = (takenEntries: readonly Buffer[], takenNodes: readonly TakenNodeRow[]): AppendRows => {
     const bundles = { idx: [] as number[], data: [] as Buffer[] };
     for (let b = firstBundle; b < fullEnd; b += TILE_WIDTH) {
       const parts: Buffer[] = b < start ? [...takenEntries] : [];
@@ -149,12 +164,21 @@ export function planAppend(batch: AppendBatch, start: number): AppendPlan {
       tailEntries.data.push(entries[i - start]!.bytes);
     }
     const fats = new Map<number, Buffer>();
-    for (const id of complete.keys()) fats.set(id, Buffer.alloc(FAT_TILE_BYTES));
-    const place = (level: number, index: number, hash: Buffer): boolean => {
-      const p = tilePosition(level, index);
-      const fat = isTileComplete(p.tileLevel, p.tileIndex, end) ? fats.get(tileId(p.tileLevel, p.tileIndex)) : undefined;
-      fat?.set(hash, fatTileByteOffset(p));
-      return fat !== undefined;
+    for (const id of complete) fats.set(id, Buffer.alloc(FAT_TILE_BYTES));
+    // tilePosition and isTileComplete, inline: this runs for every node of the batch.
+    const place = (level: number, index: number, hash: Buffer | string): boolean => {
+      const tileLevel = Math.floor(level / TILE_HEIGHT);
+      const row = level - tileLevel * TILE_HEIGHT;
+      const perRow = TILE_WIDTH >> row;
+      const tileIndex = Math.floor(index / perRow);
+      if ((tileIndex + 1) * TILE_SPAN[tileLevel]! > end) return false;
+      const fat = fats.get(tileId(tileLevel, tileIndex));
+      if (fat === undefined) return false;
+      const off = (rowOffset(row) + index - tileIndex * perRow) * HASH_SIZE;
+      // A stored hash of the wrong length (a damaged row) fills at most its own slot either way.
+      if (typeof hash === 'string') fat.write(hash, off, HASH_SIZE, 'hex');
+      else fat.set(hash.length === HASH_SIZE ? hash : hash.subarray(0, HASH_SIZE), off);
+      return true;
     };
     for (const m of takenNodes) place(m.level, m.idx, m.hash);
     const tailNodes = { level: [] as number[], idx: [] as number[], hash: [] as Buffer[] };
