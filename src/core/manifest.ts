@@ -142,6 +142,7 @@ export const EXPLANATION = v.object({
   parameters: v.optional(
     v.pipe(
       v.custom<Record<string, unknown>>((x) => typeof x === 'object' && x !== null && !Array.isArray(x), 'expected a JSON object of parameters'),
+      v.record(v.string(), v.unknown()),
       v.transform((o) => JSON.parse(canonicalJson(o)) as { [k: string]: JsonValue }),
       v.check((o) => canonicalJson(o).length <= MAX_EXPLANATION_PARAMETERS, 'explanation parameters larger than 64 KiB of canonical JSON'),
     ),
