@@ -27,7 +27,7 @@ import { ValidationError } from '../src/core/errors.js';
 import { EXPLANATIONS_SCHEMA, parseReceipt } from '../src/core/manifest.js';
 import { parseVerifierKey } from '../src/core/note.js';
 import { DB_FILE, initDataDir, openLog } from '../src/log/data-dir.js';
-import { Governance, type Actor } from '../src/service/governance.js';
+import { ConsentDeniedError, Governance, type Actor } from '../src/service/governance.js';
 import { rebuildReceipt } from '../src/service/receipt.js';
 import { verifyDocuments } from '../src/service/verify-documents.js';
 import { useTempRoot } from './helpers/fixtures.js';
@@ -149,6 +149,14 @@ describe('explanations in receipts: the service', () => {
     await refused([{ ...TWO[0], method: 'Kernel SHAP' }], 'explanations.0.method');
     await refused([{ ...TWO[0], parameters: [1, 2] }], 'explanations.0.parameters');
     await refused([{ ...TWO[0], digest: 'abc' }], 'explanations.0.digest');
+
+    // A denied inference: CONSENT_DENIED names the input only; no explanation field, no opening of an explanation URI kept.
+    await assert.rejects(() => gov.recordInference({ ...inference(pid('ex-b'), TWO), purpose: 'HRESCH' }), ConsentDeniedError);
+    const denied = (await log.reader.getEntry(size)).bytes.toString('utf8');
+    assert.match(denied, /"type":"CONSENT_DENIED"/);
+    assert.ok(!denied.includes('explanations'));
+    assert.deepEqual(await log.sidecar.findCommitments('uri', URI_SHAP), []);
+    assert.equal((await log.sidecar.findCommitments('uri', URI_IN)).length, 1);
 
     const ext = await root.openGovernance({ governance: { explanationMethods: ['tcav'] } });
     await ext.gov.createConsent({ policyId: pid('ex-c'), subject: 'patient-z', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, OFFICER);
