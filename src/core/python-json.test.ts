@@ -109,7 +109,7 @@ describe('parsePythonJson and pythonStableDumps', () => {
   it('agrees with python3 on random JSON texts (reformatted, floats, non-ASCII, big ints)', () => {
     const num = fc.oneof(
       fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).map((b) => b.toString()),
-      fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => (Number.isInteger(d) ? `${d}.0` : String(d))),
+      fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => (Number.isInteger(d) && Math.abs(d) < 1e21 ? `${d}.0` : d.toExponential())),
       fc.constantFrom('1e-05', '1E5', '1e+16', '0.1', '-0.0', '1e400', '-1e400', '2.5e-7', 'NaN', 'Infinity', '-Infinity', '100000000000000000000.0'),
     );
     const key = fc.oneof(fc.string({ maxLength: 6 }), fc.string({ unit: 'grapheme', maxLength: 4 }), fc.constantFrom('a', 'é', '\uff01', '😀', 'A', '_'));
