@@ -44,7 +44,9 @@ export type VerificationCode =
   | 'LOG_TILES_INVALID'
   | 'LOG_UNREACHABLE'
   // issue 14: parity with the reference (custos selftest)
-  | 'SELFTEST_FAILED';
+  | 'SELFTEST_FAILED'
+  // issue 14: import of the reference's ledgers
+  | 'REFERENCE_LEDGER_INVALID';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -76,7 +78,9 @@ export type ConflictCode =
   // issue 12: break-glass
   | 'REVIEW_CLOSED'
   // issue 12: the audit trail as FHIR (custos export --format fhir)
-  | 'EXPORT_DIR_NOT_EMPTY';
+  | 'EXPORT_DIR_NOT_EMPTY'
+  // issue 14: import of the reference's ledgers
+  | 'LEGACY_ALREADY_IMPORTED';
 
 export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
 
@@ -280,6 +284,11 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // issue 14: parity with the reference. `custos selftest` failed a step: its own exit code (15),
   // for scripts that check an installation; the server never raises it (500 if it did).
   SELFTEST_FAILED: { http: 500, exit: 15 },
+  // issue 14: import of the reference's ledgers (CLI only: `custos import reference-ledger`). A
+  // defect in the ledger or its stores (details.defect, details.line); the ledger was imported
+  // before. Nothing is written for either.
+  REFERENCE_LEDGER_INVALID: verification,
+  LEGACY_ALREADY_IMPORTED: conflict,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

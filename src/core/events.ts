@@ -162,6 +162,9 @@ export const EVENT_TYPE = Object.freeze({
   witnessAlarm: 'WITNESS_ALARM',
   breakGlass: 'BREAK_GLASS',
   breakGlassReviewed: 'BREAK_GLASS_REVIEWED',
+  // issue 14: import of the reference's ledgers
+  legacyEvent: 'LEGACY_EVENT',
+  legacyImportCompleted: 'LEGACY_IMPORT_COMPLETED',
 } as const);
 
 /** A registered event type name. */
@@ -197,6 +200,14 @@ export const AUDIT_TRAIL_EVENT = Object.freeze({
 
 /** Witness events written by the log's witness collector (reserved: `custos append` refuses them). */
 export const WITNESS_EVENT = Object.freeze({ alarm: EVENT_TYPE.witnessAlarm } as const);
+
+/**
+ * issue 14: events written by `custos import reference-ledger` (reserved: `custos append` refuses
+ * them). A LEGACY_EVENT's `documents` commit off-ledger documents, checked by `custos verify`.
+ */
+export const LEGACY_EVENT = Object.freeze({ event: EVENT_TYPE.legacyEvent, completed: EVENT_TYPE.legacyImportCompleted } as const);
+/** The event types of a reference ledger as logged in LEGACY_EVENT.legacyType (other types become UNRECOGNIZED). */
+export const LEGACY_TYPE_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 /**
  * Every event type and its fields. A path names a nested field with `.`, and an array element
@@ -374,6 +385,31 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     outcome: F.reviewOutcome,
     reason: F.reviewReason,
     ...WHO,
+  },
+  // issue 14: one line of a reference ledger (docs/import.md): its exact bytes off-ledger
+  // (`documents.line`), its hashes, and the subject id and URIs it names as commitments.
+  [EVENT_TYPE.legacyEvent]: {
+    line: F.count,
+    legacyType: { class: 'code', ...re(LEGACY_TYPE_RE, 'the reference event type (e.g. INFERENCE_EXECUTED), GENESIS, or UNRECOGNIZED') },
+    entryId: opt({ ...F.actor, rule: `the reference's entry_id (a UUID): ${ACTOR_ID_RE.source}` }),
+    legacyTime: opt(F.time),
+    prevHash: opt(F.hash),
+    entryHash: opt(F.hash),
+    subject: opt(F.commitment),
+    'uris[]': F.commitment,
+    'documents.line': F.hash,
+    'documents.manifest': opt(F.hash),
+    'documents.policy': opt(F.hash),
+  },
+  // issue 14: the end of one import: the legacy head hash, the file's digest, what was imported.
+  [EVENT_TYPE.legacyImportCompleted]: {
+    head: F.hash,
+    fileDigest: F.hash,
+    lines: F.count,
+    entries: F.count,
+    firstIndex: F.count,
+    manifests: F.count,
+    policies: F.count,
   },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 

@@ -108,6 +108,10 @@ export const AUDIT_EVENT_KINDS: Readonly<Record<EventType, AuditEventKind>> = Ob
   [EVENT_TYPE.breakGlass]: authz('0'),
   // A privacy officer's verdict on a break-glass entry: an update of that entry's review state.
   [EVENT_TYPE.breakGlassReviewed]: rest('update', 'U', AUTHOR, 'IHE.BasicAudit.Update'),
+  // issue 14: a line imported from a reference ledger (a record created here from a legacy one),
+  // and the end of an import.
+  [EVENT_TYPE.legacyEvent]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  [EVENT_TYPE.legacyImportCompleted]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
 });
 
 /** An event type not in the registry (appended by an operator): an application activity. */
@@ -321,6 +325,17 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
       ...detail('httpStatus', p['status']),
       ...detail('attempts', p['attempts']),
     ]),
+  ],
+  // issue 14: import of the reference's ledgers
+  [EVENT_TYPE.legacyEvent]: (p) => [
+    ...digest('legacy-entry', p['entryHash'], [...detail('line', p['line']), ...detail('legacyType', p['legacyType']), ...detail('prevHash', p['prevHash']), ...detail('entryId', p['entryId'])]),
+    ...subject(p['subject']),
+    ...list(p['uris']).flatMap((x) => commitment('legacy-uri', x)),
+    ...docs(p, 'line', 'manifest', 'policy'),
+  ],
+  [EVENT_TYPE.legacyImportCompleted]: (p) => [
+    ...digest('legacy-head', p['head'], [...detail('lines', p['lines']), ...detail('entries', p['entries']), ...detail('firstIndex', p['firstIndex'])]),
+    ...digest('legacy-file', p['fileDigest']),
   ],
 };
 
