@@ -50,11 +50,13 @@ export interface ImportReferenceReport {
 
 /** Ledger files are read whole; larger ones are refused. */
 export const MAX_LEDGER_BYTES = 1024 * 1024 * 1024;
-// A store file name the reference could have written: no path separators, no leading dot.
-const STORE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/;
+// A policy id or manifest name is read as a file name in its store, never as a path: no separator,
+// no NUL, not a dot name, at most 200 characters (a name outside these counts as missing).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what is refused
+const UNSAFE_NAME_RE = /[/\\\u0000]|^\.{1,2}$/;
 
 function readOptional(dir: string, name: string): Uint8Array | undefined {
-  if (!STORE_NAME_RE.test(name)) return undefined;
+  if (name.length === 0 || name.length > 200 || UNSAFE_NAME_RE.test(name)) return undefined;
   const p = join(dir, `${name}.json`);
   try {
     return readFileSync(p);
