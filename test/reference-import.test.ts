@@ -25,7 +25,10 @@ function python(args: readonly string[], input?: string): { status: number | nul
 
 /** Runs python code with the reference imported as `g` (SEED_OUT set to `out`). */
 function withReference(out: string, code: string): { status: number | null; stdout: string; stderr: string } {
-  return python(['-c', `import os, sys\nos.environ["SEED_OUT"] = ${JSON.stringify(out)}\nsys.path.insert(0, ${JSON.stringify(SEED_PY)})\nimport governance_overlay as g\nimport random, json\n${code}`]);
+  return python([
+    '-c',
+    `import os, sys\nos.environ["SEED_OUT"] = ${JSON.stringify(out)}\nsys.path.insert(0, ${JSON.stringify(SEED_PY)})\nimport governance_overlay as g\nimport random, json\n${code}`,
+  ]);
 }
 
 /** The reference's own verdict on a ledger file: "True", "False" or a crash. */
@@ -270,7 +273,9 @@ describe('custos import reference-ledger', () => {
     // Lines 1..8 are CONSENT_CREATED (no floats): JSON.parse keeps their values exactly.
     const reordered = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(o).reverse());
     const row = JSON.parse(lines[3]!) as Record<string, unknown>;
-    lines[3] = `  ${JSON.stringify({ ...reordered(row), payload: reordered(row['payload'] as Record<string, unknown>) }, null, 0).replace(/,/g, ' ,  ').replace(/:/g, ' : ')}\t`;
+    lines[3] = `  ${JSON.stringify({ ...reordered(row), payload: reordered(row['payload'] as Record<string, unknown>) }, null, 0)
+      .replace(/,/g, ' ,  ')
+      .replace(/:/g, ' : ')}\t`;
     writeLines(d, lines);
     const policyFile = join(d, 'policy_store', 'consent_0001.json');
     writeFileSync(policyFile, JSON.stringify(reordered(JSON.parse(readFileSync(policyFile, 'utf8')) as Record<string, unknown>), null, 2));

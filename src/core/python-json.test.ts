@@ -113,7 +113,11 @@ describe('parsePythonJson and pythonStableDumps', () => {
       fc.constantFrom('1e-05', '1E5', '1e+16', '0.1', '-0.0', '1e400', '-1e400', '2.5e-7', 'NaN', 'Infinity', '-Infinity', '100000000000000000000.0'),
     );
     const key = fc.oneof(fc.string({ maxLength: 6 }), fc.string({ unit: 'grapheme', maxLength: 4 }), fc.constantFrom('a', 'é', '\uff01', '😀', 'A', '_'));
-    const scalarText = fc.oneof(num, fc.string({ unit: 'grapheme', maxLength: 8 }).map((s) => JSON.stringify(s)), fc.constantFrom('true', 'false', 'null', '"\\u00e9\\ud83d\\ude00"'));
+    const scalarText = fc.oneof(
+      num,
+      fc.string({ unit: 'grapheme', maxLength: 8 }).map((s) => JSON.stringify(s)),
+      fc.constantFrom('true', 'false', 'null', '"\\u00e9\\ud83d\\ude00"'),
+    );
     const { tree } = fc.letrec<{ tree: string }>((tie) => ({
       tree: fc.oneof(
         { depthSize: 'small' },

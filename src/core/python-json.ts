@@ -269,7 +269,6 @@ export function pyFloatRepr(x: number): string {
 }
 
 // json.dumps's string escaping with ensure_ascii=False: `"`, `\`, and U+0000..U+001F only.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the C0 controls are what is escaped
 const ESCAPE_RE = /["\\\u0000-\u001f]/g;
 const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
 function escapeChar(c: string): string {

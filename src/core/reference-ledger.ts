@@ -243,7 +243,14 @@ export function verifyReferenceLedger(input: ReferenceLedgerInput): ReferenceLed
         return {
           ok: false,
           linesRead,
-          defect: { defect: 'HASH_MISMATCH', line: n, ref: entryId, expected: entryHash, actual: computed, message: `line ${n} (entry ${entryId}): the entry does not hash to its entry_hash (edited)` },
+          defect: {
+            defect: 'HASH_MISMATCH',
+            line: n,
+            ref: entryId,
+            expected: entryHash,
+            actual: computed,
+            message: `line ${n} (entry ${entryId}): the entry does not hash to its entry_hash (edited)`,
+          },
         };
       }
       prev = entryHash;
@@ -285,7 +292,14 @@ export function verifyReferenceLedger(input: ReferenceLedgerInput): ReferenceLed
       }
       const actual = referenceHashOf(bytes) ?? 'unreadable';
       if (actual !== expected) {
-        found.push({ defect: 'MANIFEST_MISMATCH', line: l.line, ref: name, expected, actual, message: `line ${l.line}: manifest_store/${name}.json does not hash to the repro_manifest_hash on the ledger (edited)` });
+        found.push({
+          defect: 'MANIFEST_MISMATCH',
+          line: l.line,
+          ref: name,
+          expected,
+          actual,
+          message: `line ${l.line}: manifest_store/${name}.json does not hash to the repro_manifest_hash on the ledger (edited)`,
+        });
         return;
       }
       manifests++;

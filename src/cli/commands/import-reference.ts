@@ -52,7 +52,6 @@ export interface ImportReferenceReport {
 export const MAX_LEDGER_BYTES = 1024 * 1024 * 1024;
 // A policy id or manifest name is read as a file name in its store, never as a path: no separator,
 // no NUL, not a dot name, at most 200 characters (a name outside these counts as missing).
-// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what is refused
 const UNSAFE_NAME_RE = /[/\\\u0000]|^\.{1,2}$/;
 
 function readOptional(dir: string, name: string): Uint8Array | undefined {

@@ -11,7 +11,7 @@ export function registerImport(program: Command, ctx: (cmd: Command) => Promise<
   const imp = program.command('import').description("bring another system's history into the log");
   imp
     .command('reference-ledger <dir>')
-    .description("verify a ledger written by the reference notebook (ledger.jsonl, policy_store/, manifest_store/) byte for byte, then import it as legacy events")
+    .description('verify a ledger written by the reference notebook (ledger.jsonl, policy_store/, manifest_store/) byte for byte, then import it as legacy events')
     .option('--ledger <file>', 'the ledger file (default: DIR/ledger.jsonl, else the one *.jsonl in DIR/ledger/)')
     .option('--dry-run', 'verify and report what would be imported; write nothing')
     .addHelpText(
