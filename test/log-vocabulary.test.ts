@@ -30,6 +30,10 @@ import { WitnessCollector } from '../src/server/witnesses.js';
 import { witnessKeyFromVkey } from '../src/server/witness-key.js';
 import { REPO_ROOT } from './helpers/vectors.js';
 import { useTempRoot } from './helpers/fixtures.js';
+// issue 14: import of the reference's ledgers
+import { sampleLedger } from './helpers/reference-ledger.js';
+import { verifyReferenceLedger } from '../src/core/reference-ledger.js';
+import { importReferenceLedger } from '../src/service/reference-import.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 const OFFICER: Actor = { id: 'po-1', role: 'privacy_officer' };
@@ -381,6 +385,11 @@ describe('the event registry', () => {
     const wkey = witnessKeyFromVkey('witness.test/w1+1fbaba55+BIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c');
     const collector = new WitnessCollector({ log: e.log, witnesses: [{ url: 'http://127.0.0.1:9', key: wkey }], vocabulary: e.gov.vocabulary });
     assert.notEqual(await collector.writeAlarm(wkey.name, { reason: 'REFUSED', status: 409, checkpointSize: 12, witnessSize: 10, at: 0, eventIndex: null }, 3), null);
+    // issue 14: a reference ledger imported (LEGACY_EVENT per line, LEGACY_IMPORT_COMPLETED).
+    const legacy = sampleLedger();
+    const verified = verifyReferenceLedger({ ledger: Buffer.from(legacy.text), policy: (id) => legacy.policies.get(id), manifest: (n) => legacy.manifests.get(n) });
+    assert.ok(verified.ok);
+    await importReferenceLedger(e.log, verified.ledger, { random: (k) => randomBytesFrom(seededRandom(9), k) });
 
     const all = await entries(e);
     assert.deepEqual(new Set(all.map((x) => x.type)), new Set(Object.keys(EVENT_REGISTRY)), 'every registered type was made, and nothing else');
