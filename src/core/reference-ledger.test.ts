@@ -58,20 +58,21 @@ describe('verifyReferenceLedger', () => {
   it('reports each defect at its 0-based line', () => {
     const l = sampleLedger();
     const withLines = (edit: (lines: string[]) => string[], final = '\n') => `${edit([...l.lines]).join('\n')}${final}`;
+    const at = (i: number, f: (s: string) => string) => withLines((x) => x.map((s, k) => (k === i ? f(s) : s)));
     const cases: [string, string, number][] = [
-      [withLines((x) => ((x[2] = x[2]!.replace('clinical_care', 'research')), x)), 'HASH_MISMATCH', 2],
-      [withLines((x) => ((x[4] = x[4]!.replace('1e-05', '1e-06')), x)), 'HASH_MISMATCH', 4],
-      [withLines((x) => ((x[4] = x[4]!.replace('"scale": 1.0', '"scale": 1')), x)), 'HASH_MISMATCH', 4],
+      [at(2, (s) => s.replace('clinical_care', 'research')), 'HASH_MISMATCH', 2],
+      [at(4, (s) => s.replace('1e-05', '1e-06')), 'HASH_MISMATCH', 4],
+      [at(4, (s) => s.replace('"scale": 1.0', '"scale": 1')), 'HASH_MISMATCH', 4],
       [withLines((x) => [...x.slice(0, 2), ...x.slice(3)]), 'BROKEN_LINK', 2],
       [withLines((x) => x.slice(1)), 'MISSING_GENESIS', 0],
       ['', 'MISSING_GENESIS', 0],
       [withLines((x) => [...x.slice(0, 3), '{"genesis": true, "created_at_ms": 2}', ...x.slice(3)]), 'MISPLACED_GENESIS', 3],
       [l.text.slice(0, -30), 'MALFORMED_LINE', 5],
-      [withLines((x) => ((x[0] = '{"genesis": true}'), x)), 'MALFORMED_LINE', 0],
-      [withLines((x) => ((x[1] = x[1]!.replace(/}$/, ', "extra": 1}')), x)), 'MALFORMED_LINE', 1],
-      [withLines((x) => ((x[1] = x[1]!.replace('{"entry_id"', '{"event_type": "X", "entry_id"')), x)), 'MALFORMED_LINE', 1],
-      [withLines((x) => ((x[2] = '[1, 2]'), x)), 'MALFORMED_LINE', 2],
-      [withLines((x) => ((x[2] = x[2]!.replace('"timestamp_ms": ', '"timestamp_ms": -')), x)), 'MALFORMED_LINE', 2],
+      [at(0, () => '{"genesis": true}'), 'MALFORMED_LINE', 0],
+      [at(1, (s) => s.replace(/}$/, ', "extra": 1}')), 'MALFORMED_LINE', 1],
+      [at(1, (s) => s.replace('{"entry_id"', '{"event_type": "X", "entry_id"')), 'MALFORMED_LINE', 1],
+      [at(2, () => '[1, 2]'), 'MALFORMED_LINE', 2],
+      [at(2, (s) => s.replace('"timestamp_ms": ', '"timestamp_ms": -')), 'MALFORMED_LINE', 2],
     ];
     for (const [text, kind, line] of cases) assert.deepEqual(defectOf(verify(l, text)), [kind, line], `${kind} ${line}`);
     // Invalid UTF-8, and a lone surrogate (no UTF-8 bytes to hash: Python cannot hash it either).
