@@ -60,7 +60,8 @@ export interface ParseOptions {
 /** Python 3.11+ refuses to read an int of more than 4,300 digits (sys.int_info.default_max_str_digits). */
 export const PYTHON_MAX_INT_DIGITS = 4300;
 
-const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
+// A run of string characters that need no attention: not a quote, a backslash or a C0 control.
+const PLAIN_RUN_RE = /[^"\\\u0000-\u001f]*/y;
 const NUMBER_RE = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?/y;
 
 /**
@@ -76,7 +77,11 @@ export function parsePythonJson(text: string, options: ParseOptions = {}): PyVal
     throw new PythonJsonError(`${msg} at position ${at}`, at);
   };
   const ws = () => {
-    while (i < text.length && WS.has(text.charCodeAt(i))) i++;
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+      else return;
+    }
   };
   const str = (): string => {
     // text[i] === '"'
@@ -85,6 +90,9 @@ export function parsePythonJson(text: string, options: ParseOptions = {}): PyVal
     let out = '';
     let run = i;
     for (;;) {
+      PLAIN_RUN_RE.lastIndex = i;
+      PLAIN_RUN_RE.test(text);
+      i = PLAIN_RUN_RE.lastIndex;
       if (i >= text.length) fail('Unterminated string', start);
       const c = text.charCodeAt(i);
       if (c === 0x22) {

@@ -127,6 +127,15 @@ export function referenceHashOf(bytes: Uint8Array): string | undefined {
   }
 }
 
+// A line of spaces, tabs, CR, FF, VT only (the reference skips lines whose strip() is empty).
+function isBlank(b: Buffer): boolean {
+  for (let k = 0; k < b.length; k++) {
+    const c = b[k]!;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0c && c !== 0x0b) return false;
+  }
+  return true;
+}
+
 /** Splits the file into lines at `\n` (the last one may lack it). */
 function splitLines(bytes: Uint8Array): { bytes: Buffer; terminated: boolean }[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -184,7 +193,7 @@ export function verifyReferenceLedger(input: ReferenceLedgerInput): ReferenceLed
     for (let n = 0; n < raw.length; n++) {
       const { bytes, terminated } = raw[n]!;
       linesRead = n + 1;
-      if (/^[ \t\r\f\v]*$/.test(bytes.toString('latin1'))) {
+      if (isBlank(bytes)) {
         blankLines++;
         continue;
       }
