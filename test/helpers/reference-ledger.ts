@@ -81,7 +81,7 @@ export function buildLedger(
 }
 
 /** A small ledger with one of each event the reference writes, a non-ASCII subject and floats. */
-export function sampleLedger(): BuiltLedger {
+export function sampleLedger(t0?: number): BuiltLedger {
   const policy = {
     policy_id: 'consent_001',
     subject_id: 'patient_Zoë_😀',
@@ -94,21 +94,24 @@ export function sampleLedger(): BuiltLedger {
     version: 1,
   };
   const manifest = { event_id: 'ev-1', created_at_ms: 5, input_artifact_uri: 's3://b/patient_Zoë_😀/img.jpg', input_artifact_hash: 'a'.repeat(64), purpose: 'clinical_care' };
-  return buildLedger([
-    { type: 'CONSENT_CREATED', payload: { policy_id: 'consent_001', subject_id: 'patient_Zoë_😀', version: 1, valid_from_ms: 1, valid_until_ms: null, revocable: true }, policy },
-    { type: 'DATA_ACCESSED', payload: { actor_id: 'user_42', actor_role: 'dermatologist', purpose: 'clinical_care', artifact_uri: 's3://b/patient_Zoë_😀/img.jpg', artifact_hash: 'a'.repeat(64) } },
-    {
-      type: 'INFERENCE_EXECUTED',
-      payload: {
-        event_id: 'ev-1',
-        consent_policy_id: 'consent_001',
-        input_artifact_uri: 's3://b/patient_Zoë_😀/img.jpg',
-        output_artifact_uris: { report_json: 's3://b/r.json' },
-        output_artifact_hashes: { report_json: 'b'.repeat(64) },
+  return buildLedger(
+    [
+      { type: 'CONSENT_CREATED', payload: { policy_id: 'consent_001', subject_id: 'patient_Zoë_😀', version: 1, valid_from_ms: 1, valid_until_ms: null, revocable: true }, policy },
+      { type: 'DATA_ACCESSED', payload: { actor_id: 'user_42', actor_role: 'dermatologist', purpose: 'clinical_care', artifact_uri: 's3://b/patient_Zoë_😀/img.jpg', artifact_hash: 'a'.repeat(64) } },
+      {
+        type: 'INFERENCE_EXECUTED',
+        payload: {
+          event_id: 'ev-1',
+          consent_policy_id: 'consent_001',
+          input_artifact_uri: 's3://b/patient_Zoë_😀/img.jpg',
+          output_artifact_uris: { report_json: 's3://b/r.json' },
+          output_artifact_hashes: { report_json: 'b'.repeat(64) },
+        },
+        manifest,
       },
-      manifest,
-    },
-    { type: 'CALIBRATION_RECORDED', payload: { lr: float(1e-5), scale: float(1), max: float(1e16), count: 12345678901234567890n } },
-    { type: 'CONSENT_REVOKED', payload: { policy_id: 'consent_001', actor_id: 'admin' }, policy: { ...policy, revoked: true, version: 2 } },
-  ]);
+      { type: 'CALIBRATION_RECORDED', payload: { lr: float(1e-5), scale: float(1), max: float(1e16), count: 12345678901234567890n } },
+      { type: 'CONSENT_REVOKED', payload: { policy_id: 'consent_001', actor_id: 'admin' }, policy: { ...policy, revoked: true, version: 2 } },
+    ],
+    t0,
+  );
 }
