@@ -20,7 +20,13 @@ const tmp = mkdtempSync(join(tmpdir(), 'custos-import-bench-'));
 
 function sink(): { stream: Writable; text: () => string } {
   const chunks: Buffer[] = [];
-  return { stream: new Writable({ write: (c, _e, cb) => (chunks.push(Buffer.from(c)), cb()) }), text: () => Buffer.concat(chunks).toString('utf8') };
+  const stream = new Writable({
+    write(c, _e, cb) {
+      chunks.push(Buffer.from(c));
+      cb();
+    },
+  });
+  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
 /** Runs the CLI in process: wall time and this process's CPU time (the machine may be shared). */
