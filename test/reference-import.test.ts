@@ -314,6 +314,17 @@ describe('custos import reference-ledger', () => {
     assert.equal(rep.ok, true);
   });
 
+  it('a legacy line document can be erased by its hash (it holds identifiers in clear); custos verify still passes', async () => {
+    const data = await freshLog();
+    okJson(await callIn(data, ['--json', 'import', 'reference-ledger', clean]));
+    const legacy = (await listAll(data)).find((e) => e.type === 'LEGACY_EVENT' && e.payload['legacyType'] === 'CONSENT_CREATED')!;
+    const hash = (legacy.payload['documents'] as Record<string, string>)['line']!;
+    okJson(await callIn(data, ['--json', 'erase', '--document', hash, '--actor', 'privacy-1', '--actor-role', 'privacy_officer']));
+    const v = okJson<{ ok: boolean; documents: { documentsErased: number } }>(await callIn(data, ['--json', 'verify']));
+    assert.equal(v.ok, true);
+    assert.equal(v.documents.documentsErased, 1);
+  });
+
   it('a stored legacy line edited after the import is caught by custos verify (DOCUMENT_EDITED)', async () => {
     const data = await freshLog();
     okJson(await callIn(data, ['--json', 'import', 'reference-ledger', clean]));
