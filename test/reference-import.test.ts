@@ -305,6 +305,17 @@ describe('custos import reference-ledger', () => {
     assertError(await callIn(data, ['import', 'reference-ledger', grown]), EXIT.conflict, 'LEGACY_ALREADY_IMPORTED');
   });
 
+  it('custos append refuses the legacy types (only the import writes them)', async () => {
+    const data = await freshLog();
+    const payload = join(tmp.path, 'forged.json');
+    writeFileSync(payload, JSON.stringify({ line: 0, legacyType: 'GENESIS', uris: [], documents: { line: 'ab'.repeat(32) } }));
+    for (const type of ['LEGACY_EVENT', 'LEGACY_IMPORT_COMPLETED']) {
+      const r = await callIn(data, ['append', '--type', type, '--payload-file', payload]);
+      assertError(r, EXIT.validation, 'VALIDATION_FAILED', { message: /reserved/ });
+    }
+    assert.equal(await entriesOf(data), 0);
+  });
+
   it('--ledger picks the file; a missing ledger is FILE_UNREADABLE', async () => {
     const d = copy();
     const data = await freshLog();
