@@ -32,6 +32,9 @@ const EVENT_TYPES = [
   'BREAK_GLASS',
   'BREAK_GLASS_REVIEWED',
   'AUDIT_EVENT',
+  // issue 14: import of the reference's ledgers (docs/import.md)
+  'LEGACY_EVENT',
+  'LEGACY_IMPORT_COMPLETED',
 ];
 const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'BREAK_GLASS']);
 
