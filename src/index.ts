@@ -113,6 +113,18 @@ export type { Receipt, PipelineManifest, ModelSpec, TrainingManifest } from './c
 // issue 14: explanations in receipts.
 export { EXPLANATION_METHODS, EXPLANATION_METHOD_RE } from './core/vocabulary.js';
 export { EXPLANATIONS_SCHEMA, MAX_EXPLANATIONS, parseExplanationsDocument, type ExplanationRecord, type ExplanationsDocument } from './core/manifest.js';
+// issue 14: import of the reference's ledgers (docs/import.md).
+export { parsePythonJson, pythonStableDumps, pyFloatRepr, PyDict, PyFloat, PyInt, PythonJsonError, type PyValue } from './core/python-json.js';
+export {
+  verifyReferenceLedger,
+  REFERENCE_DEFECTS,
+  type ReferenceDefect,
+  type ReferenceDefectKind,
+  type ReferenceLedgerInput,
+  type ReferenceLedgerResult,
+  type VerifiedReferenceLedger,
+} from './core/reference-ledger.js';
+export { importReferenceLedger, findPriorImport, type ReferenceImportResult } from './service/reference-import.js';
 export {
   Governance,
   ConsentDeniedError,
