@@ -17,6 +17,7 @@ import { registerConsentFhir } from './register/consent-fhir.js';
 import { parseReviewDeadline, registerReviews } from './register/reviews.js';
 import { ROLES_FILE_HELP, requestFlags } from './request-flags.js';
 import { registerSelftest } from './register/selftest.js';
+import { registerFederated } from './register/federated.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -519,6 +520,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerMonitor(program, ctx);
   registerReviews(program, ctx);
   registerSelftest(program, ctx, env);
+  // issue 14: federated learning rounds
+  registerFederated(program, ctx);
 
   program
     .command('demo')

@@ -16,6 +16,7 @@
  * @module
  */
 import * as v from 'valibot';
+import { canonicalJson } from './canonical-json.js';
 import { ed25519Verifier } from './crypto.js';
 import { fromBase64Strict } from './hash.js';
 import { SHA256_HEX } from './schema/parse.js';
@@ -44,19 +45,14 @@ export type FlAggregation = (typeof FL_AGGREGATIONS)[number];
  * - `FL_DP_MISMATCH`: the line's rounds are differentially private and this one is not, or the reverse;
  * - `FL_DP_ACCOUNTING_MISMATCH`: the round states a running ε that is not the accountant's.
  */
-export const FL_REFUSAL_REASONS = [
-  'FL_LINE_CLOSED',
-  'FL_ROUND_OUT_OF_ORDER',
-  'FL_SITE_UNKNOWN',
-  'FL_SITE_RETIRED',
-  'FL_SIGNATURE_INVALID',
-  'FL_DP_MISMATCH',
-  'FL_DP_ACCOUNTING_MISMATCH',
-] as const;
+export const FL_REFUSAL_REASONS = ['FL_LINE_CLOSED', 'FL_ROUND_OUT_OF_ORDER', 'FL_SITE_UNKNOWN', 'FL_SITE_RETIRED', 'FL_SIGNATURE_INVALID', 'FL_DP_MISMATCH', 'FL_DP_ACCOUNTING_MISMATCH'] as const;
 export type FlRefusalReason = (typeof FL_REFUSAL_REASONS)[number];
 
 /** The first line of every signed update message: the domain separator (and its version). */
 export const FL_UPDATE_DOMAIN = 'custos-fl-update-v1';
+
+/** The largest model spec a final round carries (canonical JSON). */
+export const FL_MAX_SPEC_BYTES = 65_536;
 
 /** At most this many sites take part in one round. */
 export const FL_MAX_SITES = 1000;
@@ -144,7 +140,8 @@ export function epsilonAgrees(stated: number, computed: number): boolean {
 // ---- schemas ---------------------------------------------------------------------------------
 
 export const FL_ID = v.pipe(v.string(), v.regex(FL_ID_RE, 'expected a lowercase identifier (a-z, 0-9, . _ -; at most 64)'));
-const POSITIVE = (what: string) => v.pipe(v.number(`${what} must be a number`), v.finite(`${what} must be finite`), v.gtValue(0, `${what} must be > 0`), v.maxValue(1e6, `${what} must be at most 10^6`));
+const POSITIVE = (what: string) =>
+  v.pipe(v.number(`${what} must be a number`), v.finite(`${what} must be finite`), v.gtValue(0, `${what} must be > 0`), v.maxValue(1e6, `${what} must be at most 10^6`));
 
 /** The DP parameters of a round. */
 export const FL_DP = v.strictObject({
@@ -166,7 +163,12 @@ export const FL_VERSION = v.strictObject({
   model: v.pipe(v.string(), v.regex(FL_MODEL_NAME_RE, 'expected a model name (letters, digits, . _ -; at most 64)')),
   version: v.pipe(v.string(), v.regex(FL_MODEL_VERSION_RE, 'expected a version (letters, digits, . + _ -; at most 64)')),
   /** The model spec document (stored off-ledger, its hash on the log): framework, parameters... */
-  spec: v.optional(v.record(v.string(), v.unknown())),
+  spec: v.optional(
+    v.pipe(
+      v.record(v.string(), v.unknown()),
+      v.check((o) => canonicalJson(o).length <= FL_MAX_SPEC_BYTES, 'the model spec is larger than 64 KiB of canonical JSON'),
+    ),
+  ),
 });
 
 /** A round file (`custos fl round FILE`, POST /api/v1/fl/rounds). */
