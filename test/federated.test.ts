@@ -191,10 +191,10 @@ describe('custos fl (CLI)', () => {
     assert.ok(r.round.dp.epsilon > epsilon1);
     const retired = okJson<{ site: { status: string }; event: { index: number } }>(await cli(['--json', 'fl', 'site', 'retire', 'site-b', ...COORD]));
     assert.equal(retired.site.status, 'retired');
-    assertError(await cli(['fl', 'site', 'retire', 'site-b', ...COORD]), EXIT.conflict, 'FL_SITE_RETIRED');
+    assertError(await cli(['fl', 'site', 'retire', 'site-b', ...COORD]), EXIT.conflict, 'FL_SITE_INACTIVE');
     assertError(await cli(['fl', 'site', 'retire', 'site-q', ...COORD]), EXIT.notFound, 'FL_SITE_UNKNOWN');
     const late = [await sign('site-a.key', 3, U.a3), await sign('site-b.key', 3, U.b2)];
-    await refused('r3-retired.json', { line: 'derm-line', round: 3, aggregation: 'fedavg', sites: late, globalModel: hex('3'), dp: DP }, EXIT.conflict, 'FL_SITE_RETIRED', 'site-b');
+    await refused('r3-retired.json', { line: 'derm-line', round: 3, aggregation: 'fedavg', sites: late, globalModel: hex('3'), dp: DP }, EXIT.conflict, 'FL_SITE_INACTIVE', 'site-b');
   });
 
   it('a final round names the line\u2019s version (weights = the global model) and commits its model spec; the line is then closed', async () => {
@@ -255,7 +255,7 @@ describe('custos fl (CLI)', () => {
         'FL_ROUND_OUT_OF_ORDER',
         'FL_DP_ACCOUNTING_MISMATCH',
         'FL_DP_MISMATCH',
-        'FL_SITE_RETIRED',
+        'FL_SITE_INACTIVE',
         'FL_LINE_CLOSED',
       ],
     );
@@ -368,7 +368,7 @@ describe('/api/v1/fl (HTTP)', () => {
     assert.deepEqual(unseen.json(), { line: 'never-seen', rounds: [], refusals: [], lastRound: 0, rhoTotal: 0 });
   });
 
-  it('retires a site (201), then 409 FL_SITE_RETIRED; a malformed body is 400 and writes nothing', async () => {
+  it('retires a site (201), then 409 FL_SITE_INACTIVE; a malformed body is 400 and writes nothing', async () => {
     const res = await call(coordinator, 'POST', '/api/v1/fl/sites/site-h2/retire');
     assert.equal(res.statusCode, 201, res.body);
     const again = await call(coordinator, 'POST', '/api/v1/fl/sites/site-h2/retire');

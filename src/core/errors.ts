@@ -84,7 +84,7 @@ export type ConflictCode =
   | 'EXPORT_DIR_NOT_EMPTY'
   // issue 14: federated learning rounds
   | 'FL_SITE_EXISTS'
-  | 'FL_SITE_RETIRED'
+  | 'FL_SITE_INACTIVE'
   | 'FL_ROUND_OUT_OF_ORDER'
   | 'FL_LINE_CLOSED'
   | 'FL_DP_MISMATCH';
@@ -293,11 +293,11 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   SELFTEST_FAILED: { http: 500, exit: 15 },
   // issue 14: federated learning rounds (docs/federated.md). A refused round is logged as
   // FL_ROUND_REFUSED with the code as its reason (the error's details name the entry); a site
-  // registration or retirement refused with FL_SITE_EXISTS, FL_SITE_UNKNOWN or FL_SITE_RETIRED
+  // registration or retirement refused with FL_SITE_EXISTS, FL_SITE_UNKNOWN or FL_SITE_INACTIVE
   // writes nothing.
   FL_SITE_UNKNOWN: notFound,
   FL_SITE_EXISTS: conflict,
-  FL_SITE_RETIRED: conflict,
+  FL_SITE_INACTIVE: conflict,
   FL_ROUND_OUT_OF_ORDER: conflict,
   FL_LINE_CLOSED: conflict,
   FL_DP_MISMATCH: conflict,

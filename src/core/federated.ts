@@ -40,12 +40,12 @@ export type FlAggregation = (typeof FL_AGGREGATIONS)[number];
  * - `FL_LINE_CLOSED`: the line already ended in a final round;
  * - `FL_ROUND_OUT_OF_ORDER`: the round number is not above the line's last recorded round;
  * - `FL_SITE_UNKNOWN`: a participating site was never registered;
- * - `FL_SITE_RETIRED`: a participating site is retired;
+ * - `FL_SITE_INACTIVE`: a participating site is retired (its FL_SITE_RETIRED event is on the log);
  * - `FL_SIGNATURE_INVALID`: a site's signature over its update does not verify under its key;
  * - `FL_DP_MISMATCH`: the line's rounds are differentially private and this one is not, or the reverse;
  * - `FL_DP_ACCOUNTING_MISMATCH`: the round states a running ε that is not the accountant's.
  */
-export const FL_REFUSAL_REASONS = ['FL_LINE_CLOSED', 'FL_ROUND_OUT_OF_ORDER', 'FL_SITE_UNKNOWN', 'FL_SITE_RETIRED', 'FL_SIGNATURE_INVALID', 'FL_DP_MISMATCH', 'FL_DP_ACCOUNTING_MISMATCH'] as const;
+export const FL_REFUSAL_REASONS = ['FL_LINE_CLOSED', 'FL_ROUND_OUT_OF_ORDER', 'FL_SITE_UNKNOWN', 'FL_SITE_INACTIVE', 'FL_SIGNATURE_INVALID', 'FL_DP_MISMATCH', 'FL_DP_ACCOUNTING_MISMATCH'] as const;
 export type FlRefusalReason = (typeof FL_REFUSAL_REASONS)[number];
 
 /** The first line of every signed update message: the domain separator (and its version). */

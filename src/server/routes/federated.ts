@@ -94,7 +94,7 @@ export const federatedRoutes = [
   route({
     method: 'POST',
     url: '/api/v1/fl/sites/:site/retire',
-    summary: 'Retire a site: an FL_SITE_RETIRED event; later rounds naming it are refused (404 FL_SITE_UNKNOWN, 409 FL_SITE_RETIRED)',
+    summary: 'Retire a site: an FL_SITE_RETIRED event; later rounds naming it are refused (404 FL_SITE_UNKNOWN, 409 FL_SITE_INACTIVE)',
     permission: 'fl:sites',
     status: 201,
     params: v.object({ site: FL_ID }),
@@ -108,7 +108,7 @@ export const federatedRoutes = [
     method: 'POST',
     url: '/api/v1/fl/rounds',
     summary:
-      'Record a round of a model line (the round file): FL_ROUND; or FL_ROUND_REFUSED and its code (FL_SITE_UNKNOWN, FL_SITE_RETIRED, FL_SIGNATURE_INVALID, FL_ROUND_OUT_OF_ORDER, FL_LINE_CLOSED, FL_DP_MISMATCH, FL_DP_ACCOUNTING_MISMATCH)',
+      'Record a round of a model line (the round file): FL_ROUND; or FL_ROUND_REFUSED and its code (FL_SITE_UNKNOWN, FL_SITE_INACTIVE, FL_SIGNATURE_INVALID, FL_ROUND_OUT_OF_ORDER, FL_LINE_CLOSED, FL_DP_MISMATCH, FL_DP_ACCOUNTING_MISMATCH)',
     permission: 'fl:coordinate',
     status: 201,
     body: FL_ROUND,

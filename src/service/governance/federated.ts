@@ -343,10 +343,10 @@ export async function registerSite(s: GovernanceState, input: FlSiteInput | unkn
 }
 
 /**
- * Retires a site: an FL_SITE_RETIRED event. Later rounds naming it are refused (FL_SITE_RETIRED).
+ * Retires a site: an FL_SITE_RETIRED event. Later rounds naming it are refused (FL_SITE_INACTIVE).
  * @throws {ValidationError} VALIDATION_FAILED: a malformed site id, a role without `fl:sites` (nothing written)
  * @throws {NotFoundError} FL_SITE_UNKNOWN (nothing written)
- * @throws {ConflictError} FL_SITE_RETIRED: already retired (nothing written)
+ * @throws {ConflictError} FL_SITE_INACTIVE: already retired (nothing written)
  */
 export async function retireSite(s: GovernanceState, siteId: string, actor: Actor): Promise<{ site: FlSite; event: AppendResult }> {
   const who = requirePermission(s, actor, 'fl:sites', 'retire federated learning sites');
@@ -356,7 +356,7 @@ export async function retireSite(s: GovernanceState, siteId: string, actor: Acto
   const event = await s.log.appendDecided((ctx) => {
     const known = s.fl.siteAt(id, ctx.batchId);
     if (!known) throw new NotFoundError('FL_SITE_UNKNOWN', `site ${id} is not registered`, { details: { site: id } });
-    if (known.retiredIndex !== null) throw new ConflictError('FL_SITE_RETIRED', `site ${id} is already retired`, { details: { site: id, retiredIndex: known.retiredIndex } });
+    if (known.retiredIndex !== null) throw new ConflictError('FL_SITE_INACTIVE', `site ${id} is already retired`, { details: { site: id, retiredIndex: known.retiredIndex } });
     const time = formatEntryTime(ctx.timeMs);
     const payload = s.checked(FL_EVENT.siteRetired, { site: id, actor: who.id, role: who.role });
     site = { ...known, retiredIndex: ctx.index, retiredAt: time };
@@ -394,7 +394,7 @@ function refusalOf(r: FlRoundInput, tip: Tip, siteAt: (id: string) => FlSite | u
   for (const x of r.sites) {
     const site = siteAt(x.site);
     if (!site) return { reason: 'FL_SITE_UNKNOWN', site: x.site };
-    if (site.retiredIndex !== null) return { reason: 'FL_SITE_RETIRED', site: x.site };
+    if (site.retiredIndex !== null) return { reason: 'FL_SITE_INACTIVE', site: x.site };
     if (!verifyFlUpdateSignature(site.publicKey, r.line, r.round, x.site, x.update, x.signature)) return { reason: 'FL_SIGNATURE_INVALID', site: x.site };
   }
   if (tip.dp !== undefined && tip.dp !== (r.dp !== undefined)) return { reason: 'FL_DP_MISMATCH' };
@@ -409,7 +409,7 @@ function refusalOf(r: FlRoundInput, tip: Tip, siteAt: (id: string) => FlSite | u
  * with the line's; FL_ROUND_REFUSED with the first reason otherwise. A final round also stores the
  * model spec document of the version it ends in, and calls {@link registerFlModelVersion}.
  * @throws {ValidationError} VALIDATION_FAILED: a malformed round, a role without `fl:coordinate` (nothing written)
- * @throws {FlRoundRefusedError} FL_LINE_CLOSED, FL_ROUND_OUT_OF_ORDER, FL_SITE_UNKNOWN, FL_SITE_RETIRED,
+ * @throws {FlRoundRefusedError} FL_LINE_CLOSED, FL_ROUND_OUT_OF_ORDER, FL_SITE_UNKNOWN, FL_SITE_INACTIVE,
  *   FL_SIGNATURE_INVALID, FL_DP_MISMATCH, FL_DP_ACCOUNTING_MISMATCH (after FL_ROUND_REFUSED is committed)
  */
 export async function recordRound(s: GovernanceState, input: FlRoundInput | unknown, actor: Actor): Promise<FlRoundResult> {
