@@ -21,6 +21,9 @@ import { formatSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../sr
 import { DEFAULT_ROLES } from '../src/core/vocabulary.js';
 import { assertError, callIn, ensureBuilt, EXIT, makeTempDir, okJson } from './helpers/cli.js';
 import { createServerEnv, SETUP_ACTOR, type ServerEnv } from './helpers/server-env.js';
+import { useTempRoot } from './helpers/fixtures.js';
+import { FlRoundRefusedError } from '../src/service/governance.js';
+import { hasCode } from '../src/core/errors.js';
 
 const COORD = ['--actor', 'coord-1', '--actor-role', 'fl_coordinator'];
 const ENGINEER = ['--actor', 'eng-7', '--actor-role', 'ml_engineer'];
@@ -391,5 +394,39 @@ describe('/api/v1/fl (HTTP)', () => {
       assert.deepEqual([err.code, err.details.permission], ['FORBIDDEN', 'fl:coordinate']);
       assert.equal((await call(token, 'POST', '/api/v1/fl/sites', { site: 'site-h3', key: verifierKeyFromSignerKey(skeys.get('site-h3')!) })).statusCode, 403, `${role} POST sites`);
     }
+  });
+});
+
+describe('FL decisions at sequencing time (the service on a real SQLite log)', () => {
+  const root = useTempRoot('fl-sequencing');
+  const COORDINATOR = { id: 'coord-s', role: 'fl_coordinator' };
+  const skey = formatSignerKey('site-s', Buffer.alloc(32, 9));
+  const entry = (round: number, update: string) => ({ site: 'site-s', update, signature: toBase64(parseSignerKey(skey).sign(flUpdateMessage('seq-line', round, 'site-s', update))) });
+  const body = (round: number, update: string) => ({ line: 'seq-line', round, aggregation: 'fedavg', sites: [entry(round, update)], globalModel: hex('0') });
+
+  it('two registrations of one site in flight: one FL_SITE_REGISTERED, the other FL_SITE_EXISTS (nothing written)', async () => {
+    const { gov, log } = await root.openGovernance();
+    const key = verifierKeyFromSignerKey(skey);
+    const results = await Promise.allSettled([gov.registerFlSite({ site: 'site-s', key }, COORDINATOR), gov.registerFlSite({ site: 'site-s', key }, COORDINATOR)]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    assert.ok(hasCode((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason, 'FL_SITE_EXISTS'));
+    assert.equal(log.size, 1);
+  });
+
+  it('two rounds with one number in flight: one FL_ROUND, the other FL_ROUND_REFUSED (FL_ROUND_OUT_OF_ORDER); a reopened service derives the same line', async () => {
+    const l = await root.openGovernance();
+    await l.gov.registerFlSite({ site: 'site-s', key: verifierKeyFromSignerKey(skey) }, COORDINATOR);
+    const results = await Promise.allSettled([l.gov.recordFlRound(body(1, hex('a')), COORDINATOR), l.gov.recordFlRound(body(1, hex('b')), COORDINATOR)]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    const refusal = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as unknown;
+    assert.ok(refusal instanceof FlRoundRefusedError);
+    assert.equal(refusal.code, 'FL_ROUND_OUT_OF_ORDER');
+    const before = await l.gov.listFlRounds('seq-line');
+    const sites = await l.gov.listFlSites();
+    assert.deepEqual([before.rounds.length, before.refusals.length, before.lastRound], [1, 1, 1]);
+    await l.close();
+    const again = await root.openGovernance({ dataDir: l.dataDir });
+    assert.deepEqual(await again.gov.listFlRounds('seq-line'), before);
+    assert.deepEqual(await again.gov.listFlSites(), sites);
   });
 });
