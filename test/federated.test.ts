@@ -240,6 +240,15 @@ describe('custos fl (CLI)', () => {
     assert.equal(await size(), n);
   });
 
+  it('custos append refuses the FL event types (only the service writes them)', async () => {
+    const n = await size();
+    writeFileSync(file('fake.json'), JSON.stringify({ line: 'derm-line', round: 99, reason: 'FL_SITE_UNKNOWN', actor: 'x', role: 'fl_coordinator' }));
+    for (const type of ['FL_SITE_REGISTERED', 'FL_SITE_RETIRED', 'FL_ROUND', 'FL_ROUND_REFUSED']) {
+      assertError(await cli(['append', '--type', type, '--payload-file', 'fake.json']), EXIT.validation, 'VALIDATION_FAILED', { message: /reserved/ });
+    }
+    assert.equal(await size(), n);
+  });
+
   it('fl rounds LINE: the rounds, the refusals and the running ε', async () => {
     const l = okJson<{ rounds: { round: number }[]; refusals: { reason: string; site?: string }[]; lastRound: number; epsilon: number; version: { version: string } }>(
       await cli(['--json', 'fl', 'rounds', 'derm-line']),
