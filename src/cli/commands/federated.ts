@@ -72,9 +72,10 @@ function readSiteKey(ctx: CommandContext, path: string): string {
  */
 export async function flSign(ctx: CommandContext, o: { siteKey: string; line: string; round: number; updateDigest?: string; updateFile?: string }): Promise<void> {
   if ((o.updateDigest === undefined) === (o.updateFile === undefined)) throw new ValidationError('VALIDATION_FAILED', 'give the update as --update-digest HEX or --update-file FILE (one of them)');
-  const update = o.updateDigest ?? (await sha256File(ctx.io, o.updateFile!, 'update-file')).digest;
+  // A digest in either case, as the round file accepts it; the signed message spells it lowercase.
+  const update = (o.updateDigest ?? (await sha256File(ctx.io, o.updateFile!, 'update-file')).digest).toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(update))
-    throw new ValidationError('HASH_MALFORMED', '--update-digest must be a SHA-256 digest, 64 lowercase hex', { issues: [{ path: 'update-digest', message: 'expected 64 lowercase hex' }] });
+    throw new ValidationError('HASH_MALFORMED', '--update-digest must be a SHA-256 digest, 64 hex characters', { issues: [{ path: 'update-digest', message: 'expected 64 hex characters' }] });
   if (!FL_ID_RE.test(o.line))
     throw new ValidationError('VALIDATION_FAILED', 'a line is a lowercase identifier (a-z, 0-9, . _ -; at most 64)', { issues: [{ path: 'line', message: 'expected a lowercase identifier' }] });
   if (o.round < 1) throw new ValidationError('VALIDATION_FAILED', '--round must be at least 1');
