@@ -18,12 +18,15 @@ const t = performance.now();
 // Progress on stderr every 10 % with the RSS then, so that a run shows which phase holds the peak:
 // the decisions, or the verification of the log and its documents after the last decision.
 const step = Math.max(1, Math.floor(runs / 10));
+let next = step;
 const m = await runScenario(
   { patients, runs, revokeProb: 0.05, tamperAfter: false, seed: 42 },
   {
     window: 1024,
     onProgress: (done) => {
-      if (done % step === 0 || done === runs) console.error(`${done} decisions, ${((performance.now() - t) / 1000).toFixed(1)} s, RSS ${Math.round(process.memoryUsage().rss / 1e6)} MB`);
+      if (done < next && done !== runs) return;
+      next = (Math.floor(done / step) + 1) * step;
+      console.error(`${done} decisions, ${((performance.now() - t) / 1000).toFixed(1)} s, RSS ${Math.round(process.memoryUsage().rss / 1e6)} MB`);
     },
   },
 );
