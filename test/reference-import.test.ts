@@ -10,7 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { assertError, callIn, ensureBuilt, EXIT, makeTempDir, okJson, parseJson, repoRoot } from './helpers/cli.js';
@@ -323,6 +323,12 @@ describe('custos import reference-ledger', () => {
     assertError(await callIn(data, ['import', 'reference-ledger', d]), EXIT.validation, 'FILE_UNREADABLE');
     const rep = okJson<Report>(await callIn(data, ['--json', 'import', 'reference-ledger', d, '--ledger', join(clean, 'ledger.jsonl'), '--dry-run']));
     assert.equal(rep.ok, true);
+    // The layout demo() writes: the one *.jsonl in DIR/ledger/ (two of them: choose with --ledger).
+    mkdirSync(join(d, 'ledger'));
+    cpSync(join(clean, 'ledger.jsonl'), join(d, 'ledger', 'clinical_governance_ledger.jsonl'));
+    assert.equal(okJson<Report>(await callIn(data, ['--json', 'import', 'reference-ledger', d, '--dry-run'])).lines, ledgerLines(clean).length);
+    cpSync(join(clean, 'ledger.jsonl'), join(d, 'ledger', 'other.jsonl'));
+    assertError(await callIn(data, ['import', 'reference-ledger', d, '--dry-run']), EXIT.validation, 'VALIDATION_FAILED', { message: /choose one with --ledger/ });
   });
 
   it('a legacy line document can be erased by its hash (it holds identifiers in clear); custos verify still passes', async () => {
