@@ -78,7 +78,13 @@ export type ConflictCode =
   // issue 12: the audit trail as FHIR (custos export --format fhir)
   | 'EXPORT_DIR_NOT_EMPTY';
 
-export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
+export type ConsentCode =
+  | 'CONSENT_DENIED'
+  | 'CONSENT_NOT_REVOCABLE'
+  | 'CONSENT_ALREADY_REVOKED'
+  | 'POLICY_TAMPERED'
+  // issue 15: differential privacy
+  | 'DP_BUDGET_EXHAUSTED';
 
 export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
 
@@ -280,6 +286,10 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // issue 14: parity with the reference. `custos selftest` failed a step: its own exit code (15),
   // for scripts that check an installation; the server never raises it (500 if it did).
   SELFTEST_FAILED: { http: 500, exit: 15 },
+  // issue 15: differential privacy. A release would take a consumer past its privacy budget for the
+  // period: 429 (the same request succeeds in a later period), nothing written; the CLI exits 7 (a
+  // governance rule refused it).
+  DP_BUDGET_EXHAUSTED: { http: 429, exit: EXIT.consent },
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

@@ -16,6 +16,7 @@ import { POLICY_SOURCE_FORMATS } from './consent/policy.js';
 import { CODING } from './consent/request.js';
 import { PERMISSIONS, POLICY_ID_RE, REVIEW_OUTCOMES, type Vocabulary } from './vocabulary.js';
 import { BREAK_GLASS_REFUSALS } from './break-glass.js';
+import { DELTA_SCALE, DP_MECHANISMS, EPSILON_SCALE, MAX_DELTA, MAX_EPSILON, toUnits } from './dp/accountant.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -104,6 +105,19 @@ const F = {
   },
   // issue 14: the method of an explanation artifact (a code of the deployment's explanation vocabulary).
   explanationMethod: { class: 'code', rule: 'explanation methods (docs/governance.md + configured)', check: (x, voc) => typeof x === 'string' && voc.explanationMethods.has(x) },
+  // issue 15: differential privacy. ε and δ as the decimals the caller gave (summed exactly: core/dp/accountant.ts).
+  dpMechanism: { class: 'code', ...oneOf(DP_MECHANISMS) },
+  dpUnit: { class: 'code', ...oneOf(['patient', 'actor', 'event']) },
+  dpEpsilon: {
+    class: 'number',
+    rule: `ε: a decimal in (0, ${MAX_EPSILON}], at most ${EPSILON_SCALE} decimals`,
+    check: (x) => typeof x === 'number' && ((u) => u !== undefined && u > 0n && u <= BigInt(MAX_EPSILON) * 10n ** BigInt(EPSILON_SCALE))(toUnits(x, EPSILON_SCALE)),
+  },
+  dpDelta: {
+    class: 'number',
+    rule: `δ: a decimal in [0, ${MAX_DELTA}], at most ${DELTA_SCALE} decimals`,
+    check: (x) => typeof x === 'number' && ((u) => u !== undefined && u <= toUnits(MAX_DELTA, DELTA_SCALE)!)(toUnits(x, DELTA_SCALE)),
+  },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
@@ -162,6 +176,8 @@ export const EVENT_TYPE = Object.freeze({
   witnessAlarm: 'WITNESS_ALARM',
   breakGlass: 'BREAK_GLASS',
   breakGlassReviewed: 'BREAK_GLASS_REVIEWED',
+  // issue 15: differential privacy
+  dpRelease: 'DP_RELEASE',
 } as const);
 
 /** A registered event type name. */
@@ -194,6 +210,9 @@ export const AUDIT_TRAIL_EVENT = Object.freeze({
   opened: EVENT_TYPE.patientDataOpened,
   securityAlert: EVENT_TYPE.securityAlert,
 } as const);
+
+/** issue 15: statistics released with differential privacy (reserved: `custos append` refuses them). */
+export const DP_EVENT = Object.freeze({ release: EVENT_TYPE.dpRelease } as const);
 
 /** Witness events written by the log's witness collector (reserved: `custos append` refuses them). */
 export const WITNESS_EVENT = Object.freeze({ alarm: EVENT_TYPE.witnessAlarm } as const);
@@ -374,6 +393,20 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     outcome: F.reviewOutcome,
     reason: F.reviewReason,
     ...WHO,
+  },
+  // issue 15: one release of statistics with differential privacy: who it was released to
+  // (consumer) and by whom (actor, role), the hash of the query's canonical JSON, the unit of
+  // privacy, the mechanism and the (ε, δ) it spent; the query and the released values are the
+  // document `documents.release` (off-ledger). The budget is the sum of these events.
+  [EVENT_TYPE.dpRelease]: {
+    consumer: F.actor,
+    queryHash: F.hash,
+    unit: F.dpUnit,
+    mechanism: F.dpMechanism,
+    epsilon: F.dpEpsilon,
+    delta: F.dpDelta,
+    ...WHO,
+    'documents.release': F.hash,
   },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 

@@ -108,6 +108,8 @@ export const AUDIT_EVENT_KINDS: Readonly<Record<EventType, AuditEventKind>> = Ob
   [EVENT_TYPE.breakGlass]: authz('0'),
   // A privacy officer's verdict on a break-glass entry: an update of that entry's review state.
   [EVENT_TYPE.breakGlassReviewed]: rest('update', 'U', AUTHOR, 'IHE.BasicAudit.Update'),
+  // issue 15: statistics released with differential privacy: the creation of a release document.
+  [EVENT_TYPE.dpRelease]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
 });
 
 /** An event type not in the registry (appended by an operator): an application activity. */
@@ -322,6 +324,16 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
       ...detail('attempts', p['attempts']),
     ]),
   ],
+  // issue 15: the release document (query, values), with what it spent and for whom.
+  [EVENT_TYPE.dpRelease]: (p) =>
+    digest('dp-release', recordField(p, 'documents')?.['release'], [
+      ...detail('consumer', p['consumer']),
+      ...detail('queryHash', p['queryHash']),
+      ...detail('unit', p['unit']),
+      ...detail('mechanism', p['mechanism']),
+      ...detail('epsilon', p['epsilon']),
+      ...detail('delta', p['delta']),
+    ]),
 };
 
 /** The Custos inclusion-proof extension of an entry: its index and leaf hash, and the proof when given. */
