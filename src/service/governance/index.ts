@@ -39,6 +39,8 @@ import { exportFhirConsent, importFhirConsent, type FhirConsentExport, type Fhir
 import type { FhirVersion } from '../../fhir/validate.js';
 import { recordInference } from './receipts.js';
 import { GovernanceState, type Actor, type GovernanceOptions } from './state.js';
+import { listReleases, releaseStatistics, type DpBudgetStatus, type DpRelease, type DpReleaseFilter, type DpReleaseResult } from './dp.js';
+import type { DpReleaseInput } from '../requests.js';
 
 export { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
 export { DOC } from './documents.js';
@@ -51,6 +53,9 @@ export { MAX_FHIR_CONSENT_BYTES, fhirConsentImportToJson } from './fhir-consent.
 export type { ConsentCheckRequest } from './queries.js';
 export { TRAINING_DATASET_TYPES, MAX_TRAINING_COHORT } from '../requests.js';
 export type { DataAccessInput, InferenceInput, ReviewInput, TrainingInput } from '../requests.js';
+// issue 15: differential privacy
+export type { DpBudgetStatus, DpOptions, DpRelease, DpReleaseFilter, DpReleaseResult } from './dp.js';
+export type { DpReleaseInput } from '../requests.js';
 
 /** The governance overlay over one log. */
 export class Governance {
@@ -144,6 +149,16 @@ export class Governance {
   /** See {@link recordTraining}. */
   recordTraining(input: TrainingInput | Checked<typeof TRAINING>): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
     return recordTraining(this.#s, input);
+  }
+
+  /** See {@link releaseStatistics} (issue 15). */
+  releaseStatistics(input: DpReleaseInput, actor: Actor): Promise<DpReleaseResult> {
+    return releaseStatistics(this.#s, input, actor);
+  }
+
+  /** See {@link listReleases} (issue 15). */
+  listReleases(filter?: DpReleaseFilter): Promise<{ releases: DpRelease[]; budget?: DpBudgetStatus }> {
+    return listReleases(this.#s, filter);
   }
 
   /** See {@link erase}. */
