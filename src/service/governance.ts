@@ -25,4 +25,11 @@ export {
   type ReviewInput,
   type ReviewQueue,
   type TrainingInput,
+  // issue 15: differential privacy
+  type DpBudgetStatus,
+  type DpOptions,
+  type DpRelease,
+  type DpReleaseFilter,
+  type DpReleaseInput,
+  type DpReleaseResult,
 } from './governance/index.js';
