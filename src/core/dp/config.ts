@@ -44,4 +44,3 @@ export function parseDpConfig(input: unknown): DpBudgetConfig {
     consumers,
   });
 }
-

@@ -71,7 +71,9 @@ describe('DpAggregator', () => {
     ev('CONSENT_CREATED', '2026-01-01T00:00:00.000Z', { policyId: 'p1', subject: H('1') }),
     ev('CONSENT_CREATED', '2026-01-01T00:00:00.000Z', { policyId: 'p2', subject: H('2') }),
     ev('CONSENT_CREATED', '2026-01-01T00:00:00.000Z', { policyId: 'p3', subject: H('1') }),
-    ...[1, 2, 3, 4, 5].map((d) => ev('INFERENCE_EXECUTED', `2026-01-0${d}T10:00:00.000Z`, { policyId: d % 2 ? 'p1' : 'p3', purpose: 'TREAT', role: 'clinician', actor: 'dr-a', documents: { model: H('a') } })),
+    ...[1, 2, 3, 4, 5].map((d) =>
+      ev('INFERENCE_EXECUTED', `2026-01-0${d}T10:00:00.000Z`, { policyId: d % 2 ? 'p1' : 'p3', purpose: 'TREAT', role: 'clinician', actor: 'dr-a', documents: { model: H('a') } }),
+    ),
     ev('CONSENT_DENIED', '2026-01-02T10:00:00.000Z', { policyId: 'p2', purpose: 'HRESCH', role: 'nurse', actor: 'n-1', model: H('a') }),
     ev('DATA_ACCESSED', '2026-01-09T10:00:00.000Z', { policyId: 'p2', purpose: 'TREAT', role: 'nurse', actor: 'n-1' }),
     // linked to no patient (unknown policy): not counted per patient

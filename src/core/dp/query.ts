@@ -174,14 +174,18 @@ export function parseDpQuery(input: unknown, domains: DpDomains): DpQuery {
     for (const [i, x] of list.entries()) if (!checks[dim](x)) issues.push({ path: `query.where.${dim}.${i}`, message: `unknown ${dim}` });
     where[dim] = [...new Set(list)].sort();
   }
-  if (by.includes('model') && where.model === undefined) issues.push({ path: 'query.where.model', message: 'a breakdown by model lists the models (their digests): the bins must not depend on the data' });
+  if (by.includes('model') && where.model === undefined)
+    issues.push({ path: 'query.where.model', message: 'a breakdown by model lists the models (their digests): the bins must not depend on the data' });
   const unit = q.unit;
   const clip = q.clip ?? 1;
   if (unit === 'event' && clip !== 1) issues.push({ path: 'query.clip', message: 'an event contributes one count: clip is 1 for unit event' });
   if (issues.length > 0) throw new ValidationError('VALIDATION_FAILED', `${issues[0]!.path}: ${issues[0]!.message}`, { issues });
   const query: DpQuery = Object.freeze({ unit, clip, by: Object.freeze([...by]), per: q.per ?? 'all', from: q.from, to: q.to, where: Object.freeze(where) });
   const n = binCount(query, domains);
-  if (n > MAX_DP_BINS) throw new ValidationError('VALIDATION_FAILED', `the query has ${n} bins (at most ${MAX_DP_BINS}): narrow it with filters or a coarser interval`, { issues: [{ path: 'query', message: 'too many bins' }] });
+  if (n > MAX_DP_BINS)
+    throw new ValidationError('VALIDATION_FAILED', `the query has ${n} bins (at most ${MAX_DP_BINS}): narrow it with filters or a coarser interval`, {
+      issues: [{ path: 'query', message: 'too many bins' }],
+    });
   return query;
 }
 

@@ -76,9 +76,27 @@ describe('sampleDiscreteLaplace', () => {
   });
 
   it('is reproducible from a seed and varies across seeds', () => {
-    const a = draw(50, ((r) => () => sampleDiscreteLaplace(r, 1n, 4n))(seededRandomSource('x')));
-    const b = draw(50, ((r) => () => sampleDiscreteLaplace(r, 1n, 4n))(seededRandomSource('x')));
-    const c = draw(50, ((r) => () => sampleDiscreteLaplace(r, 1n, 4n))(seededRandomSource('y')));
+    const a = draw(
+      50,
+      (
+        (r) => () =>
+          sampleDiscreteLaplace(r, 1n, 4n)
+      )(seededRandomSource('x')),
+    );
+    const b = draw(
+      50,
+      (
+        (r) => () =>
+          sampleDiscreteLaplace(r, 1n, 4n)
+      )(seededRandomSource('x')),
+    );
+    const c = draw(
+      50,
+      (
+        (r) => () =>
+          sampleDiscreteLaplace(r, 1n, 4n)
+      )(seededRandomSource('y')),
+    );
     assert.deepEqual(a, b);
     assert.notDeepEqual(a, c);
   });

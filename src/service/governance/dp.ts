@@ -269,7 +269,9 @@ export async function releaseStatistics(s: GovernanceState, input: DpReleaseInpu
   const cost = parsePrivacyParams(req.epsilon, req.delta ?? 0);
   const mechanism: DpMechanism = req.mechanism ?? (cost.delta > 0n ? 'discrete_gaussian' : 'discrete_laplace');
   if (mechanism === 'discrete_laplace' && cost.delta > 0n) {
-    throw new ValidationError('VALIDATION_FAILED', 'discrete_laplace is pure ε-DP: it spends no delta (omit delta, or choose discrete_gaussian)', { issues: [{ path: 'delta', message: 'must be 0 for discrete_laplace' }] });
+    throw new ValidationError('VALIDATION_FAILED', 'discrete_laplace is pure ε-DP: it spends no delta (omit delta, or choose discrete_gaussian)', {
+      issues: [{ path: 'delta', message: 'must be 0 for discrete_laplace' }],
+    });
   }
   if (mechanism === 'discrete_gaussian' && cost.delta === 0n) {
     throw new ValidationError('VALIDATION_FAILED', 'discrete_gaussian needs delta > 0', { issues: [{ path: 'delta', message: 'must be > 0 for discrete_gaussian' }] });
