@@ -26,13 +26,24 @@ export interface NoiseParameters {
  */
 export function addNoise(counts: readonly number[], mechanism: DpMechanism, cost: PrivacyUnits, clip: number, rng: RandomSource): { values: number[]; noise: NoiseParameters } {
   if (mechanism === 'discrete_laplace') {
-    const { s, t } = laplaceScale(cost, clip);
+    const { s, t } = reduced(laplaceScale(cost, clip));
     const values = counts.map((c) => c + Number(sampleDiscreteLaplace(rng, s, t)));
     return { values, noise: { mechanism, sensitivity: clip, scale: { exact: `${t}/${s}`, value: Number(t) / Number(s) } } };
   }
   const { num, den } = gaussianSigma2(cost, clip);
   const values = counts.map((c) => c + Number(sampleDiscreteGaussian(rng, num, den)));
   return { values, noise: { mechanism, sensitivity: clip, sigma2: { exact: `${num}/${den}`, value: fromUnits(num, 6) } } };
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
+}
+
+// t/s in lowest terms (the published fraction; the sampler reduces it too).
+function reduced({ s, t }: { s: bigint; t: bigint }): { s: bigint; t: bigint } {
+  const g = gcd(s, t);
+  return { s: s / g, t: t / g };
 }
 
 /** The release document's format version. */
