@@ -7,6 +7,8 @@ import { barChart, bucketize, timeChart, SERIES } from './charts.js';
 import { documentHash, verifyCheckpointNote, verifyEntryProof, verifyWitnessedCheckpoint } from './proofs.js';
 import { bundleDropPage } from './bundle-drop.js';
 import { reviewsPage } from './reviews.js';
+// issue 15: public statistics (differential privacy)
+import { statisticsPage } from './statistics.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -32,6 +34,8 @@ const EVENT_TYPES = [
   'BREAK_GLASS',
   'BREAK_GLASS_REVIEWED',
   'AUDIT_EVENT',
+  // issue 15: differential privacy
+  'DP_RELEASE',
 ];
 const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'BREAK_GLASS']);
 
@@ -172,6 +176,8 @@ const ROUTES = {
   anomalies: anomaliesPage,
   reviews: reviewsPage,
   'verify-bundle': bundleDropPage,
+  // issue 15: public statistics (differential privacy)
+  statistics: statisticsPage,
 };
 // Pages that need no token: verifying a bundle uses only the file and a key (web/bundle-drop.js).
 const PUBLIC_ROUTES = new Set(['verify-bundle']);
