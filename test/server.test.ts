@@ -238,6 +238,9 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'GET', url: '/api/v1/tokens', openapi: '/api/v1/tokens' },
   { method: 'DELETE', url: '/api/v1/tokens/0123456789abcdef', openapi: '/api/v1/tokens/{id}' },
   { method: 'GET', url: '/metrics', openapi: '/metrics' },
+  // issue 15: differential privacy
+  { method: 'POST', url: '/api/v1/dp/releases', openapi: '/api/v1/dp/releases', body: { query: 'unit=event from=2020-01-01 to=2020-02-01', epsilon: 0.1 } },
+  { method: 'GET', url: '/api/v1/dp/releases', openapi: '/api/v1/dp/releases' },
 ];
 
 // ---- authentication -------------------------------------------------------------------------
