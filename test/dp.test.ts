@@ -7,6 +7,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { DB_FILE } from '../src/log/data-dir.js';
+import { verifyDocuments } from '../src/service/verify-documents.js';
 import { join } from 'node:path';
 import { ManualClock } from '../src/log/clock.js';
 import { decodeEntry } from '../src/core/entry.js';
@@ -167,6 +170,35 @@ describe('differential privacy: the service', () => {
     assert.equal(june.release.document!.budgetPeriod, '2030-06-01/P1M');
     clock.set(T0);
     await g.close();
+  });
+
+  it('verification checks the release document; an edited one is reported and never served, and the budget stands', async () => {
+    const f = await open();
+    await populate(f.gov, 's6');
+    const r = await f.gov.releaseStatistics({ query: Q_OUTCOME, epsilon: 0.9, consumer: 'site-d' }, PO);
+    const clean = await verifyDocuments({ log: f.log });
+    assert.equal(clean.ok, true, JSON.stringify(clean.findings));
+    const db = new Database(join(f.dataDir, DB_FILE));
+    try {
+      const edited = { ...r.release.document!, values: r.release.document!.values.map((v) => ({ ...v, value: 0 })) };
+      assert.equal(db.prepare('UPDATE documents SET data = ? WHERE hash = ?').run(Buffer.from(JSON.stringify(edited)), r.release.documentHash).changes, 1);
+    } finally {
+      db.close();
+    }
+    const report = await verifyDocuments({ log: f.log });
+    assert.deepEqual(
+      report.findings.map((x) => [x.kind, x.ref]),
+      [['DOCUMENT_EDITED', r.release.documentHash]],
+    );
+    const listed = await f.gov.listReleases({ consumer: 'site-d' });
+    assert.equal(listed.releases[0]!.document, null);
+    // The budget is the log's: nothing in the store changes what was spent.
+    assert.equal(listed.budget?.epsilon.spent, 0.9);
+    await assert.rejects(
+      () => f.gov.releaseStatistics({ query: 'unit=event from=2030-05-01 to=2030-06-01', epsilon: 0.2, consumer: 'site-d' }, PO),
+      (err: unknown) => err instanceof ConsentError && err.code === 'DP_BUDGET_EXHAUSTED',
+    );
+    await f.close();
   });
 
   it('lets only one of two concurrent releases through when both do not fit', async () => {

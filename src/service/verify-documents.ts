@@ -16,13 +16,14 @@
  */
 import { sha256, toHex } from '../core/hash.js';
 import { computeCommitment } from '../core/commitment.js';
-import { GOVERNANCE_EVENT as EVENT, TOKEN_EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
+import { DP_EVENT, GOVERNANCE_EVENT as EVENT, TOKEN_EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
 import { entryTypeOf } from '../core/entry.js';
 import { logView, type LogSource, type LogView } from '../log/reader.js';
 import { applyTokenEvent, tokenSecretDigest, type LoggedToken } from './tokens.js';
 import { documentsErasedBy } from './governance/documents.js';
 
-const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
+// issue 15: a DP_RELEASE commits its release document as the governance events commit theirs.
+const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set([...Object.values(EVENT), ...Object.values(DP_EVENT)]);
 // The erasure type as it appears in an entry's canonical JSON (a byte search before parsing).
 const ERASURE_MARK = `"${EVENT.erasure}"`;
 // The types this scan reads: the governance events (documents, policy heads, erasures) and tokens.
