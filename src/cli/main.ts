@@ -176,10 +176,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
         if (Object.values(rest).some((x) => x !== undefined)) throw new VE('VALIDATION_FAILED', '--query, --epsilon, --delta, --mechanism, --consumer and --actor go with --dp');
         return m.stats(await ctx(cmd));
       }
-      return m.dpStats(await ctx(cmd), {
-        ...rest,
-        ...(rest.mechanism === undefined ? {} : { mechanism: parseChoice(rest.mechanism, 'mechanism', ['discrete_laplace', 'discrete_gaussian'] as const) }),
-      });
+      const { mechanism, ...flags } = rest;
+      return m.dpStats(await ctx(cmd), { ...flags, ...(mechanism === undefined ? {} : { mechanism: parseChoice(mechanism, 'mechanism', ['discrete_laplace', 'discrete_gaussian'] as const) }) });
     });
 
   program

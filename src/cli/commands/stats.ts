@@ -1,7 +1,7 @@
 import { toHex } from '../../core/hash.js';
 import { ValidationError } from '../../core/errors.js';
 import { OPERATOR_ROLE } from '../../core/vocabulary.js';
-import { Governance, type DpBudgetStatus, type DpRelease } from '../../service/governance.js';
+import { Governance, type DpBudgetStatus, type DpRelease, type DpReleaseInput } from '../../service/governance.js';
 import { withDataDir, withLog, type CommandContext } from '../context.js';
 import { loadDpConfig } from '../dp-config.js';
 import { printFields, printJson, type Io } from '../output.js';
@@ -50,7 +50,7 @@ export interface DpStatsOptions {
   readonly query?: string | undefined;
   readonly epsilon?: string | undefined;
   readonly delta?: string | undefined;
-  readonly mechanism?: string | undefined;
+  readonly mechanism?: DpReleaseInput['mechanism'] | undefined;
   readonly consumer?: string | undefined;
   readonly actor?: string | undefined;
   readonly actorRole?: string | undefined;
@@ -97,7 +97,7 @@ export async function dpStats(ctx: CommandContext, o: DpStatsOptions): Promise<v
         query: o.query,
         epsilon: o.epsilon!,
         ...(o.delta === undefined ? {} : { delta: o.delta }),
-        ...(o.mechanism === undefined ? {} : { mechanism: o.mechanism as 'discrete_laplace' }),
+        ...(o.mechanism === undefined ? {} : { mechanism: o.mechanism }),
         ...(o.consumer === undefined ? {} : { consumer: o.consumer }),
       },
       who,
