@@ -23,6 +23,7 @@ describe('explorer: public statistics', { skip }, () => {
   let browser: Browser | undefined;
   let page: Page;
   const pageErrors: string[] = [];
+  let releaseIndex = -1;
 
   before(async () => {
     currentCoreBundle();
@@ -31,7 +32,7 @@ describe('explorer: public statistics', { skip }, () => {
     await env.governance.createConsent({ policyId: pid('dp-web'), subject: 'patient-w', allowedPurposes: ['TREAT'], allowedRoles: ['nurse'] }, PO);
     await env.governance.recordDataAccess({ actor: { id: 'n-1', role: 'nurse' }, purpose: 'TREAT', policyId: pid('dp-web'), artifact: { uri: 's3://ehr/w', digest: D1 } });
     await env.governance.releaseStatistics({ query: 'unit=patient by=outcome from=2030-07-01 to=2030-08-01', epsilon: 0.5 }, PO);
-    await env.governance.releaseStatistics({ query: 'unit=event per=week from=2030-07-06 to=2030-07-20', epsilon: 0.25, delta: 1e-6 }, PO);
+    releaseIndex = (await env.governance.releaseStatistics({ query: 'unit=event per=week from=2030-07-06 to=2030-07-20', epsilon: 0.25, delta: 1e-6 }, PO)).release.index;
     browser = await launchChromium();
     const context = await browser.newContext();
     page = await context.newPage();
@@ -64,6 +65,20 @@ describe('explorer: public statistics', { skip }, () => {
     assert.equal((await second.locator('[data-testid="release-mechanism"]').textContent())?.trim(), 'discrete Laplace');
     assert.equal((await second.locator('[data-testid="release-period"]').textContent())?.trim(), '2030-07-01/P1M');
     assert.equal(await second.locator('[data-testid="release-value"]').count(), 3);
+    // Each document is checked in the browser against the hash its DP_RELEASE entry commits.
+    for (const card of [first, second]) assert.equal(await card.locator('[data-testid="release-document-check"]').getAttribute('data-ok'), 'true');
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it("links a DP_RELEASE entry's page to the statistics (for a role that reads entries)", async () => {
+    const context = await browser!.newContext();
+    page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await page.goto(`${base}/#/event/${releaseIndex}`);
+    await page.fill('[data-testid="token-input"]', env.tokens.auditor);
+    await page.click('[data-testid="login-button"]');
+    await page.click('[data-testid="statistics-link"]');
+    await page.locator('[data-testid="page-statistics"]').waitFor();
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -754,6 +754,8 @@ async function eventPage(arg) {
   const p = entry.payload ?? {};
   const links = h('div', { class: 'links' });
   if (entry.type === 'INFERENCE_EXECUTED') links.append(h('a', { href: `#/receipt/${n}`, class: 'button', testid: 'receipt-link' }, 'Inference receipt →'));
+  // issue 15: a release of statistics with differential privacy is shown on the public statistics page.
+  if (entry.type === 'DP_RELEASE') links.append(h('a', { href: '#/statistics', class: 'button', testid: 'statistics-link' }, 'Public statistics →'));
   if (p.policyId) links.append(h('a', { href: `#/policy/${encodeURIComponent(p.policyId)}`, class: 'button secondary', testid: 'policy-link' }, `Consent policy ${p.policyId} →`));
   const summary = h(
     'section',

@@ -2,7 +2,8 @@
 // (GET /api/v1/dp/releases, open to every authenticated caller): each release with its ε and δ,
 // its mechanism, its unit of privacy and budget period, and the released (noisy) values.
 import { api } from './api.js';
-import { h, fields, table, time, link } from './dom.js';
+import { h, fields, table, time, link, mark } from './dom.js';
+import { documentHash } from './proofs.js';
 
 const MECHANISMS = { discrete_laplace: 'discrete Laplace', discrete_gaussian: 'discrete Gaussian' };
 const UNITS = { patient: 'a patient', actor: 'an actor (clinician or service)', event: 'an event' };
@@ -19,6 +20,18 @@ function noiseText(n) {
   if (n.scale) return `scale ${n.scale.value} (Δ₁ = ${n.sensitivity}, P(x) ∝ exp(−|x|/scale))`;
   if (n.sigma2) return `σ² = ${n.sigma2.value} (Δ₂ = ${n.sensitivity}, P(x) ∝ exp(−x²/2σ²))`;
   return '';
+}
+
+// Checked here, in the browser: the document shown hashes (RFC 8785 + SHA-256) to the hash its
+// DP_RELEASE entry commits (#/event/N proves that entry against the signed checkpoint).
+function documentCheck(d, committed) {
+  let ok = false;
+  try {
+    ok = documentHash(d) === committed;
+  } catch {
+    ok = false;
+  }
+  return h('span', { testid: 'release-document-check', dataset: { ok } }, mark(ok), ok ? ' hashes to the entry’s documents.release' : ' does NOT hash to the entry’s documents.release');
 }
 
 function releaseCard(r) {
@@ -60,6 +73,7 @@ function releaseCard(r) {
       ['Query', queryText(d.query)],
       ['Budget period', h('span', { testid: 'release-period' }, d.budgetPeriod)],
       ['Computed over', `entries 0 to ${d.treeSize - 1}`],
+      ['Document', documentCheck(d, r.documentHash)],
     ]),
     table([...cols, ['value', 'num']], rows, { testid: 'release-values' }),
   );
