@@ -215,6 +215,22 @@ describe('differential privacy: the service', () => {
     await f.close();
   });
 
+  it('two writers on one log (two opens of the data directory) cannot both spend the last of a budget', async () => {
+    const f = await open();
+    await populate(f.gov, 's7');
+    const g = await open(f.dataDir, 'second-writer');
+    const results = await Promise.allSettled([
+      f.gov.releaseStatistics({ query: 'unit=event from=2030-05-01 to=2030-06-01', epsilon: 0.6, consumer: 'site-e' }, PO),
+      g.gov.releaseStatistics({ query: 'unit=event per=day from=2030-05-01 to=2030-06-01', epsilon: 0.6, consumer: 'site-e' }, PO),
+    ]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected'], JSON.stringify(results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok'))));
+    assert.equal(((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as ConsentError).code, 'DP_BUDGET_EXHAUSTED');
+    assert.equal((await g.gov.listReleases({ consumer: 'site-e' })).budget?.epsilon.spent, 0.6);
+    assert.equal((await f.gov.listReleases({ consumer: 'site-e' })).budget?.epsilon.spent, 0.6);
+    await g.close();
+    await f.close();
+  });
+
   it('refuses a role without dp:release, a bad query, δ with Laplace and no δ with the Gaussian: nothing written', async () => {
     const f = await open();
     await populate(f.gov, 's5');
