@@ -44,7 +44,10 @@ export type VerificationCode =
   | 'LOG_TILES_INVALID'
   | 'LOG_UNREACHABLE'
   // issue 14: parity with the reference (custos selftest)
-  | 'SELFTEST_FAILED';
+  | 'SELFTEST_FAILED'
+  // issue 14: federated learning rounds
+  | 'FL_SIGNATURE_INVALID'
+  | 'FL_DP_ACCOUNTING_MISMATCH';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -59,7 +62,9 @@ export type NotFoundCode =
   // issue 12: break-glass
   | 'REVIEW_NOT_FOUND'
   // issue 12: erasure of imported FHIR Consents (consent-followup)
-  | 'DOCUMENT_ERASED';
+  | 'DOCUMENT_ERASED'
+  // issue 14: federated learning rounds
+  | 'FL_SITE_UNKNOWN';
 
 export type ConflictCode =
   | 'DATA_DIR_EXISTS'
@@ -76,7 +81,13 @@ export type ConflictCode =
   // issue 12: break-glass
   | 'REVIEW_CLOSED'
   // issue 12: the audit trail as FHIR (custos export --format fhir)
-  | 'EXPORT_DIR_NOT_EMPTY';
+  | 'EXPORT_DIR_NOT_EMPTY'
+  // issue 14: federated learning rounds
+  | 'FL_SITE_EXISTS'
+  | 'FL_SITE_INACTIVE'
+  | 'FL_ROUND_OUT_OF_ORDER'
+  | 'FL_LINE_CLOSED'
+  | 'FL_DP_MISMATCH';
 
 export type ConsentCode =
   | 'CONSENT_DENIED'
@@ -286,6 +297,18 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // issue 14: parity with the reference. `custos selftest` failed a step: its own exit code (15),
   // for scripts that check an installation; the server never raises it (500 if it did).
   SELFTEST_FAILED: { http: 500, exit: 15 },
+  // issue 14: federated learning rounds (docs/federated.md). A refused round is logged as
+  // FL_ROUND_REFUSED with the code as its reason (the error's details name the entry); a site
+  // registration or retirement refused with FL_SITE_EXISTS, FL_SITE_UNKNOWN or FL_SITE_INACTIVE
+  // writes nothing.
+  FL_SITE_UNKNOWN: notFound,
+  FL_SITE_EXISTS: conflict,
+  FL_SITE_INACTIVE: conflict,
+  FL_ROUND_OUT_OF_ORDER: conflict,
+  FL_LINE_CLOSED: conflict,
+  FL_DP_MISMATCH: conflict,
+  FL_SIGNATURE_INVALID: verification,
+  FL_DP_ACCOUNTING_MISMATCH: verification,
   // issue 15: differential privacy. A release would take a consumer past its privacy budget for the
   // period: 429 (the same request succeeds in a later period), nothing written; the CLI exits 7 (a
   // governance rule refused it).

@@ -39,6 +39,7 @@ import { exportFhirConsent, importFhirConsent, type FhirConsentExport, type Fhir
 import type { FhirVersion } from '../../fhir/validate.js';
 import { recordInference } from './receipts.js';
 import { GovernanceState, type Actor, type GovernanceOptions } from './state.js';
+import { listRounds, listSites, recordRound, registerSite, retireSite, type FlLine, type FlRoundResult, type FlSite } from './federated.js';
 import { listReleases, releaseStatistics, type DpBudgetStatus, type DpRelease, type DpReleaseFilter, type DpReleaseResult } from './dp.js';
 import type { DpReleaseInput } from '../requests.js';
 
@@ -53,6 +54,9 @@ export { MAX_FHIR_CONSENT_BYTES, fhirConsentImportToJson } from './fhir-consent.
 export type { ConsentCheckRequest } from './queries.js';
 export { TRAINING_DATASET_TYPES, MAX_TRAINING_COHORT } from '../requests.js';
 export type { DataAccessInput, InferenceInput, ReviewInput, TrainingInput } from '../requests.js';
+// issue 14: federated learning rounds
+export { FL_ROUND, FL_SITE, FlRoundRefusedError, registerFlModelVersion } from './federated.js';
+export type { FlLine, FlModelVersion, FlRefusal, FlRound, FlRoundDp, FlRoundInput, FlRoundResult, FlSite, FlSiteInput, FlVersionRegistration } from './federated.js';
 // issue 15: differential privacy
 export type { DpBudgetStatus, DpOptions, DpRelease, DpReleaseFilter, DpReleaseResult } from './dp.js';
 export type { DpReleaseInput } from '../requests.js';
@@ -149,6 +153,33 @@ export class Governance {
   /** See {@link recordTraining}. */
   recordTraining(input: TrainingInput | Checked<typeof TRAINING>): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
     return recordTraining(this.#s, input);
+  }
+
+  // issue 14: federated learning rounds (federated.ts)
+
+  /** See {@link registerSite}. */
+  registerFlSite(input: unknown, actor: Actor): Promise<{ site: FlSite; event: AppendResult }> {
+    return registerSite(this.#s, input, actor);
+  }
+
+  /** See {@link retireSite}. */
+  retireFlSite(site: string, actor: Actor): Promise<{ site: FlSite; event: AppendResult }> {
+    return retireSite(this.#s, site, actor);
+  }
+
+  /** See {@link listSites}. */
+  listFlSites(): Promise<FlSite[]> {
+    return listSites(this.#s);
+  }
+
+  /** See {@link recordRound}. */
+  recordFlRound(input: unknown, actor: Actor): Promise<FlRoundResult> {
+    return recordRound(this.#s, input, actor);
+  }
+
+  /** See {@link listRounds}. */
+  listFlRounds(line: string): Promise<FlLine> {
+    return listRounds(this.#s, line);
   }
 
   /** See {@link releaseStatistics} (issue 15). */
