@@ -22,7 +22,7 @@ import type { Governance } from '../src/service/governance.js';
 import type { Log } from '../src/log/log.js';
 import { useTempRoot } from './helpers/fixtures.js';
 import { pid } from './helpers/policy-ids.js';
-import { assertError, callIn, ensureBuilt, okJson } from './helpers/cli.js';
+import { assertError, callIn, ensureBuilt, okJson, runIn } from './helpers/cli.js';
 import { createServerEnv, type ServerEnv, type TestRole } from './helpers/server-env.js';
 
 const T0 = Date.parse('2030-05-10T10:00:00.000Z');
@@ -280,7 +280,8 @@ describe('differential privacy: custos stats --dp', () => {
     const again = okJson<typeof first>(await callIn(dataDir, ['stats', '--dp', '--epsilon', '0.7', '--query', Q, '--consumer', 'web', '--json']));
     assert.equal(again.reused, true);
     assert.deepEqual(again.release, first.release);
-    const refused = await callIn(dataDir, ['stats', '--dp', '--epsilon', '0.5', '--query', 'unit=event from=2021-01-01 to=2031-01-01', '--consumer', 'web']);
+    // A new process (the real bin): the budget spent above is on the log.
+    const refused = await runIn(dataDir, ['stats', '--dp', '--epsilon', '0.5', '--query', 'unit=event from=2021-01-01 to=2031-01-01', '--consumer', 'web']);
     assertError(refused, 7, 'DP_BUDGET_EXHAUSTED');
     const list = okJson<{ releases: { index: number }[]; budget: { epsilon: { remaining: number } } }>(await callIn(dataDir, ['stats', '--dp', '--consumer', 'web', '--json']));
     assert.deepEqual(
