@@ -171,7 +171,7 @@ export function laplaceScale(cost: PrivacyUnits, l1: number): { s: bigint; t: bi
 /**
  * The discrete Gaussian variance parameter σ² for (ε, δ)-DP at L2 sensitivity `l2`, as a rational
  * num/10⁶ rounded up (more noise, never less). The discrete Gaussian with σ² satisfies ρ-zCDP with
- * ρ = Δ₂²/(2σ²) (CKS 2020, Theorem 4), and ρ-zCDP implies (ρ + 2√(ρ·ln(1/δ)), δ)-DP (Bun and
+ * ρ = Δ₂²/(2σ²) (CKS 2020, §2: the discrete Gaussian satisfies concentrated DP), and ρ-zCDP implies (ρ + 2√(ρ·ln(1/δ)), δ)-DP (Bun and
  * Steinke 2016, Proposition 1.3); so ρ = (√(ln(1/δ) + ε) − √(ln(1/δ)))². This calibrates a
  * parameter only: the samples themselves are exact.
  * @throws {ValidationError} VALIDATION_FAILED when δ = 0 (the Gaussian needs δ > 0)
