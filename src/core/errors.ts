@@ -93,7 +93,13 @@ export type ConflictCode =
   // issue 14: import of the reference's ledgers
   | 'LEGACY_ALREADY_IMPORTED';
 
-export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
+export type ConsentCode =
+  | 'CONSENT_DENIED'
+  | 'CONSENT_NOT_REVOCABLE'
+  | 'CONSENT_ALREADY_REVOKED'
+  | 'POLICY_TAMPERED'
+  // issue 15: differential privacy
+  | 'DP_BUDGET_EXHAUSTED';
 
 export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
 
@@ -312,6 +318,10 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // before. Nothing is written for either.
   REFERENCE_LEDGER_INVALID: verification,
   LEGACY_ALREADY_IMPORTED: conflict,
+  // issue 15: differential privacy. A release would take a consumer past its privacy budget for the
+  // period: 429 (the same request succeeds in a later period), nothing written; the CLI exits 7 (a
+  // governance rule refused it).
+  DP_BUDGET_EXHAUSTED: { http: 429, exit: EXIT.consent },
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

@@ -17,6 +17,7 @@ import { CODING } from './consent/request.js';
 import { PERMISSIONS, POLICY_ID_RE, REVIEW_OUTCOMES, type Vocabulary } from './vocabulary.js';
 import { BREAK_GLASS_REFUSALS } from './break-glass.js';
 import { FL_AGGREGATIONS, FL_ID_RE, FL_MODEL_NAME_RE, FL_MODEL_VERSION_RE, FL_PUBLIC_KEY_RE, FL_REFUSAL_REASONS, FL_SIGNATURE_RE } from './federated.js';
+import { DELTA_SCALE, DP_MECHANISMS, EPSILON_SCALE, MAX_DELTA, MAX_EPSILON, toUnits } from './dp/accountant.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -115,6 +116,19 @@ const F = {
   flModelVersion: { class: 'identifier', ...re(FL_MODEL_VERSION_RE) },
   positive: { class: 'number', rule: 'finite number > 0', check: (x) => typeof x === 'number' && Number.isFinite(x) && x > 0 },
   probability: { class: 'number', rule: 'number in (0, 1)', check: (x) => typeof x === 'number' && x > 0 && x < 1 },
+  // issue 15: differential privacy. ε and δ as the decimals the caller gave (summed exactly: core/dp/accountant.ts).
+  dpMechanism: { class: 'code', ...oneOf(DP_MECHANISMS) },
+  dpUnit: { class: 'code', ...oneOf(['patient', 'actor', 'event']) },
+  dpEpsilon: {
+    class: 'number',
+    rule: `ε: a decimal in (0, ${MAX_EPSILON}], at most ${EPSILON_SCALE} decimals`,
+    check: (x) => typeof x === 'number' && ((u) => u !== undefined && u > 0n && u <= BigInt(MAX_EPSILON) * 10n ** BigInt(EPSILON_SCALE))(toUnits(x, EPSILON_SCALE)),
+  },
+  dpDelta: {
+    class: 'number',
+    rule: `δ: a decimal in [0, ${MAX_DELTA}], at most ${DELTA_SCALE} decimals`,
+    check: (x) => typeof x === 'number' && ((u) => u !== undefined && u <= toUnits(MAX_DELTA, DELTA_SCALE)!)(toUnits(x, DELTA_SCALE)),
+  },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
@@ -181,6 +195,8 @@ export const EVENT_TYPE = Object.freeze({
   // issue 14: import of the reference's ledgers
   legacyEvent: 'LEGACY_EVENT',
   legacyImportCompleted: 'LEGACY_IMPORT_COMPLETED',
+  // issue 15: differential privacy
+  dpRelease: 'DP_RELEASE',
 } as const);
 
 /** A registered event type name. */
@@ -218,6 +234,9 @@ export const AUDIT_TRAIL_EVENT = Object.freeze({
   opened: EVENT_TYPE.patientDataOpened,
   securityAlert: EVENT_TYPE.securityAlert,
 } as const);
+
+/** issue 15: statistics released with differential privacy (reserved: `custos append` refuses them). */
+export const DP_EVENT = Object.freeze({ release: EVENT_TYPE.dpRelease } as const);
 
 /** Witness events written by the log's witness collector (reserved: `custos append` refuses them). */
 export const WITNESS_EVENT = Object.freeze({ alarm: EVENT_TYPE.witnessAlarm } as const);
@@ -468,6 +487,20 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     firstIndex: F.count,
     manifests: F.count,
     policies: F.count,
+  },
+  // issue 15: one release of statistics with differential privacy: who it was released to
+  // (consumer) and by whom (actor, role), the hash of the query's canonical JSON, the unit of
+  // privacy, the mechanism and the (ε, δ) it spent; the query and the released values are the
+  // document `documents.release` (off-ledger). The budget is the sum of these events.
+  [EVENT_TYPE.dpRelease]: {
+    consumer: F.actor,
+    queryHash: F.hash,
+    unit: F.dpUnit,
+    mechanism: F.dpMechanism,
+    epsilon: F.dpEpsilon,
+    delta: F.dpDelta,
+    ...WHO,
+    'documents.release': F.hash,
   },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 

@@ -118,6 +118,8 @@ export const AUDIT_EVENT_KINDS: Readonly<Record<EventType, AuditEventKind>> = Ob
   // and the end of an import.
   [EVENT_TYPE.legacyEvent]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
   [EVENT_TYPE.legacyImportCompleted]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  // issue 15: statistics released with differential privacy: the creation of a release document.
+  [EVENT_TYPE.dpRelease]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
 });
 
 /** An event type not in the registry (appended by an operator): an application activity. */
@@ -372,6 +374,16 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
     ...digest('legacy-head', p['head'], [...detail('lines', p['lines']), ...detail('entries', p['entries']), ...detail('firstIndex', p['firstIndex'])]),
     ...digest('legacy-file', p['fileDigest']),
   ],
+  // issue 15: the release document (query, values), with what it spent and for whom.
+  [EVENT_TYPE.dpRelease]: (p) =>
+    digest('dp-release', recordField(p, 'documents')?.['release'], [
+      ...detail('consumer', p['consumer']),
+      ...detail('queryHash', p['queryHash']),
+      ...detail('unit', p['unit']),
+      ...detail('mechanism', p['mechanism']),
+      ...detail('epsilon', p['epsilon']),
+      ...detail('delta', p['delta']),
+    ]),
 };
 
 /** The Custos inclusion-proof extension of an entry: its index and leaf hash, and the proof when given. */

@@ -16,16 +16,16 @@
  */
 import { sha256, toHex } from '../core/hash.js';
 import { computeCommitment } from '../core/commitment.js';
-import { GOVERNANCE_EVENT as EVENT, LEGACY_EVENT, TOKEN_EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
+import { DP_EVENT, GOVERNANCE_EVENT as EVENT, LEGACY_EVENT, TOKEN_EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
 import { entryTypeOf } from '../core/entry.js';
 import { logView, type LogSource, type LogView } from '../log/reader.js';
 import { applyTokenEvent, tokenSecretDigest, type LoggedToken } from './tokens.js';
 import { documentsErasedBy } from './governance/documents.js';
 
 const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
-// The events whose `documents` commit off-ledger documents: the governance events, and (issue 14)
-// the lines imported from a reference ledger.
-const DOCUMENT_EVENTS: ReadonlySet<string> = new Set([...GOVERNANCE_EVENTS, LEGACY_EVENT.event]);
+// The events whose `documents` commit off-ledger documents: the governance events, (issue 14) the
+// lines imported from a reference ledger, and (issue 15) a DP_RELEASE's release document.
+const DOCUMENT_EVENTS: ReadonlySet<string> = new Set([...GOVERNANCE_EVENTS, LEGACY_EVENT.event, ...Object.values(DP_EVENT)]);
 // The erasure type as it appears in an entry's canonical JSON (a byte search before parsing).
 const ERASURE_MARK = `"${EVENT.erasure}"`;
 // The types this scan reads: the governance events (documents, policy heads, erasures) and tokens.

@@ -65,6 +65,8 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
     artifact: { uri: 's3://clinic/img-4.jpg', digest: D2 },
   });
   await gov.closeReview(bg.event.index, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, PO);
+  // issue 15: a release of statistics with differential privacy.
+  await gov.releaseStatistics({ query: 'unit=patient by=outcome from=2020-01-01 to=2029-01-01', epsilon: 0.5, consumer: 'public-site' }, PO);
   const inf = await gov.recordInference({
     actor: DERM,
     purpose: 'TREAT',

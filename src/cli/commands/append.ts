@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ValidationError } from '../../core/errors.js';
 import { parseHashHex, toHex } from '../../core/hash.js';
 import { canonicalJsonBytes } from '../../core/canonical-json.js';
-import { checkAppendPayload, LEGACY_EVENT, WITNESS_EVENT } from '../../core/events.js';
+import { checkAppendPayload, DP_EVENT, LEGACY_EVENT, WITNESS_EVENT } from '../../core/events.js';
 import { createVocabulary } from '../../core/vocabulary.js';
 import type { AppendResult } from '../../log/log.js';
 import { EVENT } from '../../service/governance.js';
@@ -99,6 +99,8 @@ const RESERVED_TYPES: ReadonlySet<string> = new Set([
   ...Object.values(TOKEN_EVENT),
   ...Object.values(WITNESS_EVENT),
   ...Object.values(LEGACY_EVENT),
+  // issue 15: differential privacy (a release is written only with its document, against the budget)
+  ...Object.values(DP_EVENT),
 ]);
 
 /** JSON shape of an append result. */

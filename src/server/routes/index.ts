@@ -18,6 +18,8 @@ import { meRoutes, metricsRoutes, tokenRoutes } from './tokens.js';
 import { witnessRoutes } from './witnesses.js';
 import { reviewRoutes } from './reviews.js';
 import { federatedRoutes } from './federated.js';
+// issue 15: differential privacy
+import { dpRoutes } from './dp.js';
 
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
@@ -40,4 +42,6 @@ export const API_ROUTES: readonly Route[] = [
   ...metricsRoutes,
   // issue 14: federated learning rounds
   ...federatedRoutes,
+  // issue 15: differential privacy
+  ...dpRoutes,
 ];
