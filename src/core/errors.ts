@@ -44,7 +44,12 @@ export type VerificationCode =
   | 'LOG_TILES_INVALID'
   | 'LOG_UNREACHABLE'
   // issue 14: parity with the reference (custos selftest)
-  | 'SELFTEST_FAILED';
+  | 'SELFTEST_FAILED'
+  // issue 15: selective disclosure (attestations as SD-JWT)
+  | 'ATTESTATION_MALFORMED'
+  | 'ATTESTATION_SIGNATURE_INVALID'
+  | 'DISCLOSURE_INVALID'
+  | 'ATTESTATION_CHECKPOINT_MISMATCH';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -59,7 +64,9 @@ export type NotFoundCode =
   // issue 12: break-glass
   | 'REVIEW_NOT_FOUND'
   // issue 12: erasure of imported FHIR Consents (consent-followup)
-  | 'DOCUMENT_ERASED';
+  | 'DOCUMENT_ERASED'
+  // issue 15: selective disclosure (attestations as SD-JWT)
+  | 'ATTESTATION_KEY_NOT_FOUND';
 
 export type ConflictCode =
   | 'DATA_DIR_EXISTS'
@@ -280,6 +287,12 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // issue 14: parity with the reference. `custos selftest` failed a step: its own exit code (15),
   // for scripts that check an installation; the server never raises it (500 if it did).
   SELFTEST_FAILED: { http: 500, exit: 15 },
+  // issue 15: selective disclosure (attestations as SD-JWT; custos verify-presentation, docs/attestations.md)
+  ATTESTATION_MALFORMED: verification,
+  ATTESTATION_SIGNATURE_INVALID: verification,
+  DISCLOSURE_INVALID: verification,
+  ATTESTATION_CHECKPOINT_MISMATCH: verification,
+  ATTESTATION_KEY_NOT_FOUND: notFound,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

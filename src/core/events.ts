@@ -16,6 +16,7 @@ import { POLICY_SOURCE_FORMATS } from './consent/policy.js';
 import { CODING } from './consent/request.js';
 import { PERMISSIONS, POLICY_ID_RE, REVIEW_OUTCOMES, type Vocabulary } from './vocabulary.js';
 import { BREAK_GLASS_REFUSALS } from './break-glass.js';
+import { ATTESTATION_KINDS } from './attestation.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -109,6 +110,10 @@ const F = {
     rule: 'HTTP status code (100-599), or 0 when none was received',
     check: (x) => Number.isSafeInteger(x) && ((x as number) === 0 || ((x as number) >= 100 && (x as number) <= 599)),
   },
+  // issue 15: selective disclosure (attestations as SD-JWT, docs/attestations.md)
+  attestationKind: { class: 'code', ...oneOf(ATTESTATION_KINDS) },
+  jwsAlg: { class: 'code', ...oneOf(['EdDSA']) },
+  publicKey: { class: 'identifier', ...re(/^[A-Za-z0-9_-]{43}$/, 'an Ed25519 public key, base64url of 32 bytes (public key material)') },
 } satisfies Record<string, FieldSpec>;
 
 const opt = (f: FieldSpec): FieldSpec => ({ ...f, optional: true });
@@ -162,6 +167,9 @@ export const EVENT_TYPE = Object.freeze({
   witnessAlarm: 'WITNESS_ALARM',
   breakGlass: 'BREAK_GLASS',
   breakGlassReviewed: 'BREAK_GLASS_REVIEWED',
+  // issue 15: selective disclosure (attestations as SD-JWT)
+  attestationKeyPublished: 'ATTESTATION_KEY_PUBLISHED',
+  attestationIssued: 'ATTESTATION_ISSUED',
 } as const);
 
 /** A registered event type name. */
@@ -197,6 +205,9 @@ export const AUDIT_TRAIL_EVENT = Object.freeze({
 
 /** Witness events written by the log's witness collector (reserved: `custos append` refuses them). */
 export const WITNESS_EVENT = Object.freeze({ alarm: EVENT_TYPE.witnessAlarm } as const);
+
+/** issue 15: attestation events, written by service/attestations.ts (reserved: `custos append` refuses them). */
+export const ATTESTATION_EVENT = Object.freeze({ keyPublished: EVENT_TYPE.attestationKeyPublished, issued: EVENT_TYPE.attestationIssued } as const);
 
 /**
  * Every event type and its fields. A path names a nested field with `.`, and an array element
@@ -374,6 +385,25 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     outcome: F.reviewOutcome,
     reason: F.reviewReason,
     ...WHO,
+  },
+  // issue 15: the attestation issuer key, published before its first use: its RFC 7638 thumbprint
+  // (hex) and the public key itself.
+  [EVENT_TYPE.attestationKeyPublished]: {
+    keyId: { ...F.hash, rule: 'RFC 7638 JWK thumbprint (SHA-256) of the issuer key, 64 lowercase hex' },
+    publicKey: F.publicKey,
+    alg: F.jwsAlg,
+  },
+  // issue 15: an attestation issued (written before it is returned): what entry, under which key
+  // (and its publication entry), and the SHA-256 of the SD-JWT as issued; never a claim's value.
+  [EVENT_TYPE.attestationIssued]: {
+    kind: F.attestationKind,
+    eventIndex: F.count,
+    keyId: { ...F.hash, rule: 'RFC 7638 JWK thumbprint (SHA-256) of the issuer key, 64 lowercase hex' },
+    keyEvent: F.count,
+    credential: { ...F.hash, rule: 'SHA-256 of the compact SD-JWT as issued (its salts make it unguessable), 64 lowercase hex' },
+    ...WHO,
+    route: F.route,
+    permission: F.permission,
   },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 

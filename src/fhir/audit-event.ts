@@ -108,6 +108,10 @@ export const AUDIT_EVENT_KINDS: Readonly<Record<EventType, AuditEventKind>> = Ob
   [EVENT_TYPE.breakGlass]: authz('0'),
   // A privacy officer's verdict on a break-glass entry: an update of that entry's review state.
   [EVENT_TYPE.breakGlassReviewed]: rest('update', 'U', AUTHOR, 'IHE.BasicAudit.Update'),
+  // issue 15: the attestation issuer key published (a security resource created), and an attestation
+  // issued: a read of one entry's facts, handed out as a credential.
+  [EVENT_TYPE.attestationKeyPublished]: { type: APPLICATION_ACTIVITY, subtype: [], action: 'C', outcome: '0', actorType: AUTHOR, custosType: APPLICATION, pattern: '(DICOM 110100)' },
+  [EVENT_TYPE.attestationIssued]: rest('read', 'R', RECIPIENT, 'IHE.BasicAudit.PatientRead'),
 });
 
 /** An event type not in the registry (appended by an operator): an application activity. */
@@ -321,6 +325,13 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
       ...detail('httpStatus', p['status']),
       ...detail('attempts', p['attempts']),
     ]),
+  ],
+  // issue 15: attestations (docs/attestations.md)
+  [EVENT_TYPE.attestationKeyPublished]: (p) => [...digest('attestation-key', p['keyId'], [...detail('alg', p['alg']), ...detail('publicKey', p['publicKey'])])],
+  [EVENT_TYPE.attestationIssued]: (p) => [
+    request(p, false),
+    ...entryRef(p['eventIndex']),
+    ...digest('attestation', p['credential'], [...detail('attestationKind', p['kind']), ...detail('keyId', p['keyId']), ...detail('keyEvent', p['keyEvent'])]),
   ],
 };
 
