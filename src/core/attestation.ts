@@ -535,7 +535,9 @@ export async function verifyAttestation(compact: string, o: VerifyAttestationOpt
   try {
     cp = openCheckpoint(note, [logKey]);
   } catch (err) {
-    throw new VerificationError('CHECKPOINT_SIGNATURE_INVALID', `the ${o.checkpoint === undefined ? "attestation's" : 'given'} checkpoint is malformed or not signed by the log key ${logKey.name}`, { cause: err });
+    throw new VerificationError('CHECKPOINT_SIGNATURE_INVALID', `the ${o.checkpoint === undefined ? "attestation's" : 'given'} checkpoint is malformed or not signed by the log key ${logKey.name}`, {
+      cause: err,
+    });
   }
   if (cp.origin !== inc.iss) throw new VerificationError('ATTESTATION_CHECKPOINT_MISMATCH', `the checkpoint is of log ${cp.origin}, the attestation of ${inc.iss}`);
   if (cp.treeSize !== inc.treeSize) {

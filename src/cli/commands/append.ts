@@ -93,7 +93,13 @@ function buildEvent(o: AppendOptions, readStdin: () => string, readFile: (path: 
 
 // Governance events are written only by the overlay, which checks consent and stores their documents;
 // audit events only by the server's audit trail; token events only by the token service.
-const RESERVED_TYPES: ReadonlySet<string> = new Set([...Object.values(EVENT), ...Object.values(AUDIT_EVENT), ...Object.values(TOKEN_EVENT), ...Object.values(WITNESS_EVENT), ...Object.values(ATTESTATION_EVENT)]);
+const RESERVED_TYPES: ReadonlySet<string> = new Set([
+  ...Object.values(EVENT),
+  ...Object.values(AUDIT_EVENT),
+  ...Object.values(TOKEN_EVENT),
+  ...Object.values(WITNESS_EVENT),
+  ...Object.values(ATTESTATION_EVENT),
+]);
 
 /** JSON shape of an append result. */
 export function appendResultJson(r: AppendResult): Record<string, unknown> {
