@@ -17,6 +17,8 @@ import { registerConsentFhir } from './register/consent-fhir.js';
 import { parseReviewDeadline, registerReviews } from './register/reviews.js';
 import { ROLES_FILE_HELP, requestFlags } from './request-flags.js';
 import { registerSelftest } from './register/selftest.js';
+// issue 15: selective disclosure (attestations)
+import { registerAttest } from './register/attest.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -519,6 +521,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerMonitor(program, ctx);
   registerReviews(program, ctx);
   registerSelftest(program, ctx, env);
+  // issue 15: selective disclosure (attestations)
+  registerAttest(program, ctx);
 
   program
     .command('demo')

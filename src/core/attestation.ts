@@ -456,7 +456,10 @@ export interface VerifiedAttestation {
   /** The issuer (`iss`: the log's origin). */
   readonly issuer: string;
   readonly issuedAt: number;
+  /** The issuer key's RFC 7638 thumbprint, hex (as ATTESTATION_KEY_PUBLISHED records it). */
   readonly keyId: string;
+  /** The same thumbprint, base64url (the JWT header `kid`). */
+  readonly kid: string;
   readonly entryIndex: number;
   readonly leafHash: string;
   /** The disclosed claims (the always-disclosed ones excluded). */
@@ -555,7 +558,8 @@ export async function verifyAttestation(compact: string, o: VerifyAttestationOpt
     kind,
     issuer: inc.iss,
     issuedAt: p['iat'] as number,
-    keyId: o.issuerKey.kid,
+    keyId: issuerKeyIdHex(o.issuerKey),
+    kid: o.issuerKey.kid,
     entryIndex: inc.entryIndex,
     leafHash: toHex(inc.leafHash),
     disclosed,
