@@ -129,7 +129,6 @@ export class Attestations {
    * @throws {VerificationError} RECEIPT_INVALID when a hash of the receipt does not re-check
    */
   async receipt(index: number, who: AttestationRequester): Promise<IssuedAttestation> {
-    const keyEvent = await this.publish();
     const r = await rebuildReceipt(this.#o.log, this.#o.verifiers, this.#o.origin, index, { open: false });
     if (!r.ok) {
       const failed = r.checks.filter((c) => !c.ok).map((c) => c.what);
@@ -163,7 +162,7 @@ export class Attestations {
       checkpoint: r.proof.checkpoint,
       logKey: await this.#logKey(),
     };
-    return this.#issue('receipt', facts, inclusion, keyEvent, who);
+    return this.#issue('receipt', facts, inclusion, who);
   }
 
   /**
@@ -172,7 +171,6 @@ export class Attestations {
    * @throws {VerificationError} DOCUMENT_HASH_MISMATCH when the version's document does not match the log
    */
   async consent(policyId: string, at: number | undefined, who: AttestationRequester): Promise<IssuedAttestation> {
-    const keyEvent = await this.publish();
     const { versions } = await this.#o.governance.showConsent(policyId);
     const v = versions.filter((x) => at === undefined || x.index <= at).at(-1);
     if (!v) throw new NotFoundError('POLICY_NOT_FOUND', `policy ${policyId} has no version at or before entry ${at}`, { details: { policyId, at } });
@@ -196,7 +194,7 @@ export class Attestations {
       validUntil: pol.period.end,
       time: v.time,
     };
-    return this.#issue('consent', facts, await this.#prove(v.index), keyEvent, who);
+    return this.#issue('consent', facts, await this.#prove(v.index), who);
   }
 
   // The inclusion of entry `index` against the latest checkpoint, checked before it is handed out.
@@ -231,7 +229,9 @@ export class Attestations {
     return text!;
   }
 
-  async #issue(kind: AttestationKind, facts: ReceiptFacts | ConsentFacts, inclusion: EntryInclusion, keyEvent: number, who: AttestationRequester): Promise<IssuedAttestation> {
+  // Everything is read and checked before anything is written: the key's publication (first use
+  // only), then the ATTESTATION_ISSUED event, then the credential is returned.
+  async #issue(kind: AttestationKind, facts: ReceiptFacts | ConsentFacts, inclusion: EntryInclusion, who: AttestationRequester): Promise<IssuedAttestation> {
     const clock = this.#o.clock ?? systemClock;
     const random = this.#o.randomBytes ?? nodeRandomBytes;
     const credential = await issueAttestation({ kind, facts, inclusion, jwk: this.#o.key.jwk, sign: (d) => this.#o.key.sign(d), issuedAt: Math.floor(clock.now() / 1000), randomBytes: random });
@@ -240,19 +240,26 @@ export class Attestations {
       kind,
       eventIndex: inclusion.entryIndex,
       keyId: this.#o.key.keyIdHex,
-      keyEvent,
+      keyEvent: 0,
       credential: toHex(sha256(Buffer.from(credential, 'ascii'))),
       actor: who.actor,
       role: who.role,
       route: who.route,
       permission: ATTESTATION_PERMISSION,
     };
+    // Checked before the key's publication is written (a role outside the table writes nothing).
     checkEventPayload(ATTESTATION_EVENT.issued, payload, this.#vocab);
+    const keyEvent = await this.publish();
+    payload.keyEvent = keyEvent;
     const r = await this.#o.log.append(ATTESTATION_EVENT.issued, payload);
     const disclosable =
       kind === 'receipt'
         ? [...DISCLOSABLE_CLAIMS.receipt.filter((c) => c !== 'outputs'), ...Object.keys((facts as ReceiptFacts).outputs).map((n) => `outputs.${n}`)]
-        : DISCLOSABLE_CLAIMS.consent.filter((c) => c !== 'valid_until' || (facts as ConsentFacts).validUntil !== undefined);
+        : DISCLOSABLE_CLAIMS.consent.flatMap((c) => {
+            const f = facts as ConsentFacts;
+            if (c === 'purposes' || c === 'roles') return f[c].map((x) => `${c}.${x}`);
+            return c !== 'valid_until' || f.validUntil !== undefined ? [c] : [];
+          });
     return { kind, credential, eventIndex: inclusion.entryIndex, keyId: this.#o.key.keyIdHex, keyEvent, issuedEvent: r.index, disclosable };
   }
 }
