@@ -448,6 +448,11 @@ export interface VerifyAttestationOptions {
   readonly checkpoint?: string;
   /** The log's verifier key, pinned (default: the `log_key` the issuer signed into the attestation). */
   readonly logKey?: NoteVerifier;
+  /**
+   * The verifier's time, seconds since the epoch: an attestation issued later (`iat`) is refused
+   * (60 s of skew allowed). Core reads no clock: without it, `iat` is not checked.
+   */
+  readonly now?: number;
 }
 
 /** What a verified presentation establishes. */
@@ -515,7 +520,11 @@ export async function verifyAttestation(compact: string, o: VerifyAttestationOpt
   }
   const ed = ed25519Verifier(Buffer.from(o.issuerKey.x, 'base64url'));
   try {
-    await Jwt.fromEncode(a.jwt).verify((data: string, sig: string) => B64URL_64.test(sig) && ed.verify(Buffer.from(data, 'ascii'), Buffer.from(sig, 'base64url')));
+    const iat = a.payload['iat'];
+    await Jwt.fromEncode(a.jwt).verify((data: string, sig: string) => B64URL_64.test(sig) && ed.verify(Buffer.from(data, 'ascii'), Buffer.from(sig, 'base64url')), {
+      currentDate: o.now ?? (typeof iat === 'number' ? iat : 0),
+      skewSeconds: 60,
+    });
   } catch (err) {
     throw new VerificationError('ATTESTATION_SIGNATURE_INVALID', 'the issuer signature does not verify under the issuer key', { cause: err });
   }

@@ -149,7 +149,12 @@ export async function verifyPresentation(ctx: CommandContext, file: string, o: {
       throw new ValidationError('FILE_UNREADABLE', `cannot read the checkpoint ${o.checkpoint}`, { cause: err });
     }
   }
-  const r = await verifyAttestation(readAttestationFile(ctx, file), { issuerKey, ...(checkpoint === undefined ? {} : { checkpoint }), ...(logKey ? { logKey } : {}) });
+  const r = await verifyAttestation(readAttestationFile(ctx, file), {
+    issuerKey,
+    now: Math.floor(Date.now() / 1000),
+    ...(checkpoint === undefined ? {} : { checkpoint }),
+    ...(logKey ? { logKey } : {}),
+  });
   if (ctx.json) {
     printJson(ctx.io, { ok: true, ...r });
     return;
