@@ -231,9 +231,7 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
     'POST /api/v1/verify': () => ({}),
     // issue 15: attestations of real receipts and policies (some issued), and of what is not one.
     'POST /api/v1/attestations': () =>
-      rnd() < 0.5
-        ? { kind: 'receipt', index: Number(pick(rnd, [...RECEIPTS, '0', '100000'])) }
-        : { kind: 'consent', policyId: policyId(), ...(rnd() < 0.3 ? { at: pick(rnd, [0, 3, 1e6]) } : {}) },
+      rnd() < 0.5 ? { kind: 'receipt', index: Number(pick(rnd, [...RECEIPTS, '0', '100000'])) } : { kind: 'consent', policyId: policyId(), ...(rnd() < 0.3 ? { at: pick(rnd, [0, 3, 1e6]) } : {}) },
   };
 }
 
