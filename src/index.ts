@@ -147,3 +147,18 @@ export {
 } from './core/bundle.js';
 export { INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, verifyDsse, type DsseEnvelope, type IntotoStatement } from './core/dsse.js';
 export { runTamperCheck, type TamperCheckReport } from './service/tamper-check.js';
+// issue 15: selective disclosure (attestations as SD-JWT, docs/attestations.md)
+export {
+  ATTESTATION_TYP,
+  DISCLOSABLE_CLAIMS,
+  decodeAttestation,
+  disclosedPaths,
+  issuerJwk,
+  parseIssuerJwk,
+  presentAttestation,
+  verifyAttestation,
+  type DecodedAttestation,
+  type IssuerJwk,
+  type VerifiedAttestation,
+  type VerifyAttestationOptions,
+} from './core/attestation.js';

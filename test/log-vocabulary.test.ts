@@ -29,6 +29,9 @@ import { AUDIT_EVENT, AuditTrail } from '../src/service/audit.js';
 import { WitnessCollector } from '../src/server/witnesses.js';
 import { witnessKeyFromVkey } from '../src/server/witness-key.js';
 import { REPO_ROOT } from './helpers/vectors.js';
+// issue 15: attestations
+import { Attestations } from '../src/service/attestations.js';
+import { attestationKeyFromSeed } from '../src/log/attestation-key.js';
 import { useTempRoot } from './helpers/fixtures.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
@@ -381,6 +384,9 @@ describe('the event registry', () => {
     const wkey = witnessKeyFromVkey('witness.test/w1+1fbaba55+BIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c');
     const collector = new WitnessCollector({ log: e.log, witnesses: [{ url: 'http://127.0.0.1:9', key: wkey }], vocabulary: e.gov.vocabulary });
     assert.notEqual(await collector.writeAlarm(wkey.name, { reason: 'REFUSED', status: 409, checkpointSize: 12, witnessSize: 10, at: 0, eventIndex: null }, 3), null);
+    // issue 15: an attestation (ATTESTATION_KEY_PUBLISHED before the key's first use, then ATTESTATION_ISSUED).
+    const attestations = new Attestations({ log: e.log, governance: e.gov, key: attestationKeyFromSeed(Buffer.alloc(32, 5)), verifiers: [e.dir.verifier], origin: e.dir.origin });
+    await attestations.consent(a.policy.policyId, undefined, { actor: 'po-1', role: 'privacy_officer', route: 'POST /api/v1/attestations' });
 
     const all = await entries(e);
     assert.deepEqual(new Set(all.map((x) => x.type)), new Set(Object.keys(EVENT_REGISTRY)), 'every registered type was made, and nothing else');

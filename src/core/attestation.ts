@@ -15,6 +15,7 @@ import { Jwt, SDJwtInstance } from '@sd-jwt/core';
 import { canonicalJson } from './canonical-json.js';
 import { ed25519Verifier } from './crypto.js';
 import { ValidationError, VerificationError } from './errors.js';
+import { ATTESTATION_KINDS } from './events.js';
 import { HASH_SIZE, bytesEqual, sha256, toHex } from './hash.js';
 import { openCheckpoint } from './checkpoint.js';
 import { rootFromInclusionProof } from './merkle/inclusion.js';
@@ -26,8 +27,8 @@ export const ATTESTATION_TYP = 'custos-attestation+sd-jwt';
 export const ATTESTATION_ALG = 'EdDSA';
 /** The hash of the disclosures (`_sd_alg`). */
 export const SD_ALG = 'sha-256';
-/** The kinds of fact attested. */
-export const ATTESTATION_KINDS = ['receipt', 'consent'] as const;
+/** The kinds of fact attested (defined with the event registry, which logs them). */
+export { ATTESTATION_KINDS };
 /** A kind of attestation. */
 export type AttestationKind = (typeof ATTESTATION_KINDS)[number];
 

@@ -16,7 +16,6 @@ import { POLICY_SOURCE_FORMATS } from './consent/policy.js';
 import { CODING } from './consent/request.js';
 import { PERMISSIONS, POLICY_ID_RE, REVIEW_OUTCOMES, type Vocabulary } from './vocabulary.js';
 import { BREAK_GLASS_REFUSALS } from './break-glass.js';
-import { ATTESTATION_KINDS } from './attestation.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -54,6 +53,9 @@ export const BALP_CODES = { type: ['rest', 'DCM#110113'], subtype: ['search', 'r
 
 /** What an erasure erased: the openings of a value's commitments, or one provenance document. */
 export const ERASURE_KINDS = ['subject', 'uri', 'external_ref', 'document'] as const;
+
+/** issue 15: the kinds of fact an attestation (SD-JWT, core/attestation.ts) is issued for. */
+export const ATTESTATION_KINDS = ['receipt', 'consent'] as const;
 
 /** Why a witness raised an alarm (server/witnesses.ts): it refused, it stayed unreachable, or it answered a cosignature that does not verify. */
 export const WITNESS_ALARM_REASONS = ['REFUSED', 'UNREACHABLE', 'BAD_COSIGNATURE'] as const;
