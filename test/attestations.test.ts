@@ -166,6 +166,10 @@ describe('attestations: CLI', () => {
     assert.equal(statSync(f('receipt.sdjwt')).mode & 0o777, 0o600);
     const jwk = JSON.parse(readFileSync(join(dataDir, 'attestation.jwk'), 'utf8')) as IssuerJwk;
     assert.equal((jwk as IssuerJwk & { d?: string }).d, undefined);
+    // The private key never leaves its file: not in the credential, not in the public key file.
+    const d = (JSON.parse(readFileSync(join(dataDir, 'attestation.key'), 'utf8')) as { d: string }).d;
+    assert.ok(!readFileSync(f('receipt.sdjwt'), 'utf8').includes(d));
+    assert.ok(!readFileSync(join(dataDir, 'attestation.jwk'), 'utf8').includes(d));
     const all = await eventsIn(dataDir);
     assert.equal(all.length, before + 2);
     const [pub, issued] = all.slice(before);
