@@ -238,6 +238,9 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'GET', url: '/api/v1/tokens', openapi: '/api/v1/tokens' },
   { method: 'DELETE', url: '/api/v1/tokens/0123456789abcdef', openapi: '/api/v1/tokens/{id}' },
   { method: 'GET', url: '/metrics', openapi: '/metrics' },
+  // issue 15: attestations
+  { method: 'POST', url: '/api/v1/attestations', openapi: '/api/v1/attestations', body: { kind: 'receipt', index: 0 } },
+  { method: 'GET', url: '/api/v1/attestations/issuer-key', openapi: '/api/v1/attestations/issuer-key' },
 ];
 
 // ---- authentication -------------------------------------------------------------------------
