@@ -3,6 +3,8 @@
  * seeded salts. Each failure mode has its own code (docs/attestations.md, docs/errors.md).
  */
 import { describe, it } from 'node:test';
+import { SDJwtInstance } from '@sd-jwt/core';
+import { ed25519Verifier } from './crypto.js';
 import assert from 'node:assert/strict';
 import { VerificationError, ValidationError, type CustosError } from './errors.js';
 import { hashChildren, hashLeaf, sha256, toBase64, toHex } from './hash.js';
@@ -109,6 +111,23 @@ describe('issueAttestation', () => {
       'role',
       'time',
     ]);
+  });
+});
+
+describe('interoperability', () => {
+  it("a generic SD-JWT verifier (@sd-jwt/core's own verify, with only the JWK) accepts a presentation and sees exactly the disclosed claims", async () => {
+    const p = presentAttestation(await issue(), ['purpose', 'outputs.report_json']);
+    const ed = ed25519Verifier(Buffer.from(JWK.x, 'base64url'));
+    const generic = new SDJwtInstance({
+      verifier: (data: string, sig: string) => ed.verify(Buffer.from(data), Buffer.from(sig, 'base64url')),
+      hasher: (data: string | ArrayBuffer) => sha256(typeof data === 'string' ? Buffer.from(data) : Buffer.from(data)),
+    });
+    const { payload, header } = await generic.verify(p, { currentDate: 1_893_456_000 });
+    assert.equal(header?.['typ'], ATTESTATION_TYP);
+    const claims = payload as Record<string, unknown>;
+    assert.equal(claims['purpose'], 'TREAT');
+    assert.deepEqual(claims['outputs'], { report_json: 'b2'.repeat(32) });
+    for (const hidden of ['role', 'policy_id', 'decision', 'model_digest']) assert.equal(claims[hidden], undefined, hidden);
   });
 });
 
