@@ -9,6 +9,7 @@
  * - training on identified data is decided under every subject's consent; other data carries an
  *   attestation.
  */
+import { writeFlEvents } from './helpers/federated.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -384,6 +385,8 @@ describe('the event registry', () => {
     const wkey = witnessKeyFromVkey('witness.test/w1+1fbaba55+BIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c');
     const collector = new WitnessCollector({ log: e.log, witnesses: [{ url: 'http://127.0.0.1:9', key: wkey }], vocabulary: e.gov.vocabulary });
     assert.notEqual(await collector.writeAlarm(wkey.name, { reason: 'REFUSED', status: 409, checkpointSize: 12, witnessSize: 10, at: 0, eventIndex: null }, 3), null);
+    // issue 14: federated learning (a site, a final round with DP, a refused round, the site retired).
+    await writeFlEvents(e.gov);
     // issue 15: an attestation (ATTESTATION_KEY_PUBLISHED before the key's first use, then ATTESTATION_ISSUED).
     const attestations = new Attestations({ log: e.log, governance: e.gov, key: attestationKeyFromSeed(Buffer.alloc(32, 5)), verifiers: [e.dir.verifier], origin: e.dir.origin });
     await attestations.consent(a.policy.policyId, undefined, { actor: 'po-1', role: 'privacy_officer', route: 'POST /api/v1/attestations' });

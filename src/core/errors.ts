@@ -45,6 +45,9 @@ export type VerificationCode =
   | 'LOG_UNREACHABLE'
   // issue 14: parity with the reference (custos selftest)
   | 'SELFTEST_FAILED'
+  // issue 14: federated learning rounds
+  | 'FL_SIGNATURE_INVALID'
+  | 'FL_DP_ACCOUNTING_MISMATCH'
   // issue 15: selective disclosure (attestations as SD-JWT)
   | 'ATTESTATION_MALFORMED'
   | 'ATTESTATION_SIGNATURE_INVALID'
@@ -65,6 +68,8 @@ export type NotFoundCode =
   | 'REVIEW_NOT_FOUND'
   // issue 12: erasure of imported FHIR Consents (consent-followup)
   | 'DOCUMENT_ERASED'
+  // issue 14: federated learning rounds
+  | 'FL_SITE_UNKNOWN'
   // issue 15: selective disclosure (attestations as SD-JWT)
   | 'ATTESTATION_KEY_NOT_FOUND';
 
@@ -83,7 +88,13 @@ export type ConflictCode =
   // issue 12: break-glass
   | 'REVIEW_CLOSED'
   // issue 12: the audit trail as FHIR (custos export --format fhir)
-  | 'EXPORT_DIR_NOT_EMPTY';
+  | 'EXPORT_DIR_NOT_EMPTY'
+  // issue 14: federated learning rounds
+  | 'FL_SITE_EXISTS'
+  | 'FL_SITE_INACTIVE'
+  | 'FL_ROUND_OUT_OF_ORDER'
+  | 'FL_LINE_CLOSED'
+  | 'FL_DP_MISMATCH';
 
 export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
 
@@ -287,6 +298,18 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // issue 14: parity with the reference. `custos selftest` failed a step: its own exit code (15),
   // for scripts that check an installation; the server never raises it (500 if it did).
   SELFTEST_FAILED: { http: 500, exit: 15 },
+  // issue 14: federated learning rounds (docs/federated.md). A refused round is logged as
+  // FL_ROUND_REFUSED with the code as its reason (the error's details name the entry); a site
+  // registration or retirement refused with FL_SITE_EXISTS, FL_SITE_UNKNOWN or FL_SITE_INACTIVE
+  // writes nothing.
+  FL_SITE_UNKNOWN: notFound,
+  FL_SITE_EXISTS: conflict,
+  FL_SITE_INACTIVE: conflict,
+  FL_ROUND_OUT_OF_ORDER: conflict,
+  FL_LINE_CLOSED: conflict,
+  FL_DP_MISMATCH: conflict,
+  FL_SIGNATURE_INVALID: verification,
+  FL_DP_ACCOUNTING_MISMATCH: verification,
   // issue 15: selective disclosure (attestations as SD-JWT; custos verify-presentation, docs/attestations.md)
   ATTESTATION_MALFORMED: verification,
   ATTESTATION_SIGNATURE_INVALID: verification,

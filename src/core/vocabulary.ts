@@ -99,6 +99,10 @@ export const PERMISSIONS = [
   // issue 12: break-glass (ask for an access consent denies; review the queue of such accesses)
   'break-glass',
   'break-glass:review',
+  // issue 14: federated learning (register and retire sites; record rounds; read sites and rounds)
+  'fl:sites',
+  'fl:coordinate',
+  'fl:read',
 ] as const;
 
 /** What a credential may do. */
@@ -124,10 +128,13 @@ export const DEFAULT_ROLES: RoleTable = Object.freeze({
   radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   nurse: ['access', 'consent:check'],
-  ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
+  ml_engineer: ['training', 'inference', 'consent:check', 'receipts', 'fl:read'],
   privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review'],
-  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
+  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts', 'fl:read'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
+  // issue 14: federated learning. The coordinator registers sites and records rounds; the ML
+  // engineer and the auditor read them.
+  fl_coordinator: ['fl:sites', 'fl:coordinate', 'fl:read'],
 });
 
 /** The role of the local operator on events the CLI writes (token management): always a role. */

@@ -3,6 +3,7 @@
  * authenticator, the audit trail, the log for the generic and witness events), for the FHIR suites.
  * @module
  */
+import { writeFlEvents } from './federated.js';
 import { EVENT_TYPE } from '../../src/core/events.js';
 import type { Log } from '../../src/log/log.js';
 import { AuditTrail } from '../../src/service/audit.js';
@@ -104,6 +105,8 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
   const attestations = new Attestations({ log, governance: gov, key: attestationKeyFromSeed(Buffer.alloc(32, 0x15)), verifiers: [logKey], origin: log.origin });
   await attestations.receipt(inf.event.index, { actor: PO.id, role: PO.role, route: 'POST /api/v1/attestations' });
   await gov.erase('subject', OTHER_SUBJECT, PO);
+  // issue 14: federated learning (a site, a final round with DP, a refused round, the site retired).
+  await writeFlEvents(gov, 'fhir-line');
   if (HAVE_CONSENT_EXAMPLE) {
     // A FHIR Consent imported, then a later resource with the same identifier: a new version.
     const r = JSON.parse(readFileSync(CONSENT_EXAMPLE, 'utf8')) as Record<string, unknown>;

@@ -17,6 +17,7 @@ import { bundleRoutes } from './bundles.js';
 import { meRoutes, metricsRoutes, tokenRoutes } from './tokens.js';
 import { witnessRoutes } from './witnesses.js';
 import { reviewRoutes } from './reviews.js';
+import { federatedRoutes } from './federated.js';
 // issue 15: selective disclosure (attestations)
 import { attestationRoutes } from './attestations.js';
 
@@ -39,6 +40,8 @@ export const API_ROUTES: readonly Route[] = [
   ...witnessRoutes,
   ...tokenRoutes,
   ...metricsRoutes,
+  // issue 14: federated learning rounds
+  ...federatedRoutes,
   // issue 15: selective disclosure (attestations)
   ...attestationRoutes,
 ];

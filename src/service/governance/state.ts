@@ -17,6 +17,7 @@ import { DocumentMemo } from './documents.js';
 import { LinkLog } from './links.js';
 import { PolicyHeads } from './policy-heads.js';
 import { ReviewLedger } from './reviews.js';
+import { FederatedLedger } from './federated.js';
 
 /** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
 export interface Actor {
@@ -77,6 +78,8 @@ export class GovernanceState {
   /** The break-glass accesses and their reviews, derived from the log. */
   readonly reviews: ReviewLedger;
   readonly reviewDeadlineMs: number;
+  /** issue 14: federated learning sites and rounds, derived from the log. */
+  readonly fl: FederatedLedger;
   readonly #roles: ReadonlyMap<string, ReadonlySet<Permission>>;
   readonly #roleCodings: ReadonlyMap<string, readonly string[]>;
   /** Times the log was reread because another writer grew it. */
@@ -103,6 +106,7 @@ export class GovernanceState {
     // Validated and frozen once: a decision passes a role's list as it is.
     this.#roleCodings = compileRoleCodings(o.roleCodings, this.#roles.keys(), 'roleCodings option', 'roleCodings');
     this.reviews = new ReviewLedger(o.log);
+    this.fl = new FederatedLedger(o.log);
     this.commitments = new CommitmentPool(o.log.sidecar, this.random);
     this.heads = new PolicyHeads(o.log);
   }
