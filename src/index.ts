@@ -175,3 +175,18 @@ export {
   type FlRefusalReason,
 } from './core/federated.js';
 export { FlRoundRefusedError, type FlLine, type FlModelVersion, type FlRefusal, type FlRound, type FlRoundResult, type FlSite } from './service/governance.js';
+// issue 15: selective disclosure (attestations as SD-JWT, docs/attestations.md)
+export {
+  ATTESTATION_TYP,
+  DISCLOSABLE_CLAIMS,
+  decodeAttestation,
+  disclosedPaths,
+  issuerJwk,
+  parseIssuerJwk,
+  presentAttestation,
+  verifyAttestation,
+  type DecodedAttestation,
+  type IssuerJwk,
+  type VerifiedAttestation,
+  type VerifyAttestationOptions,
+} from './core/attestation.js';

@@ -267,6 +267,9 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       ...(rnd() < 0.5 ? { dp: { clipNorm: 1, noiseMultiplier: pick(rnd, [1.1, 0, -1, 1e308]), delta: 1e-5 } } : {}),
       ...(rnd() < 0.2 ? { final: true, version: { model: 'fz-model', version: '1.0.0', spec: { framework: 'pytorch' } } } : {}),
     }),
+    // issue 15: attestations of real receipts and policies (some issued), and of what is not one.
+    'POST /api/v1/attestations': () =>
+      rnd() < 0.5 ? { kind: 'receipt', index: Number(pick(rnd, [...RECEIPTS, '0', '100000'])) } : { kind: 'consent', policyId: policyId(), ...(rnd() < 0.3 ? { at: pick(rnd, [0, 3, 1e6]) } : {}) },
   };
 }
 

@@ -30,6 +30,9 @@ import { AUDIT_EVENT, AuditTrail } from '../src/service/audit.js';
 import { WitnessCollector } from '../src/server/witnesses.js';
 import { witnessKeyFromVkey } from '../src/server/witness-key.js';
 import { REPO_ROOT } from './helpers/vectors.js';
+// issue 15: attestations
+import { Attestations } from '../src/service/attestations.js';
+import { attestationKeyFromSeed } from '../src/log/attestation-key.js';
 import { useTempRoot } from './helpers/fixtures.js';
 // issue 14: import of the reference's ledgers
 import { sampleLedger } from './helpers/reference-ledger.js';
@@ -395,6 +398,9 @@ describe('the event registry', () => {
     const verified = verifyReferenceLedger({ ledger: Buffer.from(legacy.text), policy: (id) => legacy.policies.get(id), manifest: (n) => legacy.manifests.get(n) });
     assert.ok(verified.ok);
     await importReferenceLedger(e.log, verified.ledger, { random: (k) => randomBytesFrom(seededRandom(9), k) });
+    // issue 15: an attestation (ATTESTATION_KEY_PUBLISHED before the key's first use, then ATTESTATION_ISSUED).
+    const attestations = new Attestations({ log: e.log, governance: e.gov, key: attestationKeyFromSeed(Buffer.alloc(32, 5)), verifiers: [e.dir.verifier], origin: e.dir.origin });
+    await attestations.consent(a.policy.policyId, undefined, { actor: 'po-1', role: 'privacy_officer', route: 'POST /api/v1/attestations' });
 
     const all = await entries(e);
     assert.deepEqual(new Set(all.map((x) => x.type)), new Set(Object.keys(EVENT_REGISTRY)), 'every registered type was made, and nothing else');

@@ -247,6 +247,9 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   // issue 15: differential privacy
   { method: 'POST', url: '/api/v1/dp/releases', openapi: '/api/v1/dp/releases', body: { query: 'unit=event from=2020-01-01 to=2020-02-01', epsilon: 0.1 } },
   { method: 'GET', url: '/api/v1/dp/releases', openapi: '/api/v1/dp/releases' },
+  // issue 15: attestations
+  { method: 'POST', url: '/api/v1/attestations', openapi: '/api/v1/attestations', body: { kind: 'receipt', index: 0 } },
+  { method: 'GET', url: '/api/v1/attestations/issuer-key', openapi: '/api/v1/attestations/issuer-key' },
 ];
 
 // ---- authentication -------------------------------------------------------------------------

@@ -39,6 +39,9 @@ const EVENT_TYPES = [
   'LEGACY_IMPORT_COMPLETED',
   // issue 15: differential privacy
   'DP_RELEASE',
+  // issue 15: attestations
+  'ATTESTATION_KEY_PUBLISHED',
+  'ATTESTATION_ISSUED',
 ];
 const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'BREAK_GLASS']);
 

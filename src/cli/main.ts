@@ -20,6 +20,8 @@ import { registerSelftest } from './register/selftest.js';
 import { registerFederated } from './register/federated.js';
 // issue 14: import of the reference's ledgers
 import { registerImport } from './register/import.js';
+// issue 15: selective disclosure (attestations)
+import { registerAttest } from './register/attest.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -572,6 +574,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerFederated(program, ctx);
   // issue 14: import of the reference's ledgers
   registerImport(program, ctx);
+  // issue 15: selective disclosure (attestations)
+  registerAttest(program, ctx);
 
   program
     .command('demo')

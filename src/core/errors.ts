@@ -49,7 +49,12 @@ export type VerificationCode =
   | 'FL_SIGNATURE_INVALID'
   | 'FL_DP_ACCOUNTING_MISMATCH'
   // issue 14: import of the reference's ledgers
-  | 'REFERENCE_LEDGER_INVALID';
+  | 'REFERENCE_LEDGER_INVALID'
+  // issue 15: selective disclosure (attestations as SD-JWT)
+  | 'ATTESTATION_MALFORMED'
+  | 'ATTESTATION_SIGNATURE_INVALID'
+  | 'DISCLOSURE_INVALID'
+  | 'ATTESTATION_CHECKPOINT_MISMATCH';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -66,7 +71,9 @@ export type NotFoundCode =
   // issue 12: erasure of imported FHIR Consents (consent-followup)
   | 'DOCUMENT_ERASED'
   // issue 14: federated learning rounds
-  | 'FL_SITE_UNKNOWN';
+  | 'FL_SITE_UNKNOWN'
+  // issue 15: selective disclosure (attestations as SD-JWT)
+  | 'ATTESTATION_KEY_NOT_FOUND';
 
 export type ConflictCode =
   | 'DATA_DIR_EXISTS'
@@ -322,6 +329,12 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // period: 429 (the same request succeeds in a later period), nothing written; the CLI exits 7 (a
   // governance rule refused it).
   DP_BUDGET_EXHAUSTED: { http: 429, exit: EXIT.consent },
+  // issue 15: selective disclosure (attestations as SD-JWT; custos verify-presentation, docs/attestations.md)
+  ATTESTATION_MALFORMED: verification,
+  ATTESTATION_SIGNATURE_INVALID: verification,
+  DISCLOSURE_INVALID: verification,
+  ATTESTATION_CHECKPOINT_MISMATCH: verification,
+  ATTESTATION_KEY_NOT_FOUND: notFound,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

@@ -56,6 +56,9 @@ export const BALP_CODES = { type: ['rest', 'DCM#110113'], subtype: ['search', 'r
 /** What an erasure erased: the openings of a value's commitments, or one provenance document. */
 export const ERASURE_KINDS = ['subject', 'uri', 'external_ref', 'document'] as const;
 
+/** issue 15: the kinds of fact an attestation (SD-JWT, core/attestation.ts) is issued for. */
+export const ATTESTATION_KINDS = ['receipt', 'consent'] as const;
+
 /** Why a witness raised an alarm (server/witnesses.ts): it refused, it stayed unreachable, or it answered a cosignature that does not verify. */
 export const WITNESS_ALARM_REASONS = ['REFUSED', 'UNREACHABLE', 'BAD_COSIGNATURE'] as const;
 
@@ -134,6 +137,10 @@ const F = {
     rule: 'HTTP status code (100-599), or 0 when none was received',
     check: (x) => Number.isSafeInteger(x) && ((x as number) === 0 || ((x as number) >= 100 && (x as number) <= 599)),
   },
+  // issue 15: selective disclosure (attestations as SD-JWT, docs/attestations.md)
+  attestationKind: { class: 'code', ...oneOf(ATTESTATION_KINDS) },
+  jwsAlg: { class: 'code', ...oneOf(['EdDSA']) },
+  publicKey: { class: 'identifier', ...re(/^[A-Za-z0-9_-]{43}$/, 'an Ed25519 public key, base64url of 32 bytes (public key material)') },
 } satisfies Record<string, FieldSpec>;
 
 const opt = (f: FieldSpec): FieldSpec => ({ ...f, optional: true });
@@ -197,6 +204,9 @@ export const EVENT_TYPE = Object.freeze({
   legacyImportCompleted: 'LEGACY_IMPORT_COMPLETED',
   // issue 15: differential privacy
   dpRelease: 'DP_RELEASE',
+  // issue 15: selective disclosure (attestations as SD-JWT)
+  attestationKeyPublished: 'ATTESTATION_KEY_PUBLISHED',
+  attestationIssued: 'ATTESTATION_ISSUED',
 } as const);
 
 /** A registered event type name. */
@@ -248,6 +258,8 @@ export const FL_EVENT = Object.freeze({
   round: EVENT_TYPE.flRound,
   roundRefused: EVENT_TYPE.flRoundRefused,
 } as const);
+/** issue 15: attestation events, written by service/attestations.ts (reserved: `custos append` refuses them). */
+export const ATTESTATION_EVENT = Object.freeze({ keyPublished: EVENT_TYPE.attestationKeyPublished, issued: EVENT_TYPE.attestationIssued } as const);
 
 /**
  * issue 14: events written by `custos import reference-ledger` (reserved: `custos append` refuses
@@ -501,6 +513,25 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     delta: F.dpDelta,
     ...WHO,
     'documents.release': F.hash,
+  },
+  // issue 15: the attestation issuer key, published before its first use: its RFC 7638 thumbprint
+  // (hex) and the public key itself.
+  [EVENT_TYPE.attestationKeyPublished]: {
+    keyId: { ...F.hash, rule: 'RFC 7638 JWK thumbprint (SHA-256) of the issuer key, 64 lowercase hex' },
+    publicKey: F.publicKey,
+    alg: F.jwsAlg,
+  },
+  // issue 15: an attestation issued (written before it is returned): what entry, under which key
+  // (and its publication entry), and the SHA-256 of the SD-JWT as issued; never a claim's value.
+  [EVENT_TYPE.attestationIssued]: {
+    kind: F.attestationKind,
+    eventIndex: F.count,
+    keyId: { ...F.hash, rule: 'RFC 7638 JWK thumbprint (SHA-256) of the issuer key, 64 lowercase hex' },
+    keyEvent: F.count,
+    credential: { ...F.hash, rule: 'SHA-256 of the compact SD-JWT as issued (its salts make it unguessable), 64 lowercase hex' },
+    ...WHO,
+    route: F.route,
+    permission: F.permission,
   },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 

@@ -120,6 +120,10 @@ export const AUDIT_EVENT_KINDS: Readonly<Record<EventType, AuditEventKind>> = Ob
   [EVENT_TYPE.legacyImportCompleted]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
   // issue 15: statistics released with differential privacy: the creation of a release document.
   [EVENT_TYPE.dpRelease]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  // issue 15: the attestation issuer key published (a security resource created), and an attestation
+  // issued: a read of one entry's facts, handed out as a credential.
+  [EVENT_TYPE.attestationKeyPublished]: { type: APPLICATION_ACTIVITY, subtype: [], action: 'C', outcome: '0', actorType: AUTHOR, custosType: APPLICATION, pattern: '(DICOM 110100)' },
+  [EVENT_TYPE.attestationIssued]: rest('read', 'R', RECIPIENT, 'IHE.BasicAudit.PatientRead'),
 });
 
 /** An event type not in the registry (appended by an operator): an application activity. */
@@ -384,6 +388,13 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
       ...detail('epsilon', p['epsilon']),
       ...detail('delta', p['delta']),
     ]),
+  // issue 15: attestations (docs/attestations.md)
+  [EVENT_TYPE.attestationKeyPublished]: (p) => [...digest('attestation-key', p['keyId'], [...detail('alg', p['alg']), ...detail('publicKey', p['publicKey'])])],
+  [EVENT_TYPE.attestationIssued]: (p) => [
+    request(p, false),
+    ...entryRef(p['eventIndex']),
+    ...digest('attestation', p['credential'], [...detail('attestationKind', p['kind']), ...detail('keyId', p['keyId']), ...detail('keyEvent', p['keyEvent'])]),
+  ],
 };
 
 /** The Custos inclusion-proof extension of an entry: its index and leaf hash, and the proof when given. */

@@ -17,6 +17,10 @@ import { verifyReferenceLedger } from '../../src/core/reference-ledger.js';
 import { importReferenceLedger } from '../../src/service/reference-import.js';
 import { sampleLedger } from './reference-ledger.js';
 import { VECTORS } from './vectors.js';
+// issue 15: attestations
+import { parseVerifierKey } from '../../src/core/note.js';
+import { attestationKeyFromSeed } from '../../src/log/attestation-key.js';
+import { Attestations } from '../../src/service/attestations.js';
 
 /** The R4 Consent example imported twice under one identifier (CONSENT_CREATED, then CONSENT_UPDATED). */
 export const CONSENT_EXAMPLE = join(VECTORS, 'fhir-consent', 'r4', 'Consent-consent-example-notOrg.json');
@@ -102,6 +106,10 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
   await trail.refused({ client: 'ab'.repeat(16) }, { code: 'UNAUTHENTICATED', route: 'GET /api/v1/entries' });
   await trail.flush();
   await log.append(EVENT_TYPE.witnessAlarm, { witness: 'witness-a', reason: 'REFUSED', status: 409, checkpointSize: 10, witnessSize: 12, attempts: 3 });
+  // issue 15: an attestation of the inference (ATTESTATION_KEY_PUBLISHED, then ATTESTATION_ISSUED).
+  const logKey = parseVerifierKey((await log.reader.meta('verifier_key'))!);
+  const attestations = new Attestations({ log, governance: gov, key: attestationKeyFromSeed(Buffer.alloc(32, 0x15)), verifiers: [logKey], origin: log.origin });
+  await attestations.receipt(inf.event.index, { actor: PO.id, role: PO.role, route: 'POST /api/v1/attestations' });
   await gov.erase('subject', OTHER_SUBJECT, PO);
   // issue 14: federated learning (a site, a final round with DP, a refused round, the site retired).
   await writeFlEvents(gov, 'fhir-line');

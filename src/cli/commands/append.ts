@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ValidationError } from '../../core/errors.js';
 import { parseHashHex, toHex } from '../../core/hash.js';
 import { canonicalJsonBytes } from '../../core/canonical-json.js';
-import { checkAppendPayload, DP_EVENT, LEGACY_EVENT, WITNESS_EVENT } from '../../core/events.js';
+import { ATTESTATION_EVENT, checkAppendPayload, DP_EVENT, LEGACY_EVENT, WITNESS_EVENT } from '../../core/events.js';
 import { createVocabulary } from '../../core/vocabulary.js';
 import type { AppendResult } from '../../log/log.js';
 import { EVENT } from '../../service/governance.js';
@@ -101,6 +101,7 @@ const RESERVED_TYPES: ReadonlySet<string> = new Set([
   ...Object.values(LEGACY_EVENT),
   // issue 15: differential privacy (a release is written only with its document, against the budget)
   ...Object.values(DP_EVENT),
+  ...Object.values(ATTESTATION_EVENT),
 ]);
 
 /** JSON shape of an append result. */

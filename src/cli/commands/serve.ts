@@ -7,6 +7,7 @@ import { DB_FILE, SIGNER_KEY_FILE, initDataDir, openLog } from '../../log/data-d
 import { Governance } from '../../service/governance.js';
 import { Authenticator, type OidcOptions } from '../../server/auth.js';
 import { createApp } from '../../server/app.js';
+import { loadAttestationKey } from '../../log/attestation-key.js';
 import { checkWitnessConfig, type WitnessEndpoint } from '../../server/witnesses.js';
 import { witnessKeyFromVkey } from '../../server/witness-key.js';
 import { trustedVerifiers, withLog, type CommandContext } from '../context.js';
@@ -127,6 +128,8 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     ...(o.bodyLimit ? { bodyLimit: o.bodyLimit } : {}),
     ...(o.publicEntries ? { publicEntries: true } : {}),
     ...(o.witnesses ? { witnesses: o.witnesses } : {}),
+    // issue 15: the attestation issuer key, beside the log key (created on first start, mode 0600).
+    attestationKey: loadAttestationKey(ctx.dataDir, { create: true }),
   });
   const address = await app.listen({ host: o.host, port: o.port });
   const base = address.replace('[::1]', 'localhost');

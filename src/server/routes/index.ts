@@ -20,6 +20,8 @@ import { reviewRoutes } from './reviews.js';
 import { federatedRoutes } from './federated.js';
 // issue 15: differential privacy
 import { dpRoutes } from './dp.js';
+// issue 15: selective disclosure (attestations)
+import { attestationRoutes } from './attestations.js';
 
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
@@ -44,4 +46,6 @@ export const API_ROUTES: readonly Route[] = [
   ...federatedRoutes,
   // issue 15: differential privacy
   ...dpRoutes,
+  // issue 15: selective disclosure (attestations)
+  ...attestationRoutes,
 ];
