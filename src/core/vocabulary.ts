@@ -99,6 +99,11 @@ export const PERMISSIONS = [
   // issue 12: break-glass (ask for an access consent denies; review the queue of such accesses)
   'break-glass',
   'break-glass:review',
+  // issue 14: model registry and change control (register a version or a plan; approve, retire,
+  // commit a change control plan; read the registry)
+  'model:register',
+  'model:approve',
+  'models:read',
 ] as const;
 
 /** What a credential may do. */
@@ -116,7 +121,8 @@ export type RoleTable = Readonly<Record<string, readonly Permission[]>>;
  * `break-glass` (an access that consent denies, executed and flagged for review) is held by the
  * clinical roles that treat (clinician, dermatologist, radiologist, physician), not by nurse: a
  * deployment that wants it adds it in its role table. `break-glass:review` (closing a break-glass
- * review) is held by the privacy officer only.
+ * review) is held by the privacy officer only. `model:approve` (approve or retire a model version,
+ * commit a change control plan) is held by the clinical safety officer only (issue 14).
  */
 export const DEFAULT_ROLES: RoleTable = Object.freeze({
   clinician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
@@ -124,10 +130,13 @@ export const DEFAULT_ROLES: RoleTable = Object.freeze({
   radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   nurse: ['access', 'consent:check'],
-  ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
+  ml_engineer: ['training', 'inference', 'consent:check', 'receipts', 'model:register', 'models:read'],
   privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review'],
-  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
+  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts', 'models:read'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
+  // issue 14: model registry. The clinical safety officer approves and retires model versions and
+  // commits change control plans (`model:approve`); ml_engineer registers versions, auditor reads.
+  clinical_safety_officer: ['model:register', 'model:approve', 'models:read', 'receipts'],
 });
 
 /** The role of the local operator on events the CLI writes (token management): always a role. */
