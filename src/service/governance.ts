@@ -5,6 +5,7 @@
  */
 export {
   ConsentDeniedError,
+  ModelRefusedError,
   DOC,
   EVENT,
   Governance,
@@ -25,4 +26,10 @@ export {
   type ReviewInput,
   type ReviewQueue,
   type TrainingInput,
+  type TrainingResult,
+  type ChangeControlResult,
+  type ModelLineView,
+  type ModelRegistered,
+  type ModelVersionView,
+  type RegisterModelInput,
 } from './governance/index.js';

@@ -17,6 +17,7 @@ import { DocumentMemo } from './documents.js';
 import { LinkLog } from './links.js';
 import { PolicyHeads } from './policy-heads.js';
 import { ReviewLedger } from './reviews.js';
+import { ModelRegistry } from './models.js';
 
 /** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
 export interface Actor {
@@ -47,6 +48,11 @@ export interface GovernanceOptions {
   readonly breakGlass?: BreakGlassOptions;
   /** issue 14: explanation methods added to the default list (EXPLANATION_METHODS). */
   readonly explanationMethods?: readonly string[];
+  /**
+   * issue 14 (model registry): refuse inferences under any model that is not a registered, approved
+   * version (MODEL_NOT_APPROVED), not only under models of a registered line (the default).
+   */
+  readonly requireRegisteredModels?: boolean;
 }
 
 /** Break-glass options of {@link GovernanceOptions}. */
@@ -77,6 +83,9 @@ export class GovernanceState {
   /** The break-glass accesses and their reviews, derived from the log. */
   readonly reviews: ReviewLedger;
   readonly reviewDeadlineMs: number;
+  /** issue 14: the model registry, derived from the log; and whether every model must be registered. */
+  readonly models: ModelRegistry;
+  readonly requireRegisteredModels: boolean;
   readonly #roles: ReadonlyMap<string, ReadonlySet<Permission>>;
   readonly #roleCodings: ReadonlyMap<string, readonly string[]>;
   /** Times the log was reread because another writer grew it. */
@@ -103,6 +112,8 @@ export class GovernanceState {
     // Validated and frozen once: a decision passes a role's list as it is.
     this.#roleCodings = compileRoleCodings(o.roleCodings, this.#roles.keys(), 'roleCodings option', 'roleCodings');
     this.reviews = new ReviewLedger(o.log);
+    this.models = new ModelRegistry(o.log);
+    this.requireRegisteredModels = o.requireRegisteredModels === true;
     this.commitments = new CommitmentPool(o.log.sidecar, this.random);
     this.heads = new PolicyHeads(o.log);
   }
