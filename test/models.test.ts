@@ -1,0 +1,330 @@
+/**
+ * The model registry and change control (issue 14; docs/models.md), end to end: through the CLI (the
+ * built `run()`, in this process, on a fresh data directory) and through the HTTP API (a real app
+ * over a real SQLite log). Registration, approval (and its permission), inference under an approved
+ * version, refusals logged as INFERENCE_REFUSED (unapproved, retired, weights digest mismatch), a
+ * change control plan approving a trained version within its bounds and leaving one out of bounds
+ * to a human, and the backward-compatible default (a model of an unregistered line is not checked,
+ * unless --require-registered-models).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pid } from './helpers/policy-ids.js';
+import { assertError, assertOk, ensureBuilt, EXIT, makeTempDir, okJson, parseJson, callIn } from './helpers/cli.js';
+import { assertVerifies, createServerEnv, type ServerEnv } from './helpers/server-env.js';
+import { parseLoggedEvent } from '../src/core/events.js';
+
+const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex');
+const EXIT_MODEL_NOT_APPROVED = 20;
+const EXIT_MODEL_DIGEST_MISMATCH = 21;
+
+const OFFICER = ['--actor', 'po-1', '--actor-role', 'privacy_officer'] as const;
+const DERM = ['--actor', 'user_42', '--actor-role', 'dermatologist'] as const;
+const ENGINEER = ['--actor', 'eng-7', '--actor-role', 'ml_engineer'] as const;
+const CSO = ['--actor', 'cso-1', '--actor-role', 'clinical_safety_officer'] as const;
+
+const W = (v: string) => sha256Hex(`weights ${v}`);
+const spec = (version: string, weights = W(version), name = 'lesion_classifier') => ({ modelName: name, modelVersion: version, weightsHash: weights, framework: 'pytorch' });
+const PIPELINE = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0' };
+const PLAN = {
+  planId: 'derm-pccp-1',
+  model: 'lesion_classifier',
+  modifications: ['retrain', 'threshold_change'],
+  dataConstraints: { datasetTypes: ['deidentified', 'synthetic'], description: 'retraining on de-identified images from the same sites' },
+  acceptance: [
+    { metric: 'auroc', min: 0.9 },
+    { metric: 'sensitivity', min: 0.85, max: 1 },
+  ],
+  description: 'periodic retraining of the lesion classifier',
+};
+
+interface EventJson {
+  index: number;
+}
+
+describe('model registry and change control through the CLI', () => {
+  const tmp = makeTempDir('custos-models-');
+  const dir = join(tmp.path, 'data');
+  const file = (name: string, value: unknown) => {
+    const p = join(tmp.path, name);
+    writeFileSync(p, JSON.stringify(value));
+    return p;
+  };
+  const policy = pid('models-cli');
+  let n = 0;
+  const infer = (model: string, extra: readonly string[] = []) =>
+    callIn(dir, [
+      '--json',
+      'infer',
+      '--purpose',
+      'TREAT',
+      '--policy',
+      policy,
+      '--input-uri',
+      `s3://bucket/patient-7/img-${n++}.png`,
+      '--input-digest',
+      sha256Hex(`img ${n}`),
+      '--output',
+      `report_json=s3://bucket/patient-7/report-${n}.json@${sha256Hex(`report ${n}`)}`,
+      '--pipeline',
+      file('pipeline.json', PIPELINE),
+      '--model',
+      model,
+      ...extra,
+      ...DERM,
+    ]);
+  const train = (before: string, after: string, extra: readonly string[]) =>
+    callIn(dir, [
+      '--json',
+      'train',
+      '--purpose',
+      'HRESCH',
+      '--dataset-uri',
+      's3://bucket/synthetic/lesions.parquet',
+      '--dataset-digest',
+      sha256Hex('dataset'),
+      '--dataset-type',
+      'synthetic',
+      '--attestation',
+      'synthetic-generator',
+      '--manifest',
+      file('manifest.json', { name: 'retrain' }),
+      '--model-before',
+      before,
+      '--model-after',
+      after,
+      '--compute',
+      'cpu',
+      ...extra,
+      ...ENGINEER,
+    ]);
+  const entries = async (type: string) => {
+    return okJson<{ index: number; type: string; payload: Record<string, unknown> }[]>(await callIn(dir, ['--json', 'list', '--type', type, '--limit', '1000', '--oldest-first']));
+  };
+  const size = async () => okJson<{ entries: number }>(await callIn(dir, ['--json', 'stats'])).entries;
+
+  before(async () => {
+    ensureBuilt();
+    assertOk(await callIn(dir, ['init']));
+    assertOk(await callIn(dir, ['consent', 'create', '--policy-id', policy, '--subject', 'patient-7', '--purposes', 'TREAT', '--roles', 'dermatologist', ...OFFICER]));
+  });
+  after(() => tmp.cleanup());
+
+  it('an unregistered line is not checked (backward compatible), unless --require-registered-models', async () => {
+    okJson(await infer(file('legacy.json', spec('0.9.3', W('0.9.3'), 'legacy_model'))));
+    const r = await infer(file('legacy.json', spec('0.9.3', W('0.9.3'), 'legacy_model')), ['--require-registered-models']);
+    assertError(r, EXIT_MODEL_NOT_APPROVED, 'MODEL_NOT_APPROVED', { stdoutAllowed: true });
+    const refused = parseJson<{ refused: boolean; reason: string; state: string; event: EventJson }>(r);
+    assert.equal(refused.reason, 'MODEL_NOT_APPROVED');
+    assert.equal(refused.state, 'unregistered');
+  });
+
+  it('register: a version is not usable until approved; the refusal is logged as INFERENCE_REFUSED', async () => {
+    const reg = okJson<{ model: string; version: string; specHash: string; event: EventJson }>(
+      await callIn(dir, [
+        '--json',
+        'model',
+        'register',
+        'lesion_classifier@1.0.0',
+        '--weights-hash',
+        W('1.0.0'),
+        '--intended-use',
+        'diagnosis_aid',
+        '--risk-class',
+        'eu_mdr_iia',
+        '--spec',
+        file('spec.json', { indications: 'pigmented skin lesions in adults', limitations: 'not for children' }),
+        ...ENGINEER,
+      ]),
+    );
+    assert.equal(reg.version, '1.0.0');
+    const before = await size();
+    const r = await infer(file('m100.json', spec('1.0.0')));
+    assertError(r, EXIT_MODEL_NOT_APPROVED, 'MODEL_NOT_APPROVED', { stdoutAllowed: true });
+    assert.equal(parseJson<{ state: string }>(r).state, 'registered');
+    assert.equal(await size(), before + 1, 'exactly one event: the refusal');
+    const refusals = await entries('INFERENCE_REFUSED');
+    assert.equal(refusals.length, 2);
+    // Another version of a registered line (never registered) is refused too.
+    assertError(await infer(file('m099.json', spec('0.9.9'))), EXIT_MODEL_NOT_APPROVED, 'MODEL_NOT_APPROVED', { stdoutAllowed: true });
+  });
+
+  it('approve: refused for a role without model:approve (nothing written), done by the clinical safety officer', async () => {
+    const before = await size();
+    assertError(await callIn(dir, ['model', 'approve', 'lesion_classifier@1.0.0', ...ENGINEER]), EXIT.validation, 'VALIDATION_FAILED', { message: /model:approve/ });
+    assert.equal(await size(), before);
+    const a = okJson<{ event: EventJson }>(await callIn(dir, ['--json', 'model', 'approve', 'lesion_classifier@1.0.0', ...CSO]));
+    assert.equal(a.event.index, before);
+    assertError(await callIn(dir, ['model', 'approve', 'lesion_classifier@1.0.0', ...CSO]), EXIT.conflict, 'MODEL_ALREADY_APPROVED');
+    assertError(await callIn(dir, ['model', 'approve', 'lesion_classifier@7.0.0', ...CSO]), EXIT.notFound, 'MODEL_NOT_FOUND');
+  });
+
+  it('an approved version runs; model show lists its inferences; a different weights digest is MODEL_DIGEST_MISMATCH', async () => {
+    const ok = okJson<{ event: EventJson }>(await infer(file('m100.json', spec('1.0.0'))));
+    const show = okJson<{ status: string; inferences: number[] }>(await callIn(dir, ['--json', 'model', 'show', 'lesion_classifier@1.0.0']));
+    assert.equal(show.status, 'approved');
+    assert.deepEqual(show.inferences, [ok.event.index]);
+    const r = await infer(file('forged.json', spec('1.0.0', W('tampered'))));
+    assertError(r, EXIT_MODEL_DIGEST_MISMATCH, 'MODEL_DIGEST_MISMATCH', { stdoutAllowed: true });
+    const last = (await entries('INFERENCE_REFUSED')).at(-1)!;
+    assert.equal(last.payload['reason'], 'MODEL_DIGEST_MISMATCH');
+    assert.equal(last.payload['registeredWeightsHash'], W('1.0.0'));
+    assert.equal(last.payload['weightsHash'], W('tampered'));
+  });
+
+  it('a change control plan approves a trained version within its bounds; out of bounds waits for a human', async () => {
+    assertError(await callIn(dir, ['model', 'plan', 'commit', '--file', file('plan.json', PLAN), ...ENGINEER]), EXIT.validation, 'VALIDATION_FAILED');
+    const p = okJson<{ hash: string; event: EventJson }>(await callIn(dir, ['--json', 'model', 'plan', 'commit', '--file', file('plan.json', PLAN), ...CSO]));
+    assertError(await callIn(dir, ['model', 'plan', 'commit', '--file', file('plan.json', PLAN), ...CSO]), EXIT.conflict, 'CHANGE_PLAN_EXISTS');
+    const good = okJson<{ model: { status: string; outcome: string; approved?: EventJson; registered: EventJson } }>(
+      await train(file('m100.json', spec('1.0.0')), file('m110.json', spec('1.1.0')), [
+        '--change-control',
+        'derm-pccp-1',
+        '--metrics',
+        file('good.json', { auroc: 0.93, sensitivity: 0.9, specificity: 0.8 }),
+      ]),
+    );
+    assert.equal(good.model.outcome, 'WITHIN_BOUNDS');
+    assert.equal(good.model.status, 'approved');
+    const v110 = okJson<{ status: string; approval: { basis: string; plan: string; planHash: string }; origin: { kind: string } }>(await callIn(dir, ['--json', 'model', 'show', 'lesion_classifier@1.1.0']));
+    assert.equal(v110.status, 'approved');
+    assert.deepEqual([v110.approval.basis, v110.approval.plan, v110.approval.planHash, v110.origin.kind], ['plan', 'derm-pccp-1', p.hash, 'training']);
+    okJson(await infer(file('m110.json', spec('1.1.0'))));
+
+    const bad = okJson<{ model: { status: string; outcome: string; failures: { metric: string }[]; approved?: EventJson } }>(
+      await train(file('m110.json', spec('1.1.0')), file('m120.json', spec('1.2.0')), ['--change-control', 'derm-pccp-1', '--metrics', file('bad.json', { auroc: 0.85, sensitivity: 0.9 })]),
+    );
+    assert.equal(bad.model.outcome, 'METRIC_OUT_OF_BOUNDS');
+    assert.deepEqual(
+      bad.model.failures.map((f) => f.metric),
+      ['auroc'],
+    );
+    assert.equal(bad.model.status, 'registered');
+    assert.equal(bad.model.approved, undefined);
+    assertError(await infer(file('m120.json', spec('1.2.0'))), EXIT_MODEL_NOT_APPROVED, 'MODEL_NOT_APPROVED', { stdoutAllowed: true });
+    okJson(await callIn(dir, ['--json', 'model', 'approve', 'lesion_classifier@1.2.0', ...CSO]));
+    okJson(await infer(file('m120.json', spec('1.2.0'))));
+  });
+
+  it('a new version of an approved model must name its plan; an unknown plan is CHANGE_PLAN_NOT_FOUND (nothing written)', async () => {
+    const before = await size();
+    assertError(await train(file('m120.json', spec('1.2.0')), file('m130.json', spec('1.3.0')), []), EXIT.validation, 'CHANGE_PLAN_REQUIRED');
+    assertError(
+      await train(file('m120.json', spec('1.2.0')), file('m130.json', spec('1.3.0')), ['--change-control', 'no-such-plan', '--metrics', file('good.json', { auroc: 0.93, sensitivity: 0.9 })]),
+      EXIT.notFound,
+      'CHANGE_PLAN_NOT_FOUND',
+    );
+    assertError(await train(file('m120.json', spec('1.2.0')), file('m130.json', spec('1.3.0')), ['--metrics', file('good.json', {})]), EXIT.validation, 'VALIDATION_FAILED');
+    assert.equal(await size(), before);
+  });
+
+  it('retire: inferences under a retired version are refused', async () => {
+    okJson(await callIn(dir, ['--json', 'model', 'retire', 'lesion_classifier@1.0.0', '--reason', 'superseded', ...CSO]));
+    const r = await infer(file('m100.json', spec('1.0.0')));
+    assertError(r, EXIT_MODEL_NOT_APPROVED, 'MODEL_NOT_APPROVED', { stdoutAllowed: true });
+    assert.equal(parseJson<{ state: string }>(r).state, 'retired');
+    assertError(await callIn(dir, ['model', 'retire', 'lesion_classifier@1.0.0', ...CSO]), EXIT.conflict, 'MODEL_RETIRED');
+    assertError(await callIn(dir, ['model', 'approve', 'lesion_classifier@1.0.0', ...CSO]), EXIT.conflict, 'MODEL_RETIRED');
+    const list = okJson<{ models: { model: string; versions: { version: string; status: string }[]; plans: { planId: string }[] }[] }>(await callIn(dir, ['--json', 'model', 'list']));
+    const line = list.models.find((m) => m.model === 'lesion_classifier')!;
+    assert.deepEqual(
+      line.versions.map((x) => `${x.version}:${x.status}`),
+      ['1.0.0:retired', '1.1.0:approved', '1.2.0:approved'],
+    );
+    assert.deepEqual(
+      line.plans.map((x) => x.planId),
+      ['derm-pccp-1'],
+    );
+  });
+
+  it('the log and its documents verify', async () => {
+    assertOk(await callIn(dir, ['verify', '--no-progress']));
+  });
+});
+
+describe('model registry and change control over HTTP', () => {
+  let env: ServerEnv;
+  let cso: string;
+  const policyId = pid('models-http');
+  const call = (method: 'GET' | 'POST', url: string, token: string, payload?: unknown) => env.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+  let k = 0;
+  const inference = (model: unknown) => ({
+    purpose: 'TREAT',
+    policyId,
+    input: { uri: `s3://bucket/p9/img-${++k}.png`, digest: sha256Hex(`img ${k}`) },
+    outputs: [{ name: 'report_json', uri: `s3://bucket/p9/r-${k}.json`, digest: sha256Hex(`r ${k}`) }],
+    pipeline: PIPELINE,
+    model,
+  });
+
+  before(async () => {
+    env = await createServerEnv();
+    cso = (await env.auth.createToken('cso-1', 'clinical_safety_officer', { actor: 'test-setup', role: 'operator' })).token;
+    await env.governance.createConsent({ policyId, subject: 'patient-9', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'po-1', role: 'privacy_officer' });
+  });
+  after(async () => env.close());
+
+  it('register (201), approve: 403 FORBIDDEN without model:approve, 201 for the clinical safety officer; infer OK; the inferences of a version', async () => {
+    const body = { model: 'chest_xray', version: '2.0.0', weightsHash: W('cx 2.0.0'), intendedUse: 'triage', riskClass: 'eu_mdr_iib', spec: { indications: 'adult chest radiographs' } };
+    const reg = await call('POST', '/api/v1/models', env.tokens.ml_engineer, body);
+    assert.equal(reg.statusCode, 201, reg.body);
+    assert.equal((await call('POST', '/api/v1/models', env.tokens.ml_engineer, body)).json().error.code, 'MODEL_EXISTS');
+    assert.equal((await call('POST', '/api/v1/models', env.tokens.dermatologist, body)).statusCode, 403);
+    const xspec = { modelName: 'chest_xray', modelVersion: '2.0.0', weightsHash: W('cx 2.0.0'), framework: 'onnx' };
+    const refused = await call('POST', '/api/v1/inferences', env.tokens.dermatologist, inference(xspec));
+    assert.equal(refused.statusCode, 403);
+    assert.equal(refused.json().error.code, 'MODEL_NOT_APPROVED');
+    const denied = await call('POST', '/api/v1/models/chest_xray/versions/2.0.0/approval', env.tokens.ml_engineer);
+    assert.equal(denied.statusCode, 403);
+    assert.equal(denied.json().error.code, 'FORBIDDEN');
+    const approved = await call('POST', '/api/v1/models/chest_xray/versions/2.0.0/approval', cso);
+    assert.equal(approved.statusCode, 201, approved.body);
+    assert.equal(approved.json().version.status, 'approved');
+    const ok = await call('POST', '/api/v1/inferences', env.tokens.dermatologist, inference(xspec));
+    assert.equal(ok.statusCode, 201, ok.body);
+    const mismatch = await call('POST', '/api/v1/inferences', env.tokens.dermatologist, inference({ ...xspec, weightsHash: W('other') }));
+    assert.equal(mismatch.json().error.code, 'MODEL_DIGEST_MISMATCH');
+    const inf = await call('GET', '/api/v1/models/chest_xray/versions/2.0.0/inferences', env.tokens.auditor);
+    assert.equal(inf.statusCode, 200, inf.body);
+    assert.deepEqual(inf.json().inferences, [ok.json().event.index]);
+    // The read of a version's inferences is on the log before it is answered.
+    const last = parseLoggedEvent((await env.log.reader.getEntry(env.log.size - 1)).bytes)!;
+    assert.equal(last.type, 'AUDIT_QUERY');
+    assert.equal(last.payload['route'], 'GET /api/v1/models/:model/versions/:version/inferences');
+    const line = await call('GET', '/api/v1/models/chest_xray', env.tokens.auditor);
+    assert.equal(line.json().versions[0].inferenceCount, 1);
+    assert.equal((await call('GET', '/api/v1/models/nope', env.tokens.auditor)).json().error.code, 'MODEL_NOT_FOUND');
+  });
+
+  it('plans over HTTP; a training run under the plan is approved within bounds; retirement refuses later inferences', async () => {
+    const plan = { ...PLAN, planId: 'cx-pccp-1', model: 'chest_xray' };
+    assert.equal((await call('POST', '/api/v1/models/chest_xray/plans', env.tokens.ml_engineer, plan)).statusCode, 403);
+    const c = await call('POST', '/api/v1/models/chest_xray/plans', cso, plan);
+    assert.equal(c.statusCode, 201, c.body);
+    const shown = await call('GET', '/api/v1/models/chest_xray/plans/cx-pccp-1', env.tokens.auditor);
+    assert.equal(shown.json().documentOk, true);
+    const t = await call('POST', '/api/v1/trainings', env.tokens.ml_engineer, {
+      purpose: 'HRESCH',
+      dataset: { uri: 's3://bucket/deid/cx.parquet', digest: sha256Hex('cx data'), type: 'deidentified' },
+      attestation: { method: 'safe-harbor' },
+      manifest: { name: 'cx-retrain' },
+      modelBefore: { modelName: 'chest_xray', modelVersion: '2.0.0', weightsHash: W('cx 2.0.0'), framework: 'onnx' },
+      modelAfter: { modelName: 'chest_xray', modelVersion: '2.1.0', weightsHash: W('cx 2.1.0'), framework: 'onnx' },
+      computeBackend: 'gpu-1',
+      changeControl: { plan: 'cx-pccp-1', modification: 'retrain', metrics: { auroc: 0.95, sensitivity: 0.92 } },
+    });
+    assert.equal(t.statusCode, 201, t.body);
+    const v = await call('GET', '/api/v1/models/chest_xray/versions/2.1.0', env.tokens.auditor);
+    assert.equal(v.json().status, 'approved');
+    assert.equal(v.json().approval.basis, 'plan');
+    const r = await call('POST', '/api/v1/models/chest_xray/versions/2.0.0/retirement', cso, { reason: 'superseded' });
+    assert.equal(r.statusCode, 201, r.body);
+    const refused = await call('POST', '/api/v1/inferences', env.tokens.dermatologist, inference({ modelName: 'chest_xray', modelVersion: '2.0.0', weightsHash: W('cx 2.0.0'), framework: 'onnx' }));
+    assert.equal(refused.json().error.code, 'MODEL_NOT_APPROVED');
+    assert.equal(refused.json().error.details.state, 'retired');
+    await assertVerifies(env);
+  });
+});
