@@ -226,8 +226,8 @@ describe('model registry and change control through the CLI', () => {
     const r = await infer(file('m100.json', spec('1.0.0')));
     assertError(r, EXIT_MODEL_NOT_APPROVED, 'MODEL_NOT_APPROVED', { stdoutAllowed: true });
     assert.equal(parseJson<{ state: string }>(r).state, 'retired');
-    assertError(await callIn(dir, ['model', 'retire', 'lesion_classifier@1.0.0', ...CSO]), EXIT.conflict, 'MODEL_RETIRED');
-    assertError(await callIn(dir, ['model', 'approve', 'lesion_classifier@1.0.0', ...CSO]), EXIT.conflict, 'MODEL_RETIRED');
+    assertError(await callIn(dir, ['model', 'retire', 'lesion_classifier@1.0.0', ...CSO]), EXIT.conflict, 'MODEL_VERSION_RETIRED');
+    assertError(await callIn(dir, ['model', 'approve', 'lesion_classifier@1.0.0', ...CSO]), EXIT.conflict, 'MODEL_VERSION_RETIRED');
     const list = okJson<{ models: { model: string; versions: { version: string; status: string }[]; plans: { planId: string }[] }[] }>(await callIn(dir, ['--json', 'model', 'list']));
     const line = list.models.find((m) => m.model === 'lesion_classifier')!;
     assert.deepEqual(

@@ -86,7 +86,7 @@ export type ConflictCode =
   // issue 14: model registry and change control
   | 'MODEL_EXISTS'
   | 'MODEL_ALREADY_APPROVED'
-  | 'MODEL_RETIRED'
+  | 'MODEL_VERSION_RETIRED'
   | 'CHANGE_PLAN_EXISTS';
 
 export type ConsentCode =
@@ -307,7 +307,7 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   MODEL_NOT_FOUND: notFound,
   MODEL_EXISTS: conflict,
   MODEL_ALREADY_APPROVED: conflict,
-  MODEL_RETIRED: conflict,
+  MODEL_VERSION_RETIRED: conflict,
   CHANGE_PLAN_NOT_FOUND: notFound,
   CHANGE_PLAN_EXISTS: conflict,
   CHANGE_PLAN_REQUIRED: validation,

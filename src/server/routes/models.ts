@@ -103,7 +103,7 @@ export const modelRoutes = [
   route({
     method: 'POST',
     url: '/api/v1/models/:model/versions/:version/approval',
-    summary: 'Approve a registered version: MODEL_APPROVED (basis human); 409 MODEL_ALREADY_APPROVED, MODEL_RETIRED',
+    summary: 'Approve a registered version: MODEL_APPROVED (basis human); 409 MODEL_ALREADY_APPROVED, MODEL_VERSION_RETIRED',
     permission: 'model:approve',
     status: 201,
     params: VERSION_PARAMS,
@@ -116,7 +116,7 @@ export const modelRoutes = [
   route({
     method: 'POST',
     url: '/api/v1/models/:model/versions/:version/retirement',
-    summary: 'Retire a version {reason?}: MODEL_RETIRED; inferences under it are refused (MODEL_NOT_APPROVED); 409 MODEL_RETIRED',
+    summary: 'Retire a version {reason?}: MODEL_RETIRED; inferences under it are refused (MODEL_NOT_APPROVED); 409 MODEL_VERSION_RETIRED',
     permission: 'model:approve',
     status: 201,
     params: VERSION_PARAMS,

@@ -285,7 +285,7 @@ function approvalDecide(s: GovernanceState, model: string, version: string, who:
     if (!x) throw notFound(model, version);
     // An approval under a plan approves exactly the version its run registered.
     if (basis.kind === 'plan' && x.registered.index !== basis.registeredAt()) throw notFound(model, version);
-    if (x.retirement) throw new ConflictError('MODEL_RETIRED', `model ${model} version ${version} is retired`, { details: { model, version, retired: x.retirement.index } });
+    if (x.retirement) throw new ConflictError('MODEL_VERSION_RETIRED', `model ${model} version ${version} is retired`, { details: { model, version, retired: x.retirement.index } });
     if (x.approval) throw new ConflictError('MODEL_ALREADY_APPROVED', `model ${model} version ${version} is approved already`, { details: { model, version, approved: x.approval.index } });
     const payload = s.checked(EVENT_TYPE.modelApproved, {
       model,
@@ -307,7 +307,7 @@ function approvalDecide(s: GovernanceState, model: string, version: string, who:
  * run under it. The actor's role must hold `model:approve`.
  * @throws {ValidationError} VALIDATION_FAILED (a malformed name, a role without model:approve)
  * @throws {NotFoundError} MODEL_NOT_FOUND
- * @throws {ConflictError} MODEL_ALREADY_APPROVED, MODEL_RETIRED (nothing written for any of them)
+ * @throws {ConflictError} MODEL_ALREADY_APPROVED, MODEL_VERSION_RETIRED (nothing written for any of them)
  */
 export async function approveModel(s: GovernanceState, model: string, version: string, actor: Actor): Promise<{ version: ModelVersionState; event: AppendResult }> {
   const who = requirePermission(s, actor, 'model:approve');
@@ -322,7 +322,7 @@ export async function approveModel(s: GovernanceState, model: string, version: s
  * refused from the moment it is sequenced. The actor's role must hold `model:approve`.
  * @throws {ValidationError} VALIDATION_FAILED
  * @throws {NotFoundError} MODEL_NOT_FOUND
- * @throws {ConflictError} MODEL_RETIRED: retired already (nothing written)
+ * @throws {ConflictError} MODEL_VERSION_RETIRED: retired already (nothing written)
  */
 export async function retireModel(s: GovernanceState, model: string, version: string, actor: Actor, reason?: string): Promise<{ version: ModelVersionState; event: AppendResult }> {
   const who = requirePermission(s, actor, 'model:approve');
@@ -334,7 +334,7 @@ export async function retireModel(s: GovernanceState, model: string, version: st
   const event = await s.log.appendDecided((ctx) => {
     const x = s.models.lineAt(model, ctx.batchId)?.versions.get(version);
     if (!x) throw notFound(model, version);
-    if (x.retirement) throw new ConflictError('MODEL_RETIRED', `model ${model} version ${version} is retired already`, { details: { model, version, retired: x.retirement.index } });
+    if (x.retirement) throw new ConflictError('MODEL_VERSION_RETIRED', `model ${model} version ${version} is retired already`, { details: { model, version, retired: x.retirement.index } });
     const payload = s.checked(EVENT_TYPE.modelRetired, { model, version, registered: x.registered.index, ...(reason ? { reason: reason as RetireReason } : {}), actor: who.id, role: who.role });
     return staged(s, ctx, EVENT_TYPE.modelRetired, payload);
   });
