@@ -364,7 +364,10 @@ describe('the event registry', () => {
     // Issue 14: the model registry: a version registered, approved, run (INFERENCE_EXECUTED naming
     // it), refused with a forged digest (INFERENCE_REFUSED), retired; a change control plan.
     const CSO: Actor = { id: 'cso-1', role: 'clinical_safety_officer' };
-    await e.gov.registerModel({ model: MODEL.modelName, version: MODEL.modelVersion, weightsHash: MODEL.weightsHash, intendedUse: 'diagnosis_aid', riskClass: 'eu_mdr_iia', spec: { note: 'free text, off-ledger' } }, ENG);
+    await e.gov.registerModel(
+      { model: MODEL.modelName, version: MODEL.modelVersion, weightsHash: MODEL.weightsHash, intendedUse: 'diagnosis_aid', riskClass: 'eu_mdr_iia', spec: { note: 'free text, off-ledger' } },
+      ENG,
+    );
     await e.gov.approveModel(MODEL.modelName, MODEL.modelVersion, CSO);
     await e.gov.commitChangePlan({ planId: 'lc-pccp-1', model: MODEL.modelName, modifications: ['retrain'], acceptance: [{ metric: 'auroc', min: 0.9 }] }, CSO);
     const run = { ...access(a.policy.policyId), input: { uri: 's3://b/i2', digest: D1 }, outputs: [{ name: 'report_json', uri: 's3://b/o2', digest: D2 }], pipeline: PIPELINE };

@@ -189,7 +189,9 @@ describe('model registry and change control through the CLI', () => {
     );
     assert.equal(good.model.outcome, 'WITHIN_BOUNDS');
     assert.equal(good.model.status, 'approved');
-    const v110 = okJson<{ status: string; approval: { basis: string; plan: string; planHash: string }; origin: { kind: string } }>(await callIn(dir, ['--json', 'model', 'show', 'lesion_classifier@1.1.0']));
+    const v110 = okJson<{ status: string; approval: { basis: string; plan: string; planHash: string }; origin: { kind: string } }>(
+      await callIn(dir, ['--json', 'model', 'show', 'lesion_classifier@1.1.0']),
+    );
     assert.equal(v110.status, 'approved');
     assert.deepEqual([v110.approval.basis, v110.approval.plan, v110.approval.planHash, v110.origin.kind], ['plan', 'derm-pccp-1', p.hash, 'training']);
     okJson(await infer(file('m110.json', spec('1.1.0'))));
@@ -249,7 +251,8 @@ describe('model registry and change control over HTTP', () => {
   let env: ServerEnv;
   let cso: string;
   const policyId = pid('models-http');
-  const call = (method: 'GET' | 'POST', url: string, token: string, payload?: unknown) => env.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+  const call = (method: 'GET' | 'POST', url: string, token: string, payload?: unknown) =>
+    env.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
   let k = 0;
   const inference = (model: unknown) => ({
     purpose: 'TREAT',

@@ -7,6 +7,8 @@ import { barChart, bucketize, timeChart, SERIES } from './charts.js';
 import { documentHash, verifyCheckpointNote, verifyEntryProof, verifyWitnessedCheckpoint } from './proofs.js';
 import { bundleDropPage } from './bundle-drop.js';
 import { reviewsPage } from './reviews.js';
+// issue 14: model registry
+import { modelsPage } from './models.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -32,6 +34,12 @@ const EVENT_TYPES = [
   'BREAK_GLASS',
   'BREAK_GLASS_REVIEWED',
   'AUDIT_EVENT',
+  // issue 14: model registry and change control
+  'MODEL_REGISTERED',
+  'MODEL_APPROVED',
+  'MODEL_RETIRED',
+  'CHANGE_PLAN_COMMITTED',
+  'INFERENCE_REFUSED',
 ];
 const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'BREAK_GLASS']);
 
@@ -65,6 +73,7 @@ function can(permission) {
 function showChrome(on) {
   nav.hidden = !on;
   document.getElementById('nav-reviews').hidden = !can('break-glass:review');
+  document.getElementById('nav-models').hidden = !can('models:read');
   sessionBox.hidden = !on;
   if (on && session) {
     whoami.replaceChildren(
@@ -172,6 +181,8 @@ const ROUTES = {
   anomalies: anomaliesPage,
   reviews: reviewsPage,
   'verify-bundle': bundleDropPage,
+  // issue 14: model registry
+  models: modelsPage,
 };
 // Pages that need no token: verifying a bundle uses only the file and a key (web/bundle-drop.js).
 const PUBLIC_ROUTES = new Set(['verify-bundle']);

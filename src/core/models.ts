@@ -28,20 +28,7 @@ export const METRIC_NAME_RE = /^[a-z][a-z0-9._-]{0,63}$/;
  * device classes (I, IIa, IIb, III; an AI system that is such a device is high-risk under the EU AI
  * Act), the FDA device classes, and `non_device` (software that is not a medical device).
  */
-export const RISK_CLASSES = [
-  'imdrf_i',
-  'imdrf_ii',
-  'imdrf_iii',
-  'imdrf_iv',
-  'eu_mdr_i',
-  'eu_mdr_iia',
-  'eu_mdr_iib',
-  'eu_mdr_iii',
-  'fda_i',
-  'fda_ii',
-  'fda_iii',
-  'non_device',
-] as const;
+export const RISK_CLASSES = ['imdrf_i', 'imdrf_ii', 'imdrf_iii', 'imdrf_iv', 'eu_mdr_i', 'eu_mdr_iia', 'eu_mdr_iib', 'eu_mdr_iii', 'fda_i', 'fda_ii', 'fda_iii', 'non_device'] as const;
 export type RiskClass = (typeof RISK_CLASSES)[number];
 
 /** Intended uses a registered version declares (codes; the spec document says the rest in words). */
@@ -141,7 +128,11 @@ const ACCEPTANCE = v.pipe(
 export const CHANGE_PLAN = v.object({
   planId: PLAN_ID,
   model: MODEL_NAME,
-  modifications: v.pipe(v.array(v.picklist(MODIFICATION_TYPES, `a modification is one of ${MODIFICATION_TYPES.join(', ')}`)), v.minLength(1), v.check((xs) => new Set(xs).size === xs.length, 'a modification is listed twice')),
+  modifications: v.pipe(
+    v.array(v.picklist(MODIFICATION_TYPES, `a modification is one of ${MODIFICATION_TYPES.join(', ')}`)),
+    v.minLength(1),
+    v.check((xs) => new Set(xs).size === xs.length, 'a modification is listed twice'),
+  ),
   dataConstraints: v.optional(
     v.object({
       /** The dataset types a run under the plan may train on. */
@@ -153,7 +144,12 @@ export const CHANGE_PLAN = v.object({
     }),
     {},
   ),
-  acceptance: v.pipe(v.array(ACCEPTANCE), v.minLength(1), v.maxLength(MAX_METRICS), v.check((xs) => new Set(xs.map((a) => a.metric)).size === xs.length, 'a metric is listed twice')),
+  acceptance: v.pipe(
+    v.array(ACCEPTANCE),
+    v.minLength(1),
+    v.maxLength(MAX_METRICS),
+    v.check((xs) => new Set(xs.map((a) => a.metric)).size === xs.length, 'a metric is listed twice'),
+  ),
   description: v.optional(TEXT),
 });
 export type ChangePlan = v.InferOutput<typeof CHANGE_PLAN>;
@@ -204,7 +200,10 @@ export interface PlanEvaluation {
 export function evaluateChangePlan(plan: ChangePlan, run: { modification: string; metrics: Readonly<Record<string, number>>; datasetType?: string; purpose?: string }): PlanEvaluation {
   if (!(plan.modifications as readonly string[]).includes(run.modification)) return { outcome: 'MODIFICATION_NOT_ALLOWED', failures: [] };
   const dc = plan.dataConstraints;
-  if ((dc.datasetTypes && (run.datasetType === undefined || !(dc.datasetTypes as readonly string[]).includes(run.datasetType))) || (dc.purposes && (run.purpose === undefined || !dc.purposes.includes(run.purpose)))) {
+  if (
+    (dc.datasetTypes && (run.datasetType === undefined || !(dc.datasetTypes as readonly string[]).includes(run.datasetType))) ||
+    (dc.purposes && (run.purpose === undefined || !dc.purposes.includes(run.purpose)))
+  ) {
     return { outcome: 'DATA_CONSTRAINT_NOT_MET', failures: [] };
   }
   const missing: MetricFailure[] = [];

@@ -341,7 +341,9 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
     ...entryRef(p['registered']),
     ...docs(p, 'plan'),
   ],
-  [EVENT_TYPE.modelRetired]: (p) => [...entryRef(p['registered']).map((e) => ({ ...e, detail: [...detail('model', p['model']), ...detail('version', p['version']), ...detail('reason', p['reason'])] }))],
+  [EVENT_TYPE.modelRetired]: (p) => [
+    ...entryRef(p['registered']).map((e) => ({ ...e, detail: [...detail('model', p['model']), ...detail('version', p['version']), ...detail('reason', p['reason'])] })),
+  ],
   [EVENT_TYPE.changePlanCommitted]: (p) => [
     ...digest('change-plan', recordField(p, 'documents')?.['plan'], [
       ...detail('planId', p['planId']),

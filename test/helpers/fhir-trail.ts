@@ -89,7 +89,15 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
   await gov.approveModel(FM.modelName, FM.modelVersion, CSO);
   await gov.commitChangePlan({ planId: `${tag}-pccp`, model: FM.modelName, modifications: ['retrain'], acceptance: [{ metric: 'auroc', min: 0.9 }] }, CSO);
   await gov
-    .recordInference({ actor: DERM, purpose: 'TREAT', policyId: policy, input: { uri: 's3://clinic/img-9.jpg', digest: D1 }, outputs: [{ name: 'report_json', uri: 's3://clinic/r-9.json', digest: D2 }], pipeline: PIPELINE, model: { ...FM, weightsHash: W2 } })
+    .recordInference({
+      actor: DERM,
+      purpose: 'TREAT',
+      policyId: policy,
+      input: { uri: 's3://clinic/img-9.jpg', digest: D1 },
+      outputs: [{ name: 'report_json', uri: 's3://clinic/r-9.json', digest: D2 }],
+      pipeline: PIPELINE,
+      model: { ...FM, weightsHash: W2 },
+    })
     .catch((err: unknown) => {
       if (!(err instanceof ModelRefusedError)) throw err;
     });

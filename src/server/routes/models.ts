@@ -165,7 +165,8 @@ export const modelRoutes = [
     body: CHANGE_PLAN,
     response: PLAN_COMMITTED_RESPONSE,
     handler: async ({ params, body, principal: p }, { governance }) => {
-      if (body.model !== params.model) throw new ValidationError('VALIDATION_FAILED', `the plan is for model ${body.model}, not ${params.model}`, { issues: [{ path: 'model', message: 'differs from the path' }] });
+      if (body.model !== params.model)
+        throw new ValidationError('VALIDATION_FAILED', `the plan is for model ${body.model}, not ${params.model}`, { issues: [{ path: 'model', message: 'differs from the path' }] });
       const r = await governance.commitChangePlan(body, { id: p.actor, role: p.role });
       return { planId: r.plan.planId, model: r.plan.model, hash: r.hash, event: eventJson(r.event) };
     },

@@ -279,7 +279,13 @@ export interface RegisterModelInput {
 
 const NAME_AND_VERSION = v.object({ model: MODEL_NAME, version: MODEL_VERSION });
 
-function approvalDecide(s: GovernanceState, model: string, version: string, who: Actor, basis: { kind: 'human' } | { kind: 'plan'; plan: string; planHash: string; registeredAt: () => number | undefined }) {
+function approvalDecide(
+  s: GovernanceState,
+  model: string,
+  version: string,
+  who: Actor,
+  basis: { kind: 'human' } | { kind: 'plan'; plan: string; planHash: string; registeredAt: () => number | undefined },
+) {
   return (ctx: SequencingContext) => {
     const x = s.models.lineAt(model, ctx.batchId)?.versions.get(version);
     if (!x) throw notFound(model, version);
@@ -517,7 +523,9 @@ export async function prepareChangeControl(
   const plan = s.models.plan(cc.plan);
   if (!plan) throw new NotFoundError('CHANGE_PLAN_NOT_FOUND', `no change control plan ${cc.plan}`, { details: { planId: cc.plan } });
   if (plan.model !== after.modelName) {
-    throw new ValidationError('CHANGE_PLAN_MISMATCH', `plan ${cc.plan} is for model ${plan.model}, not ${after.modelName}`, { issues: [{ path: 'changeControl.plan', message: 'a plan of another model line' }] });
+    throw new ValidationError('CHANGE_PLAN_MISMATCH', `plan ${cc.plan} is for model ${plan.model}, not ${after.modelName}`, {
+      issues: [{ path: 'changeControl.plan', message: 'a plan of another model line' }],
+    });
   }
   if (line?.versions.has(after.modelVersion)) {
     throw new ConflictError('MODEL_EXISTS', `model ${after.modelName} version ${after.modelVersion} is already registered`, { details: { model: after.modelName, version: after.modelVersion } });
