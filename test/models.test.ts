@@ -16,6 +16,7 @@ import { pid } from './helpers/policy-ids.js';
 import { assertError, assertOk, ensureBuilt, EXIT, makeTempDir, okJson, parseJson, callIn } from './helpers/cli.js';
 import { assertVerifies, createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { parseLoggedEvent } from '../src/core/events.js';
+import { ModelRefusedError } from '../src/service/governance.js';
 
 const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 const EXIT_MODEL_NOT_APPROVED = 20;
@@ -328,6 +329,49 @@ describe('model registry and change control over HTTP', () => {
     const refused = await call('POST', '/api/v1/inferences', env.tokens.dermatologist, inference({ modelName: 'chest_xray', modelVersion: '2.0.0', weightsHash: W('cx 2.0.0'), framework: 'onnx' }));
     assert.equal(refused.json().error.code, 'MODEL_NOT_APPROVED');
     assert.equal(refused.json().error.details.state, 'retired');
+    await assertVerifies(env);
+  });
+
+  it('decided at sequencing time: two approvals at once write one; inferences racing a retirement run only if sequenced before it', async () => {
+    const g = env.governance;
+    const csoActor = { id: 'cso-1', role: 'clinical_safety_officer' };
+    await g.registerModel({ model: 'race_model', version: '1.0.0', weightsHash: W('race'), intendedUse: 'triage', riskClass: 'imdrf_ii' }, { id: 'eng-7', role: 'ml_engineer' });
+    const approvals = await Promise.allSettled([g.approveModel('race_model', '1.0.0', csoActor), g.approveModel('race_model', '1.0.0', csoActor)]);
+    assert.equal(approvals.filter((x) => x.status === 'fulfilled').length, 1);
+    const lost = approvals.find((x) => x.status === 'rejected') as PromiseRejectedResult;
+    assert.equal((lost.reason as { code?: string }).code, 'MODEL_ALREADY_APPROVED');
+    const spec = { modelName: 'race_model', modelVersion: '1.0.0', weightsHash: W('race'), framework: 'onnx' };
+    const attempt = () =>
+      g.recordInference({ actor: { id: 'dr-derm', role: 'dermatologist' }, ...inference(spec) }).then(
+        (r) => ({ ran: r.event.index }),
+        (err: unknown) => {
+          if (err instanceof ModelRefusedError) return { refused: err.event.index, state: err.state };
+          throw err;
+        },
+      );
+    const before = Array.from({ length: 12 }, attempt);
+    const retired = g.retireModel('race_model', '1.0.0', csoActor, 'safety');
+    // Attempts keep starting, one per turn of the event loop, while the retirement is in flight
+    // (some share its batch); whichever way each falls, the invariant below must hold.
+    let settled = false;
+    void retired.finally(() => {
+      settled = true;
+    });
+    const during: Promise<Awaited<ReturnType<typeof attempt>>>[] = [];
+    while (!settled && during.length < 500) {
+      during.push(attempt());
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const outcomes = await Promise.all([...before, ...during]);
+    const at = (await retired).event.index;
+    for (const o of outcomes) {
+      if ('ran' in o) assert.ok(o.ran < at, `inference at ${o.ran} ran after the retirement at ${at}`);
+      else {
+        assert.ok(o.refused > at, `refusal at ${o.refused} before the retirement at ${at}`);
+        assert.equal(o.state, 'retired');
+      }
+    }
+    assert.ok('refused' in (await attempt()), 'an inference after the retirement is refused');
     await assertVerifies(env);
   });
 });

@@ -491,6 +491,8 @@ function isTokenEvent(type) {
 
 function outcomeCell(e) {
   if (e.type === 'CONSENT_DENIED') return h('span', { class: 'deny-text' }, 'denied', e.payload?.reason ? h('small', null, ` ${e.payload.reason}`) : null);
+  // issue 14: an inference refused for its model
+  if (e.type === 'INFERENCE_REFUSED') return h('span', { class: 'deny-text' }, 'refused', e.payload?.reason ? h('small', null, ` ${e.payload.reason}`) : null);
   if (e.type === 'BREAK_GLASS') return h('span', { class: 'deny-text' }, 'break-glass', e.payload?.reason ? h('small', null, ` overrode ${e.payload.reason}`) : null);
   if (EXECUTED.has(e.type)) return h('span', { class: 'ok-text' }, 'executed');
   return h('span', { class: 'muted' }, '—');

@@ -112,6 +112,12 @@ const TYPE_CLASS = {
   SECURITY_ALERT: 'deny',
   BREAK_GLASS: 'deny',
   BREAK_GLASS_REVIEWED: 'consent',
+  // issue 14: model registry
+  MODEL_REGISTERED: 'consent',
+  MODEL_APPROVED: 'consent',
+  MODEL_RETIRED: 'erase',
+  CHANGE_PLAN_COMMITTED: 'consent',
+  INFERENCE_REFUSED: 'deny',
 };
 
 export function typeBadge(type) {
