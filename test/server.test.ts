@@ -247,7 +247,12 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'POST', url: '/api/v1/models/m/versions/1/retirement', openapi: '/api/v1/models/{model}/versions/{version}/retirement', body: {} },
   { method: 'GET', url: '/api/v1/models/m/versions/1/inferences', openapi: '/api/v1/models/{model}/versions/{version}/inferences' },
   { method: 'GET', url: '/api/v1/models/m/plans', openapi: '/api/v1/models/{model}/plans' },
-  { method: 'POST', url: '/api/v1/models/m/plans', openapi: '/api/v1/models/{model}/plans', body: { planId: 'p', model: 'm', modifications: ['retrain'], acceptance: [{ metric: 'auroc', min: 0.9 }] } },
+  {
+    method: 'POST',
+    url: '/api/v1/models/m/plans',
+    openapi: '/api/v1/models/{model}/plans',
+    body: { planId: 'p', model: 'm', modifications: ['retrain'], acceptance: [{ metric: 'auroc', min: 0.9 }] },
+  },
   { method: 'GET', url: '/api/v1/models/m/plans/p', openapi: '/api/v1/models/{model}/plans/{planId}' },
 ];
 
