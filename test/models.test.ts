@@ -180,6 +180,16 @@ describe('model registry and change control through the CLI', () => {
     assertError(await callIn(dir, ['model', 'plan', 'commit', '--file', file('plan.json', PLAN), ...ENGINEER]), EXIT.validation, 'VALIDATION_FAILED');
     const p = okJson<{ hash: string; event: EventJson }>(await callIn(dir, ['--json', 'model', 'plan', 'commit', '--file', file('plan.json', PLAN), ...CSO]));
     assertError(await callIn(dir, ['model', 'plan', 'commit', '--file', file('plan.json', PLAN), ...CSO]), EXIT.conflict, 'CHANGE_PLAN_EXISTS');
+    const shown = okJson<{ documentOk: boolean; state: { hash: string; metrics: string[] }; plan: { acceptance: unknown[] } }>(await callIn(dir, ['--json', 'model', 'plan', 'show', 'derm-pccp-1']));
+    assert.equal(shown.documentOk, true);
+    assert.equal(shown.state.hash, p.hash);
+    assert.deepEqual(shown.state.metrics, ['auroc', 'sensitivity']);
+    assert.deepEqual(shown.plan.acceptance, PLAN.acceptance);
+    const listed = okJson<{ plans: { planId: string }[] }>(await callIn(dir, ['--json', 'model', 'plan', 'list', '--model', 'lesion_classifier']));
+    assert.deepEqual(
+      listed.plans.map((x) => x.planId),
+      ['derm-pccp-1'],
+    );
     const good = okJson<{ model: { status: string; outcome: string; approved?: EventJson; registered: EventJson } }>(
       await train(file('m100.json', spec('1.0.0')), file('m110.json', spec('1.1.0')), [
         '--change-control',
