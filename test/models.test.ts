@@ -291,6 +291,8 @@ describe('model registry and change control over HTTP', () => {
     const refused = await call('POST', '/api/v1/inferences', env.tokens.dermatologist, inference(xspec));
     assert.equal(refused.statusCode, 403);
     assert.equal(refused.json().error.code, 'MODEL_NOT_APPROVED');
+    const refusedAt = refused.json().event.index as number;
+    assert.equal(parseLoggedEvent((await env.log.reader.getEntry(refusedAt)).bytes)!.type, 'INFERENCE_REFUSED');
     const denied = await call('POST', '/api/v1/models/chest_xray/versions/2.0.0/approval', env.tokens.ml_engineer);
     assert.equal(denied.statusCode, 403);
     assert.equal(denied.json().error.code, 'FORBIDDEN');
