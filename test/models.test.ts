@@ -16,7 +16,8 @@ import { pid } from './helpers/policy-ids.js';
 import { assertError, assertOk, ensureBuilt, EXIT, makeTempDir, okJson, parseJson, callIn } from './helpers/cli.js';
 import { assertVerifies, createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { parseLoggedEvent } from '../src/core/events.js';
-import { ModelRefusedError } from '../src/service/governance.js';
+import { Governance, ModelRefusedError } from '../src/service/governance.js';
+import { initDataDir, openLog } from '../src/log/data-dir.js';
 
 const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 const EXIT_MODEL_NOT_APPROVED = 20;
@@ -385,5 +386,45 @@ describe('model registry and change control over HTTP', () => {
     }
     assert.ok('refused' in (await attempt()), 'an inference after the retirement is refused');
     await assertVerifies(env);
+  });
+});
+
+describe('model registry with two writers on one log', () => {
+  it('a retirement written by another process is seen by the next inference here (no stale approval)', async () => {
+    const tmp = makeTempDir('custos-models-2w-');
+    const d = join(tmp.path, 'log');
+    await initDataDir(d, { origin: 'test.local/models-2w' });
+    const a = await openLog(d);
+    const b = await openLog(d);
+    try {
+      const ga = await Governance.open({ log: a.log });
+      const gb = await Governance.open({ log: b.log });
+      const policyId = pid('models-2w');
+      await ga.createConsent({ policyId, subject: 'p-2w', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'po-1', role: 'privacy_officer' });
+      await ga.registerModel({ model: 'two_writers', version: '1', weightsHash: W('2w'), intendedUse: 'triage', riskClass: 'imdrf_ii' }, { id: 'eng-7', role: 'ml_engineer' });
+      await ga.approveModel('two_writers', '1', { id: 'cso-1', role: 'clinical_safety_officer' });
+      const spec = { modelName: 'two_writers', modelVersion: '1', weightsHash: W('2w'), framework: 'onnx' };
+      const infer = (g: Governance, i: number) =>
+        g.recordInference({
+          actor: { id: 'dr-derm', role: 'dermatologist' },
+          purpose: 'TREAT',
+          policyId,
+          input: { uri: `s3://b/2w-${i}`, digest: sha256Hex(`2w ${i}`) },
+          outputs: [{ name: 'r', uri: `s3://b/2w-${i}.json`, digest: sha256Hex(`2w out ${i}`) }],
+          pipeline: PIPELINE,
+          model: spec,
+        });
+      // b approves nothing itself: it learns the approval from the log, and runs.
+      await infer(gb, 1);
+      // b retires; a, which saw the approval, must not run on its stale view.
+      await gb.retireModel('two_writers', '1', { id: 'cso-1', role: 'clinical_safety_officer' });
+      await assert.rejects(infer(ga, 2), (err: unknown) => err instanceof ModelRefusedError && err.state === 'retired');
+    } finally {
+      await a.log.close();
+      await b.log.close();
+      await a.dir.store.close();
+      await b.dir.store.close();
+      tmp.cleanup();
+    }
   });
 });
