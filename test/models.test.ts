@@ -236,11 +236,16 @@ describe('model registry and change control through the CLI', () => {
   });
 
   it('retire: inferences under a retired version are refused', async () => {
-    okJson(await callIn(dir, ['--json', 'model', 'retire', 'lesion_classifier@1.0.0', '--reason', 'superseded', ...CSO]));
+    // A deployment's own role table (--roles): a safety board holds model:approve there.
+    const roles = file('roles.json', { roles: { dermatologist: ['inference'], safety_board: ['model:approve', 'models:read'] } });
+    const board = ['--actor', 'board-1', '--actor-role', 'safety_board', '--roles', roles];
+    assertError(await callIn(dir, ['model', 'retire', 'lesion_classifier@1.0.0', '--actor', 'board-1', '--actor-role', 'safety_board']), EXIT.validation, 'VALIDATION_FAILED');
+    okJson(await callIn(dir, ['--json', 'model', 'retire', 'lesion_classifier@1.0.0', '--reason', 'superseded', ...board]));
     const r = await infer(file('m100.json', spec('1.0.0')));
     assertError(r, EXIT_MODEL_NOT_APPROVED, 'MODEL_NOT_APPROVED', { stdoutAllowed: true });
     assert.equal(parseJson<{ state: string }>(r).state, 'retired');
     assertError(await callIn(dir, ['model', 'retire', 'lesion_classifier@1.0.0', ...CSO]), EXIT.conflict, 'MODEL_VERSION_RETIRED');
+    assert.equal(okJson<{ retirement: { actor: string; role: string } }>(await callIn(dir, ['--json', 'model', 'show', 'lesion_classifier@1.0.0'])).retirement.role, 'safety_board');
     assertError(await callIn(dir, ['model', 'approve', 'lesion_classifier@1.0.0', ...CSO]), EXIT.conflict, 'MODEL_VERSION_RETIRED');
     const list = okJson<{ models: { model: string; versions: { version: string; status: string }[]; plans: { planId: string }[] }[] }>(await callIn(dir, ['--json', 'model', 'list']));
     const line = list.models.find((m) => m.model === 'lesion_classifier')!;

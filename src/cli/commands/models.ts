@@ -12,11 +12,18 @@ import type { CommandContext } from '../context.js';
 import { sha256File } from '../file-digest.js';
 import { printFields, printJson } from '../output.js';
 import { readJsonFile } from './governance.js';
+import { governanceRoleOptions } from '../roles-file.js';
 
-async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>): Promise<T> {
+/** `--roles FILE`: the role table the acting role is checked against (default: the default table). */
+export interface RolesOption {
+  readonly roles?: string | undefined;
+}
+
+async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>, rolesFile?: string): Promise<T> {
+  const roleOptions = governanceRoleOptions(ctx.io, rolesFile);
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   try {
-    return await fn(await Governance.open({ log }));
+    return await fn(await Governance.open({ log, ...roleOptions }));
   } finally {
     await log.close();
     await dir.store.close();
@@ -36,7 +43,7 @@ export function parseModelRef(ref: string, optional = false): { model: string; v
 }
 
 /** Options of {@link modelRegister}. */
-export interface ModelRegisterOptions {
+export interface ModelRegisterOptions extends RolesOption {
   readonly weightsHash?: string | undefined;
   readonly weightsFile?: string | undefined;
   readonly intendedUse: string;
@@ -50,8 +57,10 @@ export async function modelRegister(ctx: CommandContext, ref: string, o: ModelRe
   if ((o.weightsHash === undefined) === (o.weightsFile === undefined)) throw new ValidationError('VALIDATION_FAILED', 'give one of --weights-hash SHA256 or --weights-file PATH');
   const weightsHash = o.weightsHash ?? (await sha256File(ctx.io, o.weightsFile!, '--weights-file')).digest;
   const spec = o.spec === undefined ? {} : readJsonFile(ctx.io, o.spec, 'model spec');
-  const r = await withGovernance(ctx, (g) =>
-    g.registerModel({ model, version: version!, weightsHash, intendedUse: o.intendedUse, riskClass: o.riskClass, spec: spec as Record<string, unknown> }, actor),
+  const r = await withGovernance(
+    ctx,
+    (g) => g.registerModel({ model, version: version!, weightsHash, intendedUse: o.intendedUse, riskClass: o.riskClass, spec: spec as Record<string, unknown> }, actor),
+    o.roles,
   );
   if (ctx.json) return printJson(ctx.io, { model: r.model, version: r.version, specHash: r.specHash, event: eventJson(r.event) });
   printFields(ctx.io, {
@@ -62,17 +71,17 @@ export async function modelRegister(ctx: CommandContext, ref: string, o: ModelRe
 }
 
 /** `custos model approve NAME@VERSION`. */
-export async function modelApprove(ctx: CommandContext, ref: string, actor: Actor): Promise<void> {
+export async function modelApprove(ctx: CommandContext, ref: string, actor: Actor, o: RolesOption = {}): Promise<void> {
   const { model, version } = parseModelRef(ref);
-  const r = await withGovernance(ctx, (g) => g.approveModel(model, version!, actor));
+  const r = await withGovernance(ctx, (g) => g.approveModel(model, version!, actor), o.roles);
   if (ctx.json) return printJson(ctx.io, { model, version, event: eventJson(r.event) });
   printFields(ctx.io, { approved: `${model}@${version} (weights ${r.version.weightsHash})`, 'logged as': `MODEL_APPROVED, entry ${r.event.index}` });
 }
 
 /** `custos model retire NAME@VERSION [--reason CODE]`. */
-export async function modelRetire(ctx: CommandContext, ref: string, reason: string | undefined, actor: Actor): Promise<void> {
+export async function modelRetire(ctx: CommandContext, ref: string, reason: string | undefined, actor: Actor, o: RolesOption = {}): Promise<void> {
   const { model, version } = parseModelRef(ref);
-  const r = await withGovernance(ctx, (g) => g.retireModel(model, version!, actor, reason));
+  const r = await withGovernance(ctx, (g) => g.retireModel(model, version!, actor, reason), o.roles);
   if (ctx.json) return printJson(ctx.io, { model, version, event: eventJson(r.event) });
   printFields(ctx.io, { retired: `${model}@${version}${reason ? ` (${reason})` : ''}: inferences under it are refused`, 'logged as': `MODEL_RETIRED, entry ${r.event.index}` });
 }
@@ -119,9 +128,9 @@ export async function modelShow(ctx: CommandContext, ref: string): Promise<void>
 }
 
 /** `custos model plan commit --file PLAN.json`. */
-export async function planCommit(ctx: CommandContext, file: string, actor: Actor): Promise<void> {
+export async function planCommit(ctx: CommandContext, file: string, actor: Actor, o: RolesOption = {}): Promise<void> {
   const input = readJsonFile(ctx.io, file, 'change control plan');
-  const r = await withGovernance(ctx, (g) => g.commitChangePlan(input, actor));
+  const r = await withGovernance(ctx, (g) => g.commitChangePlan(input, actor), o.roles);
   if (ctx.json) return printJson(ctx.io, { plan: r.plan, hash: r.hash, event: eventJson(r.event) });
   printFields(ctx.io, {
     committed: `change control plan ${r.plan.planId} for ${r.plan.model}`,
