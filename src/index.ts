@@ -166,3 +166,19 @@ export {
 } from './core/bundle.js';
 export { INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, verifyDsse, type DsseEnvelope, type IntotoStatement } from './core/dsse.js';
 export { runTamperCheck, type TamperCheckReport } from './service/tamper-check.js';
+// issue 14: federated learning rounds (docs/federated.md): the signed update message, its check and
+// the zCDP accountant, for checking a line offline; the service's round and site types.
+export {
+  FL_AGGREGATIONS,
+  FL_REFUSAL_REASONS,
+  FL_UPDATE_DOMAIN,
+  accountRound,
+  epsilonOfRho,
+  flUpdateMessage,
+  roundRho,
+  verifyFlUpdateSignature,
+  type FlDpAccount,
+  type FlDpParams,
+  type FlRefusalReason,
+} from './core/federated.js';
+export { FlRoundRefusedError, type FlLine, type FlModelVersion, type FlRefusal, type FlRound, type FlRoundResult, type FlSite } from './service/governance.js';

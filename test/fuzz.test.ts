@@ -18,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pid } from './helpers/policy-ids.js';
 import { seededRandom } from '../src/core/random.js';
+import { formatSignerKey, verifierKeyFromSignerKey } from '../src/core/note.js';
 import { DEFAULT_ROLES } from '../src/core/vocabulary.js';
 import { assertVerifies, createServerEnv, SETUP_ACTOR, type ServerEnv, type TestRole } from './helpers/server-env.js';
 
@@ -51,6 +52,11 @@ function toJsonText(v: unknown): string {
 
 type Rnd = () => number;
 const pick = <T>(rnd: Rnd, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+
+// Verifier keys of FL sites (issue 14): well-formed for site-1 and site-2, and malformed ones.
+const FL_KEYS = ['site-1', 'site-2'].map((s, i) => verifierKeyFromSignerKey(formatSignerKey(s, Buffer.alloc(32, i + 7)))).concat(['site-1+00000000+AAAA', 'x']);
+
+let flCoordinator = '';
 
 const POLICY_IDS = [pid('fz-open'), pid('fz-revoked'), pid('fz-nonrev'), pid('fz-new-1'), pid('fz-new-2'), pid('no-such-policy'), 'no-such-policy'];
 
@@ -248,6 +254,18 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       acceptance: pick(rnd, [[{ metric: 'auroc', min: 0.9 }], [{ metric: 'auroc' }], [{ metric: 'auroc', min: 2, max: 1 }]]),
       ...(rnd() < 0.5 ? { dataConstraints: { datasetTypes: ['synthetic'], description: 'words' } } : {}),
     }),
+    // issue 14: federated learning (sites with keys, signed rounds; most signatures do not verify).
+    'POST /api/v1/fl/sites': () => ({ site: pick(rnd, ['site-1', 'site-2', `site-${fresh++}`]), key: pick(rnd, FL_KEYS) }),
+    'POST /api/v1/fl/sites/{site}/retire': () => pick(rnd, [{}, { actor: 'coord' }]),
+    'POST /api/v1/fl/rounds': () => ({
+      line: pick(rnd, ['fz-line', 'fz-other']),
+      round: Math.floor(rnd() * 5) + 1,
+      aggregation: pick(rnd, ['fedavg', 'fedprox', 'magic']),
+      sites: [{ site: pick(rnd, ['site-1', 'site-2', 'site-9']), update: D1, signature: `${'A'.repeat(86)}==` }],
+      globalModel: W1,
+      ...(rnd() < 0.5 ? { dp: { clipNorm: 1, noiseMultiplier: pick(rnd, [1.1, 0, -1, 1e308]), delta: 1e-5 } } : {}),
+      ...(rnd() < 0.2 ? { final: true, version: { model: 'fz-model', version: '1.0.0', spec: { framework: 'pytorch' } } } : {}),
+    }),
   };
 }
 
@@ -266,6 +284,8 @@ function pathParam(rnd: Rnd, name: string): string {
     model: ['fz_model', 'lesion_classifier', 'nope'],
     version: ['1.0.0', '1.1.0', '0.9.3'],
     planId: ['fz-pccp-1', 'nope'],
+    site: ['site-1', 'site-2', 'site-9'],
+    line: ['fz-line', 'fz-other'],
   };
   return rnd() < 0.55 ? pick(rnd, byName[name] ?? ['x']) : pick(rnd, common);
 }
@@ -379,6 +399,9 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     cso = (await env.auth.createToken('cso-1', 'clinical_safety_officer', SETUP_ACTOR)).token;
     await g.registerModel({ model: 'fz_model', version: '1.0.0', weightsHash: W1, intendedUse: 'triage', riskClass: 'eu_mdr_iia' }, { id: 'eng-7', role: 'ml_engineer' });
     await g.commitChangePlan({ planId: 'fz-pccp-1', model: 'fz_model', modifications: ['retrain'], acceptance: [{ metric: 'auroc', min: 0.9 }] }, { id: 'cso-1', role: 'clinical_safety_officer' });
+    // issue 14: a federated learning coordinator (no test role holds fl:sites or fl:coordinate), and one registered site.
+    flCoordinator = (await env.auth.createToken('fz-coord', 'fl_coordinator', SETUP_ACTOR)).token;
+    await g.registerFlSite({ site: 'site-1', key: FL_KEYS[0] }, { id: 'fz-coord', role: 'fl_coordinator' });
     tokens = [...(Object.keys(env.tokens) as TestRole[]).map((r) => env.tokens[r]), spare.token, cso];
   });
 
@@ -402,6 +425,7 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     const holders = new Map<string, string[]>();
     for (const role of Object.keys(env.tokens) as TestRole[]) for (const perm of DEFAULT_ROLES[role] ?? []) (holders.get(perm) ?? holders.set(perm, []).get(perm)!).push(env.tokens[role]);
     for (const perm of DEFAULT_ROLES['clinical_safety_officer'] ?? []) (holders.get(perm) ?? holders.set(perm, []).get(perm)!).push(cso);
+    for (const perm of DEFAULT_ROLES['fl_coordinator'] ?? []) (holders.get(perm) ?? holders.set(perm, []).get(perm)!).push(flCoordinator);
     assert.ok(routes.length >= 25, `only ${routes.length} routes in the table`);
     const tpl = templates(rnd);
     // Every POST route has a body template (a new route must add one), and every template is a route.

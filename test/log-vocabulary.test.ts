@@ -9,6 +9,7 @@
  * - training on identified data is decided under every subject's consent; other data carries an
  *   attestation.
  */
+import { writeFlEvents } from './helpers/federated.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -394,6 +395,8 @@ describe('the event registry', () => {
     const wkey = witnessKeyFromVkey('witness.test/w1+1fbaba55+BIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c');
     const collector = new WitnessCollector({ log: e.log, witnesses: [{ url: 'http://127.0.0.1:9', key: wkey }], vocabulary: e.gov.vocabulary });
     assert.notEqual(await collector.writeAlarm(wkey.name, { reason: 'REFUSED', status: 409, checkpointSize: 12, witnessSize: 10, at: 0, eventIndex: null }, 3), null);
+    // issue 14: federated learning (a site, a final round with DP, a refused round, the site retired).
+    await writeFlEvents(e.gov);
 
     const all = await entries(e);
     assert.deepEqual(new Set(all.map((x) => x.type)), new Set(Object.keys(EVENT_REGISTRY)), 'every registered type was made, and nothing else');

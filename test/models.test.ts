@@ -17,6 +17,9 @@ import { assertError, assertOk, ensureBuilt, EXIT, makeTempDir, okJson, parseJso
 import { assertVerifies, createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { parseLoggedEvent } from '../src/core/events.js';
 import { Governance, ModelRefusedError } from '../src/service/governance.js';
+import { formatSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../src/core/note.js';
+import { flUpdateMessage } from '../src/core/federated.js';
+import { toBase64 } from '../src/core/hash.js';
 import { initDataDir, openLog } from '../src/log/data-dir.js';
 
 const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -430,6 +433,40 @@ describe('model registry with two writers on one log', () => {
       await a.dir.store.close();
       await b.dir.store.close();
       tmp.cleanup();
+    }
+  });
+});
+
+describe('a federated line ends in a registered version', () => {
+  it('the final round registers its version (origin fl); it runs only once approved', async () => {
+    const env = await createServerEnv();
+    try {
+      const g = env.governance;
+      const coord = { id: 'coord-1', role: 'fl_coordinator' };
+      const key = formatSignerKey('site-1', Buffer.alloc(32, 3));
+      await g.registerFlSite({ site: 'site-1', key: verifierKeyFromSignerKey(key) }, coord);
+      const signed = (round: number, update: string) => ({ site: 'site-1', update, signature: toBase64(parseSignerKey(key).sign(flUpdateMessage('fl-line', round, 'site-1', update))) });
+      await g.recordFlRound({ line: 'fl-line', round: 1, aggregation: 'fedavg', sites: [signed(1, 'a1'.repeat(32))], globalModel: W('fl 1') }, coord);
+      const last = await g.recordFlRound(
+        {
+          line: 'fl-line',
+          round: 2,
+          aggregation: 'fedavg',
+          sites: [signed(2, 'a2'.repeat(32))],
+          globalModel: W('fl 2'),
+          final: true,
+          version: { model: 'fl_model', version: '1.0.0', spec: { framework: 'pytorch', intendedUse: 'screening', riskClass: 'imdrf_ii' } },
+        },
+        coord,
+      );
+      assert.ok(last.registered, 'the final version was registered');
+      const v = (await g.showModel('fl_model', '1.0.0')) as { status: string; weightsHash: string; origin: { kind: string; line: string; round: number }; registered: { actor: string } };
+      assert.deepEqual([v.status, v.weightsHash, v.origin, v.registered.actor], ['registered', W('fl 2'), { kind: 'fl', line: 'fl-line', round: 2 }, 'coord-1']);
+      await g.approveModel('fl_model', '1.0.0', { id: 'cso-1', role: 'clinical_safety_officer' });
+      assert.equal(((await g.showModel('fl_model', '1.0.0')) as { status: string }).status, 'approved');
+      await assertVerifies(env);
+    } finally {
+      await env.close();
     }
   });
 });

@@ -19,6 +19,7 @@ import { ROLES_FILE_HELP, requestFlags } from './request-flags.js';
 import { registerSelftest } from './register/selftest.js';
 // issue 14: model registry and change control
 import { registerModels } from './register/models.js';
+import { registerFederated } from './register/federated.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -363,6 +364,10 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .option('--workload', "the reference's simulate_workload: one policy, --runs attempts (default 200), revoked at step --revoke-at")
     .option('--ablation', "the reference's run_ablation: the workload, verify, tamper (--tamper-rate), verify again, naming the entries found")
     .option('--revoke-at <n>', 'workload: the step at which the policy is revoked (default 120)')
+    // issue 14: federated learning rounds
+    .option('--fl', 'the federated learning scenario: --sites N (default 5) sites, --rounds R (default 6) signed rounds, one site dropping out, one forged update refused (docs/federated.md)')
+    .option('--sites <n>', 'with --fl: sites (2-1000)')
+    .option('--rounds <n>', 'with --fl: rounds (2-10000)')
     .action(
       async (
         o: {
@@ -381,9 +386,33 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
           workload?: boolean;
           ablation?: boolean;
           revokeAt?: string;
+          fl?: boolean;
+          sites?: string;
+          rounds?: string;
         },
         cmd: Command,
       ) => {
+        if (o.fl === true) {
+          if (
+            o.workload === true ||
+            o.ablation === true ||
+            o.scenario !== undefined ||
+            o.patients !== undefined ||
+            o.runs !== undefined ||
+            o.tamper === true ||
+            o.html !== undefined ||
+            o.revokeAt !== undefined
+          ) {
+            throw new VE('VALIDATION_FAILED', '--fl takes --sites, --rounds, --seed and --output only');
+          }
+          return (await import('./commands/federated.js')).simulateFl(await ctx(cmd), {
+            sites: o.sites === undefined ? 5 : parseLimit(o.sites, 'sites', 1000),
+            rounds: o.rounds === undefined ? 6 : parseLimit(o.rounds, 'rounds', 10_000),
+            seed: parseCount(o.seed, 'seed'),
+            ...(o.output === undefined ? {} : { output: o.output }),
+          });
+        }
+        if (o.sites !== undefined || o.rounds !== undefined) throw new VE('VALIDATION_FAILED', '--sites and --rounds apply to --fl');
         if (o.workload === true || o.ablation === true) return simulateWorkloadAction(o, cmd);
         if (o.revokeAt !== undefined) throw new VE('VALIDATION_FAILED', '--revoke-at applies to --workload and --ablation');
         const custom = o.patients !== undefined || o.runs !== undefined;
@@ -531,6 +560,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerSelftest(program, ctx, env);
   // issue 14: model registry and change control
   registerModels(program, ctx);
+  // issue 14: federated learning rounds
+  registerFederated(program, ctx);
 
   program
     .command('demo')

@@ -47,7 +47,10 @@ export type VerificationCode =
   | 'LOG_TILES_INVALID'
   | 'LOG_UNREACHABLE'
   // issue 14: parity with the reference (custos selftest)
-  | 'SELFTEST_FAILED';
+  | 'SELFTEST_FAILED'
+  // issue 14: federated learning rounds
+  | 'FL_SIGNATURE_INVALID'
+  | 'FL_DP_ACCOUNTING_MISMATCH';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -65,7 +68,9 @@ export type NotFoundCode =
   | 'DOCUMENT_ERASED'
   // issue 14: model registry and change control
   | 'MODEL_NOT_FOUND'
-  | 'CHANGE_PLAN_NOT_FOUND';
+  | 'CHANGE_PLAN_NOT_FOUND'
+  // issue 14: federated learning rounds
+  | 'FL_SITE_UNKNOWN';
 
 export type ConflictCode =
   | 'DATA_DIR_EXISTS'
@@ -87,7 +92,13 @@ export type ConflictCode =
   | 'MODEL_EXISTS'
   | 'MODEL_ALREADY_APPROVED'
   | 'MODEL_VERSION_RETIRED'
-  | 'CHANGE_PLAN_EXISTS';
+  | 'CHANGE_PLAN_EXISTS'
+  // issue 14: federated learning rounds
+  | 'FL_SITE_EXISTS'
+  | 'FL_SITE_INACTIVE'
+  | 'FL_ROUND_OUT_OF_ORDER'
+  | 'FL_LINE_CLOSED'
+  | 'FL_DP_MISMATCH';
 
 export type ConsentCode =
   | 'CONSENT_DENIED'
@@ -312,6 +323,18 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   CHANGE_PLAN_EXISTS: conflict,
   CHANGE_PLAN_REQUIRED: validation,
   CHANGE_PLAN_MISMATCH: validation,
+  // issue 14: federated learning rounds (docs/federated.md). A refused round is logged as
+  // FL_ROUND_REFUSED with the code as its reason (the error's details name the entry); a site
+  // registration or retirement refused with FL_SITE_EXISTS, FL_SITE_UNKNOWN or FL_SITE_INACTIVE
+  // writes nothing.
+  FL_SITE_UNKNOWN: notFound,
+  FL_SITE_EXISTS: conflict,
+  FL_SITE_INACTIVE: conflict,
+  FL_ROUND_OUT_OF_ORDER: conflict,
+  FL_LINE_CLOSED: conflict,
+  FL_DP_MISMATCH: conflict,
+  FL_SIGNATURE_INVALID: verification,
+  FL_DP_ACCOUNTING_MISMATCH: verification,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

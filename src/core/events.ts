@@ -31,6 +31,7 @@ import {
   RETIRE_REASONS,
   RISK_CLASSES,
 } from './models.js';
+import { FL_AGGREGATIONS, FL_ID_RE, FL_MODEL_NAME_RE, FL_MODEL_VERSION_RE, FL_PUBLIC_KEY_RE, FL_REFUSAL_REASONS, FL_SIGNATURE_RE } from './federated.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -133,6 +134,16 @@ const F = {
   originKind: { class: 'code', ...oneOf(ORIGIN_KINDS) },
   modelRefusal: { class: 'code', ...oneOf(MODEL_REFUSALS) },
   modelState: { class: 'code', ...oneOf(MODEL_STATES) },
+  // issue 14: federated learning rounds (core/federated.ts, docs/federated.md).
+  flId: { class: 'identifier', ...re(FL_ID_RE, 'lowercase identifier (site id, model line)') },
+  flPublicKey: { class: 'identifier', ...re(FL_PUBLIC_KEY_RE, 'Ed25519 public key, 32 bytes, base64 (public)') },
+  flSignature: { class: 'identifier', ...re(FL_SIGNATURE_RE, 'Ed25519 signature, 64 bytes, base64 (docs/federated.md: the signed message)') },
+  flAggregation: { class: 'code', ...oneOf(FL_AGGREGATIONS) },
+  flRefusal: { class: 'code', ...oneOf(FL_REFUSAL_REASONS) },
+  flModelName: { class: 'identifier', ...re(FL_MODEL_NAME_RE) },
+  flModelVersion: { class: 'identifier', ...re(FL_MODEL_VERSION_RE) },
+  positive: { class: 'number', rule: 'finite number > 0', check: (x) => typeof x === 'number' && Number.isFinite(x) && x > 0 },
+  probability: { class: 'number', rule: 'number in (0, 1)', check: (x) => typeof x === 'number' && x > 0 && x < 1 },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
@@ -197,6 +208,11 @@ export const EVENT_TYPE = Object.freeze({
   modelRetired: 'MODEL_RETIRED',
   changePlanCommitted: 'CHANGE_PLAN_COMMITTED',
   inferenceRefused: 'INFERENCE_REFUSED',
+  // issue 14: federated learning rounds
+  flSiteRegistered: 'FL_SITE_REGISTERED',
+  flSiteRetired: 'FL_SITE_RETIRED',
+  flRound: 'FL_ROUND',
+  flRoundRefused: 'FL_ROUND_REFUSED',
 } as const);
 
 /** A registered event type name. */
@@ -223,6 +239,11 @@ export const GOVERNANCE_EVENT = Object.freeze({
   modelRetired: EVENT_TYPE.modelRetired,
   changePlanCommitted: EVENT_TYPE.changePlanCommitted,
   inferenceRefused: EVENT_TYPE.inferenceRefused,
+  // issue 14: federated learning (a final round commits its model spec document)
+  flSiteRegistered: EVENT_TYPE.flSiteRegistered,
+  flSiteRetired: EVENT_TYPE.flSiteRetired,
+  flRound: EVENT_TYPE.flRound,
+  flRoundRefused: EVENT_TYPE.flRoundRefused,
 } as const);
 
 /** Token events (reserved: the generic append refuses them). */
@@ -238,6 +259,14 @@ export const AUDIT_TRAIL_EVENT = Object.freeze({
 
 /** Witness events written by the log's witness collector (reserved: `custos append` refuses them). */
 export const WITNESS_EVENT = Object.freeze({ alarm: EVENT_TYPE.witnessAlarm } as const);
+
+/** issue 14: federated learning events, written by the service (reserved: `custos append` refuses them). */
+export const FL_EVENT = Object.freeze({
+  siteRegistered: EVENT_TYPE.flSiteRegistered,
+  siteRetired: EVENT_TYPE.flSiteRetired,
+  round: EVENT_TYPE.flRound,
+  roundRefused: EVENT_TYPE.flRoundRefused,
+} as const);
 
 /**
  * Every event type and its fields. A path names a nested field with `.`, and an array element
@@ -477,6 +506,35 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'input.digest': F.hash,
     ...REQUEST,
   },
+  // issue 14: federated learning. A site and its Ed25519 public key (public; `keyHash` is its SHA-256).
+  [EVENT_TYPE.flSiteRegistered]: { site: F.flId, publicKey: F.flPublicKey, keyHash: F.hash, ...WHO },
+  [EVENT_TYPE.flSiteRetired]: { site: F.flId, ...WHO },
+  // A round of a model line: each site's update digest and its signature over the signed message
+  // (docs/federated.md), the aggregation method, the DP parameters and the accountant's running
+  // total, the global model's digest; a final round names the version the line ends in.
+  [EVENT_TYPE.flRound]: {
+    line: F.flId,
+    round: F.version,
+    'sites[].site': F.flId,
+    'sites[].update': F.hash,
+    'sites[].signature': F.flSignature,
+    aggregation: F.flAggregation,
+    globalModel: F.hash,
+    'dp.clipNorm': opt(F.positive),
+    'dp.noiseMultiplier': opt(F.positive),
+    'dp.delta': opt(F.probability),
+    'dp.rho': opt(F.positive),
+    'dp.rhoTotal': opt(F.positive),
+    'dp.epsilon': opt(F.positive),
+    final: opt(F.boolean),
+    'version.model': opt(F.flModelName),
+    'version.version': opt(F.flModelVersion),
+    'version.weights': opt(F.hash),
+    'documents.modelSpec': opt(F.hash),
+    ...WHO,
+  },
+  // A round refused: nothing of it is recorded but the line, the number, why, and the site at fault.
+  [EVENT_TYPE.flRoundRefused]: { line: F.flId, round: F.version, reason: F.flRefusal, site: opt(F.flId), ...WHO },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 
 // Visits the leaves of a payload with their paths, arrays as `[]`; an empty array contributes its

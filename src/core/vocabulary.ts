@@ -104,6 +104,10 @@ export const PERMISSIONS = [
   'model:register',
   'model:approve',
   'models:read',
+  // issue 14: federated learning (register and retire sites; record rounds; read sites and rounds)
+  'fl:sites',
+  'fl:coordinate',
+  'fl:read',
 ] as const;
 
 /** What a credential may do. */
@@ -130,10 +134,13 @@ export const DEFAULT_ROLES: RoleTable = Object.freeze({
   radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   nurse: ['access', 'consent:check'],
-  ml_engineer: ['training', 'inference', 'consent:check', 'receipts', 'model:register', 'models:read'],
+  ml_engineer: ['training', 'inference', 'consent:check', 'receipts', 'fl:read', 'model:register', 'models:read'],
   privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review'],
-  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts', 'models:read'],
+  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts', 'fl:read', 'models:read'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
+  // issue 14: federated learning. The coordinator registers sites and records rounds; the ML
+  // engineer and the auditor read them.
+  fl_coordinator: ['fl:sites', 'fl:coordinate', 'fl:read'],
   // issue 14: model registry. The clinical safety officer approves and retires model versions and
   // commits change control plans (`model:approve`); ml_engineer registers versions, auditor reads.
   clinical_safety_officer: ['model:register', 'model:approve', 'models:read', 'receipts'],

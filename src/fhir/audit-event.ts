@@ -115,6 +115,12 @@ export const AUDIT_EVENT_KINDS: Readonly<Record<EventType, AuditEventKind>> = Ob
   [EVENT_TYPE.modelRetired]: rest('update', 'U', AUTHOR, 'IHE.BasicAudit.Update'),
   [EVENT_TYPE.changePlanCommitted]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
   [EVENT_TYPE.inferenceRefused]: authz('8'),
+  // issue 14: federated learning. A site registered or retired, a round recorded: creates and
+  // deletes; a refused round is an application activity that failed (outcome 8, outcomeDesc the reason).
+  [EVENT_TYPE.flSiteRegistered]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  [EVENT_TYPE.flSiteRetired]: rest('delete', 'D', AUTHOR, 'IHE.BasicAudit.Delete'),
+  [EVENT_TYPE.flRound]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  [EVENT_TYPE.flRoundRefused]: { type: APPLICATION_ACTIVITY, subtype: [], action: 'E', outcome: '8', actorType: AUTHOR, custosType: APPLICATION, pattern: '(DICOM 110100)' },
 });
 
 /** An event type not in the registry (appended by an operator): an application activity. */
@@ -182,6 +188,11 @@ function subject(hex: unknown): AuditEventEntity[] {
 function consent(policyId: unknown, version: unknown, details: AuditEventEntityDetail[] = []): AuditEventEntity[] {
   if (typeof policyId !== 'string') return [];
   return [entity({ system: SID.policy, value: policyId }, c(STD.resourceTypes, 'Consent', 'Consent'), c(STD.objectRole, '4', 'Domain Resource'), [...detail('policyVersion', version), ...details])];
+}
+
+/** A federated learning site (issue 14). */
+function flSite(site: unknown, details: AuditEventEntityDetail[] = []): AuditEventEntity {
+  return entity({ system: SID.flSite, value: String(site) }, SYSTEM_OBJECT, undefined, details);
 }
 
 /** A read log entry (AUDIT_READ, PATIENT_DATA_OPENED). */
@@ -361,6 +372,30 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
     ...digest('registered-weights', p['registeredWeightsHash']),
     ...digest('pipeline', p['pipeline']),
   ],
+  // issue 14: federated learning
+  [EVENT_TYPE.flSiteRegistered]: (p) => [flSite(p['site'], [...detail('publicKey', p['publicKey']), ...detail('keyHash', p['keyHash'])])],
+  [EVENT_TYPE.flSiteRetired]: (p) => [flSite(p['site'])],
+  [EVENT_TYPE.flRound]: (p) => {
+    const dp = sub(p, 'dp');
+    const v = sub(p, 'version');
+    return [
+      entity({ system: SID.flLine, value: String(p['line']) }, SYSTEM_OBJECT, undefined, [
+        ...detail('round', p['round']),
+        ...detail('aggregation', p['aggregation']),
+        ...['clipNorm', 'noiseMultiplier', 'delta', 'rho', 'rhoTotal', 'epsilon'].flatMap((k) => detail(`dp.${k}`, dp?.[k])),
+        ...detail('final', p['final']),
+        ...detail('model', v?.['model']),
+        ...detail('version', v?.['version']),
+      ]),
+      ...list(p['sites']).flatMap((x) => (isRecord(x) ? digest('fl-update', x['update'], [...detail('site', x['site']), ...detail('signature', x['signature'])]) : [])),
+      ...digest('global-model', p['globalModel']),
+      ...docs(p, 'modelSpec'),
+    ];
+  },
+  [EVENT_TYPE.flRoundRefused]: (p) => [
+    entity({ system: SID.flLine, value: String(p['line']) }, SYSTEM_OBJECT, undefined, [...detail('round', p['round']), ...detail('reason', p['reason'])]),
+    ...(typeof p['site'] === 'string' ? [flSite(p['site'])] : []),
+  ],
   [EVENT_TYPE.witnessAlarm]: (p) => [
     entity(typedIdentifier('checkpoint', SID.checkpoint, String(p['checkpointSize'])), SYSTEM_OBJECT, undefined, [
       ...detail('witnessSize', p['witnessSize']),
@@ -424,7 +459,7 @@ export function toAuditEvent(src: AuditSource, ctx: AuditContext): AuditEvent {
   const registered = isEventType(type);
   const period: Period | undefined =
     type === EVENT_TYPE.securityAlert && typeof p['windowStart'] === 'string' && typeof p['windowEnd'] === 'string' ? { start: p['windowStart'], end: p['windowEnd'] } : undefined;
-  const outcomeDesc = type === EVENT_TYPE.consentDenied ? str(p['reason']) : type === EVENT_TYPE.witnessAlarm ? str(p['reason']) : undefined;
+  const outcomeDesc = type === EVENT_TYPE.consentDenied ? str(p['reason']) : type === EVENT_TYPE.witnessAlarm || type === EVENT_TYPE.flRoundRefused ? str(p['reason']) : undefined;
   return {
     resourceType: 'AuditEvent',
     id: String(src.index),

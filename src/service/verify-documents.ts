@@ -122,13 +122,15 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
       }
     }
   }
-  const seen = new Set<string>();
+  // Each stored document found is taken out of refs: what is left at the end is missing (or erased).
+  // (No second set of every hash: at 10^6 decisions that set alone was ~100 MB.)
   let documentsChecked = 0;
+  const documentsReferenced = refs.size;
   for await (const page of sidecar.documentPages()) {
     for (const d of page) {
       documentsChecked++;
-      seen.add(d.hash);
       const event = refs.get(d.hash);
+      refs.delete(d.hash);
       if (toHex(sha256(d.bytes)) !== d.hash) {
         add({
           kind: 'DOCUMENT_EDITED',
@@ -143,7 +145,6 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
   }
   let documentsErased = 0;
   for (const [hash, event] of refs) {
-    if (seen.has(hash)) continue;
     if (erased.has(hash)) documentsErased++;
     else add({ kind: 'DOCUMENT_MISSING', ref: hash, eventIndex: event, message: `document ${hash.slice(0, 16)}… committed by event ${event} is missing from the store` });
   }
@@ -178,7 +179,7 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
     add({ kind: 'POLICY_HEAD_MISMATCH', ref: policyId, message: `policy ${policyId} has a current version in the store but no consent event on the log` });
   }
   checkTokens(tokens, await sidecar.listState('token'), add);
-  return { ok: findings.length === 0, documentsReferenced: refs.size, documentsChecked, commitmentsChecked, documentsErased, findings };
+  return { ok: findings.length === 0, documentsReferenced, documentsChecked, commitmentsChecked, documentsErased, findings };
 }
 
 // The token rows against the tokens the log created and revoked. Authentication reads the log, not

@@ -3,6 +3,7 @@
  * authenticator, the audit trail, the log for the generic and witness events), for the FHIR suites.
  * @module
  */
+import { writeFlEvents } from './federated.js';
 import { EVENT_TYPE } from '../../src/core/events.js';
 import type { Log } from '../../src/log/log.js';
 import { AuditTrail } from '../../src/service/audit.js';
@@ -116,6 +117,8 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
   await trail.flush();
   await log.append(EVENT_TYPE.witnessAlarm, { witness: 'witness-a', reason: 'REFUSED', status: 409, checkpointSize: 10, witnessSize: 12, attempts: 3 });
   await gov.erase('subject', OTHER_SUBJECT, PO);
+  // issue 14: federated learning (a site, a final round with DP, a refused round, the site retired).
+  await writeFlEvents(gov, 'fhir-line');
   if (HAVE_CONSENT_EXAMPLE) {
     // A FHIR Consent imported, then a later resource with the same identifier: a new version.
     const r = JSON.parse(readFileSync(CONSENT_EXAMPLE, 'utf8')) as Record<string, unknown>;

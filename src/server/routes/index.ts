@@ -19,6 +19,7 @@ import { witnessRoutes } from './witnesses.js';
 import { reviewRoutes } from './reviews.js';
 // issue 14: model registry and change control
 import { modelRoutes } from './models.js';
+import { federatedRoutes } from './federated.js';
 
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
@@ -41,4 +42,6 @@ export const API_ROUTES: readonly Route[] = [
   ...metricsRoutes,
   // issue 14: model registry and change control
   ...modelRoutes,
+  // issue 14: federated learning rounds
+  ...federatedRoutes,
 ];

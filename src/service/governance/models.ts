@@ -277,6 +277,50 @@ export interface RegisterModelInput {
   readonly origin?: ModelOrigin;
 }
 
+/**
+ * Registers the version a federated line's final round ends in (origin fl, the line and round),
+ * called by the federated-learning service once the final FL_ROUND is committed
+ * (federated.ts, registerFlModelVersion). The round itself was authorized (`fl:coordinate`), so the
+ * coordinator needs no `model:register`. Its intended use and risk class come from the round's spec
+ * (`intendedUse`, `riskClass`), else from the line's latest registered version. Returns undefined,
+ * registering nothing, when neither gives them, when they are not codes of the lists, or when the
+ * version is registered already: the version stays on the FL_ROUND entry, and `custos model
+ * register` registers it by hand. The version still needs an approval before inferences run on it.
+ */
+export async function registerFlVersion(
+  s: GovernanceState,
+  fl: { model: string; version: string; weightsHash: string; line: string; round: number; spec?: Readonly<Record<string, unknown>> | undefined },
+  actor: Actor,
+): Promise<ModelRegistered | undefined> {
+  const who = parseWith(ACTOR, actor, 'actor', 'actor');
+  await s.models.sync();
+  const last = [...(s.models.line(fl.model)?.versions.values() ?? [])].at(-1);
+  const code = (k: string, inherited: string | undefined) => (typeof fl.spec?.[k] === 'string' ? (fl.spec[k] as string) : inherited);
+  let r: ModelRegistration;
+  try {
+    r = parseModelRegistration({
+      model: fl.model,
+      version: fl.version,
+      weightsHash: fl.weightsHash,
+      intendedUse: code('intendedUse', last?.intendedUse),
+      riskClass: code('riskClass', last?.riskClass),
+      spec: fl.spec ?? {},
+      origin: { kind: 'fl', line: fl.line, round: fl.round },
+    });
+  } catch (err) {
+    if (err instanceof ValidationError) return undefined;
+    throw err;
+  }
+  const { spec, decide } = registrationDecide(s, r, who, undefined);
+  try {
+    const event = await s.log.appendDecided(decide);
+    return { model: r.model, version: r.version, specHash: spec.hash, event };
+  } catch (err) {
+    if (err instanceof ConflictError && err.code === 'MODEL_EXISTS') return undefined;
+    throw err;
+  }
+}
+
 const NAME_AND_VERSION = v.object({ model: MODEL_NAME, version: MODEL_VERSION });
 
 function approvalDecide(

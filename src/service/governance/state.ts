@@ -18,6 +18,7 @@ import { LinkLog } from './links.js';
 import { PolicyHeads } from './policy-heads.js';
 import { ReviewLedger } from './reviews.js';
 import { ModelRegistry } from './models.js';
+import { FederatedLedger } from './federated.js';
 
 /** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
 export interface Actor {
@@ -86,6 +87,8 @@ export class GovernanceState {
   /** issue 14: the model registry, derived from the log; and whether every model must be registered. */
   readonly models: ModelRegistry;
   readonly requireRegisteredModels: boolean;
+  /** issue 14: federated learning sites and rounds, derived from the log. */
+  readonly fl: FederatedLedger;
   readonly #roles: ReadonlyMap<string, ReadonlySet<Permission>>;
   readonly #roleCodings: ReadonlyMap<string, readonly string[]>;
   /** Times the log was reread because another writer grew it. */
@@ -114,6 +117,7 @@ export class GovernanceState {
     this.reviews = new ReviewLedger(o.log);
     this.models = new ModelRegistry(o.log);
     this.requireRegisteredModels = o.requireRegisteredModels === true;
+    this.fl = new FederatedLedger(o.log);
     this.commitments = new CommitmentPool(o.log.sidecar, this.random);
     this.heads = new PolicyHeads(o.log);
   }
