@@ -132,6 +132,18 @@ export {
   type PlanEvaluation,
 } from './core/models.js';
 export { ModelRefusedError, type ModelRegistered, type RegisterModelInput, type ModelLineView, type ModelVersionView, type ChangeControlResult } from './service/governance.js';
+// issue 14: import of the reference's ledgers (docs/import.md).
+export { parsePythonJson, pythonStableDumps, pyFloatRepr, PyDict, PyFloat, PyInt, PythonJsonError, type PyValue } from './core/python-json.js';
+export {
+  verifyReferenceLedger,
+  REFERENCE_DEFECTS,
+  type ReferenceDefect,
+  type ReferenceDefectKind,
+  type ReferenceLedgerInput,
+  type ReferenceLedgerResult,
+  type VerifiedReferenceLedger,
+} from './core/reference-ledger.js';
+export { importReferenceLedger, findPriorImport, type ReferenceImportResult } from './service/reference-import.js';
 export {
   Governance,
   ConsentDeniedError,

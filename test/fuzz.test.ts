@@ -207,6 +207,26 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       outcome: pick(rnd, ['justified', 'not_justified', 'maybe']),
       reason: pick(rnd, ['EMERGENCY_CONFIRMED', 'NO_EMERGENCY', 'EXCESSIVE_ACCESS', 'FREE TEXT']),
     }),
+    // issue 15: differential privacy releases: the JSON or text form of a query, ε and δ in and out of range.
+    'POST /api/v1/dp/releases': () => ({
+      query: pick(rnd, [
+        {
+          unit: pick(rnd, ['patient', 'event', 'actor', 'nobody']),
+          clip: pick(rnd, [1, 3, 0, 5000]),
+          by: pick(rnd, [['outcome'], ['purpose', 'role'], ['model'], []]),
+          per: pick(rnd, ['day', 'week', 'all']),
+          from: '2020-01-01',
+          to: pick(rnd, ['2020-02-01', '2030-01-01', '2019-01-01']),
+        },
+        'unit=event by=outcome from=2020-01-01 to=2020-03-01',
+        `unit=patient clip=2 per=week from=2020-01-06 to=2020-02-03 type=INFERENCE_EXECUTED model=${D1}`,
+        'unit=event from=2020-01-01',
+      ]),
+      epsilon: pick(rnd, [0.1, 0.5, 1, '0.25', 0, 101, 0.1234567]),
+      ...(rnd() < 0.4 ? { delta: pick(rnd, [1e-6, 0, 0.5, '1e-9']) } : {}),
+      ...(rnd() < 0.3 ? { mechanism: pick(rnd, ['discrete_laplace', 'discrete_gaussian', 'laplace']) } : {}),
+      ...(rnd() < 0.3 ? { consumer: pick(rnd, ['public-site', 'has space', `c-${Math.floor(rnd() * 5)}`]) } : {}),
+    }),
     'POST /api/v1/inferences': () => ({
       purpose: 'TREAT',
       policyId: policyId(),

@@ -31,6 +31,10 @@ import { WitnessCollector } from '../src/server/witnesses.js';
 import { witnessKeyFromVkey } from '../src/server/witness-key.js';
 import { REPO_ROOT } from './helpers/vectors.js';
 import { useTempRoot } from './helpers/fixtures.js';
+// issue 14: import of the reference's ledgers
+import { sampleLedger } from './helpers/reference-ledger.js';
+import { verifyReferenceLedger } from '../src/core/reference-ledger.js';
+import { importReferenceLedger } from '../src/service/reference-import.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 const OFFICER: Actor = { id: 'po-1', role: 'privacy_officer' };
@@ -337,6 +341,8 @@ describe('the event registry', () => {
     // Break-glass: an access consent denies (BTG is not among the purposes), and its review.
     const bg = await e.gov.recordDataAccess(access(a.policy.policyId, { purpose: 'BTG', justification: 'URGENT_TREATMENT' }));
     await e.gov.closeReview(bg.event.index, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, OFFICER);
+    // issue 15: a release of statistics with differential privacy.
+    await e.gov.releaseStatistics({ query: 'unit=patient clip=2 by=outcome from=2020-01-01 to=2029-01-01', epsilon: 0.5, consumer: 'public-site' }, OFFICER);
     await rejection(
       e.gov.recordInference({
         ...access(b.policy.policyId, { purpose: 'HMARKT' }),
@@ -397,6 +403,11 @@ describe('the event registry', () => {
     assert.notEqual(await collector.writeAlarm(wkey.name, { reason: 'REFUSED', status: 409, checkpointSize: 12, witnessSize: 10, at: 0, eventIndex: null }, 3), null);
     // issue 14: federated learning (a site, a final round with DP, a refused round, the site retired).
     await writeFlEvents(e.gov);
+    // issue 14: a reference ledger imported (LEGACY_EVENT per line, LEGACY_IMPORT_COMPLETED).
+    const legacy = sampleLedger();
+    const verified = verifyReferenceLedger({ ledger: Buffer.from(legacy.text), policy: (id) => legacy.policies.get(id), manifest: (n) => legacy.manifests.get(n) });
+    assert.ok(verified.ok);
+    await importReferenceLedger(e.log, verified.ledger, { random: (k) => randomBytesFrom(seededRandom(9), k) });
 
     const all = await entries(e);
     assert.deepEqual(new Set(all.map((x) => x.type)), new Set(Object.keys(EVENT_REGISTRY)), 'every registered type was made, and nothing else');

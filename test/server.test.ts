@@ -254,6 +254,15 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
     body: { planId: 'p', model: 'm', modifications: ['retrain'], acceptance: [{ metric: 'auroc', min: 0.9 }] },
   },
   { method: 'GET', url: '/api/v1/models/m/plans/p', openapi: '/api/v1/models/{model}/plans/{planId}' },
+  // issue 14: federated learning (the routes main added; listed here so the OpenAPI check sees them)
+  { method: 'GET', url: '/api/v1/fl/sites', openapi: '/api/v1/fl/sites' },
+  { method: 'POST', url: '/api/v1/fl/sites', openapi: '/api/v1/fl/sites', body: {} },
+  { method: 'POST', url: '/api/v1/fl/sites/site-a/retire', openapi: '/api/v1/fl/sites/{site}/retire', body: {} },
+  { method: 'POST', url: '/api/v1/fl/rounds', openapi: '/api/v1/fl/rounds', body: {} },
+  { method: 'GET', url: '/api/v1/fl/lines/line-a/rounds', openapi: '/api/v1/fl/lines/{line}/rounds' },
+  // issue 15: differential privacy
+  { method: 'POST', url: '/api/v1/dp/releases', openapi: '/api/v1/dp/releases', body: { query: 'unit=event from=2020-01-01 to=2020-02-01', epsilon: 0.1 } },
+  { method: 'GET', url: '/api/v1/dp/releases', openapi: '/api/v1/dp/releases' },
 ];
 
 // ---- authentication -------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import { bundleDropPage } from './bundle-drop.js';
 import { reviewsPage } from './reviews.js';
 // issue 14: model registry
 import { modelsPage } from './models.js';
+// issue 15: public statistics (differential privacy)
+import { statisticsPage } from './statistics.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -40,6 +42,11 @@ const EVENT_TYPES = [
   'MODEL_RETIRED',
   'CHANGE_PLAN_COMMITTED',
   'INFERENCE_REFUSED',
+  // issue 14: import of the reference's ledgers (docs/import.md)
+  'LEGACY_EVENT',
+  'LEGACY_IMPORT_COMPLETED',
+  // issue 15: differential privacy
+  'DP_RELEASE',
 ];
 const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'BREAK_GLASS']);
 
@@ -183,6 +190,8 @@ const ROUTES = {
   'verify-bundle': bundleDropPage,
   // issue 14: model registry
   models: modelsPage,
+  // issue 15: public statistics (differential privacy)
+  statistics: statisticsPage,
 };
 // Pages that need no token: verifying a bundle uses only the file and a key (web/bundle-drop.js).
 const PUBLIC_ROUTES = new Set(['verify-bundle']);
@@ -761,6 +770,8 @@ async function eventPage(arg) {
   const p = entry.payload ?? {};
   const links = h('div', { class: 'links' });
   if (entry.type === 'INFERENCE_EXECUTED') links.append(h('a', { href: `#/receipt/${n}`, class: 'button', testid: 'receipt-link' }, 'Inference receipt →'));
+  // issue 15: a release of statistics with differential privacy is shown on the public statistics page.
+  if (entry.type === 'DP_RELEASE') links.append(h('a', { href: '#/statistics', class: 'button', testid: 'statistics-link' }, 'Public statistics →'));
   if (p.policyId) links.append(h('a', { href: `#/policy/${encodeURIComponent(p.policyId)}`, class: 'button secondary', testid: 'policy-link' }, `Consent policy ${p.policyId} →`));
   const summary = h(
     'section',

@@ -20,6 +20,8 @@ import { registerSelftest } from './register/selftest.js';
 // issue 14: model registry and change control
 import { registerModels } from './register/models.js';
 import { registerFederated } from './register/federated.js';
+// issue 14: import of the reference's ledgers
+import { registerImport } from './register/import.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -162,8 +164,26 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   program
     .command('stats')
-    .description('entries, root, bytes on disk, last update')
-    .action(async (_o: unknown, cmd: Command) => (await import('./commands/stats.js')).stats(await ctx(cmd)));
+    .description('entries, root, bytes on disk, last update; with --dp, statistics released with differential privacy (docs/privacy.md)')
+    // issue 15: differential privacy
+    .option('--dp', 'release the answer to --query with differential privacy (or, without --query, list the releases)')
+    .option('--query <spec>', 'the query: key=value pairs (unit, clip, by, per, from, to, and filters type, purpose, role, model, outcome) or JSON')
+    .option('--epsilon <e>', 'the ε the release spends')
+    .option('--delta <d>', 'the δ it spends (default 0; > 0 selects the discrete Gaussian)')
+    .option('--mechanism <m>', 'discrete_laplace or discrete_gaussian (default: by --delta)')
+    .option('--consumer <id>', 'who the figures are released to, whose budget pays (default: the actor)')
+    .option('--actor <id>', 'who releases (default: the local operator)')
+    .option('--actor-role <role>', 'their role code, holding dp:release')
+    .action(async (o: { dp?: boolean; query?: string; epsilon?: string; delta?: string; mechanism?: string; consumer?: string; actor?: string; actorRole?: string }, cmd: Command) => {
+      const m = await import('./commands/stats.js');
+      const { dp, ...rest } = o;
+      if (!dp) {
+        if (Object.values(rest).some((x) => x !== undefined)) throw new VE('VALIDATION_FAILED', '--query, --epsilon, --delta, --mechanism, --consumer and --actor go with --dp');
+        return m.stats(await ctx(cmd));
+      }
+      const { mechanism, ...flags } = rest;
+      return m.dpStats(await ctx(cmd), { ...flags, ...(mechanism === undefined ? {} : { mechanism: parseChoice(mechanism, 'mechanism', ['discrete_laplace', 'discrete_gaussian'] as const) }) });
+    });
 
   program
     .command('export')
@@ -562,6 +582,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerModels(program, ctx);
   // issue 14: federated learning rounds
   registerFederated(program, ctx);
+  // issue 14: import of the reference's ledgers
+  registerImport(program, ctx);
 
   program
     .command('demo')

@@ -50,7 +50,9 @@ export type VerificationCode =
   | 'SELFTEST_FAILED'
   // issue 14: federated learning rounds
   | 'FL_SIGNATURE_INVALID'
-  | 'FL_DP_ACCOUNTING_MISMATCH';
+  | 'FL_DP_ACCOUNTING_MISMATCH'
+  // issue 14: import of the reference's ledgers
+  | 'REFERENCE_LEDGER_INVALID';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -98,7 +100,9 @@ export type ConflictCode =
   | 'FL_SITE_INACTIVE'
   | 'FL_ROUND_OUT_OF_ORDER'
   | 'FL_LINE_CLOSED'
-  | 'FL_DP_MISMATCH';
+  | 'FL_DP_MISMATCH'
+  // issue 14: import of the reference's ledgers
+  | 'LEGACY_ALREADY_IMPORTED';
 
 export type ConsentCode =
   | 'CONSENT_DENIED'
@@ -107,7 +111,9 @@ export type ConsentCode =
   | 'POLICY_TAMPERED'
   // issue 14: an inference refused for its model (the INFERENCE_REFUSED event is on the log)
   | 'MODEL_NOT_APPROVED'
-  | 'MODEL_DIGEST_MISMATCH';
+  | 'MODEL_DIGEST_MISMATCH'
+  // issue 15: differential privacy
+  | 'DP_BUDGET_EXHAUSTED';
 
 export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
 
@@ -335,6 +341,15 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   FL_DP_MISMATCH: conflict,
   FL_SIGNATURE_INVALID: verification,
   FL_DP_ACCOUNTING_MISMATCH: verification,
+  // issue 14: import of the reference's ledgers (CLI only: `custos import reference-ledger`). A
+  // defect in the ledger or its stores (details.defect, details.line); the ledger was imported
+  // before. Nothing is written for either.
+  REFERENCE_LEDGER_INVALID: verification,
+  LEGACY_ALREADY_IMPORTED: conflict,
+  // issue 15: differential privacy. A release would take a consumer past its privacy budget for the
+  // period: 429 (the same request succeeds in a later period), nothing written; the CLI exits 7 (a
+  // governance rule refused it).
+  DP_BUDGET_EXHAUSTED: { http: 429, exit: EXIT.consent },
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

@@ -32,6 +32,7 @@ import {
   RISK_CLASSES,
 } from './models.js';
 import { FL_AGGREGATIONS, FL_ID_RE, FL_MODEL_NAME_RE, FL_MODEL_VERSION_RE, FL_PUBLIC_KEY_RE, FL_REFUSAL_REASONS, FL_SIGNATURE_RE } from './federated.js';
+import { DELTA_SCALE, DP_MECHANISMS, EPSILON_SCALE, MAX_DELTA, MAX_EPSILON, toUnits } from './dp/accountant.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -144,6 +145,19 @@ const F = {
   flModelVersion: { class: 'identifier', ...re(FL_MODEL_VERSION_RE) },
   positive: { class: 'number', rule: 'finite number > 0', check: (x) => typeof x === 'number' && Number.isFinite(x) && x > 0 },
   probability: { class: 'number', rule: 'number in (0, 1)', check: (x) => typeof x === 'number' && x > 0 && x < 1 },
+  // issue 15: differential privacy. ε and δ as the decimals the caller gave (summed exactly: core/dp/accountant.ts).
+  dpMechanism: { class: 'code', ...oneOf(DP_MECHANISMS) },
+  dpUnit: { class: 'code', ...oneOf(['patient', 'actor', 'event']) },
+  dpEpsilon: {
+    class: 'number',
+    rule: `ε: a decimal in (0, ${MAX_EPSILON}], at most ${EPSILON_SCALE} decimals`,
+    check: (x) => typeof x === 'number' && ((u) => u !== undefined && u > 0n && u <= BigInt(MAX_EPSILON) * 10n ** BigInt(EPSILON_SCALE))(toUnits(x, EPSILON_SCALE)),
+  },
+  dpDelta: {
+    class: 'number',
+    rule: `δ: a decimal in [0, ${MAX_DELTA}], at most ${DELTA_SCALE} decimals`,
+    check: (x) => typeof x === 'number' && ((u) => u !== undefined && u <= toUnits(MAX_DELTA, DELTA_SCALE)!)(toUnits(x, DELTA_SCALE)),
+  },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
@@ -213,6 +227,11 @@ export const EVENT_TYPE = Object.freeze({
   flSiteRetired: 'FL_SITE_RETIRED',
   flRound: 'FL_ROUND',
   flRoundRefused: 'FL_ROUND_REFUSED',
+  // issue 14: import of the reference's ledgers
+  legacyEvent: 'LEGACY_EVENT',
+  legacyImportCompleted: 'LEGACY_IMPORT_COMPLETED',
+  // issue 15: differential privacy
+  dpRelease: 'DP_RELEASE',
 } as const);
 
 /** A registered event type name. */
@@ -257,6 +276,9 @@ export const AUDIT_TRAIL_EVENT = Object.freeze({
   securityAlert: EVENT_TYPE.securityAlert,
 } as const);
 
+/** issue 15: statistics released with differential privacy (reserved: `custos append` refuses them). */
+export const DP_EVENT = Object.freeze({ release: EVENT_TYPE.dpRelease } as const);
+
 /** Witness events written by the log's witness collector (reserved: `custos append` refuses them). */
 export const WITNESS_EVENT = Object.freeze({ alarm: EVENT_TYPE.witnessAlarm } as const);
 
@@ -267,6 +289,14 @@ export const FL_EVENT = Object.freeze({
   round: EVENT_TYPE.flRound,
   roundRefused: EVENT_TYPE.flRoundRefused,
 } as const);
+
+/**
+ * issue 14: events written by `custos import reference-ledger` (reserved: `custos append` refuses
+ * them). A LEGACY_EVENT's `documents` commit off-ledger documents, checked by `custos verify`.
+ */
+export const LEGACY_EVENT = Object.freeze({ event: EVENT_TYPE.legacyEvent, completed: EVENT_TYPE.legacyImportCompleted } as const);
+/** The event types of a reference ledger as logged in LEGACY_EVENT.legacyType (other types become UNRECOGNIZED). */
+export const LEGACY_TYPE_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 /**
  * Every event type and its fields. A path names a nested field with `.`, and an array element
@@ -535,6 +565,45 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
   },
   // A round refused: nothing of it is recorded but the line, the number, why, and the site at fault.
   [EVENT_TYPE.flRoundRefused]: { line: F.flId, round: F.version, reason: F.flRefusal, site: opt(F.flId), ...WHO },
+  // issue 14: one line of a reference ledger (docs/import.md): its exact bytes off-ledger
+  // (`documents.line`), its hashes, and the subject id and URIs it names as commitments.
+  [EVENT_TYPE.legacyEvent]: {
+    line: F.count,
+    legacyType: { class: 'code', ...re(LEGACY_TYPE_RE, 'the reference event type (e.g. INFERENCE_EXECUTED), GENESIS, or UNRECOGNIZED') },
+    entryId: opt({ ...F.actor, rule: `the reference's entry_id (a UUID): ${ACTOR_ID_RE.source}` }),
+    legacyTime: opt(F.time),
+    prevHash: opt(F.hash),
+    entryHash: opt(F.hash),
+    subject: opt(F.commitment),
+    'uris[]': F.commitment,
+    'documents.line': F.hash,
+    'documents.manifest': opt(F.hash),
+    'documents.policy': opt(F.hash),
+  },
+  // issue 14: the end of one import: the legacy head hash, the file's digest, what was imported.
+  [EVENT_TYPE.legacyImportCompleted]: {
+    head: F.hash,
+    fileDigest: F.hash,
+    lines: F.count,
+    entries: F.count,
+    firstIndex: F.count,
+    manifests: F.count,
+    policies: F.count,
+  },
+  // issue 15: one release of statistics with differential privacy: who it was released to
+  // (consumer) and by whom (actor, role), the hash of the query's canonical JSON, the unit of
+  // privacy, the mechanism and the (ε, δ) it spent; the query and the released values are the
+  // document `documents.release` (off-ledger). The budget is the sum of these events.
+  [EVENT_TYPE.dpRelease]: {
+    consumer: F.actor,
+    queryHash: F.hash,
+    unit: F.dpUnit,
+    mechanism: F.dpMechanism,
+    epsilon: F.dpEpsilon,
+    delta: F.dpDelta,
+    ...WHO,
+    'documents.release': F.hash,
+  },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 
 // Visits the leaves of a payload with their paths, arrays as `[]`; an empty array contributes its

@@ -108,6 +108,8 @@ export const PERMISSIONS = [
   'fl:sites',
   'fl:coordinate',
   'fl:read',
+  // issue 15: differential privacy (release statistics with noise, against a privacy budget)
+  'dp:release',
 ] as const;
 
 /** What a credential may do. */
@@ -127,6 +129,9 @@ export type RoleTable = Readonly<Record<string, readonly Permission[]>>;
  * deployment that wants it adds it in its role table. `break-glass:review` (closing a break-glass
  * review) is held by the privacy officer only. `model:approve` (approve or retire a model version,
  * commit a change control plan) is held by the clinical safety officer only (issue 14).
+ * review) is held by the privacy officer only. issue 15: `dp:release` (publishing statistics with
+ * differential privacy, which spends a privacy budget) is held by the privacy officer only: deciding
+ * what may be published about patients is that role's job; anyone authenticated may read what was released.
  */
 export const DEFAULT_ROLES: RoleTable = Object.freeze({
   clinician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
@@ -135,7 +140,7 @@ export const DEFAULT_ROLES: RoleTable = Object.freeze({
   physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   nurse: ['access', 'consent:check'],
   ml_engineer: ['training', 'inference', 'consent:check', 'receipts', 'fl:read', 'model:register', 'models:read'],
-  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review'],
+  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review', 'dp:release'],
   auditor: ['read', 'verify', 'export', 'consent:read', 'receipts', 'fl:read', 'models:read'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
   // issue 14: federated learning. The coordinator registers sites and records rounds; the ML

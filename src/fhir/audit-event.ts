@@ -121,6 +121,12 @@ export const AUDIT_EVENT_KINDS: Readonly<Record<EventType, AuditEventKind>> = Ob
   [EVENT_TYPE.flSiteRetired]: rest('delete', 'D', AUTHOR, 'IHE.BasicAudit.Delete'),
   [EVENT_TYPE.flRound]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
   [EVENT_TYPE.flRoundRefused]: { type: APPLICATION_ACTIVITY, subtype: [], action: 'E', outcome: '8', actorType: AUTHOR, custosType: APPLICATION, pattern: '(DICOM 110100)' },
+  // issue 14: a line imported from a reference ledger (a record created here from a legacy one),
+  // and the end of an import.
+  [EVENT_TYPE.legacyEvent]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  [EVENT_TYPE.legacyImportCompleted]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  // issue 15: statistics released with differential privacy: the creation of a release document.
+  [EVENT_TYPE.dpRelease]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
 });
 
 /** An event type not in the registry (appended by an operator): an application activity. */
@@ -403,6 +409,27 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
       ...detail('attempts', p['attempts']),
     ]),
   ],
+  // issue 14: import of the reference's ledgers
+  [EVENT_TYPE.legacyEvent]: (p) => [
+    ...digest('legacy-entry', p['entryHash'], [...detail('line', p['line']), ...detail('legacyType', p['legacyType']), ...detail('prevHash', p['prevHash']), ...detail('entryId', p['entryId'])]),
+    ...subject(p['subject']),
+    ...list(p['uris']).flatMap((x) => commitment('legacy-uri', x)),
+    ...docs(p, 'line', 'manifest', 'policy'),
+  ],
+  [EVENT_TYPE.legacyImportCompleted]: (p) => [
+    ...digest('legacy-head', p['head'], [...detail('lines', p['lines']), ...detail('entries', p['entries']), ...detail('firstIndex', p['firstIndex'])]),
+    ...digest('legacy-file', p['fileDigest']),
+  ],
+  // issue 15: the release document (query, values), with what it spent and for whom.
+  [EVENT_TYPE.dpRelease]: (p) =>
+    digest('dp-release', recordField(p, 'documents')?.['release'], [
+      ...detail('consumer', p['consumer']),
+      ...detail('queryHash', p['queryHash']),
+      ...detail('unit', p['unit']),
+      ...detail('mechanism', p['mechanism']),
+      ...detail('epsilon', p['epsilon']),
+      ...detail('delta', p['delta']),
+    ]),
 };
 
 /** The Custos inclusion-proof extension of an entry: its index and leaf hash, and the proof when given. */

@@ -47,4 +47,11 @@ export {
   type FlSite,
   type FlSiteInput,
   type FlVersionRegistration,
+  // issue 15: differential privacy
+  type DpBudgetStatus,
+  type DpOptions,
+  type DpRelease,
+  type DpReleaseFilter,
+  type DpReleaseInput,
+  type DpReleaseResult,
 } from './governance/index.js';

@@ -16,17 +16,20 @@
  */
 import { sha256, toHex } from '../core/hash.js';
 import { computeCommitment } from '../core/commitment.js';
-import { GOVERNANCE_EVENT as EVENT, TOKEN_EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
+import { DP_EVENT, GOVERNANCE_EVENT as EVENT, LEGACY_EVENT, TOKEN_EVENT, parseLoggedEvent, recordField, stringField } from '../core/events.js';
 import { entryTypeOf } from '../core/entry.js';
 import { logView, type LogSource, type LogView } from '../log/reader.js';
 import { applyTokenEvent, tokenSecretDigest, type LoggedToken } from './tokens.js';
 import { documentsErasedBy } from './governance/documents.js';
 
 const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
+// The events whose `documents` commit off-ledger documents: the governance events, (issue 14) the
+// lines imported from a reference ledger, and (issue 15) a DP_RELEASE's release document.
+const DOCUMENT_EVENTS: ReadonlySet<string> = new Set([...GOVERNANCE_EVENTS, LEGACY_EVENT.event, ...Object.values(DP_EVENT)]);
 // The erasure type as it appears in an entry's canonical JSON (a byte search before parsing).
 const ERASURE_MARK = `"${EVENT.erasure}"`;
 // The types this scan reads: the governance events (documents, policy heads, erasures) and tokens.
-const DOCUMENT_SCAN_TYPES: ReadonlySet<string> = new Set([...GOVERNANCE_EVENTS, ...Object.values(TOKEN_EVENT)]);
+const DOCUMENT_SCAN_TYPES: ReadonlySet<string> = new Set([...DOCUMENT_EVENTS, ...Object.values(TOKEN_EVENT)]);
 
 /** What kind of off-ledger defect a finding reports. */
 export type DocumentFindingKind =
@@ -110,7 +113,7 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
       if (!entry) continue; // a malformed entry is the log verifier's finding
       // Only the governance overlay's events commit documents; a generic event's payload may hold
       // a "documents" key of its own that means nothing to the store.
-      if (!GOVERNANCE_EVENTS.has(entry.type)) continue;
+      if (!DOCUMENT_EVENTS.has(entry.type)) continue;
       const documents = recordField(entry.payload, 'documents');
       for (const h of Object.values(documents ?? {})) {
         if (typeof h === 'string' && !refs.has(h)) refs.set(h, e.index);

@@ -12,6 +12,10 @@ import type { Authenticator } from '../../src/server/auth.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pid } from './policy-ids.js';
+// issue 14: import of the reference's ledgers
+import { verifyReferenceLedger } from '../../src/core/reference-ledger.js';
+import { importReferenceLedger } from '../../src/service/reference-import.js';
+import { sampleLedger } from './reference-ledger.js';
 import { VECTORS } from './vectors.js';
 
 /** The R4 Consent example imported twice under one identifier (CONSENT_CREATED, then CONSENT_UPDATED). */
@@ -61,6 +65,8 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
     artifact: { uri: 's3://clinic/img-4.jpg', digest: D2 },
   });
   await gov.closeReview(bg.event.index, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, PO);
+  // issue 15: a release of statistics with differential privacy.
+  await gov.releaseStatistics({ query: 'unit=patient by=outcome from=2020-01-01 to=2029-01-01', epsilon: 0.5, consumer: 'public-site' }, PO);
   const inf = await gov.recordInference({
     actor: DERM,
     purpose: 'TREAT',
@@ -127,6 +133,11 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
     r['dateTime'] = '2016-01-01';
     await gov.importFhirConsent(Buffer.from(JSON.stringify(r)), PO);
   }
+  // issue 14: a reference ledger imported (LEGACY_EVENT per line, LEGACY_IMPORT_COMPLETED).
+  const legacy = sampleLedger(1_700_000_000_000 + tag.length);
+  const verified = verifyReferenceLedger({ ledger: Buffer.from(legacy.text), policy: (id) => legacy.policies.get(id), manifest: (n) => legacy.manifests.get(n) });
+  if (!verified.ok) throw new Error(verified.defect.message);
+  await importReferenceLedger(log, verified.ledger);
   // Written last so the earlier ones are covered by a checkpoint before the reads.
   const firstOf: Record<string, number> = {};
   for await (const page of log.reader.entryPages(0, log.size)) {

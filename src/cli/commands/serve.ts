@@ -12,6 +12,7 @@ import { witnessKeyFromVkey } from '../../server/witness-key.js';
 import { trustedVerifiers, withLog, type CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
 import { loadRoleConfig } from '../roles-file.js';
+import { loadDpConfig } from '../dp-config.js';
 
 export interface ServeOptions {
   readonly host: string;
@@ -101,6 +102,8 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     const r = await initDataDir(ctx.dataDir, { storeUrl: ctx.storeUrl });
     ctx.io.stderr.write(`created a new log in ${ctx.storeUrl ? 'PostgreSQL' : r.dataDir} (origin ${r.origin}); keys in ${r.dataDir}\n`);
   }
+  // issue 15: the differential-privacy budgets (dp.json in the data directory), read before the log is opened.
+  const dpConfig = loadDpConfig(ctx.dataDir);
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   // One role table for the credentials and for the roles that consent policies and events may name;
   // the role mapping (roleCodings) for the decisions. The authenticator first: tokens and policy
@@ -113,6 +116,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     purposes,
     ...(o.reviewDeadlineMs === undefined ? {} : { breakGlass: { reviewDeadlineMs: o.reviewDeadlineMs } }),
     ...(o.requireRegisteredModels ? { requireRegisteredModels: true } : {}),
+    dp: { config: dpConfig },
   });
   await auth.load();
   const app = await createApp({

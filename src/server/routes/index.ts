@@ -20,6 +20,8 @@ import { reviewRoutes } from './reviews.js';
 // issue 14: model registry and change control
 import { modelRoutes } from './models.js';
 import { federatedRoutes } from './federated.js';
+// issue 15: differential privacy
+import { dpRoutes } from './dp.js';
 
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
@@ -44,4 +46,6 @@ export const API_ROUTES: readonly Route[] = [
   ...modelRoutes,
   // issue 14: federated learning rounds
   ...federatedRoutes,
+  // issue 15: differential privacy
+  ...dpRoutes,
 ];

@@ -55,6 +55,8 @@ import type { FhirVersion } from '../../fhir/validate.js';
 import { recordInference } from './receipts.js';
 import { GovernanceState, type Actor, type GovernanceOptions } from './state.js';
 import { listRounds, listSites, recordRound, registerSite, retireSite, type FlLine, type FlRoundResult, type FlSite } from './federated.js';
+import { listReleases, releaseStatistics, type DpBudgetStatus, type DpRelease, type DpReleaseFilter, type DpReleaseResult } from './dp.js';
+import type { DpReleaseInput } from '../requests.js';
 
 export { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
 export { DOC } from './documents.js';
@@ -73,6 +75,9 @@ export type { DataAccessInput, InferenceInput, ReviewInput, TrainingInput } from
 // issue 14: federated learning rounds
 export { FL_ROUND, FL_SITE, FlRoundRefusedError, registerFlModelVersion } from './federated.js';
 export type { FlLine, FlModelVersion, FlRefusal, FlRound, FlRoundDp, FlRoundInput, FlRoundResult, FlSite, FlSiteInput, FlVersionRegistration } from './federated.js';
+// issue 15: differential privacy
+export type { DpBudgetStatus, DpOptions, DpRelease, DpReleaseFilter, DpReleaseResult } from './dp.js';
+export type { DpReleaseInput } from '../requests.js';
 
 /** The governance overlay over one log. */
 export class Governance {
@@ -244,6 +249,16 @@ export class Governance {
   /** See {@link listRounds}. */
   listFlRounds(line: string): Promise<FlLine> {
     return listRounds(this.#s, line);
+  }
+
+  /** See {@link releaseStatistics} (issue 15). */
+  releaseStatistics(input: DpReleaseInput, actor: Actor): Promise<DpReleaseResult> {
+    return releaseStatistics(this.#s, input, actor);
+  }
+
+  /** See {@link listReleases} (issue 15). */
+  listReleases(filter?: DpReleaseFilter): Promise<{ releases: DpRelease[]; budget?: DpBudgetStatus }> {
+    return listReleases(this.#s, filter);
   }
 
   /** See {@link erase}. */

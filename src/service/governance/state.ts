@@ -19,6 +19,7 @@ import { PolicyHeads } from './policy-heads.js';
 import { ReviewLedger } from './reviews.js';
 import { ModelRegistry } from './models.js';
 import { FederatedLedger } from './federated.js';
+import { DpState, type DpOptions } from './dp.js';
 
 /** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
 export interface Actor {
@@ -54,6 +55,8 @@ export interface GovernanceOptions {
    * version (MODEL_NOT_APPROVED), not only under models of a registered line (the default).
    */
   readonly requireRegisteredModels?: boolean;
+  /** issue 15: releases with differential privacy: budgets and period, and the noise's randomness. */
+  readonly dp?: DpOptions;
 }
 
 /** Break-glass options of {@link GovernanceOptions}. */
@@ -89,6 +92,8 @@ export class GovernanceState {
   readonly requireRegisteredModels: boolean;
   /** issue 14: federated learning sites and rounds, derived from the log. */
   readonly fl: FederatedLedger;
+  /** issue 15: the differential-privacy releases (derived from the log) and their configuration. */
+  readonly dp: DpState;
   readonly #roles: ReadonlyMap<string, ReadonlySet<Permission>>;
   readonly #roleCodings: ReadonlyMap<string, readonly string[]>;
   /** Times the log was reread because another writer grew it. */
@@ -118,6 +123,7 @@ export class GovernanceState {
     this.models = new ModelRegistry(o.log);
     this.requireRegisteredModels = o.requireRegisteredModels === true;
     this.fl = new FederatedLedger(o.log);
+    this.dp = new DpState(o.log, o.dp);
     this.commitments = new CommitmentPool(o.log.sidecar, this.random);
     this.heads = new PolicyHeads(o.log);
   }
