@@ -16,6 +16,7 @@ import { pid } from './helpers/policy-ids.js';
 import { assertError, assertOk, ensureBuilt, EXIT, makeTempDir, okJson, parseJson, callIn } from './helpers/cli.js';
 import { assertVerifies, createServerEnv, type ServerEnv } from './helpers/server-env.js';
 import { parseLoggedEvent } from '../src/core/events.js';
+import { findSubjectEntries } from '../src/service/governance/disclosures.js';
 import { Governance, ModelRefusedError } from '../src/service/governance.js';
 import { formatSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../src/core/note.js';
 import { flUpdateMessage } from '../src/core/federated.js';
@@ -351,6 +352,29 @@ describe('model registry and change control over HTTP', () => {
     assert.equal(refused.json().error.code, 'MODEL_NOT_APPROVED');
     assert.equal(refused.json().error.details.state, 'retired');
     await assertVerifies(env);
+  });
+
+  it("a refused inference is the subject's like a denial: the erasure of the subject erases its input URI's opening, and the accounting lists it", async () => {
+    const g = env.governance;
+    const subjectPolicy = pid('models-erase');
+    await g.createConsent({ policyId: subjectPolicy, subject: 'patient-erase', allowedPurposes: ['TREAT'], allowedRoles: ['dermatologist'] }, { id: 'po-1', role: 'privacy_officer' });
+    const spec = { modelName: 'chest_xray', modelVersion: '9.9.9', weightsHash: W('cx 9.9.9'), framework: 'onnx' };
+    const refusal = await g.recordInference({ actor: { id: 'dr-derm', role: 'dermatologist' }, ...inference(spec), policyId: subjectPolicy }).then(
+      () => assert.fail('expected a refusal'),
+      (err: unknown) => err as ModelRefusedError,
+    );
+    assert.ok(refusal instanceof ModelRefusedError);
+    const entry = parseLoggedEvent((await env.log.reader.getEntry(refusal.event.index)).bytes)!;
+    const commitment = (entry.payload['input'] as { uri: string }).uri;
+    assert.ok(await env.dir.store.getCommitment(commitment), 'the opening is kept while the subject is not erased');
+    const found = await findSubjectEntries(env.log, 'patient-erase');
+    assert.ok(
+      found.entries.some((e) => e.index === refusal.event.index && e.kind === 'denial'),
+      'the accounting of disclosures lists the refusal',
+    );
+    const report = await g.erase('subject', 'patient-erase', { id: 'po-1', role: 'privacy_officer' });
+    assert.ok(report.commitments.includes(commitment), 'the erasure names the refusal input commitment');
+    assert.equal(await env.dir.store.getCommitment(commitment), undefined);
   });
 
   it('decided at sequencing time: two approvals at once write one; inferences racing a retirement run only if sequenced before it', async () => {
