@@ -30,7 +30,7 @@ import {
   PLAN_ID_RE,
   RETIRE_REASONS,
   RISK_CLASSES,
-} from './models.js';
+} from './model-codes.js';
 import { FL_AGGREGATIONS, FL_ID_RE, FL_MODEL_NAME_RE, FL_MODEL_VERSION_RE, FL_PUBLIC_KEY_RE, FL_REFUSAL_REASONS, FL_SIGNATURE_RE } from './federated.js';
 import { DELTA_SCALE, DP_MECHANISMS, EPSILON_SCALE, MAX_DELTA, MAX_EPSILON, toUnits } from './dp/accountant.js';
 
