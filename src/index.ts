@@ -113,6 +113,25 @@ export type { Receipt, PipelineManifest, ModelSpec, TrainingManifest } from './c
 // issue 14: explanations in receipts.
 export { EXPLANATION_METHODS, EXPLANATION_METHOD_RE } from './core/vocabulary.js';
 export { EXPLANATIONS_SCHEMA, MAX_EXPLANATIONS, parseExplanationsDocument, type ExplanationRecord, type ExplanationsDocument } from './core/manifest.js';
+// issue 14: model registry and change control (docs/models.md).
+export {
+  INTENDED_USES,
+  RISK_CLASSES,
+  MODIFICATION_TYPES,
+  RETIRE_REASONS,
+  PLAN_CHECKS,
+  parseChangePlan,
+  parseModelRegistration,
+  evaluateChangePlan,
+  type ChangePlan,
+  type ChangeControl,
+  type IntendedUse,
+  type RiskClass,
+  type ModelOrigin,
+  type ModelRegistration,
+  type PlanEvaluation,
+} from './core/models.js';
+export { ModelRefusedError, type ModelRegistered, type RegisterModelInput, type ModelLineView, type ModelVersionView, type ChangeControlResult } from './service/governance.js';
 // issue 14: import of the reference's ledgers (docs/import.md).
 export { parsePythonJson, pythonStableDumps, pyFloatRepr, PyDict, PyFloat, PyInt, PythonJsonError, type PyValue } from './core/python-json.js';
 export {

@@ -1017,7 +1017,10 @@ describe('custos demo', () => {
     const r = await runCli(['demo'], { env: { TMPDIR: t } });
     assertOk(r);
     assert.match(r.stdout, /\bOK\b/);
-    assert.match(r.stdout, /^ {3}log: OK, 7 entries/m);
+    assert.match(r.stdout, /^ {3}log: OK, 11 entries/m);
+    // issue 14: the demo shows a model approval and a refused unapproved model.
+    assert.match(r.stdout, /refused: MODEL_NOT_APPROVED/);
+    assert.match(r.stdout, /MODEL_APPROVED, entry \d+/);
     assert.doesNotMatch(r.stdout, /FAILED/);
     assert.deepEqual(readdirSync(t), [], 'the demo data directory was removed');
   });

@@ -371,6 +371,19 @@ describe('the event registry', () => {
     });
     await e.gov.importFhirConsent(fhirConsent('inactive', '2024-03-01'), OFFICER);
     await e.gov.erase('uri', 's3://b/img.jpg', OFFICER);
+    // Issue 14: the model registry: a version registered, approved, run (INFERENCE_EXECUTED naming
+    // it), refused with a forged digest (INFERENCE_REFUSED), retired; a change control plan.
+    const CSO: Actor = { id: 'cso-1', role: 'clinical_safety_officer' };
+    await e.gov.registerModel(
+      { model: MODEL.modelName, version: MODEL.modelVersion, weightsHash: MODEL.weightsHash, intendedUse: 'diagnosis_aid', riskClass: 'eu_mdr_iia', spec: { note: 'free text, off-ledger' } },
+      ENG,
+    );
+    await e.gov.approveModel(MODEL.modelName, MODEL.modelVersion, CSO);
+    await e.gov.commitChangePlan({ planId: 'lc-pccp-1', model: MODEL.modelName, modifications: ['retrain'], acceptance: [{ metric: 'auroc', min: 0.9 }] }, CSO);
+    const run = { ...access(a.policy.policyId), input: { uri: 's3://b/i2', digest: D1 }, outputs: [{ name: 'report_json', uri: 's3://b/o2', digest: D2 }], pipeline: PIPELINE };
+    await e.gov.recordInference({ ...run, model: MODEL });
+    await rejection(e.gov.recordInference({ ...run, model: { ...MODEL, weightsHash: D2 } }));
+    await e.gov.retireModel(MODEL.modelName, MODEL.modelVersion, CSO, 'superseded');
     const t = await auth.createToken('temp-aud', 'auditor', { actor: 'admin-1', role: 'admin' });
     await auth.revokeToken(t.record.id, { actor: 'admin-1', role: 'admin' });
     const generic = eventFromOptions({ resource: 'res-1', practitioner: 'doc-456', hash: D1 }, () => '');

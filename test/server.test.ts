@@ -238,6 +238,22 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'GET', url: '/api/v1/tokens', openapi: '/api/v1/tokens' },
   { method: 'DELETE', url: '/api/v1/tokens/0123456789abcdef', openapi: '/api/v1/tokens/{id}' },
   { method: 'GET', url: '/metrics', openapi: '/metrics' },
+  // issue 14: model registry and change control
+  { method: 'GET', url: '/api/v1/models', openapi: '/api/v1/models' },
+  { method: 'POST', url: '/api/v1/models', openapi: '/api/v1/models', body: { model: 'm', version: '1', weightsHash: 'ab'.repeat(32), intendedUse: 'triage', riskClass: 'imdrf_ii' } },
+  { method: 'GET', url: '/api/v1/models/m', openapi: '/api/v1/models/{model}' },
+  { method: 'GET', url: '/api/v1/models/m/versions/1', openapi: '/api/v1/models/{model}/versions/{version}' },
+  { method: 'POST', url: '/api/v1/models/m/versions/1/approval', openapi: '/api/v1/models/{model}/versions/{version}/approval', body: {} },
+  { method: 'POST', url: '/api/v1/models/m/versions/1/retirement', openapi: '/api/v1/models/{model}/versions/{version}/retirement', body: {} },
+  { method: 'GET', url: '/api/v1/models/m/versions/1/inferences', openapi: '/api/v1/models/{model}/versions/{version}/inferences' },
+  { method: 'GET', url: '/api/v1/models/m/plans', openapi: '/api/v1/models/{model}/plans' },
+  {
+    method: 'POST',
+    url: '/api/v1/models/m/plans',
+    openapi: '/api/v1/models/{model}/plans',
+    body: { planId: 'p', model: 'm', modifications: ['retrain'], acceptance: [{ metric: 'auroc', min: 0.9 }] },
+  },
+  { method: 'GET', url: '/api/v1/models/m/plans/p', openapi: '/api/v1/models/{model}/plans/{planId}' },
   // issue 14: federated learning (the routes main added; listed here so the OpenAPI check sees them)
   { method: 'GET', url: '/api/v1/fl/sites', openapi: '/api/v1/fl/sites' },
   { method: 'POST', url: '/api/v1/fl/sites', openapi: '/api/v1/fl/sites', body: {} },

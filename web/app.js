@@ -7,6 +7,8 @@ import { barChart, bucketize, timeChart, SERIES } from './charts.js';
 import { documentHash, verifyCheckpointNote, verifyEntryProof, verifyWitnessedCheckpoint } from './proofs.js';
 import { bundleDropPage } from './bundle-drop.js';
 import { reviewsPage } from './reviews.js';
+// issue 14: model registry
+import { modelsPage } from './models.js';
 // issue 15: public statistics (differential privacy)
 import { statisticsPage } from './statistics.js';
 
@@ -34,6 +36,12 @@ const EVENT_TYPES = [
   'BREAK_GLASS',
   'BREAK_GLASS_REVIEWED',
   'AUDIT_EVENT',
+  // issue 14: model registry and change control
+  'MODEL_REGISTERED',
+  'MODEL_APPROVED',
+  'MODEL_RETIRED',
+  'CHANGE_PLAN_COMMITTED',
+  'INFERENCE_REFUSED',
   // issue 14: import of the reference's ledgers (docs/import.md)
   'LEGACY_EVENT',
   'LEGACY_IMPORT_COMPLETED',
@@ -75,6 +83,7 @@ function can(permission) {
 function showChrome(on) {
   nav.hidden = !on;
   document.getElementById('nav-reviews').hidden = !can('break-glass:review');
+  document.getElementById('nav-models').hidden = !can('models:read');
   sessionBox.hidden = !on;
   if (on && session) {
     whoami.replaceChildren(
@@ -182,6 +191,8 @@ const ROUTES = {
   anomalies: anomaliesPage,
   reviews: reviewsPage,
   'verify-bundle': bundleDropPage,
+  // issue 14: model registry
+  models: modelsPage,
   // issue 15: public statistics (differential privacy)
   statistics: statisticsPage,
 };
@@ -492,6 +503,8 @@ function isTokenEvent(type) {
 
 function outcomeCell(e) {
   if (e.type === 'CONSENT_DENIED') return h('span', { class: 'deny-text' }, 'denied', e.payload?.reason ? h('small', null, ` ${e.payload.reason}`) : null);
+  // issue 14: an inference refused for its model
+  if (e.type === 'INFERENCE_REFUSED') return h('span', { class: 'deny-text' }, 'refused', e.payload?.reason ? h('small', null, ` ${e.payload.reason}`) : null);
   if (e.type === 'BREAK_GLASS') return h('span', { class: 'deny-text' }, 'break-glass', e.payload?.reason ? h('small', null, ` overrode ${e.payload.reason}`) : null);
   if (EXECUTED.has(e.type)) return h('span', { class: 'ok-text' }, 'executed');
   return h('span', { class: 'muted' }, '—');

@@ -114,6 +114,12 @@ const TYPE_CLASS = {
   BREAK_GLASS_REVIEWED: 'consent',
   // issue 15: attestations (an issuance reads an entry's facts)
   ATTESTATION_ISSUED: 'erase',
+  // issue 14: model registry
+  MODEL_REGISTERED: 'consent',
+  MODEL_APPROVED: 'consent',
+  MODEL_RETIRED: 'erase',
+  CHANGE_PLAN_COMMITTED: 'consent',
+  INFERENCE_REFUSED: 'deny',
 };
 
 export function typeBadge(type) {

@@ -17,6 +17,8 @@ import { registerConsentFhir } from './register/consent-fhir.js';
 import { parseReviewDeadline, registerReviews } from './register/reviews.js';
 import { ROLES_FILE_HELP, requestFlags } from './request-flags.js';
 import { registerSelftest } from './register/selftest.js';
+// issue 14: model registry and change control
+import { registerModels } from './register/models.js';
 import { registerFederated } from './register/federated.js';
 // issue 14: import of the reference's ledgers
 import { registerImport } from './register/import.js';
@@ -255,7 +257,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
         v,
       ])
       .requiredOption('--pipeline <file>', 'pipeline manifest JSON')
-      .requiredOption('--model <file>', 'model spec JSON (with weightsHash)'),
+      .requiredOption('--model <file>', 'model spec JSON (with weightsHash)')
+      .option('--require-registered-models', 'refuse a model that is not a registered, approved version even when its line is not registered (docs/models.md)'),
   ).action(async (o, cmd: Command) =>
     (await import('./commands/governance.js')).infer(await ctx(cmd), { ...o, output: o.output ?? [], outputFile: o.outputFile ?? [], explanation: o.explanation ?? [] }, actorOf(o)),
   );
@@ -278,7 +281,11 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
       .requiredOption('--manifest <file>', 'training manifest JSON')
       .requiredOption('--model-before <file>', 'model spec JSON before training')
       .requiredOption('--model-after <file>', 'model spec JSON after training')
-      .requiredOption('--compute <backend>', 'compute backend identifier (lowercase letters, digits, . _ -)'),
+      .requiredOption('--compute <backend>', 'compute backend identifier (lowercase letters, digits, . _ -)')
+      // issue 14: a new version of a registered model, under its change control plan (docs/models.md)
+      .option('--change-control <planId>', 'the change control plan the new version (--model-after) is trained under; approved automatically when --metrics are within its bounds')
+      .option('--metrics <file.json>', 'with --change-control: the evaluation metrics, e.g. {"auroc": 0.93}')
+      .option('--modification <type>', 'with --change-control: retrain (default), fine_tune, threshold_change, input_change or architecture_change'),
   ).action(async (o, cmd: Command) => (await import('./commands/governance.js')).train(await ctx(cmd), o, actorOf(o)));
   // The role table and role mapping a recorded decision is made under (as `serve --roles`).
   for (const name of ['access', 'infer', 'train']) program.commands.find((c) => c.name() === name)!.option('--roles <file>', ROLES_FILE_HELP);
@@ -479,6 +486,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     )
     .option('--witness-quorum <k>', 'cosignatures a checkpoint needs to count as witnessed (default: every --witness)')
     .option('--review-deadline <hours>', 'break-glass reviews open longer are overdue (default 72)')
+    .option('--require-registered-models', 'refuse inferences under any model that is not a registered, approved version (default: only models of registered lines are checked)')
     .action(
       async (
         o: {
@@ -498,6 +506,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
           witness?: string[];
           witnessQuorum?: string;
           reviewDeadline?: string;
+          requireRegisteredModels?: boolean;
         },
         cmd: Command,
       ) => {
@@ -535,6 +544,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
           ...(o.publicEntries ? { publicEntries: true } : {}),
           ...(witnesses ? { witnesses } : {}),
           ...(o.reviewDeadline === undefined ? {} : { reviewDeadlineMs: parseReviewDeadline(o.reviewDeadline)! }),
+          ...(o.requireRegisteredModels ? { requireRegisteredModels: true } : {}),
         });
       },
     );
@@ -570,6 +580,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerMonitor(program, ctx);
   registerReviews(program, ctx);
   registerSelftest(program, ctx, env);
+  // issue 14: model registry and change control
+  registerModels(program, ctx);
   // issue 14: federated learning rounds
   registerFederated(program, ctx);
   // issue 14: import of the reference's ledgers

@@ -14,7 +14,10 @@ export type ValidationCode =
   | 'KEY_PERMISSIONS'
   // issue 12: FHIR Consent import
   | 'FHIR_INVALID'
-  | 'CONSENT_UNENFORCEABLE';
+  | 'CONSENT_UNENFORCEABLE'
+  // issue 14: model registry and change control
+  | 'CHANGE_PLAN_REQUIRED'
+  | 'CHANGE_PLAN_MISMATCH';
 
 export type VerificationCode =
   | 'INCLUSION_PROOF_INVALID'
@@ -70,6 +73,9 @@ export type NotFoundCode =
   | 'REVIEW_NOT_FOUND'
   // issue 12: erasure of imported FHIR Consents (consent-followup)
   | 'DOCUMENT_ERASED'
+  // issue 14: model registry and change control
+  | 'MODEL_NOT_FOUND'
+  | 'CHANGE_PLAN_NOT_FOUND'
   // issue 14: federated learning rounds
   | 'FL_SITE_UNKNOWN'
   // issue 15: selective disclosure (attestations as SD-JWT)
@@ -91,6 +97,11 @@ export type ConflictCode =
   | 'REVIEW_CLOSED'
   // issue 12: the audit trail as FHIR (custos export --format fhir)
   | 'EXPORT_DIR_NOT_EMPTY'
+  // issue 14: model registry and change control
+  | 'MODEL_EXISTS'
+  | 'MODEL_ALREADY_APPROVED'
+  | 'MODEL_VERSION_RETIRED'
+  | 'CHANGE_PLAN_EXISTS'
   // issue 14: federated learning rounds
   | 'FL_SITE_EXISTS'
   | 'FL_SITE_INACTIVE'
@@ -105,6 +116,9 @@ export type ConsentCode =
   | 'CONSENT_NOT_REVOCABLE'
   | 'CONSENT_ALREADY_REVOKED'
   | 'POLICY_TAMPERED'
+  // issue 14: an inference refused for its model (the INFERENCE_REFUSED event is on the log)
+  | 'MODEL_NOT_APPROVED'
+  | 'MODEL_DIGEST_MISMATCH'
   // issue 15: differential privacy
   | 'DP_BUDGET_EXHAUSTED';
 
@@ -308,6 +322,20 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // issue 14: parity with the reference. `custos selftest` failed a step: its own exit code (15),
   // for scripts that check an installation; the server never raises it (500 if it did).
   SELFTEST_FAILED: { http: 500, exit: 15 },
+  // issue 14: model registry and change control. An inference refused for its model is 403 like a
+  // consent denial, and like it is on the log (INFERENCE_REFUSED); the CLI gives each its own exit
+  // code (20, 21) so a script tells a model refusal from a consent denial (7). Nothing is written
+  // for the others.
+  MODEL_NOT_APPROVED: { http: 403, exit: 20 },
+  MODEL_DIGEST_MISMATCH: { http: 403, exit: 21 },
+  MODEL_NOT_FOUND: notFound,
+  MODEL_EXISTS: conflict,
+  MODEL_ALREADY_APPROVED: conflict,
+  MODEL_VERSION_RETIRED: conflict,
+  CHANGE_PLAN_NOT_FOUND: notFound,
+  CHANGE_PLAN_EXISTS: conflict,
+  CHANGE_PLAN_REQUIRED: validation,
+  CHANGE_PLAN_MISMATCH: validation,
   // issue 14: federated learning rounds (docs/federated.md). A refused round is logged as
   // FL_ROUND_REFUSED with the code as its reason (the error's details name the entry); a site
   // registration or retirement refused with FL_SITE_EXISTS, FL_SITE_UNKNOWN or FL_SITE_INACTIVE

@@ -16,6 +16,21 @@ import { POLICY_SOURCE_FORMATS } from './consent/policy.js';
 import { CODING } from './consent/request.js';
 import { PERMISSIONS, POLICY_ID_RE, REVIEW_OUTCOMES, type Vocabulary } from './vocabulary.js';
 import { BREAK_GLASS_REFUSALS } from './break-glass.js';
+import {
+  APPROVAL_BASES,
+  INTENDED_USES,
+  METRIC_NAME_RE,
+  MODEL_NAME_RE,
+  MODEL_REFUSALS,
+  MODEL_STATES,
+  MODEL_VERSION_RE,
+  MODIFICATION_TYPES,
+  ORIGIN_KINDS,
+  PLAN_CHECKS,
+  PLAN_ID_RE,
+  RETIRE_REASONS,
+  RISK_CLASSES,
+} from './model-codes.js';
 import { FL_AGGREGATIONS, FL_ID_RE, FL_MODEL_NAME_RE, FL_MODEL_VERSION_RE, FL_PUBLIC_KEY_RE, FL_REFUSAL_REASONS, FL_SIGNATURE_RE } from './federated.js';
 import { DELTA_SCALE, DP_MECHANISMS, EPSILON_SCALE, MAX_DELTA, MAX_EPSILON, toUnits } from './dp/accountant.js';
 
@@ -109,6 +124,20 @@ const F = {
   },
   // issue 14: the method of an explanation artifact (a code of the deployment's explanation vocabulary).
   explanationMethod: { class: 'code', rule: 'explanation methods (docs/governance.md + configured)', check: (x, voc) => typeof x === 'string' && voc.explanationMethods.has(x) },
+  // issue 14: model registry and change control (core/models.ts)
+  modelName: { class: 'identifier', ...re(MODEL_NAME_RE) },
+  modelVersion: { class: 'identifier', ...re(MODEL_VERSION_RE) },
+  planId: { class: 'identifier', ...re(PLAN_ID_RE) },
+  metric: { class: 'code', ...re(METRIC_NAME_RE) },
+  intendedUse: { class: 'code', ...oneOf(INTENDED_USES) },
+  riskClass: { class: 'code', ...oneOf(RISK_CLASSES) },
+  modification: { class: 'code', ...oneOf(MODIFICATION_TYPES) },
+  retireReason: { class: 'code', ...oneOf(RETIRE_REASONS) },
+  approvalBasis: { class: 'code', ...oneOf(APPROVAL_BASES) },
+  planCheck: { class: 'code', ...oneOf(PLAN_CHECKS) },
+  originKind: { class: 'code', ...oneOf(ORIGIN_KINDS) },
+  modelRefusal: { class: 'code', ...oneOf(MODEL_REFUSALS) },
+  modelState: { class: 'code', ...oneOf(MODEL_STATES) },
   // issue 14: federated learning rounds (core/federated.ts, docs/federated.md).
   flId: { class: 'identifier', ...re(FL_ID_RE, 'lowercase identifier (site id, model line)') },
   flPublicKey: { class: 'identifier', ...re(FL_PUBLIC_KEY_RE, 'Ed25519 public key, 32 bytes, base64 (public)') },
@@ -194,6 +223,12 @@ export const EVENT_TYPE = Object.freeze({
   witnessAlarm: 'WITNESS_ALARM',
   breakGlass: 'BREAK_GLASS',
   breakGlassReviewed: 'BREAK_GLASS_REVIEWED',
+  // issue 14: model registry and change control
+  modelRegistered: 'MODEL_REGISTERED',
+  modelApproved: 'MODEL_APPROVED',
+  modelRetired: 'MODEL_RETIRED',
+  changePlanCommitted: 'CHANGE_PLAN_COMMITTED',
+  inferenceRefused: 'INFERENCE_REFUSED',
   // issue 14: federated learning rounds
   flSiteRegistered: 'FL_SITE_REGISTERED',
   flSiteRetired: 'FL_SITE_RETIRED',
@@ -227,6 +262,12 @@ export const GOVERNANCE_EVENT = Object.freeze({
   erasure: EVENT_TYPE.erasure,
   breakGlass: EVENT_TYPE.breakGlass,
   breakGlassReviewed: EVENT_TYPE.breakGlassReviewed,
+  // issue 14: model registry and change control (their documents: spec, plan, evaluation)
+  modelRegistered: EVENT_TYPE.modelRegistered,
+  modelApproved: EVENT_TYPE.modelApproved,
+  modelRetired: EVENT_TYPE.modelRetired,
+  changePlanCommitted: EVENT_TYPE.changePlanCommitted,
+  inferenceRefused: EVENT_TYPE.inferenceRefused,
   // issue 14: federated learning (a final round commits its model spec document)
   flSiteRegistered: EVENT_TYPE.flSiteRegistered,
   flSiteRetired: EVENT_TYPE.flSiteRetired,
@@ -360,6 +401,9 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'explanations[].output': F.lowerId,
     'explanations[].digest': F.hash,
     'documents.explanations': opt(F.hash),
+    // issue 14: the registered version the inference ran under (absent when the model's line is not registered).
+    modelName: opt(F.modelName),
+    modelVersion: opt(F.modelVersion),
   },
   [EVENT_TYPE.trainingExecuted]: {
     ...WHO,
@@ -445,6 +489,64 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     outcome: F.reviewOutcome,
     reason: F.reviewReason,
     ...WHO,
+  },
+  // ---- issue 14: model registry and change control (docs/models.md) ----
+  // A version of a model line: its weights digest, intended use and risk class (codes); the spec
+  // document (free text, off-ledger) by its hash. A version made by a training run under a change
+  // control plan names the plan, the modification, the outcome of the check and the evaluation
+  // document (the metrics); one from a federated line names the line and round.
+  [EVENT_TYPE.modelRegistered]: {
+    model: F.modelName,
+    version: F.modelVersion,
+    weightsHash: F.hash,
+    intendedUse: F.intendedUse,
+    riskClass: F.riskClass,
+    'origin.kind': opt(F.originKind),
+    'origin.run': opt(F.count),
+    'origin.line': opt(F.modelName),
+    'origin.round': opt(F.count),
+    'changeControl.plan': opt(F.planId),
+    'changeControl.modification': opt(F.modification),
+    'changeControl.outcome': opt(F.planCheck),
+    ...WHO,
+    'documents.spec': F.hash,
+    'documents.evaluation': opt(F.hash),
+  },
+  // The approval of the version registered at entry `registered`: by a human (basis human), or
+  // automatically under a change control plan (basis plan: the plan's id and document hash).
+  [EVENT_TYPE.modelApproved]: {
+    model: F.modelName,
+    version: F.modelVersion,
+    weightsHash: F.hash,
+    registered: F.count,
+    basis: F.approvalBasis,
+    plan: opt(F.planId),
+    ...WHO,
+    'documents.plan': opt(F.hash),
+  },
+  [EVENT_TYPE.modelRetired]: { model: F.modelName, version: F.modelVersion, registered: F.count, reason: opt(F.retireReason), ...WHO },
+  // A change control plan (PCCP) for a model line: the modification types it allows and the metrics
+  // it bounds are on the log; the whole plan (bounds, data constraints, words) by its hash.
+  [EVENT_TYPE.changePlanCommitted]: { planId: F.planId, model: F.modelName, 'modifications[]': F.modification, 'metrics[]': F.metric, ...WHO, 'documents.plan': F.hash },
+  // An inference refused for its model (like CONSENT_DENIED, decided at sequencing time): the
+  // reason, the version's state, the declared model (spec document hash, weights digest, and its
+  // name and version when they are identifiers) and the registered digest on a mismatch.
+  [EVENT_TYPE.inferenceRefused]: {
+    operation: F.operation,
+    reason: F.modelRefusal,
+    state: F.modelState,
+    ...WHO,
+    purpose: F.purpose,
+    policyId: F.policyId,
+    modelName: opt(F.modelName),
+    modelVersion: opt(F.modelVersion),
+    weightsHash: F.hash,
+    registeredWeightsHash: opt(F.hash),
+    model: F.hash,
+    pipeline: F.hash,
+    'input.uri': F.commitment,
+    'input.digest': F.hash,
+    ...REQUEST,
   },
   // issue 14: federated learning. A site and its Ed25519 public key (public; `keyHash` is its SHA-256).
   [EVENT_TYPE.flSiteRegistered]: { site: F.flId, publicKey: F.flPublicKey, keyHash: F.hash, ...WHO },

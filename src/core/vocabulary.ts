@@ -99,6 +99,11 @@ export const PERMISSIONS = [
   // issue 12: break-glass (ask for an access consent denies; review the queue of such accesses)
   'break-glass',
   'break-glass:review',
+  // issue 14: model registry and change control (register a version or a plan; approve, retire,
+  // commit a change control plan; read the registry)
+  'model:register',
+  'model:approve',
+  'models:read',
   // issue 14: federated learning (register and retire sites; record rounds; read sites and rounds)
   'fl:sites',
   'fl:coordinate',
@@ -122,6 +127,8 @@ export type RoleTable = Readonly<Record<string, readonly Permission[]>>;
  * `break-glass` (an access that consent denies, executed and flagged for review) is held by the
  * clinical roles that treat (clinician, dermatologist, radiologist, physician), not by nurse: a
  * deployment that wants it adds it in its role table. `break-glass:review` (closing a break-glass
+ * review) is held by the privacy officer only. `model:approve` (approve or retire a model version,
+ * commit a change control plan) is held by the clinical safety officer only (issue 14).
  * review) is held by the privacy officer only. issue 15: `dp:release` (publishing statistics with
  * differential privacy, which spends a privacy budget) is held by the privacy officer only: deciding
  * what may be published about patients is that role's job; anyone authenticated may read what was released.
@@ -132,13 +139,16 @@ export const DEFAULT_ROLES: RoleTable = Object.freeze({
   radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   nurse: ['access', 'consent:check'],
-  ml_engineer: ['training', 'inference', 'consent:check', 'receipts', 'fl:read'],
+  ml_engineer: ['training', 'inference', 'consent:check', 'receipts', 'fl:read', 'model:register', 'models:read'],
   privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review', 'dp:release'],
-  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts', 'fl:read'],
+  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts', 'fl:read', 'models:read'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
   // issue 14: federated learning. The coordinator registers sites and records rounds; the ML
   // engineer and the auditor read them.
   fl_coordinator: ['fl:sites', 'fl:coordinate', 'fl:read'],
+  // issue 14: model registry. The clinical safety officer approves and retires model versions and
+  // commits change control plans (`model:approve`); ml_engineer registers versions, auditor reads.
+  clinical_safety_officer: ['model:register', 'model:approve', 'models:read', 'receipts'],
 });
 
 /** The role of the local operator on events the CLI writes (token management): always a role. */

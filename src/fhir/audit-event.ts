@@ -108,6 +108,13 @@ export const AUDIT_EVENT_KINDS: Readonly<Record<EventType, AuditEventKind>> = Ob
   [EVENT_TYPE.breakGlass]: authz('0'),
   // A privacy officer's verdict on a break-glass entry: an update of that entry's review state.
   [EVENT_TYPE.breakGlassReviewed]: rest('update', 'U', AUTHOR, 'IHE.BasicAudit.Update'),
+  // issue 14: the model registry. A version or a plan is created; an approval or retirement updates
+  // a version; an inference refused for its model is an authorization refusal like a consent denial.
+  [EVENT_TYPE.modelRegistered]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  [EVENT_TYPE.modelApproved]: rest('update', 'U', AUTHOR, 'IHE.BasicAudit.Update'),
+  [EVENT_TYPE.modelRetired]: rest('update', 'U', AUTHOR, 'IHE.BasicAudit.Update'),
+  [EVENT_TYPE.changePlanCommitted]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  [EVENT_TYPE.inferenceRefused]: authz('8'),
   // issue 14: federated learning. A site registered or retired, a round recorded: creates and
   // deletes; a refused round is an application activity that failed (outcome 8, outcomeDesc the reason).
   [EVENT_TYPE.flSiteRegistered]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
@@ -336,6 +343,45 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
   ],
   [EVENT_TYPE.breakGlassReviewed]: (p) =>
     entryRef(p['breakGlass']).map((e) => ({ ...e, detail: [...detail('breakGlassLeaf', p['breakGlassLeaf']), ...detail('reviewOutcome', p['outcome']), ...detail('reviewReason', p['reason'])] })),
+  // issue 14: the model registry. A version is named by its spec document's digest, with its line,
+  // version and codes as details; a plan by its document's digest.
+  [EVENT_TYPE.modelRegistered]: (p) => [
+    ...digest('model-spec', recordField(p, 'documents')?.['spec'], [
+      ...detail('model', p['model']),
+      ...detail('version', p['version']),
+      ...detail('intendedUse', p['intendedUse']),
+      ...detail('riskClass', p['riskClass']),
+      ...detail('changeControlPlan', sub(p, 'changeControl')?.['plan']),
+      ...detail('changeControlOutcome', sub(p, 'changeControl')?.['outcome']),
+    ]),
+    ...digest('weights', p['weightsHash']),
+    ...docs(p, 'evaluation'),
+  ],
+  [EVENT_TYPE.modelApproved]: (p) => [
+    ...digest('weights', p['weightsHash'], [...detail('model', p['model']), ...detail('version', p['version']), ...detail('basis', p['basis']), ...detail('plan', p['plan'])]),
+    ...entryRef(p['registered']),
+    ...docs(p, 'plan'),
+  ],
+  [EVENT_TYPE.modelRetired]: (p) => [
+    ...entryRef(p['registered']).map((e) => ({ ...e, detail: [...detail('model', p['model']), ...detail('version', p['version']), ...detail('reason', p['reason'])] })),
+  ],
+  [EVENT_TYPE.changePlanCommitted]: (p) => [
+    ...digest('change-plan', recordField(p, 'documents')?.['plan'], [
+      ...detail('planId', p['planId']),
+      ...detail('model', p['model']),
+      ...list(p['modifications']).flatMap((x) => detail('modification', x)),
+      ...list(p['metrics']).flatMap((x) => detail('metric', x)),
+    ]),
+  ],
+  [EVENT_TYPE.inferenceRefused]: (p) => [
+    ...consent(p['policyId'], undefined, [...detail('operation', p['operation']), ...detail('reason', p['reason']), ...detail('modelState', p['state']), ...requestDetails(p)]),
+    ...digest('input', sub(p, 'input')?.['digest']),
+    ...commitment('input-uri', sub(p, 'input')?.['uri']),
+    ...digest('model', p['model'], [...detail('model', p['modelName']), ...detail('version', p['modelVersion'])]),
+    ...digest('weights', p['weightsHash']),
+    ...digest('registered-weights', p['registeredWeightsHash']),
+    ...digest('pipeline', p['pipeline']),
+  ],
   // issue 14: federated learning
   [EVENT_TYPE.flSiteRegistered]: (p) => [flSite(p['site'], [...detail('publicKey', p['publicKey']), ...detail('keyHash', p['keyHash'])])],
   [EVENT_TYPE.flSiteRetired]: (p) => [flSite(p['site'])],

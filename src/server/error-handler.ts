@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AuthError, hasCode } from '../core/errors.js';
-import { ConsentDeniedError } from '../service/governance.js';
+import { ConsentDeniedError, ModelRefusedError } from '../service/governance.js';
 import type { AuditCaller, AuditTrail } from '../service/audit.js';
 import type { Permission } from './auth.js';
 import type { AuthConfig } from './auth-hook.js';
@@ -33,6 +33,12 @@ export function installErrorHandler(app: FastifyInstance, o: ErrorHandlerOptions
       o.metrics.decisions.inc({ operation: String(req.routeOptions?.url), effect: 'deny', reason: err.decision.reason });
       const { status, body } = toHttpError(err);
       return reply.status(status).send({ ...body, decision: decisionJson(err.decision), event: eventJson(err.event) });
+    }
+    // issue 14: an inference refused for its model (INFERENCE_REFUSED is on the log): counted, and its event returned.
+    if (err instanceof ModelRefusedError) {
+      o.metrics.decisions.inc({ operation: String(req.routeOptions?.url), effect: 'deny', reason: err.reason });
+      const { status, body } = toHttpError(err);
+      return reply.status(status).send({ ...body, event: eventJson(err.event) });
     }
     if (hasCode(err, 'SERVER_BUSY')) reply.header('retry-after', '1');
     if (err instanceof AuthError) {

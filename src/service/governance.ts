@@ -5,6 +5,7 @@
  */
 export {
   ConsentDeniedError,
+  ModelRefusedError,
   DOC,
   EVENT,
   Governance,
@@ -25,6 +26,12 @@ export {
   type ReviewInput,
   type ReviewQueue,
   type TrainingInput,
+  type TrainingResult,
+  type ChangeControlResult,
+  type ModelLineView,
+  type ModelRegistered,
+  type ModelVersionView,
+  type RegisterModelInput,
   // issue 14: federated learning rounds
   FL_ROUND,
   FL_SITE,

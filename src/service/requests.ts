@@ -10,6 +10,7 @@ import { CONSENT_REQUEST, NO_ROLE_CODINGS } from '../core/consent/request.js';
 import { CODE, ID, OPAQUE_ID, SHA256_HEX, TIME, WELL_FORMED, parseWith } from '../core/schema/parse.js';
 import { ATTESTATION_METHODS, LOWER_ID_RE } from '../core/events.js';
 import { REVIEW_OUTCOMES } from '../core/vocabulary.js';
+import { CHANGE_CONTROL } from '../core/models.js';
 import { DP_MECHANISMS } from '../core/dp/accountant.js';
 import { DP_QUERY } from '../core/dp/query.js';
 
@@ -75,6 +76,8 @@ export const TRAINING = v.pipe(
     computeBackend: v.pipe(v.string(), v.regex(LOWER_ID_RE, 'expected a compute backend identifier such as gpu-cluster-1 (lowercase letters, digits, . _ -)')),
     /** Refused: the codings a role is known by come from the deployment's role table. */
     roleCodings: NO_ROLE_CODINGS,
+    /** issue 14: the change control plan a new version of a registered model is trained under, the modification and the evaluation metrics. */
+    changeControl: v.optional(CHANGE_CONTROL),
   }),
   v.forward(
     v.check((t) => (t.dataset.type === 'identified') === (t.policyIds !== undefined), 'identified data needs policyIds (the consent of every subject); deidentified or synthetic data takes none'),

@@ -7,7 +7,7 @@ import { writeFlEvents } from './federated.js';
 import { EVENT_TYPE } from '../../src/core/events.js';
 import type { Log } from '../../src/log/log.js';
 import { AuditTrail } from '../../src/service/audit.js';
-import { ConsentDeniedError, type Governance } from '../../src/service/governance.js';
+import { ConsentDeniedError, ModelRefusedError, type Governance } from '../../src/service/governance.js';
 import type { Authenticator } from '../../src/server/auth.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -93,6 +93,26 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
   };
   await gov.recordTraining({ ...training, dataset: { uri: 's3://training/synthetic.parquet', digest: D1, type: 'synthetic' }, attestation: { method: 'synthetic-generator' } });
   await gov.recordTraining({ ...training, dataset: { uri: 's3://training/identified.parquet', digest: D2, type: 'identified' }, policyIds: [policy] });
+  // Issue 14: the model registry (a line of its own, so the inference above is not governed).
+  const CSO = { id: 'cso-1', role: 'clinical_safety_officer' };
+  const FM = { modelName: 'fhir_model', modelVersion: '1.0.0', weightsHash: W1, framework: 'onnx' };
+  await gov.registerModel({ model: FM.modelName, version: FM.modelVersion, weightsHash: W1, intendedUse: 'triage', riskClass: 'imdrf_ii' }, { id: 'eng-7', role: 'ml_engineer' });
+  await gov.approveModel(FM.modelName, FM.modelVersion, CSO);
+  await gov.commitChangePlan({ planId: `${tag}-pccp`, model: FM.modelName, modifications: ['retrain'], acceptance: [{ metric: 'auroc', min: 0.9 }] }, CSO);
+  await gov
+    .recordInference({
+      actor: DERM,
+      purpose: 'TREAT',
+      policyId: policy,
+      input: { uri: 's3://clinic/img-9.jpg', digest: D1 },
+      outputs: [{ name: 'report_json', uri: 's3://clinic/r-9.json', digest: D2 }],
+      pipeline: PIPELINE,
+      model: { ...FM, weightsHash: W2 },
+    })
+    .catch((err: unknown) => {
+      if (!(err instanceof ModelRefusedError)) throw err;
+    });
+  await gov.retireModel(FM.modelName, FM.modelVersion, CSO, 'superseded');
   const { record } = await auth.createToken(`${tag}-auditor`, 'auditor', { actor: 'local:op', role: 'operator' });
   await auth.revokeToken(record.id, { actor: 'local:op', role: 'operator' });
   await log.append(EVENT_TYPE.auditEvent, { resource: 'r-1', practitioner: 'dr-x', contentHash: W1 });

@@ -7,7 +7,7 @@ import { parseVerifierKey } from '../../core/note.js';
 import { verifyInclusion } from '../../core/merkle/inclusion.js';
 import { initDataDir, openLog } from '../../log/data-dir.js';
 import { verifyLog } from '../../log/verify-log.js';
-import { ConsentDeniedError, Governance } from '../../service/governance.js';
+import { ConsentDeniedError, Governance, ModelRefusedError } from '../../service/governance.js';
 import { rebuildReceipt } from '../../service/receipt.js';
 import { verifyDocuments } from '../../service/verify-documents.js';
 import type { CommandContext } from '../context.js';
@@ -18,6 +18,52 @@ export interface DemoOptions {
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/**
+ * The model registry part of the demo (issue 14): a version registered by the ML engineer is refused
+ * until the clinical safety officer approves it (INFERENCE_REFUSED, MODEL_NOT_APPROVED), then runs,
+ * and the registry lists the inference under the version. Returns whether it went as it should.
+ */
+async function modelRegistryDemo(
+  g: Governance,
+  out: (s?: string) => void,
+  o: { derm: { id: string; role: string }; engineer: { id: string; role: string }; policyId: string; pipeline: Record<string, unknown> },
+): Promise<boolean> {
+  out('4b. Model registry: a version is usable only once a clinical safety officer approves it');
+  const safety = { id: 'cso-1', role: 'clinical_safety_officer' };
+  const model = { modelName: 'lesion_triage', modelVersion: '2.0.0', weightsHash: sha('weights triage 2.0.0'), framework: 'onnx' };
+  const reg = await g.registerModel(
+    { model: 'lesion_triage', version: '2.0.0', weightsHash: model.weightsHash, intendedUse: 'triage', riskClass: 'eu_mdr_iia', spec: { indications: 'dermoscopy images of adults' } },
+    o.engineer,
+  );
+  out(`   lesion_triage@2.0.0 registered by eng-7 (MODEL_REGISTERED, entry ${reg.event.index}; intended use triage, risk class eu_mdr_iia; spec off-ledger)`);
+  const run = (n: number) =>
+    g.recordInference({
+      actor: o.derm,
+      purpose: 'TREAT',
+      policyId: o.policyId,
+      input: { uri: `s3://noetiv-bucket/patient_pseudo_123/visit1/triage${n}.jpg`, digest: sha(`triage ${n}`) },
+      outputs: [{ name: 'triage_json', uri: `s3://noetiv-bucket/patient_pseudo_123/visit1/triage${n}.json`, digest: sha(`triage out ${n}`) }],
+      pipeline: o.pipeline,
+      model,
+    });
+  let ok = true;
+  try {
+    await run(1);
+    out('   UNEXPECTED: an unapproved model ran');
+    ok = false;
+  } catch (err) {
+    if (!(err instanceof ModelRefusedError)) throw err;
+    out(`   an inference under it before approval is refused: ${err.code} (${err.state}); on the log as INFERENCE_REFUSED (entry ${err.event.index})`);
+  }
+  const approved = await g.approveModel('lesion_triage', '2.0.0', safety);
+  out(`   approved by cso-1 (clinical_safety_officer, model:approve): MODEL_APPROVED, entry ${approved.event.index}`);
+  const inf = await run(2);
+  const shown = await g.showModel('lesion_triage', '2.0.0');
+  const listed = 'inferences' in shown ? shown.inferences : [];
+  out(`   the same inference now runs: INFERENCE_EXECUTED at entry ${inf.event.index}; custos model show lesion_triage@2.0.0 lists entries ${listed.join(', ')}`);
+  return ok && listed.includes(inf.event.index);
+}
 
 /**
  * `custos demo`: the reference notebook's demo, end to end, in a fresh temporary data directory:
@@ -106,6 +152,9 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<n
         computeBackend: 'cpu',
       });
       out(`   TRAINING_EXECUTED at entry ${underConsent.event.index} (identified data: ${underConsent.decisions.map((d) => d.reason).join(', ')} under ${policyId} v1 for HRESCH)`);
+
+      // issue 14: the model registry (docs/models.md).
+      ok &&= await modelRegistryDemo(g, out, { derm, engineer, policyId, pipeline });
 
       out('5. Revocation');
       const revoked = await g.revokeConsent(policyId, officer);

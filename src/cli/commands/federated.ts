@@ -124,12 +124,21 @@ function roundLine(r: FlRound): string {
 export async function flRound(ctx: CommandContext, file: string, actor: Actor): Promise<void> {
   const input = readJsonFile(ctx.io, file, 'round');
   const r = await withGovernance(ctx, (g) => g.recordFlRound(input, actor));
-  if (ctx.json) return printJson(ctx.io, { round: r.round, event: eventJson(r.event), ...(r.registered === undefined ? {} : { registered: r.registered }) });
+  const registered = r.registered ? { model: r.registered.model, version: r.registered.version, specHash: r.registered.specHash, event: eventJson(r.registered.event) } : undefined;
+  if (ctx.json) return printJson(ctx.io, { round: r.round, event: eventJson(r.event), ...(registered ? { registered } : {}) });
   printFields(ctx.io, {
     round: `${r.round.round} of ${r.round.line} (${r.round.sites.length} sites, ${r.round.aggregation})`,
     ...(r.round.dp ? { 'dp (running)': `ε=${r.round.dp.epsilon} at δ=${r.round.dp.delta} (ρ=${r.round.dp.rhoTotal})` } : {}),
     ...(r.round.version ? { 'model version': `${r.round.version.model} ${r.round.version.version} (weights ${r.round.version.weights})` } : {}),
     'logged as': `FL_ROUND, entry ${r.event.index}`,
+    // issue 14 (models): the final version enters the model registry (approve it before inference).
+    ...(r.round.version
+      ? {
+          registry: registered
+            ? `MODEL_REGISTERED, entry ${registered.event.index} (approve it: custos model approve ${registered.model}@${registered.version})`
+            : 'not registered (no intendedUse and riskClass in the round spec or on the line; custos model register)',
+        }
+      : {}),
   });
 }
 
@@ -160,7 +169,7 @@ export async function simulateFl(ctx: CommandContext, o: { sites: number; rounds
       : `round ${report.forged.round}, site ${report.forged.site}: NOT REFUSED`,
     rounds: report.recorded.map((r) => `${r.round}:${r.participants} sites`).join(' '),
     'dp (running)': `ε=${last.epsilon.toFixed(4)} after ${report.recorded.length} rounds (zCDP accountant, δ=${report.dp.delta})`,
-    'final version': `${report.final.model} ${report.final.version}, weights ${report.final.weights} (FL_ROUND, entry ${report.final.index}; registry: ${report.final.registered ? 'registered' : 'hook not wired yet'})`,
+    'final version': `${report.final.model} ${report.final.version}, weights ${report.final.weights} (FL_ROUND, entry ${report.final.index}; registry: ${report.final.registered ? 'registered (MODEL_REGISTERED)' : 'not registered: no intendedUse and riskClass'})`,
     'events on the log': Object.entries(report.events)
       .map(([k, n]) => `${n} ${k}`)
       .join(', '),

@@ -8,7 +8,7 @@ import { toHex } from '../../core/hash.js';
 import { decisionToJson } from '../../core/consent/evaluate.js';
 import { openLog } from '../../log/data-dir.js';
 import type { AppendResult } from '../../log/log.js';
-import { ConsentDeniedError, Governance, type Actor } from '../../service/governance.js';
+import { ConsentDeniedError, Governance, ModelRefusedError, type Actor } from '../../service/governance.js';
 import { rebuildReceipt } from '../../service/receipt.js';
 import { tamperCheckDataDir } from '../../sim/offledger.js';
 import { formatRate } from '../../service/tamper-check.js';
@@ -17,18 +17,19 @@ import { openingAudit, requireOpener } from '../opening.js';
 import { inCwd, printFields, printJson, readStdin, type Io } from '../output.js';
 import { requestFields, type RequestFlagValues } from '../request-flags.js';
 import { sha256File } from '../file-digest.js';
-import type { InferenceInput } from '../../service/requests.js';
+import type { InferenceInput, TrainingInput } from '../../service/requests.js';
+import { changeControlFields, changeControlJson, changeControlOf } from './models.js';
 import { governanceRoleOptions } from '../roles-file.js';
 
 /**
  * Runs `fn` with the governance overlay open on the data directory's log; with `rolesFile`
  * (`--roles FILE`), under that role table and role mapping (read before the log is opened).
  */
-async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>, rolesFile?: string): Promise<T> {
+async function withGovernance<T>(ctx: CommandContext, fn: (g: Governance) => Promise<T>, rolesFile?: string, extra: { requireRegisteredModels?: boolean } = {}): Promise<T> {
   const roleOptions = governanceRoleOptions(ctx.io, rolesFile);
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   try {
-    return await fn(await Governance.open({ log, ...roleOptions }));
+    return await fn(await Governance.open({ log, ...roleOptions, ...extra }));
   } finally {
     await log.close();
     await dir.store.close();
@@ -69,6 +70,11 @@ async function reportDenial<T>(ctx: CommandContext, fn: () => Promise<T>): Promi
   try {
     return await fn();
   } catch (err) {
+    // issue 14: an inference refused for its model (INFERENCE_REFUSED is on the log).
+    if (err instanceof ModelRefusedError) {
+      if (ctx.json) printJson(ctx.io, { refused: true, reason: err.reason, state: err.state, details: err.details, event: eventFields(err.event) });
+      else printFields(ctx.io, { refused: `${err.reason}: ${err.message}`, 'logged as': `INFERENCE_REFUSED, entry ${err.event.index}` });
+    }
     if (err instanceof ConsentDeniedError) {
       if (ctx.json)
         printJson(ctx.io, { denied: true, decision: decisionToJson(err.decision), event: eventFields(err.event), ...(err.breakGlassRefusal ? { breakGlassRefusal: err.breakGlassRefusal } : {}) });
@@ -255,6 +261,8 @@ export interface InferOptions extends RequestFlagValues, RolesFileOption {
   readonly explanation?: readonly string[] | undefined;
   readonly pipeline: string;
   readonly model: string;
+  /** issue 14: refuse any model that is not a registered, approved version. */
+  readonly requireRegisteredModels?: boolean | undefined;
 }
 
 /** `custos infer`: records an inference under consent and prints its receipt. */
@@ -284,6 +292,7 @@ export async function infer(ctx: CommandContext, o: InferOptions, actor: Actor):
         }),
       ),
     o.roles,
+    o.requireRegisteredModels ? { requireRegisteredModels: true } : {},
   );
   if (ctx.json) return printJson(ctx.io, { receipt: r.receipt, receiptHash: r.receiptHash, decision: decisionToJson(r.decision), event: eventFields(r.event) });
   printFields(ctx.io, {
@@ -314,6 +323,10 @@ export interface TrainOptions extends RolesFileOption {
   readonly modelBefore: string;
   readonly modelAfter: string;
   readonly compute: string;
+  // issue 14: change control (docs/models.md)
+  readonly changeControl?: string;
+  readonly metrics?: string;
+  readonly modification?: string;
 }
 
 /** `custos train`: records a training run (identified data under consent; other data with an attestation). */
@@ -322,6 +335,7 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
   const manifest = readJsonFile(ctx.io, o.manifest, 'training manifest');
   const modelBefore = readJsonFile(ctx.io, o.modelBefore, 'model spec (before)');
   const modelAfter = readJsonFile(ctx.io, o.modelAfter, 'model spec (after)');
+  const changeControl = changeControlOf(ctx, o);
   const r = await withGovernance(
     ctx,
     (g) =>
@@ -338,12 +352,14 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
           modelBefore,
           modelAfter,
           computeBackend: o.compute,
+          ...(changeControl ? { changeControl: changeControl as TrainingInput['changeControl'] } : {}),
         }),
       ),
     o.roles,
   );
-  if (ctx.json) return printJson(ctx.io, { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionToJson), event: eventFields(r.event) });
-  printFields(ctx.io, { recorded: `TRAINING_EXECUTED, entry ${r.event.index}`, 'manifest hash': r.manifestHash });
+  if (ctx.json)
+    return printJson(ctx.io, { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionToJson), event: eventFields(r.event), ...(r.model ? { model: changeControlJson(r.model) } : {}) });
+  printFields(ctx.io, { recorded: `TRAINING_EXECUTED, entry ${r.event.index}`, 'manifest hash': r.manifestHash, ...(r.model ? changeControlFields(r.model) : {}) });
 }
 
 /** The route the PATIENT_DATA_OPENED event of `custos receipt --open` names. */

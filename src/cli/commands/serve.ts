@@ -31,6 +31,8 @@ export interface ServeOptions {
   readonly witnesses?: { readonly endpoints: readonly WitnessEndpoint[]; readonly quorum: number };
   /** Break-glass reviews open longer than this are overdue (default 72 hours). */
   readonly reviewDeadlineMs?: number;
+  /** issue 14: refuse inferences under any model that is not a registered, approved version. */
+  readonly requireRegisteredModels?: boolean;
 }
 
 const usage = (path: string, message: string): never => {
@@ -114,6 +116,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     ...(roleCodings ? { roleCodings } : {}),
     purposes,
     ...(o.reviewDeadlineMs === undefined ? {} : { breakGlass: { reviewDeadlineMs: o.reviewDeadlineMs } }),
+    ...(o.requireRegisteredModels ? { requireRegisteredModels: true } : {}),
     dp: { config: dpConfig },
   });
   await auth.load();

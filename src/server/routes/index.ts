@@ -17,6 +17,8 @@ import { bundleRoutes } from './bundles.js';
 import { meRoutes, metricsRoutes, tokenRoutes } from './tokens.js';
 import { witnessRoutes } from './witnesses.js';
 import { reviewRoutes } from './reviews.js';
+// issue 14: model registry and change control
+import { modelRoutes } from './models.js';
 import { federatedRoutes } from './federated.js';
 // issue 15: differential privacy
 import { dpRoutes } from './dp.js';
@@ -42,6 +44,8 @@ export const API_ROUTES: readonly Route[] = [
   ...witnessRoutes,
   ...tokenRoutes,
   ...metricsRoutes,
+  // issue 14: model registry and change control
+  ...modelRoutes,
   // issue 14: federated learning rounds
   ...federatedRoutes,
   // issue 15: differential privacy

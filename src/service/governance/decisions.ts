@@ -8,7 +8,7 @@
 import type * as v from 'valibot';
 import { ConsentError, ValidationError } from '../../core/errors.js';
 import { evaluateConsent, type ConsentRequest, type Decision } from '../../core/consent/evaluate.js';
-import { parseModelSpec, parseTrainingManifest } from '../../core/manifest.js';
+import { parseModelSpec, parseTrainingManifest, type ModelSpec } from '../../core/manifest.js';
 import { formatEntryTime } from '../../core/entry.js';
 import { GOVERNANCE_EVENT as EVENT, asLoggedEvent } from '../../core/events.js';
 import { classifyBreakGlass, type BreakGlassRefusal } from '../../core/break-glass.js';
@@ -17,6 +17,7 @@ import { ACCESS, TRAINING, checkedOrParse, type Checked, type DataAccessInput, t
 import type { Commitment } from './commitments.js';
 import { DOC, doc } from './documents.js';
 import { withPolicyRetry, type Actor, type GovernanceState } from './state.js';
+import { prepareChangeControl, withChangeControl, type ChangeControlResult } from './models.js';
 
 /** Refusal by consent. The CONSENT_DENIED event is already on the log when this is thrown. */
 export class ConsentDeniedError extends ConsentError {
@@ -90,6 +91,13 @@ export function requestOnLog(a: DecisionRequest): { request?: Record<string, unk
 export type Operation = 'data_access' | 'inference' | 'training';
 
 /**
+ * A check made at sequencing time before consent is decided (issue 14: an inference's model against
+ * the registry). A refusal is logged instead of the consent decision, carrying the same
+ * commitments a denial carries, and `error` (given the appended event) is thrown.
+ */
+export type Gate = (ctx: SequencingContext) => { readonly type: string; readonly payload: Record<string, unknown>; readonly error: (event: AppendResult) => Error } | undefined;
+
+/**
  * Appends the executed event if consent permits at sequencing time, CONSENT_DENIED otherwise.
  * With several policies (a training cohort) every one must permit; the first refusal is logged.
  * @throws {ConsentDeniedError} CONSENT_DENIED (after the CONSENT_DENIED event is committed)
@@ -106,6 +114,7 @@ export async function underConsent<T>(
   permitted: (ctx: SequencingContext, decisions: readonly Decision[]) => Decided & { result: T },
   // Break-glass: the event that replaces CONSENT_DENIED when the refusal is overridden (it carries every commitment).
   overridden?: (ctx: SequencingContext, refusal: Decision) => Decided & { result: T },
+  gate?: Gate,
 ): Promise<{ result: T; event: AppendResult; decisions: readonly Decision[]; overridden?: Decision }> {
   // Whichever event is written carries the openings of the commitments it (or its receipt)
   // holds, and only those: every commitment on the log can be opened (until erased), and no
@@ -124,7 +133,23 @@ export async function underConsent<T>(
     let refusal: Decision | undefined;
     let override: Decision | undefined;
     let result: T | undefined;
+    let gated: ReturnType<Gate>;
     const event = await s.log.appendDecided((ctx): Decided => {
+      gated = gate?.(ctx);
+      if (gated) {
+        // Refused before consent is decided: like a denial, it carries only the denied commitments.
+        const carried = uris.slice(0, deniedCarries);
+        const marks = policyIds.map((id) => s.links.note(ctx, () => s.log.size, id, undefined, carried));
+        decisions = [];
+        return {
+          type: gated.type,
+          payload: s.checked(gated.type, gated.payload),
+          sidecar: { commitments: deniedOpenings },
+          onCommitted: () => {
+            for (const m of marks) m();
+          },
+        };
+      }
       decisions = policyIds.map((id, i) => evaluateConsent(s.heads.resolve(pre[i]!, id, ctx.batchId), asked, ctx.timeMs));
       refusal = decisions.find((d) => d.effect === 'deny');
       override = refusal && overridden ? refusal : undefined;
@@ -167,8 +192,16 @@ export async function underConsent<T>(
       }
       const d = permitted(ctx, decisions);
       result = d.result;
-      return { ...d, sidecar: { ...d.sidecar, commitments: openings }, onCommitted: linked };
+      return {
+        ...d,
+        sidecar: { ...d.sidecar, commitments: openings },
+        onCommitted: () => {
+          linked();
+          d.onCommitted?.();
+        },
+      };
     });
+    if (gated) throw gated.error(event);
     if (override) return { result: result as T, event, decisions, overridden: override };
     if (refusal) throw new ConsentDeniedError(refusal, event);
     return { result: result as T, event, decisions };
@@ -284,7 +317,7 @@ function checkJustification(s: GovernanceState, justification: string | undefine
  * @throws {ValidationError} VALIDATION_FAILED (nothing written)
  * @throws {ConsentDeniedError} CONSENT_DENIED (a CONSENT_DENIED event was written)
  */
-export async function recordTraining(s: GovernanceState, input: TrainingInput | Checked<typeof TRAINING>): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
+export async function recordTraining(s: GovernanceState, input: TrainingInput | Checked<typeof TRAINING>): Promise<TrainingResult> {
   const a = checkedOrParse(TRAINING, input, 'training run');
   s.checkCodes({ purpose: a.purpose, role: a.actor.role });
   if (a.dataset.type === 'identified' && !s.vocab.trainingPurposes.has(a.purpose)) {
@@ -295,7 +328,18 @@ export async function recordTraining(s: GovernanceState, input: TrainingInput | 
   const manifest = doc(DOC.training, parseTrainingManifest(a.manifest, 'manifest'));
   const before = doc(DOC.model, parseModelSpec(a.modelBefore, 'modelBefore'));
   const after = doc(DOC.model, parseModelSpec(a.modelAfter, 'modelAfter'));
-  return s.commitments.with([{ kind: 'uri', value: a.dataset.uri }], async ([uri]) => training(s, a, manifest, before, after, uri!));
+  // issue 14: a new version of a registered model line, under its change control plan (nothing written if refused).
+  const cc = await prepareChangeControl(s, { before: before.value as ModelSpec, after: after.value as ModelSpec, changeControl: a.changeControl, datasetType: a.dataset.type, purpose: a.purpose });
+  const r = await s.commitments.with([{ kind: 'uri', value: a.dataset.uri }], async ([uri]) => training(s, a, manifest, before, after, uri!));
+  return cc ? { ...r, model: await withChangeControl(s, cc, r.event, a.actor) } : r;
+}
+
+/** What {@link recordTraining} returns; `model` when the run made a version of a registered line under a change control plan (issue 14). */
+export interface TrainingResult {
+  readonly event: AppendResult;
+  readonly manifestHash: string;
+  readonly decisions: readonly Decision[];
+  readonly model?: ChangeControlResult;
 }
 
 async function training(

@@ -90,6 +90,8 @@ export const SUBJECT_EVENT_TYPES: readonly SubjectEventSpec[] = Object.freeze([
   { type: EVENT_TYPE.consentDenied, kind: 'denial', policyIds: topPolicy, commitments: uris('artifact', 'input', 'dataset'), links: true },
   // An access consent denied, executed under break-glass (issue 12): a disclosure like any access.
   { type: EVENT_TYPE.breakGlass, kind: 'break-glass', policyIds: topPolicy, commitments: uris('artifact'), links: true },
+  // issue 14: an inference refused for its model (not approved, or its weights digest differs): a refusal like a consent denial.
+  { type: EVENT_TYPE.inferenceRefused, kind: 'denial', policyIds: topPolicy, commitments: uris('input'), links: true },
   { type: EVENT_TYPE.auditRead, kind: 'read', policyIds: topPolicy, commitments: none, entryRefs: eventIndex },
   {
     type: EVENT_TYPE.patientDataOpened,

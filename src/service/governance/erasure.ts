@@ -197,7 +197,7 @@ async function scanLinks(s: GovernanceState, from: number, to: number, subjects:
         addDoc(p);
         continue;
       }
-      if (ent.type === EVENT.dataAccessed || ent.type === EVENT.consentDenied || ent.type === EVENT.breakGlass) {
+      if (ent.type === EVENT.dataAccessed || ent.type === EVENT.consentDenied || ent.type === EVENT.breakGlass || ent.type === EVENT.inferenceRefused) {
         add(p['artifact']);
         add(p['input']);
         add(p['dataset']);

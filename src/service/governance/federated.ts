@@ -41,6 +41,7 @@ import type { AppendResult, Log } from '../../log/log.js';
 import { ACTOR } from '../requests.js';
 import { DOC, doc } from './documents.js';
 import type { Actor, GovernanceState } from './state.js';
+import { registerFlVersion, type ModelRegistered } from './models.js';
 
 export { FL_ROUND, FL_SITE, type FlRoundInput, type FlSiteInput };
 
@@ -383,8 +384,8 @@ export async function listRounds(s: GovernanceState, line: string): Promise<FlLi
 export interface FlRoundResult {
   readonly round: FlRound;
   readonly event: AppendResult;
-  /** For a final round: what {@link registerFlModelVersion} returned (undefined until the registry is wired). */
-  readonly registered?: unknown;
+  /** For a final round: the version's registration in the model registry (undefined when none was made; see {@link registerFlModelVersion}). */
+  readonly registered?: ModelRegistered;
 }
 
 /** The first reason to refuse `r` given where its line stands and the sites as the log has them. */
@@ -480,17 +481,14 @@ export interface FlVersionRegistration extends FlModelVersion {
 
 /**
  * THE HOOK between federated rounds and the model registry (issue 14, models): called once, after
- * the final FL_ROUND of a line is committed, with the version it ends in. The registry is built on
- * another branch; when it is merged, this is the one place to call it, e.g.
- * ```ts
- * return registerModel(s, { model: v.model, version: v.version, weightsHash: v.weights, spec: v.spec,
- *   intendedUse, riskClass, origin: { kind: 'fl', line: v.line, round: v.round } }, actor);
- * ```
- * and its result is returned to the caller as `registered`. Until then it registers nothing and
- * returns undefined: the version is on the log in the FL_ROUND entry itself.
+ * the final FL_ROUND of a line is committed, with the version it ends in. It registers the version
+ * (MODEL_REGISTERED, origin fl, line and round; see registerFlVersion in models.ts for where its
+ * intended use and risk class come from) and returns the registration, given to the caller as
+ * `registered`; undefined when nothing was registered (the version is on the FL_ROUND entry itself).
  */
-export async function registerFlModelVersion(_s: GovernanceState, _version: FlVersionRegistration, _actor: Actor): Promise<unknown> {
-  return undefined;
+export async function registerFlModelVersion(s: GovernanceState, version: FlVersionRegistration, actor: Actor): Promise<ModelRegistered | undefined> {
+  // issue 14 (models): wired to the model registry (service/governance/models.ts, registerFlVersion).
+  return registerFlVersion(s, { model: version.model, version: version.version, weightsHash: version.weights, line: version.line, round: version.round, spec: version.spec }, actor);
 }
 
 /** The aggregation codes a round may name. */

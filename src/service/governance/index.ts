@@ -30,7 +30,22 @@ import type { Vocabulary } from '../../core/vocabulary.js';
 import type { AppendResult, Log } from '../../log/log.js';
 import type { ACCESS, Checked, DataAccessInput, INFERENCE, InferenceInput, ReviewInput, TRAINING, TrainingInput } from '../requests.js';
 import { createConsent, revokeConsent, type PolicyChange } from './consent.js';
-import { recordDataAccess, recordTraining, type DataAccessResult } from './decisions.js';
+import { recordDataAccess, recordTraining, type DataAccessResult, type TrainingResult } from './decisions.js';
+import {
+  approveModel,
+  commitChangePlan,
+  listChangePlans,
+  listModels,
+  registerModel,
+  retireModel,
+  showChangePlan,
+  showModel,
+  type ModelLineView,
+  type ModelRegistered,
+  type ModelVersionView,
+  type RegisterModelInput,
+} from './models.js';
+import type { ChangePlan, ChangePlanState, ModelVersionState } from '../../core/models.js';
 import { closeReview, listReviews, type ReviewFilter, type ReviewQueue } from './reviews.js';
 import type { ReviewStatus } from '../../core/break-glass.js';
 import { erase, type ErasureResult } from './erasure.js';
@@ -47,7 +62,10 @@ export { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
 export { DOC } from './documents.js';
 export { ConsentDeniedError } from './decisions.js';
 export type { Actor, BreakGlassOptions, GovernanceOptions } from './state.js';
-export type { DataAccessResult } from './decisions.js';
+export type { DataAccessResult, TrainingResult } from './decisions.js';
+// issue 14: model registry and change control
+export { ModelRefusedError } from './models.js';
+export type { ChangeControlResult, ModelLineView, ModelRegistered, ModelVersionView, RegisterModelInput } from './models.js';
 export type { ReviewFilter, ReviewQueue } from './reviews.js';
 export type { FhirConsentExport, FhirConsentImport } from './fhir-consent.js';
 export { MAX_FHIR_CONSENT_BYTES, fhirConsentImportToJson } from './fhir-consent.js';
@@ -151,8 +169,59 @@ export class Governance {
   }
 
   /** See {@link recordTraining}. */
-  recordTraining(input: TrainingInput | Checked<typeof TRAINING>): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
+  recordTraining(input: TrainingInput | Checked<typeof TRAINING>): Promise<TrainingResult> {
     return recordTraining(this.#s, input);
+  }
+
+  // ---- issue 14: model registry and change control (docs/models.md) ----
+
+  /** Whether inferences under models of unregistered lines are refused too. */
+  get requireRegisteredModels(): boolean {
+    return this.#s.requireRegisteredModels;
+  }
+
+  /**
+   * Registers a model version (MODEL_REGISTERED; the spec stored off-ledger). The federated-learning
+   * line calls it for the version its final round makes, with `origin: { kind: 'fl', line, round }`.
+   * See {@link registerModel}.
+   */
+  registerModel(input: RegisterModelInput, actor: Actor): Promise<ModelRegistered> {
+    return registerModel(this.#s, input, actor);
+  }
+
+  /** See {@link approveModel}. */
+  approveModel(model: string, version: string, actor: Actor): Promise<{ version: ModelVersionState; event: AppendResult }> {
+    return approveModel(this.#s, model, version, actor);
+  }
+
+  /** See {@link retireModel}. */
+  retireModel(model: string, version: string, actor: Actor, reason?: string): Promise<{ version: ModelVersionState; event: AppendResult }> {
+    return retireModel(this.#s, model, version, actor, reason);
+  }
+
+  /** See {@link commitChangePlan}. */
+  commitChangePlan(plan: unknown, actor: Actor): Promise<{ plan: ChangePlan; hash: string; event: AppendResult }> {
+    return commitChangePlan(this.#s, plan, actor);
+  }
+
+  /** See {@link showChangePlan}. */
+  showChangePlan(planId: string): Promise<{ state: ChangePlanState; plan: ChangePlan | undefined; documentOk: boolean }> {
+    return showChangePlan(this.#s, planId);
+  }
+
+  /** See {@link listChangePlans}. */
+  listChangePlans(model?: string): Promise<ChangePlanState[]> {
+    return listChangePlans(this.#s, model);
+  }
+
+  /** See {@link listModels}. */
+  listModels(): Promise<ModelLineView[]> {
+    return listModels(this.#s);
+  }
+
+  /** See {@link showModel}. */
+  showModel(model: string, version?: string): Promise<ModelLineView | (ModelVersionView & { readonly inferences: readonly number[] })> {
+    return showModel(this.#s, model, version);
   }
 
   // issue 14: federated learning rounds (federated.ts)

@@ -7,12 +7,13 @@
 import type * as v from 'valibot';
 import { formatEntryTime } from '../../core/entry.js';
 import type { Decision } from '../../core/consent/evaluate.js';
-import { RECEIPT_SCHEMA, parseModelSpec, parsePipelineManifest, type Receipt } from '../../core/manifest.js';
+import { RECEIPT_SCHEMA, parseModelSpec, parsePipelineManifest, type ModelSpec, type Receipt } from '../../core/manifest.js';
 import { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
 import type { AppendResult } from '../../log/log.js';
 import { INFERENCE, checkedOrParse, type Checked, type InferenceInput } from '../requests.js';
 import type { Commitment } from './commitments.js';
-import { attributesOf, requestOnLog, underConsent } from './decisions.js';
+import { attributesOf, requestOnLog, underConsent, type Gate } from './decisions.js';
+import { ModelRefusedError, checkModelAt, declaredOnLog } from './models.js';
 import { DOC, doc, type BuiltDocument } from './documents.js';
 import { checkExplanations, explanationParts } from './explanations.js';
 import type { GovernanceState } from './state.js';
@@ -61,24 +62,60 @@ async function inference(
   // issue 14: explanation artifacts, when given (absent: receipt and event are as before).
   const ex = a.explanations?.length ? explanationParts(a.explanations, explanationUris) : undefined;
   const attempted = { model: model.hash, pipeline: pipeline.hash, input };
-  const r = await underConsent(s, 'inference', a.actor, attributesOf(a), [a.policyId], attempted, [inUri, ...outUris, ...explanationUris], 1, (ctx, [decision]) => {
-    const receipt: Receipt = {
-      schema: RECEIPT_SCHEMA,
-      event: { index: ctx.index, time: formatEntryTime(ctx.timeMs) },
-      actor: a.actor.id,
-      role: a.actor.role,
-      purpose: a.purpose,
-      consent: { policyId: a.policyId, version: decision!.policyVersion!, policyHash: decision!.policyHash! },
-      input,
-      outputs,
-      pipeline: pipeline.hash,
-      model: model.hash,
-      ...(ex ? { explanations: ex.document.hash } : {}),
-    };
-    const rd = doc(DOC.receipt, receipt);
+  // issue 14: the model registry, checked at sequencing time before consent (docs/models.md).
+  const declared = model.value as ModelSpec;
+  let registered: { modelName: string; modelVersion: string } | undefined;
+  const gate: Gate = (ctx) => {
+    const check = checkModelAt(s, declared, ctx.batchId);
+    registered = check.kind === 'approved' ? { modelName: check.model, modelVersion: check.version } : undefined;
+    if (check.kind !== 'refused') return undefined;
     return {
-      type: EVENT.inferenceExecuted,
-      payload: s.checked(EVENT.inferenceExecuted, {
+      type: EVENT.inferenceRefused,
+      payload: {
+        operation: 'inference',
+        reason: check.reason,
+        state: check.state,
+        actor: a.actor.id,
+        role: a.actor.role,
+        purpose: a.purpose,
+        policyId: a.policyId,
+        ...declaredOnLog(declared),
+        weightsHash: declared.weightsHash,
+        ...(check.registeredWeightsHash ? { registeredWeightsHash: check.registeredWeightsHash } : {}),
+        model: model.hash,
+        pipeline: pipeline.hash,
+        input,
+        ...requestOnLog(a),
+      },
+      error: (event) => new ModelRefusedError(check.reason, check.state, declared, event, check.registeredWeightsHash),
+    };
+  };
+  const r = await underConsent(
+    s,
+    'inference',
+    a.actor,
+    attributesOf(a),
+    [a.policyId],
+    attempted,
+    [inUri, ...outUris, ...explanationUris],
+    1,
+    (ctx, [decision]) => {
+      const receipt: Receipt = {
+        schema: RECEIPT_SCHEMA,
+        event: { index: ctx.index, time: formatEntryTime(ctx.timeMs) },
+        actor: a.actor.id,
+        role: a.actor.role,
+        purpose: a.purpose,
+        consent: { policyId: a.policyId, version: decision!.policyVersion!, policyHash: decision!.policyHash! },
+        input,
+        outputs,
+        pipeline: pipeline.hash,
+        model: model.hash,
+        ...(ex ? { explanations: ex.document.hash } : {}),
+      };
+      const rd = doc(DOC.receipt, receipt);
+      const asRegistered = registered;
+      const payload = s.checked(EVENT.inferenceExecuted, {
         actor: a.actor.id,
         role: a.actor.role,
         purpose: a.purpose,
@@ -90,10 +127,19 @@ async function inference(
         documents: { receipt: rd.hash, policy: decision!.policyHash!, pipeline: pipeline.hash, model: model.hash, ...(ex ? { explanations: ex.document.hash } : {}) },
         ...requestOnLog(a),
         ...(ex ? { explanations: ex.onLog } : {}),
-      }),
-      sidecar: { documents: ex ? [pipeline, model, rd, ex.document] : [pipeline, model, rd] },
-      result: { receipt, receiptHash: rd.hash },
-    };
-  });
+        ...(asRegistered ?? {}),
+      });
+      return {
+        type: EVENT.inferenceExecuted,
+        payload,
+        sidecar: { documents: ex ? [pipeline, model, rd, ex.document] : [pipeline, model, rd] },
+        result: { receipt, receiptHash: rd.hash },
+        // The registry lists the inferences of each version.
+        ...(asRegistered ? { onCommitted: () => s.models.apply(ctx.index, { type: EVENT.inferenceExecuted, time: formatEntryTime(ctx.timeMs), payload }) } : {}),
+      };
+    },
+    undefined,
+    gate,
+  );
   return { ...r.result, event: r.event, decision: r.decisions[0]! };
 }

@@ -17,6 +17,7 @@ import { DocumentMemo } from './documents.js';
 import { LinkLog } from './links.js';
 import { PolicyHeads } from './policy-heads.js';
 import { ReviewLedger } from './reviews.js';
+import { ModelRegistry } from './models.js';
 import { FederatedLedger } from './federated.js';
 import { DpState, type DpOptions } from './dp.js';
 
@@ -49,6 +50,11 @@ export interface GovernanceOptions {
   readonly breakGlass?: BreakGlassOptions;
   /** issue 14: explanation methods added to the default list (EXPLANATION_METHODS). */
   readonly explanationMethods?: readonly string[];
+  /**
+   * issue 14 (model registry): refuse inferences under any model that is not a registered, approved
+   * version (MODEL_NOT_APPROVED), not only under models of a registered line (the default).
+   */
+  readonly requireRegisteredModels?: boolean;
   /** issue 15: releases with differential privacy: budgets and period, and the noise's randomness. */
   readonly dp?: DpOptions;
 }
@@ -81,6 +87,9 @@ export class GovernanceState {
   /** The break-glass accesses and their reviews, derived from the log. */
   readonly reviews: ReviewLedger;
   readonly reviewDeadlineMs: number;
+  /** issue 14: the model registry, derived from the log; and whether every model must be registered. */
+  readonly models: ModelRegistry;
+  readonly requireRegisteredModels: boolean;
   /** issue 14: federated learning sites and rounds, derived from the log. */
   readonly fl: FederatedLedger;
   /** issue 15: the differential-privacy releases (derived from the log) and their configuration. */
@@ -111,6 +120,8 @@ export class GovernanceState {
     // Validated and frozen once: a decision passes a role's list as it is.
     this.#roleCodings = compileRoleCodings(o.roleCodings, this.#roles.keys(), 'roleCodings option', 'roleCodings');
     this.reviews = new ReviewLedger(o.log);
+    this.models = new ModelRegistry(o.log);
+    this.requireRegisteredModels = o.requireRegisteredModels === true;
     this.fl = new FederatedLedger(o.log);
     this.dp = new DpState(o.log, o.dp);
     this.commitments = new CommitmentPool(o.log.sidecar, this.random);
