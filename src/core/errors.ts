@@ -44,7 +44,10 @@ export type VerificationCode =
   | 'LOG_TILES_INVALID'
   | 'LOG_UNREACHABLE'
   // issue 14: parity with the reference (custos selftest)
-  | 'SELFTEST_FAILED';
+  | 'SELFTEST_FAILED'
+  // issue 14: training cohorts
+  | 'COHORT_PROOF_INVALID'
+  | 'COHORT_PROOF_MALFORMED';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -59,7 +62,10 @@ export type NotFoundCode =
   // issue 12: break-glass
   | 'REVIEW_NOT_FOUND'
   // issue 12: erasure of imported FHIR Consents (consent-followup)
-  | 'DOCUMENT_ERASED';
+  | 'DOCUMENT_ERASED'
+  // issue 14: training cohorts
+  | 'COHORT_NOT_FOUND'
+  | 'SUBJECT_NOT_FOUND';
 
 export type ConflictCode =
   | 'DATA_DIR_EXISTS'
@@ -76,7 +82,10 @@ export type ConflictCode =
   // issue 12: break-glass
   | 'REVIEW_CLOSED'
   // issue 12: the audit trail as FHIR (custos export --format fhir)
-  | 'EXPORT_DIR_NOT_EMPTY';
+  | 'EXPORT_DIR_NOT_EMPTY'
+  // issue 14: training cohorts
+  | 'COHORT_SUBJECT_PRESENT'
+  | 'COHORT_SUBJECT_ABSENT';
 
 export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
 
@@ -280,6 +289,15 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // issue 14: parity with the reference. `custos selftest` failed a step: its own exit code (15),
   // for scripts that check an installation; the server never raises it (500 if it did).
   SELFTEST_FAILED: { http: 500, exit: 15 },
+  // issue 14: training cohorts. A proof that does not verify, or a file that is not a proof; a run
+  // that is not a training run with a cohort; a subject with no opening (unknown, or erased); and a
+  // proof of the wrong kind asked for (inclusion of an absent subject, absence of an included one).
+  COHORT_PROOF_INVALID: verification,
+  COHORT_PROOF_MALFORMED: verification,
+  COHORT_NOT_FOUND: notFound,
+  SUBJECT_NOT_FOUND: notFound,
+  COHORT_SUBJECT_PRESENT: conflict,
+  COHORT_SUBJECT_ABSENT: conflict,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */
