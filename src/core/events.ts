@@ -16,6 +16,7 @@ import { POLICY_SOURCE_FORMATS } from './consent/policy.js';
 import { CODING } from './consent/request.js';
 import { PERMISSIONS, POLICY_ID_RE, REVIEW_OUTCOMES, type Vocabulary } from './vocabulary.js';
 import { BREAK_GLASS_REFUSALS } from './break-glass.js';
+import { COHORT_EXCLUSION_REASONS } from './cohort.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -104,6 +105,8 @@ const F = {
   },
   // issue 14: the method of an explanation artifact (a code of the deployment's explanation vocabulary).
   explanationMethod: { class: 'code', rule: 'explanation methods (docs/governance.md + configured)', check: (x, voc) => typeof x === 'string' && voc.explanationMethods.has(x) },
+  // issue 14: why a subject was left out of a training cohort.
+  cohortExclusion: { class: 'code', ...oneOf(COHORT_EXCLUSION_REASONS) },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
@@ -299,6 +302,14 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'documents.training': F.hash,
     'documents.modelBefore': F.hash,
     'documents.modelAfter': F.hash,
+    // issue 14: training cohorts. The root of the sorted Merkle tree over the included subject
+    // commitments, their number, the subjects left out counted by reason, and the cohort document
+    // (the sorted commitments) by its hash.
+    'cohort.root': opt(F.hash),
+    'cohort.size': opt(F.count),
+    'cohort.excluded[].reason': F.cohortExclusion,
+    'cohort.excluded[].count': F.count,
+    'documents.cohort': opt(F.hash),
   },
   // `erasedDocuments[]` (issue 12): a subject's erasure also deletes the exact bytes of every FHIR
   // Consent imported for its policies (all versions); their hashes are listed here.

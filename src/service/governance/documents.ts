@@ -20,6 +20,8 @@ export const DOC = {
   fhirConsent: 'fhir-consent',
   /** An inference's explanation artifacts (issue 14): methods, parameters, URI commitments, digests. */
   explanations: 'explanations',
+  /** issue 14: a training run's cohort: the sorted subject commitments of the included subjects. */
+  cohort: 'training-cohort',
 } as const;
 
 /**

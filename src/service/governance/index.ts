@@ -30,7 +30,7 @@ import type { Vocabulary } from '../../core/vocabulary.js';
 import type { AppendResult, Log } from '../../log/log.js';
 import type { ACCESS, Checked, DataAccessInput, INFERENCE, InferenceInput, ReviewInput, TRAINING, TrainingInput } from '../requests.js';
 import { createConsent, revokeConsent, type PolicyChange } from './consent.js';
-import { recordDataAccess, recordTraining, type DataAccessResult } from './decisions.js';
+import { recordDataAccess, recordTraining, type DataAccessResult, type TrainingResult } from './decisions.js';
 import { closeReview, listReviews, type ReviewFilter, type ReviewQueue } from './reviews.js';
 import type { ReviewStatus } from '../../core/break-glass.js';
 import { erase, type ErasureResult } from './erasure.js';
@@ -142,7 +142,7 @@ export class Governance {
   }
 
   /** See {@link recordTraining}. */
-  recordTraining(input: TrainingInput | Checked<typeof TRAINING>): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
+  recordTraining(input: TrainingInput | Checked<typeof TRAINING>): Promise<TrainingResult> {
     return recordTraining(this.#s, input);
   }
 
