@@ -17,6 +17,8 @@ import { bundleRoutes } from './bundles.js';
 import { meRoutes, metricsRoutes, tokenRoutes } from './tokens.js';
 import { witnessRoutes } from './witnesses.js';
 import { reviewRoutes } from './reviews.js';
+// issue 14: training cohorts
+import { trainingProofRoutes } from './training.js';
 
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
@@ -37,4 +39,6 @@ export const API_ROUTES: readonly Route[] = [
   ...witnessRoutes,
   ...tokenRoutes,
   ...metricsRoutes,
+  // issue 14: training cohorts
+  ...trainingProofRoutes,
 ];
