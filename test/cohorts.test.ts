@@ -425,7 +425,20 @@ describe('training cohorts through the CLI', () => {
     const cohort = file('cohort2.json', [{ subject: 'pt-1', policyId: policy['pt-1'] }]);
     assertError(await callIn(dir, trainArgs(cohort, { ...REFERENCE_MANIFEST, pipeline_nmae: 'typo' })), EXIT.validation, 'VALIDATION_FAILED');
     assertError(await callIn(dir, trainArgs(cohort, { pipeline_name: 'x' })), EXIT.validation, 'VALIDATION_FAILED');
-    assertError(await callIn(dir, trainArgs(file('dup.json', [{ subject: 'pt-1', policyId: policy['pt-1'] }, { subject: 'pt-1', policyId: policy['pt-1'] }]), REFERENCE_MANIFEST)), EXIT.validation, 'VALIDATION_FAILED');
+    assertError(
+      await callIn(
+        dir,
+        trainArgs(
+          file('dup.json', [
+            { subject: 'pt-1', policyId: policy['pt-1'] },
+            { subject: 'pt-1', policyId: policy['pt-1'] },
+          ]),
+          REFERENCE_MANIFEST,
+        ),
+      ),
+      EXIT.validation,
+      'VALIDATION_FAILED',
+    );
     assertError(await callIn(dir, [...trainArgs(cohort, REFERENCE_MANIFEST), '--policy', policy['pt-1']!]), EXIT.validation, 'VALIDATION_FAILED');
     assert.equal(okJson<{ treeSize: number }>(await callIn(dir, ['--json', 'stats'])).treeSize, size);
   });
@@ -464,5 +477,17 @@ describe('training cohorts through the CLI', () => {
   it('custos verify checks the cohort documents against the log', async () => {
     const r = okJson<{ ok: boolean }>(await callIn(dir, ['--json', 'verify']));
     assert.equal(r.ok, true);
+  });
+});
+
+describe('custos demo: the cohort step', () => {
+  it('shows the withdrawn patient excluded and counted, and its non-inclusion proof verified', async () => {
+    ensureBuilt();
+    const r = await callCli(['demo']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^8\. Training cohort/m);
+    assert.match(r.stdout, /2 included, 1 excluded \(REVOKED 1\)/);
+    assert.match(r.stdout, /patient_pseudo_203 was NOT in the run \(verified\)/);
+    assert.doesNotMatch(r.stdout, /FAIL/);
   });
 });

@@ -221,7 +221,12 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
         ? { attestation: { method: 'synthetic-generator' } }
         : rnd() < 0.5
           ? { policyIds: [policyId()] }
-          : { cohort: [{ subject: 'patient-1', policyId: policyId() }, { subject: pick(rnd, ['patient-2', 'patient-3']), policyId: policyId() }] }),
+          : {
+              cohort: [
+                { subject: 'patient-1', policyId: policyId() },
+                { subject: pick(rnd, ['patient-2', 'patient-3']), policyId: policyId() },
+              ],
+            }),
     }),
     // issue 14: a cohort proof, of either kind, for a subject that may or may not exist.
     'POST /api/v1/training/{index}/cohort-proof': () => ({

@@ -193,7 +193,11 @@ export function parseCohortProof(input: unknown): CohortProof {
     if (!isObj(o)) malformed(at, 'expected an object');
     only(o, at, ['commitment', 'salt', 'proof']);
     if (typeof o['salt'] !== 'string' || fromBase64Strict(o['salt']) === undefined) malformed(`${at}.salt`, 'expected standard base64');
-    return { commitment: hex64(o['commitment'], `${at}.commitment`), salt: o['salt'], proof: kind === 'inclusion' ? inclusionOf(o['proof'], `${at}.proof`) : nonInclusionOf(o['proof'], `${at}.proof`) };
+    return {
+      commitment: hex64(o['commitment'], `${at}.commitment`),
+      salt: o['salt'],
+      proof: kind === 'inclusion' ? inclusionOf(o['proof'], `${at}.proof`) : nonInclusionOf(o['proof'], `${at}.proof`),
+    };
   });
   const c = input['cohort'];
   if (!isObj(c)) malformed('cohort', 'expected an object');

@@ -57,7 +57,14 @@ export function trainingManifestFromPipeline(input: unknown, path?: string): Rec
     ? parseWith(REFERENCE_PIPELINE_MANIFEST, input, 'training manifest (PipelineManifest)', path)
     : (() => {
         const c = parseWith(CUSTOS_PIPELINE_MANIFEST, input, 'training manifest (pipeline manifest)', path);
-        return { pipeline_name: c.pipelineName, pipeline_version: c.pipelineVersion, container_image: c.containerImage, code_commit: c.codeCommit, parameters: c.parameters, dependencies: c.dependencies };
+        return {
+          pipeline_name: c.pipelineName,
+          pipeline_version: c.pipelineVersion,
+          container_image: c.containerImage,
+          code_commit: c.codeCommit,
+          parameters: c.parameters,
+          dependencies: c.dependencies,
+        };
       })();
   return {
     name: m.pipeline_name,

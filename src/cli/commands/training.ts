@@ -38,7 +38,7 @@ export interface TrainingProofOptions {
  */
 export async function trainingProof(ctx: CommandContext, index: number, o: TrainingProofOptions): Promise<void> {
   const subject = parseWith(OPAQUE_ID, o.subject, 'subject', 'subject');
-  const opener = requireOpener(o, 'a proof opens the subject\'s commitment');
+  const opener = requireOpener(o, "a proof opens the subject's commitment");
   const target = o.out === undefined ? undefined : inCwd(ctx.io, o.out);
   if (target !== undefined && (!existsSync(dirname(target)) || !statSync(dirname(target)).isDirectory() || (existsSync(target) && statSync(target).isDirectory()))) {
     throw new ValidationError('FILE_UNREADABLE', `cannot write ${o.out}: no such directory, or it is a directory`);
@@ -65,7 +65,8 @@ export async function trainingProof(ctx: CommandContext, index: number, o: Train
     throw new ValidationError('FILE_UNREADABLE', `cannot write ${o.out}`, { cause: err });
   }
   if (ctx.json) printJson(ctx.io, { file: o.out, index, kind: built.proof.kind, cohortSize: built.proof.cohort.size, commitments: built.commitments });
-  else ctx.io.stdout.write(`wrote ${o.out}: ${built.proof.kind} proof for entry ${index} (cohort of ${built.proof.cohort.size}; the file holds the subject's id and salt: give it to the patient only)\n`);
+  else
+    ctx.io.stdout.write(`wrote ${o.out}: ${built.proof.kind} proof for entry ${index} (cohort of ${built.proof.cohort.size}; the file holds the subject's id and salt: give it to the patient only)\n`);
 }
 
 /** `custos training verify-proof FILE --log-key KEY`: every check, by name; no data directory. */

@@ -12,7 +12,9 @@ export function registerTraining(program: Command, ctx: (cmd: Command) => Promis
   const training = program.command('training').description('training cohorts: proofs that a subject was, or was not, in a training run (docs/training.md)');
   training
     .command('proof <run>')
-    .description("write the patient-held proof that a subject was in the cohort of the training run at entry RUN (or, with --absent, was not); opens the subject's commitment: logged as PATIENT_DATA_OPENED")
+    .description(
+      "write the patient-held proof that a subject was in the cohort of the training run at entry RUN (or, with --absent, was not); opens the subject's commitment: logged as PATIENT_DATA_OPENED",
+    )
     .requiredOption('--subject <id>', 'the pseudonymous subject id')
     .option('--absent', 'the proof of absence (non-inclusion), e.g. for the first run after a withdrawal')
     .option('--out <file>', 'write the proof to this file (default: stdout)')

@@ -49,22 +49,27 @@ describe('SortedTree', () => {
 describe('inclusion', () => {
   it('every member proves into the root, and not into another root or at another index', () => {
     fc.assert(
-      fc.property(set.filter((s) => s.length > 0), fc.nat(), hex32, (values, pick, other) => {
-        const t = new SortedTree(values);
-        const v = values[pick % values.length]!;
-        const p = t.proveInclusion(v)!;
-        const root = t.root.toString('hex');
-        verifySortedInclusion(v, p, t.size, root);
-        assert.equal(t.proveNonInclusion(v), undefined);
-        fc.pre(other !== root);
-        invalid(() => verifySortedInclusion(v, p, t.size, other));
-        if (t.size > 1) invalid(() => verifySortedInclusion(v, { ...p, leafIndex: (p.leafIndex + 1) % t.size }, t.size, root));
-        if (p.path.length > 0) {
-          const flipped = [...p.path];
-          flipped[0] = flipped[0]!.replace(/^./, (c) => (c === '0' ? '1' : '0'));
-          invalid(() => verifySortedInclusion(v, { ...p, path: flipped }, t.size, root));
-        }
-      }),
+      fc.property(
+        set.filter((s) => s.length > 0),
+        fc.nat(),
+        hex32,
+        (values, pick, other) => {
+          const t = new SortedTree(values);
+          const v = values[pick % values.length]!;
+          const p = t.proveInclusion(v)!;
+          const root = t.root.toString('hex');
+          verifySortedInclusion(v, p, t.size, root);
+          assert.equal(t.proveNonInclusion(v), undefined);
+          fc.pre(other !== root);
+          invalid(() => verifySortedInclusion(v, p, t.size, other));
+          if (t.size > 1) invalid(() => verifySortedInclusion(v, { ...p, leafIndex: (p.leafIndex + 1) % t.size }, t.size, root));
+          if (p.path.length > 0) {
+            const flipped = [...p.path];
+            flipped[0] = flipped[0]!.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+            invalid(() => verifySortedInclusion(v, { ...p, path: flipped }, t.size, root));
+          }
+        },
+      ),
     );
   });
 });

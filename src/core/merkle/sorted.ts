@@ -143,7 +143,12 @@ export class SortedTree {
 function rootOf(valueHex: string, p: SortedInclusionProof, treeSize: number): Buffer {
   if (!Array.isArray(p.path) || p.path.some((h) => typeof h !== 'string' || !HEX64.test(h))) fail('the audit path must be 64-hex hashes');
   try {
-    return rootFromInclusionProof(p.leafIndex, treeSize, sortedLeafHash(valueHex), p.path.map((h) => Buffer.from(h, 'hex')));
+    return rootFromInclusionProof(
+      p.leafIndex,
+      treeSize,
+      sortedLeafHash(valueHex),
+      p.path.map((h) => Buffer.from(h, 'hex')),
+    );
   } catch (err) {
     if (err instanceof VerificationError) fail(`inclusion proof: ${err.message}`, { leafIndex: p.leafIndex, treeSize });
     throw err;

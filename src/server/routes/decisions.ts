@@ -78,7 +78,12 @@ export const trainingRoutes = [
     handler: async ({ req, principal }, { governance, metrics }) => {
       const r = await governance.recordTraining(serviceRequest(TRAINING, req, principal));
       metrics.decisions.inc({ operation: 'training', effect: 'permit', reason: 'PERMITTED' });
-      return { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionJson), event: eventJson(r.event), ...(r.cohort ? { cohort: { ...r.cohort, excluded: r.cohort.excluded.map((x) => ({ ...x })) } } : {}) };
+      return {
+        manifestHash: r.manifestHash,
+        decisions: r.decisions.map(decisionJson),
+        event: eventJson(r.event),
+        ...(r.cohort ? { cohort: { ...r.cohort, excluded: r.cohort.excluded.map((x) => ({ ...x })) } } : {}),
+      };
     },
   }),
 ];
