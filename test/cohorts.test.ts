@@ -148,6 +148,16 @@ describe('training cohorts over HTTP', () => {
     await assertVerifies(env);
   });
 
+  it("a patient's accounting of disclosures lists the runs they were in, not the ones they were left out of", async () => {
+    const lines = async (subject: string) => {
+      const r = await call('GET', `/api/v1/disclosures?subject=${subject}`, 'privacy_officer');
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      return (r.json['lines'] as { index: number; kind: string }[]).filter((l) => l.kind === 'training').map((l) => l.index);
+    };
+    assert.deepEqual(await lines('pt-alice'), [run]);
+    assert.deepEqual(await lines('pt-bob'), []);
+  });
+
   it('an inclusion proof for an included subject verifies offline; the read is logged with the commitment only', async () => {
     const size = env.log.size;
     const r = await proof(run, { subject: 'pt-alice' });
