@@ -238,6 +238,8 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'GET', url: '/api/v1/tokens', openapi: '/api/v1/tokens' },
   { method: 'DELETE', url: '/api/v1/tokens/0123456789abcdef', openapi: '/api/v1/tokens/{id}' },
   { method: 'GET', url: '/metrics', openapi: '/metrics' },
+  // issue 14: training cohorts
+  { method: 'POST', url: '/api/v1/training/0/cohort-proof', openapi: '/api/v1/training/{index}/cohort-proof', body: { subject: 'pt-1', purpose: 'PATRQT' } },
 ];
 
 // ---- authentication -------------------------------------------------------------------------
