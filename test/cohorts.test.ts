@@ -29,6 +29,13 @@ import { VerificationError } from '../src/core/errors.js';
 import { fromBase64Strict, toBase64 } from '../src/core/hash.js';
 import { formatVerifierKey, parseVerifierKey } from '../src/core/note.js';
 import { createServerEnv, assertVerifies, type ServerEnv } from './helpers/server-env.js';
+import { canonicalJsonBytes } from '../src/core/canonical-json.js';
+import { sha256, toHex } from '../src/core/hash.js';
+import { SortedTree } from '../src/core/merkle/sorted.js';
+import { verifyDocuments } from '../src/service/verify-documents.js';
+import { buildCohortProof } from '../src/service/governance/cohort.js';
+
+const sha256Hex = (b: Uint8Array): string => toHex(sha256(b));
 import { EXIT, assertError, callCli, callIn, ensureBuilt, makeTempDir, okJson } from './helpers/cli.js';
 
 const D1 = 'a1'.repeat(32);
@@ -146,6 +153,16 @@ describe('training cohorts over HTTP', () => {
     const bytes = await allBytes(env);
     for (const s of ['pt-alice', 'pt-bob', 'pt-carol', 'pt-dave']) assert.ok(!bytes.includes(s), `${s} is on the log`);
     await assertVerifies(env);
+  });
+
+  it('the run as a FHIR AuditEvent names the cohort document, root, size and exclusions', async () => {
+    const r = await call('GET', `/fhir/AuditEvent/${run}`, 'auditor');
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const text = JSON.stringify(r.json);
+    const e = await entry(env, run);
+    assert.ok(text.includes((e.payload['documents'] as Record<string, string>)['cohort']!));
+    assert.match(text, new RegExp(`"type":"cohortRoot","valueString":"${(e.payload['cohort'] as { root: string }).root}"`));
+    assert.match(text, /"type":"excluded-REVOKED","valueString":"1"/);
   });
 
   it("a patient's accounting of disclosures lists the runs they were in, not the ones they were left out of", async () => {
@@ -499,5 +516,41 @@ describe('custos demo: the cohort step', () => {
     assert.match(r.stdout, /2 included, 1 excluded \(REVOKED 1\)/);
     assert.match(r.stdout, /patient_pseudo_203 was NOT in the run \(verified\)/);
     assert.doesNotMatch(r.stdout, /FAIL/);
+  });
+});
+
+describe('custos verify and a cohort document that is not its cohort', () => {
+  it('reports COHORT_MISMATCH for an unsorted document committed by a (forged) training entry, and the proof route refuses it', async () => {
+    const env = await createServerEnv();
+    try {
+      // Written around the service, as a writer holding the key could: the document hashes right,
+      // but its commitments are not sorted, so it is not the tree its root claims.
+      const a = 'aa'.repeat(32);
+      const b = 'bb'.repeat(32);
+      const root = new SortedTree([a, b]).root.toString('hex');
+      const bytes = canonicalJsonBytes({ schema: 'custos.training-cohort/v1', root, size: 2, commitments: [b, a] });
+      const hash = sha256Hex(bytes);
+      const e = await env.log.appendDecided(() => ({
+        type: 'TRAINING_EXECUTED',
+        payload: {
+          actor: 'eng-7',
+          role: 'ml_engineer',
+          purpose: 'HRESCH',
+          dataset: { uri: 'cc'.repeat(32), digest: D1, type: 'identified' },
+          cohort: { root, size: 2, excluded: [] },
+          computeBackend: 'cpu',
+          documents: { training: hash, modelBefore: hash, modelAfter: hash, cohort: hash },
+        },
+        sidecar: { documents: [{ hash, kind: 'training-cohort', bytes }] },
+      }));
+      const r = await verifyDocuments({ log: env.log });
+      assert.deepEqual(
+        r.findings.map((f) => [f.kind, f.eventIndex]),
+        [['COHORT_MISMATCH', e.index]],
+      );
+      await assert.rejects(buildCohortProof(env.log, e.index, 'pt-x', { absent: true, audit: async () => {} }), (err: unknown) => (err as { code?: string }).code === 'COHORT_NOT_FOUND');
+    } finally {
+      await env.close();
+    }
   });
 });
