@@ -282,9 +282,14 @@ describe('training cohorts over HTTP', () => {
     const present = await proof(run, { subject: 'pt-alice', absent: true });
     assert.equal(present.status, 409);
     assert.equal((present.json['error'] as { code: string }).code, 'COHORT_SUBJECT_PRESENT');
+    const size = env.log.size;
     const unknown = await proof(run, { subject: 'pt-nobody' });
     assert.equal(unknown.status, 404);
     assert.equal((unknown.json['error'] as { code: string }).code, 'SUBJECT_NOT_FOUND');
+    // Asked all the same, and audited: whether a subject is known is itself an answer.
+    const asked = await entry(env, size);
+    assert.equal(asked.type, 'PATIENT_DATA_OPENED');
+    assert.deepEqual(asked.payload['commitments'], []);
     // Training on synthetic data, without a cohort, as before: and it has no cohort to prove.
     const synthetic = await call('POST', '/api/v1/trainings', 'ml_engineer', {
       purpose: 'HRESCH',

@@ -164,7 +164,7 @@ async function cohortAt(source: LogSource, index: number): Promise<{ tree: Sorte
  * checkpoint: inclusion (the subject's commitment is a leaf) or, with `absent`, non-inclusion
  * (for every commitment the subject has). The subject's commitments are passed to `audit` before
  * their salts are read.
- * @throws {NotFoundError} COHORT_NOT_FOUND, SUBJECT_NOT_FOUND, CHECKPOINT_NOT_FOUND
+ * @throws {NotFoundError} COHORT_NOT_FOUND, CHECKPOINT_NOT_FOUND; SUBJECT_NOT_FOUND (after the audit)
  * @throws {ConflictError} COHORT_SUBJECT_PRESENT (absent asked, subject included), COHORT_SUBJECT_ABSENT (the reverse); after the audit
  */
 export async function buildCohortProof(source: LogSource, index: number, subject: string, options: BuildCohortProofOptions): Promise<{ proof: CohortProof; commitments: readonly string[] }> {
@@ -173,10 +173,11 @@ export async function buildCohortProof(source: LogSource, index: number, subject
   if (!latest || index >= latest.treeSize) throw new NotFoundError('CHECKPOINT_NOT_FOUND', `entry ${index} is not covered by a signed checkpoint yet`);
   const { tree, bytes } = await cohortAt(source, index);
   const found = await sidecar.findCommitments('subject', subject);
-  if (found.length === 0) throw new NotFoundError('SUBJECT_NOT_FOUND', 'the subject has no commitment in the store (unknown, or erased)');
   const commitments = [...new Set(found.map((c) => c.commitment))].sort();
-  // The read itself is audited (with the commitments, never the id), whatever the outcome.
+  // The read itself is audited (with the commitments, never the id), whatever the outcome: an
+  // unknown subject too (no commitment named), since the answer says whether the subject is known.
   await options.audit(commitments);
+  if (commitments.length === 0) throw new NotFoundError('SUBJECT_NOT_FOUND', 'the subject has no commitment in the store (unknown, or erased)');
   const present = commitments.filter((c) => tree.indexOf(c) >= 0);
   if (options.absent && present.length > 0) {
     throw new ConflictError('COHORT_SUBJECT_PRESENT', `the subject is in the cohort of entry ${index}: only an inclusion proof exists`, { details: { eventIndex: index } });
