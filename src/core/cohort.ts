@@ -298,7 +298,7 @@ export function verifyCohortProof(input: unknown, options: { readonly logKey: No
       const cohort = isObj(payload) ? payload['cohort'] : undefined;
       if (!isObj(e) || e['type'] !== TRAINING_EXECUTED || !isObj(cohort)) refuse(`the entry is not a ${TRAINING_EXECUTED} event with a cohort`);
       if (cohort['root'] !== p.cohort.root || cohort['size'] !== p.cohort.size) refuse(`the entry records cohort root ${String(cohort['root'])} of size ${String(cohort['size'])}, not the proof's`);
-      return `${TRAINING_EXECUTED} at index ${p.entry.index}, cohort of ${p.cohort.size}`;
+      return `${TRAINING_EXECUTED} at index ${p.entry.index}${typeof e['time'] === 'string' ? ` (${e['time']})` : ''}, cohort of ${p.cohort.size}`;
     }),
   );
 
