@@ -168,4 +168,5 @@ export {
   type CohortExclusionReason,
 } from './core/cohort.js';
 export { buildCohortProof, type BuildCohortProofOptions, type CohortSummary } from './service/governance/cohort.js';
+export type { TrainingResult } from './service/governance.js';
 export { MAX_COHORT_SUBJECTS } from './service/requests.js';

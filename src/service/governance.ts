@@ -25,4 +25,7 @@ export {
   type ReviewInput,
   type ReviewQueue,
   type TrainingInput,
+  // issue 14: training cohorts
+  type TrainingResult,
+  type CohortSummary,
 } from './governance/index.js';

@@ -45,6 +45,9 @@ export { DOC } from './documents.js';
 export { ConsentDeniedError } from './decisions.js';
 export type { Actor, BreakGlassOptions, GovernanceOptions } from './state.js';
 export type { DataAccessResult } from './decisions.js';
+// issue 14: training cohorts
+export type { TrainingResult } from './decisions.js';
+export type { CohortSummary } from './cohort.js';
 export type { ReviewFilter, ReviewQueue } from './reviews.js';
 export type { FhirConsentExport, FhirConsentImport } from './fhir-consent.js';
 export { MAX_FHIR_CONSENT_BYTES, fhirConsentImportToJson } from './fhir-consent.js';
