@@ -113,6 +113,18 @@ export type { Receipt, PipelineManifest, ModelSpec, TrainingManifest } from './c
 // issue 14: explanations in receipts.
 export { EXPLANATION_METHODS, EXPLANATION_METHOD_RE } from './core/vocabulary.js';
 export { EXPLANATIONS_SCHEMA, MAX_EXPLANATIONS, parseExplanationsDocument, type ExplanationRecord, type ExplanationsDocument } from './core/manifest.js';
+// issue 14: import of the reference's ledgers (docs/import.md).
+export { parsePythonJson, pythonStableDumps, pyFloatRepr, PyDict, PyFloat, PyInt, PythonJsonError, type PyValue } from './core/python-json.js';
+export {
+  verifyReferenceLedger,
+  REFERENCE_DEFECTS,
+  type ReferenceDefect,
+  type ReferenceDefectKind,
+  type ReferenceLedgerInput,
+  type ReferenceLedgerResult,
+  type VerifiedReferenceLedger,
+} from './core/reference-ledger.js';
+export { importReferenceLedger, findPriorImport, type ReferenceImportResult } from './service/reference-import.js';
 export {
   Governance,
   ConsentDeniedError,
@@ -147,6 +159,37 @@ export {
 } from './core/bundle.js';
 export { INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, verifyDsse, type DsseEnvelope, type IntotoStatement } from './core/dsse.js';
 export { runTamperCheck, type TamperCheckReport } from './service/tamper-check.js';
+// issue 14: federated learning rounds (docs/federated.md): the signed update message, its check and
+// the zCDP accountant, for checking a line offline; the service's round and site types.
+export {
+  FL_AGGREGATIONS,
+  FL_REFUSAL_REASONS,
+  FL_UPDATE_DOMAIN,
+  accountRound,
+  epsilonOfRho,
+  flUpdateMessage,
+  roundRho,
+  verifyFlUpdateSignature,
+  type FlDpAccount,
+  type FlDpParams,
+  type FlRefusalReason,
+} from './core/federated.js';
+export { FlRoundRefusedError, type FlLine, type FlModelVersion, type FlRefusal, type FlRound, type FlRoundResult, type FlSite } from './service/governance.js';
+// issue 15: selective disclosure (attestations as SD-JWT, docs/attestations.md)
+export {
+  ATTESTATION_TYP,
+  DISCLOSABLE_CLAIMS,
+  decodeAttestation,
+  disclosedPaths,
+  issuerJwk,
+  parseIssuerJwk,
+  presentAttestation,
+  verifyAttestation,
+  type DecodedAttestation,
+  type IssuerJwk,
+  type VerifiedAttestation,
+  type VerifyAttestationOptions,
+} from './core/attestation.js';
 // issue 14: training cohorts (sorted Merkle tree, cohort proofs verified offline).
 export {
   SortedTree,

@@ -18,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pid } from './helpers/policy-ids.js';
 import { seededRandom } from '../src/core/random.js';
+import { formatSignerKey, verifierKeyFromSignerKey } from '../src/core/note.js';
 import { DEFAULT_ROLES } from '../src/core/vocabulary.js';
 import { assertVerifies, createServerEnv, SETUP_ACTOR, type ServerEnv, type TestRole } from './helpers/server-env.js';
 
@@ -51,6 +52,11 @@ function toJsonText(v: unknown): string {
 
 type Rnd = () => number;
 const pick = <T>(rnd: Rnd, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+
+// Verifier keys of FL sites (issue 14): well-formed for site-1 and site-2, and malformed ones.
+const FL_KEYS = ['site-1', 'site-2'].map((s, i) => verifierKeyFromSignerKey(formatSignerKey(s, Buffer.alloc(32, i + 7)))).concat(['site-1+00000000+AAAA', 'x']);
+
+let flCoordinator = '';
 
 const POLICY_IDS = [pid('fz-open'), pid('fz-revoked'), pid('fz-nonrev'), pid('fz-new-1'), pid('fz-new-2'), pid('no-such-policy'), 'no-such-policy'];
 
@@ -201,6 +207,26 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       outcome: pick(rnd, ['justified', 'not_justified', 'maybe']),
       reason: pick(rnd, ['EMERGENCY_CONFIRMED', 'NO_EMERGENCY', 'EXCESSIVE_ACCESS', 'FREE TEXT']),
     }),
+    // issue 15: differential privacy releases: the JSON or text form of a query, ε and δ in and out of range.
+    'POST /api/v1/dp/releases': () => ({
+      query: pick(rnd, [
+        {
+          unit: pick(rnd, ['patient', 'event', 'actor', 'nobody']),
+          clip: pick(rnd, [1, 3, 0, 5000]),
+          by: pick(rnd, [['outcome'], ['purpose', 'role'], ['model'], []]),
+          per: pick(rnd, ['day', 'week', 'all']),
+          from: '2020-01-01',
+          to: pick(rnd, ['2020-02-01', '2030-01-01', '2019-01-01']),
+        },
+        'unit=event by=outcome from=2020-01-01 to=2020-03-01',
+        `unit=patient clip=2 per=week from=2020-01-06 to=2020-02-03 type=INFERENCE_EXECUTED model=${D1}`,
+        'unit=event from=2020-01-01',
+      ]),
+      epsilon: pick(rnd, [0.1, 0.5, 1, '0.25', 0, 101, 0.1234567]),
+      ...(rnd() < 0.4 ? { delta: pick(rnd, [1e-6, 0, 0.5, '1e-9']) } : {}),
+      ...(rnd() < 0.3 ? { mechanism: pick(rnd, ['discrete_laplace', 'discrete_gaussian', 'laplace']) } : {}),
+      ...(rnd() < 0.3 ? { consumer: pick(rnd, ['public-site', 'has space', `c-${Math.floor(rnd() * 5)}`]) } : {}),
+    }),
     'POST /api/v1/inferences': () => ({
       purpose: 'TREAT',
       policyId: policyId(),
@@ -245,6 +271,21 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
             ...(rnd() < 0.2 ? { actor: 'po-1' } : {}),
           },
     'POST /api/v1/verify': () => ({}),
+    // issue 14: federated learning (sites with keys, signed rounds; most signatures do not verify).
+    'POST /api/v1/fl/sites': () => ({ site: pick(rnd, ['site-1', 'site-2', `site-${fresh++}`]), key: pick(rnd, FL_KEYS) }),
+    'POST /api/v1/fl/sites/{site}/retire': () => pick(rnd, [{}, { actor: 'coord' }]),
+    'POST /api/v1/fl/rounds': () => ({
+      line: pick(rnd, ['fz-line', 'fz-other']),
+      round: Math.floor(rnd() * 5) + 1,
+      aggregation: pick(rnd, ['fedavg', 'fedprox', 'magic']),
+      sites: [{ site: pick(rnd, ['site-1', 'site-2', 'site-9']), update: D1, signature: `${'A'.repeat(86)}==` }],
+      globalModel: W1,
+      ...(rnd() < 0.5 ? { dp: { clipNorm: 1, noiseMultiplier: pick(rnd, [1.1, 0, -1, 1e308]), delta: 1e-5 } } : {}),
+      ...(rnd() < 0.2 ? { final: true, version: { model: 'fz-model', version: '1.0.0', spec: { framework: 'pytorch' } } } : {}),
+    }),
+    // issue 15: attestations of real receipts and policies (some issued), and of what is not one.
+    'POST /api/v1/attestations': () =>
+      rnd() < 0.5 ? { kind: 'receipt', index: Number(pick(rnd, [...RECEIPTS, '0', '100000'])) } : { kind: 'consent', policyId: policyId(), ...(rnd() < 0.3 ? { at: pick(rnd, [0, 3, 1e6]) } : {}) },
   };
 }
 
@@ -261,6 +302,8 @@ function pathParam(rnd: Rnd, name: string): string {
     policyId: POLICY_IDS,
     index: ['0', '1', '5', '7', '100000', ...RECEIPTS, ...RECEIPTS, ...TRAININGS],
     id: ['0123456789abcdef', 'ffffffffffffffff'],
+    site: ['site-1', 'site-2', 'site-9'],
+    line: ['fz-line', 'fz-other'],
   };
   return rnd() < 0.55 ? pick(rnd, byName[name] ?? ['x']) : pick(rnd, common);
 }
@@ -369,6 +412,9 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     RECEIPTS.push(String(inf.event.index));
     DOCUMENTS.push(inf.receipt.pipeline, inf.receipt.model, inf.receipt.consent.policyHash, inf.receiptHash);
     const spare = await env.auth.createToken('fz-spare', 'auditor', SETUP_ACTOR);
+    // issue 14: a federated learning coordinator (no test role holds fl:sites or fl:coordinate), and one registered site.
+    flCoordinator = (await env.auth.createToken('fz-coord', 'fl_coordinator', SETUP_ACTOR)).token;
+    await g.registerFlSite({ site: 'site-1', key: FL_KEYS[0] }, { id: 'fz-coord', role: 'fl_coordinator' });
     tokens = [...(Object.keys(env.tokens) as TestRole[]).map((r) => env.tokens[r]), spare.token];
   });
 
@@ -391,6 +437,7 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     // Tokens by permission held (from the default role table).
     const holders = new Map<string, string[]>();
     for (const role of Object.keys(env.tokens) as TestRole[]) for (const perm of DEFAULT_ROLES[role] ?? []) (holders.get(perm) ?? holders.set(perm, []).get(perm)!).push(env.tokens[role]);
+    for (const perm of DEFAULT_ROLES['fl_coordinator'] ?? []) (holders.get(perm) ?? holders.set(perm, []).get(perm)!).push(flCoordinator);
     assert.ok(routes.length >= 25, `only ${routes.length} routes in the table`);
     const tpl = templates(rnd);
     // Every POST route has a body template (a new route must add one), and every template is a route.

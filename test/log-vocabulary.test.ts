@@ -9,6 +9,7 @@
  * - training on identified data is decided under every subject's consent; other data carries an
  *   attestation.
  */
+import { writeFlEvents } from './helpers/federated.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -29,7 +30,14 @@ import { AUDIT_EVENT, AuditTrail } from '../src/service/audit.js';
 import { WitnessCollector } from '../src/server/witnesses.js';
 import { witnessKeyFromVkey } from '../src/server/witness-key.js';
 import { REPO_ROOT } from './helpers/vectors.js';
+// issue 15: attestations
+import { Attestations } from '../src/service/attestations.js';
+import { attestationKeyFromSeed } from '../src/log/attestation-key.js';
 import { useTempRoot } from './helpers/fixtures.js';
+// issue 14: import of the reference's ledgers
+import { sampleLedger } from './helpers/reference-ledger.js';
+import { verifyReferenceLedger } from '../src/core/reference-ledger.js';
+import { importReferenceLedger } from '../src/service/reference-import.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 const OFFICER: Actor = { id: 'po-1', role: 'privacy_officer' };
@@ -336,6 +344,8 @@ describe('the event registry', () => {
     // Break-glass: an access consent denies (BTG is not among the purposes), and its review.
     const bg = await e.gov.recordDataAccess(access(a.policy.policyId, { purpose: 'BTG', justification: 'URGENT_TREATMENT' }));
     await e.gov.closeReview(bg.event.index, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, OFFICER);
+    // issue 15: a release of statistics with differential privacy.
+    await e.gov.releaseStatistics({ query: 'unit=patient clip=2 by=outcome from=2020-01-01 to=2029-01-01', epsilon: 0.5, consumer: 'public-site' }, OFFICER);
     await rejection(
       e.gov.recordInference({
         ...access(b.policy.policyId, { purpose: 'HMARKT' }),
@@ -381,6 +391,16 @@ describe('the event registry', () => {
     const wkey = witnessKeyFromVkey('witness.test/w1+1fbaba55+BIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c');
     const collector = new WitnessCollector({ log: e.log, witnesses: [{ url: 'http://127.0.0.1:9', key: wkey }], vocabulary: e.gov.vocabulary });
     assert.notEqual(await collector.writeAlarm(wkey.name, { reason: 'REFUSED', status: 409, checkpointSize: 12, witnessSize: 10, at: 0, eventIndex: null }, 3), null);
+    // issue 14: federated learning (a site, a final round with DP, a refused round, the site retired).
+    await writeFlEvents(e.gov);
+    // issue 14: a reference ledger imported (LEGACY_EVENT per line, LEGACY_IMPORT_COMPLETED).
+    const legacy = sampleLedger();
+    const verified = verifyReferenceLedger({ ledger: Buffer.from(legacy.text), policy: (id) => legacy.policies.get(id), manifest: (n) => legacy.manifests.get(n) });
+    assert.ok(verified.ok);
+    await importReferenceLedger(e.log, verified.ledger, { random: (k) => randomBytesFrom(seededRandom(9), k) });
+    // issue 15: an attestation (ATTESTATION_KEY_PUBLISHED before the key's first use, then ATTESTATION_ISSUED).
+    const attestations = new Attestations({ log: e.log, governance: e.gov, key: attestationKeyFromSeed(Buffer.alloc(32, 5)), verifiers: [e.dir.verifier], origin: e.dir.origin });
+    await attestations.consent(a.policy.policyId, undefined, { actor: 'po-1', role: 'privacy_officer', route: 'POST /api/v1/attestations' });
 
     const all = await entries(e);
     assert.deepEqual(new Set(all.map((x) => x.type)), new Set(Object.keys(EVENT_REGISTRY)), 'every registered type was made, and nothing else');

@@ -238,6 +238,18 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'GET', url: '/api/v1/tokens', openapi: '/api/v1/tokens' },
   { method: 'DELETE', url: '/api/v1/tokens/0123456789abcdef', openapi: '/api/v1/tokens/{id}' },
   { method: 'GET', url: '/metrics', openapi: '/metrics' },
+  // issue 14: federated learning (the routes main added; listed here so the OpenAPI check sees them)
+  { method: 'GET', url: '/api/v1/fl/sites', openapi: '/api/v1/fl/sites' },
+  { method: 'POST', url: '/api/v1/fl/sites', openapi: '/api/v1/fl/sites', body: {} },
+  { method: 'POST', url: '/api/v1/fl/sites/site-a/retire', openapi: '/api/v1/fl/sites/{site}/retire', body: {} },
+  { method: 'POST', url: '/api/v1/fl/rounds', openapi: '/api/v1/fl/rounds', body: {} },
+  { method: 'GET', url: '/api/v1/fl/lines/line-a/rounds', openapi: '/api/v1/fl/lines/{line}/rounds' },
+  // issue 15: differential privacy
+  { method: 'POST', url: '/api/v1/dp/releases', openapi: '/api/v1/dp/releases', body: { query: 'unit=event from=2020-01-01 to=2020-02-01', epsilon: 0.1 } },
+  { method: 'GET', url: '/api/v1/dp/releases', openapi: '/api/v1/dp/releases' },
+  // issue 15: attestations
+  { method: 'POST', url: '/api/v1/attestations', openapi: '/api/v1/attestations', body: { kind: 'receipt', index: 0 } },
+  { method: 'GET', url: '/api/v1/attestations/issuer-key', openapi: '/api/v1/attestations/issuer-key' },
   // issue 14: training cohorts
   { method: 'POST', url: '/api/v1/training/0/cohort-proof', openapi: '/api/v1/training/{index}/cohort-proof', body: { subject: 'pt-1', purpose: 'PATRQT' } },
 ];

@@ -7,6 +7,8 @@ import { barChart, bucketize, timeChart, SERIES } from './charts.js';
 import { documentHash, verifyCheckpointNote, verifyEntryProof, verifyWitnessedCheckpoint } from './proofs.js';
 import { bundleDropPage } from './bundle-drop.js';
 import { reviewsPage } from './reviews.js';
+// issue 15: public statistics (differential privacy)
+import { statisticsPage } from './statistics.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -32,6 +34,14 @@ const EVENT_TYPES = [
   'BREAK_GLASS',
   'BREAK_GLASS_REVIEWED',
   'AUDIT_EVENT',
+  // issue 14: import of the reference's ledgers (docs/import.md)
+  'LEGACY_EVENT',
+  'LEGACY_IMPORT_COMPLETED',
+  // issue 15: differential privacy
+  'DP_RELEASE',
+  // issue 15: attestations
+  'ATTESTATION_KEY_PUBLISHED',
+  'ATTESTATION_ISSUED',
 ];
 const EXECUTED = new Set(['DATA_ACCESSED', 'INFERENCE_EXECUTED', 'TRAINING_EXECUTED', 'BREAK_GLASS']);
 
@@ -172,6 +182,8 @@ const ROUTES = {
   anomalies: anomaliesPage,
   reviews: reviewsPage,
   'verify-bundle': bundleDropPage,
+  // issue 15: public statistics (differential privacy)
+  statistics: statisticsPage,
 };
 // Pages that need no token: verifying a bundle uses only the file and a key (web/bundle-drop.js).
 const PUBLIC_ROUTES = new Set(['verify-bundle']);
@@ -748,6 +760,8 @@ async function eventPage(arg) {
   const p = entry.payload ?? {};
   const links = h('div', { class: 'links' });
   if (entry.type === 'INFERENCE_EXECUTED') links.append(h('a', { href: `#/receipt/${n}`, class: 'button', testid: 'receipt-link' }, 'Inference receipt →'));
+  // issue 15: a release of statistics with differential privacy is shown on the public statistics page.
+  if (entry.type === 'DP_RELEASE') links.append(h('a', { href: '#/statistics', class: 'button', testid: 'statistics-link' }, 'Public statistics →'));
   if (p.policyId) links.append(h('a', { href: `#/policy/${encodeURIComponent(p.policyId)}`, class: 'button secondary', testid: 'policy-link' }, `Consent policy ${p.policyId} →`));
   const summary = h(
     'section',

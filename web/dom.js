@@ -112,6 +112,8 @@ const TYPE_CLASS = {
   SECURITY_ALERT: 'deny',
   BREAK_GLASS: 'deny',
   BREAK_GLASS_REVIEWED: 'consent',
+  // issue 15: attestations (an issuance reads an entry's facts)
+  ATTESTATION_ISSUED: 'erase',
 };
 
 export function typeBadge(type) {

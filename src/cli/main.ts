@@ -17,6 +17,11 @@ import { registerConsentFhir } from './register/consent-fhir.js';
 import { parseReviewDeadline, registerReviews } from './register/reviews.js';
 import { ROLES_FILE_HELP, requestFlags } from './request-flags.js';
 import { registerSelftest } from './register/selftest.js';
+import { registerFederated } from './register/federated.js';
+// issue 14: import of the reference's ledgers
+import { registerImport } from './register/import.js';
+// issue 15: selective disclosure (attestations)
+import { registerAttest } from './register/attest.js';
 // issue 14: training cohorts
 import { registerTraining } from './register/training.js';
 
@@ -161,8 +166,26 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
 
   program
     .command('stats')
-    .description('entries, root, bytes on disk, last update')
-    .action(async (_o: unknown, cmd: Command) => (await import('./commands/stats.js')).stats(await ctx(cmd)));
+    .description('entries, root, bytes on disk, last update; with --dp, statistics released with differential privacy (docs/privacy.md)')
+    // issue 15: differential privacy
+    .option('--dp', 'release the answer to --query with differential privacy (or, without --query, list the releases)')
+    .option('--query <spec>', 'the query: key=value pairs (unit, clip, by, per, from, to, and filters type, purpose, role, model, outcome) or JSON')
+    .option('--epsilon <e>', 'the ε the release spends')
+    .option('--delta <d>', 'the δ it spends (default 0; > 0 selects the discrete Gaussian)')
+    .option('--mechanism <m>', 'discrete_laplace or discrete_gaussian (default: by --delta)')
+    .option('--consumer <id>', 'who the figures are released to, whose budget pays (default: the actor)')
+    .option('--actor <id>', 'who releases (default: the local operator)')
+    .option('--actor-role <role>', 'their role code, holding dp:release')
+    .action(async (o: { dp?: boolean; query?: string; epsilon?: string; delta?: string; mechanism?: string; consumer?: string; actor?: string; actorRole?: string }, cmd: Command) => {
+      const m = await import('./commands/stats.js');
+      const { dp, ...rest } = o;
+      if (!dp) {
+        if (Object.values(rest).some((x) => x !== undefined)) throw new VE('VALIDATION_FAILED', '--query, --epsilon, --delta, --mechanism, --consumer and --actor go with --dp');
+        return m.stats(await ctx(cmd));
+      }
+      const { mechanism, ...flags } = rest;
+      return m.dpStats(await ctx(cmd), { ...flags, ...(mechanism === undefined ? {} : { mechanism: parseChoice(mechanism, 'mechanism', ['discrete_laplace', 'discrete_gaussian'] as const) }) });
+    });
 
   program
     .command('export')
@@ -359,6 +382,10 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .option('--workload', "the reference's simulate_workload: one policy, --runs attempts (default 200), revoked at step --revoke-at")
     .option('--ablation', "the reference's run_ablation: the workload, verify, tamper (--tamper-rate), verify again, naming the entries found")
     .option('--revoke-at <n>', 'workload: the step at which the policy is revoked (default 120)')
+    // issue 14: federated learning rounds
+    .option('--fl', 'the federated learning scenario: --sites N (default 5) sites, --rounds R (default 6) signed rounds, one site dropping out, one forged update refused (docs/federated.md)')
+    .option('--sites <n>', 'with --fl: sites (2-1000)')
+    .option('--rounds <n>', 'with --fl: rounds (2-10000)')
     .action(
       async (
         o: {
@@ -377,9 +404,33 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
           workload?: boolean;
           ablation?: boolean;
           revokeAt?: string;
+          fl?: boolean;
+          sites?: string;
+          rounds?: string;
         },
         cmd: Command,
       ) => {
+        if (o.fl === true) {
+          if (
+            o.workload === true ||
+            o.ablation === true ||
+            o.scenario !== undefined ||
+            o.patients !== undefined ||
+            o.runs !== undefined ||
+            o.tamper === true ||
+            o.html !== undefined ||
+            o.revokeAt !== undefined
+          ) {
+            throw new VE('VALIDATION_FAILED', '--fl takes --sites, --rounds, --seed and --output only');
+          }
+          return (await import('./commands/federated.js')).simulateFl(await ctx(cmd), {
+            sites: o.sites === undefined ? 5 : parseLimit(o.sites, 'sites', 1000),
+            rounds: o.rounds === undefined ? 6 : parseLimit(o.rounds, 'rounds', 10_000),
+            seed: parseCount(o.seed, 'seed'),
+            ...(o.output === undefined ? {} : { output: o.output }),
+          });
+        }
+        if (o.sites !== undefined || o.rounds !== undefined) throw new VE('VALIDATION_FAILED', '--sites and --rounds apply to --fl');
         if (o.workload === true || o.ablation === true) return simulateWorkloadAction(o, cmd);
         if (o.revokeAt !== undefined) throw new VE('VALIDATION_FAILED', '--revoke-at applies to --workload and --ablation');
         const custom = o.patients !== undefined || o.runs !== undefined;
@@ -522,6 +573,12 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerMonitor(program, ctx);
   registerReviews(program, ctx);
   registerSelftest(program, ctx, env);
+  // issue 14: federated learning rounds
+  registerFederated(program, ctx);
+  // issue 14: import of the reference's ledgers
+  registerImport(program, ctx);
+  // issue 15: selective disclosure (attestations)
+  registerAttest(program, ctx);
   // issue 14: training cohorts
   registerTraining(program, ctx);
 

@@ -45,6 +45,16 @@ export type VerificationCode =
   | 'LOG_UNREACHABLE'
   // issue 14: parity with the reference (custos selftest)
   | 'SELFTEST_FAILED'
+  // issue 14: federated learning rounds
+  | 'FL_SIGNATURE_INVALID'
+  | 'FL_DP_ACCOUNTING_MISMATCH'
+  // issue 14: import of the reference's ledgers
+  | 'REFERENCE_LEDGER_INVALID'
+  // issue 15: selective disclosure (attestations as SD-JWT)
+  | 'ATTESTATION_MALFORMED'
+  | 'ATTESTATION_SIGNATURE_INVALID'
+  | 'DISCLOSURE_INVALID'
+  | 'ATTESTATION_CHECKPOINT_MISMATCH'
   // issue 14: training cohorts
   | 'COHORT_PROOF_INVALID'
   | 'COHORT_PROOF_MALFORMED';
@@ -63,6 +73,10 @@ export type NotFoundCode =
   | 'REVIEW_NOT_FOUND'
   // issue 12: erasure of imported FHIR Consents (consent-followup)
   | 'DOCUMENT_ERASED'
+  // issue 14: federated learning rounds
+  | 'FL_SITE_UNKNOWN'
+  // issue 15: selective disclosure (attestations as SD-JWT)
+  | 'ATTESTATION_KEY_NOT_FOUND'
   // issue 14: training cohorts
   | 'COHORT_NOT_FOUND'
   | 'SUBJECT_NOT_FOUND';
@@ -83,11 +97,25 @@ export type ConflictCode =
   | 'REVIEW_CLOSED'
   // issue 12: the audit trail as FHIR (custos export --format fhir)
   | 'EXPORT_DIR_NOT_EMPTY'
+  // issue 14: federated learning rounds
+  | 'FL_SITE_EXISTS'
+  | 'FL_SITE_INACTIVE'
+  | 'FL_ROUND_OUT_OF_ORDER'
+  | 'FL_LINE_CLOSED'
+  | 'FL_DP_MISMATCH'
+  // issue 14: import of the reference's ledgers
+  | 'LEGACY_ALREADY_IMPORTED'
   // issue 14: training cohorts
   | 'COHORT_SUBJECT_PRESENT'
   | 'COHORT_SUBJECT_ABSENT';
 
-export type ConsentCode = 'CONSENT_DENIED' | 'CONSENT_NOT_REVOCABLE' | 'CONSENT_ALREADY_REVOKED' | 'POLICY_TAMPERED';
+export type ConsentCode =
+  | 'CONSENT_DENIED'
+  | 'CONSENT_NOT_REVOCABLE'
+  | 'CONSENT_ALREADY_REVOKED'
+  | 'POLICY_TAMPERED'
+  // issue 15: differential privacy
+  | 'DP_BUDGET_EXHAUSTED';
 
 export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
 
@@ -289,6 +317,33 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // issue 14: parity with the reference. `custos selftest` failed a step: its own exit code (15),
   // for scripts that check an installation; the server never raises it (500 if it did).
   SELFTEST_FAILED: { http: 500, exit: 15 },
+  // issue 14: federated learning rounds (docs/federated.md). A refused round is logged as
+  // FL_ROUND_REFUSED with the code as its reason (the error's details name the entry); a site
+  // registration or retirement refused with FL_SITE_EXISTS, FL_SITE_UNKNOWN or FL_SITE_INACTIVE
+  // writes nothing.
+  FL_SITE_UNKNOWN: notFound,
+  FL_SITE_EXISTS: conflict,
+  FL_SITE_INACTIVE: conflict,
+  FL_ROUND_OUT_OF_ORDER: conflict,
+  FL_LINE_CLOSED: conflict,
+  FL_DP_MISMATCH: conflict,
+  FL_SIGNATURE_INVALID: verification,
+  FL_DP_ACCOUNTING_MISMATCH: verification,
+  // issue 14: import of the reference's ledgers (CLI only: `custos import reference-ledger`). A
+  // defect in the ledger or its stores (details.defect, details.line); the ledger was imported
+  // before. Nothing is written for either.
+  REFERENCE_LEDGER_INVALID: verification,
+  LEGACY_ALREADY_IMPORTED: conflict,
+  // issue 15: differential privacy. A release would take a consumer past its privacy budget for the
+  // period: 429 (the same request succeeds in a later period), nothing written; the CLI exits 7 (a
+  // governance rule refused it).
+  DP_BUDGET_EXHAUSTED: { http: 429, exit: EXIT.consent },
+  // issue 15: selective disclosure (attestations as SD-JWT; custos verify-presentation, docs/attestations.md)
+  ATTESTATION_MALFORMED: verification,
+  ATTESTATION_SIGNATURE_INVALID: verification,
+  DISCLOSURE_INVALID: verification,
+  ATTESTATION_CHECKPOINT_MISMATCH: verification,
+  ATTESTATION_KEY_NOT_FOUND: notFound,
   // issue 14: training cohorts. A proof that does not verify, or a file that is not a proof; a run
   // that is not a training run with a cohort; a subject with no opening (unknown, or erased); and a
   // proof of the wrong kind asked for (inclusion of an absent subject, absence of an included one).

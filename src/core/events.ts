@@ -16,6 +16,8 @@ import { POLICY_SOURCE_FORMATS } from './consent/policy.js';
 import { CODING } from './consent/request.js';
 import { PERMISSIONS, POLICY_ID_RE, REVIEW_OUTCOMES, type Vocabulary } from './vocabulary.js';
 import { BREAK_GLASS_REFUSALS } from './break-glass.js';
+import { FL_AGGREGATIONS, FL_ID_RE, FL_MODEL_NAME_RE, FL_MODEL_VERSION_RE, FL_PUBLIC_KEY_RE, FL_REFUSAL_REASONS, FL_SIGNATURE_RE } from './federated.js';
+import { DELTA_SCALE, DP_MECHANISMS, EPSILON_SCALE, MAX_DELTA, MAX_EPSILON, toUnits } from './dp/accountant.js';
 import { COHORT_EXCLUSION_REASONS } from './cohort.js';
 
 /** The class of a payload field. */
@@ -54,6 +56,9 @@ export const BALP_CODES = { type: ['rest', 'DCM#110113'], subtype: ['search', 'r
 
 /** What an erasure erased: the openings of a value's commitments, or one provenance document. */
 export const ERASURE_KINDS = ['subject', 'uri', 'external_ref', 'document'] as const;
+
+/** issue 15: the kinds of fact an attestation (SD-JWT, core/attestation.ts) is issued for. */
+export const ATTESTATION_KINDS = ['receipt', 'consent'] as const;
 
 /** Why a witness raised an alarm (server/witnesses.ts): it refused, it stayed unreachable, or it answered a cosignature that does not verify. */
 export const WITNESS_ALARM_REASONS = ['REFUSED', 'UNREACHABLE', 'BAD_COSIGNATURE'] as const;
@@ -105,6 +110,29 @@ const F = {
   },
   // issue 14: the method of an explanation artifact (a code of the deployment's explanation vocabulary).
   explanationMethod: { class: 'code', rule: 'explanation methods (docs/governance.md + configured)', check: (x, voc) => typeof x === 'string' && voc.explanationMethods.has(x) },
+  // issue 14: federated learning rounds (core/federated.ts, docs/federated.md).
+  flId: { class: 'identifier', ...re(FL_ID_RE, 'lowercase identifier (site id, model line)') },
+  flPublicKey: { class: 'identifier', ...re(FL_PUBLIC_KEY_RE, 'Ed25519 public key, 32 bytes, base64 (public)') },
+  flSignature: { class: 'identifier', ...re(FL_SIGNATURE_RE, 'Ed25519 signature, 64 bytes, base64 (docs/federated.md: the signed message)') },
+  flAggregation: { class: 'code', ...oneOf(FL_AGGREGATIONS) },
+  flRefusal: { class: 'code', ...oneOf(FL_REFUSAL_REASONS) },
+  flModelName: { class: 'identifier', ...re(FL_MODEL_NAME_RE) },
+  flModelVersion: { class: 'identifier', ...re(FL_MODEL_VERSION_RE) },
+  positive: { class: 'number', rule: 'finite number > 0', check: (x) => typeof x === 'number' && Number.isFinite(x) && x > 0 },
+  probability: { class: 'number', rule: 'number in (0, 1)', check: (x) => typeof x === 'number' && x > 0 && x < 1 },
+  // issue 15: differential privacy. ε and δ as the decimals the caller gave (summed exactly: core/dp/accountant.ts).
+  dpMechanism: { class: 'code', ...oneOf(DP_MECHANISMS) },
+  dpUnit: { class: 'code', ...oneOf(['patient', 'actor', 'event']) },
+  dpEpsilon: {
+    class: 'number',
+    rule: `ε: a decimal in (0, ${MAX_EPSILON}], at most ${EPSILON_SCALE} decimals`,
+    check: (x) => typeof x === 'number' && ((u) => u !== undefined && u > 0n && u <= BigInt(MAX_EPSILON) * 10n ** BigInt(EPSILON_SCALE))(toUnits(x, EPSILON_SCALE)),
+  },
+  dpDelta: {
+    class: 'number',
+    rule: `δ: a decimal in [0, ${MAX_DELTA}], at most ${DELTA_SCALE} decimals`,
+    check: (x) => typeof x === 'number' && ((u) => u !== undefined && u <= toUnits(MAX_DELTA, DELTA_SCALE)!)(toUnits(x, DELTA_SCALE)),
+  },
   // issue 14: why a subject was left out of a training cohort.
   cohortExclusion: { class: 'code', ...oneOf(COHORT_EXCLUSION_REASONS) },
   httpStatus: {
@@ -112,6 +140,10 @@ const F = {
     rule: 'HTTP status code (100-599), or 0 when none was received',
     check: (x) => Number.isSafeInteger(x) && ((x as number) === 0 || ((x as number) >= 100 && (x as number) <= 599)),
   },
+  // issue 15: selective disclosure (attestations as SD-JWT, docs/attestations.md)
+  attestationKind: { class: 'code', ...oneOf(ATTESTATION_KINDS) },
+  jwsAlg: { class: 'code', ...oneOf(['EdDSA']) },
+  publicKey: { class: 'identifier', ...re(/^[A-Za-z0-9_-]{43}$/, 'an Ed25519 public key, base64url of 32 bytes (public key material)') },
 } satisfies Record<string, FieldSpec>;
 
 const opt = (f: FieldSpec): FieldSpec => ({ ...f, optional: true });
@@ -165,6 +197,19 @@ export const EVENT_TYPE = Object.freeze({
   witnessAlarm: 'WITNESS_ALARM',
   breakGlass: 'BREAK_GLASS',
   breakGlassReviewed: 'BREAK_GLASS_REVIEWED',
+  // issue 14: federated learning rounds
+  flSiteRegistered: 'FL_SITE_REGISTERED',
+  flSiteRetired: 'FL_SITE_RETIRED',
+  flRound: 'FL_ROUND',
+  flRoundRefused: 'FL_ROUND_REFUSED',
+  // issue 14: import of the reference's ledgers
+  legacyEvent: 'LEGACY_EVENT',
+  legacyImportCompleted: 'LEGACY_IMPORT_COMPLETED',
+  // issue 15: differential privacy
+  dpRelease: 'DP_RELEASE',
+  // issue 15: selective disclosure (attestations as SD-JWT)
+  attestationKeyPublished: 'ATTESTATION_KEY_PUBLISHED',
+  attestationIssued: 'ATTESTATION_ISSUED',
 } as const);
 
 /** A registered event type name. */
@@ -185,6 +230,11 @@ export const GOVERNANCE_EVENT = Object.freeze({
   erasure: EVENT_TYPE.erasure,
   breakGlass: EVENT_TYPE.breakGlass,
   breakGlassReviewed: EVENT_TYPE.breakGlassReviewed,
+  // issue 14: federated learning (a final round commits its model spec document)
+  flSiteRegistered: EVENT_TYPE.flSiteRegistered,
+  flSiteRetired: EVENT_TYPE.flSiteRetired,
+  flRound: EVENT_TYPE.flRound,
+  flRoundRefused: EVENT_TYPE.flRoundRefused,
 } as const);
 
 /** Token events (reserved: the generic append refuses them). */
@@ -198,8 +248,29 @@ export const AUDIT_TRAIL_EVENT = Object.freeze({
   securityAlert: EVENT_TYPE.securityAlert,
 } as const);
 
+/** issue 15: statistics released with differential privacy (reserved: `custos append` refuses them). */
+export const DP_EVENT = Object.freeze({ release: EVENT_TYPE.dpRelease } as const);
+
 /** Witness events written by the log's witness collector (reserved: `custos append` refuses them). */
 export const WITNESS_EVENT = Object.freeze({ alarm: EVENT_TYPE.witnessAlarm } as const);
+
+/** issue 14: federated learning events, written by the service (reserved: `custos append` refuses them). */
+export const FL_EVENT = Object.freeze({
+  siteRegistered: EVENT_TYPE.flSiteRegistered,
+  siteRetired: EVENT_TYPE.flSiteRetired,
+  round: EVENT_TYPE.flRound,
+  roundRefused: EVENT_TYPE.flRoundRefused,
+} as const);
+/** issue 15: attestation events, written by service/attestations.ts (reserved: `custos append` refuses them). */
+export const ATTESTATION_EVENT = Object.freeze({ keyPublished: EVENT_TYPE.attestationKeyPublished, issued: EVENT_TYPE.attestationIssued } as const);
+
+/**
+ * issue 14: events written by `custos import reference-ledger` (reserved: `custos append` refuses
+ * them). A LEGACY_EVENT's `documents` commit off-ledger documents, checked by `custos verify`.
+ */
+export const LEGACY_EVENT = Object.freeze({ event: EVENT_TYPE.legacyEvent, completed: EVENT_TYPE.legacyImportCompleted } as const);
+/** The event types of a reference ledger as logged in LEGACY_EVENT.legacyType (other types become UNRECOGNIZED). */
+export const LEGACY_TYPE_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 /**
  * Every event type and its fields. A path names a nested field with `.`, and an array element
@@ -385,6 +456,93 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     outcome: F.reviewOutcome,
     reason: F.reviewReason,
     ...WHO,
+  },
+  // issue 14: federated learning. A site and its Ed25519 public key (public; `keyHash` is its SHA-256).
+  [EVENT_TYPE.flSiteRegistered]: { site: F.flId, publicKey: F.flPublicKey, keyHash: F.hash, ...WHO },
+  [EVENT_TYPE.flSiteRetired]: { site: F.flId, ...WHO },
+  // A round of a model line: each site's update digest and its signature over the signed message
+  // (docs/federated.md), the aggregation method, the DP parameters and the accountant's running
+  // total, the global model's digest; a final round names the version the line ends in.
+  [EVENT_TYPE.flRound]: {
+    line: F.flId,
+    round: F.version,
+    'sites[].site': F.flId,
+    'sites[].update': F.hash,
+    'sites[].signature': F.flSignature,
+    aggregation: F.flAggregation,
+    globalModel: F.hash,
+    'dp.clipNorm': opt(F.positive),
+    'dp.noiseMultiplier': opt(F.positive),
+    'dp.delta': opt(F.probability),
+    'dp.rho': opt(F.positive),
+    'dp.rhoTotal': opt(F.positive),
+    'dp.epsilon': opt(F.positive),
+    final: opt(F.boolean),
+    'version.model': opt(F.flModelName),
+    'version.version': opt(F.flModelVersion),
+    'version.weights': opt(F.hash),
+    'documents.modelSpec': opt(F.hash),
+    ...WHO,
+  },
+  // A round refused: nothing of it is recorded but the line, the number, why, and the site at fault.
+  [EVENT_TYPE.flRoundRefused]: { line: F.flId, round: F.version, reason: F.flRefusal, site: opt(F.flId), ...WHO },
+  // issue 14: one line of a reference ledger (docs/import.md): its exact bytes off-ledger
+  // (`documents.line`), its hashes, and the subject id and URIs it names as commitments.
+  [EVENT_TYPE.legacyEvent]: {
+    line: F.count,
+    legacyType: { class: 'code', ...re(LEGACY_TYPE_RE, 'the reference event type (e.g. INFERENCE_EXECUTED), GENESIS, or UNRECOGNIZED') },
+    entryId: opt({ ...F.actor, rule: `the reference's entry_id (a UUID): ${ACTOR_ID_RE.source}` }),
+    legacyTime: opt(F.time),
+    prevHash: opt(F.hash),
+    entryHash: opt(F.hash),
+    subject: opt(F.commitment),
+    'uris[]': F.commitment,
+    'documents.line': F.hash,
+    'documents.manifest': opt(F.hash),
+    'documents.policy': opt(F.hash),
+  },
+  // issue 14: the end of one import: the legacy head hash, the file's digest, what was imported.
+  [EVENT_TYPE.legacyImportCompleted]: {
+    head: F.hash,
+    fileDigest: F.hash,
+    lines: F.count,
+    entries: F.count,
+    firstIndex: F.count,
+    manifests: F.count,
+    policies: F.count,
+  },
+  // issue 15: one release of statistics with differential privacy: who it was released to
+  // (consumer) and by whom (actor, role), the hash of the query's canonical JSON, the unit of
+  // privacy, the mechanism and the (ε, δ) it spent; the query and the released values are the
+  // document `documents.release` (off-ledger). The budget is the sum of these events.
+  [EVENT_TYPE.dpRelease]: {
+    consumer: F.actor,
+    queryHash: F.hash,
+    unit: F.dpUnit,
+    mechanism: F.dpMechanism,
+    epsilon: F.dpEpsilon,
+    delta: F.dpDelta,
+    ...WHO,
+    'documents.release': F.hash,
+  },
+  // issue 15: the attestation issuer key, published before its first use: its RFC 7638 thumbprint
+  // (hex) and the public key itself.
+  [EVENT_TYPE.attestationKeyPublished]: {
+    keyId: { ...F.hash, rule: 'RFC 7638 JWK thumbprint (SHA-256) of the issuer key, 64 lowercase hex' },
+    publicKey: F.publicKey,
+    alg: F.jwsAlg,
+  },
+  // issue 15: an attestation issued (written before it is returned): what entry, under which key
+  // (and its publication entry), and the SHA-256 of the SD-JWT as issued; never a claim's value.
+  [EVENT_TYPE.attestationIssued]: {
+    kind: F.attestationKind,
+    eventIndex: F.count,
+    keyId: { ...F.hash, rule: 'RFC 7638 JWK thumbprint (SHA-256) of the issuer key, 64 lowercase hex' },
+    keyEvent: F.count,
+    credential: { ...F.hash, rule: 'SHA-256 of the compact SD-JWT as issued (its salts make it unguessable), 64 lowercase hex' },
+    ...WHO,
+    route: F.route,
+    permission: F.permission,
   },
 } satisfies Record<EventType, Record<string, FieldSpec>>);
 

@@ -99,6 +99,12 @@ export const PERMISSIONS = [
   // issue 12: break-glass (ask for an access consent denies; review the queue of such accesses)
   'break-glass',
   'break-glass:review',
+  // issue 14: federated learning (register and retire sites; record rounds; read sites and rounds)
+  'fl:sites',
+  'fl:coordinate',
+  'fl:read',
+  // issue 15: differential privacy (release statistics with noise, against a privacy budget)
+  'dp:release',
   // issue 14: training cohorts (a subject's proof of inclusion in, or absence from, a training run)
   'training:proof',
 ] as const;
@@ -118,7 +124,9 @@ export type RoleTable = Readonly<Record<string, readonly Permission[]>>;
  * `break-glass` (an access that consent denies, executed and flagged for review) is held by the
  * clinical roles that treat (clinician, dermatologist, radiologist, physician), not by nurse: a
  * deployment that wants it adds it in its role table. `break-glass:review` (closing a break-glass
- * review) is held by the privacy officer only.
+ * review) is held by the privacy officer only. issue 15: `dp:release` (publishing statistics with
+ * differential privacy, which spends a privacy budget) is held by the privacy officer only: deciding
+ * what may be published about patients is that role's job; anyone authenticated may read what was released.
  */
 export const DEFAULT_ROLES: RoleTable = Object.freeze({
   clinician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
@@ -126,10 +134,13 @@ export const DEFAULT_ROLES: RoleTable = Object.freeze({
   radiologist: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   nurse: ['access', 'consent:check'],
-  ml_engineer: ['training', 'inference', 'consent:check', 'receipts'],
-  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review', 'training:proof'],
-  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts'],
+  ml_engineer: ['training', 'inference', 'consent:check', 'receipts', 'fl:read'],
+  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review', 'dp:release', 'training:proof'],
+  auditor: ['read', 'verify', 'export', 'consent:read', 'receipts', 'fl:read'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
+  // issue 14: federated learning. The coordinator registers sites and records rounds; the ML
+  // engineer and the auditor read them.
+  fl_coordinator: ['fl:sites', 'fl:coordinate', 'fl:read'],
 });
 
 /** The role of the local operator on events the CLI writes (token management): always a role. */

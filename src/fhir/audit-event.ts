@@ -108,6 +108,22 @@ export const AUDIT_EVENT_KINDS: Readonly<Record<EventType, AuditEventKind>> = Ob
   [EVENT_TYPE.breakGlass]: authz('0'),
   // A privacy officer's verdict on a break-glass entry: an update of that entry's review state.
   [EVENT_TYPE.breakGlassReviewed]: rest('update', 'U', AUTHOR, 'IHE.BasicAudit.Update'),
+  // issue 14: federated learning. A site registered or retired, a round recorded: creates and
+  // deletes; a refused round is an application activity that failed (outcome 8, outcomeDesc the reason).
+  [EVENT_TYPE.flSiteRegistered]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  [EVENT_TYPE.flSiteRetired]: rest('delete', 'D', AUTHOR, 'IHE.BasicAudit.Delete'),
+  [EVENT_TYPE.flRound]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  [EVENT_TYPE.flRoundRefused]: { type: APPLICATION_ACTIVITY, subtype: [], action: 'E', outcome: '8', actorType: AUTHOR, custosType: APPLICATION, pattern: '(DICOM 110100)' },
+  // issue 14: a line imported from a reference ledger (a record created here from a legacy one),
+  // and the end of an import.
+  [EVENT_TYPE.legacyEvent]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  [EVENT_TYPE.legacyImportCompleted]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  // issue 15: statistics released with differential privacy: the creation of a release document.
+  [EVENT_TYPE.dpRelease]: rest('create', 'C', AUTHOR, 'IHE.BasicAudit.Create'),
+  // issue 15: the attestation issuer key published (a security resource created), and an attestation
+  // issued: a read of one entry's facts, handed out as a credential.
+  [EVENT_TYPE.attestationKeyPublished]: { type: APPLICATION_ACTIVITY, subtype: [], action: 'C', outcome: '0', actorType: AUTHOR, custosType: APPLICATION, pattern: '(DICOM 110100)' },
+  [EVENT_TYPE.attestationIssued]: rest('read', 'R', RECIPIENT, 'IHE.BasicAudit.PatientRead'),
 });
 
 /** An event type not in the registry (appended by an operator): an application activity. */
@@ -175,6 +191,11 @@ function subject(hex: unknown): AuditEventEntity[] {
 function consent(policyId: unknown, version: unknown, details: AuditEventEntityDetail[] = []): AuditEventEntity[] {
   if (typeof policyId !== 'string') return [];
   return [entity({ system: SID.policy, value: policyId }, c(STD.resourceTypes, 'Consent', 'Consent'), c(STD.objectRole, '4', 'Domain Resource'), [...detail('policyVersion', version), ...details])];
+}
+
+/** A federated learning site (issue 14). */
+function flSite(site: unknown, details: AuditEventEntityDetail[] = []): AuditEventEntity {
+  return entity({ system: SID.flSite, value: String(site) }, SYSTEM_OBJECT, undefined, details);
 }
 
 /** A read log entry (AUDIT_READ, PATIENT_DATA_OPENED). */
@@ -321,12 +342,64 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
   ],
   [EVENT_TYPE.breakGlassReviewed]: (p) =>
     entryRef(p['breakGlass']).map((e) => ({ ...e, detail: [...detail('breakGlassLeaf', p['breakGlassLeaf']), ...detail('reviewOutcome', p['outcome']), ...detail('reviewReason', p['reason'])] })),
+  // issue 14: federated learning
+  [EVENT_TYPE.flSiteRegistered]: (p) => [flSite(p['site'], [...detail('publicKey', p['publicKey']), ...detail('keyHash', p['keyHash'])])],
+  [EVENT_TYPE.flSiteRetired]: (p) => [flSite(p['site'])],
+  [EVENT_TYPE.flRound]: (p) => {
+    const dp = sub(p, 'dp');
+    const v = sub(p, 'version');
+    return [
+      entity({ system: SID.flLine, value: String(p['line']) }, SYSTEM_OBJECT, undefined, [
+        ...detail('round', p['round']),
+        ...detail('aggregation', p['aggregation']),
+        ...['clipNorm', 'noiseMultiplier', 'delta', 'rho', 'rhoTotal', 'epsilon'].flatMap((k) => detail(`dp.${k}`, dp?.[k])),
+        ...detail('final', p['final']),
+        ...detail('model', v?.['model']),
+        ...detail('version', v?.['version']),
+      ]),
+      ...list(p['sites']).flatMap((x) => (isRecord(x) ? digest('fl-update', x['update'], [...detail('site', x['site']), ...detail('signature', x['signature'])]) : [])),
+      ...digest('global-model', p['globalModel']),
+      ...docs(p, 'modelSpec'),
+    ];
+  },
+  [EVENT_TYPE.flRoundRefused]: (p) => [
+    entity({ system: SID.flLine, value: String(p['line']) }, SYSTEM_OBJECT, undefined, [...detail('round', p['round']), ...detail('reason', p['reason'])]),
+    ...(typeof p['site'] === 'string' ? [flSite(p['site'])] : []),
+  ],
   [EVENT_TYPE.witnessAlarm]: (p) => [
     entity(typedIdentifier('checkpoint', SID.checkpoint, String(p['checkpointSize'])), SYSTEM_OBJECT, undefined, [
       ...detail('witnessSize', p['witnessSize']),
       ...detail('httpStatus', p['status']),
       ...detail('attempts', p['attempts']),
     ]),
+  ],
+  // issue 14: import of the reference's ledgers
+  [EVENT_TYPE.legacyEvent]: (p) => [
+    ...digest('legacy-entry', p['entryHash'], [...detail('line', p['line']), ...detail('legacyType', p['legacyType']), ...detail('prevHash', p['prevHash']), ...detail('entryId', p['entryId'])]),
+    ...subject(p['subject']),
+    ...list(p['uris']).flatMap((x) => commitment('legacy-uri', x)),
+    ...docs(p, 'line', 'manifest', 'policy'),
+  ],
+  [EVENT_TYPE.legacyImportCompleted]: (p) => [
+    ...digest('legacy-head', p['head'], [...detail('lines', p['lines']), ...detail('entries', p['entries']), ...detail('firstIndex', p['firstIndex'])]),
+    ...digest('legacy-file', p['fileDigest']),
+  ],
+  // issue 15: the release document (query, values), with what it spent and for whom.
+  [EVENT_TYPE.dpRelease]: (p) =>
+    digest('dp-release', recordField(p, 'documents')?.['release'], [
+      ...detail('consumer', p['consumer']),
+      ...detail('queryHash', p['queryHash']),
+      ...detail('unit', p['unit']),
+      ...detail('mechanism', p['mechanism']),
+      ...detail('epsilon', p['epsilon']),
+      ...detail('delta', p['delta']),
+    ]),
+  // issue 15: attestations (docs/attestations.md)
+  [EVENT_TYPE.attestationKeyPublished]: (p) => [...digest('attestation-key', p['keyId'], [...detail('alg', p['alg']), ...detail('publicKey', p['publicKey'])])],
+  [EVENT_TYPE.attestationIssued]: (p) => [
+    request(p, false),
+    ...entryRef(p['eventIndex']),
+    ...digest('attestation', p['credential'], [...detail('attestationKind', p['kind']), ...detail('keyId', p['keyId']), ...detail('keyEvent', p['keyEvent'])]),
   ],
 };
 
@@ -384,7 +457,7 @@ export function toAuditEvent(src: AuditSource, ctx: AuditContext): AuditEvent {
   const registered = isEventType(type);
   const period: Period | undefined =
     type === EVENT_TYPE.securityAlert && typeof p['windowStart'] === 'string' && typeof p['windowEnd'] === 'string' ? { start: p['windowStart'], end: p['windowEnd'] } : undefined;
-  const outcomeDesc = type === EVENT_TYPE.consentDenied ? str(p['reason']) : type === EVENT_TYPE.witnessAlarm ? str(p['reason']) : undefined;
+  const outcomeDesc = type === EVENT_TYPE.consentDenied ? str(p['reason']) : type === EVENT_TYPE.witnessAlarm || type === EVENT_TYPE.flRoundRefused ? str(p['reason']) : undefined;
   return {
     resourceType: 'AuditEvent',
     id: String(src.index),

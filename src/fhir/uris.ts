@@ -53,6 +53,11 @@ export const SID = Object.freeze({
   checkpoint: `${BASE}/sid/checkpoint`,
   /** The `resource` of a generic AUDIT_EVENT (value: as appended). */
   resource: `${BASE}/sid/resource`,
+  // issue 14: federated learning
+  /** A federated learning site (value: its site id). */
+  flSite: `${BASE}/sid/fl-site`,
+  /** A federated learning model line (value: its name). */
+  flLine: `${BASE}/sid/fl-line`,
 } as const);
 
 /** Code systems Custos mints. */

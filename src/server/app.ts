@@ -16,6 +16,8 @@ import { systemClock, type Clock } from '../log/clock.js';
 import type { Governance } from '../service/governance.js';
 import { AuditTrail, OpeningLimiter } from '../service/audit.js';
 import { rebuildReceipt } from '../service/receipt.js';
+import { Attestations } from '../service/attestations.js';
+import type { AttestationKey } from '../log/attestation-key.js';
 import { verifyDocuments } from '../service/verify-documents.js';
 import type { Authenticator } from './auth.js';
 import { installAuth } from './auth-hook.js';
@@ -83,6 +85,12 @@ export interface AppOptions {
    * (default: all of them) and the retry schedule. The collector starts with the app and stops when it closes.
    */
   readonly witnesses?: { readonly endpoints: readonly WitnessEndpoint[]; readonly quorum?: number; readonly retry?: WitnessRetry };
+  /**
+   * issue 15: the attestation issuer key (log/attestation-key.ts; `custos serve` loads it from the
+   * data directory, creating it on first start). Without it the attestation routes answer 404
+   * ATTESTATION_KEY_NOT_FOUND.
+   */
+  readonly attestationKey?: AttestationKey;
 }
 
 /** Builds the HTTP application. */
@@ -164,6 +172,7 @@ export async function createApp(o: AppOptions): Promise<FastifyInstance> {
     witnesses,
     rebuildReceipt: (index, open) => rebuildReceipt(log, o.verifiers, o.origin, index, { open }),
     verify: async () => ({ log: await log.verify({ verifiers: o.verifiers, origin: o.origin }), documents: await verifyDocuments({ log }) }),
+    attestations: o.attestationKey ? new Attestations({ log, governance, key: o.attestationKey, verifiers: o.verifiers, origin: o.origin, vocabulary, clock }) : undefined,
   };
   registerRoutes(app, API_ROUTES, ctx, installHeavyLimiter(app, o.heavyConcurrency ?? 2));
   registerOpenApi(app, API_ROUTES);

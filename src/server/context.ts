@@ -14,6 +14,7 @@ import type { DocumentReport } from '../service/verify-documents.js';
 import type { Authenticator } from './auth.js';
 import type { Metrics } from './metrics.js';
 import type { WitnessCollector } from './witnesses.js';
+import type { Attestations } from '../service/attestations.js';
 
 /** The last whole-log verification run through the API (shown by the overview). */
 export interface LastVerification {
@@ -40,6 +41,8 @@ export interface ServerContext {
   readonly rebuildReceipt: (index: number, open: boolean) => Promise<RebuiltReceipt>;
   /** Verifies the whole log and the off-ledger documents. */
   readonly verify: () => Promise<{ log: VerifyReport; documents: DocumentReport }>;
+  /** issue 15: the attestation issuer, when the app was given an issuer key. */
+  readonly attestations: Attestations | undefined;
 }
 
 /** `METHOD /route/template` of a request (how audit events name a route). */

@@ -10,6 +10,8 @@ import { CONSENT_REQUEST, NO_ROLE_CODINGS } from '../core/consent/request.js';
 import { CODE, ID, OPAQUE_ID, SHA256_HEX, TIME, WELL_FORMED, parseWith } from '../core/schema/parse.js';
 import { ATTESTATION_METHODS, LOWER_ID_RE } from '../core/events.js';
 import { REVIEW_OUTCOMES } from '../core/vocabulary.js';
+import { DP_MECHANISMS } from '../core/dp/accountant.js';
+import { DP_QUERY } from '../core/dp/query.js';
 
 /**
  * The dataset types of a training run: `identified` (subject-linked: trained under the consent
@@ -116,6 +118,25 @@ export const REVIEW = v.object({
 });
 /** Input of {@link Governance.closeReview}. */
 export type ReviewInput = v.InferInput<typeof REVIEW>;
+
+// ---- issue 15: differential privacy ------------------------------------------------------------
+
+const DP_NUMBER = v.union([v.number(), v.pipe(v.string(), v.maxLength(40))], 'expected a number');
+/**
+ * Body of a release of statistics with differential privacy ({@link Governance.releaseStatistics}):
+ * the query (its JSON form, or the compact text form of `custos stats --dp --query`), ε, δ
+ * (default 0), the mechanism (default: discrete_laplace when δ = 0, else discrete_gaussian) and
+ * the consumer it is released to (default: the caller).
+ */
+export const DP_RELEASE_REQUEST = v.object({
+  query: v.union([DP_QUERY, v.pipe(v.string(), v.maxLength(4096))], 'query: a query object or its text form'),
+  epsilon: DP_NUMBER,
+  delta: v.optional(DP_NUMBER),
+  mechanism: v.optional(v.picklist(DP_MECHANISMS, `mechanism must be one of ${DP_MECHANISMS.join(', ')}`)),
+  consumer: v.optional(ID),
+});
+/** Input of {@link Governance.releaseStatistics}. */
+export type DpReleaseInput = v.InferInput<typeof DP_RELEASE_REQUEST>;
 
 /** Input of {@link Governance.recordDataAccess}. */
 export type DataAccessInput = v.InferInput<typeof ACCESS>;

@@ -3,6 +3,7 @@
  * authenticator, the audit trail, the log for the generic and witness events), for the FHIR suites.
  * @module
  */
+import { writeFlEvents } from './federated.js';
 import { EVENT_TYPE } from '../../src/core/events.js';
 import type { Log } from '../../src/log/log.js';
 import { AuditTrail } from '../../src/service/audit.js';
@@ -11,7 +12,15 @@ import type { Authenticator } from '../../src/server/auth.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pid } from './policy-ids.js';
+// issue 14: import of the reference's ledgers
+import { verifyReferenceLedger } from '../../src/core/reference-ledger.js';
+import { importReferenceLedger } from '../../src/service/reference-import.js';
+import { sampleLedger } from './reference-ledger.js';
 import { VECTORS } from './vectors.js';
+// issue 15: attestations
+import { parseVerifierKey } from '../../src/core/note.js';
+import { attestationKeyFromSeed } from '../../src/log/attestation-key.js';
+import { Attestations } from '../../src/service/attestations.js';
 
 /** The R4 Consent example imported twice under one identifier (CONSENT_CREATED, then CONSENT_UPDATED). */
 export const CONSENT_EXAMPLE = join(VECTORS, 'fhir-consent', 'r4', 'Consent-consent-example-notOrg.json');
@@ -60,6 +69,8 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
     artifact: { uri: 's3://clinic/img-4.jpg', digest: D2 },
   });
   await gov.closeReview(bg.event.index, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, PO);
+  // issue 15: a release of statistics with differential privacy.
+  await gov.releaseStatistics({ query: 'unit=patient by=outcome from=2020-01-01 to=2029-01-01', epsilon: 0.5, consumer: 'public-site' }, PO);
   const inf = await gov.recordInference({
     actor: DERM,
     purpose: 'TREAT',
@@ -95,7 +106,13 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
   await trail.refused({ client: 'ab'.repeat(16) }, { code: 'UNAUTHENTICATED', route: 'GET /api/v1/entries' });
   await trail.flush();
   await log.append(EVENT_TYPE.witnessAlarm, { witness: 'witness-a', reason: 'REFUSED', status: 409, checkpointSize: 10, witnessSize: 12, attempts: 3 });
+  // issue 15: an attestation of the inference (ATTESTATION_KEY_PUBLISHED, then ATTESTATION_ISSUED).
+  const logKey = parseVerifierKey((await log.reader.meta('verifier_key'))!);
+  const attestations = new Attestations({ log, governance: gov, key: attestationKeyFromSeed(Buffer.alloc(32, 0x15)), verifiers: [logKey], origin: log.origin });
+  await attestations.receipt(inf.event.index, { actor: PO.id, role: PO.role, route: 'POST /api/v1/attestations' });
   await gov.erase('subject', OTHER_SUBJECT, PO);
+  // issue 14: federated learning (a site, a final round with DP, a refused round, the site retired).
+  await writeFlEvents(gov, 'fhir-line');
   if (HAVE_CONSENT_EXAMPLE) {
     // A FHIR Consent imported, then a later resource with the same identifier: a new version.
     const r = JSON.parse(readFileSync(CONSENT_EXAMPLE, 'utf8')) as Record<string, unknown>;
@@ -104,6 +121,11 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
     r['dateTime'] = '2016-01-01';
     await gov.importFhirConsent(Buffer.from(JSON.stringify(r)), PO);
   }
+  // issue 14: a reference ledger imported (LEGACY_EVENT per line, LEGACY_IMPORT_COMPLETED).
+  const legacy = sampleLedger(1_700_000_000_000 + tag.length);
+  const verified = verifyReferenceLedger({ ledger: Buffer.from(legacy.text), policy: (id) => legacy.policies.get(id), manifest: (n) => legacy.manifests.get(n) });
+  if (!verified.ok) throw new Error(verified.defect.message);
+  await importReferenceLedger(log, verified.ledger);
   // Written last so the earlier ones are covered by a checkpoint before the reads.
   const firstOf: Record<string, number> = {};
   for await (const page of log.reader.entryPages(0, log.size)) {

@@ -4,6 +4,7 @@
  * @module
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import type { Clock } from '../../src/log/clock.js';
 import { verifyDocuments } from '../../src/service/verify-documents.js';
 import { Authenticator } from '../../src/server/auth.js';
 import { createApp, type AppOptions } from '../../src/server/app.js';
+import { attestationKeyFromSeed } from '../../src/log/attestation-key.js';
 
 /** Token names by role (the name is the actor written on events). */
 export const TOKEN_NAMES = {
@@ -66,7 +68,9 @@ export async function createServerEnv(appOptions: Partial<AppOptions> = {}, envO
   const tokens = {} as Record<TestRole, string>;
   for (const role of Object.keys(TOKEN_NAMES) as TestRole[]) tokens[role] = (await auth.createToken(TOKEN_NAMES[role], role, SETUP_ACTOR)).token;
   const witnesses = envOptions.witnesses ? { witnesses: await envOptions.witnesses(dir) } : {};
-  const app = await createApp({ log, governance, auth, verifiers: [dir.verifier], origin: dir.origin, logger: false, ...witnesses, ...appOptions });
+  // issue 15: an attestation issuer key, as `custos serve` has one (in memory here).
+  const attestationKey = attestationKeyFromSeed(randomBytes(32));
+  const app = await createApp({ log, governance, auth, verifiers: [dir.verifier], origin: dir.origin, logger: false, attestationKey, ...witnesses, ...appOptions });
   return {
     root,
     app,

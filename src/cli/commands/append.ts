@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ValidationError } from '../../core/errors.js';
 import { parseHashHex, toHex } from '../../core/hash.js';
 import { canonicalJsonBytes } from '../../core/canonical-json.js';
-import { checkAppendPayload, WITNESS_EVENT } from '../../core/events.js';
+import { ATTESTATION_EVENT, checkAppendPayload, DP_EVENT, LEGACY_EVENT, WITNESS_EVENT } from '../../core/events.js';
 import { createVocabulary } from '../../core/vocabulary.js';
 import type { AppendResult } from '../../log/log.js';
 import { EVENT } from '../../service/governance.js';
@@ -93,7 +93,16 @@ function buildEvent(o: AppendOptions, readStdin: () => string, readFile: (path: 
 
 // Governance events are written only by the overlay, which checks consent and stores their documents;
 // audit events only by the server's audit trail; token events only by the token service.
-const RESERVED_TYPES: ReadonlySet<string> = new Set([...Object.values(EVENT), ...Object.values(AUDIT_EVENT), ...Object.values(TOKEN_EVENT), ...Object.values(WITNESS_EVENT)]);
+const RESERVED_TYPES: ReadonlySet<string> = new Set([
+  ...Object.values(EVENT),
+  ...Object.values(AUDIT_EVENT),
+  ...Object.values(TOKEN_EVENT),
+  ...Object.values(WITNESS_EVENT),
+  ...Object.values(LEGACY_EVENT),
+  // issue 15: differential privacy (a release is written only with its document, against the budget)
+  ...Object.values(DP_EVENT),
+  ...Object.values(ATTESTATION_EVENT),
+]);
 
 /** JSON shape of an append result. */
 export function appendResultJson(r: AppendResult): Record<string, unknown> {

@@ -33,7 +33,8 @@ export interface FhirExportOptions {
   readonly actorRole?: string | undefined;
 }
 
-function localOperator(): string {
+/** The local operator as an actor id (`local:USER`), for events the CLI writes without --actor. */
+export function localOperator(): string {
   let name = 'operator';
   try {
     name = userInfo().username || name;

@@ -7,11 +7,13 @@ import { DB_FILE, SIGNER_KEY_FILE, initDataDir, openLog } from '../../log/data-d
 import { Governance } from '../../service/governance.js';
 import { Authenticator, type OidcOptions } from '../../server/auth.js';
 import { createApp } from '../../server/app.js';
+import { loadAttestationKey } from '../../log/attestation-key.js';
 import { checkWitnessConfig, type WitnessEndpoint } from '../../server/witnesses.js';
 import { witnessKeyFromVkey } from '../../server/witness-key.js';
 import { trustedVerifiers, withLog, type CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
 import { loadRoleConfig } from '../roles-file.js';
+import { loadDpConfig } from '../dp-config.js';
 
 export interface ServeOptions {
   readonly host: string;
@@ -99,6 +101,8 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     const r = await initDataDir(ctx.dataDir, { storeUrl: ctx.storeUrl });
     ctx.io.stderr.write(`created a new log in ${ctx.storeUrl ? 'PostgreSQL' : r.dataDir} (origin ${r.origin}); keys in ${r.dataDir}\n`);
   }
+  // issue 15: the differential-privacy budgets (dp.json in the data directory), read before the log is opened.
+  const dpConfig = loadDpConfig(ctx.dataDir);
   const { dir, log } = await openLog(ctx.dataDir, { storeUrl: ctx.storeUrl });
   // One role table for the credentials and for the roles that consent policies and events may name;
   // the role mapping (roleCodings) for the decisions. The authenticator first: tokens and policy
@@ -110,6 +114,7 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     ...(roleCodings ? { roleCodings } : {}),
     purposes,
     ...(o.reviewDeadlineMs === undefined ? {} : { breakGlass: { reviewDeadlineMs: o.reviewDeadlineMs } }),
+    dp: { config: dpConfig },
   });
   await auth.load();
   const app = await createApp({
@@ -123,6 +128,8 @@ export async function serve(ctx: CommandContext, o: ServeOptions): Promise<void>
     ...(o.bodyLimit ? { bodyLimit: o.bodyLimit } : {}),
     ...(o.publicEntries ? { publicEntries: true } : {}),
     ...(o.witnesses ? { witnesses: o.witnesses } : {}),
+    // issue 15: the attestation issuer key, beside the log key (created on first start, mode 0600).
+    attestationKey: loadAttestationKey(ctx.dataDir, { create: true }),
   });
   const address = await app.listen({ host: o.host, port: o.port });
   const base = address.replace('[::1]', 'localhost');

@@ -17,6 +17,11 @@ import { bundleRoutes } from './bundles.js';
 import { meRoutes, metricsRoutes, tokenRoutes } from './tokens.js';
 import { witnessRoutes } from './witnesses.js';
 import { reviewRoutes } from './reviews.js';
+import { federatedRoutes } from './federated.js';
+// issue 15: differential privacy
+import { dpRoutes } from './dp.js';
+// issue 15: selective disclosure (attestations)
+import { attestationRoutes } from './attestations.js';
 // issue 14: training cohorts
 import { trainingProofRoutes } from './training.js';
 
@@ -39,6 +44,12 @@ export const API_ROUTES: readonly Route[] = [
   ...witnessRoutes,
   ...tokenRoutes,
   ...metricsRoutes,
+  // issue 14: federated learning rounds
+  ...federatedRoutes,
+  // issue 15: differential privacy
+  ...dpRoutes,
+  // issue 15: selective disclosure (attestations)
+  ...attestationRoutes,
   // issue 14: training cohorts
   ...trainingProofRoutes,
 ];

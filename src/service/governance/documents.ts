@@ -20,6 +20,11 @@ export const DOC = {
   fhirConsent: 'fhir-consent',
   /** An inference's explanation artifacts (issue 14): methods, parameters, URI commitments, digests. */
   explanations: 'explanations',
+  // issue 14: import of the reference's ledgers: a ledger line's exact bytes, and the reference's
+  // reproducibility manifests and policy files as stored (they name subject ids and URIs in clear).
+  legacyLine: 'legacy-line',
+  legacyManifest: 'legacy-manifest',
+  legacyPolicy: 'legacy-policy',
   /** issue 14: a training run's cohort: the sorted subject commitments of the included subjects. */
   cohort: 'training-cohort',
 } as const;
@@ -28,7 +33,16 @@ export const DOC = {
  * Document kinds that erasure may delete: free-form provenance (an explanations document holds
  * free-form parameters). Policies and receipts rebuild decisions and receipts.
  */
-export const ERASABLE_DOCS: ReadonlySet<string> = new Set([DOC.pipeline, DOC.model, DOC.training, DOC.explanations]);
+export const ERASABLE_DOCS: ReadonlySet<string> = new Set([
+  DOC.pipeline,
+  DOC.model,
+  DOC.training,
+  DOC.explanations,
+  // issue 14: imported reference ledger lines, manifests and policies (they hold identifiers in clear)
+  DOC.legacyLine,
+  DOC.legacyManifest,
+  DOC.legacyPolicy,
+]);
 
 /**
  * The document hashes an ERASURE_PERFORMED payload records as erased: `document` (kind `document`,

@@ -39,6 +39,9 @@ import { exportFhirConsent, importFhirConsent, type FhirConsentExport, type Fhir
 import type { FhirVersion } from '../../fhir/validate.js';
 import { recordInference } from './receipts.js';
 import { GovernanceState, type Actor, type GovernanceOptions } from './state.js';
+import { listRounds, listSites, recordRound, registerSite, retireSite, type FlLine, type FlRoundResult, type FlSite } from './federated.js';
+import { listReleases, releaseStatistics, type DpBudgetStatus, type DpRelease, type DpReleaseFilter, type DpReleaseResult } from './dp.js';
+import type { DpReleaseInput } from '../requests.js';
 
 export { GOVERNANCE_EVENT as EVENT } from '../../core/events.js';
 export { DOC } from './documents.js';
@@ -54,6 +57,12 @@ export { MAX_FHIR_CONSENT_BYTES, fhirConsentImportToJson } from './fhir-consent.
 export type { ConsentCheckRequest } from './queries.js';
 export { TRAINING_DATASET_TYPES, MAX_TRAINING_COHORT } from '../requests.js';
 export type { DataAccessInput, InferenceInput, ReviewInput, TrainingInput } from '../requests.js';
+// issue 14: federated learning rounds
+export { FL_ROUND, FL_SITE, FlRoundRefusedError, registerFlModelVersion } from './federated.js';
+export type { FlLine, FlModelVersion, FlRefusal, FlRound, FlRoundDp, FlRoundInput, FlRoundResult, FlSite, FlSiteInput, FlVersionRegistration } from './federated.js';
+// issue 15: differential privacy
+export type { DpBudgetStatus, DpOptions, DpRelease, DpReleaseFilter, DpReleaseResult } from './dp.js';
+export type { DpReleaseInput } from '../requests.js';
 
 /** The governance overlay over one log. */
 export class Governance {
@@ -147,6 +156,43 @@ export class Governance {
   /** See {@link recordTraining}. */
   recordTraining(input: TrainingInput | Checked<typeof TRAINING>): Promise<TrainingResult> {
     return recordTraining(this.#s, input);
+  }
+
+  // issue 14: federated learning rounds (federated.ts)
+
+  /** See {@link registerSite}. */
+  registerFlSite(input: unknown, actor: Actor): Promise<{ site: FlSite; event: AppendResult }> {
+    return registerSite(this.#s, input, actor);
+  }
+
+  /** See {@link retireSite}. */
+  retireFlSite(site: string, actor: Actor): Promise<{ site: FlSite; event: AppendResult }> {
+    return retireSite(this.#s, site, actor);
+  }
+
+  /** See {@link listSites}. */
+  listFlSites(): Promise<FlSite[]> {
+    return listSites(this.#s);
+  }
+
+  /** See {@link recordRound}. */
+  recordFlRound(input: unknown, actor: Actor): Promise<FlRoundResult> {
+    return recordRound(this.#s, input, actor);
+  }
+
+  /** See {@link listRounds}. */
+  listFlRounds(line: string): Promise<FlLine> {
+    return listRounds(this.#s, line);
+  }
+
+  /** See {@link releaseStatistics} (issue 15). */
+  releaseStatistics(input: DpReleaseInput, actor: Actor): Promise<DpReleaseResult> {
+    return releaseStatistics(this.#s, input, actor);
+  }
+
+  /** See {@link listReleases} (issue 15). */
+  listReleases(filter?: DpReleaseFilter): Promise<{ releases: DpRelease[]; budget?: DpBudgetStatus }> {
+    return listReleases(this.#s, filter);
   }
 
   /** See {@link erase}. */

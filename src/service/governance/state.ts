@@ -17,6 +17,8 @@ import { DocumentMemo } from './documents.js';
 import { LinkLog } from './links.js';
 import { PolicyHeads } from './policy-heads.js';
 import { ReviewLedger } from './reviews.js';
+import { FederatedLedger } from './federated.js';
+import { DpState, type DpOptions } from './dp.js';
 
 /** Who acts. In the library and CLI the caller says; the HTTP server takes it from the token. */
 export interface Actor {
@@ -47,6 +49,8 @@ export interface GovernanceOptions {
   readonly breakGlass?: BreakGlassOptions;
   /** issue 14: explanation methods added to the default list (EXPLANATION_METHODS). */
   readonly explanationMethods?: readonly string[];
+  /** issue 15: releases with differential privacy: budgets and period, and the noise's randomness. */
+  readonly dp?: DpOptions;
 }
 
 /** Break-glass options of {@link GovernanceOptions}. */
@@ -77,6 +81,10 @@ export class GovernanceState {
   /** The break-glass accesses and their reviews, derived from the log. */
   readonly reviews: ReviewLedger;
   readonly reviewDeadlineMs: number;
+  /** issue 14: federated learning sites and rounds, derived from the log. */
+  readonly fl: FederatedLedger;
+  /** issue 15: the differential-privacy releases (derived from the log) and their configuration. */
+  readonly dp: DpState;
   readonly #roles: ReadonlyMap<string, ReadonlySet<Permission>>;
   readonly #roleCodings: ReadonlyMap<string, readonly string[]>;
   /** Times the log was reread because another writer grew it. */
@@ -103,6 +111,8 @@ export class GovernanceState {
     // Validated and frozen once: a decision passes a role's list as it is.
     this.#roleCodings = compileRoleCodings(o.roleCodings, this.#roles.keys(), 'roleCodings option', 'roleCodings');
     this.reviews = new ReviewLedger(o.log);
+    this.fl = new FederatedLedger(o.log);
+    this.dp = new DpState(o.log, o.dp);
     this.commitments = new CommitmentPool(o.log.sidecar, this.random);
     this.heads = new PolicyHeads(o.log);
   }

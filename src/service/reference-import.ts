@@ -1,0 +1,186 @@
+/**
+ * Import of a verified reference ledger (src/core/reference-ledger.ts) into the log, as legacy
+ * events: one LEGACY_EVENT per line, in order, then one LEGACY_IMPORT_COMPLETED.
+ *
+ * What reaches the log: the line number, the reference event type, the entry id, time and hashes,
+ * salted commitments to the subject id and URIs the line names, and the hashes of the off-ledger
+ * documents: the line's exact bytes, and the reproducibility manifest and policy file it vouches
+ * for, as stored. Everything else the line says (actor ids, roles, purposes, policy ids) stays in
+ * the line's document.
+ *
+ * A ledger is imported once: an import is refused (LEGACY_ALREADY_IMPORTED) when the log already
+ * holds a LEGACY_EVENT for any of its entries (by entry hash) or for its genesis line (by the
+ * line's bytes), which also covers an import that stopped part-way and a ledger that shares a
+ * prefix with one already imported.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { COMMITMENT_SALT_BYTES, computeCommitment } from '../core/commitment.js';
+import { ConflictError } from '../core/errors.js';
+import { formatEntryTime, MAX_ENTRY_TIME_MS, entryTypeOf } from '../core/entry.js';
+import { LEGACY_EVENT, LEGACY_TYPE_RE, checkEventPayload, parseLoggedEvent, recordField, stringField } from '../core/events.js';
+import { sha256, toHex } from '../core/hash.js';
+import { legacyIdentifiers, type ReferenceLine, type VerifiedReferenceLedger } from '../core/reference-ledger.js';
+import { DEFAULT_VOCABULARY } from '../core/vocabulary.js';
+import type { AppendResult, Log, LogView, SidecarCommitment, SidecarDocument } from '../log/log.js';
+import { DOC } from './governance/documents.js';
+
+/** Commitment kinds of the values a legacy line names (the overlay's own kinds). */
+const KIND = { subject: 'subject', uri: 'uri' } as const;
+
+/** Where a ledger was imported before. */
+export interface PriorImport {
+  /** The 0-based ledger line found on the log. */
+  readonly line: number;
+  /** The log index of its LEGACY_EVENT. */
+  readonly index: number;
+}
+
+/** What {@link importReferenceLedger} wrote. */
+export interface ReferenceImportResult {
+  /** Log index of the first LEGACY_EVENT, and of the last. */
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  /** Log index of LEGACY_IMPORT_COMPLETED. */
+  readonly completedIndex: number;
+  readonly lines: number;
+  readonly entries: number;
+  readonly documents: number;
+  readonly commitments: number;
+}
+
+/** The key a line is recognised by on the log: its entry hash, or (genesis) the hash of its bytes. */
+function lineKey(l: ReferenceLine): string {
+  return l.entryHash ?? `line:${toHex(sha256(l.bytes))}`;
+}
+
+/**
+ * The first line of `ledger` that the log already holds as a LEGACY_EVENT, if any (a scan of the
+ * log's entries; other types are skipped by their tail without parsing).
+ */
+export async function findPriorImport(log: LogView, ledger: VerifiedReferenceLedger): Promise<PriorImport | undefined> {
+  const wanted = new Map<string, number>();
+  for (const l of ledger.lines) wanted.set(lineKey(l), l.line);
+  let best: PriorImport | undefined;
+  const snap = await log.reader.snapshot();
+  try {
+    const size = await snap.reader.size();
+    for await (const page of snap.reader.entryPages(0, size)) {
+      for (const e of page) {
+        const type = entryTypeOf(e.bytes);
+        if (type !== undefined && type !== LEGACY_EVENT.event) continue;
+        const x = parseLoggedEvent(e.bytes);
+        if (x?.type !== LEGACY_EVENT.event) continue;
+        const entryHash = stringField(x.payload, 'entryHash');
+        const lineDoc = stringField(recordField(x.payload, 'documents'), 'line');
+        const line = (entryHash !== undefined ? wanted.get(entryHash) : undefined) ?? (lineDoc !== undefined ? wanted.get(`line:${lineDoc}`) : undefined);
+        if (line !== undefined && (best === undefined || line < best.line)) best = { line, index: e.index };
+      }
+    }
+  } finally {
+    await snap.release();
+  }
+  return best;
+}
+
+/** Options of {@link importReferenceLedger}. */
+export interface ReferenceImportOptions {
+  /** Random bytes for commitment salts (default: node:crypto). */
+  readonly random?: (n: number) => Buffer;
+}
+
+/**
+ * Appends every line of a verified ledger as a LEGACY_EVENT, in order, then LEGACY_IMPORT_COMPLETED.
+ * Resolves once all are durable and covered by a signed checkpoint.
+ * @throws {ConflictError} LEGACY_ALREADY_IMPORTED when the log already holds a line of this ledger
+ */
+export async function importReferenceLedger(log: Log, ledger: VerifiedReferenceLedger, options: ReferenceImportOptions = {}): Promise<ReferenceImportResult> {
+  const prior = await findPriorImport(log, ledger);
+  if (prior) {
+    throw new ConflictError('LEGACY_ALREADY_IMPORTED', `this ledger was already imported: its line ${prior.line} is log entry ${prior.index}`, { details: { line: prior.line, index: prior.index } });
+  }
+  const random = options.random ?? randomBytes;
+  // One commitment per (kind, value): an existing one is reused (the overlay's rule), a new one
+  // carries its opening with the first event that names it.
+  const commitments = new Map<string, { c: SidecarCommitment; carried: boolean }>();
+  const commit = async (kind: string, value: string): Promise<{ c: SidecarCommitment; carried: boolean }> => {
+    const key = `${kind}\u0000${value}`;
+    let x = commitments.get(key);
+    if (!x) {
+      const existing = await log.sidecar.reusableCommitment(kind, value);
+      if (existing) x = { c: existing, carried: true };
+      else {
+        const salt = random(COMMITMENT_SALT_BYTES);
+        x = { c: { commitment: computeCommitment(salt, value), kind, value, salt }, carried: false };
+      }
+      commitments.set(key, x);
+    }
+    return x;
+  };
+  const docOf = (kind: string, bytes: Buffer): SidecarDocument => ({ hash: toHex(sha256(bytes)), kind, bytes });
+
+  const pending: Promise<AppendResult>[] = [];
+  let documents = 0;
+  let opened = 0;
+  for (const l of ledger.lines) {
+    const ids = legacyIdentifiers(l);
+    const openings: SidecarCommitment[] = [];
+    const take = async (kind: string, value: string): Promise<string> => {
+      const x = await commit(kind, value);
+      if (!x.carried) {
+        x.carried = true;
+        openings.push(x.c);
+      }
+      return x.c.commitment;
+    };
+    const subject = ids.subject === undefined ? undefined : await take(KIND.subject, ids.subject);
+    const uris: string[] = [];
+    for (const u of ids.uris) uris.push(await take(KIND.uri, u));
+    const docs = [docOf(DOC.legacyLine, l.bytes)];
+    if (l.manifest) docs.push(docOf(DOC.legacyManifest, l.manifest.bytes));
+    if (l.policy) docs.push(docOf(DOC.legacyPolicy, l.policy.bytes));
+    documents += docs.length;
+    opened += openings.length;
+    const legacyType = l.kind === 'genesis' ? 'GENESIS' : LEGACY_TYPE_RE.test(l.eventType!) ? l.eventType! : 'UNRECOGNIZED';
+    const timeMs = l.timeMs <= BigInt(MAX_ENTRY_TIME_MS) ? Number(l.timeMs) : undefined;
+    const payload = {
+      line: l.line,
+      legacyType,
+      ...(l.entryId !== undefined && /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/.test(l.entryId) ? { entryId: l.entryId } : {}),
+      ...(timeMs === undefined ? {} : { legacyTime: formatEntryTime(timeMs) }),
+      ...(l.prevHash === undefined ? {} : { prevHash: l.prevHash }),
+      ...(l.entryHash === undefined ? {} : { entryHash: l.entryHash }),
+      ...(subject === undefined ? {} : { subject }),
+      uris,
+      documents: {
+        line: docs[0]!.hash,
+        ...(l.manifest ? { manifest: docs[1]!.hash } : {}),
+        ...(l.policy ? { policy: docs[docs.length - 1]!.hash } : {}),
+      },
+    };
+    checkEventPayload(LEGACY_EVENT.event, payload, DEFAULT_VOCABULARY);
+    pending.push(log.appendDecided(() => ({ type: LEGACY_EVENT.event, payload, sidecar: { documents: docs, commitments: openings } })));
+  }
+  const results = await Promise.all(pending);
+  const firstIndex = results[0]!.index;
+  const completed = {
+    head: ledger.head,
+    fileDigest: ledger.fileDigest,
+    lines: ledger.lines.length,
+    entries: ledger.entries,
+    firstIndex,
+    manifests: ledger.manifests,
+    policies: ledger.policies,
+  };
+  checkEventPayload(LEGACY_EVENT.completed, completed, DEFAULT_VOCABULARY);
+  const done = await log.append(LEGACY_EVENT.completed, completed);
+  return {
+    firstIndex,
+    lastIndex: results[results.length - 1]!.index,
+    completedIndex: done.index,
+    lines: ledger.lines.length,
+    entries: ledger.entries,
+    documents,
+    commitments: opened,
+  };
+}
