@@ -209,3 +209,26 @@ export {
   type VerifiedAttestation,
   type VerifyAttestationOptions,
 } from './core/attestation.js';
+// issue 14: training cohorts (sorted Merkle tree, cohort proofs verified offline).
+export {
+  SortedTree,
+  verifySortedInclusion,
+  verifySortedNonInclusion,
+  type SortedInclusionProof,
+  type SortedNonInclusionProof,
+  type SortedNeighbour,
+} from './core/merkle/sorted.js';
+export {
+  COHORT_DOCUMENT_SCHEMA,
+  COHORT_PROOF_MEDIA_TYPE,
+  COHORT_EXCLUSION_REASONS,
+  parseCohortProof,
+  verifyCohortProof,
+  type CohortProof,
+  type CohortProofVerification,
+  type CohortProofCheck,
+  type CohortExclusionReason,
+} from './core/cohort.js';
+export { buildCohortProof, type BuildCohortProofOptions, type CohortSummary } from './service/governance/cohort.js';
+export type { TrainingResult } from './service/governance.js';
+export { MAX_COHORT_SUBJECTS } from './service/requests.js';

@@ -242,7 +242,23 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       modelBefore: MODEL,
       modelAfter: { ...MODEL, modelVersion: '0.9.4', weightsHash: W2 },
       computeBackend: 'cpu',
-      ...(rnd() < 0.5 ? { attestation: { method: 'synthetic-generator' } } : { policyIds: [policyId()] }),
+      // issue 14: a cohort (each subject with a policy, possibly not its own) instead of policyIds.
+      ...(rnd() < 0.4
+        ? { attestation: { method: 'synthetic-generator' } }
+        : rnd() < 0.5
+          ? { policyIds: [policyId()] }
+          : {
+              cohort: [
+                { subject: 'patient-1', policyId: policyId() },
+                { subject: pick(rnd, ['patient-2', 'patient-3']), policyId: policyId() },
+              ],
+            }),
+    }),
+    // issue 14: a cohort proof, of either kind, for a subject that may or may not exist.
+    'POST /api/v1/training/{index}/cohort-proof': () => ({
+      subject: pick(rnd, ['patient-1', 'patient-2', 'patient-3', `patient-${fresh}`]),
+      ...(rnd() < 0.5 ? { absent: rnd() < 0.5 } : {}),
+      purpose: pick(rnd, ['PATRQT', 'PATRQT', 'TREAT', 'NOT_A_PURPOSE']),
     }),
     'POST /api/v1/tokens': () => ({ name: `fz-${Math.floor(rnd() * 1000)}`, role: pick(rnd, ['nurse', 'auditor', 'constructor', '__proto__', 'toString']) }),
     // Well-formed erasures (a hostile leaf puts a lone surrogate or a prototype name in kind or value).
@@ -294,6 +310,8 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
 
 /** Indices of inference events (receipts), so the receipt routes get past 404 and open real commitments. */
 const RECEIPTS: string[] = [];
+/** issue 14: indices of training runs (some with a cohort), so the cohort-proof route gets past 404. */
+const TRAININGS: string[] = [];
 /** Stored documents (the inference's pipeline, model, policy and receipt), for document erasures: some erasable, some refused. */
 const DOCUMENTS: string[] = [];
 
@@ -301,7 +319,7 @@ function pathParam(rnd: Rnd, name: string): string {
   const common = ['__proto__', 'constructor', '%ED%BF%BF', '%ED%A0%80', '%F0%9F%98%80', '%00', 'x'.repeat(3000), '..%2F..%2Fetc%2Fpasswd', '-1', '1e309', '99999999999999999999', '%ZZ'];
   const byName: Record<string, string[]> = {
     policyId: POLICY_IDS,
-    index: ['0', '1', '5', '7', '100000', ...RECEIPTS, ...RECEIPTS],
+    index: ['0', '1', '5', '7', '100000', ...RECEIPTS, ...RECEIPTS, ...TRAININGS],
     id: ['0123456789abcdef', 'ffffffffffffffff'],
     // issue 14: model registry
     model: ['fz_model', 'lesion_classifier', 'nope'],
@@ -514,6 +532,7 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
       // New tokens join the pool (a role named after a prototype member must not break requests).
       if (route.path === '/api/v1/tokens' && route.method === 'POST' && res.status === 201) tokens.push((JSON.parse(text) as { token: string }).token);
       if (route.path === '/api/v1/inferences' && route.method === 'POST' && res.status === 201) RECEIPTS.push(String((JSON.parse(text) as { event: { index: number } }).event.index));
+      if (route.path === '/api/v1/trainings' && route.method === 'POST' && res.status === 201) TRAININGS.push(String((JSON.parse(text) as { event: { index: number } }).event.index));
       if (res.status < 300 && route.path === '/api/v1/erasures') succeeded.erasures++;
       if (res.status === 200 && (route.path === '/api/v1/receipts/{index}' || route.path === '/api/v1/bundles/{index}') && /[?&]open=true/.test(url)) succeeded.openings++;
       if (res.status >= 500) failures.push({ method: route.method, url: url.slice(0, 200), body: body?.slice(0, 300), status: res.status, response: text.slice(0, 300) });

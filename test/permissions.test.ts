@@ -61,8 +61,9 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
   const callers: Caller[] = [];
 
   before(async () => {
-    // Every route × (anonymous, invalid token) × its variants fails authentication: more than the
-    // default 300 per minute per address once the route table grew (issue 14), so the limit is raised.
+    // The matrix sends several hundred refused requests from one address within a minute: the
+    // per-address limit on failed authentications (its own tests: auth-security.test.ts) is raised
+    // here, so that every row gets its 401 or 403 rather than 429 once the route table grows.
     env = await createServerEnv({ authFailuresPerMinute: 100_000 });
     address = await env.app.listen({ host: '127.0.0.1', port: 0 });
     // A token for every role of the default table (the env has one per test role).

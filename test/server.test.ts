@@ -266,6 +266,8 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   // issue 15: attestations
   { method: 'POST', url: '/api/v1/attestations', openapi: '/api/v1/attestations', body: { kind: 'receipt', index: 0 } },
   { method: 'GET', url: '/api/v1/attestations/issuer-key', openapi: '/api/v1/attestations/issuer-key' },
+  // issue 14: training cohorts
+  { method: 'POST', url: '/api/v1/training/0/cohort-proof', openapi: '/api/v1/training/{index}/cohort-proof', body: { subject: 'pt-1', purpose: 'PATRQT' } },
 ];
 
 // ---- authentication -------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 // codes. No token is needed and the verification makes no request: the only one is GET /log.pub, to
 // pre-fill the key field, which an auditor replaces with (and pins) a key obtained out of band.
 // The bundle is untrusted input: everything taken from it is set as text (dom.js h(), textContent).
-import { parseCosignerVerifierKey, parseVerifierKey, verifyBundle } from './dist/custos-core.js';
+import { COHORT_PROOF_MEDIA_TYPE, parseCosignerVerifierKey, parseVerifierKey, verifyBundle, verifyCohortProof } from './dist/custos-core.js';
 import { h, mark } from './dom.js';
 
 /** The largest bundle this page reads (a bundle is a few KiB; the CLI has no such limit). */
@@ -119,6 +119,7 @@ export function bundleDropPage(_arg, _params, { loggedIn = true } = {}) {
     h('label', { for: 'bundle-file', class: 'sr-only' }, 'Bundle file'),
     input,
     h('p', { class: 'small muted' }, `Up to ${MAX_BUNDLE_BYTES / 1024 / 1024} MiB. The file is read in this browser and sent nowhere.`),
+    h('p', { class: 'small muted' }, 'A training cohort proof (', h('code', null, 'custos training proof'), ', docs/training.md) is checked here too.'),
   );
 
   const keyInput = h('input', { type: 'text', id: 'bundle-key', class: 'mono', spellcheck: 'false', autocomplete: 'off', placeholder: 'origin+keyid+base64', testid: 'bundle-key' });
@@ -179,6 +180,8 @@ export function bundleDropPage(_arg, _params, { loggedIn = true } = {}) {
       // As `custos verify-bundle`: a file that is not JSON is BUNDLE_MALFORMED.
       return showError('Not a bundle', Object.assign(new Error(`${loaded.name} is not JSON (${errText(err)})`), { code: 'BUNDLE_MALFORMED' }));
     }
+    // issue 14: a training cohort proof (docs/training.md) is checked here too.
+    if (parsed !== null && typeof parsed === 'object' && parsed.mediaType === COHORT_PROOF_MEDIA_TYPE) return runCohortProof(parsed, options);
     let r;
     try {
       r = verifyBundle(parsed, options);
@@ -215,6 +218,47 @@ export function bundleDropPage(_arg, _params, { loggedIn = true } = {}) {
         ' failed with ',
         h('code', null, r.failed.code ?? ''),
         r.failed.detail ? ` (${r.failed.detail})` : '',
+      );
+  }
+
+  // issue 14: a training cohort proof, by verifyCohortProof (the code `custos training verify-proof`
+  // runs): its five checks, and what it proves. Nothing of the file (the subject id, its salt) is shown.
+  function runCohortProof(parsed, options) {
+    let r;
+    try {
+      r = verifyCohortProof(parsed, { logKey: options.logKey });
+    } catch (err) {
+      return showError('Not a cohort proof', err);
+    }
+    summary.append(
+      h(
+        'p',
+        { class: 'small', testid: 'cohort-proof-summary' },
+        `A training cohort proof (${r.kind}) for the training run at entry ${r.entryIndex} (a cohort of ${r.cohortSize}), proved against the signed tree of size ${r.treeSize}. `,
+        'It holds the subject’s id and salt: it is the patient’s, keep it private.',
+      ),
+    );
+    list.replaceChildren(...r.checks.map((c) => checkItem({ name: c.name, status: c.ok ? 'pass' : 'fail', code: c.ok ? '' : 'COHORT_PROOF_INVALID', detail: c.detail })));
+    verdict.dataset.code = r.ok ? '' : 'COHORT_PROOF_INVALID';
+    if (r.ok)
+      setVerdict(
+        'ok',
+        mark(true),
+        ' ',
+        h('strong', null, 'Verified'),
+        r.kind === 'inclusion' ? ': the subject was in the cohort of this training run.' : ': the subject was NOT in the cohort of this training run.',
+      );
+    else
+      setVerdict(
+        'failed',
+        mark(false),
+        ' ',
+        h('strong', null, 'FAILED'),
+        ': check ',
+        h('code', null, r.failed.name),
+        ' failed with ',
+        h('code', null, 'COHORT_PROOF_INVALID'),
+        ` (${r.failed.detail})`,
       );
   }
 

@@ -24,6 +24,8 @@ import { registerFederated } from './register/federated.js';
 import { registerImport } from './register/import.js';
 // issue 15: selective disclosure (attestations)
 import { registerAttest } from './register/attest.js';
+// issue 14: training cohorts
+import { registerTraining } from './register/training.js';
 
 // Only commander and the argument parsers load up front. Each command's module, and what it needs
 // (SQLite, PostgreSQL, the HTTP stack, progress bars), is imported inside its action, so that
@@ -269,16 +271,17 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   actorOptions(
     program
       .command('train')
-      .description('record a training run: identified data under consent (--policy), other data with an attestation')
+      .description('record a training run: identified data under consent (--policy, or --cohort), other data with an attestation')
       .requiredOption('--purpose <code>', 'purpose of use (identified data: a training purpose such as HRESCH)')
       .option('--dataset-uri <uri>', 'dataset URI (default with --dataset-file: its file: URI)')
       .option('--dataset-digest <sha256>', 'SHA-256 of the dataset (or --dataset-file)')
       .option('--dataset-file <path>', 'compute the dataset SHA-256 by streaming this file (instead of --dataset-digest)')
       .requiredOption('--dataset-type <type>', 'identified, deidentified or synthetic')
       .option('--policy <ids>', 'identified data: the policy id of every subject, comma-separated')
+      .option('--cohort <file>', 'identified data: the cohort, a JSON array of {subject, policyId}; subjects without consent are left out and counted (docs/training.md)')
       .option('--attestation <method>', 'deidentified/synthetic data: safe-harbor, expert-determination or synthetic-generator')
       .option('--attestation-document <sha256>', 'SHA-256 of the attestation document (optional)')
-      .requiredOption('--manifest <file>', 'training manifest JSON')
+      .requiredOption('--manifest <file>', "training manifest JSON (Custos' shape, or the reference's PipelineManifest)")
       .requiredOption('--model-before <file>', 'model spec JSON before training')
       .requiredOption('--model-after <file>', 'model spec JSON after training')
       .requiredOption('--compute <backend>', 'compute backend identifier (lowercase letters, digits, . _ -)')
@@ -588,6 +591,8 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
   registerImport(program, ctx);
   // issue 15: selective disclosure (attestations)
   registerAttest(program, ctx);
+  // issue 14: training cohorts
+  registerTraining(program, ctx);
 
   program
     .command('demo')

@@ -45,3 +45,5 @@ export {
 } from './cosignature.js';
 export { BUNDLE_MEDIA_TYPE, parseBundle, verifyBundle } from './bundle.js';
 export { pae, verifyDsse } from './dsse.js';
+// issue 14: training cohort proofs, checked in the explorer as `custos training verify-proof` does.
+export { COHORT_PROOF_MEDIA_TYPE, verifyCohortProof } from './cohort.js';

@@ -57,7 +57,10 @@ export type VerificationCode =
   | 'ATTESTATION_MALFORMED'
   | 'ATTESTATION_SIGNATURE_INVALID'
   | 'DISCLOSURE_INVALID'
-  | 'ATTESTATION_CHECKPOINT_MISMATCH';
+  | 'ATTESTATION_CHECKPOINT_MISMATCH'
+  // issue 14: training cohorts
+  | 'COHORT_PROOF_INVALID'
+  | 'COHORT_PROOF_MALFORMED';
 
 export type NotFoundCode =
   | 'DATA_DIR_NOT_FOUND'
@@ -79,7 +82,10 @@ export type NotFoundCode =
   // issue 14: federated learning rounds
   | 'FL_SITE_UNKNOWN'
   // issue 15: selective disclosure (attestations as SD-JWT)
-  | 'ATTESTATION_KEY_NOT_FOUND';
+  | 'ATTESTATION_KEY_NOT_FOUND'
+  // issue 14: training cohorts
+  | 'COHORT_NOT_FOUND'
+  | 'SUBJECT_NOT_FOUND';
 
 export type ConflictCode =
   | 'DATA_DIR_EXISTS'
@@ -109,7 +115,10 @@ export type ConflictCode =
   | 'FL_LINE_CLOSED'
   | 'FL_DP_MISMATCH'
   // issue 14: import of the reference's ledgers
-  | 'LEGACY_ALREADY_IMPORTED';
+  | 'LEGACY_ALREADY_IMPORTED'
+  // issue 14: training cohorts
+  | 'COHORT_SUBJECT_PRESENT'
+  | 'COHORT_SUBJECT_ABSENT';
 
 export type ConsentCode =
   | 'CONSENT_DENIED'
@@ -363,6 +372,15 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   DISCLOSURE_INVALID: verification,
   ATTESTATION_CHECKPOINT_MISMATCH: verification,
   ATTESTATION_KEY_NOT_FOUND: notFound,
+  // issue 14: training cohorts. A proof that does not verify, or a file that is not a proof; a run
+  // that is not a training run with a cohort; a subject with no opening (unknown, or erased); and a
+  // proof of the wrong kind asked for (inclusion of an absent subject, absence of an included one).
+  COHORT_PROOF_INVALID: verification,
+  COHORT_PROOF_MALFORMED: verification,
+  COHORT_NOT_FOUND: notFound,
+  SUBJECT_NOT_FOUND: notFound,
+  COHORT_SUBJECT_PRESENT: conflict,
+  COHORT_SUBJECT_ABSENT: conflict,
 };
 
 /** The HTTP status of a code (500 for anything not in the registry). */

@@ -33,6 +33,7 @@ import {
 } from './model-codes.js';
 import { FL_AGGREGATIONS, FL_ID_RE, FL_MODEL_NAME_RE, FL_MODEL_VERSION_RE, FL_PUBLIC_KEY_RE, FL_REFUSAL_REASONS, FL_SIGNATURE_RE } from './federated.js';
 import { DELTA_SCALE, DP_MECHANISMS, EPSILON_SCALE, MAX_DELTA, MAX_EPSILON, toUnits } from './dp/accountant.js';
+import { COHORT_EXCLUSION_REASONS } from './cohort.js';
 
 /** The class of a payload field. */
 export type FieldClass = 'code' | 'identifier' | 'hash' | 'commitment' | 'number' | 'time' | 'boolean';
@@ -161,6 +162,8 @@ const F = {
     rule: `δ: a decimal in [0, ${MAX_DELTA}], at most ${DELTA_SCALE} decimals`,
     check: (x) => typeof x === 'number' && ((u) => u !== undefined && u <= toUnits(MAX_DELTA, DELTA_SCALE)!)(toUnits(x, DELTA_SCALE)),
   },
+  // issue 14: why a subject was left out of a training cohort.
+  cohortExclusion: { class: 'code', ...oneOf(COHORT_EXCLUSION_REASONS) },
   httpStatus: {
     class: 'number',
     rule: 'HTTP status code (100-599), or 0 when none was received',
@@ -414,6 +417,14 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     'documents.training': F.hash,
     'documents.modelBefore': F.hash,
     'documents.modelAfter': F.hash,
+    // issue 14: training cohorts. The root of the sorted Merkle tree over the included subject
+    // commitments, their number, the subjects left out counted by reason, and the cohort document
+    // (the sorted commitments) by its hash.
+    'cohort.root': opt(F.hash),
+    'cohort.size': opt(F.count),
+    'cohort.excluded[].reason': F.cohortExclusion,
+    'cohort.excluded[].count': F.count,
+    'documents.cohort': opt(F.hash),
   },
   // `erasedDocuments[]` (issue 12): a subject's erasure also deletes the exact bytes of every FHIR
   // Consent imported for its policies (all versions); their hashes are listed here.

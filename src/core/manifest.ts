@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { CODE, ID, SHA256_HEX, URI, parseWith } from './schema/parse.js';
+import { isPipelineManifestShape, trainingManifestFromPipeline } from './pipeline-manifest.js';
 
 const JSON_OBJECT = v.pipe(
   v.record(v.string(), v.unknown()),
@@ -49,7 +50,9 @@ export function parseModelSpec(input: unknown, path?: string): ModelSpec {
 }
 /** @throws {ValidationError} VALIDATION_FAILED, CANONICAL_JSON_UNSUPPORTED_VALUE */
 export function parseTrainingManifest(input: unknown, path?: string): TrainingManifest {
-  const m = parseWith(TRAINING, input, 'training manifest', path);
+  // issue 14: a manifest in the reference's shape (a PipelineManifest) is mapped first.
+  const mapped = isPipelineManifestShape(input) ? trainingManifestFromPipeline(input, path) : input;
+  const m = parseWith(TRAINING, mapped, 'training manifest', path);
   canonicalJson(m);
   return m;
 }

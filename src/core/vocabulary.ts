@@ -110,6 +110,8 @@ export const PERMISSIONS = [
   'fl:read',
   // issue 15: differential privacy (release statistics with noise, against a privacy budget)
   'dp:release',
+  // issue 14: training cohorts (a subject's proof of inclusion in, or absence from, a training run)
+  'training:proof',
 ] as const;
 
 /** What a credential may do. */
@@ -140,7 +142,7 @@ export const DEFAULT_ROLES: RoleTable = Object.freeze({
   physician: ['access', 'inference', 'consent:check', 'receipts', 'commitments:open', 'break-glass'],
   nurse: ['access', 'consent:check'],
   ml_engineer: ['training', 'inference', 'consent:check', 'receipts', 'fl:read', 'model:register', 'models:read'],
-  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review', 'dp:release'],
+  privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review', 'dp:release', 'training:proof'],
   auditor: ['read', 'verify', 'export', 'consent:read', 'receipts', 'fl:read', 'models:read'],
   admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
   // issue 14: federated learning. The coordinator registers sites and records rounds; the ML

@@ -297,6 +297,12 @@ const ENTITIES: Readonly<Record<EventType, (p: Payload) => AuditEventEntity[]>> 
     ...digest('attestation', sub(p, 'attestation')?.['document'], [...detail('method', sub(p, 'attestation')?.['method']), ...detail('attestor', sub(p, 'attestation')?.['attestor'])]),
     ...digest('training', recordField(p, 'documents')?.['training'], detail('computeBackend', p['computeBackend'])),
     ...docs(p, 'modelBefore', 'modelAfter'),
+    // issue 14: a cohort run's cohort document, with the tree's root, its size and the exclusions by reason.
+    ...digest('cohort', recordField(p, 'documents')?.['cohort'], [
+      ...detail('cohortRoot', sub(p, 'cohort')?.['root']),
+      ...detail('cohortSize', sub(p, 'cohort')?.['size']),
+      ...list(sub(p, 'cohort')?.['excluded']).flatMap((x) => (isRecord(x) ? detail(`excluded-${String(x['reason'])}`, x['count']) : [])),
+    ]),
   ],
   [EVENT_TYPE.erasure]: (p) => [...list(p['commitments']).flatMap((x) => commitment(`erased-${String(p['kind'])}`, x)), ...digest('erased-document', p['document'])],
   [EVENT_TYPE.tokenCreated]: (p) => [

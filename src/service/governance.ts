@@ -54,4 +54,6 @@ export {
   type DpReleaseFilter,
   type DpReleaseInput,
   type DpReleaseResult,
+  // issue 14: training cohorts
+  type CohortSummary,
 } from './governance/index.js';

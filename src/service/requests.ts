@@ -24,6 +24,22 @@ export const TRAINING_DATASET_TYPES = ['identified', 'deidentified', 'synthetic'
 /** At most this many policies (subjects) decide one training run; their decisions are on the log. */
 export const MAX_TRAINING_COHORT = 200;
 
+/**
+ * issue 14: at most this many subjects in one training cohort (`cohort`). Their decisions are not
+ * listed on the log (the cohort's root, size and exclusion counts are), so a cohort may be larger
+ * than {@link MAX_TRAINING_COHORT}; over HTTP the body limit also applies.
+ */
+export const MAX_COHORT_SUBJECTS = 10_000;
+/** issue 14: one subject of a training cohort: its pseudonymous id and the consent policy it is trained under. */
+export const COHORT_MEMBER = v.object({ subject: OPAQUE_ID, policyId: POLICY_ID });
+/** issue 14: a training cohort: each subject once. */
+export const COHORT = v.pipe(
+  v.array(COHORT_MEMBER),
+  v.minLength(1, 'a cohort names at least one subject'),
+  v.maxLength(MAX_COHORT_SUBJECTS, `a cohort names at most ${MAX_COHORT_SUBJECTS} subjects`),
+  v.check((c) => new Set(c.map((m) => m.subject)).size === c.length, 'a subject is named twice in the cohort'),
+);
+
 /** Who acts: an identifier and a role code (the server fills it from the credential). */
 export const ACTOR = v.object({ id: ID, role: CODE });
 /** What an erasure names. */
@@ -66,8 +82,10 @@ export const TRAINING = v.pipe(
     actor: ACTOR,
     purpose: CODE,
     dataset: v.object({ ...ARTIFACT.entries, type: v.picklist(TRAINING_DATASET_TYPES, 'dataset type must be identified, deidentified or synthetic') }),
-    /** identified data: the policy of every subject in the training set. */
+    /** identified data: the policy of every subject in the training set (all must permit). */
     policyIds: v.optional(v.pipe(v.array(POLICY_ID), v.minLength(1), v.maxLength(MAX_TRAINING_COHORT))),
+    /** issue 14: identified data: the cohort, each subject with its policy (those without consent are left out and counted). */
+    cohort: v.optional(COHORT),
     /** deidentified or synthetic data: who attests it, how, and optionally the attestation document's digest. */
     attestation: v.optional(v.object({ method: v.picklist(ATTESTATION_METHODS, `method must be one of ${ATTESTATION_METHODS.join(', ')}`), document: v.optional(SHA256_HEX) })),
     manifest: v.unknown(),
@@ -80,8 +98,15 @@ export const TRAINING = v.pipe(
     changeControl: v.optional(CHANGE_CONTROL),
   }),
   v.forward(
-    v.check((t) => (t.dataset.type === 'identified') === (t.policyIds !== undefined), 'identified data needs policyIds (the consent of every subject); deidentified or synthetic data takes none'),
+    v.check(
+      (t) => (t.dataset.type === 'identified') === (t.policyIds !== undefined || t.cohort !== undefined),
+      'identified data needs policyIds or a cohort (the consent of every subject); deidentified or synthetic data takes neither',
+    ),
     ['policyIds'],
+  ),
+  v.forward(
+    v.check((t) => t.policyIds === undefined || t.cohort === undefined, 'give policyIds or a cohort, not both'),
+    ['cohort'],
   ),
   v.forward(
     v.check((t) => (t.dataset.type === 'identified') === (t.attestation === undefined), 'deidentified or synthetic data needs an attestation; identified data takes none'),

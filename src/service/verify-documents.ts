@@ -21,6 +21,7 @@ import { entryTypeOf } from '../core/entry.js';
 import { logView, type LogSource, type LogView } from '../log/reader.js';
 import { applyTokenEvent, tokenSecretDigest, type LoggedToken } from './tokens.js';
 import { documentsErasedBy } from './governance/documents.js';
+import { checkCohortDocument } from '../core/cohort.js';
 
 const GOVERNANCE_EVENTS: ReadonlySet<string> = new Set(Object.values(EVENT));
 // The events whose `documents` commit off-ledger documents: the governance events, (issue 14) the
@@ -40,7 +41,9 @@ export type DocumentFindingKind =
   | 'POLICY_HEAD_MISMATCH'
   | 'TOKEN_NOT_ON_LOG'
   | 'TOKEN_REVOKED_ON_LOG'
-  | 'TOKEN_ROW_MISMATCH';
+  | 'TOKEN_ROW_MISMATCH'
+  // issue 14: a cohort document that hashes right but is not the cohort its entry records
+  | 'COHORT_MISMATCH';
 
 /** One off-ledger defect. */
 export interface DocumentFinding {
@@ -94,6 +97,8 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
   const tokens = new Map<string, LoggedToken>();
   // documents erased by an ERASURE_PERFORMED event
   const erased = new Set<string>();
+  // issue 14: the cohorts of training runs: root and size on the entry, the document's hash
+  const cohorts: { index: number; root: string; size: unknown; hash: string }[] = [];
   const size = await reader.size();
   for await (const page of reader.entryPages(0, size)) {
     for (const e of page) {
@@ -118,6 +123,10 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
       for (const h of Object.values(documents ?? {})) {
         if (typeof h === 'string' && !refs.has(h)) refs.set(h, e.index);
       }
+      // issue 14: a training run's cohort, checked against its document below.
+      const cohort = entry.type === EVENT.trainingExecuted ? recordField(entry.payload, 'cohort') : undefined;
+      const cohortDoc = stringField(documents, 'cohort');
+      if (cohort !== undefined && cohortDoc !== undefined) cohorts.push({ index: e.index, root: stringField(cohort, 'root') ?? '', size: cohort['size'], hash: cohortDoc });
       const policyId = stringField(entry.payload, 'policyId');
       if ((entry.type === EVENT.consentCreated || entry.type === EVENT.consentRevoked || entry.type === EVENT.consentUpdated) && policyId !== undefined) {
         const hash = stringField(documents, 'policy');
@@ -151,6 +160,7 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
     if (erased.has(hash)) documentsErased++;
     else add({ kind: 'DOCUMENT_MISSING', ref: hash, eventIndex: event, message: `document ${hash.slice(0, 16)}… committed by event ${event} is missing from the store` });
   }
+  await checkCohorts(sidecar, cohorts, add);
   let commitmentsChecked = 0;
   for await (const page of sidecar.commitmentPages()) {
     for (const c of page) {
@@ -183,6 +193,22 @@ async function check({ reader, sidecar }: LogView, maxFindings: number): Promise
   }
   checkTokens(tokens, await sidecar.listState('token'), add);
   return { ok: findings.length === 0, documentsReferenced, documentsChecked, commitmentsChecked, documentsErased, findings };
+}
+
+// issue 14: each cohort document that is present and hashes right must be the sorted set whose
+// tree root and size the entry records (a missing or edited one is already a finding above).
+async function checkCohorts(sidecar: LogView['sidecar'], cohorts: readonly { index: number; root: string; size: unknown; hash: string }[], add: (f: DocumentFinding) => void): Promise<void> {
+  for (const c of cohorts) {
+    const d = await sidecar.getDocument(c.hash);
+    if (!d || toHex(sha256(d.bytes)) !== c.hash) continue;
+    let why: string | undefined;
+    try {
+      why = typeof c.size === 'number' ? checkCohortDocument(JSON.parse(d.bytes.toString('utf8')), c.root, c.size) : 'the entry records no cohort size';
+    } catch {
+      why = 'not JSON';
+    }
+    if (why !== undefined) add({ kind: 'COHORT_MISMATCH', ref: c.hash, eventIndex: c.index, message: `the cohort document of the training run at entry ${c.index} is not its cohort: ${why}` });
+  }
 }
 
 // The token rows against the tokens the log created and revoked. Authentication reads the log, not

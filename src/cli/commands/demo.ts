@@ -11,6 +11,12 @@ import { ConsentDeniedError, Governance, ModelRefusedError } from '../../service
 import { rebuildReceipt } from '../../service/receipt.js';
 import { verifyDocuments } from '../../service/verify-documents.js';
 import type { CommandContext } from '../context.js';
+// issue 14: training cohorts
+import { verifyCohortProof } from '../../core/cohort.js';
+import type { Log } from '../../log/log.js';
+import { AuditTrail } from '../../service/audit.js';
+import { buildCohortProof } from '../../service/governance/cohort.js';
+import { CLI_COHORT_PROOF_ROUTE } from './training.js';
 
 export interface DemoOptions {
   /** Keep the demo's data directory instead of deleting it. */
@@ -195,6 +201,8 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<n
       }
       out(`   patient identifiers on the log: ${leaked.length === 0 ? 'none (only commitments, codes and hashes)' : `FOUND in ${leaked.join(', ')}`}`);
       ok &&= report.ok && docs.ok && leaked.length === 0;
+      // issue 14: training cohorts (a step of its own, for easy merging)
+      ok = (await demoCohortProof(g, log, init.verifierKey, out)) && ok;
     } finally {
       await log.close();
       await dir.store.close();
@@ -206,4 +214,62 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<n
   } finally {
     if (!options.keep) rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * issue 14: the demo's cohort step. Three patients consent to research; one withdraws. A training
+ * run names all three: the withdrawn one is left out and counted. The privacy officer then
+ * produces, for the withdrawn patient, the proof that they were not in the run (the read on the
+ * log first), and it is verified with nothing but the verifier key. Returns whether every check passed.
+ */
+async function demoCohortProof(g: Governance, log: Log, verifierKey: string, out: (s?: string) => void): Promise<boolean> {
+  const officer = { id: 'privacy-officer-1', role: 'privacy_officer' };
+  const engineer = { id: 'eng-7', role: 'ml_engineer' };
+  out('8. Training cohort: a withdrawn patient left out, and a proof of it');
+  const patients = ['patient_pseudo_201', 'patient_pseudo_202', 'patient_pseudo_203'];
+  const cohort = [];
+  for (const subject of patients) {
+    const p = await g.createConsent({ subject, allowedPurposes: ['HRESCH'], allowedRoles: ['ml_engineer'] }, officer);
+    cohort.push({ subject, policyId: p.policy.policyId });
+  }
+  const withdrawn = patients[2]!;
+  await g.revokeConsent(cohort[2]!.policyId, officer);
+  out(`   three patients consented to research (HRESCH); ${withdrawn} withdrew`);
+  const model = { modelName: 'lesion_classifier', modelVersion: '0.9.5', weightsHash: sha('weights v0.9.5'), framework: 'pytorch' };
+  const run = await g.recordTraining({
+    actor: engineer,
+    purpose: 'HRESCH',
+    dataset: { uri: 's3://noetiv-bucket/cohort/lesions-identified-v2.parquet', digest: sha('identified v2'), type: 'identified' },
+    cohort,
+    // The reference's own training manifest shape (a PipelineManifest) is accepted as it is.
+    manifest: {
+      pipeline_name: 'train_lesion_classifier',
+      pipeline_version: '0.1.0',
+      container_image: 'registry/noetiv/train:0.1.0',
+      code_commit: 'train789',
+      parameters: { epochs: 10, lr: 0.0001, batch_size: 16 },
+      dependencies: { python: '3.11', torch: '2.4.0' },
+    },
+    modelBefore: model,
+    modelAfter: { ...model, modelVersion: '0.9.6', weightsHash: sha('weights v0.9.6') },
+    computeBackend: 'cpu',
+  });
+  const c = run.cohort!;
+  out(
+    `   TRAINING_EXECUTED at entry ${run.event.index}: ${c.size} included, ${c.excludedTotal} excluded (${c.excluded.map((x) => `${x.reason} ${x.count}`).join(', ')}); cohort root ${c.root.slice(0, 16)}...`,
+  );
+  const trail = new AuditTrail({ log, vocabulary: g.vocabulary });
+  const { proof } = await buildCohortProof(log, run.event.index, withdrawn, {
+    absent: true,
+    audit: async (commitments) => {
+      await trail.opened(officer, { route: CLI_COHORT_PROOF_ROUTE, permission: 'training:proof', purpose: 'PATRQT', eventIndex: run.event.index, commitments });
+    },
+  });
+  out(`   custos training proof ${run.event.index} --subject ${withdrawn} --absent: a ${proof.kind} proof (logged first as PATIENT_DATA_OPENED)`);
+  const v = verifyCohortProof(proof, { logKey: parseVerifierKey(verifierKey) });
+  for (const check of v.checks) out(`   ${check.ok ? 'ok  ' : 'FAIL'} ${check.name} (${check.detail})`);
+  out(`   a patient advocate with only the verifier key: ${withdrawn} was ${v.ok ? 'NOT in the run (verified)' : 'NOT PROVED ABSENT'}`);
+  const docs = await verifyDocuments({ store: log });
+  out(`   the cohort document matches the log: ${docs.ok ? 'OK' : 'FAILED'}`);
+  return v.ok && docs.ok && c.size === 2 && c.excludedTotal === 1;
 }

@@ -312,6 +312,8 @@ export interface RolesFileOption {
 export interface TrainOptions extends RolesFileOption {
   readonly purpose: string;
   readonly policy?: string;
+  /** issue 14: a cohort file (docs/training.md). */
+  readonly cohort?: string;
   readonly attestation?: string;
   readonly attestationDocument?: string;
   readonly datasetUri?: string | undefined;
@@ -336,6 +338,7 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
   const modelBefore = readJsonFile(ctx.io, o.modelBefore, 'model spec (before)');
   const modelAfter = readJsonFile(ctx.io, o.modelAfter, 'model spec (after)');
   const changeControl = changeControlOf(ctx, o);
+  const cohort = o.cohort === undefined ? undefined : cohortFile(readJsonFile(ctx.io, o.cohort, 'cohort'));
   const r = await withGovernance(
     ctx,
     (g) =>
@@ -345,6 +348,8 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
           purpose: o.purpose,
           dataset: { ...dataset, type: o.datasetType as 'synthetic' },
           ...(o.policy === undefined ? {} : { policyIds: list(o.policy) ?? [] }),
+          // (validated by the service's schema: unknown until then)
+          ...(cohort === undefined ? {} : { cohort: cohort as { subject: string; policyId: string }[] }),
           ...(o.attestation === undefined && o.attestationDocument === undefined
             ? {}
             : { attestation: { method: o.attestation as 'safe-harbor', ...(o.attestationDocument === undefined ? {} : { document: o.attestationDocument }) } }),
@@ -358,8 +363,29 @@ export async function train(ctx: CommandContext, o: TrainOptions, actor: Actor):
     o.roles,
   );
   if (ctx.json)
-    return printJson(ctx.io, { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionToJson), event: eventFields(r.event), ...(r.model ? { model: changeControlJson(r.model) } : {}) });
-  printFields(ctx.io, { recorded: `TRAINING_EXECUTED, entry ${r.event.index}`, 'manifest hash': r.manifestHash, ...(r.model ? changeControlFields(r.model) : {}) });
+    return printJson(ctx.io, {
+      manifestHash: r.manifestHash,
+      decisions: r.decisions.map(decisionToJson),
+      event: eventFields(r.event),
+      ...(r.cohort ? { cohort: r.cohort } : {}),
+      ...(r.model ? { model: changeControlJson(r.model) } : {}),
+    });
+  printFields(ctx.io, {
+    recorded: `TRAINING_EXECUTED, entry ${r.event.index}`,
+    'manifest hash': r.manifestHash,
+    ...(r.cohort
+      ? {
+          cohort: `${r.cohort.size} included, ${r.cohort.excludedTotal} excluded${r.cohort.excluded.length ? ` (${r.cohort.excluded.map((x) => `${x.reason} ${x.count}`).join(', ')})` : ''}`,
+          'cohort root': r.cohort.root,
+        }
+      : {}),
+    ...(r.model ? changeControlFields(r.model) : {}),
+  });
+}
+
+// issue 14: a cohort file is a JSON array of {subject, policyId}, or an object with such an array as `cohort`.
+function cohortFile(json: unknown): unknown {
+  return json !== null && typeof json === 'object' && !Array.isArray(json) && 'cohort' in json ? (json as { cohort: unknown }).cohort : json;
 }
 
 /** The route the PATIENT_DATA_OPENED event of `custos receipt --open` names. */

@@ -16,7 +16,15 @@ export const TRAINING_BODY = withActorClaim(TRAINING);
 /** `breakGlass`: set when consent denied and the access was executed under break-glass (`decision` is the denial it overrode). */
 export const ACCESS_RESPONSE = v.object({ decision: DECISION, event: EVENT, breakGlass: v.optional(v.object({ justification: v.string(), reviewDue: v.string() })) });
 export const INFERENCE_RESPONSE = v.object({ receipt: v.unknown(), receiptHash: v.string(), decision: DECISION, event: EVENT });
-export const TRAINING_RESPONSE = v.object({ manifestHash: v.string(), decisions: v.array(DECISION), event: EVENT });
+/** issue 14: `cohort` for a run that named its cohort: root, size (included), exclusions by reason, the cohort document's hash. */
+export const COHORT_SUMMARY = v.object({
+  root: v.string(),
+  size: v.number(),
+  excluded: v.array(v.object({ reason: v.string(), count: v.number() })),
+  excludedTotal: v.number(),
+  document: v.string(),
+});
+export const TRAINING_RESPONSE = v.object({ manifestHash: v.string(), decisions: v.array(DECISION), event: EVENT, cohort: v.optional(COHORT_SUMMARY) });
 /** Response types for clients (the server builds each response as one of these). */
 export type AccessResponse = v.InferOutput<typeof ACCESS_RESPONSE>;
 export type InferenceResponse = v.InferOutput<typeof INFERENCE_RESPONSE>;
@@ -61,7 +69,8 @@ export const trainingRoutes = [
   route({
     method: 'POST',
     url: '/api/v1/trainings',
-    summary: "Record a training run: identified data under every subject's consent (policyIds; 403 CONSENT_DENIED is logged), de-identified or synthetic data with an attestation",
+    summary:
+      "Record a training run: identified data under every subject's consent (policyIds; 403 CONSENT_DENIED is logged) or with a cohort (each subject's inclusion decided under its consent; those without are left out and counted), de-identified or synthetic data with an attestation",
     permission: 'training',
     status: 201,
     serviceBody: TRAINING_BODY,
@@ -69,7 +78,12 @@ export const trainingRoutes = [
     handler: async ({ req, principal }, { governance, metrics }) => {
       const r = await governance.recordTraining(serviceRequest(TRAINING, req, principal));
       metrics.decisions.inc({ operation: 'training', effect: 'permit', reason: 'PERMITTED' });
-      return { manifestHash: r.manifestHash, decisions: r.decisions.map(decisionJson), event: eventJson(r.event) };
+      return {
+        manifestHash: r.manifestHash,
+        decisions: r.decisions.map(decisionJson),
+        event: eventJson(r.event),
+        ...(r.cohort ? { cohort: { ...r.cohort, excluded: r.cohort.excluded.map((x) => ({ ...x })) } } : {}),
+      };
     },
   }),
 ];

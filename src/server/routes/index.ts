@@ -24,6 +24,8 @@ import { federatedRoutes } from './federated.js';
 import { dpRoutes } from './dp.js';
 // issue 15: selective disclosure (attestations)
 import { attestationRoutes } from './attestations.js';
+// issue 14: training cohorts
+import { trainingProofRoutes } from './training.js';
 
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
@@ -52,4 +54,6 @@ export const API_ROUTES: readonly Route[] = [
   ...dpRoutes,
   // issue 15: selective disclosure (attestations)
   ...attestationRoutes,
+  // issue 14: training cohorts
+  ...trainingProofRoutes,
 ];

@@ -18,6 +18,7 @@ import type { Commitment } from './commitments.js';
 import { DOC, doc } from './documents.js';
 import { withPolicyRetry, type Actor, type GovernanceState } from './state.js';
 import { prepareChangeControl, withChangeControl, type ChangeControlResult } from './models.js';
+import { appendCohortTraining, type CohortSummary } from './cohort.js';
 
 /** Refusal by consent. The CONSENT_DENIED event is already on the log when this is thrown. */
 export class ConsentDeniedError extends ConsentError {
@@ -307,10 +308,25 @@ function checkJustification(s: GovernanceState, justification: string | undefine
 }
 
 /**
+ * What {@link recordTraining} returns; `cohort` for a run that named its cohort, `model` when the run
+ * made a version of a registered line under a change control plan (issue 14).
+ */
+export interface TrainingResult {
+  readonly event: AppendResult;
+  readonly manifestHash: string;
+  readonly decisions: readonly Decision[];
+  readonly cohort?: CohortSummary;
+  readonly model?: ChangeControlResult;
+}
+
+/**
  * Records a training run.
  * - `identified` (subject-linked) data: decided at sequencing time under the consent of every
  *   subject (`policyIds`, at most MAX_TRAINING_COHORT), for a training purpose (by default
  *   HRESCH or one of its specializations). One refusal refuses the run; CONSENT_DENIED is logged.
+ * - `identified` data with a `cohort` (issue 14, cohort.ts): each subject's inclusion is decided
+ *   at sequencing time under its policy; subjects without consent are left out and counted, and
+ *   the event records the root of the sorted Merkle tree over the included commitments.
  * - `deidentified` / `synthetic` data: no consent applies, so the caller attests how the data was
  *   made non-identifying (`attestation.method`, optionally the attestation document's digest); the
  *   attestor is the acting actor. The attestation is recorded on the event.
@@ -330,16 +346,10 @@ export async function recordTraining(s: GovernanceState, input: TrainingInput | 
   const after = doc(DOC.model, parseModelSpec(a.modelAfter, 'modelAfter'));
   // issue 14: a new version of a registered model line, under its change control plan (nothing written if refused).
   const cc = await prepareChangeControl(s, { before: before.value as ModelSpec, after: after.value as ModelSpec, changeControl: a.changeControl, datasetType: a.dataset.type, purpose: a.purpose });
-  const r = await s.commitments.with([{ kind: 'uri', value: a.dataset.uri }], async ([uri]) => training(s, a, manifest, before, after, uri!));
+  // issue 14: the subjects of a cohort, as their salted commitments (existing ones are reused).
+  const subjects = (a.cohort ?? []).map((m) => ({ kind: 'subject', value: m.subject }));
+  const r = await s.commitments.with([{ kind: 'uri', value: a.dataset.uri }, ...subjects], async ([uri, ...committed]) => training(s, a, manifest, before, after, uri!, committed));
   return cc ? { ...r, model: await withChangeControl(s, cc, r.event, a.actor) } : r;
-}
-
-/** What {@link recordTraining} returns; `model` when the run made a version of a registered line under a change control plan (issue 14). */
-export interface TrainingResult {
-  readonly event: AppendResult;
-  readonly manifestHash: string;
-  readonly decisions: readonly Decision[];
-  readonly model?: ChangeControlResult;
 }
 
 async function training(
@@ -349,24 +359,33 @@ async function training(
   before: SidecarDocument,
   after: SidecarDocument,
   uri: Commitment,
-): Promise<{ event: AppendResult; manifestHash: string; decisions: readonly Decision[] }> {
+  subjects: readonly Commitment[],
+): Promise<TrainingResult> {
   const dataset = { uri: uri.c.commitment, digest: a.dataset.digest, type: a.dataset.type };
   const documents = { training: manifest.hash, modelBefore: before.hash, modelAfter: after.hash };
-  const executed = (decisions: readonly Decision[]): Decided => ({
+  // issue 14: a cohort run's basis is its cohort (root, size, exclusions) and the cohort document.
+  const executed = (decisions: readonly Decision[], cohort?: { fields: Record<string, unknown>; document: SidecarDocument }): Decided => ({
     type: EVENT.trainingExecuted,
     payload: s.checked(EVENT.trainingExecuted, {
       actor: a.actor.id,
       role: a.actor.role,
       purpose: a.purpose,
       dataset,
-      ...(a.dataset.type === 'identified'
-        ? { consents: decisions.map((d) => ({ policyId: d.policyId, policyVersion: d.policyVersion!, policyHash: d.policyHash!, provision: d.provision! })) }
-        : { attestation: { method: a.attestation!.method, attestor: a.actor.id, ...(a.attestation!.document ? { document: a.attestation!.document } : {}) } }),
+      ...(cohort
+        ? { cohort: cohort.fields }
+        : a.dataset.type === 'identified'
+          ? { consents: decisions.map((d) => ({ policyId: d.policyId, policyVersion: d.policyVersion!, policyHash: d.policyHash!, provision: d.provision! })) }
+          : { attestation: { method: a.attestation!.method, attestor: a.actor.id, ...(a.attestation!.document ? { document: a.attestation!.document } : {}) } }),
       computeBackend: a.computeBackend,
-      documents,
+      documents: cohort ? { ...documents, cohort: cohort.document.hash } : documents,
     }),
-    sidecar: { documents: [manifest, before, after] },
+    sidecar: { documents: cohort ? [manifest, before, after, cohort.document] : [manifest, before, after] },
   });
+  if (a.cohort !== undefined) {
+    const members = a.cohort.map((m, i) => ({ subject: subjects[i]!, policyId: m.policyId }));
+    const r = await appendCohortTraining(s, a.actor, a.purpose, members, [uri], (fields, document) => executed([], { fields, document }));
+    return { event: r.event, manifestHash: manifest.hash, decisions: [], cohort: r.cohort };
+  }
   if (a.dataset.type === 'identified') {
     const policyIds = [...new Set(a.policyIds!)];
     const r = await underConsent(s, 'training', a.actor, { purpose: a.purpose }, policyIds, { dataset, training: manifest.hash }, [uri], 1, (_ctx, decisions) => ({

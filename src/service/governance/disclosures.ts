@@ -25,8 +25,8 @@
  * entries that were erased since (each {@link SubjectEntry.erased}).
  * @module
  */
-import { hashLeaf, toHex } from '../../core/hash.js';
-import { EVENT_TYPE, isRecord, parseLoggedEvent, stringField, type LoggedEvent } from '../../core/events.js';
+import { hashLeaf, sha256, toHex } from '../../core/hash.js';
+import { EVENT_TYPE, isRecord, parseLoggedEvent, recordField, stringField, type LoggedEvent } from '../../core/events.js';
 import { logView, type LogSource } from '../../log/reader.js';
 
 /** What an entry did to the subject's data, as a report names it. */
@@ -204,6 +204,22 @@ function carriesAny(bytes: Buffer, set: ReadonlySet<string>): boolean {
 }
 
 const POLICY_MARK = Buffer.from('"policyId":"');
+const COHORT_MARK = Buffer.from('"cohort":"');
+
+// issue 14: the subject's commitments among the members of the cohort document a TRAINING_EXECUTED
+// entry commits (checked against its hash; a missing or edited document links nothing, and is
+// `custos verify`'s finding).
+async function cohortMembers(sidecar: ReturnType<typeof logView>['sidecar'], bytes: Buffer, own: ReadonlySet<string>): Promise<string[]> {
+  const hash = stringField(recordField(parseLoggedEvent(bytes)?.payload, 'documents'), 'cohort');
+  const d = hash === undefined ? undefined : await sidecar.getDocument(hash);
+  if (!d || toHex(sha256(d.bytes)) !== hash) return [];
+  try {
+    const members = (JSON.parse(d.bytes.toString('utf8')) as { commitments?: unknown }).commitments;
+    return Array.isArray(members) ? members.filter((c): c is string => typeof c === 'string' && own.has(c)) : [];
+  } catch {
+    return [];
+  }
+}
 const SUBJECT_MARK = Buffer.from('"subject":"');
 const INDEX_MARK = Buffer.from('"eventIndex":');
 
@@ -256,12 +272,15 @@ export async function findSubjectEntries(source: LogSource, subject: string, opt
       // Cheap byte tests first: a policy id of the subject, a linked commitment, or a found entry.
       const mayPolicy = policies.size > 0 && stringsAfter(e.bytes, POLICY_MARK).some((id) => policies.has(id));
       const mayRef = spec.entryRefs !== undefined && found.size > 0 && e.bytes.indexOf(INDEX_MARK) >= 0;
-      if (!mayPolicy && !mayRef && !carriesAny(e.bytes, linked)) continue;
+      // issue 14: a training run whose cohort (its off-ledger cohort document) holds one of the subject's commitments.
+      const inCohort = type === EVENT_TYPE.trainingExecuted && subjectCommitments.size > 0 && e.bytes.indexOf(COHORT_MARK) >= 0 ? await cohortMembers(sidecar, e.bytes, subjectCommitments) : [];
+      if (!mayPolicy && !mayRef && inCohort.length === 0 && !carriesAny(e.bytes, linked)) continue;
       const ev = parseLoggedEvent(e.bytes);
       if (!ev || ev.type !== type) continue;
       const viaPolicies = spec.policyIds(ev.payload).filter((id) => policies.has(id));
       const carried = spec.commitments(ev.payload);
-      const viaCommitments = carried.filter((c) => linked.has(c));
+      const viaCommitments = [...carried.filter((c) => linked.has(c)), ...inCohort];
+      if (spec.links && inCohort.length > 0) for (const c of carried) linked.add(c);
       const viaEntries = (spec.entryRefs?.(ev.payload) ?? []).filter((i) => found.has(i));
       if (viaPolicies.length === 0 && viaCommitments.length === 0 && viaEntries.length === 0) continue;
       // Data used under the subject's policy is the subject's data: its URIs link later entries.

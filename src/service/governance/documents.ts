@@ -25,6 +25,8 @@ export const DOC = {
   legacyLine: 'legacy-line',
   legacyManifest: 'legacy-manifest',
   legacyPolicy: 'legacy-policy',
+  /** issue 14: a training run's cohort: the sorted subject commitments of the included subjects. */
+  cohort: 'training-cohort',
 } as const;
 
 /**

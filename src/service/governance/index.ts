@@ -63,6 +63,7 @@ export { DOC } from './documents.js';
 export { ConsentDeniedError } from './decisions.js';
 export type { Actor, BreakGlassOptions, GovernanceOptions } from './state.js';
 export type { DataAccessResult, TrainingResult } from './decisions.js';
+export type { CohortSummary } from './cohort.js';
 // issue 14: model registry and change control
 export { ModelRefusedError } from './models.js';
 export type { ChangeControlResult, ModelLineView, ModelRegistered, ModelVersionView, RegisterModelInput } from './models.js';
