@@ -264,11 +264,10 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
     // Well-formed erasures (a hostile leaf puts a lone surrogate or a prototype name in kind or value).
     'POST /api/v1/erasures': () =>
       rnd() < 0.25
-        ? { kind: 'document', value: pick(rnd, [...DOCUMENTS, 'ab'.repeat(32), 'patient-1']), ...(rnd() < 0.2 ? { actor: 'po-1' } : {}) }
+        ? { kind: 'document', value: pick(rnd, [...DOCUMENTS, 'ab'.repeat(32), 'patient-1']) }
         : {
             kind: pick(rnd, ['subject', 'uri', 'external_ref']),
             value: pick(rnd, ['patient-1', 'patient-2', 'patient-3', `patient-${fresh}`, 's3://clinic/0.jpg', 's3://clinic/0.json', `s3://clinic/${Math.floor(rnd() * 50)}.jpg`, 'ext-1']),
-            ...(rnd() < 0.2 ? { actor: 'po-1' } : {}),
           },
     'POST /api/v1/verify': () => ({}),
     // issue 14: model registry and change control
@@ -416,7 +415,11 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
   let cso: string;
 
   before(async () => {
-    env = await createServerEnv();
+    // The fuzz sends ~20 % of its requests with no valid credential, more than the default 300 failed
+    // authentications a minute from one address once the route table grew (issues 14 and 15): the
+    // limit then answered 429 to every request, valid ones included, and the deep paths (erasures,
+    // openings) were never reached. The limit is raised here; its own tests are in auth-security.test.ts.
+    env = await createServerEnv({ authFailuresPerMinute: 100_000 });
     address = await env.app.listen({ host: '127.0.0.1', port: 0 });
     const g = env.governance;
     const po = { id: 'po-1', role: 'privacy_officer' };
@@ -480,8 +483,11 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     const failures: Outcome[] = [];
     const succeeded = { erasures: 0, openings: 0 };
 
-    const one = async (): Promise<void> => {
-      const route = pick(rnd, routes);
+    // Every route gets its share of the requests (round robin over the table): with ~75 routes, a
+    // random pick left a route such as the erasures with too few well-formed, permitted requests to
+    // be sure one goes through (the check below), and that depended on the seed.
+    const one = async (k: number): Promise<void> => {
+      const route = routes[k % routes.length]!;
       hit.set(`${route.method} ${route.path}`, (hit.get(`${route.method} ${route.path}`) ?? 0) + 1);
       let url = route.path.replace(/\{([A-Za-z]+)\}/g, (_m, name: string) => {
         if (name === 'path') return pick(rnd, ['0/000', 'entries/000', '0/000.p/5', '1/x', '../../etc/passwd', 'entries/%ED%BF%BF', '0/999999999999']);
@@ -509,7 +515,8 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
       const b = rnd();
       if (template && b < 0.85) {
         let v = template();
-        const rounds = Math.floor(rnd() * 3); // 0: the valid body as it is
+        // 0: the valid body as it is (an erasure half the time: the test requires one to go through)
+        const rounds = route.path === '/api/v1/erasures' && rnd() < 0.5 ? 0 : Math.floor(rnd() * 3);
         for (let i = 0; i < rounds; i++) v = rnd() < 0.4 ? hostileLeaf(rnd, v) : mutate(rnd, v);
         body = toJsonText(v);
       } else if (b < 0.9) {
@@ -541,10 +548,7 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
     let next = 0;
     await Promise.all(
       Array.from({ length: IN_FLIGHT }, async () => {
-        while (next < REQUESTS) {
-          next++;
-          await one();
-        }
+        while (next < REQUESTS) await one(next++);
       }),
     );
 
