@@ -115,7 +115,7 @@ describe('explorer: the federated learning page', { skip }, () => {
     for (const k of [0, 1]) {
       const row = rounds.nth(k);
       assert.equal(await row.getAttribute('data-round'), String(k + 1));
-      assert.deepEqual(await row.locator('[data-testid="fl-round-site"]').evaluateAll((xs) => xs.map((x) => (x as HTMLElement).dataset['site'])), ['site-a', 'site-b']);
+      assert.deepEqual(await row.locator('[data-testid="fl-round-site"]').evaluateAll((xs) => xs.map((x) => x.getAttribute('data-site'))), ['site-a', 'site-b']);
       const eps = row.locator('[data-testid="fl-round-epsilon"]');
       assert.equal(await eps.getAttribute('data-epsilon'), String(epsilons[k]));
       assert.equal((await eps.textContent())?.trim(), `ε = ${shown(epsilons[k]!)}, δ = 0.00001`);

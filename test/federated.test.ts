@@ -382,7 +382,13 @@ describe('/api/v1/fl (HTTP)', () => {
     const empty = await call(env.tokens.ml_engineer, 'GET', '/api/v1/fl/lines');
     assert.equal(empty.statusCode, 200);
     assert.deepEqual(empty.json(), { lines: [{ line: 'http-line', rounds: 1, refusals: 3, lastRound: 1, closed: false }] });
-    const refusedOnly = await call(coordinator, 'POST', '/api/v1/fl/rounds', { line: 'a-refused-line', round: 1, aggregation: 'fedavg', sites: [signed('site-h3', 1, hex('c'), 'a-refused-line')], globalModel: hex('2') });
+    const refusedOnly = await call(coordinator, 'POST', '/api/v1/fl/rounds', {
+      line: 'a-refused-line',
+      round: 1,
+      aggregation: 'fedavg',
+      sites: [signed('site-h3', 1, hex('c'), 'a-refused-line')],
+      globalModel: hex('2'),
+    });
     assert.equal(refusedOnly.statusCode, 404);
     const n = env.log.size;
     const listed = await call(env.tokens.auditor, 'GET', '/api/v1/fl/lines');

@@ -54,7 +54,11 @@ function sitesCard(sites) {
     sites.length
       ? table(['Site', 'Key fingerprint (SHA-256)', 'Registered at entry', 'Status'], sites.map(siteRow), { testid: 'fl-sites-table' })
       : h('p', { class: 'muted', testid: 'fl-sites-empty' }, 'No site is registered.'),
-    h('p', { class: 'small muted' }, 'A site signs each update it contributes with its Ed25519 key; the log holds the public key, and a round naming a site that is unknown or retired, or with a signature that does not verify, is refused. Site ids are never reused.'),
+    h(
+      'p',
+      { class: 'small muted' },
+      'A site signs each update it contributes with its Ed25519 key; the log holds the public key, and a round naming a site that is unknown or retired, or with a signature that does not verify, is refused. Site ids are never reused.',
+    ),
   );
 }
 
@@ -67,7 +71,7 @@ function runningCell(dp) {
   if (!dp) return h('span', { class: 'muted' }, '—');
   return h(
     'span',
-    { testid: 'fl-round-epsilon', dataset: { epsilon: dp.epsilon, delta: dp.delta }, title: `ε = ${dp.epsilon}, δ = ${dp.delta}, ρ total = ${dp.rhoTotal} (zCDP)` },
+    { class: 'fl-epsilon', testid: 'fl-round-epsilon', dataset: { epsilon: dp.epsilon, delta: dp.delta }, title: `ε = ${dp.epsilon}, δ = ${dp.delta}, ρ total = ${dp.rhoTotal} (zCDP)` },
     `ε = ${figure(dp.epsilon)}, δ = ${dp.delta}`,
   );
 }
@@ -94,7 +98,7 @@ function roundRow(r, registered) {
     h(
       'td',
       null,
-      r.sites.map((x) => h('div', { testid: 'fl-round-site', dataset: { site: x.site } }, h('code', null, x.site), ' ', hash(x.update))),
+      r.sites.map((x) => h('div', { class: 'fl-site', testid: 'fl-round-site', dataset: { site: x.site } }, h('code', null, x.site), ' ', hash(x.update))),
     ),
     h('td', { testid: 'fl-round-aggregation', dataset: { aggregation: r.aggregation } }, AGGREGATIONS[r.aggregation] ?? r.aggregation),
     h('td', null, dpCell(r.dp)),
@@ -192,7 +196,17 @@ export async function flPage(arg) {
           h('h2', null, `More lines (${rest.length})`),
           table(
             ['Line', ['Rounds', 'num'], ['Refused', 'num'], ['Last round', 'num'], 'State'],
-            rest.map((l) => h('tr', null, h('td', null, link(`#/fl/${encodeURIComponent(l.line)}`, l.line)), h('td', { class: 'num' }, String(l.rounds)), h('td', { class: 'num' }, String(l.refusals)), h('td', { class: 'num' }, String(l.lastRound)), h('td', null, l.closed ? 'closed' : 'open'))),
+            rest.map((l) =>
+              h(
+                'tr',
+                null,
+                h('td', null, link(`#/fl/${encodeURIComponent(l.line)}`, l.line)),
+                h('td', { class: 'num' }, String(l.rounds)),
+                h('td', { class: 'num' }, String(l.refusals)),
+                h('td', { class: 'num' }, String(l.lastRound)),
+                h('td', null, l.closed ? 'closed' : 'open'),
+              ),
+            ),
           ),
         )
       : null,
