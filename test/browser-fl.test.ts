@@ -110,6 +110,8 @@ describe('explorer: the federated learning page', { skip }, () => {
     assert.match((await sites.nth(0).locator('[data-testid="fl-site-registered"]').getAttribute('href')) ?? '', /^#\/event\/\d+$/);
 
     assert.equal(await page.locator('[data-testid="fl-line"]').getAttribute('data-line'), LINE);
+    assert.equal(await page.locator('[data-testid="fl-line-state"]').getAttribute('data-closed'), 'true');
+    assert.equal(await page.locator('[data-testid="fl-line-epsilon"]').getAttribute('data-epsilon'), String(epsilons[1]));
     const rounds = page.locator('[data-testid="fl-round-row"]');
     assert.equal(await rounds.count(), 2);
     for (const k of [0, 1]) {

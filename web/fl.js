@@ -121,7 +121,8 @@ function refusalRow(x) {
 }
 
 function lineSection(l, registered) {
-  const state = l.version ? 'closed' : 'open';
+  // A final round closes the line; it names the version the line ends in when it has one.
+  const closed = l.rounds.some((r) => r.final);
   return h(
     'section',
     { class: 'card', testid: 'fl-line', dataset: { line: l.line } },
@@ -131,7 +132,7 @@ function lineSection(l, registered) {
       ['Last round', String(l.lastRound)],
       ['Differential privacy', l.dp === undefined ? null : l.dp ? 'yes' : 'no'],
       ['Running total', l.epsilon === undefined ? undefined : h('span', { testid: 'fl-line-epsilon', dataset: { epsilon: l.epsilon } }, `ε = ${figure(l.epsilon)} (ρ = ${figure(l.rhoTotal)})`)],
-      ['State', state === 'closed' ? `ended in ${l.version.model} ${l.version.version}` : 'open'],
+      ['State', h('span', { testid: 'fl-line-state', dataset: { closed } }, closed ? (l.version ? `closed: ended in ${l.version.model} ${l.version.version}` : 'closed by its final round') : 'open')],
     ]),
     l.rounds.length
       ? table(
