@@ -276,6 +276,12 @@ describe('custos fl (CLI)', () => {
     assert.equal(l.version.version, '2.0.0');
     const text = await cli(['fl', 'rounds', 'derm-line']);
     assert.match(text.stdout, /^line derm-line: 3 rounds, 9 refused, last round 5, .*ended in derm-fl 2\.0\.0/);
+    const lines = okJson<{ lines: { line: string; rounds: number; refusals: number; lastRound: number; closed: boolean }[] }>(await cli(['--json', 'fl', 'lines']));
+    assert.deepEqual(
+      lines.lines.find((x) => x.line === 'derm-line'),
+      { line: 'derm-line', rounds: 3, refusals: 9, lastRound: 5, closed: true },
+    );
+    assert.match((await cli(['fl', 'lines'])).stdout, /^derm-line {2}3 rounds {2}9 refused {2}last round 5 {2}closed$/m);
     assert.match(text.stdout, /refused round 2 +entry \d+ +FL_SIGNATURE_INVALID \(site site-b\)/);
   });
 
