@@ -5,7 +5,7 @@
  * the sites with their key fingerprints and registration entries, each round with its sites'
  * update digests and the accountant's running ε, the refusal with its reason and entry, and a link
  * from the final round to the Models page; a coordinator (no models:read) sees the version without
- * the link; a nurse (no fl:read) gets the permission message, not a crash.
+ * the link (and the page does not ask the registry for it); a nurse (no fl:read) gets the permission message, not a crash.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -150,8 +150,11 @@ describe('explorer: the federated learning page', { skip }, () => {
   });
 
   it('a coordinator (no models:read) sees the final version without a link', async () => {
+    const size = env.log.size;
     await login(coordinator, '#/fl');
     await page.locator('[data-testid="page-fl"]').waitFor();
+    // The page did not ask the registry (a refused request would be audited: a SECURITY_ALERT).
+    assert.equal(env.log.size, size);
     const version = page.locator('[data-testid="fl-round-version"]');
     assert.equal(await version.getAttribute('data-registered'), 'false');
     assert.equal(await version.locator('[data-testid="fl-version-link"]').count(), 0);

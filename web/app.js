@@ -215,7 +215,7 @@ async function render() {
   main.replaceChildren(h('p', { class: 'muted loading', testid: 'loading' }, 'Loading…'));
   try {
     const node = page
-      ? await page(arg, params, { loggedIn: Boolean(session) })
+      ? await page(arg, params, { loggedIn: Boolean(session), can })
       : h('section', { class: 'card' }, h('h1', null, 'No such page'), h('p', null, link('#/overview', 'Back to the overview')));
     if (seq === renderSeq) main.replaceChildren(node);
   } catch (err) {

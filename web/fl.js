@@ -80,13 +80,17 @@ function versionCell(r, registered) {
   if (!r.final) return '';
   if (!r.version) return h('span', { class: 'badge' }, 'final');
   const name = `${r.version.model} ${r.version.version}`;
-  const known = registered.get(r.version.model)?.has(r.version.version);
+  // Linked only when the registry holds this version with the round's weights (a version of that
+  // name registered by hand with other weights is not the line's).
+  const weights = registered.get(r.version.model)?.get(r.version.version);
+  const known = weights === r.version.weights;
   return h(
     'span',
     { testid: 'fl-round-version', dataset: { model: r.version.model, version: r.version.version, registered: Boolean(known) } },
     h('span', { class: 'badge' }, 'final'),
     ' ',
     known ? h('a', { href: `#/models/${encodeURIComponent(r.version.model)}`, testid: 'fl-version-link' }, name) : h('code', null, name),
+    weights !== undefined && !known ? h('small', { class: 'deny-text' }, ' (registered with other weights)') : null,
   );
 }
 
@@ -146,30 +150,33 @@ function lineSection(l, registered) {
   );
 }
 
-// The versions of the models the lines end in that the registry holds. Needs models:read: without
-// it (an fl_coordinator) or for a model not registered, the version is shown without a link.
-async function registeredVersions(lines) {
-  const models = [...new Set(lines.flatMap((l) => (l.version ? [l.version.model] : [])))];
+// The weights of the registered versions of the models the lines end in, by model and version.
+// Asked only of a role with models:read (the session's permissions): a refused request is itself
+// audited (SECURITY_ALERT), so a coordinator's view must not make one. A model not registered (404)
+// gets no link either.
+async function registeredVersions(lines, mayReadModels) {
   const out = new Map();
+  if (!mayReadModels) return out;
+  const models = [...new Set(lines.flatMap((l) => (l.version ? [l.version.model] : [])))];
   await Promise.all(
     models.map(async (m) => {
       try {
         const r = await api(`/api/v1/models/${encodeURIComponent(m)}`);
-        out.set(m, new Set(r.versions.map((x) => x.version)));
+        out.set(m, new Map(r.versions.map((x) => [x.version, x.weightsHash])));
       } catch {
-        // 403 or 404: no link.
+        // 404: no link.
       }
     }),
   );
   return out;
 }
 
-export async function flPage(arg) {
+export async function flPage(arg, _params, { can = () => true } = {}) {
   const [sites, list] = await Promise.all([api('/api/v1/fl/sites'), arg === undefined ? api('/api/v1/fl/lines') : null]);
   const names = arg === undefined ? list.lines.map((l) => l.line) : [arg];
   const shown = names.slice(0, MAX_LINES);
   const lines = await Promise.all(shown.map((n) => api(`/api/v1/fl/lines/${encodeURIComponent(n)}/rounds`)));
-  const registered = await registeredVersions(lines);
+  const registered = await registeredVersions(lines, can('models:read'));
   const rest = arg === undefined ? list.lines.slice(MAX_LINES) : [];
   return h(
     'div',
