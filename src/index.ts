@@ -193,7 +193,7 @@ export {
   type FlDpParams,
   type FlRefusalReason,
 } from './core/federated.js';
-export { FlRoundRefusedError, type FlLine, type FlModelVersion, type FlRefusal, type FlRound, type FlRoundResult, type FlSite } from './service/governance.js';
+export { FlRoundRefusedError, type FlLine, type FlLineSummary, type FlModelVersion, type FlRefusal, type FlRound, type FlRoundResult, type FlSite } from './service/governance.js';
 // issue 15: selective disclosure (attestations as SD-JWT, docs/attestations.md)
 export {
   ATTESTATION_TYP,

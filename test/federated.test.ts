@@ -276,6 +276,12 @@ describe('custos fl (CLI)', () => {
     assert.equal(l.version.version, '2.0.0');
     const text = await cli(['fl', 'rounds', 'derm-line']);
     assert.match(text.stdout, /^line derm-line: 3 rounds, 9 refused, last round 5, .*ended in derm-fl 2\.0\.0/);
+    const lines = okJson<{ lines: { line: string; rounds: number; refusals: number; lastRound: number; closed: boolean }[] }>(await cli(['--json', 'fl', 'lines']));
+    assert.deepEqual(
+      lines.lines.find((x) => x.line === 'derm-line'),
+      { line: 'derm-line', rounds: 3, refusals: 9, lastRound: 5, closed: true },
+    );
+    assert.match((await cli(['fl', 'lines'])).stdout, /^derm-line {2}3 rounds {2}9 refused {2}last round 5 {2}closed$/m);
     assert.match(text.stdout, /refused round 2 +entry \d+ +FL_SIGNATURE_INVALID \(site site-b\)/);
   });
 
@@ -378,6 +384,28 @@ describe('/api/v1/fl (HTTP)', () => {
     assert.deepEqual([l.rounds.length, l.refusals.length, l.lastRound], [1, 3, 1]);
     const unseen = await call(env.tokens.auditor, 'GET', '/api/v1/fl/lines/never-seen/rounds');
     assert.deepEqual(unseen.json(), { line: 'never-seen', rounds: [], refusals: [], lastRound: 0, rhoTotal: 0 });
+    // The lines, listed with their counts (a line of refusals only is listed too); a read writes nothing.
+    const empty = await call(env.tokens.ml_engineer, 'GET', '/api/v1/fl/lines');
+    assert.equal(empty.statusCode, 200);
+    assert.deepEqual(empty.json(), { lines: [{ line: 'http-line', rounds: 1, refusals: 3, lastRound: 1, closed: false }] });
+    const refusedOnly = await call(coordinator, 'POST', '/api/v1/fl/rounds', {
+      line: 'a-refused-line',
+      round: 1,
+      aggregation: 'fedavg',
+      sites: [signed('site-h3', 1, hex('c'), 'a-refused-line')],
+      globalModel: hex('2'),
+    });
+    assert.equal(refusedOnly.statusCode, 404);
+    const n = env.log.size;
+    const listed = await call(env.tokens.auditor, 'GET', '/api/v1/fl/lines');
+    assert.deepEqual(listed.json(), {
+      lines: [
+        { line: 'a-refused-line', rounds: 0, refusals: 1, lastRound: 0, closed: false },
+        { line: 'http-line', rounds: 1, refusals: 3, lastRound: 1, closed: false },
+      ],
+    });
+    assert.equal(env.log.size, n);
+    assert.equal((await call(env.tokens.nurse, 'GET', '/api/v1/fl/lines')).statusCode, 403);
   });
 
   it('retires a site (201), then 409 FL_SITE_INACTIVE; a malformed body is 400 and writes nothing', async () => {

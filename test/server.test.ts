@@ -259,6 +259,7 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'POST', url: '/api/v1/fl/sites', openapi: '/api/v1/fl/sites', body: {} },
   { method: 'POST', url: '/api/v1/fl/sites/site-a/retire', openapi: '/api/v1/fl/sites/{site}/retire', body: {} },
   { method: 'POST', url: '/api/v1/fl/rounds', openapi: '/api/v1/fl/rounds', body: {} },
+  { method: 'GET', url: '/api/v1/fl/lines', openapi: '/api/v1/fl/lines' },
   { method: 'GET', url: '/api/v1/fl/lines/line-a/rounds', openapi: '/api/v1/fl/lines/{line}/rounds' },
   // issue 15: differential privacy
   { method: 'POST', url: '/api/v1/dp/releases', openapi: '/api/v1/dp/releases', body: { query: 'unit=event from=2020-01-01 to=2020-02-01', epsilon: 0.1 } },

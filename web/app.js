@@ -11,6 +11,8 @@ import { reviewsPage } from './reviews.js';
 import { modelsPage } from './models.js';
 // issue 15: public statistics (differential privacy)
 import { statisticsPage } from './statistics.js';
+// issue 14: federated learning
+import { flPage } from './fl.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -84,6 +86,8 @@ function showChrome(on) {
   nav.hidden = !on;
   document.getElementById('nav-reviews').hidden = !can('break-glass:review');
   document.getElementById('nav-models').hidden = !can('models:read');
+  // issue 14: federated learning
+  document.getElementById('nav-fl').hidden = !can('fl:read');
   sessionBox.hidden = !on;
   if (on && session) {
     whoami.replaceChildren(
@@ -195,6 +199,8 @@ const ROUTES = {
   models: modelsPage,
   // issue 15: public statistics (differential privacy)
   statistics: statisticsPage,
+  // issue 14: federated learning
+  fl: flPage,
 };
 // Pages that need no token: verifying a bundle uses only the file and a key (web/bundle-drop.js).
 const PUBLIC_ROUTES = new Set(['verify-bundle']);
@@ -209,7 +215,7 @@ async function render() {
   main.replaceChildren(h('p', { class: 'muted loading', testid: 'loading' }, 'Loading…'));
   try {
     const node = page
-      ? await page(arg, params, { loggedIn: Boolean(session) })
+      ? await page(arg, params, { loggedIn: Boolean(session), can })
       : h('section', { class: 'card' }, h('h1', null, 'No such page'), h('p', null, link('#/overview', 'Back to the overview')));
     if (seq === renderSeq) main.replaceChildren(node);
   } catch (err) {
@@ -775,6 +781,9 @@ async function eventPage(arg) {
   if (entry.type === 'INFERENCE_EXECUTED') links.append(h('a', { href: `#/receipt/${n}`, class: 'button', testid: 'receipt-link' }, 'Inference receipt →'));
   // issue 15: a release of statistics with differential privacy is shown on the public statistics page.
   if (entry.type === 'DP_RELEASE') links.append(h('a', { href: '#/statistics', class: 'button', testid: 'statistics-link' }, 'Public statistics →'));
+  // issue 14: a federated round, refused or not, is shown with its line on the federated learning page.
+  if ((entry.type === 'FL_ROUND' || entry.type === 'FL_ROUND_REFUSED') && typeof p.line === 'string')
+    links.append(h('a', { href: `#/fl/${encodeURIComponent(p.line)}`, class: 'button', testid: 'fl-line-link' }, `Federated line ${p.line} →`));
   if (p.policyId) links.append(h('a', { href: `#/policy/${encodeURIComponent(p.policyId)}`, class: 'button secondary', testid: 'policy-link' }, `Consent policy ${p.policyId} →`));
   const summary = h(
     'section',

@@ -120,6 +120,11 @@ const TYPE_CLASS = {
   MODEL_RETIRED: 'erase',
   CHANGE_PLAN_COMMITTED: 'consent',
   INFERENCE_REFUSED: 'deny',
+  // issue 14: federated learning
+  FL_SITE_REGISTERED: 'consent',
+  FL_SITE_RETIRED: 'erase',
+  FL_ROUND: 'exec',
+  FL_ROUND_REFUSED: 'deny',
 };
 
 export function typeBadge(type) {

@@ -38,6 +38,7 @@ export {
   FlRoundRefusedError,
   registerFlModelVersion,
   type FlLine,
+  type FlLineSummary,
   type FlModelVersion,
   type FlRefusal,
   type FlRound,

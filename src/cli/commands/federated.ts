@@ -142,6 +142,14 @@ export async function flRound(ctx: CommandContext, file: string, actor: Actor): 
   });
 }
 
+/** `custos fl lines`: the lines the log has a round or refused round of, with their counts. */
+export async function flLines(ctx: CommandContext): Promise<void> {
+  const lines = await withGovernance(ctx, (g) => g.listFlLines());
+  if (ctx.json) return printJson(ctx.io, { lines });
+  if (lines.length === 0) ctx.io.stdout.write('no rounds recorded or refused\n');
+  for (const l of lines) ctx.io.stdout.write(`${l.line}  ${l.rounds} rounds  ${l.refusals} refused  last round ${l.lastRound}  ${l.closed ? 'closed' : 'open'}\n`);
+}
+
 /** `custos fl rounds LINE`. */
 export async function flRounds(ctx: CommandContext, line: string): Promise<void> {
   const l: FlLine = await withGovernance(ctx, (g) => g.listFlRounds(line));

@@ -15,7 +15,7 @@ function actorOf(o: { actor?: string; actorRole?: string }): { id: string; role:
 
 const load = () => import('../commands/federated.js');
 
-/** Registers `custos fl site keygen|register|retire|list`, `custos fl sign`, `custos fl round` and `custos fl rounds`. */
+/** Registers `custos fl site keygen|register|retire|list`, `custos fl sign`, `custos fl round`, `custos fl lines` and `custos fl rounds`. */
 export function registerFederated(program: Command, ctx: (cmd: Command) => Promise<CommandContext>): void {
   const fl = program.command('fl').description('federated learning: sites with their own Ed25519 keys, signed rounds of a model line (docs/federated.md)');
   const site = fl.command('site').description('federated learning sites');
@@ -68,6 +68,9 @@ export function registerFederated(program: Command, ctx: (cmd: Command) => Promi
     .option('--actor <id>', 'who records it (required)')
     .option('--actor-role <role>', 'their role code, holding fl:coordinate (required)')
     .action(async (file: string, o: { actor?: string; actorRole?: string }, cmd: Command) => (await load()).flRound(await ctx(cmd), file, actorOf(o)));
+  fl.command('lines')
+    .description('the model lines the log has a round or refused round of, with their counts')
+    .action(async (_o: unknown, cmd: Command) => (await load()).flLines(await ctx(cmd)));
   fl.command('rounds <line>')
     .description("a line's rounds and refused rounds, with the DP accountant's running total")
     .action(async (line: string, _o: unknown, cmd: Command) => (await load()).flRounds(await ctx(cmd), line));

@@ -41,6 +41,9 @@ const ROUND = v.object({
 });
 const REFUSAL = v.object({ index: v.number(), time: v.string(), line: v.string(), round: v.number(), reason: v.string(), site: v.optional(v.string()), actor: v.string(), role: v.string() });
 
+const LINE_SUMMARY = v.object({ line: v.string(), rounds: v.number(), refusals: v.number(), lastRound: v.number(), closed: v.boolean() });
+
+export const FL_LINES_RESPONSE = v.object({ lines: v.array(LINE_SUMMARY) });
 export const FL_SITES_RESPONSE = v.object({ sites: v.array(SITE) });
 export const FL_SITE_RESPONSE = v.object({ site: SITE, event: EVENT });
 export const FL_ROUND_RESPONSE = v.object({ round: ROUND, event: EVENT });
@@ -117,6 +120,14 @@ export const federatedRoutes = [
       const r = await governance.recordFlRound(body, { id: p.actor, role: p.role });
       return { round: roundJson(r.round), event: eventJson(r.event) };
     },
+  }),
+  route({
+    method: 'GET',
+    url: '/api/v1/fl/lines',
+    summary: 'The model lines the log has a round or refused round of, by name, with their counts (the explorer lists them)',
+    permission: 'fl:read',
+    response: FL_LINES_RESPONSE,
+    handler: async (_call, { governance }) => ({ lines: (await governance.listFlLines()).map((l) => ({ ...l })) }),
   }),
   route({
     method: 'GET',

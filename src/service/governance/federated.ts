@@ -122,6 +122,19 @@ export interface FlLine {
   readonly version: FlModelVersion | undefined;
 }
 
+/** A model line in brief: what {@link listLines} lists. */
+export interface FlLineSummary {
+  readonly line: string;
+  /** Recorded rounds (FL_ROUND entries). */
+  readonly rounds: number;
+  /** Refused rounds (FL_ROUND_REFUSED entries). */
+  readonly refusals: number;
+  /** The last recorded round number (0 before the first). */
+  readonly lastRound: number;
+  /** Whether a final round ended the line. */
+  readonly closed: boolean;
+}
+
 /** Where a line stands for the next decision. */
 interface Tip {
   readonly lastRound: number;
@@ -244,6 +257,14 @@ export class FederatedLedger {
   /** Every line the log has a round or refusal of, by name. */
   lineNames(): string[] {
     return [...this.#lines.keys()].sort();
+  }
+
+  /** Every line the log has a round or refusal of, in brief, by name. */
+  lineSummaries(): FlLineSummary[] {
+    return this.lineNames().map((line) => {
+      const l = this.#lines.get(line)!;
+      return { line, rounds: l.rounds.length, refusals: l.refusals.length, lastRound: l.tip.lastRound, closed: l.tip.closed };
+    });
   }
 }
 
@@ -371,6 +392,12 @@ export async function retireSite(s: GovernanceState, siteId: string, actor: Acto
 export async function listSites(s: GovernanceState): Promise<FlSite[]> {
   await s.fl.sync();
   return s.fl.sites();
+}
+
+/** Every model line the log has a round or refused round of, by name, with its counts. */
+export async function listLines(s: GovernanceState): Promise<FlLineSummary[]> {
+  await s.fl.sync();
+  return s.fl.lineSummaries();
 }
 
 /** A line's rounds and refusals, and its accountant (empty for a line the log has never seen). */

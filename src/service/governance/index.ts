@@ -54,7 +54,7 @@ import { exportFhirConsent, importFhirConsent, type FhirConsentExport, type Fhir
 import type { FhirVersion } from '../../fhir/validate.js';
 import { recordInference } from './receipts.js';
 import { GovernanceState, type Actor, type GovernanceOptions } from './state.js';
-import { listRounds, listSites, recordRound, registerSite, retireSite, type FlLine, type FlRoundResult, type FlSite } from './federated.js';
+import { listLines, listRounds, listSites, recordRound, registerSite, retireSite, type FlLine, type FlLineSummary, type FlRoundResult, type FlSite } from './federated.js';
 import { listReleases, releaseStatistics, type DpBudgetStatus, type DpRelease, type DpReleaseFilter, type DpReleaseResult } from './dp.js';
 import type { DpReleaseInput } from '../requests.js';
 
@@ -75,7 +75,7 @@ export { TRAINING_DATASET_TYPES, MAX_TRAINING_COHORT } from '../requests.js';
 export type { DataAccessInput, InferenceInput, ReviewInput, TrainingInput } from '../requests.js';
 // issue 14: federated learning rounds
 export { FL_ROUND, FL_SITE, FlRoundRefusedError, registerFlModelVersion } from './federated.js';
-export type { FlLine, FlModelVersion, FlRefusal, FlRound, FlRoundDp, FlRoundInput, FlRoundResult, FlSite, FlSiteInput, FlVersionRegistration } from './federated.js';
+export type { FlLine, FlLineSummary, FlModelVersion, FlRefusal, FlRound, FlRoundDp, FlRoundInput, FlRoundResult, FlSite, FlSiteInput, FlVersionRegistration } from './federated.js';
 // issue 15: differential privacy
 export type { DpBudgetStatus, DpOptions, DpRelease, DpReleaseFilter, DpReleaseResult } from './dp.js';
 export type { DpReleaseInput } from '../requests.js';
@@ -250,6 +250,11 @@ export class Governance {
   /** See {@link listRounds}. */
   listFlRounds(line: string): Promise<FlLine> {
     return listRounds(this.#s, line);
+  }
+
+  /** See {@link listLines}. */
+  listFlLines(): Promise<FlLineSummary[]> {
+    return listLines(this.#s);
   }
 
   /** See {@link releaseStatistics} (issue 15). */
