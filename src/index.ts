@@ -143,7 +143,16 @@ export {
   type ReferenceLedgerResult,
   type VerifiedReferenceLedger,
 } from './core/reference-ledger.js';
-export { importReferenceLedger, findPriorImport, type ReferenceImportResult } from './service/reference-import.js';
+export {
+  importReferenceLedger,
+  findPriorImport,
+  runReferenceImport,
+  memoryStore,
+  type ReferenceImportResult,
+  type ReferenceImportReport,
+  type ReferenceImportRun,
+  type ReferenceImportTarget,
+} from './service/reference-import.js';
 export {
   Governance,
   ConsentDeniedError,

@@ -20,6 +20,7 @@ import { pid } from './helpers/policy-ids.js';
 import { seededRandom } from '../src/core/random.js';
 import { formatSignerKey, verifierKeyFromSignerKey } from '../src/core/note.js';
 import { DEFAULT_ROLES } from '../src/core/vocabulary.js';
+import { sampleLedger } from './helpers/reference-ledger.js';
 import { assertVerifies, createServerEnv, SETUP_ACTOR, type ServerEnv, type TestRole } from './helpers/server-env.js';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20261202);
@@ -304,6 +305,20 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
     // issue 15: attestations of real receipts and policies (some issued), and of what is not one.
     'POST /api/v1/attestations': () =>
       rnd() < 0.5 ? { kind: 'receipt', index: Number(pick(rnd, [...RECEIPTS, '0', '100000'])) } : { kind: 'consent', policyId: policyId(), ...(rnd() < 0.3 ? { at: pick(rnd, [0, 3, 1e6]) } : {}) },
+    // issue 14: a reference ledger (built in TypeScript, as the reference writes one), a few of them
+    // (re-imports are 409), sometimes a dry run, an edited line (422) or a file name that is a path (400).
+    'POST /api/v1/imports/reference-ledger': () => {
+      const l = sampleLedger(1_700_000_000_000 + Math.floor(rnd() * 4));
+      const files = (m: Map<string, Buffer>) => Object.fromEntries([...m].map(([name, b]) => [`${name}.json`, b.toString('utf8')]));
+      const policies = files(l.policies);
+      if (rnd() < 0.1) policies[pick(rnd, ['../consent_001.json', 'a/b.json', '..', '.json'])] = '{}';
+      return {
+        ledger: rnd() < 0.15 ? l.text.replace('clinical_care', 'marketing') : l.text,
+        policies,
+        ...(rnd() < 0.8 ? { manifests: files(l.manifests) } : {}),
+        ...(rnd() < 0.4 ? { dryRun: rnd() < 0.8 } : {}),
+      };
+    },
   };
 }
 

@@ -269,6 +269,8 @@ const API_ROUTES: readonly { method: Method; url: string; openapi: string; body?
   { method: 'GET', url: '/api/v1/attestations/issuer-key', openapi: '/api/v1/attestations/issuer-key' },
   // issue 14: training cohorts
   { method: 'POST', url: '/api/v1/training/0/cohort-proof', openapi: '/api/v1/training/{index}/cohort-proof', body: { subject: 'pt-1', purpose: 'PATRQT' } },
+  // issue 14: import of the reference's ledgers
+  { method: 'POST', url: '/api/v1/imports/reference-ledger', openapi: '/api/v1/imports/reference-ledger', body: { ledger: '', dryRun: true } },
 ];
 
 // ---- authentication -------------------------------------------------------------------------

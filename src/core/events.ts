@@ -612,6 +612,9 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
     firstIndex: F.count,
     manifests: F.count,
     policies: F.count,
+    // issue 14: import over HTTP: who imported (the credential's actor and role); absent on a CLI import.
+    actor: opt(F.actor),
+    role: opt(F.role),
   },
   // issue 15: one release of statistics with differential privacy: who it was released to
   // (consumer) and by whom (actor, role), the hash of the query's canonical JSON, the unit of

@@ -112,6 +112,8 @@ export const PERMISSIONS = [
   'dp:release',
   // issue 14: training cohorts (a subject's proof of inclusion in, or absence from, a training run)
   'training:proof',
+  // issue 14: import of the reference's ledgers over HTTP (POST /api/v1/imports/reference-ledger)
+  'legacy:import',
 ] as const;
 
 /** What a credential may do. */
@@ -144,7 +146,8 @@ export const DEFAULT_ROLES: RoleTable = Object.freeze({
   ml_engineer: ['training', 'inference', 'consent:check', 'receipts', 'fl:read', 'model:register', 'models:read'],
   privacy_officer: ['consent:write', 'consent:read', 'consent:check', 'erase', 'read', 'receipts', 'commitments:open', 'disclosures', 'break-glass:review', 'dp:release', 'training:proof'],
   auditor: ['read', 'verify', 'export', 'consent:read', 'receipts', 'fl:read', 'models:read'],
-  admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts'],
+  // issue 14: legacy:import (the reference's ledgers over HTTP) is the admin's only, an operator action as on the CLI.
+  admin: ['tokens', 'read', 'verify', 'export', 'consent:read', 'receipts', 'legacy:import'],
   // issue 14: federated learning. The coordinator registers sites and records rounds; the ML
   // engineer and the auditor read them.
   fl_coordinator: ['fl:sites', 'fl:coordinate', 'fl:read'],

@@ -67,6 +67,7 @@ export function buildOpenApi(routes: readonly Route[]): Record<string, unknown> 
       summary: r.summary,
       security: [{ bearer: [] }],
       'x-custos-permission': r.permission ?? 'any authenticated caller',
+      ...(r.bodyLimit ? { 'x-custos-body-limit': r.bodyLimit } : {}),
       ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
       ...(body ? { requestBody: { required: true, content: Object.fromEntries((r.consumes ?? ['application/json']).map((t) => [t, { schema: jsonSchema(body, schemas) }])) } } : {}),
       responses: { [status]: { description: 'success', ...content }, '400': err, '401': err, '403': err, '404': err, '409': err, '413': err, '429': err },

@@ -61,6 +61,8 @@ export interface RouteDef<B extends Schema | undefined, Q extends Schema | undef
   readonly consumes?: readonly string[];
   /** The handler sees the body's exact bytes (`RouteCall.rawBody`; see input.ts). */
   readonly rawBody?: true;
+  /** Largest body in bytes, for this route only (default: the server's, 256 KiB); documented as `x-custos-body-limit`. */
+  readonly bodyLimit?: number;
   readonly handler: (call: RouteCall<B, Q, P>, ctx: ServerContext) => Promise<Json<R> | FastifyReply>;
 }
 
@@ -80,6 +82,7 @@ export interface Route {
   readonly produces?: string;
   readonly consumes?: readonly string[];
   readonly rawBody?: true;
+  readonly bodyLimit?: number;
   // biome-ignore lint/suspicious/noExplicitAny: erased: each route's own types are checked where it is declared
   readonly handler: (call: RouteCall<any, any, any>, ctx: ServerContext) => Promise<unknown>;
 }
@@ -108,6 +111,7 @@ export function registerRoutes(app: FastifyInstance, routes: readonly Route[], c
       method: r.method,
       url: r.url,
       config,
+      ...(r.bodyLimit ? { bodyLimit: r.bodyLimit } : {}),
       ...(codec ? { schema: { response: { [status]: codec.json } } } : {}),
       handler: async (req, reply) => {
         // The onRequest hook has authenticated and authorized; this guards against a route added without it.

@@ -16,12 +16,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { COMMITMENT_SALT_BYTES, computeCommitment } from '../core/commitment.js';
-import { ConflictError } from '../core/errors.js';
+import { ConflictError, VerificationError } from '../core/errors.js';
 import { formatEntryTime, MAX_ENTRY_TIME_MS, entryTypeOf } from '../core/entry.js';
 import { LEGACY_EVENT, LEGACY_TYPE_RE, checkEventPayload, parseLoggedEvent, recordField, stringField } from '../core/events.js';
 import { sha256, toHex } from '../core/hash.js';
-import { legacyIdentifiers, type ReferenceLine, type VerifiedReferenceLedger } from '../core/reference-ledger.js';
-import { DEFAULT_VOCABULARY } from '../core/vocabulary.js';
+import {
+  legacyIdentifiers,
+  verifyReferenceLedger,
+  type ReferenceDefect,
+  type ReferenceLedgerInput,
+  type ReferenceLine,
+  type StoreLookup,
+  type VerifiedReferenceLedger,
+} from '../core/reference-ledger.js';
+import { DEFAULT_VOCABULARY, type Vocabulary } from '../core/vocabulary.js';
 import type { AppendResult, Log, LogView, SidecarCommitment, SidecarDocument } from '../log/log.js';
 import { DOC } from './governance/documents.js';
 
@@ -87,6 +95,13 @@ export async function findPriorImport(log: LogView, ledger: VerifiedReferenceLed
 export interface ReferenceImportOptions {
   /** Random bytes for commitment salts (default: node:crypto). */
   readonly random?: (n: number) => Buffer;
+  /**
+   * Who imported (an HTTP caller: the credential's actor and role), recorded on
+   * LEGACY_IMPORT_COMPLETED. The CLI's operator import records none.
+   */
+  readonly by?: { readonly actor: string; readonly role: string };
+  /** The vocabulary the payloads are checked against (default {@link DEFAULT_VOCABULARY}; the server's, with its roles). */
+  readonly vocabulary?: Vocabulary;
 }
 
 /**
@@ -100,6 +115,10 @@ export async function importReferenceLedger(log: Log, ledger: VerifiedReferenceL
     throw new ConflictError('LEGACY_ALREADY_IMPORTED', `this ledger was already imported: its line ${prior.line} is log entry ${prior.index}`, { details: { line: prior.line, index: prior.index } });
   }
   const random = options.random ?? randomBytes;
+  const vocabulary = options.vocabulary ?? DEFAULT_VOCABULARY;
+  // Checked before anything is appended: a bad actor or role writes nothing.
+  if (options.by)
+    checkEventPayload(LEGACY_EVENT.completed, { head: ledger.head, fileDigest: ledger.fileDigest, lines: 0, entries: 0, firstIndex: 0, manifests: 0, policies: 0, ...options.by }, vocabulary);
   // One commitment per (kind, value): an existing one is reused (the overlay's rule), a new one
   // carries its opening with the first event that names it.
   const commitments = new Map<string, { c: SidecarCommitment; carried: boolean }>();
@@ -158,7 +177,7 @@ export async function importReferenceLedger(log: Log, ledger: VerifiedReferenceL
         ...(l.policy ? { policy: docs[docs.length - 1]!.hash } : {}),
       },
     };
-    checkEventPayload(LEGACY_EVENT.event, payload, DEFAULT_VOCABULARY);
+    checkEventPayload(LEGACY_EVENT.event, payload, vocabulary);
     pending.push(log.appendDecided(() => ({ type: LEGACY_EVENT.event, payload, sidecar: { documents: docs, commitments: openings } })));
   }
   const results = await Promise.all(pending);
@@ -171,8 +190,9 @@ export async function importReferenceLedger(log: Log, ledger: VerifiedReferenceL
     firstIndex,
     manifests: ledger.manifests,
     policies: ledger.policies,
+    ...(options.by ? { actor: options.by.actor, role: options.by.role } : {}),
   };
-  checkEventPayload(LEGACY_EVENT.completed, completed, DEFAULT_VOCABULARY);
+  checkEventPayload(LEGACY_EVENT.completed, completed, vocabulary);
   const done = await log.append(LEGACY_EVENT.completed, completed);
   return {
     firstIndex,
@@ -184,3 +204,118 @@ export async function importReferenceLedger(log: Log, ledger: VerifiedReferenceL
     commitments: opened,
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// One import, from the files to the report: the CLI (files read from DIR) and the HTTP route
+// (files in the request body) both call runReferenceImport.
+
+/**
+ * A store file's name, as the reference writes it: `<policy_id>.json` in `policy_store/`,
+ * `repro_<event_id>.json` in `manifest_store/`. The id is used only as a file name, never as a
+ * path: no separator, no NUL, not a dot name, at most 200 characters; a name outside these counts
+ * as missing.
+ */
+export const MAX_STORE_NAME = 200;
+const UNSAFE_NAME_RE = /[/\\\u0000]|^\.{1,2}$/;
+
+/** Whether `name` (a policy id or manifest name, without `.json`) may be looked up in a store. */
+export function isStoreName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_STORE_NAME && !UNSAFE_NAME_RE.test(name);
+}
+
+/**
+ * A store held in memory, by file name (`consent_0002.json`), as a directory listing gives it: the
+ * lookup the verifier calls with a policy id or manifest name finds `<name>.json`.
+ */
+export function memoryStore(files: ReadonlyMap<string, Uint8Array>): StoreLookup {
+  return (name) => (isStoreName(name) ? files.get(`${name}.json`) : undefined);
+}
+
+/** The report of one import (`custos import reference-ledger --json`, and the HTTP route's body). */
+export interface ReferenceImportReport {
+  readonly ok: boolean;
+  readonly dryRun: boolean;
+  /** The ledger: its file (CLI), or `request body` (HTTP). */
+  readonly ledger: string;
+  /** The first defect (null when the ledger verified). */
+  readonly defect: ReferenceDefect | null;
+  /** Lines read before the defect, or every line. */
+  readonly linesRead: number;
+  readonly lines?: number;
+  readonly entries?: number;
+  readonly blankLines?: number;
+  readonly head?: string;
+  readonly fileDigest?: string;
+  readonly manifests?: number;
+  readonly policies?: number;
+  readonly eventTypes?: Readonly<Record<string, number>>;
+  /** The log already holds this ledger (a dry run reports it; an import is refused). */
+  readonly alreadyImported: PriorImport | null;
+  /** What the import wrote (null on a dry run). */
+  readonly imported: ReferenceImportResult | null;
+  readonly ms: number;
+  readonly linesPerSecond?: number;
+}
+
+/** Where a run reads and writes: the log, opened by the caller (the CLI opens it only when needed). */
+export interface ReferenceImportTarget {
+  /** A dry run: finds an earlier import (undefined when there is no log yet). */
+  readonly findPrior: (ledger: VerifiedReferenceLedger) => Promise<PriorImport | undefined>;
+  /** An import: appends the ledger (importReferenceLedger on the open log). */
+  readonly importLedger: (ledger: VerifiedReferenceLedger) => Promise<ReferenceImportResult>;
+}
+
+/** The outcome of {@link runReferenceImport}: the report, and on a defect the error to raise. */
+export type ReferenceImportRun =
+  | { readonly ok: true; readonly report: ReferenceImportReport; readonly ledger: VerifiedReferenceLedger }
+  | { readonly ok: false; readonly report: ReferenceImportReport; readonly error: VerificationError };
+
+/**
+ * Verifies a reference ledger (its bytes and its two stores, core/reference-ledger.ts) and, unless
+ * `dryRun`, imports it. On a defect nothing is written: the report names it and `error` is the
+ * REFERENCE_LEDGER_INVALID to raise (`details.defect`, `details.line`). An import of a ledger
+ * already on the log throws LEGACY_ALREADY_IMPORTED (from {@link importReferenceLedger}).
+ */
+export async function runReferenceImport(
+  files: ReferenceLedgerInput,
+  o: { readonly dryRun: boolean; readonly ledger: string; readonly target: ReferenceImportTarget; readonly started?: number },
+): Promise<ReferenceImportRun> {
+  const started = o.started ?? performance.now();
+  const result = verifyReferenceLedger(files);
+  const base = { dryRun: o.dryRun, ledger: o.ledger };
+  if (!result.ok) {
+    const d = result.defect;
+    const report: ReferenceImportReport = { ok: false, ...base, defect: d, linesRead: result.linesRead, alreadyImported: null, imported: null, ms: round(performance.now() - started) };
+    const error = new VerificationError('REFERENCE_LEDGER_INVALID', `${d.defect} at line ${d.line}: ${d.message}`, {
+      details: { defect: d.defect, line: d.line, ...(d.ref === undefined ? {} : { ref: d.ref }), ...(d.expected === undefined ? {} : { expected: d.expected, actual: d.actual }) },
+    });
+    return { ok: false, report, error };
+  }
+  const ledger = result.ledger;
+  let prior: PriorImport | undefined;
+  let imported: ReferenceImportResult | null = null;
+  if (o.dryRun) prior = await o.target.findPrior(ledger);
+  else imported = await o.target.importLedger(ledger);
+  const ms = performance.now() - started;
+  const report: ReferenceImportReport = {
+    ok: true,
+    ...base,
+    defect: null,
+    linesRead: ledger.lines.length + ledger.blankLines,
+    lines: ledger.lines.length,
+    entries: ledger.entries,
+    blankLines: ledger.blankLines,
+    head: ledger.head,
+    fileDigest: ledger.fileDigest,
+    manifests: ledger.manifests,
+    policies: ledger.policies,
+    eventTypes: ledger.eventTypes,
+    alreadyImported: prior ?? null,
+    imported,
+    ms: round(ms),
+    linesPerSecond: Math.round(ledger.lines.length / (ms / 1000)),
+  };
+  return { ok: true, report, ledger };
+}
+
+const round = (ms: number) => Math.round(ms * 10) / 10;

@@ -8,9 +8,9 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ValidationError, VerificationError } from '../../core/errors.js';
-import { verifyReferenceLedger, type ReferenceDefect, type VerifiedReferenceLedger } from '../../core/reference-ledger.js';
-import { findPriorImport, importReferenceLedger, type PriorImport, type ReferenceImportResult } from '../../service/reference-import.js';
+import { ValidationError } from '../../core/errors.js';
+import type { StoreLookup } from '../../core/reference-ledger.js';
+import { findPriorImport, importReferenceLedger, isStoreName, runReferenceImport, type ReferenceImportReport } from '../../service/reference-import.js';
 import { DB_FILE } from '../../log/data-dir.js';
 import { logView } from '../../log/reader.js';
 import { withDataDir, withLog, type CommandContext } from '../context.js';
@@ -23,45 +23,22 @@ export interface ImportReferenceOptions {
   readonly dryRun?: boolean;
 }
 
-/** The `--json` report. */
-export interface ImportReferenceReport {
-  readonly ok: boolean;
-  readonly dryRun: boolean;
-  readonly ledger: string;
-  /** The first defect (null when the ledger verified). */
-  readonly defect: ReferenceDefect | null;
-  /** Lines read before the defect, or every line. */
-  readonly linesRead: number;
-  readonly lines?: number;
-  readonly entries?: number;
-  readonly blankLines?: number;
-  readonly head?: string;
-  readonly fileDigest?: string;
-  readonly manifests?: number;
-  readonly policies?: number;
-  readonly eventTypes?: Readonly<Record<string, number>>;
-  /** The log already holds this ledger (a dry run reports it; an import is refused). */
-  readonly alreadyImported: PriorImport | null;
-  /** What the import wrote (null on a dry run). */
-  readonly imported: ReferenceImportResult | null;
-  readonly ms: number;
-  readonly linesPerSecond?: number;
-}
+/** The `--json` report (the service's; the HTTP route answers the same). */
+export type ImportReferenceReport = ReferenceImportReport;
 
 /** Ledger files are read whole; larger ones are refused. */
 export const MAX_LEDGER_BYTES = 1024 * 1024 * 1024;
-// A policy id or manifest name is read as a file name in its store, never as a path: no separator,
-// no NUL, not a dot name, at most 200 characters (a name outside these counts as missing).
-const UNSAFE_NAME_RE = /[/\\\u0000]|^\.{1,2}$/;
 
-function readOptional(dir: string, name: string): Uint8Array | undefined {
-  if (name.length === 0 || name.length > 200 || UNSAFE_NAME_RE.test(name)) return undefined;
-  const p = join(dir, `${name}.json`);
-  try {
-    return readFileSync(p);
-  } catch {
-    return undefined;
-  }
+/** A store directory, read on demand: `<name>.json` for a safe name (service/reference-import.ts), else missing. */
+function dirStore(dir: string): StoreLookup {
+  return (name) => {
+    if (!isStoreName(name)) return undefined;
+    try {
+      return readFileSync(join(dir, `${name}.json`));
+    } catch {
+      return undefined;
+    }
+  };
 }
 
 function ledgerPath(ctx: CommandContext, dir: string, option: string | undefined): string {
@@ -93,42 +70,27 @@ export async function importReference(ctx: CommandContext, dirArg: string, o: Im
     if (err instanceof ValidationError) throw err;
     throw new ValidationError('FILE_UNREADABLE', `cannot read the ledger ${file}`, { cause: err });
   }
-  const result = verifyReferenceLedger({
-    ledger: bytes,
-    policy: (id) => readOptional(join(dir, 'policy_store'), id),
-    manifest: (name) => readOptional(join(dir, 'manifest_store'), name),
-  });
   const dryRun = o.dryRun === true;
-  const base = { dryRun, ledger: file };
-  if (!result.ok) {
-    const d = result.defect;
-    const ms = performance.now() - started;
-    if (ctx.json) printJson(ctx.io, { ok: false, ...base, defect: d, linesRead: result.linesRead, alreadyImported: null, imported: null, ms: round(ms) } satisfies ImportReferenceReport);
-    throw new VerificationError('REFERENCE_LEDGER_INVALID', `${d.defect} at line ${d.line}: ${d.message}`, {
-      details: { defect: d.defect, line: d.line, ...(d.ref === undefined ? {} : { ref: d.ref }), ...(d.expected === undefined ? {} : { expected: d.expected, actual: d.actual }) },
-    });
+  const run = await runReferenceImport(
+    { ledger: bytes, policy: dirStore(join(dir, 'policy_store')), manifest: dirStore(join(dir, 'manifest_store')) },
+    {
+      dryRun,
+      ledger: file,
+      started,
+      target: {
+        // Read-only: the log is consulted only if there is one.
+        findPrior: async (ledger) => (ctx.storeUrl !== undefined || existsSync(join(ctx.dataDir, DB_FILE)) ? withDataDir(ctx, (d) => findPriorImport(logView(d.store), ledger), true) : undefined),
+        importLedger: (ledger) => withLog(ctx, (log) => importReferenceLedger(log, ledger)),
+      },
+    },
+  );
+  if (!run.ok) {
+    if (ctx.json) printJson(ctx.io, run.report);
+    throw run.error;
   }
-  const ledger = result.ledger;
-  let prior: PriorImport | undefined;
-  let imported: ReferenceImportResult | null = null;
-  if (dryRun) {
-    // Read-only: the log is consulted only if there is one.
-    if (ctx.storeUrl !== undefined || existsSync(join(ctx.dataDir, DB_FILE))) prior = await withDataDir(ctx, (d) => findPriorImport(logView(d.store), ledger), true);
-  } else {
-    imported = await withLog(ctx, (log) => importReferenceLedger(log, ledger));
-  }
-  const ms = performance.now() - started;
-  const report: ImportReferenceReport = {
-    ok: true,
-    ...base,
-    defect: null,
-    linesRead: ledger.lines.length + ledger.blankLines,
-    ...summary(ledger),
-    alreadyImported: prior ?? null,
-    imported,
-    ms: round(ms),
-    linesPerSecond: Math.round(ledger.lines.length / (ms / 1000)),
-  };
+  const { report, ledger } = run;
+  const imported = report.imported;
+  const prior = report.alreadyImported;
   if (ctx.json) return printJson(ctx.io, report);
   const types = Object.entries(ledger.eventTypes)
     .map(([t, n]) => `${t} ${n}`)
@@ -146,9 +108,3 @@ export async function importReference(ctx: CommandContext, dirArg: string, o: Im
     ctx.io.stdout.write(`dry run: nothing written; an import would append ${ledger.lines.length + 1} entries\n`);
   }
 }
-
-function summary(l: VerifiedReferenceLedger) {
-  return { lines: l.lines.length, entries: l.entries, blankLines: l.blankLines, head: l.head, fileDigest: l.fileDigest, manifests: l.manifests, policies: l.policies, eventTypes: l.eventTypes };
-}
-
-const round = (ms: number) => Math.round(ms * 10) / 10;

@@ -26,6 +26,8 @@ import { dpRoutes } from './dp.js';
 import { attestationRoutes } from './attestations.js';
 // issue 14: training cohorts
 import { trainingProofRoutes } from './training.js';
+// issue 14: import of the reference's ledgers
+import { importRoutes } from './imports.js';
 
 export const API_ROUTES: readonly Route[] = [
   ...meRoutes,
@@ -56,4 +58,6 @@ export const API_ROUTES: readonly Route[] = [
   ...attestationRoutes,
   // issue 14: training cohorts
   ...trainingProofRoutes,
+  // issue 14: import of the reference's ledgers
+  ...importRoutes,
 ];
