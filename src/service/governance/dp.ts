@@ -7,8 +7,13 @@
  * hash of the release document (query, noise parameters, the released values), stored off-ledger
  * in the same transaction.
  *
+ * Consumers are declared (dp.json; without one, the one consumer `public`): ids are lowercased and
+ * must be declared, so only operator-chosen ids reach the log (DP_CONSUMER_UNKNOWN otherwise). Each
+ * release must fit its consumer's budget and the total budget of all consumers for the period (the
+ * releases are public, so the total is the real bound).
+ *
  * The budget is the log's: the ε and δ a consumer has spent in a period is the sum over the
- * DP_RELEASE events of that consumer in that period, read from the log's verified scan (only
+ * DP_RELEASE events of that consumer in that period (and the total's, over all of them), read from the log's verified scan (only
  * entries a signed checkpoint covers). No table holds it, so neither a restart nor an edited row
  * resets it. The check is made at sequencing time (like a consent decision), against the log and
  * the batch being sequenced, so two concurrent releases cannot both squeeze under the budget.
