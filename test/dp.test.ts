@@ -376,7 +376,9 @@ describe('differential privacy over HTTP', () => {
       assert.equal(r.releases.length, 1);
       assert.deepEqual([r.releases[0]!.epsilon, r.releases[0]!.mechanism, r.releases[0]!.document.budgetPeriod], [0.8, 'discrete_laplace', '2030-05-01/P1M']);
     }
-    const withBudget = (await call('nurse', 'GET', '/api/v1/dp/releases?consumer=Public')).json() as { budget: { consumer: string; epsilon: { spent: number }; total: { epsilon: { spent: number } } } };
+    const withBudget = (await call('nurse', 'GET', '/api/v1/dp/releases?consumer=Public')).json() as {
+      budget: { consumer: string; epsilon: { spent: number }; total: { epsilon: { spent: number } } };
+    };
     assert.deepEqual([withBudget.budget.consumer, withBudget.budget.epsilon.spent, withBudget.budget.total.epsilon.spent], ['public', 0.8, 0.8]);
     const unknown = await call('nurse', 'GET', '/api/v1/dp/releases?consumer=po-1');
     assert.equal(unknown.statusCode, 403);

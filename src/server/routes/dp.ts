@@ -89,7 +89,8 @@ export const dpRoutes = [
   route({
     method: 'GET',
     url: '/api/v1/dp/releases',
-    summary: 'The statistics released with differential privacy, oldest first, with their ε, δ, mechanism and period (query: consumer, which adds its budget and the total budget; an undeclared consumer: 403 DP_CONSUMER_UNKNOWN); public to any authenticated caller',
+    summary:
+      'The statistics released with differential privacy, oldest first, with their ε, δ, mechanism and period (query: consumer, which adds its budget and the total budget; an undeclared consumer: 403 DP_CONSUMER_UNKNOWN); public to any authenticated caller',
     permission: null,
     query: DP_RELEASES_QUERY,
     response: DP_RELEASES_RESPONSE,
