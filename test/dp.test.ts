@@ -2,7 +2,9 @@
  * Differential privacy for released statistics (issue 15), end to end on real SQLite logs: the
  * exact clipped counts under the noise, the DP_RELEASE event and its off-ledger document, the
  * budget summed over the log across restarts, the refusal (nothing written), concurrent releases,
- * stored releases re-served identically, the CLI (`custos stats --dp`) and the HTTP routes.
+ * stored releases re-served identically, the CLI (`custos stats --dp`) and the HTTP routes; the
+ * declared consumers (an undeclared one is refused, ids are matched case-insensitively) and the
+ * total budget across consumers (the review's reproductions are regression tests here).
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,7 +36,14 @@ const PIPELINE = { pipelineName: 'derm-preprocess', pipelineVersion: '1.2.0', pa
 const MODEL = { modelName: 'lesion_classifier', modelVersion: '0.9.3', weightsHash: 'c3'.repeat(32), framework: 'pytorch' };
 // ε = 100 with clip 1: the discrete Laplace scale is 0.01, so P(noise ≠ 0) = 2e^-100/(1+e^-100) ≈ 7e-44.
 const EXACT = { epsilon: 100 };
-const CONFIG = parseDpConfig({ period: 'month', default: { epsilon: 1, delta: 1e-5 }, consumers: { 'public-site': { epsilon: 300 } } });
+const SITE = { epsilon: 1, delta: 1e-5 };
+// Every consumer the tests release to is declared; the total is large enough not to bind here
+// (the total has its own test below).
+const CONFIG = parseDpConfig({
+  period: 'month',
+  total: { epsilon: 1000, delta: 1 },
+  consumers: { 'public-site': { epsilon: 300 }, public: SITE, 'site-b': SITE, 'site-c': SITE, 'site-d': SITE, 'site-e': SITE, 'research-team': SITE },
+});
 
 /** Three patients: A (two policies, 4 inferences), B (1 access, 1 denial), C (nothing used). */
 async function populate(gov: Governance, tag: string): Promise<void> {
@@ -138,7 +147,7 @@ describe('differential privacy: the service', () => {
     assert.deepEqual(again.release, first.release);
     assert.equal(again.budget.epsilon.spent, 0.6);
     assert.equal(f.log.size, size, 'asking again writes nothing');
-    // Past the budget (ε = 1 for unlisted consumers): refused, nothing written.
+    // Past the budget (ε = 1 for site-b): refused, nothing written.
     await assert.rejects(
       () => ask(f.gov, 0.5, 'unit=event from=2030-05-01 to=2030-06-01'),
       (err: unknown) => err instanceof ConsentError && err.code === 'DP_BUDGET_EXHAUSTED',
@@ -265,7 +274,7 @@ describe('differential privacy: custos stats --dp', () => {
     await populate(f.gov, 'cli');
     dataDir = f.dataDir;
     await f.close();
-    writeFileSync(join(dataDir, 'dp.json'), JSON.stringify({ period: 'year', default: { epsilon: 1 } }));
+    writeFileSync(join(dataDir, 'dp.json'), JSON.stringify({ period: 'year', consumers: { web: { epsilon: 1 } }, total: { epsilon: 1 } }));
   });
 
   const Q = 'unit=patient clip=2 by=outcome from=2021-01-01 to=2031-01-01';
@@ -300,6 +309,26 @@ describe('differential privacy: custos stats --dp', () => {
     writeFileSync(join(dataDir, 'dp.json'), '{"period": "fortnight"}');
     assertError(await callIn(dataDir, ['stats', '--dp', '--epsilon', '0.1', '--query', Q]), 2, 'VALIDATION_FAILED');
     writeFileSync(join(dataDir, 'dp.json'), JSON.stringify({ period: 'year', default: { epsilon: 1 } }));
+    assertError(await callIn(dataDir, ['stats', '--dp', '--epsilon', '0.1', '--query', Q, '--consumer', 'web']), 2, 'VALIDATION_FAILED');
+    writeFileSync(join(dataDir, 'dp.json'), JSON.stringify({ period: 'year', consumers: { web: { epsilon: 1 } }, total: { epsilon: 1 } }));
+  });
+
+  it('refuses an undeclared consumer (exit 7, nothing written) and maps a case variant to the declared one', async () => {
+    const before = okJson<{ releases: unknown[] }>(await callIn(dataDir, ['stats', '--dp', '--json'])).releases.length;
+    assertError(await callIn(dataDir, ['stats', '--dp', '--epsilon', '0.1', '--query', Q, '--consumer', 'somebody-else']), 7, 'DP_CONSUMER_UNKNOWN');
+    // No --consumer: the default consumer, public, which this dp.json does not declare.
+    assertError(await callIn(dataDir, ['stats', '--dp', '--epsilon', '0.1', '--query', Q]), 7, 'DP_CONSUMER_UNKNOWN');
+    assertError(await callIn(dataDir, ['stats', '--dp', '--consumer', 'somebody-else']), 7, 'DP_CONSUMER_UNKNOWN');
+    assert.equal(okJson<{ releases: unknown[] }>(await callIn(dataDir, ['stats', '--dp', '--json'])).releases.length, before);
+    // WEB is web: the same budget, listed under the same (lowercase) id.
+    const list = okJson<{ releases: { consumer: string }[]; budget: { consumer: string; epsilon: { spent: number }; total: { epsilon: { spent: number; budget: number } } } }>(
+      await callIn(dataDir, ['stats', '--dp', '--consumer', 'WEB', '--json']),
+    );
+    assert.deepEqual([list.budget.consumer, list.budget.epsilon.spent, list.budget.total.epsilon.spent, list.budget.total.epsilon.budget], ['web', 0.7, 0.7, 1]);
+    assert.ok(list.releases.length > 0 && list.releases.every((r) => r.consumer === 'web'));
+    assertError(await callIn(dataDir, ['stats', '--dp', '--epsilon', '0.5', '--query', 'unit=event from=2021-01-01 to=2030-01-01', '--consumer', 'Web']), 7, 'DP_BUDGET_EXHAUSTED');
+    const text = await callIn(dataDir, ['stats', '--dp', '--consumer', 'web']);
+    assert.match(text.stdout, /total budget \(all consumers\) for \d{4}-01-01\/P1Y: ε spent 0\.7 of 1 \(0\.3 left\)/);
   });
 });
 
@@ -321,7 +350,8 @@ describe('differential privacy over HTTP', () => {
     const res = await call('privacy_officer', 'POST', '/api/v1/dp/releases', body);
     assert.equal(res.statusCode, 201, res.body);
     const first = res.json() as { reused: boolean; release: { index: number; consumer: string }; event: { index: number } };
-    assert.deepEqual([first.reused, first.release.consumer, first.event.index], [false, 'po-1', first.release.index]);
+    // No consumer named: the default consumer, public.
+    assert.deepEqual([first.reused, first.release.consumer, first.event.index], [false, 'public', first.release.index]);
     const again = await call('privacy_officer', 'POST', '/api/v1/dp/releases', body);
     assert.equal(again.statusCode, 200);
     assert.deepEqual((again.json() as typeof first).release, first.release);
@@ -346,9 +376,109 @@ describe('differential privacy over HTTP', () => {
       assert.equal(r.releases.length, 1);
       assert.deepEqual([r.releases[0]!.epsilon, r.releases[0]!.mechanism, r.releases[0]!.document.budgetPeriod], [0.8, 'discrete_laplace', '2030-05-01/P1M']);
     }
-    const withBudget = (await call('nurse', 'GET', '/api/v1/dp/releases?consumer=po-1')).json() as { budget: { epsilon: { spent: number } } };
-    assert.equal(withBudget.budget.epsilon.spent, 0.8);
+    const withBudget = (await call('nurse', 'GET', '/api/v1/dp/releases?consumer=Public')).json() as {
+      budget: { consumer: string; epsilon: { spent: number }; total: { epsilon: { spent: number } } };
+    };
+    assert.deepEqual([withBudget.budget.consumer, withBudget.budget.epsilon.spent, withBudget.budget.total.epsilon.spent], ['public', 0.8, 0.8]);
+    const unknown = await call('nurse', 'GET', '/api/v1/dp/releases?consumer=po-1');
+    assert.equal(unknown.statusCode, 403);
+    assert.equal((unknown.json() as { error: { code: string } }).error.code, 'DP_CONSUMER_UNKNOWN');
     assert.equal((await call('nurse', 'GET', '/api/v1/dp/releases?consumer=bad%20id')).statusCode, 400);
     assert.equal((await env.app.inject({ method: 'GET', url: '/api/v1/dp/releases' })).statusCode, 401);
+  });
+
+  // Regression (security review): the consumer came from the body, any identifier, and went on the
+  // log in clear; now it must be a consumer dp.json declares, so only operator-chosen ids reach the log.
+  it('refuses a free-text consumer (403 DP_CONSUMER_UNKNOWN): nothing written, nothing on the log', async () => {
+    const size = env.log.size;
+    const res = await call('privacy_officer', 'POST', '/api/v1/dp/releases', {
+      query: 'unit=event clip=1 by=outcome per=week from=2030-05-04 to=2030-05-18',
+      epsilon: 0.1,
+      consumer: 'MRN00012345-John-Smith-DOB-1970-01-01',
+    });
+    assert.equal(res.statusCode, 403, res.body);
+    assert.equal((res.json() as { error: { code: string } }).error.code, 'DP_CONSUMER_UNKNOWN');
+    for (let i = size; i < env.log.size; i++) {
+      const text = (await env.log.reader.getEntry(i)).bytes.toString('utf8');
+      assert.notEqual(decodeEntry(text).type, 'DP_RELEASE');
+      assert.ok(!text.toLowerCase().includes('mrn00012345'), `entry ${i} holds the consumer`);
+    }
+  });
+
+  // Regression (security review): `Research-Team` after `research-team` had spent its budget got a
+  // fresh budget (201); ids are now matched case-insensitively, so it is the same budget.
+  it('charges a case variant of a consumer to the same budget (429 past it), and logs the lowercase id', async () => {
+    const q = 'unit=event clip=1 by=outcome per=week from=2030-05-04 to=2030-05-18';
+    const rel = (consumer: string, epsilon: number) => call('privacy_officer', 'POST', '/api/v1/dp/releases', { query: q, epsilon, consumer });
+    const a = await rel('research-team', 1);
+    assert.equal(a.statusCode, 201, a.body);
+    assert.equal((await rel('research-team', 1)).statusCode, 200);
+    assert.equal((await rel('research-team', 0.5)).statusCode, 429);
+    const size = env.log.size;
+    const d = await rel('Research-Team', 0.5);
+    assert.equal(d.statusCode, 429, d.body);
+    const err = (d.json() as { error: { code: string; details: { exhausted: string; consumer: string } } }).error;
+    assert.deepEqual([err.code, err.details.exhausted, err.details.consumer], ['DP_BUDGET_EXHAUSTED', 'consumer', 'research-team']);
+    // The same release asked in another case is the stored one.
+    const same = await rel('RESEARCH-TEAM', 1);
+    assert.equal(same.statusCode, 200);
+    const index = (a.json() as { release: { index: number } }).release.index;
+    assert.equal((same.json() as { release: { index: number } }).release.index, index);
+    assert.equal(env.log.size, size);
+    const e = decodeEntry((await env.log.reader.getEntry(index)).bytes.toString('utf8'));
+    assert.equal((e.payload as { consumer: string }).consumer, 'research-team');
+  });
+});
+
+describe('differential privacy: declared consumers and the total budget', () => {
+  const root = useTempRoot('dp-total');
+  const clock = new ManualClock(T0);
+  const Q = 'unit=event from=2030-05-01 to=2030-06-01';
+
+  it('refuses a release that fits its consumer but not the total across consumers: nothing written', async () => {
+    const config = parseDpConfig({ consumers: { alpha: { epsilon: 1 }, beta: { epsilon: 1 } }, total: { epsilon: 1.5 } });
+    const f = await root.openGovernance({ clock, governance: { dp: { config, randomBytes: seededRandomBytes('total') } } });
+    await populate(f.gov, 't1');
+    await f.gov.releaseStatistics({ query: Q, epsilon: 1, consumer: 'alpha' }, PO);
+    const b = await f.gov.releaseStatistics({ query: Q, epsilon: 0.4, consumer: 'beta' }, PO);
+    assert.deepEqual([b.budget.epsilon.spent, b.budget.total.epsilon.spent, b.budget.total.epsilon.remaining], [0.4, 1.4, 0.1]);
+    const size = f.log.size;
+    await assert.rejects(
+      () => f.gov.releaseStatistics({ query: 'unit=event per=day from=2030-05-01 to=2030-06-01', epsilon: 0.2, consumer: 'beta' }, PO),
+      (err: unknown) => {
+        assert.ok(err instanceof ConsentError && err.code === 'DP_BUDGET_EXHAUSTED', String(err));
+        const d = err.details as { exhausted: string; consumer: string; epsilon: { remaining: number }; total: { epsilon: { spent: number; budget: number } } };
+        // beta had 0.6 left of its own; the total (1.5) had 0.1.
+        assert.deepEqual([d.exhausted, d.consumer, d.epsilon.remaining, d.total.epsilon.spent, d.total.epsilon.budget], ['total', 'beta', 0.6, 1.4, 1.5]);
+        return true;
+      },
+    );
+    assert.equal(f.log.size, size);
+    // Within both: 0.1 is exactly what the total has left.
+    const last = await f.gov.releaseStatistics({ query: 'unit=event per=day from=2030-05-01 to=2030-06-01', epsilon: 0.1, consumer: 'beta' }, PO);
+    assert.equal(last.budget.total.epsilon.remaining, 0);
+    await f.close();
+  });
+
+  it('without dp.json: the one consumer public (the default), ε = 1 in all; any other is refused with nothing written', async () => {
+    const f = await root.openGovernance({ clock, governance: { dp: { randomBytes: seededRandomBytes('default') } } });
+    await populate(f.gov, 't2');
+    const r = await f.gov.releaseStatistics({ query: Q, epsilon: 0.5 }, PO);
+    assert.equal(r.release.consumer, 'public');
+    assert.deepEqual([r.budget.epsilon.budget, r.budget.delta.budget, r.budget.total.epsilon.budget, r.budget.total.delta.budget], [1, 1e-5, 1, 1e-5]);
+    const size = f.log.size;
+    for (const consumer of ['research-team', 'po-1', 'MRN00012345-John-Smith-DOB-1970-01-01']) {
+      await assert.rejects(
+        () => f.gov.releaseStatistics({ query: Q, epsilon: 0.1, consumer }, PO),
+        (err: unknown) => err instanceof ConsentError && err.code === 'DP_CONSUMER_UNKNOWN',
+      );
+    }
+    await assert.rejects(
+      () => f.gov.listReleases({ consumer: 'research-team' }),
+      (err: unknown) => err instanceof ConsentError && err.code === 'DP_CONSUMER_UNKNOWN',
+    );
+    assert.equal(f.log.size, size);
+    assert.equal((await f.gov.listReleases({ consumer: 'PUBLIC' })).budget?.epsilon.spent, 0.5);
+    await f.close();
   });
 });

@@ -226,7 +226,8 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       epsilon: pick(rnd, [0.1, 0.5, 1, '0.25', 0, 101, 0.1234567]),
       ...(rnd() < 0.4 ? { delta: pick(rnd, [1e-6, 0, 0.5, '1e-9']) } : {}),
       ...(rnd() < 0.3 ? { mechanism: pick(rnd, ['discrete_laplace', 'discrete_gaussian', 'laplace']) } : {}),
-      ...(rnd() < 0.3 ? { consumer: pick(rnd, ['public-site', 'has space', `c-${Math.floor(rnd() * 5)}`]) } : {}),
+      // The default configuration declares one consumer, public (any case); any other is DP_CONSUMER_UNKNOWN.
+      ...(rnd() < 0.3 ? { consumer: pick(rnd, ['public', 'PUBLIC', 'public-site', 'has space', `c-${Math.floor(rnd() * 5)}`]) } : {}),
     }),
     'POST /api/v1/inferences': () => ({
       purpose: 'TREAT',

@@ -345,7 +345,7 @@ describe('the event registry', () => {
     const bg = await e.gov.recordDataAccess(access(a.policy.policyId, { purpose: 'BTG', justification: 'URGENT_TREATMENT' }));
     await e.gov.closeReview(bg.event.index, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, OFFICER);
     // issue 15: a release of statistics with differential privacy.
-    await e.gov.releaseStatistics({ query: 'unit=patient clip=2 by=outcome from=2020-01-01 to=2029-01-01', epsilon: 0.5, consumer: 'public-site' }, OFFICER);
+    await e.gov.releaseStatistics({ query: 'unit=patient clip=2 by=outcome from=2020-01-01 to=2029-01-01', epsilon: 0.5, consumer: 'public' }, OFFICER);
     await rejection(
       e.gov.recordInference({
         ...access(b.policy.policyId, { purpose: 'HMARKT' }),

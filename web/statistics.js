@@ -92,7 +92,7 @@ export async function statisticsPage() {
       h(
         'p',
         { class: 'small muted' },
-        'Counts released with differential privacy: each figure carries random noise from an exact discrete mechanism, so that no single patient, clinician or event can be singled out from it. ε (and δ) say how much one unit can change what is published: smaller is more private and noisier. Each release is a DP_RELEASE entry on the log; the budget of each consumer is the sum of its releases on the log. Values can be negative: the noise is left as drawn.',
+        'Counts released with differential privacy: each figure carries random noise from an exact discrete mechanism, so that no single patient, clinician or event can be singled out from it. ε (and δ) say how much one unit can change what is published: smaller is more private and noisier. Each release is a DP_RELEASE entry on the log; the budget of each consumer, and the total budget of all consumers together, is the sum of the releases on the log. Values can be negative: the noise is left as drawn.',
       ),
     ),
     ...(releases.length ? releases.map(releaseCard) : [h('section', { class: 'card' }, h('p', { class: 'muted', testid: 'statistics-empty' }, 'Nothing has been released yet.'))]),

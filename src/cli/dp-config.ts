@@ -1,6 +1,6 @@
 /**
  * issue 15: the differential-privacy budget configuration of a data directory: `dp.json` beside
- * the keys (docs/privacy.md). Absent: the default (ε = 1, δ = 10⁻⁵ per consumer and month).
+ * the keys (docs/privacy.md). Absent: the default (one consumer, `public`, with ε = 1, δ = 10⁻⁵ a month, which is also the total).
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';

@@ -175,7 +175,7 @@ function buildProgram(io: Io, env: NodeJS.ProcessEnv, exit: { code: number }): C
     .option('--epsilon <e>', 'the ε the release spends')
     .option('--delta <d>', 'the δ it spends (default 0; > 0 selects the discrete Gaussian)')
     .option('--mechanism <m>', 'discrete_laplace or discrete_gaussian (default: by --delta)')
-    .option('--consumer <id>', 'who the figures are released to, whose budget pays (default: the actor)')
+    .option('--consumer <id>', 'who the figures are released to, whose budget pays: a consumer declared in dp.json (default: public)')
     .option('--actor <id>', 'who releases (default: the local operator)')
     .option('--actor-role <role>', 'their role code, holding dp:release')
     .action(async (o: { dp?: boolean; query?: string; epsilon?: string; delta?: string; mechanism?: string; consumer?: string; actor?: string; actorRole?: string }, cmd: Command) => {

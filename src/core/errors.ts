@@ -129,7 +129,9 @@ export type ConsentCode =
   | 'MODEL_NOT_APPROVED'
   | 'MODEL_DIGEST_MISMATCH'
   // issue 15: differential privacy
-  | 'DP_BUDGET_EXHAUSTED';
+  | 'DP_BUDGET_EXHAUSTED'
+  // issue 15 (review): a release to a consumer dp.json does not declare
+  | 'DP_CONSUMER_UNKNOWN';
 
 export type StoreCode = 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_SCHEMA_UNSUPPORTED';
 
@@ -366,6 +368,10 @@ export const ERRORS: { readonly [C in AnyErrorCode]: ErrorSpec } = {
   // period: 429 (the same request succeeds in a later period), nothing written; the CLI exits 7 (a
   // governance rule refused it).
   DP_BUDGET_EXHAUSTED: { http: 429, exit: EXIT.consent },
+  // issue 15 (review): a release to a consumer that dp.json does not declare (consumers are
+  // declared; ids are matched case-insensitively): refused like a governance rule, 403 / exit 7,
+  // nothing written.
+  DP_CONSUMER_UNKNOWN: consent,
   // issue 15: selective disclosure (attestations as SD-JWT; custos verify-presentation, docs/attestations.md)
   ATTESTATION_MALFORMED: verification,
   ATTESTATION_SIGNATURE_INVALID: verification,

@@ -619,7 +619,8 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
   // issue 15: one release of statistics with differential privacy: who it was released to
   // (consumer) and by whom (actor, role), the hash of the query's canonical JSON, the unit of
   // privacy, the mechanism and the (ε, δ) it spent; the query and the released values are the
-  // document `documents.release` (off-ledger). The budget is the sum of these events.
+  // document `documents.release` (off-ledger). The budget is the sum of these events. The consumer
+  // is one declared in dp.json, lowercased (the service refuses any other: DP_CONSUMER_UNKNOWN).
   [EVENT_TYPE.dpRelease]: {
     consumer: F.actor,
     queryHash: F.hash,

@@ -129,7 +129,8 @@ const DP_NUMBER = v.union([v.number(), v.pipe(v.string(), v.maxLength(40))], 'ex
  * Body of a release of statistics with differential privacy ({@link Governance.releaseStatistics}):
  * the query (its JSON form, or the compact text form of `custos stats --dp --query`), ε, δ
  * (default 0), the mechanism (default: discrete_laplace when δ = 0, else discrete_gaussian) and
- * the consumer it is released to (default: the caller).
+ * the consumer it is released to (default `public`; it must be declared in dp.json, matched
+ * case-insensitively: docs/privacy.md).
  */
 export const DP_RELEASE_REQUEST = v.object({
   query: v.union([DP_QUERY, v.pipe(v.string(), v.maxLength(4096))], 'query: a query object or its text form'),

@@ -70,7 +70,7 @@ export async function writeEveryEventType(log: Log, gov: Governance, auth: Authe
   });
   await gov.closeReview(bg.event.index, { outcome: 'justified', reason: 'EMERGENCY_CONFIRMED' }, PO);
   // issue 15: a release of statistics with differential privacy.
-  await gov.releaseStatistics({ query: 'unit=patient by=outcome from=2020-01-01 to=2029-01-01', epsilon: 0.5, consumer: 'public-site' }, PO);
+  await gov.releaseStatistics({ query: 'unit=patient by=outcome from=2020-01-01 to=2029-01-01', epsilon: 0.5, consumer: 'public' }, PO);
   const inf = await gov.recordInference({
     actor: DERM,
     purpose: 'TREAT',

@@ -113,5 +113,8 @@ export async function dpStats(ctx: CommandContext, o: DpStatsOptions): Promise<v
 }
 
 function budgetLine(b: DpBudgetStatus): string {
-  return `budget of ${b.consumer} for ${b.period}: ε spent ${b.epsilon.spent} of ${b.epsilon.budget} (${b.epsilon.remaining} left), δ spent ${b.delta.spent} of ${b.delta.budget}\n`;
+  return (
+    `budget of ${b.consumer} for ${b.period}: ε spent ${b.epsilon.spent} of ${b.epsilon.budget} (${b.epsilon.remaining} left), δ spent ${b.delta.spent} of ${b.delta.budget}\n` +
+    `total budget (all consumers) for ${b.period}: ε spent ${b.total.epsilon.spent} of ${b.total.epsilon.budget} (${b.total.epsilon.remaining} left), δ spent ${b.total.delta.spent} of ${b.total.delta.budget}\n`
+  );
 }

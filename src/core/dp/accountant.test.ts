@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertThrowsCode } from '../../../test/helpers/assert-code.js';
 import { ValidationError } from '../errors.js';
-import { DELTA_SCALE, EPSILON_SCALE, composeBasic, gaussianSigma2, parsePrivacyParams, periodOf, toUnits, withinBudget } from './accountant.js';
+import { DEFAULT_DP_CONFIG, DELTA_SCALE, EPSILON_SCALE, budgetOf, composeBasic, gaussianSigma2, parsePrivacyParams, periodOf, toUnits, withinBudget } from './accountant.js';
 import { parseDpConfig } from './config.js';
 
 describe('toUnits', () => {
@@ -64,13 +64,28 @@ describe('gaussianSigma2', () => {
 });
 
 describe('parseDpConfig', () => {
-  it('reads budgets per consumer and a default', () => {
-    const c = parseDpConfig({ period: 'week', default: { epsilon: 0.5 }, consumers: { 'public-site': { epsilon: 2, delta: 1e-6 } } });
+  it('reads the declared consumers (ids lowercased) and the total', () => {
+    const c = parseDpConfig({ period: 'week', total: { epsilon: 3, delta: 1e-6 }, consumers: { 'Public-Site': { epsilon: 2, delta: 1e-6 }, board: { epsilon: 0.5 } } });
     assert.equal(c.period, 'week');
-    assert.deepEqual(c.default, { epsilon: 500_000n, delta: 0n });
-    assert.deepEqual(c.consumers.get('public-site'), { epsilon: 2_000_000n, delta: 1_000_000_000n });
+    assert.deepEqual(c.total, { epsilon: 3_000_000n, delta: 1_000_000_000n });
+    assert.deepEqual([...c.consumers.keys()], ['public-site', 'board']);
+    assert.deepEqual(budgetOf(c, 'PUBLIC-site'), { epsilon: 2_000_000n, delta: 1_000_000_000n });
+    assert.deepEqual(budgetOf(c, 'board'), { epsilon: 500_000n, delta: 0n });
+    assert.equal(budgetOf(c, 'public'), undefined, 'an unlisted consumer has no budget');
   });
-  it('gives unlisted consumers nothing with default null', () => assert.equal(parseDpConfig({ default: null }).default, undefined));
+  it('declares the one consumer public, and a total of ε = 1, δ = 1e-5, by default', () => {
+    for (const c of [DEFAULT_DP_CONFIG, parseDpConfig({ period: 'year' })]) {
+      assert.deepEqual([...c.consumers.keys()], ['public']);
+      assert.deepEqual(budgetOf(c, 'public'), { epsilon: 1_000_000n, delta: 10_000_000_000n });
+      assert.deepEqual(c.total, { epsilon: 1_000_000n, delta: 10_000_000_000n });
+    }
+    assert.equal(parseDpConfig({ consumers: {} }).consumers.size, 0);
+  });
+  it('refuses a default budget for unlisted consumers, and ids listed twice but for case', () => {
+    assertThrowsCode(() => parseDpConfig({ default: { epsilon: 1 } }), ValidationError, 'VALIDATION_FAILED');
+    assertThrowsCode(() => parseDpConfig({ default: null }), ValidationError, 'VALIDATION_FAILED');
+    assertThrowsCode(() => parseDpConfig({ consumers: { web: { epsilon: 1 }, WEB: { epsilon: 1 } } }), ValidationError, 'VALIDATION_FAILED');
+  });
   it('refuses an unknown field or period', () => {
     assertThrowsCode(() => parseDpConfig({ perio: 'week' }), ValidationError, 'VALIDATION_FAILED');
     assertThrowsCode(() => parseDpConfig({ period: 'fortnight' }), ValidationError, 'VALIDATION_FAILED');

@@ -92,24 +92,40 @@ export function composeBasic(costs: Iterable<PrivacyUnits>): PrivacyUnits {
 export const BUDGET_PERIODS = ['day', 'week', 'month', 'year'] as const;
 export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
 
-/** The budget configuration, parsed (config.ts parses dp.json into it). */
+/**
+ * The budget configuration, parsed (config.ts parses dp.json into it). Consumers are declared: a
+ * release to a consumer not listed is refused (DP_CONSUMER_UNKNOWN), so only operator-chosen ids
+ * reach the log. Ids are lowercase (a requested id is lowercased before it is looked up).
+ */
 export interface DpBudgetConfig {
   readonly period: BudgetPeriod;
-  /** The budget of a consumer not listed in `consumers`; undefined: unlisted consumers get none. */
-  readonly default: PrivacyUnits | undefined;
+  /** The budget of each declared consumer, by lowercase id. */
   readonly consumers: ReadonlyMap<string, PrivacyUnits>;
+  /** The budget of all consumers together in one period: the bound on what the public releases reveal. */
+  readonly total: PrivacyUnits;
 }
 
-/** The configuration when none is given: a month's budget of ε = 1, δ = 10⁻⁵ per consumer. */
+/** The consumer of a release when the request names none, and the one consumer declared when there is no dp.json. */
+export const DEFAULT_CONSUMER = 'public';
+
+/** The budget of the default consumer, and the default total: ε = 1, δ = 10⁻⁵ a period. */
+export const DEFAULT_BUDGET: PrivacyUnits = Object.freeze({ epsilon: 1_000_000n, delta: 10_000_000_000n });
+
+/** The configuration when none is given: one consumer, `public`, with ε = 1, δ = 10⁻⁵ a month, which is also the total. */
 export const DEFAULT_DP_CONFIG: DpBudgetConfig = Object.freeze({
   period: 'month',
-  default: { epsilon: 1_000_000n, delta: 10_000_000_000n },
-  consumers: new Map(),
+  consumers: new Map([[DEFAULT_CONSUMER, DEFAULT_BUDGET]]),
+  total: DEFAULT_BUDGET,
 });
 
-/** The budget of `consumer` under `config` (zero when it has none). */
-export function budgetOf(config: DpBudgetConfig, consumer: string): PrivacyUnits {
-  return config.consumers.get(consumer) ?? config.default ?? { epsilon: 0n, delta: 0n };
+/** A consumer id as it is matched and logged: lowercase (ids are matched case-insensitively). */
+export function normalizeConsumer(id: string): string {
+  return id.toLowerCase();
+}
+
+/** The budget of `consumer` (any case) under `config`; undefined when it is not declared. */
+export function budgetOf(config: DpBudgetConfig, consumer: string): PrivacyUnits | undefined {
+  return config.consumers.get(normalizeConsumer(consumer));
 }
 
 /** Whether spending `cost` after `spent` stays within `budget` (in ε and in δ). */

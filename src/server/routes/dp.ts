@@ -60,7 +60,7 @@ export const DP_RELEASE_JSON = v.object({
   ),
 });
 const AMOUNT = v.object({ budget: v.number(), spent: v.number(), remaining: v.number() });
-export const DP_BUDGET_JSON = v.object({ consumer: v.string(), period: v.string(), epsilon: AMOUNT, delta: AMOUNT });
+export const DP_BUDGET_JSON = v.object({ consumer: v.string(), period: v.string(), epsilon: AMOUNT, delta: AMOUNT, total: v.object({ epsilon: AMOUNT, delta: AMOUNT }) });
 export const DP_RELEASE_RESPONSE = v.object({ release: DP_RELEASE_JSON, reused: v.boolean(), budget: DP_BUDGET_JSON, event: v.optional(EVENT) });
 export const DP_RELEASES_RESPONSE = v.object({ releases: v.array(DP_RELEASE_JSON), budget: v.optional(DP_BUDGET_JSON) });
 export const DP_RELEASES_QUERY = v.object({ consumer: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, 'consumer: an identifier'))) });
@@ -74,7 +74,7 @@ export const dpRoutes = [
     method: 'POST',
     url: '/api/v1/dp/releases',
     summary:
-      'Release the answer to a query with differential privacy (query, epsilon, delta, mechanism, consumer): a DP_RELEASE event, 201; the same release already made in this budget period is returned as stored, 200, and spends nothing; past the budget: 429 DP_BUDGET_EXHAUSTED',
+      'Release the answer to a query with differential privacy (query, epsilon, delta, mechanism, consumer: one declared in dp.json, default public): a DP_RELEASE event, 201; the same release already made in this budget period is returned as stored, 200, and spends nothing; past the consumer or the total budget: 429 DP_BUDGET_EXHAUSTED; an undeclared consumer: 403 DP_CONSUMER_UNKNOWN',
     permission: 'dp:release',
     status: 201,
     heavy: true,
@@ -89,7 +89,8 @@ export const dpRoutes = [
   route({
     method: 'GET',
     url: '/api/v1/dp/releases',
-    summary: 'The statistics released with differential privacy, oldest first, with their ε, δ, mechanism and period (query: consumer, which adds its budget); public to any authenticated caller',
+    summary:
+      'The statistics released with differential privacy, oldest first, with their ε, δ, mechanism and period (query: consumer, which adds its budget and the total budget; an undeclared consumer: 403 DP_CONSUMER_UNKNOWN); public to any authenticated caller',
     permission: null,
     query: DP_RELEASES_QUERY,
     response: DP_RELEASES_RESPONSE,

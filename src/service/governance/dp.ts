@@ -7,8 +7,13 @@
  * hash of the release document (query, noise parameters, the released values), stored off-ledger
  * in the same transaction.
  *
+ * Consumers are declared (dp.json; without one, the one consumer `public`): ids are lowercased and
+ * must be declared, so only operator-chosen ids reach the log (DP_CONSUMER_UNKNOWN otherwise). Each
+ * release must fit its consumer's budget and the total budget of all consumers for the period (the
+ * releases are public, so the total is the real bound).
+ *
  * The budget is the log's: the ε and δ a consumer has spent in a period is the sum over the
- * DP_RELEASE events of that consumer in that period, read from the log's verified scan (only
+ * DP_RELEASE events of that consumer in that period (and the total's, over all of them), read from the log's verified scan (only
  * entries a signed checkpoint covers). No table holds it, so neither a restart nor an edited row
  * resets it. The check is made at sequencing time (like a consent decision), against the log and
  * the batch being sequenced, so two concurrent releases cannot both squeeze under the budget.
@@ -27,12 +32,14 @@ import { DP_EVENT, parseLoggedEvent, recordField, stringField, type LoggedEvent 
 import { OPERATOR_ROLE } from '../../core/vocabulary.js';
 import { parseWith } from '../../core/schema/parse.js';
 import {
+  DEFAULT_CONSUMER,
   DEFAULT_DP_CONFIG,
   DELTA_SCALE,
   EPSILON_SCALE,
   budgetOf,
   composeBasic,
   fromUnits,
+  normalizeConsumer,
   parsePrivacyParams,
   periodOf,
   toUnits,
@@ -57,7 +64,7 @@ export const DP_RELEASE_DOC = 'dp-release';
 
 /** Options of the differential-privacy releases ({@link GovernanceOptions.dp}). */
 export interface DpOptions {
-  /** Budgets and period (default {@link DEFAULT_DP_CONFIG}: ε = 1, δ = 10⁻⁵ per consumer and month). */
+  /** Consumers, budgets and period (default {@link DEFAULT_DP_CONFIG}: the one consumer `public`, ε = 1, δ = 10⁻⁵ a month, which is also the total). */
   readonly config?: DpBudgetConfig;
   /** The source of the noise's randomness (default node:crypto randomBytes; tests seed one). */
   readonly randomBytes?: RandomBytes;
@@ -101,7 +108,7 @@ export function dpReleaseRecordOf(index: number, e: LoggedEvent): DpReleaseRecor
 
 // What makes two releases "the same": asked again in the same period, the stored one is returned.
 const releaseKey = (r: { consumer: string; queryHash: string; mechanism: string; cost: PrivacyUnits }): string =>
-  `${r.consumer}\u0000${r.queryHash}\u0000${r.mechanism}\u0000${r.cost.epsilon}\u0000${r.cost.delta}`;
+  `${normalizeConsumer(r.consumer)}\u0000${r.queryHash}\u0000${r.mechanism}\u0000${r.cost.epsilon}\u0000${r.cost.delta}`;
 
 /** The releases of one log, derived from its DP_RELEASE events (verified scan), and the batch being sequenced. */
 export class DpLedger {
@@ -141,13 +148,18 @@ export class DpLedger {
     this.#stagedOf(batchId).push(r);
   }
 
-  #inPeriod(consumer: string, span: PeriodSpan, batchId?: number): DpReleaseRecord[] {
+  // The releases of the period, of one consumer (matched case-insensitively) or, undefined, of all.
+  #inPeriod(consumer: string | undefined, span: PeriodSpan, batchId?: number): DpReleaseRecord[] {
     const all = [...this.#records.values(), ...this.#stagedOf(batchId)];
-    return all.filter((r) => r.consumer === consumer && r.timeMs >= span.startMs && r.timeMs < span.endMs);
+    const c = consumer === undefined ? undefined : normalizeConsumer(consumer);
+    return all.filter((r) => (c === undefined || normalizeConsumer(r.consumer) === c) && r.timeMs >= span.startMs && r.timeMs < span.endMs);
   }
 
-  /** What `consumer` has spent in the period (basic composition: the sums of ε and of δ). */
-  spent(consumer: string, span: PeriodSpan, batchId?: number): PrivacyUnits {
+  /**
+   * What `consumer` has spent in the period, or all consumers together when it is undefined (basic
+   * composition: the sums of ε and of δ).
+   */
+  spent(consumer: string | undefined, span: PeriodSpan, batchId?: number): PrivacyUnits {
     return composeBasic(this.#inPeriod(consumer, span, batchId).map((r) => r.cost));
   }
 
@@ -175,23 +187,50 @@ export class DpState {
   }
 }
 
-/** A consumer's budget in one period. */
+/** Budget, spent and remaining, of ε or of δ. */
+export interface DpAmount {
+  readonly budget: number;
+  readonly spent: number;
+  readonly remaining: number;
+}
+
+/** A consumer's budget in one period, and the total budget of all consumers together. */
 export interface DpBudgetStatus {
   readonly consumer: string;
   readonly period: string;
-  readonly epsilon: { readonly budget: number; readonly spent: number; readonly remaining: number };
-  readonly delta: { readonly budget: number; readonly spent: number; readonly remaining: number };
+  readonly epsilon: DpAmount;
+  readonly delta: DpAmount;
+  /** All consumers together (the releases are public: this is the bound on what they reveal). */
+  readonly total: { readonly epsilon: DpAmount; readonly delta: DpAmount };
 }
 
-function budgetStatus(config: DpBudgetConfig, consumer: string, span: PeriodSpan, spent: PrivacyUnits): DpBudgetStatus {
-  const b = budgetOf(config, consumer);
+function amounts(b: PrivacyUnits, spent: PrivacyUnits): { epsilon: DpAmount; delta: DpAmount } {
   const left = (x: bigint, y: bigint) => (x > y ? x - y : 0n);
   return {
-    consumer,
-    period: span.id,
     epsilon: { budget: fromUnits(b.epsilon, EPSILON_SCALE), spent: fromUnits(spent.epsilon, EPSILON_SCALE), remaining: fromUnits(left(b.epsilon, spent.epsilon), EPSILON_SCALE) },
     delta: { budget: fromUnits(b.delta, DELTA_SCALE), spent: fromUnits(spent.delta, DELTA_SCALE), remaining: fromUnits(left(b.delta, spent.delta), DELTA_SCALE) },
   };
+}
+
+/**
+ * The declared consumer `id` (any case) as it is logged (lowercase), and its budget.
+ * @throws {ConsentError} DP_CONSUMER_UNKNOWN: dp.json does not declare it
+ */
+function declaredConsumer(config: DpBudgetConfig, id: string): { consumer: string; budget: PrivacyUnits } {
+  const consumer = normalizeConsumer(id);
+  const budget = budgetOf(config, consumer);
+  if (!budget) {
+    const known = [...config.consumers.keys()].sort();
+    throw new ConsentError('DP_CONSUMER_UNKNOWN', `${consumer} is not a consumer declared in dp.json (declared: ${known.length > 0 ? known.join(', ') : 'none'})`, {
+      details: { consumer, declared: known },
+    });
+  }
+  return { consumer, budget };
+}
+
+function budgetStatus(s: GovernanceState, consumer: string, span: PeriodSpan, batchId?: number): DpBudgetStatus {
+  const own = amounts(budgetOf(s.dp.config, consumer) ?? { epsilon: 0n, delta: 0n }, s.dp.ledger.spent(consumer, span, batchId));
+  return { consumer, period: span.id, ...own, total: amounts(s.dp.config.total, s.dp.ledger.spent(undefined, span, batchId)) };
 }
 
 /** A release as it is returned and listed: the event's facts and the document's values. */
@@ -256,8 +295,10 @@ export function parseReleaseQuery(s: GovernanceState, query: unknown): DpQuery {
  * @throws {ValidationError} VALIDATION_FAILED: a malformed request or query, an unknown code, ε or δ
  *   out of range, δ > 0 with discrete_laplace or δ = 0 with discrete_gaussian, a role without
  *   dp:release (nothing written)
- * @throws {ConsentError} DP_BUDGET_EXHAUSTED: the release would take the consumer past its budget
- *   for the period (nothing written)
+ * @throws {ConsentError} DP_CONSUMER_UNKNOWN: the consumer (default `public`) is not declared in
+ *   dp.json (nothing written)
+ * @throws {ConsentError} DP_BUDGET_EXHAUSTED: the release would take the consumer past its budget,
+ *   or all consumers together past the total budget, for the period (nothing written)
  */
 export async function releaseStatistics(s: GovernanceState, input: DpReleaseInput, actor: Actor): Promise<DpReleaseResult> {
   const who = parseWith(ACTOR, actor, 'actor', 'actor.');
@@ -279,21 +320,29 @@ export async function releaseStatistics(s: GovernanceState, input: DpReleaseInpu
   const query = parseReleaseQuery(s, req.query);
   const queryJson = dpQueryJson(query);
   const queryHash = toHex(sha256(canonicalJsonBytes(queryJson)));
-  const consumer = req.consumer ?? who.id;
+  const { consumer, budget } = declaredConsumer(s.dp.config, req.consumer ?? DEFAULT_CONSUMER);
   const key = releaseKey({ consumer, queryHash, mechanism, cost });
-  const budget = budgetOf(s.dp.config, consumer);
-  const exhausted = (span: PeriodSpan, spent: PrivacyUnits) =>
-    new ConsentError('DP_BUDGET_EXHAUSTED', `the release would exceed the privacy budget of ${consumer} for ${span.id}`, {
-      details: { ...budgetStatus(s.dp.config, consumer, span, spent), requested: { epsilon: fromUnits(cost.epsilon, EPSILON_SCALE), delta: fromUnits(cost.delta, DELTA_SCALE) } },
-    });
+  // Refuses the release if it does not fit the consumer's budget or the total (all consumers) of the period.
+  const checkBudgets = (span: PeriodSpan, batchId?: number) => {
+    const which = !withinBudget(s.dp.ledger.spent(consumer, span, batchId), cost, budget)
+      ? 'consumer'
+      : !withinBudget(s.dp.ledger.spent(undefined, span, batchId), cost, s.dp.config.total)
+        ? 'total'
+        : undefined;
+    if (which === undefined) return;
+    throw new ConsentError(
+      'DP_BUDGET_EXHAUSTED',
+      which === 'consumer' ? `the release would exceed the privacy budget of ${consumer} for ${span.id}` : `the release would exceed the total privacy budget of all consumers for ${span.id}`,
+      { details: { exhausted: which, ...budgetStatus(s, consumer, span, batchId), requested: { epsilon: fromUnits(cost.epsilon, EPSILON_SCALE), delta: fromUnits(cost.delta, DELTA_SCALE) } } },
+    );
+  };
   for (let attempt = 0; ; attempt++) {
     await s.dp.ledger.sync();
     const span = periodOf(s.dp.config.period, s.clock.now());
     const stored = s.dp.ledger.find(key, consumer, span);
-    if (stored) return { release: await releaseOf(s, stored), reused: true, budget: budgetStatus(s.dp.config, consumer, span, s.dp.ledger.spent(consumer, span)) };
+    if (stored) return { release: await releaseOf(s, stored), reused: true, budget: budgetStatus(s, consumer, span) };
     // Refused before the log is read (checked again at sequencing).
-    const spentBefore = s.dp.ledger.spent(consumer, span);
-    if (!withinBudget(spentBefore, cost, budget)) throw exhausted(span, spentBefore);
+    checkBudgets(span);
     // The exact counts over the log as this writer has it, then the noise (drawn once, here).
     const treeSize = s.log.size;
     const aggregator = new DpAggregator(query, { purposes: s.vocab.purposes, roles: s.vocab.roles });
@@ -310,8 +359,7 @@ export async function releaseStatistics(s: GovernanceState, input: DpReleaseInpu
       const event = await s.log.appendDecided((ctx) => {
         const at = periodOf(s.dp.config.period, ctx.timeMs);
         if (s.dp.ledger.find(key, consumer, at, ctx.batchId)) throw new SameReleaseStaged();
-        const spent = s.dp.ledger.spent(consumer, at, ctx.batchId);
-        if (!withinBudget(spent, cost, budget)) throw exhausted(at, spent);
+        checkBudgets(at, ctx.batchId);
         const document = dpReleaseDocument({ consumer, query: queryJson, queryHash, cost, noise, budgetPeriod: at.id, treeSize, bins, values });
         const built = doc(DP_RELEASE_DOC, document);
         const payload = s.checked(DP_EVENT.release, {
@@ -349,7 +397,7 @@ export async function releaseStatistics(s: GovernanceState, input: DpReleaseInpu
         documentHash: m.record.document,
         document: m.document,
       };
-      return { release, reused: false, budget: budgetStatus(s.dp.config, consumer, m.span, s.dp.ledger.spent(consumer, m.span)), event };
+      return { release, reused: false, budget: budgetStatus(s, consumer, m.span), event };
     } catch (err) {
       // The same release is in the batch being committed: once it is, it is returned as stored.
       if (!(err instanceof SameReleaseStaged)) throw err;
@@ -363,13 +411,18 @@ export interface DpReleaseFilter {
   readonly consumer?: string;
 }
 
-/** Every release on the log (oldest first), with its document; and, for a consumer, its budget now. */
+/**
+ * Every release on the log (oldest first), with its document; and, for a consumer (any case), its
+ * budget now and the total budget's.
+ * @throws {ConsentError} DP_CONSUMER_UNKNOWN: the consumer is not declared in dp.json
+ */
 export async function listReleases(s: GovernanceState, filter: DpReleaseFilter = {}): Promise<{ releases: DpRelease[]; budget?: DpBudgetStatus }> {
+  const consumer = filter.consumer === undefined ? undefined : declaredConsumer(s.dp.config, filter.consumer).consumer;
   await s.dp.ledger.sync();
-  const records = s.dp.ledger.all().filter((r) => filter.consumer === undefined || r.consumer === filter.consumer);
+  const records = s.dp.ledger.all().filter((r) => consumer === undefined || normalizeConsumer(r.consumer) === consumer);
   const releases: DpRelease[] = [];
   for (const r of records) releases.push(await releaseOf(s, r));
-  if (filter.consumer === undefined) return { releases };
+  if (consumer === undefined) return { releases };
   const span = periodOf(s.dp.config.period, s.clock.now());
-  return { releases, budget: budgetStatus(s.dp.config, filter.consumer, span, s.dp.ledger.spent(filter.consumer, span)) };
+  return { releases, budget: budgetStatus(s, consumer, span) };
 }
