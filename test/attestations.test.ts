@@ -314,6 +314,21 @@ describe('attestations: CLI', () => {
     assert.equal((await eventsIn(dataDir)).length, size);
   });
 
+  it('attest consent needs consent:read: a role with receipts only (dermatologist, ml_engineer) is refused (VALIDATION_FAILED), nothing written; receipts stay open to it', async () => {
+    const size = (await eventsIn(dataDir)).length;
+    for (const role of ['dermatologist', 'ml_engineer']) {
+      const r = await callIn(dataDir, ['attest', 'consent', policy, '--actor', 'x-1', '--actor-role', role], { cwd: work });
+      assertError(r, EXIT.validation, 'VALIDATION_FAILED');
+      assert.match(r.stderr, /consent:read/);
+    }
+    assert.equal((await eventsIn(dataDir)).length, size);
+    const rec = okJson<{ issuedEvent: number }>(await callIn(dataDir, ['--json', 'attest', 'receipt', String(receiptIndex), '--actor', 'dr-derm', '--actor-role', 'dermatologist'], { cwd: work }));
+    const all = await eventsIn(dataDir);
+    assert.equal(all.length, size + 1);
+    assert.equal(all.at(-1)!.payload['permission'], 'receipts');
+    assert.equal(all.at(-1)!.index, rec.issuedEvent);
+  });
+
   it('present refuses a claim the attestation does not hold (VALIDATION_FAILED)', async () => {
     assertError(await callCli(['present', 'receipt.sdjwt', '--disclose', 'subject'], { cwd: work }), EXIT.validation, 'VALIDATION_FAILED');
     assertError(await callCli(['present', 'no-such-file', '--disclose', 'purpose'], { cwd: work }), EXIT.validation, 'FILE_UNREADABLE');
@@ -365,9 +380,29 @@ describe('attestations: HTTP', () => {
     assert.equal(issued.type, 'ATTESTATION_ISSUED');
     assert.equal(issued.payload['actor'], 'dr-derm');
     assert.equal(issued.payload['route'], 'POST /api/v1/attestations');
-    // A consent attestation too (the privacy officer holds receipts).
+    assert.equal(issued.payload['permission'], 'receipts');
+    // A consent attestation too (the privacy officer holds receipts and consent:read), logged under consent:read.
     const c = await post('privacy_officer', { kind: 'consent', policyId: pid('http-attest') });
     assert.equal(c.statusCode, 201, c.body);
+    const ci = (await events(env.log)).find((e) => e.index === (c.json() as { issuedEvent: number }).issuedEvent)!;
+    assert.equal(ci.payload['permission'], 'consent:read');
+  });
+
+  it('a consent attestation needs consent:read: roles with receipts only get 403 FORBIDDEN, as on GET /api/v1/consents/:id, and nothing is issued', async () => {
+    const issuedBefore = (await events(env.log)).filter((e) => e.type === 'ATTESTATION_ISSUED').length;
+    for (const role of ['dermatologist', 'ml_engineer'] as const) {
+      const read = await env.app.inject({ method: 'GET', url: `/api/v1/consents/${pid('http-attest')}`, headers: { authorization: `Bearer ${env.tokens[role]}` } });
+      assert.equal(read.statusCode, 403, read.body);
+      const res = await post(role, { kind: 'consent', policyId: pid('http-attest') });
+      assert.equal(res.statusCode, 403, res.body);
+      const err = (res.json() as { error: { code: string; details?: { permission?: string } } }).error;
+      assert.equal(err.code, 'FORBIDDEN');
+      assert.equal(err.details?.permission, 'consent:read');
+      assert.ok(!res.body.includes('TREAT'), res.body);
+    }
+    assert.equal((await events(env.log)).filter((e) => e.type === 'ATTESTATION_ISSUED').length, issuedBefore);
+    // The auditor (consent:read and receipts) may.
+    assert.equal((await post('auditor', { kind: 'consent', policyId: pid('http-attest') })).statusCode, 201);
   });
 
   it('a role without receipts (nurse) is refused 403 FORBIDDEN and nothing is issued', async () => {

@@ -181,6 +181,11 @@ describe('custos fl (CLI)', () => {
       'FL_DP_ACCOUNTING_MISMATCH',
     );
     await refused('r2-nodp.json', { line: 'derm-line', round: 2, aggregation: 'fedavg', sites, globalModel: hex('2') }, EXIT.conflict, 'FL_DP_MISMATCH');
+    // The line's δ is fixed by its first DP round: a later round cannot state another (a larger δ
+    // would report a smaller running ε for the same ρ), even with the accountant's ε at that δ.
+    const at = (delta: number) => ({ ...DP, delta, epsilon: accountRound(accountRound(0, DP).rhoTotal, { ...DP, delta }).epsilon });
+    await refused('r2-delta.json', { line: 'derm-line', round: 2, aggregation: 'fedavg', sites, globalModel: hex('2'), dp: at(0.01) }, EXIT.conflict, 'FL_DP_MISMATCH');
+    await refused('r2-delta-small.json', { line: 'derm-line', round: 2, aggregation: 'fedavg', sites, globalModel: hex('2'), dp: at(1e-9) }, EXIT.conflict, 'FL_DP_MISMATCH');
   });
 
   it('records round 2 with the running total (stated ε checked), then refuses a retired site', async () => {
@@ -231,6 +236,9 @@ describe('custos fl (CLI)', () => {
       ['bad-1.json', { line: 'other-line', round: 1, aggregation: 'fedavg', sites, globalModel: hex('1'), note: 'free text' }],
       ['bad-2.json', { line: 'other-line', round: 1, aggregation: 'fedavg', sites: [...sites, ...sites], globalModel: hex('1') }],
       ['bad-3.json', { line: 'other-line', round: 1, aggregation: 'fedavg', sites, globalModel: hex('1'), final: true }],
+      // δ is capped at 0.01: a larger one would make the reported ε small and the guarantee void.
+      ['bad-5.json', { line: 'other-line', round: 1, aggregation: 'fedavg', sites, globalModel: hex('1'), dp: { ...DP, delta: 0.5 } }],
+      ['bad-6.json', { line: 'other-line', round: 1, aggregation: 'fedavg', sites, globalModel: hex('1'), dp: { ...DP, delta: 0.0100001 } }],
     ] as const) {
       assertError(await round(name, body), EXIT.validation, 'VALIDATION_FAILED');
     }
@@ -267,6 +275,8 @@ describe('custos fl (CLI)', () => {
         'FL_ROUND_OUT_OF_ORDER',
         'FL_DP_ACCOUNTING_MISMATCH',
         'FL_DP_MISMATCH',
+        'FL_DP_MISMATCH',
+        'FL_DP_MISMATCH',
         'FL_SITE_INACTIVE',
         'FL_LINE_CLOSED',
       ],
@@ -275,13 +285,13 @@ describe('custos fl (CLI)', () => {
     assert.equal(l.epsilon, accountRound(accountRound(accountRound(0, DP).rhoTotal, DP).rhoTotal, DP).epsilon);
     assert.equal(l.version.version, '2.0.0');
     const text = await cli(['fl', 'rounds', 'derm-line']);
-    assert.match(text.stdout, /^line derm-line: 3 rounds, 9 refused, last round 5, .*ended in derm-fl 2\.0\.0/);
+    assert.match(text.stdout, /^line derm-line: 3 rounds, 11 refused, last round 5, .*ended in derm-fl 2\.0\.0/);
     const lines = okJson<{ lines: { line: string; rounds: number; refusals: number; lastRound: number; closed: boolean }[] }>(await cli(['--json', 'fl', 'lines']));
     assert.deepEqual(
       lines.lines.find((x) => x.line === 'derm-line'),
-      { line: 'derm-line', rounds: 3, refusals: 9, lastRound: 5, closed: true },
+      { line: 'derm-line', rounds: 3, refusals: 11, lastRound: 5, closed: true },
     );
-    assert.match((await cli(['fl', 'lines'])).stdout, /^derm-line {2}3 rounds {2}9 refused {2}last round 5 {2}closed$/m);
+    assert.match((await cli(['fl', 'lines'])).stdout, /^derm-line {2}3 rounds {2}11 refused {2}last round 5 {2}closed$/m);
     assert.match(text.stdout, /refused round 2 +entry \d+ +FL_SIGNATURE_INVALID \(site site-b\)/);
   });
 
@@ -465,5 +475,22 @@ describe('FL decisions at sequencing time (the service on a real SQLite log)', (
     const again = await root.openGovernance({ dataDir: l.dataDir });
     assert.deepEqual(await again.gov.listFlRounds('seq-line'), before);
     assert.deepEqual(await again.gov.listFlSites(), sites);
+  });
+
+  it('a DP line keeps the δ of its first DP round, also for a service reopened on the log: another δ is FL_DP_MISMATCH (one FL_ROUND_REFUSED)', async () => {
+    const l = await root.openGovernance();
+    await l.gov.registerFlSite({ site: 'site-s', key: verifierKeyFromSignerKey(skey) }, COORDINATOR);
+    const dp = { clipNorm: 1, noiseMultiplier: 1.1, delta: 1e-5 };
+    await l.gov.recordFlRound({ ...body(1, hex('a')), dp }, COORDINATOR);
+    await l.close();
+    const again = await root.openGovernance({ dataDir: l.dataDir });
+    const n = again.log.size;
+    await assert.rejects(again.gov.recordFlRound({ ...body(2, hex('b')), dp: { ...dp, delta: 1e-3 } }, COORDINATOR), (e: unknown) => e instanceof FlRoundRefusedError && e.code === 'FL_DP_MISMATCH');
+    assert.equal(again.log.size, n + 1);
+    const ok = await again.gov.recordFlRound({ ...body(2, hex('b')), dp }, COORDINATOR);
+    assert.equal(ok.round.dp?.epsilon, accountRound(accountRound(0, dp).rhoTotal, dp).epsilon);
+    const line = await again.gov.listFlRounds('seq-line');
+    assert.deepEqual([line.rounds.length, line.refusals.map((r) => r.reason)], [2, ['FL_DP_MISMATCH']]);
+    await again.close();
   });
 });

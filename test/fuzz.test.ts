@@ -146,6 +146,16 @@ function mutate(rnd: Rnd, v: unknown, depth = 0): unknown {
   return o;
 }
 
+/** Whether a request body is a JSON object with `key` at its top level. */
+function hasTopLevel(body: string | undefined, key: string): boolean {
+  try {
+    const o = JSON.parse(body ?? '') as unknown;
+    return typeof o === 'object' && o !== null && !Array.isArray(o) && Object.hasOwn(o, key);
+  } catch {
+    return false;
+  }
+}
+
 /** Makes one string leaf of a (copied) template hostile: a lone surrogate, a control, a prototype name. */
 function hostileLeaf(rnd: Rnd, v: unknown): unknown {
   const leaves: (string | number)[][] = [];
@@ -280,7 +290,8 @@ function templates(rnd: Rnd): Record<string, () => unknown> {
       intendedUse: pick(rnd, ['triage', 'diagnosis_aid', 'not_a_use']),
       riskClass: pick(rnd, ['eu_mdr_iia', 'imdrf_ii', 'class 9']),
       ...(rnd() < 0.5 ? { spec: { indications: 'adults', nested: { a: [1, 2] } } } : {}),
-      ...(rnd() < 0.2 ? { origin: pick(rnd, [{ kind: 'fl', line: 'fz_model', round: 3 }, { kind: 'training', run: 1 }, { kind: 'other' }]) } : {}),
+      // A hostile field: only training under a plan and a federated final round set an origin (always refused).
+      ...(rnd() < 0.2 ? { origin: pick(rnd, [{ kind: 'fl', line: 'fz_model', round: 3 }, { kind: 'training', run: 0 }, { kind: 'fl', line: 'no-such-line', round: 0 }, { kind: 'other' }]) } : {}),
     }),
     'POST /api/v1/models/{model}/versions/{version}/approval': () => pick(rnd, [{}, { actor: 'cso-1' }]),
     'POST /api/v1/models/{model}/versions/{version}/retirement': () => pick(rnd, [{}, { reason: 'superseded' }, { reason: 'because' }]),
@@ -558,6 +569,8 @@ describe(`fuzz: ${REQUESTS} seeded requests over every route (seed ${SEED})`, ()
       if (route.path === '/api/v1/trainings' && route.method === 'POST' && res.status === 201) TRAININGS.push(String((JSON.parse(text) as { event: { index: number } }).event.index));
       if (res.status < 300 && route.path === '/api/v1/erasures') succeeded.erasures++;
       if (res.status === 200 && (route.path === '/api/v1/receipts/{index}' || route.path === '/api/v1/bundles/{index}') && /[?&]open=true/.test(url)) succeeded.openings++;
+      if (route.path === '/api/v1/models' && route.method === 'POST' && res.status < 300 && hasTopLevel(body, 'origin'))
+        failures.push({ method: route.method, url, body: body?.slice(0, 300), status: res.status, response: `a model registration with an origin was accepted: ${text.slice(0, 200)}` });
       if (res.status >= 500) failures.push({ method: route.method, url: url.slice(0, 200), body: body?.slice(0, 300), status: res.status, response: text.slice(0, 300) });
     };
 

@@ -20,6 +20,7 @@ import { findSubjectEntries } from '../src/service/governance/disclosures.js';
 import { Governance, ModelRefusedError } from '../src/service/governance.js';
 import { formatSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../src/core/note.js';
 import { flUpdateMessage } from '../src/core/federated.js';
+import { parseModelRegistration } from '../src/core/models.js';
 import { toBase64 } from '../src/core/hash.js';
 import { initDataDir, openLog } from '../src/log/data-dir.js';
 
@@ -147,6 +148,27 @@ describe('model registry and change control through the CLI', () => {
       ]),
     );
     assert.equal(reg.version, '1.0.0');
+    // custos model register has no way to name an origin (only training under a plan and FL do).
+    const atRegister = await size();
+    assertError(
+      await callIn(dir, [
+        'model',
+        'register',
+        'lesion_classifier@1.0.1',
+        '--weights-hash',
+        W('1.0.1'),
+        '--intended-use',
+        'diagnosis_aid',
+        '--risk-class',
+        'eu_mdr_iia',
+        '--origin',
+        '{"kind":"training","run":0}',
+        ...ENGINEER,
+      ]),
+      EXIT.validation,
+      'VALIDATION_FAILED',
+    );
+    assert.equal(await size(), atRegister);
     const before = await size();
     const r = await infer(file('m100.json', spec('1.0.0')));
     assertError(r, EXIT_MODEL_NOT_APPROVED, 'MODEL_NOT_APPROVED', { stdoutAllowed: true });
@@ -323,6 +345,34 @@ describe('model registry and change control over HTTP', () => {
     const line = await call('GET', '/api/v1/models/chest_xray', env.tokens.auditor);
     assert.equal(line.json().versions[0].inferenceCount, 1);
     assert.equal((await call('GET', '/api/v1/models/nope', env.tokens.auditor)).json().error.code, 'MODEL_NOT_FOUND');
+  });
+
+  it('a caller cannot name an origin: POST /api/v1/models with origin is 400 VALIDATION_FAILED, nothing written; nor through the library', async () => {
+    const body = { model: 'chest_xray', version: '9.9.9', weightsHash: W('forged'), intendedUse: 'diagnosis', riskClass: 'fda_ii' };
+    const size = await env.log.reader.size();
+    for (const origin of [
+      { kind: 'training', run: 0 },
+      { kind: 'fl', line: 'no-such-line', round: 0 },
+      { kind: 'fl', line: 'no-such-line', round: 3 },
+    ]) {
+      const r = await call('POST', '/api/v1/models', env.tokens.ml_engineer, { ...body, origin });
+      assert.equal(r.statusCode, 400, r.body);
+      assert.equal(r.json().error.code, 'VALIDATION_FAILED');
+      await assert.rejects(env.governance.registerModel({ ...body, origin } as never, { id: 'eng-7', role: 'ml_engineer' }), (e: Error & { code?: string }) => e.code === 'VALIDATION_FAILED');
+    }
+    assert.equal(await env.log.reader.size(), size);
+    assert.equal((await call('GET', '/api/v1/models/chest_xray/versions/9.9.9', env.tokens.ml_engineer)).statusCode, 404);
+    // Without it, the same body registers, with no origin.
+    const ok = await call('POST', '/api/v1/models', env.tokens.ml_engineer, body);
+    assert.equal(ok.statusCode, 201, ok.body);
+    const shown = await call('GET', '/api/v1/models/chest_xray/versions/9.9.9', env.tokens.ml_engineer);
+    assert.equal(shown.json().origin, undefined);
+    // An FL origin counts rounds from 1 (the service-internal path checks it too).
+    assert.throws(
+      () => parseModelRegistration(body, { kind: 'fl', line: 'fz-line', round: 0 }),
+      (e: Error & { code?: string }) => e.code === 'VALIDATION_FAILED',
+    );
+    assert.deepEqual(parseModelRegistration(body, { kind: 'fl', line: 'fz-line', round: 1 }).origin, { kind: 'fl', line: 'fz-line', round: 1 });
   });
 
   it('plans over HTTP; a training run under the plan is approved within bounds; retirement refuses later inferences', async () => {

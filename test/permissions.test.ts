@@ -2,7 +2,7 @@
  * The permission matrix of the HTTP API, on a real server (loopback port, real SQLite log).
  *
  * Every authenticated route of the route table (read from /openapi.json, plus the entry-bundle
- * tile and the receipt- and bundle-opening variants) × every role of the default role table, plus anonymous,
+ * tile, the receipt- and bundle-opening variants and the consent attestation) × every role of the default role table, plus anonymous,
  * an invalid token, and a token whose role is not in the table. Expectations come from the role
  * table and the route's `x-custos-permission`, so a new route or role is covered without editing
  * this file:
@@ -44,6 +44,8 @@ interface Case {
   readonly path: string; // the OpenAPI path, e.g. /api/v1/receipts/{index}
   readonly url: string; // the concrete URL sent
   readonly needs: readonly Permission[];
+  /** A JSON body that selects a variant needing more than the route's permission (sent as is, no malformed variants). */
+  readonly body?: unknown;
 }
 
 /** A caller: its Authorization header (none for anonymous) and its permissions (null: must get 401). */
@@ -132,6 +134,14 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
     out.push({ method: 'GET', path: '/tile/entries/{n}', url: '/tile/entries/000', needs: ['read'] });
     out.push({ method: 'GET', path: '/api/v1/receipts/{index}?open=true', url: `/api/v1/receipts/${receiptIndex}?open=true&purpose=TREAT`, needs: ['receipts', 'commitments:open'] });
     out.push({ method: 'GET', path: '/api/v1/bundles/{index}?open=true', url: `/api/v1/bundles/${receiptIndex}?open=true&purpose=TREAT`, needs: ['receipts', 'commitments:open'] });
+    // A consent attestation carries the policy's purposes and roles: it needs consent:read too.
+    out.push({
+      method: 'POST',
+      path: '/api/v1/attestations {kind:"consent"}',
+      url: '/api/v1/attestations',
+      needs: ['receipts', 'consent:read'],
+      body: { kind: 'consent', policyId: pid('perm-open') },
+    });
     return out;
   }
 
@@ -139,7 +149,7 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
     const routes = apiRoutes();
     const all = cases();
     // The count comes from /openapi.json itself: a new route is a new row of the matrix.
-    assert.equal(all.length, routes.length + 3);
+    assert.equal(all.length, routes.length + 4);
     assert.ok(routes.length >= 20, `only ${routes.length} authenticated routes in /openapi.json`);
     const known = new Set<string>(Object.values(DEFAULT_ROLES).flat());
     for (const r of routes) if (r.permission !== ANY) assert.ok(known.has(r.permission), `${r.method} ${r.path}: permission ${r.permission} is held by no role`);
@@ -159,12 +169,16 @@ describe('permission matrix: every route × every role, anonymous, invalid and u
     for (const c of cases()) {
       // The request as documented; the same path percent-encoded (the router decodes it); HEAD for
       // GET (Fastify adds it); for POST a malformed JSON body (permission before parsing).
-      const variants: { method: string; url: string; body?: string; contentType?: string }[] = [
-        { method: c.method, url: c.url },
-        { method: c.method, url: c.url.replace(/^\/(.)/, (_m, ch: string) => `/%${ch.charCodeAt(0).toString(16)}`) },
-      ];
+      const variants: { method: string; url: string; body?: string; contentType?: string }[] =
+        c.body !== undefined
+          ? [{ method: c.method, url: c.url, body: JSON.stringify(c.body), contentType: 'application/json' }]
+          : [
+              { method: c.method, url: c.url },
+              { method: c.method, url: c.url.replace(/^\/(.)/, (_m, ch: string) => `/%${ch.charCodeAt(0).toString(16)}`) },
+            ];
       if (c.method === 'GET') variants.push({ method: 'HEAD', url: c.url });
-      if (c.method === 'POST') variants.push({ method: 'POST', url: c.url, body: '{"a":', contentType: 'application/json' }, { method: 'POST', url: c.url, body: 'x', contentType: 'text/plain' });
+      if (c.method === 'POST' && c.body === undefined)
+        variants.push({ method: 'POST', url: c.url, body: '{"a":', contentType: 'application/json' }, { method: 'POST', url: c.url, body: 'x', contentType: 'text/plain' });
       for (const v of variants) {
         for (const who of callers) {
           requests++;

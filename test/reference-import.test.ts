@@ -13,6 +13,12 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { ValidationError } from '../src/core/errors.js';
+import { checkEventPayload } from '../src/core/events.js';
+import { pythonStableDumps } from '../src/core/python-json.js';
+import { DEFAULT_VOCABULARY } from '../src/core/vocabulary.js';
+import { pyDumpsDefault, toPy } from './helpers/reference-ledger.js';
 import { assertError, callIn, ensureBuilt, EXIT, makeTempDir, okJson, parseJson, repoRoot } from './helpers/cli.js';
 
 const SEED_PY = join(repoRoot, '..', 'shared', 'seed_py');
@@ -121,7 +127,9 @@ describe('custos import reference-ledger', { skip }, () => {
       const row = JSON.parse(l) as { entry_id: string; event_type: string; entry_hash: string; prev_hash: string };
       assert.equal(legacy[i]!.payload['entryHash'], row.entry_hash);
       assert.equal(legacy[i]!.payload['prevHash'], row.prev_hash);
-      assert.equal(legacy[i]!.payload['legacyType'], row.event_type);
+      // The fixture's CALIBRATION_RECORDED is not a type the reference writes: UNRECOGNIZED.
+      assert.equal(legacy[i]!.payload['legacyType'], row.event_type === 'CALIBRATION_RECORDED' ? 'UNRECOGNIZED' : row.event_type);
+      assert.equal(legacy[i]!.payload['entryId'], row.entry_id, 'the reference writes uuid4 entry ids: logged');
     });
     const completed = listed.find((e) => e.type === 'LEGACY_IMPORT_COMPLETED')!;
     assert.equal(completed.payload['head'], dry.head);
@@ -146,6 +154,46 @@ describe('custos import reference-ledger', { skip }, () => {
     } finally {
       db.close();
     }
+  });
+
+  it('a file-made event type or entry_id never reaches the log: UNRECOGNIZED, and no entryId unless a lowercase UUID', async () => {
+    const sha = (x: string) => createHash('sha256').update(x, 'utf8').digest('hex');
+    const t0 = 1_700_000_000_000;
+    const rows: { entry_id: string; event_type: string }[] = [
+      { entry_id: 'MRN00012345-John.Smith-1970-01-01', event_type: 'JOHN_SMITH_DOB_1970_01_01_HIV_POSITIVE' },
+      { entry_id: '3F0C3A5E-8D6B-4A8E-9B0E-0D6C2B7A1F10', event_type: 'UNRECOGNIZED' },
+      { entry_id: '3f0c3a5e-8d6b-4a8e-9b0e-0d6c2b7a1f11', event_type: 'CONSENT_DENIED' },
+    ];
+    const lines = [pyDumpsDefault(toPy({ genesis: true, created_at_ms: t0 }))];
+    let prev = '0'.repeat(64);
+    rows.forEach((r, i) => {
+      const body = { entry_id: r.entry_id, timestamp_ms: t0 + i + 1, event_type: r.event_type, payload: { note: 'x' }, prev_hash: prev };
+      prev = sha(prev + pythonStableDumps(toPy(body)));
+      lines.push(pyDumpsDefault(toPy({ ...body, entry_hash: prev })));
+    });
+    const dir = join(tmp.path, `hostile-${n++}`);
+    mkdirSync(dir);
+    writeLines(dir, lines);
+    const data = await freshLog();
+    okJson(await callIn(data, ['--json', 'import', 'reference-ledger', dir]));
+    const legacy = (await listAll(data)).filter((e) => e.type === 'LEGACY_EVENT').sort((a, b) => a.index - b.index);
+    assert.deepEqual(
+      legacy.map((e) => [e.payload['legacyType'], e.payload['entryId']]),
+      [
+        ['GENESIS', undefined],
+        ['UNRECOGNIZED', undefined],
+        ['UNRECOGNIZED', undefined],
+        ['CONSENT_DENIED', '3f0c3a5e-8d6b-4a8e-9b0e-0d6c2b7a1f11'],
+      ],
+    );
+    const logText = JSON.stringify(await listAll(data));
+    for (const clear of ['MRN00012345', 'John.Smith', 'JOHN_SMITH', 'HIV', '3F0C3A5E']) assert.ok(!logText.includes(clear), `${clear} is on the log`);
+    // The registry refuses them too (custos append, any other writer).
+    const entry = { line: 1, legacyType: 'GENESIS', uris: [], documents: { line: 'ab'.repeat(32) } };
+    assert.throws(() => checkEventPayload('LEGACY_EVENT', { ...entry, legacyType: 'JOHN_SMITH_DOB_1970_01_01_HIV_POSITIVE' }, DEFAULT_VOCABULARY), ValidationError);
+    assert.throws(() => checkEventPayload('LEGACY_EVENT', { ...entry, entryId: 'MRN00012345-John.Smith-1970-01-01' }, DEFAULT_VOCABULARY), ValidationError);
+    assert.throws(() => checkEventPayload('LEGACY_EVENT', { ...entry, entryId: '3F0C3A5E-8D6B-4A8E-9B0E-0D6C2B7A1F10' }, DEFAULT_VOCABULARY), ValidationError);
+    checkEventPayload('LEGACY_EVENT', { ...entry, legacyType: 'TRAINING_EXPERIMENT_EXECUTED', entryId: '3f0c3a5e-8d6b-4a8e-9b0e-0d6c2b7a1f11' }, DEFAULT_VOCABULARY);
   });
 
   it('floats as Python writes them (1e-05, 0.1, 1.0, 1e+16, 2.5e-07) and a big int verify byte for byte', async () => {

@@ -310,8 +310,32 @@ export const ATTESTATION_EVENT = Object.freeze({ keyPublished: EVENT_TYPE.attest
  * them). A LEGACY_EVENT's `documents` commit off-ledger documents, checked by `custos verify`.
  */
 export const LEGACY_EVENT = Object.freeze({ event: EVENT_TYPE.legacyEvent, completed: EVENT_TYPE.legacyImportCompleted } as const);
-/** The event types of a reference ledger as logged in LEGACY_EVENT.legacyType (other types become UNRECOGNIZED). */
-export const LEGACY_TYPE_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
+/**
+ * The codes LEGACY_EVENT.legacyType takes: GENESIS, the event types the reference writes
+ * (../shared/seed_py/governance_overlay.py: CONSENT_CREATED, CONSENT_REVOKED, DATA_ACCESSED,
+ * CONSENT_DENIED, INFERENCE_EXECUTED, TRAINING_EXPERIMENT_EXECUTED), and UNRECOGNIZED for any other
+ * type a file names (a file-controlled string, which could carry anything, never reaches the log).
+ */
+export const LEGACY_TYPES = Object.freeze([
+  'GENESIS',
+  'CONSENT_CREATED',
+  'CONSENT_REVOKED',
+  'DATA_ACCESSED',
+  'CONSENT_DENIED',
+  'INFERENCE_EXECUTED',
+  'TRAINING_EXPERIMENT_EXECUTED',
+  'UNRECOGNIZED',
+] as const);
+/** The legacyType of a reference event type: itself when the reference writes it, else UNRECOGNIZED. */
+export function legacyTypeOf(eventType: string): (typeof LEGACY_TYPES)[number] {
+  return eventType !== 'UNRECOGNIZED' && (LEGACY_TYPES as readonly string[]).includes(eventType) ? (eventType as (typeof LEGACY_TYPES)[number]) : 'UNRECOGNIZED';
+}
+/**
+ * The reference's entry_id as LEGACY_EVENT.entryId: a UUID in canonical lowercase form (the
+ * reference writes `str(uuid.uuid4())`). Any other entry_id is left off the log (the line's bytes,
+ * off-ledger, still hold it).
+ */
+export const LEGACY_ENTRY_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Every event type and its fields. A path names a nested field with `.`, and an array element
@@ -592,8 +616,8 @@ export const EVENT_REGISTRY: Readonly<Record<string, Readonly<Record<string, Fie
   // (`documents.line`), its hashes, and the subject id and URIs it names as commitments.
   [EVENT_TYPE.legacyEvent]: {
     line: F.count,
-    legacyType: { class: 'code', ...re(LEGACY_TYPE_RE, 'the reference event type (e.g. INFERENCE_EXECUTED), GENESIS, or UNRECOGNIZED') },
-    entryId: opt({ ...F.actor, rule: `the reference's entry_id (a UUID): ${ACTOR_ID_RE.source}` }),
+    legacyType: { class: 'code', ...oneOf(LEGACY_TYPES) },
+    entryId: opt({ class: 'identifier', ...re(LEGACY_ENTRY_ID_RE, "the reference's entry_id, a UUID in canonical lowercase form") }),
     legacyTime: opt(F.time),
     prevHash: opt(F.hash),
     entryHash: opt(F.hash),

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import * as v from 'valibot';
-import { FL_ROUND, FL_UPDATE_DOMAIN, accountRound, epsilonAgrees, epsilonOfRho, flUpdateMessage, roundRho, verifyFlUpdateSignature } from './federated.js';
+import { FL_MAX_DELTA, FL_ROUND, FL_UPDATE_DOMAIN, accountRound, deltaAgrees, epsilonAgrees, epsilonOfRho, flUpdateMessage, roundRho, verifyFlUpdateSignature } from './federated.js';
 
 // RFC 8032 §7.1, TEST 1.
 const SEED = Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex');
@@ -84,6 +84,23 @@ describe('the zCDP accountant', () => {
   });
 });
 
+describe('the line\u2019s δ', () => {
+  it('is capped at FL_MAX_DELTA = 0.01 (the round file schema accepts it, not above)', () => {
+    assert.equal(FL_MAX_DELTA, 0.01);
+    const ok = { line: 'l', round: 1, aggregation: 'fedavg', sites: [{ site: 'a', update: D, signature: `${'A'.repeat(86)}==` }], globalModel: D };
+    assert.equal(v.safeParse(FL_ROUND, { ...ok, dp: { clipNorm: 1, noiseMultiplier: 1, delta: 0.01 } }).success, true);
+    assert.equal(v.safeParse(FL_ROUND, { ...ok, dp: { clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 } }).success, true);
+  });
+  it('is fixed by the first DP round: any other δ disagrees; before it, any does', () => {
+    assert.equal(deltaAgrees(undefined, 0.01), true);
+    assert.equal(deltaAgrees(1e-5, 1e-5), true);
+    assert.equal(deltaAgrees(1e-5, 1e-3), false);
+    assert.equal(deltaAgrees(1e-5, 1e-9), false);
+    // Why: at one ρ, a larger δ reports a smaller ε.
+    assert.ok(epsilonOfRho(1, 1e-2) < epsilonOfRho(1, 1e-5));
+  });
+});
+
 describe('FL_ROUND (the round file schema)', () => {
   const ok = { line: 'l', round: 1, aggregation: 'fedavg', sites: [{ site: 'a', update: D, signature: `${'A'.repeat(86)}==` }], globalModel: D };
   it('accepts a minimal round', () => assert.equal(v.safeParse(FL_ROUND, ok).success, true));
@@ -95,6 +112,9 @@ describe('FL_ROUND (the round file schema)', () => {
       { ...ok, aggregation: 'magic' },
       { ...ok, note: 'free text' },
       { ...ok, dp: { clipNorm: 1, noiseMultiplier: 1, delta: 1 } },
+      { ...ok, dp: { clipNorm: 1, noiseMultiplier: 1, delta: 0.5 } },
+      { ...ok, dp: { clipNorm: 1, noiseMultiplier: 1, delta: 0.010001 } },
+      { ...ok, dp: { clipNorm: 1, noiseMultiplier: 1, delta: 0 } },
       { ...ok, round: 0 },
     ]) {
       assert.equal(v.safeParse(FL_ROUND, bad).success, false, JSON.stringify(bad));

@@ -42,7 +42,8 @@ export type FlAggregation = (typeof FL_AGGREGATIONS)[number];
  * - `FL_SITE_UNKNOWN`: a participating site was never registered;
  * - `FL_SITE_INACTIVE`: a participating site is retired (its FL_SITE_RETIRED event is on the log);
  * - `FL_SIGNATURE_INVALID`: a site's signature over its update does not verify under its key;
- * - `FL_DP_MISMATCH`: the line's rounds are differentially private and this one is not, or the reverse;
+ * - `FL_DP_MISMATCH`: the line's rounds are differentially private and this one is not, or the reverse,
+ *   or it states another δ than the line's (fixed by its first DP round);
  * - `FL_DP_ACCOUNTING_MISMATCH`: the round states a running ε that is not the accountant's.
  */
 export const FL_REFUSAL_REASONS = ['FL_LINE_CLOSED', 'FL_ROUND_OUT_OF_ORDER', 'FL_SITE_UNKNOWN', 'FL_SITE_INACTIVE', 'FL_SIGNATURE_INVALID', 'FL_DP_MISMATCH', 'FL_DP_ACCOUNTING_MISMATCH'] as const;
@@ -114,6 +115,21 @@ export function roundRho(noiseMultiplier: number): number {
   return 1 / (2 * noiseMultiplier * noiseMultiplier);
 }
 
+/**
+ * The largest δ a round may state. ε is reported at the line's δ; a large δ (say 0.5) makes the
+ * reported ε small while the guarantee is void (δ is the probability that it fails outright).
+ */
+export const FL_MAX_DELTA = 0.01;
+
+/**
+ * Whether a round's δ agrees with its line's: the δ of the line's first DP round (undefined before
+ * it) fixes the δ at which the running ε is reported, for every later round. Equal as numbers
+ * (the round files state them; no arithmetic is involved).
+ */
+export function deltaAgrees(lineDelta: number | undefined, delta: number): boolean {
+  return lineDelta === undefined || lineDelta === delta;
+}
+
 /** ε of ρ-zCDP at δ: ρ + 2·√(ρ·ln(1/δ)) (Bun & Steinke 2016, Prop. 1.3). */
 export function epsilonOfRho(rho: number, delta: number): number {
   return rho + 2 * Math.sqrt(rho * Math.log(1 / delta));
@@ -121,7 +137,8 @@ export function epsilonOfRho(rho: number, delta: number): number {
 
 /**
  * The accountant after one more round: `rhoBefore` is the line's running ρ over its earlier rounds
- * (0 for the first), summed in log order.
+ * (0 for the first), summed in log order. ε is at `dp.delta`, which the service holds to the
+ * line's δ ({@link deltaAgrees}).
  */
 export function accountRound(rhoBefore: number, dp: FlDpParams): FlDpAccount {
   const rho = roundRho(dp.noiseMultiplier);
@@ -147,7 +164,7 @@ const POSITIVE = (what: string) =>
 export const FL_DP = v.strictObject({
   clipNorm: POSITIVE('clipNorm'),
   noiseMultiplier: v.pipe(POSITIVE('noiseMultiplier'), v.minValue(0.01, 'noiseMultiplier must be at least 0.01')),
-  delta: v.pipe(v.number('delta must be a number'), v.gtValue(0, 'delta must be > 0'), v.ltValue(1, 'delta must be < 1')),
+  delta: v.pipe(v.number('delta must be a number'), v.gtValue(0, 'delta must be > 0'), v.maxValue(FL_MAX_DELTA, `delta must be at most ${FL_MAX_DELTA}`)),
   epsilon: v.optional(v.pipe(v.number('epsilon must be a number'), v.finite(), v.minValue(0))),
 });
 

@@ -77,28 +77,34 @@ const JSON_DOCUMENT = v.pipe(
   v.check((o) => canonicalJson(o).length <= MAX_MODEL_DOCUMENT, 'larger than 64 KiB of canonical JSON'),
 );
 
-/** Where a version came from: a training run (its TRAINING_EXECUTED entry), or a federated line's final round. */
+/**
+ * Where a version came from: a training run (its TRAINING_EXECUTED entry), or a federated line's
+ * final round (rounds count from 1). Set only by the service, from an entry it has just written
+ * (change control, the federated line's final round): never part of the public input.
+ */
 export const MODEL_ORIGIN = v.variant('kind', [
   v.object({ kind: v.literal('training'), run: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
-  v.object({ kind: v.literal('fl'), line: MODEL_NAME, round: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
+  v.object({ kind: v.literal('fl'), line: MODEL_NAME, round: v.pipe(v.number(), v.integer(), v.minValue(1)) }),
 ]);
 export type ModelOrigin = v.InferOutput<typeof MODEL_ORIGIN>;
 
 /**
  * A model version to register: its line and version, the SHA-256 of its weights, its intended use
  * and risk class (codes, logged), and its spec (any JSON object: indications, contraindications,
- * training data summary, performance claims; stored off-ledger only).
+ * training data summary, performance claims; stored off-ledger only). Strict: any other field is
+ * refused, `origin` among them (a caller cannot name a training run or a federated round as the
+ * version's origin; only the service does, from the entry it wrote).
  */
-export const MODEL_REGISTRATION = v.object({
+export const MODEL_REGISTRATION = v.strictObject({
   model: MODEL_NAME,
   version: MODEL_VERSION,
   weightsHash: SHA256_HEX,
   intendedUse: v.picklist(INTENDED_USES, `intendedUse must be one of ${INTENDED_USES.join(', ')}`),
   riskClass: v.picklist(RISK_CLASSES, `riskClass must be one of ${RISK_CLASSES.join(', ')}`),
   spec: v.optional(JSON_DOCUMENT, {}),
-  origin: v.optional(MODEL_ORIGIN),
 });
-export type ModelRegistration = v.InferOutput<typeof MODEL_REGISTRATION>;
+/** A registration as the service records it: the public input, and the origin the service sets. */
+export type ModelRegistration = v.InferOutput<typeof MODEL_REGISTRATION> & { readonly origin?: ModelOrigin };
 
 /** Schema names of the off-ledger documents. */
 export const MODEL_SPEC_SCHEMA = 'custos/model-version/v1';
@@ -161,8 +167,9 @@ export const CHANGE_CONTROL = v.object({
 export type ChangeControl = v.InferOutput<typeof CHANGE_CONTROL>;
 
 /** @throws {ValidationError} VALIDATION_FAILED */
-export function parseModelRegistration(input: unknown): ModelRegistration {
-  return parseWith(MODEL_REGISTRATION, input, 'model registration');
+export function parseModelRegistration(input: unknown, origin?: ModelOrigin): ModelRegistration {
+  const r = parseWith(MODEL_REGISTRATION, input, 'model registration');
+  return origin === undefined ? r : { ...r, origin: parseWith(MODEL_ORIGIN, origin, 'model origin', 'origin') };
 }
 /** @throws {ValidationError} VALIDATION_FAILED */
 export function parseChangePlan(input: unknown): ChangePlan {

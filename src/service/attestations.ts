@@ -18,7 +18,7 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { DISCLOSABLE_CLAIMS, issueAttestation, type AttestationKind, type ConsentFacts, type EntryInclusion, type IssuerJwk, type ReceiptFacts } from '../core/attestation.js';
 import { openCheckpoint } from '../core/checkpoint.js';
 import type { Provision } from '../core/consent/policy.js';
-import { NotFoundError, VerificationError } from '../core/errors.js';
+import { NotFoundError, ValidationError, VerificationError } from '../core/errors.js';
 import { ATTESTATION_EVENT, asLoggedEvent, checkEventPayload, isRecord, recordField, stringField } from '../core/events.js';
 import { hashLeaf, sha256, toHex } from '../core/hash.js';
 import { verifyInclusion } from '../core/merkle/inclusion.js';
@@ -30,8 +30,20 @@ import type { Log } from '../log/log.js';
 import type { Governance } from './governance.js';
 import { rebuildReceipt } from './receipt.js';
 
-/** The permission an attestation is issued under: whoever may read receipts (the permission table). */
+/**
+ * The permission of the route that issues attestations: whoever may read receipts (the permission
+ * table). A receipt attestation needs it alone; a consent attestation needs
+ * {@link CONSENT_ATTESTATION_PERMISSION} as well (it hands out the policy's purposes and roles).
+ */
 export const ATTESTATION_PERMISSION = 'receipts';
+
+/** The permission a consent attestation also needs: the one that reads consent policies (GET /api/v1/consents/:id). */
+export const CONSENT_ATTESTATION_PERMISSION = 'consent:read';
+
+/** The permission an attestation of `kind` is issued under (named on its ATTESTATION_ISSUED event). */
+export function attestationPermission(kind: AttestationKind): 'receipts' | 'consent:read' {
+  return kind === 'consent' ? CONSENT_ATTESTATION_PERMISSION : ATTESTATION_PERMISSION;
+}
 
 /** Who asks, and through which route (named on the ATTESTATION_ISSUED event). */
 export interface AttestationRequester {
@@ -167,10 +179,18 @@ export class Attestations {
 
   /**
    * An attestation of the version of `policyId` in force at entry `at` (default: the latest).
+   * The requester's role must hold `consent:read` (as GET /api/v1/consents/:id does): the
+   * credential carries the policy's purposes and roles.
+   * @throws {ValidationError} VALIDATION_FAILED when the role lacks `consent:read` (nothing written; over HTTP the route refuses first, 403 FORBIDDEN)
    * @throws {NotFoundError} POLICY_NOT_FOUND (also when the policy has no version at or before `at`)
    * @throws {VerificationError} DOCUMENT_HASH_MISMATCH when the version's document does not match the log
    */
   async consent(policyId: string, at: number | undefined, who: AttestationRequester): Promise<IssuedAttestation> {
+    if (!this.#o.governance.may(who.role, CONSENT_ATTESTATION_PERMISSION)) {
+      throw new ValidationError('VALIDATION_FAILED', `role ${who.role} may not attest a consent policy (it lacks ${CONSENT_ATTESTATION_PERMISSION})`, {
+        issues: [{ path: 'actor.role', message: `lacks ${CONSENT_ATTESTATION_PERMISSION}` }],
+      });
+    }
     const { versions } = await this.#o.governance.showConsent(policyId);
     const v = versions.filter((x) => at === undefined || x.index <= at).at(-1);
     if (!v) throw new NotFoundError('POLICY_NOT_FOUND', `policy ${policyId} has no version at or before entry ${at}`, { details: { policyId, at } });
@@ -245,7 +265,7 @@ export class Attestations {
       actor: who.actor,
       role: who.role,
       route: who.route,
-      permission: ATTESTATION_PERMISSION,
+      permission: attestationPermission(kind),
     };
     // Checked before the key's publication is written (a role outside the table writes nothing).
     checkEventPayload(ATTESTATION_EVENT.issued, payload, this.#vocab);

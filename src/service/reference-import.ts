@@ -2,7 +2,8 @@
  * Import of a verified reference ledger (src/core/reference-ledger.ts) into the log, as legacy
  * events: one LEGACY_EVENT per line, in order, then one LEGACY_IMPORT_COMPLETED.
  *
- * What reaches the log: the line number, the reference event type, the entry id, time and hashes,
+ * What reaches the log: the line number, the reference event type (one the reference writes, else
+ * UNRECOGNIZED), the entry id (a UUID, else left off), time and hashes,
  * salted commitments to the subject id and URIs the line names, and the hashes of the off-ledger
  * documents: the line's exact bytes, and the reproducibility manifest and policy file it vouches
  * for, as stored. Everything else the line says (actor ids, roles, purposes, policy ids) stays in
@@ -18,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { COMMITMENT_SALT_BYTES, computeCommitment } from '../core/commitment.js';
 import { ConflictError, VerificationError } from '../core/errors.js';
 import { formatEntryTime, MAX_ENTRY_TIME_MS, entryTypeOf } from '../core/entry.js';
-import { LEGACY_EVENT, LEGACY_TYPE_RE, checkEventPayload, parseLoggedEvent, recordField, stringField } from '../core/events.js';
+import { LEGACY_ENTRY_ID_RE, LEGACY_EVENT, checkEventPayload, legacyTypeOf, parseLoggedEvent, recordField, stringField } from '../core/events.js';
 import { sha256, toHex } from '../core/hash.js';
 import {
   legacyIdentifiers,
@@ -160,12 +161,14 @@ export async function importReferenceLedger(log: Log, ledger: VerifiedReferenceL
     if (l.policy) docs.push(docOf(DOC.legacyPolicy, l.policy.bytes));
     documents += docs.length;
     opened += openings.length;
-    const legacyType = l.kind === 'genesis' ? 'GENESIS' : LEGACY_TYPE_RE.test(l.eventType!) ? l.eventType! : 'UNRECOGNIZED';
+    // Only codes of the reference's own vocabulary and UUIDs reach the log: a type or entry_id the
+    // file makes up (it could spell a name or a diagnosis) stays in the line's bytes, off-ledger.
+    const legacyType = l.kind === 'genesis' ? 'GENESIS' : legacyTypeOf(l.eventType!);
     const timeMs = l.timeMs <= BigInt(MAX_ENTRY_TIME_MS) ? Number(l.timeMs) : undefined;
     const payload = {
       line: l.line,
       legacyType,
-      ...(l.entryId !== undefined && /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/.test(l.entryId) ? { entryId: l.entryId } : {}),
+      ...(l.entryId !== undefined && LEGACY_ENTRY_ID_RE.test(l.entryId) ? { entryId: l.entryId } : {}),
       ...(timeMs === undefined ? {} : { legacyTime: formatEntryTime(timeMs) }),
       ...(l.prevHash === undefined ? {} : { prevHash: l.prevHash }),
       ...(l.entryHash === undefined ? {} : { entryHash: l.entryHash }),

@@ -1,6 +1,7 @@
 /**
  * issue 15: attestations (docs/attestations.md). Issuing one hands out facts of a patient-linked
- * entry, so it needs the permission that reads receipts (`receipts`) and is logged
+ * entry, so it needs the permission that reads receipts (`receipts`); a consent attestation hands out
+ * a policy's purposes and roles, so it needs `consent:read` as well (as GET /api/v1/consents/:id); it is logged
  * (ATTESTATION_ISSUED) before the credential is returned; the issuer key is public to any
  * authenticated caller.
  * @module
@@ -9,7 +10,8 @@ import * as v from 'valibot';
 import { ATTESTATION_KINDS } from '../../core/attestation.js';
 import { POLICY_ID } from '../../core/consent/policy.js';
 import { NotFoundError } from '../../core/errors.js';
-import { ATTESTATION_PERMISSION, type Attestations } from '../../service/attestations.js';
+import { ATTESTATION_PERMISSION, CONSENT_ATTESTATION_PERMISSION, type Attestations } from '../../service/attestations.js';
+import { requirePermission } from '../auth.js';
 import { routeOf, type ServerContext } from '../context.js';
 import { route } from '../route.js';
 
@@ -57,12 +59,15 @@ export const attestationRoutes = [
     method: 'POST',
     url: '/api/v1/attestations',
     summary:
-      'Issue an attestation (SD-JWT, every claim selectively disclosable) of an inference receipt {kind:"receipt", index} or of a consent policy version {kind:"consent", policyId, at?}; logged: ATTESTATION_ISSUED (and ATTESTATION_KEY_PUBLISHED before the key is first used)',
+      'Issue an attestation (SD-JWT, every claim selectively disclosable) of an inference receipt {kind:"receipt", index} or of a consent policy version {kind:"consent", policyId, at?} (which needs consent:read as well, else 403 FORBIDDEN); logged: ATTESTATION_ISSUED (and ATTESTATION_KEY_PUBLISHED before the key is first used)',
     permission: ATTESTATION_PERMISSION,
     status: 201,
     body: ATTESTATION_REQUEST,
     response: ATTESTATION_RESPONSE,
     handler: async ({ body, principal: p, req }, ctx) => {
+      // A consent attestation carries the policy's purposes and roles: it needs what reading the
+      // policy needs (checked before anything is read or written).
+      if (body.kind === 'consent') requirePermission(p, CONSENT_ATTESTATION_PERMISSION);
       const a = attestationsOf(ctx);
       const who = { actor: p.actor, role: p.role, route: routeOf(req) };
       const r = body.kind === 'receipt' ? await a.receipt(body.index!, who) : await a.consent(body.policyId!, body.at, who);

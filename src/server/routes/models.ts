@@ -72,7 +72,8 @@ export const modelRoutes = [
   route({
     method: 'POST',
     url: '/api/v1/models',
-    summary: 'Register a model version {model, version, weightsHash, intendedUse, riskClass, spec, origin?}: MODEL_REGISTERED (the spec stored off-ledger); 409 MODEL_EXISTS',
+    summary:
+      'Register a model version {model, version, weightsHash, intendedUse, riskClass, spec?} (no other field: origin is set only by training under a plan and a federated final round, 400 VALIDATION_FAILED): MODEL_REGISTERED (the spec stored off-ledger); 409 MODEL_EXISTS',
     permission: 'model:register',
     status: 201,
     body: MODEL_REGISTRATION,

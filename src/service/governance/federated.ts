@@ -26,6 +26,7 @@ import {
   FL_ROUND,
   FL_SITE,
   accountRound,
+  deltaAgrees,
   epsilonAgrees,
   verifyFlUpdateSignature,
   type FlAggregation,
@@ -116,7 +117,7 @@ export interface FlLine {
   readonly dp: boolean | undefined;
   /** The accountant's running ρ over the line's rounds (0 without DP). */
   readonly rhoTotal: number;
-  /** The running ε at the last round's δ (undefined without DP). */
+  /** The running ε at the line's δ (undefined without DP). */
   readonly epsilon: number | undefined;
   /** Set by the final round: the version the line ended in. */
   readonly version: FlModelVersion | undefined;
@@ -140,6 +141,8 @@ interface Tip {
   readonly lastRound: number;
   readonly dp: boolean | undefined;
   readonly rhoTotal: number;
+  /** The line's δ: that of its first DP round (undefined before it); every later round states it. */
+  readonly delta: number | undefined;
   readonly closed: boolean;
 }
 
@@ -184,7 +187,7 @@ export class FederatedLedger {
       if (!r) return;
       const l = this.#line(r.line);
       l.rounds.push(r);
-      l.tip = { lastRound: Math.max(l.tip.lastRound, r.round), dp: r.dp !== undefined, rhoTotal: r.dp?.rhoTotal ?? 0, closed: l.tip.closed || r.final };
+      l.tip = { lastRound: Math.max(l.tip.lastRound, r.round), dp: r.dp !== undefined, rhoTotal: r.dp?.rhoTotal ?? 0, delta: l.tip.delta ?? r.dp?.delta, closed: l.tip.closed || r.final };
     } else if (e.type === FL_EVENT.roundRefused) {
       const [line, reason, site, actor, role] = ['line', 'reason', 'site', 'actor', 'role'].map((k) => stringField(p, k));
       const round = num(p, 'round');
@@ -197,7 +200,7 @@ export class FederatedLedger {
   #line(line: string): { rounds: FlRound[]; refusals: FlRefusal[]; tip: Tip } {
     let l = this.#lines.get(line);
     if (!l) {
-      l = { rounds: [], refusals: [], tip: { lastRound: 0, dp: undefined, rhoTotal: 0, closed: false } };
+      l = { rounds: [], refusals: [], tip: { lastRound: 0, dp: undefined, rhoTotal: 0, delta: undefined, closed: false } };
       this.#lines.set(line, l);
     }
     return l;
@@ -225,7 +228,7 @@ export class FederatedLedger {
   /** Where `line` stands, with what the batch `batchId` already did. */
   tipAt(line: string, batchId: number): Tip {
     this.#fresh(batchId);
-    return this.#stagedTips.get(line) ?? this.#lines.get(line)?.tip ?? { lastRound: 0, dp: undefined, rhoTotal: 0, closed: false };
+    return this.#stagedTips.get(line) ?? this.#lines.get(line)?.tip ?? { lastRound: 0, dp: undefined, rhoTotal: 0, delta: undefined, closed: false };
   }
 
   stageTip(line: string, tip: Tip, batchId: number): void {
@@ -426,6 +429,8 @@ function refusalOf(r: FlRoundInput, tip: Tip, siteAt: (id: string) => FlSite | u
     if (!verifyFlUpdateSignature(site.publicKey, r.line, r.round, x.site, x.update, x.signature)) return { reason: 'FL_SIGNATURE_INVALID', site: x.site };
   }
   if (tip.dp !== undefined && tip.dp !== (r.dp !== undefined)) return { reason: 'FL_DP_MISMATCH' };
+  // The running ε is reported at the line's δ: a round cannot move it (a larger δ shrinks ε).
+  if (r.dp && !deltaAgrees(tip.delta, r.dp.delta)) return { reason: 'FL_DP_MISMATCH' };
   if (r.dp?.epsilon !== undefined && !epsilonAgrees(r.dp.epsilon, accountRound(tip.rhoTotal, r.dp).epsilon)) return { reason: 'FL_DP_ACCOUNTING_MISMATCH' };
   return undefined;
 }
@@ -480,7 +485,7 @@ export async function recordRound(s: GovernanceState, input: FlRoundInput | unkn
       actor: who.id,
       role: who.role,
     });
-    s.fl.stageTip(r.line, { lastRound: r.round, dp: dp !== undefined, rhoTotal: dp?.rhoTotal ?? 0, closed: r.final === true }, ctx.batchId);
+    s.fl.stageTip(r.line, { lastRound: r.round, dp: dp !== undefined, rhoTotal: dp?.rhoTotal ?? 0, delta: tip.delta ?? dp?.delta, closed: r.final === true }, ctx.batchId);
     recorded = roundOf(ctx.index, { type: FL_EVENT.round, time, payload });
     return {
       type: FL_EVENT.round,

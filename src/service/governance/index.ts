@@ -26,7 +26,7 @@
  */
 import type { Decision } from '../../core/consent/evaluate.js';
 import type { Receipt } from '../../core/manifest.js';
-import type { Vocabulary } from '../../core/vocabulary.js';
+import type { Permission, Vocabulary } from '../../core/vocabulary.js';
 import type { AppendResult, Log } from '../../log/log.js';
 import type { ACCESS, Checked, DataAccessInput, INFERENCE, InferenceInput, ReviewInput, TRAINING, TrainingInput } from '../requests.js';
 import { createConsent, revokeConsent, type PolicyChange } from './consent.js';
@@ -98,6 +98,11 @@ export class Governance {
       await s.heads.sync();
     });
     return new Governance(s);
+  }
+
+  /** Whether `role` holds `permission` in this overlay's role table. */
+  may(role: string, permission: Permission): boolean {
+    return this.#s.may(role, permission);
   }
 
   /** The vocabularies this overlay checks codes against. */

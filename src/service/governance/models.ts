@@ -40,7 +40,6 @@ import {
   type ChangePlanState,
   type ModelCheck,
   type ModelLine,
-  type ModelOrigin,
   type ModelRefusal,
   type ModelRegistration,
   type ModelState,
@@ -250,8 +249,9 @@ function staged(s: GovernanceState, ctx: SequencingContext, type: string, payloa
 /**
  * Registers a model version: a MODEL_REGISTERED event naming its line, version, weights digest,
  * intended use and risk class; the spec document (with the free text) is stored off-ledger and its
- * hash is on the event. `origin` names the training run (its TRAINING_EXECUTED entry) or the
- * federated line and round that made it. The version is not usable until approved.
+ * hash is on the event. The input has no `origin` (refused, VALIDATION_FAILED): only change
+ * control ({@link withChangeControl}, the training run's entry) and the federated line's final
+ * round ({@link registerFlVersion}) name one, from the entry they wrote. The version is not usable until approved.
  * The actor's role must hold `model:register`.
  * @throws {ValidationError} VALIDATION_FAILED (nothing written)
  * @throws {ConflictError} MODEL_EXISTS: the version is registered already (nothing written)
@@ -274,7 +274,6 @@ export interface RegisterModelInput {
   readonly riskClass: string;
   /** The spec document: any JSON object (stored off-ledger only). */
   readonly spec?: Record<string, unknown>;
-  readonly origin?: ModelOrigin;
 }
 
 /**
@@ -298,15 +297,17 @@ export async function registerFlVersion(
   const code = (k: string, inherited: string | undefined) => (typeof fl.spec?.[k] === 'string' ? (fl.spec[k] as string) : inherited);
   let r: ModelRegistration;
   try {
-    r = parseModelRegistration({
-      model: fl.model,
-      version: fl.version,
-      weightsHash: fl.weightsHash,
-      intendedUse: code('intendedUse', last?.intendedUse),
-      riskClass: code('riskClass', last?.riskClass),
-      spec: fl.spec ?? {},
-      origin: { kind: 'fl', line: fl.line, round: fl.round },
-    });
+    r = parseModelRegistration(
+      {
+        model: fl.model,
+        version: fl.version,
+        weightsHash: fl.weightsHash,
+        intendedUse: code('intendedUse', last?.intendedUse),
+        riskClass: code('riskClass', last?.riskClass),
+        spec: fl.spec ?? {},
+      },
+      { kind: 'fl', line: fl.line, round: fl.round },
+    );
   } catch (err) {
     if (err instanceof ValidationError) return undefined;
     throw err;
