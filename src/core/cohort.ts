@@ -138,7 +138,12 @@ export function assembleCohortProof(p: CohortProofParts): CohortProof {
   const openings = p.openings.map((o) => {
     const proof = p.kind === 'inclusion' ? p.tree.proveInclusion(o.commitment) : p.tree.proveNonInclusion(o.commitment);
     if (proof === undefined) throw new VerificationError('COHORT_PROOF_INVALID', `commitment ${o.commitment.slice(0, 16)}… has no ${p.kind} proof in this cohort`);
-    const consent = { index: o.consent.index, leafHash: hashLeaf(o.consent.bytes).toString('hex'), body: toBase64(o.consent.bytes), hashes: o.consent.proof.map((h) => Buffer.from(h).toString('hex')) };
+    const consent = {
+      index: o.consent.index,
+      leafHash: hashLeaf(o.consent.bytes).toString('hex'),
+      body: toBase64(o.consent.bytes),
+      hashes: o.consent.proof.map((h) => Buffer.from(h).toString('hex')),
+    };
     return { commitment: o.commitment, salt: toBase64(o.salt), proof, consent };
   });
   return {
