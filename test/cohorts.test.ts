@@ -499,6 +499,21 @@ describe('training cohorts over HTTP', () => {
     assert.ok(sameBatch > 0, 'no trial decided the revocation and the run in one batch');
     await assertVerifies(env);
   });
+  it('a subject that no consent entry before the run commits has no proof to bind: 404 SUBJECT_NOT_FOUND, audited', async () => {
+    // pt-zed is named under another subject's policy: left out (SUBJECT_MISMATCH).
+    const r = await train([{ subject: 'pt-zed', policyId: policies['pt-alice'] }]);
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    assert.deepEqual((r.json['cohort'] as { excluded: unknown }).excluded, [{ reason: 'SUBJECT_MISMATCH', count: 1 }]);
+    // Its consent comes only after the run: its commitment exists, but no consent entry before the run commits it.
+    await env.governance.createConsent({ subject: 'pt-zed', allowedPurposes: ['HRESCH'], allowedRoles: ['ml_engineer'] }, PO);
+    assert.equal((await env.log.sidecar.findCommitments('subject', 'pt-zed')).length, 1);
+    const size = env.log.size;
+    const p = await proof((r.json['event'] as { index: number }).index, { subject: 'pt-zed', absent: true });
+    assert.equal(p.status, 404, JSON.stringify(p.json));
+    assert.equal((p.json['error'] as { code: string }).code, 'SUBJECT_NOT_FOUND');
+    assert.match((p.json['error'] as { message: string }).message, /no consent entry before entry/);
+    assert.equal((await entry(env, size)).type, 'PATIENT_DATA_OPENED');
+  });
 });
 
 describe('training cohorts through the CLI', () => {
