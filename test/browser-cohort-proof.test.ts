@@ -113,7 +113,7 @@ describe('explorer: verify a training cohort proof dropped onto the page', { ski
     assert.equal(a.verdict, 'ok');
     assert.deepEqual(
       a.checks.map((c) => c.name),
-      ['opening', 'entry', 'cohort-proof', 'inclusion-proof', 'checkpoint-signature'],
+      ['opening', 'subject-binding', 'entry', 'cohort-proof', 'inclusion-proof', 'checkpoint-signature'],
     );
     assert.match((await page.textContent('[data-testid="bundle-verdict"]')) ?? '', /was in the cohort/);
     const b = await choose('absent.json', absent);
@@ -134,6 +134,18 @@ describe('explorer: verify a training cohort proof dropped onto the page', { ski
     assert.equal(s.verdict, 'failed');
     assert.equal(s.code, 'COHORT_PROOF_INVALID');
     assert.equal(s.checks.find((c) => c.status === 'fail')?.name, 'entry');
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('a proof whose consent entry is not the one committing its commitment fails the subject-binding check', async () => {
+    // The consent entry of the included subject carried by the absent one's proof: another commitment.
+    const opening = { ...absent.subject.openings[0]!, consent: included.subject.openings[0]!.consent };
+    const forged = { ...absent, subject: { ...absent.subject, openings: [opening] } };
+    const s = await choose('unbound.json', forged);
+    assert.deepEqual(s, inNode(forged));
+    assert.equal(s.verdict, 'failed');
+    assert.equal(s.code, 'COHORT_PROOF_INVALID');
+    assert.equal(s.checks.find((c) => c.status === 'fail')?.name, 'subject-binding');
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -22,11 +22,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { computeCommitment } from '../src/core/commitment.js';
 import { ed25519PrivateKeyFromSeed, ed25519RawPublicKey } from '../src/core/crypto.js';
 import { verifyCohortProof, type CohortProof } from '../src/core/cohort.js';
 import { VerificationError } from '../src/core/errors.js';
-import { fromBase64Strict, toBase64 } from '../src/core/hash.js';
+import { fromBase64Strict, hashLeaf, toBase64 } from '../src/core/hash.js';
 import { formatVerifierKey, parseVerifierKey } from '../src/core/note.js';
 import { createServerEnv, assertVerifies, type ServerEnv } from './helpers/server-env.js';
 import { canonicalJsonBytes } from '../src/core/canonical-json.js';
@@ -222,11 +223,13 @@ describe('training cohorts over HTTP', () => {
       vkey,
       'opening',
     );
-    // A claimed absent subject swapped in with the same neighbours: its commitment differs.
+    // A claimed absent subject swapped in with the same neighbours (its own consent entry carried): its commitment differs.
     invalidAt(
       edit(abs, (c) => {
         c.subject.openings[0].commitment = inc.subject.openings[0]!.commitment;
         c.subject.openings[0].salt = inc.subject.openings[0]!.salt;
+        c.subject.openings[0].consent = inc.subject.openings[0]!.consent;
+        c.log = inc.log;
         c.subject.value = 'pt-dave';
       }),
       vkey,
@@ -273,6 +276,118 @@ describe('training cohorts over HTTP', () => {
       () => verifyCohortProof({ ...inc, kind: 'maybe' }, { logKey: parseVerifierKey(vkey) }),
       (e: unknown) => e instanceof VerificationError && e.code === 'COHORT_PROOF_MALFORMED',
     );
+  });
+
+  it('regression (security review): a non-inclusion proof forged for an included subject with a fresh salt does not verify', async () => {
+    // The review's forgery: the cohort document (held by the operator) gives the neighbours of a
+    // commitment made afresh for pt-dave, an included subject; the opening opens it.
+    const inc = (await proof(run, { subject: 'pt-dave' })).json as unknown as CohortProof;
+    assert.equal(verifyCohortProof(inc, { logKey: parseVerifierKey(vkey) }).ok, true);
+    const e = await entry(env, run);
+    const doc = JSON.parse((await env.log.sidecar.getDocument((e.payload['documents'] as Record<string, string>)['cohort']!))!.bytes.toString('utf8')) as { commitments: string[] };
+    const tree = new SortedTree(doc.commitments);
+    const salt = randomBytes(32);
+    const fake = computeCommitment(salt, 'pt-dave');
+    assert.ok(tree.indexOf(fake) < 0);
+    const forge = (consent: unknown) => {
+      const f = structuredClone(inc) as any;
+      f.kind = 'non-inclusion';
+      f.subject.openings = [{ commitment: fake, salt: toBase64(salt), proof: tree.proveNonInclusion(fake), ...(consent === undefined ? {} : { consent }) }];
+      return f as unknown;
+    };
+    const verifies = (p: unknown): boolean => {
+      try {
+        return verifyCohortProof(p, { logKey: parseVerifierKey(vkey) }).ok;
+      } catch {
+        return false;
+      }
+    };
+    // Without a consent entry: not a proof.
+    assert.equal(verifies(forge(undefined)), false, 'a forged non-inclusion proof without a consent entry verified');
+    // With pt-dave's real consent entry carried over: that entry commits another commitment.
+    assert.equal(verifies(forge(inc.subject.openings[0]!.consent)), false, 'a forged non-inclusion proof verified');
+    invalidAt(forge(inc.subject.openings[0]!.consent), vkey, 'subject-binding');
+    // With a consent entry rewritten to commit the fresh commitment (leaf hash recomputed): not in the signed log.
+    const real = inc.subject.openings[0]!.consent;
+    const rewritten = Buffer.from(fromBase64Strict(real.body)!.toString('utf8').replace(inc.subject.openings[0]!.commitment, fake), 'utf8');
+    invalidAt(forge({ ...real, body: toBase64(rewritten), leafHash: hashLeaf(rewritten).toString('hex') }), vkey, 'subject-binding');
+    // With the withdrawn subject's consent entry: another subject's commitment, too.
+    const abs = (await proof(run, { subject: 'pt-bob', absent: true })).json as unknown as CohortProof;
+    invalidAt(forge(abs.subject.openings[0]!.consent), vkey, 'subject-binding');
+    // The same trick for inclusion: a foreign commitment (pt-alice's leaf) opened by nobody's consent.
+    const alice = (await proof(run, { subject: 'pt-alice' })).json as unknown as CohortProof;
+    invalidAt(
+      { ...structuredClone(alice), subject: { ...structuredClone(alice.subject), openings: [{ ...structuredClone(alice.subject.openings[0]!), consent: inc.subject.openings[0]!.consent }] } },
+      vkey,
+      'subject-binding',
+    );
+  });
+
+  it('each proof carries the consent entry that commits its commitment; tampering with it fails at subject-binding', async () => {
+    const inc = (await proof(run, { subject: 'pt-dave' })).json as unknown as CohortProof;
+    const abs = (await proof(run, { subject: 'pt-bob', absent: true })).json as unknown as CohortProof;
+    for (const p of [inc, abs]) {
+      const v = verifyCohortProof(p, { logKey: parseVerifierKey(vkey) });
+      assert.deepEqual(
+        v.checks.map((c) => [c.name, c.ok]),
+        [
+          ['opening', true],
+          ['subject-binding', true],
+          ['entry', true],
+          ['cohort-proof', true],
+          ['inclusion-proof', true],
+          ['checkpoint-signature', true],
+        ],
+      );
+      const c = p.subject.openings[0]!.consent;
+      const ce = await entry(env, c.index);
+      assert.equal(ce.type, 'CONSENT_CREATED');
+      assert.equal(ce.payload['subject'], p.subject.openings[0]!.commitment);
+      assert.ok(c.index < run);
+    }
+    const edit = <T>(p: T, f: (x: any) => void): T => {
+      const c = structuredClone(p) as any;
+      f(c);
+      return c as T;
+    };
+    // The consent entry's bytes edited (its subject replaced by the fresh commitment): no longer its leaf.
+    invalidAt(
+      edit(inc, (c) => {
+        const body = fromBase64Strict(c.subject.openings[0].consent.body)!.toString('utf8').replace(inc.subject.openings[0]!.commitment, 'ee'.repeat(32));
+        c.subject.openings[0].consent.body = toBase64(Buffer.from(body, 'utf8'));
+      }),
+      vkey,
+      'subject-binding',
+    );
+    invalidAt(
+      edit(abs, (c) => {
+        c.subject.openings[0].consent.hashes[0] = 'ab'.repeat(32);
+      }),
+      vkey,
+      'subject-binding',
+    );
+    invalidAt(
+      edit(inc, (c) => {
+        c.subject.openings[0].consent.index += 1;
+      }),
+      vkey,
+      'subject-binding',
+    );
+    // The training entry itself in place of the consent entry: not a CONSENT_CREATED event.
+    invalidAt(
+      edit(inc, (c) => {
+        c.subject.openings[0].consent = { index: inc.entry.index, leafHash: inc.entry.leafHash, body: inc.entry.body, hashes: inc.log.hashes };
+      }),
+      vkey,
+      'subject-binding',
+    );
+    // A missing or malformed consent field: not a proof.
+    for (const f of [(c: any) => delete c.subject.openings[0].consent, (c: any) => (c.subject.openings[0].consent.leafHash = 'xyz')]) {
+      assert.throws(
+        () => verifyCohortProof(edit(inc, f), { logKey: parseVerifierKey(vkey) }),
+        (e: unknown) => e instanceof VerificationError && e.code === 'COHORT_PROOF_MALFORMED',
+      );
+    }
   });
 
   it('the wrong kind of proof is a clear 409, an unknown subject 404, and a run without a cohort 404', async () => {
@@ -383,6 +498,21 @@ describe('training cohorts over HTTP', () => {
     // sees the revocation staged in the batch, and is decided again; before it, it is included).
     assert.ok(sameBatch > 0, 'no trial decided the revocation and the run in one batch');
     await assertVerifies(env);
+  });
+  it('a subject that no consent entry before the run commits has no proof to bind: 404 SUBJECT_NOT_FOUND, audited', async () => {
+    // pt-zed is named under another subject's policy: left out (SUBJECT_MISMATCH).
+    const r = await train([{ subject: 'pt-zed', policyId: policies['pt-alice'] }]);
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    assert.deepEqual((r.json['cohort'] as { excluded: unknown }).excluded, [{ reason: 'SUBJECT_MISMATCH', count: 1 }]);
+    // Its consent comes only after the run: its commitment exists, but no consent entry before the run commits it.
+    await env.governance.createConsent({ subject: 'pt-zed', allowedPurposes: ['HRESCH'], allowedRoles: ['ml_engineer'] }, PO);
+    assert.equal((await env.log.sidecar.findCommitments('subject', 'pt-zed')).length, 1);
+    const size = env.log.size;
+    const p = await proof((r.json['event'] as { index: number }).index, { subject: 'pt-zed', absent: true });
+    assert.equal(p.status, 404, JSON.stringify(p.json));
+    assert.equal((p.json['error'] as { code: string }).code, 'SUBJECT_NOT_FOUND');
+    assert.match((p.json['error'] as { message: string }).message, /no consent entry before entry/);
+    assert.equal((await entry(env, size)).type, 'PATIENT_DATA_OPENED');
   });
 });
 

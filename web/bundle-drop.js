@@ -222,7 +222,8 @@ export function bundleDropPage(_arg, _params, { loggedIn = true } = {}) {
   }
 
   // issue 14: a training cohort proof, by verifyCohortProof (the code `custos training verify-proof`
-  // runs): its five checks, and what it proves. Nothing of the file (the subject id, its salt) is shown.
+  // runs): its six checks (`subject-binding` ties each opened commitment to the consent entry that
+  // commits it on the log), and what it proves. Nothing of the file (the subject id, its salt) is shown.
   function runCohortProof(parsed, options) {
     let r;
     try {

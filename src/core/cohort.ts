@@ -4,14 +4,18 @@
  * subject was in run R (inclusion), or was not (non-inclusion), checked offline with only the log's
  * verifier key. docs/training.md describes both formats.
  *
- * A proof verifies in five steps, each a named check ({@link verifyCohortProof}):
+ * A proof verifies in six steps, each a named check ({@link verifyCohortProof}):
  * 1. `opening`: each opening (value = the subject id, salt) recomputes its commitment;
- * 2. `entry`: the entry bytes hash to the leaf hash, claim their index, and are a TRAINING_EXECUTED
+ * 2. `subject-binding`: each commitment is the `subject` of a CONSENT_CREATED entry the opening
+ *    carries (its bytes hash to its leaf hash, it claims its index, it precedes the training entry,
+ *    and it is in the log under the same signed checkpoint): the commitment is the one the log uses
+ *    for the subject, not one made afresh with a new salt (which would "prove" any subject absent);
+ * 3. `entry`: the entry bytes hash to the leaf hash, claim their index, and are a TRAINING_EXECUTED
  *    event whose `cohort.root` and `cohort.size` are the proof's;
- * 3. `cohort-proof`: each commitment's sorted-tree proof (inclusion, or the bracketing adjacent
+ * 4. `cohort-proof`: each commitment's sorted-tree proof (inclusion, or the bracketing adjacent
  *    leaves of non-inclusion) leads to that root;
- * 4. `inclusion-proof`: the entry's leaf is in the log, under the checkpoint's root (RFC 9162);
- * 5. `checkpoint-signature`: the checkpoint is signed by the log key.
+ * 5. `inclusion-proof`: the entry's leaf is in the log, under the checkpoint's root (RFC 9162);
+ * 6. `checkpoint-signature`: the checkpoint is signed by the log key.
  * @module
  */
 import { computeCommitment } from './commitment.js';
@@ -29,6 +33,8 @@ export const COHORT_DOCUMENT_SCHEMA = 'custos.training-cohort/v1';
 export const COHORT_PROOF_MEDIA_TYPE = 'application/vnd.custos.cohort-proof.v1+json';
 /** The event type a cohort proof is about (as in core/events.ts; not imported, to keep this module small for the browser). */
 const TRAINING_EXECUTED = 'TRAINING_EXECUTED';
+/** The consent event whose `subject` field is a subject's commitment (as in core/events.ts). */
+const CONSENT_CREATED = 'CONSENT_CREATED';
 
 /**
  * Why a subject of a cohort was left out: a consent decision's reason (docs/governance.md), or
@@ -72,12 +78,25 @@ export function checkCohortDocument(value: unknown, root: string, size: number):
   return checkSortedSet(value['commitments'], size, root);
 }
 
-/** One opening of the subject in a proof, with its commitment's proof in the cohort tree. */
+/**
+ * The log entry that binds a commitment to the log: a CONSENT_CREATED entry whose `subject` is the
+ * commitment, with its index, leaf hash, exact bytes (base64) and its inclusion proof under the
+ * proof's signed checkpoint (`log.treeSize`).
+ */
+export interface CohortProofConsent {
+  readonly index: number;
+  readonly leafHash: string;
+  readonly body: string;
+  readonly hashes: readonly string[];
+}
+
+/** One opening of the subject in a proof, with its commitment's proof in the cohort tree and the consent entry that commits it. */
 export interface CohortProofOpening {
   readonly commitment: string;
   /** The salt, standard base64. */
   readonly salt: string;
   readonly proof: SortedInclusionProof | SortedNonInclusionProof;
+  readonly consent: CohortProofConsent;
 }
 
 /** A cohort proof file (docs/training.md, "Proof format"). */
@@ -97,7 +116,12 @@ export interface CohortProof {
 export interface CohortProofParts {
   readonly kind: 'inclusion' | 'non-inclusion';
   readonly subject: string;
-  readonly openings: readonly { readonly commitment: string; readonly salt: Uint8Array }[];
+  /** Each with the CONSENT_CREATED entry whose `subject` is the commitment, and its inclusion proof under the checkpoint. */
+  readonly openings: readonly {
+    readonly commitment: string;
+    readonly salt: Uint8Array;
+    readonly consent: { readonly index: number; readonly bytes: Uint8Array; readonly proof: readonly Uint8Array[] };
+  }[];
   readonly tree: SortedTree;
   readonly entryIndex: number;
   readonly entryBytes: Uint8Array;
@@ -114,7 +138,13 @@ export function assembleCohortProof(p: CohortProofParts): CohortProof {
   const openings = p.openings.map((o) => {
     const proof = p.kind === 'inclusion' ? p.tree.proveInclusion(o.commitment) : p.tree.proveNonInclusion(o.commitment);
     if (proof === undefined) throw new VerificationError('COHORT_PROOF_INVALID', `commitment ${o.commitment.slice(0, 16)}… has no ${p.kind} proof in this cohort`);
-    return { commitment: o.commitment, salt: toBase64(o.salt), proof };
+    const consent = {
+      index: o.consent.index,
+      leafHash: hashLeaf(o.consent.bytes).toString('hex'),
+      body: toBase64(o.consent.bytes),
+      hashes: o.consent.proof.map((h) => Buffer.from(h).toString('hex')),
+    };
+    return { commitment: o.commitment, salt: toBase64(o.salt), proof, consent };
   });
   return {
     mediaType: COHORT_PROOF_MEDIA_TYPE,
@@ -161,6 +191,13 @@ function neighbourOf(x: unknown, at: string) {
   void _v;
   return { value: hex64(x['value'], `${at}.value`), ...inclusionOf(rest, at) };
 }
+function consentOf(x: unknown, at: string): CohortProofConsent {
+  if (!isObj(x)) malformed(at, 'expected an object');
+  only(x, at, ['index', 'leafHash', 'body', 'hashes']);
+  if (!isIndex(x['index'])) malformed(`${at}.index`, 'expected a non-negative integer');
+  if (typeof x['body'] !== 'string' || x['body'].length > 256 * 1024 || fromBase64Strict(x['body']) === undefined) malformed(`${at}.body`, 'expected standard base64');
+  return { index: x['index'], leafHash: hex64(x['leafHash'], `${at}.leafHash`), body: x['body'], hashes: path(x['hashes'], `${at}.hashes`) };
+}
 function nonInclusionOf(x: unknown, at: string): SortedNonInclusionProof {
   if (!isObj(x)) malformed(at, 'expected an object');
   only(x, at, ['left', 'right']);
@@ -191,12 +228,13 @@ export function parseCohortProof(input: unknown): CohortProof {
   const openings = os.map((o, i): CohortProofOpening => {
     const at = `subject.openings[${i}]`;
     if (!isObj(o)) malformed(at, 'expected an object');
-    only(o, at, ['commitment', 'salt', 'proof']);
+    only(o, at, ['commitment', 'salt', 'proof', 'consent']);
     if (typeof o['salt'] !== 'string' || fromBase64Strict(o['salt']) === undefined) malformed(`${at}.salt`, 'expected standard base64');
     return {
       commitment: hex64(o['commitment'], `${at}.commitment`),
       salt: o['salt'],
       proof: kind === 'inclusion' ? inclusionOf(o['proof'], `${at}.proof`) : nonInclusionOf(o['proof'], `${at}.proof`),
+      consent: consentOf(o['consent'], `${at}.consent`),
     };
   });
   const c = input['cohort'];
@@ -226,7 +264,7 @@ export function parseCohortProof(input: unknown): CohortProof {
 // ---- verification ---------------------------------------------------------------------------------
 
 /** The checks of a cohort proof, in order. */
-export type CohortProofCheckName = 'opening' | 'entry' | 'cohort-proof' | 'inclusion-proof' | 'checkpoint-signature';
+export type CohortProofCheckName = 'opening' | 'subject-binding' | 'entry' | 'cohort-proof' | 'inclusion-proof' | 'checkpoint-signature';
 
 /** One check's outcome. */
 export interface CohortProofCheck {
@@ -268,6 +306,15 @@ export function verifyCohortProof(input: unknown, options: { readonly logKey: No
   const p = parseCohortProof(input);
   const body = fromBase64Strict(p.entry.body)!;
   const checks: CohortProofCheck[] = [];
+  // The checkpoint's root (its signature is the last check); undefined when its body does not parse.
+  let checkpointRoot: Buffer | undefined;
+  try {
+    const split = p.log.checkpoint.indexOf('\n\n');
+    const cp = parseCheckpointBody(split < 0 ? p.log.checkpoint : p.log.checkpoint.slice(0, split + 1));
+    if (cp.treeSize === p.log.treeSize) checkpointRoot = Buffer.from(cp.rootHash);
+  } catch {
+    checkpointRoot = undefined;
+  }
 
   checks.push(
     attempt('opening', () => {
@@ -281,6 +328,43 @@ export function verifyCohortProof(input: unknown, options: { readonly logKey: No
         if (got !== o.commitment) refuse(`the subject id and salt do not open commitment ${o.commitment.slice(0, 16)}…`);
       }
       return `${p.subject.openings.length} commitment(s) opened by the subject id`;
+    }),
+  );
+
+  checks.push(
+    attempt('subject-binding', () => {
+      const at: number[] = [];
+      for (const o of p.subject.openings) {
+        const c = o.consent;
+        const bytes = fromBase64Strict(c.body)!;
+        const leaf = hashLeaf(bytes);
+        if (!bytesEqual(leaf, Buffer.from(c.leafHash, 'hex'))) refuse(`the consent entry bytes of commitment ${o.commitment.slice(0, 16)}… do not hash to their leaf hash`);
+        if (!entryClaimsIndex(bytes, c.index)) refuse(`the consent entry does not claim index ${c.index}`);
+        let e: unknown;
+        try {
+          e = JSON.parse(bytes.toString('utf8'));
+        } catch {
+          refuse('the consent entry is not JSON');
+        }
+        const payload = isObj(e) ? e['payload'] : undefined;
+        if (!isObj(e) || e['type'] !== CONSENT_CREATED || !isObj(payload)) refuse(`the entry at index ${c.index} is not a ${CONSENT_CREATED} event`);
+        if (payload['subject'] !== o.commitment) refuse(`the ${CONSENT_CREATED} entry at index ${c.index} commits another subject commitment than ${o.commitment.slice(0, 16)}…`);
+        if (c.index >= p.entry.index) refuse(`the ${CONSENT_CREATED} entry at index ${c.index} does not precede the training entry at ${p.entry.index}`);
+        if (checkpointRoot === undefined) refuse(`the checkpoint is not for tree size ${p.log.treeSize}`);
+        try {
+          verifyInclusion(
+            c.index,
+            p.log.treeSize,
+            leaf,
+            c.hashes.map((h) => Buffer.from(h, 'hex')),
+            checkpointRoot,
+          );
+        } catch (err) {
+          refuse(`the ${CONSENT_CREATED} entry at index ${c.index} is not in the log under the signed checkpoint (${err instanceof Error ? err.message : 'inclusion proof does not verify'})`);
+        }
+        at.push(c.index);
+      }
+      return `each commitment is the subject of a ${CONSENT_CREATED} entry in the log before the run (index ${at.join(', ')})`;
     }),
   );
 

@@ -160,11 +160,37 @@ async function cohortAt(source: LogSource, index: number): Promise<{ tree: Sorte
 }
 
 /**
+ * The CONSENT_CREATED entry before `before` whose `subject` is each of `commitments` (the latest
+ * one, when a subject has several policies), by a scan of the log newest first: the entry that
+ * binds the commitment to the log in a cohort proof (core/cohort.ts, `subject-binding`).
+ */
+async function consentEntriesOf(source: LogSource, commitments: readonly string[], before: number): Promise<Map<string, { index: number; bytes: Buffer }>> {
+  const { reader } = logView(source);
+  const found = new Map<string, { index: number; bytes: Buffer }>();
+  const wanted = new Set(commitments);
+  if (wanted.size === 0) return found;
+  const mark = Buffer.from(`"${EVENT_TYPE.consentCreated}"`, 'utf8');
+  for await (const page of reader.entryPagesDescending(0, before)) {
+    for (const e of page) {
+      if (e.bytes.indexOf(mark) < 0) continue;
+      const p = parseLoggedEvent(e.bytes);
+      const subject = p?.type === EVENT_TYPE.consentCreated ? stringField(p.payload, 'subject') : undefined;
+      if (subject === undefined || !wanted.has(subject) || found.has(subject)) continue;
+      found.set(subject, { index: e.index, bytes: e.bytes });
+      if (found.size === wanted.size) return found;
+    }
+  }
+  return found;
+}
+
+/**
  * The cohort proof of `subject` for the training run at `index`, proved against the latest signed
  * checkpoint: inclusion (the subject's commitment is a leaf) or, with `absent`, non-inclusion
- * (for every commitment the subject has). The subject's commitments are passed to `audit` before
- * their salts are read.
- * @throws {NotFoundError} COHORT_NOT_FOUND, CHECKPOINT_NOT_FOUND; SUBJECT_NOT_FOUND (after the audit)
+ * (for every commitment of the subject that a consent entry before the run commits: only those can
+ * be in a cohort). Each opening carries that CONSENT_CREATED entry and its inclusion proof under the
+ * same checkpoint, which binds the commitment to the log. The subject's commitments are passed to
+ * `audit` before their salts are read.
+ * @throws {NotFoundError} COHORT_NOT_FOUND, CHECKPOINT_NOT_FOUND; SUBJECT_NOT_FOUND (after the audit; also when no consent entry before the run commits the subject)
  * @throws {ConflictError} COHORT_SUBJECT_PRESENT (absent asked, subject included), COHORT_SUBJECT_ABSENT (the reverse); after the audit
  */
 export async function buildCohortProof(source: LogSource, index: number, subject: string, options: BuildCohortProofOptions): Promise<{ proof: CohortProof; commitments: readonly string[] }> {
@@ -185,13 +211,26 @@ export async function buildCohortProof(source: LogSource, index: number, subject
   if (!options.absent && present.length === 0) {
     throw new ConflictError('COHORT_SUBJECT_ABSENT', `the subject is not in the cohort of entry ${index}: ask for the proof of absence`, { details: { eventIndex: index } });
   }
-  const chosen = options.absent ? commitments : [present[0]!];
-  const openings: { commitment: string; salt: Buffer }[] = [];
+  // Every commitment in a cohort is the subject of a policy created before the run; a commitment
+  // no CONSENT_CREATED entry before the run commits could not be in it, and nothing ties it to the log.
+  const consents = await consentEntriesOf(source, options.absent ? commitments : present, index);
+  const bound = (options.absent ? commitments : present).filter((c) => consents.has(c));
+  const chosen = options.absent ? bound : bound.slice(0, 1);
+  const openings: { commitment: string; salt: Buffer; consent: { index: number; bytes: Buffer; proof: readonly Uint8Array[] } }[] = [];
   for (const c of chosen) {
     const o = await sidecar.getCommitment(c);
-    if (o) openings.push({ commitment: c, salt: o.salt });
+    const entry = consents.get(c)!;
+    if (o) openings.push({ commitment: c, salt: o.salt, consent: { index: entry.index, bytes: entry.bytes, proof: (await reader.inclusionProof(entry.index, latest.treeSize)).proof } });
   }
-  if (openings.length === 0) throw new NotFoundError('SUBJECT_NOT_FOUND', 'the subject has no commitment in the store (unknown, or erased)');
+  if (openings.length === 0) {
+    throw new NotFoundError(
+      'SUBJECT_NOT_FOUND',
+      commitments.length > 0 && bound.length === 0
+        ? `no consent entry before entry ${index} commits the subject: it could not be in that cohort, and no proof can bind its commitment to the log`
+        : 'the subject has no commitment in the store (unknown, or erased)',
+      { details: { eventIndex: index } },
+    );
+  }
   const logProof = await reader.inclusionProof(index, latest.treeSize);
   const proof = assembleCohortProof({
     kind: options.absent ? 'non-inclusion' : 'inclusion',
@@ -204,5 +243,5 @@ export async function buildCohortProof(source: LogSource, index: number, subject
     logProof: logProof.proof,
     checkpointNote: latest.note,
   });
-  return { proof, commitments: chosen };
+  return { proof, commitments: openings.map((o) => o.commitment) };
 }
