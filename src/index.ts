@@ -196,6 +196,7 @@ export {
   accountRound,
   epsilonOfRho,
   flUpdateMessage,
+  isFlOrigin,
   roundRho,
   verifyFlUpdateSignature,
   type FlDpAccount,

@@ -57,7 +57,11 @@ describe('explorer: the federated learning page', { skip }, () => {
       const r = await g.registerFlSite({ site: s, key: verifierKeyFromSignerKey(k) }, FL_COORDINATOR);
       if (s === 'site-a') keyHash = r.site.keyHash;
     }
-    const signed = (site: string, round: number, update: string) => ({ site, update, signature: toBase64(parseSignerKey(keys.get(site)!).sign(flUpdateMessage(LINE, round, site, update))) });
+    const signed = (site: string, round: number, update: string) => ({
+      site,
+      update,
+      signature: toBase64(parseSignerKey(keys.get(site)!).sign(flUpdateMessage(g.log.origin, LINE, round, site, update))),
+    });
     const dp = { clipNorm: 1, noiseMultiplier: 1.1, delta: 1e-5 };
     const r1 = await g.recordFlRound({ line: LINE, round: 1, aggregation: 'fedavg', sites: [signed('site-a', 1, hex('a')), signed('site-b', 1, hex('b'))], globalModel: hex('1'), dp }, FL_COORDINATOR);
     // A forged update: site-b's signature over another digest.

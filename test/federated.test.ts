@@ -19,7 +19,7 @@ import { decodeEntry } from '../src/core/entry.js';
 import { toBase64 } from '../src/core/hash.js';
 import { formatSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../src/core/note.js';
 import { DEFAULT_ROLES } from '../src/core/vocabulary.js';
-import { assertError, callIn, ensureBuilt, EXIT, makeTempDir, okJson } from './helpers/cli.js';
+import { assertError, callCli, callIn, ensureBuilt, EXIT, makeTempDir, okJson } from './helpers/cli.js';
 import { createServerEnv, SETUP_ACTOR, type ServerEnv } from './helpers/server-env.js';
 import { useTempRoot } from './helpers/fixtures.js';
 import { FlRoundRefusedError } from '../src/service/governance.js';
@@ -44,13 +44,17 @@ interface SignedUpdate {
 describe('custos fl (CLI)', () => {
   let tmp: { path: string; cleanup(): void };
   let dir = '';
+  let origin = '';
   const file = (name: string) => join(tmp.path, name);
   const cli = (args: readonly string[]) => callIn(dir, args, { cwd: tmp.path });
   const size = async (): Promise<number> => okJson<{ entries: number }>(await cli(['--json', 'stats'])).entries;
   const entriesFrom = async (from: number): Promise<Entry[]> => okJson<Entry[]>(await cli(['--json', 'list', '--oldest-first', '--limit', '1000'])).filter((e) => e.index >= from);
   const sign = async (key: string, round: number, update: string, line = 'derm-line'): Promise<SignedUpdate> => {
-    const r = okJson<SignedUpdate & { line: string; round: number }>(await cli(['--json', 'fl', 'sign', '--site-key', key, '--line', line, '--round', String(round), '--update-digest', update]));
-    assert.deepEqual([r.line, r.round], [line, round]);
+    const r = okJson<SignedUpdate & { log: string; line: string; round: number }>(
+      await cli(['--json', 'fl', 'sign', '--site-key', key, '--line', line, '--round', String(round), '--update-digest', update]),
+    );
+    // Without --log, the origin of the data directory.
+    assert.deepEqual([r.log, r.line, r.round], [origin, line, round]);
     return { site: r.site, update: r.update, signature: r.signature };
   };
   const round = async (name: string, body: Record<string, unknown>, actor = COORD) => {
@@ -72,7 +76,7 @@ describe('custos fl (CLI)', () => {
     ensureBuilt();
     tmp = makeTempDir('custos-cli-fl-');
     dir = join(tmp.path, 'log');
-    okJson(await cli(['--json', 'init']));
+    origin = okJson<{ origin: string }>(await cli(['--json', 'init'])).origin;
   });
   after(() => tmp?.cleanup());
 
@@ -165,6 +169,27 @@ describe('custos fl (CLI)', () => {
     // A signature for round 1 replayed in round 2.
     const replay = await sign('site-b.key', 1, U.b2);
     await refused('r2-replay.json', { line: 'derm-line', round: 2, aggregation: 'fedavg', sites: [replay], globalModel: hex('2'), dp: DP }, EXIT.verification, 'FL_SIGNATURE_INVALID', 'site-b');
+  });
+
+  it('refuses a signature made for another log (same site key, line, round and update): FL_SIGNATURE_INVALID, one FL_ROUND_REFUSED', async () => {
+    // site-b enrolled with a second deployment that also runs a line named derm-line: its signature
+    // there names that log's origin, so it cannot be replayed into this log's round.
+    const args = (log: string) => ['--json', 'fl', 'sign', '--site-key', 'site-b.key', '--log', log, '--line', 'derm-line', '--round', '2', '--update-digest', U.b2];
+    const elsewhere = okJson<SignedUpdate & { log: string }>(await cli(args('other.example/custos-log')));
+    assert.equal(elsewhere.log, 'other.example/custos-log');
+    const replayed = { site: elsewhere.site, update: elsewhere.update, signature: elsewhere.signature };
+    await refused('r2-other-log.json', { line: 'derm-line', round: 2, aggregation: 'fedavg', sites: [replayed], globalModel: hex('2'), dp: DP }, EXIT.verification, 'FL_SIGNATURE_INVALID', 'site-b');
+    // --log with this log's origin signs exactly what the data directory's origin gives, with no data directory at all.
+    const here = okJson<SignedUpdate>(await callCli(args(origin), { cwd: tmp.path }));
+    assert.equal(here.signature, (await sign('site-b.key', 2, U.b2)).signature);
+    assert.notEqual(here.signature, elsewhere.signature);
+  });
+
+  it("fl sign: --log must be one line; without --log it needs the log's data directory (nothing signed)", async () => {
+    const base = ['fl', 'sign', '--site-key', 'site-a.key', '--line', 'derm-line', '--round', '2', '--update-digest', U.a2];
+    assertError(await cli([...base, '--log', `${origin}\nline=x`]), EXIT.validation, 'VALIDATION_FAILED', { message: /--log/ });
+    assertError(await cli([...base, '--log', '']), EXIT.validation, 'VALIDATION_FAILED', { message: /--log/ });
+    assertError(await callCli(['--data-dir', join(tmp.path, 'no-such-log'), ...base], { cwd: tmp.path }), EXIT.validation, 'VALIDATION_FAILED', { message: /--log ORIGIN/ });
   });
 
   it('refuses a round number not above the line\u2019s last: FL_ROUND_OUT_OF_ORDER (exit 5)', async () => {
@@ -329,7 +354,7 @@ describe('/api/v1/fl (HTTP)', () => {
   const signed = (site: string, round: number, update: string, line = 'http-line') => ({
     site,
     update,
-    signature: toBase64(parseSignerKey(skeys.get(site)!).sign(flUpdateMessage(line, round, site, update))),
+    signature: toBase64(parseSignerKey(skeys.get(site)!).sign(flUpdateMessage(env.governance.log.origin, line, round, site, update))),
   });
 
   before(async () => {
@@ -448,7 +473,12 @@ describe('FL decisions at sequencing time (the service on a real SQLite log)', (
   const root = useTempRoot('fl-sequencing');
   const COORDINATOR = { id: 'coord-s', role: 'fl_coordinator' };
   const skey = formatSignerKey('site-s', Buffer.alloc(32, 9));
-  const entry = (round: number, update: string) => ({ site: 'site-s', update, signature: toBase64(parseSignerKey(skey).sign(flUpdateMessage('seq-line', round, 'site-s', update))) });
+  // Every log of this root has the origin `fl-sequencing.test/log` (useTempRoot's default).
+  const entry = (round: number, update: string) => ({
+    site: 'site-s',
+    update,
+    signature: toBase64(parseSignerKey(skey).sign(flUpdateMessage('fl-sequencing.test/log', 'seq-line', round, 'site-s', update))),
+  });
   const body = (round: number, update: string) => ({ line: 'seq-line', round, aggregation: 'fedavg', sites: [entry(round, update)], globalModel: hex('0') });
 
   it('two registrations of one site in flight: one FL_SITE_REGISTERED, the other FL_SITE_EXISTS (nothing written)', async () => {

@@ -519,7 +519,7 @@ describe('a federated line ends in a registered version', () => {
       const coord = { id: 'coord-1', role: 'fl_coordinator' };
       const key = formatSignerKey('site-1', Buffer.alloc(32, 3));
       await g.registerFlSite({ site: 'site-1', key: verifierKeyFromSignerKey(key) }, coord);
-      const signed = (round: number, update: string) => ({ site: 'site-1', update, signature: toBase64(parseSignerKey(key).sign(flUpdateMessage('fl-line', round, 'site-1', update))) });
+      const signed = (round: number, update: string) => ({ site: 'site-1', update, signature: toBase64(parseSignerKey(key).sign(flUpdateMessage(g.log.origin, 'fl-line', round, 'site-1', update))) });
       await g.recordFlRound({ line: 'fl-line', round: 1, aggregation: 'fedavg', sites: [signed(1, 'a1'.repeat(32))], globalModel: W('fl 1') }, coord);
       const last = await g.recordFlRound(
         {

@@ -4,9 +4,10 @@
  * the differential-privacy accountant of a line.
  *
  * A site holds its own Ed25519 key (a C2SP signed-note key named after the site, see note.ts). For
- * each round it signs {@link flUpdateMessage}: a domain-separated text naming the model line, the
- * round, the site and the SHA-256 digest of its update, so a signature can never be replayed in
- * another round, another line, for another site, or as any other Custos signature.
+ * each round it signs {@link flUpdateMessage}: a domain-separated text naming the log (its checkpoint
+ * origin), the model line, the round, the site and the SHA-256 digest of its update, so a signature
+ * can never be replayed in another log, another round, another line, for another site, or as any
+ * other Custos signature.
  *
  * The accountant is zero-concentrated DP (Bun & Steinke 2016): a round that clips each site's update
  * to L2 norm C and adds Gaussian noise of standard deviation σ·C to the sum is ρ-zCDP with
@@ -49,8 +50,11 @@ export type FlAggregation = (typeof FL_AGGREGATIONS)[number];
 export const FL_REFUSAL_REASONS = ['FL_LINE_CLOSED', 'FL_ROUND_OUT_OF_ORDER', 'FL_SITE_UNKNOWN', 'FL_SITE_INACTIVE', 'FL_SIGNATURE_INVALID', 'FL_DP_MISMATCH', 'FL_DP_ACCOUNTING_MISMATCH'] as const;
 export type FlRefusalReason = (typeof FL_REFUSAL_REASONS)[number];
 
-/** The first line of every signed update message: the domain separator (and its version). */
-export const FL_UPDATE_DOMAIN = 'custos-fl-update-v1';
+/**
+ * The first line of every signed update message: the domain separator (and its version). v2 names
+ * the log; v1 (`custos-fl-update-v1`, without the `log=` line) is no longer accepted for any round.
+ */
+export const FL_UPDATE_DOMAIN = 'custos-fl-update-v2';
 
 /** The largest model spec a final round carries (canonical JSON). */
 export const FL_MAX_SPEC_BYTES = 65_536;
@@ -59,35 +63,48 @@ export const FL_MAX_SPEC_BYTES = 65_536;
 export const FL_MAX_SITES = 1000;
 
 /**
- * The exact bytes a site signs for its update in round `round` of `line`: five lines of ASCII, each
- * ending in a newline,
+ * The exact bytes a site signs for its update in round `round` of `line` on the log whose checkpoint
+ * origin is `origin`: six lines, each ending in a newline,
  * ```
- * custos-fl-update-v1
+ * custos-fl-update-v2
+ * log=<origin: the log's checkpoint origin line, exactly as in its checkpoints>
  * line=<line>
  * round=<round, decimal, no leading zeros>
  * site=<site>
  * update=<SHA-256 of the update, 64 lowercase hex>
  * ```
- * The identifiers cannot hold a newline or `=`, so the message parses one way only.
+ * The origin cannot hold a newline and the identifiers cannot hold a newline or `=`, so the message
+ * parses one way only. Naming the log stops a site enrolled with two Custos deployments under the
+ * same line name from having its signature replayed from one log's round into the other's.
  * @throws {TypeError} when an argument breaks its pattern (callers validate first)
  */
-export function flUpdateMessage(line: string, round: number, site: string, updateDigestHex: string): Buffer {
+export function flUpdateMessage(origin: string, line: string, round: number, site: string, updateDigestHex: string): Buffer {
+  if (!isFlOrigin(origin)) throw new TypeError('flUpdateMessage: the log origin must be a non-empty line (no newline) of at most 255 characters');
   if (!FL_ID_RE.test(line) || !FL_ID_RE.test(site) || !Number.isSafeInteger(round) || round < 1 || !/^[0-9a-f]{64}$/.test(updateDigestHex)) {
     throw new TypeError('flUpdateMessage: line and site must be lowercase identifiers, round an integer >= 1, the digest 64 lowercase hex');
   }
-  return Buffer.from(`${FL_UPDATE_DOMAIN}\nline=${line}\nround=${round}\nsite=${site}\nupdate=${updateDigestHex}\n`, 'utf8');
+  return Buffer.from(`${FL_UPDATE_DOMAIN}\nlog=${origin}\nline=${line}\nround=${round}\nsite=${site}\nupdate=${updateDigestHex}\n`, 'utf8');
+}
+
+/** The longest log origin a signed update message names (a checkpoint origin is one short line). */
+export const FL_MAX_ORIGIN_LENGTH = 255;
+
+/** Whether `origin` can be the `log=` line of {@link flUpdateMessage}: non-empty, no newline, at most 255 characters. */
+export function isFlOrigin(origin: string): boolean {
+  return typeof origin === 'string' && origin.length > 0 && origin.length <= FL_MAX_ORIGIN_LENGTH && !origin.includes('\n');
 }
 
 /**
- * Whether `signatureB64` is a valid Ed25519 signature of {@link flUpdateMessage} under the site's
- * public key (32 bytes, base64). Never throws: a malformed key or signature does not verify.
+ * Whether `signatureB64` is a valid Ed25519 signature of {@link flUpdateMessage} (v2, naming the log
+ * `origin`) under the site's public key (32 bytes, base64). Never throws: a malformed key, signature
+ * or origin does not verify.
  */
-export function verifyFlUpdateSignature(publicKeyB64: string, line: string, round: number, site: string, updateDigestHex: string, signatureB64: string): boolean {
+export function verifyFlUpdateSignature(publicKeyB64: string, origin: string, line: string, round: number, site: string, updateDigestHex: string, signatureB64: string): boolean {
   try {
     const key = fromBase64Strict(publicKeyB64);
     const sig = fromBase64Strict(signatureB64);
     if (key?.length !== 32 || sig?.length !== 64) return false;
-    return ed25519Verifier(key).verify(flUpdateMessage(line, round, site, updateDigestHex), sig);
+    return ed25519Verifier(key).verify(flUpdateMessage(origin, line, round, site, updateDigestHex), sig);
   } catch {
     return false;
   }

@@ -92,7 +92,7 @@ export async function runFederated(spec: FederatedSpec, options: { dataDir?: str
       const dropFrom = Math.floor(spec.rounds / 2) + 1;
       const forgedRound = Math.max(1, Math.floor(spec.rounds / 2));
       const forgedSite = ids[0]!;
-      const sign = (signer: NoteSigner, round: number, site: string, update: string) => toBase64(signer.sign(flUpdateMessage(FL_SIM_LINE, round, site, update)));
+      const sign = (signer: NoteSigner, round: number, site: string, update: string) => toBase64(signer.sign(flUpdateMessage(log.origin, FL_SIM_LINE, round, site, update)));
       let forged: FederatedReport['forged'] = { round: forgedRound, site: forgedSite, refused: false, reason: null, eventIndex: null };
       const recorded: { round: number; index: number; participants: number; epsilon: number }[] = [];
       let final: FederatedReport['final'] | undefined;

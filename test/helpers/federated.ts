@@ -15,7 +15,7 @@ export async function writeFlEvents(g: Governance, line = 'vocab-line'): Promise
   const skey = formatSignerKey('site-v1', Buffer.alloc(32, 42));
   await g.registerFlSite({ site: 'site-v1', key: verifierKeyFromSignerKey(skey) }, FL_COORDINATOR);
   const update = 'ab'.repeat(32);
-  const signature = toBase64(parseSignerKey(skey).sign(flUpdateMessage(line, 1, 'site-v1', update)));
+  const signature = toBase64(parseSignerKey(skey).sign(flUpdateMessage(g.log.origin, line, 1, 'site-v1', update)));
   await g.recordFlRound(
     {
       line,

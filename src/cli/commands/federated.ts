@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { ValidationError } from '../../core/errors.js';
-import { FL_ID_RE, flUpdateMessage } from '../../core/federated.js';
+import { FL_ID_RE, flUpdateMessage, isFlOrigin } from '../../core/federated.js';
 import { toBase64, toHex } from '../../core/hash.js';
 import { formatSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../../core/note.js';
-import { openLog } from '../../log/data-dir.js';
+import { openDataDir, openLog } from '../../log/data-dir.js';
 import { Governance, type Actor, type FlLine, type FlRound, type FlSite } from '../../service/governance.js';
 import type { AppendResult } from '../../log/log.js';
 import type { CommandContext } from '../context.js';
@@ -67,10 +67,37 @@ function readSiteKey(ctx: CommandContext, path: string): string {
 }
 
 /**
- * `custos fl sign --site-key FILE --line L --round N (--update-digest D | --update-file F)`: the
- * site's signature over the signed update message (docs/federated.md), as the round file's entry.
+ * The log origin a site signs for: `--log ORIGIN` when given, else the origin of the data directory
+ * (`--data-dir`, $CUSTOS_DATA_DIR or ./custos-data), opened read-only.
+ * @throws {ValidationError} VALIDATION_FAILED: an origin with a newline, or neither `--log` nor a data directory
  */
-export async function flSign(ctx: CommandContext, o: { siteKey: string; line: string; round: number; updateDigest?: string; updateFile?: string }): Promise<void> {
+async function signingOrigin(ctx: CommandContext, log: string | undefined): Promise<string> {
+  if (log !== undefined) {
+    if (!isFlOrigin(log))
+      throw new ValidationError('VALIDATION_FAILED', '--log must be the log origin: one non-empty line (no newline), at most 255 characters', {
+        issues: [{ path: 'log', message: 'expected a log origin' }],
+      });
+    return log;
+  }
+  let dir: Awaited<ReturnType<typeof openDataDir>>;
+  try {
+    dir = await openDataDir(ctx.dataDir, { readonly: true, storeUrl: ctx.storeUrl });
+  } catch (err) {
+    throw new ValidationError('VALIDATION_FAILED', `give --log ORIGIN (the origin line of the coordinator's log, as in its checkpoints), or --data-dir of that log (no log in ${ctx.dataDir})`, {
+      issues: [{ path: 'log', message: 'the log origin is required' }],
+      cause: err,
+    });
+  }
+  await dir.store.close();
+  return dir.origin;
+}
+
+/**
+ * `custos fl sign --site-key FILE (--log ORIGIN | --data-dir DIR) --line L --round N (--update-digest D | --update-file F)`:
+ * the site's signature over the signed update message (docs/federated.md, v2: it names the log), as
+ * the round file's entry.
+ */
+export async function flSign(ctx: CommandContext, o: { siteKey: string; log?: string; line: string; round: number; updateDigest?: string; updateFile?: string }): Promise<void> {
   if ((o.updateDigest === undefined) === (o.updateFile === undefined)) throw new ValidationError('VALIDATION_FAILED', 'give the update as --update-digest HEX or --update-file FILE (one of them)');
   // A digest in either case, as the round file accepts it; the signed message spells it lowercase.
   const update = (o.updateDigest ?? (await sha256File(ctx.io, o.updateFile!, 'update-file')).digest).toLowerCase();
@@ -79,11 +106,12 @@ export async function flSign(ctx: CommandContext, o: { siteKey: string; line: st
   if (!FL_ID_RE.test(o.line))
     throw new ValidationError('VALIDATION_FAILED', 'a line is a lowercase identifier (a-z, 0-9, . _ -; at most 64)', { issues: [{ path: 'line', message: 'expected a lowercase identifier' }] });
   if (o.round < 1) throw new ValidationError('VALIDATION_FAILED', '--round must be at least 1');
+  const origin = await signingOrigin(ctx, o.log);
   const signer = parseSignerKey(readSiteKey(ctx, o.siteKey));
   checkSiteId(signer.name);
-  const signature = toBase64(signer.sign(flUpdateMessage(o.line, o.round, signer.name, update)));
+  const signature = toBase64(signer.sign(flUpdateMessage(origin, o.line, o.round, signer.name, update)));
   const entry = { site: signer.name, update, signature };
-  if (ctx.json) return printJson(ctx.io, { line: o.line, round: o.round, ...entry });
+  if (ctx.json) return printJson(ctx.io, { log: origin, line: o.line, round: o.round, ...entry });
   ctx.io.stdout.write(`${JSON.stringify(entry)}\n`);
 }
 

@@ -50,13 +50,15 @@ export function registerFederated(program: Command, ctx: (cmd: Command) => Promi
   fl.command('sign')
     .description("sign a site's update for a round (run at the site; prints the round file's entry for this site)")
     .requiredOption('--site-key <file>', "the site's private key file (from fl site keygen)")
+    .option('--log <origin>', "the origin line of the coordinator's log (default: the origin of --data-dir)")
     .requiredOption('--line <line>', 'the model line')
     .requiredOption('--round <n>', 'the round number')
     .option('--update-digest <hex>', 'SHA-256 of the update, 64 lowercase hex')
     .option('--update-file <file>', 'the update file itself (its SHA-256 is computed by streaming it)')
-    .action(async (o: { siteKey: string; line: string; round: string; updateDigest?: string; updateFile?: string }, cmd: Command) =>
+    .action(async (o: { siteKey: string; log?: string; line: string; round: string; updateDigest?: string; updateFile?: string }, cmd: Command) =>
       (await load()).flSign(await ctx(cmd), {
         siteKey: o.siteKey,
+        ...(o.log === undefined ? {} : { log: o.log }),
         line: o.line,
         round: parseLimit(o.round, 'round', Number.MAX_SAFE_INTEGER),
         ...(o.updateDigest === undefined ? {} : { updateDigest: o.updateDigest }),

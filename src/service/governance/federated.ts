@@ -419,14 +419,14 @@ export interface FlRoundResult {
 }
 
 /** The first reason to refuse `r` given where its line stands and the sites as the log has them. */
-function refusalOf(r: FlRoundInput, tip: Tip, siteAt: (id: string) => FlSite | undefined): { reason: FlRefusalReason; site?: string } | undefined {
+function refusalOf(origin: string, r: FlRoundInput, tip: Tip, siteAt: (id: string) => FlSite | undefined): { reason: FlRefusalReason; site?: string } | undefined {
   if (tip.closed) return { reason: 'FL_LINE_CLOSED' };
   if (r.round <= tip.lastRound) return { reason: 'FL_ROUND_OUT_OF_ORDER' };
   for (const x of r.sites) {
     const site = siteAt(x.site);
     if (!site) return { reason: 'FL_SITE_UNKNOWN', site: x.site };
     if (site.retiredIndex !== null) return { reason: 'FL_SITE_INACTIVE', site: x.site };
-    if (!verifyFlUpdateSignature(site.publicKey, r.line, r.round, x.site, x.update, x.signature)) return { reason: 'FL_SIGNATURE_INVALID', site: x.site };
+    if (!verifyFlUpdateSignature(site.publicKey, origin, r.line, r.round, x.site, x.update, x.signature)) return { reason: 'FL_SIGNATURE_INVALID', site: x.site };
   }
   if (tip.dp !== undefined && tip.dp !== (r.dp !== undefined)) return { reason: 'FL_DP_MISMATCH' };
   // The running ε is reported at the line's δ: a round cannot move it (a larger δ shrinks ε).
@@ -437,7 +437,7 @@ function refusalOf(r: FlRoundInput, tip: Tip, siteAt: (id: string) => FlSite | u
 
 /**
  * Records a round of a model line, decided when its event is sequenced: FL_ROUND if every site is
- * registered and not retired, every signature verifies over the signed message (docs/federated.md),
+ * registered and not retired, every signature verifies over the signed message naming this log (docs/federated.md),
  * the round number is above the line's last, the line has not ended, and the DP parameters agree
  * with the line's; FL_ROUND_REFUSED with the first reason otherwise. A final round also stores the
  * model spec document of the version it ends in, and calls {@link registerFlModelVersion}.
@@ -464,7 +464,7 @@ export async function recordRound(s: GovernanceState, input: FlRoundInput | unkn
   const event = await s.log.appendDecided((ctx) => {
     const tip = s.fl.tipAt(r.line, ctx.batchId);
     const time = formatEntryTime(ctx.timeMs);
-    refused = refusalOf(r, tip, (id) => s.fl.siteAt(id, ctx.batchId));
+    refused = refusalOf(s.log.origin, r, tip, (id) => s.fl.siteAt(id, ctx.batchId));
     if (refused) {
       const payload = s.checked(FL_EVENT.roundRefused, { line: r.line, round: r.round, reason: refused.reason, ...(refused.site ? { site: refused.site } : {}), actor: who.id, role: who.role });
       return { type: FL_EVENT.roundRefused, payload, onCommitted: () => s.fl.apply(ctx.index, { type: FL_EVENT.roundRefused, time, payload }) };
