@@ -297,6 +297,8 @@ describe('custos fl (CLI)', () => {
         'FL_SIGNATURE_INVALID',
         'FL_SIGNATURE_INVALID',
         'FL_SIGNATURE_INVALID',
+        // the signature made for another log
+        'FL_SIGNATURE_INVALID',
         'FL_ROUND_OUT_OF_ORDER',
         'FL_DP_ACCOUNTING_MISMATCH',
         'FL_DP_MISMATCH',
@@ -310,13 +312,13 @@ describe('custos fl (CLI)', () => {
     assert.equal(l.epsilon, accountRound(accountRound(accountRound(0, DP).rhoTotal, DP).rhoTotal, DP).epsilon);
     assert.equal(l.version.version, '2.0.0');
     const text = await cli(['fl', 'rounds', 'derm-line']);
-    assert.match(text.stdout, /^line derm-line: 3 rounds, 11 refused, last round 5, .*ended in derm-fl 2\.0\.0/);
+    assert.match(text.stdout, /^line derm-line: 3 rounds, 12 refused, last round 5, .*ended in derm-fl 2\.0\.0/);
     const lines = okJson<{ lines: { line: string; rounds: number; refusals: number; lastRound: number; closed: boolean }[] }>(await cli(['--json', 'fl', 'lines']));
     assert.deepEqual(
       lines.lines.find((x) => x.line === 'derm-line'),
-      { line: 'derm-line', rounds: 3, refusals: 11, lastRound: 5, closed: true },
+      { line: 'derm-line', rounds: 3, refusals: 12, lastRound: 5, closed: true },
     );
-    assert.match((await cli(['fl', 'lines'])).stdout, /^derm-line {2}3 rounds {2}11 refused {2}last round 5 {2}closed$/m);
+    assert.match((await cli(['fl', 'lines'])).stdout, /^derm-line {2}3 rounds {2}12 refused {2}last round 5 {2}closed$/m);
     assert.match(text.stdout, /refused round 2 +entry \d+ +FL_SIGNATURE_INVALID \(site site-b\)/);
   });
 
