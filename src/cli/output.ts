@@ -2,10 +2,12 @@
  * Terminal output: human-readable by default, JSON with --json, progress bars only on a TTY.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { SingleBar } from 'cli-progress';
+import { ValidationError } from '../core/errors.js';
 
 /** Where a command reads and writes. Injected so that the CLI can run inside another process (tests). */
 export interface Io {
@@ -75,4 +77,20 @@ export function createProgress(io: Io, label: string, enabled: boolean): { updat
       if (started) bar.stop();
     },
   };
+}
+
+/**
+ * Writes a file whole, then renames it into place: a reader never sees half of it, and a file that
+ * exists is never overwritten by a partial one. `given` is the path as the user wrote it (for the
+ * error); `mode` 0600 for files about a patient (proofs, credentials, reports).
+ * @throws {ValidationError} FILE_UNREADABLE
+ */
+export function writeFileWhole(target: string, given: string, text: string, mode?: number): void {
+  const tmp = `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    writeFileSync(tmp, text, { flag: 'wx', ...(mode === undefined ? {} : { mode }) });
+    renameSync(tmp, target);
+  } catch (err) {
+    throw new ValidationError('FILE_UNREADABLE', `cannot write ${given}`, { cause: err });
+  }
 }

@@ -7,8 +7,7 @@
  *   with no data directory.
  * @module
  */
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MAX_ATTESTATION_CHARS, parseIssuerJwk, presentAttestation, verifyAttestation, type IssuerJwk } from '../../core/attestation.js';
 import { ValidationError, VerificationError } from '../../core/errors.js';
@@ -19,7 +18,7 @@ import { Attestations, type IssuedAttestation } from '../../service/attestations
 import { Governance } from '../../service/governance.js';
 import { trustedVerifiers, type CommandContext } from '../context.js';
 import { readKeyArg } from '../keys.js';
-import { inCwd, printJson } from '../output.js';
+import { inCwd, printJson, writeFileWhole } from '../output.js';
 import { governanceRoleOptions } from '../roles-file.js';
 
 /** The route the CLI's ATTESTATION_ISSUED events name (audit events name a route; this one is the CLI's). */
@@ -45,13 +44,7 @@ function outTarget(ctx: CommandContext, out: string | undefined): string | undef
 
 // Written whole, then renamed, mode 0600 (a credential about a patient's care): a reader never sees half of it.
 function writeWhole(target: string, given: string, text: string): void {
-  const tmp = `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    writeFileSync(tmp, text, { flag: 'wx', mode: 0o600 });
-    renameSync(tmp, target);
-  } catch (err) {
-    throw new ValidationError('FILE_UNREADABLE', `cannot write ${given}`, { cause: err });
-  }
+  writeFileWhole(target, given, text, 0o600);
 }
 
 async function withAttestations(ctx: CommandContext, o: AttestOptions, fn: (a: Attestations) => Promise<IssuedAttestation>): Promise<IssuedAttestation> {

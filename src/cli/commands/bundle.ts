@@ -3,9 +3,8 @@
  * (check it with only the log key: no data directory, no network).
  * @module
  */
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { ValidationError, VerificationError } from '../../core/errors.js';
 import { verifyBundle } from '../../core/bundle.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
@@ -14,7 +13,7 @@ import { buildBundle } from '../../service/bundle.js';
 import type { CommandContext } from '../context.js';
 import { readKeyArg, witnessPolicyArgs } from '../keys.js';
 import { openingAudit, requireOpener } from '../opening.js';
-import { inCwd, printJson } from '../output.js';
+import { inCwd, printJson, writeFileWhole } from '../output.js';
 
 /** The route an audit event of the CLI names (audit events name a route; this one is the CLI's). */
 export const CLI_BUNDLE_ROUTE = 'GET /cli/bundle/:index';
@@ -49,14 +48,12 @@ export async function bundle(ctx: CommandContext, index: number, o: BundleOption
     await log.close();
     await dir.store.close();
   }
-  // Written whole, then renamed: a reader never sees half a bundle.
-  const tmp = `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    writeFileSync(tmp, `${JSON.stringify(built.bundle, null, 2)}\n`, { flag: 'wx' });
-    renameSync(tmp, target);
-  } catch (err) {
-    throw new ValidationError('FILE_UNREADABLE', `cannot write ${o.output}`, { cause: err });
-  }
+  writeFileWhole(
+    target,
+    o.output,
+    `${JSON.stringify(built.bundle, null, 2)}
+`,
+  );
   if (ctx.json) printJson(ctx.io, { file: o.output, index, redacted: redact, opened: built.opened });
   else ctx.io.stdout.write(`wrote ${o.output}: bundle of entry ${index}${redact ? ' (redacted: no openings)' : `, ${built.opened.length} commitment(s) opened (PATIENT_DATA_OPENED logged)`}\n`);
 }

@@ -3,9 +3,8 @@
  * verify-disclosures` (its offline check with only the log key, core/disclosure-proof.ts).
  * @module
  */
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { ValidationError } from '../../core/errors.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import { verifyDisclosureReport } from '../../core/disclosure-proof.js';
@@ -18,7 +17,7 @@ import { disclosureReportToFhir } from '../../service/disclosures-fhir.js';
 import { DISCLOSURE_FORMATS } from '../../service/requests.js';
 import type { CommandContext } from '../context.js';
 import { readKeyArg } from '../keys.js';
-import { inCwd, printJson } from '../output.js';
+import { inCwd, printJson, writeFileWhole } from '../output.js';
 
 /** The route the CLI's audit event names (audit events name a route; this one is the CLI's). */
 export const CLI_DISCLOSURES_ROUTE = 'GET /cli/disclosures';
@@ -66,14 +65,7 @@ export async function disclosures(ctx: CommandContext, o: DisclosuresOptions): P
     ctx.io.stdout.write(text);
     return;
   }
-  // Written whole, then renamed: a reader never sees half a report.
-  const tmp = `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    writeFileSync(tmp, text, { flag: 'wx', mode: 0o600 });
-    renameSync(tmp, target);
-  } catch (err) {
-    throw new ValidationError('FILE_UNREADABLE', `cannot write ${o.output}`, { cause: err });
-  }
+  writeFileWhole(target, o.output ?? target, text, 0o600);
   if (ctx.json) printJson(ctx.io, { file: o.output, format, lines, subjectKnown: known });
   else ctx.io.stdout.write(`wrote ${o.output}: ${lines} line(s)${known ? '' : ' (subject unknown to the log: nothing can be listed)'}; the query is logged as AUDIT_QUERY\n`);
 }

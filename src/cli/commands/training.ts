@@ -5,9 +5,8 @@
  * docs/training.md describes the format and the checks.
  * @module
  */
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { verifyCohortProof } from '../../core/cohort.js';
 import { ValidationError, VerificationError } from '../../core/errors.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
@@ -17,7 +16,7 @@ import { buildCohortProof } from '../../service/governance/cohort.js';
 import type { CommandContext } from '../context.js';
 import { readKeyArg } from '../keys.js';
 import { openingAudit, requireOpener } from '../opening.js';
-import { inCwd, printJson } from '../output.js';
+import { inCwd, printJson, writeFileWhole } from '../output.js';
 
 /** The route the PATIENT_DATA_OPENED event of `custos training proof` names. */
 export const CLI_COHORT_PROOF_ROUTE = 'POST /cli/training/:index/cohort-proof';
@@ -57,13 +56,7 @@ export async function trainingProof(ctx: CommandContext, index: number, o: Train
     ctx.io.stdout.write(text);
     return;
   }
-  const tmp = `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    writeFileSync(tmp, text, { flag: 'wx', mode: 0o600 });
-    renameSync(tmp, target);
-  } catch (err) {
-    throw new ValidationError('FILE_UNREADABLE', `cannot write ${o.out}`, { cause: err });
-  }
+  writeFileWhole(target, o.out ?? target, text, 0o600);
   if (ctx.json) printJson(ctx.io, { file: o.out, index, kind: built.proof.kind, cohortSize: built.proof.cohort.size, commitments: built.commitments });
   else
     ctx.io.stdout.write(`wrote ${o.out}: ${built.proof.kind} proof for entry ${index} (cohort of ${built.proof.cohort.size}; the file holds the subject's id and salt: give it to the patient only)\n`);
