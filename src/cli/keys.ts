@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ValidationError } from '../core/errors.js';
 import { parseCosignerVerifierKey, type WitnessPolicy } from '../core/cosignature.js';
+import { parseVerifierKey, type NoteVerifier } from '../core/note.js';
 import type { CommandContext } from './context.js';
 import { inCwd } from './output.js';
 
@@ -17,6 +18,18 @@ export function readKeyArg(ctx: CommandContext, given: string, what: string): st
     return readFileSync(file, 'utf8').trim();
   } catch (err) {
     throw new ValidationError('FILE_UNREADABLE', `cannot read ${what} file ${given}`, { cause: err });
+  }
+}
+
+/**
+ * A log verifier key (`name+keyid+base64`) given as its text or a file, for `flag` (e.g. `--log-key`).
+ * @throws {ValidationError} VALIDATION_FAILED naming the flag (an unreadable file included)
+ */
+export function verifierKeyArg(ctx: CommandContext, given: string, flag: string, what: string): NoteVerifier {
+  try {
+    return parseVerifierKey(readKeyArg(ctx, given, what));
+  } catch (err) {
+    throw new ValidationError('VALIDATION_FAILED', `${flag} is not a verifier key (name+keyid+base64)`, { cause: err });
   }
 }
 

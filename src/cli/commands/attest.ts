@@ -11,13 +11,12 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MAX_ATTESTATION_CHARS, parseIssuerJwk, presentAttestation, verifyAttestation, type IssuerJwk } from '../../core/attestation.js';
 import { ValidationError, VerificationError } from '../../core/errors.js';
-import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import { loadAttestationKey } from '../../log/attestation-key.js';
 import { openLog } from '../../log/data-dir.js';
 import { Attestations, type IssuedAttestation } from '../../service/attestations.js';
 import { Governance } from '../../service/governance.js';
 import { trustedVerifiers, type CommandContext } from '../context.js';
-import { readKeyArg } from '../keys.js';
+import { readKeyArg, verifierKeyArg } from '../keys.js';
 import { inCwd, printJson, writeFileWhole } from '../output.js';
 import { governanceRoleOptions } from '../roles-file.js';
 
@@ -126,14 +125,7 @@ export async function verifyPresentation(ctx: CommandContext, file: string, o: {
     if (err instanceof ValidationError) throw err;
     throw new VerificationError('KEY_MALFORMED', '--issuer-key is not an Ed25519 public JWK (a file such as attestation.jwk, or its JSON)', { cause: err });
   }
-  let logKey: NoteVerifier | undefined;
-  if (o.logKey !== undefined) {
-    try {
-      logKey = parseVerifierKey(readKeyArg(ctx, o.logKey, 'log key'));
-    } catch (err) {
-      throw new ValidationError('VALIDATION_FAILED', '--log-key is not a verifier key (name+keyid+base64)', { cause: err });
-    }
-  }
+  const logKey = o.logKey === undefined ? undefined : verifierKeyArg(ctx, o.logKey, '--log-key', 'log key');
   let checkpoint: string | undefined;
   if (o.checkpoint !== undefined) {
     try {

@@ -6,7 +6,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ValidationError } from '../../core/errors.js';
-import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import { verifyDisclosureReport } from '../../core/disclosure-proof.js';
 import { openLog } from '../../log/data-dir.js';
 import { AuditTrail } from '../../service/audit.js';
@@ -16,7 +15,7 @@ import { renderDisclosureHtml } from '../../service/disclosures-html.js';
 import { disclosureReportToFhir } from '../../service/disclosures-fhir.js';
 import { DISCLOSURE_FORMATS } from '../../service/requests.js';
 import type { CommandContext } from '../context.js';
-import { readKeyArg } from '../keys.js';
+import { verifierKeyArg } from '../keys.js';
 import { inCwd, printJson, writeFileWhole } from '../output.js';
 
 /** The route the CLI's audit event names (audit events name a route; this one is the CLI's). */
@@ -72,12 +71,7 @@ export async function disclosures(ctx: CommandContext, o: DisclosuresOptions): P
 
 /** `custos verify-disclosures FILE --key VKEY`: the checkpoint signature and every line. */
 export async function verifyDisclosuresFile(ctx: CommandContext, file: string, o: { key: string }): Promise<void> {
-  let key: NoteVerifier;
-  try {
-    key = parseVerifierKey(readKeyArg(ctx, o.key, 'key'));
-  } catch (err) {
-    throw new ValidationError('VALIDATION_FAILED', '--key is not a verifier key (name+keyid+base64)', { cause: err });
-  }
+  const key = verifierKeyArg(ctx, o.key, '--key', 'key');
   let report: unknown;
   try {
     report = JSON.parse(readFileSync(inCwd(ctx.io, file), 'utf8')) as unknown;

@@ -9,12 +9,11 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { verifyCohortProof } from '../../core/cohort.js';
 import { ValidationError, VerificationError } from '../../core/errors.js';
-import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import { OPAQUE_ID, parseWith } from '../../core/schema/parse.js';
 import { openLog } from '../../log/data-dir.js';
 import { buildCohortProof } from '../../service/governance/cohort.js';
 import type { CommandContext } from '../context.js';
-import { readKeyArg } from '../keys.js';
+import { verifierKeyArg } from '../keys.js';
 import { openingAudit, requireOpener } from '../opening.js';
 import { inCwd, printJson, writeFileWhole } from '../output.js';
 
@@ -64,12 +63,7 @@ export async function trainingProof(ctx: CommandContext, index: number, o: Train
 
 /** `custos training verify-proof FILE --log-key KEY`: every check, by name; no data directory. */
 export async function trainingVerifyProof(ctx: CommandContext, file: string, o: { readonly logKey: string }): Promise<void> {
-  let logKey: NoteVerifier;
-  try {
-    logKey = parseVerifierKey(readKeyArg(ctx, o.logKey, 'log key'));
-  } catch (err) {
-    throw new ValidationError('VALIDATION_FAILED', '--log-key is not a verifier key (name+keyid+base64)', { cause: err });
-  }
+  const logKey = verifierKeyArg(ctx, o.logKey, '--log-key', 'log key');
   let text: string;
   try {
     text = readFileSync(inCwd(ctx.io, file), 'utf8');
